@@ -1,0 +1,1 @@
+"""gridlink's HTTP API (FastAPI). Thin: parses, calls geo/, shapes the answer."""

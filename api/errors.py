@@ -1,0 +1,76 @@
+"""The one table mapping geo errors to HTTP, and the handlers that render error bodies.
+
+Bodies are ``{"error": code, "message": ..., "details": [...]}``; never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from geo import errors as ge
+
+log = logging.getLogger("gridlink.api")
+
+STATUS: dict[type[ge.GridlinkError], int] = {
+    ge.ValidationFailed: 422,
+    ge.UnreadableFile: 400,
+    ge.UnknownLayer: 404,
+    ge.UnknownCRS: 400,
+    ge.OutOfArea: 422,
+    ge.NotFound: 404,
+    ge.Conflict: 409,
+    ge.TooLarge: 413,
+    ge.AuthRequired: 401,
+    ge.Forbidden: 403,
+    ge.DatabaseUnavailable: 503,
+}
+
+_HTTP_CODES = {400: "bad_request", 401: "auth_required", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 409: "conflict", 413: "too_large",
+               415: "unsupported_media_type", 422: "validation_failed"}
+
+
+def status_for(exc: ge.GridlinkError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 400
+
+
+def error_body(code: str, message: str, details: list[Any] | None = None) -> dict[str, Any]:
+    return {"error": code, "message": message, "details": details or []}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ge.GridlinkError)
+    async def _gridlink(_: Request, exc: ge.GridlinkError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "ApiKey"} if isinstance(exc, ge.AuthRequired) else None
+        return JSONResponse(error_body(exc.code, exc.message, exc.details),
+                            status_code=status_for(exc), headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"field": ".".join(str(p) for p in err.get("loc", ())), "problem": err.get("msg")}
+            for err in exc.errors()
+        ]
+        return JSONResponse(error_body("validation_failed", "the request is invalid", details),
+                            status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "error")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=exc)
+        return JSONResponse(error_body("internal_error", "unexpected server error; see the log"),
+                            status_code=500)

@@ -1,0 +1,1 @@
+"""The ``gridlink`` command line: database cluster, migrations, demo data, import/export, keys."""

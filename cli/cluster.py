@@ -1,0 +1,167 @@
+"""A project-managed PostgreSQL + PostGIS cluster (initdb / pg_ctl) under ``.gridlink/``.
+
+Used when ``GRIDLINK_DATABASE_URL`` is not set. The cluster listens on 127.0.0.1 and on a
+Unix socket in its own directory, trusts local connections only, and holds one database
+with the PostGIS extension. When invoked as root, the server runs as the ``postgres`` user
+(PostgreSQL refuses to run as root); if that user cannot reach the project directory, the
+data lives in a private directory under /var/tmp and ``.gridlink/`` holds a link to it.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import pwd
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from geo.errors import DatabaseUnavailable
+
+
+def _pg_bindir() -> Path:
+    """The newest installed PostgreSQL server's bin directory (Debian layout or PATH)."""
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4])
+    )
+    if candidates:
+        return Path(candidates[-1]).parent
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    raise DatabaseUnavailable(
+        "PostgreSQL server is not installed: run `make run` (installs it) "
+        "or set GRIDLINK_DATABASE_URL to an existing PostGIS database"
+    )
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A managed cluster rooted at ``home`` (e.g. ``.gridlink``), serving ``port``."""
+
+    home: Path
+    port: int
+    dbname: str = "gridlink"
+
+    @property
+    def link(self) -> Path:
+        return self.home / "pg"
+
+    @property
+    def datadir(self) -> Path:
+        return self.link.resolve() / "data"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{self.dbname}"
+
+    def _run_as(self) -> list[str]:
+        return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+    def _pg(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        cmd = [*self._run_as(), str(_pg_bindir() / tool), *args]
+        return subprocess.run(cmd, capture_output=True, text=True, check=check)
+
+    def _prepare_dirs(self) -> None:
+        """Create the cluster directory, owned by whoever will run the server."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        if self.link.exists():
+            return
+        target = self.link
+        if os.geteuid() == 0:
+            probe = subprocess.run(
+                ["runuser", "-u", "postgres", "--", "test", "-w", str(self.home)], check=False
+            )
+            if probe.returncode != 0:
+                digest = hashlib.sha1(str(self.home.resolve()).encode()).hexdigest()[:10]
+                target = Path("/var/tmp") / f"gridlink-pg-{digest}"
+                target.mkdir(mode=0o700, exist_ok=True)
+                self.link.symlink_to(target)
+            else:
+                target.mkdir(mode=0o700)
+            pg = pwd.getpwnam("postgres")
+            os.chown(target, pg.pw_uid, pg.pw_gid)
+        else:
+            target.mkdir(mode=0o700)
+
+    def is_initialised(self) -> bool:
+        return (self.datadir / "PG_VERSION").exists()
+
+    def init(self) -> None:
+        """initdb with UTF-8, trust auth for local connections only."""
+        self._prepare_dirs()
+        if self.is_initialised():
+            return
+        self._pg(
+            "initdb", "-D", str(self.datadir), "-U", "postgres", "--auth=trust",
+            "-E", "UTF8", "--locale=C.UTF-8",
+        )
+        conf = self.datadir / "postgresql.auto.conf"
+        extra = (
+            f"port = {self.port}\nlisten_addresses = '127.0.0.1'\n"
+            f"unix_socket_directories = '{self.link.resolve()}'\n"
+            "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+            "shared_buffers = '512MB'\nwork_mem = '64MB'\nmaintenance_work_mem = '512MB'\n"
+            "max_parallel_workers_per_gather = 2\njit = off\n"
+        )
+        with open(conf, "a", encoding="utf-8") as fh:
+            fh.write(extra)
+
+    def is_running(self) -> bool:
+        if not self.is_initialised():
+            return False
+        return self._pg("pg_ctl", "status", "-D", str(self.datadir), check=False).returncode == 0
+
+    def start(self, timeout_s: float = 60) -> None:
+        """Initialise if needed, start the server, create the database and PostGIS."""
+        self.init()
+        if not self.is_running():
+            log = self.link.resolve() / "server.log"
+            result = self._pg(
+                "pg_ctl", "start", "-D", str(self.datadir), "-l", str(log), "-w",
+                "-t", str(int(timeout_s)), check=False,
+            )
+            if result.returncode != 0:
+                tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+                raise DatabaseUnavailable(
+                    f"PostgreSQL did not start on port {self.port}: {result.stderr.strip()}",
+                    [{"log": tail}],
+                )
+        self._ensure_database(timeout_s)
+
+    def _ensure_database(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+        while True:
+            try:
+                with psycopg.connect(dsn, autocommit=True) as conn:
+                    exists = conn.execute(
+                        "SELECT 1 FROM pg_database WHERE datname = %s", (self.dbname,)
+                    ).fetchone()
+                    if not exists:
+                        conn.execute(f'CREATE DATABASE "{self.dbname}"')  # name from config
+                break
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        with psycopg.connect(f"{dsn.replace('dbname=postgres', '')} dbname={self.dbname}",
+                             autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+
+    def stop(self) -> None:
+        if self.is_running():
+            self._pg("pg_ctl", "stop", "-D", str(self.datadir), "-m", "fast", "-w")
+
+    def drop(self) -> None:
+        """Stop and delete the cluster's data."""
+        self.stop()
+        if self.link.exists():
+            shutil.rmtree(self.link.resolve(), ignore_errors=True)
+            if self.link.is_symlink():
+                self.link.unlink()

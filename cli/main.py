@@ -1,0 +1,121 @@
+"""The ``gridlink`` command line."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from sqlalchemy import func, select
+
+from cli.cluster import Cluster
+from geo import models
+from geo.db import database_url, transaction
+from geo.errors import GridlinkError
+from geo.keys import ROLES, create_key, revoke_key
+from geo.schema import upgrade
+from geo.settings import get_settings
+
+app = typer.Typer(help="gridlink: grids, cameras and events on PostGIS.", no_args_is_help=True)
+db_app = typer.Typer(help="The database: a managed PostGIS cluster, or GRIDLINK_DATABASE_URL.")
+keys_app = typer.Typer(help="API keys and their roles.")
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+console = Console()
+
+
+def managed_cluster() -> Cluster | None:
+    """The project-managed cluster, or None when GRIDLINK_DATABASE_URL is set."""
+    settings = get_settings()
+    if settings.database_url:
+        return None
+    return Cluster(settings.home, settings.db_port, settings.db_name)
+
+
+def fail(exc: GridlinkError) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {exc.message}")
+    for detail in exc.details[:50]:
+        console.print(f"  - {detail}")
+    if len(exc.details) > 50:
+        console.print(f"  ... and {len(exc.details) - 50} more")
+    return typer.Exit(code=1)
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Start the managed cluster (initialising it on first use)."""
+    cluster = managed_cluster()
+    if cluster is None:
+        console.print("GRIDLINK_DATABASE_URL is set: nothing to start.")
+        return
+    try:
+        cluster.start()
+    except GridlinkError as exc:
+        raise fail(exc) from exc
+    console.print(f"PostGIS running on 127.0.0.1:{cluster.port} (data in {cluster.datadir})")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the managed cluster."""
+    cluster = managed_cluster()
+    if cluster is not None:
+        cluster.stop()
+        console.print("stopped")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Say whether the database is reachable, and what it holds."""
+    cluster = managed_cluster()
+    if cluster is not None and not cluster.is_running():
+        console.print("managed cluster: [yellow]stopped[/]")
+        raise typer.Exit(code=1)
+    with transaction() as session:
+        for model in (models.AdminArea, models.Grid, models.Camera, models.Event):
+            count = session.scalar(select(func.count()).select_from(model))
+            console.print(f"{model.__tablename__:>12}: {count}")
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply the Alembic migrations up to the newest."""
+    upgrade(database_url())
+    console.print("schema is up to date")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: str = typer.Option(..., help=f"one of {', '.join(ROLES)}"),
+    name: str = typer.Option("cli", help="who the key is for"),
+    worker: str | None = typer.Option(None, help="worker code, for worker keys"),
+) -> None:
+    """Create an API key. The key is printed once and stored only as a hash."""
+    try:
+        with transaction() as session:
+            plain = create_key(session, name, role, worker_code=worker)
+    except GridlinkError as exc:
+        raise fail(exc) from exc
+    console.print(plain)
+
+
+@keys_app.command("revoke")
+def keys_revoke(prefix: str = typer.Argument(..., help="the key's first 7 characters")) -> None:
+    """Revoke keys by prefix."""
+    with transaction() as session:
+        console.print(f"revoked {revoke_key(session, prefix)} key(s)")
+
+
+@app.command("serve")
+def serve(
+    host: str = typer.Option(None, help="default GRIDLINK_HOST (127.0.0.1)"),
+    port: int = typer.Option(None, help="default GRIDLINK_PORT (8000)"),
+) -> None:
+    """Serve the API and maps with uvicorn."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run("api.app:create_app", factory=True, host=host or settings.host,
+                port=port or settings.port, log_level="info")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Demo city generator and sample files."""

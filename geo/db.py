@@ -1,0 +1,43 @@
+"""The one session factory. Callers own the transaction: geo functions never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from geo.settings import Settings, get_settings
+
+
+def database_url(settings: Settings | None = None) -> str:
+    """``GRIDLINK_DATABASE_URL`` if set, else the project-managed cluster's URL."""
+    settings = settings or get_settings()
+    if settings.database_url:
+        url = settings.database_url
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        return url
+    return f"postgresql+psycopg://postgres@127.0.0.1:{settings.db_port}/{settings.db_name}"
+
+
+@lru_cache
+def engine_for(url: str) -> Engine:
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def get_engine() -> Engine:
+    return engine_for(database_url())
+
+
+def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine or get_engine(), expire_on_commit=False)
+
+
+@contextmanager
+def transaction(engine: Engine | None = None) -> Iterator[Session]:
+    """A session in one transaction: committed on success, rolled back on any error."""
+    with session_factory(engine)() as session, session.begin():
+        yield session

@@ -1,0 +1,253 @@
+"""Database tables (SQLAlchemy 2 + GeoAlchemy2). Geometries are lon/lat, EPSG:4326.
+
+Codes are text (leading zeros matter). Distances and areas are never computed on these
+columns in degrees: queries cast to geography or transform to ``settings.metric_srid``.
+The schema itself is created by the Alembic migrations in ``migrations/``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SRID = 4326
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _geom(kind: str) -> Any:
+    return mapped_column(Geometry(kind, srid=SRID, spatial_index=True), nullable=False)
+
+
+class AdminArea(Base):
+    """District (区/县), street (街道/乡镇) or community/village (社区/村)."""
+
+    __tablename__ = "admin_areas"
+    __table_args__ = (
+        CheckConstraint("level IN ('district', 'street', 'community')", name="level"),
+    )
+
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    level: Mapped[str] = mapped_column(Text)
+    parent_code: Mapped[str | None] = mapped_column(
+        Text, ForeignKey("admin_areas.code", deferrable=True, initially="DEFERRED"), index=True
+    )
+    households: Mapped[int | None] = mapped_column(Integer)
+    population: Mapped[int | None] = mapped_column(Integer)
+    geom: Mapped[Any] = _geom("MULTIPOLYGON")
+
+
+class Grid(Base):
+    """A grid (网格) or micro-grid (微网格), one row per version.
+
+    The current version of a code has ``valid_to IS NULL``. A grid's parent is its community;
+    a micro-grid's parent is its grid. Dedicated grids (专属网格) may overlap ordinary ones.
+    """
+
+    __tablename__ = "grids"
+    __table_args__ = (
+        CheckConstraint("kind IN ('urban', 'rural', 'dedicated')", name="kind"),
+        CheckConstraint("level IN ('grid', 'micro')", name="level"),
+        Index("uq_grids_current_code", "code", unique=True,
+              postgresql_where=text("valid_to IS NULL")),
+        Index("ix_grids_current_geom", "geom", postgresql_using="gist",
+              postgresql_where=text("valid_to IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text, default="urban")
+    level: Mapped[str] = mapped_column(Text, default="grid")
+    parent_code: Mapped[str] = mapped_column(Text, index=True)
+    community_code: Mapped[str] = mapped_column(Text, index=True)
+    households: Mapped[int] = mapped_column(Integer, default=0)
+    population: Mapped[int] = mapped_column(Integer, default=0)
+    responsible_party: Mapped[str | None] = mapped_column(Text)
+    management_level: Mapped[str | None] = mapped_column(Text)
+    start_date: Mapped[date | None] = mapped_column(Date)
+    end_date: Mapped[date | None] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    changed_by: Mapped[str | None] = mapped_column(Text)
+    change_reason: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False), nullable=False
+    )
+
+
+class Building(Base):
+    """A building or compound as a household unit (人、地): point or polygon."""
+
+    __tablename__ = "buildings"
+
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    households: Mapped[int] = mapped_column(Integer, default=0)
+    population: Mapped[int] = mapped_column(Integer, default=0)
+    grid_code: Mapped[str | None] = mapped_column(Text, index=True)
+    micro_grid_code: Mapped[str | None] = mapped_column(Text, index=True)
+    geom: Mapped[Any] = _geom("GEOMETRY")
+
+
+class Site(Base):
+    """School, compound, market, service station...: point or polygon."""
+
+    __tablename__ = "sites"
+
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(Text, index=True)
+    grid_code: Mapped[str | None] = mapped_column(Text, index=True)
+    geom: Mapped[Any] = _geom("GEOMETRY")
+
+
+class Worker(Base):
+    """A grid leader (网格长), full-time grid worker (专职网格员) or helper (微网格员)."""
+
+    __tablename__ = "workers"
+    __table_args__ = (
+        CheckConstraint("role IN ('grid_leader', 'grid_worker', 'helper')", name="role"),
+    )
+
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
+    grid_code: Mapped[str] = mapped_column(Text, index=True)
+
+
+class Camera(Base):
+    """A video camera: GB/T 28181 id, position, mounting and field of view.
+
+    ``azimuth_deg`` is a compass bearing from true north, clockwise; ``fov_deg`` the
+    horizontal field of view; ``range_m`` the useful range in metres.
+    """
+
+    __tablename__ = "cameras"
+    __table_args__ = (
+        CheckConstraint("camera_type IN ('fixed', 'dome', 'ptz')", name="camera_type"),
+        CheckConstraint("status IN ('online', 'offline')", name="status"),
+        CheckConstraint("azimuth_deg >= 0 AND azimuth_deg < 360", name="azimuth"),
+        CheckConstraint("fov_deg > 0 AND fov_deg <= 360", name="fov"),
+        CheckConstraint("range_m > 0", name="range"),
+    )
+
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    camera_type: Mapped[str] = mapped_column(Text, default="fixed")
+    height_m: Mapped[float | None] = mapped_column(Float)
+    azimuth_deg: Mapped[float] = mapped_column(Float, default=0.0)
+    fov_deg: Mapped[float] = mapped_column(Float, default=60.0)
+    range_m: Mapped[float] = mapped_column(Float, default=100.0)
+    status: Mapped[str] = mapped_column(Text, default="online")
+    stream_url: Mapped[str | None] = mapped_column(Text)
+    site_code: Mapped[str | None] = mapped_column(Text, index=True)
+    grid_code: Mapped[str | None] = mapped_column(Text, index=True)
+    geom: Mapped[Any] = _geom("POINT")
+
+
+class Event(Base):
+    """A reported event/case, with the grid chain and cameras the dispatch step assigns."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    client_id: Mapped[str | None] = mapped_column(Text, unique=True)
+    category: Mapped[str] = mapped_column(Text, index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    reporter: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, default="reported", index=True)
+    priority: Mapped[str] = mapped_column(Text, default="normal")
+    geom: Mapped[Any] = _geom("POINT")
+    # assignment (dispatch)
+    district_code: Mapped[str | None] = mapped_column(Text)
+    street_code: Mapped[str | None] = mapped_column(Text)
+    community_code: Mapped[str | None] = mapped_column(Text)
+    grid_code: Mapped[str | None] = mapped_column(Text, index=True)
+    micro_grid_code: Mapped[str | None] = mapped_column(Text)
+    dedicated_grid_codes: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    assignment: Mapped[str | None] = mapped_column(Text)
+    nearest_distance_m: Mapped[float | None] = mapped_column(Float)
+    camera_codes: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # lifecycle
+    handling_level: Mapped[str] = mapped_column(Text, default="grid")
+    department: Mapped[str | None] = mapped_column(Text)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    postponements: Mapped[int] = mapped_column(Integer, default=0)
+    reworks: Mapped[int] = mapped_column(Integer, default=0)
+    valid: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class EventTransition(Base):
+    """One step of an event's lifecycle: who moved it from which status to which, and when."""
+
+    __tablename__ = "event_transitions"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("events.id", ondelete="CASCADE"), index=True
+    )
+    from_status: Mapped[str | None] = mapped_column(Text)
+    to_status: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class ApiKey(Base):
+    """An API key, stored as a SHA-256 hash; ``prefix`` identifies it in listings."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        CheckConstraint(
+            "role IN ('admin', 'planner', 'dispatcher', 'worker', 'viewer')", name="role"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(Text)
+    prefix: Mapped[str] = mapped_column(Text)
+    key_hash: Mapped[str] = mapped_column(Text, unique=True)
+    worker_code: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

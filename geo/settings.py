@@ -1,0 +1,56 @@
+"""The one settings object. Every value can be set with a ``GRIDLINK_*`` environment variable."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Configuration of the service, the managed database and the domain rules."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDLINK_", env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of an existing PostGIS database. "
+        "When unset, gridlink manages its own cluster under `home`.",
+    )
+    home: Path = Field(default=PROJECT_ROOT / ".gridlink", description="State directory.")
+    db_port: int = Field(default=55432, description="Port of the managed PostgreSQL cluster.")
+    db_name: str = "gridlink"
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_read: bool = Field(default=False, description="Allow reads without an API key.")
+    max_upload_mb: float = Field(default=200.0, description="Largest accepted upload (413 above).")
+    bulk_event_limit: int = Field(default=100_000, description="Most events per bulk request.")
+
+    metric_srid: int = Field(
+        default=4547,
+        description="Projected CRS (metres) for bulk distance work: CGCS2000 3-degree "
+        "Gauss-Kruger zone of the service area (4547 = CM 114°E, Datong/Taiyuan).",
+    )
+    service_area: tuple[float, float, float, float] = Field(
+        default=(73.0, 3.0, 136.0, 54.0),
+        description="lon/lat bounds (EPSG:4326) outside which points are rejected as "
+        "out of area. Default: mainland China and neighbours.",
+    )
+    grid_code_lengths: tuple[int, ...] = Field(default=(14, 15, 20))
+    micro_grid_suffix_lengths: tuple[int, ...] = Field(default=(2, 3))
+    gps_tolerance_m: float = Field(default=30.0, description="Snap distance for events (m).")
+
+    tile_url: str | None = Field(default=None, description="XYZ tile URL for maps; none = offline.")
+    tile_attribution: str = ""
+    tianditu_key: str | None = None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (read once from the environment)."""
+    return Settings()

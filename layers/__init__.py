@@ -1,0 +1,1 @@
+"""Folium map views: pure functions from GeoDataFrames / plain data to folium.Map."""

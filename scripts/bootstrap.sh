@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Install everything gridlink needs on a fresh Debian machine, idempotently.
+#   scripts/bootstrap.sh          runtime: PostGIS (unless GRIDLINK_DATABASE_URL), venv, map assets
+#   scripts/bootstrap.sh --test   also the test/bench tools: Chromium, GDAL's ogr2ogr
+# Each step is skipped when already done, so a second run takes about a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+say() { printf '\033[1;34m[gridlink]\033[0m %s\n' "$*"; }
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@";
+    elif command -v sudo >/dev/null 2>&1; then sudo "$@";
+    else echo "gridlink: need root (or sudo) to run: $*" >&2; exit 1; fi
+}
+
+apt_packages=()
+if [ -z "${GRIDLINK_DATABASE_URL:-}" ]; then
+    # PostgreSQL server + PostGIS, in the Debian default version.
+    command -v pg_config >/dev/null 2>&1 || apt_packages+=(postgresql-common)
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_packages+=(postgresql)
+    ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || apt_packages+=(postgresql-postgis)
+fi
+command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
+if [ "$want_test" = 1 ]; then
+    command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
+    command -v ogr2ogr >/dev/null 2>&1 || apt_packages+=(gdal-bin)
+fi
+if [ "${#apt_packages[@]}" -gt 0 ]; then
+    say "installing Debian packages: ${apt_packages[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_packages[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    say "creating virtualenv .venv"
+    "$PY" -m venv .venv
+fi
+stamp=.venv/.gridlink-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    say "installing gridlink and its Python dependencies into .venv"
+    .venv/bin/pip install -q --upgrade pip >/dev/null
+    .venv/bin/pip install -q -e '.[dev]'
+    touch "$stamp"
+fi
+
+# Map assets (Leaflet, Folium plugins) from npm, served by gridlink under /static.
+if [ -f package.json ]; then
+    if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+        say "installing map assets from npm"
+        npm ci --no-audit --no-fund --silent
+        touch node_modules
+    fi
+fi

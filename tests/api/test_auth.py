@@ -1,0 +1,86 @@
+"""The auth matrix: every route declares who may call it, and 401/403 are distinct."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from api.app import PUBLIC_PATHS, create_app
+from geo.keys import ROLES
+
+
+def _allowed_roles(route: APIRoute) -> frozenset[str] | None:
+    """The roles named by the route's auth dependency, or None when it has none."""
+    stack = list(route.dependant.dependencies)
+    while stack:
+        dep = stack.pop()
+        roles = getattr(dep.call, "gridlink_roles", None)
+        if roles is not None:
+            return frozenset(roles)
+        stack.extend(dep.dependencies)
+    return None
+
+
+def api_routes(routes: list[Any]) -> Iterator[APIRoute]:
+    """Every APIRoute of the app, looking inside included routers (FastAPI >= 0.160)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "original_router"):
+            yield from api_routes(route.original_router.routes)
+
+
+def _routes() -> list[tuple[str, str, frozenset[str]]]:
+    rows = []
+    for route in api_routes(create_app().routes):
+        if route.path in PUBLIC_PATHS:
+            continue
+        roles = _allowed_roles(route)
+        assert roles is not None, f"{route.path} declares no auth rule"
+        path = re.sub(r"\{[^}]+\}", "1", route.path)
+        for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+            rows.append((method, path, roles))
+    return rows
+
+
+def test_every_route_declares_an_auth_rule() -> None:
+    paths = {path for _, path, _ in _routes()}
+    assert "/admin/keys" in paths
+
+
+def test_public_paths_need_no_key(client: TestClient) -> None:
+    assert client.get("/health").status_code == 200
+
+
+@pytest.mark.parametrize(("method", "path", "roles"), _routes())
+def test_route_without_key_is_401(
+    client: TestClient, method: str, path: str, roles: frozenset[str]
+) -> None:
+    response = client.request(method, path)
+    assert response.status_code == 401, response.text
+    assert response.json()["error"] == "auth_required"
+
+
+@pytest.mark.parametrize(("method", "path", "roles"), _routes())
+def test_route_with_wrong_role_is_403(
+    client: TestClient, keys: dict[str, str], method: str, path: str, roles: frozenset[str]
+) -> None:
+    for role in ROLES:
+        if role in roles:
+            continue
+        response = client.request(method, path, headers={"X-API-Key": keys[role]})
+        assert response.status_code == 403, (role, response.text)
+        assert response.json()["error"] == "forbidden"
+
+
+@pytest.mark.parametrize(("method", "path", "roles"), _routes())
+def test_route_with_unknown_key_is_401(
+    client: TestClient, method: str, path: str, roles: frozenset[str]
+) -> None:
+    response = client.request(method, path, headers={"X-API-Key": "gl_not_a_real_key"})
+    assert response.status_code == 401
