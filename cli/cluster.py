@@ -22,6 +22,7 @@ from pathlib import Path
 import psycopg
 
 from geo.errors import DatabaseUnavailable
+from geo.settings import get_settings
 
 
 def _pg_bindir() -> Path:
@@ -165,3 +166,11 @@ class Cluster:
             shutil.rmtree(self.link.resolve(), ignore_errors=True)
             if self.link.is_symlink():
                 self.link.unlink()
+
+
+def managed_cluster() -> Cluster | None:
+    """The project-managed cluster, or None when GRIDLINK_DATABASE_URL is set."""
+    settings = get_settings()
+    if settings.database_url:
+        return None
+    return Cluster(settings.home, settings.db_port, settings.db_name)

@@ -6,7 +6,8 @@ import typer
 from rich.console import Console
 from sqlalchemy import func, select
 
-from cli.cluster import Cluster
+from cli.cluster import managed_cluster
+from cli.up import up
 from geo import models
 from geo.db import database_url, transaction
 from geo.errors import GridlinkError
@@ -19,15 +20,8 @@ db_app = typer.Typer(help="The database: a managed PostGIS cluster, or GRIDLINK_
 keys_app = typer.Typer(help="API keys and their roles.")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.command("up")(up)
 console = Console()
-
-
-def managed_cluster() -> Cluster | None:
-    """The project-managed cluster, or None when GRIDLINK_DATABASE_URL is set."""
-    settings = get_settings()
-    if settings.database_url:
-        return None
-    return Cluster(settings.home, settings.db_port, settings.db_name)
 
 
 def fail(exc: GridlinkError) -> typer.Exit:
