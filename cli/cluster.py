@@ -66,7 +66,8 @@ class Cluster:
 
     def _pg(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         cmd = [*self._run_as(), str(_pg_bindir() / tool), *args]
-        return subprocess.run(cmd, capture_output=True, text=True, check=check)
+        # cwd="/": the postgres user may not be allowed into the caller's directory.
+        return subprocess.run(cmd, capture_output=True, text=True, check=check, cwd="/")
 
     def _prepare_dirs(self) -> None:
         """Create the cluster directory, owned by whoever will run the server."""
@@ -76,7 +77,8 @@ class Cluster:
         target = self.link
         if os.geteuid() == 0:
             probe = subprocess.run(
-                ["runuser", "-u", "postgres", "--", "test", "-w", str(self.home)], check=False
+                ["runuser", "-u", "postgres", "--", "test", "-w", str(self.home)],
+                check=False, cwd="/",
             )
             if probe.returncode != 0:
                 digest = hashlib.sha1(str(self.home.resolve()).encode()).hexdigest()[:10]

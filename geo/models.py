@@ -27,6 +27,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 SRID = 4326
@@ -102,6 +103,7 @@ class Grid(Base):
     valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     changed_by: Mapped[str | None] = mapped_column(Text)
     change_reason: Mapped[str | None] = mapped_column(Text)
+    changeset_id: Mapped[int | None] = mapped_column(Integer, index=True)  # 0002_planning
     geom: Mapped[Any] = mapped_column(
         Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False), nullable=False
     )
@@ -178,6 +180,14 @@ class Camera(Base):
     geom: Mapped[Any] = _geom("POINT")
 
 
+# dispatch: metric KNN / ST_DWithin on geography, and the largest range as an index lookup
+Index("ix_cameras_geog", func.geography(Camera.__table__.c.geom), postgresql_using="gist")
+Index("ix_cameras_range_m", Camera.__table__.c.range_m)
+Index("ix_grids_current_geog", func.geography(Grid.__table__.c.geom), postgresql_using="gist",
+      postgresql_where=text("valid_to IS NULL"))
+Index("ix_sites_geog", func.geography(Site.__table__.c.geom), postgresql_using="gist")
+
+
 class Event(Base):
     """A reported event/case, with the grid chain and cameras the dispatch step assigns."""
 
@@ -203,6 +213,8 @@ class Event(Base):
     assignment: Mapped[str | None] = mapped_column(Text)
     nearest_distance_m: Mapped[float | None] = mapped_column(Float)
     camera_codes: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    nearest_grid_code: Mapped[str | None] = mapped_column(Text)
+    photo_url: Mapped[str | None] = mapped_column(Text)
     assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # lifecycle
     handling_level: Mapped[str] = mapped_column(Text, default="grid")
@@ -251,3 +263,60 @@ class ApiKey(Base):
     worker_code: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PlanChangeset(Base):
+    """A planning changeset (0002_planning): a draft redraw of the grids of one area.
+
+    ``base_at`` is the time of the published data the draft was based on; publishing fails
+    with a conflict when grids it touches were published after that.
+    """
+
+    __tablename__ = "plan_changesets"
+    __table_args__ = (
+        CheckConstraint("status IN ('draft', 'published', 'discarded')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    area_code: Mapped[str] = mapped_column(Text, index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, default="draft")
+    kind: Mapped[str] = mapped_column(Text, default="manual")
+    base_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    inverse_of: Mapped[int | None] = mapped_column(Integer, ForeignKey("plan_changesets.id"))
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class PlanDraftGrid(Base):
+    """One grid or micro-grid as a draft changeset would publish it (0002_planning).
+
+    ``action`` 'put' writes a new version of ``code`` (replacing ``previous_code`` when it is
+    a rename); 'retire' closes ``code`` and hands its workers to ``successor_code``.
+    """
+
+    __tablename__ = "plan_draft_grids"
+    __table_args__ = (
+        CheckConstraint("action IN ('put', 'retire')", name="action"),
+        Index("uq_plan_draft_grids_changeset_code", "changeset_id", "code", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    changeset_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("plan_changesets.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(Text)
+    previous_code: Mapped[str | None] = mapped_column(Text)
+    base_version: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(Text, default="put")
+    successor_code: Mapped[str | None] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text, default="urban")
+    level: Mapped[str] = mapped_column(Text, default="grid")
+    parent_code: Mapped[str] = mapped_column(Text)
+    community_code: Mapped[str] = mapped_column(Text)
+    households: Mapped[int] = mapped_column(Integer, default=0)
+    population: Mapped[int] = mapped_column(Integer, default=0)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("MULTIPOLYGON", srid=SRID, spatial_index=True), nullable=True)

@@ -44,6 +44,31 @@ class Settings(BaseSettings):
     grid_code_lengths: tuple[int, ...] = Field(default=(14, 15, 20))
     micro_grid_suffix_lengths: tuple[int, ...] = Field(default=(2, 3))
     gps_tolerance_m: float = Field(default=30.0, description="Snap distance for events (m).")
+    locate_k: int = Field(default=3, description="Cameras returned by /locate.")
+    locate_radius_m: float = Field(default=200.0, description="Nearby-site radius (m).")
+    event_due_hours: float = Field(default=72.0, description="Time to resolve a new event (h).")
+    alarm_due_hours: float = Field(default=2.0, description="Time to resolve an alarm (h).")
+    score_weights: tuple[float, float, float, float, float] = Field(
+        default=(24.0, 32.0, 8.0, 16.0, 20.0),
+        description="Assessment score = w0·on-time rate + w1·closure rate + w2·(1 − postponed "
+        "rate) + w3·first-time rate + w4 (Taiyuan default, out of 100).")
+
+    plan_households_target: int = Field(default=300, description="Households per grid.")
+    plan_households_band: tuple[int, int] = Field(
+        default=(200, 400), description="Accepted households per grid (min, max).")
+    plan_micro_households_target: int = Field(default=50, description="Households per micro-grid.")
+    plan_micro_households_band: tuple[int, int] = Field(
+        default=(30, 70), description="Accepted households per micro-grid (min, max).")
+    plan_noise_area_m2: float = Field(
+        default=0.01, description="Gaps/overlaps smaller than this (m²) are float noise, ignored.")
+    plan_sliver_area_m2: float = Field(
+        default=100.0, description="A grid, gap or overlap under this area (m²) is a sliver.")
+    plan_sliver_width_m: float = Field(
+        default=2.0, description="A polygon thinner than this mean width 2·A/P (m) is a sliver.")
+    plan_min_compactness: float = Field(
+        default=0.15, description="Polsby-Popper 4πA/P² below which a grid is snake-shaped.")
+    plan_snap_tolerance_m: float = Field(
+        default=0.5, description="Auto-repair vertex snap distance (m).")
 
     tile_url: str | None = Field(default=None, description="XYZ tile URL for maps; none = offline.")
     tile_attribution: str = ""

@@ -102,6 +102,8 @@ def upgrade() -> None:
     sa.Column('assignment', sa.Text(), nullable=True),
     sa.Column('nearest_distance_m', sa.Float(), nullable=True),
     sa.Column('camera_codes', sa.ARRAY(sa.Text()), nullable=True),
+    sa.Column('nearest_grid_code', sa.Text(), nullable=True),
+    sa.Column('photo_url', sa.Text(), nullable=True),
     sa.Column('assigned_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('handling_level', sa.Text(), nullable=False),
     sa.Column('department', sa.Text(), nullable=True),
@@ -170,6 +172,11 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('code', name=op.f('pk_workers'))
     )
     op.create_index(op.f('ix_workers_grid_code'), 'workers', ['grid_code'], unique=False)
+    # dispatch: metric KNN / ST_DWithin on geography; the largest camera range by index
+    op.create_index('ix_cameras_geog', 'cameras', [sa.text('geography(geom)')], unique=False, postgresql_using='gist')
+    op.create_index('ix_cameras_range_m', 'cameras', ['range_m'], unique=False)
+    op.create_index('ix_grids_current_geog', 'grids', [sa.text('geography(geom)')], unique=False, postgresql_using='gist', postgresql_where=sa.text('valid_to IS NULL'))
+    op.create_index('ix_sites_geog', 'sites', [sa.text('geography(geom)')], unique=False, postgresql_using='gist')
     op.create_table('event_transitions',
     sa.Column('id', sa.BigInteger(), nullable=False),
     sa.Column('event_id', sa.BigInteger(), nullable=False),
@@ -187,6 +194,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
 
+    op.drop_index('ix_sites_geog', table_name='sites')
+    op.drop_index('ix_grids_current_geog', table_name='grids')
+    op.drop_index('ix_cameras_range_m', table_name='cameras')
+    op.drop_index('ix_cameras_geog', table_name='cameras')
     op.drop_index(op.f('ix_event_transitions_event_id'), table_name='event_transitions')
     op.drop_table('event_transitions')
     op.drop_index(op.f('ix_workers_grid_code'), table_name='workers')
