@@ -76,8 +76,9 @@ class Cluster:
             return
         target = self.link
         if os.geteuid() == 0:
+            # postgres must be able to reach .gridlink (every parent traversable).
             probe = subprocess.run(
-                ["runuser", "-u", "postgres", "--", "test", "-w", str(self.home)],
+                ["runuser", "-u", "postgres", "--", "test", "-x", str(self.home.resolve())],
                 check=False, cwd="/",
             )
             if probe.returncode != 0:
