@@ -9,7 +9,11 @@ from fastapi.responses import JSONResponse
 
 from api.errors import error_body, install_error_handlers
 from api.routers.admin import admin_router
+from api.routers.data import data_router
+from api.routers.dispatch import dispatch_router
 from api.routers.health import health_router
+from api.routers.maps import maps_router, static_app
+from api.routers.planning import planning_router
 from geo.settings import Settings, get_settings
 
 PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
@@ -28,6 +32,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _limit_upload_size(app, settings)
     app.include_router(health_router())
     app.include_router(admin_router())
+    app.include_router(data_router())
+    app.include_router(maps_router())
+    app.mount("/static", static_app(), name="static")
+    app.include_router(dispatch_router())
+    app.include_router(planning_router())
     return app
 
 

@@ -7,6 +7,10 @@ from rich.console import Console
 from sqlalchemy import func, select
 
 from cli.cluster import managed_cluster
+from cli.data import export_command, import_command
+from cli.demo import demo_app
+from cli.dispatch import assign, events_app
+from cli.plan import plan_app
 from cli.up import up
 from geo import models
 from geo.db import database_url, transaction
@@ -20,6 +24,12 @@ db_app = typer.Typer(help="The database: a managed PostGIS cluster, or GRIDLINK_
 keys_app = typer.Typer(help="API keys and their roles.")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.command("import")(import_command)
+app.command("export")(export_command)
+app.add_typer(demo_app, name="demo")
+app.add_typer(plan_app, name="plan")
+app.add_typer(events_app, name="events")
+app.command("assign")(assign)
 app.command("up")(up)
 console = Console()
 

@@ -28,6 +28,8 @@ command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
 if [ "$want_test" = 1 ]; then
     command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
     command -v ogr2ogr >/dev/null 2>&1 || apt_packages+=(gdal-bin)
+    # a CJK font so map screenshots in tests show Chinese labels, not boxes
+    [ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || apt_packages+=(fonts-wqy-zenhei)
 fi
 if [ "${#apt_packages[@]}" -gt 0 ]; then
     say "installing Debian packages: ${apt_packages[*]}"

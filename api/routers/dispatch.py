@@ -1,0 +1,266 @@
+"""Dispatch routes: /locate, /events, /alarms (+ live SSE stream), /stats."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.engine import make_url
+
+from api.auth import Caller, Dispatcher, Reader, Reporter, require_roles
+from api.deps import SessionDep, SettingsDep
+from geo.assign import assign_events
+from geo.db import database_url
+from geo.errors import TooLarge, UnreadableFile, ValidationFailed
+from geo.events import (
+    AlarmIn,
+    EventFilter,
+    EventIn,
+    alarm_notifications,
+    apply_action,
+    create_event,
+    fill_missing_due,
+    get_event,
+    list_events,
+    raise_alarm,
+    transitions_of,
+)
+from geo.importer import import_file
+from geo.locate import LocateResult, locate, to_wgs84_point
+from geo.stats import stats_csv, unit_stats
+
+JSON_TYPES = ("application/json", "application/geo+json")
+WorkerKey = Annotated[Caller, Depends(require_roles("worker"))]
+
+
+class ActionIn(BaseModel):
+    action: str
+    note: str | None = None
+    hours: float | None = None
+    department: str | None = None
+
+
+def dispatch_router() -> APIRouter:
+    router = APIRouter(tags=["dispatch"])
+    _locate_routes(router)
+    _event_routes(router)
+    _alarm_routes(router)
+    _stats_routes(router)
+    return router
+
+
+def _locate_routes(router: APIRouter) -> None:
+    @router.get("/locate", summary="Grid chain, workers, covering cameras and sites of a point")
+    def get_locate(
+        session: SessionDep, settings: SettingsDep, _: Reader,
+        lon: float = Query(description="longitude in `crs`"),
+        lat: float = Query(description="latitude in `crs`"),
+        crs: str = Query("4326", description="4326, 4490, gcj02 or bd09"),
+        k: int | None = Query(None, description="cameras wanted (default 3)"),
+        radius: float | None = Query(None, description="site radius in metres (default 200)"),
+    ) -> LocateResult:
+        x, y = to_wgs84_point(lon, lat, crs)
+        return locate(session, x, y, k=k or settings.locate_k,
+                      radius_m=settings.locate_radius_m if radius is None else radius,
+                      settings=settings)
+
+
+async def _json_body(request: Request) -> Any:
+    """The request's JSON body; 415 for another content type, 400 for empty/invalid JSON."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in JSON_TYPES:
+        raise HTTPException(415, f"send JSON ({', '.join(JSON_TYPES)}), not {kind or 'nothing'}")
+    raw = await request.body()
+    if not raw.strip():
+        raise UnreadableFile("the request body is empty", [{"field": "body"}])
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise UnreadableFile(f"the body is not valid JSON: {exc}", [{"field": "body"}]) from None
+
+
+def event_from_json(body: Any) -> EventIn:
+    """An EventIn from plain JSON or a GeoJSON Point Feature (properties + coordinates)."""
+    if isinstance(body, dict) and body.get("type") == "Feature":
+        geometry = body.get("geometry") or {}
+        coords = geometry.get("coordinates")
+        if geometry.get("type") != "Point" or not isinstance(coords, list) or len(coords) < 2:
+            raise ValidationFailed("a Feature needs a Point geometry",
+                                   [{"field": "geometry", "value": geometry.get("type")}])
+        props = dict(body.get("properties") or {})
+        if body.get("id") is not None and "client_id" not in props:
+            props["client_id"] = str(body["id"])
+        body = {**props, "lon": coords[0], "lat": coords[1]}
+    if not isinstance(body, dict):
+        raise ValidationFailed("the body must be a JSON object or a GeoJSON Feature",
+                               [{"field": "body"}])
+    try:
+        return EventIn.model_validate(body)
+    except ValidationError as exc:
+        raise ValidationFailed("the event is invalid", [
+            {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
+            for e in exc.errors()]) from None
+
+
+def _event_routes(router: APIRouter) -> None:
+    @router.post("/events", summary="Report one event (JSON or GeoJSON Feature); idempotent")
+    async def post_event(request: Request, response: Response, session: SessionDep,
+                         settings: SettingsDep, caller: Reporter) -> dict[str, Any]:
+        data = event_from_json(await _json_body(request))
+        if data.reporter is None:
+            data.reporter = caller.worker_code or caller.name
+        event, created = create_event(session, data, settings=settings)
+        response.status_code = 201 if created else 200
+        return {**event, "created": created}
+
+    @router.post("/events/bulk", summary="Import a FeatureCollection or CSV of events")
+    async def post_bulk(request: Request, session: SessionDep, settings: SettingsDep,
+                        _: Dispatcher, crs: str | None = None,
+                        partial: bool = Query(False, description="write the good rows, "
+                                              "list the bad ones (default all-or-nothing)"),
+                        ) -> dict[str, Any]:
+        path = await _bulk_file(request, settings.bulk_event_limit)
+        try:
+            report = import_file(session, "events", path, crs=crs, skip_invalid=partial)
+        finally:
+            path.unlink(missing_ok=True)
+        summary = assign_events(session, "unassigned", settings=settings)
+        fill_missing_due(session, settings.event_due_hours)
+        return {"rows": report.rows, "inserted": report.inserted, "updated": report.updated,
+                "rejected": report.rejected, "problems": report.problems[:1000],
+                "notes": report.notes, "assigned": summary.events, "snapped": summary.snapped,
+                "unassigned": summary.unassigned}
+
+    @router.get("/events", summary="List events with filters and paging")
+    def get_events(
+        session: SessionDep, _: Reader, area: str | None = None, status: str | None = None,
+        category: str | None = None, since: datetime | None = None,
+        until: datetime | None = None, assignment: str | None = None,
+        bbox: str | None = Query(None, description="west,south,east,north (WGS 84)"),
+        limit: int = Query(100, ge=1, le=10_000), offset: int = Query(0, ge=0),
+    ) -> dict[str, Any]:
+        box = _bbox(bbox)
+        rows, total = list_events(session, EventFilter(
+            area=area, status=status, category=category, since=since, until=until,
+            bbox=box, assignment=assignment, limit=limit, offset=offset))
+        return {"total": total, "limit": limit, "offset": offset, "events": rows}
+
+    @router.get("/events/{event_id}", summary="One event with its lifecycle history")
+    def get_one(event_id: int, session: SessionDep, _: Reader) -> dict[str, Any]:
+        return {**get_event(session, event_id), "transitions": transitions_of(session, event_id)}
+
+    @router.post("/events/{event_id}/actions",
+                 summary="Lifecycle step: dispatch, start, resolve, close, rework, reject, "
+                 "postpone, escalate (409 lists the allowed ones)")
+    def post_action(event_id: int, body: ActionIn, session: SessionDep,
+                    caller: Reporter) -> dict[str, Any]:
+        return apply_action(session, event_id, body.action, actor=caller.worker_code or
+                            caller.name, note=body.note, hours=body.hours,
+                            department=body.department)
+
+
+def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
+    if value is None:
+        return None
+    try:
+        w, s, e, n = (float(v) for v in value.split(","))
+    except ValueError:
+        raise ValidationFailed("bbox must be four numbers west,south,east,north",
+                               [{"field": "bbox", "value": value}]) from None
+    return w, s, e, n
+
+
+async def _bulk_file(request: Request, limit: int) -> Path:
+    """Save a bulk body (FeatureCollection JSON or CSV) to a temp file, enforcing ``limit``."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    raw = await request.body()
+    if not raw.strip():
+        raise UnreadableFile("the request body is empty", [{"field": "body"}])
+    if kind in JSON_TYPES:
+        try:
+            count = len(json.loads(raw).get("features") or [])
+        except (ValueError, AttributeError):
+            raise UnreadableFile("the body is not a GeoJSON FeatureCollection",
+                                 [{"field": "body"}]) from None
+        suffix = ".geojson"
+    elif kind in ("text/csv", "application/csv"):
+        count = max(raw.count(b"\n") - (0 if raw.endswith(b"\n") else -1) - 1, 0)
+        suffix = ".csv"
+    else:
+        raise HTTPException(415, "send a FeatureCollection (application/geo+json) or CSV "
+                            f"(text/csv), not {kind or 'nothing'}")
+    if count > limit:
+        raise TooLarge(f"{count} events exceed the limit of {limit} per request "
+                       "(GRIDLINK_BULK_EVENT_LIMIT)", [{"limit": limit, "rows": count}])
+    with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as fh:
+        fh.write(raw)
+    return Path(fh.name)
+
+
+def _alarm_routes(router: APIRouter) -> None:
+    @router.post("/alarms", status_code=201,
+                 summary="One-click alarm by a grid worker: urgent event + locate answer")
+    async def post_alarm(request: Request, session: SessionDep, settings: SettingsDep,
+                         caller: WorkerKey) -> dict[str, Any]:
+        body = await _json_body(request)
+        try:
+            alarm = AlarmIn.model_validate(body)
+        except ValidationError as exc:
+            raise ValidationFailed("the alarm is invalid", [
+                {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
+                for e in exc.errors()]) from None
+        event, where = raise_alarm(session, caller.worker_code or caller.name, alarm,
+                                   settings=settings)
+        return {"event": event, "locate": where.model_dump()}
+
+    @router.get("/alarms/stream", summary="Live alarms as Server-Sent Events (event: alarm)")
+    async def alarm_stream(request: Request, session: SessionDep,
+                           _: Dispatcher) -> StreamingResponse:
+        session.close()  # hold no pooled connection while streaming
+        dsn = make_url(database_url()).set(drivername="postgresql").render_as_string(
+            hide_password=False)
+        return StreamingResponse(_sse(request, dsn), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache",
+                                          "X-Accel-Buffering": "no"})
+
+
+async def _sse(request: Request, dsn: str) -> AsyncIterator[str]:
+    """SSE frames: a comment once listening and every 15 s idle, ``event: alarm`` per alarm."""
+    stream = alarm_notifications(dsn)
+    try:
+        async for payload in stream:
+            if await request.is_disconnected():
+                break
+            if payload is None:
+                yield ": listening\n\n"
+                continue
+            event_id = json.loads(payload).get("event_id", "")
+            yield f"event: alarm\nid: {event_id}\ndata: {payload}\n\n"
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+
+
+def _stats_routes(router: APIRouter) -> None:
+    @router.get("/stats", summary="Assessment statistics per unit over a period (JSON or CSV)")
+    def get_stats(
+        session: SessionDep, settings: SettingsDep, _: Reader,
+        level: Literal["grid", "community", "street", "district", "department"] = "grid",
+        since: datetime | None = Query(None, description="default: 30 days before until"),
+        until: datetime | None = Query(None, description="default: now"),
+        format: Literal["json", "csv"] = "json",
+    ) -> Any:
+        end = until or datetime.now(UTC)
+        start = since or end - timedelta(days=30)
+        rows = unit_stats(session, level, start, end, settings=settings)
+        if format == "csv":
+            return Response(stats_csv(rows), media_type="text/csv; charset=utf-8",
+                            headers={"Content-Disposition":
+                                     f'attachment; filename="stats_{level}.csv"'})
+        return {"level": level, "since": start, "until": end, "units": rows}

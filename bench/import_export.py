@@ -1,0 +1,226 @@
+"""Benchmark: gridlink import/export vs ogr2ogr, on the 1,200-grid demo and on N events.
+
+    .venv/bin/python bench/import_export.py                 # 1,000,000 events
+    .venv/bin/python bench/import_export.py --events 200000 # a quicker run
+
+Scratch database ``gridlink_bench_io`` on the test cluster (or ``--url``). Every measured
+step runs in a fresh child process so its peak RSS (``ru_maxrss`` from ``os.wait4``) is its
+own; ogr2ogr (GDAL, Debian gdal-bin) does the same import/export on the same machine:
+
+* import: gridlink ``import_file`` (read, CRS, full validation, COPY + upsert by key, commit)
+  vs ``ogr2ogr -f PostgreSQL`` (read + COPY into a new table, no validation, no upsert);
+* export: gridlink streamed RFC 7946 GeoJSON (``export_file``) vs ``ogr2ogr -f GeoJSON
+  -lco RFC7946=YES -lco COORDINATE_PRECISION=7`` from the same table.
+
+Export memory must stay flat as rows grow: events are exported at N/10 and at N rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import psycopg
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from geo.exporter import export_file  # noqa: E402
+from geo.importer import import_file  # noqa: E402
+from geo.schema import upgrade  # noqa: E402
+
+DB_NAME = "gridlink_bench_io"
+CITY_BBOX = (113.20, 40.00, 113.40, 40.15)  # lon/lat around Datong
+CATEGORIES = ("garbage", "illegal_ads", "street_light", "road_damage", "dispute")
+
+
+def scratch_database(url: str | None) -> str:
+    """(Re)create ``gridlink_bench_io`` with PostGIS and the schema; returns its URL."""
+    if url is None:
+        from cli.cluster import Cluster
+
+        cluster = Cluster(ROOT / ".gridlink" / "test", 55433, dbname="postgres")
+        cluster.start()
+        url = cluster.url
+    server = make_url(url)
+    dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    target = server.set(database=DB_NAME)
+    with psycopg.connect(target.set(drivername="postgresql").render_as_string(
+            hide_password=False), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION postgis")
+    result = target.render_as_string(hide_password=False)
+    upgrade(result)
+    return result
+
+
+def ogr_pg(url: str) -> str:
+    u = make_url(url)
+    return (f"PG:host={u.host} port={u.port} user={u.username} dbname={u.database}"
+            + (f" password={u.password}" if u.password else ""))
+
+
+def synthetic_events(n: int, seed: int = 7) -> gpd.GeoDataFrame:
+    """``n`` random events in the city box: client_id, category, reported_at, point."""
+    rng = np.random.default_rng(seed)
+    lon = rng.uniform(CITY_BBOX[0], CITY_BBOX[2], n)
+    lat = rng.uniform(CITY_BBOX[1], CITY_BBOX[3], n)
+    start = pd.Timestamp("2024-01-01T00:00:00+08:00")
+    stamps = start + pd.to_timedelta(rng.integers(0, 180 * 86400, n), unit="s")
+    return gpd.GeoDataFrame(
+        {"client_id": [f"EV{i:08d}" for i in range(n)],
+         "category": np.asarray(CATEGORIES)[rng.integers(0, len(CATEGORIES), n)],
+         "reported_at": stamps.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
+         "description": "bench"},
+        geometry=gpd.points_from_xy(lon, lat), crs=4326)
+
+
+# --------------------------------------------------------------------------- child steps
+
+
+def child(step: str, url: str, layer: str, path: str) -> dict[str, Any]:
+    """One measured step inside this (child) process; returns rows and seconds."""
+    engine = create_engine(url)
+    started = time.perf_counter()
+    with Session(engine) as session, session.begin():
+        if step == "import":
+            report = import_file(session, layer, Path(path))
+            rows = report.inserted + report.updated
+        else:
+            rows = export_file(session, layer, Path(path), "geojson")
+    return {"rows": rows, "seconds": time.perf_counter() - started}
+
+
+def run_child(step: str, url: str, layer: str, path: Path) -> dict[str, Any]:
+    code = (f"import sys, json; sys.path.insert(0, {str(ROOT)!r}); "
+            "from bench.import_export import child; "
+            f"print(json.dumps(child({step!r}, {url!r}, {layer!r}, {str(path)!r})))")
+    cmd = [sys.executable, "-c", code]
+    wall, peak, out = measure(cmd)
+    result = json.loads(out.strip().splitlines()[-1])
+    return {**result, "wall": wall, "peak_mib": peak}  # "seconds": the work, no start-up
+
+
+def measure(cmd: list[str]) -> tuple[float, int, str]:
+    """Run ``cmd`` under /usr/bin/time; (wall seconds, its peak RSS in MiB, stdout).
+
+    GNU time is a small process, so the measured child's ``ru_maxrss`` is its own (a child
+    forked straight from this big Python process would inherit our RSS high-water mark).
+    """
+    started = time.perf_counter()
+    proc = subprocess.run(["/usr/bin/time", "-f", "MAXRSS_KB=%M", *cmd], capture_output=True,
+                          text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:4])} failed:\n{proc.stderr[-3000:]}")
+    peak_kb = int(proc.stderr.strip().splitlines()[-1].split("=")[1])
+    return elapsed, peak_kb // 1024, proc.stdout
+
+
+def ogr_import(url: str, path: Path, table: str) -> dict[str, Any]:
+    cmd = ["/usr/bin/ogr2ogr", "-f", "PostgreSQL", ogr_pg(url), str(path), "-nln", table,
+           "-overwrite", "-lco", "GEOMETRY_NAME=geom", "-gt", "65536", "-nlt", "PROMOTE_TO_MULTI"
+           if "grid" in table else "POINT"]
+    wall, peak, _ = measure(cmd)
+    return {"wall": wall, "peak_mib": peak}
+
+
+def ogr_export(url: str, sql: str, out: Path) -> dict[str, Any]:
+    out.unlink(missing_ok=True)
+    cmd = ["/usr/bin/ogr2ogr", "-f", "GeoJSON", str(out), ogr_pg(url), "-sql", sql,
+           "-lco", "RFC7946=YES", "-lco", "COORDINATE_PRECISION=7"]
+    wall, peak, _ = measure(cmd)
+    return {"wall": wall, "peak_mib": peak}
+
+
+# --------------------------------------------------------------------------- main
+
+GRID_SQL = ("SELECT code, name, kind, parent_code, households, population, geom FROM grids "
+            "WHERE level = 'grid' AND valid_to IS NULL ORDER BY code")
+EVENT_SQL = ("SELECT client_id, category, description, reported_at, status, priority, geom "
+             "FROM events ORDER BY client_id")
+
+
+def demo_grids(tmp: Path) -> tuple[Path, int]:
+    from data.demo import generate_city
+
+    grids = generate_city(seed=42)["grids"]
+    path = tmp / "demo_grids.geojson"
+    grids.to_file(path, driver="GeoJSON", engine="pyogrio")  # type: ignore[operator]
+    return path, len(grids)
+
+
+def row(label: str, rows: int, ours: dict[str, Any], ogr: dict[str, Any] | None) -> str:
+    """A table row: gridlink's in-process seconds (and wall incl. Python start-up) vs
+    ogr2ogr's wall seconds; ratio = gridlink seconds / ogr2ogr seconds."""
+    rate = rows / ours["seconds"]
+    text_ = (f"| {label} | {rows:,} | {ours['seconds']:.2f} ({ours['wall']:.1f}) | "
+             f"{rate:,.0f} | {ours['peak_mib']:,} |")
+    if ogr is None:
+        return text_ + " – | – | – |"
+    return (text_ + f" {ogr['wall']:.2f} | {ogr['peak_mib']:,} | "
+            f"{ours['seconds'] / ogr['wall']:.2f}× |")
+
+
+def bench_grids(url: str, tmp: Path) -> list[str]:
+    path, n = demo_grids(tmp)
+    first = run_child("import", url, "grids", path)
+    again = run_child("import", url, "grids", path)
+    ogr_in = ogr_import(url, path, "ogr_grids")
+    out = run_child("export", url, "grids", tmp / "grids_out.geojson")
+    ogr_out = ogr_export(url, GRID_SQL, tmp / "grids_ogr.geojson")
+    return [row("demo grids: import (insert)", n, first, ogr_in),
+            row("demo grids: re-import (upsert, all updated)", n, again, None),
+            row("demo grids: export GeoJSON", out["rows"], out, ogr_out)]
+
+
+def bench_events(url: str, tmp: Path, n: int) -> list[str]:
+    lines = []
+    engine = create_engine(url)
+    for size in (n // 10, n):
+        path = tmp / f"events_{size}.gpkg"
+        synthetic_events(size).to_file(path, driver="GPKG", engine="pyogrio")
+        with engine.begin() as conn:
+            conn.execute(text("TRUNCATE events CASCADE"))
+        ours = run_child("import", url, "events", path)
+        ogr_in = ogr_import(url, path, "ogr_events")
+        out = run_child("export", url, "events", tmp / "events_out.geojson")
+        ogr_out = ogr_export(url, EVENT_SQL, tmp / "events_ogr.geojson")
+        lines += [row(f"events {size:,}: import GPKG", size, ours, ogr_in),
+                  row(f"events {size:,}: export GeoJSON", out["rows"], out, ogr_out)]
+        path.unlink()
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--url", default=None, help="server URL (default: test cluster)")
+    args = parser.parse_args()
+    url = scratch_database(args.url)
+    print(f"# import/export bench, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M')}")
+    print("| step | rows | gridlink s (wall) | rows/s | peak MiB | ogr2ogr s | ogr2ogr MiB | "
+          "time ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory(prefix="gridlink-bench-") as tmp:
+        for line in bench_grids(url, Path(tmp)) + bench_events(url, Path(tmp), args.events):
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+"""Benchmark: size and render time of the map pages on the demo district, offline Chromium.
+
+    .venv/bin/python bench/maps.py                 # default demo city (1,200 grids)
+    .venv/bin/python bench/maps.py --grids 300     # a smaller city, quicker
+
+Loads the demo city (data/demo.py, through the importer) into a scratch database
+``gridlink_bench_maps`` on the test cluster (or ``--url``), serves the app with uvicorn on
+127.0.0.1 and opens each map page in headless Debian Chromium with every non-local request
+blocked. For each page: server time (HTTP GET, s), HTML size (bytes) and render time (s, from
+navigation to every feature in the DOM plus one animation frame), median of ``--runs``.
+
+Baseline, same process: the planner page of the whole district rendered *without* coverage
+simplification (tolerance ~3 cm) and with 6-decimal coordinates, served at a fake local
+address through playwright's router; the simplified page is compared with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import uvicorn
+from playwright.sync_api import Browser, Page, Route, sync_playwright
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from geo.settings import PROJECT_ROOT, get_settings  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+SIZE_BUDGET = 1.5 * 1024 * 1024
+RENDER_BUDGET_S = 2.0
+
+
+def scratch_database(url: str | None, name: str = "gridlink_bench_maps") -> str:
+    """(Re)create database ``name`` with PostGIS and the schema; its SQLAlchemy URL."""
+    from geo.schema import upgrade
+
+    if url is None:
+        from cli.cluster import Cluster
+
+        cluster = Cluster(PROJECT_ROOT / ".gridlink" / "test", 55433, dbname="postgres")
+        cluster.start()
+        url = cluster.url
+    server = make_url(url)
+    dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    target = server.set(database=name)
+    with psycopg.connect(target.set(drivername="postgresql").render_as_string(
+            hide_password=False), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION postgis")
+    result = target.render_as_string(hide_password=False)
+    upgrade(result)
+    return result
+
+
+def load_city(grids: int | None) -> tuple[str, float]:
+    """Import the demo city and make a viewer key; (key, seconds)."""
+    from data.demo import load_demo
+    from geo.db import transaction
+    from geo.keys import create_key
+
+    start = time.perf_counter()
+    with transaction() as session:
+        counts = load_demo(session, 42, **({"grids": grids} if grids else {}))
+        key = create_key(session, "bench viewer", "viewer")
+    print("loaded:", ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    return key, time.perf_counter() - start
+
+
+def serve() -> tuple[str, uvicorn.Server, threading.Thread]:
+    from api.app import create_app
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{port}", server, thread
+
+
+def render_s(browser: Browser, url: str, key: str,
+             serve_html: str | None = None) -> tuple[float, list[str], list[str]]:
+    """Seconds from navigation to all features drawn (+1 frame); blocked URLs; console errors."""
+    context = browser.new_context(viewport={"width": 1200, "height": 800},
+                                  extra_http_headers={"X-API-Key": key})
+    page: Page = context.new_page()
+    blocked: list[str] = []
+    errors: list[str] = []
+
+    def gate(route: Route) -> None:
+        if serve_html is not None and route.request.url == url:
+            route.fulfill(body=serve_html, content_type="text/html; charset=utf-8")
+        elif route.request.url.startswith("http://127.0.0.1:"):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", gate)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    start = time.perf_counter()
+    page.goto(url, wait_until="load", timeout=60_000)
+    page.wait_for_selector(".leaflet-interactive, form", state="attached", timeout=60_000)
+    page.evaluate("new Promise(r => requestAnimationFrame(() => r()))")
+    took = time.perf_counter() - start
+    context.close()
+    return took, blocked, errors
+
+
+def median(runs: int, fn: Callable[[], float]) -> float:
+    return statistics.median(fn() for _ in range(runs))
+
+
+def measure(browser: Browser, base: str, key: str, path: str, runs: int) -> dict[str, Any]:
+    """Server time, bytes and render time (medians) of one page."""
+    server_times, size = [], 0
+    for _ in range(runs):
+        start = time.perf_counter()
+        response = httpx.get(base + path, headers={"X-API-Key": key}, timeout=120)
+        server_times.append(time.perf_counter() - start)
+        response.raise_for_status()
+        size = len(response.content)
+    renders = []
+    for _ in range(runs):
+        took, blocked, errors = render_s(browser, base + path, key)
+        assert not blocked and not errors, (path, blocked, errors)
+        renders.append(took)
+    return {"path": path, "bytes": size, "server_s": statistics.median(server_times),
+            "render_s": statistics.median(renders)}
+
+
+def baseline_html(area: str) -> str:
+    """The district planner page with (almost) no simplification, 6-decimal coordinates."""
+    import layers.grids as lg
+    from api.routers import maps
+    from geo.db import transaction
+    from layers.assets import page_html
+
+    original = lg.rounded_geojson
+    lg.rounded_geojson = lambda gdf, cols, decimals=6: original(gdf, cols, 6)  # type: ignore
+    try:
+        lg_zoom = lg.zoom_for_bounds
+        lg.zoom_for_bounds = lambda *_a, **_k: 22  # type: ignore[assignment]
+        with transaction() as session:
+            html = page_html(maps.planner_page(session, get_settings(), area))
+        lg.zoom_for_bounds = lg_zoom  # type: ignore[assignment]
+    finally:
+        lg.rounded_geojson = original  # type: ignore[assignment]
+    return html
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grids", type=int, default=None, help="default: 1,200")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--url", default=None, help="server URL where a database may be made")
+    args = parser.parse_args()
+    os.environ["GRIDLINK_DATABASE_URL"] = scratch_database(args.url)
+    get_settings.cache_clear()
+    key, load_s = load_city(args.grids)
+    print(f"demo city loaded in {load_s:.1f} s")
+    from geo import mapdata
+    from geo.db import transaction
+
+    with transaction() as session:
+        district = mapdata.default_area(session)
+        grids = mapdata.grids_under(session, district)
+        grids = grids[grids["level"] == "grid"]
+        spot = grids.geometry.iloc[len(grids) // 3].representative_point()
+    base, server, thread = serve()
+    paths = [f"/maps/grids?area={district}", f"/maps/coverage?area={district}",
+             f"/maps/events?area={district}", f"/maps/alarms?area={district}",
+             f"/maps/locate?lon={spot.x:.6f}&lat={spot.y:.6f}", "/maps?q=1"]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        rows = [measure(browser, base, key, p, args.runs) for p in paths]
+        html = baseline_html(district)
+        fake = base + "/bench/baseline"
+        base_render = median(args.runs, lambda: render_s(browser, fake, key, html)[0])
+        browser.close()
+    server.should_exit = True
+    thread.join(timeout=10)
+    report(rows, len(html.encode()), base_render)
+
+
+def report(rows: list[dict[str, Any]], base_bytes: int, base_render: float) -> None:
+    print(f"\n{'page':<48} {'HTML':>10} {'server':>8} {'render':>8}")
+    for r in rows:
+        print(f"{r['path'][:48]:<48} {r['bytes'] / 1024:>8.0f} kB {r['server_s']:>7.2f}s "
+              f"{r['render_s']:>7.2f}s")
+    planner = rows[0]
+    print(f"\nbaseline (planner, unsimplified): {base_bytes / 1024:,.0f} kB, "
+          f"render {base_render:.2f} s")
+    print(f"simplified / baseline: size {planner['bytes'] / base_bytes:.2f}x, "
+          f"render {planner['render_s'] / base_render:.2f}x")
+    ok_size = planner["bytes"] <= SIZE_BUDGET
+    ok_time = planner["render_s"] <= RENDER_BUDGET_S
+    print(f"planner page budget: size {'OK' if ok_size else 'OVER'} (<= 1.5 MB), "
+          f"render {'OK' if ok_time else 'OVER'} (<= 2 s)")
+
+
+if __name__ == "__main__":
+    main()

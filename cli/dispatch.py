@@ -1,0 +1,85 @@
+"""``gridlink events import FILE`` and ``gridlink assign``: bulk events and (re)assignment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from geo.assign import AssignSummary, assign_events
+from geo.db import transaction
+from geo.errors import GridlinkError
+from geo.events import fill_missing_due
+from geo.importer import import_file
+from geo.settings import get_settings
+
+events_app = typer.Typer(help="Events: import files of reported events.", no_args_is_help=True)
+console = Console()
+
+
+def _fail(exc: GridlinkError) -> typer.Exit:
+    from cli.main import fail  # cli.main imports this module: import lazily
+
+    return fail(exc)
+
+
+def _print_summary(summary: AssignSummary) -> None:
+    console.print(
+        f"assigned {summary.events} events in {summary.seconds:.2f} s: "
+        f"{summary.covered} inside a grid, {summary.snapped} snapped "
+        f"(≤ {get_settings().gps_tolerance_m:g} m), {summary.unassigned} unassigned; "
+        f"{summary.with_cameras} with at least one covering camera; {summary.changed} rows "
+        "changed")
+
+
+@events_app.command("import")
+def import_events(
+    file: Path = typer.Argument(..., help="GeoJSON, GeoPackage, Shapefile (.zip) or CSV"),
+    crs: str | None = typer.Option(None, help="4326, 4490, gcj02, bd09 or EPSG code"),
+    encoding: str | None = typer.Option(None, help="e.g. gb18030 (default: detect)"),
+    skip_invalid: bool = typer.Option(False, help="write the good rows, list the bad ones"),
+    rejects: Path | None = typer.Option(None, help="CSV of rejected rows (with --skip-invalid)"),
+) -> None:
+    """Import events and assign them to grids and cameras, all in one transaction.
+
+    All-or-nothing by default: any bad row fails the import and nothing is written.
+    Events already known by ``client_id`` are updated, not duplicated.
+    """
+    try:
+        with transaction() as session:
+            report = import_file(session, "events", file, crs=crs, encoding=encoding,
+                                 skip_invalid=skip_invalid, rejects_path=rejects)
+            summary = assign_events(session, "unassigned")
+            fill_missing_due(session, get_settings().event_due_hours)
+    except GridlinkError as exc:
+        raise _fail(exc) from exc
+    for note in report.notes:
+        console.print(f"note: {note}")
+    console.print(f"{report.rows} rows: {report.inserted} inserted, {report.updated} updated, "
+                  f"{report.rejected} rejected")
+    _print_summary(summary)
+
+
+def assign(
+    all_events: bool = typer.Option(False, "--all", help="reassign every event"),
+    unassigned: bool = typer.Option(False, "--unassigned",
+                                    help="only events never assigned or outside every grid"),
+    area: str | None = typer.Option(None, "--area", help="events inside this area/grid code"),
+    k: int = typer.Option(3, help="cameras stored per event"),
+) -> None:
+    """(Re)assign events to grid, micro-grid, admin chain and covering cameras (set-based SQL).
+
+    Exactly one of --all, --unassigned or --area CODE.
+    """
+    chosen = [name for name, on in (("all", all_events), ("unassigned", unassigned),
+                                    ("area", area is not None)) if on]
+    if len(chosen) != 1:
+        console.print("[bold red]error:[/] give exactly one of --all, --unassigned, --area CODE")
+        raise typer.Exit(code=2)
+    try:
+        with transaction() as session:
+            summary = assign_events(session, chosen[0], area_code=area, k=k)
+    except GridlinkError as exc:
+        raise _fail(exc) from exc
+    _print_summary(summary)

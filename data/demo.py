@@ -1,0 +1,205 @@
+"""The demo city: a seeded synthetic district around Datong (113.30°E, 40.08°N).
+
+``generate_city`` builds every layer in memory (lon/lat EPSG:4326), ``write_city`` writes
+them as files (GeoPackage per layer, workers as CSV) and ``load_demo`` generates-or-reuses
+those files under ``<GRIDLINK_HOME>/demo/<params>/`` and loads them through the importer,
+so the demo takes the same path as a user's data.
+
+Shape of the default city (like Pingcheng, ~228 km²): 1 district, 18 streets, 200
+communities (~11 per street), 1,200 grids (~6 per community, ~300 households), ~7,200
+micro-grids (~50 households), 270 dedicated grids, ~21,700 buildings, 3,066 cameras,
+6,000 events over the six months before ``as_of``. ``grids=`` scales everything: the district
+grows (more streets and communities), the grid size stays. Same seed and parameters give the
+same tables and geometries.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy.orm import Session
+
+from data.city import City, build_city
+from data.demo_frames import city_frames
+
+DEFAULT_GRIDS = 1200
+DEFAULT_CAMERAS = 3066
+DEFAULT_EVENTS = 6000
+GRIDS_PER_COMMUNITY = 6
+COMMUNITIES_PER_STREET = 11.1
+LOAD_ORDER = ("areas", "grids", "micro_grids", "buildings", "sites", "workers", "cameras",
+              "events")
+"""Layers in hierarchy order (parents before children), as files and as import order."""
+
+Frame: TypeAlias = gpd.GeoDataFrame | pd.DataFrame
+
+
+@dataclass(frozen=True)
+class CityScale:
+    """The parameters that fully determine a demo city (with the seed)."""
+
+    seed: int
+    streets: int
+    communities: int
+    grids: int
+    cameras: int
+    events: int
+    as_of: date
+    srid: int = 4547
+
+    @property
+    def key(self) -> str:
+        """A directory name unique to these parameters."""
+        return (f"seed{self.seed}-s{self.streets}-c{self.communities}-g{self.grids}"
+                f"-cam{self.cameras}-ev{self.events}-{self.as_of.isoformat()}")
+
+    @property
+    def factor(self) -> float:
+        """Size relative to the default 1,200-grid district."""
+        return self.grids / DEFAULT_GRIDS
+
+
+def city_scale(seed: int = 42, grids: int | None = None, cameras: int | None = None,
+               events: int | None = None, streets: int | None = None,
+               communities: int | None = None, as_of: date | None = None) -> CityScale:
+    """Fill in the counts not given, keeping real proportions (~6 grids per community,
+    ~11 communities per street). ``as_of`` (default: today, UTC) ends the six months of
+    events. Raises ValueError for impossible counts (e.g. more streets than communities).
+    """
+    if grids is None:
+        if communities is None and streets is not None:
+            communities = round(streets * COMMUNITIES_PER_STREET)
+        grids = communities * GRIDS_PER_COMMUNITY if communities else DEFAULT_GRIDS
+    communities = communities or max(1, round(grids / GRIDS_PER_COMMUNITY))
+    streets = streets or max(1, round(communities / COMMUNITIES_PER_STREET))
+    if not 1 <= streets <= communities <= grids:
+        raise ValueError(f"need 1 <= streets ({streets}) <= communities ({communities}) "
+                         f"<= grids ({grids})")
+    if streets > 599:
+        raise ValueError(f"{streets} streets do not fit the 3-digit street code (max 599)")
+    factor = grids / DEFAULT_GRIDS
+    cameras = round(DEFAULT_CAMERAS * factor) if cameras is None else cameras
+    events = round(DEFAULT_EVENTS * factor) if events is None else events
+    if cameras > 999_999:
+        raise ValueError(f"{cameras} cameras do not fit the 6-digit GB/T 28181 serial")
+    return CityScale(seed, streets, communities, grids, max(cameras, 0), max(events, 0),
+                     as_of or datetime.now(UTC).date())
+
+
+def generate_city(seed: int = 42, grids: int | None = None, cameras: int | None = None,
+                  events: int | None = None, streets: int | None = None,
+                  communities: int | None = None,
+                  as_of: date | None = None) -> dict[str, Frame]:
+    """Generate the demo city in memory; layer name → (Geo)DataFrame (EPSG:4326).
+
+    Layers: ``areas``, ``grids`` (ordinary + dedicated), ``micro_grids``, ``buildings``,
+    ``sites``, ``cameras``, ``events`` (GeoDataFrames) and ``workers`` (DataFrame). Their
+    columns are the file fields of docs/layers.md. Raises ValueError for impossible counts.
+    """
+    scale = city_scale(seed, grids, cameras, events, streets, communities, as_of)
+    return frames_for(scale)
+
+
+def frames_for(scale: CityScale) -> dict[str, Frame]:
+    """The layers of the city described by ``scale`` (see :func:`generate_city`)."""
+    city: City = build_city(scale)
+    return city_frames(city, scale)
+
+
+def write_city(city: dict[str, Frame], out_dir: Path, fmt: str = "gpkg") -> dict[str, Path]:
+    """Write each layer to ``out_dir/<layer>.<fmt>`` (workers: ``workers.csv``).
+
+    ``fmt`` is ``gpkg`` (GeoPackage, the default and the fast one) or ``geojson``.
+    Returns layer → path, in :data:`LOAD_ORDER`. Raises ValueError for another format.
+    """
+    drivers = {"gpkg": "GPKG", "geojson": "GeoJSON"}
+    if fmt not in drivers:
+        raise ValueError(f"unknown format {fmt!r}; use gpkg or geojson")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    for layer in LOAD_ORDER:
+        frame = city[layer]
+        if not isinstance(frame, gpd.GeoDataFrame):
+            paths[layer] = out_dir / f"{layer}.csv"
+            frame.to_csv(paths[layer], index=False, encoding="utf-8")
+            continue
+        paths[layer] = out_dir / f"{layer}.{fmt}"
+        paths[layer].unlink(missing_ok=True)
+        polygons = bool(np.isin(shapely.get_type_id(frame.geometry.array), (3, 6)).all())
+        frame.to_file(paths[layer], driver=drivers[fmt], layer=layer, engine="pyogrio",
+                      promote_to_multi=polygons)  # areas/grids: all MultiPolygon
+    return paths
+
+
+def demo_dir(scale: CityScale, home: Path | None = None) -> Path:
+    """``<home>/demo/<scale.key>`` (home: ``GRIDLINK_HOME``, default ``.gridlink``)."""
+    if home is None:
+        from geo.settings import get_settings
+
+        home = get_settings().home
+    return Path(home) / "demo" / scale.key
+
+
+def ensure_files(scale: CityScale, directory: Path, fmt: str = "gpkg") -> dict[str, Path]:
+    """Generate and write the city into ``directory`` unless a complete copy is there.
+
+    A copy is complete when its ``manifest.json`` (written before the staging directory is
+    renamed into place) lists the same parameters, so an interrupted run or a directory of
+    another city is regenerated, never half-reused.
+    """
+    params = {**asdict(scale), "as_of": scale.as_of.isoformat()}
+    manifest = directory / "manifest.json"
+    if manifest.is_file():
+        listed = json.loads(manifest.read_text(encoding="utf-8"))
+        if listed.get("params") == params:
+            return {layer: directory / name for layer, name in listed["files"].items()}
+    staging = directory.with_name(directory.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    city = frames_for(scale)
+    paths = write_city(city, staging, fmt)
+    counts = {layer: len(frame) for layer, frame in city.items()}
+    body = {"params": params, "counts": counts,
+            "files": {layer: path.name for layer, path in paths.items()}}
+    (staging / "manifest.json").write_text(json.dumps(body, ensure_ascii=False, indent=2),
+                                           encoding="utf-8")
+    shutil.rmtree(directory, ignore_errors=True)
+    staging.rename(directory)
+    return {layer: directory / path.name for layer, path in paths.items()}
+
+
+def load_demo(session: Session, seed: int = 42, *, directory: Path | None = None,
+              progress: Callable[[str, int], Any] | None = None,
+              **scale: Any) -> dict[str, int]:
+    """Generate (or reuse) the demo files and import them in hierarchy order.
+
+    ``scale`` takes the keyword arguments of :func:`city_scale` (grids, cameras, events,
+    streets, communities, as_of). Files live in ``directory`` (default
+    :func:`demo_dir`). Each layer goes through ``geo.importer.import_file``; ``progress``
+    is called with (layer, rows) after each. Returns rows imported per layer. Never
+    commits; raises the importer's errors (ValidationFailed ...) unchanged.
+    """
+    from geo.importer import import_file
+
+    params = city_scale(seed, **scale)
+    target = directory or demo_dir(params)
+    paths = ensure_files(params, target)
+    written = json.loads((target / "manifest.json").read_text(encoding="utf-8"))["counts"]
+    counts: dict[str, int] = {}
+    for layer in LOAD_ORDER:
+        counts[layer] = 0
+        if written[layer]:  # the importer refuses an empty file (e.g. --events 0)
+            report = import_file(session, layer, paths[layer])
+            counts[layer] = report.inserted + report.updated
+        if progress is not None:
+            progress(layer, counts[layer])
+    return counts

@@ -1,0 +1,209 @@
+"""Export layers: streamed RFC 7946 GeoJSON, and GeoPackage/CSV files via pyogrio.
+
+GeoJSON is composed by PostGIS row by row (``ST_AsGeoJSON(ST_ForcePolygonCCW(geom), 7)``:
+counter-clockwise exteriors, 7 decimals, lon/lat WGS 84) and read through a server-side
+cursor in batches, so memory stays flat however large the layer. Each feature carries the
+layer key as its top-level ``id`` and the layer fields (docs/layers.md) as properties; the
+collection has no ``crs`` member. Exported files re-import unchanged with geo.importer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import shapely
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.errors import ValidationFailed
+from geo.layers import Layer, get_layer
+
+BATCH_ROWS = 2000
+FILE_BATCH_ROWS = 50_000
+Format = Literal["geojson", "gpkg", "csv"]
+
+
+@dataclass(frozen=True)
+class ExportFilter:
+    """Row filters: ``bbox`` (minlon, minlat, maxlon, maxlat, EPSG:4326 degrees) keeps rows
+    whose geometry intersects it; ``parent`` keeps rows whose parent code (or, for layers
+    without one, grid code) equals it; ``kind`` matches the layer's kind field (grid kind,
+    area level, site category, camera type, worker role, event category)."""
+
+    bbox: tuple[float, float, float, float] | None = None
+    parent: str | None = None
+    kind: str | None = None
+
+
+def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
+    """``"minlon,minlat,maxlon,maxlat"`` → tuple; raises ValidationFailed when malformed."""
+    if value is None or value.strip() == "":
+        return None
+    try:
+        parts = tuple(float(p) for p in value.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 4 or not (-180 <= parts[0] <= parts[2] <= 180
+                               and -90 <= parts[1] <= parts[3] <= 90):
+        raise ValidationFailed(
+            f"bbox {value!r} must be minlon,minlat,maxlon,maxlat in degrees (EPSG:4326)",
+            [{"field": "bbox", "value": value}])
+    return parts  # type: ignore[return-value]
+
+
+def _where(layer: Layer, flt: ExportFilter) -> tuple[str, dict[str, Any]]:
+    """WHERE clause (registry identifiers only) and its bound parameters."""
+    clauses: list[str] = [layer.filter_sql]
+    params: dict[str, Any] = {}
+    if flt.bbox is not None and layer.geometry is not None:
+        clauses.append("t.geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) AND "
+                       "ST_Intersects(t.geom, ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326))")
+        params.update(zip(("x0", "y0", "x1", "y1"), flt.bbox, strict=True))
+    if flt.parent is not None:
+        parent = layer.parent_field or ("grid_code" if layer.name in (
+            "buildings", "sites", "workers", "cameras", "events") else None)
+        if parent is None:
+            raise ValidationFailed(f"layer {layer.name!r} has no parent to filter on",
+                                   [{"field": "parent"}])
+        clauses.append(f"t.{parent} = :parent")
+        params["parent"] = flt.parent
+    if flt.kind is not None:
+        if layer.kind_field is None:
+            raise ValidationFailed(f"layer {layer.name!r} has no kind to filter on",
+                                   [{"field": "kind"}])
+        clauses.append(f"t.{layer.kind_field} = :kind")
+        params["kind"] = flt.kind
+    return " AND ".join(clauses), params
+
+
+def _property_sql(layer: Layer) -> str:
+    pairs = ", ".join(f"'{name}', t.{name}" for name in layer.fields)
+    return f"json_build_object({pairs})"
+
+
+def feature_sql(layer: Layer, flt: ExportFilter) -> tuple[str, dict[str, Any]]:
+    """SELECT one GeoJSON Feature text per row, ordered by key."""
+    where, params = _where(layer, flt)
+    geometry = ("ST_AsGeoJSON(ST_ForcePolygonCCW(t.geom), 7)::json"
+                if layer.geometry is not None else "NULL::json")
+    sql = (f"SELECT json_build_object('type', 'Feature', 'id', t.{layer.key}, "  # noqa: S608
+           f"'geometry', {geometry}, 'properties', {_property_sql(layer)})::text "
+           f"FROM {layer.table} t WHERE {where} ORDER BY t.{layer.key}")
+    return sql, params
+
+
+def _feature_texts(session: Session, layer: Layer, flt: ExportFilter) -> Iterator[str]:
+    sql, params = feature_sql(layer, flt)
+    result = session.execute(text(sql), params,
+                             execution_options={"stream_results": True,
+                                                "yield_per": BATCH_ROWS})
+    for partition in result.partitions(BATCH_ROWS):
+        yield ",\n".join(row[0] for row in partition)
+
+
+def export_geojson(session: Session, layer: str, flt: ExportFilter | None = None
+                   ) -> Iterator[str]:
+    """Stream ``layer`` as an RFC 7946 FeatureCollection, in text chunks.
+
+    A generator: rows are fetched from a server-side cursor ``BATCH_ROWS`` at a time, so
+    memory does not grow with the layer. Raises UnknownLayer / ValidationFailed (bad
+    filter) at the first ``next()``; call :func:`check_export` first to fail early.
+    """
+    spec = get_layer(layer)
+    flt = flt or ExportFilter()
+    _where(spec, flt)
+    yield '{"type": "FeatureCollection", "features": [\n'
+    first = True
+    for chunk in _feature_texts(session, spec, flt):
+        if not chunk:
+            continue
+        yield chunk if first else ",\n" + chunk
+        first = False
+    yield "\n]}\n"
+
+
+def check_export(layer: str, flt: ExportFilter) -> None:
+    """Raise UnknownLayer / ValidationFailed now for a bad layer or filter."""
+    _where(get_layer(layer), flt)
+
+
+def _frames(session: Session, spec: Layer, flt: ExportFilter) -> Iterator[pd.DataFrame]:
+    """The layer in DataFrames of FILE_BATCH_ROWS rows (geometry as WKB, lon/lat)."""
+    where, params = _where(spec, flt)
+    geom = ", ST_AsBinary(t.geom) AS geom" if spec.geometry is not None else ""
+    columns = ", ".join(f"t.{c}" for c in spec.fields)
+    sql = (f"SELECT {columns}{geom} FROM {spec.table} t WHERE {where} "  # noqa: S608
+           f"ORDER BY t.{spec.key}")
+    result = session.execute(text(sql), params, execution_options={
+        "stream_results": True, "yield_per": FILE_BATCH_ROWS})
+    names = list(result.keys())
+    for partition in result.partitions(FILE_BATCH_ROWS):
+        yield pd.DataFrame([tuple(r) for r in partition], columns=names)
+
+
+def _to_file_frame(frame: pd.DataFrame, spec: Layer, fmt: Format) -> pd.DataFrame:
+    """Dates/times → ISO text, geometry → shapely (GPKG) or WKT column (CSV)."""
+    for name, kind in spec.fields.items():
+        if kind in ("date", "datetime"):
+            frame[name] = [None if v is None else v.isoformat() for v in frame[name]]
+    if spec.geometry is None:
+        return frame if fmt == "csv" else gpd.GeoDataFrame(frame)
+    geoms = shapely.from_wkb(frame.pop("geom").to_numpy(object))
+    if fmt == "csv":
+        frame["wkt"] = shapely.to_wkt(geoms, rounding_precision=7, trim=True)
+        return frame
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms), crs="EPSG:4326")
+
+
+def export_file(session: Session, layer: str, path: Path, fmt: Format = "geojson",
+                flt: ExportFilter | None = None) -> int:
+    """Write ``layer`` to ``path`` as GeoJSON (streamed), GeoPackage or CSV (WKT column).
+
+    GPKG/CSV are written with pyogrio in batches of FILE_BATCH_ROWS (appending), so memory
+    stays bounded. Returns the number of features written. Codes are written as text.
+    """
+    spec, flt = get_layer(layer), flt or ExportFilter()
+    check_export(layer, flt)
+    if fmt == "geojson":
+        with open(path, "w", encoding="utf-8") as fh:
+            for chunk in export_geojson(session, layer, flt):
+                fh.write(chunk)
+        return _count(session, spec, flt)
+    path.unlink(missing_ok=True)
+    written = 0
+    for frame in _frames(session, spec, flt):
+        out = _to_file_frame(frame, spec, fmt)
+        if fmt == "csv":
+            out.to_csv(path, mode="a", header=written == 0, index=False, encoding="utf-8")
+        else:
+            pyogrio.write_dataframe(out, path, layer=spec.name, driver="GPKG",
+                                    append=written > 0)
+        written += len(out)
+    if written == 0:
+        _write_empty(spec, path, fmt)
+    return written
+
+
+def _write_empty(spec: Layer, path: Path, fmt: Format) -> None:
+    """An empty layer still gets a file with its columns (header-only CSV, empty GPKG)."""
+    columns = {name: pd.Series(dtype=object) for name in spec.fields}
+    if fmt == "csv":
+        pd.DataFrame(columns | ({"wkt": pd.Series(dtype=object)} if spec.geometry else {})
+                     ).to_csv(path, index=False)
+    elif spec.geometry is None:
+        pyogrio.write_dataframe(gpd.GeoDataFrame(columns), path, layer=spec.name, driver="GPKG")
+    else:
+        frame = gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries([], crs="EPSG:4326"))
+        pyogrio.write_dataframe(frame, path, layer=spec.name, driver="GPKG")
+
+
+def _count(session: Session, spec: Layer, flt: ExportFilter) -> int:
+    where, params = _where(spec, flt)
+    sql = f"SELECT count(*) FROM {spec.table} t WHERE {where}"  # noqa: S608
+    return int(session.execute(text(sql), params).scalar_one())

@@ -1,0 +1,309 @@
+"""The single-point answer: who is responsible for a spot and which live cameras show it.
+
+:func:`locate` returns the grid chain (district → street → community → grid → micro-grid,
+plus dedicated grids), the grid's workers, the k nearest cameras that cover the spot, and the
+nearby sites. Rules (the same as the set-based :mod:`geo.assign`):
+
+* **Boundary owner**: a point is covered by a grid when ``ST_Covers`` holds (edges and
+  vertices included). When several current ordinary grids cover it (a shared edge or vertex),
+  the owner is the one with the **smallest code** (text order); the micro-grid is the
+  smallest-code covering micro-grid of that grid. Dedicated grids are listed, all of them.
+* **Outside every grid**: the nearest current ordinary grid (geodesic metres, ties by code)
+  is reported; within ``settings.gps_tolerance_m`` (30 m) the point is assigned to it with
+  ``assignment = "snapped"``, otherwise ``"unassigned"``.
+* **Cameras**: see :mod:`geo.cameras`; ordered by distance then code.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.cameras import bearing_sql, facing_sql
+from geo.crs import to_wgs84
+from geo.errors import OutOfArea, ValidationFailed
+from geo.settings import Settings, get_settings
+
+Assignment = Literal["covered", "snapped", "unassigned"]
+POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
+ROLE_ORDER = {"grid_leader": 0, "grid_worker": 1, "helper": 2}
+
+
+GRIDS_SQL = (
+    "SELECT code, name, level, kind, parent_code, community_code FROM grids "  # noqa: S608
+    f"WHERE valid_to IS NULL AND ST_Covers(geom, {POINT}) ORDER BY code")
+ADMIN_SQL = (
+    "SELECT c.name AS c_name, s.code AS s_code, s.name AS s_name,"
+    " d.code AS d_code, d.name AS d_name FROM admin_areas c"
+    " LEFT JOIN admin_areas s ON s.code = c.parent_code"
+    " LEFT JOIN admin_areas d ON d.code = s.parent_code WHERE c.code = :code")
+WORKERS_SQL = ("SELECT code, name, role, phone, grid_code FROM workers"
+               " WHERE grid_code = :grid OR grid_code = :micro ORDER BY code")
+SITES_SQL = (
+    "SELECT code, name, category, grid_code,"  # noqa: S608
+    f" ST_Distance(geography(geom), geography({POINT})) AS distance_m FROM sites"
+    f" WHERE ST_DWithin(geography(geom), geography({POINT}), :radius)"
+    " ORDER BY distance_m, code")
+"""The statements :func:`locate` issues (bench/locate.py replays them as the raw floor)."""
+
+
+class Ref(BaseModel):
+    """A coded unit: admin area, grid or micro-grid."""
+
+    code: str
+    name: str
+
+
+class WorkerRef(BaseModel):
+    code: str
+    name: str
+    role: str
+    phone: str | None
+    grid_code: str
+
+
+class CameraHit(BaseModel):
+    """A camera seen from the spot. Distances in metres, angles in degrees from true north.
+
+    ``reason`` is None for a camera that covers the spot, else ``offline``, ``not_facing`` or
+    ``out_of_range``. ``pan_deg`` is the azimuth a PTZ camera should turn to.
+    """
+
+    code: str
+    name: str
+    lon: float
+    lat: float
+    distance_m: float
+    bearing_deg: float
+    azimuth_deg: float
+    fov_deg: float
+    range_m: float
+    camera_type: str
+    status: str
+    stream_url: str | None
+    pan_deg: float | None
+    facing: bool
+    reason: str | None = None
+
+
+class SiteHit(BaseModel):
+    code: str
+    name: str
+    category: str
+    distance_m: float
+    grid_code: str | None
+
+
+class LocateResult(BaseModel):
+    """Everything a dispatcher needs about one spot (WGS 84 lon/lat)."""
+
+    lon: float
+    lat: float
+    assignment: Assignment
+    snapped: bool
+    district: Ref | None = None
+    street: Ref | None = None
+    community: Ref | None = None
+    grid: Ref | None = None
+    micro_grid: Ref | None = None
+    dedicated_grids: list[Ref] = []
+    nearest_grid: Ref | None = None
+    nearest_distance_m: float | None = None
+    workers: list[WorkerRef] = []
+    cameras: list[CameraHit] = []
+    cameras_wanted: int = 3
+    enough_cameras: bool = True
+    other_cameras: list[CameraHit] = []
+    sites: list[SiteHit] = []
+
+
+def check_point(lon: float, lat: float, settings: Settings | None = None,
+                where: dict[str, Any] | None = None) -> None:
+    """Reject non-finite, out-of-range or out-of-area WGS 84 coordinates.
+
+    Raises :class:`OutOfArea` naming the field; when the swapped pair (lat, lon) would fall
+    inside ``settings.service_area`` the message says the coordinates are likely swapped.
+    ``where`` is merged into the error detail (e.g. ``{"row": 12}``).
+    """
+    settings = settings or get_settings()
+    base = dict(where or {})
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        raise OutOfArea("coordinates must be finite numbers",
+                        [{**base, "field": "lon/lat", "lon": str(lon), "lat": str(lat)}])
+    swapped = _in_area(lat, lon, settings)
+    hint = "; lon and lat look swapped" if swapped else ""
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise OutOfArea(f"lon {lon} / lat {lat} out of range (lon ±180, lat ±90){hint}",
+                        [{**base, "field": "lon" if abs(lon) > 180 else "lat",
+                          "lon": lon, "lat": lat, "likely_swapped": swapped}])
+    if not _in_area(lon, lat, settings):
+        raise OutOfArea(f"point ({lon}, {lat}) is outside the service area{hint}",
+                        [{**base, "field": "lon/lat", "lon": lon, "lat": lat,
+                          "likely_swapped": swapped,
+                          "service_area": list(settings.service_area)}])
+
+
+def _in_area(lon: float, lat: float, settings: Settings) -> bool:
+    west, south, east, north = settings.service_area
+    return west <= lon <= east and south <= lat <= north
+
+
+def to_wgs84_point(lon: float, lat: float, crs: str | int | None) -> tuple[float, float]:
+    """Convert one input point from ``crs`` (4326, 4490, gcj02, bd09) to WGS 84 lon/lat.
+
+    Raises :class:`geo.errors.UnknownCRS` for an unknown name (via :mod:`geo.crs`).
+    """
+    if crs is None or str(crs).strip().lower() in ("4326", "epsg:4326"):
+        return float(lon), float(lat)
+    xs, ys = to_wgs84(lon, lat, crs)
+    return float(xs.ravel()[0]), float(ys.ravel()[0])
+
+
+def locate(session: Session, lon: float, lat: float, *, k: int = 3,
+           radius_m: float = 200.0, settings: Settings | None = None) -> LocateResult:
+    """The whole answer for the WGS 84 point (``lon``, ``lat``).
+
+    ``k`` cameras at most (1-50), sites within ``radius_m`` metres (0-5000). Raises
+    :class:`OutOfArea` for bad coordinates, :class:`ValidationFailed` for bad k/radius.
+    Read-only: never writes or commits.
+    """
+    settings = settings or get_settings()
+    check_point(lon, lat, settings)
+    if not 1 <= k <= 50 or not 0 <= radius_m <= 5000:
+        raise ValidationFailed("k must be 1-50 and radius 0-5000 m",
+                               [{"field": "k", "value": k}, {"field": "radius", "value": radius_m}])
+    result = LocateResult(lon=lon, lat=lat, assignment="unassigned", snapped=False,
+                          cameras_wanted=k)
+    params = {"lon": lon, "lat": lat}
+    _fill_grids(session, params, result, settings.gps_tolerance_m)
+    if result.community is not None:
+        _fill_admin_chain(session, result.community.code, result)
+    if result.grid is not None:
+        result.workers = workers_of(session, result.grid.code,
+                                    result.micro_grid.code if result.micro_grid else None)
+    result.cameras, result.other_cameras = cameras_for_point(session, lon, lat, k)
+    result.enough_cameras = len(result.cameras) >= k
+    if result.enough_cameras:
+        result.other_cameras = []
+    result.sites = sites_near(session, lon, lat, radius_m)
+    return result
+
+
+def _fill_grids(session: Session, params: dict[str, Any], result: LocateResult,
+                tolerance_m: float) -> None:
+    rows = session.execute(text(GRIDS_SQL), params).all()
+    ordinary = [r for r in rows if r.level == "grid" and r.kind != "dedicated"]
+    result.dedicated_grids = [Ref(code=r.code, name=r.name) for r in rows
+                              if r.level == "grid" and r.kind == "dedicated"]
+    if ordinary:
+        grid = ordinary[0]
+        result.assignment = "covered"
+    else:
+        near = nearest_grid(session, params["lon"], params["lat"])
+        if near is None:
+            return
+        grid, distance = near
+        result.nearest_grid = Ref(code=grid.code, name=grid.name)
+        result.nearest_distance_m = distance
+        if distance > tolerance_m:
+            return
+        result.assignment, result.snapped = "snapped", True
+        rows = _nearest_micro(session, params, grid.code)
+    result.grid = Ref(code=grid.code, name=grid.name)
+    result.community = Ref(code=grid.community_code, name="")
+    micro = [r for r in rows if r.level == "micro" and r.parent_code == grid.code]
+    if micro:
+        result.micro_grid = Ref(code=micro[0].code, name=micro[0].name)
+
+
+def nearest_grid(session: Session, lon: float, lat: float) -> tuple[Any, float] | None:
+    """The nearest current ordinary grid to a WGS 84 point and its geodesic distance (m).
+
+    KNN on the geography index picks 8 candidates (sphere distance); they are re-ranked by
+    the ellipsoidal distance, ties by code. None when there is no grid at all.
+    """
+    row = session.execute(text(
+        "SELECT code, name, level, kind, parent_code, community_code, d FROM ("  # noqa: S608
+        " SELECT g.*, ST_Distance(geography(g.geom), geography(" + POINT + ")) AS d"
+        " FROM grids g WHERE g.valid_to IS NULL AND g.level = 'grid' AND g.kind <> 'dedicated'"
+        " ORDER BY geography(g.geom) <-> geography(" + POINT + ") LIMIT 8) c"
+        " ORDER BY d, code LIMIT 1"), {"lon": lon, "lat": lat}).first()
+    return None if row is None else (row, float(row.d))
+
+
+def _nearest_micro(session: Session, params: dict[str, Any], grid_code: str) -> list[Any]:
+    return list(session.execute(text(
+        "SELECT code, name, level, kind, parent_code, community_code FROM grids g"  # noqa: S608
+        " WHERE valid_to IS NULL AND level = 'micro' AND parent_code = :grid"
+        f" ORDER BY ST_Distance(geography(g.geom), geography({POINT})), code LIMIT 1"),
+        {**params, "grid": grid_code}).all())
+
+
+def _fill_admin_chain(session: Session, community_code: str, result: LocateResult) -> None:
+    row = session.execute(text(ADMIN_SQL), {"code": community_code}).first()
+    if row is None:
+        return
+    result.community = Ref(code=community_code, name=row.c_name)
+    if row.s_code:
+        result.street = Ref(code=row.s_code, name=row.s_name)
+    if row.d_code:
+        result.district = Ref(code=row.d_code, name=row.d_name)
+
+
+def workers_of(session: Session, grid_code: str, micro_code: str | None) -> list[WorkerRef]:
+    """Grid leader(s), grid worker(s) of the grid and helper(s) of the micro-grid."""
+    rows = session.execute(text(WORKERS_SQL), {"grid": grid_code, "micro": micro_code}).all()
+    workers = [WorkerRef(code=r.code, name=r.name, role=r.role, phone=r.phone,
+                         grid_code=r.grid_code) for r in rows]
+    return sorted(workers, key=lambda w: (ROLE_ORDER.get(w.role, 9), w.code))
+
+
+CAMERA_SQL = f"""
+WITH p AS (SELECT {POINT} AS g),
+cand AS (
+  SELECT c.*, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat,
+         ST_Distance(geography(c.geom), geography(p.g)) AS distance_m,
+         {bearing_sql("c.geom", "p.g")} AS bearing_deg
+  FROM cameras c, p
+  WHERE ST_DWithin(geography(c.geom), geography(p.g),
+                   (SELECT max(range_m) FROM cameras))
+  ORDER BY geography(c.geom) <-> geography(p.g)
+)
+SELECT c.*, {facing_sql("c.bearing_deg")} AS facing,
+       CASE WHEN c.status <> 'online' THEN 'offline'
+            WHEN c.distance_m > c.range_m THEN 'out_of_range'
+            WHEN NOT {facing_sql("c.bearing_deg")} THEN 'not_facing' END AS reason
+FROM cand c ORDER BY c.distance_m, c.code
+"""  # noqa: S608 - constant fragments, values bound
+
+
+def cameras_for_point(session: Session, lon: float, lat: float,
+                      k: int) -> tuple[list[CameraHit], list[CameraHit]]:
+    """The k nearest covering cameras, and up to k nearest others (flagged with ``reason``).
+
+    Candidates are the cameras within the largest camera range of the point (geodesic, via
+    the ``geography(geom)`` GiST index). Distances in metres, ties broken by camera code.
+    """
+    rows = session.execute(text(CAMERA_SQL), {"lon": lon, "lat": lat}).mappings().all()
+    good: list[CameraHit] = []
+    other: list[CameraHit] = []
+    for row in rows:
+        hit = CameraHit(**{f: row[f] for f in CameraHit.model_fields if f != "pan_deg"},
+                        pan_deg=row["bearing_deg"] if row["camera_type"] == "ptz" else None)
+        if hit.reason is None and len(good) < k:
+            good.append(hit)
+        elif hit.reason is not None and len(other) < k:
+            other.append(hit)
+    return good, other
+
+
+def sites_near(session: Session, lon: float, lat: float, radius_m: float) -> list[SiteHit]:
+    """Sites within ``radius_m`` metres (geodesic; 0 inside a polygon site), nearest first."""
+    rows = session.execute(text(SITES_SQL),
+                           {"lon": lon, "lat": lat, "radius": radius_m}).all()
+    return [SiteHit(code=r.code, name=r.name, category=r.category, distance_m=r.distance_m,
+                    grid_code=r.grid_code) for r in rows]

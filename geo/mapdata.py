@@ -1,0 +1,304 @@
+"""Read-only queries that feed the Folium views in ``layers/`` (GeoDataFrames, EPSG:4326,
+geometry column ``geometry``).
+
+Areas are selected by code prefix: a child's code starts with its parent's (district 6 digits
+→ street 9 → community 12 → grid 14/15/20), so ``code LIKE '140213001%'`` is a street and
+everything below it. Distances and areas are in metres / m² (geography). Functions never
+commit and never write.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.errors import NotFound, ValidationFailed
+
+ALARM_SOURCES = ("alarm", "one_click", "一键报警")
+"""``events.source`` values that mark a one-click alarm (一键报警)."""
+
+WEDGE_STEPS = 12
+"""Arc vertices of a camera view wedge (a 60° FOV gets one vertex every 5°)."""
+
+WEDGE_SQL = f"""
+CASE WHEN c.camera_type = 'ptz' OR c.fov_deg >= 360
+     THEN geometry(ST_Buffer(geography(c.geom), c.range_m, 'quad_segs=8'))
+     ELSE ST_MakePolygon(ST_MakeLine(ARRAY[c.geom] || ARRAY(
+          SELECT geometry(ST_Project(geography(c.geom), c.range_m,
+                 radians(c.azimuth_deg - c.fov_deg / 2.0 + c.fov_deg * i / {WEDGE_STEPS}.0)))
+          FROM generate_series(0, {WEDGE_STEPS}) AS i) || ARRAY[c.geom]))
+END"""  # noqa: S608 - constant SQL text; values are always bound parameters
+"""SQL: the camera's view as a lon/lat polygon - a geodesic wedge of ``range_m`` metres around
+``azimuth_deg`` ± ``fov_deg``/2 (true north, clockwise), or a disc for PTZ / 360° cameras."""
+
+
+def _prefix(code: str) -> str:
+    """``LIKE`` pattern for every code starting with ``code`` (wildcards escaped)."""
+    return code.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _frame(session: Session, sql: str, params: dict[str, Any]) -> gpd.GeoDataFrame:
+    gdf = gpd.read_postgis(text(sql), session.connection(), geom_col="geom", params=params)
+    if gdf.crs is None:
+        gdf = gdf.set_crs(4326)
+    return gdf.rename_geometry("geometry")
+
+
+def area_outline(session: Session, code: str) -> tuple[str, str, str]:
+    """(code, name, level) of an admin area or current grid; NotFound for an unknown code."""
+    row = session.execute(text(
+        "SELECT code, name, level FROM admin_areas WHERE code = :c UNION ALL "
+        "SELECT code, name, level FROM grids WHERE code = :c AND valid_to IS NULL LIMIT 1"),
+        {"c": code}).first()
+    if row is None:
+        raise NotFound(f"no area or grid has code {code!r}", [{"field": "area", "value": code}])
+    return str(row.code), str(row.name), str(row.level)
+
+
+def admin_areas_under(session: Session, code: str) -> gpd.GeoDataFrame:
+    """The admin area ``code`` and every area below it (code, name, level, parent_code,
+    households, population, geom), plus its ancestors so the chain can be drawn."""
+    return _frame(session, """
+        SELECT code, name, level, parent_code, households, population, geom FROM admin_areas
+        WHERE code LIKE :p OR :c LIKE code || '%' ORDER BY code""",
+        {"p": _prefix(code), "c": code})
+
+
+def grids_under(session: Session, code: str) -> gpd.GeoDataFrame:
+    """Current grids and micro-grids whose code starts with ``code`` (any kind)."""
+    return _frame(session, """
+        SELECT code, name, kind, level, parent_code, community_code, households, population,
+               geom FROM grids WHERE valid_to IS NULL AND code LIKE :p ORDER BY code""",
+        {"p": _prefix(code)})
+
+
+def grids_by_code(session: Session, codes: list[str]) -> gpd.GeoDataFrame:
+    """Current grids/micro-grids with the given codes (unknown codes are ignored)."""
+    return _frame(session, """
+        SELECT code, name, kind, level, parent_code, community_code, households, population,
+               geom FROM grids WHERE valid_to IS NULL AND code = ANY(:codes) ORDER BY code""",
+        {"codes": list(codes)})
+
+
+def admin_areas_by_code(session: Session, codes: list[str]) -> gpd.GeoDataFrame:
+    """Admin areas with the given codes (unknown codes are ignored)."""
+    return _frame(session, """
+        SELECT code, name, level, parent_code, households, population, geom FROM admin_areas
+        WHERE code = ANY(:codes) ORDER BY code""", {"codes": list(codes)})
+
+
+def camera_wedges(session: Session, code: str | None = None,
+                  codes: list[str] | None = None) -> gpd.GeoDataFrame:
+    """Cameras with their view wedge polygon (``geom``) and position (``lon``, ``lat``).
+
+    Selected by area (``code``: cameras inside that admin area's or grid's polygon) or by
+    camera ``codes``. Columns: code, name, camera_type, azimuth_deg, fov_deg, range_m (m),
+    status, stream_url, grid_code, lon, lat, geom (EPSG:4326 polygon, see :data:`WEDGE_SQL`).
+    """
+    params: dict[str, Any]
+    if codes is not None:
+        where, params = "c.code = ANY(:codes)", {"codes": list(codes)}
+    elif code is not None:
+        where = ("ST_Intersects(c.geom, (SELECT geom FROM admin_areas WHERE code = :c UNION ALL"
+                 " SELECT geom FROM grids WHERE code = :c AND valid_to IS NULL LIMIT 1))")
+        params = {"c": code}
+    else:
+        raise ValidationFailed("camera_wedges needs an area code or camera codes",
+                               [{"field": "area"}])
+    return _frame(session, f"""
+        SELECT c.code, c.name, c.camera_type, c.azimuth_deg, c.fov_deg, c.range_m, c.status,
+               c.stream_url, c.grid_code, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat,
+               {WEDGE_SQL} AS geom
+        FROM cameras c WHERE {where} ORDER BY c.code""", params)  # noqa: S608 - constant pieces
+
+
+def grid_camera_coverage(session: Session, code: str) -> gpd.GeoDataFrame:
+    """Ordinary current grids under ``code`` with the share of their area that some online
+    camera sees (``covered_share`` in [0, 1], geodesic areas; ``covered_m2``, ``area_m2``).
+
+    Driven from the grids side: each grid fetches the online cameras whose position lies
+    within the largest camera range of it (bounding-box prefilter on the cameras' GiST index,
+    ``max(range_m) / 60,000`` degrees, safe up to 57° N), then intersects their wedges.
+    """
+    return _frame(session, f"""
+        WITH pad AS (SELECT coalesce(max(range_m), 0) / 60000.0 AS deg FROM cameras)
+        SELECT g.code, g.name, g.households, ST_Area(geography(g.geom)) AS area_m2,
+               coalesce(ST_Area(geography(s.seen)), 0) AS covered_m2,
+               least(1.0, coalesce(ST_Area(geography(s.seen)), 0)
+                          / nullif(ST_Area(geography(g.geom)), 0)) AS covered_share,
+               g.geom
+        FROM grids g CROSS JOIN pad
+        CROSS JOIN LATERAL (
+            SELECT ST_Union(ST_Intersection(g.geom, w.wedge)) AS seen
+            FROM (SELECT {WEDGE_SQL} AS wedge FROM cameras c
+                  WHERE c.status = 'online' AND c.geom && ST_Expand(g.geom, pad.deg)) w
+            WHERE ST_Intersects(g.geom, w.wedge)) s
+        WHERE g.valid_to IS NULL AND g.level = 'grid' AND g.kind <> 'dedicated'
+          AND g.code LIKE :p
+        ORDER BY g.code""",  # noqa: S608 - constant SQL pieces; values are bound
+        {"p": _prefix(code)})
+
+
+def events_in(session: Session, code: str, start: datetime, end: datetime,
+              category: str | None = None, limit: int = 5000) -> gpd.GeoDataFrame:
+    """Events reported in [start, end) whose grid code starts with ``code`` (newest first,
+    at most ``limit``): id, category, description, reported_at, status, grid_code, geom."""
+    return _frame(session, """
+        SELECT id, category, description, reported_at, status, grid_code, geom FROM events
+        WHERE reported_at >= :start AND reported_at < :end AND grid_code LIKE :p
+          AND (CAST(:cat AS text) IS NULL OR category = :cat)
+        ORDER BY reported_at DESC, id DESC LIMIT :limit""",
+        {"start": start, "end": end, "p": _prefix(code), "cat": category, "limit": limit})
+
+
+def event_counts(session: Session, code: str, start: datetime, end: datetime,
+                 category: str | None = None, bin_days: int = 1) -> pd.DataFrame:
+    """Events per grid and time bin (``bin_days`` days from ``start``, UTC): grid_code,
+    bin_start (datetime), category, count. Only grids under ``code``."""
+    rows = session.execute(text("""
+        SELECT grid_code, category,
+               CAST(:start AS timestamptz) + make_interval(days => CAST(:bin AS int) * CAST(
+                   floor(extract(epoch FROM reported_at - CAST(:start AS timestamptz))
+                         / (86400.0 * :bin)) AS int)) AS bin_start,
+               count(*) AS count
+        FROM events
+        WHERE reported_at >= :start AND reported_at < :end AND grid_code LIKE :p
+          AND (CAST(:cat AS text) IS NULL OR category = :cat)
+        GROUP BY 1, 2, 3 ORDER BY 3, 1, 2"""),
+        {"start": start, "end": end, "p": _prefix(code), "cat": category,
+         "bin": bin_days}).mappings().all()
+    return pd.DataFrame(rows, columns=["grid_code", "category", "bin_start", "count"])
+
+
+def event_categories(session: Session, code: str) -> list[str]:
+    """Distinct event categories seen under ``code``, sorted."""
+    return list(session.scalars(text(
+        "SELECT DISTINCT category FROM events WHERE grid_code LIKE :p ORDER BY 1"),
+        {"p": _prefix(code)}).all())
+
+
+def event_point(session: Session, event_id: int) -> dict[str, Any]:
+    """One event as a dict (id, category, description, status, reported_at, lon, lat,
+    grid_code); NotFound when the id does not exist."""
+    row = session.execute(text(
+        "SELECT id, category, description, status, priority, reported_at, reporter, source,"
+        " grid_code, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM events WHERE id = :id"),
+        {"id": event_id}).mappings().first()
+    if row is None:
+        raise NotFound(f"no event has id {event_id}", [{"field": "id", "value": event_id}])
+    return dict(row)
+
+
+def alarms_after(session: Session, after_id: int = 0, limit: int = 50) -> list[dict[str, Any]]:
+    """One-click alarms (``source`` in :data:`ALARM_SOURCES`) with id > ``after_id``, oldest
+    first, at most ``limit``: id, category, description, reporter, reported_at, status,
+    grid_code, lon, lat."""
+    rows = session.execute(text("""
+        SELECT id, category, description, reporter, reported_at, status, grid_code,
+               ST_X(geom) AS lon, ST_Y(geom) AS lat FROM events
+        WHERE source = ANY(:sources) AND id > :after ORDER BY id LIMIT :limit"""),
+        {"sources": list(ALARM_SOURCES), "after": after_id, "limit": limit}).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def search_units(session: Session, query: str, limit: int = 20) -> list[dict[str, Any]]:
+    """Admin areas and current grids whose code starts with ``query`` or whose name contains
+    it (case-insensitive): code, name, level, area_code (the area whose view shows it)."""
+    q = query.strip()
+    if not q:
+        return []
+    rows = session.execute(text("""
+        SELECT code, name, level, code AS area_code FROM admin_areas
+        WHERE code LIKE :p OR name ILIKE :n
+        UNION ALL
+        SELECT code, name, level, community_code AS area_code FROM grids
+        WHERE valid_to IS NULL AND (code LIKE :p OR name ILIKE :n)
+        ORDER BY code LIMIT :limit"""),
+        {"p": _prefix(q), "n": "%" + _prefix(q)[:-1] + "%", "limit": limit}).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def top_areas(session: Session) -> list[dict[str, Any]]:
+    """Districts and streets (code, name, level) for the index page, by code."""
+    rows = session.execute(text(
+        "SELECT code, name, level FROM admin_areas WHERE level IN ('district', 'street')"
+        " ORDER BY code")).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def site_points(session: Session, codes: list[str]) -> dict[str, tuple[float, float]]:
+    """Site code → (lon, lat) of a point on the site (its point, or a point on its polygon)."""
+    rows = session.execute(text(
+        "SELECT code, ST_X(p) AS lon, ST_Y(p) AS lat FROM"
+        " (SELECT code, ST_PointOnSurface(geom) AS p FROM sites WHERE code = ANY(:codes)) s"),
+        {"codes": list(codes)}).all()
+    return {str(r.code): (float(r.lon), float(r.lat)) for r in rows}
+
+
+def default_area(session: Session) -> str:
+    """The code of the first district (or any admin area); NotFound when there is none."""
+    code = session.scalar(text(
+        "SELECT code FROM admin_areas ORDER BY (level = 'district') DESC, code LIMIT 1"))
+    if code is None:
+        raise NotFound("no admin area is loaded yet", [{"field": "area"}])
+    return str(code)
+
+
+def moved_buildings(session: Session, changeset_id: int) -> gpd.GeoDataFrame:
+    """Buildings whose ordinary grid changes if draft ``changeset_id`` is published.
+
+    Each building is placed by its point (point-on-surface for a polygon) in the smallest-code
+    grid covering it before (the published shapes the draft replaces) and after (the draft's
+    shapes). Columns: code, name, households, from_code, to_code, geometry (point, lon/lat).
+    """
+    return _frame(session, """
+        WITH after AS (SELECT code, geom FROM plan_draft_grids
+                       WHERE changeset_id = :cs AND geom IS NOT NULL AND level = 'grid'
+                         AND kind <> 'dedicated'),
+        before AS (SELECT g.code, g.geom FROM grids g JOIN plan_draft_grids d
+                   ON g.code = d.previous_code AND g.valid_to IS NULL
+                   WHERE d.changeset_id = :cs AND g.level = 'grid' AND g.kind <> 'dedicated'),
+        area AS (SELECT ST_Union(geom) AS g FROM (SELECT geom FROM after UNION ALL
+                                                  SELECT geom FROM before) x),
+        pts AS (SELECT b.code, b.name, b.households,
+                       CASE WHEN ST_GeometryType(b.geom) = 'ST_Point' THEN b.geom
+                            ELSE ST_PointOnSurface(b.geom) END AS geom
+                FROM buildings b, area WHERE ST_Intersects(area.g, b.geom)),
+        placed AS (SELECT p.*,
+            (SELECT code FROM before WHERE ST_Covers(before.geom, p.geom)
+             ORDER BY code LIMIT 1) AS from_code,
+            (SELECT code FROM after WHERE ST_Covers(after.geom, p.geom)
+             ORDER BY code LIMIT 1) AS to_code FROM pts p)
+        SELECT code, name, households, from_code, to_code, geom FROM placed
+        WHERE from_code IS DISTINCT FROM to_code ORDER BY code""", {"cs": changeset_id})
+
+
+def changeset_context(session: Session, changeset_id: int) -> gpd.GeoDataFrame:
+    """Current ordinary grids of the changeset's area that the draft does not touch
+    (code, name, geometry): the unchanged neighbourhood drawn around a changeset."""
+    return _frame(session, """
+        SELECT g.code, g.name, g.geom FROM grids g, plan_changesets c
+        WHERE c.id = :cs AND g.valid_to IS NULL AND g.level = 'grid' AND g.kind <> 'dedicated'
+          AND g.code LIKE replace(replace(c.area_code, '%', '\\%'), '_', '\\_') || '%'
+          AND NOT EXISTS (SELECT 1 FROM plan_draft_grids d WHERE d.changeset_id = :cs
+                          AND g.code IN (d.code, d.previous_code))
+        ORDER BY g.code""", {"cs": changeset_id})
+
+
+def draft_grids(session: Session, changeset_id: int) -> gpd.GeoDataFrame:
+    """Ordinary grids (level grid) of a changeset's area as its draft would publish them:
+    code, name, households, geometry (lon/lat). NotFound for an unknown changeset."""
+    from geo.planning.changesets import get_changeset
+    from geo.planning.validate import CANDIDATES
+
+    area = get_changeset(session, changeset_id).area_code
+    return _frame(session, f"""
+        SELECT code, name, households, geom FROM ({CANDIDATES}) c
+        WHERE level = 'grid' AND kind <> 'dedicated' AND code LIKE :p
+        ORDER BY code""",  # noqa: S608 - CANDIDATES is constant SQL; values are bound
+        {"cs": changeset_id, "p": _prefix(area)})

@@ -1,0 +1,286 @@
+"""Propose a grid plan for a community: contiguous, compact, balanced grids of buildings.
+
+Method (gerrychain's recursive spanning-tree partition, a well-kept redistricting library):
+
+1. each building of the community (its point, or point-on-surface) gets a Voronoi cell,
+   clipped to the community, in ``settings.metric_srid`` (metres) - so the cells tile the
+   community exactly and two buildings are neighbours when their cells share an edge;
+2. the cell adjacency graph, weighted by households, is cut by
+   :func:`gerrychain.partition.initial_partition_generators.recursive_tree_part` into
+   ``round(households / plan_households_target)`` connected parts of equal households
+   (tolerance tightened from 5 % up to the configured band); each part's cells, dissolved,
+   are a grid - and the same again inside each grid for micro-grids of ~50 households;
+3. new grids take the code of the old grid they overlap most (so a grid that hardly moves
+   keeps its code); the others get fresh sequence numbers never used in the community;
+   old grids and micro-grids left over are retired into the new one they overlap most.
+
+The result is a draft changeset (kind ``proposal``) to review, edit and publish. Random
+choices use a fixed seed: the same data gives the same proposal.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import shapely
+from gerrychain import Graph
+from gerrychain.partition.initial_partition_generators import recursive_tree_part
+from gerrychain.tree import bipartition_tree
+from shapely import wkb
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.errors import ValidationFailed
+from geo.models import PlanChangeset
+from geo.planning.changesets import open_changeset
+from geo.planning.operations import (
+    WorkingGrid,
+    _working,
+    parent_shape,
+    polygonal,
+    put,
+    retire_row,
+    to_lonlat,
+    to_metric,
+)
+from geo.settings import Settings, get_settings
+
+EPSILONS = (0.05, 0.1, 0.2)
+"""Household tolerances tried in turn (then the configured band) before giving up."""
+MAX_ATTEMPTS = 250
+"""Spanning trees gerrychain draws per cut before trying the next tolerance."""
+
+
+@dataclass
+class Unit:
+    """A building (or several at one point) as a node: households and its Voronoi cell (m)."""
+
+    codes: list[str]
+    households: int
+    cell: BaseGeometry
+
+
+def building_units(session: Session, community: str, area_m: BaseGeometry) -> list[Unit]:
+    """The community's buildings with their Voronoi cells clipped to ``area_m`` (metres)."""
+    rows = session.execute(text("""
+        SELECT b.code, b.households, ST_AsBinary(p.p) AS wkb
+        FROM admin_areas a JOIN buildings b ON b.geom && a.geom
+        CROSS JOIN LATERAL (SELECT CASE WHEN ST_GeometryType(b.geom) = 'ST_Point' THEN b.geom
+                            ELSE ST_PointOnSurface(b.geom) END AS p) p
+        WHERE a.code = :c AND ST_Covers(a.geom, p.p) ORDER BY b.code"""), {"c": community}).all()
+    by_point: dict[tuple[float, float], Unit] = {}
+    for code, households, raw in rows:
+        point = to_metric(wkb.loads(bytes(raw)))
+        x, y = shapely.get_coordinates(point)[0]
+        key = (round(float(x), 3), round(float(y), 3))
+        unit = by_point.setdefault(key, Unit([], 0, point))
+        unit.codes.append(code)
+        unit.households += int(households or 0)
+    units = list(by_point.values())
+    if len(units) < 2:
+        raise ValidationFailed(f"community {community} has {len(units)} building position(s); "
+                               "a plan needs at least two", [{"area": community}])
+    points = shapely.multipoints([u.cell for u in units])
+    cells = shapely.get_parts(shapely.voronoi_polygons(points, extend_to=area_m, ordered=True))
+    for unit, cell in zip(units, cells, strict=True):
+        unit.cell = polygonal(shapely.intersection(cell, area_m))
+    return units
+
+
+def adjacency(units: list[Unit], indices: list[int]) -> nx.Graph:
+    """Graph of units (by index) whose cells share an edge; node attribute ``hh``."""
+    graph = nx.Graph()
+    for i in indices:
+        graph.add_node(i, hh=units[i].households)
+    cells = [units[i].cell for i in indices]
+    tree = shapely.STRtree(cells)
+    left, right = tree.query(cells, predicate="intersects")
+    for a, b in zip(left.tolist(), right.tolist(), strict=True):
+        if a < b and shapely.intersection(cells[a], cells[b]).length > 1e-6:
+            graph.add_edge(indices[a], indices[b])
+    return graph
+
+
+def balanced_parts(graph: nx.Graph, parts: int, band: tuple[int, int], target: int,
+                   seed: int = 20261124) -> dict[int, int]:
+    """Node -> part: ``parts`` connected parts of about equal households (gerrychain)."""
+    if parts <= 1:
+        return dict.fromkeys(graph.nodes, 0)
+    total = sum(d["hh"] for _, d in graph.nodes(data=True))
+    band_eps = max(band[1] / target - 1, 1 - band[0] / target)
+    nodes = sorted(graph.nodes)
+    dense = nx.relabel_nodes(graph, {n: i for i, n in enumerate(nodes)})  # ids 0..n-1
+    last: Exception | None = None
+    for eps in (*EPSILONS, band_eps):
+        try:
+            labels = recursive_tree_part(
+                Graph.from_networkx(dense), list(range(parts)), total / parts, "hh", eps,
+                bipartition_tree_fn=partial(bipartition_tree, max_attempts=MAX_ATTEMPTS),
+                rng=random.Random(seed))
+            return {nodes[int(str(i))]: int(str(part)) for i, part in labels.items()}
+        except Exception as exc:  # gerrychain raises several types when no cut exists
+            last = exc
+    raise ValidationFailed(f"no balanced plan of {parts} parts found: {last}",
+                           [{"parts": parts, "households": total}])
+
+
+def _part_count(households: int, target: int) -> int:
+    return max(1, round(households / target))
+
+
+def _labels(graph: nx.Graph, parts: int, band: tuple[int, int], target: int
+            ) -> dict[int, int]:
+    """Balanced parts; when no plan of ``parts`` exists (lumpy buildings), one fewer/more."""
+    try:
+        return balanced_parts(graph, parts, band, target)
+    except ValidationFailed:
+        for other in (parts - 1, parts + 1):
+            if 1 <= other <= graph.number_of_nodes():
+                try:
+                    return balanced_parts(graph, other, band, target)
+                except ValidationFailed:
+                    continue
+        raise
+
+
+def partition(units: list[Unit], indices: list[int], target: int, band: tuple[int, int]
+              ) -> list[list[int]]:
+    """The unit indices, cut into connected groups of about ``target`` households."""
+    graph = adjacency(units, indices)
+    if not nx.is_connected(graph):
+        raise ValidationFailed("the buildings' cells do not form one connected area",
+                               [{"components": nx.number_connected_components(graph)}])
+    households = sum(units[i].households for i in indices)
+    parts = min(_part_count(households, target), len(indices))  # a building is not split
+    if parts == len(indices):
+        return [[i] for i in indices]
+    labels = _labels(graph, parts, band, target)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for node, part in labels.items():
+        groups[part].append(node)
+    return [sorted(g) for _, g in sorted(groups.items())]
+
+
+def reading_order(shapes: Sequence[BaseGeometry]) -> list[int]:
+    """Indices of shapes numbered west→east within rows, rows north→south (metres)."""
+    if not shapes:
+        return []
+    cents = np.array([[s.centroid.x, s.centroid.y] for s in shapes])
+    rows = max(1, round(math.sqrt(len(shapes))))
+    top, height = cents[:, 1].max(), np.ptp(cents[:, 1]) or 1.0
+    row_of = np.minimum(((top - cents[:, 1]) / height * rows).astype(int), rows - 1)
+    return sorted(range(len(shapes)), key=lambda i: (row_of[i], cents[i, 0]))
+
+
+def _used_codes(session: Session, prefix: str) -> set[str]:
+    return set(session.scalars(text(
+        "SELECT DISTINCT code FROM grids WHERE starts_with(code, :p)"), {"p": prefix}).all())
+
+
+def _fresh(used: set[str], prefix: str, width: int) -> str:
+    for n in range(1, 10**width):
+        candidate = f"{prefix}{n:0{width}d}"
+        if candidate not in used:
+            used.add(candidate)
+            return candidate
+    raise ValidationFailed(f"no free code left under {prefix}", [{"prefix": prefix}])
+
+
+def match_codes(old: list[WorkingGrid], new_m: Sequence[BaseGeometry], used: set[str],
+                prefix: str, width: int) -> tuple[list[str], dict[str, int]]:
+    """Codes for the new shapes (old code of the largest overlap, else fresh), and for each
+    old code left over the index of the new shape it overlaps most (its successor)."""
+    old_m = [to_metric(g.geom) for g in old]
+    pairs = sorted(((shapely.intersection(o, n).area, i, j) for i, o in enumerate(old_m)
+                    for j, n in enumerate(new_m) if o.intersects(n)), reverse=True)
+    codes: list[str | None] = [None] * len(new_m)
+    taken: set[int] = set()
+    for area, i, j in pairs:
+        if area > 0 and codes[j] is None and i not in taken:
+            codes[j] = old[i].code
+            taken.add(i)
+    for j in reading_order(new_m):
+        if codes[j] is None:
+            codes[j] = _fresh(used, prefix, width)
+    successors = {old[i].code: max(((shapely.intersection(old_m[i], n).area, j)
+                                    for j, n in enumerate(new_m)), default=(0.0, 0))[1]
+                  for i in range(len(old)) if i not in taken}
+    return [c for c in codes if c is not None], successors
+
+
+def propose(session: Session, community: str, author: str,
+            reason: str = "proposed grid plan", settings: Settings | None = None
+            ) -> PlanChangeset:
+    """A draft changeset re-partitioning ``community`` into grids and micro-grids.
+
+    Raises NotFound for an unknown community, ValidationFailed when it has fewer than two
+    building positions or no balanced connected plan is found.
+    """
+    settings = settings or get_settings()
+    changeset = open_changeset(session, community, reason, author, kind="proposal")
+    cs = changeset.id
+    area_m = polygonal(to_metric(parent_shape(session, cs, "grid", community)))
+    units = building_units(session, community, area_m)
+    groups = partition(units, list(range(len(units))), settings.plan_households_target,
+                       settings.plan_households_band)
+    shapes = [polygonal(shapely.union_all([units[i].cell for i in g])) for g in groups]
+    used = _used_codes(session, community)
+    old = _working(session, cs, "@parent_code = :p AND @level = 'grid' AND @kind <> 'dedicated'",
+                   {"p": community})
+    codes, successors = match_codes(old, shapes, used, community, 3)
+    by_code = {g.code: g for g in old}
+    summary = []
+    for code, group, shape in zip(codes, groups, shapes, strict=True):
+        base = by_code.get(code)
+        _put_shape(session, cs, base, code, "grid", community, community, shape)
+        summary.append(_micro_plan(session, cs, code, base, units, group, used, settings))
+    for code, j in successors.items():
+        retire_row(session, cs, by_code[code], successor=codes[j])
+    _retire_old_micro(session, cs, community, {g.code for g in old})
+    changeset.report = {"method": "gerrychain recursive_tree_part on building Voronoi cells",
+                        "grids": summary, "retired": sorted(successors)}
+    session.flush()
+    return changeset
+
+
+def _put_shape(session: Session, cs: int, base: WorkingGrid | None, code: str, level: str,
+               parent: str, community: str, shape_m: BaseGeometry) -> None:
+    grid = WorkingGrid(code=code, name=base.name if base else f"grid {code[-3:]}",
+                       level=level, kind="urban", parent_code=parent, community_code=community,
+                       previous_code=base.previous_code if base else None,
+                       base_version=base.base_version if base else None,
+                       geom=to_lonlat(shape_m))
+    put(session, cs, grid)
+
+
+def _micro_plan(session: Session, cs: int, code: str, base: WorkingGrid | None,
+                units: list[Unit], group: list[int], used: set[str], settings: Settings
+                ) -> dict[str, Any]:
+    """Micro-grids of one proposed grid; returns its summary row."""
+    micro = partition(units, group, settings.plan_micro_households_target,
+                      settings.plan_micro_households_band) if len(group) > 1 else [group]
+    shapes = [polygonal(shapely.union_all([units[i].cell for i in g])) for g in micro]
+    used |= _used_codes(session, code)
+    for j in reading_order(shapes):
+        _put_shape(session, cs, None, _fresh(used, code, 2), "micro", code, code[:12],
+                   shapes[j])
+    return {"code": code, "households": sum(units[i].households for i in group),
+            "buildings": sum(len(units[i].codes) for i in group), "micro_grids": len(micro),
+            "kept_code": base is not None}
+
+
+def _retire_old_micro(session: Session, cs: int, community: str, old_grids: set[str]) -> None:
+    """Retire the published micro-grids of the community's old grids (new ones replace them)."""
+    for micro in _working(session, cs, "@level = 'micro' AND @parent_code = ANY(:parents)",
+                          {"parents": sorted(old_grids)}):
+        if micro.previous_code is not None:
+            retire_row(session, cs, micro, successor=None)

@@ -1,0 +1,396 @@
+"""Validate the grids of an area: coverage, codes, workload balance and compactness, in PostGIS.
+
+The rule is "moderate size, clear boundaries, seamless coverage": the ordinary grids of a
+community tile it exactly and the micro-grids of a grid tile that grid. Everything is measured
+in metres / m² in ``settings.metric_srid`` (EPSG:4547 by default), after ``ST_MakeValid`` so an
+invalid polygon is reported as such and still takes part in the coverage checks.
+
+Which grids are checked: the current published grids, or - given a ``changeset_id`` - the grids
+as that draft changeset would publish them (its draft rows replace the current rows they name).
+Dedicated grids (专属网格) may overlap ordinary ones and are not checked for tiling. A grid
+without any micro-grid is not checked for micro-grid tiling.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.errors import NotFound
+from geo.settings import Settings, get_settings
+
+ERROR_KINDS = frozenset({"gap", "overlap", "outside_parent", "invalid", "code_duplicate",
+                         "code_prefix", "code_length", "empty"})
+"""Problem kinds that break the coverage or code rules (publishing refuses them)."""
+
+CANDIDATES = """
+    SELECT g.code, g.name, g.level, g.kind, g.parent_code, g.households, g.geom
+    FROM grids g
+    WHERE g.valid_to IS NULL AND NOT EXISTS (
+        SELECT 1 FROM plan_draft_grids d
+        WHERE d.changeset_id = CAST(:cs AS integer) AND g.code IN (d.code, d.previous_code))
+    UNION ALL
+    SELECT d.code, d.name, d.level, d.kind, d.parent_code, d.households, d.geom
+    FROM plan_draft_grids d
+    WHERE d.changeset_id = CAST(:cs AS integer) AND d.action = 'put'
+"""
+"""Grids as published, or as changeset ``:cs`` would publish them (NULL: as published)."""
+
+_KIDS = f"""
+-- composed from module constants only; values are bound parameters
+CREATE TEMP TABLE plan_kids ON COMMIT DROP AS
+WITH cand AS ({CANDIDATES}),
+scope AS (SELECT code FROM cand WHERE level = 'grid' AND kind <> 'dedicated'
+          AND (parent_code = ANY(:communities) OR code = ANY(:grids)))
+SELECT row_number() OVER () AS kid, c.code, c.name, c.level, c.kind, c.parent_code,
+       c.households, c.geom, ST_IsValid(c.geom) AS valid, v.g4,
+       ST_Transform(v.g4, :srid) AS gm
+FROM cand c
+CROSS JOIN LATERAL (SELECT ST_CollectionExtract(ST_MakeValid(c.geom), 3) AS g4) v
+WHERE c.code IN (SELECT code FROM scope)
+   OR (c.level = 'micro' AND c.parent_code IN (SELECT code FROM scope))
+"""  # noqa: S608
+
+_CONTAINERS = """
+CREATE TEMP TABLE plan_cont ON COMMIT DROP AS
+SELECT a.code, 'community'::text AS level, 'grid'::text AS child_level, a.geom,
+       ST_IsValid(a.geom) AS valid,
+       ST_Transform(ST_CollectionExtract(ST_MakeValid(a.geom), 3), :srid) AS gm
+FROM admin_areas a WHERE a.code = ANY(:communities)
+UNION ALL
+SELECT k.code, 'grid', 'micro', k.geom, true, k.gm
+FROM plan_kids k
+WHERE k.level = 'grid' AND EXISTS (SELECT 1 FROM plan_kids m
+                                   WHERE m.level = 'micro' AND m.parent_code = k.code)
+"""
+
+_SHAPES = """
+WITH u AS (
+    SELECT 'gap' AS kind, c.child_level AS level, c.code AS parent_code,
+           ARRAY[]::text[] AS codes,
+           ST_Difference(c.gm, COALESCE(x.ugm, ST_SetSRID('POLYGON EMPTY'::geometry, :srid))) AS g
+    FROM plan_cont c
+    LEFT JOIN LATERAL (SELECT ST_Union(k.gm) AS ugm FROM plan_kids k
+                       WHERE k.parent_code = c.code AND k.level = c.child_level) x ON true
+    UNION ALL
+    SELECT 'overlap', a.level, a.parent_code, ARRAY[a.code, b.code], ST_Intersection(a.gm, b.gm)
+    FROM plan_kids a JOIN plan_kids b
+      ON a.parent_code = b.parent_code AND a.level = b.level AND a.kid < b.kid
+     AND ST_Intersects(a.gm, b.gm) AND NOT ST_Touches(a.gm, b.gm)
+    UNION ALL
+    SELECT 'outside_parent', k.level, k.parent_code, ARRAY[k.code], ST_Difference(k.gm, c.gm)
+    FROM plan_kids k JOIN plan_cont c ON c.code = k.parent_code AND c.child_level = k.level
+    WHERE NOT ST_CoveredBy(k.gm, c.gm)
+), pieces AS (
+    SELECT kind, level, parent_code, codes, d.geom AS g
+    FROM u CROSS JOIN LATERAL ST_Dump(ST_CollectionExtract(u.g, 3)) d
+)
+SELECT p.kind, p.level, p.parent_code, p.codes, ST_Area(p.g) AS area_m2,
+       ST_Perimeter(p.g) AS perimeter_m, ST_AsGeoJSON(ST_Transform(p.g, 4326), 7) AS geojson,
+       ST_X(pt) AS lon, ST_Y(pt) AS lat,
+       ARRAY(SELECT k.code FROM plan_kids k
+             WHERE k.parent_code = p.parent_code AND k.level = p.level
+               AND ST_DWithin(k.gm, p.g, 0.01) ORDER BY k.code) AS near
+FROM pieces p CROSS JOIN LATERAL ST_Transform(ST_PointOnSurface(p.g), 4326) pt
+WHERE ST_Area(p.g) > :noise
+ORDER BY p.kind, p.parent_code, p.codes, ST_Area(p.g) DESC
+"""
+
+_INVALID = """
+SELECT k.code, k.level, k.parent_code, ST_IsValidReason(k.geom) AS reason,
+       ST_AsGeoJSON((ST_IsValidDetail(k.geom)).location, 7) AS location
+FROM plan_kids k WHERE NOT k.valid
+UNION ALL
+SELECT c.code, c.level, NULL, ST_IsValidReason(c.geom),
+       ST_AsGeoJSON((ST_IsValidDetail(c.geom)).location, 7)
+FROM plan_cont c WHERE NOT c.valid
+ORDER BY 1
+"""
+
+_METRICS = """
+SELECT k.code, k.level, k.parent_code, k.households AS attr_households,
+       ST_Area(k.gm) AS area_m2, ST_Perimeter(k.gm) AS perimeter_m,
+       COALESCE(b.households, 0) AS building_households, COALESCE(b.n, 0) AS buildings,
+       CASE WHEN ST_Area(k.gm) < :sliver_area
+              OR 2 * ST_Area(k.gm) / NULLIF(ST_Perimeter(k.gm), 0) < :sliver_width
+            THEN ST_AsGeoJSON(k.g4, 7) END AS sliver_geojson
+FROM plan_kids k
+LEFT JOIN LATERAL (
+    SELECT sum(bl.households) AS households, count(*) AS n FROM buildings bl
+    WHERE bl.geom && k.g4 AND ST_Covers(k.g4, ST_PointOnSurface(bl.geom))
+) b ON true
+ORDER BY k.level, k.code
+"""
+
+
+@dataclass
+class Problem:
+    """One thing wrong with the grids of an area.
+
+    ``kind``: gap, overlap, outside_parent, invalid, empty, code_duplicate, code_prefix,
+    code_length (errors); sliver, households_out_of_band, not_compact (warnings).
+    ``level`` is the level of the grids concerned (grid or micro), ``parent_code`` the
+    community or grid they should tile, ``codes`` the grids concerned. ``area_m2`` in m²,
+    ``location`` a lon/lat point (EPSG:4326) inside the problem, ``geometry`` GeoJSON.
+    """
+
+    kind: str
+    severity: str
+    level: str
+    parent_code: str | None
+    codes: list[str]
+    message: str
+    area_m2: float | None = None
+    location: list[float] | None = None
+    geometry: dict[str, Any] | None = None
+    sliver: bool = False
+
+
+@dataclass
+class GridMetrics:
+    """Workload and shape of one grid or micro-grid.
+
+    ``households`` counts buildings whose point-on-surface lies in the grid when the area has
+    buildings, else the grid's own ``households`` attribute (``households_source`` says which).
+    ``deviation`` = (households - target) / target; ``compactness`` = Polsby-Popper 4πA/P²
+    (1 = disc, a long snake tends to 0); ``area_m2`` in m².
+    """
+
+    code: str
+    level: str
+    parent_code: str
+    households: int
+    households_source: str
+    buildings: int
+    target: int
+    band: tuple[int, int]
+    deviation: float
+    status: str
+    area_m2: float
+    compactness: float
+
+
+@dataclass
+class ValidationReport:
+    """Everything found in one area; ``ok`` is True when no problem is an error."""
+
+    area_code: str
+    changeset_id: int | None
+    problems: list[Problem] = field(default_factory=list)
+    grids: list[GridMetrics] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    def counts(self) -> dict[str, int]:
+        """Number of problems per kind."""
+        out: dict[str, int] = {}
+        for p in self.problems:
+            out[p.kind] = out.get(p.kind, 0) + 1
+        return dict(sorted(out.items()))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready report: ok, counts, problems (with GeoJSON geometries), grid metrics."""
+        return {"area_code": self.area_code, "changeset_id": self.changeset_id, "ok": self.ok,
+                "counts": self.counts(), "problems": [asdict(p) for p in self.problems],
+                "grids": [asdict(g) for g in self.grids]}
+
+    def to_geojson(self) -> dict[str, Any]:
+        """The problems with a geometry, as a GeoJSON FeatureCollection (lon/lat)."""
+        feats = [{"type": "Feature", "geometry": p.geometry,
+                  "properties": {k: v for k, v in asdict(p).items() if k != "geometry"}}
+                 for p in self.problems if p.geometry is not None]
+        return {"type": "FeatureCollection", "features": feats}
+
+
+def scope_of(session: Session, area_code: str) -> tuple[list[str], list[str]]:
+    """The communities and the grids whose tiling validating ``area_code`` checks.
+
+    A district or street gives all its communities; a community itself; a grid code gives
+    that grid (its micro-grids are checked). Raises NotFound for an unknown code.
+    """
+    communities = session.scalars(text("""
+        WITH RECURSIVE t AS (
+            SELECT code, level FROM admin_areas WHERE code = :c
+            UNION ALL
+            SELECT a.code, a.level FROM admin_areas a JOIN t ON a.parent_code = t.code)
+        SELECT code FROM t WHERE level = 'community' ORDER BY code"""), {"c": area_code}).all()
+    if communities:
+        return list(communities), []
+    level = session.scalar(text("SELECT level FROM grids WHERE code = :c AND valid_to IS NULL"),
+                           {"c": area_code})
+    if level == "grid":
+        return [], [area_code]
+    is_area = session.scalar(text("SELECT 1 FROM admin_areas WHERE code = :c"), {"c": area_code})
+    if is_area:
+        return [], []
+    raise NotFound(f"no community, street, district or grid has code {area_code!r}",
+                   [{"field": "area", "value": area_code}])
+
+
+def validate_area(session: Session, area_code: str, changeset_id: int | None = None,
+                  settings: Settings | None = None) -> ValidationReport:
+    """Validate the grids of ``area_code`` (district, street, community or grid code).
+
+    Parameters
+    ----------
+    session : an open session; two temporary tables are created (dropped at commit).
+    area_code : admin area code (every community below it) or a grid code (its micro-grids).
+    changeset_id : validate the grids as this draft would publish them; None = as published.
+
+    Returns
+    -------
+    ValidationReport with problems (areas in m², GeoJSON in EPSG:4326) and per-grid metrics.
+    Raises NotFound for an unknown area code.
+    """
+    settings = settings or get_settings()
+    communities, grids = scope_of(session, area_code)
+    _stage(session, communities, grids, changeset_id, settings.metric_srid)
+    report = ValidationReport(area_code=area_code, changeset_id=changeset_id)
+    report.problems += invalid_problems(session)
+    report.problems += shape_problems(session, settings)
+    metrics = session.execute(text(_METRICS), {
+        "sliver_area": settings.plan_sliver_area_m2,
+        "sliver_width": settings.plan_sliver_width_m}).mappings().all()
+    counted = {r["level"] for r in metrics if r["buildings"] > 0}
+    report.grids = [grid_metrics(row, row["level"] in counted, settings) for row in metrics]
+    report.problems += metric_problems(metrics, report.grids, settings)
+    report.problems += code_problems(session, settings)
+    session.execute(text("DROP TABLE IF EXISTS pg_temp.plan_kids, pg_temp.plan_cont"))
+    return report
+
+
+def _stage(session: Session, communities: list[str], grids: list[str],
+           changeset_id: int | None, srid: int) -> None:
+    """Create the temporary tables plan_kids (grids checked) and plan_cont (what they tile)."""
+    session.execute(text("DROP TABLE IF EXISTS pg_temp.plan_kids, pg_temp.plan_cont"))
+    params = {"cs": changeset_id, "communities": communities, "grids": grids, "srid": srid}
+    session.execute(text(_KIDS), params)
+    session.execute(text("CREATE INDEX ON plan_kids USING gist (gm)"))
+    session.execute(text("CREATE INDEX ON plan_kids (parent_code, level)"))
+    session.execute(text(_CONTAINERS), params)
+    session.execute(text("ANALYZE plan_kids"))
+    session.execute(text("ANALYZE plan_cont"))
+
+
+def invalid_problems(session: Session) -> list[Problem]:
+    """Invalid geometries (bow-ties, self-intersections...) with GEOS's reason and location."""
+    out = []
+    for row in session.execute(text(_INVALID)).mappings():
+        loc = json.loads(row["location"])["coordinates"] if row["location"] else None
+        out.append(Problem(
+            kind="invalid", severity="error", level=row["level"], parent_code=row["parent_code"],
+            codes=[row["code"]], location=loc,
+            message=f"{row['level']} {row['code']} has an invalid geometry: {row['reason']}"))
+    return out
+
+
+def shape_problems(session: Session, settings: Settings) -> list[Problem]:
+    """Gaps (including along the outer boundary), overlaps and parts outside the parent."""
+    rows = session.execute(text(_SHAPES), {"srid": settings.metric_srid,
+                                           "noise": settings.plan_noise_area_m2}).mappings()
+    out = []
+    for row in rows:
+        area, perim = float(row["area_m2"]), float(row["perimeter_m"])
+        sliver = (area < settings.plan_sliver_area_m2
+                  or 2 * area / perim < settings.plan_sliver_width_m)
+        codes = list(row["codes"]) or list(row["near"])
+        out.append(Problem(
+            kind=row["kind"], severity="error", level=row["level"],
+            parent_code=row["parent_code"], codes=codes, area_m2=round(area, 3),
+            location=[round(row["lon"], 7), round(row["lat"], 7)],
+            geometry=json.loads(row["geojson"]), sliver=sliver,
+            message=_shape_message(row["kind"], row["level"], row["parent_code"], codes, area)))
+    return out
+
+
+def _shape_message(kind: str, level: str, parent: str, codes: list[str], area: float) -> str:
+    what = "micro-grids" if level == "micro" else "grids"
+    if kind == "gap":
+        near = f" next to {', '.join(codes)}" if codes else ""
+        return f"gap of {area:.2f} m² in {parent} not covered by any of its {what}{near}"
+    if kind == "overlap":
+        return f"{codes[0]} and {codes[1]} overlap by {area:.2f} m²"
+    return f"{codes[0]} reaches {area:.2f} m² outside its parent {parent}"
+
+
+def grid_metrics(row: Any, use_buildings: bool, settings: Settings) -> GridMetrics:
+    """Households against the target band, and Polsby-Popper compactness, for one grid."""
+    micro = row["level"] == "micro"
+    target = settings.plan_micro_households_target if micro else settings.plan_households_target
+    band = settings.plan_micro_households_band if micro else settings.plan_households_band
+    households = int(row["building_households"] if use_buildings else row["attr_households"] or 0)
+    status = "under" if households < band[0] else "over" if households > band[1] else "ok"
+    area, perim = float(row["area_m2"]), float(row["perimeter_m"])
+    compactness = 4 * 3.141592653589793 * area / perim**2 if perim > 0 else 0.0
+    return GridMetrics(
+        code=row["code"], level=row["level"], parent_code=row["parent_code"],
+        households=households, households_source="buildings" if use_buildings else "attribute",
+        buildings=int(row["buildings"]), target=target, band=(band[0], band[1]),
+        deviation=round((households - target) / target, 4), status=status,
+        area_m2=round(area, 3), compactness=round(compactness, 4))
+
+
+def metric_problems(rows: Any, metrics: list[GridMetrics], settings: Settings) -> list[Problem]:
+    """Warnings: sliver grids, households outside the band, snake-shaped grids."""
+    out = []
+    for row, m in zip(rows, metrics, strict=True):
+        what = "micro-grid" if m.level == "micro" else "grid"
+        if m.area_m2 == 0:
+            out.append(Problem("empty", "error", m.level, m.parent_code, [m.code],
+                               f"{what} {m.code} has no area"))
+            continue
+        if row["sliver_geojson"]:
+            out.append(Problem(
+                "sliver", "warning", m.level, m.parent_code, [m.code],
+                f"{what} {m.code} is a sliver ({m.area_m2:.2f} m²)", area_m2=m.area_m2,
+                geometry=json.loads(row["sliver_geojson"]), sliver=True))
+        if m.status != "ok":
+            out.append(Problem(
+                "households_out_of_band", "warning", m.level, m.parent_code, [m.code],
+                f"{what} {m.code} has {m.households} households, outside {m.band[0]}-"
+                f"{m.band[1]} (target {m.target}, deviation {m.deviation:+.0%})"))
+        if m.compactness < settings.plan_min_compactness:
+            out.append(Problem(
+                "not_compact", "warning", m.level, m.parent_code, [m.code],
+                f"{what} {m.code} is snake-shaped: Polsby-Popper {m.compactness:.3f} < "
+                f"{settings.plan_min_compactness}"))
+    return out
+
+
+def code_problems(session: Session, settings: Settings) -> list[Problem]:
+    """Duplicate codes, a code not starting with its parent's, a code of the wrong length."""
+    rows = session.execute(text(
+        "SELECT code, level, parent_code, count(*) OVER (PARTITION BY code) AS n "
+        "FROM plan_kids ORDER BY code")).mappings().all()
+    out, seen = [], set()
+    for r in rows:
+        code, parent, level = r["code"], r["parent_code"], r["level"]
+        if r["n"] > 1 and code not in seen:
+            seen.add(code)
+            out.append(Problem("code_duplicate", "error", level, parent, [code],
+                               f"code {code} is used by {r['n']} {level}s"))
+        if not code.startswith(parent):
+            out.append(Problem("code_prefix", "error", level, parent, [code],
+                               f"{level} code {code} does not start with its parent's {parent}"))
+        elif not _length_ok(code, parent, level, settings):
+            out.append(Problem("code_length", "error", level, parent, [code],
+                               f"{level} code {code} has {len(code)} digits"))
+    return out
+
+
+def _length_ok(code: str, parent: str, level: str, settings: Settings) -> bool:
+    if not code.isdigit():
+        return False
+    if level == "micro":
+        return len(code) - len(parent) in settings.micro_grid_suffix_lengths
+    return len(code) in settings.grid_code_lengths

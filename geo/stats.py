@@ -1,0 +1,119 @@
+"""Statistics and the assessment score per responsible unit over a period.
+
+Counted over the events **reported** in ``[since, until)`` and attributed to the unit's code
+stored on the event (``grid_code``, ``community_code``, ``street_code``, ``district_code``)
+or to its ``department`` (escalated events):
+
+=====================  ==============================================================
+accepted               every event reported in the period (受理数)
+valid                  not rejected (有效数)
+handled                valid and resolved or closed (处置数); handling rate = handled/valid
+due                    应结案数: valid and (due before ``until`` or already closed)
+closed                 结案数: due and closed
+closed_on_time         due, closed, ``closed_at <= due_at`` (after postponements)
+postponed              due and postponed at least once
+first_time             due, closed and never sent back for rework (一次完成)
+=====================  ==============================================================
+
+Rates are fractions of ``due`` (handling rate: of ``valid``), None when the base is 0.
+Score (Taiyuan default weights ``settings.score_weights``)::
+
+    w0·按期结案率 + w1·结案率 + w2·(1 − 延期率) + w3·一次完成率 + w4 − deduction
+
+None when nothing was due. Deductions (媒体督办扣分) are given per unit code.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.errors import ValidationFailed
+from geo.settings import Settings, get_settings
+
+UNIT_COLUMNS = {"grid": "grid_code", "community": "community_code", "street": "street_code",
+                "district": "district_code", "department": "department"}
+FIELDS = ("unit", "name", "accepted", "valid", "handled", "handling_rate", "due", "closed",
+          "closed_on_time", "postponed", "first_time", "on_time_rate", "closure_rate",
+          "postponement_rate", "first_time_rate", "deduction", "score")
+
+
+def unit_stats(session: Session, level: str, since: datetime, until: datetime, *,
+               deductions: dict[str, float] | None = None,
+               settings: Settings | None = None) -> list[dict[str, Any]]:
+    """One row per unit of ``level`` (grid, community, street, district, department).
+
+    Raises :class:`ValidationFailed` for an unknown level or an empty/reversed period.
+    Units without events in the period are not listed. Never writes.
+    """
+    settings = settings or get_settings()
+    if level not in UNIT_COLUMNS:
+        raise ValidationFailed(f"unknown level {level!r}",
+                               [{"field": "level", "allowed": list(UNIT_COLUMNS)}])
+    if not since < until:
+        raise ValidationFailed("the period is empty: since must be before until",
+                               [{"field": "since", "value": since.isoformat()},
+                                {"field": "until", "value": until.isoformat()}])
+    rows = session.execute(text(_STATS_SQL.format(col=UNIT_COLUMNS[level])),
+                           {"since": since, "until": until}).mappings().all()
+    cuts = deductions or {}
+    return [_with_rates(dict(r), cuts.get(r["unit"], 0.0), settings.score_weights)
+            for r in rows]
+
+
+_STATS_SQL = """
+SELECT s.*, coalesce(a.name, g.name) AS name FROM (
+  SELECT {col} AS unit,
+    count(*) AS accepted,
+    count(*) FILTER (WHERE valid) AS valid,
+    count(*) FILTER (WHERE valid AND status IN ('resolved', 'closed')) AS handled,
+    count(*) FILTER (WHERE due) AS due,
+    count(*) FILTER (WHERE due AND status = 'closed') AS closed,
+    count(*) FILTER (WHERE due AND status = 'closed' AND closed_at <= due_at) AS closed_on_time,
+    count(*) FILTER (WHERE due AND postponements > 0) AS postponed,
+    count(*) FILTER (WHERE due AND status = 'closed' AND reworks = 0) AS first_time
+  FROM (SELECT e.*, (e.valid AND (e.due_at < :until OR e.status = 'closed')) AS due
+        FROM events e WHERE e.reported_at >= :since AND e.reported_at < :until) ev
+  WHERE {col} IS NOT NULL GROUP BY {col}) s
+LEFT JOIN admin_areas a ON a.code = s.unit
+LEFT JOIN grids g ON g.code = s.unit AND g.valid_to IS NULL
+ORDER BY s.unit
+"""
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return None if whole == 0 else round(part / whole, 6)
+
+
+def _with_rates(row: dict[str, Any], deduction: float,
+                weights: tuple[float, float, float, float, float]) -> dict[str, Any]:
+    due = row["due"]
+    row["handling_rate"] = _ratio(row["handled"], row["valid"])
+    row["on_time_rate"] = _ratio(row["closed_on_time"], due)
+    row["closure_rate"] = _ratio(row["closed"], due)
+    row["postponement_rate"] = _ratio(row["postponed"], due)
+    row["first_time_rate"] = _ratio(row["first_time"], due)
+    row["deduction"] = deduction
+    row["score"] = None
+    if due:
+        w0, w1, w2, w3, w4 = weights
+        row["score"] = round(
+            w0 * row["closed_on_time"] / due + w1 * row["closed"] / due
+            + w2 * (1 - row["postponed"] / due) + w3 * row["first_time"] / due + w4
+            - deduction, 4)
+    return {f: row.get(f) for f in FIELDS}
+
+
+def stats_csv(rows: list[dict[str, Any]]) -> str:
+    """The rows as CSV text (UTF-8, header line, empty cell for None)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(FIELDS), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return out.getvalue()

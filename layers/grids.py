@@ -1,0 +1,300 @@
+"""Planner grid view (网格规划): the admin hierarchy, grids, micro-grids and dedicated grids,
+household choropleths, grid-code labels and validation problems, simplified for display.
+
+Simplification keeps shared edges shared: the grids of an area are one *coverage* and are
+simplified together with :func:`shapely.coverage_simplify` in a projected CRS (metres,
+EPSG:4547 by default), with a tolerance of about one screen pixel at the zoom they are shown at.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import folium
+import geopandas as gpd
+import shapely
+
+from layers.base import (
+    Basemap,
+    LegendEntry,
+    add_legend,
+    base_map,
+    json_literal,
+    page_header,
+    rounded_geojson,
+    script,
+)
+
+HOUSEHOLD_BINS: tuple[tuple[float, str, str], ...] = (
+    (100, "#f7fbff", "< 100 户"), (200, "#c6dbef", "100–199 户"), (300, "#6baed6", "200–299 户"),
+    (400, "#2171b5", "300–399 户"), (math.inf, "#08306b", "≥ 400 户"))
+"""Households per grid: (upper bound exclusive, colour, label)."""
+
+DEVIATION_BINS: tuple[tuple[float, str, str], ...] = (
+    (-0.33, "#2166ac", "低于目标 > 33%"), (-0.10, "#92c5de", "低于目标 10–33%"),
+    (0.10, "#f7f7f7", "目标 ±10%"), (0.33, "#f4a582", "高于目标 10–33%"),
+    (math.inf, "#b2182b", "高于目标 > 33%"))
+"""Deviation (households − target) / target: (upper bound exclusive, colour, label)."""
+
+LEVEL_STYLE = {
+    "district": {"color": "#000000", "weight": 4, "name": "区/县"},
+    "street": {"color": "#4d4d4d", "weight": 3, "name": "街道/乡镇"},
+    "community": {"color": "#7f3b08", "weight": 2, "name": "社区/村"},
+}
+PROBLEM_COLOR = "#e31a1c"
+DEDICATED_COLOR = "#6a3d9a"
+MICRO_COLOR = "#35978f"
+HOUSEHOLD_LAYER = "网格（户数）"
+DEVIATION_LAYER = "户数偏差（相对目标）"
+MAX_MICRO_FEATURES = 2500
+"""Above this many micro-grids the layer is left out of a page (size budget), see notes."""
+
+
+@dataclass
+class PlannerData:
+    """What the planner view draws. All geometries lon/lat EPSG:4326.
+
+    Attributes
+    ----------
+    title : page title (Chinese).
+    areas : admin areas (code, name, level, households).
+    grids : grids and micro-grids (code, name, kind, level, households).
+    deviation : grid code → (households − target) / target, from planning validation.
+    target : households per grid aimed at (e.g. 300).
+    problems : validation problems as GeoJSON features (properties kind, area_m2, message).
+    """
+
+    title: str
+    areas: gpd.GeoDataFrame
+    grids: gpd.GeoDataFrame
+    deviation: Mapping[str, float] = field(default_factory=dict)
+    target: int = 300
+    problems: Sequence[dict[str, Any]] = ()
+
+
+def bin_color(value: float | None, bins: Sequence[tuple[float, str, str]]) -> str:
+    """Colour of the first bin whose upper bound exceeds ``value`` (grey for None/NaN)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "#bdbdbd"
+    for upper, color, _ in bins:
+        if value < upper:
+            return color
+    return bins[-1][1]
+
+
+def zoom_for_bounds(bounds: Sequence[float], width_px: int = 1200, height_px: int = 800) -> int:
+    """Web-map zoom level (10-18) at which lon/lat ``bounds`` fit a ``width × height`` view."""
+    minx, miny, maxx, maxy = bounds
+    lat = math.radians((miny + maxy) / 2)
+    width_m = max((maxx - minx) * 111_320 * math.cos(lat), 1.0)
+    height_m = max((maxy - miny) * 110_574, 1.0)
+    mpp = max(width_m / width_px, height_m / height_px)
+    zoom = math.floor(math.log2(156_543.03 * math.cos(lat) / mpp))
+    return max(10, min(18, zoom))
+
+
+def metres_per_pixel(zoom: int, lat: float) -> float:
+    """Ground resolution (m/pixel) of a Web-Mercator map at ``zoom`` and latitude ``lat``°."""
+    return 156_543.03 * math.cos(math.radians(lat)) / 2**zoom
+
+
+def simplify_coverage(gdf: gpd.GeoDataFrame, zoom: int, metric_crs: int = 4547
+                      ) -> gpd.GeoDataFrame:
+    """Simplify polygons that tile an area together, keeping shared edges shared.
+
+    Parameters
+    ----------
+    gdf : polygons in EPSG:4326 forming a coverage (no overlaps).
+    zoom : display zoom; tolerance = one pixel in metres at that zoom.
+    metric_crs : projected CRS (metres) to simplify in.
+
+    Returns
+    -------
+    GeoDataFrame in EPSG:4326, same rows. An invalid coverage (overlaps: the very thing a
+    planner must see) is simplified polygon by polygon with half the tolerance instead.
+    """
+    if gdf.empty:
+        return gdf
+    miny, maxy = gdf.total_bounds[1], gdf.total_bounds[3]
+    lat = float(miny + maxy) / 2
+    tolerance = metres_per_pixel(zoom, lat)
+    projected = gdf.geometry.to_crs(metric_crs)
+    geoms = projected.values
+    if bool(shapely.coverage_is_valid(geoms)):
+        simple = shapely.coverage_simplify(geoms, tolerance, simplify_boundary=True)
+    else:
+        simple = shapely.simplify(geoms, tolerance / 2, preserve_topology=True)
+    out = gdf.copy()
+    out["geometry"] = gpd.GeoSeries(simple, index=gdf.index, crs=metric_crs).to_crs(4326)
+    return out.set_geometry("geometry")
+
+
+def decimals_for(zoom: int, lat: float = 40.0) -> int:
+    """Coordinate decimals worth keeping at ``zoom``: about a tenth of a pixel
+    (4 decimals ≈ 10 m, 5 ≈ 1 m, 6 ≈ 0.1 m)."""
+    tolerance = metres_per_pixel(zoom, lat)
+    return 4 if tolerance >= 25 else 5 if tolerance >= 2.5 else 6
+
+
+def planner_map(data: PlannerData, basemap: Basemap, zoom: int | None = None,
+                metric_crs: int = 4547) -> folium.Map:
+    """The planner view: one layer per level, household and deviation choropleths, labels,
+    problems in red; layer control, legend, scale, fullscreen and measure on the map.
+
+    The deviation layer is built in the browser from the household layer's features (same
+    geometries, other colours), so the page carries each grid polygon once.
+    """
+    frame = data.areas if not data.areas.empty else data.grids
+    bounds = frame.total_bounds if not frame.empty else (112.0, 36.0, 113.0, 37.0)
+    zoom = zoom or zoom_for_bounds(bounds)
+    digits = decimals_for(zoom, float(bounds[1] + bounds[3]) / 2)
+    fmap = base_map(bounds, basemap, title=data.title)
+    for level in ("district", "street", "community"):
+        _add_area_layer(fmap, data.areas, level, zoom, metric_crs, digits)
+    grids = data.grids
+    ordinary = grids[(grids["level"] == "grid") & (grids["kind"] != "dedicated")]
+    ordinary = simplify_coverage(ordinary, zoom, metric_crs)
+    households = _add_household_layer(fmap, ordinary, data.deviation, digits)
+    _add_outline_layer(fmap, grids[grids["level"] == "micro"], "微网格", MICRO_COLOR,
+                       zoom, metric_crs, digits, dashed=True)
+    _add_outline_layer(fmap, grids[(grids["level"] == "grid") & (grids["kind"] == "dedicated")],
+                       "专属网格", DEDICATED_COLOR, zoom, metric_crs, digits)
+    _add_problem_layer(fmap, data.problems)
+    control = folium.LayerControl(collapsed=False).add_to(fmap)
+    if households is not None:
+        _add_deviation_overlay(fmap, households, control)
+    _add_labels(fmap)
+    add_legend(fmap, f"网格户数（目标 {data.target} 户）", [
+        *(LegendEntry(c, label) for _, c, label in HOUSEHOLD_BINS),
+        LegendEntry(PROBLEM_COLOR, "校验问题（缺口/重叠/碎片）"),
+        LegendEntry(DEDICATED_COLOR, "专属网格", line=True),
+        LegendEntry(MICRO_COLOR, "微网格", line=True)])
+    return fmap
+
+
+def _add_area_layer(fmap: folium.Map, areas: gpd.GeoDataFrame, level: str, zoom: int,
+                    metric_crs: int, digits: int) -> None:
+    rows = areas[areas["level"] == level]
+    if rows.empty:
+        return
+    style = LEVEL_STYLE[level]
+    rows = simplify_coverage(rows, zoom, metric_crs)
+    folium.GeoJson(
+        rounded_geojson(rows, ["code", "name", "level"], decimals=digits),
+        name=str(style["name"]),
+        style_function=lambda _f, s=style: {"color": s["color"], "weight": s["weight"],
+                                            "fill": False},
+        tooltip=folium.GeoJsonTooltip(["name", "code"], aliases=["名称", "代码"]),
+    ).add_to(fmap)
+
+
+def _add_household_layer(fmap: folium.Map, grids: gpd.GeoDataFrame,
+                         deviation: Mapping[str, float], digits: int) -> folium.GeoJson | None:
+    if grids.empty:
+        return None
+    dev = [deviation.get(str(c)) for c in grids["code"]]
+    grids = grids.assign(
+        fill=[bin_color(float(h), HOUSEHOLD_BINS) for h in grids["households"]],
+        deviation_pct=[None if d is None else round(100 * d, 1) for d in dev],
+        dev_fill=[bin_color(d, DEVIATION_BINS) for d in dev])
+    layer = folium.GeoJson(
+        rounded_geojson(grids, ["code", "name", "households", "deviation_pct", "fill",
+                                "dev_fill"], decimals=digits),
+        name=HOUSEHOLD_LAYER,
+        style_function=lambda f: {"fillColor": f["properties"]["fill"], "fillOpacity": 0.6,
+                                  "color": "#525252", "weight": 1},
+        tooltip=folium.GeoJsonTooltip(["code", "name", "households", "deviation_pct"],
+                                      aliases=["网格编码", "网格名称", "户数", "偏差 %"]),
+    )
+    layer.add_to(fmap)
+    return layer
+
+
+def _add_deviation_overlay(fmap: folium.Map, households: folium.GeoJson,
+                           control: folium.LayerControl) -> None:
+    """Add the deviation choropleth (hidden at first) built from the household features."""
+    script(fmap, f"""
+    (function() {{
+      var source = {households.get_name()};
+      var dev = L.geoJson(source.toGeoJSON(), {{
+        style: function(f) {{ return {{fillColor: f.properties.dev_fill, fillOpacity: 0.7,
+                                      color: '#525252', weight: 1}}; }},
+        onEachFeature: function(f, layer) {{
+          var p = f.properties;
+          layer.bindTooltip(p.code + ' ' + p.name + '<br>户数 ' + p.households
+                            + '，偏差 ' + (p.deviation_pct === null ? '—' : p.deviation_pct + '%'));
+        }}
+      }});
+      {control.get_name()}.addOverlay(dev, {json_literal(DEVIATION_LAYER)});
+    }})();""")
+
+
+def _add_outline_layer(fmap: folium.Map, rows: gpd.GeoDataFrame, name: str, color: str,
+                       zoom: int, metric_crs: int, digits: int, dashed: bool = False) -> None:
+    if rows.empty or len(rows) > MAX_MICRO_FEATURES:
+        return
+    rows = simplify_coverage(rows, zoom, metric_crs)
+    folium.GeoJson(
+        rounded_geojson(rows, ["code", "name", "households"], decimals=digits), name=name,
+        show=not dashed,
+        style_function=lambda _f: {"color": color, "weight": 1.5, "fill": False,
+                                   "dashArray": "4 4" if dashed else None},
+        tooltip=folium.GeoJsonTooltip(["code", "name", "households"],
+                                      aliases=["编码", "名称", "户数"]),
+    ).add_to(fmap)
+
+
+def _add_problem_layer(fmap: folium.Map, problems: Sequence[dict[str, Any]]) -> None:
+    features = [p for p in problems if p.get("geometry")]
+    if not features:
+        return
+    folium.GeoJson(
+        {"type": "FeatureCollection", "features": features}, name="校验问题",
+        style_function=lambda _f: {"color": PROBLEM_COLOR, "fillColor": PROBLEM_COLOR,
+                                   "fillOpacity": 0.7, "weight": 2},
+        tooltip=folium.GeoJsonTooltip(["label", "message"], aliases=["问题", "说明"]),
+    ).add_to(fmap)
+
+
+def problem_features(problems: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """GeoJSON features for validation problems (dicts with kind, area_m2, message, geometry);
+    each gets a Chinese ``label`` with its area in m²."""
+    names = {"gap": "缺口", "overlap": "重叠", "sliver": "碎片", "outside_parent": "越界",
+             "invalid": "无效几何"}
+    out = []
+    for p in problems:
+        if not p.get("geometry"):
+            continue
+        kind = "sliver" if p.get("sliver") else str(p.get("kind"))
+        area = p.get("area_m2")
+        label = names.get(kind, kind) + (f" {area:,.0f} m²" if area is not None else "")
+        out.append({"type": "Feature", "geometry": p["geometry"],
+                    "properties": {"kind": kind, "label": label,
+                                   "message": str(p.get("message", "")),
+                                   "area_m2": None if area is None else round(float(area), 1)}})
+    return out
+
+
+def _add_labels(fmap: folium.Map) -> None:
+    """Grid-code labels on the household layer, shown from zoom 15 (JS, no per-label markup)."""
+    script(fmap, f"""
+    (function() {{
+      var map = {fmap.get_name()};
+      map.eachLayer(function(layer) {{
+        if (!layer.feature || !layer.feature.properties || !layer.feature.properties.fill)
+          return;
+        layer.bindTooltip(layer.feature.properties.code,
+          {{permanent: true, direction: 'center', className: 'gl-label', opacity: 0.8}});
+      }});
+      function toggle() {{
+        map.getContainer().classList.toggle('gl-labels-hidden', map.getZoom() < 15);
+      }}
+      map.on('zoomend', toggle); toggle();
+    }})();""")
+    page_header(fmap).add_child(folium.Element(
+        "<style>.gl-label {font-size: 10px; padding: 0 2px; background: rgba(255,255,255,.7);"
+        "border: none; box-shadow: none;} .gl-labels-hidden .gl-label {display: none;}</style>"),
+        name="gridlink_labels")

@@ -1,0 +1,108 @@
+"""Dispatcher incident view (指挥调度): the incident, its grid chain, responsible workers,
+the cameras that see the spot (green wedges) and those that do not (orange/grey), nearby sites."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import folium
+import geopandas as gpd
+
+from layers.base import Basemap, LegendEntry, add_legend, base_map, popup_table
+from layers.coverage import (
+    COVERING_COLOR,
+    NOT_COVERING_COLOR,
+    OFFLINE_COLOR,
+    add_camera_wedges,
+)
+
+CHAIN_STYLE = {
+    "district": ("区/县", "#000000", 4), "street": ("街道", "#4d4d4d", 3),
+    "community": ("社区", "#7f3b08", 3), "grid": ("网格", "#e31a1c", 4),
+    "micro": ("微网格", "#fb9a99", 2),
+}
+ROLE_NAMES = {"grid_leader": "网格长", "grid_worker": "专职网格员", "helper": "微网格员"}
+SITE_CATEGORY = {"school": "学校", "kindergarten": "幼儿园", "compound": "小区", "market": "市场",
+                 "hospital": "医院", "party_station": "党群服务站", "enterprise": "重点企业",
+                 "canteen": "小饭桌", "waste_station": "垃圾站"}
+INCIDENT_COLOR = "red"
+
+
+@dataclass
+class IncidentData:
+    """What the incident view draws (lon/lat EPSG:4326; distances in metres).
+
+    ``chain``: polygons of the grid chain with a ``level`` column (district ... micro).
+    ``cameras``: camera wedges (``geom``) with lon/lat; ``covering``: codes of cameras that see
+    the spot; ``distances``: camera code → metres. ``workers``/``sites``: plain dicts.
+    """
+
+    title: str
+    lon: float
+    lat: float
+    label: str
+    details: Sequence[tuple[str, Any]]
+    chain: gpd.GeoDataFrame
+    cameras: gpd.GeoDataFrame
+    covering: set[str] = field(default_factory=set)
+    distances: dict[str, float] = field(default_factory=dict)
+    workers: Sequence[dict[str, Any]] = ()
+    sites: Sequence[dict[str, Any]] = ()
+
+
+def incident_map(data: IncidentData, basemap: Basemap) -> folium.Map:
+    """The incident view, centred on the spot with ~300 m around it."""
+    pad = 0.003
+    fmap = base_map((data.lon - pad, data.lat - pad, data.lon + pad, data.lat + pad), basemap,
+                    title=data.title)
+    _add_chain(fmap, data.chain)
+    colors = {str(c): (COVERING_COLOR if str(c) in data.covering else
+                       OFFLINE_COLOR if s != "online" else NOT_COVERING_COLOR)
+              for c, s in zip(data.cameras.get("code", []), data.cameras.get("status", []),
+                              strict=True)}
+    extra = {code: [("距离", f"{d:.0f} m"),
+                    ("能否看到事发点", "能" if code in data.covering else "不能")]
+             for code, d in data.distances.items()}
+    add_camera_wedges(fmap, data.cameras, "摄像机", color_of=colors, extra=extra)
+    _add_sites(fmap, data.sites)
+    worker_rows = [(ROLE_NAMES.get(w["role"], w["role"]), f"{w['name']} {w.get('phone') or ''}")
+                   for w in data.workers]
+    folium.Marker([data.lat, data.lon], tooltip=data.label,
+                  popup=folium.Popup(popup_table([*data.details, *worker_rows]), max_width=360),
+                  icon=folium.Icon(color=INCIDENT_COLOR, icon="triangle-exclamation", prefix="fa"),
+                  ).add_to(fmap)
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    add_legend(fmap, "图例", [
+        LegendEntry("#d73027", "事发点"), LegendEntry("#e31a1c", "所在网格", line=True),
+        LegendEntry(COVERING_COLOR, "能看到事发点的摄像机"),
+        LegendEntry(NOT_COVERING_COLOR, "看不到事发点的摄像机"),
+        LegendEntry(OFFLINE_COLOR, "离线摄像机"), LegendEntry("#6a3d9a", "周边场所")])
+    return fmap
+
+
+def _add_chain(fmap: folium.Map, chain: gpd.GeoDataFrame) -> None:
+    group = folium.FeatureGroup(name="网格链（区-街道-社区-网格）")
+    for _, row in chain.iterrows():
+        name, color, weight = CHAIN_STYLE.get(str(row["level"]), ("", "#333333", 2))
+        folium.GeoJson(row.geometry.__geo_interface__,
+                       style_function=lambda _f, c=color, w=weight: {
+                           "color": c, "weight": w, "fill": c == "#e31a1c",
+                           "fillOpacity": 0.08},
+                       tooltip=f"{name}：{row['name']}（{row['code']}）").add_to(group)
+    group.add_to(fmap)
+
+
+def _add_sites(fmap: folium.Map, sites: Sequence[dict[str, Any]]) -> None:
+    group = folium.FeatureGroup(name="周边场所")
+    for site in sites:
+        category = SITE_CATEGORY.get(site["category"], site["category"])
+        folium.CircleMarker(
+            [site["lat"], site["lon"]], radius=6, color="#6a3d9a", fill=True, fill_opacity=0.9,
+            tooltip=f"{site['name']}（{category}）",
+            popup=folium.Popup(popup_table([("场所", site["name"]), ("类别", category),
+                                            ("编码", site["code"]),
+                                            ("距离", f"{site['distance_m']:.0f} m")]),
+                               max_width=300)).add_to(group)
+    group.add_to(fmap)

@@ -1,0 +1,127 @@
+"""Set-based assignment (geo.assign) agrees with the single-point answer (geo.locate)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo import assign as assign_mod
+from geo.assign import assign_events, assign_units
+from geo.errors import NotFound, ValidationFailed
+from geo.locate import locate
+from tests.geo.test_locate import G1, G2, SCHOOL, build_small_city
+
+NAMED_POINTS = {
+    "inside_g1_south": (113.3010, 40.0808),
+    "on_shared_edge": (113.3020, 40.0805),
+    "on_shared_vertex": (113.3020, 40.0810),
+    "inside_g2_north": (113.3030, 40.0815),
+    "point_just_outside": (113.2998, 40.0805),
+    "point_far_outside": (113.2990, 40.0805),
+    "on_camera_spot": (113.3010, 40.0805),
+    "near_ptz": (113.3016, 40.0812),
+}
+
+
+@pytest.fixture
+def city_with_events(db: Session) -> Session:
+    build_small_city(db)
+    for name, (lon, lat) in NAMED_POINTS.items():
+        db.execute(text(
+            "INSERT INTO events (client_id, category, reported_at, status, priority, geom,"
+            " handling_level, postponements, reworks, valid) VALUES (:c, 'garbage', now(),"
+            " 'reported', 'normal', ST_SetSRID(ST_MakePoint(:x, :y), 4326), 'grid', 0, 0, true)"),
+            {"c": name, "x": lon, "y": lat})
+    return db
+
+
+def _stored(db: Session) -> dict[str, dict[str, object]]:
+    rows = db.execute(text(
+        "SELECT client_id, district_code, street_code, community_code, grid_code,"
+        " micro_grid_code, dedicated_grid_codes, assignment, nearest_grid_code,"
+        " nearest_distance_m, camera_codes FROM events")).mappings().all()
+    return {r["client_id"]: dict(r) for r in rows}
+
+
+@pytest.mark.parametrize("subdivide", [False, True])
+def test_bulk_equals_locate_on_every_named_point(
+    city_with_events: Session, subdivide: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = city_with_events
+    monkeypatch.setattr(assign_mod, "SUBDIVIDE_FROM_EVENTS", 0 if subdivide else 10**9)
+    summary = assign_events(db, "all")
+    assert (summary.events, summary.covered, summary.snapped, summary.unassigned) == (8, 6, 1, 1)
+    stored = _stored(db)
+    for name, (lon, lat) in NAMED_POINTS.items():
+        r = locate(db, lon, lat)
+        row = stored[name]
+        assert row["grid_code"] == (r.grid.code if r.grid else None), name
+        assert row["micro_grid_code"] == (r.micro_grid.code if r.micro_grid else None), name
+        assert row["community_code"] == (r.community.code if r.community else None), name
+        assert row["street_code"] == (r.street.code if r.street else None), name
+        assert row["district_code"] == (r.district.code if r.district else None), name
+        assert (row["dedicated_grid_codes"] or []) == [d.code for d in r.dedicated_grids], name
+        assert row["assignment"] == r.assignment, name
+        assert row["camera_codes"] == [c.code for c in r.cameras], name
+        if r.nearest_distance_m is None:
+            assert row["nearest_distance_m"] is None
+        else:
+            assert row["nearest_distance_m"] == pytest.approx(r.nearest_distance_m, abs=1e-6)
+
+
+def test_boundary_points_owned_by_smallest_code(city_with_events: Session) -> None:
+    assign_events(city_with_events, "all")
+    stored = _stored(city_with_events)
+    assert stored["on_shared_edge"]["grid_code"] == G1
+    assert stored["on_shared_vertex"]["micro_grid_code"] == G1 + "01"
+    assert stored["inside_g2_north"]["micro_grid_code"] == G2 + "02"
+    assert stored["inside_g1_south"]["dedicated_grid_codes"] == [SCHOOL]
+
+
+def test_outside_points_keep_nearest_grid(city_with_events: Session) -> None:
+    assign_events(city_with_events, "all")
+    stored = _stored(city_with_events)
+    snapped, far = stored["point_just_outside"], stored["point_far_outside"]
+    assert (snapped["assignment"], snapped["grid_code"], snapped["nearest_grid_code"]) == (
+        "snapped", G1, G1)
+    assert snapped["micro_grid_code"] == G1 + "01"
+    assert (far["assignment"], far["grid_code"], far["nearest_grid_code"]) == (
+        "unassigned", None, G1)
+    assert 84.0 < far["nearest_distance_m"] < 86.0
+
+
+def test_camera_on_the_spot_and_ptz(city_with_events: Session) -> None:
+    assign_events(city_with_events, "all")
+    stored = _stored(city_with_events)
+    assert stored["on_camera_spot"]["camera_codes"][0] == "14021300081310000001"
+    assert stored["near_ptz"]["camera_codes"][0] == "14021300081310000002"
+
+
+def test_scopes_unassigned_and_area(city_with_events: Session) -> None:
+    db = city_with_events
+    assert assign_events(db, "unassigned").events == 8
+    assert assign_events(db, "unassigned").events == 1  # the far point stays unassigned
+    # on_shared_edge, on_shared_vertex (both on G2's west edge) and inside_g2_north
+    assert assign_events(db, "area", area_code=G2).events == 3
+    with pytest.raises(NotFound):
+        assign_events(db, "area", area_code="999")
+    with pytest.raises(ValidationFailed):
+        assign_events(db, "sometimes")
+
+
+def test_assign_units_sets_grid_of_cameras_and_sites(city_with_events: Session) -> None:
+    db = city_with_events
+    db.execute(text(
+        "INSERT INTO buildings (code, households, population, geom) VALUES ('B1', 10, 20,"
+        " ST_GeomFromText('POLYGON((113.3021 40.0811,113.3025 40.0811,113.3025 40.0814,"
+        "113.3021 40.0814,113.3021 40.0811))', 4326))"))
+    counts = assign_units(db)
+    assert counts == {"buildings": 1, "sites": 2, "cameras": 4}
+    got = dict(db.execute(text("SELECT code, grid_code FROM cameras")).all())
+    assert set(got.values()) == {G1}
+    assert db.execute(text("SELECT grid_code, micro_grid_code FROM buildings")).one() == (
+        G2, G2 + "02")
+    east_half = ("POLYGON((113.302 40.080,113.304 40.080,113.304 40.082,113.302 40.082,"
+                 "113.302 40.080))")
+    assert assign_units(db, east_half) == {"buildings": 1, "sites": 1, "cameras": 0}

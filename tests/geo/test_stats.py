@@ -1,0 +1,97 @@
+"""Statistics and the assessment score (geo.stats) on hand-made event histories."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.errors import ValidationFailed
+from geo.settings import Settings
+from geo.stats import stats_csv, unit_stats
+
+SINCE, UNTIL = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)
+GRID_A, GRID_B = "140213001001001", "140213001001002"
+
+# client_id, grid, status, valid, due, closed_at, postponements, reworks, department
+HISTORY = [
+    ("closed_on_time", GRID_A, "closed", True, "10-05", "10-04", 0, 0, None),
+    ("closed_late_after_rework", GRID_A, "closed", True, "10-05", "10-07", 0, 1, None),
+    ("postponed_then_closed", GRID_A, "closed", True, "10-10", "10-09", 1, 0, None),
+    ("overdue_open", GRID_A, "in_progress", True, "10-20", None, 0, 0, "城管局"),
+    ("not_yet_due", GRID_A, "dispatched", True, "11-15", None, 0, 0, None),
+    ("rejected", GRID_A, "rejected", False, "10-05", None, 0, 0, None),
+    ("other_grid", GRID_B, "resolved", True, "10-05", None, 0, 0, None),
+]
+
+
+@pytest.fixture
+def history(db: Session) -> Session:
+    for cid, grid, status, valid, due, closed, post, rework, dep in HISTORY:
+        db.execute(text(
+            "INSERT INTO events (client_id, category, reported_at, status, priority, geom,"
+            " grid_code, community_code, handling_level, department, due_at, closed_at,"
+            " postponements, reworks, valid) VALUES (:c, 'x', '2026-10-01T08:00:00+00',"
+            " :s, 'normal', ST_SetSRID(ST_MakePoint(113.3, 40.08), 4326), :g, '140213001001',"
+            " 'grid', :dep, CAST(:due AS timestamptz), CAST(:closed AS timestamptz), :p, :r, :v)"),
+            {"c": cid, "s": status, "g": grid, "dep": dep, "p": post, "r": rework, "v": valid,
+             "due": f"2026-{due}T12:00:00+00",
+             "closed": f"2026-{closed}T12:00:00+00" if closed else None})
+    db.execute(text(
+        "INSERT INTO events (client_id, category, reported_at, status, priority, geom,"
+        " grid_code, handling_level, postponements, reworks, valid) VALUES ('outside_period',"
+        " 'x', '2026-09-30T08:00:00+00', 'reported', 'normal',"
+        " ST_SetSRID(ST_MakePoint(113.3, 40.08), 4326), :g, 'grid', 0, 0, true)"),
+        {"g": GRID_A})
+    return db
+
+
+def test_grid_counts_rates_and_score(history: Session) -> None:
+    rows = unit_stats(history, "grid", SINCE, UNTIL)
+    a = rows[0]
+    assert [r["unit"] for r in rows] == [GRID_A, GRID_B]
+    assert (a["accepted"], a["valid"], a["handled"]) == (6, 5, 3)
+    assert (a["due"], a["closed"], a["closed_on_time"], a["postponed"], a["first_time"]) == (
+        4, 3, 2, 1, 2)
+    assert a["handling_rate"] == 0.6
+    assert (a["on_time_rate"], a["closure_rate"], a["postponement_rate"],
+            a["first_time_rate"]) == (0.5, 0.75, 0.25, 0.5)
+    # 24·0.5 + 32·0.75 + 8·(1 − 0.25) + 16·0.5 + 20 = 12 + 24 + 6 + 8 + 20
+    assert a["score"] == 70.0
+
+
+def test_weights_and_deductions_are_configurable(history: Session) -> None:
+    settings = Settings(score_weights=(0.0, 100.0, 0.0, 0.0, 0.0))
+    a = unit_stats(history, "grid", SINCE, UNTIL, settings=settings,
+                   deductions={GRID_A: 5.0})[0]
+    assert (a["score"], a["deduction"]) == (70.0, 5.0)
+
+
+def test_other_levels_and_department(history: Session) -> None:
+    community = unit_stats(history, "community", SINCE, UNTIL)
+    assert [(r["unit"], r["accepted"]) for r in community] == [("140213001001", 7)]
+    department = unit_stats(history, "department", SINCE, UNTIL)
+    assert [(r["unit"], r["due"], r["closed"], r["score"]) for r in department] == [
+        ("城管局", 1, 0, 28.0)]
+
+
+def test_nothing_due_gives_no_score(history: Session) -> None:
+    rows = unit_stats(history, "grid", datetime(2026, 9, 1, tzinfo=UTC), SINCE)
+    assert [(r["unit"], r["due"], r["score"], r["on_time_rate"]) for r in rows] == [
+        (GRID_A, 0, None, None)]
+
+
+def test_bad_level_or_period(history: Session) -> None:
+    with pytest.raises(ValidationFailed):
+        unit_stats(history, "planet", SINCE, UNTIL)
+    with pytest.raises(ValidationFailed, match="empty"):
+        unit_stats(history, "grid", UNTIL, SINCE)
+
+
+def test_csv_has_header_and_empty_cells_for_none(history: Session) -> None:
+    rows = unit_stats(history, "grid", datetime(2026, 9, 1, tzinfo=UTC), SINCE)
+    lines = stats_csv(rows).splitlines()
+    assert lines[0].split(",")[:3] == ["unit", "name", "accepted"]
+    assert lines[1].endswith(",0.0,")  # deduction 0.0, score empty
