@@ -7,8 +7,9 @@ Needs the ``gridlink_bench`` database filled by bench/assign.py (same server). S
 stored events) and the same number of concurrent clients:
 
 * **HTTP**: ``GET /locate?lon=&lat=`` with keep-alive httpx clients (one per thread);
-* **raw SQL floor**: the statements geo.locate issues (grids, admin chain, workers, cameras,
-  sites: geo.locate.*_SQL), prepared, over one psycopg connection per thread.
+* **raw SQL floor**: the statement geo.locate issues for a point inside a grid
+  (``geo.locate.LOCATE_SQL``: grid chain, workers, cameras, sites in one round trip),
+  prepared, over one psycopg connection per thread.
 
 Prints p50/p99 latency (ms) and requests/s of each, and the ratios. Loopback only, bounded.
 """
@@ -33,7 +34,7 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from geo.keys import hash_key
-from geo.locate import ADMIN_SQL, CAMERA_SQL, GRIDS_SQL, SITES_SQL, WORKERS_SQL
+from geo.locate import LOCATE_SQL
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "gl_bench_locate_viewer_key_0001"
@@ -54,20 +55,11 @@ def sample_points(dsn: str, n: int) -> list[tuple[float, float]]:
 
 
 def raw_locate(conn: psycopg.Connection, lon: float, lat: float) -> None:
-    """The statements of geo.locate.locate for one point (inside a grid), prepared."""
-    p = {"lon": lon, "lat": lat}
-    grids = conn.execute(RAW["grids"], p, prepare=True).fetchall()
-    grid = next((g for g in grids if g[2] == "grid" and g[3] != "dedicated"), None)
-    if grid is not None:
-        micro = next((g[0] for g in grids if g[2] == "micro" and g[4] == grid[0]), None)
-        conn.execute(RAW["admin"], {"code": grid[5]}, prepare=True).fetchall()
-        conn.execute(RAW["workers"], {"grid": grid[0], "micro": micro}, prepare=True).fetchall()
-    conn.execute(RAW["cameras"], p, prepare=True).fetchall()
-    conn.execute(RAW["sites"], {**p, "radius": 200.0}, prepare=True).fetchall()
+    """The statement geo.locate.locate issues for a point inside a grid, prepared."""
+    conn.execute(RAW_SQL, {"lon": lon, "lat": lat, "radius": 200.0}, prepare=True).fetchall()
 
 
-RAW = {"grids": libpq(GRIDS_SQL), "admin": libpq(ADMIN_SQL), "workers": libpq(WORKERS_SQL),
-       "cameras": libpq(CAMERA_SQL), "sites": libpq(SITES_SQL)}
+RAW_SQL = libpq(LOCATE_SQL)
 
 
 def run_load(worker: object, points: list[tuple[float, float]], threads: int,

@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from geo.cameras import OFF_AXIS_SQL, bearing_sql, facing_sql
@@ -72,6 +73,7 @@ def assign_events(session: Session, scope: str = "all", *, area_code: str | None
     if not 0 <= k <= 50:
         raise ValidationFailed("k must be 0-50", [{"field": "k", "value": k}])
     clock = _Clock()
+    _roomy_temp_buffers(session)
     count = _select_events(session, scope, area_code, settings.metric_srid)
     clock.lap("select")
     hits = HITS_FROM_PIECES.format(pieces=_grid_pieces(session)) if (
@@ -167,28 +169,53 @@ HITS_FROM_EVENTS = """
 def _grid_owners(session: Session, hits: str) -> None:
     """_own(id, grid_code, community_code, micro_grid_code, dedicated): covering grids.
 
-    ``hits`` is one of HITS_FROM_PIECES / HITS_FROM_EVENTS (constant SQL).
+    ``hits`` is one of HITS_FROM_PIECES / HITS_FROM_EVENTS (constant SQL). A hash
+    aggregate settles the common case (one micro-grid, of the owner grid, no dedicated
+    grid); the few events on shared edges or in dedicated grids are settled afterwards
+    with ordered aggregates.
     """
-    session.execute(text("DROP TABLE IF EXISTS _own"))
-    session.execute(text(f"""
+    for name in ("_hit", "_own"):
+        session.execute(text(f"DROP TABLE IF EXISTS {name}"))
+    session.execute(text(f"CREATE TEMP TABLE _hit ON COMMIT DROP AS {hits}"))
+    session.execute(text("""
         CREATE TEMP TABLE _own ON COMMIT DROP AS
-        WITH hit AS ({hits}),
-        agg AS (
-          SELECT id,
-            min(code) FILTER (WHERE level = 'grid' AND kind <> 'dedicated') AS grid_code,
-            array_agg(DISTINCT code) FILTER (WHERE kind = 'dedicated') AS dedicated,
-            array_agg(code ORDER BY code) FILTER (WHERE level = 'micro') AS micros,
-            array_agg(parent_code ORDER BY code) FILTER (WHERE level = 'micro') AS parents
-          FROM hit GROUP BY id)
-        SELECT a.id, a.grid_code, g.community_code, a.dedicated,
-               a.micros[array_position(a.parents, a.grid_code)] AS micro_grid_code,
+        SELECT a.id, a.grid_code, g.community_code, NULL::text[] AS dedicated,
+               CASE WHEN a.n_micro = 1 AND a.micro_parent = a.grid_code
+                    THEN a.micro END AS micro_grid_code,
+               (a.n_micro > 1 OR a.n_dedicated > 0) AS mixed,
                CASE WHEN a.grid_code IS NULL THEN NULL ELSE 'covered' END AS assignment,
                NULL::text AS nearest_grid_code, NULL::float8 AS nearest_distance_m
-        FROM agg a LEFT JOIN grids g ON g.code = a.grid_code AND g.valid_to IS NULL"""))  # noqa: S608
+        FROM (
+          SELECT id,
+            min(code) FILTER (WHERE level = 'grid' AND kind <> 'dedicated') AS grid_code,
+            min(code) FILTER (WHERE level = 'micro') AS micro,
+            min(parent_code) FILTER (WHERE level = 'micro') AS micro_parent,
+            count(*) FILTER (WHERE level = 'micro') AS n_micro,
+            count(*) FILTER (WHERE kind = 'dedicated') AS n_dedicated
+          FROM _hit GROUP BY id) a
+        LEFT JOIN grids g ON g.code = a.grid_code AND g.valid_to IS NULL"""))
+    session.execute(text("""
+        UPDATE _own o SET micro_grid_code = x.micro, dedicated = x.dedicated FROM (
+          SELECT h.id,
+            min(h.code) FILTER (WHERE h.level = 'micro' AND h.parent_code = m.grid_code)
+              AS micro,
+            array_agg(DISTINCT h.code) FILTER (WHERE h.kind = 'dedicated') AS dedicated
+          FROM _hit h JOIN _own m ON m.id = h.id AND m.mixed GROUP BY h.id) x
+        WHERE o.id = x.id"""))
     session.execute(text(
         "INSERT INTO _own (id) SELECT e.id FROM _ev e"
         " WHERE NOT EXISTS (SELECT 1 FROM _own o WHERE o.id = e.id)"))
     session.execute(text("CREATE UNIQUE INDEX ON _own (id)"))
+
+
+def _roomy_temp_buffers(session: Session) -> None:
+    """Let this connection keep its temporary tables in memory (up to 1 GB, allocated only as
+    used); PostgreSQL refuses once the session has touched a temporary table: then no-op."""
+    try:
+        with session.begin_nested():
+            session.execute(text("SET temp_buffers = '1GB'"))
+    except DBAPIError:
+        pass
 
 
 def _snap_outside(session: Session, tolerance_m: float) -> None:

@@ -31,11 +31,12 @@ import pandas as pd
 import pyogrio
 import shapely
 from sqlalchemy import text
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from geo import crs as gcrs
 from geo.codes import code_problems, excel_damage
-from geo.errors import Detail, UnreadableFile, ValidationFailed
+from geo.errors import Conflict, Detail, UnreadableFile, ValidationFailed
 from geo.layers import Layer, Range, get_layer
 from geo.settings import get_settings
 
@@ -46,6 +47,7 @@ WKT_NAMES = ("wkt", "geometry", "geom", "the_geom", "shape")
 LOCAL_TZ = "Asia/Shanghai"
 """Time zone assumed for timestamps without an offset (China Standard Time, UTC+8)."""
 STAGE = "gridlink_import_stage"
+INT32_MAX = 2_147_483_647
 
 
 @dataclass
@@ -421,6 +423,10 @@ def _check_numbers(values: dict[str, list[Any]], layer: Layer, problems: Problem
         fraction = present & ~bad & (np.mod(number, 1) != 0) if kind == "int" else \
             np.zeros(len(raw), bool)
         limits = layer.ranges.get(name, Range())
+        if kind == "int":  # the columns are 32-bit integers
+            limits = Range(max(limits.lo, -INT32_MAX) if limits.lo is not None else -INT32_MAX,
+                           min(limits.hi, INT32_MAX) if limits.hi is not None else INT32_MAX,
+                           limits.lo_open, limits.hi_open)
         outside = present & ~bad & ~fraction & _outside(number, limits)
         for row in np.flatnonzero(bad | fraction | outside):
             value = values[name][row]
@@ -680,25 +686,37 @@ def _select_list(layer: Layer, points: bool = False) -> tuple[list[str], list[st
     return columns, exprs
 
 
-def upsert_sql(layer: Layer, points: bool = False) -> str:
-    """INSERT ... SELECT FROM the stage ... ON CONFLICT (key) DO UPDATE, returning inserted?
+def upsert_sql(layer: Layer, points: bool = False) -> tuple[str, str]:
+    """The two set-based statements of an upsert by key from the stage table ``s``.
+
+    First ``UPDATE table t ... FROM (stage) WHERE t.key = key`` (current versions only for
+    grids), then ``INSERT ... SELECT ... WHERE NOT EXISTS`` for the new keys; their row
+    counts are (updated, inserted). On 200k new events a plain INSERT took 11 s where
+    INSERT ... ON CONFLICT ... RETURNING took 17 s (bench/RESULTS.md). A concurrent import
+    of the same new key makes the INSERT fail on the unique index (rolled back, nothing
+    half-written).
 
     Only registry identifiers are formatted into the text; values travel through COPY.
     ``points``: the stage holds geom_x/geom_y text columns instead of hex WKB ``geom``.
     """
     columns, exprs = _select_list(layer, points)
-    conflict = f"({layer.key})"
+    match = f"t.{layer.key} = src.{layer.key}"
+    exists = f"t.{layer.key} = s.{layer.key}"
     if layer.table == "grids":
-        conflict += " WHERE valid_to IS NULL"
+        match += " AND t.valid_to IS NULL"
+        exists += " AND t.valid_to IS NULL"
     updated = [c for c in columns if c not in (layer.key, "version", "level", "valid",
                                                "handling_level", "postponements", "reworks")]
     if layer.name == "micro_grids":
         updated.remove("kind")
-    assignments = ", ".join(f"{c} = EXCLUDED.{c}" for c in updated)
-    return (f"INSERT INTO {layer.table} AS t ({', '.join(columns)}) "  # noqa: S608
-            f"SELECT {', '.join(exprs)} FROM {STAGE} s ORDER BY s.row_no "
-            f"ON CONFLICT {conflict} DO UPDATE SET {assignments} "
-            "RETURNING (xmax = 0) AS inserted")
+    source = ", ".join(f"{e} AS {c}" for c, e in zip(columns, exprs, strict=True))
+    assignments = ", ".join(f"{c} = src.{c}" for c in updated)
+    update = (f"UPDATE {layer.table} AS t SET {assignments} "  # noqa: S608
+              f"FROM (SELECT {source} FROM {STAGE} s) AS src WHERE {match}")
+    insert = (f"INSERT INTO {layer.table} ({', '.join(columns)}) "  # noqa: S608
+              f"SELECT {', '.join(exprs)} FROM {STAGE} s "
+              f"WHERE NOT EXISTS (SELECT 1 FROM {layer.table} t WHERE {exists})")
+    return update, insert
 
 
 def _stage_frame(values: dict[str, list[Any]], geoms: np.ndarray | None,
@@ -739,11 +757,31 @@ def write_rows(session: Session, layer: Layer, frame: pd.DataFrame) -> tuple[int
     if frame.empty:
         return 0, 0
     _copy_stage(session, layer, frame)
-    sql = upsert_sql(layer, points="geom_x" in frame.columns)
-    flags = session.execute(text(sql)).scalars().all()
+    update, insert = upsert_sql(layer, points="geom_x" in frame.columns)
+    session.execute(text(f"ANALYZE {STAGE}"))
+    updated = session.execute(text(update)).rowcount  # type: ignore[attr-defined]
+    inserted = session.execute(text(insert)).rowcount  # type: ignore[attr-defined]
     session.execute(text(f"DROP TABLE IF EXISTS {STAGE}"))
-    inserted = sum(1 for f in flags if f)
-    return inserted, len(flags) - inserted
+    return int(inserted), int(updated)
+
+
+def _write_or_explain(session: Session, layer: Layer, frame: pd.DataFrame) -> tuple[int, int]:
+    """:func:`write_rows`, turning database refusals into gridlink errors (no 500s).
+
+    A unique-key clash can only come from a concurrent import of the same new codes
+    (Conflict, retry); a value the database rejects (e.g. an integer above 2^31) is a
+    ValidationFailed. The caller's transaction is then unusable and must be rolled back.
+    """
+    try:
+        return write_rows(session, layer, frame)
+    except IntegrityError as exc:
+        raise Conflict(f"another import wrote the same {layer.key}s at the same time; retry",
+                       [{"field": layer.key, "problem": _short(exc.orig or exc)}]) from exc
+    except DataError as exc:
+        raise ValidationFailed(f"the database refused a value: {_short(exc.orig or exc)}; "
+                               "nothing was imported",
+                               [{"row": None, "id": None, "field": None,
+                                 "problem": _short(exc.orig or exc)}]) from exc
 
 
 def write_rejects(path: Path, problems: list[Detail]) -> None:
@@ -777,7 +815,7 @@ def import_frame(session: Session, layer: str, gdf: gpd.GeoDataFrame | pd.DataFr
         write_rejects(rejects_path, problems.sorted())
     keep = np.ones(len(gdf), dtype=bool)
     keep[sorted(problems.bad)] = False
-    inserted, updated = write_rows(session, spec, _stage_frame(values, geoms, keep))
+    inserted, updated = _write_or_explain(session, spec, _stage_frame(values, geoms, keep))
     return ImportReport(spec.name, len(gdf), inserted, updated, len(problems.bad),
                         problems.sorted(), notes)
 

@@ -31,12 +31,17 @@ class Range:
     def problem(self, value: float) -> str | None:
         """Why ``value`` is outside the range, or None."""
         if self.lo is not None and (value < self.lo or (self.lo_open and value == self.lo)):
-            return f"{value:g} is below the {'exclusive ' if self.lo_open else ''}minimum " \
-                   f"{self.lo:g}"
+            return (f"{_number(value)} is below the {'exclusive ' if self.lo_open else ''}"
+                    f"minimum {_number(self.lo)}")
         if self.hi is not None and (value > self.hi or (self.hi_open and value == self.hi)):
-            return f"{value:g} is above the {'exclusive ' if self.hi_open else ''}maximum " \
-                   f"{self.hi:g}"
+            return (f"{_number(value)} is above the {'exclusive ' if self.hi_open else ''}"
+                    f"maximum {_number(self.hi)}")
         return None
+
+
+def _number(value: float) -> str:
+    """Whole numbers without exponent or decimals (2147483647), others shortest (60.5)."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e18 else repr(value)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ nearby sites. Rules (the same as the set-based :mod:`geo.assign`):
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -179,23 +180,41 @@ def locate(session: Session, lon: float, lat: float, *, k: int = 3,
     result = LocateResult(lon=lon, lat=lat, assignment="unassigned", snapped=False,
                           cameras_wanted=k)
     params = {"lon": lon, "lat": lat}
-    _fill_grids(session, params, result, settings.gps_tolerance_m)
-    if result.community is not None:
-        _fill_admin_chain(session, result.community.code, result)
-    if result.grid is not None:
+    row = session.execute(text(LOCATE_SQL), {**params, "radius": radius_m}).one()
+    grids = [SimpleNamespace(**g) for g in row.grids or []]
+    _fill_grids(session, params, result, settings.gps_tolerance_m, grids)
+    if result.assignment == "covered":
+        _admin_from(row.admin, result)
+        result.workers = _sorted_workers(row.workers or [])
+    elif result.grid is not None:
+        _fill_admin_chain(session, result.community.code if result.community else "", result)
         result.workers = workers_of(session, result.grid.code,
                                     result.micro_grid.code if result.micro_grid else None)
-    result.cameras, result.other_cameras = cameras_for_point(session, lon, lat, k)
+    result.cameras, result.other_cameras = _split_cameras(row.cameras or [], k)
     result.enough_cameras = len(result.cameras) >= k
     if result.enough_cameras:
         result.other_cameras = []
-    result.sites = sites_near(session, lon, lat, radius_m)
+    result.sites = [SiteHit(**site) for site in row.sites or []]
     return result
 
 
+def _admin_from(admin: dict[str, Any] | None, result: LocateResult) -> None:
+    if admin is None or result.community is None:
+        return
+    result.community = Ref(code=result.community.code, name=admin["c_name"])
+    if admin["s_code"]:
+        result.street = Ref(code=admin["s_code"], name=admin["s_name"])
+    if admin["d_code"]:
+        result.district = Ref(code=admin["d_code"], name=admin["d_name"])
+
+
+def _sorted_workers(rows: list[dict[str, Any]]) -> list[WorkerRef]:
+    workers = [WorkerRef(**w) for w in rows]
+    return sorted(workers, key=lambda w: (ROLE_ORDER.get(w.role, 9), w.code))
+
+
 def _fill_grids(session: Session, params: dict[str, Any], result: LocateResult,
-                tolerance_m: float) -> None:
-    rows = session.execute(text(GRIDS_SQL), params).all()
+                tolerance_m: float, rows: list[Any]) -> None:
     ordinary = [r for r in rows if r.level == "grid" and r.kind != "dedicated"]
     result.dedicated_grids = [Ref(code=r.code, name=r.name) for r in rows
                               if r.level == "grid" and r.kind == "dedicated"]
@@ -256,10 +275,9 @@ def _fill_admin_chain(session: Session, community_code: str, result: LocateResul
 
 def workers_of(session: Session, grid_code: str, micro_code: str | None) -> list[WorkerRef]:
     """Grid leader(s), grid worker(s) of the grid and helper(s) of the micro-grid."""
-    rows = session.execute(text(WORKERS_SQL), {"grid": grid_code, "micro": micro_code}).all()
-    workers = [WorkerRef(code=r.code, name=r.name, role=r.role, phone=r.phone,
-                         grid_code=r.grid_code) for r in rows]
-    return sorted(workers, key=lambda w: (ROLE_ORDER.get(w.role, 9), w.code))
+    rows = session.execute(text(WORKERS_SQL),
+                           {"grid": grid_code, "micro": micro_code}).mappings().all()
+    return _sorted_workers([dict(r) for r in rows])
 
 
 CAMERA_SQL = f"""
@@ -281,14 +299,43 @@ FROM cand c ORDER BY c.distance_m, c.code
 """  # noqa: S608 - constant fragments, values bound
 
 
-def cameras_for_point(session: Session, lon: float, lat: float,
-                      k: int) -> tuple[list[CameraHit], list[CameraHit]]:
-    """The k nearest covering cameras, and up to k nearest others (flagged with ``reason``).
+_CAMERA_FIELDS = ("code", "name", "lon", "lat", "distance_m", "bearing_deg", "azimuth_deg",
+                  "fov_deg", "range_m", "camera_type", "status", "stream_url", "facing",
+                  "reason")
+_JSON_CAMERA = ", ".join(f"'{f}', x.{f}" for f in _CAMERA_FIELDS)
 
-    Candidates are the cameras within the largest camera range of the point (geodesic, via
-    the ``geography(geom)`` GiST index). Distances in metres, ties broken by camera code.
-    """
-    rows = session.execute(text(CAMERA_SQL), {"lon": lon, "lat": lat}).mappings().all()
+LOCATE_SQL = f"""
+WITH p AS (SELECT {POINT} AS g),
+cov AS (SELECT code, name, level, kind, parent_code, community_code FROM grids, p
+        WHERE valid_to IS NULL AND ST_Covers(geom, p.g)),
+own AS (SELECT code, community_code FROM cov WHERE level = 'grid' AND kind <> 'dedicated'
+        ORDER BY code LIMIT 1),
+mic AS (SELECT cov.code FROM cov JOIN own ON cov.parent_code = own.code
+        WHERE cov.level = 'micro' ORDER BY cov.code LIMIT 1)
+SELECT
+  (SELECT json_agg(json_build_object('code', code, 'name', name, 'level', level,
+     'kind', kind, 'parent_code', parent_code, 'community_code', community_code)
+     ORDER BY code) FROM cov) AS grids,
+  (SELECT json_build_object('c_name', c.name, 's_code', s.code, 's_name', s.name,
+     'd_code', d.code, 'd_name', d.name) FROM own
+     JOIN admin_areas c ON c.code = own.community_code
+     LEFT JOIN admin_areas s ON s.code = c.parent_code
+     LEFT JOIN admin_areas d ON d.code = s.parent_code) AS admin,
+  (SELECT json_agg(json_build_object('code', w.code, 'name', w.name, 'role', w.role,
+     'phone', w.phone, 'grid_code', w.grid_code) ORDER BY w.code) FROM workers w
+     WHERE w.grid_code IN (SELECT code FROM own UNION ALL SELECT code FROM mic)) AS workers,
+  (SELECT json_agg(json_build_object({_JSON_CAMERA}) ORDER BY x.distance_m, x.code)
+     FROM ({CAMERA_SQL}) x) AS cameras,
+  (SELECT json_agg(json_build_object('code', x.code, 'name', x.name, 'category', x.category,
+     'grid_code', x.grid_code, 'distance_m', x.distance_m) ORDER BY x.distance_m, x.code)
+     FROM ({SITES_SQL}) x) AS sites
+"""  # noqa: S608 - constant fragments, values bound
+"""The whole answer for a point inside a grid in one round trip (JSON columns); points
+outside every grid take the extra nearest-grid queries."""
+
+
+def _split_cameras(rows: list[dict[str, Any]],
+                   k: int) -> tuple[list[CameraHit], list[CameraHit]]:
     good: list[CameraHit] = []
     other: list[CameraHit] = []
     for row in rows:
@@ -299,6 +346,17 @@ def cameras_for_point(session: Session, lon: float, lat: float,
         elif hit.reason is not None and len(other) < k:
             other.append(hit)
     return good, other
+
+
+def cameras_for_point(session: Session, lon: float, lat: float,
+                      k: int) -> tuple[list[CameraHit], list[CameraHit]]:
+    """The k nearest covering cameras, and up to k nearest others (flagged with ``reason``).
+
+    Candidates are the cameras within the largest camera range of the point (geodesic, via
+    the ``geography(geom)`` GiST index). Distances in metres, ties broken by camera code.
+    """
+    rows = session.execute(text(CAMERA_SQL), {"lon": lon, "lat": lat}).mappings().all()
+    return _split_cameras([dict(r) for r in rows], k)
 
 
 def sites_near(session: Session, lon: float, lat: float, radius_m: float) -> list[SiteHit]:

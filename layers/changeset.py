@@ -60,7 +60,8 @@ def changeset_map(data: ChangesetData, basemap: Basemap) -> folium.Map:
                                                   "fillOpacity": 0.05},
                        tooltip=folium.GeoJsonTooltip(["code", "name"],
                                                      aliases=["网格编码", "网格名称"])).add_to(fmap)
-    for state, name, color in (("before", "调整前", BEFORE_COLOR), ("after", "调整后", AFTER_COLOR)):
+    for state, name, color in (("before", "调整前", BEFORE_COLOR),
+                               ("after", "调整后", AFTER_COLOR)):
         folium.map.CustomPane(f"gl-{state}", z_index=410 if state == "before" else 420
                               ).add_to(fmap)
         chosen = [f for f in feats if f["properties"]["state"] == state]

@@ -5,18 +5,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import folium
 import geopandas as gpd
 
-from layers.base import (
-    Basemap,
-    LegendEntry,
-    add_legend,
-    base_map,
-    popup_table,
-    rounded_geojson,
-)
+from layers.base import Basemap, LegendEntry, add_legend, base_map, rounded_geojson
 from layers.grids import bin_color
 
 COVERAGE_BINS: tuple[tuple[float, str, str], ...] = (
@@ -28,21 +22,24 @@ ONLINE_COLOR = "#2b8cbe"
 OFFLINE_COLOR = "#969696"
 COVERING_COLOR = "#1a9850"
 NOT_COVERING_COLOR = "#fd8d3c"
+MAX_CAMERA_DOTS = 300
+"""Above this many cameras the position dots are left out (each wedge's tip is the camera)."""
 CAMERA_TYPES = {"fixed": "枪机", "dome": "球机", "ptz": "云台"}
 
 
 def coverage_map(title: str, grids: gpd.GeoDataFrame, cameras: gpd.GeoDataFrame,
-                 basemap: Basemap) -> folium.Map:
+                 basemap: Basemap, max_dots: int = MAX_CAMERA_DOTS) -> folium.Map:
     """The coverage view.
 
     Parameters
     ----------
     grids : grids with ``covered_share`` (0-1), ``area_m2``, ``covered_m2`` (EPSG:4326).
     cameras : cameras with wedge polygons (``geom``), lon, lat, status, stream_url...
+    max_dots : above this many cameras no position dots are drawn (page size).
     """
     frame = grids if not grids.empty else cameras
     bounds = frame.total_bounds if not frame.empty else (112.0, 36.0, 113.0, 37.0)
-    fmap = base_map(bounds, basemap, title=title)
+    fmap = base_map(bounds, basemap, title=title, canvas=True)
     if not grids.empty:
         grids = grids.assign(
             pct=[round(100 * float(s), 1) for s in grids["covered_share"]],
@@ -57,7 +54,8 @@ def coverage_map(title: str, grids: gpd.GeoDataFrame, cameras: gpd.GeoDataFrame,
             tooltip=folium.GeoJsonTooltip(["code", "name", "pct"],
                                           aliases=["网格编码", "网格名称", "覆盖率 %"]),
         ).add_to(fmap)
-    add_camera_wedges(fmap, cameras, name="摄像机视域")
+    add_camera_wedges(fmap, cameras, name="摄像机视域", decimals=5,
+                      dots=len(cameras) <= max_dots)
     folium.LayerControl(collapsed=False).add_to(fmap)
     add_legend(fmap, "网格视频覆盖率", [
         *(LegendEntry(c, label) for _, c, label in COVERAGE_BINS),
@@ -65,39 +63,65 @@ def coverage_map(title: str, grids: gpd.GeoDataFrame, cameras: gpd.GeoDataFrame,
     return fmap
 
 
-def camera_popup(row: gpd.GeoSeries, extra: Sequence[tuple[str, object]] = ()) -> str:
-    """Popup of one camera: name, id, type, status, direction, range, stream address."""
-    return popup_table([
-        ("摄像机", row["name"]), ("编号", row["code"]),
-        ("类型", CAMERA_TYPES.get(str(row["camera_type"]), row["camera_type"])),
-        ("状态", "在线" if row["status"] == "online" else "离线"),
-        ("方位角", f"{float(row['azimuth_deg']):.0f}°"),
-        ("视场角", f"{float(row['fov_deg']):.0f}°"),
-        ("可视距离", f"{float(row['range_m']):.0f} m"), *extra,
-        ("视频流", row["stream_url"] or "—")])
+CAMERA_FIELDS = (("name", "摄像机"), ("code", "编号"), ("type", "类型"), ("state", "状态"),
+                 ("azimuth", "方位角 °"), ("fov", "视场角 °"), ("range", "可视距离 m"),
+                 ("stream_url", "视频流"))
+
+
+def camera_features(cameras: gpd.GeoDataFrame, color_of: Mapping[str, str] | None = None,
+                    extra: Mapping[str, Mapping[str, object]] | None = None,
+                    decimals: int = 6) -> dict[str, Any]:
+    """Camera wedges as one FeatureCollection whose properties feed popups and styles.
+
+    ``color_of``: camera code → colour (default online blue / offline grey); ``extra``:
+    camera code → additional popup properties (e.g. distance).
+    """
+    rows = cameras.assign(
+        type=[CAMERA_TYPES.get(str(t), str(t)) for t in cameras["camera_type"]],
+        state=["在线" if s == "online" else "离线" for s in cameras["status"]],
+        azimuth=[round(float(a)) for a in cameras["azimuth_deg"]],
+        fov=[round(float(f)) for f in cameras["fov_deg"]],
+        range=[round(float(r)) for r in cameras["range_m"]],
+        color=[(color_of or {}).get(str(c), ONLINE_COLOR if s == "online" else OFFLINE_COLOR)
+               for c, s in zip(cameras["code"], cameras["status"], strict=True)])
+    rows = rows.assign(stream_url=rows["stream_url"].fillna("—"))
+    fc = rounded_geojson(rows, [f for f, _ in CAMERA_FIELDS] + ["color", "lon", "lat"],
+                         decimals=decimals)
+    for feature in fc["features"]:
+        feature["properties"].update((extra or {}).get(feature["properties"]["code"], {}))
+    return fc
 
 
 def add_camera_wedges(fmap: folium.Map, cameras: gpd.GeoDataFrame, name: str,
                       color_of: Mapping[str, str] | None = None,
-                      extra: Mapping[str, Sequence[tuple[str, object]]] | None = None
-                      ) -> folium.FeatureGroup:
-    """Add each camera as a view wedge polygon plus a small position dot, in one layer.
-
-    ``color_of`` maps camera code → colour (default: online blue / offline grey); ``extra``
-    adds popup rows per camera code (e.g. distance).
-    """
+                      extra: Mapping[str, Mapping[str, object]] | None = None,
+                      extra_fields: Sequence[tuple[str, str]] = (),
+                      decimals: int = 6, dots: bool = True) -> folium.FeatureGroup:
+    """Add every camera's view wedge (one GeoJSON layer, popups with the stream address) and,
+    when ``dots``, its position dot (a second one) to a single layer-control entry ``name``."""
     group = folium.FeatureGroup(name=name)
-    for _, row in cameras.iterrows():
-        default = ONLINE_COLOR if row["status"] == "online" else OFFLINE_COLOR
-        color = (color_of or {}).get(str(row["code"]), default)
-        popup = folium.Popup(camera_popup(row, (extra or {}).get(str(row["code"]), ())),
-                             max_width=320)
-        wedge = folium.GeoJson(row.geometry.__geo_interface__,
-                               style_function=lambda _f, c=color: {
-                                   "color": c, "fillColor": c, "fillOpacity": 0.45, "weight": 1})
-        popup.add_to(wedge)
-        wedge.add_to(group)
-        folium.CircleMarker([float(row["lat"]), float(row["lon"])], radius=4, color=color,
-                            fill=True, fill_opacity=1.0, tooltip=str(row["name"])).add_to(group)
+    if cameras.empty:
+        group.add_to(fmap)
+        return group
+    fc = camera_features(cameras, color_of, extra, decimals)
+    fields = [*CAMERA_FIELDS, *extra_fields]
+    folium.GeoJson(
+        fc, style_function=lambda f: {"color": f["properties"]["color"], "weight": 1,
+                                      "fillColor": f["properties"]["color"], "fillOpacity": 0.45},
+        popup=folium.GeoJsonPopup([f for f, _ in fields], aliases=[a for _, a in fields]),
+    ).add_to(group)
+    if not dots:
+        group.add_to(fmap)
+        return group
+    points = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": f["properties"]["name"],
+                                           "color": f["properties"]["color"]},
+         "geometry": {"type": "Point", "coordinates": [f["properties"]["lon"],
+                                                       f["properties"]["lat"]]}}
+        for f in fc["features"]]}
+    folium.GeoJson(points, marker=folium.CircleMarker(radius=4, fill=True, fill_opacity=1.0),
+                   style_function=lambda f: {"color": f["properties"]["color"],
+                                             "fillColor": f["properties"]["color"]},
+                   tooltip=folium.GeoJsonTooltip(["name"], labels=False)).add_to(group)
     group.add_to(fmap)
     return group

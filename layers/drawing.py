@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import folium
 import geopandas as gpd
+from branca.element import JavascriptLink
 from folium.plugins import GeoMan
 
+from layers.assets import STATIC_PREFIX
 from layers.base import (
     Basemap,
     LegendEntry,
@@ -38,10 +40,11 @@ def drawing_map(title: str, changeset_id: int, grids: gpd.GeoDataFrame,
     """
     bounds = grids.total_bounds if not grids.empty else (112.0, 36.0, 113.0, 37.0)
     fmap = base_map(bounds, basemap, title=title)
-    group = folium.FeatureGroup(name="草案网格（可编辑）").add_to(fmap)
+    group = folium.FeatureGroup(name="草案网格（可编辑）")
+    group.add_to(fmap)
     folium.GeoJson(rounded_geojson(grids, ["code", "name", "households"], decimals=7),
                    style_function=lambda _f: {"color": GRID_COLOR, "weight": 2,
-                                              "fillOpacity": 0.15},
+                                              "fillOpacity": 0.3},
                    tooltip=folium.GeoJsonTooltip(["code", "name"], aliases=["网格编码", "名称"]),
                    ).add_to(group)
     GeoMan(feature_group=group, **NO_TOOLS, cutPolygon=False, rotateMode=False,
@@ -60,75 +63,9 @@ def _add_panel(fmap: folium.Map, group: folium.FeatureGroup, changeset_id: int) 
         " font-size:13px; box-shadow:0 1px 4px rgba(0,0,0,.3);} .gl-draw input {width:100%;"
         " margin:4px 0;} .gl-draw .bad {color:#e31a1c;} .gl-draw .good {color:#1a9850;}"
         "</style>"), name="gridlink_draw")
-    base = f"/planning/changesets/{int(changeset_id)}"
-    script(fmap, f"""
-    (function() {{
-      var map = {fmap.get_name()}, group = {group.get_name()}, base = {json_literal(base)};
-      var edited = {{}}, problems = L.layerGroup().addTo(map), byCode = {{}};
-      map.pm.setGlobalOptions({{snappable: true, snapDistance: 15, allowSelfIntersection: false}});
-      group.eachLayer(function(gj) {{ if (gj.eachLayer) gj.eachLayer(function(l) {{
-        byCode[l.feature.properties.code] = l;
-        l.on('pm:edit', function() {{ edited[l.feature.properties.code] = l;
-          l.setStyle({{color: '{EDITED_COLOR}'}}); status(); }});
-      }}); }});
-      var panel = L.control({{position: 'topleft'}});
-      panel.onAdd = function() {{
-        var div = L.DomUtil.create('div', 'gl-draw');
-        div.innerHTML = '<b>草案 #{int(changeset_id)}</b><br>用右侧“编辑”工具拖动顶点（吸附相邻边界）'
-          + '<input id="gl-key" type="password" placeholder="规划员 API 密钥（可选）">'
-          + '<button id="gl-save" class="btn btn-primary btn-sm">保存修改并校验</button>'
-          + '<div id="gl-status"></div><div id="gl-result"></div>';
-        L.DomEvent.disableClickPropagation(div);
-        return div;
-      }};
-      panel.addTo(map);
-      function status() {{
-        document.getElementById('gl-status').textContent =
-          '已修改 ' + Object.keys(edited).length + ' 个网格';
-      }}
-      function headers() {{
-        var key = document.getElementById('gl-key').value, h = {{'Content-Type': 'application/json'}};
-        if (key) h['X-API-Key'] = key;
-        return h;
-      }}
-      function call(method, url, body) {{
-        return fetch(url, {{method: method, headers: headers(), credentials: 'same-origin',
-                           body: body ? JSON.stringify(body) : undefined}})
-          .then(function(r) {{ return r.json().then(function(j) {{
-            if (!r.ok) throw new Error(j.message || r.status); return j; }}); }});
-      }}
-      function show(report) {{
-        problems.clearLayers();
-        var counts = Object.keys(report.counts).map(function(k) {{
-          return k + ' ' + report.counts[k]; }}).join('，') || '无问题';
-        document.getElementById('gl-result').innerHTML = '<b class="'
-          + (report.ok ? 'good">校验通过' : 'bad">校验未通过') + '</b>：' + counts;
-        report.problems.forEach(function(p) {{
-          if (!p.geometry) return;
-          L.geoJson(p.geometry, {{style: {{color: '{PROBLEM_COLOR}', fillOpacity: 0.6}}}})
-            .bindTooltip(p.message).addTo(problems);
-        }});
-        window.glValidation = report;
-      }}
-      function reload(draft) {{
-        draft.features.forEach(function(f) {{
-          var l = byCode[f.properties.code];
-          if (l && f.geometry) {{ l.setLatLngs(L.GeoJSON.coordsToLatLngs(
-            f.geometry.type === 'Polygon' ? f.geometry.coordinates
-              : f.geometry.coordinates[0], 1)); l.setStyle({{color: '{GRID_COLOR}'}}); }}
-        }});
-      }}
-      document.getElementById('gl-save').onclick = function() {{
-        var codes = Object.keys(edited);
-        var chain = Promise.resolve();
-        codes.forEach(function(code) {{ chain = chain.then(function() {{
-          return call('POST', base + '/reshape', {{code: code,
-                      geometry: edited[code].toGeoJSON().geometry}}); }}); }});
-        chain.then(function() {{ edited = {{}}; status(); return call('GET', base); }})
-          .then(function(cs) {{ reload(cs.draft); return call('GET', base + '/validate'); }})
-          .then(show)
-          .catch(function(e) {{ document.getElementById('gl-result').innerHTML =
-            '<b class="bad">保存失败：</b>' + e.message; }});
-      }};
-      status();
-    }})();""")
+    page_header(fmap).add_child(JavascriptLink(f"{STATIC_PREFIX}/gridlink/drawing.js"),
+                                name="gridlink_drawing_js")
+    options = {"changesetId": int(changeset_id),
+               "base": f"/planning/changesets/{int(changeset_id)}", "gridColor": GRID_COLOR,
+               "editedColor": EDITED_COLOR, "problemColor": PROBLEM_COLOR}
+    script(fmap, f"glDrawing({fmap.get_name()}, {group.get_name()}, {json_literal(options)});")

@@ -3,6 +3,7 @@ steps through the period with a time slider, and marker clusters for individual 
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Sequence
 from datetime import datetime
@@ -12,7 +13,16 @@ import geopandas as gpd
 import pandas as pd
 from folium.plugins import HeatMap, MarkerCluster, TimeSliderChoropleth
 
-from layers.base import Basemap, LegendEntry, add_legend, base_map, popup_table, rounded_geojson
+from layers.base import (
+    Basemap,
+    LegendEntry,
+    add_legend,
+    base_map,
+    json_literal,
+    popup_table,
+    rounded_geojson,
+    script,
+)
 from layers.grids import bin_color
 
 COUNT_BINS: tuple[tuple[float, str, str], ...] = (
@@ -43,7 +53,8 @@ def count_styledict(grid_codes: Sequence[str], counts: pd.DataFrame,
 
 def events_map(title: str, grids: gpd.GeoDataFrame, counts: pd.DataFrame,
                bins: Sequence[datetime], events: gpd.GeoDataFrame, basemap: Basemap,
-               max_markers: int = 2000) -> folium.Map:
+               max_markers: int = 2000,
+               categories: Sequence[tuple[str, str]] = ()) -> folium.Map:
     """The events view.
 
     Parameters
@@ -53,10 +64,12 @@ def events_map(title: str, grids: gpd.GeoDataFrame, counts: pd.DataFrame,
     bins : start of each time bin (the slider's steps).
     events : individual events (id, category, status, reported_at, geometry points).
     max_markers : at most this many individual markers (the newest) to bound page size.
+    categories : (label, link) pairs shown as a category chooser (links to the same view
+        filtered by that category; the first is usually "all").
     """
     frame = grids if not grids.empty else events
     bounds = frame.total_bounds if not frame.empty else (112.0, 36.0, 113.0, 37.0)
-    fmap = base_map(bounds, basemap, title=title)
+    fmap = base_map(bounds, basemap, title=title)  # SVG: the time slider styles SVG paths
     if not grids.empty and bins:
         data = rounded_geojson(grids.reset_index(drop=True), ["code", "name"], decimals=5)
         for i, feature in enumerate(data["features"]):
@@ -69,6 +82,8 @@ def events_map(title: str, grids: gpd.GeoDataFrame, counts: pd.DataFrame,
                 blur=14, min_opacity=0.3).add_to(fmap)
         _add_clusters(fmap, events.head(max_markers))
     folium.LayerControl(collapsed=False).add_to(fmap)
+    if categories:
+        _add_category_links(fmap, categories)
     add_legend(fmap, "每网格事件数（拖动滑块切换时段）",
                [LegendEntry(c, label) for _, c, label in COUNT_BINS])
     return fmap
@@ -87,3 +102,20 @@ def _add_clusters(fmap: folium.Map, events: gpd.GeoDataFrame) -> None:
             icon=folium.Icon(color="orange", icon="circle-exclamation", prefix="fa"),
         ).add_to(cluster)
     cluster.add_to(fmap)
+
+
+def _add_category_links(fmap: folium.Map, categories: Sequence[tuple[str, str]]) -> None:
+    """A small top-left box: 事件类别 and one link per category."""
+    links = " ".join(f'<a href="{html.escape(href)}">{html.escape(label)}</a>'
+                     for label, href in categories)
+    script(fmap, f"""
+    (function() {{
+      var box = L.control({{position: 'topleft'}});
+      box.onAdd = function() {{
+        var div = L.DomUtil.create('div', 'gl-title gl-categories');
+        div.style.fontWeight = 'normal'; div.style.fontSize = '13px'; div.style.maxWidth = '420px';
+        div.innerHTML = {json_literal('<b>事件类别：</b>' + links)};
+        return div;
+      }};
+      box.addTo({fmap.get_name()});
+    }})();""")

@@ -151,7 +151,7 @@ def planner_map(data: PlannerData, basemap: Basemap, zoom: int | None = None,
     bounds = frame.total_bounds if not frame.empty else (112.0, 36.0, 113.0, 37.0)
     zoom = zoom or zoom_for_bounds(bounds)
     digits = decimals_for(zoom, float(bounds[1] + bounds[3]) / 2)
-    fmap = base_map(bounds, basemap, title=data.title)
+    fmap = base_map(bounds, basemap, title=data.title, canvas=True)
     for level in ("district", "street", "community"):
         _add_area_layer(fmap, data.areas, level, zoom, metric_crs, digits)
     grids = data.grids
@@ -163,7 +163,8 @@ def planner_map(data: PlannerData, basemap: Basemap, zoom: int | None = None,
     _add_outline_layer(fmap, grids[(grids["level"] == "grid") & (grids["kind"] == "dedicated")],
                        "专属网格", DEDICATED_COLOR, zoom, metric_crs, digits)
     _add_problem_layer(fmap, data.problems)
-    control = folium.LayerControl(collapsed=False).add_to(fmap)
+    control = folium.LayerControl(collapsed=False)
+    control.add_to(fmap)
     if households is not None:
         _add_deviation_overlay(fmap, households, control)
     _add_labels(fmap)
@@ -279,22 +280,27 @@ def problem_features(problems: Sequence[dict[str, Any]]) -> list[dict[str, Any]]
 
 
 def _add_labels(fmap: folium.Map) -> None:
-    """Grid-code labels on the household layer, shown from zoom 15 (JS, no per-label markup)."""
+    """Grid-code labels on the household layer from zoom 15, only for grids in view (made
+    on the fly after each move, so a district page does not build 1,000+ hidden labels)."""
     script(fmap, f"""
     (function() {{
-      var map = {fmap.get_name()};
-      map.eachLayer(function(layer) {{
-        if (!layer.feature || !layer.feature.properties || !layer.feature.properties.fill)
-          return;
-        layer.bindTooltip(layer.feature.properties.code,
-          {{permanent: true, direction: 'center', className: 'gl-label', opacity: 0.8}});
-      }});
-      function toggle() {{
-        map.getContainer().classList.toggle('gl-labels-hidden', map.getZoom() < 15);
+      var map = {fmap.get_name()}, labelled = [];
+      function relabel() {{
+        labelled.forEach(function(layer) {{ layer.unbindTooltip(); }});
+        labelled = [];
+        if (map.getZoom() < 15) return;
+        var view = map.getBounds();
+        map.eachLayer(function(layer) {{
+          if (!layer.feature || !layer.feature.properties || !layer.feature.properties.fill
+              || !layer.getBounds || !view.intersects(layer.getBounds())) return;
+          layer.bindTooltip(layer.feature.properties.code,
+            {{permanent: true, direction: 'center', className: 'gl-label', opacity: 0.8}});
+          labelled.push(layer);
+        }});
       }}
-      map.on('zoomend', toggle); toggle();
+      map.on('moveend', relabel); relabel();
     }})();""")
     page_header(fmap).add_child(folium.Element(
         "<style>.gl-label {font-size: 10px; padding: 0 2px; background: rgba(255,255,255,.7);"
-        "border: none; box-shadow: none;} .gl-labels-hidden .gl-label {display: none;}</style>"),
+        "border: none; box-shadow: none;}</style>"),
         name="gridlink_labels")

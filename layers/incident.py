@@ -62,10 +62,10 @@ def incident_map(data: IncidentData, basemap: Basemap) -> folium.Map:
                        OFFLINE_COLOR if s != "online" else NOT_COVERING_COLOR)
               for c, s in zip(data.cameras.get("code", []), data.cameras.get("status", []),
                               strict=True)}
-    extra = {code: [("距离", f"{d:.0f} m"),
-                    ("能否看到事发点", "能" if code in data.covering else "不能")]
+    extra = {code: {"distance": f"{d:.0f}", "sees": "能" if code in data.covering else "不能"}
              for code, d in data.distances.items()}
-    add_camera_wedges(fmap, data.cameras, "摄像机", color_of=colors, extra=extra)
+    add_camera_wedges(fmap, data.cameras, "摄像机", color_of=colors, extra=extra,
+                      extra_fields=[("distance", "距离 m"), ("sees", "能否看到事发点")])
     _add_sites(fmap, data.sites)
     worker_rows = [(ROLE_NAMES.get(w["role"], w["role"]), f"{w['name']} {w.get('phone') or ''}")
                    for w in data.workers]

@@ -56,7 +56,10 @@ async def _receive_upload(request: Request, folder: Path, limit: int) -> Path:
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
         raise UnreadableFile("no file in the field 'file' of the upload", [{"field": "file"}])
-    target = folder / Path(upload.filename).name
+    name = Path(upload.filename.replace("\\", "/")).name
+    if name in ("", ".", ".."):
+        raise UnreadableFile(f"unusable file name {upload.filename!r}", [{"field": "file"}])
+    target = folder / name
     with open(target, "wb") as out:
         while chunk := await upload.read(CHUNK_BYTES):
             out.write(chunk)

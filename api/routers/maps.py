@@ -7,8 +7,10 @@ All pages need a reader key (``X-API-Key``) like any read, or ``GRIDLINK_PUBLIC_
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import pandas as pd
 from fastapi import APIRouter, Query
@@ -85,7 +87,9 @@ def maps_router() -> APIRouter:
     def events(session: SessionDep, settings: SettingsDep, _: Reader,
                area: str | None = None, start: datetime | None = None,
                end: datetime | None = None, category: str | None = None,
-               bin_days: int = Query(1, ge=1, le=366)) -> HTMLResponse:
+               bin_days: int | None = Query(None, ge=1, le=366,
+                                            description="slider step; default: ≤ 12 steps")
+               ) -> HTMLResponse:
         return HTMLResponse(page_html(events_page(session, settings, area, start, end,
                                                   category, bin_days)))
 
@@ -169,7 +173,7 @@ def planner_page(session: SessionDep, settings: Settings, area: str | None) -> A
 
 def events_page(session: SessionDep, settings: Settings, area: str | None,
                 start: datetime | None, end: datetime | None, category: str | None,
-                bin_days: int) -> Any:
+                bin_days: int | None) -> Any:
     """The events map for ``area`` over [start, end) (default: the last 30 days)."""
     code = area or mapdata.default_area(session)
     _, name, _ = mapdata.area_outline(session, code)
@@ -179,6 +183,7 @@ def events_page(session: SessionDep, settings: Settings, area: str | None,
         raise ValidationFailed("start must be before end, at most 10 years apart",
                                [{"field": "start", "value": str(start)},
                                 {"field": "end", "value": str(end)}])
+    bin_days = bin_days or max(1, math.ceil((end - start).total_seconds() / 86400 / 12))
     grids = mapdata.grids_under(session, code)
     grids = grids[(grids["level"] == "grid") & (grids["kind"] != "dedicated")]
     if not grids.empty:
@@ -187,7 +192,13 @@ def events_page(session: SessionDep, settings: Settings, area: str | None,
     bins = list(pd.date_range(start, end, freq=f"{bin_days}D", inclusive="left"))
     found = mapdata.events_in(session, code, start, end, category)
     label = f"{name} 事件分析" + (f"（{category}）" if category else "")
-    return events_map(label, grids, counts, bins, found, basemap_for(settings))
+    query = {"area": code, "start": start.isoformat(), "end": end.isoformat(),
+             "bin_days": bin_days}
+    links = [("全部", "/maps/events?" + urlencode(query))] + [
+        (c, "/maps/events?" + urlencode({**query, "category": c}))
+        for c in mapdata.event_categories(session, code)]
+    return events_map(label, grids, counts, bins, found, basemap_for(settings),
+                      categories=links)
 
 
 def incident_data(session: SessionDep, found: LocateResult, label: str,

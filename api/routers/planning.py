@@ -32,6 +32,7 @@ from geo.planning.imports import import_draft
 from geo.planning.preview import preview
 from geo.planning.propose import propose
 from geo.planning.repair import repair
+from geo.planning.units import move_buildings, split_balanced
 from geo.planning.validate import validate_area
 
 GeoJSON = dict[str, Any]
@@ -57,6 +58,19 @@ class SplitByLine(BaseModel):
     line: GeoJSON = Field(description="LineString crossing the grid once")
     new_code: str = Field(description="code of the smaller part (never used before)")
     new_name: str | None = None
+
+
+class SplitBalanced(BaseModel):
+    code: str
+    parts: int = Field(ge=2, description="number of parts of about equal households")
+    new_codes: list[str] | None = Field(None, description="codes of the other parts "
+                                        "(default: the community's next free numbers)")
+
+
+class MoveBuildings(BaseModel):
+    from_code: str
+    to_code: str = Field(description="adjacent grid receiving the buildings")
+    buildings: list[str] = Field(min_length=1, description="building codes")
 
 
 class Merge(BaseModel):
@@ -96,6 +110,7 @@ def planning_router() -> APIRouter:
     _read_routes(router)
     _draft_routes(router)
     _operation_routes(router)
+    _structure_routes(router)
     _history_routes(router)
     _draft_maker_routes(router)
     return router
@@ -207,6 +222,23 @@ def _operation_routes(router: APIRouter) -> None:
                                           body.line, body.new_code, body.new_name,
                                           _admin(caller)))
 
+    @router.post("/changesets/{changeset_id}/split-balanced",
+                 summary="Split a grid into N parts of about equal households")
+    def split_even(changeset_id: int, body: SplitBalanced, session: SessionDep,
+                   caller: Planner) -> dict[str, list[str]]:
+        return _changed(split_balanced(session, changeset_id, caller.name, body.code,
+                                       body.parts, body.new_codes, _admin(caller)))
+
+    @router.post("/changesets/{changeset_id}/move-buildings",
+                 summary="Move buildings (and their area) to an adjacent grid")
+    def move(changeset_id: int, body: MoveBuildings, session: SessionDep, caller: Planner
+             ) -> dict[str, list[str]]:
+        return _changed(move_buildings(session, changeset_id, caller.name, body.from_code,
+                                       body.to_code, body.buildings, _admin(caller)))
+
+
+
+def _structure_routes(router: APIRouter) -> None:
     @router.post("/changesets/{changeset_id}/merge", summary="Merge adjacent grids")
     def merge(changeset_id: int, body: Merge, session: SessionDep, caller: Planner
               ) -> dict[str, list[str]]:

@@ -152,6 +152,12 @@ def publish(session: Session, changeset_id: int, author: str, admin: bool = Fals
     area_wkt = changed_area_wkt(session, changeset_id)
     closed, opened = write_versions(session, changeset, at)
     reassigned = reassign(session, changeset_id, area_wkt)
+    moved = move_workers(session, changeset_id)
+    reassigned["workers"] = len(moved)
+    if changeset.inverse_of is not None:
+        reassigned["workers"] += restore_workers(
+            session, get_changeset(session, changeset.inverse_of))
+    changeset.report = {**(changeset.report or {}), "workers_moved": moved}
     changeset.status, changeset.published_at = "published", at
     session.flush()
     return PublishResult(changeset_id, at, closed, opened, reassigned)
@@ -281,13 +287,12 @@ def write_versions(session: Session, changeset: PlanChangeset, at: datetime) -> 
 
 
 def reassign(session: Session, changeset_id: int, area_wkt: str | None) -> dict[str, int]:
-    """Re-assign buildings, sites, cameras and open events in the changed area, and workers.
+    """Re-assign buildings, sites, cameras and open events in the changed area.
 
     Units use :func:`geo.assign.assign_units`; open events (status not closed/rejected) get
-    the covering grid and micro-grid; workers of a retired or renamed grid move to its
-    successor.
+    the covering grid and micro-grid (workers: :func:`move_workers`).
     """
-    counts = assign_units(session, area_wkt) if area_wkt else {}
+    counts: dict[str, Any] = assign_units(session, area_wkt) if area_wkt else {}
     counts["events"] = session.execute(text("""
         UPDATE events e SET grid_code = x.grid, micro_grid_code = x.micro
         FROM (SELECT ev.id, g.code AS grid, m.code AS micro FROM events ev
@@ -301,13 +306,31 @@ def reassign(session: Session, changeset_id: int, area_wkt: str | None) -> dict[
                 AND ev.status NOT IN ('closed', 'rejected')) x
         WHERE e.id = x.id
     """), {"area": area_wkt}).rowcount if area_wkt else 0  # type: ignore[attr-defined]
-    counts["workers"] = session.execute(text("""
+    return counts
+
+
+def move_workers(session: Session, changeset_id: int) -> list[dict[str, str]]:
+    """Workers of retired/renamed grids to the successor; returns [{worker, from, to}]."""
+    rows = session.execute(text("""
         UPDATE workers w SET grid_code = COALESCE(d.successor_code, d.code)
         FROM plan_draft_grids d
         WHERE d.changeset_id = :cs AND w.grid_code = d.previous_code
           AND (d.action = 'retire' OR d.code <> d.previous_code)
-    """), {"cs": changeset_id}).rowcount  # type: ignore[attr-defined]
-    return counts
+          AND COALESCE(d.successor_code, d.code) <> d.previous_code
+        RETURNING w.code, d.previous_code, w.grid_code
+    """), {"cs": changeset_id}).all()
+    return [{"worker": w, "from": old, "to": new} for w, old, new in rows]
+
+
+def restore_workers(session: Session, original: PlanChangeset) -> int:
+    """Undo: move back the workers ``original`` moved (those still where it put them)."""
+    moved = (original.report or {}).get("workers_moved", [])
+    count = 0
+    for move in moved:  # a handful per changeset
+        count += session.execute(text(
+            "UPDATE workers SET grid_code = :old WHERE code = :w AND grid_code = :new"),
+            {"old": move["from"], "w": move["worker"], "new": move["to"]}).rowcount  # type: ignore[attr-defined]
+    return count
 
 
 def draft_model(session: Session, changeset_id: int, code: str) -> PlanDraftGrid | None:

@@ -7,8 +7,9 @@ choose a neighbour are measured in metres (``settings.metric_srid``). Nothing is
 :func:`geo.planning.validate.validate_area` with the changeset shows the result's problems.
 
 The same operations work on micro-grids (level ``micro``, parent = their grid). A grid-level
-operation does not move micro-grids: validation then lists the micro-grids to redraw.
-Households of a draft grid are the buildings whose point-on-surface it covers.
+operation re-tiles the micro-grids of the grids it changed (:mod:`geo.planning.micro`).
+Households of a draft grid are the buildings whose point-on-surface it covers. Overlays use
+snap-rounding at ``GRID_DEG`` (~1 mm) and drop noise pieces (:func:`is_noise`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from geo.errors import NotFound, ValidationFailed
 from geo.planning.changesets import editable
+from geo.planning.validate import NOISE_WIDTH_M, scope_of
 from geo.settings import get_settings
 
 
@@ -86,6 +88,25 @@ def siblings(session: Session, cs: int, grid: WorkingGrid) -> list[WorkingGrid]:
     where = "@parent_code = :parent AND @level = :level AND @kind <> 'dedicated' AND @code <> :code"
     return _working(session, cs, where, {"parent": grid.parent_code, "level": grid.level,
                                          "code": grid.code})
+
+
+def require_in_area(session: Session, area_code: str, grid: WorkingGrid) -> None:
+    """ValidationFailed unless ``grid`` lies in the changeset's area (its communities, or the
+    grid the changeset is about and its micro-grids)."""
+    communities, grids = scope_of(session, area_code)
+    if not (grid.community_code in communities or grid.code in grids
+            or grid.parent_code in grids):
+        raise ValidationFailed(f"grid {grid.code} is outside the changeset's area {area_code}",
+                               [{"field": "code", "value": grid.code, "area": area_code}])
+
+
+def editable_grid(session: Session, cs: int, author: str, admin: bool, code: str
+                  ) -> WorkingGrid:
+    """The working grid ``code`` of a draft ``author`` may edit, inside the draft's area."""
+    changeset = editable(session, cs, author, admin)
+    grid = working_grid(session, cs, code)
+    require_in_area(session, changeset.area_code, grid)
+    return grid
 
 
 def parent_shape(session: Session, cs: int, level: str, parent_code: str) -> BaseGeometry:
@@ -188,24 +209,60 @@ def retire_row(session: Session, cs: int, grid: WorkingGrid, successor: str | No
            "parent": grid.parent_code, "community": grid.community_code})
 
 
+def is_noise_m(geom_m: BaseGeometry) -> bool:
+    """True for a metric-CRS piece too small or too thin to be real (settings thresholds)."""
+    area, perimeter = geom_m.area, geom_m.length
+    return bool(area <= get_settings().plan_noise_area_m2
+                or 2 * area / max(perimeter, 1e-12) < NOISE_WIDTH_M)
+
+
+def is_noise(geom: BaseGeometry) -> bool:
+    """:func:`is_noise_m` for a lon/lat piece (e.g. the spikes a T-junction leaves)."""
+    return is_noise_m(to_metric(geom))
+
+
+GRID_DEG = 1e-8
+"""Overlay precision in degrees (~1 mm): snap-rounding removes the sub-millimetre spikes a
+vertex lying (almost) on another grid's edge would otherwise leave."""
+
+
+def clean(geom: BaseGeometry) -> MultiPolygon:
+    """The polygonal part of a lon/lat ``geom`` without noise pieces (see :func:`is_noise`)."""
+    return MultiPolygon([p for p in polygonal(geom).geoms if not is_noise(p)])
+
+
 def give_away(pieces: BaseGeometry, neighbours: dict[str, BaseGeometry],
-              length: Callable[[BaseGeometry], float] = metric_length) -> dict[str, Any]:
+              length: Callable[[BaseGeometry], float] = metric_length,
+              noise: Callable[[BaseGeometry], bool] = is_noise,
+              grid_size: float | None = None) -> dict[str, Any]:
     """Add each polygon of ``pieces`` to the neighbour sharing the longest edge with it.
 
-    ``length`` measures the shared edge (default: metres from lon/lat). Returns the
-    neighbours' new shapes (only those that changed). A piece touching no neighbour is left
-    out (a gap that validation reports).
+    ``length`` measures the shared edge and ``noise`` says which pieces to ignore (defaults:
+    metres from lon/lat); ``grid_size`` is the overlay precision (default: GRID_DEG, for
+    lon/lat). Returns the neighbours' new shapes (only those that changed). A piece
+    touching no neighbour is left out (a gap that validation reports).
     """
+    grid_size = GRID_DEG if grid_size is None else grid_size
     grown: dict[str, Any] = {}
-    for piece in polygonal(pieces).geoms:
+    for piece in (p for p in polygonal(pieces).geoms if not noise(p)):
         best, best_len = "", 0.0
         for code, geom in sorted(neighbours.items()):  # ties (to the mm) go to the lower code
             shared = round(length(shapely.intersection(piece.boundary, geom.boundary)), 3)
             if shared > best_len:
                 best, best_len = code, shared
         if best:
-            grown[best] = shapely.union(grown.get(best, neighbours[best]), piece)
+            grown[best] = shapely.union(grown.get(best, neighbours[best]), piece,
+                                        grid_size=grid_size)
     return grown
+
+
+def with_micro_grids(session: Session, cs: int, level: str, codes: list[str]) -> list[str]:
+    """``codes`` plus the micro-grids re-tiled into the grids' new shapes (grid level)."""
+    if level != "grid":
+        return codes
+    from geo.planning.micro import carry_micro_grids  # micro builds on this module
+
+    return sorted(set(codes) | set(carry_micro_grids(session, cs, codes)))
 
 
 def reshape(session: Session, cs: int, author: str, code: str, geometry: dict[str, Any],
@@ -215,22 +272,23 @@ def reshape(session: Session, cs: int, author: str, code: str, geometry: dict[st
     Neighbours give up what the new shape takes, and take what it gives up (each piece goes
     to the neighbour with the longest shared edge). Returns the codes changed.
     """
-    editable(session, cs, author, admin)
-    grid = working_grid(session, cs, code)
-    new = polygonal(read_geojson(geometry, "geometry").intersection(
-        parent_shape(session, cs, grid.level, grid.parent_code)))
+    grid = editable_grid(session, cs, author, admin, code)
+    new = clean(shapely.intersection(read_geojson(geometry, "geometry"), parent_shape(
+        session, cs, grid.level, grid.parent_code), grid_size=GRID_DEG))
     if new.is_empty:
         raise ValidationFailed(f"the new shape of {code} lies outside its parent",
                                [{"field": "geometry", "grid": code}])
     others = {s.code: s for s in siblings(session, cs, grid)}
-    shrunk = {c: polygonal(s.geom.difference(new)) for c, s in others.items()
+    shrunk = {c: clean(shapely.difference(s.geom, new, grid_size=GRID_DEG))
+              for c, s in others.items()
               if s.geom.intersects(new) and not s.geom.touches(new)}
-    given = give_away(grid.geom.difference(new), {c: shrunk.get(c, s.geom)
+    given = give_away(shapely.difference(grid.geom, new, grid_size=GRID_DEG),
+                      {c: shrunk.get(c, s.geom)
                                                  for c, s in others.items()})
     put(session, cs, replace(grid, geom=new))
     for c in sorted(set(shrunk) | set(given)):
         put(session, cs, replace(others[c], geom=given[c] if c in given else shrunk[c]))
-    return sorted({code, *shrunk, *given})
+    return with_micro_grids(session, cs, grid.level, sorted({code, *shrunk, *given}))
 
 
 def split_by_line(session: Session, cs: int, author: str, code: str, line: dict[str, Any],
@@ -240,13 +298,11 @@ def split_by_line(session: Session, cs: int, author: str, code: str, line: dict[
     The larger part keeps ``code``; the other becomes ``new_code``. ValidationFailed when the
     line does not cut the grid into exactly two parts.
     """
-    editable(session, cs, author, admin)
-    grid = working_grid(session, cs, code)
+    grid = editable_grid(session, cs, author, admin, code)
     cutter = read_geojson(line, "line")
     if cutter.geom_type not in ("LineString", "MultiLineString"):
         raise ValidationFailed("line must be a GeoJSON LineString", [{"field": "line"}])
-    parts = sorted(polygonal(split(polygonal(grid.geom), cutter)).geoms,
-                   key=lambda p: -p.area)
+    parts = sorted(clean(split(polygonal(grid.geom), cutter)).geoms, key=lambda p: -p.area)
     if len(parts) != 2:
         raise ValidationFailed(
             f"the line must cut {code} into exactly two parts, not {len(parts)}",
@@ -255,7 +311,7 @@ def split_by_line(session: Session, cs: int, author: str, code: str, line: dict[
     put(session, cs, replace(grid, geom=parts[0]))
     put(session, cs, replace(grid, code=new_code, name=new_name or f"{grid.name} (split)",
                              previous_code=None, base_version=None, geom=parts[1]))
-    return sorted([code, new_code])
+    return with_micro_grids(session, cs, grid.level, sorted([code, new_code]))
 
 
 def _require_new_code(session: Session, cs: int, new_code: str, parent_of: WorkingGrid) -> None:
@@ -279,22 +335,21 @@ def merge(session: Session, cs: int, author: str, codes: list[str], into: str | 
     The others are retired with ``into`` as successor (their workers move to it).
     ValidationFailed when fewer than two codes, different parents, or not one connected area.
     """
-    editable(session, cs, author, admin)
     if len(set(codes)) < 2:
         raise ValidationFailed("merge needs at least two grid codes", [{"field": "codes"}])
     into = into or codes[0]
-    grids = [working_grid(session, cs, c) for c in dict.fromkeys([into, *codes])]
+    grids = [editable_grid(session, cs, author, admin, c) for c in dict.fromkeys([into, *codes])]
     if len({(g.parent_code, g.level) for g in grids}) > 1:
         raise ValidationFailed("merged grids must share one parent and level",
                                [{"grid": g.code, "parent_code": g.parent_code} for g in grids])
-    union = polygonal(shapely.union_all([g.geom for g in grids]))
+    union = clean(shapely.union_all([g.geom for g in grids], grid_size=GRID_DEG))
     if len(union.geoms) != 1:
         raise ValidationFailed("merged grids must form one connected area",
                                [{"field": "codes", "value": codes, "parts": len(union.geoms)}])
     put(session, cs, replace(grids[0], geom=union))
     for grid in grids[1:]:
         retire_row(session, cs, grid, successor=into)
-    return sorted(g.code for g in grids)
+    return with_micro_grids(session, cs, grids[0].level, sorted(g.code for g in grids))
 
 
 def create(session: Session, cs: int, author: str, code: str, name: str, parent_code: str,
@@ -303,24 +358,27 @@ def create(session: Session, cs: int, author: str, code: str, name: str, parent_
 
     The shape is clipped to the parent; neighbours give up what it covers.
     """
-    editable(session, cs, author, admin)
+    changeset = editable(session, cs, author, admin)
     level = "grid" if len(parent_code) == 12 else "micro"
     community = parent_code[:12]
     grid = WorkingGrid(code=code, name=name, level=level, kind="urban", parent_code=parent_code,
                        community_code=community, previous_code=None, base_version=None,
                        geom=read_geojson(geometry, "geometry"))
+    require_in_area(session, changeset.area_code, grid)
     _require_new_code(session, cs, code, grid)
-    new = polygonal(grid.geom.intersection(parent_shape(session, cs, level, parent_code)))
+    new = clean(shapely.intersection(grid.geom, parent_shape(session, cs, level, parent_code),
+                                     grid_size=GRID_DEG))
     if new.is_empty:
         raise ValidationFailed(f"grid {code} lies outside its parent {parent_code}",
                                [{"field": "geometry"}])
     changed = [code]
     for s in siblings(session, cs, grid):
         if s.geom.intersects(new) and not s.geom.touches(new):
-            put(session, cs, replace(s, geom=polygonal(s.geom.difference(new))))
+            put(session, cs, replace(s, geom=clean(shapely.difference(s.geom, new,
+                                                                      grid_size=GRID_DEG))))
             changed.append(s.code)
     put(session, cs, replace(grid, geom=new))
-    return sorted(changed)
+    return with_micro_grids(session, cs, level, sorted(changed))
 
 
 def retire(session: Session, cs: int, author: str, code: str, successor: str,
@@ -335,8 +393,7 @@ def rename(session: Session, cs: int, author: str, code: str, new_code: str | No
 
     The old code is closed at publish (never reused); workers follow the grid.
     """
-    editable(session, cs, author, admin)
-    grid = working_grid(session, cs, code)
+    grid = editable_grid(session, cs, author, admin, code)
     if not new_code or new_code == code:
         put(session, cs, replace(grid, name=new_name or grid.name))
         return [code]

@@ -54,8 +54,8 @@ from geo.planning.operations import (
 )
 from geo.settings import Settings, get_settings
 
-EPSILONS = (0.05, 0.1, 0.2)
-"""Household tolerances tried in turn (then the configured band) before giving up."""
+EPSILONS = (0.05, 0.1)
+"""Household tolerances tried in turn for grids (then the configured band) before giving up."""
 MAX_ATTEMPTS = 250
 """Spanning trees gerrychain draws per cut before trying the next tolerance."""
 
@@ -69,14 +69,18 @@ class Unit:
     cell: BaseGeometry
 
 
-def building_units(session: Session, community: str, area_m: BaseGeometry) -> list[Unit]:
-    """The community's buildings with their Voronoi cells clipped to ``area_m`` (metres)."""
+def building_units(session: Session, area: BaseGeometry, label: str) -> list[Unit]:
+    """The buildings inside ``area`` (lon/lat) with their Voronoi cells clipped to it, in
+    metres (``settings.metric_srid``); buildings at one point form one unit. ValidationFailed
+    (naming ``label``) when fewer than two positions."""
+    area_m = polygonal(to_metric(area))
     rows = session.execute(text("""
+        WITH a AS (SELECT ST_GeomFromWKB(:area, 4326) AS geom)
         SELECT b.code, b.households, ST_AsBinary(p.p) AS wkb
-        FROM admin_areas a JOIN buildings b ON b.geom && a.geom
+        FROM a JOIN buildings b ON b.geom && a.geom
         CROSS JOIN LATERAL (SELECT CASE WHEN ST_GeometryType(b.geom) = 'ST_Point' THEN b.geom
                             ELSE ST_PointOnSurface(b.geom) END AS p) p
-        WHERE a.code = :c AND ST_Covers(a.geom, p.p) ORDER BY b.code"""), {"c": community}).all()
+        WHERE ST_Covers(a.geom, p.p) ORDER BY b.code"""), {"area": area.wkb}).all()
     by_point: dict[tuple[float, float], Unit] = {}
     for code, households, raw in rows:
         point = to_metric(wkb.loads(bytes(raw)))
@@ -87,8 +91,8 @@ def building_units(session: Session, community: str, area_m: BaseGeometry) -> li
         unit.households += int(households or 0)
     units = list(by_point.values())
     if len(units) < 2:
-        raise ValidationFailed(f"community {community} has {len(units)} building position(s); "
-                               "a plan needs at least two", [{"area": community}])
+        raise ValidationFailed(f"{label} has {len(units)} building position(s); "
+                               "a plan needs at least two", [{"area": label}])
     points = shapely.multipoints([u.cell for u in units])
     cells = shapely.get_parts(shapely.voronoi_polygons(points, extend_to=area_m, ordered=True))
     for unit, cell in zip(units, cells, strict=True):
@@ -111,16 +115,21 @@ def adjacency(units: list[Unit], indices: list[int]) -> nx.Graph:
 
 
 def balanced_parts(graph: nx.Graph, parts: int, band: tuple[int, int], target: int,
-                   seed: int = 20261124) -> dict[int, int]:
-    """Node -> part: ``parts`` connected parts of about equal households (gerrychain)."""
+                   seed: int = 20261124, tight: bool = True) -> dict[int, int]:
+    """Node -> part: ``parts`` connected parts of about equal households (gerrychain).
+
+    ``tight`` tries tolerances of 5 % and 10 % before the band's; otherwise the band's only
+    (micro-grids: a few lumpy buildings each, exact balance is rarely possible).
+    """
     if parts <= 1:
         return dict.fromkeys(graph.nodes, 0)
     total = sum(d["hh"] for _, d in graph.nodes(data=True))
     band_eps = max(band[1] / target - 1, 1 - band[0] / target)
+    tolerances = (*EPSILONS, band_eps) if tight else (band_eps,)
     nodes = sorted(graph.nodes)
     dense = nx.relabel_nodes(graph, {n: i for i, n in enumerate(nodes)})  # ids 0..n-1
     last: Exception | None = None
-    for eps in (*EPSILONS, band_eps):
+    for eps in tolerances:
         try:
             labels = recursive_tree_part(
                 Graph.from_networkx(dense), list(range(parts)), total / parts, "hh", eps,
@@ -137,23 +146,23 @@ def _part_count(households: int, target: int) -> int:
     return max(1, round(households / target))
 
 
-def _labels(graph: nx.Graph, parts: int, band: tuple[int, int], target: int
+def _labels(graph: nx.Graph, parts: int, band: tuple[int, int], target: int, tight: bool
             ) -> dict[int, int]:
     """Balanced parts; when no plan of ``parts`` exists (lumpy buildings), one fewer/more."""
     try:
-        return balanced_parts(graph, parts, band, target)
+        return balanced_parts(graph, parts, band, target, tight=tight)
     except ValidationFailed:
         for other in (parts - 1, parts + 1):
             if 1 <= other <= graph.number_of_nodes():
                 try:
-                    return balanced_parts(graph, other, band, target)
+                    return balanced_parts(graph, other, band, target, tight=tight)
                 except ValidationFailed:
                     continue
         raise
 
 
-def partition(units: list[Unit], indices: list[int], target: int, band: tuple[int, int]
-              ) -> list[list[int]]:
+def partition(units: list[Unit], indices: list[int], target: int, band: tuple[int, int],
+              tight: bool = True) -> list[list[int]]:
     """The unit indices, cut into connected groups of about ``target`` households."""
     graph = adjacency(units, indices)
     if not nx.is_connected(graph):
@@ -163,7 +172,7 @@ def partition(units: list[Unit], indices: list[int], target: int, band: tuple[in
     parts = min(_part_count(households, target), len(indices))  # a building is not split
     if parts == len(indices):
         return [[i] for i in indices]
-    labels = _labels(graph, parts, band, target)
+    labels = _labels(graph, parts, band, target, tight)
     groups: dict[int, list[int]] = defaultdict(list)
     for node, part in labels.items():
         groups[part].append(node)
@@ -228,8 +237,7 @@ def propose(session: Session, community: str, author: str,
     settings = settings or get_settings()
     changeset = open_changeset(session, community, reason, author, kind="proposal")
     cs = changeset.id
-    area_m = polygonal(to_metric(parent_shape(session, cs, "grid", community)))
-    units = building_units(session, community, area_m)
+    units = building_units(session, parent_shape(session, cs, "grid", community), community)
     groups = partition(units, list(range(len(units))), settings.plan_households_target,
                        settings.plan_households_band)
     shapes = [polygonal(shapely.union_all([units[i].cell for i in g])) for g in groups]
@@ -266,8 +274,9 @@ def _micro_plan(session: Session, cs: int, code: str, base: WorkingGrid | None,
                 units: list[Unit], group: list[int], used: set[str], settings: Settings
                 ) -> dict[str, Any]:
     """Micro-grids of one proposed grid; returns its summary row."""
-    micro = partition(units, group, settings.plan_micro_households_target,
-                      settings.plan_micro_households_band) if len(group) > 1 else [group]
+    micro = [group] if len(group) < 2 else partition(
+        units, group, settings.plan_micro_households_target,
+        settings.plan_micro_households_band, tight=False)
     shapes = [polygonal(shapely.union_all([units[i].cell for i in g])) for g in micro]
     used |= _used_codes(session, code)
     for j in reading_order(shapes):
@@ -279,8 +288,18 @@ def _micro_plan(session: Session, cs: int, code: str, base: WorkingGrid | None,
 
 
 def _retire_old_micro(session: Session, cs: int, community: str, old_grids: set[str]) -> None:
-    """Retire the published micro-grids of the community's old grids (new ones replace them)."""
+    """Retire the published micro-grids of the community's old grids (new ones replace them);
+    each one's successor (for its helpers) is the new micro-grid overlapping it most."""
     for micro in _working(session, cs, "@level = 'micro' AND @parent_code = ANY(:parents)",
                           {"parents": sorted(old_grids)}):
         if micro.previous_code is not None:
             retire_row(session, cs, micro, successor=None)
+    session.execute(text("""  -- helpers go to the new micro-grid overlapping their old one most
+        UPDATE plan_draft_grids r SET successor_code = (
+            SELECT d.code FROM plan_draft_grids d
+            WHERE d.changeset_id = r.changeset_id AND d.level = 'micro' AND d.action = 'put'
+              AND d.geom && g.geom AND ST_Intersects(d.geom, g.geom)
+            ORDER BY ST_Area(ST_Intersection(d.geom, g.geom)) DESC, d.code LIMIT 1)
+        FROM grids g
+        WHERE r.changeset_id = :cs AND r.action = 'retire' AND r.level = 'micro'
+          AND g.code = r.previous_code AND g.valid_to IS NULL"""), {"cs": cs})

@@ -30,6 +30,7 @@ from geo.planning.operations import (
     WorkingGrid,
     _working,
     give_away,
+    is_noise_m,
     parent_shape,
     polygonal,
     put,
@@ -96,7 +97,8 @@ def _fill_gaps(parent: BaseGeometry, shapes: dict[str, BaseGeometry],
     for gap in gaps.geoms:
         if gap.area <= settings.plan_noise_area_m2:
             continue
-        grown = give_away(gap, shapes, length=_length) if _is_sliver(gap, settings) else {}
+        grown = (give_away(gap, shapes, length=_length, noise=is_noise_m, grid_size=GRID_SIZE_M)
+                 if _is_sliver(gap, settings) else {})
         if not grown:
             _note(actions, "gap_left", [], gap, settings)
         for code, geom in grown.items():

@@ -210,3 +210,21 @@ def _geojson_file(tmp_path: Path) -> Path:
     path = tmp_path / "grids.geojson"
     path.write_bytes(grids_body())
     return path
+
+
+def test_upload_file_name_cannot_escape_the_temp_folder(client: TestClient,
+                                                        keys: dict[str, str]) -> None:
+    assert_error(upload(client, keys, "grids", "..", grids_body()), 400, "unreadable_file")
+    response = upload(client, keys, "grids", "../../etc/grids.geojson", grids_body())
+    assert response.status_code == 200, response.text  # type: ignore[attr-defined]
+
+
+def test_zipped_gbk_shapefile_upload(client: TestClient, keys: dict[str, str], db: Session,
+                                     tmp_path: Path) -> None:
+    from tests.geo.importer_files import sites_frame, write_zipped_shapefile
+
+    archive = write_zipped_shapefile(tmp_path, sites_frame(points_only=True), "sites")
+    response = upload(client, keys, "sites", "sites.zip", archive.read_bytes())
+    assert response.status_code == 200, response.text  # type: ignore[attr-defined]
+    assert response.json()["inserted"] == 2  # type: ignore[attr-defined]
+    assert db.scalar(text("SELECT name FROM sites WHERE code = 'S001'")) == "平城区第一小学"

@@ -11,12 +11,14 @@ from sqlalchemy.orm import Session
 from geo.settings import Settings, get_settings
 from layers.assets import external_urls
 from tests.conftest import auth
-from tests.e2e.city import INCIDENT, seed_small_city
+from tests.e2e.city import INCIDENT, draft_moving_edge, seed_small_city
 
 PAGES = ["/maps", "/maps?q=向阳", "/maps/grids?area=140213001", "/maps/grids",
          "/maps/coverage?area=140213001001", "/maps/events?area=140213&start=2026-10-31T16:00Z"
          "&end=2026-11-03T16:00Z", "/maps/alarms?area=140213001",
-         f"/maps/locate?lon={INCIDENT[0]}&lat={INCIDENT[1]}"]
+         f"/maps/locate?lon={INCIDENT[0]}&lat={INCIDENT[1]}",
+         "/maps/grids?area=140213001001001", "/maps/coverage?area=140213001001001",
+         "/maps/alarms?area=140213001001001", "/maps/events?area=140213001001001"]
 
 
 @pytest.fixture
@@ -84,8 +86,8 @@ def test_alarm_board_listens_to_the_stream_only_for_dispatchers(
         client: TestClient, keys: dict[str, str], city: None) -> None:
     viewer = client.get("/maps/alarms", headers=auth(keys, "viewer")).text
     dispatcher = client.get("/maps/alarms", headers=auth(keys, "dispatcher")).text
-    assert "var stream = null" in viewer
-    assert 'var stream = "/alarms/stream"' in dispatcher
+    assert '"stream": null' in viewer
+    assert '"stream": "/alarms/stream"' in dispatcher
 
 
 def test_gcj02_tile_setting_is_refused(client: TestClient, keys: dict[str, str],
@@ -95,3 +97,17 @@ def test_gcj02_tile_setting_is_refused(client: TestClient, keys: dict[str, str],
     response = client.get("/maps/coverage?area=140213001", headers=auth(keys, "viewer"))
     assert response.status_code == 422
     assert response.json()["details"] == [{"field": "GRIDLINK_TILE_URL"}]
+
+
+def test_changeset_and_drawing_pages(client: TestClient, keys: dict[str, str], db: Session,
+                                     city: None) -> None:
+    cs = draft_moving_edge(db, author="test planner")
+    db.commit()
+    for path in (f"/maps/changesets/{cs}", f"/maps/changesets/{cs}/draw"):
+        response = client.get(path, headers=auth(keys, "viewer"))
+        assert response.status_code == 200, response.text
+        assert external_urls(response.text) == []
+    assert f'"/planning/changesets/{cs}"' in client.get(
+        f"/maps/changesets/{cs}/draw", headers=auth(keys, "viewer")).text
+    missing = client.get("/maps/changesets/999999", headers=auth(keys, "viewer"))
+    assert missing.status_code == 404

@@ -168,3 +168,26 @@ def test_repair_propose_and_import_draft_routes(
     assert imported.json()["validation"]["ok"] is True
     assert client.post("/planning/propose", json={"area_code": COMMUNITY},
                        headers=auth(keys, "viewer")).status_code == 403
+
+
+def test_split_balanced_and_move_buildings_routes(
+        client: TestClient, db: Session, keys: dict[str, str]) -> None:
+    cases.two_grids_sharing_an_edge(db)
+    for i, x in enumerate((20, 50, 80)):
+        cases.add_building(db, f"W{i}", x, 50, 100)
+    planner = auth(keys, "planner")
+    cs = client.post("/planning/changesets", json={"area_code": COMMUNITY, "reason": "r"},
+                     headers=planner).json()["id"]
+    moved = client.post(f"/planning/changesets/{cs}/move-buildings", headers=planner,
+                        json={"from_code": WEST, "to_code": EAST, "buildings": ["W2"]})
+    assert moved.status_code == 200, moved.text
+    assert moved.json() == {"changed": [WEST, EAST]}
+    split = client.post(f"/planning/changesets/{cs}/split-balanced", headers=planner,
+                        json={"code": WEST, "parts": 2, "new_codes": [code(3)]})
+    assert split.json() == {"changed": [WEST, code(3)]}
+    view = client.get(f"/planning/changesets/{cs}/preview", headers=planner).json()
+    assert {g["code"]: g["after"]["households"] for g in view["grids"]} == {
+        WEST: 100, EAST: 100, code(3): 100}
+    bad = client.post(f"/planning/changesets/{cs}/split-balanced", headers=planner,
+                      json={"code": WEST, "parts": 1})
+    assert bad.status_code == 422

@@ -171,15 +171,15 @@ MOVED_STRIP = (113.3055, 40.0870)
 """Building B001 (30 households): in grid 002 now, in grid 001 after :func:`draft_moving_edge`."""
 
 
-def draft_moving_edge(session: Session) -> int:
+def draft_moving_edge(session: Session, author: str = "e2e planner") -> int:
     """A draft changeset on community 140213001001 moving the edge between grids 001 and 002
     from 113.305 to 113.306 east (grid 001 grows, 002 shrinks); returns its id."""
     from geo.planning.changesets import open_changeset
     from geo.planning.operations import reshape
 
-    changeset = open_changeset(session, "140213001001", "东扩一网格", "planner")
+    changeset = open_changeset(session, "140213001001", "东扩一网格", author)
     grown = {"type": "Polygon", "coordinates": [[[113.300, 40.085], [113.306, 40.085],
                                                  [113.306, 40.090], [113.300, 40.090],
                                                  [113.300, 40.085]]]}
-    reshape(session, changeset.id, "planner", "140213001001001", grown)
+    reshape(session, changeset.id, author, "140213001001001", grown)
     return int(changeset.id)

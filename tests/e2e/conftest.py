@@ -43,6 +43,8 @@ class Server:
     key: str
     changeset_id: int
     planner_key: str
+    dispatcher_key: str
+    worker_key: str
 
 
 @dataclass
@@ -71,6 +73,11 @@ class Visit:
         return int(r), int(g), int(b)
 
 
+DRAWN = """() => { const m = Object.values(window).find(v => v && window.L && v instanceof L.Map);
+    if (!m) return false;
+    let n = 0; m.eachLayer(l => { if (l instanceof L.Path) n++; }); return n; }"""
+"""JS: the number of vector features (SVG or canvas) on the page's map."""
+
 FIND_MAP = """() => { window.glMap = () => Object.values(window).find(
     v => v && typeof L !== 'undefined' && v instanceof L.Map); return !!window.glMap(); }"""
 
@@ -84,11 +91,14 @@ def server(engine: Engine) -> Iterator[Server]:
     with Session(engine) as session, session.begin():
         key = create_key(session, "e2e viewer", "viewer")
         planner_key = create_key(session, "e2e planner", "planner")
+        dispatcher_key = create_key(session, "e2e dispatcher", "dispatcher")
+        worker_key = create_key(session, "e2e worker", "worker", worker_code="W002")
         changeset_id = draft_moving_edge(session)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning",
+                            timeout_graceful_shutdown=2)
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
@@ -96,7 +106,8 @@ def server(engine: Engine) -> Iterator[Server]:
     while not uv.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert uv.started, "uvicorn did not start"
-    yield Server(f"http://127.0.0.1:{port}", key, changeset_id, planner_key)
+    yield Server(f"http://127.0.0.1:{port}", key, changeset_id, planner_key, dispatcher_key,
+                 worker_key)
     uv.should_exit = True
     thread.join(timeout=10)
     with engine.begin() as conn:
@@ -115,9 +126,9 @@ def browser() -> Iterator[Browser]:
 
 
 def visit(browser: Browser, server: Server, path: str, name: str,
-          ready: str = ".leaflet-interactive", key: str | None = None) -> Visit:
-    """Open ``path`` with every non-local request blocked; wait until ``ready`` is drawn;
-    screenshot into tests/e2e/output/<name>.png."""
+          ready: str | None = None, key: str | None = None) -> Visit:
+    """Open ``path`` with every non-local request blocked; wait until the map holds a drawn
+    feature (or the CSS selector ``ready`` exists); screenshot into tests/e2e/output/."""
     context = browser.new_context(viewport=VIEWPORT,  # type: ignore[arg-type]
                                   extra_http_headers={"X-API-Key": key or server.key})
     page = context.new_page()
@@ -137,7 +148,10 @@ def visit(browser: Browser, server: Server, path: str, name: str,
     response = page.goto(server.url + path, wait_until="load")
     assert response is not None and response.status == 200, path
     result.html_bytes = len(response.body())
-    page.wait_for_selector(ready, state="attached", timeout=15_000)
+    if ready:
+        page.wait_for_selector(ready, state="attached", timeout=15_000)
+    else:
+        page.wait_for_function(DRAWN, timeout=15_000)
     result.render_s = time.perf_counter() - start
     page.evaluate(FIND_MAP)
     page.wait_for_timeout(300)  # let fitBounds/tooltips settle before the screenshot
@@ -151,8 +165,7 @@ def assert_clean(v: Visit) -> None:
     """No blocked (non-local) request, no console error, and something drawn."""
     assert v.blocked == [], f"non-local requests: {v.blocked}"
     assert v.errors == [], f"console errors: {v.errors}"
-    drawn = v.page.evaluate("document.querySelectorAll('.leaflet-interactive').length")
-    assert drawn > 0, "empty map"
+    assert v.page.evaluate(DRAWN) > 0, "empty map"
 
 
 def reddish(rgb: tuple[int, int, int]) -> bool:

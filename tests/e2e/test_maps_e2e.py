@@ -3,6 +3,7 @@ features drawn where expected (pixel checks on the screenshot in tests/e2e/outpu
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from playwright.sync_api import Browser
 from sqlalchemy import Engine, text
@@ -24,8 +25,8 @@ def test_planner_view_draws_grids_by_households_and_the_gap_in_red(
     assert_clean(v)
     assert reddish(v.pixel_at(*GAP_CENTRE))
     # 350 households → "300–399" blue bin; 450 → darkest blue
-    assert bluish(v.pixel_at(*GRID_CENTRES["140213001001003"]))
-    assert bluish(v.pixel_at(*GRID_CENTRES["140213001002001"]))
+    assert bluish(v.pixel_at(113.3010, 40.0810))  # grid 003, away from its code label
+    assert bluish(v.pixel_at(113.3110, 40.0810))  # grid 002-001
     layers = v.page.locator(".leaflet-control-layers-overlays").inner_text()
     for name in ("区/县", "街道/乡镇", "社区/村", "网格（户数）", "户数偏差", "微网格",
                  "专属网格", "校验问题"):
@@ -59,6 +60,11 @@ def test_events_view_has_slider_heat_clusters_and_counts(browser: Browser, serve
     busy = v.pixel_at(113.3045, 40.0895)  # grid 001: 2 stall events on day one
     quiet = v.pixel_at(*GRID_CENTRES["140213001002002"])  # no event
     assert busy[0] - busy[2] > 40 and abs(quiet[0] - quiet[2]) < 20
+    links = v.page.locator(".gl-categories a")
+    assert links.all_inner_texts() == ["全部", "alarm", "占道经营", "垃圾暴露"]
+    links.nth(3).click()
+    v.page.wait_for_load_state("load")
+    assert "事件分析（垃圾暴露）" in v.page.title()
 
 
 def test_alarm_board_adds_a_new_alarm_without_reload_and_pans_to_it(
@@ -145,7 +151,7 @@ def test_drawing_page_posts_an_edit_and_shows_the_validation(
     }""")
     assert "已修改 1 个网格" in v.page.locator("#gl-status").inner_text()
     v.page.click("#gl-save")
-    v.page.wait_for_function("window.glValidation !== undefined", timeout=15_000)
+    v.page.wait_for_function("document.getElementById('gl-result').textContent", timeout=15_000)
     result = v.page.locator("#gl-result").inner_text()
     assert "校验未通过" in result and "gap" in result  # the community's old gap is still there
     v.shot("drawing_after_save")
@@ -155,3 +161,21 @@ def test_drawing_page_posts_an_edit_and_shows_the_validation(
             "SELECT code FROM plan_draft_grids WHERE changeset_id = :cs ORDER BY code"),
             {"cs": server.changeset_id}).scalars().all()
     assert "140213001001003" in changed
+
+
+def test_alarm_board_of_a_dispatcher_gets_alarms_from_the_live_stream(
+        browser: Browser, server: Server) -> None:
+    v = visit(browser, server, "/maps/alarms?area=140213001", "alarms_stream",
+              key=server.dispatcher_key)
+    assert_clean(v)
+    v.page.wait_for_function("window.glAlarmStream && window.glAlarmStream.readyState === 1",
+                             timeout=10_000)
+    v.page.wait_for_timeout(500)  # the stream is listening
+    before = v.page.evaluate("window.glAlarmCount")
+    response = httpx.post(server.url + "/alarms", json={"lon": 113.3005, "lat": 40.0895,
+                                                        "note": "e2e 一键报警"},
+                          headers={"X-API-Key": server.worker_key}, timeout=10)
+    assert response.status_code == 201, response.text
+    v.page.wait_for_function(f"window.glAlarmCount === {before + 1}", timeout=10_000)
+    assert v.page.evaluate("window.glAlarmVia") == "stream"
+    assert v.errors == [] and v.blocked == []

@@ -243,3 +243,15 @@ def test_valid_polygon_with_z_is_stored_2d(db: Session, tmp_path: Path) -> None:
         {"code": EAST_GRID, "name": "东", "parent_code": COMMUNITY}], [square_z])
     import_file(db, "grids", path)
     assert db.scalar(text("SELECT ST_NDims(geom) FROM grids")) == 2
+
+
+def test_plain_shp_path_gbk_without_cpg(db: Session, tmp_path: Path) -> None:
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    sites_frame(points_only=True).to_file(folder / "sites.shp", encoding="GB18030",
+                                          engine="pyogrio")
+    (folder / "sites.cpg").unlink()
+    report = import_file(db, "sites", folder / "sites.shp")
+    assert report.inserted == 2
+    assert db.scalars(text("SELECT name FROM sites ORDER BY code")).all() == [
+        "平城区第一小学", "红旗广场农贸市场"]

@@ -255,3 +255,11 @@ def test_areas_need_their_parent(db: Session, tmp_path: Path) -> None:
     assert error.details == [{"row": 2, "id": "140213002001", "field": "parent_code",
                               "problem": "parent area '140213002' does not exist (import it "
                                          "first, or in the same file)"}]
+
+
+def test_integer_too_large_for_its_column(db: Session, tmp_path: Path) -> None:
+    path = write_geojson(tmp_path / "huge.geojson",
+                         [{**grid(WEST_GRID), "households": 10**12}], [WEST_SQUARE])
+    assert refused(db, "grids", path).details == [{
+        "row": 0, "id": WEST_GRID, "field": "households",
+        "problem": "households 1000000000000 is above the maximum 2147483647"}]

@@ -183,9 +183,18 @@ def test_bad_k_is_rejected(city: Session) -> None:
         locate(city, 113.301, 40.0808, k=0)
 
 
-def test_camera_query_uses_geography_index(city: Session) -> None:
+def test_locate_statement_uses_spatial_indexes(city: Session) -> None:
     city.execute(text("SET LOCAL enable_seqscan = off"))
-    from geo.locate import CAMERA_SQL
+    from geo.locate import LOCATE_SQL
     plan = "\n".join(r[0] for r in city.execute(
-        text("EXPLAIN " + CAMERA_SQL), {"lon": 113.301, "lat": 40.0808}))
-    assert "ix_cameras_geog" in plan
+        text("EXPLAIN " + LOCATE_SQL), {"lon": 113.301, "lat": 40.0808, "radius": 200.0}))
+    assert "ix_cameras_geog" in plan and "ix_sites_geog" in plan
+
+
+def test_nearest_grid_uses_knn_on_geography_index(city: Session) -> None:
+    city.execute(text("SET LOCAL enable_seqscan = off"))
+    plan = "\n".join(r[0] for r in city.execute(text(
+        "EXPLAIN SELECT code FROM grids g WHERE g.valid_to IS NULL AND g.level = 'grid'"
+        " ORDER BY geography(g.geom) <-> geography(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
+        " LIMIT 8"), {"lon": 113.299, "lat": 40.0805}))
+    assert "ix_grids_current_geog" in plan

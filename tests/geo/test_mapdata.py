@@ -17,6 +17,7 @@ from tests.e2e.city import (
     CAM_OFFLINE,
     GRID_CENTRES,
     INCIDENT,
+    draft_moving_edge,
     seed_small_city,
 )
 
@@ -114,3 +115,16 @@ def test_event_point_and_default_area(city: Session) -> None:
     assert (event["category"], event["lon"], event["lat"]) == ("占道经营", 113.3022, 40.0872)
     assert mapdata.default_area(city) == "140213"
     assert mapdata.site_points(city, ["S001"]) == {"S001": (113.302, 40.087)}
+
+
+def test_moved_buildings_and_context_of_a_draft(city: Session) -> None:
+    cs = draft_moving_edge(city)
+    moved = mapdata.moved_buildings(city, cs)
+    assert [(r.code, r.from_code, r.to_code, r.households)
+            for r in moved.itertuples()] == [("B001", "140213001001002", "140213001001001", 30)]
+    context = mapdata.changeset_context(city, cs)
+    assert list(context["code"]) == ["140213001001003", "140213001001004"]
+    drafted = mapdata.draft_grids(city, cs).set_index("code")
+    assert list(drafted.index) == ["140213001001001", "140213001001002", "140213001001003",
+                                   "140213001001004"]
+    assert drafted.loc["140213001001001"].geometry.bounds[2] == pytest.approx(113.306)

@@ -23,7 +23,8 @@ def walk(element: Element) -> Iterator[Element]:
 
 def named_layers(fmap: folium.Map) -> dict[str, Any]:
     """Layer name (as in the layer control: the map's direct children) → layer object."""
-    return {child.layer_name: child for child in fmap._children.values()
+    children: list[Any] = list(fmap._children.values())
+    return {child.layer_name: child for child in children
             if getattr(child, "layer_name", None) and getattr(child, "control", False)}
 
 
@@ -45,7 +46,8 @@ def two_grids_sharing_an_edge() -> gpd.GeoDataFrame:
 def community_over_both(two_grids_sharing_an_edge: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     outline = box(113.30, 40.08, 113.32, 40.09)
     return gpd.GeoDataFrame(
-        {"code": ["140213", "140213001", "140213001001"], "name": ["平城区", "新建南路街道", "向阳社区"],
+        {"code": ["140213", "140213001", "140213001001"],
+         "name": ["平城区", "新建南路街道", "向阳社区"],
          "level": ["district", "street", "community"], "households": [670, 670, 670]},
         geometry=[outline] * 3, crs=4326)
 

@@ -22,9 +22,9 @@ def test_alarm_feature_is_a_lon_lat_point_with_iso_time() -> None:
 def test_board_polls_the_feed_after_the_last_id_and_listens_to_the_stream() -> None:
     html = page_html(alarms_map("实时报警", (113.30, 40.08, 113.32, 40.09), [ALARM],
                                 "/maps/alarms/feed", Basemap(), poll_ms=1500))
-    assert "var lastId = 7" in html and '"/maps/alarms/feed"' in html
-    assert "setInterval(poll, 1500)" in html and 'new EventSource(stream)' in html
-    assert '"/alarms/stream"' in html and '"grid_code": "140213001001001"' in html
+    assert '<script src="/static/gridlink/alarms.js"></script>' in html
+    assert '"lastId": 7, "feed": "/maps/alarms/feed", "stream": "/alarms/stream"' in html
+    assert '"pollMs": 1500' in html and '"grid_code": "140213001001001"' in html
     quiet = page_html(alarms_map("t", (113.30, 40.08, 113.32, 40.09), [], "/f", Basemap(),
                                  stream_url=None))
-    assert "var lastId = 0" in quiet and "var stream = null" in quiet
+    assert '"lastId": 0, "feed": "/f", "stream": null' in quiet

@@ -9,6 +9,7 @@ import folium
 import folium.plugins
 import pytest
 
+from geo.settings import PROJECT_ROOT
 from layers.assets import (
     CDN_TO_STATIC,
     DROPPED,
@@ -20,7 +21,6 @@ from layers.assets import (
     page_html,
 )
 from layers.base import Basemap, base_map
-from geo.settings import PROJECT_ROOT
 
 USED_PLUGINS = (folium.plugins.Fullscreen, folium.plugins.MeasureControl,
                 folium.plugins.MarkerCluster, folium.plugins.HeatMap,

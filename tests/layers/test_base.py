@@ -42,7 +42,8 @@ def test_gcj02_tiles_are_refused() -> None:
 
 def test_legend_lists_its_entries() -> None:
     fmap = base_map(BOUNDS, Basemap(), title="t")
-    legend = add_legend(fmap, "图例", [LegendEntry("#ff0000", "缺口"), LegendEntry("#00f", "线", True)])
+    legend = add_legend(fmap, "图例", [LegendEntry("#ff0000", "缺口"),
+                                     LegendEntry("#00f", "线", True)])
     assert isinstance(legend, Legend) and legend in list(walk(fmap))
     assert "缺口" in legend.html and "height:3px" in legend.html
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import folium
 import geopandas as gpd
 from shapely.geometry import Point, box, mapping
+from shapely.geometry.base import BaseGeometry
 
 from layers.assets import page_html
 from layers.base import Basemap
@@ -12,7 +13,7 @@ from layers.changeset import AFTER_COLOR, BEFORE_COLOR, ChangesetData, changeset
 from tests.layers.conftest import named_layers, walk
 
 
-def shape(state: str, code: str, geom: object) -> dict[str, object]:
+def shape(state: str, code: str, geom: BaseGeometry) -> dict[str, object]:
     return {"type": "Feature", "geometry": mapping(geom),
             "properties": {"state": state, "code": code, "name": code, "action": "put"}}
 

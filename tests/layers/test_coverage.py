@@ -6,7 +6,7 @@ import folium
 import geopandas as gpd
 
 from layers.base import Basemap
-from layers.coverage import COVERAGE_BINS, ONLINE_COLOR, OFFLINE_COLOR, coverage_map
+from layers.coverage import COVERAGE_BINS, OFFLINE_COLOR, ONLINE_COLOR, coverage_map
 from layers.grids import bin_color
 from tests.layers.conftest import features, named_layers, walk
 
@@ -26,16 +26,29 @@ def test_coverage_map_colours_grids_by_share_and_flags_uncovered(
     assert bin_color(0.65, COVERAGE_BINS) == "#1a9850"
 
 
-def test_each_camera_is_a_wedge_with_a_popup_and_a_dot(
+def test_cameras_are_one_wedge_layer_with_popups_and_one_dot_layer(
         two_grids_sharing_an_edge: gpd.GeoDataFrame, camera_facing_north: gpd.GeoDataFrame
 ) -> None:
     grids = two_grids_sharing_an_edge.assign(covered_share=[0.5, 0.5])
     group = named_layers(coverage_map("t", grids, camera_facing_north, Basemap()))["摄像机视域"]
-    wedges = [c for c in walk(group) if isinstance(c, folium.GeoJson)]
-    dots = [c for c in walk(group) if isinstance(c, folium.CircleMarker)]
-    assert len(wedges) == 2 and len(dots) == 2
-    colours = [w.style_function({})["fillColor"] for w in wedges]
-    assert colours == [ONLINE_COLOR, OFFLINE_COLOR]
-    popup = next(c for c in walk(wedges[0]) if isinstance(c, folium.Popup))
-    html = popup.html.render()
-    assert "rtsp://10.0.0.1/north" in html and "100 m" in html and "枪机" in html
+    wedges, dots = [c for c in walk(group) if isinstance(c, folium.GeoJson)]
+    assert [f["geometry"]["type"] for f in wedges.data["features"]] == ["Polygon", "Polygon"]
+    assert [wedges.style_function(f)["fillColor"] for f in wedges.data["features"]] == [
+        ONLINE_COLOR, OFFLINE_COLOR]
+    north = wedges.data["features"][0]["properties"]
+    assert (north["stream_url"], north["range"], north["type"], north["state"]) == (
+        "rtsp://10.0.0.1/north", 100, "枪机", "在线")
+    assert wedges.data["features"][1]["properties"]["stream_url"] == "—"
+    popup = next(c for c in walk(wedges) if isinstance(c, folium.GeoJsonPopup))
+    assert "stream_url" in popup.fields and "视频流" in popup.aliases
+    assert [f["geometry"]["coordinates"] for f in dots.data["features"]] == [
+        [113.3025, 40.086], [113.3035, 40.0868]]
+
+
+def test_a_district_full_of_cameras_gets_wedges_without_dots(
+        two_grids_sharing_an_edge: gpd.GeoDataFrame, camera_facing_north: gpd.GeoDataFrame
+) -> None:
+    grids = two_grids_sharing_an_edge.assign(covered_share=[0.5, 0.5])
+    fmap = coverage_map("t", grids, camera_facing_north, Basemap(), max_dots=1)
+    group = named_layers(fmap)["摄像机视域"]
+    assert len([c for c in walk(group) if isinstance(c, folium.GeoJson)]) == 1

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 from folium.plugins import HeatMap, MarkerCluster, TimeSliderChoropleth
 from shapely.geometry import Point
 
+from layers.assets import page_html
 from layers.base import Basemap
 from layers.events import count_styledict, events_map
 from tests.layers.conftest import walk
@@ -37,9 +39,21 @@ def test_events_map_has_slider_heat_and_clusters(
         geometry=[Point(113.305, 40.085), Point(113.306, 40.086)], crs=4326)
     fmap = events_map("事件分析", two_grids_sharing_an_edge, COUNTS, [DAY1, DAY2], events,
                       Basemap())
-    kinds = {type(c): c for c in walk(fmap)}
+    kinds: dict[type, Any] = {type(c): c for c in walk(fmap)}
     slider = kinds[TimeSliderChoropleth]
     assert len(slider.data["features"]) == 2
     assert kinds[HeatMap].data == [[40.085, 113.305], [40.086, 113.306]]
     cluster = kinds[MarkerCluster]
     assert len([c for c in cluster._children.values()]) == 2
+
+
+def test_category_chooser_links_are_escaped_links(
+        two_grids_sharing_an_edge: gpd.GeoDataFrame) -> None:
+    empty = gpd.GeoDataFrame({"id": [], "category": [], "status": [], "reported_at": [],
+                              "grid_code": [], "description": []}, geometry=[], crs=4326)
+    fmap = events_map("t", two_grids_sharing_an_edge, COUNTS, [DAY1], empty, Basemap(),
+                      categories=[("全部", "/maps/events?area=1"),
+                                  ("占道经营", "/maps/events?area=1&category=x")])
+    html = page_html(fmap)
+    assert '<a href=\\"/maps/events?area=1&amp;category=x\\">占道经营<\\/a>' in html
+    assert "事件类别" in html

@@ -31,7 +31,8 @@ def test_incident_map_layers_and_marker(camera_facing_north: gpd.GeoDataFrame) -
     fmap = incident_map(incident(camera_facing_north), Basemap())
     layers = named_layers(fmap)
     assert list(layers) == ["网格链（区-街道-社区-网格）", "摄像机", "周边场所"]
-    chain = [c for c in walk(layers["网格链（区-街道-社区-网格）"]) if isinstance(c, folium.GeoJson)]
+    chain = [c for c in walk(layers["网格链（区-街道-社区-网格）"])
+             if isinstance(c, folium.GeoJson)]
     assert [c.style_function({})["color"] for c in chain] == ["#7f3b08", "#e31a1c"]
     marker = next(c for c in walk(fmap) if isinstance(c, folium.Marker)
                   and not isinstance(c, folium.CircleMarker))
@@ -43,10 +44,13 @@ def test_incident_map_layers_and_marker(camera_facing_north: gpd.GeoDataFrame) -
 def test_camera_that_sees_the_spot_is_green_and_shows_its_distance(
         camera_facing_north: gpd.GeoDataFrame) -> None:
     layers = named_layers(incident_map(incident(camera_facing_north), Basemap()))
-    wedges = [c for c in walk(layers["摄像机"]) if isinstance(c, folium.GeoJson)]
-    assert [w.style_function({})["fillColor"] for w in wedges] == [COVERING_COLOR, OFFLINE_COLOR]
-    popups = [next(c for c in walk(w) if isinstance(c, folium.Popup)).html.render()
-              for w in wedges]
-    assert "89 m" in popups[0] and "能" in popups[0] and "不能" in popups[1]
+    wedges = next(c for c in walk(layers["摄像机"]) if isinstance(c, folium.GeoJson))
+    feats = wedges.data["features"]
+    assert [wedges.style_function(f)["fillColor"] for f in feats] == [COVERING_COLOR,
+                                                                      OFFLINE_COLOR]
+    assert [(f["properties"]["distance"], f["properties"]["sees"]) for f in feats] == [
+        ("89", "能"), ("85", "不能")]
+    popup = next(c for c in walk(wedges) if isinstance(c, folium.GeoJsonPopup))
+    assert popup.fields[-2:] == ["distance", "sees"]
     sites = [c for c in walk(layers["周边场所"]) if isinstance(c, folium.CircleMarker)]
     assert [s.location for s in sites] == [[40.087, 113.302]]

@@ -221,3 +221,43 @@ def test_unknown_area_and_empty_reason(db: Session) -> None:
     cases.community(db)
     with pytest.raises(ValidationFailed):
         open_changeset(db, COMMUNITY, "  ", "planner-li")
+
+
+def test_operations_stay_inside_the_changesets_area(db: Session, town: dict[str, Any]) -> None:
+    cases.add_area(db, cases.NEIGHBOUR_COMMUNITY, "community", cases.STREET,
+                   box(0, 100, 200, 200))
+    other = code(1, cases.NEIGHBOUR_COMMUNITY)
+    cases.add_grid(db, other, box(0, 100, 200, 200), parent=cases.NEIGHBOUR_COMMUNITY)
+    cs = open_changeset(db, COMMUNITY, "mine", "planner-li").id
+    with pytest.raises(ValidationFailed, match="outside the changeset's area"):
+        ops.rename(db, cs, "planner-li", other, new_name="not mine")
+
+
+def test_undo_of_a_merge_brings_the_grid_and_its_workers_back(
+        db: Session, town: dict[str, Any]) -> None:
+    cs = open_changeset(db, COMMUNITY, "merge", "planner-li").id
+    ops.merge(db, cs, "planner-li", [WEST, EAST])
+    result = publish(db, cs, "planner-li")
+    assert result.reassigned["workers"] == 1
+    assert unit_grids(db)["W-east"] == WEST
+    inverse = undo(db, cs, "planner-li")
+    assert {r["code"]: (r["action"], r["previous_code"]) for r in draft_rows(db, inverse.id)} == {
+        WEST: ("put", WEST), EAST: ("put", None)}
+    publish(db, inverse.id, "planner-li")
+    assert current(db) == {WEST: (3, 10000.0), EAST: (2, 10000.0)}
+    assert unit_grids(db)["W-east"] == EAST
+    assert unit_grids(db)["B-east"] == EAST
+
+
+def test_drafts_touching_other_grids_publish_one_after_the_other(db: Session) -> None:
+    cases.community(db, width=300)
+    for i in range(3):
+        cases.add_grid(db, code(i + 1), box(100 * i, 0, 100 * (i + 1), 100))
+    first = open_changeset(db, COMMUNITY, "west edge", "planner-li").id
+    second = open_changeset(db, COMMUNITY, "rename the east grid", "planner-wang").id
+    ops.reshape(db, first, "planner-li", code(1), cases.geojson(box(0, 0, 110, 100)))
+    ops.rename(db, second, "planner-wang", code(3), new_name="East")
+    publish(db, first, "planner-li")
+    publish(db, second, "planner-wang")  # grid 003 was not touched by the first
+    assert current(db) == {code(1): (2, pytest.approx(11000, abs=0.5)),  # 1 mm snap-rounding
+                           code(2): (2, pytest.approx(9000, abs=0.5)), code(3): (2, 10000.0)}

@@ -44,8 +44,10 @@ def test_proposal_is_balanced_contiguous_and_valid(db: Session) -> None:
     for row in put_grids:  # each grid is one connected polygon
         assert row["geometry"]["type"] == "MultiPolygon"
         assert len(row["geometry"]["coordinates"]) == 1
-    assert {r["code"] for r in rows if r["action"] == "retire"} == {
-        code(1, code(1)), code(1, code(2))}
+    retired = {r["code"]: r["successor_code"] for r in rows if r["action"] == "retire"}
+    assert set(retired) == {code(1, code(1)), code(1, code(2))}
+    new_micro = {r["code"] for r in rows if r["level"] == "micro" and r["action"] == "put"}
+    assert set(retired.values()) <= new_micro  # helpers go to a new micro-grid
     report = validate_area(db, COMMUNITY, changeset_id=draft.id)
     assert report.ok, [p.message for p in report.errors]
     balance = [g for g in report.grids if g.level == "grid"]
