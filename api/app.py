@@ -14,9 +14,11 @@ from api.routers.dispatch import dispatch_router
 from api.routers.health import health_router
 from api.routers.maps import maps_router, static_app
 from api.routers.planning import planning_router
+from api.routers.session import session_router
 from geo.settings import Settings, get_settings
 
-PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
+                          "/login", "/logout"})
 """Routes that need no key. Every other route must declare an auth rule (tested)."""
 
 
@@ -32,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _limit_upload_size(app, settings)
     app.include_router(health_router())
     app.include_router(admin_router())
+    app.include_router(session_router())
     app.include_router(data_router())
     app.include_router(maps_router())
     app.mount("/static", static_app(), name="static")

@@ -1,6 +1,7 @@
 """API-key authentication and role checks.
 
-Clients send ``X-API-Key: <key>`` (or ``Authorization: Bearer <key>``). Missing or unknown
+Clients send ``X-API-Key: <key>`` (or ``Authorization: Bearer <key>``); browsers signed in
+at ``/login`` send a cookie, accepted for reads only. Missing or unknown
 key → 401; a valid key without the needed role → 403. ``admin`` may do everything.
 Every route declares its rule with one of :func:`require_roles` / :data:`Reader`; a test
 walks the app's routes so that a route without a rule fails.
@@ -29,6 +30,10 @@ class Caller:
     worker_code: str | None = None
 
 
+KEY_COOKIE = "gridlink_key"
+"""Cookie set by /login for browsers; honoured for reads (GET/HEAD) only."""
+
+
 def _plain_key(request: Request) -> str | None:
     key = request.headers.get("x-api-key")
     if key:
@@ -36,6 +41,8 @@ def _plain_key(request: Request) -> str | None:
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
+    if request.method in ("GET", "HEAD"):
+        return request.cookies.get(KEY_COOKIE)
     return None
 
 

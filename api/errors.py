@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo import errors as ge
@@ -47,9 +48,16 @@ def error_body(code: str, message: str, details: list[Any] | None = None) -> dic
     return {"error": code, "message": message, "details": details or []}
 
 
+def _wants_page(request: Request) -> bool:
+    """A browser navigating to a page (not a script or API client)."""
+    return request.method == "GET" and "text/html" in request.headers.get("accept", "")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ge.GridlinkError)
-    async def _gridlink(_: Request, exc: ge.GridlinkError) -> JSONResponse:
+    async def _gridlink(request: Request, exc: ge.GridlinkError) -> Response:
+        if isinstance(exc, ge.AuthRequired) and _wants_page(request):
+            return RedirectResponse(f"/login?{urlencode({'next': request.url.path})}", 303)
         headers = {"WWW-Authenticate": "ApiKey"} if isinstance(exc, ge.AuthRequired) else None
         return JSONResponse(error_body(exc.code, exc.message, exc.details),
                             status_code=status_for(exc), headers=headers)
