@@ -28,8 +28,9 @@ typecheck:
 pytest:
 	$(BIN)/pytest -q
 
+## make bench: every benchmark (minutes; figures go to bench/RESULTS.md by hand)
 bench: setup-test
-	$(BIN)/python bench/import_export.py
+	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
 
 stop:
 	$(GRIDLINK) db stop

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from cli.cluster import managed_cluster
 from geo import models
+from geo.assign import assign_events, assign_units
 from geo.db import database_url, transaction
 from geo.keys import create_key
 from geo.schema import upgrade
@@ -73,6 +74,9 @@ def prepare(load_demo: bool = True) -> tuple[str, dict[str, int]]:
 
             console.print("loading the demo city (first run only) ...")
             load(session)
+            with console.status("assigning buildings, sites, cameras and events to grids ..."):
+                assign_units(session)
+                assign_events(session, "all")
         key = demo_admin_key(session, settings)
         counts = table_counts(session)
     return key, counts
