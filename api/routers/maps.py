@@ -60,8 +60,15 @@ def basemap_for(settings: Settings) -> Basemap:
 
 
 def maps_router() -> APIRouter:
+    """The /maps router: HTML map pages (any reader) and the alarm feed they poll."""
     router = APIRouter(prefix="/maps", tags=["maps"], default_response_class=HTMLResponse)
+    _planner_routes(router)
+    _dispatch_routes(router)
+    _changeset_routes(router)
+    return router
 
+
+def _planner_routes(router: APIRouter) -> None:
     @router.get("", summary="Index of the map views, with a search by grid code or name")
     def index(session: SessionDep, _: Reader, q: str | None = None) -> HTMLResponse:
         results = mapdata.search_units(session, q) if q else []
@@ -93,6 +100,9 @@ def maps_router() -> APIRouter:
         return HTMLResponse(page_html(events_page(session, settings, area, start, end,
                                                   category, bin_days)))
 
+
+
+def _dispatch_routes(router: APIRouter) -> None:
     @router.get("/alarms", summary="Live one-click alarm board")
     def alarms(session: SessionDep, settings: SettingsDep, caller: Reader,
                area: str | None = None) -> HTMLResponse:
@@ -133,6 +143,9 @@ def maps_router() -> APIRouter:
         data = incident_data(session, found, f"事件 #{event_id} {event['category']}", details)
         return HTMLResponse(page_html(incident_map(data, basemap_for(settings))))
 
+
+
+def _changeset_routes(router: APIRouter) -> None:
     @router.get("/changesets/{changeset_id}", summary="A draft changeset: before/after swipe")
     def changeset_page(changeset_id: int, session: SessionDep, settings: SettingsDep,
                        _: Reader) -> HTMLResponse:
@@ -153,8 +166,6 @@ def maps_router() -> APIRouter:
                            changeset_id, mapdata.draft_grids(session, changeset_id),
                            basemap_for(settings))
         return HTMLResponse(page_html(fmap))
-
-    return router
 
 
 def planner_page(session: SessionDep, settings: Settings, area: str | None) -> Any:

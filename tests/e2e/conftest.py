@@ -162,10 +162,14 @@ def visit(browser: Browser, server: Server, path: str, name: str,
 
 
 def assert_clean(v: Visit) -> None:
-    """No blocked (non-local) request, no console error, and something drawn."""
+    """No blocked (non-local) request, no console error, something drawn, and the common
+    controls: scale bar, measure, fullscreen and legend."""
     assert v.blocked == [], f"non-local requests: {v.blocked}"
     assert v.errors == [], f"console errors: {v.errors}"
     assert v.page.evaluate(DRAWN) > 0, "empty map"
+    for control in (".leaflet-control-scale", ".leaflet-control-measure",
+                    ".leaflet-control-zoom-fullscreen", ".gl-legend"):
+        assert v.page.locator(control).count() == 1, f"{control} missing"
 
 
 def reddish(rgb: tuple[int, int, int]) -> bool:

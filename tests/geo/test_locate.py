@@ -184,7 +184,8 @@ def test_bad_k_is_rejected(city: Session) -> None:
 
 
 def test_locate_statement_uses_spatial_indexes(city: Session) -> None:
-    city.execute(text("SET LOCAL enable_seqscan = off"))
+    for setting in ("enable_seqscan", "enable_bitmapscan"):
+        city.execute(text(f"SET LOCAL {setting} = off"))
     from geo.locate import LOCATE_SQL
     plan = "\n".join(r[0] for r in city.execute(
         text("EXPLAIN " + LOCATE_SQL), {"lon": 113.301, "lat": 40.0808, "radius": 200.0}))
@@ -192,7 +193,9 @@ def test_locate_statement_uses_spatial_indexes(city: Session) -> None:
 
 
 def test_nearest_grid_uses_knn_on_geography_index(city: Session) -> None:
-    city.execute(text("SET LOCAL enable_seqscan = off"))
+    # a 7-row table: make the planner show whether an ordered KNN index path exists at all
+    for setting in ("enable_seqscan", "enable_sort", "enable_bitmapscan"):
+        city.execute(text(f"SET LOCAL {setting} = off"))
     plan = "\n".join(r[0] for r in city.execute(text(
         "EXPLAIN SELECT code FROM grids g WHERE g.valid_to IS NULL AND g.level = 'grid'"
         " ORDER BY geography(g.geom) <-> geography(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
