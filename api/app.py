@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import error_body, install_error_handlers
 from api.routers.admin import admin_router
@@ -31,7 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "grids, micro-grids, admin areas, cameras, sites and events on PostGIS.",
     )
     install_error_handlers(app)
-    _limit_upload_size(app, settings)
+    app.add_middleware(UploadLimit, settings=settings)
     app.include_router(health_router())
     app.include_router(admin_router())
     app.include_router(session_router())
@@ -43,19 +42,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _limit_upload_size(app: FastAPI, settings: Settings) -> None:
-    limit = int(settings.max_upload_mb * 1024 * 1024)
+class UploadLimit:
+    """Pure ASGI middleware: 413 for a declared body over ``GRIDLINK_MAX_UPLOAD_MB``.
 
-    @app.middleware("http")
-    async def reject_huge_bodies(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > limit:
-            return JSONResponse(
-                error_body("too_large",
-                           f"request body of {int(length)} bytes exceeds the limit of "
-                           f"{limit} bytes (GRIDLINK_MAX_UPLOAD_MB={settings.max_upload_mb:g})",
-                           [{"limit_bytes": limit, "size_bytes": int(length)}]),
-                status_code=413)
-        return await call_next(request)
+    Bodies without a Content-Length (chunked) are counted while read by the upload routes.
+    Pure ASGI rather than ``@app.middleware``: that wrapper costs a task switch per request.
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.limit = int(settings.max_upload_mb * 1024 * 1024)
+        self.limit_mb = settings.max_upload_mb
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length", b"")
+            if length.isdigit() and int(length) > self.limit:
+                response = JSONResponse(
+                    error_body("too_large",
+                               f"request body of {int(length)} bytes exceeds the limit of "
+                               f"{self.limit} bytes (GRIDLINK_MAX_UPLOAD_MB={self.limit_mb:g})",
+                               [{"limit_bytes": self.limit, "size_bytes": int(length)}]),
+                    status_code=413)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -9,15 +9,19 @@ walks the app's routes so that a route without a rule fails.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionDep, SettingsDep
 from geo.errors import AuthRequired, Forbidden
-from geo.keys import key_for
+from geo.keys import hash_key, key_for
+from geo.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -46,22 +50,46 @@ def _plain_key(request: Request) -> str | None:
     return None
 
 
-def _caller(request: Request, session: SessionDep) -> Caller | None:
+_KEYS_SEEN: dict[str, tuple[Caller, float]] = {}
+"""Valid keys recently seen, by hash: (caller, expiry on the monotonic clock)."""
+
+
+def forget_cached_keys() -> None:
+    """Drop the key cache (after a revocation in this process)."""
+    _KEYS_SEEN.clear()
+
+
+async def _caller(request: Request, session: Session, settings: Settings) -> Caller | None:
+    """The caller named by the request's key, None without a key; 401 for a bad key.
+
+    A valid key is remembered for ``GRIDLINK_KEY_CACHE_SECONDS`` (default 10 s), so most
+    requests check it without a database round trip or a thread hop; a key revoked from
+    another process stops working within that time, one revoked through the API at once.
+    """
     plain = _plain_key(request)
     if plain is None:
         return None
-    key = key_for(session, plain)
+    digest = hash_key(plain)
+    now = time.monotonic()
+    seen = _KEYS_SEEN.get(digest)
+    if seen is not None and seen[1] > now:
+        return seen[0]
+    key = await run_in_threadpool(key_for, session, plain)
     if key is None:
         raise AuthRequired("the API key is unknown or revoked")
-    return Caller(name=key.name, role=key.role, key_id=key.id, worker_code=key.worker_code)
+    caller = Caller(name=key.name, role=key.role, key_id=key.id, worker_code=key.worker_code)
+    if settings.key_cache_seconds > 0:
+        _KEYS_SEEN[digest] = (caller, now + settings.key_cache_seconds)
+    return caller
 
 
-def require_roles(*roles: str) -> Callable[..., Caller]:
+def require_roles(*roles: str) -> Callable[..., Awaitable[Caller]]:
     """A dependency admitting keys whose role is in ``roles`` (admin always)."""
     allowed = frozenset(roles) | {"admin"}
 
-    def dependency(request: Request, session: SessionDep) -> Caller:
-        caller = _caller(request, session)
+    async def dependency(request: Request, session: SessionDep,
+                         settings: SettingsDep) -> Caller:
+        caller = await _caller(request, session, settings)
         if caller is None:
             raise AuthRequired("this request needs an API key (header X-API-Key)")
         if caller.role not in allowed:
@@ -75,8 +103,8 @@ def require_roles(*roles: str) -> Callable[..., Caller]:
     return dependency
 
 
-def _reader(request: Request, session: SessionDep, settings: SettingsDep) -> Caller:
-    caller = _caller(request, session)
+async def _reader(request: Request, session: SessionDep, settings: SettingsDep) -> Caller:
+    caller = await _caller(request, session, settings)
     if caller is not None:
         return caller
     if settings.public_read:

@@ -1,27 +1,51 @@
-"""Request dependencies: the database session (one transaction per request) and settings."""
+"""Request dependencies: the database session (one transaction per request) and settings.
+
+Both are cheap to create, so they are ``async`` dependencies that run on the event loop:
+FastAPI sends every *sync* dependency through the thread pool, and on a 2-core server those
+hops, not the SQL, dominated a /locate request (bench/RESULTS.md, Dispatch).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from geo.db import session_factory
 from geo.settings import Settings, get_settings
 
 
-def get_session() -> Iterator[Session]:
-    """One session per request: committed if the handler returns, rolled back if it raises."""
-    with session_factory()() as session:
-        try:
-            yield session
+async def get_session() -> AsyncIterator[Session]:
+    """One session per request: committed if the handler returns, rolled back if it raises.
+
+    Creating a session does no I/O (it connects on first use); only the commit or rollback
+    and close at the end go to the thread pool, in one hop.
+    """
+    session = session_factory()()
+    try:
+        yield session
+    except BaseException:
+        await run_in_threadpool(_end, session, False)
+        raise
+    await run_in_threadpool(_end, session, True)
+
+
+def _end(session: Session, commit: bool) -> None:
+    try:
+        if commit:
             session.commit()
-        except BaseException:
+        else:
             session.rollback()
-            raise
+    finally:
+        session.close()
+
+
+async def current_settings() -> Settings:
+    return get_settings()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(current_settings)]

@@ -33,7 +33,13 @@ def get_engine() -> Engine:
 
 
 def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine or get_engine(), expire_on_commit=False)
+    """Sessions bound to ``engine`` (default: the configured database)."""
+    return _factory_for(engine or get_engine())
+
+
+@lru_cache
+def _factory_for(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
 
 
 @contextmanager

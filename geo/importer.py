@@ -649,9 +649,7 @@ _CASTS = {"code": "{c}", "text": "{c}", "int": "{c}::integer", "float": "{c}::do
 def _extra_columns(layer: Layer) -> dict[str, str]:
     """Table columns not in the file, with their SQL value (over stage alias ``s``)."""
     if layer.table == "grids":
-        community = ("s.parent_code" if layer.name == "grids" else
-                     "(SELECT g.community_code FROM grids g WHERE g.code = s.parent_code "
-                     "AND g.level = 'grid' AND g.valid_to IS NULL)")
+        community = "s.parent_code" if layer.name == "grids" else "s.community_code"
         level = "'grid'" if layer.name == "grids" else "'micro'"
         extra = {"level": level, "community_code": community, "version": "1"}
         if layer.name == "micro_grids":
@@ -752,11 +750,26 @@ def _copy_stage(session: Session, layer: Layer, frame: pd.DataFrame) -> None:
             copy.write(chunk.to_csv(index=False, header=False))
 
 
+def _stage_parent_communities(session: Session) -> None:
+    """Give each staged micro-grid its parent grid's community code, before the upsert.
+
+    Resolved here in its own statement rather than as a correlated sub-select inside the
+    INSERT: PostgreSQL 15 was seen returning NULL from that sub-select (through the partial
+    unique index on grids.code) while the same INSERT wrote micro-grids into that index.
+    """
+    session.execute(text(f"ALTER TABLE {STAGE} ADD COLUMN community_code text"))
+    session.execute(text(
+        f"UPDATE {STAGE} s SET community_code = g.community_code FROM grids g "  # noqa: S608
+        "WHERE g.code = s.parent_code AND g.level = 'grid' AND g.valid_to IS NULL"))
+
+
 def write_rows(session: Session, layer: Layer, frame: pd.DataFrame) -> tuple[int, int]:
     """Upsert the staged rows; returns (inserted, updated)."""
     if frame.empty:
         return 0, 0
     _copy_stage(session, layer, frame)
+    if layer.name == "micro_grids":
+        _stage_parent_communities(session)
     update, insert = upsert_sql(layer, points="geom_x" in frame.columns)
     session.execute(text(f"ANALYZE {STAGE}"))
     updated = session.execute(text(update)).rowcount  # type: ignore[attr-defined]

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     public_read: bool = Field(default=False, description="Allow reads without an API key.")
+    key_cache_seconds: float = Field(
+        default=10.0, description="How long a valid API key is remembered (0 = check every "
+        "request); a key revoked from another process stops working within this time.")
     max_upload_mb: float = Field(default=200.0, description="Largest accepted upload (413 above).")
     bulk_event_limit: int = Field(default=100_000, description="Most events per bulk request.")
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from api.auth import Admin
+from api.auth import Admin, forget_cached_keys
 from api.deps import SessionDep
 from geo.keys import Role, create_key, revoke_key
 from geo.models import ApiKey
@@ -36,6 +36,8 @@ def admin_router() -> APIRouter:
 
     @router.delete("/keys/{prefix}", summary="Revoke keys by prefix")
     def delete_key(prefix: str, session: SessionDep, _: Admin) -> dict[str, int]:
-        return {"revoked": revoke_key(session, prefix)}
+        revoked = revoke_key(session, prefix)
+        forget_cached_keys()
+        return {"revoked": revoked}
 
     return router

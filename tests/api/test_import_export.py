@@ -13,7 +13,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.deps import get_session
+from api.deps import current_settings, get_session
 from geo.settings import get_settings
 from tests.conftest import auth
 from tests.geo.importer_files import (
@@ -151,7 +151,7 @@ def small_client(db: Session, keys: dict[str, str]) -> Iterator[TestClient]:
         yield db
 
     app.dependency_overrides[get_session] = session
-    app.dependency_overrides[get_settings] = lambda: small
+    app.dependency_overrides[current_settings] = lambda: small
     with TestClient(app) as test_client:
         yield test_client
 
@@ -194,7 +194,7 @@ def test_export_streams_with_the_real_request_session(database_url: str, engine:
         import_file(session, "grids", _geojson_file(tmp_path))
     try:
         app = create_app(get_settings().model_copy(update={"public_read": True}))
-        app.dependency_overrides[get_settings] = lambda: get_settings().model_copy(
+        app.dependency_overrides[current_settings] = lambda: get_settings().model_copy(
             update={"public_read": True})
         with TestClient(app) as plain:
             response = plain.get("/export/grids")

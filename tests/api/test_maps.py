@@ -8,7 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from geo.settings import Settings, get_settings
+from api.deps import current_settings
+from geo.settings import Settings
 from layers.assets import external_urls
 from tests.conftest import auth
 from tests.e2e.city import INCIDENT, draft_moving_edge, seed_small_city
@@ -93,7 +94,7 @@ def test_alarm_board_listens_to_the_stream_only_for_dispatchers(
 def test_gcj02_tile_setting_is_refused(client: TestClient, keys: dict[str, str],
                                        city: None) -> None:
     amap = Settings(tile_url="https://webrd01.is.autonavi.com/appmaptile?x={x}&y={y}&z={z}")
-    client.app.dependency_overrides[get_settings] = lambda: amap  # type: ignore[attr-defined]
+    client.app.dependency_overrides[current_settings] = lambda: amap  # type: ignore[attr-defined]
     response = client.get("/maps/coverage?area=140213001", headers=auth(keys, "viewer"))
     assert response.status_code == 422
     assert response.json()["details"] == [{"field": "GRIDLINK_TILE_URL"}]

@@ -54,3 +54,16 @@ def test_logout_forgets_the_cookie(client: TestClient, keys: dict[str, str]) -> 
     client.post("/login", data={"key": keys["viewer"]}, follow_redirects=False)
     client.post("/logout", follow_redirects=False)
     assert client.get("/maps", follow_redirects=False).status_code == 401
+
+
+def test_key_revoked_through_the_api_stops_working_at_once(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    viewer = {"X-API-Key": keys["viewer"]}
+    assert client.get("/maps", headers=viewer).status_code == 200  # now cached as valid
+    revoked = client.delete(f"/admin/keys/{keys['viewer'][:7]}",
+                            headers={"X-API-Key": keys["admin"]})
+    assert revoked.status_code == 200 and revoked.json()["revoked"] >= 1
+    response = client.get("/maps", headers=viewer)
+    assert response.status_code == 401
+    assert response.json()["message"] == "the API key is unknown or revoked"
