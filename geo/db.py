@@ -25,7 +25,9 @@ def database_url(settings: Settings | None = None) -> str:
 
 @lru_cache
 def engine_for(url: str) -> Engine:
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # No pool_pre_ping: it costs a round trip per request (bench/RESULTS.md, /locate). A
+    # connection broken by a database restart fails one request, then the pool is renewed.
+    return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800)
 
 
 def get_engine() -> Engine:
