@@ -26,7 +26,6 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import psycopg
 import shapely
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
@@ -38,7 +37,7 @@ from data.demo import generate_city
 from geo.assign import assign_events
 from geo.cameras import covers, geodesic_bearing_distance, is_facing
 from geo.schema import upgrade
-from geo.settings import PROJECT_ROOT, get_settings
+from geo.settings import get_settings
 
 K = 3
 TOLERANCE_M = get_settings().gps_tolerance_m
@@ -48,23 +47,10 @@ TOLERANCE_M = get_settings().gps_tolerance_m
 
 
 def scratch_database(url: str | None, name: str = "gridlink_bench") -> str:
-    """(Re)create database ``name`` with PostGIS + schema; returns its SQLAlchemy URL."""
-    if url is None:
-        from cli.cluster import Cluster
+    """(Re)create database name with PostGIS and the schema; returns its URL."""
+    from cli.cluster import fresh_database, test_server_url
 
-        cluster = Cluster(PROJECT_ROOT / ".gridlink" / "test", 55433, dbname="postgres")
-        cluster.start()
-        url = cluster.url
-    server = make_url(url)
-    dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    target = server.set(database=name)
-    with psycopg.connect(target.set(drivername="postgresql").render_as_string(
-            hide_password=False), autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION postgis")
-    result = target.render_as_string(hide_password=False)
+    result = fresh_database(url or test_server_url(), name)
     upgrade(result)
     return result
 

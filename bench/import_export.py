@@ -30,7 +30,6 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import psycopg
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -48,23 +47,10 @@ CATEGORIES = ("garbage", "illegal_ads", "street_light", "road_damage", "dispute"
 
 
 def scratch_database(url: str | None) -> str:
-    """(Re)create ``gridlink_bench_io`` with PostGIS and the schema; returns its URL."""
-    if url is None:
-        from cli.cluster import Cluster
+    """(Re)create database DB_NAME with PostGIS and the schema; returns its URL."""
+    from cli.cluster import fresh_database, test_server_url
 
-        cluster = Cluster(ROOT / ".gridlink" / "test", 55433, dbname="postgres")
-        cluster.start()
-        url = cluster.url
-    server = make_url(url)
-    dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    target = server.set(database=DB_NAME)
-    with psycopg.connect(target.set(drivername="postgresql").render_as_string(
-            hide_password=False), autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION postgis")
-    result = target.render_as_string(hide_password=False)
+    result = fresh_database(url or test_server_url(), DB_NAME)
     upgrade(result)
     return result
 

@@ -28,14 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import uvicorn
 from playwright.sync_api import Browser, Page, Route, sync_playwright
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from geo.settings import PROJECT_ROOT, get_settings
+from geo.settings import get_settings
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -51,25 +49,11 @@ RENDER_BUDGET_S = 2.0
 
 
 def scratch_database(url: str | None, name: str = "gridlink_bench_maps") -> str:
-    """(Re)create database ``name`` with PostGIS and the schema; its SQLAlchemy URL."""
+    """(Re)create database name with PostGIS and the schema; returns its URL."""
+    from cli.cluster import fresh_database, test_server_url
     from geo.schema import upgrade
 
-    if url is None:
-        from cli.cluster import Cluster
-
-        cluster = Cluster(PROJECT_ROOT / ".gridlink" / "test", 55433, dbname="postgres")
-        cluster.start()
-        url = cluster.url
-    server = make_url(url)
-    dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    target = server.set(database=name)
-    with psycopg.connect(target.set(drivername="postgresql").render_as_string(
-            hide_password=False), autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION postgis")
-    result = target.render_as_string(hide_password=False)
+    result = fresh_database(url or test_server_url(), name)
     upgrade(result)
     return result
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from sqlalchemy.engine import make_url
 
 from geo.errors import DatabaseUnavailable
 from geo.settings import get_settings
@@ -177,3 +178,28 @@ def managed_cluster() -> Cluster | None:
     if settings.database_url:
         return None
     return Cluster(settings.home, settings.db_port, settings.db_name)
+
+
+def test_server_url(port: int = 55433) -> str:
+    """The managed test/bench cluster under ``.gridlink/test`` (started if needed)."""
+    cluster = Cluster(get_settings().home / "test", port, dbname="postgres")
+    cluster.start()
+    return cluster.url
+
+
+def fresh_database(server_url: str, name: str) -> str:
+    """Drop and create database ``name`` with PostGIS on the server of ``server_url``.
+
+    Returns the new database's SQLAlchemy URL (not migrated: call geo.schema.upgrade).
+    The name comes from code, never from user input.
+    """
+    server = make_url(server_url)
+    dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    target = server.set(database=name)
+    with psycopg.connect(target.set(drivername="postgresql").render_as_string(
+            hide_password=False), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION postgis")
+    return target.render_as_string(hide_password=False)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cli.output import console, fail
 from geo.db import transaction
 from geo.errors import GridlinkError
 from geo.exporter import ExportFilter, check_export, export_file, parse_bbox
@@ -15,17 +15,9 @@ from geo.importer import ImportReport, import_file
 from geo.layers import LAYERS
 
 data_app = typer.Typer()
-console = Console()
 LAYER_HELP = f"one of: {', '.join(LAYERS)}"
 
 
-def _fail(exc: GridlinkError) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {exc.message}")
-    for detail in exc.details[:50]:
-        console.print(f"  - {detail}")
-    if len(exc.details) > 50:
-        console.print(f"  ... and {len(exc.details) - 50} more")
-    return typer.Exit(code=1)
 
 
 def _print_report(report: ImportReport, rejects: Path | None) -> None:
@@ -59,7 +51,7 @@ def import_command(
             report = import_file(session, layer, file, crs=crs, encoding=encoding,
                                  skip_invalid=skip_invalid, rejects_path=rejects)
     except GridlinkError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     _print_report(report, rejects)
 
 
@@ -83,5 +75,5 @@ def export_command(
         with console.status(f"exporting {layer} to {out}..."), transaction() as session:
             count = export_file(session, layer, out, fmt, flt)  # type: ignore[arg-type]
     except GridlinkError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     console.print(f"wrote {count} feature(s) to {out}")

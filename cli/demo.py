@@ -7,10 +7,10 @@ from datetime import date, datetime
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cli.output import console
 from data.demo import (
     LOAD_ORDER,
     CityScale,
@@ -24,7 +24,6 @@ from data.demo import load_demo as load_city
 
 demo_app = typer.Typer(help="The demo city (a synthetic district around Datong).",
                        no_args_is_help=True)
-console = Console()
 
 SEED = typer.Option(42, help="random seed: same seed and sizes give the same city")
 GRIDS = typer.Option(None, help="ordinary grids (default 1200; sets the city's size)")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
+from cli.output import console, fail
 from geo.assign import AssignSummary, assign_events
 from geo.db import transaction
 from geo.errors import GridlinkError
@@ -15,13 +15,8 @@ from geo.importer import import_file
 from geo.settings import get_settings
 
 events_app = typer.Typer(help="Events: import files of reported events.", no_args_is_help=True)
-console = Console()
 
 
-def _fail(exc: GridlinkError) -> typer.Exit:
-    from cli.main import fail  # cli.main imports this module: import lazily
-
-    return fail(exc)
 
 
 def _print_summary(summary: AssignSummary) -> None:
@@ -53,7 +48,7 @@ def import_events(
             summary = assign_events(session, "unassigned")
             fill_missing_due(session, get_settings().event_due_hours)
     except GridlinkError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     for note in report.notes:
         console.print(f"note: {note}")
     console.print(f"{report.rows} rows: {report.inserted} inserted, {report.updated} updated, "
@@ -81,5 +76,5 @@ def assign(
         with transaction() as session:
             summary = assign_events(session, chosen[0], area_code=area, k=k)
     except GridlinkError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     _print_summary(summary)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 from sqlalchemy import func, select
 
 from cli.cluster import managed_cluster
 from cli.data import export_command, import_command
 from cli.demo import demo_app
 from cli.dispatch import assign, events_app
+from cli.output import console, fail
 from cli.plan import plan_app
 from cli.up import up
 from geo import models
@@ -31,16 +31,8 @@ app.add_typer(plan_app, name="plan")
 app.add_typer(events_app, name="events")
 app.command("assign")(assign)
 app.command("up")(up)
-console = Console()
 
 
-def fail(exc: GridlinkError) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {exc.message}")
-    for detail in exc.details[:50]:
-        console.print(f"  - {detail}")
-    if len(exc.details) > 50:
-        console.print(f"  ... and {len(exc.details) - 50} more")
-    return typer.Exit(code=1)
 
 
 @db_app.command("start")

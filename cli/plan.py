@@ -7,10 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from cli.output import console, fail
 from geo.db import transaction
 from geo.errors import GridlinkError
 from geo.models import PlanChangeset
@@ -23,13 +23,8 @@ from geo.planning.validate import ValidationReport, validate_area
 
 plan_app = typer.Typer(help="Planning: validate coverage and balance, draft and publish grids.",
                        no_args_is_help=True)
-console = Console()
 
 
-def _fail(exc: GridlinkError) -> typer.Exit:
-    from cli.main import fail  # cli.main imports this module: import lazily
-
-    return fail(exc)
 
 
 def print_report(report: ValidationReport, limit: int = 200) -> None:
@@ -65,7 +60,7 @@ def validate(
         with transaction() as session:
             report = validate_area(session, area, changeset_id=changeset)
     except GridlinkError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     if as_json:
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
     else:
@@ -94,7 +89,7 @@ def _draft_command(make: Callable[[Session], PlanChangeset]) -> None:
             report = validate_area(session, changeset.area_code, changeset_id=changeset.id)
             _print_draft(changeset, report)
     except GridlinkError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
 
 
 @plan_app.command("propose")
@@ -137,7 +132,7 @@ def preview_cmd(changeset: int = typer.Argument(..., help="changeset id")) -> No
         with transaction() as session:
             result = preview(session, changeset)
     except GridlinkError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     table = Table(title=f"changeset {changeset}: before → after")
     for col in ("grid", "state", "households", "buildings", "sites", "cameras", "events",
                 "workers"):
@@ -162,7 +157,7 @@ def publish_cmd(
         with transaction() as session:
             result = publish(session, changeset, author)
     except GridlinkError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     console.print(f"published changeset {changeset} at {result.published_at}: "
                   f"{result.closed} versions closed, {result.opened} opened; "
                   f"re-assigned {result.reassigned}")

@@ -12,20 +12,18 @@ import secrets
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cli.cluster import managed_cluster
+from cli.output import console
 from geo import models
 from geo.assign import assign_events, assign_units
 from geo.db import database_url, transaction
 from geo.keys import create_key
 from geo.schema import upgrade
 from geo.settings import Settings, get_settings
-
-console = Console()
 
 COUNTED = {
     "admin areas": models.AdminArea,

@@ -23,12 +23,12 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from api.deps import get_session
-from cli.cluster import Cluster
+from cli.cluster import fresh_database, test_server_url
 from geo.keys import ROLES, create_key
 from geo.schema import upgrade
 from geo.settings import PROJECT_ROOT, get_settings
 
-TEST_HOME = PROJECT_ROOT / ".gridlink" / "test"
+TEST_HOME = get_settings().home / "test"
 
 
 def _server_url() -> str:
@@ -37,28 +37,17 @@ def _server_url() -> str:
         return url
     port = int(os.environ.get("GRIDLINK_TEST_DB_PORT", "55433"))
     TEST_HOME.mkdir(parents=True, exist_ok=True)
-    cluster = Cluster(TEST_HOME, port, dbname="postgres")
     with open(TEST_HOME / "start.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        cluster.start()
-    return f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        return test_server_url(port)
 
 
 def _create_test_database() -> str:
     try:
-        server = make_url(_server_url())
-    except Exception as exc:
+        server_url = _server_url()
+    except Exception as exc:  # any failure here must stop the run loudly
         pytest.exit(f"PostGIS for the tests could not be started: {exc}", returncode=3)
-    name = f"gridlink_test_{os.getpid()}"
-    dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = server.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(server.set(drivername="postgresql", database=name)
-                         .render_as_string(hide_password=False), autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION postgis")
-    return url
+    return fresh_database(server_url, f"gridlink_test_{os.getpid()}")
 
 
 def _drop_database(url: str) -> None:
