@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+
 import typer
 from sqlalchemy import func, select
 
@@ -13,7 +15,7 @@ from cli.output import console, fail
 from cli.plan import plan_app
 from cli.up import up
 from geo import models
-from geo.db import database_url, transaction
+from geo.db import database_url, get_engine, transaction
 from geo.errors import GridlinkError
 from geo.keys import ROLES, create_key, revoke_key
 from geo.schema import upgrade
@@ -33,6 +35,10 @@ app.command("assign")(assign)
 app.command("up")(up)
 
 
+@app.callback()
+def close_connections_on_exit() -> None:
+    """Close pooled database connections when a command ends (no half-open sockets)."""
+    atexit.register(lambda: get_engine().dispose())
 
 
 @db_app.command("start")

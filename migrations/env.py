@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 from geoalchemy2 import alembic_helpers
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, pool
 
 from geo.db import database_url
 from geo.models import Base
@@ -15,7 +15,7 @@ target_metadata = Base.metadata
 
 def run_migrations_online() -> None:
     url = config.attributes.get("url") or database_url()
-    connectable = config.attributes.get("connection") or create_engine(url)
+    connectable = config.attributes.get("connection") or create_engine(url, poolclass=pool.NullPool)
     if hasattr(connectable, "connect"):
         with connectable.connect() as connection:
             _run(connection)
