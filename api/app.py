@@ -17,7 +17,7 @@ from api.routers.session import session_router
 from geo.settings import Settings, get_settings
 
 PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
-                          "/login", "/logout"})
+                          "/", "/login", "/logout"})
 """Routes that need no key. Every other route must declare an auth rule (tested)."""
 
 

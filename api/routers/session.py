@@ -36,6 +36,10 @@ def _safe_next(target: str) -> str:
 def session_router() -> APIRouter:
     router = APIRouter(tags=["admin"])
 
+    @router.get("/", include_in_schema=False)
+    def home() -> Response:
+        return RedirectResponse("/maps", status_code=307)
+
     @router.get("/login", response_class=HTMLResponse, summary="Sign-in page for the maps")
     def login_page(next: Annotated[str, Query()] = "/maps") -> HTMLResponse:
         return HTMLResponse(LOGIN_PAGE.format(error="", next=escape(_safe_next(next))))

@@ -67,3 +67,9 @@ def test_key_revoked_through_the_api_stops_working_at_once(
     response = client.get("/maps", headers=viewer)
     assert response.status_code == 401
     assert response.json()["message"] == "the API key is unknown or revoked"
+
+
+def test_home_page_leads_to_the_maps(client: TestClient) -> None:
+    response = client.get("/", follow_redirects=False)
+    assert response.status_code == 307
+    assert response.headers["location"] == "/maps"
