@@ -820,7 +820,7 @@ def import_frame(session: Session, layer: str, gdf: gpd.GeoDataFrame | pd.DataFr
     """
     spec = get_layer(layer)
     notes = list(notes or [])
-    geoms = _wgs84_geometries(gdf, spec, crs, source_crs, notes)
+    geoms = wgs84_geometries(gdf, spec, crs, source_crs, notes)
     values, problems = validate(session, gdf, spec, geoms)
     if problems.file_level() or (problems.items and not skip_invalid):
         raise ValidationFailed(_summary(problems, len(gdf)), problems.sorted())
@@ -833,7 +833,7 @@ def import_frame(session: Session, layer: str, gdf: gpd.GeoDataFrame | pd.DataFr
                         problems.sorted(), notes)
 
 
-def _wgs84_geometries(gdf: pd.DataFrame, layer: Layer, crs: str | None,
+def wgs84_geometries(gdf: pd.DataFrame, layer: Layer, crs: str | None,
                       source_crs: gcrs.ParsedCRS | None, notes: list[str]) -> np.ndarray | None:
     if layer.geometry is None:
         return None

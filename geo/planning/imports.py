@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 
 from geo.errors import ValidationFailed
 from geo.importer import (  # one CRS/encoding path for every import
-    _wgs84_geometries,
     read_source,
+    wgs84_geometries,
 )
 from geo.layers import get_layer
 from geo.models import PlanChangeset
@@ -55,7 +55,7 @@ def read_grids(path: Path, community: str, encoding: str | None = None,
     if "code" not in frame.columns:
         raise ValidationFailed(f"{path.name} needs a 'code' field",
                                [{"file": path.name, "field": "code"}])
-    geoms = _wgs84_geometries(frame, layer, crs, source.crs, list(source.notes))
+    geoms = wgs84_geometries(frame, layer, crs, source.crs, list(source.notes))
     if geoms is None:
         raise ValidationFailed(f"{path.name} has no geometries", [{"file": path.name}])
     out, problems = [], []
