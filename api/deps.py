@@ -22,15 +22,24 @@ async def get_session() -> AsyncIterator[Session]:
     """One session per request: committed if the handler returns, rolled back if it raises.
 
     Creating a session does no I/O (it connects on first use); only the commit or rollback
-    and close at the end go to the thread pool, in one hop.
+    and close at the end go to the thread pool, in one hop, and only if it was used.
     """
     session = session_factory()()
     try:
         yield session
     except BaseException:
-        await run_in_threadpool(_end, session, False)
+        await _finish(session, commit=False)
         raise
-    await run_in_threadpool(_end, session, True)
+    await _finish(session, commit=True)
+
+
+async def _finish(session: Session, commit: bool) -> None:
+    """End the request's transaction; a session that never touched the database (e.g. an
+    auth check answered from the key cache) closes on the loop, without a thread hop."""
+    if session.in_transaction():
+        await run_in_threadpool(_end, session, commit)
+    else:
+        session.close()
 
 
 def _end(session: Session, commit: bool) -> None:

@@ -21,7 +21,8 @@ from types import SimpleNamespace
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import text
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session
 
 from geo.cameras import bearing_sql, facing_sql
@@ -32,6 +33,8 @@ from geo.settings import Settings, get_settings
 Assignment = Literal["covered", "snapped", "unassigned"]
 POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
 ROLE_ORDER = {"grid_leader": 0, "grid_worker": 1, "helper": 2}
+Executor = Session | Connection
+"""Anything :func:`locate` can run its statements on (an ORM session or a Core connection)."""
 
 
 GRIDS_SQL = (
@@ -164,7 +167,7 @@ def to_wgs84_point(lon: float, lat: float, crs: str | int | None) -> tuple[float
     return float(xs.ravel()[0]), float(ys.ravel()[0])
 
 
-def locate(session: Session, lon: float, lat: float, *, k: int = 3,
+def locate(session: Executor, lon: float, lat: float, *, k: int = 3,
            radius_m: float = 200.0, settings: Settings | None = None) -> LocateResult:
     """The whole answer for the WGS 84 point (``lon``, ``lat``).
 
@@ -180,7 +183,7 @@ def locate(session: Session, lon: float, lat: float, *, k: int = 3,
     result = LocateResult(lon=lon, lat=lat, assignment="unassigned", snapped=False,
                           cameras_wanted=k)
     params = {"lon": lon, "lat": lat}
-    row = session.execute(text(LOCATE_SQL), {**params, "radius": radius_m}).one()
+    row = session.execute(_LOCATE_TEXT, {**params, "radius": radius_m}).one()
     grids = [SimpleNamespace(**g) for g in row.grids or []]
     _fill_grids(session, params, result, settings.gps_tolerance_m, grids)
     if result.assignment == "covered":
@@ -198,6 +201,18 @@ def locate(session: Session, lon: float, lat: float, *, k: int = 3,
     return result
 
 
+async def locate_async(conn: AsyncConnection, lon: float, lat: float, *, k: int = 3,
+                       radius_m: float = 200.0,
+                       settings: Settings | None = None) -> LocateResult:
+    """:func:`locate` on an async connection, without a thread hop (same SQL, same rules).
+
+    The statements run through SQLAlchemy's greenlet bridge on ``conn`` (e.g. from
+    :func:`geo.db.get_async_engine`, autocommit: no BEGIN/COMMIT round trips). Same units,
+    errors and result as :func:`locate`; read-only.
+    """
+    return await conn.run_sync(locate, lon, lat, k=k, radius_m=radius_m, settings=settings)
+
+
 def _admin_from(admin: dict[str, Any] | None, result: LocateResult) -> None:
     if admin is None or result.community is None:
         return
@@ -213,7 +228,7 @@ def _sorted_workers(rows: list[dict[str, Any]]) -> list[WorkerRef]:
     return sorted(workers, key=lambda w: (ROLE_ORDER.get(w.role, 9), w.code))
 
 
-def _fill_grids(session: Session, params: dict[str, Any], result: LocateResult,
+def _fill_grids(session: Executor, params: dict[str, Any], result: LocateResult,
                 tolerance_m: float, rows: list[Any]) -> None:
     ordinary = [r for r in rows if r.level == "grid" and r.kind != "dedicated"]
     result.dedicated_grids = [Ref(code=r.code, name=r.name) for r in rows
@@ -239,7 +254,7 @@ def _fill_grids(session: Session, params: dict[str, Any], result: LocateResult,
         result.micro_grid = Ref(code=micro[0].code, name=micro[0].name)
 
 
-def nearest_grid(session: Session, lon: float, lat: float) -> tuple[Any, float] | None:
+def nearest_grid(session: Executor, lon: float, lat: float) -> tuple[Any, float] | None:
     """The nearest current ordinary grid to a WGS 84 point and its geodesic distance (m).
 
     KNN on the geography index picks 8 candidates (sphere distance); they are re-ranked by
@@ -254,7 +269,7 @@ def nearest_grid(session: Session, lon: float, lat: float) -> tuple[Any, float] 
     return None if row is None else (row, float(row.d))
 
 
-def _nearest_micro(session: Session, params: dict[str, Any], grid_code: str) -> list[Any]:
+def _nearest_micro(session: Executor, params: dict[str, Any], grid_code: str) -> list[Any]:
     return list(session.execute(text(
         "SELECT code, name, level, kind, parent_code, community_code FROM grids g"  # noqa: S608
         " WHERE valid_to IS NULL AND level = 'micro' AND parent_code = :grid"
@@ -262,7 +277,7 @@ def _nearest_micro(session: Session, params: dict[str, Any], grid_code: str) -> 
         {**params, "grid": grid_code}).all())
 
 
-def _fill_admin_chain(session: Session, community_code: str, result: LocateResult) -> None:
+def _fill_admin_chain(session: Executor, community_code: str, result: LocateResult) -> None:
     row = session.execute(text(ADMIN_SQL), {"code": community_code}).first()
     if row is None:
         return
@@ -273,7 +288,7 @@ def _fill_admin_chain(session: Session, community_code: str, result: LocateResul
         result.district = Ref(code=row.d_code, name=row.d_name)
 
 
-def workers_of(session: Session, grid_code: str, micro_code: str | None) -> list[WorkerRef]:
+def workers_of(session: Executor, grid_code: str, micro_code: str | None) -> list[WorkerRef]:
     """Grid leader(s), grid worker(s) of the grid and helper(s) of the micro-grid."""
     rows = session.execute(text(WORKERS_SQL),
                            {"grid": grid_code, "micro": micro_code}).mappings().all()
@@ -332,6 +347,8 @@ SELECT
 """  # noqa: S608 - constant fragments, values bound
 """The whole answer for a point inside a grid in one round trip (JSON columns); points
 outside every grid take the extra nearest-grid queries."""
+_LOCATE_TEXT = text(LOCATE_SQL)
+"""Built once: ``text()`` parses the statement for its parameters (~8 % of a request)."""
 
 
 def _split_cameras(rows: list[dict[str, Any]],
@@ -348,7 +365,7 @@ def _split_cameras(rows: list[dict[str, Any]],
     return good, other
 
 
-def cameras_for_point(session: Session, lon: float, lat: float,
+def cameras_for_point(session: Executor, lon: float, lat: float,
                       k: int) -> tuple[list[CameraHit], list[CameraHit]]:
     """The k nearest covering cameras, and up to k nearest others (flagged with ``reason``).
 
@@ -359,7 +376,7 @@ def cameras_for_point(session: Session, lon: float, lat: float,
     return _split_cameras([dict(r) for r in rows], k)
 
 
-def sites_near(session: Session, lon: float, lat: float, radius_m: float) -> list[SiteHit]:
+def sites_near(session: Executor, lon: float, lat: float, radius_m: float) -> list[SiteHit]:
     """Sites within ``radius_m`` metres (geodesic; 0 inside a polygon site), nearest first."""
     rows = session.execute(text(SITES_SQL),
                            {"lon": lon, "lat": lat, "radius": radius_m}).all()

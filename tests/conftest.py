@@ -23,10 +23,12 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from api.deps import get_session
+from api.routers.dispatch import locator
 from cli.cluster import fresh_database, test_server_url
 from geo.keys import ROLES, create_key
+from geo.locate import LocateResult, locate
 from geo.schema import upgrade
-from geo.settings import PROJECT_ROOT, get_settings
+from geo.settings import Settings, get_settings
 
 TEST_HOME = get_settings().home / "test"
 
@@ -112,7 +114,12 @@ def client(db: Session, keys: dict[str, str]) -> Iterator[TestClient]:
             db.rollback()
             raise
 
+    async def locate_in_test_transaction(lon: float, lat: float, k: int, radius_m: float,
+                                         settings: Settings) -> LocateResult:
+        return locate(db, lon, lat, k=k, radius_m=radius_m, settings=settings)
+
     app.dependency_overrides[get_session] = session_in_test_transaction
+    app.dependency_overrides[locator] = lambda: locate_in_test_transaction
     with TestClient(app) as test_client:
         yield test_client
 
