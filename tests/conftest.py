@@ -12,7 +12,6 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -127,8 +126,3 @@ def client(db: Session, keys: dict[str, str]) -> Iterator[TestClient]:
 def auth(keys: dict[str, str], role: str) -> dict[str, str]:
     """Headers carrying the test key of ``role``."""
     return {"X-API-Key": keys[role]}
-
-
-@pytest.fixture
-def tmp_files(tmp_path: Path) -> Path:
-    return tmp_path
