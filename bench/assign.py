@@ -233,7 +233,8 @@ def stored(engine: Engine) -> pd.DataFrame:
     with engine.connect() as conn:
         return pd.read_sql(text(
             "SELECT client_id, grid_code, micro_grid_code, dedicated_grid_codes AS dedicated,"
-            " assignment, nearest_grid_code, nearest_distance_m, camera_codes FROM events"), conn)
+            " assignment, nearest_grid_code, nearest_distance_m, camera_codes"
+            " FROM events_with_assignment"), conn)
 
 
 def compare(sql: pd.DataFrame, mem: pd.DataFrame) -> dict[str, int]:

@@ -1,32 +1,35 @@
 """Set-based assignment of events to grids and cameras, and of units (buildings, sites,
 cameras) to grids. Same rules as :mod:`geo.locate` (see its docstring), all in SQL.
 
-Plan (measured in bench/assign.py):
+Plan (measured in bench/assign.py; see bench/RESULTS.md, Dispatch):
 
-1. the selected events are copied to a temporary table with their position projected to
-   ``settings.metric_srid`` (metres), GiST-indexed;
-2. current grids are cut with ``ST_Subdivide`` into small pieces (GiST-indexed), so each
-   point-in-polygon test is cheap; owner = smallest covering ordinary grid code, micro-grid =
+1. the selected events are copied, sorted along the geometry's Hilbert order, into a work
+   table with a GiST index, so that nearby points sit on nearby pages;
+2. current grids are cut with ``ST_Subdivide`` into small pieces; each piece (prepared once)
+   probes the events' index. Owner = smallest covering ordinary grid code, micro-grid =
    smallest covering micro-grid code of that grid, dedicated grids = all covering, sorted;
 3. events covered by no grid look up the nearest grid (KNN on the geography index,
    re-ranked by ellipsoidal distance); within ``gps_tolerance_m`` they are ``snapped``;
-4. cameras: online cameras joined to events with ``ST_DWithin`` on the projected columns
-   (range + 1 % + 1 m, a superset), pre-filtered by planar bearing ± 3°, then the exact
+4. cameras: online cameras probe the events' index with a box that is a superset of their
+   range on the ellipsoid, pre-filtered by an approximate bearing ± 3°, then the exact
    geodesic distance/bearing and FOV test of :mod:`geo.cameras`; the k nearest per event by
    (distance, code) with ``row_number()``;
-5. one ``UPDATE events ... FROM`` writes everything.
+5. results go to ``event_assignments`` (narrow rows keyed by event id): changed rows are
+   updated, new ones inserted; unchanged rows are not written.
 
-The projected pre-filters are exact supersets for points within ±3° longitude of the metric
-zone's central meridian (scale error < 0.2 %, meridian convergence < 3°).
+Work tables are UNLOGGED tables created inside the caller's transaction (a rollback removes
+them; they are dropped before returning), not temporary tables: PostgreSQL never scans
+temporary tables with parallel workers, and steps 2 and 4 split well over the cores. For
+``SUBDIVIDE_FROM_EVENTS`` events or more, parallel plans are encouraged for the transaction.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
 from geo.cameras import OFF_AXIS_SQL, bearing_sql, facing_sql
@@ -36,7 +39,19 @@ from geo.settings import Settings, get_settings
 SUBDIVIDE_VERTICES = 64
 BEARING_MARGIN_DEG = 3.0
 SUBDIVIDE_FROM_EVENTS = 5000
-"""Below this many events the grids are joined directly (their own GiST index)."""
+"""From this many events on, grids are cut into pieces that drive the point-in-polygon join,
+and parallel plans are encouraged; below it, each event probes the grids' own GiST index."""
+
+LARGE_RUN_SETTINGS = {"parallel_setup_cost": "0", "parallel_tuple_cost": "0",
+                      "min_parallel_table_scan_size": "0", "work_mem": "256MB"}
+"""Settings for large runs (transaction-local, restored afterwards): the planner's default
+costs keep a 72,000-piece nested loop on one core, and at a million events the default
+``work_mem`` sends the sorts and aggregates to disk."""
+
+METRES_PER_DEGREE_LAT_MIN = 110_574.0
+"""Shortest degree of latitude on WGS 84 (at the equator), m: range / this ≥ range in °."""
+EQUATOR_METRES_PER_DEGREE = 111_319.49
+"""a·π/180 for WGS 84, m: a degree of longitude at latitude φ is at least this × cos φ."""
 
 
 @dataclass
@@ -63,7 +78,7 @@ def assign_events(session: Session, scope: str = "all", *, area_code: str | None
         ``"all"``, ``"unassigned"`` (never assigned, or unassigned last time) or ``"area"``
         (events covered by the admin area or current grid ``area_code``).
     k
-        Cameras stored per event (``events.camera_codes``, nearest first), 0-50.
+        Cameras stored per event (``event_assignments.camera_codes``, nearest first), 0-50.
 
     Raises
     ------
@@ -72,21 +87,30 @@ def assign_events(session: Session, scope: str = "all", *, area_code: str | None
     settings = settings or get_settings()
     if not 0 <= k <= 50:
         raise ValidationFailed("k must be 0-50", [{"field": "k", "value": k}])
+    where, params = _scope_filter(session, scope, area_code)
+    work = _WorkTables(session)
     clock = _Clock()
-    _roomy_temp_buffers(session)
-    count = _select_events(session, scope, area_code, settings.metric_srid)
+    count = work.select_events(where, params)
+    large = count >= SUBDIVIDE_FROM_EVENTS
+    if large:
+        restore = _set_local(session, LARGE_RUN_SETTINGS)
     clock.lap("select")
-    hits = HITS_FROM_PIECES.format(pieces=_grid_pieces(session)) if (
-        count >= SUBDIVIDE_FROM_EVENTS) else HITS_FROM_EVENTS
-    clock.lap("subdivide")
-    _grid_owners(session, hits)
+    if large:
+        work.hits_from_pieces()
+    else:
+        work.hits_from_grids()
     clock.lap("grids")
-    _snap_outside(session, settings.gps_tolerance_m)
+    work.owners()
+    clock.lap("owners")
+    work.snap_outside(settings.gps_tolerance_m)
     clock.lap("snap")
-    _camera_picks(session, k, settings.metric_srid)
+    work.camera_picks(k)
     clock.lap("cameras")
-    summary = _write_events(session)
+    summary = work.write()
     clock.lap("write")
+    work.drop()
+    if large:
+        _set_local(session, restore)
     summary.seconds, summary.steps = clock.total(), clock.steps
     return summary
 
@@ -105,28 +129,28 @@ class _Clock:
         return time.perf_counter() - self.start
 
 
-def _select_events(session: Session, scope: str, area_code: str | None, srid: int) -> int:
-    params: dict[str, object] = {}
+def _set_local(session: Session, values: dict[str, str]) -> dict[str, str]:
+    """Set planner settings for the rest of the transaction; returns the previous values."""
+    before = {}
+    for name, value in values.items():
+        before[name] = str(session.execute(text("SELECT current_setting(:n)"),
+                                           {"n": name}).scalar_one())
+        session.execute(text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
+    return before
+
+
+def _scope_filter(session: Session, scope: str,
+                  area_code: str | None) -> tuple[str, dict[str, object]]:
+    """SQL condition on ``events e`` selecting the scope, with its parameters."""
     if scope == "all":
-        where = "TRUE"
-    elif scope == "unassigned":
-        where = "(e.assignment IS NULL OR e.assignment = 'unassigned')"
-    elif scope == "area":
-        where, params = _area_filter(session, area_code)
-    else:
-        raise ValidationFailed(f"unknown scope {scope!r}",
-                               [{"field": "scope", "allowed": ["all", "unassigned", "area"]}])
-    session.execute(text("DROP TABLE IF EXISTS _ev"))
-    session.execute(text(
-        "CREATE TEMP TABLE _ev ON COMMIT DROP AS SELECT e.id, e.geom,"  # noqa: S608 - constant SQL fragments, values bound
-        " ST_Transform(e.geom, :srid) AS geom_m FROM events e WHERE " + where
-        + " ORDER BY e.geom"),
-        {"srid": srid, **params})
-    session.execute(text("ALTER TABLE _ev ADD PRIMARY KEY (id)"))
-    session.execute(text("CREATE INDEX ON _ev USING gist (geom)"))
-    session.execute(text("CREATE INDEX ON _ev USING gist (geom_m)"))
-    session.execute(text("ANALYZE _ev"))
-    return int(session.execute(text("SELECT count(*) FROM _ev")).scalar_one())
+        return "TRUE", {}
+    if scope == "unassigned":
+        return ("NOT EXISTS (SELECT 1 FROM event_assignments a WHERE a.event_id = e.id"
+                " AND a.assignment <> 'unassigned')", {})
+    if scope == "area":
+        return _area_filter(session, area_code)
+    raise ValidationFailed(f"unknown scope {scope!r}",
+                           [{"field": "scope", "allowed": ["all", "unassigned", "area"]}])
 
 
 def _area_filter(session: Session, code: str | None) -> tuple[str, dict[str, object]]:
@@ -141,174 +165,229 @@ def _area_filter(session: Session, code: str | None) -> tuple[str, dict[str, obj
             " WHERE ST_Covers(a.geom, e.geom))", {"area": code})
 
 
-def _grid_pieces(session: Session) -> str:
-    """Current grids cut into pieces of at most SUBDIVIDE_VERTICES vertices: "_gp"."""
-    session.execute(text("DROP TABLE IF EXISTS _gp"))
-    session.execute(text(
-        "CREATE TEMP TABLE _gp ON COMMIT DROP AS SELECT code, level, kind, parent_code,"
-        " community_code, ST_Subdivide(geom, :n) AS geom FROM grids WHERE valid_to IS NULL"),
-        {"n": SUBDIVIDE_VERTICES})
-    session.execute(text("CREATE INDEX ON _gp USING gist (geom)"))
-    session.execute(text("ANALYZE _gp"))
-    return "_gp"
+_APPROX_OFF_AXIS = OFF_AXIS_SQL.format(
+    b="degrees(atan2((e.x - c.x) * c.coslat, e.y - c.y))", a="c.azimuth_deg")
+_EXACT_FACING = facing_sql(bearing_sql("c.geom", "e.geom"))
+CAMERA_PICKS = """
+    SELECT id, array_agg(code ORDER BY rn) AS camera_codes FROM (
+      SELECT id, code, row_number() OVER (PARTITION BY id ORDER BY d, code) AS rn
+      FROM (
+        SELECT e.id, c.code, c.range_m,
+               ST_Distance(geography(c.geom), geography(e.geom)) AS d,
+               CASE WHEN c.sees_all OR abs(<APPROX>) <= c.fov_deg / 2.0 - :margin THEN true
+                    ELSE <EXACT_FACING> END AS facing
+        FROM {cam} c JOIN {ev} e ON e.geom && ST_Expand(c.geom, c.dlon, c.dlat)
+        WHERE ((e.x - c.x) * c.coslat * :lon_m) ^ 2 + ((e.y - c.y) * :lat_m) ^ 2 <= c.r ^ 2
+          AND (c.sees_all OR (e.x = c.x AND e.y = c.y)
+               OR abs(<APPROX>) <= c.fov_deg / 2.0 + :margin)) c
+      WHERE c.d <= c.range_m AND c.facing) ok
+    WHERE rn <= :k GROUP BY id""".replace("<APPROX>", _APPROX_OFF_AXIS).replace(
+    "<EXACT_FACING>", _EXACT_FACING)
+"""Work table ``cam_pick(id, camera_codes)``: the k nearest covering online cameras per event
+(:meth:`_WorkTables.camera_picks`); constant fragments of geo.cameras filled in."""
 
 
-HITS_FROM_PIECES = """
-    SELECT x.id, g.code, g.level, g.kind, g.parent_code, g.community_code
-    FROM {pieces} g CROSS JOIN LATERAL (
-      SELECT e.id FROM _ev e WHERE ST_Covers(g.geom, e.geom) OFFSET 0) x"""
-"""Many events: drive from the grid pieces, so each polygon is prepared once (PostGIS caches
-the prepared geometry of a repeated first argument) and probes the events' index."""
+class _Names(dict[str, str]):
+    """``{name}`` → ``<prefix>_name`` for any name (the work tables of one run)."""
 
-HITS_FROM_EVENTS = """
-    SELECT e.id, g.code, g.level, g.kind, g.parent_code, g.community_code
-    FROM _ev e JOIN grids g ON g.valid_to IS NULL AND ST_Covers(g.geom, e.geom)"""
-"""Few events: probe the grids' own GiST index per event."""
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def __missing__(self, key: str) -> str:
+        return f"{self.prefix}_{key}"
 
 
-def _grid_owners(session: Session, hits: str) -> None:
-    """_own(id, grid_code, community_code, micro_grid_code, dedicated): covering grids.
+class _WorkTables:
+    """The run's work tables ``assign_<random>_<name>`` and the SQL steps that fill them.
 
-    ``hits`` is one of HITS_FROM_PIECES / HITS_FROM_EVENTS (constant SQL). A hash
-    aggregate settles the common case (one micro-grid, of the owner grid, no dedicated
-    grid); the few events on shared edges or in dedicated grids are settled afterwards
-    with ordered aggregates.
+    Table names are generated here (never from input), so formatting them into SQL is safe.
     """
-    for name in ("_hit", "_own"):
-        session.execute(text(f"DROP TABLE IF EXISTS {name}"))
-    session.execute(text(f"CREATE TEMP TABLE _hit ON COMMIT DROP AS {hits}"))
-    session.execute(text("""
-        CREATE TEMP TABLE _own ON COMMIT DROP AS
-        SELECT a.id, a.grid_code, g.community_code, NULL::text[] AS dedicated,
-               CASE WHEN a.n_micro = 1 AND a.micro_parent = a.grid_code
-                    THEN a.micro END AS micro_grid_code,
-               (a.n_micro > 1 OR a.n_dedicated > 0) AS mixed,
-               CASE WHEN a.grid_code IS NULL THEN NULL ELSE 'covered' END AS assignment,
-               NULL::text AS nearest_grid_code, NULL::float8 AS nearest_distance_m
-        FROM (
-          SELECT id,
-            min(code) FILTER (WHERE level = 'grid' AND kind <> 'dedicated') AS grid_code,
-            min(code) FILTER (WHERE level = 'micro') AS micro,
-            min(parent_code) FILTER (WHERE level = 'micro') AS micro_parent,
-            count(*) FILTER (WHERE level = 'micro') AS n_micro,
-            count(*) FILTER (WHERE kind = 'dedicated') AS n_dedicated
-          FROM _hit GROUP BY id) a
-        LEFT JOIN grids g ON g.code = a.grid_code AND g.valid_to IS NULL"""))
-    session.execute(text("""
-        UPDATE _own o SET micro_grid_code = x.micro, dedicated = x.dedicated FROM (
-          SELECT h.id,
-            min(h.code) FILTER (WHERE h.level = 'micro' AND h.parent_code = m.grid_code)
-              AS micro,
-            array_agg(DISTINCT h.code) FILTER (WHERE h.kind = 'dedicated') AS dedicated
-          FROM _hit h JOIN _own m ON m.id = h.id AND m.mixed GROUP BY h.id) x
-        WHERE o.id = x.id"""))
-    session.execute(text(
-        "INSERT INTO _own (id) SELECT e.id FROM _ev e"
-        " WHERE NOT EXISTS (SELECT 1 FROM _own o WHERE o.id = e.id)"))
-    session.execute(text("CREATE UNIQUE INDEX ON _own (id)"))
 
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.prefix = f"assign_{uuid.uuid4().hex[:12]}"
+        self.made: list[str] = []
 
-def _roomy_temp_buffers(session: Session) -> None:
-    """Let this connection keep its temporary tables in memory (up to 1 GB, allocated only as
-    used); PostgreSQL refuses once the session has touched a temporary table: then no-op."""
-    try:
-        with session.begin_nested():
-            session.execute(text("SET temp_buffers = '1GB'"))
-    except DBAPIError:
-        pass
+    def sql(self, template: str) -> TextClause:
+        """``template`` with ``{ev}``, ``{own}``... replaced by this run's table names."""
+        return text(template.format_map(_Names(self.prefix)))
 
+    def create(self, table: str, select: str, params: dict[str, object] | None = None,
+               *, gist: str | None = None) -> None:
+        """CREATE UNLOGGED TABLE {table} AS <select> (+ GiST on column ``gist``), analysed."""
+        name = _Names(self.prefix)[table]
+        self.session.execute(self.sql(f"CREATE UNLOGGED TABLE {name} AS {select}"),
+                             params or {})
+        self.made.append(name)
+        if gist:
+            self.session.execute(text(f"CREATE INDEX ON {name} USING gist ({gist})"))
+        self.session.execute(text(f"ANALYZE {name}"))
 
-def _snap_outside(session: Session, tolerance_m: float) -> None:
-    """Nearest grid (geodesic m, ties by code) for events outside every ordinary grid."""
-    session.execute(text("""
-        UPDATE _own o SET nearest_grid_code = n.code, nearest_distance_m = n.d,
-          assignment = CASE WHEN n.d <= :tol THEN 'snapped' ELSE 'unassigned' END,
-          grid_code = CASE WHEN n.d <= :tol THEN n.code END,
-          community_code = CASE WHEN n.d <= :tol THEN n.community_code END
-        FROM _ev e CROSS JOIN LATERAL (
-          SELECT code, community_code, d FROM (
-            SELECT g.code, g.community_code,
-                   ST_Distance(geography(g.geom), geography(e.geom)) AS d
-            FROM grids g WHERE g.valid_to IS NULL AND g.level = 'grid'
-              AND g.kind <> 'dedicated'
-            ORDER BY geography(g.geom) <-> geography(e.geom) LIMIT 8) c
-          ORDER BY d, code LIMIT 1) n
-        WHERE o.id = e.id AND o.grid_code IS NULL"""), {"tol": tolerance_m})
-    session.execute(text("""
-        UPDATE _own o SET micro_grid_code = (
-          SELECT g.code FROM grids g WHERE g.valid_to IS NULL AND g.level = 'micro'
-            AND g.parent_code = o.grid_code
-          ORDER BY ST_Distance(geography(g.geom), geography(e.geom)), g.code LIMIT 1)
-        FROM _ev e WHERE o.id = e.id AND o.assignment = 'snapped'"""))
+    def drop(self) -> None:
+        for name in reversed(self.made):
+            self.session.execute(text(f"DROP TABLE IF EXISTS {name}"))
+        self.made.clear()
 
+    def select_events(self, where: str, params: dict[str, object]) -> int:
+        self.create("ev", "SELECT e.id, e.geom, ST_X(e.geom) AS x, ST_Y(e.geom) AS y"
+                    " FROM events e WHERE {where} ORDER BY e.geom".replace("{where}", where),
+                    params, gist="geom")
+        return int(self.session.execute(self.sql("SELECT count(*) FROM {ev}")).scalar_one())
 
-def _camera_picks(session: Session, k: int, srid: int) -> None:
-    """_cam_pick(id, camera_codes): the k nearest covering online cameras per event."""
-    session.execute(text("DROP TABLE IF EXISTS _cam_pick"))
-    planar = OFF_AXIS_SQL.format(
-        b="degrees(ST_Azimuth(c.geom_m, e.geom_m))", a="c.azimuth_deg")
-    session.execute(text(f"""
-        CREATE TEMP TABLE _cam_pick ON COMMIT DROP AS
-        WITH cam AS MATERIALIZED (
-          SELECT code, camera_type, azimuth_deg, fov_deg, range_m, geom,
-                 ST_Transform(geom, :srid) AS geom_m
-          FROM cameras WHERE status = 'online'),
-        cand AS MATERIALIZED (
-          SELECT e.id, e.geom AS spot, c.*
-          FROM cam c JOIN _ev e ON ST_DWithin(e.geom_m, c.geom_m, c.range_m * 1.01 + 1.0)
-          WHERE c.camera_type = 'ptz' OR c.fov_deg >= 360 OR e.geom_m = c.geom_m
-             OR abs({planar}) <= c.fov_deg / 2.0 + :margin),
-        pair AS MATERIALIZED (
-          SELECT c.id, c.code, c.range_m, c.azimuth_deg, c.fov_deg, c.camera_type,
-                 ST_Distance(geography(c.geom), geography(c.spot)) AS d,
-                 {bearing_sql("c.geom", "c.spot")} AS b
-          FROM cand c),
-        ok AS (
-          SELECT id, code, d, row_number() OVER (PARTITION BY id ORDER BY d, code) AS rn
-          FROM pair c WHERE c.d <= c.range_m AND {facing_sql("c.b")})
-        SELECT id, array_agg(code ORDER BY rn) AS camera_codes
-        FROM ok WHERE rn <= :k GROUP BY id"""),  # noqa: S608 - constant fragments
-        {"srid": srid, "k": k, "margin": BEARING_MARGIN_DEG})
-    session.execute(text("CREATE UNIQUE INDEX ON _cam_pick (id)"))
+    def hits_from_pieces(self) -> None:
+        """(id, code, level, kind, parent_code, community_code) of every covering grid;
+        driven from grid pieces, so each polygon is prepared once (PostGIS caches the
+        prepared geometry of a repeated first argument) and probes the events' index."""
+        self.create(
+            "gp", "SELECT code, level, kind, parent_code, community_code,"
+            " ST_Subdivide(geom, :n) AS geom FROM grids WHERE valid_to IS NULL",
+            {"n": SUBDIVIDE_VERTICES})
+        self.create("hit", """
+            SELECT e.id, g.code, g.level, g.kind, g.parent_code, g.community_code
+            FROM {gp} g CROSS JOIN LATERAL (
+              SELECT e.id FROM {ev} e WHERE ST_Covers(g.geom, e.geom)) e""")
 
+    def hits_from_grids(self) -> None:
+        """Same as :meth:`hits_from_pieces` for few events: each probes the grids' index."""
+        self.create("hit", """
+            SELECT e.id, g.code, g.level, g.kind, g.parent_code, g.community_code
+            FROM {ev} e
+            JOIN grids g ON g.valid_to IS NULL AND ST_Covers(g.geom, e.geom)""")
 
-def _write_events(session: Session) -> AssignSummary:
-    """One UPDATE of the events whose assignment changed (``assigned_at`` = when it did)."""
-    changed = session.execute(text("""
-        UPDATE events ev SET
-          grid_code = x.grid_code, micro_grid_code = x.micro_grid_code,
-          community_code = x.community_code, street_code = x.street_code,
-          district_code = x.district_code, dedicated_grid_codes = x.dedicated,
-          assignment = x.assignment, nearest_grid_code = x.nearest_grid_code,
-          nearest_distance_m = x.nearest_distance_m, camera_codes = x.camera_codes,
-          assigned_at = now()
-        FROM (
-          SELECT o.id, o.grid_code, o.micro_grid_code, o.community_code, s.code AS street_code,
-                 d.code AS district_code, o.dedicated,
-                 coalesce(o.assignment, 'unassigned') AS assignment, o.nearest_grid_code,
-                 o.nearest_distance_m, coalesce(p.camera_codes, '{}') AS camera_codes
-          FROM _own o
-          LEFT JOIN admin_areas c ON c.code = o.community_code
-          LEFT JOIN admin_areas s ON s.code = c.parent_code
-          LEFT JOIN admin_areas d ON d.code = s.parent_code
-          LEFT JOIN _cam_pick p ON p.id = o.id) x
-        WHERE ev.id = x.id AND (ev.grid_code, ev.micro_grid_code, ev.community_code,
-          ev.street_code, ev.district_code, ev.dedicated_grid_codes, ev.assignment,
-          ev.nearest_grid_code, ev.nearest_distance_m, ev.camera_codes)
-          IS DISTINCT FROM (x.grid_code, x.micro_grid_code, x.community_code, x.street_code,
-          x.district_code, x.dedicated, x.assignment, x.nearest_grid_code,
-          x.nearest_distance_m, x.camera_codes)"""))
-    row = session.execute(text("""
-        SELECT count(*) AS n,
-          count(*) FILTER (WHERE o.assignment = 'covered') AS covered,
-          count(*) FILTER (WHERE o.assignment = 'snapped') AS snapped,
-          count(*) FILTER (WHERE o.assignment IS DISTINCT FROM 'covered'
-                           AND o.assignment IS DISTINCT FROM 'snapped') AS unassigned,
-          (SELECT count(*) FROM _cam_pick) AS with_cameras
-        FROM _own o""")).one()
-    return AssignSummary(events=row.n, covered=row.covered, snapped=row.snapped,
-                         unassigned=row.unassigned, with_cameras=row.with_cameras, seconds=0.0,
-                         changed=int(changed.rowcount))  # type: ignore[attr-defined]
+    def owners(self) -> None:
+        """``own``: one row per event with its grid, community, micro-grid, dedicated grids.
+
+        A hash aggregate settles the common case (one micro-grid, of the owner grid, no
+        dedicated grid); the few events on shared edges or in dedicated grids are settled
+        afterwards with ordered aggregates.
+        """
+        self.create("own", """
+            SELECT e.id, a.grid_code, g.community_code, NULL::text[] AS dedicated,
+                   CASE WHEN a.n_micro = 1 AND a.micro_parent = a.grid_code
+                        THEN a.micro END AS micro_grid_code,
+                   coalesce(a.n_micro > 1 OR a.n_dedicated > 0, false) AS mixed,
+                   CASE WHEN a.grid_code IS NULL THEN NULL ELSE 'covered' END AS assignment,
+                   NULL::text AS nearest_grid_code, NULL::float8 AS nearest_distance_m
+            FROM {ev} e LEFT JOIN (
+              SELECT id,
+                min(code) FILTER (WHERE level = 'grid' AND kind <> 'dedicated') AS grid_code,
+                min(code) FILTER (WHERE level = 'micro') AS micro,
+                min(parent_code) FILTER (WHERE level = 'micro') AS micro_parent,
+                count(*) FILTER (WHERE level = 'micro') AS n_micro,
+                count(*) FILTER (WHERE kind = 'dedicated') AS n_dedicated
+              FROM {hit} GROUP BY id) a ON a.id = e.id
+            LEFT JOIN grids g ON g.code = a.grid_code AND g.valid_to IS NULL""")
+        self.session.execute(self.sql("""
+            UPDATE {own} o SET micro_grid_code = x.micro, dedicated = x.dedicated FROM (
+              SELECT h.id,
+                min(h.code) FILTER (WHERE h.level = 'micro' AND h.parent_code = m.grid_code)
+                  AS micro,
+                array_agg(DISTINCT h.code) FILTER (WHERE h.kind = 'dedicated') AS dedicated
+              FROM {hit} h JOIN {own} m ON m.id = h.id AND m.mixed GROUP BY h.id) x
+            WHERE o.id = x.id"""))
+
+    def snap_outside(self, tolerance_m: float) -> None:
+        """Nearest grid (geodesic m, ties by code) for events outside every ordinary grid;
+        within ``tolerance_m`` they are ``snapped`` to it (micro-grid: the nearest of it)."""
+        self.session.execute(self.sql("""
+            UPDATE {own} o SET nearest_grid_code = n.code, nearest_distance_m = n.d,
+              assignment = CASE WHEN n.d <= :tol THEN 'snapped' ELSE 'unassigned' END,
+              grid_code = CASE WHEN n.d <= :tol THEN n.code END,
+              community_code = CASE WHEN n.d <= :tol THEN n.community_code END
+            FROM {ev} e CROSS JOIN LATERAL (
+              SELECT code, community_code, d FROM (
+                SELECT g.code, g.community_code,
+                       ST_Distance(geography(g.geom), geography(e.geom)) AS d
+                FROM grids g WHERE g.valid_to IS NULL AND g.level = 'grid'
+                  AND g.kind <> 'dedicated'
+                ORDER BY geography(g.geom) <-> geography(e.geom) LIMIT 8) c
+              ORDER BY d, code LIMIT 1) n
+            WHERE o.id = e.id AND o.grid_code IS NULL"""), {"tol": tolerance_m})
+        self.session.execute(self.sql("""
+            UPDATE {own} o SET micro_grid_code = (
+              SELECT g.code FROM grids g WHERE g.valid_to IS NULL AND g.level = 'micro'
+                AND g.parent_code = o.grid_code
+              ORDER BY ST_Distance(geography(g.geom), geography(e.geom)), g.code LIMIT 1)
+            FROM {ev} e WHERE o.id = e.id AND o.assignment = 'snapped'"""))
+
+    def camera_picks(self, k: int) -> None:
+        """``cam_pick(id, camera_codes)``: the k nearest covering online cameras per event.
+
+        Candidates come from a longitude/latitude box around each camera that contains its
+        range on the ellipsoid (degrees of latitude ≥ 110,574 m, of longitude ≥ 111,319 m ×
+        cos of the box's largest latitude); an equirectangular distance (which never exceeds
+        the geodesic one by more than the 1 % + 1 m margin) and bearing (error < 0.5° at
+        these ranges) pre-filter them: kept within the view ± 3°. The exact geodesic distance
+        is computed for every remaining pair; the exact bearing only for pairs within ± 3° of
+        an edge of the view (well inside it, the approximate bearing already decides).
+        """
+        self.create("cam", """
+            SELECT code, camera_type = 'ptz' OR fov_deg >= 360 AS sees_all, azimuth_deg,
+                   fov_deg, camera_type, range_m, geom, r, ST_X(geom) AS x, ST_Y(geom) AS y,
+                   cos(radians(ST_Y(geom))) AS coslat, r / :lat_m AS dlat,
+                   r / (:lon_m * cos(radians(least(89.0, abs(ST_Y(geom)) + r / :lat_m)))) AS dlon
+            FROM (SELECT *, range_m * 1.01 + 1.0 AS r FROM cameras WHERE status = 'online') c""",
+                    {"lat_m": METRES_PER_DEGREE_LAT_MIN, "lon_m": EQUATOR_METRES_PER_DEGREE})
+        self.create("cam_pick", CAMERA_PICKS,
+                    {"k": k, "margin": BEARING_MARGIN_DEG, "lat_m": METRES_PER_DEGREE_LAT_MIN,
+                     "lon_m": EQUATOR_METRES_PER_DEGREE})
+
+    def write(self) -> AssignSummary:
+        """Update the assignments that changed, insert the new ones (``assigned_at`` = when
+        they did); unchanged rows are not written. Which rows are new is decided before the
+        INSERT (``known``): an anti-join against the table being filled was planned as a
+        nested loop over a table believed empty, quadratic at 1,000,000 rows."""
+        self.create("result", """
+            SELECT o.id, o.grid_code, o.micro_grid_code, o.community_code,
+                   s.code AS street_code, d.code AS district_code, o.dedicated,
+                   coalesce(o.assignment, 'unassigned') AS assignment, o.nearest_grid_code,
+                   o.nearest_distance_m, coalesce(p.camera_codes, '{{}}') AS camera_codes,
+                   a.event_id IS NOT NULL AS known
+            FROM {own} o
+            LEFT JOIN event_assignments a ON a.event_id = o.id
+            LEFT JOIN admin_areas c ON c.code = o.community_code
+            LEFT JOIN admin_areas s ON s.code = c.parent_code
+            LEFT JOIN admin_areas d ON d.code = s.parent_code
+            LEFT JOIN {cam_pick} p ON p.id = o.id""")
+        row = self.session.execute(self.sql("""
+            SELECT count(*) AS n, count(*) FILTER (WHERE known) AS known,
+              count(*) FILTER (WHERE assignment = 'covered') AS covered,
+              count(*) FILTER (WHERE assignment = 'snapped') AS snapped,
+              count(*) FILTER (WHERE assignment = 'unassigned') AS unassigned,
+              count(*) FILTER (WHERE cardinality(camera_codes) > 0) AS with_cameras
+            FROM {result}""")).one()
+        changed = 0
+        if row.known:
+            changed += self.session.execute(self.sql("""
+                UPDATE event_assignments a SET
+                  grid_code = x.grid_code, micro_grid_code = x.micro_grid_code,
+                  community_code = x.community_code, street_code = x.street_code,
+                  district_code = x.district_code, dedicated_grid_codes = x.dedicated,
+                  assignment = x.assignment, nearest_grid_code = x.nearest_grid_code,
+                  nearest_distance_m = x.nearest_distance_m, camera_codes = x.camera_codes,
+                  assigned_at = now()
+                FROM {result} x
+                WHERE x.known AND a.event_id = x.id AND (a.grid_code, a.micro_grid_code,
+                  a.community_code, a.street_code, a.district_code, a.dedicated_grid_codes,
+                  a.assignment, a.nearest_grid_code, a.nearest_distance_m, a.camera_codes)
+                  IS DISTINCT FROM (x.grid_code, x.micro_grid_code, x.community_code,
+                  x.street_code, x.district_code, x.dedicated, x.assignment,
+                  x.nearest_grid_code, x.nearest_distance_m, x.camera_codes)""")
+            ).rowcount  # type: ignore[attr-defined]
+        if row.known < row.n:
+            changed += self.session.execute(self.sql("""
+                INSERT INTO event_assignments (event_id, grid_code, micro_grid_code,
+                  community_code, street_code, district_code, dedicated_grid_codes, assignment,
+                  nearest_grid_code, nearest_distance_m, camera_codes)
+                SELECT x.id, x.grid_code, x.micro_grid_code, x.community_code, x.street_code,
+                  x.district_code, x.dedicated, x.assignment, x.nearest_grid_code,
+                  x.nearest_distance_m, x.camera_codes
+                FROM {result} x WHERE NOT x.known""")).rowcount  # type: ignore[attr-defined]
+        return AssignSummary(
+            events=row.n, covered=row.covered, snapped=row.snapped,
+            unassigned=row.unassigned, with_cameras=row.with_cameras, seconds=0.0,
+            changed=changed)
 
 
 def assign_units(session: Session, area_wkt: str | None = None) -> dict[str, int]:

@@ -60,6 +60,10 @@ EVENT_COLUMNS = (
     " nearest_distance_m, camera_codes, assigned_at, handling_level, department, due_at,"
     " dispatched_at, started_at, resolved_at, closed_at, postponements, reworks, valid,"
     " photo_url")
+EVENT_SOURCE = "events_with_assignment"
+"""The view (migration 0003) that joins each event to its ``event_assignments`` row; its
+assignment columns are NULL for an event never assigned. Read events with these columns
+from it; write lifecycle columns to ``events`` and assignments to ``event_assignments``."""
 
 
 class EventIn(BaseModel):
@@ -206,12 +210,25 @@ def fill_missing_due(session: Session, hours: float) -> int:
 
 
 def write_assignment(session: Session, event_id: int, where: LocateResult) -> None:
-    """Store a :func:`geo.locate.locate` answer on event ``event_id`` (grid chain, cameras)."""
-    session.execute(text(
-        "UPDATE events SET district_code = :d, street_code = :s, community_code = :c,"
-        " grid_code = :g, micro_grid_code = :m, dedicated_grid_codes = :ded,"
-        " assignment = :a, nearest_grid_code = :ng, nearest_distance_m = :nd,"
-        " camera_codes = :cams, assigned_at = now() WHERE id = :id"),
+    """Store a :func:`geo.locate.locate` answer as event ``event_id``'s assignment.
+
+    One ``event_assignments`` row (grid chain, cameras, ``assigned_at = now()``), replacing
+    any earlier one. That table has no foreign key, so the row is written only when the
+    event exists; raises NotFound naming the id otherwise. Never commits.
+    """
+    written = session.execute(text(
+        "INSERT INTO event_assignments (event_id, district_code, street_code, community_code,"
+        " grid_code, micro_grid_code, dedicated_grid_codes, assignment, nearest_grid_code,"
+        " nearest_distance_m, camera_codes, assigned_at)"
+        " SELECT e.id, :d, :s, :c, :g, :m, :ded, :a, :ng, :nd, :cams, now()"
+        " FROM events e WHERE e.id = :id"
+        " ON CONFLICT (event_id) DO UPDATE SET district_code = EXCLUDED.district_code,"
+        " street_code = EXCLUDED.street_code, community_code = EXCLUDED.community_code,"
+        " grid_code = EXCLUDED.grid_code, micro_grid_code = EXCLUDED.micro_grid_code,"
+        " dedicated_grid_codes = EXCLUDED.dedicated_grid_codes,"
+        " assignment = EXCLUDED.assignment, nearest_grid_code = EXCLUDED.nearest_grid_code,"
+        " nearest_distance_m = EXCLUDED.nearest_distance_m,"
+        " camera_codes = EXCLUDED.camera_codes, assigned_at = now()"),
         {"id": event_id, "a": where.assignment,
          "d": where.district.code if where.district else None,
          "s": where.street.code if where.street else None,
@@ -221,12 +238,15 @@ def write_assignment(session: Session, event_id: int, where: LocateResult) -> No
          "ded": [g.code for g in where.dedicated_grids] or None,
          "ng": where.nearest_grid.code if where.nearest_grid else None,
          "nd": where.nearest_distance_m, "cams": [c.code for c in where.cameras]})
+    if written.rowcount == 0:  # type: ignore[attr-defined]
+        raise NotFound(f"no event {event_id}", [{"field": "id", "value": event_id}])
 
 
 def get_event(session: Session, event_id: int) -> dict[str, Any]:
     """One event as a dict (lon/lat WGS 84); raises NotFound naming the id."""
-    row = session.execute(text(f"SELECT {EVENT_COLUMNS} FROM events WHERE id = :id"),  # noqa: S608
-                          {"id": event_id}).mappings().first()
+    row = session.execute(text(
+        f"SELECT {EVENT_COLUMNS} FROM {EVENT_SOURCE} WHERE id = :id"),  # noqa: S608
+        {"id": event_id}).mappings().first()
     if row is None:
         raise NotFound(f"no event {event_id}", [{"field": "id", "value": event_id}])
     return dict(row)
@@ -254,10 +274,10 @@ def list_events(session: Session, f: EventFilter) -> tuple[list[dict[str, Any]],
     """A page of events (newest first, then id) and the total matching count."""
     clauses, params = _filter_sql(f)
     where = " AND ".join(clauses) or "TRUE"
-    total = session.execute(text(f"SELECT count(*) FROM events WHERE {where}"),  # noqa: S608
-                            params).scalar_one()
+    total = session.execute(text(
+        f"SELECT count(*) FROM {EVENT_SOURCE} WHERE {where}"), params).scalar_one()  # noqa: S608
     rows = session.execute(text(
-        f"SELECT {EVENT_COLUMNS} FROM events WHERE {where}"  # noqa: S608
+        f"SELECT {EVENT_COLUMNS} FROM {EVENT_SOURCE} WHERE {where}"  # noqa: S608
         " ORDER BY reported_at DESC, id DESC LIMIT :limit OFFSET :offset"),
         {**params, "limit": f.limit, "offset": f.offset}).mappings().all()
     return [dict(r) for r in rows], int(total)

@@ -66,12 +66,7 @@ def _where(layer: Layer, flt: ExportFilter) -> tuple[str, dict[str, Any]]:
                        "ST_Intersects(t.geom, ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326))")
         params.update(zip(("x0", "y0", "x1", "y1"), flt.bbox, strict=True))
     if flt.parent is not None:
-        parent = layer.parent_field or ("grid_code" if layer.name in (
-            "buildings", "sites", "workers", "cameras", "events") else None)
-        if parent is None:
-            raise ValidationFailed(f"layer {layer.name!r} has no parent to filter on",
-                                   [{"field": "parent"}])
-        clauses.append(f"t.{parent} = :parent")
+        clauses.append(_parent_sql(layer))
         params["parent"] = flt.parent
     if flt.kind is not None:
         if layer.kind_field is None:
@@ -80,6 +75,21 @@ def _where(layer: Layer, flt: ExportFilter) -> tuple[str, dict[str, Any]]:
         clauses.append(f"t.{layer.kind_field} = :kind")
         params["kind"] = flt.kind
     return " AND ".join(clauses), params
+
+
+def _parent_sql(layer: Layer) -> str:
+    """The ``:parent`` condition over alias ``t``: the layer's parent field, else its grid
+    code (events: the grid of their ``event_assignments`` row, so a never-assigned event
+    matches no parent). Raises ValidationFailed for a layer with neither."""
+    if layer.parent_field is not None:
+        return f"t.{layer.parent_field} = :parent"
+    if layer.table == "events":
+        return ("EXISTS (SELECT 1 FROM event_assignments a WHERE a.event_id = t.id"
+                " AND a.grid_code = :parent)")
+    if layer.name in ("buildings", "sites", "workers", "cameras"):
+        return "t.grid_code = :parent"
+    raise ValidationFailed(f"layer {layer.name!r} has no parent to filter on",
+                           [{"field": "parent"}])
 
 
 def _property_sql(layer: Layer) -> str:

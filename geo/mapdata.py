@@ -149,7 +149,8 @@ def events_in(session: Session, code: str, start: datetime, end: datetime,
     """Events reported in [start, end) whose grid code starts with ``code`` (newest first,
     at most ``limit``): id, category, description, reported_at, status, grid_code, geom."""
     return _frame(session, """
-        SELECT id, category, description, reported_at, status, grid_code, geom FROM events
+        SELECT id, category, description, reported_at, status, grid_code, geom
+        FROM events_with_assignment
         WHERE reported_at >= :start AND reported_at < :end AND grid_code LIKE :p
           AND (CAST(:cat AS text) IS NULL OR category = :cat)
         ORDER BY reported_at DESC, id DESC LIMIT :limit""",
@@ -166,7 +167,7 @@ def event_counts(session: Session, code: str, start: datetime, end: datetime,
                    floor(extract(epoch FROM reported_at - CAST(:start AS timestamptz))
                          / (86400.0 * :bin)) AS int)) AS bin_start,
                count(*) AS count
-        FROM events
+        FROM events_with_assignment
         WHERE reported_at >= :start AND reported_at < :end AND grid_code LIKE :p
           AND (CAST(:cat AS text) IS NULL OR category = :cat)
         GROUP BY 1, 2, 3 ORDER BY 3, 1, 2"""),
@@ -178,7 +179,8 @@ def event_counts(session: Session, code: str, start: datetime, end: datetime,
 def event_categories(session: Session, code: str) -> list[str]:
     """Distinct event categories seen under ``code``, sorted."""
     return list(session.scalars(text(
-        "SELECT DISTINCT category FROM events WHERE grid_code LIKE :p ORDER BY 1"),
+        "SELECT DISTINCT category FROM events_with_assignment WHERE grid_code LIKE :p"
+        " ORDER BY 1"),
         {"p": _prefix(code)}).all())
 
 
@@ -187,7 +189,8 @@ def event_point(session: Session, event_id: int) -> dict[str, Any]:
     grid_code); NotFound when the id does not exist."""
     row = session.execute(text(
         "SELECT id, category, description, status, priority, reported_at, reporter, source,"
-        " grid_code, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM events WHERE id = :id"),
+        " grid_code, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM events_with_assignment"
+        " WHERE id = :id"),
         {"id": event_id}).mappings().first()
     if row is None:
         raise NotFound(f"no event has id {event_id}", [{"field": "id", "value": event_id}])
@@ -200,7 +203,7 @@ def alarms_after(session: Session, after_id: int = 0, limit: int = 50) -> list[d
     grid_code, lon, lat."""
     rows = session.execute(text("""
         SELECT id, category, description, reporter, reported_at, status, grid_code,
-               ST_X(geom) AS lon, ST_Y(geom) AS lat FROM events
+               ST_X(geom) AS lon, ST_Y(geom) AS lat FROM events_with_assignment
         WHERE source = ANY(:sources) AND id > :after ORDER BY id LIMIT :limit"""),
         {"sources": list(ALARM_SOURCES), "after": after_id, "limit": limit}).mappings().all()
     return [dict(r) for r in rows]

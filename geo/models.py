@@ -185,11 +185,16 @@ Index("ix_cameras_geog", func.geography(Camera.__table__.c.geom), postgresql_usi
 Index("ix_cameras_range_m", Camera.__table__.c.range_m)
 Index("ix_grids_current_geog", func.geography(Grid.__table__.c.geom), postgresql_using="gist",
       postgresql_where=text("valid_to IS NULL"))
+Index("ix_grids_current_ordinary_geog", func.geography(Grid.__table__.c.geom),
+      postgresql_using="gist",
+      postgresql_where=text("valid_to IS NULL AND level = 'grid' AND kind <> 'dedicated'"))
 Index("ix_sites_geog", func.geography(Site.__table__.c.geom), postgresql_using="gist")
 
 
 class Event(Base):
-    """A reported event/case, with the grid chain and cameras the dispatch step assigns."""
+    """A reported event/case: what was reported and its lifecycle. Where it belongs (grid
+    chain, cameras) is derived data in :class:`EventAssignment`; the database view
+    ``events_with_assignment`` joins the two."""
 
     __tablename__ = "events"
 
@@ -203,19 +208,7 @@ class Event(Base):
     status: Mapped[str] = mapped_column(Text, default="reported", index=True)
     priority: Mapped[str] = mapped_column(Text, default="normal")
     geom: Mapped[Any] = _geom("POINT")
-    # assignment (dispatch)
-    district_code: Mapped[str | None] = mapped_column(Text)
-    street_code: Mapped[str | None] = mapped_column(Text)
-    community_code: Mapped[str | None] = mapped_column(Text)
-    grid_code: Mapped[str | None] = mapped_column(Text, index=True)
-    micro_grid_code: Mapped[str | None] = mapped_column(Text)
-    dedicated_grid_codes: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
-    assignment: Mapped[str | None] = mapped_column(Text)
-    nearest_distance_m: Mapped[float | None] = mapped_column(Float)
-    camera_codes: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
-    nearest_grid_code: Mapped[str | None] = mapped_column(Text)
     photo_url: Mapped[str | None] = mapped_column(Text)
-    assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # lifecycle
     handling_level: Mapped[str] = mapped_column(Text, default="grid")
     department: Mapped[str | None] = mapped_column(Text)
@@ -227,6 +220,32 @@ class Event(Base):
     postponements: Mapped[int] = mapped_column(Integer, default=0)
     reworks: Mapped[int] = mapped_column(Integer, default=0)
     valid: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class EventAssignment(Base):
+    """The grid chain and covering cameras of one event, as last computed (geo.assign,
+    geo.locate). No row: never assigned. Kept apart from the wide ``events`` row so that
+    re-assigning many events writes narrow rows (migration 0003). No foreign key (its
+    per-row check cost 4.5x on bulk inserts); a statement trigger on ``events`` deletes the
+    assignments of deleted events."""
+
+    __tablename__ = "event_assignments"
+    __table_args__ = (CheckConstraint("assignment IN ('covered', 'snapped', 'unassigned')",
+                                      name="assignment"),)
+
+    event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    district_code: Mapped[str | None] = mapped_column(Text)
+    street_code: Mapped[str | None] = mapped_column(Text)
+    community_code: Mapped[str | None] = mapped_column(Text)
+    grid_code: Mapped[str | None] = mapped_column(Text)
+    micro_grid_code: Mapped[str | None] = mapped_column(Text)
+    dedicated_grid_codes: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    assignment: Mapped[str] = mapped_column(Text)
+    nearest_grid_code: Mapped[str | None] = mapped_column(Text)
+    nearest_distance_m: Mapped[float | None] = mapped_column(Float)
+    camera_codes: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                  server_default=func.now())
 
 
 class EventTransition(Base):

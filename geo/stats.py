@@ -1,8 +1,9 @@
 """Statistics and the assessment score per responsible unit over a period.
 
 Counted over the events **reported** in ``[since, until)`` and attributed to the unit's code
-stored on the event (``grid_code``, ``community_code``, ``street_code``, ``district_code``)
-or to its ``department`` (escalated events):
+in the event's assignment (``grid_code``, ``community_code``, ``street_code``,
+``district_code`` of ``event_assignments``, read through the ``events_with_assignment`` view;
+never-assigned events count for no unit) or to its ``department`` (escalated events):
 
 =====================  ==============================================================
 accepted               every event reported in the period (受理数)
@@ -78,7 +79,7 @@ SELECT s.*, coalesce(a.name, g.name) AS name FROM (
     count(*) FILTER (WHERE due AND postponements > 0) AS postponed,
     count(*) FILTER (WHERE due AND status = 'closed' AND reworks = 0) AS first_time
   FROM (SELECT e.*, (e.valid AND (e.due_at < :until OR e.status = 'closed')) AS due
-        FROM events e WHERE e.reported_at >= :since AND e.reported_at < :until) ev
+        FROM events_with_assignment e WHERE e.reported_at >= :since AND e.reported_at < :until) ev
   WHERE {col} IS NOT NULL GROUP BY {col}) s
 LEFT JOIN admin_areas a ON a.code = s.unit
 LEFT JOIN grids g ON g.code = s.unit AND g.valid_to IS NULL

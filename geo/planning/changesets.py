@@ -290,11 +290,17 @@ def reassign(session: Session, changeset_id: int, area_wkt: str | None) -> dict[
     """Re-assign buildings, sites, cameras and open events in the changed area.
 
     Units use :func:`geo.assign.assign_units`; open events (status not closed/rejected) get
-    the covering grid and micro-grid (workers: :func:`move_workers`).
+    the covering grid and micro-grid in their ``event_assignments`` row (``assigned_at``
+    moves only when one of the two changed). Events never assigned (no row) are left to
+    :func:`geo.assign.assign_events`. Workers: :func:`move_workers`. Returns rows updated
+    per kind (``events``: assignment rows of open events in the area).
     """
     counts: dict[str, Any] = assign_units(session, area_wkt) if area_wkt else {}
     counts["events"] = session.execute(text("""
-        UPDATE events e SET grid_code = x.grid, micro_grid_code = x.micro
+        UPDATE event_assignments a SET grid_code = x.grid, micro_grid_code = x.micro,
+               assigned_at = CASE WHEN (a.grid_code, a.micro_grid_code)
+                                       IS DISTINCT FROM (x.grid, x.micro)
+                                  THEN now() ELSE a.assigned_at END
         FROM (SELECT ev.id, g.code AS grid, m.code AS micro FROM events ev
               LEFT JOIN LATERAL (SELECT code FROM grids WHERE valid_to IS NULL AND level = 'grid'
                   AND kind <> 'dedicated' AND ST_Covers(geom, ev.geom) ORDER BY code LIMIT 1) g
@@ -303,9 +309,10 @@ def reassign(session: Session, changeset_id: int, area_wkt: str | None) -> dict[
                   AND parent_code = g.code AND ST_Covers(geom, ev.geom) ORDER BY code LIMIT 1) m
                 ON true
               WHERE ST_Intersects(ev.geom, ST_GeomFromText(:area, 4326))
-                AND ev.status NOT IN ('closed', 'rejected')) x
-        WHERE e.id = x.id
-    """), {"area": area_wkt}).rowcount if area_wkt else 0  # type: ignore[attr-defined]
+                AND ev.status <> ALL(:excluded)) x
+        WHERE a.event_id = x.id
+    """), {"area": area_wkt, "excluded": list(OPEN_EVENT_EXCLUDED)}
+    ).rowcount if area_wkt else 0  # type: ignore[attr-defined]
     return counts
 
 

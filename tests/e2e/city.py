@@ -135,14 +135,20 @@ def _seed_people_and_events(conn: Connection) -> None:
         " ('W001', '张网格长', 'grid_leader', '13800000001', '140213001001001'),"
         " ('W002', '李网格员', 'grid_worker', '13800000002', '140213001001001')"))
     for cid, category, day, hour, lon, lat, grid, source in EVENTS:
-        conn.execute(text(
+        event_id = conn.execute(text(
             "INSERT INTO events (client_id, category, reported_at, source, status, priority,"
-            " handling_level, postponements, reworks, valid, reporter, grid_code, geom)"
+            " handling_level, postponements, reworks, valid, reporter, geom)"
             " VALUES (:cid, :cat, CAST(:at AS timestamptz), :src, 'reported', 'normal', 'grid',"
-            " 0, 0, true, 'W001', :g,"
-            " ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"),
+            " 0, 0, true, 'W001', ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) RETURNING id"),
             {"cid": cid, "cat": category, "at": f"{EVENT_DAYS[day]}T{hour:02d}:00:00+08:00",
-             "src": source, "g": grid, "lon": lon, "lat": lat})
+             "src": source, "lon": lon, "lat": lat}).scalar_one()
+        _assign(conn, event_id, grid)
+
+
+def _assign(conn: Connection, event_id: int, grid: str) -> None:
+    """Store event ``event_id`` as covered by ``grid`` (its event_assignments row)."""
+    conn.execute(text("INSERT INTO event_assignments (event_id, grid_code, assignment)"
+                      " VALUES (:e, :g, 'covered')"), {"e": event_id, "g": grid})
 
 
 def clear_small_city(conn: Connection) -> None:
@@ -159,12 +165,14 @@ def clear_small_city(conn: Connection) -> None:
 
 def new_alarm(conn: Connection, client_id: str, lon: float, lat: float) -> Any:
     """Insert a one-click alarm event now and return its id."""
-    return conn.execute(text(
+    event_id = conn.execute(text(
         "INSERT INTO events (client_id, category, reported_at, source, status, priority,"
-        " handling_level, postponements, reworks, valid, reporter, grid_code, geom)"
+        " handling_level, postponements, reworks, valid, reporter, geom)"
         " VALUES (:cid, 'alarm', now(), 'alarm', 'reported', 'urgent', 'grid', 0, 0, true,"
-        " 'W002', '140213001001001', ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
-        " RETURNING id"), {"cid": client_id, "lon": lon, "lat": lat}).scalar()
+        " 'W002', ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
+        " RETURNING id"), {"cid": client_id, "lon": lon, "lat": lat}).scalar_one()
+    _assign(conn, event_id, "140213001001001")
+    return event_id
 
 
 MOVED_STRIP = (113.3055, 40.0870)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from pyproj import Geod
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo import assign as assign_mod
 from geo.assign import assign_events, assign_units
+from geo.cameras import covers, geodesic_bearing_distance, is_facing
 from geo.errors import NotFound, ValidationFailed
 from geo.locate import locate
 from tests.geo.test_locate import G1, G2, SCHOOL, build_small_city
@@ -40,7 +43,7 @@ def _stored(db: Session) -> dict[str, dict[str, object]]:
     rows = db.execute(text(
         "SELECT client_id, district_code, street_code, community_code, grid_code,"
         " micro_grid_code, dedicated_grid_codes, assignment, nearest_grid_code,"
-        " nearest_distance_m, camera_codes FROM events")).mappings().all()
+        " nearest_distance_m, camera_codes FROM events_with_assignment")).mappings().all()
     return {r["client_id"]: dict(r) for r in rows}
 
 
@@ -125,3 +128,89 @@ def test_assign_units_sets_grid_of_cameras_and_sites(city_with_events: Session) 
     east_half = ("POLYGON((113.302 40.080,113.304 40.080,113.304 40.082,113.302 40.082,"
                  "113.302 40.080))")
     assert assign_units(db, east_half) == {"buildings": 1, "sites": 1, "cameras": 0}
+
+
+def test_work_tables_are_dropped(city_with_events: Session) -> None:
+    db = city_with_events
+    assign_events(db, "all")
+    left = db.execute(text(
+        "SELECT count(*) FROM pg_class WHERE relname LIKE 'assign\\_%'")).scalar_one()
+    assert left == 0
+
+
+def test_rerun_writes_only_changed_assignments(city_with_events: Session) -> None:
+    db = city_with_events
+    assert assign_events(db, "all").changed == 8
+    assert assign_events(db, "all").changed == 0
+    before = _stored(db)
+    seen_by = [name for name, row in before.items()
+               if "14021300081310000001" in (row["camera_codes"] or [])]
+    db.execute(text("UPDATE cameras SET status = 'offline' WHERE code = '14021300081310000001'"))
+    assert assign_events(db, "all").changed == len(seen_by) > 0
+    after = _stored(db)
+    assert all("14021300081310000001" not in row["camera_codes"] for row in after.values())
+    assert {n for n in after if after[n] != before[n]} == set(seen_by)
+
+
+def _random_cameras_and_events(db: Session, rng: np.random.Generator, lon0: float,
+                               lat0: float, prefix: str) -> None:
+    """40 cameras of every kind (ranges up to 1.5 km) and, per camera, events just inside
+    and just outside the edges of its view, plus 300 random events, around (lon0, lat0)."""
+    geod = Geod(ellps="WGS84")
+    lons, lats = lon0 + rng.uniform(-0.01, 0.01, 40), lat0 + rng.uniform(-0.008, 0.008, 40)
+    events: list[tuple[float, float]] = list(zip(
+        lon0 + rng.uniform(-0.02, 0.02, 300), lat0 + rng.uniform(-0.016, 0.016, 300),
+        strict=True))
+    for i, (lon, lat) in enumerate(zip(lons, lats, strict=True)):
+        kind = ("fixed", "dome", "ptz")[i % 3]
+        az, fov = float(rng.uniform(0, 360)), float(rng.choice([10.0, 60.0, 179.0, 360.0]))
+        rng_m = float(rng.choice([20.0, 150.0, 600.0, 1500.0]))
+        db.execute(text(
+            "INSERT INTO cameras (code, name, camera_type, azimuth_deg, fov_deg, range_m,"
+            " status, geom) VALUES (:c, 'cam', :t, :a, :f, :r, 'online',"
+            " ST_SetSRID(ST_MakePoint(:x, :y), 4326))"),
+            {"c": f"{prefix}{i:03d}", "t": kind, "a": az, "f": fov, "r": rng_m,
+             "x": float(lon), "y": float(lat)})
+        for side in (-1, 1):
+            for off, dist in ((fov / 2 - 0.05, rng_m * 0.999), (fov / 2 + 0.05, rng_m * 0.9),
+                              (fov / 4, rng_m * 1.001)):
+                x, y, _ = geod.fwd(lon, lat, az + side * off, dist)
+                events.append((x, y))
+    for j, (x, y) in enumerate(events):
+        db.execute(text(
+            "INSERT INTO events (client_id, category, reported_at, status, priority, geom,"
+            " handling_level, postponements, reworks, valid) VALUES (:c, 'garbage', now(),"
+            " 'reported', 'normal', ST_SetSRID(ST_MakePoint(:x, :y), 4326), 'grid', 0, 0, true)"),
+            {"c": f"{prefix}-e{j}", "x": float(x), "y": float(y)})
+
+
+@pytest.mark.parametrize("subdivide", [False, True])
+def test_camera_picks_match_the_numpy_oracle(
+    db: Session, subdivide: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SQL pre-filters (lon/lat box, approximate bearing) drop no covering camera: the
+    stored picks equal an all-pairs geodesic computation, near the edges of every view too,
+    at 40°N and at 53°N."""
+    monkeypatch.setattr(assign_mod, "SUBDIVIDE_FROM_EVENTS", 0 if subdivide else 10**9)
+    rng = np.random.default_rng(7)
+    _random_cameras_and_events(db, rng, 113.30, 40.08, "9")
+    _random_cameras_and_events(db, rng, 122.53, 52.97, "8")
+    assign_events(db, "all", k=3)
+    cams = db.execute(text(
+        "SELECT code, camera_type, azimuth_deg, fov_deg, range_m, status, ST_X(geom) AS x,"
+        " ST_Y(geom) AS y FROM cameras")).mappings().all()
+    rows = db.execute(text(
+        "SELECT client_id, ST_X(geom) AS x, ST_Y(geom) AS y, camera_codes"
+        " FROM events_with_assignment")).mappings().all()
+    c = {k: np.array([cam[k] for cam in cams]) for k in cams[0]}
+    seen_at_view_edges = 0
+    for row in rows:
+        bearing, dist = geodesic_bearing_distance(c["x"], c["y"], np.full(len(cams), row["x"]),
+                                                  np.full(len(cams), row["y"]))
+        ok = covers(dist, c["range_m"], is_facing(bearing, c["azimuth_deg"], c["fov_deg"],
+                                                  c["camera_type"]), c["status"])
+        expected = sorted(zip(dist[ok], c["code"][ok], strict=True))[:3]
+        assert row["camera_codes"] == [code for _, code in expected], row["client_id"]
+        at_edge = int(row["client_id"].split("-e")[1]) >= 300
+        seen_at_view_edges += at_edge and bool(expected)
+    assert seen_at_view_edges > 50

@@ -105,6 +105,19 @@ def test_filters_bbox_parent_kind(db: Session, tmp_path: Path) -> None:
     assert [f["id"] for f in sites["features"]] == ["S002"]
 
 
+def test_events_filter_on_the_grid_of_their_assignment(db: Session, tmp_path: Path) -> None:
+    load_city(db, tmp_path)  # E1 in the west grid, E2 in the east grid, neither assigned
+    db.execute(text(
+        "INSERT INTO event_assignments (event_id, grid_code, assignment)"
+        " SELECT id, :g, 'covered' FROM events WHERE client_id = 'E1'"), {"g": WEST_GRID})
+    ids = lambda flt: [f["id"] for f in collection(db, "events", flt)["features"]]  # noqa: E731
+    assert ids(ExportFilter(parent=WEST_GRID)) == ["E1"]
+    assert ids(ExportFilter(parent=EAST_GRID)) == []  # E2 was never assigned
+    csv = tmp_path / "west_events.csv"
+    assert export_file(db, "events", csv, "csv", ExportFilter(parent=WEST_GRID)) == 1
+    assert [line.split(",")[0] for line in csv.read_text().splitlines()] == ["client_id", "E1"]
+
+
 def test_bad_filters_are_validation_errors() -> None:
     assert parse_bbox("113.3,40.0,113.4,40.1") == (113.3, 40.0, 113.4, 40.1)
     with pytest.raises(ValidationFailed) as info:

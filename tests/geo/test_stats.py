@@ -27,24 +27,33 @@ HISTORY = [
 ]
 
 
+def assign(db: Session, event_id: int, grid: str, community: str | None = None) -> None:
+    """Give event ``event_id`` a covered assignment to ``grid`` (and ``community``)."""
+    db.execute(text(
+        "INSERT INTO event_assignments (event_id, grid_code, community_code, assignment)"
+        " VALUES (:e, :g, :c, 'covered')"), {"e": event_id, "g": grid, "c": community})
+
+
 @pytest.fixture
 def history(db: Session) -> Session:
     for cid, grid, status, valid, due, closed, post, rework, dep in HISTORY:
-        db.execute(text(
+        event_id = db.execute(text(
             "INSERT INTO events (client_id, category, reported_at, status, priority, geom,"
-            " grid_code, community_code, handling_level, department, due_at, closed_at,"
-            " postponements, reworks, valid) VALUES (:c, 'x', '2026-10-01T08:00:00+00',"
-            " :s, 'normal', ST_SetSRID(ST_MakePoint(113.3, 40.08), 4326), :g, '140213001001',"
-            " 'grid', :dep, CAST(:due AS timestamptz), CAST(:closed AS timestamptz), :p, :r, :v)"),
-            {"c": cid, "s": status, "g": grid, "dep": dep, "p": post, "r": rework, "v": valid,
+            " handling_level, department, due_at, closed_at, postponements, reworks, valid)"
+            " VALUES (:c, 'x', '2026-10-01T08:00:00+00', :s, 'normal',"
+            " ST_SetSRID(ST_MakePoint(113.3, 40.08), 4326), 'grid', :dep,"
+            " CAST(:due AS timestamptz), CAST(:closed AS timestamptz), :p, :r, :v)"
+            " RETURNING id"),
+            {"c": cid, "s": status, "dep": dep, "p": post, "r": rework, "v": valid,
              "due": f"2026-{due}T12:00:00+00",
-             "closed": f"2026-{closed}T12:00:00+00" if closed else None})
-    db.execute(text(
+             "closed": f"2026-{closed}T12:00:00+00" if closed else None}).scalar_one()
+        assign(db, event_id, grid, "140213001001")
+    outside = db.execute(text(
         "INSERT INTO events (client_id, category, reported_at, status, priority, geom,"
-        " grid_code, handling_level, postponements, reworks, valid) VALUES ('outside_period',"
+        " handling_level, postponements, reworks, valid) VALUES ('outside_period',"
         " 'x', '2026-09-30T08:00:00+00', 'reported', 'normal',"
-        " ST_SetSRID(ST_MakePoint(113.3, 40.08), 4326), :g, 'grid', 0, 0, true)"),
-        {"g": GRID_A})
+        " ST_SetSRID(ST_MakePoint(113.3, 40.08), 4326), 'grid', 0, 0, true) RETURNING id"))
+    assign(db, outside.scalar_one(), GRID_A)
     return db
 
 
@@ -95,3 +104,16 @@ def test_csv_has_header_and_empty_cells_for_none(history: Session) -> None:
     lines = stats_csv(rows).splitlines()
     assert lines[0].split(",")[:3] == ["unit", "name", "accepted"]
     assert lines[1].endswith(",0.0,")  # deduction 0.0, score empty
+
+
+def test_never_assigned_event_counts_for_its_department_only(history: Session) -> None:
+    history.execute(text(
+        "INSERT INTO events (client_id, category, reported_at, status, priority, geom,"
+        " handling_level, department, due_at, postponements, reworks, valid)"
+        " VALUES ('never_assigned', 'x', '2026-10-02T08:00:00+00', 'in_progress', 'normal',"
+        " ST_SetSRID(ST_MakePoint(113.3, 40.08), 4326), 'department', '城管局',"
+        " '2026-10-03T08:00:00+00', 0, 0, true)"))
+    grids = unit_stats(history, "grid", SINCE, UNTIL)
+    assert [(r["unit"], r["accepted"]) for r in grids] == [(GRID_A, 6), (GRID_B, 1)]
+    department = unit_stats(history, "department", SINCE, UNTIL)
+    assert [(r["unit"], r["accepted"], r["due"]) for r in department] == [("城管局", 2, 2)]

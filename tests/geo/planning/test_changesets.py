@@ -30,11 +30,14 @@ def add_worker(db: Session, worker: str, grid: str) -> None:
 
 
 def add_event(db: Session, client_id: str, x: float, y: float, status: str, grid: str) -> None:
-    db.execute(text(
+    """An event at (x, y) (case metres) assigned (covered) to ``grid``."""
+    event_id = db.execute(text(
         "INSERT INTO events (client_id, category, reported_at, status, priority, handling_level,"
-        " postponements, reworks, valid, grid_code, geom) VALUES (:c, 'garbage', now(), :s,"
-        " 'normal', 'grid', 0, 0, true, :g, ST_GeomFromText(:w, 4326))"),
-        {"c": client_id, "s": status, "g": grid, "w": cases.lonlat(shapely.Point(x, y)).wkt})
+        " postponements, reworks, valid, geom) VALUES (:c, 'garbage', now(), :s,"
+        " 'normal', 'grid', 0, 0, true, ST_GeomFromText(:w, 4326)) RETURNING id"),
+        {"c": client_id, "s": status, "w": cases.lonlat(shapely.Point(x, y)).wkt}).scalar_one()
+    db.execute(text("INSERT INTO event_assignments (event_id, grid_code, assignment)"
+                    " VALUES (:e, :g, 'covered')"), {"e": event_id, "g": grid})
 
 
 @pytest.fixture
@@ -62,7 +65,7 @@ def current(db: Session) -> dict[str, tuple[int, float]]:
 
 def unit_grids(db: Session) -> dict[str, str]:
     rows = db.execute(text("SELECT code, grid_code FROM buildings UNION ALL "
-                           "SELECT client_id, grid_code FROM events UNION ALL "
+                           "SELECT client_id, grid_code FROM events_with_assignment UNION ALL "
                            "SELECT code, grid_code FROM workers ORDER BY 1")).all()
     return dict(rows)  # type: ignore[arg-type]
 
@@ -261,3 +264,21 @@ def test_drafts_touching_other_grids_publish_one_after_the_other(db: Session) ->
     publish(db, second, "planner-wang")  # grid 003 was not touched by the first
     assert current(db) == {code(1): (2, pytest.approx(11000, abs=0.5)),  # 1 mm snap-rounding
                            code(2): (2, pytest.approx(9000, abs=0.5)), code(3): (2, 10000.0)}
+
+
+def test_publish_moves_only_open_assigned_events(db: Session, town: dict[str, Any]) -> None:
+    db.execute(text(
+        "INSERT INTO events (client_id, category, reported_at, status, priority, handling_level,"
+        " postponements, reworks, valid, geom) VALUES ('never-assigned', 'garbage', now(),"
+        " 'reported', 'normal', 'grid', 0, 0, true, ST_GeomFromText(:w, 4326))"),
+        {"w": cases.lonlat(shapely.Point(110, 70)).wkt})
+    cs = open_changeset(db, COMMUNITY, "new compound east of the edge", "planner-li").id
+    ops.reshape(db, cs, "planner-li", WEST, cases.geojson(box(0, 0, 120, 100)))
+    result = publish(db, cs, "planner-li")
+    assert result.reassigned["events"] == 1  # open-1; closed-1 is history, one never assigned
+    rows = db.execute(text(
+        "SELECT client_id, grid_code, assignment FROM events_with_assignment"
+        " WHERE client_id IN ('closed-1', 'never-assigned', 'open-1') ORDER BY client_id")).all()
+    assert [tuple(r) for r in rows] == [("closed-1", EAST, "covered"),
+                                        ("never-assigned", None, None),
+                                        ("open-1", WEST, "covered")]
