@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -34,15 +33,10 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from geo.keys import hash_key
-from geo.locate import LOCATE_SQL
+from geo.locate import LOCATE_PSYCOPG_SQL
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "gl_bench_locate_viewer_key_0001"
-
-
-def libpq(sql: str) -> str:
-    """SQLAlchemy ``:name`` parameters → psycopg ``%(name)s``."""
-    return re.sub(r"(?<!:):([a-z_]+)", r"%(\1)s", sql)
 
 
 def sample_points(dsn: str, n: int) -> list[tuple[float, float]]:
@@ -59,7 +53,7 @@ def raw_locate(conn: psycopg.Connection, lon: float, lat: float) -> None:
     conn.execute(RAW_SQL, {"lon": lon, "lat": lat, "radius": 200.0}, prepare=True).fetchall()
 
 
-RAW_SQL = libpq(LOCATE_SQL)
+RAW_SQL = LOCATE_PSYCOPG_SQL
 
 
 def run_load(worker: object, points: list[tuple[float, float]], threads: int,

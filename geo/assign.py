@@ -289,13 +289,16 @@ class _WorkTables:
 
     def snap_outside(self, tolerance_m: float) -> None:
         """Nearest grid (geodesic m, ties by code) for events outside every ordinary grid;
-        within ``tolerance_m`` they are ``snapped`` to it (micro-grid: the nearest of it)."""
-        self.session.execute(self.sql("""
-            UPDATE {own} o SET nearest_grid_code = n.code, nearest_distance_m = n.d,
-              assignment = CASE WHEN n.d <= :tol THEN 'snapped' ELSE 'unassigned' END,
-              grid_code = CASE WHEN n.d <= :tol THEN n.code END,
-              community_code = CASE WHEN n.d <= :tol THEN n.community_code END
-            FROM {ev} e CROSS JOIN LATERAL (
+        within ``tolerance_m`` they are ``snapped`` to it (micro-grid: the nearest of it).
+        Looked up in a work table (parallel), then copied into ``own``."""
+        self.create("near", """
+            SELECT o.id, n.code, n.community_code, n.d,
+              CASE WHEN n.d <= :tol THEN (
+                SELECT m.code FROM grids m WHERE m.valid_to IS NULL AND m.level = 'micro'
+                  AND m.parent_code = n.code
+                ORDER BY ST_Distance(geography(m.geom), geography(e.geom)), m.code LIMIT 1)
+              END AS micro
+            FROM {own} o JOIN {ev} e ON e.id = o.id CROSS JOIN LATERAL (
               SELECT code, community_code, d FROM (
                 SELECT g.code, g.community_code,
                        ST_Distance(geography(g.geom), geography(e.geom)) AS d
@@ -303,13 +306,14 @@ class _WorkTables:
                   AND g.kind <> 'dedicated'
                 ORDER BY geography(g.geom) <-> geography(e.geom) LIMIT 8) c
               ORDER BY d, code LIMIT 1) n
-            WHERE o.id = e.id AND o.grid_code IS NULL"""), {"tol": tolerance_m})
+            WHERE o.grid_code IS NULL""", {"tol": tolerance_m})
         self.session.execute(self.sql("""
-            UPDATE {own} o SET micro_grid_code = (
-              SELECT g.code FROM grids g WHERE g.valid_to IS NULL AND g.level = 'micro'
-                AND g.parent_code = o.grid_code
-              ORDER BY ST_Distance(geography(g.geom), geography(e.geom)), g.code LIMIT 1)
-            FROM {ev} e WHERE o.id = e.id AND o.assignment = 'snapped'"""))
+            UPDATE {own} o SET nearest_grid_code = n.code, nearest_distance_m = n.d,
+              assignment = CASE WHEN n.d <= :tol THEN 'snapped' ELSE 'unassigned' END,
+              grid_code = CASE WHEN n.d <= :tol THEN n.code END,
+              community_code = CASE WHEN n.d <= :tol THEN n.community_code END,
+              micro_grid_code = n.micro
+            FROM {near} n WHERE o.id = n.id"""), {"tol": tolerance_m})
 
     def camera_picks(self, k: int) -> None:
         """``cam_pick(id, camera_codes)``: the k nearest covering online cameras per event.
@@ -335,31 +339,42 @@ class _WorkTables:
 
     def write(self) -> AssignSummary:
         """Update the assignments that changed, insert the new ones (``assigned_at`` = when
-        they did); unchanged rows are not written. Which rows are new is decided before the
-        INSERT (``known``): an anti-join against the table being filled was planned as a
-        nested loop over a table believed empty, quadratic at 1,000,000 rows."""
+        they did); unchanged rows are not written.
+
+        Whether a row is new (``known``) or unchanged (``same``) is decided in the parallel
+        ``result`` table, before writing: an anti-join against the table being filled was
+        planned as a nested loop over a table believed empty (quadratic at 1,000,000 rows),
+        and comparing in the UPDATE itself ran on one core.
+        """
         self.create("result", """
-            SELECT o.id, o.grid_code, o.micro_grid_code, o.community_code,
-                   s.code AS street_code, d.code AS district_code, o.dedicated,
-                   coalesce(o.assignment, 'unassigned') AS assignment, o.nearest_grid_code,
-                   o.nearest_distance_m, coalesce(p.camera_codes, '{{}}') AS camera_codes,
-                   a.event_id IS NOT NULL AS known
-            FROM {own} o
-            LEFT JOIN event_assignments a ON a.event_id = o.id
-            LEFT JOIN admin_areas c ON c.code = o.community_code
-            LEFT JOIN admin_areas s ON s.code = c.parent_code
-            LEFT JOIN admin_areas d ON d.code = s.parent_code
-            LEFT JOIN {cam_pick} p ON p.id = o.id""")
+            SELECT x.*, a.event_id IS NOT NULL AS known,
+                   a.event_id IS NOT NULL AND (a.grid_code, a.micro_grid_code,
+                     a.community_code, a.street_code, a.district_code, a.dedicated_grid_codes,
+                     a.assignment, a.nearest_grid_code, a.nearest_distance_m, a.camera_codes)
+                   IS NOT DISTINCT FROM (x.grid_code, x.micro_grid_code, x.community_code,
+                     x.street_code, x.district_code, x.dedicated, x.assignment,
+                     x.nearest_grid_code, x.nearest_distance_m, x.camera_codes) AS same
+            FROM (
+              SELECT o.id, o.grid_code, o.micro_grid_code, o.community_code,
+                     s.code AS street_code, d.code AS district_code, o.dedicated,
+                     coalesce(o.assignment, 'unassigned') AS assignment, o.nearest_grid_code,
+                     o.nearest_distance_m, coalesce(p.camera_codes, '{{}}') AS camera_codes
+              FROM {own} o
+              LEFT JOIN admin_areas c ON c.code = o.community_code
+              LEFT JOIN admin_areas s ON s.code = c.parent_code
+              LEFT JOIN admin_areas d ON d.code = s.parent_code
+              LEFT JOIN {cam_pick} p ON p.id = o.id) x
+            LEFT JOIN event_assignments a ON a.event_id = x.id""")
         row = self.session.execute(self.sql("""
-            SELECT count(*) AS n, count(*) FILTER (WHERE known) AS known,
+            SELECT count(*) AS n, count(*) FILTER (WHERE known AND NOT same) AS stale,
+              count(*) FILTER (WHERE NOT known) AS new,
               count(*) FILTER (WHERE assignment = 'covered') AS covered,
               count(*) FILTER (WHERE assignment = 'snapped') AS snapped,
               count(*) FILTER (WHERE assignment = 'unassigned') AS unassigned,
               count(*) FILTER (WHERE cardinality(camera_codes) > 0) AS with_cameras
             FROM {result}""")).one()
-        changed = 0
-        if row.known:
-            changed += self.session.execute(self.sql("""
+        if row.stale:
+            self.session.execute(self.sql("""
                 UPDATE event_assignments a SET
                   grid_code = x.grid_code, micro_grid_code = x.micro_grid_code,
                   community_code = x.community_code, street_code = x.street_code,
@@ -367,23 +382,17 @@ class _WorkTables:
                   assignment = x.assignment, nearest_grid_code = x.nearest_grid_code,
                   nearest_distance_m = x.nearest_distance_m, camera_codes = x.camera_codes,
                   assigned_at = now()
-                FROM {result} x
-                WHERE x.known AND a.event_id = x.id AND (a.grid_code, a.micro_grid_code,
-                  a.community_code, a.street_code, a.district_code, a.dedicated_grid_codes,
-                  a.assignment, a.nearest_grid_code, a.nearest_distance_m, a.camera_codes)
-                  IS DISTINCT FROM (x.grid_code, x.micro_grid_code, x.community_code,
-                  x.street_code, x.district_code, x.dedicated, x.assignment,
-                  x.nearest_grid_code, x.nearest_distance_m, x.camera_codes)""")
-            ).rowcount  # type: ignore[attr-defined]
-        if row.known < row.n:
-            changed += self.session.execute(self.sql("""
+                FROM {result} x WHERE x.known AND NOT x.same AND a.event_id = x.id"""))
+        if row.new:
+            self.session.execute(self.sql("""
                 INSERT INTO event_assignments (event_id, grid_code, micro_grid_code,
                   community_code, street_code, district_code, dedicated_grid_codes, assignment,
                   nearest_grid_code, nearest_distance_m, camera_codes)
                 SELECT x.id, x.grid_code, x.micro_grid_code, x.community_code, x.street_code,
                   x.district_code, x.dedicated, x.assignment, x.nearest_grid_code,
                   x.nearest_distance_m, x.camera_codes
-                FROM {result} x WHERE NOT x.known""")).rowcount  # type: ignore[attr-defined]
+                FROM {result} x WHERE NOT x.known"""))
+        changed = int(row.stale) + int(row.new)
         return AssignSummary(
             events=row.n, covered=row.covered, snapped=row.snapped,
             unassigned=row.unassigned, with_cameras=row.with_cameras, seconds=0.0,

@@ -17,6 +17,7 @@ nearby sites. Rules (the same as the set-based :mod:`geo.assign`):
 from __future__ import annotations
 
 import math
+import re
 from types import SimpleNamespace
 from typing import Any, Literal
 
@@ -176,29 +177,9 @@ def locate(session: Executor, lon: float, lat: float, *, k: int = 3,
     Read-only: never writes or commits.
     """
     settings = settings or get_settings()
-    check_point(lon, lat, settings)
-    if not 1 <= k <= 50 or not 0 <= radius_m <= 5000:
-        raise ValidationFailed("k must be 1-50 and radius 0-5000 m",
-                               [{"field": "k", "value": k}, {"field": "radius", "value": radius_m}])
-    result = LocateResult(lon=lon, lat=lat, assignment="unassigned", snapped=False,
-                          cameras_wanted=k)
-    params = {"lon": lon, "lat": lat}
-    row = session.execute(_LOCATE_TEXT, {**params, "radius": radius_m}).one()
-    grids = [SimpleNamespace(**g) for g in row.grids or []]
-    _fill_grids(session, params, result, settings.gps_tolerance_m, grids)
-    if result.assignment == "covered":
-        _admin_from(row.admin, result)
-        result.workers = _sorted_workers(row.workers or [])
-    elif result.grid is not None:
-        _fill_admin_chain(session, result.community.code if result.community else "", result)
-        result.workers = workers_of(session, result.grid.code,
-                                    result.micro_grid.code if result.micro_grid else None)
-    result.cameras, result.other_cameras = _split_cameras(row.cameras or [], k)
-    result.enough_cameras = len(result.cameras) >= k
-    if result.enough_cameras:
-        result.other_cameras = []
-    result.sites = [SiteHit(**site) for site in row.sites or []]
-    return result
+    _check_request(lon, lat, k, radius_m, settings)
+    row = session.execute(_LOCATE_TEXT, {"lon": lon, "lat": lat, "radius": radius_m}).one()
+    return _answer(session, lon, lat, k, settings, row._asdict())
 
 
 async def locate_async(conn: AsyncConnection, lon: float, lat: float, *, k: int = 3,
@@ -206,11 +187,57 @@ async def locate_async(conn: AsyncConnection, lon: float, lat: float, *, k: int 
                        settings: Settings | None = None) -> LocateResult:
     """:func:`locate` on an async connection, without a thread hop (same SQL, same rules).
 
-    The statements run through SQLAlchemy's greenlet bridge on ``conn`` (e.g. from
-    :func:`geo.db.get_async_engine`, autocommit: no BEGIN/COMMIT round trips). Same units,
-    errors and result as :func:`locate`; read-only.
+    The one statement goes straight to the psycopg connection under ``conn`` (e.g. from
+    :func:`geo.db.get_async_engine`, autocommit: no BEGIN/COMMIT round trips), prepared
+    once per connection: SQLAlchemy's Core layer and greenlet bridge cost about half of a
+    /locate request (bench/RESULTS.md). A point covered by no grid needs the nearest-grid
+    queries: that rare case runs :func:`locate` through the bridge. Same units, errors and
+    result as :func:`locate`; read-only.
     """
-    return await conn.run_sync(locate, lon, lat, k=k, radius_m=radius_m, settings=settings)
+    settings = settings or get_settings()
+    _check_request(lon, lat, k, radius_m, settings)
+    raw = await conn.get_raw_connection()
+    cursor = await raw.driver_connection.execute(  # type: ignore[union-attr]
+        LOCATE_PSYCOPG_SQL, {"lon": lon, "lat": lat, "radius": radius_m}, prepare=True)
+    values = await cursor.fetchone()
+    row = dict(zip(LOCATE_COLUMNS, values, strict=True))
+    if not any(_is_owner(g) for g in row["grids"] or []):
+        return await conn.run_sync(locate, lon, lat, k=k, radius_m=radius_m, settings=settings)
+    return _answer(None, lon, lat, k, settings, row)
+
+
+def _check_request(lon: float, lat: float, k: int, radius_m: float, settings: Settings) -> None:
+    check_point(lon, lat, settings)
+    if not 1 <= k <= 50 or not 0 <= radius_m <= 5000:
+        raise ValidationFailed("k must be 1-50 and radius 0-5000 m",
+                               [{"field": "k", "value": k}, {"field": "radius", "value": radius_m}])
+
+
+def _is_owner(grid: dict[str, Any]) -> bool:
+    return bool(grid["level"] == "grid" and grid["kind"] != "dedicated")
+
+
+def _answer(session: Executor | None, lon: float, lat: float, k: int, settings: Settings,
+            row: dict[str, Any]) -> LocateResult:
+    """The result from the row of LOCATE_SQL; ``session`` runs the extra queries of a point
+    outside every grid (None only when a grid covers the point)."""
+    result = LocateResult(lon=lon, lat=lat, assignment="unassigned", snapped=False,
+                          cameras_wanted=k)
+    grids = [SimpleNamespace(**g) for g in row["grids"] or []]
+    _fill_grids(session, {"lon": lon, "lat": lat}, result, settings.gps_tolerance_m, grids)
+    if result.assignment == "covered":
+        _admin_from(row["admin"], result)
+        result.workers = _sorted_workers(row["workers"] or [])
+    elif result.grid is not None and session is not None:
+        _fill_admin_chain(session, result.community.code if result.community else "", result)
+        result.workers = workers_of(session, result.grid.code,
+                                    result.micro_grid.code if result.micro_grid else None)
+    result.cameras, result.other_cameras = _split_cameras(row["cameras"] or [], k)
+    result.enough_cameras = len(result.cameras) >= k
+    if result.enough_cameras:
+        result.other_cameras = []
+    result.sites = [SiteHit(**site) for site in row["sites"] or []]
+    return result
 
 
 def _admin_from(admin: dict[str, Any] | None, result: LocateResult) -> None:
@@ -228,7 +255,7 @@ def _sorted_workers(rows: list[dict[str, Any]]) -> list[WorkerRef]:
     return sorted(workers, key=lambda w: (ROLE_ORDER.get(w.role, 9), w.code))
 
 
-def _fill_grids(session: Executor, params: dict[str, Any], result: LocateResult,
+def _fill_grids(session: Executor | None, params: dict[str, Any], result: LocateResult,
                 tolerance_m: float, rows: list[Any]) -> None:
     ordinary = [r for r in rows if r.level == "grid" and r.kind != "dedicated"]
     result.dedicated_grids = [Ref(code=r.code, name=r.name) for r in rows
@@ -236,6 +263,8 @@ def _fill_grids(session: Executor, params: dict[str, Any], result: LocateResult,
     if ordinary:
         grid = ordinary[0]
         result.assignment = "covered"
+    elif session is None:
+        raise ValueError("a point outside every grid needs a session for the nearest grid")
     else:
         near = nearest_grid(session, params["lon"], params["lat"])
         if near is None:
@@ -349,20 +378,29 @@ SELECT
 outside every grid take the extra nearest-grid queries."""
 _LOCATE_TEXT = text(LOCATE_SQL)
 """Built once: ``text()`` parses the statement for its parameters (~8 % of a request)."""
+LOCATE_PSYCOPG_SQL = re.sub(r"(?<!:):([a-z_]+)", r"%(\1)s", LOCATE_SQL)
+"""LOCATE_SQL with psycopg placeholders (:func:`locate_async`, bench/locate.py)."""
+LOCATE_COLUMNS = ("grids", "admin", "workers", "cameras", "sites")
 
 
 def _split_cameras(rows: list[dict[str, Any]],
                    k: int) -> tuple[list[CameraHit], list[CameraHit]]:
+    """The first k covering cameras and the first k others (rows come nearest first);
+    models are built only for the rows kept."""
     good: list[CameraHit] = []
     other: list[CameraHit] = []
     for row in rows:
-        hit = CameraHit(**{f: row[f] for f in CameraHit.model_fields if f != "pan_deg"},
-                        pan_deg=row["bearing_deg"] if row["camera_type"] == "ptz" else None)
-        if hit.reason is None and len(good) < k:
-            good.append(hit)
-        elif hit.reason is not None and len(other) < k:
-            other.append(hit)
+        kept = good if row["reason"] is None else other
+        if len(kept) < k:
+            kept.append(CameraHit(**{f: row[f] for f in _CAMERA_ROW_FIELDS},
+                                  pan_deg=row["bearing_deg"] if row["camera_type"] == "ptz"
+                                  else None))
+        if len(good) >= k:
+            break
     return good, other
+
+
+_CAMERA_ROW_FIELDS = tuple(f for f in CameraHit.model_fields if f != "pan_deg")
 
 
 def cameras_for_point(session: Executor, lon: float, lat: float,
