@@ -12,15 +12,26 @@ stored events) and the same number of concurrent clients:
   prepared, over one psycopg connection per thread.
 
 Prints p50/p99 latency (ms) and requests/s of each, and the ratios. Loopback only, bounded.
+
+With ``--c-clients`` (needs ``wrk`` and PostgreSQL's ``pgbench``) the same comparison is made
+with load generators written in C, so that the Python client's own CPU (on the same 2 cores)
+counts on neither side: ``pgbench -M prepared`` replays the statement for 100 of the points
+(one script per point), ``wrk`` requests /locate for the same 100 points in turn. It also
+measures the HTTP stack alone: a FastAPI app with one constant route (:func:`hello_app`)
+under the same uvicorn and wrk, the ceiling of any Python endpoint on this machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -28,6 +39,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import psycopg
+from fastapi import FastAPI, Response
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -105,20 +117,33 @@ class Raw:
         raw_locate(conn, lon, lat)
 
 
-def start_server(url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+def hello_app() -> FastAPI:
+    """The HTTP stack alone: one constant JSON route, no dependency, no database."""
+    app = FastAPI()
+
+    @app.get("/hello")
+    async def hello() -> Response:
+        return Response(b'{"ok":true}', media_type="application/json")
+
+    return app
+
+
+def start_server(url: str, workers: int,
+                 app: str = "api.app:create_app") -> tuple[subprocess.Popen[bytes], str]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()
     env = {**os.environ, "GRIDLINK_DATABASE_URL": url}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
+        [sys.executable, "-m", "uvicorn", app, "--factory", "--host",
          "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
          "--workers", str(workers)], cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
+    probe = "/health" if app == "api.app:create_app" else "/hello"
     for _ in range(200):
         try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
+            if httpx.get(base + probe, timeout=1).status_code == 200:
                 return proc, base
         except httpx.HTTPError:
             time.sleep(0.1)
@@ -133,6 +158,90 @@ def report(name: str, lat: np.ndarray, wall: float) -> float:
     return rps
 
 
+WRK_SCRIPT = """
+local paths = {%s}
+local i = 0
+request = function()
+  i = i %% #paths + 1
+  return wrk.format("GET", paths[i], {["X-API-Key"] = "%s"})
+end
+"""
+
+
+def pgbench_floor(dsn: str, points: list[tuple[float, float]], clients: int,
+                  seconds: int, work: Path) -> float:
+    """Transactions/s of ``pgbench -M prepared`` replaying the statement, one script per
+    point (the statement text with the point's values set by ``\\set``)."""
+    scripts = []
+    body = " ".join(RAW_SQL.replace("%(", ":").replace(")s", "").split()) + ";\n"
+    for i, (lon, lat) in enumerate(points):
+        path = work / f"p{i}.sql"
+        path.write_text(f"\\set lon {lon!r}\n\\set lat {lat!r}\n\\set radius 200.0\n"
+                        + body)
+        scripts += ["-f", f"{path}@1"]
+    out = subprocess.run(
+        [_pgbench(), "-n", "-M", "prepared", "-c", str(clients), "-j", "1", "-T", str(seconds),
+         *scripts, dsn], capture_output=True, text=True, check=True).stdout
+    return float(re.search(r"tps = ([0-9.]+)", out).group(1))  # type: ignore[union-attr]
+
+
+def _pgbench() -> str:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pgbench")) or [shutil.which("pgbench")]
+    if not found[-1]:
+        raise SystemExit("--c-clients needs pgbench (apt install postgresql-client)")
+    return str(found[-1])
+
+
+def wrk_load(base: str, paths: list[str], clients: int, seconds: int,
+             work: Path) -> tuple[float, float, float]:
+    """(requests/s, p50 ms, p99 ms) of wrk cycling through ``paths``."""
+    if not shutil.which("wrk"):
+        raise SystemExit("--c-clients needs wrk (apt install wrk)")
+    script = work / "paths.lua"
+    script.write_text(WRK_SCRIPT % (", ".join(f'"{p}"' for p in paths), KEY))
+    out = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--latency", "-s",
+                          str(script), base], capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in out:
+        raise RuntimeError(out)
+    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))  # type: ignore[union-attr]
+    return rps, _wrk_ms(out, "50%"), _wrk_ms(out, "99%")
+
+
+def _wrk_ms(out: str, label: str) -> float:
+    value, unit = re.search(label + r"\s+([0-9.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def c_clients(args: argparse.Namespace, dsn: str, base: str,
+              points: list[tuple[float, float]]) -> None:
+    c, secs = args.concurrency, args.seconds
+    few = points[:100]
+    paths = [f"/locate?lon={lon!r}&lat={lat!r}" for lon, lat in few]
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        wrk_load(base, paths, c, 3, work)  # warm-up (prepares on every pooled connection)
+        pgbench_floor(dsn, few, c, 3, work)
+        raw = pgbench_floor(dsn, few, c, secs, work)
+        rps, p50, p99 = wrk_load(base, paths, c, secs, work)
+        print(f"C clients, {c} concurrent, {len(few)} distinct points, {secs} s each, "
+              f"uvicorn workers={args.workers}")
+        print(f"   raw SQL (pgbench -M prepared): {raw:7.0f} req/s")
+        print(f"  HTTP /locate (wrk): p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  {rps:7.0f} req/s"
+              f"  = {rps / raw:.0%} of raw SQL")
+        hello, hello_base = start_server(args.url, args.workers, "bench.locate:hello_app")
+        try:
+            wrk_load(hello_base, ["/hello"], c, 2, work)
+            h_rps, h50, h99 = wrk_load(hello_base, ["/hello"], c, secs, work)
+        finally:
+            hello.terminate()
+            hello.wait(timeout=20)
+        print(f"  HTTP stack alone (constant FastAPI route): p50 {h50:.2f} ms  p99 {h99:.2f} ms"
+              f"  {h_rps:7.0f} req/s")
+        bound = 1 / (1 / raw + 1 / h_rps)
+        print(f"  => with zero-cost Python besides the HTTP stack, /locate could reach at most"
+              f" ~{bound:.0f} req/s = {bound / raw:.0%} of raw SQL on these cores")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=4000)
@@ -140,6 +249,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="uvicorn processes")
     parser.add_argument("--url", default="postgresql+psycopg://postgres@127.0.0.1:55433/"
                         "gridlink_bench")
+    parser.add_argument("--c-clients", action="store_true",
+                        help="load with wrk and pgbench (C) instead of Python clients")
+    parser.add_argument("--seconds", type=int, default=10, help="per mode, with --c-clients")
     args = parser.parse_args()
     dsn = make_url(args.url).set(drivername="postgresql").render_as_string(hide_password=False)
     points = sample_points(dsn, 2000)
@@ -149,6 +261,9 @@ def main() -> None:
                      " ('bench locate', 'viewer', %s, %s)", (KEY[:7], hash_key(KEY)))
     proc, base = start_server(args.url, args.workers)
     try:
+        if args.c_clients:
+            c_clients(args, dsn, base, points)
+            return
         n, c = args.requests, args.concurrency
         run_load(Http(base), points, c, 400)  # warm-up
         run_load(Raw(dsn), points, c, 400)
