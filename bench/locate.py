@@ -62,7 +62,8 @@ def sample_points(dsn: str, n: int) -> list[tuple[float, float]]:
 
 def raw_locate(conn: psycopg.Connection, lon: float, lat: float) -> None:
     """The statement geo.locate.locate issues for a point inside a grid, prepared."""
-    conn.execute(RAW_SQL, {"lon": lon, "lat": lat, "radius": 200.0}, prepare=True).fetchall()
+    conn.execute(RAW_SQL, {"lon": lon, "lat": lat, "radius": 200.0, "k": 3},
+                 prepare=True).fetchall()
 
 
 RAW_SQL = LOCATE_PSYCOPG_SQL
@@ -176,12 +177,14 @@ def pgbench_floor(dsn: str, points: list[tuple[float, float]], clients: int,
     body = " ".join(RAW_SQL.replace("%(", ":").replace(")s", "").split()) + ";\n"
     for i, (lon, lat) in enumerate(points):
         path = work / f"p{i}.sql"
-        path.write_text(f"\\set lon {lon!r}\n\\set lat {lat!r}\n\\set radius 200.0\n"
+        path.write_text(f"\\set lon {lon!r}\n\\set lat {lat!r}\n\\set radius 200.0\n\\set k 3\n"
                         + body)
         scripts += ["-f", f"{path}@1"]
     out = subprocess.run(
         [_pgbench(), "-n", "-M", "prepared", "-c", str(clients), "-j", "1", "-T", str(seconds),
          *scripts, dsn], capture_output=True, text=True, check=True).stdout
+    if re.search(r"number of failed transactions: [1-9]|aborted", out):
+        raise RuntimeError(out)
     return float(re.search(r"tps = ([0-9.]+)", out).group(1))  # type: ignore[union-attr]
 
 

@@ -178,32 +178,43 @@ def locate(session: Executor, lon: float, lat: float, *, k: int = 3,
     """
     settings = settings or get_settings()
     _check_request(lon, lat, k, radius_m, settings)
-    row = session.execute(_LOCATE_TEXT, {"lon": lon, "lat": lat, "radius": radius_m}).one()
-    return _answer(session, lon, lat, k, settings, row._asdict())
+    row = session.execute(_LOCATE_TEXT,
+                          {"lon": lon, "lat": lat, "radius": radius_m, "k": k}).one()
+    if row.answer is not None:
+        return LocateResult.model_validate_json(row.answer)
+    return _answer_outside(session, lon, lat, k, settings, row._asdict())
 
 
-async def locate_async(conn: AsyncConnection, lon: float, lat: float, *, k: int = 3,
-                       radius_m: float = 200.0,
-                       settings: Settings | None = None) -> LocateResult:
-    """:func:`locate` on an async connection, without a thread hop (same SQL, same rules).
+async def locate_json_async(conn: AsyncConnection, lon: float, lat: float, *, k: int = 3,
+                            radius_m: float = 200.0, settings: Settings | None = None) -> str:
+    """:func:`locate`'s answer as JSON text, on an async connection, without a thread hop.
 
-    The one statement goes straight to the psycopg connection under ``conn`` (e.g. from
-    :func:`geo.db.get_async_engine`, autocommit: no BEGIN/COMMIT round trips), prepared
-    once per connection: SQLAlchemy's Core layer and greenlet bridge cost about half of a
-    /locate request (bench/RESULTS.md). A point covered by no grid needs the nearest-grid
-    queries: that rare case runs :func:`locate` through the bridge. Same units, errors and
-    result as :func:`locate`; read-only.
+    For a point inside a grid the one statement goes straight to the psycopg connection
+    under ``conn`` (e.g. from :func:`geo.db.get_async_engine`, autocommit: no BEGIN/COMMIT
+    round trips), prepared once per connection, and PostgreSQL's JSON text is returned as
+    it is: SQLAlchemy's Core layer, the greenlet bridge, JSON decoding and pydantic cost most
+    of a /locate request (bench/RESULTS.md). A point covered by no grid needs the
+    nearest-grid queries: that rare case runs :func:`locate` through the bridge. Same
+    rules, units and errors as :func:`locate`; read-only.
     """
     settings = settings or get_settings()
     _check_request(lon, lat, k, radius_m, settings)
     raw = await conn.get_raw_connection()
     cursor = await raw.driver_connection.execute(  # type: ignore[union-attr]
-        LOCATE_PSYCOPG_SQL, {"lon": lon, "lat": lat, "radius": radius_m}, prepare=True)
+        LOCATE_PSYCOPG_SQL, {"lon": lon, "lat": lat, "radius": radius_m, "k": k}, prepare=True)
     values = await cursor.fetchone()
-    row = dict(zip(LOCATE_COLUMNS, values, strict=True))
-    if not any(_is_owner(g) for g in row["grids"] or []):
-        return await conn.run_sync(locate, lon, lat, k=k, radius_m=radius_m, settings=settings)
-    return _answer(None, lon, lat, k, settings, row)
+    if values[0] is not None:
+        return str(values[0])
+    result = await conn.run_sync(locate, lon, lat, k=k, radius_m=radius_m, settings=settings)
+    return result.model_dump_json()
+
+
+async def locate_async(conn: AsyncConnection, lon: float, lat: float, *, k: int = 3,
+                       radius_m: float = 200.0,
+                       settings: Settings | None = None) -> LocateResult:
+    """:func:`locate` on an async connection (:func:`locate_json_async`, parsed)."""
+    return LocateResult.model_validate_json(await locate_json_async(
+        conn, lon, lat, k=k, radius_m=radius_m, settings=settings))
 
 
 def _check_request(lon: float, lat: float, k: int, radius_m: float, settings: Settings) -> None:
@@ -213,22 +224,15 @@ def _check_request(lon: float, lat: float, k: int, radius_m: float, settings: Se
                                [{"field": "k", "value": k}, {"field": "radius", "value": radius_m}])
 
 
-def _is_owner(grid: dict[str, Any]) -> bool:
-    return bool(grid["level"] == "grid" and grid["kind"] != "dedicated")
-
-
-def _answer(session: Executor | None, lon: float, lat: float, k: int, settings: Settings,
-            row: dict[str, Any]) -> LocateResult:
-    """The result from the row of LOCATE_SQL; ``session`` runs the extra queries of a point
-    outside every grid (None only when a grid covers the point)."""
+def _answer_outside(session: Executor, lon: float, lat: float, k: int, settings: Settings,
+                    row: dict[str, Any]) -> LocateResult:
+    """The result for a point inside no ordinary grid (dedicated grids may cover it): the
+    nearest grid, snapped within the GPS tolerance, from the JSON columns of LOCATE_SQL."""
     result = LocateResult(lon=lon, lat=lat, assignment="unassigned", snapped=False,
                           cameras_wanted=k)
     grids = [SimpleNamespace(**g) for g in row["grids"] or []]
     _fill_grids(session, {"lon": lon, "lat": lat}, result, settings.gps_tolerance_m, grids)
-    if result.assignment == "covered":
-        _admin_from(row["admin"], result)
-        result.workers = _sorted_workers(row["workers"] or [])
-    elif result.grid is not None and session is not None:
+    if result.grid is not None:
         _fill_admin_chain(session, result.community.code if result.community else "", result)
         result.workers = workers_of(session, result.grid.code,
                                     result.micro_grid.code if result.micro_grid else None)
@@ -240,22 +244,12 @@ def _answer(session: Executor | None, lon: float, lat: float, k: int, settings: 
     return result
 
 
-def _admin_from(admin: dict[str, Any] | None, result: LocateResult) -> None:
-    if admin is None or result.community is None:
-        return
-    result.community = Ref(code=result.community.code, name=admin["c_name"])
-    if admin["s_code"]:
-        result.street = Ref(code=admin["s_code"], name=admin["s_name"])
-    if admin["d_code"]:
-        result.district = Ref(code=admin["d_code"], name=admin["d_name"])
-
-
 def _sorted_workers(rows: list[dict[str, Any]]) -> list[WorkerRef]:
     workers = [WorkerRef(**w) for w in rows]
     return sorted(workers, key=lambda w: (ROLE_ORDER.get(w.role, 9), w.code))
 
 
-def _fill_grids(session: Executor | None, params: dict[str, Any], result: LocateResult,
+def _fill_grids(session: Executor, params: dict[str, Any], result: LocateResult,
                 tolerance_m: float, rows: list[Any]) -> None:
     ordinary = [r for r in rows if r.level == "grid" and r.kind != "dedicated"]
     result.dedicated_grids = [Ref(code=r.code, name=r.name) for r in rows
@@ -263,8 +257,6 @@ def _fill_grids(session: Executor | None, params: dict[str, Any], result: Locate
     if ordinary:
         grid = ordinary[0]
         result.assignment = "covered"
-    elif session is None:
-        raise ValueError("a point outside every grid needs a session for the nearest grid")
     else:
         near = nearest_grid(session, params["lon"], params["lat"])
         if near is None:
@@ -347,40 +339,87 @@ _CAMERA_FIELDS = ("code", "name", "lon", "lat", "distance_m", "bearing_deg", "az
                   "fov_deg", "range_m", "camera_type", "status", "stream_url", "facing",
                   "reason")
 _JSON_CAMERA = ", ".join(f"'{f}', x.{f}" for f in _CAMERA_FIELDS)
+_JSON_HIT = ", ".join(f"'{f}', x.{f}" for f in _CAMERA_FIELDS[:-2]) + (
+    ", 'pan_deg', CASE WHEN x.camera_type = 'ptz' THEN x.bearing_deg END,"
+    " 'facing', x.facing, 'reason', x.reason")
+"""A :class:`CameraHit` as JSON (its field order)."""
+
+_JSON_REF = "json_build_object('code', {t}.code, 'name', {t}.name)"
 
 LOCATE_SQL = f"""
 WITH p AS (SELECT {POINT} AS g),
 cov AS (SELECT code, name, level, kind, parent_code, community_code FROM grids, p
         WHERE valid_to IS NULL AND ST_Covers(geom, p.g)),
-own AS (SELECT code, community_code FROM cov WHERE level = 'grid' AND kind <> 'dedicated'
-        ORDER BY code LIMIT 1),
-mic AS (SELECT cov.code FROM cov JOIN own ON cov.parent_code = own.code
-        WHERE cov.level = 'micro' ORDER BY cov.code LIMIT 1)
+own AS (SELECT code, name, community_code FROM cov
+        WHERE level = 'grid' AND kind <> 'dedicated' ORDER BY code LIMIT 1),
+mic AS (SELECT cov.code, cov.name FROM cov JOIN own ON cov.parent_code = own.code
+        WHERE cov.level = 'micro' ORDER BY cov.code LIMIT 1),
+adm AS (SELECT c.name AS c_name, s.code AS s_code, s.name AS s_name, d.code AS d_code,
+               d.name AS d_name FROM own
+        JOIN admin_areas c ON c.code = own.community_code
+        LEFT JOIN admin_areas s ON s.code = c.parent_code
+        LEFT JOIN admin_areas d ON d.code = s.parent_code),
+wrk AS (SELECT w.code, w.name, w.role, w.phone, w.grid_code FROM workers w
+        WHERE w.grid_code IN (SELECT code FROM own UNION ALL SELECT code FROM mic)),
+cam AS MATERIALIZED (
+  SELECT x.*, row_number() OVER (PARTITION BY x.reason IS NULL
+                                 ORDER BY x.distance_m, x.code) AS rn
+  FROM ({CAMERA_SQL}) x),
+site AS (SELECT * FROM ({SITES_SQL}) x)
 SELECT
-  (SELECT json_agg(json_build_object('code', code, 'name', name, 'level', level,
-     'kind', kind, 'parent_code', parent_code, 'community_code', community_code)
-     ORDER BY code) FROM cov) AS grids,
-  (SELECT json_build_object('c_name', c.name, 's_code', s.code, 's_name', s.name,
-     'd_code', d.code, 'd_name', d.name) FROM own
-     JOIN admin_areas c ON c.code = own.community_code
-     LEFT JOIN admin_areas s ON s.code = c.parent_code
-     LEFT JOIN admin_areas d ON d.code = s.parent_code) AS admin,
-  (SELECT json_agg(json_build_object('code', w.code, 'name', w.name, 'role', w.role,
-     'phone', w.phone, 'grid_code', w.grid_code) ORDER BY w.code) FROM workers w
-     WHERE w.grid_code IN (SELECT code FROM own UNION ALL SELECT code FROM mic)) AS workers,
-  (SELECT json_agg(json_build_object({_JSON_CAMERA}) ORDER BY x.distance_m, x.code)
-     FROM ({CAMERA_SQL}) x) AS cameras,
-  (SELECT json_agg(json_build_object('code', x.code, 'name', x.name, 'category', x.category,
-     'grid_code', x.grid_code, 'distance_m', x.distance_m) ORDER BY x.distance_m, x.code)
-     FROM ({SITES_SQL}) x) AS sites
+  (SELECT json_build_object(
+     'lon', CAST(:lon AS float8), 'lat', CAST(:lat AS float8), 'assignment', 'covered',
+     'snapped', false,
+     'district', (SELECT json_build_object('code', d_code, 'name', d_name) FROM adm
+                  WHERE d_code IS NOT NULL),
+     'street', (SELECT json_build_object('code', s_code, 'name', s_name) FROM adm
+                WHERE s_code IS NOT NULL),
+     'community', json_build_object('code', own.community_code,
+                                    'name', coalesce((SELECT c_name FROM adm), '')),
+     'grid', {_JSON_REF.format(t="own")},
+     'micro_grid', (SELECT {_JSON_REF.format(t="mic")} FROM mic),
+     'dedicated_grids', coalesce((SELECT json_agg({_JSON_REF.format(t="cov")} ORDER BY cov.code)
+                                  FROM cov WHERE level = 'grid' AND kind = 'dedicated'),
+                                 '[]'),
+     'nearest_grid', NULL, 'nearest_distance_m', NULL,
+     'workers', coalesce((SELECT json_agg(json_build_object('code', x.code, 'name', x.name,
+                            'role', x.role, 'phone', x.phone, 'grid_code', x.grid_code)
+                          ORDER BY CASE x.role WHEN 'grid_leader' THEN 0
+                                   WHEN 'grid_worker' THEN 1 WHEN 'helper' THEN 2 ELSE 9 END,
+                                   x.code) FROM wrk x), '[]'),
+     'cameras', coalesce((SELECT json_agg(json_build_object({_JSON_HIT}) ORDER BY x.rn)
+                          FROM cam x WHERE x.reason IS NULL AND x.rn <= :k), '[]'),
+     'cameras_wanted', CAST(:k AS integer),
+     'enough_cameras', (SELECT count(*) >= :k FROM cam WHERE reason IS NULL),
+     'other_cameras', CASE WHEN (SELECT count(*) < :k FROM cam WHERE reason IS NULL) THEN
+                        coalesce((SELECT json_agg(json_build_object({_JSON_HIT}) ORDER BY x.rn)
+                                  FROM cam x WHERE x.reason IS NOT NULL AND x.rn <= :k), '[]')
+                      ELSE '[]' END,
+     'sites', coalesce((SELECT json_agg(json_build_object('code', x.code, 'name', x.name,
+                          'category', x.category, 'distance_m', x.distance_m,
+                          'grid_code', x.grid_code) ORDER BY x.distance_m, x.code)
+                        FROM site x), '[]'))::text FROM own) AS answer,
+  CASE WHEN NOT EXISTS (SELECT FROM own) THEN
+    (SELECT json_agg(json_build_object('code', code, 'name', name, 'level', level,
+       'kind', kind, 'parent_code', parent_code, 'community_code', community_code)
+       ORDER BY code) FROM cov) END AS grids,
+  CASE WHEN NOT EXISTS (SELECT FROM own) THEN
+    (SELECT json_agg(json_build_object({_JSON_CAMERA}) ORDER BY x.distance_m, x.code)
+     FROM cam x) END AS cameras,
+  CASE WHEN NOT EXISTS (SELECT FROM own) THEN
+    (SELECT json_agg(json_build_object('code', x.code, 'name', x.name, 'category', x.category,
+       'grid_code', x.grid_code, 'distance_m', x.distance_m) ORDER BY x.distance_m, x.code)
+     FROM site x) END AS sites
 """  # noqa: S608 - constant fragments, values bound
-"""The whole answer for a point inside a grid in one round trip (JSON columns); points
-outside every grid take the extra nearest-grid queries."""
+"""The whole answer in one round trip. For a point inside a grid, ``answer`` is the complete
+:class:`LocateResult` as JSON text, built by PostgreSQL (the HTTP route sends it as it is);
+otherwise ``answer`` is NULL and the JSON columns (covering grids, cameras, sites) feed the
+nearest-grid path in Python (:func:`_answer_outside`)."""
 _LOCATE_TEXT = text(LOCATE_SQL)
 """Built once: ``text()`` parses the statement for its parameters (~8 % of a request)."""
 LOCATE_PSYCOPG_SQL = re.sub(r"(?<!:):([a-z_]+)", r"%(\1)s", LOCATE_SQL)
 """LOCATE_SQL with psycopg placeholders (:func:`locate_async`, bench/locate.py)."""
-LOCATE_COLUMNS = ("grids", "admin", "workers", "cameras", "sites")
+LOCATE_COLUMNS = ("answer", "grids", "cameras", "sites")
 
 
 def _split_cameras(rows: list[dict[str, Any]],

@@ -25,7 +25,7 @@ from api.deps import get_session
 from api.routers.dispatch import locator
 from cli.cluster import fresh_database, test_server_url
 from geo.keys import ROLES, create_key
-from geo.locate import LocateResult, locate
+from geo.locate import locate
 from geo.schema import upgrade
 from geo.settings import Settings, get_settings
 
@@ -114,8 +114,8 @@ def client(db: Session, keys: dict[str, str]) -> Iterator[TestClient]:
             raise
 
     async def locate_in_test_transaction(lon: float, lat: float, k: int, radius_m: float,
-                                         settings: Settings) -> LocateResult:
-        return locate(db, lon, lat, k=k, radius_m=radius_m, settings=settings)
+                                         settings: Settings) -> str:
+        return locate(db, lon, lat, k=k, radius_m=radius_m, settings=settings).model_dump_json()
 
     app.dependency_overrides[get_session] = session_in_test_transaction
     app.dependency_overrides[locator] = lambda: locate_in_test_transaction

@@ -33,7 +33,7 @@ from geo.events import (
     transitions_of,
 )
 from geo.importer import import_file
-from geo.locate import LocateResult, locate_async, to_wgs84_point
+from geo.locate import LocateResult, locate_json_async, to_wgs84_point
 from geo.settings import Settings
 from geo.stats import stats_csv, unit_stats
 
@@ -48,15 +48,18 @@ class ActionIn(BaseModel):
     department: str | None = None
 
 
-Locator = Callable[[float, float, int, float, Settings], Awaitable[LocateResult]]
-"""Answers /locate for (lon, lat, k, radius_m, settings), WGS 84 and metres."""
+Locator = Callable[[float, float, int, float, Settings], Awaitable[str]]
+"""Answers /locate for (lon, lat, k, radius_m, settings), WGS 84 and metres: the
+:class:`LocateResult` as JSON text."""
 
 
 async def locate_on_async_engine(lon: float, lat: float, k: int, radius_m: float,
-                                 settings: Settings) -> LocateResult:
-    """The production path: autocommit async connection, no thread hop, no BEGIN/COMMIT."""
+                                 settings: Settings) -> str:
+    """The production path: autocommit async connection, no thread hop, no BEGIN/COMMIT,
+    the JSON text built by PostgreSQL for a point inside a grid."""
     async with get_async_engine().connect() as conn:
-        return await locate_async(conn, lon, lat, k=k, radius_m=radius_m, settings=settings)
+        return await locate_json_async(conn, lon, lat, k=k, radius_m=radius_m,
+                                       settings=settings)
 
 
 async def locator() -> Locator:
@@ -89,9 +92,8 @@ def _locate_routes(router: APIRouter) -> None:
     ) -> Response:
         x, y = to_wgs84_point(lon, lat, crs)
         radius_m = settings.locate_radius_m if radius is None else radius
-        result = await run(x, y, k or settings.locate_k, radius_m, settings)
-        # Validated once when built: serialise directly (pydantic-core), no second pass.
-        return Response(result.model_dump_json(), media_type="application/json")
+        answer = await run(x, y, k or settings.locate_k, radius_m, settings)
+        return Response(answer, media_type="application/json")
 
 
 async def _json_body(request: Request) -> Any:

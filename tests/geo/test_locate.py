@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import OutOfArea, ValidationFailed
-from geo.locate import check_point, locate
+from geo.locate import CameraHit, LocateResult, check_point, locate
 
 DISTRICT, STREET, COMMUNITY = "140213", "140213001", "140213001001"
 G1, G2 = COMMUNITY + "001", COMMUNITY + "002"
@@ -188,7 +188,8 @@ def test_locate_statement_uses_spatial_indexes(city: Session) -> None:
         city.execute(text(f"SET LOCAL {setting} = off"))
     from geo.locate import LOCATE_SQL
     plan = "\n".join(r[0] for r in city.execute(
-        text("EXPLAIN " + LOCATE_SQL), {"lon": 113.301, "lat": 40.0808, "radius": 200.0}))
+        text("EXPLAIN " + LOCATE_SQL), {"lon": 113.301, "lat": 40.0808, "radius": 200.0,
+                                        "k": 3}))
     assert "ix_cameras_geog" in plan and "ix_sites_geog" in plan
 
 
@@ -198,6 +199,27 @@ def test_nearest_grid_uses_knn_on_geography_index(city: Session) -> None:
         city.execute(text(f"SET LOCAL {setting} = off"))
     plan = "\n".join(r[0] for r in city.execute(text(
         "EXPLAIN SELECT code FROM grids g WHERE g.valid_to IS NULL AND g.level = 'grid'"
+        " AND g.kind <> 'dedicated'"
         " ORDER BY geography(g.geom) <-> geography(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
         " LIMIT 8"), {"lon": 113.299, "lat": 40.0805}))
-    assert "ix_grids_current_geog" in plan
+    assert "ix_grids_current_ordinary_geog" in plan
+
+
+def test_inside_and_snapped_answers_agree_on_the_chain(city: Session) -> None:
+    """Inside a grid the answer is built by PostgreSQL as JSON; a snapped point takes the
+    Python path. Both must name the same chain, workers and camera fields."""
+    inside = locate(city, 113.3010, 40.0808)
+    snapped = locate(city, 113.29990, 40.0805)
+    assert (inside.assignment, snapped.assignment) == ("covered", "snapped")
+    for field in ("district", "street", "community", "grid", "micro_grid", "workers"):
+        assert getattr(inside, field) == getattr(snapped, field), field
+    assert set(CameraHit.model_fields) == set(inside.cameras[0].model_dump())
+    assert inside.model_dump_json() == LocateResult.model_validate_json(
+        inside.model_dump_json()).model_dump_json()
+
+
+def test_community_missing_from_admin_areas_keeps_code(city: Session) -> None:
+    city.execute(text("DELETE FROM admin_areas WHERE code = :c"), {"c": COMMUNITY})
+    r = locate(city, 113.3005, 40.0805)
+    assert r.community is not None and (r.community.code, r.community.name) == (COMMUNITY, "")
+    assert r.street is None and r.district is None
