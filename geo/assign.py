@@ -235,25 +235,43 @@ class _WorkTables:
                     params, gist="geom")
         return int(self.session.execute(self.sql("SELECT count(*) FROM {ev}")).scalar_one())
 
+    def number_grids(self) -> None:
+        """``gl``: the current grids numbered in code order (``gid``), with their class
+        (0 ordinary grid, 1 micro-grid, 2 dedicated grid) and their parent's number. The
+        point-in-polygon hits and their aggregates then carry small integers, not codes:
+        the smallest code is the smallest ``gid``."""
+        self.create("gl", """
+            SELECT g.*, p.gid AS parent_gid FROM (
+              SELECT row_number() OVER (ORDER BY code)::int AS gid, code, parent_code,
+                     community_code,
+                     (CASE WHEN level = 'micro' THEN 1 WHEN kind = 'dedicated' THEN 2
+                           ELSE 0 END)::smallint AS cls
+              FROM grids WHERE valid_to IS NULL) g
+            LEFT JOIN (SELECT row_number() OVER (ORDER BY code)::int AS gid, code
+                       FROM grids WHERE valid_to IS NULL) p ON p.code = g.parent_code""")
+
     def hits_from_pieces(self) -> None:
-        """(id, code, level, kind, parent_code, community_code) of every covering grid;
-        driven from grid pieces, so each polygon is prepared once (PostGIS caches the
-        prepared geometry of a repeated first argument) and probes the events' index."""
-        self.create(
-            "gp", "SELECT code, level, kind, parent_code, community_code,"
-            " ST_Subdivide(geom, :n) AS geom FROM grids WHERE valid_to IS NULL",
-            {"n": SUBDIVIDE_VERTICES})
+        """``hit(id, gid, cls, parent_gid)``: every current grid covering an event; driven
+        from grid pieces, so each polygon is prepared once (PostGIS caches the prepared
+        geometry of a repeated first argument) and probes the events' index."""
+        self.number_grids()
+        self.create("gp", """
+            SELECT l.gid, l.cls, l.parent_gid, ST_Subdivide(g.geom, :n) AS geom
+            FROM grids g JOIN {gl} l ON l.code = g.code WHERE g.valid_to IS NULL""",
+                    {"n": SUBDIVIDE_VERTICES})
         self.create("hit", """
-            SELECT e.id, g.code, g.level, g.kind, g.parent_code, g.community_code
+            SELECT e.id, g.gid, g.cls, g.parent_gid
             FROM {gp} g CROSS JOIN LATERAL (
               SELECT e.id FROM {ev} e WHERE ST_Covers(g.geom, e.geom)) e""")
 
     def hits_from_grids(self) -> None:
         """Same as :meth:`hits_from_pieces` for few events: each probes the grids' index."""
+        self.number_grids()
         self.create("hit", """
-            SELECT e.id, g.code, g.level, g.kind, g.parent_code, g.community_code
+            SELECT e.id, l.gid, l.cls, l.parent_gid
             FROM {ev} e
-            JOIN grids g ON g.valid_to IS NULL AND ST_Covers(g.geom, e.geom)""")
+            JOIN grids g ON g.valid_to IS NULL AND ST_Covers(g.geom, e.geom)
+            JOIN {gl} l ON l.code = g.code""")
 
     def owners(self) -> None:
         """``own``: one row per event with its grid, community, micro-grid, dedicated grids.
@@ -263,28 +281,31 @@ class _WorkTables:
         afterwards with ordered aggregates.
         """
         self.create("own", """
-            SELECT e.id, a.grid_code, g.community_code, NULL::text[] AS dedicated,
-                   CASE WHEN a.n_micro = 1 AND a.micro_parent = a.grid_code
-                        THEN a.micro END AS micro_grid_code,
+            SELECT e.id, a.grid_gid, o.code AS grid_code, o.community_code,
+                   NULL::text[] AS dedicated,
+                   CASE WHEN a.n_micro = 1 AND a.micro_parent = a.grid_gid
+                        THEN m.code END AS micro_grid_code,
                    coalesce(a.n_micro > 1 OR a.n_dedicated > 0, false) AS mixed,
-                   CASE WHEN a.grid_code IS NULL THEN NULL ELSE 'covered' END AS assignment,
+                   CASE WHEN a.grid_gid IS NULL THEN NULL ELSE 'covered' END AS assignment,
                    NULL::text AS nearest_grid_code, NULL::float8 AS nearest_distance_m
             FROM {ev} e LEFT JOIN (
               SELECT id,
-                min(code) FILTER (WHERE level = 'grid' AND kind <> 'dedicated') AS grid_code,
-                min(code) FILTER (WHERE level = 'micro') AS micro,
-                min(parent_code) FILTER (WHERE level = 'micro') AS micro_parent,
-                count(*) FILTER (WHERE level = 'micro') AS n_micro,
-                count(*) FILTER (WHERE kind = 'dedicated') AS n_dedicated
+                min(gid) FILTER (WHERE cls = 0) AS grid_gid,
+                min(gid) FILTER (WHERE cls = 1) AS micro_gid,
+                min(parent_gid) FILTER (WHERE cls = 1) AS micro_parent,
+                count(*) FILTER (WHERE cls = 1) AS n_micro,
+                count(*) FILTER (WHERE cls = 2) AS n_dedicated
               FROM {hit} GROUP BY id) a ON a.id = e.id
-            LEFT JOIN grids g ON g.code = a.grid_code AND g.valid_to IS NULL""")
+            LEFT JOIN {gl} o ON o.gid = a.grid_gid
+            LEFT JOIN {gl} m ON m.gid = a.micro_gid""")
         self.session.execute(self.sql("""
-            UPDATE {own} o SET micro_grid_code = x.micro, dedicated = x.dedicated FROM (
+            UPDATE {own} o SET micro_grid_code = m.code, dedicated = x.dedicated FROM (
               SELECT h.id,
-                min(h.code) FILTER (WHERE h.level = 'micro' AND h.parent_code = m.grid_code)
-                  AS micro,
-                array_agg(DISTINCT h.code) FILTER (WHERE h.kind = 'dedicated') AS dedicated
-              FROM {hit} h JOIN {own} m ON m.id = h.id AND m.mixed GROUP BY h.id) x
+                min(h.gid) FILTER (WHERE h.cls = 1 AND h.parent_gid = w.grid_gid) AS micro,
+                array_agg(DISTINCT l.code) FILTER (WHERE h.cls = 2) AS dedicated
+              FROM {hit} h JOIN {own} w ON w.id = h.id AND w.mixed
+              JOIN {gl} l ON l.gid = h.gid GROUP BY h.id) x
+            LEFT JOIN {gl} m ON m.gid = x.micro
             WHERE o.id = x.id"""))
 
     def snap_outside(self, tolerance_m: float) -> None:

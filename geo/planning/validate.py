@@ -80,7 +80,8 @@ WITH kin AS MATERIALIZED (
            ST_CoveredBy(k.gm, c.gm) AS inside
     FROM plan_kids k JOIN plan_cont c ON c.code = k.parent_code AND c.child_level = k.level
 ), ov AS MATERIALIZED (
-    SELECT a.level, a.parent_code, ARRAY[a.code, b.code] AS codes, ST_Intersection(a.gm, b.gm) AS g
+    SELECT a.level, a.parent_code, ARRAY[least(a.code, b.code), greatest(a.code, b.code)] AS codes,
+           ST_Intersection(a.gm, b.gm) AS g
     FROM plan_kids a JOIN plan_kids b
       ON a.parent_code = b.parent_code AND a.level = b.level AND a.kid < b.kid
      AND a.gm && b.gm AND ST_Relate(a.gm, b.gm, '2********')
