@@ -30,10 +30,12 @@ import uuid
 from dataclasses import dataclass, field
 
 from sqlalchemy import TextClause, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from geo.cameras import OFF_AXIS_SQL, bearing_sql, facing_sql
 from geo.errors import NotFound, ValidationFailed
+from geo.events import FINISHED_STATUSES
 from geo.settings import Settings, get_settings
 
 SUBDIVIDE_VERTICES = 64
@@ -69,25 +71,32 @@ class AssignSummary:
 
 
 def assign_events(session: Session, scope: str = "all", *, area_code: str | None = None,
-                  k: int = 3, settings: Settings | None = None) -> AssignSummary:
+                  area_wkt: str | None = None, open_only: bool = False, k: int = 3,
+                  settings: Settings | None = None) -> AssignSummary:
     """(Re)assign events in one set-based pass; never commits.
 
     Parameters
     ----------
     scope
-        ``"all"``, ``"unassigned"`` (never assigned, or unassigned last time) or ``"area"``
-        (events covered by the admin area or current grid ``area_code``).
+        ``"all"``, ``"unassigned"`` (never assigned, or unassigned last time) or ``"area"``:
+        events covered by the admin area or current grid ``area_code``, or intersecting the
+        polygon ``area_wkt`` (WKT, EPSG:4326; planning publish passes the changed area).
+    open_only
+        Leave finished events (closed, rejected) where they were handled.
     k
         Cameras stored per event (``event_assignments.camera_codes``, nearest first), 0-50.
 
     Raises
     ------
-    ValidationFailed for a bad scope or k; NotFound for an unknown ``area_code``.
+    ValidationFailed for a bad scope, area or k; NotFound for an unknown ``area_code``.
     """
     settings = settings or get_settings()
     if not 0 <= k <= 50:
         raise ValidationFailed("k must be 0-50", [{"field": "k", "value": k}])
-    where, params = _scope_filter(session, scope, area_code)
+    where, params = _scope_filter(session, scope, area_code, area_wkt)
+    if open_only:
+        where = f"({where}) AND e.status <> ALL(:finished)"
+        params = {**params, "finished": list(FINISHED_STATUSES)}
     work = _WorkTables(session)
     clock = _Clock()
     count = work.select_events(where, params)
@@ -139,14 +148,20 @@ def _set_local(session: Session, values: dict[str, str]) -> dict[str, str]:
     return before
 
 
-def _scope_filter(session: Session, scope: str,
-                  area_code: str | None) -> tuple[str, dict[str, object]]:
+def _scope_filter(session: Session, scope: str, area_code: str | None,
+                  area_wkt: str | None) -> tuple[str, dict[str, object]]:
     """SQL condition on ``events e`` selecting the scope, with its parameters."""
     if scope == "all":
         return "TRUE", {}
     if scope == "unassigned":
         return ("NOT EXISTS (SELECT 1 FROM event_assignments a WHERE a.event_id = e.id"
                 " AND a.assignment <> 'unassigned')", {})
+    if scope == "area" and (area_code is None) == (area_wkt is None):
+        raise ValidationFailed("scope area needs an area code or an area polygon, not both",
+                               [{"field": "area"}])
+    if scope == "area" and area_wkt is not None:
+        _check_wkt(session, area_wkt)
+        return "ST_Intersects(e.geom, ST_GeomFromText(:area_wkt, 4326))", {"area_wkt": area_wkt}
     if scope == "area":
         return _area_filter(session, area_code)
     raise ValidationFailed(f"unknown scope {scope!r}",
@@ -420,6 +435,18 @@ class _WorkTables:
             changed=changed)
 
 
+def _check_wkt(session: Session, area_wkt: str) -> None:
+    """ValidationFailed unless ``area_wkt`` is a valid WKT geometry."""
+    try:
+        with session.begin_nested():
+            ok = session.execute(text("SELECT ST_IsValid(ST_GeomFromText(:w, 4326))"),
+                                 {"w": area_wkt}).scalar()
+    except DBAPIError:
+        ok = False
+    if not ok:
+        raise ValidationFailed("area is not a valid WKT polygon", [{"field": "area_wkt"}])
+
+
 def assign_units(session: Session, area_wkt: str | None = None) -> dict[str, int]:
     """Set ``grid_code`` (and ``micro_grid_code`` of buildings) of buildings, sites and
     cameras inside ``area_wkt`` (WKT, EPSG:4326), or everywhere when None; never commits.
@@ -430,10 +457,7 @@ def assign_units(session: Session, area_wkt: str | None = None) -> dict[str, int
     per table. Raises :class:`ValidationFailed` for unreadable WKT.
     """
     if area_wkt is not None:
-        ok = session.execute(text(
-            "SELECT ST_IsValid(ST_GeomFromText(:w, 4326))"), {"w": area_wkt}).scalar()
-        if not ok:
-            raise ValidationFailed("area is not a valid WKT polygon", [{"field": "area_wkt"}])
+        _check_wkt(session, area_wkt)
     counts: dict[str, int] = {}
     for table, has_micro in (("buildings", True), ("sites", False), ("cameras", False)):
         counts[table] = _assign_table(session, table, has_micro, area_wkt)

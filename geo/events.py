@@ -38,6 +38,8 @@ from geo.locate import LocateResult, check_point, locate, to_wgs84_point
 from geo.settings import Settings, get_settings
 
 STATUSES = ("reported", "dispatched", "in_progress", "resolved", "closed", "rejected")
+FINISHED_STATUSES = ("closed", "rejected")
+"""History: a redrawn grid does not move these events (they stay where they were handled)."""
 PRIORITIES = ("low", "normal", "high", "urgent")
 LEVELS = ("grid", "community", "department")
 ACTIONS: dict[str, tuple[tuple[str, ...], str | None]] = {

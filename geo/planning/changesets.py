@@ -20,13 +20,10 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from geo.assign import assign_units
+from geo.assign import assign_events, assign_units
 from geo.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from geo.models import PlanChangeset, PlanDraftGrid
 from geo.planning.validate import Problem, scope_of, validate_area
-
-OPEN_EVENT_EXCLUDED = ("closed", "rejected")
-"""Event statuses that are finished: their grid is history and is not re-assigned."""
 
 
 def now(session: Session) -> datetime:
@@ -289,30 +286,15 @@ def write_versions(session: Session, changeset: PlanChangeset, at: datetime) -> 
 def reassign(session: Session, changeset_id: int, area_wkt: str | None) -> dict[str, int]:
     """Re-assign buildings, sites, cameras and open events in the changed area.
 
-    Units use :func:`geo.assign.assign_units`; open events (status not closed/rejected) get
-    the covering grid and micro-grid in their ``event_assignments`` row (``assigned_at``
-    moves only when one of the two changed). Events never assigned (no row) are left to
-    :func:`geo.assign.assign_events`. Workers: :func:`move_workers`. Returns rows updated
-    per kind (``events``: assignment rows of open events in the area).
+    Units use :func:`geo.assign.assign_units`; open events (not closed or rejected: finished
+    cases stay with the grid that handled them) go through :func:`geo.assign.assign_events`
+    — the whole chain, snapping and cameras, the same rules as everywhere. Workers:
+    :func:`move_workers`. Returns rows updated per kind (``events``: assignments changed).
     """
-    counts: dict[str, Any] = assign_units(session, area_wkt) if area_wkt else {}
-    counts["events"] = session.execute(text("""
-        UPDATE event_assignments a SET grid_code = x.grid, micro_grid_code = x.micro,
-               assigned_at = CASE WHEN (a.grid_code, a.micro_grid_code)
-                                       IS DISTINCT FROM (x.grid, x.micro)
-                                  THEN now() ELSE a.assigned_at END
-        FROM (SELECT ev.id, g.code AS grid, m.code AS micro FROM events ev
-              LEFT JOIN LATERAL (SELECT code FROM grids WHERE valid_to IS NULL AND level = 'grid'
-                  AND kind <> 'dedicated' AND ST_Covers(geom, ev.geom) ORDER BY code LIMIT 1) g
-                ON true
-              LEFT JOIN LATERAL (SELECT code FROM grids WHERE valid_to IS NULL AND level = 'micro'
-                  AND parent_code = g.code AND ST_Covers(geom, ev.geom) ORDER BY code LIMIT 1) m
-                ON true
-              WHERE ST_Intersects(ev.geom, ST_GeomFromText(:area, 4326))
-                AND ev.status <> ALL(:excluded)) x
-        WHERE a.event_id = x.id
-    """), {"area": area_wkt, "excluded": list(OPEN_EVENT_EXCLUDED)}
-    ).rowcount if area_wkt else 0  # type: ignore[attr-defined]
+    if not area_wkt:
+        return {"events": 0}
+    counts: dict[str, Any] = assign_units(session, area_wkt)
+    counts["events"] = assign_events(session, "area", area_wkt=area_wkt, open_only=True).changed
     return counts
 
 

@@ -214,3 +214,17 @@ def test_camera_picks_match_the_numpy_oracle(
         at_edge = int(row["client_id"].split("-e")[1]) >= 300
         seen_at_view_edges += at_edge and bool(expected)
     assert seen_at_view_edges > 50
+
+
+def test_area_polygon_and_open_only(city_with_events: Session) -> None:
+    db = city_with_events
+    db.execute(text("UPDATE events SET status = 'closed' WHERE client_id = 'inside_g2_north'"))
+    east_half = ("POLYGON((113.302 40.080,113.304 40.080,113.304 40.082,113.302 40.082,"
+                 "113.302 40.080))")
+    # on_shared_edge, on_shared_vertex touch the polygon; inside_g2_north is closed
+    assert assign_events(db, "area", area_wkt=east_half, open_only=True).events == 2
+    assert assign_events(db, "area", area_wkt=east_half).events == 3
+    with pytest.raises(ValidationFailed, match="not a valid WKT"):
+        assign_events(db, "area", area_wkt="POLYGON((0 0, 1 1")
+    with pytest.raises(ValidationFailed, match="not both"):
+        assign_events(db, "area", area_code=G2, area_wkt=east_half)

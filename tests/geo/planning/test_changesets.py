@@ -266,7 +266,7 @@ def test_drafts_touching_other_grids_publish_one_after_the_other(db: Session) ->
                            code(2): (2, pytest.approx(9000, abs=0.5)), code(3): (2, 10000.0)}
 
 
-def test_publish_moves_only_open_assigned_events(db: Session, town: dict[str, Any]) -> None:
+def test_publish_reassigns_open_events_only(db: Session, town: dict[str, Any]) -> None:
     db.execute(text(
         "INSERT INTO events (client_id, category, reported_at, status, priority, handling_level,"
         " postponements, reworks, valid, geom) VALUES ('never-assigned', 'garbage', now(),"
@@ -275,10 +275,11 @@ def test_publish_moves_only_open_assigned_events(db: Session, town: dict[str, An
     cs = open_changeset(db, COMMUNITY, "new compound east of the edge", "planner-li").id
     ops.reshape(db, cs, "planner-li", WEST, cases.geojson(box(0, 0, 120, 100)))
     result = publish(db, cs, "planner-li")
-    assert result.reassigned["events"] == 1  # open-1; closed-1 is history, one never assigned
+    assert result.reassigned["events"] == 2  # open-1 moved, never-assigned assigned
+    # closed-1 is history: it stays with the grid that handled it
     rows = db.execute(text(
         "SELECT client_id, grid_code, assignment FROM events_with_assignment"
         " WHERE client_id IN ('closed-1', 'never-assigned', 'open-1') ORDER BY client_id")).all()
     assert [tuple(r) for r in rows] == [("closed-1", EAST, "covered"),
-                                        ("never-assigned", None, None),
+                                        ("never-assigned", WEST, "covered"),
                                         ("open-1", WEST, "covered")]
