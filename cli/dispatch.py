@@ -73,8 +73,11 @@ def assign(
         console.print("[bold red]error:[/] give exactly one of --all, --unassigned, --area CODE")
         raise typer.Exit(code=2)
     try:
-        with transaction() as session:
+        with console.status(f"assigning events ({chosen[0]}) to grids and cameras ..."), \
+                transaction() as session:
             summary = assign_events(session, chosen[0], area_code=area, k=k)
     except GridlinkError as exc:
         raise fail(exc) from exc
     _print_summary(summary)
+    console.print("steps (s): " + ", ".join(f"{name} {secs:.2f}"
+                                            for name, secs in summary.steps.items()))

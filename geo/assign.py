@@ -380,7 +380,8 @@ class _WorkTables:
         Whether a row is new (``known``) or unchanged (``same``) is decided in the parallel
         ``result`` table, before writing: an anti-join against the table being filled was
         planned as a nested loop over a table believed empty (quadratic at 1,000,000 rows),
-        and comparing in the UPDATE itself ran on one core.
+        and comparing in the UPDATE itself ran on one core. New rows go in in id order: the
+        primary key then grows at its right edge (1 M rows: 3.3 s instead of 5.1 s).
         """
         self.create("result", """
             SELECT x.*, a.event_id IS NOT NULL AS known,
@@ -427,7 +428,7 @@ class _WorkTables:
                 SELECT x.id, x.grid_code, x.micro_grid_code, x.community_code, x.street_code,
                   x.district_code, x.dedicated, x.assignment, x.nearest_grid_code,
                   x.nearest_distance_m, x.camera_codes
-                FROM {result} x WHERE NOT x.known"""))
+                FROM {result} x WHERE NOT x.known ORDER BY x.id"""))
         changed = int(row.stale) + int(row.new)
         return AssignSummary(
             events=row.n, covered=row.covered, snapped=row.snapped,
