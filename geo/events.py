@@ -285,13 +285,29 @@ def list_events(session: Session, f: EventFilter) -> tuple[list[dict[str, Any]],
     return [dict(r) for r in rows], int(total)
 
 
+AREA_FILTER = (
+    "(grid_code LIKE :area_prefix OR grid_code = ANY(:area_grids))"
+    " AND :area IN (district_code, street_code, community_code, grid_code, micro_grid_code)")
+"""Events whose chain contains the code ``:area`` at any level. Codes nest (each starts with
+its parent's, geo.codes), so such an event's grid code starts with the area's code — or, for
+a micro-grid, is one of its prefixes of a grid-code length: both conditions use the
+``grid_code`` index (text_pattern_ops), the ``IN`` keeps the answer exact. A grid's events
+among a million: 3.6 s without the index, milliseconds with it (bench/RESULTS.md)."""
+
+
+def _like_prefix(code: str) -> str:
+    """``code`` as a LIKE prefix pattern (``%`` and ``_`` escaped)."""
+    return code.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def _filter_sql(f: EventFilter) -> tuple[list[str], dict[str, Any]]:
     clauses: list[str] = []
     params: dict[str, Any] = {}
     if f.area:
-        clauses.append("(:area IN (district_code, street_code, community_code, grid_code,"
-                       " micro_grid_code))")
-        params["area"] = f.area
+        clauses.append(AREA_FILTER)
+        params.update(area=f.area, area_prefix=_like_prefix(f.area),
+                      area_grids=[f.area[:n] for n in get_settings().grid_code_lengths
+                                  if n < len(f.area)])
     for name in ("status", "category", "assignment"):
         if getattr(f, name):
             clauses.append(f"{name} = :{name}")

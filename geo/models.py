@@ -248,6 +248,10 @@ class EventAssignment(Base):
                                                   server_default=func.now())
 
 
+Index("ix_event_assignments_grid_code", EventAssignment.__table__.c.grid_code,
+      postgresql_ops={"grid_code": "text_pattern_ops"})
+
+
 class EventTransition(Base):
     """One step of an event's lifecycle: who moved it from which status to which, and when."""
 

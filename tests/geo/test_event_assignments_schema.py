@@ -114,3 +114,43 @@ def test_write_assignment_inserts_then_replaces_one_row(db: Session) -> None:
             event["camera_codes"]) == (GRID[:12], GRID, GRID + "01", "covered", None, None, [])
     assert event["assigned_at"] is not None
     assert len(assignment_rows(db, event_id)) == 1
+
+
+def _chain(db: Session, event_id: int, grid: str, micro: str | None) -> None:
+    db.execute(text(
+        "INSERT INTO event_assignments (event_id, district_code, street_code, community_code,"
+        " grid_code, micro_grid_code, assignment) VALUES (:e, left(:g, 6), left(:g, 9),"
+        " left(:g, 12), :g, :m, 'covered')"), {"e": event_id, "g": grid, "m": micro})
+
+
+def test_area_filter_is_exact_at_every_level(db: Session) -> None:
+    """Grid codes of 14 and 15 digits in one community: the 14-digit one is a prefix of the
+    other, yet filtering by it must not return the other grid's events; micro-grid codes
+    (grid + suffix) find their events through the grid-code index too."""
+    short, long_ = "14021300100101", "140213001001012"
+    _chain(db, reported_event(db, "in-short"), short, short + "01")
+    _chain(db, reported_event(db, "in-long"), long_, long_ + "01")
+    _chain(db, reported_event(db, "elsewhere"), "140213002001001", None)
+
+    def ids(area: str) -> list[str]:
+        rows, _ = list_events(db, EventFilter(area=area, category=CATEGORY))
+        return sorted(r["client_id"] for r in rows)
+
+    assert ids(short) == ["in-short"]
+    assert ids(long_) == ["in-long"]
+    assert ids(short + "01") == ["in-short"]
+    assert ids(long_ + "01") == ["in-long"]
+    assert ids("140213001001") == ["in-long", "in-short"]
+    assert ids("140213001") == ["in-long", "in-short"]
+    assert ids("140213") == ["elsewhere", "in-long", "in-short"]
+    assert ids("1402130010010") == []  # not a code of any level: no prefix match
+    assert ids("14021300100%") == []  # LIKE wildcards are escaped
+
+
+def test_area_filter_uses_the_grid_code_index(db: Session) -> None:
+    from geo.events import AREA_FILTER
+    db.execute(text("SET LOCAL enable_seqscan = off"))
+    plan = "\n".join(r[0] for r in db.execute(text(
+        "EXPLAIN SELECT event_id FROM event_assignments WHERE " + AREA_FILTER),
+        {"area": GRID, "area_prefix": GRID + "%", "area_grids": [GRID[:14]]}))
+    assert "ix_event_assignments_grid_code" in plan
