@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import re
-from types import SimpleNamespace
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -34,26 +33,33 @@ from geo.settings import Settings, get_settings
 Assignment = Literal["covered", "snapped", "unassigned"]
 POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
 ROLE_ORDER = {"grid_leader": 0, "grid_worker": 1, "helper": 2}
+"""Workers are listed by role in this order (others last), then by code."""
+
+
+def role_order_sql(column: str) -> str:
+    """SQL sort key of a worker's role ``column`` after :data:`ROLE_ORDER` (constant SQL)."""
+    whens = " ".join(f"WHEN '{role}' THEN {rank}" for role, rank in ROLE_ORDER.items())
+    return f"CASE {column} {whens} ELSE 9 END"
+
+
 Executor = Session | Connection
 """Anything :func:`locate` can run its statements on (an ORM session or a Core connection)."""
 
 
-GRIDS_SQL = (
-    "SELECT code, name, level, kind, parent_code, community_code FROM grids "  # noqa: S608
-    f"WHERE valid_to IS NULL AND ST_Covers(geom, {POINT}) ORDER BY code")
 ADMIN_SQL = (
     "SELECT c.name AS c_name, s.code AS s_code, s.name AS s_name,"
     " d.code AS d_code, d.name AS d_name FROM admin_areas c"
     " LEFT JOIN admin_areas s ON s.code = c.parent_code"
     " LEFT JOIN admin_areas d ON d.code = s.parent_code WHERE c.code = :code")
-WORKERS_SQL = ("SELECT code, name, role, phone, grid_code FROM workers"
-               " WHERE grid_code = :grid OR grid_code = :micro ORDER BY code")
+WORKERS_SQL = ("SELECT code, name, role, phone, grid_code FROM workers"  # noqa: S608
+               " WHERE grid_code = :grid OR grid_code = :micro"
+               f" ORDER BY {role_order_sql('role')}, code")
 SITES_SQL = (
     "SELECT code, name, category, grid_code,"  # noqa: S608
     f" ST_Distance(geography(geom), geography({POINT})) AS distance_m FROM sites"
     f" WHERE ST_DWithin(geography(geom), geography({POINT}), :radius)"
     " ORDER BY distance_m, code")
-"""The statements :func:`locate` issues (bench/locate.py replays them as the raw floor)."""
+"""Statements of :func:`locate` (LOCATE_SQL below builds on SITES_SQL)."""
 
 
 class Ref(BaseModel):
@@ -230,8 +236,9 @@ def _answer_outside(session: Executor, lon: float, lat: float, k: int, settings:
     nearest grid, snapped within the GPS tolerance, from the JSON columns of LOCATE_SQL."""
     result = LocateResult(lon=lon, lat=lat, assignment="unassigned", snapped=False,
                           cameras_wanted=k)
-    grids = [SimpleNamespace(**g) for g in row["grids"] or []]
-    _fill_grids(session, {"lon": lon, "lat": lat}, result, settings.gps_tolerance_m, grids)
+    result.dedicated_grids = [Ref(code=g["code"], name=g["name"]) for g in row["grids"] or []
+                              if g["level"] == "grid" and g["kind"] == "dedicated"]
+    _fill_nearest(session, {"lon": lon, "lat": lat}, result, settings.gps_tolerance_m)
     if result.grid is not None:
         _fill_admin_chain(session, result.community.code if result.community else "", result)
         result.workers = workers_of(session, result.grid.code,
@@ -244,33 +251,22 @@ def _answer_outside(session: Executor, lon: float, lat: float, k: int, settings:
     return result
 
 
-def _sorted_workers(rows: list[dict[str, Any]]) -> list[WorkerRef]:
-    workers = [WorkerRef(**w) for w in rows]
-    return sorted(workers, key=lambda w: (ROLE_ORDER.get(w.role, 9), w.code))
-
-
-def _fill_grids(session: Executor, params: dict[str, Any], result: LocateResult,
-                tolerance_m: float, rows: list[Any]) -> None:
-    ordinary = [r for r in rows if r.level == "grid" and r.kind != "dedicated"]
-    result.dedicated_grids = [Ref(code=r.code, name=r.name) for r in rows
-                              if r.level == "grid" and r.kind == "dedicated"]
-    if ordinary:
-        grid = ordinary[0]
-        result.assignment = "covered"
-    else:
-        near = nearest_grid(session, params["lon"], params["lat"])
-        if near is None:
-            return
-        grid, distance = near
-        result.nearest_grid = Ref(code=grid.code, name=grid.name)
-        result.nearest_distance_m = distance
-        if distance > tolerance_m:
-            return
-        result.assignment, result.snapped = "snapped", True
-        rows = _nearest_micro(session, params, grid.code)
+def _fill_nearest(session: Executor, params: dict[str, Any], result: LocateResult,
+                  tolerance_m: float) -> None:
+    """Nearest grid and distance; within ``tolerance_m`` the point is snapped to it (grid,
+    community code, nearest micro-grid of it)."""
+    near = nearest_grid(session, params["lon"], params["lat"])
+    if near is None:
+        return
+    grid, distance = near
+    result.nearest_grid = Ref(code=grid.code, name=grid.name)
+    result.nearest_distance_m = distance
+    if distance > tolerance_m:
+        return
+    result.assignment, result.snapped = "snapped", True
     result.grid = Ref(code=grid.code, name=grid.name)
     result.community = Ref(code=grid.community_code, name="")
-    micro = [r for r in rows if r.level == "micro" and r.parent_code == grid.code]
+    micro = _nearest_micro(session, params, grid.code)
     if micro:
         result.micro_grid = Ref(code=micro[0].code, name=micro[0].name)
 
@@ -313,7 +309,7 @@ def workers_of(session: Executor, grid_code: str, micro_code: str | None) -> lis
     """Grid leader(s), grid worker(s) of the grid and helper(s) of the micro-grid."""
     rows = session.execute(text(WORKERS_SQL),
                            {"grid": grid_code, "micro": micro_code}).mappings().all()
-    return _sorted_workers([dict(r) for r in rows])
+    return [WorkerRef(**r) for r in rows]
 
 
 CAMERA_SQL = f"""
@@ -338,11 +334,10 @@ FROM cand c ORDER BY c.distance_m, c.code
 _CAMERA_FIELDS = ("code", "name", "lon", "lat", "distance_m", "bearing_deg", "azimuth_deg",
                   "fov_deg", "range_m", "camera_type", "status", "stream_url", "facing",
                   "reason")
-_JSON_CAMERA = ", ".join(f"'{f}', x.{f}" for f in _CAMERA_FIELDS)
 _JSON_HIT = ", ".join(f"'{f}', x.{f}" for f in _CAMERA_FIELDS[:-2]) + (
     ", 'pan_deg', CASE WHEN x.camera_type = 'ptz' THEN x.bearing_deg END,"
     " 'facing', x.facing, 'reason', x.reason")
-"""A :class:`CameraHit` as JSON (its field order)."""
+"""A :class:`CameraHit` as JSON (its field order; PTZ cameras get the pan angle)."""
 
 _JSON_REF = "json_build_object('code', {t}.code, 'name', {t}.name)"
 
@@ -365,6 +360,7 @@ cam AS MATERIALIZED (
   SELECT x.*, row_number() OVER (PARTITION BY x.reason IS NULL
                                  ORDER BY x.distance_m, x.code) AS rn
   FROM ({CAMERA_SQL}) x),
+good AS (SELECT count(*) AS n FROM cam WHERE reason IS NULL),
 site AS (SELECT * FROM ({SITES_SQL}) x)
 SELECT
   (SELECT json_build_object(
@@ -384,14 +380,13 @@ SELECT
      'nearest_grid', NULL, 'nearest_distance_m', NULL,
      'workers', coalesce((SELECT json_agg(json_build_object('code', x.code, 'name', x.name,
                             'role', x.role, 'phone', x.phone, 'grid_code', x.grid_code)
-                          ORDER BY CASE x.role WHEN 'grid_leader' THEN 0
-                                   WHEN 'grid_worker' THEN 1 WHEN 'helper' THEN 2 ELSE 9 END,
+                          ORDER BY {role_order_sql("x.role")},
                                    x.code) FROM wrk x), '[]'),
      'cameras', coalesce((SELECT json_agg(json_build_object({_JSON_HIT}) ORDER BY x.rn)
                           FROM cam x WHERE x.reason IS NULL AND x.rn <= :k), '[]'),
      'cameras_wanted', CAST(:k AS integer),
-     'enough_cameras', (SELECT count(*) >= :k FROM cam WHERE reason IS NULL),
-     'other_cameras', CASE WHEN (SELECT count(*) < :k FROM cam WHERE reason IS NULL) THEN
+     'enough_cameras', (SELECT n >= :k FROM good),
+     'other_cameras', CASE WHEN (SELECT n < :k FROM good) THEN
                         coalesce((SELECT json_agg(json_build_object({_JSON_HIT}) ORDER BY x.rn)
                                   FROM cam x WHERE x.reason IS NOT NULL AND x.rn <= :k), '[]')
                       ELSE '[]' END,
@@ -404,7 +399,7 @@ SELECT
        'kind', kind, 'parent_code', parent_code, 'community_code', community_code)
        ORDER BY code) FROM cov) END AS grids,
   CASE WHEN NOT EXISTS (SELECT FROM own) THEN
-    (SELECT json_agg(json_build_object({_JSON_CAMERA}) ORDER BY x.distance_m, x.code)
+    (SELECT json_agg(json_build_object({_JSON_HIT}) ORDER BY x.distance_m, x.code)
      FROM cam x) END AS cameras,
   CASE WHEN NOT EXISTS (SELECT FROM own) THEN
     (SELECT json_agg(json_build_object('code', x.code, 'name', x.name, 'category', x.category,
@@ -419,43 +414,18 @@ _LOCATE_TEXT = text(LOCATE_SQL)
 """Built once: ``text()`` parses the statement for its parameters (~8 % of a request)."""
 LOCATE_PSYCOPG_SQL = re.sub(r"(?<!:):([a-z_]+)", r"%(\1)s", LOCATE_SQL)
 """LOCATE_SQL with psycopg placeholders (:func:`locate_async`, bench/locate.py)."""
-LOCATE_COLUMNS = ("answer", "grids", "cameras", "sites")
 
 
 def _split_cameras(rows: list[dict[str, Any]],
                    k: int) -> tuple[list[CameraHit], list[CameraHit]]:
-    """The first k covering cameras and the first k others (rows come nearest first);
-    models are built only for the rows kept."""
+    """The first k covering cameras and the first k others (rows come nearest first, as
+    :data:`_JSON_HIT` objects); models are built only for the rows kept."""
     good: list[CameraHit] = []
     other: list[CameraHit] = []
     for row in rows:
         kept = good if row["reason"] is None else other
         if len(kept) < k:
-            kept.append(CameraHit(**{f: row[f] for f in _CAMERA_ROW_FIELDS},
-                                  pan_deg=row["bearing_deg"] if row["camera_type"] == "ptz"
-                                  else None))
+            kept.append(CameraHit(**row))
         if len(good) >= k:
             break
     return good, other
-
-
-_CAMERA_ROW_FIELDS = tuple(f for f in CameraHit.model_fields if f != "pan_deg")
-
-
-def cameras_for_point(session: Executor, lon: float, lat: float,
-                      k: int) -> tuple[list[CameraHit], list[CameraHit]]:
-    """The k nearest covering cameras, and up to k nearest others (flagged with ``reason``).
-
-    Candidates are the cameras within the largest camera range of the point (geodesic, via
-    the ``geography(geom)`` GiST index). Distances in metres, ties broken by camera code.
-    """
-    rows = session.execute(text(CAMERA_SQL), {"lon": lon, "lat": lat}).mappings().all()
-    return _split_cameras([dict(r) for r in rows], k)
-
-
-def sites_near(session: Executor, lon: float, lat: float, radius_m: float) -> list[SiteHit]:
-    """Sites within ``radius_m`` metres (geodesic; 0 inside a polygon site), nearest first."""
-    rows = session.execute(text(SITES_SQL),
-                           {"lon": lon, "lat": lat, "radius": radius_m}).all()
-    return [SiteHit(code=r.code, name=r.name, category=r.category, distance_m=r.distance_m,
-                    grid_code=r.grid_code) for r in rows]
