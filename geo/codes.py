@@ -26,6 +26,12 @@ _EXCEL_SCIENTIFIC = re.compile(r"^\s*[0-9](\.[0-9]+)?[eE]\+?[0-9]+\s*$")
 _EXCEL_DECIMAL = re.compile(r"^\s*[0-9]+\.0+\s*$")
 
 
+def prefix_pattern(code: str) -> str:
+    """``LIKE`` pattern for every code starting with ``code`` (wildcards escaped). Codes
+    nest: every code in an area starts with the area's code."""
+    return code.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def excel_damage(value: Any) -> str | None:
     """Why ``value`` looks like a code mangled by Excel or stored as a number, or None.
 

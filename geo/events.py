@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.codes import prefix_pattern
 from geo.errors import Conflict, NotFound, ValidationFailed
 from geo.locate import LocateResult, check_point, locate, to_wgs84_point
 from geo.settings import Settings, get_settings
@@ -295,17 +296,12 @@ a micro-grid, is one of its prefixes of a grid-code length: both conditions use 
 among a million: 3.6 s without the index, milliseconds with it (bench/RESULTS.md)."""
 
 
-def _like_prefix(code: str) -> str:
-    """``code`` as a LIKE prefix pattern (``%`` and ``_`` escaped)."""
-    return code.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 def _filter_sql(f: EventFilter) -> tuple[list[str], dict[str, Any]]:
     clauses: list[str] = []
     params: dict[str, Any] = {}
     if f.area:
         clauses.append(AREA_FILTER)
-        params.update(area=f.area, area_prefix=_like_prefix(f.area),
+        params.update(area=f.area, area_prefix=prefix_pattern(f.area),
                       area_grids=[f.area[:n] for n in get_settings().grid_code_lengths
                                   if n < len(f.area)])
     for name in ("status", "category", "assignment"):

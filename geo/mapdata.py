@@ -17,6 +17,7 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.codes import prefix_pattern
 from geo.errors import NotFound, ValidationFailed
 
 ALARM_SOURCES = ("alarm", "one_click", "一键报警")
@@ -35,11 +36,6 @@ CASE WHEN c.camera_type = 'ptz' OR c.fov_deg >= 360
 END"""  # noqa: S608 - constant SQL text; values are always bound parameters
 """SQL: the camera's view as a lon/lat polygon - a geodesic wedge of ``range_m`` metres around
 ``azimuth_deg`` ± ``fov_deg``/2 (true north, clockwise), or a disc for PTZ / 360° cameras."""
-
-
-def _prefix(code: str) -> str:
-    """``LIKE`` pattern for every code starting with ``code`` (wildcards escaped)."""
-    return code.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def _frame(session: Session, sql: str, params: dict[str, Any]) -> gpd.GeoDataFrame:
@@ -66,7 +62,7 @@ def admin_areas_under(session: Session, code: str) -> gpd.GeoDataFrame:
     return _frame(session, """
         SELECT code, name, level, parent_code, households, population, geom FROM admin_areas
         WHERE code LIKE :p OR :c LIKE code || '%' ORDER BY code""",
-        {"p": _prefix(code), "c": code})
+        {"p": prefix_pattern(code), "c": code})
 
 
 def grids_under(session: Session, code: str) -> gpd.GeoDataFrame:
@@ -74,7 +70,7 @@ def grids_under(session: Session, code: str) -> gpd.GeoDataFrame:
     return _frame(session, """
         SELECT code, name, kind, level, parent_code, community_code, households, population,
                geom FROM grids WHERE valid_to IS NULL AND code LIKE :p ORDER BY code""",
-        {"p": _prefix(code)})
+        {"p": prefix_pattern(code)})
 
 
 def grids_by_code(session: Session, codes: list[str]) -> gpd.GeoDataFrame:
@@ -141,7 +137,7 @@ def grid_camera_coverage(session: Session, code: str) -> gpd.GeoDataFrame:
         WHERE g.valid_to IS NULL AND g.level = 'grid' AND g.kind <> 'dedicated'
           AND g.code LIKE :p
         ORDER BY g.code""",  # noqa: S608 - constant SQL pieces; values are bound
-        {"p": _prefix(code)})
+        {"p": prefix_pattern(code)})
 
 
 def events_in(session: Session, code: str, start: datetime, end: datetime,
@@ -154,7 +150,8 @@ def events_in(session: Session, code: str, start: datetime, end: datetime,
         WHERE reported_at >= :start AND reported_at < :end AND grid_code LIKE :p
           AND (CAST(:cat AS text) IS NULL OR category = :cat)
         ORDER BY reported_at DESC, id DESC LIMIT :limit""",
-        {"start": start, "end": end, "p": _prefix(code), "cat": category, "limit": limit})
+        {"start": start, "end": end, "p": prefix_pattern(code), "cat": category,
+         "limit": limit})
 
 
 def event_counts(session: Session, code: str, start: datetime, end: datetime,
@@ -171,7 +168,7 @@ def event_counts(session: Session, code: str, start: datetime, end: datetime,
         WHERE reported_at >= :start AND reported_at < :end AND grid_code LIKE :p
           AND (CAST(:cat AS text) IS NULL OR category = :cat)
         GROUP BY 1, 2, 3 ORDER BY 3, 1, 2"""),
-        {"start": start, "end": end, "p": _prefix(code), "cat": category,
+        {"start": start, "end": end, "p": prefix_pattern(code), "cat": category,
          "bin": bin_days}).mappings().all()
     return pd.DataFrame(rows, columns=["grid_code", "category", "bin_start", "count"])
 
@@ -181,7 +178,7 @@ def event_categories(session: Session, code: str) -> list[str]:
     return list(session.scalars(text(
         "SELECT DISTINCT category FROM events_with_assignment WHERE grid_code LIKE :p"
         " ORDER BY 1"),
-        {"p": _prefix(code)}).all())
+        {"p": prefix_pattern(code)}).all())
 
 
 def event_point(session: Session, event_id: int) -> dict[str, Any]:
@@ -222,7 +219,8 @@ def search_units(session: Session, query: str, limit: int = 20) -> list[dict[str
         SELECT code, name, level, community_code AS area_code FROM grids
         WHERE valid_to IS NULL AND (code LIKE :p OR name ILIKE :n)
         ORDER BY code LIMIT :limit"""),
-        {"p": _prefix(q), "n": "%" + _prefix(q)[:-1] + "%", "limit": limit}).mappings().all()
+        {"p": prefix_pattern(q), "n": "%" + prefix_pattern(q)[:-1] + "%",
+         "limit": limit}).mappings().all()
     return [dict(r) for r in rows]
 
 
@@ -304,4 +302,4 @@ def draft_grids(session: Session, changeset_id: int) -> gpd.GeoDataFrame:
         SELECT code, name, households, geom FROM ({CANDIDATES}) c
         WHERE level = 'grid' AND kind <> 'dedicated' AND code LIKE :p
         ORDER BY code""",  # noqa: S608 - CANDIDATES is constant SQL; values are bound
-        {"cs": changeset_id, "p": _prefix(area)})
+        {"cs": changeset_id, "p": prefix_pattern(area)})
