@@ -45,7 +45,7 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from geo.keys import hash_key
-from geo.locate import LOCATE_PSYCOPG_SQL
+from geo.locate import LOCATE_PSYCOPG_SQL, LOCATE_SQL
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "gl_bench_locate_viewer_key_0001"
@@ -174,7 +174,7 @@ def pgbench_floor(dsn: str, points: list[tuple[float, float]], clients: int,
     """Transactions/s of ``pgbench -M prepared`` replaying the statement, one script per
     point (the statement text with the point's values set by ``\\set``)."""
     scripts = []
-    body = " ".join(RAW_SQL.replace("%(", ":").replace(")s", "").split()) + ";\n"
+    body = " ".join(LOCATE_SQL.split()) + ";\n"  # pgbench variables are :name too
     for i, (lon, lat) in enumerate(points):
         path = work / f"p{i}.sql"
         path.write_text(f"\\set lon {lon!r}\n\\set lat {lat!r}\n\\set radius 200.0\n\\set k 3\n"
