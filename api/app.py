@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import error_body, install_error_handlers
+from api.locate_route import PooledSource, locate_openapi_route, locate_route
 from api.routers.admin import admin_router
 from api.routers.data import data_router
 from api.routers.dispatch import dispatch_router
@@ -14,6 +20,7 @@ from api.routers.health import health_router
 from api.routers.maps import maps_router, static_app
 from api.routers.planning import planning_router
 from api.routers.session import session_router
+from geo.db import database_url
 from geo.settings import Settings, get_settings
 
 PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
@@ -28,12 +35,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Spatial service for urban grid management (网格化服务管理): "
         "grids, micro-grids, admin areas, cameras, sites and events on PostGIS.",
+        lifespan=_lifespan,
     )
+    app.state.locate_source = PooledSource(database_url(settings))
     install_error_handlers(app)
     app.add_middleware(UploadLimit, settings=settings)
     # Starlette matches routes in order, one regular expression each: the dispatch routes
     # (/locate, /alarms, /events) come first, ahead of ~100 map, data and planning routes
     # (a route at the end of the list measured half the requests/s of one at the front).
+    app.router.routes.append(locate_route())
     app.include_router(dispatch_router())
     app.include_router(health_router())
     app.include_router(admin_router())
@@ -42,7 +52,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(maps_router())
     app.mount("/static", static_app(), name="static")
     app.include_router(planning_router())
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    await app.state.locate_source.close()
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema plus ``GET /locate``, which is a plain ASGI route."""
+    if app.openapi_schema is None:
+        app.openapi_schema = get_openapi(
+            title=app.title, version=app.version, description=app.description,
+            routes=[locate_openapi_route(), *app.routes])
+    return app.openapi_schema
 
 
 class UploadLimit:

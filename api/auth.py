@@ -17,10 +17,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 
 from api.deps import SessionDep, SettingsDep
 from geo.errors import AuthRequired, Forbidden
 from geo.keys import hash_key, key_for
+from geo.models import ApiKey
 from geo.settings import Settings
 
 
@@ -38,14 +40,14 @@ KEY_COOKIE = "gridlink_key"
 """Cookie set by /login for browsers; honoured for reads (GET/HEAD) only."""
 
 
-def _plain_key(request: Request) -> str | None:
+def _plain_key(request: HTTPConnection) -> str | None:
     key = request.headers.get("x-api-key")
     if key:
         return key.strip()
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
-    if request.method in ("GET", "HEAD"):
+    if request.scope.get("method") in ("GET", "HEAD"):
         return request.cookies.get(KEY_COOKIE)
     return None
 
@@ -59,7 +61,21 @@ def forget_cached_keys() -> None:
     _KEYS_SEEN.clear()
 
 
-async def _caller(request: Request, session: Session, settings: Settings) -> Caller | None:
+KeyLookup = Callable[[str], Awaitable[ApiKey | None]]
+"""Finds the active stored key for a plain key (None when unknown or revoked)."""
+
+
+def session_lookup(session: Session) -> KeyLookup:
+    """Key lookups in ``session``, run in the thread pool (only on a key-cache miss)."""
+
+    async def lookup(plain: str) -> ApiKey | None:
+        return await run_in_threadpool(key_for, session, plain)
+
+    return lookup
+
+
+async def caller_of(request: HTTPConnection, lookup: KeyLookup,
+                    settings: Settings) -> Caller | None:
     """The caller named by the request's key, None without a key; 401 for a bad key.
 
     A valid key is remembered for ``GRIDLINK_KEY_CACHE_SECONDS`` (default 10 s), so most
@@ -74,7 +90,7 @@ async def _caller(request: Request, session: Session, settings: Settings) -> Cal
     seen = _KEYS_SEEN.get(digest)
     if seen is not None and seen[1] > now:
         return seen[0]
-    key = await run_in_threadpool(key_for, session, plain)
+    key = await lookup(plain)
     if key is None:
         raise AuthRequired("the API key is unknown or revoked")
     caller = Caller(name=key.name, role=key.role, key_id=key.id, worker_code=key.worker_code)
@@ -83,13 +99,26 @@ async def _caller(request: Request, session: Session, settings: Settings) -> Cal
     return caller
 
 
+async def reader_of(request: HTTPConnection, lookup: KeyLookup, settings: Settings) -> Caller:
+    """The rule of every read: any valid key, or anyone with ``GRIDLINK_PUBLIC_READ``."""
+    caller = await caller_of(request, lookup, settings)
+    if caller is not None:
+        return caller
+    if settings.public_read:
+        return Caller(name="anonymous", role=None)
+    raise AuthRequired("reading needs an API key (header X-API-Key), or GRIDLINK_PUBLIC_READ")
+
+
+READ_ROLES = frozenset({"admin", "planner", "dispatcher", "worker", "viewer"})
+
+
 def require_roles(*roles: str) -> Callable[..., Awaitable[Caller]]:
     """A dependency admitting keys whose role is in ``roles`` (admin always)."""
     allowed = frozenset(roles) | {"admin"}
 
     async def dependency(request: Request, session: SessionDep,
                          settings: SettingsDep) -> Caller:
-        caller = await _caller(request, session, settings)
+        caller = await caller_of(request, session_lookup(session), settings)
         if caller is None:
             raise AuthRequired("this request needs an API key (header X-API-Key)")
         if caller.role not in allowed:
@@ -104,15 +133,10 @@ def require_roles(*roles: str) -> Callable[..., Awaitable[Caller]]:
 
 
 async def _reader(request: Request, session: SessionDep, settings: SettingsDep) -> Caller:
-    caller = await _caller(request, session, settings)
-    if caller is not None:
-        return caller
-    if settings.public_read:
-        return Caller(name="anonymous", role=None)
-    raise AuthRequired("reading needs an API key (header X-API-Key), or GRIDLINK_PUBLIC_READ")
+    return await reader_of(request, session_lookup(session), settings)
 
 
-_reader.gridlink_roles = frozenset({"admin", "planner", "dispatcher", "worker", "viewer"})  # type: ignore[attr-defined]
+_reader.gridlink_roles = READ_ROLES  # type: ignore[attr-defined]
 
 Reader = Annotated[Caller, Depends(_reader)]
 Admin = Annotated[Caller, Depends(require_roles("admin"))]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -10,7 +9,6 @@ from functools import lru_cache
 import orjson
 from psycopg.types.json import set_json_loads
 from sqlalchemy import Engine, create_engine
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo.settings import Settings, get_settings
@@ -40,27 +38,6 @@ def engine_for(url: str) -> Engine:
 
 def get_engine() -> Engine:
     return engine_for(database_url())
-
-
-@lru_cache
-def async_engine_for(url: str, loop: asyncio.AbstractEventLoop | None = None) -> AsyncEngine:
-    """An async (psycopg) engine for ``url`` in autocommit: for read-only hot paths.
-
-    Each statement is its own transaction (no BEGIN/COMMIT round trips), so use it only
-    for reads that need no snapshot across statements (``/locate``). Its pooled
-    connections belong to the event loop that opened them (one uvicorn loop per process).
-    """
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800,
-                               isolation_level="AUTOCOMMIT")
-
-
-def get_async_engine() -> AsyncEngine:
-    """The async engine of the configured database (same URL as :func:`get_engine`).
-
-    One per event loop: pooled async connections cannot move between loops (a test
-    client or a server thread runs its own loop).
-    """
-    return async_engine_for(database_url(), asyncio.get_running_loop())
 
 
 def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:

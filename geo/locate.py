@@ -20,6 +20,7 @@ import math
 import re
 from typing import Any, Literal
 
+import psycopg
 from pydantic import BaseModel
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -191,36 +192,37 @@ def locate(session: Executor, lon: float, lat: float, *, k: int = 3,
     return _answer_outside(session, lon, lat, k, settings, row._asdict())
 
 
-async def locate_json_async(conn: AsyncConnection, lon: float, lat: float, *, k: int = 3,
-                            radius_m: float = 200.0, settings: Settings | None = None) -> str:
-    """:func:`locate`'s answer as JSON text, on an async connection, without a thread hop.
+async def locate_json_async(conn: psycopg.AsyncConnection[Any], lon: float, lat: float, *,
+                            k: int = 3, radius_m: float = 200.0,
+                            settings: Settings | None = None) -> str | None:
+    """:func:`locate`'s answer as JSON text for a point inside a grid, else None.
 
-    For a point inside a grid the one statement goes straight to the psycopg connection
-    under ``conn`` (e.g. from :func:`geo.db.get_async_engine`, autocommit: no BEGIN/COMMIT
-    round trips), prepared once per connection, and PostgreSQL's JSON text is returned as
-    it is: SQLAlchemy's Core layer, the greenlet bridge, JSON decoding and pydantic cost most
-    of a /locate request (bench/RESULTS.md). A point covered by no grid needs the
-    nearest-grid queries: that rare case runs :func:`locate` through the bridge. Same
-    rules, units and errors as :func:`locate`; read-only.
+    One prepared statement on a psycopg connection (autocommit in production: no
+    BEGIN/COMMIT round trips); PostgreSQL builds the JSON text, which the HTTP route sends
+    as it is: SQLAlchemy's Core layer, JSON decoding and pydantic cost most of a /locate
+    request (bench/RESULTS.md). None means no ordinary grid covers the point: that rare
+    case needs the nearest-grid queries of :func:`locate`. Same rules, units and errors as
+    :func:`locate`; read-only.
     """
     settings = settings or get_settings()
     _check_request(lon, lat, k, radius_m, settings)
-    raw = await conn.get_raw_connection()
-    cursor = await raw.driver_connection.execute(  # type: ignore[union-attr]
+    cursor = await conn.execute(
         LOCATE_PSYCOPG_SQL, {"lon": lon, "lat": lat, "radius": radius_m, "k": k}, prepare=True)
     values = await cursor.fetchone()
-    if values[0] is not None:
-        return str(values[0])
-    result = await conn.run_sync(locate, lon, lat, k=k, radius_m=radius_m, settings=settings)
-    return result.model_dump_json()
+    return None if values is None or values[0] is None else str(values[0])
 
 
 async def locate_async(conn: AsyncConnection, lon: float, lat: float, *, k: int = 3,
                        radius_m: float = 200.0,
                        settings: Settings | None = None) -> LocateResult:
-    """:func:`locate` on an async connection (:func:`locate_json_async`, parsed)."""
-    return LocateResult.model_validate_json(await locate_json_async(
-        conn, lon, lat, k=k, radius_m=radius_m, settings=settings))
+    """:func:`locate` on an SQLAlchemy async connection: :func:`locate_json_async` on its
+    psycopg connection, falling back to :func:`locate` for a point inside no grid."""
+    raw = await conn.get_raw_connection()
+    answer = await locate_json_async(raw.driver_connection, lon, lat, k=k,  # type: ignore[arg-type]
+                                     radius_m=radius_m, settings=settings)
+    if answer is not None:
+        return LocateResult.model_validate_json(answer)
+    return await conn.run_sync(locate, lon, lat, k=k, radius_m=radius_m, settings=settings)
 
 
 def _check_request(lon: float, lat: float, k: int, radius_m: float, settings: Settings) -> None:

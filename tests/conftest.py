@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from api.deps import get_session
-from api.routers.dispatch import locator
 from cli.cluster import fresh_database, test_server_url
-from geo.keys import ROLES, create_key
+from geo.keys import ROLES, create_key, key_for
 from geo.locate import locate
+from geo.models import ApiKey
 from geo.schema import upgrade
 from geo.settings import Settings, get_settings
 
@@ -113,14 +113,28 @@ def client(db: Session, keys: dict[str, str]) -> Iterator[TestClient]:
             db.rollback()
             raise
 
-    async def locate_in_test_transaction(lon: float, lat: float, k: int, radius_m: float,
-                                         settings: Settings) -> str:
-        return locate(db, lon, lat, k=k, radius_m=radius_m, settings=settings).model_dump_json()
-
     app.dependency_overrides[get_session] = session_in_test_transaction
-    app.dependency_overrides[locator] = lambda: locate_in_test_transaction
+    app.state.locate_source = TransactionSource(db)
     with TestClient(app) as test_client:
         yield test_client
+
+
+class TransactionSource:
+    """The /locate source reading through the test's transaction (api.locate_route)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    async def key(self, plain: str) -> ApiKey | None:
+        return key_for(self.session, plain)
+
+    async def answer(self, lon: float, lat: float, k: int, radius_m: float,
+                     settings: Settings) -> str:
+        return locate(self.session, lon, lat, k=k, radius_m=radius_m,
+                      settings=settings).model_dump_json()
+
+    async def close(self) -> None:
+        return None
 
 
 def auth(keys: dict[str, str], role: str) -> dict[str, str]:

@@ -1,10 +1,10 @@
-"""Dispatch routes: /locate, /events, /alarms (+ live SSE stream), /stats."""
+"""Dispatch routes: /events, /alarms (+ live SSE stream), /stats (/locate: api.locate_route)."""
 
 from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from api.auth import Caller, Dispatcher, Reader, Reporter, require_roles
 from api.deps import SessionDep, SettingsDep
 from geo.assign import assign_events
-from geo.db import database_url, get_async_engine
+from geo.db import database_url
 from geo.errors import TooLarge, UnreadableFile, ValidationFailed
 from geo.events import (
     AlarmIn,
@@ -33,8 +33,6 @@ from geo.events import (
     transitions_of,
 )
 from geo.importer import import_file
-from geo.locate import LocateResult, locate_json_async, to_wgs84_point
-from geo.settings import Settings
 from geo.stats import stats_csv, unit_stats
 
 JSON_TYPES = ("application/json", "application/geo+json")
@@ -48,52 +46,12 @@ class ActionIn(BaseModel):
     department: str | None = None
 
 
-Locator = Callable[[float, float, int, float, Settings], Awaitable[str]]
-"""Answers /locate for (lon, lat, k, radius_m, settings), WGS 84 and metres: the
-:class:`LocateResult` as JSON text."""
-
-
-async def locate_on_async_engine(lon: float, lat: float, k: int, radius_m: float,
-                                 settings: Settings) -> str:
-    """The production path: autocommit async connection, no thread hop, no BEGIN/COMMIT,
-    the JSON text built by PostgreSQL for a point inside a grid."""
-    async with get_async_engine().connect() as conn:
-        return await locate_json_async(conn, lon, lat, k=k, radius_m=radius_m,
-                                       settings=settings)
-
-
-async def locator() -> Locator:
-    """The /locate strategy; tests override it to read through their own transaction."""
-    return locate_on_async_engine
-
-
-LocatorDep = Annotated[Locator, Depends(locator)]
-
-
 def dispatch_router() -> APIRouter:
     router = APIRouter(tags=["dispatch"])
-    _locate_routes(router)
     _event_routes(router)
     _alarm_routes(router)
     _stats_routes(router)
     return router
-
-
-def _locate_routes(router: APIRouter) -> None:
-    @router.get("/locate", summary="Grid chain, workers, covering cameras and sites of a point",
-                response_model=LocateResult)
-    async def get_locate(
-        settings: SettingsDep, run: LocatorDep, _: Reader,
-        lon: float = Query(description="longitude in `crs`"),
-        lat: float = Query(description="latitude in `crs`"),
-        crs: str = Query("4326", description="4326, 4490, gcj02 or bd09"),
-        k: int | None = Query(None, description="cameras wanted (default 3)"),
-        radius: float | None = Query(None, description="site radius in metres (default 200)"),
-    ) -> Response:
-        x, y = to_wgs84_point(lon, lat, crs)
-        radius_m = settings.locate_radius_m if radius is None else radius
-        answer = await run(x, y, k or settings.locate_k, radius_m, settings)
-        return Response(answer, media_type="application/json")
 
 
 async def _json_body(request: Request) -> Any:

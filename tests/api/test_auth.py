@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from starlette.routing import Route
 
 from api.app import PUBLIC_PATHS, create_app
 from geo.keys import ROLES
@@ -35,22 +36,33 @@ def api_routes(routes: list[Any]) -> Iterator[APIRoute]:
             yield from api_routes(route.original_router.routes)
 
 
+def asgi_routes(routes: list[Any]) -> Iterator[Route]:
+    """Plain Starlette routes whose ASGI endpoint states its own rule (GET /locate)."""
+    for route in routes:
+        if type(route) is Route and hasattr(route.endpoint, "gridlink_roles"):
+            yield route
+
+
 def _routes() -> list[tuple[str, str, frozenset[str]]]:
+    app = create_app()
+    rules: list[tuple[str, set[str], frozenset[str] | None]] = [
+        (route.path, route.methods, _allowed_roles(route)) for route in api_routes(app.routes)]
+    rules += [(route.path, route.methods or set(), route.endpoint.gridlink_roles)
+              for route in asgi_routes(app.routes)]
     rows = []
-    for route in api_routes(create_app().routes):
-        if route.path in PUBLIC_PATHS:
+    for route_path, methods, roles in rules:
+        if route_path in PUBLIC_PATHS:
             continue
-        roles = _allowed_roles(route)
-        assert roles is not None, f"{route.path} declares no auth rule"
-        path = re.sub(r"\{[^}]+\}", "1", route.path)
-        for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+        assert roles is not None, f"{route_path} declares no auth rule"
+        path = re.sub(r"\{[^}]+\}", "1", route_path)
+        for method in sorted(methods - {"HEAD", "OPTIONS"}):
             rows.append((method, path, roles))
     return rows
 
 
 def test_every_route_declares_an_auth_rule() -> None:
     paths = {path for _, path, _ in _routes()}
-    assert "/admin/keys" in paths
+    assert {"/admin/keys", "/locate"} <= paths
 
 
 def test_public_paths_need_no_key(client: TestClient) -> None:

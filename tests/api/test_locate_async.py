@@ -1,4 +1,4 @@
-"""The async /locate path: geo.locate.locate_async and the route on the async engine.
+"""The production /locate path: geo.locate.locate_async, and the ASGI route on its pool.
 
 Uses the small city of tests/geo/test_locate.py, built inside an async connection's
 transaction that is rolled back at the end (nothing is committed to the test database).
@@ -11,12 +11,11 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection
+from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from geo.db import get_async_engine
 from geo.errors import OutOfArea
 from geo.locate import LocateResult, locate, locate_async
 from geo.settings import get_settings
@@ -72,26 +71,21 @@ def test_async_rejects_swapped_point(database_url: str) -> None:
         asyncio.run(_bad_point(database_url))
 
 
-async def _dispose_async_engine() -> None:
-    """Close the pooled connections of the client's loop (the engine is per loop)."""
-    await get_async_engine().dispose()
-
-
 @pytest.fixture
 def public_client(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    """The app with its real (async, autocommit) /locate path and public reads."""
+    """The app with its real /locate source (a psycopg pool, autocommit) and public reads;
+    leaving the client shuts the app down, which closes the pool."""
     monkeypatch.setenv("GRIDLINK_PUBLIC_READ", "1")
     get_settings.cache_clear()
     try:
         with TestClient(create_app(get_settings())) as client:
             yield client
-            client.portal.call(_dispose_async_engine)  # type: ignore[union-attr]
     finally:
         monkeypatch.delenv("GRIDLINK_PUBLIC_READ")
         get_settings.cache_clear()
 
 
-def test_route_on_async_engine_answers_empty_database(public_client: TestClient) -> None:
+def test_route_on_pool_answers_empty_database(public_client: TestClient) -> None:
     r = public_client.get("/locate", params={"lon": 113.301, "lat": 40.0808, "k": 2})
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/json"
@@ -100,6 +94,41 @@ def test_route_on_async_engine_answers_empty_database(public_client: TestClient)
                                     enough_cameras=False).model_dump(mode="json")
 
 
-def test_route_on_async_engine_rejects_bad_point(public_client: TestClient) -> None:
+def test_route_on_pool_rejects_bad_point(public_client: TestClient) -> None:
     r = public_client.get("/locate", params={"lon": 40.08, "lat": 113.3})
     assert r.status_code == 422 and r.json()["error"] == "out_of_area"
+
+
+def test_route_on_pool_answers_a_point_inside_a_grid(database_url: str,
+                                                    public_client: TestClient) -> None:
+    """A committed small city, read through the pool (the JSON built by PostgreSQL), then
+    removed again; the answer equals the sync one."""
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            _build(conn)
+        r = public_client.get("/locate", params={"lon": 113.3010, "lat": 40.0808, "k": 2,
+                                                 "radius": 300})
+        with engine.connect() as conn:
+            slow = locate(Session(bind=conn), 113.3010, 40.0808, k=2, radius_m=300)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("TRUNCATE workers, cameras, sites, grids, admin_areas CASCADE"))
+        engine.dispose()
+    assert r.status_code == 200, r.text
+    assert LocateResult.model_validate_json(r.text) == slow
+    assert slow.grid is not None and slow.grid.code == G1
+
+
+def test_openapi_describes_locate(public_client: TestClient) -> None:
+    schema = public_client.get("/openapi.json").json()
+    get = schema["paths"]["/locate"]["get"]
+    assert {p["name"] for p in get["parameters"]} == {"lon", "lat", "crs", "k", "radius"}
+    assert get["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/LocateResult")
+
+
+def test_route_on_pool_names_bad_query_fields(public_client: TestClient) -> None:
+    r = public_client.get("/locate", params={"lon": "east", "k": "many"})
+    assert r.status_code == 422
+    assert {d["field"] for d in r.json()["details"]} == {"query.lon", "query.lat", "query.k"}
