@@ -206,9 +206,9 @@ async def locate_json_async(conn: psycopg.AsyncConnection[Any], lon: float, lat:
     """
     settings = settings or get_settings()
     _check_request(lon, lat, k, radius_m, settings)
-    cursor = await conn.execute(
-        LOCATE_PSYCOPG_SQL, {"lon": lon, "lat": lat, "radius": radius_m, "k": k}, prepare=True)
-    values = await cursor.fetchone()
+    async with psycopg.AsyncRawCursor(conn) as cursor:
+        await cursor.execute(LOCATE_RAW_SQL, (lon, lat, radius_m, k), prepare=True)
+        values = await cursor.fetchone()
     return None if values is None or values[0] is None else str(values[0])
 
 
@@ -414,8 +414,12 @@ otherwise ``answer`` is NULL and the JSON columns (covering grids, cameras, site
 nearest-grid path in Python (:func:`_answer_outside`)."""
 _LOCATE_TEXT = text(LOCATE_SQL)
 """Built once: ``text()`` parses the statement for its parameters (~8 % of a request)."""
-LOCATE_PSYCOPG_SQL = re.sub(r"(?<!:):([a-z_]+)", r"%(\1)s", LOCATE_SQL)
-"""LOCATE_SQL with psycopg placeholders (:func:`locate_async`, bench/locate.py)."""
+LOCATE_PARAMS = ("lon", "lat", "radius", "k")
+LOCATE_RAW_SQL = re.sub(r"(?<!:):(lon|lat|radius|k)\b",
+                        lambda m: f"${LOCATE_PARAMS.index(m.group(1)) + 1}", LOCATE_SQL)
+"""LOCATE_SQL with PostgreSQL's own ``$n`` placeholders, in :data:`LOCATE_PARAMS` order, for
+psycopg's raw cursors: psycopg converts ``%(name)s`` queries on every call when they are
+longer than 4 kB (this one is 6.6 kB), ~9 % of a /locate request (bench/RESULTS.md)."""
 
 
 def _split_cameras(rows: list[dict[str, Any]],
