@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.orm import Session
 
 from api.app import create_app
+from api.locate_route import PooledSource
 from geo.errors import OutOfArea
 from geo.locate import LocateResult, locate, locate_async
 from geo.settings import get_settings
@@ -132,3 +133,14 @@ def test_route_on_pool_names_bad_query_fields(public_client: TestClient) -> None
     r = public_client.get("/locate", params={"lon": "east", "k": "many"})
     assert r.status_code == 422
     assert {d["field"] for d in r.json()["details"]} == {"query.lon", "query.lat", "query.k"}
+
+
+def test_route_answers_503_when_the_database_is_down(public_client: TestClient) -> None:
+    """A pool that cannot connect gives up after its timeout with a clear 503, not a hang."""
+    app = public_client.app
+    app.state.locate_source = PooledSource(  # type: ignore[attr-defined]
+        "postgresql+psycopg://postgres@127.0.0.1:9/none", timeout_s=0.5)
+    r = public_client.get("/locate", params={"lon": 113.301, "lat": 40.0808})
+    assert r.status_code == 503, r.text
+    assert r.json()["error"] == "database_unavailable"
+    assert "did not answer" in r.json()["message"]
