@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import error_body, install_error_handlers
-from api.locate_route import PooledSource, locate_openapi_route, locate_route
+from api.locate_route import LocateFirst, PooledSource, locate_openapi_route, locate_route
 from api.routers.admin import admin_router
 from api.routers.data import data_router
 from api.routers.dispatch import dispatch_router
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.locate_source = PooledSource(database_url(settings))
     install_error_handlers(app)
     app.add_middleware(UploadLimit, settings=settings)
+    app.add_middleware(LocateFirst)  # the last added is the outermost
     # Starlette matches routes in order, one regular expression each: the dispatch routes
     # (/locate, /alarms, /events) come first, ahead of ~100 map, data and planning routes
     # (a route at the end of the list measured half the requests/s of one at the front).

@@ -53,14 +53,18 @@ def _wants_page(request: Request) -> bool:
     return request.method == "GET" and "text/html" in request.headers.get("accept", "")
 
 
+async def gridlink_error_response(request: Request, exc: ge.GridlinkError) -> Response:
+    """The response to a :class:`geo.errors.GridlinkError`: its JSON body and status; a
+    browser page that needs a key is sent to /login instead."""
+    if isinstance(exc, ge.AuthRequired) and _wants_page(request):
+        return RedirectResponse(f"/login?{urlencode({'next': request.url.path})}", 303)
+    headers = {"WWW-Authenticate": "ApiKey"} if isinstance(exc, ge.AuthRequired) else None
+    return JSONResponse(error_body(exc.code, exc.message, exc.details),
+                        status_code=status_for(exc), headers=headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ge.GridlinkError)
-    async def _gridlink(request: Request, exc: ge.GridlinkError) -> Response:
-        if isinstance(exc, ge.AuthRequired) and _wants_page(request):
-            return RedirectResponse(f"/login?{urlencode({'next': request.url.path})}", 303)
-        headers = {"WWW-Authenticate": "ApiKey"} if isinstance(exc, ge.AuthRequired) else None
-        return JSONResponse(error_body(exc.code, exc.message, exc.details),
-                            status_code=status_for(exc), headers=headers)
+    app.add_exception_handler(ge.GridlinkError, gridlink_error_response)  # type: ignore[arg-type]
 
     @app.exception_handler(RequestValidationError)
     async def _request(_: Request, exc: RequestValidationError) -> JSONResponse:

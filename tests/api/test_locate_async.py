@@ -144,3 +144,15 @@ def test_route_answers_503_when_the_database_is_down(public_client: TestClient) 
     assert r.status_code == 503, r.text
     assert r.json()["error"] == "database_unavailable"
     assert "did not answer" in r.json()["message"]
+
+
+def test_other_methods_on_locate_are_405(public_client: TestClient) -> None:
+    r = public_client.post("/locate", params={"lon": 113.301, "lat": 40.0808})
+    assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
+    assert "GET" in r.headers["allow"]
+
+
+def test_head_locate_answers_without_body(public_client: TestClient) -> None:
+    r = public_client.head("/locate", params={"lon": 113.301, "lat": 40.0808})
+    assert r.status_code == 200 and r.content == b""
+    assert r.headers["content-type"] == "application/json"
