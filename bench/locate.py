@@ -186,6 +186,12 @@ def pgbench_floor(dsn: str, points: list[tuple[float, float]], clients: int,
     return float(re.search(r"tps = ([0-9.]+)", out).group(1))  # type: ignore[union-attr]
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (Linux /proc), s."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _pgbench() -> str:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pgbench")) or [shutil.which("pgbench")]
     if not found[-1]:
@@ -214,9 +220,10 @@ def _wrk_ms(out: str, label: str) -> float:
 
 
 def c_clients(args: argparse.Namespace, dsn: str, base: str,
-              points: list[tuple[float, float]]) -> None:
+              points: list[tuple[float, float]], server_pid: int) -> None:
     """Floor and /locate in alternating rounds (the floor of this shared 2-core machine
-    drifts by ±10 % between runs): the ratio of each round, and their median."""
+    drifts by ±10 % between runs): the ratio of each round, and their median; and the
+    server's CPU time per request, steadier than throughput for comparing code changes."""
     c, secs = args.concurrency, args.seconds
     few = points[:100]
     paths = [f"/locate?lon={lon!r}&lat={lat!r}" for lon, lat in few]
@@ -229,12 +236,14 @@ def c_clients(args: argparse.Namespace, dsn: str, base: str,
         ratios, raws = [], []
         for i in range(args.rounds):
             raw = pgbench_floor(dsn, few, c, secs, work)
+            cpu = _cpu_seconds(server_pid)
             rps, p50, p99 = wrk_load(base, paths, c, secs, work)
+            cpu_ms = (_cpu_seconds(server_pid) - cpu) * 1e3 / (rps * secs)
             ratios.append(rps / raw)
             raws.append(raw)
             print(f"  round {i + 1}: raw SQL (pgbench -M prepared) {raw:7.0f} req/s | "
                   f"HTTP /locate (wrk) p50 {p50:5.2f} ms  p99 {p99:5.2f} ms  {rps:7.0f} req/s"
-                  f"  = {rps / raw:.0%} of raw SQL")
+                  f"  = {rps / raw:.0%} of raw SQL | server CPU {cpu_ms:.3f} ms/request")
         print(f"  median: /locate = {statistics.median(ratios):.0%} of raw SQL "
               f"(rounds {', '.join(f'{r:.0%}' for r in ratios)})")
         hello, hello_base = start_server(args.url, args.workers, "bench.locate:hello_app")
@@ -273,7 +282,7 @@ def main() -> None:
     proc, base = start_server(args.url, args.workers)
     try:
         if args.c_clients:
-            c_clients(args, dsn, base, points)
+            c_clients(args, dsn, base, points, proc.pid)
             return
         n, c = args.requests, args.concurrency
         run_load(Http(base), points, c, 400)  # warm-up
