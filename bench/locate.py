@@ -159,12 +159,20 @@ def report(name: str, lat: np.ndarray, wall: float) -> float:
 
 WRK_SCRIPT = """
 local paths = {%s}
+local requests = {}
 local i = 0
+init = function(args)
+  for j, path in ipairs(paths) do
+    requests[j] = wrk.format("GET", path, {["X-API-Key"] = "%s"})
+  end
+end
 request = function()
-  i = i %% #paths + 1
-  return wrk.format("GET", paths[i], {["X-API-Key"] = "%s"})
+  i = i %% #requests + 1
+  return requests[i]
 end
 """
+"""wrk cycling through the paths; requests are formatted once (formatting each one in Lua
+cost wrk ~0.04 ms of CPU per request on the cores the server shares)."""
 
 
 def pgbench_floor(dsn: str, points: list[tuple[float, float]], clients: int,
