@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from geo.keys import hash_key
 from geo.locate import LOCATE_RAW_SQL, LOCATE_SQL
+from geo.settings import get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "gl_bench_locate_viewer_key_0001"
@@ -195,9 +196,12 @@ def pgbench_floor(dsn: str, points: list[tuple[float, float]], clients: int,
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` (Linux /proc), s."""
+    """User + system CPU time of process ``pid`` and its descendants (uvicorn's workers)
+    while they run (Linux /proc), s."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return own + sum(_cpu_seconds(int(child)) for child in children)
 
 
 def _pgbench() -> str:
@@ -273,7 +277,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn processes")
+    parser.add_argument("--workers", type=int, default=get_settings().workers,
+                        help="uvicorn processes (default GRIDLINK_WORKERS: one per core, as "
+                        "`gridlink serve`)")
     parser.add_argument("--url", default="postgresql+psycopg://postgres@127.0.0.1:55433/"
                         "gridlink_bench")
     parser.add_argument("--c-clients", action="store_true",

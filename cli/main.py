@@ -13,7 +13,7 @@ from cli.demo import demo_app
 from cli.dispatch import assign, events_app
 from cli.output import console, fail
 from cli.plan import plan_app
-from cli.up import up
+from cli.up import serve_api, up
 from geo import models
 from geo.db import database_url, get_engine, transaction
 from geo.errors import GridlinkError
@@ -110,13 +110,11 @@ def keys_revoke(prefix: str = typer.Argument(..., help="the key's first 7 charac
 def serve(
     host: str = typer.Option(None, help="default GRIDLINK_HOST (127.0.0.1)"),
     port: int = typer.Option(None, help="default GRIDLINK_PORT (8000)"),
+    workers: int = typer.Option(None, min=1,
+                                help="uvicorn processes, default GRIDLINK_WORKERS (one per core)"),
 ) -> None:
     """Serve the API and maps with uvicorn."""
-    import uvicorn
-
-    settings = get_settings()
-    uvicorn.run("api.app:create_app", factory=True, host=host or settings.host,
-                port=port or settings.port, log_level="info")
+    serve_api(get_settings(), host=host, port=port, workers=workers)
 
 
 if __name__ == "__main__":

@@ -96,7 +96,15 @@ def up(
         table.add_row(label, f"{count:,}")
     console.print(table)
     if serve:
-        import uvicorn
+        serve_api(settings)
 
-        uvicorn.run("api.app:create_app", factory=True, host=settings.host,
-                    port=settings.port, log_level="info")
+
+def serve_api(settings: Settings, host: str | None = None, port: int | None = None,
+              workers: int | None = None) -> None:
+    """Serve the API and maps with uvicorn until stopped (Ctrl+C): ``workers`` processes,
+    by default ``GRIDLINK_WORKERS`` (one per core; bench/RESULTS.md, /locate)."""
+    import uvicorn
+
+    uvicorn.run("api.app:create_app", factory=True, host=host or settings.host,
+                port=port or settings.port, workers=workers or settings.workers,
+                log_level="info")

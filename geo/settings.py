@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -27,6 +28,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=1,
+        description="uvicorn processes serving the API (default: one per CPU core).")
     public_read: bool = Field(default=False, description="Allow reads without an API key.")
     key_cache_seconds: float = Field(
         default=10.0, description="How long a valid API key is remembered (0 = check every "

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
 from sqlalchemy import Engine, select, text
 from typer.testing import CliRunner
 
@@ -33,3 +40,35 @@ def test_db_migrate_is_idempotent(database_url: str) -> None:
     runner = CliRunner()
     assert runner.invoke(app, ["db", "migrate"]).exit_code == 0
     assert runner.invoke(app, ["db", "migrate"]).exit_code == 0
+
+
+def test_serve_runs_several_worker_processes(database_url: str) -> None:
+    """`gridlink serve --workers 2` on a free port: two server processes start, /locate
+    answers (each process opens its own pool), and stopping the server stops both."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    env = {**os.environ, "GRIDLINK_DATABASE_URL": database_url, "GRIDLINK_PUBLIC_READ": "1"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers", "2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, "serve did not start"
+            time.sleep(0.2)
+        answers = [httpx.get(f"{base}/locate", params={"lon": 113.301, "lat": 40.0808},
+                             timeout=10) for _ in range(8)]
+        assert {r.status_code for r in answers} == {200}
+        assert answers[0].json()["assignment"] in ("covered", "snapped", "unassigned")
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    assert output.count("Started server process") == 2, output
