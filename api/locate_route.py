@@ -27,7 +27,6 @@ from fastapi import Query
 from fastapi.routing import APIRoute
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy.engine import make_url
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
 from starlette.routing import Route
@@ -35,7 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import READ_ROLES, Reader, reader_of
 from api.errors import gridlink_error_response
-from geo.db import session_factory
+from geo.db import libpq_url, session_factory
 from geo.errors import DatabaseUnavailable, GridlinkError, ValidationFailed
 from geo.keys import key_for
 from geo.locate import LocateResult, locate, locate_json_async, to_wgs84_point
@@ -77,8 +76,7 @@ class PooledSource:
     lookups, run :mod:`geo` on the sync engine in the thread pool."""
 
     def __init__(self, database_url: str, max_size: int = 10, timeout_s: float = 10.0) -> None:
-        self._conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(
-            hide_password=False)
+        self._conninfo = libpq_url(database_url)
         self._max_size = max_size
         self._timeout_s = timeout_s
         self._pool: AsyncConnectionPool[Any] | None = None

@@ -41,10 +41,10 @@ import httpx
 import numpy as np
 import psycopg
 from fastapi import FastAPI, Response
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from geo.db import libpq_url
 from geo.keys import hash_key
 from geo.locate import LOCATE_RAW_SQL, LOCATE_SQL
 from geo.settings import get_settings
@@ -287,7 +287,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="per mode, with --c-clients")
     parser.add_argument("--rounds", type=int, default=3, help="with --c-clients")
     args = parser.parse_args()
-    dsn = make_url(args.url).set(drivername="postgresql").render_as_string(hide_password=False)
+    dsn = libpq_url(args.url)
     points = sample_points(dsn, 2000)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("DELETE FROM api_keys WHERE name = 'bench locate'")

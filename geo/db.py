@@ -9,6 +9,7 @@ from functools import lru_cache
 import orjson
 from psycopg.types.json import set_json_loads
 from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo.settings import Settings, get_settings
@@ -27,6 +28,12 @@ def database_url(settings: Settings | None = None) -> str:
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
         return url
     return f"postgresql+psycopg://postgres@127.0.0.1:{settings.db_port}/{settings.db_name}"
+
+
+def libpq_url(url: str) -> str:
+    """The SQLAlchemy URL ``url`` as a libpq URL (``postgresql://``, password kept), for
+    psycopg connections made outside SQLAlchemy (the /locate pool, LISTEN for alarms)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 @lru_cache

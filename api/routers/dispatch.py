@@ -12,12 +12,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.engine import make_url
 
 from api.auth import Caller, Dispatcher, Reader, Reporter, require_roles
 from api.deps import SessionDep, SettingsDep
 from geo.assign import assign_events
-from geo.db import database_url
+from geo.db import database_url, libpq_url
 from geo.errors import TooLarge, UnreadableFile, ValidationFailed
 from geo.events import (
     AlarmIn,
@@ -206,8 +205,7 @@ def _alarm_routes(router: APIRouter) -> None:
     async def alarm_stream(request: Request, session: SessionDep,
                            _: Dispatcher) -> StreamingResponse:
         session.close()  # hold no pooled connection while streaming
-        dsn = make_url(database_url()).set(drivername="postgresql").render_as_string(
-            hide_password=False)
+        dsn = libpq_url(database_url())
         return StreamingResponse(_sse(request, dsn), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache",
                                           "X-Accel-Buffering": "no"})
