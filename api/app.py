@@ -12,11 +12,12 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import error_body, install_error_handlers
-from api.locate_route import LocateFirst, PooledSource, locate_openapi_route, locate_route
+from api.locate_pool import PooledSource
 from api.routers.admin import admin_router
-from api.routers.data import data_router
 from api.routers.dispatch import dispatch_router
+from api.routers.files import files_router
 from api.routers.health import health_router
+from api.routers.locate import LocateFirst, locate_openapi_route, locate_route
 from api.routers.maps import maps_router, static_app
 from api.routers.planning import planning_router
 from api.routers.session import session_router
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router())
     app.include_router(admin_router())
     app.include_router(session_router())
-    app.include_router(data_router())
+    app.include_router(files_router())
     app.include_router(maps_router())
     app.mount("/static", static_app(), name="static")
     app.include_router(planning_router())

@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.output import console
+from cli.output import console, fail
 from data.demo import (
     LOAD_ORDER,
     CityScale,
@@ -21,6 +21,8 @@ from data.demo import (
     write_city,
 )
 from data.demo import load_demo as load_city
+from geo.db import transaction
+from geo.errors import GridlinkError
 
 demo_app = typer.Typer(help="The demo city (a synthetic district around Datong).",
                        no_args_is_help=True)
@@ -82,9 +84,6 @@ def load(
         None, "--dir", help="where the files are kept (default .gridlink/demo/<params>/)"),
 ) -> None:
     """Generate the demo files (or reuse them) and import them in ONE transaction."""
-    from cli.main import fail
-    from geo.db import transaction
-    from geo.errors import GridlinkError
 
     scale = _scale(seed, grids, cameras, events, streets, communities, as_of)
     target = directory or demo_dir(scale)

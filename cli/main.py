@@ -8,9 +8,9 @@ import typer
 from sqlalchemy import func, select
 
 from cli.cluster import managed_cluster
-from cli.data import export_command, import_command
 from cli.demo import demo_app
 from cli.dispatch import assign, events_app
+from cli.files import export_command, import_command
 from cli.output import console, fail
 from cli.plan import plan_app
 from cli.up import serve_api, up

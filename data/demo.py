@@ -104,7 +104,7 @@ def generate_city(seed: int = 42, grids: int | None = None, cameras: int | None 
 
     Layers: ``areas``, ``grids`` (ordinary + dedicated), ``micro_grids``, ``buildings``,
     ``sites``, ``cameras``, ``events`` (GeoDataFrames) and ``workers`` (DataFrame). Their
-    columns are the file fields of docs/layers.md. Raises ValueError for impossible counts.
+    columns are the file fields of docs/catalog.md. Raises ValueError for impossible counts.
     """
     scale = city_scale(seed, grids, cameras, events, streets, communities, as_of)
     return frames_for(scale)

@@ -1,6 +1,6 @@
 """The demo city's layers as (Geo)DataFrames: sites, dedicated grids, cameras, workers, events.
 
-Takes the projected :class:`data.city.City` and returns the file layers of docs/layers.md in
+Takes the projected :class:`data.city.City` and returns the file layers of docs/catalog.md in
 lon/lat (EPSG:4326). Everything is vectorised with numpy/shapely: a million events or a
 hundred thousand cameras take no per-row Python loop. Each layer draws from its own seeded
 stream, so changing ``--events`` does not move a camera.

@@ -3,7 +3,7 @@
 GeoJSON is composed by PostGIS row by row (``ST_AsGeoJSON(ST_ForcePolygonCCW(geom), 7)``:
 counter-clockwise exteriors, 7 decimals, lon/lat WGS 84) and read through a server-side
 cursor in batches, so memory stays flat however large the layer. Each feature carries the
-layer key as its top-level ``id`` and the layer fields (docs/layers.md) as properties; the
+layer key as its top-level ``id`` and the layer fields (docs/catalog.md) as properties; the
 collection has no ``crs`` member. Exported files re-import unchanged with geo.importer.
 """
 
@@ -21,8 +21,8 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.catalog import Layer, get_layer
 from geo.errors import ValidationFailed
-from geo.layers import Layer, get_layer
 
 BATCH_ROWS = 2000
 FILE_BATCH_ROWS = 50_000

@@ -35,9 +35,9 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from geo import crs as gcrs
+from geo.catalog import Layer, Range, get_layer
 from geo.codes import code_problems, excel_damage
 from geo.errors import Conflict, Detail, UnreadableFile, ValidationFailed
-from geo.layers import Layer, Range, get_layer
 from geo.settings import get_settings
 
 VECTOR_SUFFIXES = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".shp": "Shapefile"}

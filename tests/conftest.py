@@ -120,7 +120,7 @@ def client(db: Session, keys: dict[str, str]) -> Iterator[TestClient]:
 
 
 class TransactionSource:
-    """The /locate source reading through the test's transaction (api.locate_route)."""
+    """The /locate source reading through the test's transaction (api.locate_pool)."""
 
     def __init__(self, session: Session) -> None:
         self.session = session

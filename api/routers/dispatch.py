@@ -1,4 +1,4 @@
-"""Dispatch routes: /events, /alarms (+ live SSE stream), /stats (/locate: api.locate_route)."""
+"""Dispatch routes: /events, /alarms (+ live SSE stream), /stats (/locate: api.routers.locate)."""
 
 from __future__ import annotations
 

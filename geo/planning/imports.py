@@ -23,12 +23,12 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.orm import Session
 
+from geo.catalog import get_layer
 from geo.errors import ValidationFailed
 from geo.importer import (  # one CRS/encoding path for every import
     read_source,
     wgs84_geometries,
 )
-from geo.layers import get_layer
 from geo.models import PlanChangeset
 from geo.planning.changesets import open_changeset
 from geo.planning.operations import (

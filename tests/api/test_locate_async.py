@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.locate_route import PooledSource
+from api.locate_pool import PooledSource
 from geo.errors import OutOfArea
 from geo.locate import LocateResult, locate, locate_async
 from geo.settings import get_settings

@@ -8,13 +8,13 @@ import typer
 from rich.table import Table
 
 from cli.output import console, fail
+from geo.catalog import LAYERS
 from geo.db import transaction
 from geo.errors import GridlinkError
 from geo.exporter import ExportFilter, check_export, export_file, parse_bbox
 from geo.importer import ImportReport, import_file
-from geo.layers import LAYERS
 
-data_app = typer.Typer()
+files_app = typer.Typer()
 LAYER_HELP = f"one of: {', '.join(LAYERS)}"
 
 
@@ -31,7 +31,7 @@ def _print_report(report: ImportReport, rejects: Path | None) -> None:
         console.print(f"{len(report.problems)} problem(s) written to {rejects}")
 
 
-@data_app.command("import")
+@files_app.command("import")
 def import_command(
     layer: str = typer.Argument(..., help=LAYER_HELP),
     file: Path = typer.Argument(..., help=".geojson, .gpkg, .zip (Shapefile), .shp or .csv"),
@@ -55,7 +55,7 @@ def import_command(
     _print_report(report, rejects)
 
 
-@data_app.command("export")
+@files_app.command("export")
 def export_command(
     layer: str = typer.Argument(..., help=LAYER_HELP),
     fmt: str = typer.Option("geojson", "--format", help="geojson, gpkg or csv"),

@@ -1,4 +1,4 @@
-"""The layer registry: what each importable/exportable layer looks like (docs/layers.md).
+"""The layer registry: what each importable/exportable layer looks like (docs/catalog.md).
 
 A :class:`Layer` names its table, key field, file fields with their types, which are
 required, allowed geometry types, value ranges and choices. The importer validates files

@@ -22,10 +22,10 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api.auth import Importer, Reader
 from api.deps import SessionDep, SettingsDep
+from geo.catalog import get_layer
 from geo.errors import TooLarge, UnreadableFile
 from geo.exporter import ExportFilter, check_export, export_geojson, parse_bbox
 from geo.importer import import_file
-from geo.layers import get_layer
 
 CHUNK_BYTES = 1024 * 1024
 
@@ -72,7 +72,7 @@ def _stream(chunks: Iterator[str]) -> Iterator[bytes]:
         yield chunk.encode("utf-8")
 
 
-def data_router() -> APIRouter:
+def files_router() -> APIRouter:
     router = APIRouter(tags=["import/export"])
 
     @router.post("/import/{layer}", summary="Import a layer file (GeoJSON, GPKG, zipped "

@@ -1,0 +1,91 @@
+"""Where ``GET /locate`` reads: a psycopg connection pool in autocommit.
+
+:class:`LocateSource` is the interface the endpoint (:mod:`api.routers.locate`) reads through,
+kept on ``app.state.locate_source``: :class:`PooledSource` in production, the test's
+transaction in tests. One prepared statement per request; PostgreSQL builds the JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Protocol
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from starlette.concurrency import run_in_threadpool
+
+from geo.db import libpq_url, session_factory
+from geo.errors import DatabaseUnavailable
+from geo.keys import key_for
+from geo.locate import locate, locate_json_async
+from geo.models import ApiKey
+from geo.settings import Settings
+
+
+class LocateSource(Protocol):
+    """Where /locate reads: API keys (on a key-cache miss) and answers."""
+
+    async def key(self, plain: str) -> ApiKey | None: ...
+
+    async def answer(self, lon: float, lat: float, k: int, radius_m: float,
+                     settings: Settings) -> str:
+        """The :class:`LocateResult` of a WGS 84 point as JSON text."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class PooledSource:
+    """The production source: a psycopg pool (autocommit) opened on the serving event loop
+    at the first request and closed at shutdown. The rare point inside no grid, and key
+    lookups, run :mod:`geo` on the sync engine in the thread pool."""
+
+    def __init__(self, database_url: str, max_size: int = 10, timeout_s: float = 10.0) -> None:
+        self._conninfo = libpq_url(database_url)
+        self._max_size = max_size
+        self._timeout_s = timeout_s
+        self._pool: AsyncConnectionPool[Any] | None = None
+        self._opening = asyncio.Lock()
+
+    async def _open_pool(self) -> AsyncConnectionPool[Any]:
+        async with self._opening:
+            if self._pool is None:
+                pool = AsyncConnectionPool(
+                    self._conninfo, min_size=2, max_size=self._max_size, open=False,
+                    timeout=self._timeout_s, kwargs={"autocommit": True}, name="locate")
+                await pool.open()
+                self._pool = pool
+            return self._pool
+
+    async def key(self, plain: str) -> ApiKey | None:
+        return await run_in_threadpool(_stored_key, plain)
+
+    async def answer(self, lon: float, lat: float, k: int, radius_m: float,
+                     settings: Settings) -> str:
+        pool = self._pool or await self._open_pool()
+        try:
+            async with pool.connection() as conn:
+                found = await locate_json_async(conn, lon, lat, k=k, radius_m=radius_m,
+                                                settings=settings)
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            raise DatabaseUnavailable(
+                f"the database did not answer /locate ({type(exc).__name__})") from None
+        if found is not None:
+            return found
+        return await run_in_threadpool(_locate_outside, lon, lat, k, radius_m, settings)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
+def _stored_key(plain: str) -> ApiKey | None:
+    with session_factory()() as session:
+        return key_for(session, plain)
+
+
+def _locate_outside(lon: float, lat: float, k: int, radius_m: float, settings: Settings) -> str:
+    with session_factory()() as session:
+        return locate(session, lon, lat, k=k, radius_m=radius_m,
+                      settings=settings).model_dump_json()
