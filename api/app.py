@@ -21,16 +21,18 @@ from api.routers.locate import LocateFirst, locate_openapi_route, locate_route
 from api.routers.maps import maps_router, static_app
 from api.routers.planning import planning_router
 from api.routers.session import session_router
-from geo.db import database_url
-from geo.settings import Settings, get_settings
+from api.settings import ApiSettings
+from geo.db import database_url, engine_for, session_factory
 
 PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
                           "/", "/login", "/logout"})
 """Routes that need no key. Every other route must declare an auth rule (tested)."""
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    """The app, configured by ``settings`` (default: read from ``GRIDLINK_*`` now) for every
+    route: they read them from ``app.state.settings``."""
+    settings = settings or ApiSettings()
     app = FastAPI(
         title="gridlink",
         version="0.1.0",
@@ -38,6 +40,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "grids, micro-grids, admin areas, cameras, sites and events on PostGIS.",
         lifespan=_lifespan,
     )
+    app.state.settings = settings
+    app.state.sessions = session_factory(engine_for(database_url(settings)))
     app.state.locate_source = PooledSource(database_url(settings))
     install_error_handlers(app)
     app.add_middleware(UploadLimit, settings=settings)
@@ -80,7 +84,7 @@ class UploadLimit:
     Pure ASGI rather than ``@app.middleware``: that wrapper costs a task switch per request.
     """
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: ApiSettings) -> None:
         self.app = app
         self.limit = int(settings.max_upload_mb * 1024 * 1024)
         self.limit_mb = settings.max_upload_mb

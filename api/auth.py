@@ -20,10 +20,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 from api.deps import SessionDep, SettingsDep
+from api.settings import ApiSettings
 from geo.errors import AuthRequired, Forbidden
 from geo.keys import hash_key, key_for
 from geo.models import ApiKey
-from geo.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def session_lookup(session: Session) -> KeyLookup:
 
 
 async def caller_of(request: HTTPConnection, lookup: KeyLookup,
-                    settings: Settings) -> Caller | None:
+                    settings: ApiSettings) -> Caller | None:
     """The caller named by the request's key, None without a key; 401 for a bad key.
 
     A valid key is remembered for ``GRIDLINK_KEY_CACHE_SECONDS`` (default 10 s), so most
@@ -99,7 +99,8 @@ async def caller_of(request: HTTPConnection, lookup: KeyLookup,
     return caller
 
 
-async def reader_of(request: HTTPConnection, lookup: KeyLookup, settings: Settings) -> Caller:
+async def reader_of(request: HTTPConnection, lookup: KeyLookup,
+                    settings: ApiSettings) -> Caller:
     """The rule of every read: any valid key, or anyone with ``GRIDLINK_PUBLIC_READ``."""
     caller = await caller_of(request, lookup, settings)
     if caller is not None:

@@ -12,9 +12,10 @@ from typing import Any, Protocol
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from geo.db import libpq_url, session_factory
+from geo.db import engine_for, libpq_url, session_factory
 from geo.errors import DatabaseUnavailable
 from geo.keys import key_for
 from geo.locate import locate, locate_json_async
@@ -42,6 +43,7 @@ class PooledSource:
 
     def __init__(self, database_url: str, max_size: int = 10, timeout_s: float = 10.0) -> None:
         self._conninfo = libpq_url(database_url)
+        self._sessions = session_factory(engine_for(database_url))
         self._max_size = max_size
         self._timeout_s = timeout_s
         self._pool: AsyncConnectionPool[Any] | None = None
@@ -58,7 +60,7 @@ class PooledSource:
             return self._pool
 
     async def key(self, plain: str) -> ApiKey | None:
-        return await run_in_threadpool(_stored_key, plain)
+        return await run_in_threadpool(_stored_key, self._sessions, plain)
 
     async def answer(self, lon: float, lat: float, k: int, radius_m: float,
                      settings: Settings) -> str:
@@ -72,7 +74,8 @@ class PooledSource:
                 f"the database did not answer /locate ({type(exc).__name__})") from None
         if found is not None:
             return found
-        return await run_in_threadpool(_locate_outside, lon, lat, k, radius_m, settings)
+        return await run_in_threadpool(_locate_outside, self._sessions, lon, lat, k, radius_m,
+                                      settings)
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -80,12 +83,13 @@ class PooledSource:
             self._pool = None
 
 
-def _stored_key(plain: str) -> ApiKey | None:
-    with session_factory()() as session:
+def _stored_key(sessions: sessionmaker[Session], plain: str) -> ApiKey | None:
+    with sessions() as session:
         return key_for(session, plain)
 
 
-def _locate_outside(lon: float, lat: float, k: int, radius_m: float, settings: Settings) -> str:
-    with session_factory()() as session:
+def _locate_outside(sessions: sessionmaker[Session], lon: float, lat: float, k: int,
+                    radius_m: float, settings: Settings) -> str:
+    with sessions() as session:
         return locate(session, lon, lat, k=k, radius_m=radius_m,
                       settings=settings).model_dump_json()

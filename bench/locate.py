@@ -44,10 +44,10 @@ from fastapi import FastAPI, Response
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from api.settings import ApiSettings
 from geo.db import libpq_url
 from geo.keys import hash_key
 from geo.locate import LOCATE_RAW_SQL, LOCATE_SQL
-from geo.settings import get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "gl_bench_locate_viewer_key_0001"
@@ -277,7 +277,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=get_settings().workers,
+    parser.add_argument("--workers", type=int, default=ApiSettings().workers,
                         help="uvicorn processes (default GRIDLINK_WORKERS: one per core, as "
                         "`gridlink serve`)")
     parser.add_argument("--url", default="postgresql+psycopg://postgres@127.0.0.1:55433/"

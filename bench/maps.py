@@ -33,6 +33,7 @@ from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from api.settings import ApiSettings
 from geo.settings import get_settings
 
 CHROMIUM = "/usr/bin/chromium"
@@ -152,7 +153,7 @@ def baseline_html(area: str) -> str:
         lg_zoom = lg.zoom_for_bounds
         lg.zoom_for_bounds = lambda *_a, **_k: 22  # type: ignore[assignment]
         with transaction() as session:
-            html = page_html(maps.planner_page(session, get_settings(), area))
+            html = page_html(maps.planner_page(session, ApiSettings(), area))
         lg.zoom_for_bounds = lg_zoom  # type: ignore[assignment]
     finally:
         lg.rounded_geojson = original  # type: ignore[assignment]

@@ -7,6 +7,7 @@ import atexit
 import typer
 from sqlalchemy import func, select
 
+from api.settings import ApiSettings
 from cli.cluster import managed_cluster
 from cli.demo import demo_app
 from cli.dispatch import assign, events_app
@@ -19,7 +20,6 @@ from geo.db import database_url, get_engine, transaction
 from geo.errors import GridlinkError
 from geo.keys import ROLES, create_key, revoke_key
 from geo.schema import upgrade
-from geo.settings import get_settings
 
 app = typer.Typer(help="gridlink: grids, cameras and events on PostGIS.", no_args_is_help=True)
 db_app = typer.Typer(help="The database: a managed PostGIS cluster, or GRIDLINK_DATABASE_URL.")
@@ -114,7 +114,7 @@ def serve(
                                 help="uvicorn processes, default GRIDLINK_WORKERS (one per core)"),
 ) -> None:
     """Serve the API and maps with uvicorn."""
-    serve_api(get_settings(), host=host, port=port, workers=workers)
+    serve_api(ApiSettings(), host=host, port=port, workers=workers)
 
 
 if __name__ == "__main__":

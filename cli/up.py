@@ -16,6 +16,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from api.settings import ApiSettings
 from cli.cluster import managed_cluster
 from cli.output import console
 from geo import models
@@ -86,7 +87,7 @@ def up(
 ) -> None:
     """Start the database, migrate, load the demo city, and serve the API and maps."""
     key, counts = prepare(load_demo=not no_demo)
-    settings = get_settings()
+    settings = ApiSettings()
     table = Table(title="gridlink is ready", show_header=False)
     table.add_row("API", f"http://{settings.host}:{settings.port}/")
     table.add_row("API docs", f"http://{settings.host}:{settings.port}/docs")
@@ -99,7 +100,7 @@ def up(
         serve_api(settings)
 
 
-def serve_api(settings: Settings, host: str | None = None, port: int | None = None,
+def serve_api(settings: ApiSettings, host: str | None = None, port: int | None = None,
               workers: int | None = None) -> None:
     """Serve the API and maps with uvicorn until stopped (Ctrl+C): ``workers`` processes,
     by default ``GRIDLINK_WORKERS`` (one per core; bench/RESULTS.md, /locate)."""

@@ -23,7 +23,6 @@ from typing import Any, Literal
 import psycopg
 from pydantic import BaseModel
 from sqlalchemy import Connection, text
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session
 
 from geo.cameras import bearing_sql, facing_sql
@@ -175,16 +174,17 @@ def to_wgs84_point(lon: float, lat: float, crs: str | int | None) -> tuple[float
     return float(xs.ravel()[0]), float(ys.ravel()[0])
 
 
-def locate(session: Executor, lon: float, lat: float, *, k: int = 3,
-           radius_m: float = 200.0, settings: Settings | None = None) -> LocateResult:
-    """The whole answer for the WGS 84 point (``lon``, ``lat``).
+def locate(session: Executor, lon: float, lat: float, *, k: int | None = None,
+           radius_m: float | None = None, settings: Settings | None = None) -> LocateResult:
+    """The whole answer for the WGS 84 point (``lon``, ``lat``): the sync path.
 
-    ``k`` cameras at most (1-50), sites within ``radius_m`` metres (0-5000). Raises
-    :class:`OutOfArea` for bad coordinates, :class:`ValidationFailed` for bad k/radius.
-    Read-only: never writes or commits.
+    ``k`` cameras at most (1-50, default ``settings.locate_k``), sites within ``radius_m``
+    metres (0-5000, default ``settings.locate_radius_m``). Raises :class:`OutOfArea` for bad
+    coordinates, :class:`ValidationFailed` for bad k/radius. Read-only: never writes or
+    commits.
     """
     settings = settings or get_settings()
-    _check_request(lon, lat, k, radius_m, settings)
+    k, radius_m = _checked_request(lon, lat, k, radius_m, settings)
     row = session.execute(_LOCATE_TEXT,
                           {"lon": lon, "lat": lat, "radius": radius_m, "k": k}).one()
     if row.answer is not None:
@@ -193,9 +193,10 @@ def locate(session: Executor, lon: float, lat: float, *, k: int = 3,
 
 
 async def locate_json_async(conn: psycopg.AsyncConnection[Any], lon: float, lat: float, *,
-                            k: int = 3, radius_m: float = 200.0,
+                            k: int | None = None, radius_m: float | None = None,
                             settings: Settings | None = None) -> str | None:
-    """:func:`locate`'s answer as JSON text for a point inside a grid, else None.
+    """:func:`locate`'s answer as JSON text for a point inside a grid, else None: the async
+    path, sending the same statement (:data:`LOCATE_SQL`).
 
     One prepared statement on a psycopg connection (autocommit in production: no
     BEGIN/COMMIT round trips); PostgreSQL builds the JSON text, which the HTTP route sends
@@ -205,31 +206,23 @@ async def locate_json_async(conn: psycopg.AsyncConnection[Any], lon: float, lat:
     :func:`locate`; read-only.
     """
     settings = settings or get_settings()
-    _check_request(lon, lat, k, radius_m, settings)
+    k, radius_m = _checked_request(lon, lat, k, radius_m, settings)
     async with psycopg.AsyncRawCursor(conn) as cursor:
         await cursor.execute(LOCATE_RAW_SQL, (lon, lat, radius_m, k), prepare=True)
         values = await cursor.fetchone()
     return None if values is None or values[0] is None else str(values[0])
 
 
-async def locate_async(conn: AsyncConnection, lon: float, lat: float, *, k: int = 3,
-                       radius_m: float = 200.0,
-                       settings: Settings | None = None) -> LocateResult:
-    """:func:`locate` on an SQLAlchemy async connection: :func:`locate_json_async` on its
-    psycopg connection, falling back to :func:`locate` for a point inside no grid."""
-    raw = await conn.get_raw_connection()
-    answer = await locate_json_async(raw.driver_connection, lon, lat, k=k,  # type: ignore[arg-type]
-                                     radius_m=radius_m, settings=settings)
-    if answer is not None:
-        return LocateResult.model_validate_json(answer)
-    return await conn.run_sync(locate, lon, lat, k=k, radius_m=radius_m, settings=settings)
-
-
-def _check_request(lon: float, lat: float, k: int, radius_m: float, settings: Settings) -> None:
+def _checked_request(lon: float, lat: float, k: int | None, radius_m: float | None,
+                     settings: Settings) -> tuple[int, float]:
+    """(k, radius_m) with the settings' defaults filled in; raises for bad values."""
     check_point(lon, lat, settings)
+    k = settings.locate_k if k is None else k
+    radius_m = settings.locate_radius_m if radius_m is None else radius_m
     if not 1 <= k <= 50 or not 0 <= radius_m <= 5000:
         raise ValidationFailed("k must be 1-50 and radius 0-5000 m",
                                [{"field": "k", "value": k}, {"field": "radius", "value": radius_m}])
+    return k, radius_m
 
 
 def _answer_outside(session: Executor, lon: float, lat: float, k: int, settings: Settings,

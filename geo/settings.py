@@ -1,8 +1,11 @@
-"""The one settings object. Every value can be set with a ``GRIDLINK_*`` environment variable."""
+"""The domain settings: database, codes, planning rules, locate defaults.
+
+Every value can be set with a ``GRIDLINK_*`` environment variable. The HTTP server's settings
+(host, port, workers, auth, limits, tiles) extend these in :mod:`api.settings`.
+"""
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -13,7 +16,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
-    """Configuration of the service, the managed database and the domain rules."""
+    """Configuration of the managed database and the domain rules."""
 
     model_config = SettingsConfigDict(env_prefix="GRIDLINK_", env_file=".env", extra="ignore")
 
@@ -25,18 +28,6 @@ class Settings(BaseSettings):
     home: Path = Field(default=PROJECT_ROOT / ".gridlink", description="State directory.")
     db_port: int = Field(default=55432, description="Port of the managed PostgreSQL cluster.")
     db_name: str = "gridlink"
-
-    host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = Field(
-        default_factory=lambda: os.cpu_count() or 1, ge=1,
-        description="uvicorn processes serving the API (default: one per CPU core).")
-    public_read: bool = Field(default=False, description="Allow reads without an API key.")
-    key_cache_seconds: float = Field(
-        default=10.0, description="How long a valid API key is remembered (0 = check every "
-        "request); a key revoked from another process stops working within this time.")
-    max_upload_mb: float = Field(default=200.0, description="Largest accepted upload (413 above).")
-    bulk_event_limit: int = Field(default=100_000, description="Most events per bulk request.")
 
     metric_srid: int = Field(
         default=4547,
@@ -76,10 +67,6 @@ class Settings(BaseSettings):
         default=0.15, description="Polsby-Popper 4πA/P² below which a grid is snake-shaped.")
     plan_snap_tolerance_m: float = Field(
         default=0.5, description="Auto-repair vertex snap distance (m).")
-
-    tile_url: str | None = Field(default=None, description="XYZ tile URL for maps; none = offline.")
-    tile_attribution: str = ""
-    tianditu_key: str | None = None
 
 
 @lru_cache

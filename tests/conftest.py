@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from api.deps import get_session
+from api.settings import ApiSettings
 from cli.cluster import fresh_database, test_server_url
 from geo.keys import ROLES, create_key, key_for
 from geo.locate import locate
@@ -103,7 +105,15 @@ def keys(db: Session) -> dict[str, str]:
 @pytest.fixture
 def client(db: Session, keys: dict[str, str]) -> Iterator[TestClient]:
     """The real app over HTTP (TestClient), using the test's transaction."""
-    app = create_app(get_settings())
+    with client_in_transaction(db, ApiSettings()) as test_client:
+        yield test_client
+
+
+@contextmanager
+def client_in_transaction(db: Session, settings: ApiSettings) -> Iterator[TestClient]:
+    """The app built once with ``settings``, over HTTP, reading and writing through the
+    test's transaction (``db``), /locate included."""
+    app = create_app(settings)
 
     def session_in_test_transaction() -> Iterator[Session]:
         try:

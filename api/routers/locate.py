@@ -30,11 +30,11 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import READ_ROLES, Reader, reader_of
+from api.deps import app_settings
 from api.errors import gridlink_error_response
 from api.locate_pool import LocateSource
 from geo.errors import GridlinkError, ValidationFailed
 from geo.locate import LocateResult, to_wgs84_point
-from geo.settings import get_settings
 
 PATH = "/locate"
 SUMMARY = "Grid chain, workers, covering cameras and sites of a point"
@@ -48,8 +48,10 @@ class LocateQuery(BaseModel):
     lon: float = Field(description="longitude in `crs`")
     lat: float = Field(description="latitude in `crs`")
     crs: str = Field("4326", description="4326, 4490, gcj02 or bd09")
-    k: int | None = Field(None, description="cameras wanted (default 3, at most 50)")
-    radius: float | None = Field(None, description="site radius in metres (default 200)")
+    k: int | None = Field(None, description="cameras wanted (default GRIDLINK_LOCATE_K, 3; "
+                          "at most 50)")
+    radius: float | None = Field(None, description="site radius in metres (default "
+                                 "GRIDLINK_LOCATE_RADIUS_M, 200)")
 
 
 class LocateEndpoint:
@@ -59,7 +61,7 @@ class LocateEndpoint:
     """The auth rule, read by the auth tests like a route dependency's."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        settings = get_settings()
+        settings = app_settings(scope["app"])
         source: LocateSource = scope["app"].state.locate_source
         await reader_of(HTTPConnection(scope), source.key, settings)
         query = parse_query(scope["query_string"])

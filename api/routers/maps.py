@@ -20,13 +20,14 @@ from starlette.routing import Mount, Router
 
 from api.auth import Reader
 from api.deps import SessionDep, SettingsDep
+from api.settings import ApiSettings
 from geo import mapdata
 from geo.errors import ValidationFailed
 from geo.locate import LocateResult, locate
 from geo.planning.changesets import get_changeset
 from geo.planning.preview import preview
 from geo.planning.validate import validate_area
-from geo.settings import PROJECT_ROOT, Settings
+from geo.settings import PROJECT_ROOT
 from layers.alarms import alarm_feature, alarms_map
 from layers.assets import FOLIUM_TEMPLATES_DIR, LAYERS_STATIC_DIR, page_html
 from layers.base import Basemap
@@ -51,7 +52,7 @@ def static_app() -> Router:
     ])
 
 
-def basemap_for(settings: Settings) -> Basemap:
+def basemap_for(settings: ApiSettings) -> Basemap:
     """The configured base tiles; a GCJ-02 tile URL is refused with a clear error."""
     try:
         return Basemap(settings.tile_url, settings.tile_attribution, settings.tianditu_key)
@@ -168,7 +169,7 @@ def _changeset_routes(router: APIRouter) -> None:
         return HTMLResponse(page_html(fmap))
 
 
-def planner_page(session: SessionDep, settings: Settings, area: str | None) -> Any:
+def planner_page(session: SessionDep, settings: ApiSettings, area: str | None) -> Any:
     """The planner map for ``area`` (default: the first district)."""
     code = area or mapdata.default_area(session)
     _, name, _ = mapdata.area_outline(session, code)
@@ -182,7 +183,7 @@ def planner_page(session: SessionDep, settings: Settings, area: str | None) -> A
     return planner_map(data, basemap_for(settings), metric_crs=settings.metric_srid)
 
 
-def events_page(session: SessionDep, settings: Settings, area: str | None,
+def events_page(session: SessionDep, settings: ApiSettings, area: str | None,
                 start: datetime | None, end: datetime | None, category: str | None,
                 bin_days: int | None) -> Any:
     """The events map for ``area`` over [start, end) (default: the last 30 days)."""

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from geo.keys import create_key
-from geo.settings import get_settings
 from tests.conftest import auth
 from tests.geo.test_locate import G1, build_small_city
 
@@ -172,7 +171,8 @@ def test_bulk_feature_collection(city_client: TestClient, keys: dict[str, str]) 
 
 def test_bulk_over_limit_is_413(city_client: TestClient, keys: dict[str, str],
                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(get_settings(), "bulk_event_limit", 2)
+    monkeypatch.setattr(city_client.app.state.settings,  # type: ignore[attr-defined]
+                        "bulk_event_limit", 2)
     features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [113.301, 40.08]},
                  "properties": {"category": "x", "reported_at": "2026-11-01T00:00:00Z"}}] * 3
     r = city_client.post("/events/bulk", json={"type": "FeatureCollection", "features": features},

@@ -13,9 +13,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.deps import current_settings, get_session
-from geo.settings import get_settings
-from tests.conftest import auth
+from api.settings import ApiSettings
+from tests.conftest import auth, client_in_transaction
 from tests.geo.importer_files import (
     COMMUNITY,
     EAST_GRID,
@@ -144,15 +143,7 @@ def test_roles_for_import_and_export(client: TestClient, keys: dict[str, str]) -
 @pytest.fixture
 def small_client(db: Session, keys: dict[str, str]) -> Iterator[TestClient]:
     """The app with GRIDLINK_MAX_UPLOAD_MB = 0.001 (1,048 bytes)."""
-    small = get_settings().model_copy(update={"max_upload_mb": 0.001})
-    app = create_app(small)
-
-    def session() -> Iterator[Session]:
-        yield db
-
-    app.dependency_overrides[get_session] = session
-    app.dependency_overrides[current_settings] = lambda: small
-    with TestClient(app) as test_client:
+    with client_in_transaction(db, ApiSettings(max_upload_mb=0.001)) as test_client:
         yield test_client
 
 
@@ -193,10 +184,7 @@ def test_export_streams_with_the_real_request_session(database_url: str, engine:
     with Session(engine) as session, session.begin():
         import_file(session, "grids", _geojson_file(tmp_path))
     try:
-        app = create_app(get_settings().model_copy(update={"public_read": True}))
-        app.dependency_overrides[current_settings] = lambda: get_settings().model_copy(
-            update={"public_read": True})
-        with TestClient(app) as plain:
+        with TestClient(create_app(ApiSettings(public_read=True))) as plain:
             response = plain.get("/export/grids")
         assert response.status_code == 200, response.text
         assert [f["id"] for f in response.json()["features"]] == [WEST_GRID, EAST_GRID]

@@ -1,4 +1,5 @@
-"""The production /locate path: geo.locate.locate_async, and the ASGI route on its pool.
+"""The production /locate path: geo.locate.locate_json_async (the async path, falling back to
+the sync geo.locate.locate outside every grid, as the pool does), and the ASGI route on its pool.
 
 Uses the small city of tests/geo/test_locate.py, built inside an async connection's
 transaction that is rolled back at the end (nothing is committed to the test database).
@@ -17,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from api.locate_pool import PooledSource
+from api.settings import ApiSettings
 from geo.errors import OutOfArea
-from geo.locate import LocateResult, locate, locate_async
-from geo.settings import get_settings
+from geo.locate import LocateResult, locate, locate_json_async
 from tests.geo.test_locate import G1, build_small_city
 
 POINTS = {"inside_g1": (113.3010, 40.0808), "shared_edge": (113.302, 40.0805),
@@ -36,13 +37,24 @@ async def _both(database_url: str, lon: float, lat: float) -> tuple[LocateResult
     try:
         async with engine.connect() as conn:
             await conn.run_sync(_build)
-            fast = await locate_async(conn, lon, lat, k=2, radius_m=300)
+            fast = await _async_answer(conn, lon, lat)
             slow = await conn.run_sync(lambda c: locate(Session(bind=c), lon, lat, k=2,
                                                         radius_m=300))
             await conn.rollback()
         return fast, slow
     finally:
         await engine.dispose()
+
+
+async def _async_answer(conn: AsyncConnection, lon: float, lat: float) -> LocateResult:
+    """The async path on the connection's psycopg connection, then (outside every grid)
+    the sync one, as :class:`api.locate_pool.PooledSource` does."""
+    raw = await conn.get_raw_connection()
+    answer = await locate_json_async(raw.driver_connection, lon, lat,  # type: ignore[arg-type]
+                                     k=2, radius_m=300)
+    if answer is not None:
+        return LocateResult.model_validate_json(answer)
+    return await conn.run_sync(lambda c: locate(Session(bind=c), lon, lat, k=2, radius_m=300))
 
 
 @pytest.mark.parametrize("name", sorted(POINTS))
@@ -62,7 +74,7 @@ async def _bad_point(database_url: str) -> None:
     try:
         conn: AsyncConnection
         async with engine.connect() as conn:
-            await locate_async(conn, 40.08, 113.3)
+            await _async_answer(conn, 40.08, 113.3)
     finally:
         await engine.dispose()
 
@@ -73,17 +85,11 @@ def test_async_rejects_swapped_point(database_url: str) -> None:
 
 
 @pytest.fixture
-def public_client(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+def public_client(database_url: str) -> Iterator[TestClient]:
     """The app with its real /locate source (a psycopg pool, autocommit) and public reads;
     leaving the client shuts the app down, which closes the pool."""
-    monkeypatch.setenv("GRIDLINK_PUBLIC_READ", "1")
-    get_settings.cache_clear()
-    try:
-        with TestClient(create_app(get_settings())) as client:
-            yield client
-    finally:
-        monkeypatch.delenv("GRIDLINK_PUBLIC_READ")
-        get_settings.cache_clear()
+    with TestClient(create_app(ApiSettings(public_read=True))) as client:
+        yield client
 
 
 def test_route_on_pool_answers_empty_database(public_client: TestClient) -> None:

@@ -8,10 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from api.deps import current_settings
-from geo.settings import Settings
+from api.settings import ApiSettings
 from layers.assets import external_urls
-from tests.conftest import auth
+from tests.conftest import auth, client_in_transaction
 from tests.e2e.city import INCIDENT, draft_moving_edge, seed_small_city
 
 PAGES = ["/maps", "/maps?q=向阳", "/maps/grids?area=140213001", "/maps/grids",
@@ -91,11 +90,10 @@ def test_alarm_board_listens_to_the_stream_only_for_dispatchers(
     assert '"stream": "/alarms/stream"' in dispatcher
 
 
-def test_gcj02_tile_setting_is_refused(client: TestClient, keys: dict[str, str],
-                                       city: None) -> None:
-    amap = Settings(tile_url="https://webrd01.is.autonavi.com/appmaptile?x={x}&y={y}&z={z}")
-    client.app.dependency_overrides[current_settings] = lambda: amap  # type: ignore[attr-defined]
-    response = client.get("/maps/coverage?area=140213001", headers=auth(keys, "viewer"))
+def test_gcj02_tile_setting_is_refused(db: Session, keys: dict[str, str], city: None) -> None:
+    amap = ApiSettings(tile_url="https://webrd01.is.autonavi.com/appmaptile?x={x}&y={y}&z={z}")
+    with client_in_transaction(db, amap) as amap_client:
+        response = amap_client.get("/maps/coverage?area=140213001", headers=auth(keys, "viewer"))
     assert response.status_code == 422
     assert response.json()["details"] == [{"field": "GRIDLINK_TILE_URL"}]
 

@@ -1,0 +1,35 @@
+"""The API's settings: the HTTP server, auth, request limits and map tiles.
+
+:class:`ApiSettings` extends the domain settings (:class:`geo.settings.Settings`: database,
+codes, planning, locate defaults) with what only the served API needs, so the one object the
+app is built with (``create_app(settings)``, kept on ``app.state.settings``) carries both.
+Every value can be set with a ``GRIDLINK_*`` environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import Field
+
+from geo.settings import Settings
+
+
+class ApiSettings(Settings):
+    """The domain settings plus the HTTP server's, auth's and the map pages' configuration."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=1,
+        description="uvicorn processes serving the API (default: one per CPU core).")
+    public_read: bool = Field(default=False, description="Allow reads without an API key.")
+    key_cache_seconds: float = Field(
+        default=10.0, description="How long a valid API key is remembered (0 = check every "
+        "request); a key revoked from another process stops working within this time.")
+    max_upload_mb: float = Field(default=200.0, description="Largest accepted upload (413 above).")
+    bulk_event_limit: int = Field(default=100_000, description="Most events per bulk request.")
+
+    tile_url: str | None = Field(default=None, description="XYZ tile URL for maps; none = offline.")
+    tile_attribution: str = ""
+    tianditu_key: str | None = None
