@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from geo.cameras import OFF_AXIS_SQL, bearing_sql, facing_sql
 from geo.errors import NotFound, ValidationFailed
+from geo.event_assignments import unchanged_sql, write_changed
 from geo.events import FINISHED_STATUSES
 from geo.settings import Settings, get_settings
 
@@ -71,7 +72,7 @@ class AssignSummary:
 
 
 def assign_events(session: Session, scope: str = "all", *, area_code: str | None = None,
-                  area_wkt: str | None = None, open_only: bool = False, k: int = 3,
+                  area_wkt: str | None = None, open_only: bool = False, k: int | None = None,
                   settings: Settings | None = None) -> AssignSummary:
     """(Re)assign events in one set-based pass; never commits.
 
@@ -84,13 +85,15 @@ def assign_events(session: Session, scope: str = "all", *, area_code: str | None
     open_only
         Leave finished events (closed, rejected) where they were handled.
     k
-        Cameras stored per event (``event_assignments.camera_codes``, nearest first), 0-50.
+        Cameras stored per event (``event_assignments.camera_codes``, nearest first), 0-50;
+        default ``settings.locate_k`` (as for a single new event).
 
     Raises
     ------
     ValidationFailed for a bad scope, area or k; NotFound for an unknown ``area_code``.
     """
     settings = settings or get_settings()
+    k = settings.locate_k if k is None else k
     if not 0 <= k <= 50:
         raise ValidationFailed("k must be 0-50", [{"field": "k", "value": k}])
     where, params = _scope_filter(session, scope, area_code, area_wkt)
@@ -394,15 +397,11 @@ class _WorkTables:
         """
         self.create("result", """
             SELECT x.*, a.event_id IS NOT NULL AS known,
-                   a.event_id IS NOT NULL AND (a.grid_code, a.micro_grid_code,
-                     a.community_code, a.street_code, a.district_code, a.dedicated_grid_codes,
-                     a.assignment, a.nearest_grid_code, a.nearest_distance_m, a.camera_codes)
-                   IS NOT DISTINCT FROM (x.grid_code, x.micro_grid_code, x.community_code,
-                     x.street_code, x.district_code, x.dedicated, x.assignment,
-                     x.nearest_grid_code, x.nearest_distance_m, x.camera_codes) AS same
+                   a.event_id IS NOT NULL AND <unchanged> AS same
             FROM (
               SELECT o.id, o.grid_code, o.micro_grid_code, o.community_code,
-                     s.code AS street_code, d.code AS district_code, o.dedicated,
+                     s.code AS street_code, d.code AS district_code,
+                     o.dedicated AS dedicated_grid_codes,
                      coalesce(o.assignment, 'unassigned') AS assignment, o.nearest_grid_code,
                      o.nearest_distance_m, coalesce(p.camera_codes, '{{}}') AS camera_codes
               FROM {own} o
@@ -410,7 +409,8 @@ class _WorkTables:
               LEFT JOIN admin_areas s ON s.code = c.parent_code
               LEFT JOIN admin_areas d ON d.code = s.parent_code
               LEFT JOIN {cam_pick} p ON p.id = o.id) x
-            LEFT JOIN event_assignments a ON a.event_id = x.id""")
+            LEFT JOIN event_assignments a ON a.event_id = x.id"""
+                    .replace("<unchanged>", unchanged_sql("a", "x")))
         row = self.session.execute(self.sql("""
             SELECT count(*) AS n, count(*) FILTER (WHERE known AND NOT same) AS stale,
               count(*) FILTER (WHERE NOT known) AS new,
@@ -419,25 +419,8 @@ class _WorkTables:
               count(*) FILTER (WHERE assignment = 'unassigned') AS unassigned,
               count(*) FILTER (WHERE cardinality(camera_codes) > 0) AS with_cameras
             FROM {result}""")).one()
-        if row.stale:
-            self.session.execute(self.sql("""
-                UPDATE event_assignments a SET
-                  grid_code = x.grid_code, micro_grid_code = x.micro_grid_code,
-                  community_code = x.community_code, street_code = x.street_code,
-                  district_code = x.district_code, dedicated_grid_codes = x.dedicated,
-                  assignment = x.assignment, nearest_grid_code = x.nearest_grid_code,
-                  nearest_distance_m = x.nearest_distance_m, camera_codes = x.camera_codes,
-                  assigned_at = now()
-                FROM {result} x WHERE x.known AND NOT x.same AND a.event_id = x.id"""))
-        if row.new:
-            self.session.execute(self.sql("""
-                INSERT INTO event_assignments (event_id, grid_code, micro_grid_code,
-                  community_code, street_code, district_code, dedicated_grid_codes, assignment,
-                  nearest_grid_code, nearest_distance_m, camera_codes)
-                SELECT x.id, x.grid_code, x.micro_grid_code, x.community_code, x.street_code,
-                  x.district_code, x.dedicated, x.assignment, x.nearest_grid_code,
-                  x.nearest_distance_m, x.camera_codes
-                FROM {result} x WHERE NOT x.known ORDER BY x.id"""))
+        write_changed(self.session, _Names(self.prefix)["result"], stale=bool(row.stale),
+                      new=bool(row.new))
         changed = int(row.stale) + int(row.new)
         return AssignSummary(
             events=row.n, covered=row.covered, snapped=row.snapped,

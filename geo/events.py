@@ -35,6 +35,8 @@ from sqlalchemy.orm import Session
 
 from geo.codes import prefix_pattern
 from geo.errors import Conflict, NotFound, ValidationFailed
+from geo.event_assignments import COLUMNS as ASSIGNMENT_COLUMNS
+from geo.event_assignments import write_one
 from geo.locate import LocateResult, check_point, locate, to_wgs84_point
 from geo.settings import Settings, get_settings
 
@@ -58,15 +60,13 @@ STAMP = {"dispatched": "dispatched_at", "in_progress": "started_at",
          "resolved": "resolved_at", "closed": "closed_at", "rejected": "closed_at"}
 EVENT_COLUMNS = (
     "id, client_id, category, description, reported_at, reporter, source, status, priority,"
-    " ST_X(geom) AS lon, ST_Y(geom) AS lat, district_code, street_code, community_code,"
-    " grid_code, micro_grid_code, dedicated_grid_codes, assignment, nearest_grid_code,"
-    " nearest_distance_m, camera_codes, assigned_at, handling_level, department, due_at,"
-    " dispatched_at, started_at, resolved_at, closed_at, postponements, reworks, valid,"
-    " photo_url")
+    f" ST_X(geom) AS lon, ST_Y(geom) AS lat, {', '.join(ASSIGNMENT_COLUMNS)}, assigned_at,"
+    " handling_level, department, due_at, dispatched_at, started_at, resolved_at, closed_at,"
+    " postponements, reworks, valid, photo_url")
 EVENT_SOURCE = "events_with_assignment"
 """The view (migration 0003) that joins each event to its ``event_assignments`` row; its
 assignment columns are NULL for an event never assigned. Read events with these columns
-from it; write lifecycle columns to ``events`` and assignments to ``event_assignments``."""
+from it; write lifecycle columns to ``events``, assignments with :mod:`geo.event_assignments`."""
 
 
 class EventIn(BaseModel):
@@ -127,7 +127,7 @@ def _insert_event(session: Session, data: EventIn, settings: Settings,
          "lon": lon, "lat": lat, "due_at": reported + timedelta(hours=hours)}).scalar_one()
     _log(session, new_id, None, "reported", data.reporter, "created")
     where = locate(session, lon, lat, k=settings.locate_k, settings=settings)
-    write_assignment(session, new_id, where)
+    write_one(session, new_id, where)
     return int(new_id), where
 
 
@@ -210,39 +210,6 @@ def fill_missing_due(session: Session, hours: float) -> int:
         "UPDATE events SET due_at = reported_at + make_interval(secs => :s)"
         " WHERE due_at IS NULL"), {"s": hours * 3600})
     return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-def write_assignment(session: Session, event_id: int, where: LocateResult) -> None:
-    """Store a :func:`geo.locate.locate` answer as event ``event_id``'s assignment.
-
-    One ``event_assignments`` row (grid chain, cameras, ``assigned_at = now()``), replacing
-    any earlier one. That table has no foreign key, so the row is written only when the
-    event exists; raises NotFound naming the id otherwise. Never commits.
-    """
-    written = session.execute(text(
-        "INSERT INTO event_assignments (event_id, district_code, street_code, community_code,"
-        " grid_code, micro_grid_code, dedicated_grid_codes, assignment, nearest_grid_code,"
-        " nearest_distance_m, camera_codes, assigned_at)"
-        " SELECT e.id, :d, :s, :c, :g, :m, :ded, :a, :ng, :nd, :cams, now()"
-        " FROM events e WHERE e.id = :id"
-        " ON CONFLICT (event_id) DO UPDATE SET district_code = EXCLUDED.district_code,"
-        " street_code = EXCLUDED.street_code, community_code = EXCLUDED.community_code,"
-        " grid_code = EXCLUDED.grid_code, micro_grid_code = EXCLUDED.micro_grid_code,"
-        " dedicated_grid_codes = EXCLUDED.dedicated_grid_codes,"
-        " assignment = EXCLUDED.assignment, nearest_grid_code = EXCLUDED.nearest_grid_code,"
-        " nearest_distance_m = EXCLUDED.nearest_distance_m,"
-        " camera_codes = EXCLUDED.camera_codes, assigned_at = now()"),
-        {"id": event_id, "a": where.assignment,
-         "d": where.district.code if where.district else None,
-         "s": where.street.code if where.street else None,
-         "c": where.community.code if where.community else None,
-         "g": where.grid.code if where.grid else None,
-         "m": where.micro_grid.code if where.micro_grid else None,
-         "ded": [g.code for g in where.dedicated_grids] or None,
-         "ng": where.nearest_grid.code if where.nearest_grid else None,
-         "nd": where.nearest_distance_m, "cams": [c.code for c in where.cameras]})
-    if written.rowcount == 0:  # type: ignore[attr-defined]
-        raise NotFound(f"no event {event_id}", [{"field": "id", "value": event_id}])
 
 
 def get_event(session: Session, event_id: int) -> dict[str, Any]:

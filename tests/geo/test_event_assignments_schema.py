@@ -14,7 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from geo.errors import NotFound
-from geo.events import EventFilter, get_event, list_events, write_assignment
+from geo.event_assignments import write_one
+from geo.events import EventFilter, get_event, list_events
 from geo.locate import LocateResult, Ref
 
 ASSIGNMENT_COLUMNS = ("district_code", "street_code", "community_code", "grid_code",
@@ -70,7 +71,7 @@ def test_write_assignment_of_a_missing_event_is_refused(db: Session) -> None:
     where = LocateResult(lon=113.301, lat=40.0808, assignment="covered", snapped=False,
                          grid=Ref(code=GRID, name="一网格"))
     with pytest.raises(NotFound, match=f"no event {missing}"):
-        write_assignment(db, missing, where)
+        write_one(db, missing, where)
     assert assignment_rows(db, missing) == []
 
 
@@ -101,13 +102,13 @@ def test_write_assignment_inserts_then_replaces_one_row(db: Session) -> None:
     unassigned = LocateResult(lon=113.301, lat=40.0808, assignment="unassigned", snapped=False,
                               nearest_grid=Ref(code=GRID, name="一网格"),
                               nearest_distance_m=42.5)
-    write_assignment(db, event_id, unassigned)
+    write_one(db, event_id, unassigned)
     assert assignment_rows(db, event_id) == [(None, "unassigned", [])]
     covered = LocateResult(lon=113.301, lat=40.0808, assignment="covered", snapped=False,
                            community=Ref(code=GRID[:12], name="振华南街社区"),
                            grid=Ref(code=GRID, name="一网格"),
                            micro_grid=Ref(code=GRID + "01", name="一网格南"))
-    write_assignment(db, event_id, covered)
+    write_one(db, event_id, covered)
     event = get_event(db, event_id)
     assert (event["community_code"], event["grid_code"], event["micro_grid_code"],
             event["assignment"], event["nearest_grid_code"], event["nearest_distance_m"],
