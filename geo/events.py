@@ -37,7 +37,16 @@ from geo.codes import prefix_pattern
 from geo.errors import Conflict, NotFound, ValidationFailed
 from geo.event_assignments import COLUMNS as ASSIGNMENT_COLUMNS
 from geo.event_assignments import write_one
-from geo.locate import LocateResult, check_point, locate, to_wgs84_point
+from geo.locate import (
+    Assignment,
+    LocateResult,
+    camera_hits,
+    check_point,
+    locate,
+    refs_of,
+    to_wgs84_point,
+    workers_of,
+)
 from geo.settings import Settings, get_settings
 
 STATUSES = ("reported", "dispatched", "in_progress", "resolved", "closed", "rejected")
@@ -220,6 +229,31 @@ def get_event(session: Session, event_id: int) -> dict[str, Any]:
     if row is None:
         raise NotFound(f"no event {event_id}", [{"field": "id", "value": event_id}])
     return dict(row)
+
+
+def stored_assignment(session: Session, event: dict[str, Any],
+                      settings: Settings | None = None) -> LocateResult:
+    """The assignment stored for ``event`` (a :func:`get_event` row) as a locate answer:
+    the grid chain, nearest grid and cameras as assigned (``event["assigned_at"]``), with
+    names, the assigned grid's workers and the cameras seen from the event's spot. Not a new
+    :func:`~geo.locate.locate`: a grid redrawn since does not change it. No sites (they are
+    not assigned). Read-only."""
+    settings = settings or get_settings()
+    lon, lat = event["lon"], event["lat"]
+    district, street, community, grid, micro, nearest = refs_of(session, [
+        event["district_code"], event["street_code"], event["community_code"],
+        event["grid_code"], event["micro_grid_code"], event["nearest_grid_code"]])
+    cameras = camera_hits(session, lon, lat, list(event["camera_codes"] or []))
+    assignment: Assignment = event["assignment"] or "unassigned"
+    return LocateResult(
+        lon=lon, lat=lat, assignment=assignment, snapped=assignment == "snapped",
+        district=district, street=street, community=community, grid=grid, micro_grid=micro,
+        dedicated_grids=[r for r in refs_of(session, list(event["dedicated_grid_codes"] or []))
+                         if r is not None],
+        nearest_grid=nearest, nearest_distance_m=event["nearest_distance_m"],
+        workers=workers_of(session, grid.code, micro.code if micro else None) if grid else [],
+        cameras=cameras, cameras_wanted=settings.locate_k,
+        enough_cameras=len(cameras) >= settings.locate_k)
 
 
 class EventFilter(BaseModel):

@@ -415,6 +415,33 @@ psycopg's raw cursors: psycopg converts ``%(name)s`` queries on every call when 
 longer than 4 kB (this one is 6.6 kB), ~9 % of a /locate request (bench/RESULTS.md)."""
 
 
+def camera_hits(session: Executor, lon: float, lat: float, codes: list[str]) -> list[CameraHit]:
+    """The cameras ``codes`` as seen from the WGS 84 point now (distance, bearing, whether
+    they cover it), in the order of ``codes``; codes of cameras gone or out of every range
+    are left out. Read-only."""
+    rows = session.execute(text(
+        f"SELECT * FROM ({CAMERA_SQL}) x WHERE x.code = ANY(:codes)"),  # noqa: S608
+        {"lon": lon, "lat": lat, "codes": list(codes)}).mappings().all()
+    found = {row["code"]: CameraHit(
+        **{f: row[f] for f in _CAMERA_FIELDS},
+        pan_deg=row["bearing_deg"] if row["camera_type"] == "ptz" else None) for row in rows}
+    return [found[code] for code in codes if code in found]
+
+
+def refs_of(session: Executor, codes: list[str | None]) -> list[Ref | None]:
+    """Each code as a :class:`Ref` with the name of its admin area or grid (a grid's latest
+    version; a grid redrawn since keeps its code), None for None; an unknown code keeps an
+    empty name."""
+    wanted = [c for c in codes if c]
+    rows = session.execute(text(
+        "SELECT code, name FROM admin_areas WHERE code = ANY(:codes) UNION ALL"
+        " SELECT * FROM (SELECT DISTINCT ON (code) code, name FROM grids"
+        " WHERE code = ANY(:codes) ORDER BY code, valid_to DESC NULLS FIRST) g"),
+        {"codes": wanted}).all()
+    names = {str(r.code): str(r.name) for r in rows}
+    return [Ref(code=c, name=names.get(c, "")) if c else None for c in codes]
+
+
 def _split_cameras(rows: list[dict[str, Any]],
                    k: int) -> tuple[list[CameraHit], list[CameraHit]]:
     """The first k covering cameras and the first k others (rows come nearest first, as

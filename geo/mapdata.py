@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from geo.codes import prefix_pattern
 from geo.errors import NotFound, ValidationFailed
+from geo.locate import LocateResult
 
 ALARM_SOURCES = ("alarm", "one_click", "一键报警")
 """``events.source`` values that mark a one-click alarm (一键报警)."""
@@ -54,6 +55,23 @@ def area_outline(session: Session, code: str) -> tuple[str, str, str]:
     if row is None:
         raise NotFound(f"no area or grid has code {code!r}", [{"field": "area", "value": code}])
     return str(row.code), str(row.name), str(row.level)
+
+
+def area_or_default(session: Session, area: str | None) -> tuple[str, str]:
+    """(code, name) of the admin area or current grid ``area``, or of the first district
+    when ``area`` is None (:func:`default_area`); NotFound for an unknown code."""
+    code, name, _ = area_outline(session, area or default_area(session))
+    return code, name
+
+
+def area_bounds(session: Session, code: str) -> tuple[float, float, float, float]:
+    """(west, south, east, north) in lon/lat degrees of the admin area or current grid
+    ``code`` (NaN when neither exists)."""
+    bounds = admin_areas_by_code(session, [code]).total_bounds
+    if not all(pd.notna(bounds)):
+        bounds = grids_by_code(session, [code]).total_bounds
+    west, south, east, north = (float(b) for b in bounds)
+    return west, south, east, north
 
 
 def admin_areas_under(session: Session, code: str) -> gpd.GeoDataFrame:
@@ -181,19 +199,6 @@ def event_categories(session: Session, code: str) -> list[str]:
         {"p": prefix_pattern(code)}).all())
 
 
-def event_point(session: Session, event_id: int) -> dict[str, Any]:
-    """One event as a dict (id, category, description, status, reported_at, lon, lat,
-    grid_code); NotFound when the id does not exist."""
-    row = session.execute(text(
-        "SELECT id, category, description, status, priority, reported_at, reporter, source,"
-        " grid_code, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM events_with_assignment"
-        " WHERE id = :id"),
-        {"id": event_id}).mappings().first()
-    if row is None:
-        raise NotFound(f"no event has id {event_id}", [{"field": "id", "value": event_id}])
-    return dict(row)
-
-
 def alarms_after(session: Session, after_id: int = 0, limit: int = 50) -> list[dict[str, Any]]:
     """One-click alarms (``source`` in :data:`ALARM_SOURCES`) with id > ``after_id``, oldest
     first, at most ``limit``: id, category, description, reporter, reported_at, status,
@@ -230,6 +235,20 @@ def top_areas(session: Session) -> list[dict[str, Any]]:
         "SELECT code, name, level FROM admin_areas WHERE level IN ('district', 'street')"
         " ORDER BY code")).mappings().all()
     return [dict(r) for r in rows]
+
+
+def incident_frames(session: Session, found: LocateResult
+                    ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[str, tuple[float, float]]]:
+    """What the incident view draws for a locate answer (or stored assignment) ``found``:
+    the polygons of its grid chain (admin areas, then grid and micro-grid; column ``level``),
+    the wedges of its cameras (:func:`camera_wedges`) and its sites' positions (lon, lat)."""
+    chain_codes = [r.code for r in (found.district, found.street, found.community) if r]
+    grid_codes = [r.code for r in (found.grid, found.micro_grid) if r]
+    chain = pd.concat([admin_areas_by_code(session, chain_codes),
+                       grids_by_code(session, grid_codes)], ignore_index=True)
+    cameras = camera_wedges(session, codes=[c.code for c in (*found.cameras,
+                                                             *found.other_cameras)])
+    return chain, cameras, site_points(session, [s.code for s in found.sites])
 
 
 def site_points(session: Session, codes: list[str]) -> dict[str, tuple[float, float]]:

@@ -6,13 +6,16 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 import folium
 import geopandas as gpd
 import pandas as pd
 from folium.plugins import HeatMap, MarkerCluster, TimeSliderChoropleth
 
+from geo.errors import ValidationFailed
 from layers.base import (
     Basemap,
     LegendEntry,
@@ -23,7 +26,7 @@ from layers.base import (
     rounded_geojson,
     script,
 )
-from layers.grids import bin_color
+from layers.grids import bin_color, simplify_coverage, zoom_for_bounds
 
 COUNT_BINS: tuple[tuple[float, str, str], ...] = (
     (1, "#ffffff", "0 件"), (2, "#fee5d9", "1 件"), (5, "#fcae91", "2–4 件"),
@@ -32,6 +35,57 @@ COUNT_BINS: tuple[tuple[float, str, str], ...] = (
 
 STATUS_NAMES = {"reported": "已上报", "dispatched": "已派遣", "in_progress": "处置中",
                 "resolved": "已处置", "closed": "已结案", "filed": "已立案"}
+
+
+MAX_PERIOD_DAYS = 3660
+"""The longest period the view shows (10 years)."""
+
+
+@dataclass(frozen=True)
+class Period:
+    """The view's period [start, end) (UTC datetimes), stepped by ``bin_days`` days."""
+
+    start: datetime
+    end: datetime
+    bin_days: int
+
+    @property
+    def bins(self) -> list[datetime]:
+        """Start of each time step (the slider's stops)."""
+        return list(pd.date_range(self.start, self.end, freq=f"{self.bin_days}D",
+                                  inclusive="left"))
+
+
+def period_of(start: datetime | None, end: datetime | None, bin_days: int | None) -> Period:
+    """The period asked for: by default the 30 days up to now, in at most 12 steps.
+
+    Raises :class:`ValidationFailed` naming ``start`` and ``end`` unless start < end at most
+    ten years apart.
+    """
+    end = end or datetime.now(UTC)
+    start = start or end - timedelta(days=30)
+    if start >= end or (end - start).days > MAX_PERIOD_DAYS:
+        raise ValidationFailed("start must be before end, at most 10 years apart",
+                               [{"field": "start", "value": str(start)},
+                                {"field": "end", "value": str(end)}])
+    days = bin_days or max(1, math.ceil((end - start).total_seconds() / 86400 / 12))
+    return Period(start, end, days)
+
+
+def events_view(name: str, code: str, category: str | None, period: Period,
+                grids: gpd.GeoDataFrame, counts: pd.DataFrame, events: gpd.GeoDataFrame,
+                categories: Sequence[str], basemap: Basemap, metric_crs: int) -> folium.Map:
+    """The events view of area ``name`` (``code``): its ordinary grids simplified for display
+    (in ``metric_crs``, metres), a title naming the category, links to each category."""
+    grids = grids[(grids["level"] == "grid") & (grids["kind"] != "dedicated")]
+    if not grids.empty:
+        grids = simplify_coverage(grids, zoom_for_bounds(grids.total_bounds), metric_crs)
+    label = f"{name} 事件分析" + (f"（{category}）" if category else "")
+    query = {"area": code, "start": period.start.isoformat(), "end": period.end.isoformat(),
+             "bin_days": period.bin_days}
+    links = [("全部", "/maps/events?" + urlencode(query))] + [
+        (c, "/maps/events?" + urlencode({**query, "category": c})) for c in categories]
+    return events_map(label, grids, counts, period.bins, events, basemap, categories=links)
 
 
 def count_styledict(grid_codes: Sequence[str], counts: pd.DataFrame,

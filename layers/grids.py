@@ -17,6 +17,7 @@ import folium
 import geopandas as gpd
 import shapely
 
+from geo.planning.validate import ValidationReport
 from layers.base import (
     Basemap,
     LegendEntry,
@@ -73,6 +74,15 @@ class PlannerData:
     deviation: Mapping[str, float] = field(default_factory=dict)
     target: int = 300
     problems: Sequence[dict[str, Any]] = ()
+
+
+def planner_data(name: str, areas: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
+                 report: ValidationReport, target: int) -> PlannerData:
+    """The planner view of area ``name``: its areas and grids (lon/lat), each grid's household
+    deviation and the problems found by planning validation (``report``)."""
+    deviation = {g.code: g.deviation for g in report.grids if g.level == "grid"}
+    problems = problem_features([p.__dict__ for p in report.problems])
+    return PlannerData(f"{name} 网格规划", areas, grids, deviation, target, problems)
 
 
 def bin_color(value: float | None, bins: Sequence[tuple[float, str, str]]) -> str:

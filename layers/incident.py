@@ -3,13 +3,14 @@ the cameras that see the spot (green wedges) and those that do not (orange/grey)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import folium
 import geopandas as gpd
 
+from geo.locate import LocateResult, Ref
 from layers.base import Basemap, LegendEntry, add_legend, base_map, popup_table
 from layers.coverage import (
     COVERING_COLOR,
@@ -50,6 +51,48 @@ class IncidentData:
     distances: dict[str, float] = field(default_factory=dict)
     workers: Sequence[dict[str, Any]] = ()
     sites: Sequence[dict[str, Any]] = ()
+
+
+def incident_data(found: LocateResult, label: str, details: Sequence[tuple[str, Any]],
+                  chain: gpd.GeoDataFrame, cameras: gpd.GeoDataFrame,
+                  site_points: Mapping[str, tuple[float, float]]) -> IncidentData:
+    """The incident view of the locate answer (or stored assignment) ``found``.
+
+    ``chain``/``cameras``: polygons and camera wedges of its codes; ``site_points``: site code
+    → (lon, lat). The answer's cameras are the ones that see the spot.
+    """
+    hits = [*found.cameras, *found.other_cameras]
+    sites = [{**s.model_dump(), "lon": site_points[s.code][0], "lat": site_points[s.code][1]}
+             for s in found.sites if s.code in site_points]
+    grid = grid_label(found.grid)
+    return IncidentData(
+        title=f"{label} · {grid}", lon=found.lon, lat=found.lat, label=label,
+        details=[*details, ("网格", grid)], chain=chain, cameras=cameras,
+        covering={c.code for c in found.cameras},
+        distances={c.code: c.distance_m for c in hits},
+        workers=[w.model_dump() for w in found.workers], sites=sites)
+
+
+def grid_label(grid: Ref | None) -> str:
+    """「name（code）」 of a grid, or 「不在任何网格内」."""
+    return f"{grid.name}（{grid.code}）" if grid else "不在任何网格内"
+
+
+def event_details(event: Mapping[str, Any], stored: LocateResult,
+                  now: LocateResult) -> list[tuple[str, Any]]:
+    """The popup rows of an event (a :func:`geo.events.get_event` row): what was reported,
+    when it was assigned, and, where the spot's answer differs now, the grid and cameras
+    it would get now beside the stored ones."""
+    rows: list[tuple[str, Any]] = [
+        ("事件", event["id"]), ("类别", event["category"]), ("描述", event["description"]),
+        ("状态", event["status"]), ("上报时间", event["reported_at"]),
+        ("分配时间", event["assigned_at"] or "未分配")]
+    if grid_label(now.grid) != grid_label(stored.grid):
+        rows.append(("现在的网格", grid_label(now.grid)))
+    now_cameras = [c.code for c in now.cameras]
+    if now_cameras != [c.code for c in stored.cameras]:
+        rows.append(("现在的摄像机", "、".join(now_cameras) or "无"))
+    return rows
 
 
 def incident_map(data: IncidentData, basemap: Basemap) -> folium.Map:

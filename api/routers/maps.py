@@ -7,12 +7,9 @@ All pages need a reader key (``X-API-Key``) like any read, or ``GRIDLINK_PUBLIC_
 
 from __future__ import annotations
 
-import math
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
-import pandas as pd
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -23,7 +20,8 @@ from api.deps import SessionDep, SettingsDep
 from api.settings import ApiSettings
 from geo import mapdata
 from geo.errors import ValidationFailed
-from geo.locate import LocateResult, locate
+from geo.events import get_event, stored_assignment
+from geo.locate import locate
 from geo.planning.changesets import get_changeset
 from geo.planning.preview import preview
 from geo.planning.validate import validate_area
@@ -34,10 +32,9 @@ from layers.base import Basemap
 from layers.changeset import ChangesetData, changeset_map
 from layers.coverage import coverage_map
 from layers.drawing import drawing_map
-from layers.events import events_map
-from layers.grids import PlannerData, planner_map, problem_features, simplify_coverage
-from layers.grids import zoom_for_bounds as zoom_for
-from layers.incident import IncidentData, incident_map
+from layers.events import events_view, period_of
+from layers.grids import planner_data, planner_map
+from layers.incident import event_details, incident_data, incident_map
 from layers.index import index_html
 
 NODE_MODULES = PROJECT_ROOT / "node_modules"
@@ -84,8 +81,7 @@ def _planner_routes(router: APIRouter) -> None:
     @router.get("/coverage", summary="Camera view wedges and per-grid coverage share")
     def coverage(session: SessionDep, settings: SettingsDep, _: Reader,
                  area: str | None = None) -> HTMLResponse:
-        code = area or mapdata.default_area(session)
-        name = mapdata.area_outline(session, code)[1]
+        code, name = mapdata.area_or_default(session, area)
         cov = mapdata.grid_camera_coverage(session, code)
         fmap = coverage_map(f"{name} 视频覆盖", cov, mapdata.camera_wedges(session, code),
                             basemap_for(settings))
@@ -107,11 +103,8 @@ def _dispatch_routes(router: APIRouter) -> None:
     @router.get("/alarms", summary="Live one-click alarm board")
     def alarms(session: SessionDep, settings: SettingsDep, caller: Reader,
                area: str | None = None) -> HTMLResponse:
-        code = area or mapdata.default_area(session)
-        name = mapdata.area_outline(session, code)[1]
-        bounds = mapdata.admin_areas_by_code(session, [code]).total_bounds
-        if not all(pd.notna(bounds)):
-            bounds = mapdata.grids_by_code(session, [code]).total_bounds
+        code, name = mapdata.area_or_default(session, area)
+        bounds = mapdata.area_bounds(session, code)
         recent = mapdata.alarms_after(session, 0, limit=200)
         stream = "/alarms/stream" if caller.role in ("dispatcher", "admin") else None
         fmap = alarms_map(f"{name} 实时报警", bounds, recent, "/maps/alarms/feed",
@@ -129,19 +122,20 @@ def _dispatch_routes(router: APIRouter) -> None:
     def locate_page(session: SessionDep, settings: SettingsDep, _: Reader, lon: float,
                     lat: float) -> HTMLResponse:
         found = locate(session, lon, lat, settings=settings)
-        data = incident_data(session, found, "事发点", [("经度", f"{lon:.6f}"),
-                                                       ("纬度", f"{lat:.6f}")])
+        data = incident_data(found, "事发点", [("经度", f"{lon:.6f}"), ("纬度", f"{lat:.6f}")],
+                             *mapdata.incident_frames(session, found))
         return HTMLResponse(page_html(incident_map(data, basemap_for(settings))))
 
     @router.get("/events/{event_id}", summary="Dispatcher view of a reported event")
     def event_page(event_id: int, session: SessionDep, settings: SettingsDep,
                    _: Reader) -> HTMLResponse:
-        event = mapdata.event_point(session, event_id)
-        found = locate(session, event["lon"], event["lat"], settings=settings)
-        details = [("事件", event["id"]), ("类别", event["category"]),
-                   ("描述", event["description"]), ("状态", event["status"]),
-                   ("上报时间", event["reported_at"])]
-        data = incident_data(session, found, f"事件 #{event_id} {event['category']}", details)
+        event = get_event(session, event_id)
+        stored = stored_assignment(session, event, settings)
+        now = locate(session, event["lon"], event["lat"], settings=settings)
+        stored.sites = now.sites  # sites nearby are shown, not assigned
+        data = incident_data(stored, f"事件 #{event_id} {event['category']}",
+                             event_details(event, stored, now),
+                             *mapdata.incident_frames(session, stored))
         return HTMLResponse(page_html(incident_map(data, basemap_for(settings))))
 
 
@@ -171,15 +165,11 @@ def _changeset_routes(router: APIRouter) -> None:
 
 def planner_page(session: SessionDep, settings: ApiSettings, area: str | None) -> Any:
     """The planner map for ``area`` (default: the first district)."""
-    code = area or mapdata.default_area(session)
-    _, name, _ = mapdata.area_outline(session, code)
-    areas = mapdata.admin_areas_under(session, code)
-    grids = mapdata.grids_under(session, code)
-    report = validate_area(session, code, settings=settings)
-    deviation = {g.code: g.deviation for g in report.grids if g.level == "grid"}
-    problems = problem_features([p.__dict__ for p in report.problems])
-    data = PlannerData(f"{name} 网格规划", areas, grids, deviation,
-                       settings.plan_households_target, problems)
+    code, name = mapdata.area_or_default(session, area)
+    data = planner_data(name, mapdata.admin_areas_under(session, code),
+                        mapdata.grids_under(session, code),
+                        validate_area(session, code, settings=settings),
+                        settings.plan_households_target)
     return planner_map(data, basemap_for(settings), metric_crs=settings.metric_srid)
 
 
@@ -187,48 +177,11 @@ def events_page(session: SessionDep, settings: ApiSettings, area: str | None,
                 start: datetime | None, end: datetime | None, category: str | None,
                 bin_days: int | None) -> Any:
     """The events map for ``area`` over [start, end) (default: the last 30 days)."""
-    code = area or mapdata.default_area(session)
-    _, name, _ = mapdata.area_outline(session, code)
-    end = end or datetime.now(UTC)
-    start = start or end - timedelta(days=30)
-    if start >= end or (end - start).days > 3660:
-        raise ValidationFailed("start must be before end, at most 10 years apart",
-                               [{"field": "start", "value": str(start)},
-                                {"field": "end", "value": str(end)}])
-    bin_days = bin_days or max(1, math.ceil((end - start).total_seconds() / 86400 / 12))
-    grids = mapdata.grids_under(session, code)
-    grids = grids[(grids["level"] == "grid") & (grids["kind"] != "dedicated")]
-    if not grids.empty:
-        grids = simplify_coverage(grids, zoom_for(grids.total_bounds), settings.metric_srid)
-    counts = mapdata.event_counts(session, code, start, end, category, bin_days)
-    bins = list(pd.date_range(start, end, freq=f"{bin_days}D", inclusive="left"))
-    found = mapdata.events_in(session, code, start, end, category)
-    label = f"{name} 事件分析" + (f"（{category}）" if category else "")
-    query = {"area": code, "start": start.isoformat(), "end": end.isoformat(),
-             "bin_days": bin_days}
-    links = [("全部", "/maps/events?" + urlencode(query))] + [
-        (c, "/maps/events?" + urlencode({**query, "category": c}))
-        for c in mapdata.event_categories(session, code)]
-    return events_map(label, grids, counts, bins, found, basemap_for(settings),
-                      categories=links)
-
-
-def incident_data(session: SessionDep, found: LocateResult, label: str,
-                  details: list[tuple[str, Any]]) -> IncidentData:
-    """Gather the polygons, camera wedges and site positions the incident view draws."""
-    chain_codes = [r.code for r in (found.district, found.street, found.community) if r]
-    grid_codes = [r.code for r in (found.grid, found.micro_grid) if r]
-    chain = pd.concat([mapdata.admin_areas_by_code(session, chain_codes),
-                       mapdata.grids_by_code(session, grid_codes)], ignore_index=True)
-    hits = [*found.cameras, *found.other_cameras]
-    cameras = mapdata.camera_wedges(session, codes=[c.code for c in hits])
-    points = mapdata.site_points(session, [s.code for s in found.sites])
-    sites = [{**s.model_dump(), "lon": points[s.code][0], "lat": points[s.code][1]}
-             for s in found.sites if s.code in points]
-    grid = found.grid.name + f"（{found.grid.code}）" if found.grid else "不在任何网格内"
-    return IncidentData(
-        title=f"{label} · {grid}", lon=found.lon, lat=found.lat, label=label,
-        details=[*details, ("网格", grid)], chain=chain, cameras=cameras,
-        covering={c.code for c in found.cameras},
-        distances={c.code: c.distance_m for c in hits},
-        workers=[w.model_dump() for w in found.workers], sites=sites)
+    code, name = mapdata.area_or_default(session, area)
+    period = period_of(start, end, bin_days)
+    return events_view(
+        name, code, category, period, mapdata.grids_under(session, code),
+        mapdata.event_counts(session, code, period.start, period.end, category,
+                             period.bin_days),
+        mapdata.events_in(session, code, period.start, period.end, category),
+        mapdata.event_categories(session, code), basemap_for(settings), settings.metric_srid)

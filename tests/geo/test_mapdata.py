@@ -109,11 +109,11 @@ def test_search_by_code_prefix_or_name(city: Session) -> None:
     assert mapdata.search_units(city, "%") == []
 
 
-def test_event_point_and_default_area(city: Session) -> None:
-    first = mapdata.events_in(city, "140213", NOV_1_BEIJING, NOV_4_BEIJING).iloc[-1]
-    event = mapdata.event_point(city, int(first["id"]))
-    assert (event["category"], event["lon"], event["lat"]) == ("占道经营", 113.3022, 40.0872)
+def test_default_area_bounds_and_site_points(city: Session) -> None:
     assert mapdata.default_area(city) == "140213"
+    assert mapdata.area_or_default(city, None) == ("140213", "平城区")
+    assert mapdata.area_or_default(city, "140213001002001") == ("140213001002001", "东风一网格")
+    assert mapdata.area_bounds(city, "140213001002001") == (113.31, 40.08, 113.315, 40.09)
     assert mapdata.site_points(city, ["S001"]) == {"S001": (113.302, 40.087)}
 
 
