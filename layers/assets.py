@@ -18,11 +18,23 @@ import re
 from pathlib import Path
 
 import folium
+import jinja2
 from branca.element import Element
 
 STATIC_PREFIX = "/static"
 LAYERS_STATIC_DIR = Path(__file__).resolve().parent / "static"
 FOLIUM_TEMPLATES_DIR = Path(folium.__file__).resolve().parent / "templates"
+LAYERS_TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+
+_PAGES = jinja2.Environment(loader=jinja2.FileSystemLoader(LAYERS_TEMPLATES_DIR),
+                            autoescape=True, undefined=jinja2.StrictUndefined)
+"""gridlink's HTML pages that are not maps (Jinja2 templates in ``layers/templates``)."""
+
+
+def render_page(template: str, **context: object) -> str:
+    """The template ``template`` of ``layers/templates`` filled with ``context`` (every value
+    HTML-escaped; ``static`` is the prefix of the locally served assets)."""
+    return _PAGES.get_template(template).render(static=STATIC_PREFIX, **context)
 
 _NPM = f"{STATIC_PREFIX}/npm"
 CDN_TO_STATIC: dict[str, str] = {
