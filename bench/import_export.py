@@ -37,22 +37,13 @@ from sqlalchemy.orm import Session
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import scratch_database  # noqa: E402
 from geo.exporter import export_file  # noqa: E402
 from geo.importer import import_file  # noqa: E402
-from geo.schema import upgrade  # noqa: E402
 
 DB_NAME = "gridlink_bench_io"
 CITY_BBOX = (113.20, 40.00, 113.40, 40.15)  # lon/lat around Datong
 CATEGORIES = ("garbage", "illegal_ads", "street_light", "road_damage", "dispute")
-
-
-def scratch_database(url: str | None) -> str:
-    """(Re)create database DB_NAME with PostGIS and the schema; returns its URL."""
-    from cli.cluster import fresh_database, test_server_url
-
-    result = fresh_database(url or test_server_url(), DB_NAME)
-    upgrade(result)
-    return result
 
 
 def ogr_pg(url: str) -> str:
@@ -198,7 +189,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--url", default=None, help="server URL (default: test cluster)")
     args = parser.parse_args()
-    url = scratch_database(args.url)
+    url = scratch_database(args.url, DB_NAME)
     print(f"# import/export bench, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M')}")
     print("| step | rows | gridlink s (wall) | rows/s | peak MiB | ogr2ogr s | ogr2ogr MiB | "
           "time ratio |")

@@ -34,6 +34,7 @@ from playwright.sync_api import Browser, Page, Route, sync_playwright
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.settings import ApiSettings
+from bench.common import scratch_database
 from geo.settings import get_settings
 
 CHROMIUM = "/usr/bin/chromium"
@@ -47,16 +48,6 @@ DRAWN = """() => { const m = Object.values(window).find(v => v && window.L && v 
 MAP_READY = """() => !!Object.values(window).find(v => v && window.L && v instanceof L.Map)"""
 """JS: the map exists (the alarm board of a quiet district has nothing to draw yet)."""
 RENDER_BUDGET_S = 2.0
-
-
-def scratch_database(url: str | None, name: str = "gridlink_bench_maps") -> str:
-    """(Re)create database name with PostGIS and the schema; returns its URL."""
-    from cli.cluster import fresh_database, test_server_url
-    from geo.schema import upgrade
-
-    result = fresh_database(url or test_server_url(), name)
-    upgrade(result)
-    return result
 
 
 def load_city(grids: int | None) -> tuple[str, float]:
@@ -166,7 +157,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--url", default=None, help="server URL where a database may be made")
     args = parser.parse_args()
-    os.environ["GRIDLINK_DATABASE_URL"] = scratch_database(args.url)
+    os.environ["GRIDLINK_DATABASE_URL"] = scratch_database(args.url, "gridlink_bench_maps")
     get_settings.cache_clear()
     key, load_s = load_city(args.grids)
     print(f"demo city loaded in {load_s:.1f} s", flush=True)

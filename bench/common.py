@@ -1,0 +1,53 @@
+"""What the benchmarks share: a scratch database and a fast bulk load.
+
+Benchmarks run on the test cluster (``.gridlink/test``, started when needed) or on the server
+of ``--url``; each (re)creates a database of its own, with PostGIS and the schema.
+"""
+
+from __future__ import annotations
+
+import io
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy.engine import Engine
+
+from cli.cluster import fresh_database, test_server_url
+from geo.schema import upgrade
+
+
+def scratch_database(url: str | None, name: str) -> str:
+    """(Re)create database ``name`` with PostGIS and the schema on the server of ``url``
+    (default: the test cluster); returns its SQLAlchemy URL. ``name`` comes from code."""
+    result = fresh_database(url or test_server_url(), name)
+    upgrade(result)
+    return result
+
+
+def copy_frame(engine: Engine, table: str, frame: pd.DataFrame) -> None:
+    """COPY ``frame`` into ``table`` (columns by name; geometries as hex WKB, see
+    :func:`wkb_hex`), committed. Table and column names come from code."""
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False, header=False)
+    buf.seek(0)
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        with cur.copy(f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN (FORMAT csv)") as cp:
+            while chunk := buf.read(1 << 20):
+                cp.write(chunk)
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def wkb_hex(gdf: gpd.GeoDataFrame, multi: bool = False) -> np.ndarray:
+    """The geometries of ``gdf`` as hex WKB without SRID (columns are EPSG:4326); ``multi``
+    makes every polygon a MultiPolygon."""
+    geoms = gdf.geometry.to_numpy()
+    if multi:
+        geoms = np.array([g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g])
+                          for g in geoms], dtype=object)
+    return shapely.to_wkb(geoms, hex=True, include_srid=False)
