@@ -23,12 +23,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from data.demo import (
-    city_scale,
     ensure_files,
     frames_for,
     load_demo,
     write_city,
 )
+from data.scale import city_scale
 
 AS_OF = date(2026, 11, 1)
 

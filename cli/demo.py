@@ -13,14 +13,13 @@ from rich.table import Table
 from cli.output import console, fail
 from data.demo import (
     LOAD_ORDER,
-    CityScale,
-    city_scale,
     demo_dir,
     ensure_files,
     frames_for,
     write_city,
 )
 from data.demo import load_demo as load_city
+from data.scale import CityScale, city_scale
 from geo.db import transaction
 from geo.errors import GridlinkError
 

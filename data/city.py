@@ -20,7 +20,7 @@ from data import geometry as g
 from data.demo_attributes import place_names, zero_padded
 
 if TYPE_CHECKING:
-    from data.demo import CityScale
+    from data.scale import CityScale
 
 DISTRICT_CODE = "140213"
 DISTRICT_NAME = "平城区"

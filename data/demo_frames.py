@@ -33,7 +33,7 @@ from data.demo_attributes import (
 )
 
 if TYPE_CHECKING:
-    from data.demo import CityScale
+    from data.scale import CityScale
 
 Frame: TypeAlias = gpd.GeoDataFrame | pd.DataFrame
 CAMERA_AREA = DISTRICT_CODE + "00"

@@ -12,9 +12,10 @@ import pyogrio
 import pytest
 import shapely
 
-from data.demo import LOAD_ORDER, city_scale, generate_city, write_city
+from data.demo import LOAD_ORDER, generate_city, write_city
 from data.demo_attributes import EVENT_CATEGORIES, EVENT_STATUSES
 from data.geometry import to_metric
+from data.scale import city_scale
 
 AS_OF = date(2026, 11, 1)
 SMALL = {"seed": 7, "streets": 1, "communities": 2, "as_of": AS_OF}

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from data.demo import city_scale, ensure_files, load_demo
+from data.demo import ensure_files, load_demo
+from data.scale import city_scale
 
 SMALL = {"streets": 1, "communities": 2, "as_of": date(2026, 11, 1)}
 
