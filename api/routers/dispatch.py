@@ -121,8 +121,8 @@ def _event_routes(router: APIRouter) -> None:
 
     @router.get("/events", summary="List events with filters and paging")
     def get_events(
-        session: SessionDep, _: Reader, area: str | None = None, status: str | None = None,
-        category: str | None = None, since: datetime | None = None,
+        session: SessionDep, settings: SettingsDep, _: Reader, area: str | None = None,
+        status: str | None = None, category: str | None = None, since: datetime | None = None,
         until: datetime | None = None, assignment: str | None = None,
         bbox: str | None = Query(None, description="west,south,east,north (WGS 84)"),
         limit: int = Query(100, ge=1, le=10_000), offset: int = Query(0, ge=0),
@@ -130,7 +130,7 @@ def _event_routes(router: APIRouter) -> None:
         box = _bbox(bbox)
         rows, total = list_events(session, EventFilter(
             area=area, status=status, category=category, since=since, until=until,
-            bbox=box, assignment=assignment, limit=limit, offset=offset))
+            bbox=box, assignment=assignment, limit=limit, offset=offset), settings)
         return {"total": total, "limit": limit, "offset": offset, "events": rows}
 
     @router.get("/events/{event_id}", summary="One event with its lifecycle history")
