@@ -61,7 +61,8 @@ def assign(
     unassigned: bool = typer.Option(False, "--unassigned",
                                     help="only events never assigned or outside every grid"),
     area: str | None = typer.Option(None, "--area", help="events inside this area/grid code"),
-    k: int = typer.Option(3, help="cameras stored per event"),
+    k: int | None = typer.Option(None, help="cameras stored per event "
+                                 "(default GRIDLINK_LOCATE_K, 3)"),
 ) -> None:
     """(Re)assign events to grid, micro-grid, admin chain and covering cameras (set-based SQL).
 
