@@ -28,9 +28,10 @@ class LocateSource(Protocol):
 
     async def key(self, plain: str) -> ApiKey | None: ...
 
-    async def answer(self, lon: float, lat: float, k: int, radius_m: float,
+    async def answer(self, lon: float, lat: float, k: int | None, radius_m: float | None,
                      settings: Settings) -> str:
-        """The :class:`LocateResult` of a WGS 84 point as JSON text."""
+        """The :class:`LocateResult` of a WGS 84 point as JSON text (``k`` and ``radius_m``
+        None: the defaults of ``settings``)."""
         ...
 
     async def close(self) -> None: ...
@@ -62,7 +63,7 @@ class PooledSource:
     async def key(self, plain: str) -> ApiKey | None:
         return await run_in_threadpool(_stored_key, self._sessions, plain)
 
-    async def answer(self, lon: float, lat: float, k: int, radius_m: float,
+    async def answer(self, lon: float, lat: float, k: int | None, radius_m: float | None,
                      settings: Settings) -> str:
         pool = self._pool or await self._open_pool()
         try:
@@ -88,8 +89,8 @@ def _stored_key(sessions: sessionmaker[Session], plain: str) -> ApiKey | None:
         return key_for(session, plain)
 
 
-def _locate_outside(sessions: sessionmaker[Session], lon: float, lat: float, k: int,
-                    radius_m: float, settings: Settings) -> str:
+def _locate_outside(sessions: sessionmaker[Session], lon: float, lat: float, k: int | None,
+                    radius_m: float | None, settings: Settings) -> str:
     with sessions() as session:
         return locate(session, lon, lat, k=k, radius_m=radius_m,
                       settings=settings).model_dump_json()

@@ -138,7 +138,7 @@ class TransactionSource:
     async def key(self, plain: str) -> ApiKey | None:
         return key_for(self.session, plain)
 
-    async def answer(self, lon: float, lat: float, k: int, radius_m: float,
+    async def answer(self, lon: float, lat: float, k: int | None, radius_m: float | None,
                      settings: Settings) -> str:
         return locate(self.session, lon, lat, k=k, radius_m=radius_m,
                       settings=settings).model_dump_json()

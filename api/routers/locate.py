@@ -66,9 +66,7 @@ class LocateEndpoint:
         await reader_of(HTTPConnection(scope), source.key, settings)
         query = parse_query(scope["query_string"])
         lon, lat = to_wgs84_point(query.lon, query.lat, query.crs)
-        radius_m = settings.locate_radius_m if query.radius is None else query.radius
-        body = (await source.answer(lon, lat, query.k or settings.locate_k, radius_m,
-                                    settings)).encode()
+        body = (await source.answer(lon, lat, query.k or None, query.radius, settings)).encode()
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})
