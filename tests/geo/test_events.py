@@ -16,9 +16,12 @@ from geo.events import (
     allowed_actions,
     apply_action,
     create_event,
+    get_event,
     raise_alarm,
+    stored_assignment,
     transitions_of,
 )
+from geo.locate import Ref
 from tests.geo.test_locate import G1, build_small_city
 
 REPORTED = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
@@ -136,3 +139,19 @@ def test_alarm_payload_names_grid_and_streams(city: Session) -> None:
     assert payload["grid"]["code"] == G1
     assert payload["cameras"][0]["stream_url"] == "rtsp://video.local/14021300081310000001"
     assert [w["code"] for w in payload["workers"]] == ["W-L1", "W-W1", "W-H1"]
+
+
+def test_stored_assignment_is_the_record_not_a_new_locate(city: Session) -> None:
+    """After the grid is renamed and the cameras removed, the stored assignment still names
+    the assigned grid (by its latest name) and keeps only the cameras still there."""
+    event = get_event(city, int(_new(city)["id"]))  # type: ignore[call-overload]
+    city.execute(text("UPDATE grids SET name = '改名网格' WHERE code = :g"), {"g": G1})
+    city.execute(text("DELETE FROM cameras WHERE code = '14021300081310000002'"))
+    stored = stored_assignment(city, event)
+    assert (stored.assignment, stored.grid, stored.micro_grid and stored.micro_grid.code) == (
+        "covered", Ref(code=G1, name="改名网格"), G1 + "01")
+    assert (stored.street and stored.street.code, stored.lon, stored.lat) == (
+        "140213001", 113.301, 40.0808)
+    assert [c.code for c in stored.cameras] == ["14021300081310000001"]
+    assert [w.code for w in stored.workers] == ["W-L1", "W-W1", "W-H1"]
+    assert stored.sites == []
