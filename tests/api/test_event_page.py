@@ -10,6 +10,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -91,12 +92,13 @@ def test_page_shows_the_stored_grid_after_a_redraw(db: Session, keys: dict[str, 
     assert _cameras_seeing(page) == [CAM_FACING_INCIDENT]
 
 
-def test_page_shows_the_cameras_stored_with_locate_k_5(db: Session,
-                                                      keys: dict[str, str]) -> None:
+def test_page_shows_the_cameras_stored_with_locate_k_5(
+        db: Session, keys: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     _city(db)
     _add_cameras_facing_incident(db)
     lon, lat = INCIDENT
-    with client_in_transaction(db, ApiSettings(locate_k=5)) as client:
+    monkeypatch.setenv("GRIDLINK_LOCATE_K", "5")
+    with client_in_transaction(db, ApiSettings()) as client:
         made = client.post("/events", json={"category": "占道经营", "lon": lon, "lat": lat},
                            headers=auth(keys, "worker")).json()
         record = client.get(f"/events/{made['id']}", headers=auth(keys, "viewer")).json()
