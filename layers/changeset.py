@@ -47,6 +47,11 @@ class ChangesetData:
     transfers: Sequence[dict[str, Any]]
 
 
+def changeset_title(changeset_id: int, area_code: str, reason: str | None) -> str:
+    """The page title of draft ``changeset_id`` of area ``area_code``."""
+    return f"调整方案 #{changeset_id}（{area_code}）{reason or ''}"
+
+
 def changeset_map(data: ChangesetData, basemap: Basemap) -> folium.Map:
     """The changeset view with before/after panes and a swipe bar."""
     feats = list(data.shapes)

@@ -31,6 +31,11 @@ NO_TOOLS = {f"draw{t}": False for t in ("Marker", "CircleMarker", "Polyline", "R
                                           "Polygon", "Circle", "Text")}
 
 
+def drawing_title(changeset_id: int, area_code: str) -> str:
+    """The page title of the drawing page of draft ``changeset_id`` of area ``area_code``."""
+    return f"网格绘制 · 草案 #{changeset_id}（{area_code}）"
+
+
 def drawing_map(title: str, changeset_id: int, grids: gpd.GeoDataFrame,
                 basemap: Basemap) -> folium.Map:
     """The drawing page for draft ``changeset_id`` over its ``grids`` (code, name, households).

@@ -29,9 +29,9 @@ from geo.settings import PROJECT_ROOT
 from layers.alarms import alarm_feature, alarms_map
 from layers.assets import FOLIUM_TEMPLATES_DIR, LAYERS_STATIC_DIR, page_html
 from layers.base import Basemap
-from layers.changeset import ChangesetData, changeset_map
+from layers.changeset import ChangesetData, changeset_map, changeset_title
 from layers.coverage import coverage_map
-from layers.drawing import drawing_map
+from layers.drawing import drawing_map, drawing_title
 from layers.events import events_view, period_of
 from layers.grids import planner_data, planner_map
 from layers.incident import event_details, incident_data, incident_map
@@ -147,7 +147,7 @@ def _changeset_routes(router: APIRouter) -> None:
         found = get_changeset(session, changeset_id)
         impact = preview(session, changeset_id)
         data = ChangesetData(
-            f"调整方案 #{changeset_id}（{found.area_code}）{found.reason or ''}",
+            changeset_title(changeset_id, found.area_code, found.reason),
             impact.features, mapdata.changeset_context(session, changeset_id),
             mapdata.moved_buildings(session, changeset_id), impact.transfers)
         return HTMLResponse(page_html(changeset_map(data, basemap_for(settings))))
@@ -157,7 +157,7 @@ def _changeset_routes(router: APIRouter) -> None:
     def draw_page(changeset_id: int, session: SessionDep, settings: SettingsDep,
                   _: Reader) -> HTMLResponse:
         found = get_changeset(session, changeset_id)
-        fmap = drawing_map(f"网格绘制 · 草案 #{changeset_id}（{found.area_code}）",
+        fmap = drawing_map(drawing_title(changeset_id, found.area_code),
                            changeset_id, mapdata.draft_grids(session, changeset_id),
                            basemap_for(settings))
         return HTMLResponse(page_html(fmap))
