@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     key_cache_seconds: float = Field(
         default=10.0, description="How long a valid API key is remembered (0 = check every "
         "request); a key revoked from another process stops working within this time.")
+    session_hours: float = Field(
+        default=12.0, gt=0, description="How long a map page sign-in (/login) lasts.")
     max_upload_mb: float = Field(default=200.0, description="Largest accepted upload (413 above).")
     bulk_event_limit: int = Field(default=100_000, description="Most events per bulk request.")
 
