@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from api.auth import Caller, Dispatcher, Reader, Reporter, require_roles
 from api.deps import SessionDep, SettingsDep
 from geo.assign import assign_events
+from geo.case_roles import check_case_action
 from geo.db import database_url, libpq_url
 from geo.errors import TooLarge, UnreadableFile, ValidationFailed
 from geo.events import (
@@ -139,9 +140,11 @@ def _event_routes(router: APIRouter) -> None:
 
     @router.post("/events/{event_id}/actions",
                  summary="Lifecycle step: dispatch, start, resolve, close, rework, reject, "
-                 "postpone, escalate (409 lists the allowed ones)")
+                 "postpone, escalate (409 lists the allowed ones; workers: start, resolve, "
+                 "postpone, escalate on their own grid's cases, else 403)")
     def post_action(event_id: int, body: ActionIn, session: SessionDep,
                     caller: Reporter) -> dict[str, Any]:
+        check_case_action(session, event_id, body.action, caller.role, caller.worker_code)
         return apply_action(session, event_id, body.action, actor=caller.worker_code or
                             caller.name, note=body.note, hours=body.hours,
                             department=body.department)
