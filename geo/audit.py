@@ -41,6 +41,12 @@ def act_as(session: Session, actor: Actor) -> None:
                     {"who": json.dumps(asdict(actor), ensure_ascii=False)})
 
 
+def without_row_audit(session: Session) -> None:
+    """Switch the row triggers off for the rest of the transaction - only for loading the
+    generated demo city (up to millions of rows), which records one summary row instead."""
+    session.execute(text("SELECT set_config('gridlink.audit_rows', 'off', true)"))
+
+
 def record(session: Session, actor: Actor, action: str, entity: str,
            entity_id: str | int | None = None, before: Any = None, after: Any = None) -> None:
     """Append one audit row (``before``/``after``: anything JSON can hold, or None)."""

@@ -16,7 +16,6 @@ from pydantic import BaseModel, ValidationError
 from api.auth import Caller, Dispatcher, Reader, Reporter, require_roles
 from api.deps import SessionDep, SettingsDep
 from geo.assign import assign_events
-from geo.case_roles import check_case_action
 from geo.db import database_url, libpq_url
 from geo.errors import TooLarge, UnreadableFile, ValidationFailed
 from geo.events import (
@@ -33,6 +32,7 @@ from geo.events import (
     transitions_of,
 )
 from geo.importer import import_file
+from geo.roles import check_case_action
 from geo.stats import stats_csv, unit_stats
 
 JSON_TYPES = ("application/json", "application/geo+json")

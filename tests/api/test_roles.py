@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.case_roles import WORKER_ACTIONS
 from geo.events import ACTIONS
 from geo.keys import create_key
+from geo.roles import WORKER_ACTIONS
 from tests.conftest import auth
 from tests.geo.test_locate import build_small_city
 

@@ -1,4 +1,15 @@
-"""Who may take which lifecycle step on a case (event): the role rules of POST /events/{id}/actions.
+"""Role rules that depend on the data: case actions by grid, and imports by layer.
+
+Route-level rules (which roles may call a route at all) live in api/auth.py; the rules here
+need to know the case or the layer. Both raise :class:`~geo.errors.Forbidden` (HTTP 403).
+
+Imports (``POST /import/{layer}``): grid geometry changes only through changesets or a
+planner's import - ``areas``, ``grids`` (incl. dedicated grids), ``micro_grids`` and the
+``buildings`` whose households balance them are planner layers; ``events`` is the
+dispatcher's; ``sites``, ``cameras`` and ``workers`` may come from either. Admin may import
+everything.
+
+Case actions (``POST /events/{id}/actions``):
 
 ==========  =================================================================================
 role        may
@@ -24,6 +35,16 @@ from sqlalchemy.orm import Session
 
 from geo.errors import Forbidden, NotFound
 
+IMPORT_ROLES: dict[str, frozenset[str]] = {
+    "areas": frozenset({"admin", "planner"}),
+    "grids": frozenset({"admin", "planner"}),
+    "micro_grids": frozenset({"admin", "planner"}),
+    "buildings": frozenset({"admin", "planner"}),
+    "sites": frozenset({"admin", "planner", "dispatcher"}),
+    "cameras": frozenset({"admin", "planner", "dispatcher"}),
+    "workers": frozenset({"admin", "planner", "dispatcher"}),
+    "events": frozenset({"admin", "dispatcher"}),
+}
 WORKER_ACTIONS = ("start", "resolve", "postpone", "escalate")
 CASE_MANAGERS = frozenset({"admin", "dispatcher"})
 
@@ -61,3 +82,12 @@ def check_case_action(session: Session, event_id: int, action: str, role: str | 
     if case.handling_level != "grid":
         raise Forbidden(f"event {event_id} is handled at {case.handling_level} level now, "
                         "not by its grid", [{**where, "handling_level": case.handling_level}])
+
+
+def check_import(layer: str, role: str | None) -> None:
+    """Raise Forbidden unless ``role`` may import ``layer`` (an unknown layer passes: the
+    importer names it)."""
+    allowed = IMPORT_ROLES.get(layer)
+    if allowed is not None and role not in allowed:
+        raise Forbidden(f"role {role!r} may not import {layer}",
+                        [{"layer": layer, "role": role, "required_roles": sorted(allowed)}])
