@@ -162,8 +162,10 @@ async def _reader(request: Request, session: SessionDep, settings: SettingsDep) 
 _reader.gridlink_roles = READ_ROLES  # type: ignore[attr-defined]
 
 Reader = Annotated[Caller, Depends(_reader)]
-Admin = Annotated[Caller, Depends(require_roles("admin"))]
-Planner = Annotated[Caller, Depends(require_roles("planner"))]
-Dispatcher = Annotated[Caller, Depends(require_roles("dispatcher"))]
-Reporter = Annotated[Caller, Depends(require_roles("dispatcher", "worker"))]
-Importer = Annotated[Caller, Depends(require_roles("planner", "dispatcher"))]
+# scope="function": the rule's audit step (api.audit) ends right after the handler, inside
+# the request's transaction, whenever the session commits.
+Admin = Annotated[Caller, Depends(require_roles("admin"), scope="function")]
+Planner = Annotated[Caller, Depends(require_roles("planner"), scope="function")]
+Dispatcher = Annotated[Caller, Depends(require_roles("dispatcher"), scope="function")]
+Reporter = Annotated[Caller, Depends(require_roles("dispatcher", "worker"), scope="function")]
+Importer = Annotated[Caller, Depends(require_roles("planner", "dispatcher"), scope="function")]

@@ -89,7 +89,7 @@ def open_browser_session(session: Session, key: ApiKey, hours: float) -> str:
     """A new random session id for ``key``, valid ``hours``; only its hash is stored."""
     token = f"{SESSION_PREFIX}{secrets.token_urlsafe(32)}"
     session.add(BrowserSession(token_hash=hash_key(token), key_id=key.id,
-                               expires_at=datetime.now(UTC) + timedelta(hours=hours)))
+                               expires_at=func.now() + timedelta(hours=hours)))
     session.flush()
     return token
 

@@ -36,7 +36,7 @@ from geo.roles import check_case_action
 from geo.stats import stats_csv, unit_stats
 
 JSON_TYPES = ("application/json", "application/geo+json")
-WorkerKey = Annotated[Caller, Depends(require_roles("worker"))]
+WorkerKey = Annotated[Caller, Depends(require_roles("worker"), scope="function")]
 
 
 class ActionIn(BaseModel):
