@@ -43,7 +43,7 @@ def audit_command(
             entity_id=entity_id, route=route, limit=limit, offset=offset))
     if as_json:
         for row in rows:
-            console.print_json(json.dumps(row, default=str, ensure_ascii=False))
+            typer.echo(json.dumps(row, default=str, ensure_ascii=False))
         return
     table = Table("at", "key", "role", "actor", "route", "action", "entity", "id",
                   title=f"{len(rows)} of {total} audit rows")

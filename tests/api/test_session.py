@@ -105,7 +105,8 @@ def test_logout_ends_the_session_on_the_server(client: TestClient,
                                                keys: dict[str, str]) -> None:
     session_id = _sign_in(client, keys["viewer"])
     client.post("/logout", follow_redirects=False)
-    replay = client.get("/maps", cookies={"gridlink_session": session_id})
+    client.cookies.set("gridlink_session", session_id)
+    replay = client.get("/maps")
     assert replay.status_code == 401
 
 
