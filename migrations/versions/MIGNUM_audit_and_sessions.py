@@ -69,63 +69,70 @@ CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
 """
 
-# One function for the three audited tables: rows as jsonb with the geometry as GeoJSON.
-# TG_ARGV[0] is the row key joining old and new rows (the version id for grids, the code for
-# cameras, the id for events); entity_id is the code where the table has one, else the id.
+# One trigger function for the three audited tables, set-based over the transition tables.
+# Arguments: the row key joining old and new rows (the version id for grids), the column
+# named as entity_id, and the columns kept as before/after: '*' = the whole row with its
+# geometry as GeoJSON (grids, cameras), or a list (events: the case's lifecycle fields; the
+# whole events row as jsonb made a 20,000-row insert 3-4x slower, this list about +35%).
 _ROW_TRIGGER = r"""
-CREATE FUNCTION audit_row_json(r jsonb, geom geometry) RETURNS jsonb LANGUAGE sql IMMUTABLE AS
-$$ SELECT (r - 'geom') || jsonb_build_object('geom', ST_AsGeoJSON(geom, 7)::jsonb) $$;
+CREATE FUNCTION audit_row_expr(columns text, alias text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+SELECT CASE WHEN columns = '*'
+    THEN format('(to_jsonb(%1$s) - ''geom'') '
+                '|| jsonb_build_object(''geom'', ST_AsGeoJSON(%1$s.geom, 7)::jsonb)', alias)
+    ELSE 'jsonb_build_object(' || (SELECT string_agg(format('%L, %s.%I', c, alias, c), ', ')
+                                   FROM unnest(string_to_array(columns, ',')) c) || ')' END
+$$;
 
 CREATE FUNCTION audit_rows() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     who jsonb := NULLIF(current_setting('gridlink.actor', true), '')::jsonb;
-    id_column text := TG_ARGV[0];
+    key text := TG_ARGV[0];
+    label text := TG_ARGV[1];
+    columns text := TG_ARGV[2];
+    head text := 'INSERT INTO audit_log (key_prefix, role, actor, route, action, entity, '
+                 'entity_id, before, after) SELECT $1->>''key_prefix'', $1->>''role'', '
+                 '$1->>''actor'', $1->>''route'', ';
 BEGIN
     IF current_setting('gridlink.audit_rows', true) = 'off' THEN
         RETURN NULL;
     END IF;
     who := COALESCE(who, jsonb_build_object('actor', 'database user ' || current_user));
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO audit_log (key_prefix, role, actor, route, action, entity, entity_id,
-                               before, after)
-        SELECT who->>'key_prefix', who->>'role', who->>'actor', who->>'route', 'insert',
-               TG_TABLE_NAME, COALESCE(to_jsonb(n)->>'code', to_jsonb(n)->>'id'), NULL, audit_row_json(to_jsonb(n), n.geom)
-        FROM new_rows n;
+        EXECUTE head || format('''insert'', %L, n.%I::text, NULL, %s FROM new_rows n',
+                               TG_TABLE_NAME, label, audit_row_expr(columns, 'n')) USING who;
     ELSIF TG_OP = 'UPDATE' THEN
-        INSERT INTO audit_log (key_prefix, role, actor, route, action, entity, entity_id,
-                               before, after)
-        SELECT who->>'key_prefix', who->>'role', who->>'actor', who->>'route', 'update',
-               TG_TABLE_NAME, COALESCE(to_jsonb(n)->>'code', to_jsonb(n)->>'id'), audit_row_json(to_jsonb(o), o.geom),
-               audit_row_json(to_jsonb(n), n.geom)
-        FROM new_rows n JOIN old_rows o ON to_jsonb(o)->id_column = to_jsonb(n)->id_column;
+        EXECUTE head || format('''update'', %L, n.%I::text, %s, %s FROM new_rows n '
+                               'JOIN old_rows o ON o.%I = n.%I', TG_TABLE_NAME, label,
+                               audit_row_expr(columns, 'o'), audit_row_expr(columns, 'n'),
+                               key, key) USING who;
     ELSE
-        INSERT INTO audit_log (key_prefix, role, actor, route, action, entity, entity_id,
-                               before, after)
-        SELECT who->>'key_prefix', who->>'role', who->>'actor', who->>'route', 'delete',
-               TG_TABLE_NAME, COALESCE(to_jsonb(o)->>'code', to_jsonb(o)->>'id'),
-               audit_row_json(to_jsonb(o), o.geom), NULL
-        FROM old_rows o;
+        EXECUTE head || format('''delete'', %L, o.%I::text, %s, NULL FROM old_rows o',
+                               TG_TABLE_NAME, label, audit_row_expr(columns, 'o')) USING who;
     END IF;
     RETURN NULL;
 END $$;
 """
 
+EVENT_COLUMNS = ('status,priority,handling_level,department,due_at,dispatched_at,started_at,'
+                 'resolved_at,closed_at,postponements,reworks,valid,category,reporter')
+TRIGGER_ARGS = {'grids': ('id', 'code', '*'), 'cameras': ('code', 'code', '*'),
+                'events': ('id', 'id', EVENT_COLUMNS)}
 
-def _table_triggers(table: str, id_column: str) -> str:
+
+def _table_triggers(table: str) -> str:
+    args = ", ".join(f"'{a}'" for a in TRIGGER_ARGS[table])
     return f"""
 CREATE TRIGGER audit_{table}_insert AFTER INSERT ON {table}
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION audit_rows('{id_column}');
+    EXECUTE FUNCTION audit_rows({args});
 CREATE TRIGGER audit_{table}_update AFTER UPDATE ON {table}
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION audit_rows('{id_column}');
+    EXECUTE FUNCTION audit_rows({args});
 CREATE TRIGGER audit_{table}_delete AFTER DELETE ON {table}
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION audit_rows('{id_column}');
+    EXECUTE FUNCTION audit_rows({args});
 """
-
-
-ID_COLUMNS = {'grids': 'id', 'cameras': 'code', 'events': 'id'}
 
 
 def upgrade() -> None:
@@ -133,7 +140,7 @@ def upgrade() -> None:
     op.execute(_APPEND_ONLY)
     op.execute(_ROW_TRIGGER)
     for table in AUDITED:
-        op.execute(_table_triggers(table, ID_COLUMNS[table]))
+        op.execute(_table_triggers(table))
 
 
 def downgrade() -> None:
@@ -141,8 +148,7 @@ def downgrade() -> None:
         for op_name in ('insert', 'update', 'delete'):
             op.execute(f'DROP TRIGGER IF EXISTS audit_{table}_{op_name} ON {table}')
     op.execute('DROP FUNCTION IF EXISTS audit_rows()')
-    op.execute('DROP FUNCTION IF EXISTS audit_row_json(jsonb, geometry)')
+    op.execute('DROP FUNCTION IF EXISTS audit_row_expr(text, text)')
     op.execute('DROP TABLE IF EXISTS browser_sessions')
     op.execute('DROP TABLE IF EXISTS audit_log')
     op.execute('DROP FUNCTION IF EXISTS audit_log_append_only()')
-
