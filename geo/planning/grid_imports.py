@@ -5,8 +5,9 @@ place. For each staged row whose code has a current version that differs (any at
 the geometry), the current version is closed at the import's time and a new version opened
 with ``version + 1``, ``changed_by`` and ``change_reason`` - as a publish does
 (geo.planning.changesets.write_versions); a new code starts at version 1. Rows equal to the
-current version change nothing. A draft changeset published later and touching those grids
-answers 409 (its base is older than the new versions).
+current version (attributes, and the shape to ~1 cm in any vertex order) change nothing.
+A draft changeset published later and touching those grids answers 409 (its base is older
+than the new versions).
 
 An import that touches a grid an open draft touches (same code, or overlapping area) is
 refused with :class:`~geo.errors.Conflict` (409) naming the draft: publish or discard the
@@ -24,6 +25,9 @@ from geo.errors import Conflict
 from geo.planning.changesets import now
 
 SOURCE = "gridlink_grid_source"
+SAME_SHAPE = ("ST_Equals(ST_SnapToGrid(t.geom, 1e-7), ST_SnapToGrid(s.geom, 1e-7))")
+"""Same area to 1e-7° (~1 cm, the precision of gridlink's GeoJSON export), whatever the ring
+orientation or start vertex: a re-imported export is no change."""
 
 
 @dataclass(frozen=True)
@@ -73,11 +77,13 @@ def write_grid_versions(session: Session, stage: str, columns: list[str], exprs:
                          f"SELECT {source} FROM {stage} s"))
     check_open_drafts(session)
     at = now(session)
-    old = ", ".join(f"t.{c}" for c in fields)
+    old = ", ".join(f"t.{c}" for c in fields if c != "geom")
     new = ", ".join(f"s.{c}" for c in fields)
+    attrs = ", ".join(f"s.{c}" for c in fields if c != "geom")
     closed = session.execute(text(
         f"UPDATE grids t SET valid_to = :at FROM {SOURCE} s "  # noqa: S608
-        f"WHERE t.code = s.code AND t.valid_to IS NULL AND ROW({old}) IS DISTINCT FROM ROW({new})"),
+        f"WHERE t.code = s.code AND t.valid_to IS NULL AND (ROW({old}) IS DISTINCT FROM "
+        f"ROW({attrs}) OR NOT {SAME_SHAPE})"),
         {"at": at}).rowcount  # type: ignore[attr-defined]
     opened = session.execute(text(
         f"INSERT INTO grids ({', '.join(fields)}, version, valid_from, changed_by, "  # noqa: S608

@@ -233,3 +233,26 @@ def test_audit_log_refuses_changes(city: TestClient, db: Session, keys: dict[str
     with pytest.raises(DBAPIError, match="audit_log is append-only"):
         with db.begin_nested():
             db.execute(text(statement))
+
+
+CAMERA = "14021300081310000001"  # GB/T 28181: area 14021300, industry 08, type 131
+
+
+def _camera_csv(azimuth: int) -> dict[str, Any]:
+    body = f"code,name,lon,lat,azimuth_deg\n{CAMERA},东门,113.3006,40.0804,{azimuth}\n"
+    return {"file": ("cams.csv", io.BytesIO(body.encode()))}
+
+
+def test_camera_import_records_before_and_after(city: TestClient, db: Session,
+                                                keys: dict[str, str]) -> None:
+    for azimuth in (0, 90):
+        imported = city.post("/import/cameras", headers=auth(keys, "dispatcher"),
+                             files=_camera_csv(azimuth))
+        assert imported.status_code == 200, imported.text
+    rows = db.execute(text(
+        "SELECT key_prefix, action, entity_id, (before->>'azimuth_deg')::float, "
+        "(after->>'azimuth_deg')::float, after->'geom'->>'type' FROM audit_log "
+        "WHERE entity = 'cameras' ORDER BY id")).all()
+    prefix = keys["dispatcher"][:7]
+    assert [tuple(r) for r in rows] == [(prefix, "insert", CAMERA, None, 0.0, "Point"),
+                                        (prefix, "update", CAMERA, 0.0, 90.0, "Point")]

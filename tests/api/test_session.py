@@ -136,3 +136,10 @@ def test_a_key_in_the_cookie_or_a_session_id_in_the_header_is_refused(
     response = client.get("/maps", headers={"X-API-Key": session_id})
     assert response.status_code == 401
     assert response.json()["message"] == "a browser session id is not an API key"
+
+
+def test_login_page_is_the_template_with_next_escaped(client: TestClient) -> None:
+    page = client.get("/login", params={"next": '/maps?a="><script>x</script>'})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert 'value="/maps?a=&#34;&gt;&lt;script&gt;x&lt;/script&gt;"' in page.text
+    assert "<script>" not in page.text and 'name="key"' in page.text
