@@ -17,6 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import SESSION_COOKIE
@@ -37,6 +38,14 @@ def _login_page(request: Request, target: str, error: str | None = None,
     return TEMPLATES.TemplateResponse(request, "login.html",
                                       {"next": _safe_next(target), "error": error},
                                       status_code=status_code)
+
+
+def _end(session: Session, token: str) -> None:
+    """End the browser session ``token`` and record who signed out (nothing if not live)."""
+    key = key_for(session, token)
+    if key is not None and end_browser_session(session, token):
+        record(session, Actor(key.name, key.prefix, key.role, "POST /logout"), "logout",
+               "browser_session")
 
 
 def session_router() -> APIRouter:
@@ -72,9 +81,7 @@ def session_router() -> APIRouter:
     async def logout(request: Request, session: SessionDep) -> Response:
         token = request.cookies.get(SESSION_COOKIE)
         if token and token.startswith(SESSION_PREFIX):
-            if await run_in_threadpool(end_browser_session, session, token):
-                await run_in_threadpool(record, session, Actor("browser", route="POST /logout"),
-                                        "logout", "browser_session")
+            await run_in_threadpool(_end, session, token)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE)
         return response

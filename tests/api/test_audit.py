@@ -168,7 +168,8 @@ def test_every_write_route_leaves_an_audit_row(city: TestClient, db: Session,
     rows = _rows(db, route)
     assert rows, f"{route} wrote no audit row"
     if route in ("POST /login", "POST /logout"):  # public: they record the session itself
-        assert rows[-1][3:] == (route.removeprefix("POST /"), "browser_session")
+        assert rows[-1] == ("test viewer", keys["viewer"][:7], "viewer",
+                            route.removeprefix("POST /"), "browser_session")
     else:  # every other write: the request row of api.audit, after any entity rows
         assert rows[-1] == ("test admin", keys[ADMIN][:7], "admin", "request", "request")
 
