@@ -25,9 +25,12 @@ from geo.errors import Conflict
 from geo.planning.changesets import now
 
 SOURCE = "gridlink_grid_source"
-SAME_SHAPE = ("ST_Equals(ST_SnapToGrid(t.geom, 1e-7), ST_SnapToGrid(s.geom, 1e-7))")
+_SNAPPED = ("ST_SnapToGrid(t.geom, 1e-7)", "ST_SnapToGrid(s.geom, 1e-7)")
+SAME_SHAPE = (f"(CASE WHEN ST_IsValid({_SNAPPED[0]}) AND ST_IsValid({_SNAPPED[1]}) "
+              f"THEN ST_Equals({_SNAPPED[0]}, {_SNAPPED[1]}) ELSE t.geom = s.geom END)")
 """Same area to 1e-7° (~1 cm, the precision of gridlink's GeoJSON export), whatever the ring
-orientation or start vertex: a re-imported export is no change."""
+orientation or start vertex: a re-imported export is no change. Should snapping make a shape
+invalid (GEOS would raise), exact equality decides instead."""
 
 
 @dataclass(frozen=True)
