@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api import revocations
 from api.errors import error_body, install_error_handlers
 from api.locate_pool import PooledSource
 from api.routers.admin import admin_router
@@ -22,7 +24,7 @@ from api.routers.maps import maps_router, static_app
 from api.routers.planning import planning_router
 from api.routers.session import session_router
 from api.settings import ApiSettings
-from geo.db import database_url, engine_for, session_factory
+from geo.db import database_url, engine_for, libpq_url, session_factory
 
 PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
                           "/", "/login", "/logout"})
@@ -43,6 +45,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.sessions = session_factory(engine_for(database_url(settings)))
     app.state.locate_source = PooledSource(database_url(settings))
+    app.state.revocation_dsn = libpq_url(database_url(settings))
     install_error_handlers(app)
     app.add_middleware(UploadLimit, settings=settings)
     app.add_middleware(LocateFirst)  # the last added is the outermost
@@ -64,7 +67,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    listener = asyncio.create_task(revocations.listen(app.state.revocation_dsn))
     yield
+    listener.cancel()
+    await asyncio.gather(listener, return_exceptions=True)
     await app.state.locate_source.close()
 
 

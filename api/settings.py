@@ -26,7 +26,10 @@ class ApiSettings(Settings):
     public_read: bool = Field(default=False, description="Allow reads without an API key.")
     key_cache_seconds: float = Field(
         default=10.0, description="How long a valid API key is remembered (0 = check every "
-        "request); a key revoked from another process stops working within this time.")
+        "request). A revocation empties the cache of every process at once (LISTEN "
+        "gridlink_keys); a process not listening caches nothing.")
+    session_hours: float = Field(
+        default=12.0, gt=0, description="How long a map page sign-in (/login) lasts.")
     max_upload_mb: float = Field(default=200.0, description="Largest accepted upload (413 above).")
     bulk_event_limit: int = Field(default=100_000, description="Most events per bulk request.")
 

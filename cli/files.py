@@ -7,12 +7,14 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from cli.audit import cli_actor
 from cli.output import console, fail
 from geo.catalog import LAYERS
 from geo.db import transaction
 from geo.errors import GridlinkError
 from geo.exporter import ExportFilter, check_export, export_file, parse_bbox
 from geo.importer import ImportReport, import_file
+from geo.planning.grid_imports import GridChange
 
 files_app = typer.Typer()
 LAYER_HELP = f"one of: {', '.join(LAYERS)}"
@@ -42,14 +44,18 @@ def import_command(
     skip_invalid: bool = typer.Option(False, help="import the good rows, reject the others"),
     rejects: Path | None = typer.Option(None, help="CSV for rejected rows (with "
                                         "--skip-invalid; default FILE.rejects.csv)"),
+    reason: str | None = typer.Option(None, help="grids and micro-grids: why they change "
+                                      "(kept with each new version; default 'import of FILE')"),
 ) -> None:
     """Import a layer file: validate every row, then upsert by code (all or nothing)."""
     if skip_invalid and rejects is None:
         rejects = file.with_name(file.name + ".rejects.csv")
     try:
         with console.status(f"importing {file.name} into {layer}..."), transaction() as session:
+            actor = cli_actor(session, f"import {layer}")
             report = import_file(session, layer, file, crs=crs, encoding=encoding,
-                                 skip_invalid=skip_invalid, rejects_path=rejects)
+                                 skip_invalid=skip_invalid, rejects_path=rejects,
+                                 change=GridChange(actor.actor, reason or f"import of {file.name}"))
     except GridlinkError as exc:
         raise fail(exc) from exc
     _print_report(report, rejects)

@@ -8,6 +8,7 @@ import typer
 from sqlalchemy import func, select
 
 from api.settings import ApiSettings
+from cli.audit import audit_command, cli_actor
 from cli.cluster import managed_cluster
 from cli.demo import demo_app
 from cli.dispatch import assign, events_app
@@ -16,6 +17,7 @@ from cli.output import console, fail
 from cli.plan import plan_app
 from cli.up import serve_api, up
 from geo import models
+from geo.audit import record
 from geo.db import database_url, get_engine, transaction
 from geo.errors import GridlinkError
 from geo.keys import ROLES, create_key, revoke_key
@@ -33,6 +35,7 @@ app.add_typer(plan_app, name="plan")
 app.add_typer(events_app, name="events")
 app.command("assign")(assign)
 app.command("up")(up)
+app.command("audit")(audit_command)
 
 
 @app.callback()
@@ -94,6 +97,8 @@ def keys_create(
     try:
         with transaction() as session:
             plain = create_key(session, name, role, worker_code=worker)
+            record(session, cli_actor(session, "keys create"), "create", "api_key", plain[:7],
+                   after={"name": name, "role": role, "worker_code": worker})
     except GridlinkError as exc:
         raise fail(exc) from exc
     console.print(plain)
@@ -103,7 +108,10 @@ def keys_create(
 def keys_revoke(prefix: str = typer.Argument(..., help="the key's first 7 characters")) -> None:
     """Revoke keys by prefix."""
     with transaction() as session:
-        console.print(f"revoked {revoke_key(session, prefix)} key(s)")
+        revoked = revoke_key(session, prefix)
+        record(session, cli_actor(session, "keys revoke"), "revoke", "api_key", prefix,
+               after={"revoked": revoked})
+    console.print(f"revoked {revoked} key(s)")
 
 
 @app.command("serve")

@@ -132,8 +132,10 @@ def load_demo(session: Session, seed: int = 42, *, directory: Path | None = None
     is called with (layer, rows) after each. Returns rows imported per layer. Never
     commits; raises the importer's errors (ValidationFailed ...) unchanged.
     """
+    from geo.audit import Actor, record, without_row_audit
     from geo.importer import import_file
 
+    without_row_audit(session)
     params = city_scale(seed, **scale)
     target = directory or demo_dir(params)
     paths = ensure_files(params, target)
@@ -146,4 +148,6 @@ def load_demo(session: Session, seed: int = 42, *, directory: Path | None = None
             counts[layer] = report.inserted + report.updated
         if progress is not None:
             progress(layer, counts[layer])
+    record(session, Actor("gridlink demo", route="demo load"), "load", "demo", str(target),
+           after=counts)
     return counts

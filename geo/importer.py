@@ -38,6 +38,7 @@ from geo import crs as gcrs
 from geo.catalog import Layer, Range, get_layer
 from geo.codes import code_problems, excel_damage
 from geo.errors import Conflict, Detail, UnreadableFile, ValidationFailed
+from geo.planning.grid_imports import GridChange, write_grid_versions
 from geo.settings import get_settings
 
 VECTOR_SUFFIXES = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".shp": "Shapefile"}
@@ -77,8 +78,12 @@ class Source:
 
 def import_file(session: Session, layer: str, path: Path, *, crs: str | None = None,
                 encoding: str | None = None, skip_invalid: bool = False,
-                rejects_path: Path | None = None) -> ImportReport:
+                rejects_path: Path | None = None, change: GridChange | None = None,
+                ) -> ImportReport:
     """Import the file at ``path`` into ``layer`` (see the module docstring).
+
+    Grids and micro-grids become new versions by ``change`` (author, reason; default
+    "gridlink", "import into <layer>"): geo.planning.grid_imports.
 
     Raises
     ------
@@ -88,7 +93,8 @@ def import_file(session: Session, layer: str, path: Path, *, crs: str | None = N
     spec = get_layer(layer)
     source = read_source(Path(path), spec, encoding=encoding)
     return import_frame(session, layer, source.frame, crs=crs, skip_invalid=skip_invalid,
-                        rejects_path=rejects_path, source_crs=source.crs, notes=source.notes)
+                        rejects_path=rejects_path, source_crs=source.crs, notes=source.notes,
+                        change=change)
 
 
 def read_source(path: Path, layer: Layer, *, encoding: str | None = None) -> Source:
@@ -763,13 +769,18 @@ def _stage_parent_communities(session: Session) -> None:
         "WHERE g.code = s.parent_code AND g.level = 'grid' AND g.valid_to IS NULL"))
 
 
-def write_rows(session: Session, layer: Layer, frame: pd.DataFrame) -> tuple[int, int]:
-    """Upsert the staged rows; returns (inserted, updated)."""
+def write_rows(session: Session, layer: Layer, frame: pd.DataFrame,
+               change: GridChange | None = None) -> tuple[int, int]:
+    """Upsert the staged rows (grids: new versions by ``change``); returns (inserted, updated)."""
     if frame.empty:
         return 0, 0
     _copy_stage(session, layer, frame)
     if layer.name == "micro_grids":
         _stage_parent_communities(session)
+    if layer.table == "grids":
+        columns, exprs = _select_list(layer)
+        return write_grid_versions(session, STAGE, columns, exprs, change or GridChange(
+            "gridlink", f"import into {layer.name}"))
     update, insert = upsert_sql(layer, points="geom_x" in frame.columns)
     session.execute(text(f"ANALYZE {STAGE}"))
     updated = session.execute(text(update)).rowcount  # type: ignore[attr-defined]
@@ -778,7 +789,8 @@ def write_rows(session: Session, layer: Layer, frame: pd.DataFrame) -> tuple[int
     return int(inserted), int(updated)
 
 
-def _write_or_explain(session: Session, layer: Layer, frame: pd.DataFrame) -> tuple[int, int]:
+def _write_or_explain(session: Session, layer: Layer, frame: pd.DataFrame,
+                      change: GridChange | None = None) -> tuple[int, int]:
     """:func:`write_rows`, turning database refusals into gridlink errors (no 500s).
 
     A unique-key clash can only come from a concurrent import of the same new codes
@@ -786,7 +798,7 @@ def _write_or_explain(session: Session, layer: Layer, frame: pd.DataFrame) -> tu
     ValidationFailed. The caller's transaction is then unusable and must be rolled back.
     """
     try:
-        return write_rows(session, layer, frame)
+        return write_rows(session, layer, frame, change)
     except IntegrityError as exc:
         raise Conflict(f"another import wrote the same {layer.key}s at the same time; retry",
                        [{"field": layer.key, "problem": _short(exc.orig or exc)}]) from exc
@@ -811,7 +823,8 @@ def write_rejects(path: Path, problems: list[Detail]) -> None:
 def import_frame(session: Session, layer: str, gdf: gpd.GeoDataFrame | pd.DataFrame, *,
                  crs: str | None = None, skip_invalid: bool = False,
                  rejects_path: Path | None = None, source_crs: gcrs.ParsedCRS | None = None,
-                 notes: list[str] | None = None) -> ImportReport:
+                 notes: list[str] | None = None, change: GridChange | None = None,
+                 ) -> ImportReport:
     """Validate and upsert a (Geo)DataFrame whose columns are the layer's fields.
 
     Geometry comes from ``gdf.geometry`` in ``crs`` (if given), else the frame's CRS,
@@ -828,7 +841,8 @@ def import_frame(session: Session, layer: str, gdf: gpd.GeoDataFrame | pd.DataFr
         write_rejects(rejects_path, problems.sorted())
     keep = np.ones(len(gdf), dtype=bool)
     keep[sorted(problems.bad)] = False
-    inserted, updated = _write_or_explain(session, spec, _stage_frame(values, geoms, keep))
+    inserted, updated = _write_or_explain(session, spec, _stage_frame(values, geoms, keep),
+                                          change)
     return ImportReport(spec.name, len(gdf), inserted, updated, len(problems.bad),
                         problems.sorted(), notes)
 

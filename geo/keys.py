@@ -1,20 +1,30 @@
-"""API keys: created once (the plain key is shown only then), stored as SHA-256 hashes."""
+"""API keys and browser sessions: secrets shown once, stored only as SHA-256 hashes.
+
+A browser signed in at ``/login`` holds a *session id* (``gls_...``), never the key: the
+session row names the key it acts for, expires, and ends when the key is revoked or at
+logout. :func:`key_for` resolves both kinds of secret to the active key. Every revocation
+sends ``NOTIFY gridlink_keys`` (delivered at commit) so that every API process drops its key
+cache at once (api.revocations).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from geo.errors import ValidationFailed
-from geo.models import ApiKey
+from geo.models import ApiKey, BrowserSession
 
 Role = Literal["admin", "planner", "dispatcher", "worker", "viewer"]
 ROLES: tuple[Role, ...] = ("admin", "planner", "dispatcher", "worker", "viewer")
+SESSION_PREFIX = "gls_"
+"""Browser session ids start with this; API keys with ``gl_``."""
+REVOCATION_CHANNEL = "gridlink_keys"
 
 
 def hash_key(plain: str) -> str:
@@ -43,17 +53,52 @@ def create_key(
 
 
 def key_for(session: Session, plain: str) -> ApiKey | None:
-    """The active key matching ``plain``, or None."""
+    """The active key matching ``plain`` - an API key, or a live browser session id - or None."""
+    if plain.startswith(SESSION_PREFIX):
+        return session.scalar(
+            select(ApiKey).join(BrowserSession, BrowserSession.key_id == ApiKey.id).where(
+                BrowserSession.token_hash == hash_key(plain),
+                BrowserSession.revoked_at.is_(None), BrowserSession.expires_at > func.now(),
+                ApiKey.revoked_at.is_(None)))
     return session.scalar(
         select(ApiKey).where(ApiKey.key_hash == hash_key(plain), ApiKey.revoked_at.is_(None))
     )
 
 
 def revoke_key(session: Session, prefix: str) -> int:
-    """Revoke every active key whose prefix is ``prefix``; returns how many."""
+    """Revoke every active key whose prefix is ``prefix`` and end their browser sessions;
+    returns how many keys. Every API process forgets its cached keys at commit."""
     keys = session.scalars(
         select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
     ).all()
     for key in keys:
         key.revoked_at = datetime.now(UTC)
+    session.execute(update(BrowserSession).where(
+        BrowserSession.key_id.in_([k.id for k in keys]), BrowserSession.revoked_at.is_(None))
+        .values(revoked_at=func.now()))
+    announce_revocation(session)
     return len(keys)
+
+
+def announce_revocation(session: Session) -> None:
+    """``NOTIFY gridlink_keys``: sent when the caller's transaction commits."""
+    session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": REVOCATION_CHANNEL})
+
+
+def open_browser_session(session: Session, key: ApiKey, hours: float) -> str:
+    """A new random session id for ``key``, valid ``hours``; only its hash is stored."""
+    token = f"{SESSION_PREFIX}{secrets.token_urlsafe(32)}"
+    session.add(BrowserSession(token_hash=hash_key(token), key_id=key.id,
+                               expires_at=func.now() + timedelta(hours=hours)))
+    session.flush()
+    return token
+
+
+def end_browser_session(session: Session, token: str) -> int:
+    """Revoke the session ``token`` (logout); returns 1 if it was live, else 0."""
+    ended = session.execute(update(BrowserSession).where(
+        BrowserSession.token_hash == hash_key(token), BrowserSession.revoked_at.is_(None))
+        .values(revoked_at=func.now())).rowcount  # type: ignore[attr-defined]
+    if ended:
+        announce_revocation(session)
+    return int(ended)

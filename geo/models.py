@@ -343,3 +343,18 @@ class PlanDraftGrid(Base):
     population: Mapped[int] = mapped_column(Integer, default=0)
     geom: Mapped[Any] = mapped_column(
         Geometry("MULTIPOLYGON", srid=SRID, spatial_index=True), nullable=True)
+
+
+class BrowserSession(Base):
+    """A map page sign-in (migration 0005): the cookie holds a random id, this row its
+    SHA-256 hash, the key it acts for, its expiry and revocation (logout, key revoked)."""
+
+    __tablename__ = "browser_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(Text, unique=True)
+    key_id: Mapped[int] = mapped_column(Integer, ForeignKey("api_keys.id", ondelete="CASCADE"),
+                                        index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -32,10 +32,11 @@ from geo.events import (
     transitions_of,
 )
 from geo.importer import import_file
+from geo.roles import check_case_action
 from geo.stats import stats_csv, unit_stats
 
 JSON_TYPES = ("application/json", "application/geo+json")
-WorkerKey = Annotated[Caller, Depends(require_roles("worker"))]
+WorkerKey = Annotated[Caller, Depends(require_roles("worker"), scope="function")]
 
 
 class ActionIn(BaseModel):
@@ -139,9 +140,11 @@ def _event_routes(router: APIRouter) -> None:
 
     @router.post("/events/{event_id}/actions",
                  summary="Lifecycle step: dispatch, start, resolve, close, rework, reject, "
-                 "postpone, escalate (409 lists the allowed ones)")
+                 "postpone, escalate (409 lists the allowed ones; workers: start, resolve, "
+                 "postpone, escalate on their own grid's cases, else 403)")
     def post_action(event_id: int, body: ActionIn, session: SessionDep,
                     caller: Reporter) -> dict[str, Any]:
+        check_case_action(session, event_id, body.action, caller.role, caller.worker_code)
         return apply_action(session, event_id, body.action, actor=caller.worker_code or
                             caller.name, note=body.note, hours=body.hours,
                             department=body.department)

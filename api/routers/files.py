@@ -26,6 +26,8 @@ from geo.catalog import get_layer
 from geo.errors import TooLarge, UnreadableFile
 from geo.exporter import ExportFilter, check_export, export_geojson, parse_bbox
 from geo.importer import import_file
+from geo.planning.grid_imports import GridChange
+from geo.roles import check_import
 
 CHUNK_BYTES = 1024 * 1024
 
@@ -76,20 +78,28 @@ def files_router() -> APIRouter:
     router = APIRouter(tags=["import/export"])
 
     @router.post("/import/{layer}", summary="Import a layer file (GeoJSON, GPKG, zipped "
-                 "Shapefile, CSV); all-or-nothing upsert by code")
+                 "Shapefile, CSV); all-or-nothing upsert by code; grids and micro-grids "
+                 "become new versions (planner; 409 when an open draft touches them)")
     async def import_layer(
-        layer: str, request: Request, session: SessionDep, settings: SettingsDep, _: Importer,
+        layer: str, request: Request, session: SessionDep, settings: SettingsDep,
+        caller: Importer,
         crs: str | None = Query(None, description="4326, EPSG:4490, EPSG:4547, gcj02, bd09..."
                                 " (overrides the file's CRS)"),
         encoding: str | None = Query(None, description="text encoding, e.g. GB18030"),
         skip_invalid: bool = Query(False, description="import good rows, report the rest"),
+        reason: str | None = Query(None, min_length=1, description="grids and micro-grids: "
+                                   "why they change (kept with each new version; default "
+                                   "'import of <file name>')"),
     ) -> dict[str, Any]:
         get_layer(layer)
+        check_import(layer, caller.role)
         limit = int(settings.max_upload_mb * 1024 * 1024)
         with tempfile.TemporaryDirectory(prefix="gridlink-upload-") as tmp:
             path = await _receive_upload(request, Path(tmp), limit)
+            change = GridChange(caller.name, reason or f"import of {path.name}")
             report = await run_in_threadpool(import_file, session, layer, path, crs=crs,
-                                             encoding=encoding, skip_invalid=skip_invalid)
+                                             encoding=encoding, skip_invalid=skip_invalid,
+                                             change=change)
         return asdict(report)
 
     @router.get("/export/{layer}", summary="Stream a layer as an RFC 7946 FeatureCollection",

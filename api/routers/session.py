@@ -1,36 +1,51 @@
-"""Browser sign-in for the map pages: a key typed once, kept in an HttpOnly cookie.
+"""Browser sign-in for the map pages: a key typed once, an opaque session id in the cookie.
 
-Browsers cannot add an ``X-API-Key`` header to a page load, so ``/login`` stores the key in a
-``gridlink_key`` cookie (HttpOnly, SameSite=Strict). The cookie is honoured for reads only
-(GET/HEAD, see api/auth.py): every write still needs the header, so a forged cross-site
-form can change nothing.
+Browsers cannot add an ``X-API-Key`` header to a page load, so ``/login`` checks the key and
+opens a server-side session (geo.keys.open_browser_session): the ``gridlink_session`` cookie
+(HttpOnly, SameSite=Strict) holds a random ``gls_`` id whose hash is stored with the key it
+acts for and an expiry (``GRIDLINK_SESSION_HOURS``). The key itself never leaves the form.
+The session is honoured for reads only (GET/HEAD, see api/auth.py): every write still needs
+the header, so a forged cross-site form can change nothing. Logout and revoking the key end
+the session at once on every API process. The page is ``api/templates/login.html``.
 """
 
 from __future__ import annotations
 
-from html import escape
+from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from api.auth import KEY_COOKIE
-from api.deps import SessionDep
-from geo.keys import key_for
+from api.auth import SESSION_COOKIE
+from api.deps import SessionDep, SettingsDep
+from geo.audit import Actor, record
+from geo.keys import SESSION_PREFIX, end_browser_session, key_for, open_browser_session
 
-LOGIN_PAGE = """<!doctype html><html lang="zh"><head><meta charset="utf-8">
-<title>gridlink 登录</title>
-<style>body{{font-family:sans-serif;max-width:28em;margin:4em auto}}
-input{{width:100%;padding:.5em;margin:.3em 0}}.err{{color:#b00}}</style></head>
-<body><h1>gridlink</h1><p>请输入 API 密钥 (API key) 以查看地图。</p>{error}
-<form method="post" action="/login"><input type="hidden" name="next" value="{next}">
-<input type="password" name="key" placeholder="gl_..." autofocus required>
-<input type="submit" value="登录 Sign in"></form></body></html>"""
+TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 
 
 def _safe_next(target: str) -> str:
     """Only same-site relative paths: never redirect to another host."""
     return target if target.startswith("/") and not target.startswith("//") else "/maps"
+
+
+def _login_page(request: Request, target: str, error: str | None = None,
+                status_code: int = 200) -> HTMLResponse:
+    return TEMPLATES.TemplateResponse(request, "login.html",
+                                      {"next": _safe_next(target), "error": error},
+                                      status_code=status_code)
+
+
+def _end(session: Session, token: str) -> None:
+    """End the browser session ``token`` and record who signed out (nothing if not live)."""
+    key = key_for(session, token)
+    if key is not None and end_browser_session(session, token):
+        record(session, Actor(key.name, key.prefix, key.role, "POST /logout"), "logout",
+               "browser_session")
 
 
 def session_router() -> APIRouter:
@@ -41,26 +56,34 @@ def session_router() -> APIRouter:
         return RedirectResponse("/maps", status_code=307)
 
     @router.get("/login", response_class=HTMLResponse, summary="Sign-in page for the maps")
-    def login_page(next: Annotated[str, Query()] = "/maps") -> HTMLResponse:
-        return HTMLResponse(LOGIN_PAGE.format(error="", next=escape(_safe_next(next))))
+    def login_page(request: Request, next: Annotated[str, Query()] = "/maps") -> HTMLResponse:
+        return _login_page(request, next)
 
-    @router.post("/login", summary="Check a key and keep it in a read-only session cookie")
-    def login(session: SessionDep, key: Annotated[str, Form()],
-              next: Annotated[str, Form()] = "/maps") -> Response:
-        target = _safe_next(next)
-        if key_for(session, key.strip()) is None:
-            page = LOGIN_PAGE.format(error='<p class="err">密钥无效 (unknown or revoked key)</p>',
-                                     next=escape(target))
-            return HTMLResponse(page, status_code=401)
-        response = RedirectResponse(target, status_code=303)
-        response.set_cookie(KEY_COOKIE, key.strip(), httponly=True, samesite="strict",
-                            max_age=12 * 3600)
+    @router.post("/login", summary="Check a key and open a read-only browser session")
+    async def login(request: Request, session: SessionDep, settings: SettingsDep,
+                    key: Annotated[str, Form()], next: Annotated[str, Form()] = "/maps",
+                    ) -> Response:
+        plain = key.strip()
+        stored = None if plain.startswith(SESSION_PREFIX) else await run_in_threadpool(
+            key_for, session, plain)
+        if stored is None:
+            return _login_page(request, next, "密钥无效 (unknown or revoked key)", 401)
+        token = await run_in_threadpool(open_browser_session, session, stored,
+                                        settings.session_hours)
+        actor = Actor(stored.name, stored.prefix, stored.role, "POST /login")
+        await run_in_threadpool(record, session, actor, "login", "browser_session")
+        response = RedirectResponse(_safe_next(next), status_code=303)
+        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
+                            max_age=int(settings.session_hours * 3600))
         return response
 
-    @router.post("/logout", summary="Forget the session cookie")
-    def logout() -> Response:
+    @router.post("/logout", summary="End the browser session and forget its cookie")
+    async def logout(request: Request, session: SessionDep) -> Response:
+        token = request.cookies.get(SESSION_COOKIE)
+        if token and token.startswith(SESSION_PREFIX):
+            await run_in_threadpool(_end, session, token)
         response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(KEY_COOKIE)
+        response.delete_cookie(SESSION_COOKIE)
         return response
 
     return router

@@ -201,9 +201,12 @@ def check_conflicts(session: Session, changeset: PlanChangeset) -> None:
     details = [{"grid": r["code"], "version": r["version"], "changeset": r["changeset_id"],
                 "changed_by": r["author"] or r["changed_by"],
                 "reason": r["reason"] or r["change_reason"], "at": str(r["at"])} for r in rows]
-    first = details[0]
+    # name the change itself (a changeset, or an import's new version with its reason),
+    # not the version it closed
+    first = next((d for d in details if d["changeset"] or d["reason"]), details[0])
     by = (f"changeset {first['changeset']} ({first['reason']!r} by {first['changed_by']})"
-          if first["changeset"] else f"{first['changed_by'] or 'an import'}")
+          if first["changeset"] else f"{first['changed_by'] or 'an import'}"
+          + (f" ({first['reason']!r})" if first["reason"] else ""))
     raise Conflict(
         f"changeset {changeset.id} is based on data of {changeset.base_at:%Y-%m-%d %H:%M:%S}; "
         f"grid {first['grid']} was changed since by {by}. Open a new draft on the current "

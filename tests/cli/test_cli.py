@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+import json
 import os
 import socket
 import subprocess
@@ -72,3 +74,21 @@ def test_serve_runs_several_worker_processes(database_url: str) -> None:
         server.terminate()
         output, _ = server.communicate(timeout=30)
     assert output.count("Started server process") == 2, output
+
+
+def test_audit_lists_what_the_command_line_did(database_url: str, engine: Engine) -> None:
+    runner = CliRunner()
+    plain = runner.invoke(app, ["keys", "create", "--role", "viewer", "--name", "审计"]
+                          ).output.strip()
+    revoked = runner.invoke(app, ["keys", "revoke", plain[:7]])
+    assert revoked.exit_code == 0, revoked.output
+    result = runner.invoke(app, ["audit", "--entity", "api_key", "--id", plain[:7], "--json"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines() if line.strip()]
+    user = getpass.getuser()
+    assert [(r["action"], r["actor"], r["route"], r["after"]) for r in rows] == [
+        ("revoke", f"cli:{user}", "cli keys revoke", {"revoked": 1}),
+        ("create", f"cli:{user}", "cli keys create",
+         {"name": "审计", "role": "viewer", "worker_code": None})]
+    table = runner.invoke(app, ["audit", "--id", plain[:7]])
+    assert "2 of 2 audit rows" in table.output

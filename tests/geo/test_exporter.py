@@ -178,7 +178,8 @@ def test_reimport_of_export_updates_in_place(db: Session, tmp_path: Path) -> Non
     path = tmp_path / "grids.geojson"
     export_file(db, "grids", path, "geojson")
     report = import_file(db, "grids", path)
-    assert (report.inserted, report.updated) == (0, 3)
+    # unchanged to 1e-7° (CCW rings, 7 decimals): no new versions (geo.planning.grid_imports)
+    assert (report.inserted, report.updated) == (0, 0)
     assert shapely.equals(WEST_SQUARE, shapely.from_wkt(db.scalar(text(
         "SELECT ST_AsText(ST_GeometryN(geom, 1)) FROM grids WHERE code = :c"),
         {"c": WEST_GRID})))

@@ -1,0 +1,93 @@
+"""Role rules that depend on the data: case actions by grid, and imports by layer.
+
+Route-level rules (which roles may call a route at all) live in api/auth.py; the rules here
+need to know the case or the layer. Both raise :class:`~geo.errors.Forbidden` (HTTP 403).
+
+Imports (``POST /import/{layer}``): grid geometry changes only through changesets or a
+planner's import - ``areas``, ``grids`` (incl. dedicated grids), ``micro_grids`` and the
+``buildings`` whose households balance them are planner layers; ``events`` is the
+dispatcher's; ``sites``, ``cameras`` and ``workers`` may come from either. Admin may import
+everything.
+
+Case actions (``POST /events/{id}/actions``):
+
+==========  =================================================================================
+role        may
+==========  =================================================================================
+admin       every action on every case
+dispatcher  every action on every case (the command centre manages cases)
+worker      ``start``, ``resolve``, ``postpone`` (ask for more time) and ``escalate`` (hand a
+            case it cannot handle up to the community) - only on cases assigned to its own
+            grid (the grid or micro-grid of the worker bound to its key) and still handled at
+            grid level; never ``dispatch``, ``close`` (verification), ``rework`` or ``reject``.
+            A worker key bound to no worker may not act on cases at all.
+others      nothing (planners and viewers are refused by the route's rule)
+==========  =================================================================================
+
+Refusals are :class:`~geo.errors.Forbidden` (HTTP 403) naming the action, the case's grid
+and the worker's grid; an unknown case is :class:`~geo.errors.NotFound` (404).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.errors import Forbidden, NotFound
+
+IMPORT_ROLES: dict[str, frozenset[str]] = {
+    "areas": frozenset({"admin", "planner"}),
+    "grids": frozenset({"admin", "planner"}),
+    "micro_grids": frozenset({"admin", "planner"}),
+    "buildings": frozenset({"admin", "planner"}),
+    "sites": frozenset({"admin", "planner", "dispatcher"}),
+    "cameras": frozenset({"admin", "planner", "dispatcher"}),
+    "workers": frozenset({"admin", "planner", "dispatcher"}),
+    "events": frozenset({"admin", "dispatcher"}),
+}
+WORKER_ACTIONS = ("start", "resolve", "postpone", "escalate")
+CASE_MANAGERS = frozenset({"admin", "dispatcher"})
+
+_CASE = """
+SELECT e.handling_level, a.grid_code, a.micro_grid_code
+FROM events e LEFT JOIN event_assignments a ON a.event_id = e.id
+WHERE e.id = :id
+"""
+
+
+def check_case_action(session: Session, event_id: int, action: str, role: str | None,
+                      worker_code: str | None) -> None:
+    """Raise unless ``role`` (with its key's ``worker_code``) may ``action`` case ``event_id``."""
+    if role in CASE_MANAGERS:
+        return
+    if role != "worker":
+        raise Forbidden(f"role {role!r} may not act on cases", [{"role": role}])
+    if action not in WORKER_ACTIONS:
+        raise Forbidden(f"a grid worker may not {action} a case (a dispatcher does)",
+                        [{"field": "action", "value": action, "allowed": list(WORKER_ACTIONS)}])
+    if worker_code is None:
+        raise Forbidden("this worker key is bound to no worker, so it may not act on cases",
+                        [{"field": "worker_code", "value": None}])
+    case = session.execute(text(_CASE), {"id": event_id}).first()
+    if case is None:
+        raise NotFound(f"no event {event_id}", [{"field": "id", "value": event_id}])
+    own = session.scalar(text("SELECT grid_code FROM workers WHERE code = :c"),
+                         {"c": worker_code})
+    where = {"event": event_id, "event_grid": case.grid_code,
+             "event_micro_grid": case.micro_grid_code, "worker": worker_code,
+             "worker_grid": own}
+    if own is None or own not in (case.grid_code, case.micro_grid_code):
+        raise Forbidden(f"event {event_id} is not in the grid of worker {worker_code}",
+                        [where])
+    if case.handling_level != "grid":
+        raise Forbidden(f"event {event_id} is handled at {case.handling_level} level now, "
+                        "not by its grid", [{**where, "handling_level": case.handling_level}])
+
+
+def check_import(layer: str, role: str | None) -> None:
+    """Raise Forbidden unless ``role`` may import ``layer`` (an unknown layer passes: the
+    importer names it)."""
+    allowed = IMPORT_ROLES.get(layer)
+    if allowed is not None and role not in allowed:
+        raise Forbidden(f"role {role!r} may not import {layer}",
+                        [{"layer": layer, "role": role, "required_roles": sorted(allowed)}])
