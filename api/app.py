@@ -8,10 +8,9 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.errors import error_body, install_error_handlers
+from api.body_limit import BodyLimit
+from api.errors import install_error_handlers
 from api.locate_pool import PooledSource
 from api.routers.admin import admin_router
 from api.routers.dispatch import dispatch_router
@@ -21,6 +20,7 @@ from api.routers.locate import LocateFirst, locate_openapi_route, locate_route
 from api.routers.maps import maps_router, static_app
 from api.routers.planning import planning_router
 from api.routers.session import session_router
+from geo import tempdir
 from geo.db import database_url
 from geo.settings import Settings, get_settings
 
@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.locate_source = PooledSource(database_url(settings))
     install_error_handlers(app)
-    app.add_middleware(UploadLimit, settings=settings)
+    app.add_middleware(BodyLimit, settings=settings, public_paths=PUBLIC_PATHS)
     app.add_middleware(LocateFirst)  # the last added is the outermost
     # Starlette matches routes in order, one regular expression each: the dispatch routes
     # (/locate, /alarms, /events) come first, ahead of ~100 map, data and planning routes
@@ -60,8 +60,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    scratch = tempdir.enter(get_settings())
     yield
     await app.state.locate_source.close()
+    tempdir.leave(scratch)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -71,30 +73,3 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             title=app.title, version=app.version, description=app.description,
             routes=[locate_openapi_route(), *app.routes])
     return app.openapi_schema
-
-
-class UploadLimit:
-    """Pure ASGI middleware: 413 for a declared body over ``GRIDLINK_MAX_UPLOAD_MB``.
-
-    Bodies without a Content-Length (chunked) are counted while read by the upload routes.
-    Pure ASGI rather than ``@app.middleware``: that wrapper costs a task switch per request.
-    """
-
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app = app
-        self.limit = int(settings.max_upload_mb * 1024 * 1024)
-        self.limit_mb = settings.max_upload_mb
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length", b"")
-            if length.isdigit() and int(length) > self.limit:
-                response = JSONResponse(
-                    error_body("too_large",
-                               f"request body of {int(length)} bytes exceeds the limit of "
-                               f"{self.limit} bytes (GRIDLINK_MAX_UPLOAD_MB={self.limit_mb:g})",
-                               [{"limit_bytes": self.limit, "size_bytes": int(length)}]),
-                    status_code=413)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)

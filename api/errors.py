@@ -6,6 +6,7 @@ Bodies are ``{"error": code, "message": ..., "details": [...]}``; never a stack 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -48,6 +49,13 @@ def error_body(code: str, message: str, details: list[Any] | None = None) -> dic
     return {"error": code, "message": message, "details": details or []}
 
 
+def validation_details(errors: Sequence[Any], prefix: tuple[str, ...] = ()
+                       ) -> list[dict[str, Any]]:
+    """Pydantic's errors as error-body details: ``{"field": "query.lon", "problem": ...}``."""
+    return [{"field": ".".join((*prefix, *(str(p) for p in err.get("loc", ())))),
+             "problem": err.get("msg")} for err in errors]
+
+
 def _wants_page(request: Request) -> bool:
     """A browser navigating to a page (not a script or API client)."""
     return request.method == "GET" and "text/html" in request.headers.get("accept", "")
@@ -68,12 +76,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [
-            {"field": ".".join(str(p) for p in err.get("loc", ())), "problem": err.get("msg")}
-            for err in exc.errors()
-        ]
-        return JSONResponse(error_body("validation_failed", "the request is invalid", details),
-                            status_code=422)
+        return JSONResponse(error_body("validation_failed", "the request is invalid",
+                                       validation_details(exc.errors())), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

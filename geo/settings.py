@@ -35,7 +35,16 @@ class Settings(BaseSettings):
     key_cache_seconds: float = Field(
         default=10.0, description="How long a valid API key is remembered (0 = check every "
         "request); a key revoked from another process stops working within this time.")
-    max_upload_mb: float = Field(default=200.0, description="Largest accepted upload (413 above).")
+    max_upload_mb: float = Field(
+        default=200.0, description="Largest accepted request body on any route, counted while "
+        "it streams (413 above; docs/operations.md, Limits).")
+    temp_dir: Path | None = Field(
+        default=None, description="Temporary files, one directory per process (default "
+        "`home`/tmp); directories of processes no longer running are removed at start-up.")
+    max_unzipped_mb: float = Field(
+        default=1000.0, description="Most bytes an uploaded zip may unpack to (413 above).")
+    max_zip_ratio: float = Field(
+        default=200.0, description="Highest compression ratio of a zip member over 1 MiB.")
     bulk_event_limit: int = Field(default=100_000, description="Most events per bulk request.")
 
     metric_srid: int = Field(

@@ -30,7 +30,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import READ_ROLES, Reader, reader_of
-from api.errors import gridlink_error_response
+from api.errors import gridlink_error_response, validation_details
 from api.locate_pool import LocateSource
 from geo.errors import GridlinkError, ValidationFailed
 from geo.locate import LocateResult, to_wgs84_point
@@ -100,9 +100,8 @@ def parse_query(query_string: bytes) -> LocateQuery:
     try:
         return LocateQuery.model_validate(dict(parse_qsl(query_string.decode("latin-1"))))
     except ValidationError as exc:
-        details = [{"field": ".".join(("query", *map(str, err["loc"]))), "problem": err["msg"]}
-                   for err in exc.errors()]
-        raise ValidationFailed("the request is invalid", details) from None
+        raise ValidationFailed("the request is invalid",
+                               validation_details(exc.errors(), ("query",))) from None
 
 
 def locate_route() -> Route:

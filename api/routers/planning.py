@@ -16,6 +16,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from pydantic import BaseModel, Field
 
 from api.auth import Caller, Planner, Reader
+from api.bodies import save_upload
 from api.deps import SessionDep
 from geo.planning import operations as ops
 from geo.planning.changesets import (
@@ -141,10 +142,8 @@ def _draft_maker_routes(router: APIRouter) -> None:
                      area_code: str = Form(...), reason: str | None = Form(None),
                      encoding: str | None = Form(None), crs: str | None = Form(None)
                      ) -> dict[str, Any]:
-        name = Path(file.filename or "upload.geojson").name
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / name
-            path.write_bytes(file.file.read())
+        with tempfile.TemporaryDirectory(prefix="gridlink-draft-") as tmp:
+            path = save_upload(file, Path(tmp))
             made = import_draft(session, area_code, path, caller.name, reason, encoding, crs)
         return _with_validation(session, made)
 

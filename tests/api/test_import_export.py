@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from api.app import create_app
 from api.deps import current_settings, get_session
 from geo.settings import get_settings
-from tests.conftest import auth
+from tests.conftest import TransactionSource, auth
 from tests.geo.importer_files import (
     COMMUNITY,
     EAST_GRID,
@@ -128,7 +128,7 @@ def test_not_multipart_and_no_file(client: TestClient, keys: dict[str, str]) -> 
     assert_error(client.post("/import/grids", content=grids_body(),
                              headers={**auth(keys, "planner"),
                                       "Content-Type": "application/geo+json"}),
-                 400, "unreadable_file")
+                 415, "unsupported_media_type")
     assert_error(client.post("/import/grids", data={"other": "x"}, files={"x": ("a", b"1")},
                              headers=auth(keys, "planner")), 400, "unreadable_file")
 
@@ -152,6 +152,7 @@ def small_client(db: Session, keys: dict[str, str]) -> Iterator[TestClient]:
 
     app.dependency_overrides[get_session] = session
     app.dependency_overrides[current_settings] = lambda: small
+    app.state.locate_source = TransactionSource(db)  # the key check before the body
     with TestClient(app) as test_client:
         yield test_client
 

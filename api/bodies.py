@@ -1,0 +1,79 @@
+"""Reading request bodies: the one media-type check, JSON parser and uploaded-file saver.
+
+Sizes are bounded before these run (:mod:`api.body_limit`); here bad bodies become clear
+4xx answers: 415 for another media type, 400 for an empty or unparseable body (invalid
+JSON, nesting deeper than Python's parser allows), 400 for an unusable file name.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from fastapi import HTTPException
+from starlette.datastructures import UploadFile
+from starlette.requests import HTTPConnection, Request
+
+from geo.errors import UnreadableFile
+
+JSON_TYPES = ("application/json", "application/geo+json")
+CSV_TYPES = ("text/csv", "application/csv")
+MAX_NAME_CHARS = 200
+"""Longest accepted upload file name (characters); file systems stop at 255 bytes."""
+CHUNK_BYTES = 1024 * 1024
+
+
+def media_type(request: HTTPConnection) -> str:
+    """The request's media type, lower case, without parameters ('' when absent)."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def require_media_type(request: HTTPConnection, allowed: tuple[str, ...], hint: str) -> str:
+    """The request's media type if in ``allowed``; 415 saying what to send otherwise."""
+    kind = media_type(request)
+    if kind not in allowed:
+        raise HTTPException(415, f"send {hint} ({', '.join(allowed)}), not {kind or 'nothing'}")
+    return kind
+
+
+def parse_json(raw: bytes) -> Any:
+    """``raw`` parsed as JSON; UnreadableFile (400) naming the body when it is not JSON."""
+    if not raw.strip():
+        raise UnreadableFile("the request body is empty", [{"field": "body"}])
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise UnreadableFile("the body nests arrays or objects too deeply",
+                             [{"field": "body"}]) from None
+    except ValueError as exc:
+        raise UnreadableFile(f"the body is not valid JSON: {exc}", [{"field": "body"}]) from None
+
+
+async def json_body(request: Request) -> Any:
+    """The request's JSON body; 415 for another content type, 400 for empty/invalid JSON."""
+    require_media_type(request, JSON_TYPES, "JSON")
+    return parse_json(await request.body())
+
+
+def upload_name(filename: str | None, field: str = "file") -> str:
+    """The base name of an uploaded file; UnreadableFile (400) for '', '.', '..', a NUL or a
+    name over ``MAX_NAME_CHARS`` characters (it is written to disk under this name)."""
+    raw = filename or ""
+    name = Path(raw.replace("\\", "/")).name
+    if name in ("", ".", "..") or "\x00" in name or len(name) > MAX_NAME_CHARS:
+        raise UnreadableFile(
+            f"unusable file name {raw[:MAX_NAME_CHARS]!r}: give a name of 1 to "
+            f"{MAX_NAME_CHARS} characters, such as grids.geojson", [{"field": field}])
+    return name
+
+
+def save_upload(upload: UploadFile, folder: Path, field: str = "file") -> Path:
+    """Copy an uploaded file under ``folder`` with its own base name, 1 MiB at a time
+    (blocking: call from the thread pool or a sync route)."""
+    target = folder / upload_name(upload.filename, field)
+    upload.file.seek(0)
+    with open(target, "wb") as out:
+        shutil.copyfileobj(upload.file, out, CHUNK_BYTES)
+    return target

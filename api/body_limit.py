@@ -1,0 +1,117 @@
+"""Every request body bounded, counted while it streams, and read only after the key is checked.
+
+:class:`BodyLimit` is pure ASGI middleware in front of every route (``@app.middleware``
+costs a task switch per request). For each HTTP request it
+
+1. answers 401 to a write (any method but GET/HEAD/OPTIONS) with a body, outside the public
+   paths, that carries no valid key, **before** one byte of the body is read: a body is
+   never parsed for a caller who may not send it (the route's own rule still decides 403);
+2. answers 413 when ``Content-Length`` declares more than ``GRIDLINK_MAX_UPLOAD_MB``;
+3. counts the bytes the app reads (chunked bodies have no Content-Length): past the limit
+   the app is told the client went away, whatever it was answering is dropped, and the
+   client gets the 413 instead. Nothing past the limit is ever held in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from starlette.requests import HTTPConnection, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.auth import caller_of
+from api.errors import error_body, gridlink_error_response
+from geo.errors import AuthRequired, GridlinkError
+from geo.settings import Settings
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass
+class _Body:
+    """What the app has read of one request's body."""
+
+    received: int = 0
+    exceeded: bool = False
+    started: bool = False
+
+
+def _has_body(scope: Scope) -> bool:
+    """Whether the request announces a body (a non-zero Content-Length, or chunked)."""
+    headers = dict(scope["headers"])
+    length = headers.get(b"content-length", b"")
+    return (length.isdigit() and int(length) > 0) or b"transfer-encoding" in headers
+
+
+class BodyLimit:
+    """See the module docstring. ``public_paths`` take writes without a key (``/login``)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings, public_paths: frozenset[str]) -> None:
+        self.app = app
+        self.settings = settings
+        self.public_paths = public_paths
+        self.limit = int(settings.max_upload_mb * 1024 * 1024)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            await self._check_key(scope)
+        except GridlinkError as exc:
+            response = await gridlink_error_response(Request(scope), exc)
+            await response(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._too_large(int(declared))(scope, receive, send)
+            return
+        await self._counted(scope, receive, send)
+
+    async def _check_key(self, scope: Scope) -> None:
+        """401 for a write without a valid key (a bad key is 401 on any method)."""
+        if (scope["method"] in READ_METHODS or scope["path"] in self.public_paths
+                or not _has_body(scope)):
+            return
+        lookup = scope["app"].state.locate_source.key
+        if await caller_of(HTTPConnection(scope), lookup, self.settings) is None:
+            raise AuthRequired("this request needs an API key (header X-API-Key)")
+
+    async def _counted(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = _Body()
+
+        async def counting_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                body.received += len(message.get("body", b""))
+                if body.received > self.limit:
+                    body.exceeded = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if body.exceeded:
+                return  # the app's answer to a cut-off body; the 413 goes out below
+            body.started = body.started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not body.exceeded:
+                raise
+        if body.exceeded and not body.started:
+            await self._too_large(body.received)(scope, receive, send)
+
+    def _too_large(self, size: int) -> JSONResponse:
+        """413 naming the limit, the setting and how much was sent (or read so far)."""
+        limit_mb = self.settings.max_upload_mb
+        details: list[dict[str, Any]] = [{"limit_bytes": self.limit, "received_bytes": size,
+                                          "setting": "GRIDLINK_MAX_UPLOAD_MB"}]
+        return JSONResponse(
+            error_body("too_large", f"the request body exceeds the limit of {self.limit} bytes "
+                       f"(GRIDLINK_MAX_UPLOAD_MB={limit_mb:g}); received {size} bytes",
+                       details),
+            status_code=413, headers={"Connection": "close"})
