@@ -9,9 +9,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from api.body_limit import BodyLimit
 from api.errors import install_error_handlers
 from api.locate_pool import PooledSource
+from api.request_guard import RequestGuard
 from api.routers.admin import admin_router
 from api.routers.dispatch import dispatch_router
 from api.routers.files import files_router
@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.locate_source = PooledSource(database_url(settings))
     install_error_handlers(app)
-    app.add_middleware(BodyLimit, settings=settings, public_paths=PUBLIC_PATHS)
+    app.add_middleware(RequestGuard, settings=settings, public_paths=PUBLIC_PATHS)
     app.add_middleware(LocateFirst)  # the last added is the outermost
     # Starlette matches routes in order, one regular expression each: the dispatch routes
     # (/locate, /alarms, /events) come first, ahead of ~100 map, data and planning routes

@@ -1,6 +1,6 @@
 """Reading request bodies: the one media-type check, JSON parser and uploaded-file saver.
 
-Sizes are bounded before these run (:mod:`api.body_limit`); here bad bodies become clear
+Sizes are bounded before these run (:mod:`api.request_guard`); here bad bodies become clear
 4xx answers: 415 for another media type, 400 for an empty or unparseable body (invalid
 JSON, nesting deeper than Python's parser allows), 400 for an unusable file name.
 """

@@ -18,6 +18,7 @@ from api.auth import Caller, Dispatcher, Reader, Reporter, require_roles
 from api.bodies import CSV_TYPES, JSON_TYPES, json_body, parse_json, require_media_type
 from api.deps import SessionDep, SettingsDep
 from api.errors import validation_details
+from api.params import EventId, Offset
 from geo.assign import assign_events
 from geo.db import database_url, libpq_url
 from geo.errors import TooLarge, UnreadableFile, ValidationFailed
@@ -34,6 +35,7 @@ from geo.events import (
     raise_alarm,
     transitions_of,
 )
+from geo.fields import Timestamp
 from geo.importer import import_file
 from geo.stats import stats_csv, unit_stats
 
@@ -124,10 +126,10 @@ def _event_routes(router: APIRouter) -> None:
     @router.get("/events", summary="List events with filters and paging")
     def get_events(
         session: SessionDep, _: Reader, area: str | None = None, status: str | None = None,
-        category: str | None = None, since: datetime | None = None,
-        until: datetime | None = None, assignment: str | None = None,
+        category: str | None = None, since: Timestamp | None = None,
+        until: Timestamp | None = None, assignment: str | None = None,
         bbox: str | None = Query(None, description="west,south,east,north (WGS 84)"),
-        limit: int = Query(100, ge=1, le=10_000), offset: int = Query(0, ge=0),
+        limit: int = Query(100, ge=1, le=10_000), offset: Offset = 0,
     ) -> dict[str, Any]:
         box = _bbox(bbox)
         rows, total = list_events(session, EventFilter(
@@ -136,13 +138,13 @@ def _event_routes(router: APIRouter) -> None:
         return {"total": total, "limit": limit, "offset": offset, "events": rows}
 
     @router.get("/events/{event_id}", summary="One event with its lifecycle history")
-    def get_one(event_id: int, session: SessionDep, _: Reader) -> dict[str, Any]:
+    def get_one(event_id: EventId, session: SessionDep, _: Reader) -> dict[str, Any]:
         return {**get_event(session, event_id), "transitions": transitions_of(session, event_id)}
 
     @router.post("/events/{event_id}/actions",
                  summary="Lifecycle step: dispatch, start, resolve, close, rework, reject, "
                  "postpone, escalate (409 lists the allowed ones)")
-    def post_action(event_id: int, body: ActionIn, session: SessionDep,
+    def post_action(event_id: EventId, body: ActionIn, session: SessionDep,
                     caller: Reporter) -> dict[str, Any]:
         return apply_action(session, event_id, body.action, actor=caller.worker_code or
                             caller.name, note=body.note, hours=body.hours,
@@ -239,8 +241,8 @@ def _stats_routes(router: APIRouter) -> None:
     def get_stats(
         session: SessionDep, settings: SettingsDep, _: Reader,
         level: Literal["grid", "community", "street", "district", "department"] = "grid",
-        since: datetime | None = Query(None, description="default: 30 days before until"),
-        until: datetime | None = Query(None, description="default: now"),
+        since: Timestamp | None = Query(None, description="default: 30 days before until"),
+        until: Timestamp | None = Query(None, description="default: now"),
         format: Literal["json", "csv"] = "json",
     ) -> Any:
         end = until or datetime.now(UTC)

@@ -1,7 +1,7 @@
 """Import and export of layers: ``POST /import/{layer}``, ``GET /export/{layer}``.
 
 Uploads are multipart/form-data with the file in field ``file``, streamed to a temporary
-directory removed on every path (the size limit is :mod:`api.body_limit`'s). Exports stream
+directory removed on every path (the size limit is :mod:`api.request_guard`'s). Exports stream
 GeoJSON from a server-side cursor (memory stays flat however large the layer).
 """
 

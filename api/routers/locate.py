@@ -33,6 +33,7 @@ from api.auth import READ_ROLES, Reader, reader_of
 from api.errors import gridlink_error_response, validation_details
 from api.locate_pool import LocateSource
 from geo.errors import GridlinkError, ValidationFailed
+from geo.fields import Coordinate, Text
 from geo.locate import LocateResult, to_wgs84_point
 from geo.settings import get_settings
 
@@ -45,11 +46,12 @@ class LocateQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    lon: float = Field(description="longitude in `crs`")
-    lat: float = Field(description="latitude in `crs`")
-    crs: str = Field("4326", description="4326, 4490, gcj02 or bd09")
-    k: int | None = Field(None, description="cameras wanted (default 3, at most 50)")
-    radius: float | None = Field(None, description="site radius in metres (default 200)")
+    lon: Coordinate = Field(description="longitude in `crs`")
+    lat: Coordinate = Field(description="latitude in `crs`")
+    crs: Text = Field("4326", max_length=100, description="4326, 4490, gcj02 or bd09")
+    k: int | None = Field(None, ge=1, le=50, description="cameras wanted (default 3)")
+    radius: float | None = Field(None, ge=0, le=5000, allow_inf_nan=False,
+                                 description="site radius in metres (default 200)")
 
 
 class LocateEndpoint:

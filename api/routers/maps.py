@@ -20,8 +20,10 @@ from starlette.routing import Mount, Router
 
 from api.auth import Reader
 from api.deps import SessionDep, SettingsDep
+from api.params import AfterEventId, ChangesetId, EventId
 from geo import mapdata
 from geo.errors import ValidationFailed
+from geo.fields import Timestamp
 from geo.locate import LocateResult, locate
 from geo.planning.changesets import get_changeset
 from geo.planning.preview import preview
@@ -92,8 +94,8 @@ def _planner_routes(router: APIRouter) -> None:
 
     @router.get("/events", summary="Events over time: heat map, per-grid counts, clusters")
     def events(session: SessionDep, settings: SettingsDep, _: Reader,
-               area: str | None = None, start: datetime | None = None,
-               end: datetime | None = None, category: str | None = None,
+               area: str | None = None, start: Timestamp | None = None,
+               end: Timestamp | None = None, category: str | None = None,
                bin_days: int | None = Query(None, ge=1, le=366,
                                             description="slider step; default: ≤ 12 steps")
                ) -> HTMLResponse:
@@ -119,7 +121,7 @@ def _dispatch_routes(router: APIRouter) -> None:
 
     @router.get("/alarms/feed", response_class=JSONResponse,
                 summary="Alarms newer than ?after=<id> as GeoJSON features (polled by /alarms)")
-    def alarm_feed(session: SessionDep, _: Reader, after: int = 0) -> dict[str, Any]:
+    def alarm_feed(session: SessionDep, _: Reader, after: AfterEventId = 0) -> dict[str, Any]:
         rows = mapdata.alarms_after(session, after)
         return {"alarms": [alarm_feature(r) for r in rows],
                 "last_id": max((int(r["id"]) for r in rows), default=after)}
@@ -133,7 +135,7 @@ def _dispatch_routes(router: APIRouter) -> None:
         return HTMLResponse(page_html(incident_map(data, basemap_for(settings))))
 
     @router.get("/events/{event_id}", summary="Dispatcher view of a reported event")
-    def event_page(event_id: int, session: SessionDep, settings: SettingsDep,
+    def event_page(event_id: EventId, session: SessionDep, settings: SettingsDep,
                    _: Reader) -> HTMLResponse:
         event = mapdata.event_point(session, event_id)
         found = locate(session, event["lon"], event["lat"], settings=settings)
@@ -147,7 +149,7 @@ def _dispatch_routes(router: APIRouter) -> None:
 
 def _changeset_routes(router: APIRouter) -> None:
     @router.get("/changesets/{changeset_id}", summary="A draft changeset: before/after swipe")
-    def changeset_page(changeset_id: int, session: SessionDep, settings: SettingsDep,
+    def changeset_page(changeset_id: ChangesetId, session: SessionDep, settings: SettingsDep,
                        _: Reader) -> HTMLResponse:
         found = get_changeset(session, changeset_id)
         impact = preview(session, changeset_id)
@@ -159,7 +161,7 @@ def _changeset_routes(router: APIRouter) -> None:
 
     @router.get("/changesets/{changeset_id}/draw",
                 summary="Edit a draft's grids in the browser (posts reshapes to /planning)")
-    def draw_page(changeset_id: int, session: SessionDep, settings: SettingsDep,
+    def draw_page(changeset_id: ChangesetId, session: SessionDep, settings: SettingsDep,
                   _: Reader) -> HTMLResponse:
         found = get_changeset(session, changeset_id)
         fmap = drawing_map(f"网格绘制 · 草案 #{changeset_id}（{found.area_code}）",
@@ -183,7 +185,7 @@ def planner_page(session: SessionDep, settings: Settings, area: str | None) -> A
 
 
 def events_page(session: SessionDep, settings: Settings, area: str | None,
-                start: datetime | None, end: datetime | None, category: str | None,
+                start: Timestamp | None, end: Timestamp | None, category: str | None,
                 bin_days: int | None) -> Any:
     """The events map for ``area`` over [start, end) (default: the last 30 days)."""
     code = area or mapdata.default_area(session)

@@ -1,8 +1,12 @@
-"""Every request body bounded, counted while it streams, and read only after the key is checked.
+"""Checks every request passes before any route sees it: no NUL in the URL, the key before the
+body, every body bounded and counted while it streams.
 
-:class:`BodyLimit` is pure ASGI middleware in front of every route (``@app.middleware``
+:class:`RequestGuard` is pure ASGI middleware in front of every route (``@app.middleware``
 costs a task switch per request). For each HTTP request it
 
+0. answers 422 naming the parameter when the path or query string holds a NUL character
+   (``?parent=%00``): PostgreSQL text cannot hold one, and a streamed export must fail
+   before its first byte, not half-way;
 1. answers 401 to a write (any method but GET/HEAD/OPTIONS) with a body, outside the public
    paths, that carries no valid key, **before** one byte of the body is read: a body is
    never parsed for a caller who may not send it (the route's own rule still decides 403);
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection, Request
@@ -23,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import caller_of
 from api.errors import error_body, gridlink_error_response
-from geo.errors import AuthRequired, GridlinkError
+from geo.errors import AuthRequired, GridlinkError, ValidationFailed
 from geo.settings import Settings
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -38,6 +43,20 @@ class _Body:
     started: bool = False
 
 
+def _check_url(scope: Scope) -> None:
+    """ValidationFailed naming the path or the query parameter that holds a NUL."""
+    if "\x00" in scope["path"]:
+        raise ValidationFailed("the path holds a NUL character", [{"field": "path"}])
+    query = scope["query_string"]
+    if b"\x00" not in query and b"%00" not in query.lower():
+        return
+    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            raise ValidationFailed("a query parameter holds a NUL character",
+                                   [{"field": f"query.{name.strip(chr(0))}",
+                                     "problem": "text must not contain NUL characters"}])
+
+
 def _has_body(scope: Scope) -> bool:
     """Whether the request announces a body (a non-zero Content-Length, or chunked)."""
     headers = dict(scope["headers"])
@@ -45,7 +64,7 @@ def _has_body(scope: Scope) -> bool:
     return (length.isdigit() and int(length) > 0) or b"transfer-encoding" in headers
 
 
-class BodyLimit:
+class RequestGuard:
     """See the module docstring. ``public_paths`` take writes without a key (``/login``)."""
 
     def __init__(self, app: ASGIApp, settings: Settings, public_paths: frozenset[str]) -> None:
@@ -59,6 +78,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         try:
+            _check_url(scope)
             await self._check_key(scope)
         except GridlinkError as exc:
             response = await gridlink_error_response(Request(scope), exc)
