@@ -11,6 +11,7 @@ from fastapi.openapi.utils import get_openapi
 
 from api.errors import install_error_handlers
 from api.locate_pool import PooledSource
+from api.openapi import document_errors
 from api.request_guard import RequestGuard
 from api.routers.admin import admin_router
 from api.routers.dispatch import dispatch_router
@@ -67,9 +68,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's schema plus ``GET /locate``, which is a plain ASGI route."""
+    """FastAPI's schema plus ``GET /locate`` (a plain ASGI route) and every error status."""
     if app.openapi_schema is None:
-        app.openapi_schema = get_openapi(
+        routes = [locate_openapi_route(), *app.routes]
+        app.openapi_schema = document_errors(get_openapi(
             title=app.title, version=app.version, description=app.description,
-            routes=[locate_openapi_route(), *app.routes])
+            routes=routes), routes)
     return app.openapi_schema

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException
+from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 from starlette.requests import HTTPConnection, Request
 
@@ -23,6 +24,41 @@ CSV_TYPES = ("text/csv", "application/csv")
 MAX_NAME_CHARS = 200
 """Longest accepted upload file name (characters); file systems stop at 255 bytes."""
 CHUNK_BYTES = 1024 * 1024
+
+
+POINT_FEATURE: dict[str, Any] = {
+    "type": "object", "required": ["type", "geometry"],
+    "properties": {"type": {"const": "Feature"}, "id": {"type": ["string", "integer"]},
+                   "geometry": {"type": "object", "required": ["type", "coordinates"],
+                                "properties": {"type": {"const": "Point"},
+                                               "coordinates": {"type": "array",
+                                                               "items": {"type": "number"},
+                                                               "minItems": 2}}},
+                   "properties": {"type": ["object", "null"]}},
+}
+"""A GeoJSON Point Feature, as OpenAPI describes it (lon/lat EPSG:4326 unless ``crs``)."""
+BULK_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "application/geo+json": {"schema": {
+        "type": "object", "required": ["type", "features"],
+        "properties": {"type": {"const": "FeatureCollection"},
+                       "features": {"type": "array", "items": POINT_FEATURE}}}},
+    "text/csv": {"schema": {"type": "string",
+                            "description": "client_id,category,reported_at,lon,lat,..."}}}}}
+FILE_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"],
+        "properties": {"file": {"type": "string", "format": "binary",
+                                "description": ".geojson, .gpkg, .zip (Shapefile), .csv"}}}}}}}
+
+
+def json_request_body(model: type[BaseModel], *alternatives: dict[str, Any]
+                      ) -> dict[str, Any]:
+    """``openapi_extra`` documenting a JSON body read by hand (not a FastAPI body model)."""
+    schema = model.model_json_schema()
+    if alternatives:
+        schema = {"anyOf": [schema, *alternatives]}
+    return {"requestBody": {"required": True, "content": {
+        kind: {"schema": schema} for kind in JSON_TYPES}}}
 
 
 def media_type(request: HTTPConnection) -> str:

@@ -32,6 +32,7 @@ ORPHAN_PID = "999999999"
 @dataclass(frozen=True)
 class LiveServer:
     url: str
+    database_url: str
     pid: int
     temp_dir: Path
     keys: dict[str, str]
@@ -81,7 +82,7 @@ def live_server(base: Path, name: str, max_upload_mb: float) -> Iterator[LiveSer
          "127.0.0.1", "--port", str(port), "--log-level", "warning"], env=env)
     try:
         _wait_until_up(f"http://127.0.0.1:{port}", process)
-        yield LiveServer(f"http://127.0.0.1:{port}", process.pid, temp_dir, keys)
+        yield LiveServer(f"http://127.0.0.1:{port}", url, process.pid, temp_dir, keys)
     finally:
         process.terminate()
         process.wait(timeout=20)

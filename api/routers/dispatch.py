@@ -15,7 +15,16 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Caller, Dispatcher, Reader, Reporter, require_roles
-from api.bodies import CSV_TYPES, JSON_TYPES, json_body, parse_json, require_media_type
+from api.bodies import (
+    BULK_BODY,
+    CSV_TYPES,
+    JSON_TYPES,
+    POINT_FEATURE,
+    json_body,
+    json_request_body,
+    parse_json,
+    require_media_type,
+)
 from api.deps import SessionDep, SettingsDep
 from api.errors import validation_details
 from api.params import EventId, Offset
@@ -97,7 +106,8 @@ def _type_name(value: Any) -> Any:
 
 
 def _event_routes(router: APIRouter) -> None:
-    @router.post("/events", summary="Report one event (JSON or GeoJSON Feature); idempotent")
+    @router.post("/events", summary="Report one event (JSON or GeoJSON Feature); idempotent",
+                 openapi_extra=json_request_body(EventIn, POINT_FEATURE))
     async def post_event(request: Request, response: Response, session: SessionDep,
                          settings: SettingsDep, caller: Reporter) -> dict[str, Any]:
         data = event_from_json(await json_body(request))
@@ -107,7 +117,8 @@ def _event_routes(router: APIRouter) -> None:
         response.status_code = 201 if created else 200
         return {**event, "created": created}
 
-    @router.post("/events/bulk", summary="Import a FeatureCollection or CSV of events")
+    @router.post("/events/bulk", summary="Import a FeatureCollection or CSV of events",
+                 openapi_extra=BULK_BODY)
     async def post_bulk(request: Request, session: SessionDep, settings: SettingsDep,
                         _: Dispatcher, crs: str | None = None,
                         partial: bool = Query(False, description="write the good rows, "
@@ -197,7 +208,8 @@ def _bulk_rows(path: Path, kind: str) -> int:
 
 def _alarm_routes(router: APIRouter) -> None:
     @router.post("/alarms", status_code=201,
-                 summary="One-click alarm by a grid worker: urgent event + locate answer")
+                 summary="One-click alarm by a grid worker: urgent event + locate answer",
+                 openapi_extra=json_request_body(AlarmIn))
     async def post_alarm(request: Request, session: SessionDep, settings: SettingsDep,
                          caller: WorkerKey) -> dict[str, Any]:
         body = await json_body(request)

@@ -20,7 +20,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api.auth import Importer, Reader
-from api.bodies import require_media_type, save_upload
+from api.bodies import FILE_BODY, require_media_type, save_upload
 from api.deps import SessionDep
 from geo.catalog import get_layer
 from geo.errors import UnreadableFile
@@ -57,7 +57,7 @@ def files_router() -> APIRouter:
     router = APIRouter(tags=["import/export"])
 
     @router.post("/import/{layer}", summary="Import a layer file (GeoJSON, GPKG, zipped "
-                 "Shapefile, CSV); all-or-nothing upsert by code")
+                 "Shapefile, CSV); all-or-nothing upsert by code", openapi_extra=FILE_BODY)
     async def import_layer(
         layer: str, request: Request, session: SessionDep, _: Importer,
         crs: str | None = Query(None, description="4326, EPSG:4490, EPSG:4547, gcj02, bd09..."
