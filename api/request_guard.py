@@ -22,13 +22,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+import psycopg
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import caller_of
 from api.errors import error_body, gridlink_error_response
-from geo.errors import AuthRequired, GridlinkError, ValidationFailed
+from geo.errors import AuthRequired, DatabaseUnavailable, GridlinkError, ValidationFailed
 from geo.settings import Settings
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -96,7 +98,12 @@ class RequestGuard:
                 or not _has_body(scope)):
             return
         lookup = scope["app"].state.locate_source.key
-        if await caller_of(HTTPConnection(scope), lookup, self.settings) is None:
+        try:
+            caller = await caller_of(HTTPConnection(scope), lookup, self.settings)
+        except (OperationalError, psycopg.OperationalError) as exc:
+            raise DatabaseUnavailable("the database did not answer the key check "
+                                      f"({type(exc).__name__})") from None
+        if caller is None:
             raise AuthRequired("this request needs an API key (header X-API-Key)")
 
     async def _counted(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -21,7 +21,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from api.app import PUBLIC_PATHS, create_app
-from tests.api.test_auth import api_routes
+from api.openapi import api_routes
 from tests.live_server import ORPHAN_PID, LiveServer, live_server
 from tests.zip_bomb import write_zip_bomb
 
@@ -176,4 +176,31 @@ def test_zip_bomb_is_refused_at_once(server: LiveServer, tmp_path: Path, path: s
     assert response.json()["details"] == [{"file": "grids.zip", "member": "grids.geojson",
                                            "ratio": 1028, "limit": 200.0}]
     assert elapsed < 1.0
+    assert server.leftovers() == []
+
+
+@pytest.mark.parametrize(("path", "kind"), [
+    ("/import/grids", "multipart/form-data; boundary=gridlinkboundary"),
+    ("/planning/import-draft", "multipart/form-data; boundary=gridlinkboundary"),
+    ("/events/bulk", "text/csv")])
+def test_client_gone_mid_upload_leaves_nothing(server: LiveServer, path: str,
+                                               kind: str) -> None:
+    """3 MiB sent (under the limit), then the connection dropped: the temporary files of
+    the half-received upload are removed."""
+    host, port = urlsplit(server.url).hostname, urlsplit(server.url).port
+    with socket.create_connection((host, port), timeout=10) as sock:
+        first = FILE_PART if kind.startswith("multipart") else b"client_id,lon,lat\n"
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {kind}\r\n"
+                     f"X-API-Key: {server.keys['admin']}\r\nTransfer-Encoding: chunked\r\n"
+                     f"\r\n{len(first):x}\r\n".encode() + first + b"\r\n")
+        for _ in range(3):
+            sock.sendall(f"{len(CHUNK):x}\r\n".encode() + CHUNK + b"\r\n")
+        time.sleep(0.5)
+        receiving = [p.name for p in server.leftovers()]
+    # multipart parts spool to anonymous (already unlinked) files; a bulk body is streamed
+    # to a named file in a temporary directory
+    assert receiving == (["events.csv"] if path == "/events/bulk" else [])
+    deadline = time.monotonic() + 5
+    while server.leftovers() and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert server.leftovers() == []
