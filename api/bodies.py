@@ -21,6 +21,8 @@ from geo.errors import UnreadableFile
 
 JSON_TYPES = ("application/json", "application/geo+json")
 CSV_TYPES = ("text/csv", "application/csv")
+FILE_TYPES = ("multipart/form-data", *CSV_TYPES)
+"""Bodies streamed to disk (held to GRIDLINK_MAX_UPLOAD_MB, not GRIDLINK_MAX_BODY_MB)."""
 MAX_NAME_CHARS = 200
 """Longest accepted upload file name (characters); file systems stop at 255 bytes."""
 CHUNK_BYTES = 1024 * 1024

@@ -10,7 +10,9 @@ costs a task switch per request). For each HTTP request it
 1. answers 401 to a write (any method but GET/HEAD/OPTIONS) with a body, outside the public
    paths, that carries no valid key, **before** one byte of the body is read: a body is
    never parsed for a caller who may not send it (the route's own rule still decides 403);
-2. answers 413 when ``Content-Length`` declares more than ``GRIDLINK_MAX_UPLOAD_MB``;
+2. answers 413 when ``Content-Length`` declares more than the body's limit:
+   ``GRIDLINK_MAX_UPLOAD_MB`` for files (multipart, CSV; streamed to disk) and
+   ``GRIDLINK_MAX_BODY_MB`` for any other body (JSON, forms; parsed in memory);
 3. counts the bytes the app reads (chunked bodies have no Content-Length): past the limit
    the app is told the client went away, whatever it was answering is dropped, and the
    client gets the 413 instead. Nothing past the limit is ever held in memory.
@@ -29,6 +31,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import caller_of
+from api.bodies import FILE_TYPES, media_type
 from api.errors import error_body, gridlink_error_response
 from geo.errors import AuthRequired, DatabaseUnavailable, GridlinkError, ValidationFailed
 from geo.settings import Settings
@@ -73,7 +76,6 @@ class RequestGuard:
         self.app = app
         self.settings = settings
         self.public_paths = public_paths
-        self.limit = int(settings.max_upload_mb * 1024 * 1024)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -86,11 +88,12 @@ class RequestGuard:
             response = await gridlink_error_response(Request(scope), exc)
             await response(scope, receive, send)
             return
+        limit = body_limit(scope, self.settings)
         declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.limit:
-            await self._too_large(int(declared))(scope, receive, send)
+        if declared.isdigit() and int(declared) > limit.bytes:
+            await _too_large(limit, int(declared))(scope, receive, send)
             return
-        await self._counted(scope, receive, send)
+        await self._counted(scope, receive, send, limit)
 
     async def _check_key(self, scope: Scope) -> None:
         """401 for a write without a valid key (a bad key is 401 on any method)."""
@@ -106,14 +109,15 @@ class RequestGuard:
         if caller is None:
             raise AuthRequired("this request needs an API key (header X-API-Key)")
 
-    async def _counted(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _counted(self, scope: Scope, receive: Receive, send: Send,
+                       limit: BodyLimit) -> None:
         body = _Body()
 
         async def counting_receive() -> Message:
             message = await receive()
             if message["type"] == "http.request":
                 body.received += len(message.get("body", b""))
-                if body.received > self.limit:
+                if body.received > limit.bytes:
                     body.exceeded = True
                     return {"type": "http.disconnect"}
             return message
@@ -130,15 +134,33 @@ class RequestGuard:
             if not body.exceeded:
                 raise
         if body.exceeded and not body.started:
-            await self._too_large(body.received)(scope, receive, send)
+            await _too_large(limit, body.received)(scope, receive, send)
 
-    def _too_large(self, size: int) -> JSONResponse:
-        """413 naming the limit, the setting and how much was sent (or read so far)."""
-        limit_mb = self.settings.max_upload_mb
-        details: list[dict[str, Any]] = [{"limit_bytes": self.limit, "received_bytes": size,
-                                          "setting": "GRIDLINK_MAX_UPLOAD_MB"}]
-        return JSONResponse(
-            error_body("too_large", f"the request body exceeds the limit of {self.limit} bytes "
-                       f"(GRIDLINK_MAX_UPLOAD_MB={limit_mb:g}); received {size} bytes",
-                       details),
-            status_code=413, headers={"Connection": "close"})
+
+@dataclass(frozen=True)
+class BodyLimit:
+    """The limit a request's body is held to: bytes, and the setting that sets them."""
+
+    bytes: int
+    setting: str
+    megabytes: float
+
+
+def body_limit(scope: Scope, settings: Settings) -> BodyLimit:
+    """``GRIDLINK_MAX_UPLOAD_MB`` for files (multipart, CSV), which are streamed to disk;
+    ``GRIDLINK_MAX_BODY_MB`` for every other body, which is parsed in memory."""
+    if media_type(HTTPConnection(scope)) in FILE_TYPES:
+        return BodyLimit(int(settings.max_upload_mb * 2**20), "GRIDLINK_MAX_UPLOAD_MB",
+                         settings.max_upload_mb)
+    return BodyLimit(int(settings.max_body_mb * 2**20), "GRIDLINK_MAX_BODY_MB",
+                     settings.max_body_mb)
+
+
+def _too_large(limit: BodyLimit, size: int) -> JSONResponse:
+    """413 naming the limit, the setting and how much was sent (or read so far)."""
+    details: list[dict[str, Any]] = [{"limit_bytes": limit.bytes, "received_bytes": size,
+                                      "setting": limit.setting}]
+    return JSONResponse(
+        error_body("too_large", f"the request body exceeds the limit of {limit.bytes} bytes "
+                   f"({limit.setting}={limit.megabytes:g}); received {size} bytes", details),
+        status_code=413, headers={"Connection": "close"})

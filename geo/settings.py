@@ -36,8 +36,11 @@ class Settings(BaseSettings):
         default=10.0, description="How long a valid API key is remembered (0 = check every "
         "request); a key revoked from another process stops working within this time.")
     max_upload_mb: float = Field(
-        default=200.0, description="Largest accepted request body on any route, counted while "
-        "it streams (413 above; docs/operations.md, Limits).")
+        default=200.0, description="Largest uploaded file (multipart or CSV body, streamed to "
+        "disk), counted while it streams (413 above; docs/operations.md, Limits).")
+    max_body_mb: float = Field(
+        default=20.0, description="Largest other request body (JSON, forms: parsed in memory) "
+        "on any route (413 above).")
     temp_dir: Path | None = Field(
         default=None, description="Temporary files, one directory per process (default "
         "`home`/tmp); directories of processes no longer running are removed at start-up.")

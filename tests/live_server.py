@@ -64,7 +64,8 @@ def _keys(url: str) -> dict[str, str]:
     return made
 
 
-def live_server(base: Path, name: str, max_upload_mb: float) -> Iterator[LiveServer]:
+def live_server(base: Path, name: str, max_upload_mb: float,
+                max_body_mb: float) -> Iterator[LiveServer]:
     """Serve the app on a free port over a fresh database ``name``; stopped and dropped
     afterwards. A directory of a dead process is planted in the temporary folder first,
     to show that start-up removes it."""
@@ -76,7 +77,8 @@ def live_server(base: Path, name: str, max_upload_mb: float) -> Iterator[LiveSer
     (temp_dir / ORPHAN_PID / "half-upload.zip").write_bytes(b"PK")
     port = _free_port()
     env = {**os.environ, "GRIDLINK_DATABASE_URL": url, "GRIDLINK_TEMP_DIR": str(temp_dir),
-           "GRIDLINK_MAX_UPLOAD_MB": str(max_upload_mb), "GRIDLINK_PUBLIC_READ": "false"}
+           "GRIDLINK_MAX_UPLOAD_MB": str(max_upload_mb), "GRIDLINK_MAX_BODY_MB": str(max_body_mb),
+           "GRIDLINK_PUBLIC_READ": "false"}
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
          "127.0.0.1", "--port", str(port), "--log-level", "warning"], env=env)

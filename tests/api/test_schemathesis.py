@@ -30,7 +30,7 @@ MAX_EXAMPLES = 8
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     yield from live_server(tmp_path_factory.mktemp("schemathesis"), "gridlink_schemathesis",
-                           max_upload_mb=4)
+                           max_upload_mb=4, max_body_mb=1)
 
 
 def seeded_parameters(server: LiveServer) -> dict[str, object]:
