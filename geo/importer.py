@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import io
 import numbers
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +34,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from geo import crs as gcrs
+from geo import tempdir
 from geo.archive import ZipLimits, extract_flat
 from geo.catalog import Layer, Range, get_layer
 from geo.codes import code_problems, excel_damage
@@ -129,7 +129,7 @@ def _unzipped(path: Path) -> Iterator[Path]:
             f"{path.name} must hold exactly one dataset (.shp with its .dbf/.shx, or one "
             f".gpkg/.geojson/.csv); found {len(datasets)}", [{"file": path.name,
                                                              "datasets": datasets}])
-    with tempfile.TemporaryDirectory(prefix="gridlink-zip-") as tmp:
+    with tempdir.scratch("gridlink-zip-") as tmp:
         try:  # sizes and ratio checked before and while unpacking (geo.archive)
             extract_flat(archive, members, Path(tmp), ZipLimits.from_settings())
         except (zipfile.BadZipFile, EOFError) as exc:

@@ -1,10 +1,11 @@
 """One temporary directory per process, so that a killed process leaves nothing behind.
 
-Uploads, unpacked zips and every other temporary file of a serving process live under
-``<GRIDLINK_TEMP_DIR>/<pid>`` (default ``<GRIDLINK_HOME>/tmp/<pid>``): :func:`enter` makes
-it Python's ``tempfile`` directory and removes the directories of processes that no longer
-run (a worker killed mid-upload); :func:`leave` removes it at a clean shutdown. Each use
-still removes its own files on every path (``TemporaryDirectory``/``finally``).
+Uploads, unpacked zips and bulk bodies of a serving process live under
+``<GRIDLINK_TEMP_DIR>/<pid>`` (default ``<GRIDLINK_HOME>/tmp/<pid>``): :func:`enter` (at
+application start-up) creates it and removes the directories of processes that no longer
+run (a worker killed mid-upload); :func:`leave` removes it at a clean shutdown. Every use
+takes a :func:`scratch` directory, removed when the request ends on any path. Outside a
+serving process (CLI) :func:`scratch` uses the system's temporary directory.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ import tempfile
 from pathlib import Path
 
 from geo.settings import Settings
+
+_current: Path | None = None
+_users = 0
+"""Apps started in this process and not yet stopped (tests run several at once)."""
 
 
 def temp_root(settings: Settings) -> Path:
@@ -43,18 +48,29 @@ def remove_orphans(root: Path) -> list[Path]:
 
 
 def enter(settings: Settings) -> Path:
-    """Create this process's temporary directory, make it ``tempfile``'s, clear orphans."""
+    """Create this process's temporary directory (clearing orphans first); returns it."""
+    global _current, _users
     root = temp_root(settings)
     root.mkdir(parents=True, exist_ok=True)
-    remove_orphans(root)
-    mine = root / str(os.getpid())
-    mine.mkdir(exist_ok=True)
-    tempfile.tempdir = str(mine)
-    return mine
+    if _users == 0:
+        remove_orphans(root)
+    _current = root / str(os.getpid())
+    _current.mkdir(exist_ok=True)
+    _users += 1
+    return _current
 
 
 def leave(folder: Path) -> None:
-    """Remove ``folder`` (made by :func:`enter`) and restore the system default."""
-    shutil.rmtree(folder, ignore_errors=True)
-    if tempfile.tempdir == str(folder):
-        tempfile.tempdir = None
+    """Remove ``folder`` (made by :func:`enter`) once the last app of the process stops."""
+    global _current, _users
+    _users = max(_users - 1, 0)
+    if _users == 0:
+        shutil.rmtree(folder, ignore_errors=True)
+        _current = None
+
+
+def scratch(prefix: str) -> tempfile.TemporaryDirectory[str]:
+    """A temporary directory in this process's folder, removed when its ``with`` ends."""
+    if _current is not None:
+        _current.mkdir(parents=True, exist_ok=True)
+    return tempfile.TemporaryDirectory(prefix=prefix, dir=_current)

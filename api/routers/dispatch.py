@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +27,7 @@ from api.bodies import (
 from api.deps import SessionDep, SettingsDep
 from api.errors import validation_details
 from api.params import EventId, Offset
+from geo import tempdir
 from geo.assign import assign_events
 from geo.db import database_url, libpq_url
 from geo.errors import TooLarge, UnreadableFile, ValidationFailed
@@ -124,7 +124,7 @@ def _event_routes(router: APIRouter) -> None:
                         partial: bool = Query(False, description="write the good rows, "
                                               "list the bad ones (default all-or-nothing)"),
                         ) -> dict[str, Any]:
-        with tempfile.TemporaryDirectory(prefix="gridlink-bulk-") as tmp:
+        with tempdir.scratch("gridlink-bulk-") as tmp:
             path = await _bulk_file(request, Path(tmp), settings.bulk_event_limit)
             report = import_file(session, "events", path, crs=crs, skip_invalid=partial)
         summary = assign_events(session, "unassigned", settings=settings)

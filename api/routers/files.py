@@ -7,7 +7,6 @@ GeoJSON from a server-side cursor (memory stays flat however large the layer).
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -22,6 +21,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from api.auth import Importer, Reader
 from api.bodies import FILE_BODY, require_media_type, save_upload
 from api.deps import SessionDep
+from geo import tempdir
 from geo.catalog import get_layer
 from geo.errors import UnreadableFile
 from geo.exporter import ExportFilter, check_export, export_geojson, parse_bbox
@@ -66,7 +66,7 @@ def files_router() -> APIRouter:
         skip_invalid: bool = Query(False, description="import good rows, report the rest"),
     ) -> dict[str, Any]:
         get_layer(layer)
-        with tempfile.TemporaryDirectory(prefix="gridlink-upload-") as tmp:
+        with tempdir.scratch("gridlink-upload-") as tmp:
             path = await _receive_upload(request, Path(tmp))
             report = await run_in_threadpool(import_file, session, layer, path, crs=crs,
                                              encoding=encoding, skip_invalid=skip_invalid)

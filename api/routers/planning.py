@@ -7,7 +7,6 @@ Geometries are GeoJSON in lon/lat (EPSG:4326); areas in m².
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +17,7 @@ from api.auth import Caller, Planner, Reader
 from api.bodies import save_upload
 from api.deps import SessionDep
 from api.params import ChangesetId, DraftId
+from geo import tempdir
 from geo.fields import Timestamp
 from geo.planning import operations as ops
 from geo.planning.changesets import (
@@ -143,7 +143,7 @@ def _draft_maker_routes(router: APIRouter) -> None:
                      area_code: str = Form(...), reason: str | None = Form(None),
                      encoding: str | None = Form(None), crs: str | None = Form(None)
                      ) -> dict[str, Any]:
-        with tempfile.TemporaryDirectory(prefix="gridlink-draft-") as tmp:
+        with tempdir.scratch("gridlink-draft-") as tmp:
             path = save_upload(file, Path(tmp))
             made = import_draft(session, area_code, path, caller.name, reason, encoding, crs)
         return _with_validation(session, made)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from geo import tempdir
@@ -20,9 +19,23 @@ def test_enter_clears_orphans_and_leave_removes_its_own(tmp_path: Path) -> None:
     mine = tempdir.enter(settings)
     try:
         assert mine == tmp_path / str(os.getpid())
-        assert tempfile.gettempdir() == str(mine)
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["1", str(os.getpid())])
+        with tempdir.scratch("gridlink-test-") as folder:
+            assert Path(folder).parent == mine
+        assert list(mine.iterdir()) == []
     finally:
         tempdir.leave(mine)
     assert not mine.exists()
-    assert tempfile.tempdir is None
+
+
+def test_two_apps_in_one_process_share_the_directory(tmp_path: Path) -> None:
+    """The first app to stop must not remove the directory the other still uses."""
+    settings = get_settings().model_copy(update={"temp_dir": tmp_path})
+    first = tempdir.enter(settings)
+    second = tempdir.enter(settings)
+    assert first == second
+    tempdir.leave(first)
+    with tempdir.scratch("gridlink-test-") as folder:
+        assert Path(folder).parent == second
+    tempdir.leave(second)
+    assert not second.exists()
