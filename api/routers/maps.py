@@ -23,7 +23,7 @@ from api.deps import SessionDep, SettingsDep
 from api.params import AfterEventId, ChangesetId, EventId
 from geo import mapdata
 from geo.errors import ValidationFailed
-from geo.fields import Timestamp
+from geo.fields import Coordinate, Timestamp
 from geo.locate import LocateResult, locate
 from geo.planning.changesets import get_changeset
 from geo.planning.preview import preview
@@ -127,8 +127,8 @@ def _dispatch_routes(router: APIRouter) -> None:
                 "last_id": max((int(r["id"]) for r in rows), default=after)}
 
     @router.get("/locate", summary="Dispatcher view of a spot (WGS 84 lon/lat)")
-    def locate_page(session: SessionDep, settings: SettingsDep, _: Reader, lon: float,
-                    lat: float) -> HTMLResponse:
+    def locate_page(session: SessionDep, settings: SettingsDep, _: Reader, lon: Coordinate,
+                    lat: Coordinate) -> HTMLResponse:
         found = locate(session, lon, lat, settings=settings)
         data = incident_data(session, found, "事发点", [("经度", f"{lon:.6f}"),
                                                        ("纬度", f"{lat:.6f}")])

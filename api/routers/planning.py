@@ -8,7 +8,7 @@ Geometries are GeoJSON in lon/lat (EPSG:4326); areas in m².
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from pydantic import BaseModel, Field
@@ -267,7 +267,8 @@ def _structure_routes(router: APIRouter) -> None:
 def _history_routes(router: APIRouter) -> None:
     @router.get("/history", summary="The grids of an area as of a date (GeoJSON)")
     def as_of(session: SessionDep, _: Reader, area: str,
-              at: Timestamp = Query(..., description="ISO 8601 time, e.g. 2026-01-31T00:00:00Z")
+              at: Annotated[Timestamp, Query(description="ISO 8601 time, e.g. "
+                                             "2026-01-31T00:00:00Z")]
               ) -> dict[str, Any]:
         return grids_as_of(session, area, at)
 
@@ -277,7 +278,7 @@ def _history_routes(router: APIRouter) -> None:
 
     @router.get("/diff", summary="What changed in an area between two times (GeoJSON)")
     def between(session: SessionDep, _: Reader, area: str,
-                from_: Timestamp = Query(..., alias="from"), to: Timestamp = Query(...)
+                from_: Annotated[Timestamp, Query(alias="from")], to: Timestamp
                 ) -> dict[str, Any]:
         return diff(session, area, from_, to)
 

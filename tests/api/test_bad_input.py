@@ -117,3 +117,21 @@ def test_unusable_import_file_name_is_400(client: TestClient, keys: dict[str, st
     response = client.post("/import/grids", files={"file": ("y" * 300, b"{}")},
                            headers=auth(keys, "planner"))
     assert_4xx(response, 400, "unreadable_file", "file")
+
+
+@pytest.mark.parametrize(("path", "field"), [
+    ("/maps/locate?lon=nan&lat=40.1", "query.lon"),
+    ("/maps/locate?lon=113.3&lat=1e400", "query.lat"),
+    ("/planning/history?area=140213001001&at=0001-01-01T00:00:00Z", "query.at"),
+    ("/planning/diff?area=140213001001&from=0001-01-01T00:00:00Z&to=2026-01-01", "query.from"),
+    ("/planning/diff?area=140213001001&from=2026-01-01&to=3000-01-01", "query.to"),
+])
+def test_more_bad_queries_are_422(client: TestClient, keys: dict[str, str], path: str,
+                                  field: str) -> None:
+    assert_4xx(client.get(path, headers=auth(keys, "viewer")), 422, "validation_failed", field)
+
+
+def test_nul_in_a_json_body_field_is_4xx(client: TestClient, keys: dict[str, str]) -> None:
+    response = client.post("/planning/changesets", json={"area_code": "14\x00", "reason": "r"},
+                           headers=auth(keys, "planner"))
+    assert response.status_code in (404, 422), response.text
