@@ -62,9 +62,8 @@ def _check_url(scope: Scope) -> None:
                                      "problem": "text must not contain NUL characters"}])
 
 
-def _has_body(scope: Scope) -> bool:
+def _has_body(headers: dict[bytes, bytes]) -> bool:
     """Whether the request announces a body (a non-zero Content-Length, or chunked)."""
-    headers = dict(scope["headers"])
     length = headers.get(b"content-length", b"")
     return (length.isdigit() and int(length) > 0) or b"transfer-encoding" in headers
 
@@ -81,24 +80,26 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        headers = dict(scope["headers"])
         try:
             _check_url(scope)
-            await self._check_key(scope)
+            await self._check_key(scope, headers)
         except GridlinkError as exc:
             response = await gridlink_error_response(Request(scope), exc)
             await response(scope, receive, send)
             return
         limit = body_limit(scope, self.settings)
-        declared = dict(scope["headers"]).get(b"content-length", b"")
+        declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit.bytes:
             await _too_large(limit, int(declared))(scope, receive, send)
             return
         await self._counted(scope, receive, send, limit)
 
-    async def _check_key(self, scope: Scope) -> None:
-        """401 for a write without a valid key (a bad key is 401 on any method)."""
+    async def _check_key(self, scope: Scope, headers: dict[bytes, bytes]) -> None:
+        """401 for a write with a body and no key or an unknown one; 503 when the database
+        cannot say. Reads, public paths and bodiless writes are left to the route."""
         if (scope["method"] in READ_METHODS or scope["path"] in self.public_paths
-                or not _has_body(scope)):
+                or not _has_body(headers)):
             return
         lookup = scope["app"].state.locate_source.key
         try:
