@@ -73,7 +73,7 @@ def live_server(base: Path, name: str, max_upload_mb: float,
     upgrade(url)
     keys = _keys(url)
     temp_dir = base / "scratch"
-    (temp_dir / ORPHAN_PID).mkdir(parents=True)
+    (temp_dir / ORPHAN_PID).mkdir(parents=True, exist_ok=True)
     (temp_dir / ORPHAN_PID / "half-upload.zip").write_bytes(b"PK")
     port = _free_port()
     env = {**os.environ, "GRIDLINK_DATABASE_URL": url, "GRIDLINK_TEMP_DIR": str(temp_dir),
