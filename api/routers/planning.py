@@ -18,7 +18,7 @@ from api.bodies import save_upload
 from api.deps import SessionDep
 from api.params import ChangesetId, DraftId
 from geo import tempdir
-from geo.fields import Timestamp
+from geo.fields import Text, Timestamp
 from geo.planning import operations as ops
 from geo.planning.changesets import (
     changeset_dict,
@@ -41,61 +41,61 @@ GeoJSON = dict[str, Any]
 
 
 class NewChangeset(BaseModel):
-    area_code: str = Field(description="community (or street) the draft redraws")
-    reason: str = Field(min_length=1, description="why: recorded on every new grid version")
+    area_code: Text = Field(description="community (or street) the draft redraws")
+    reason: Text = Field(min_length=1, description="why: recorded on every new grid version")
 
 
 class AreaRequest(BaseModel):
-    area_code: str = Field(description="community code")
-    reason: str | None = Field(None, description="recorded on the new grid versions")
+    area_code: Text = Field(description="community code")
+    reason: Text | None = Field(None, description="recorded on the new grid versions")
 
 
 class Reshape(BaseModel):
-    code: str
+    code: Text
     geometry: GeoJSON = Field(description="new (Multi)Polygon, lon/lat")
 
 
 class SplitByLine(BaseModel):
-    code: str
+    code: Text
     line: GeoJSON = Field(description="LineString crossing the grid once")
-    new_code: str = Field(description="code of the smaller part (never used before)")
-    new_name: str | None = None
+    new_code: Text = Field(description="code of the smaller part (never used before)")
+    new_name: Text | None = None
 
 
 class SplitBalanced(BaseModel):
-    code: str
+    code: Text
     parts: int = Field(ge=2, description="number of parts of about equal households")
-    new_codes: list[str] | None = Field(None, description="codes of the other parts "
+    new_codes: list[Text] | None = Field(None, description="codes of the other parts "
                                         "(default: the community's next free numbers)")
 
 
 class MoveBuildings(BaseModel):
-    from_code: str
-    to_code: str = Field(description="adjacent grid receiving the buildings")
-    buildings: list[str] = Field(min_length=1, description="building codes")
+    from_code: Text
+    to_code: Text = Field(description="adjacent grid receiving the buildings")
+    buildings: list[Text] = Field(min_length=1, description="building codes")
 
 
 class Merge(BaseModel):
-    codes: list[str] = Field(min_length=2)
-    into: str | None = Field(None, description="code kept (default: the first)")
+    codes: list[Text] = Field(min_length=2)
+    into: Text | None = Field(None, description="code kept (default: the first)")
 
 
 class Create(BaseModel):
-    code: str
-    name: str
-    parent_code: str = Field(description="community code (grid) or grid code (micro-grid)")
+    code: Text
+    name: Text
+    parent_code: Text = Field(description="community code (grid) or grid code (micro-grid)")
     geometry: GeoJSON
 
 
 class Retire(BaseModel):
-    code: str
-    successor: str = Field(description="adjacent grid taking the area and the workers")
+    code: Text
+    successor: Text = Field(description="adjacent grid taking the area and the workers")
 
 
 class Rename(BaseModel):
-    code: str
-    new_code: str | None = None
-    new_name: str | None = None
+    code: Text
+    new_code: Text | None = None
+    new_name: Text | None = None
 
 
 def _admin(caller: Caller) -> bool:
