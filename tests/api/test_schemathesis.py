@@ -66,7 +66,7 @@ def test_schemathesis_finds_nothing(server: LiveServer, tmp_path: Path) -> None:
          "--header", f"X-API-Key: {server.keys['admin']}", "--request-timeout", "30",
          "--suppress-health-check", "all", "--no-color",
          "--report", "junit", "--report-junit-path", str(tmp_path / "junit.xml")],
-        capture_output=True, text=True, timeout=600)
+        capture_output=True, text=True, timeout=600, cwd=tmp_path)  # its cache goes there
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-20000:]
     generated = re.search(r"(\d+) generated, (\d+) passed", output)
