@@ -9,12 +9,12 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import revocations
-from api.errors import error_body, install_error_handlers
+from api.errors import install_error_handlers
 from api.locate_pool import PooledSource
+from api.openapi import document_errors
+from api.request_guard import RequestGuard
 from api.routers.admin import admin_router
 from api.routers.dispatch import dispatch_router
 from api.routers.files import files_router
@@ -24,6 +24,7 @@ from api.routers.maps import maps_router, static_app
 from api.routers.planning import planning_router
 from api.routers.session import session_router
 from api.settings import ApiSettings
+from geo import tempdir
 from geo.db import database_url, engine_for, libpq_url, session_factory
 
 PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
@@ -47,7 +48,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.locate_source = PooledSource(database_url(settings))
     app.state.revocation_dsn = libpq_url(database_url(settings))
     install_error_handlers(app)
-    app.add_middleware(UploadLimit, settings=settings)
+    app.add_middleware(RequestGuard, settings=settings, public_paths=PUBLIC_PATHS)
     app.add_middleware(LocateFirst)  # the last added is the outermost
     # Starlette matches routes in order, one regular expression each: the dispatch routes
     # (/locate, /alarms, /events) come first, ahead of ~100 map, data and planning routes
@@ -68,43 +69,19 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     listener = asyncio.create_task(revocations.listen(app.state.revocation_dsn))
+    scratch = tempdir.enter(app.state.settings)
     yield
     listener.cancel()
     await asyncio.gather(listener, return_exceptions=True)
     await app.state.locate_source.close()
+    tempdir.leave(scratch)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's schema plus ``GET /locate``, which is a plain ASGI route."""
+    """FastAPI's schema plus ``GET /locate`` (a plain ASGI route) and every error status."""
     if app.openapi_schema is None:
-        app.openapi_schema = get_openapi(
+        routes = [locate_openapi_route(), *app.routes]
+        app.openapi_schema = document_errors(get_openapi(
             title=app.title, version=app.version, description=app.description,
-            routes=[locate_openapi_route(), *app.routes])
+            routes=routes), routes)
     return app.openapi_schema
-
-
-class UploadLimit:
-    """Pure ASGI middleware: 413 for a declared body over ``GRIDLINK_MAX_UPLOAD_MB``.
-
-    Bodies without a Content-Length (chunked) are counted while read by the upload routes.
-    Pure ASGI rather than ``@app.middleware``: that wrapper costs a task switch per request.
-    """
-
-    def __init__(self, app: ASGIApp, settings: ApiSettings) -> None:
-        self.app = app
-        self.limit = int(settings.max_upload_mb * 1024 * 1024)
-        self.limit_mb = settings.max_upload_mb
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length", b"")
-            if length.isdigit() and int(length) > self.limit:
-                response = JSONResponse(
-                    error_body("too_large",
-                               f"request body of {int(length)} bytes exceeds the limit of "
-                               f"{self.limit} bytes (GRIDLINK_MAX_UPLOAD_MB={self.limit_mb:g})",
-                               [{"limit_bytes": self.limit, "size_bytes": int(length)}]),
-                    status_code=413)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)

@@ -6,12 +6,14 @@ Bodies are ``{"error": code, "message": ..., "details": [...]}``; never a stack 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo import errors as ge
@@ -48,6 +50,13 @@ def error_body(code: str, message: str, details: list[Any] | None = None) -> dic
     return {"error": code, "message": message, "details": details or []}
 
 
+def validation_details(errors: Sequence[Any], prefix: tuple[str, ...] = ()
+                       ) -> list[dict[str, Any]]:
+    """Pydantic's errors as error-body details: ``{"field": "query.lon", "problem": ...}``."""
+    return [{"field": ".".join((*prefix, *(str(p) for p in err.get("loc", ())))),
+             "problem": err.get("msg")} for err in errors]
+
+
 def _wants_page(request: Request) -> bool:
     """A browser navigating to a page (not a script or API client)."""
     return request.method == "GET" and "text/html" in request.headers.get("accept", "")
@@ -68,18 +77,22 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [
-            {"field": ".".join(str(p) for p in err.get("loc", ())), "problem": err.get("msg")}
-            for err in exc.errors()
-        ]
-        return JSONResponse(error_body("validation_failed", "the request is invalid", details),
-                            status_code=422)
+        return JSONResponse(error_body("validation_failed", "the request is invalid",
+                                       validation_details(exc.errors())), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "error")
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        # a backstop: inputs are validated by type (geo.fields, api.params) before any query
+        log.warning("input reached the database unvalidated: %s", exc.orig)
+        return JSONResponse(error_body(
+            "validation_failed", "a value does not fit the database (out of range, or text "
+            f"with a NUL character): {type(exc.orig).__name__}"), status_code=422)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -30,7 +30,12 @@ class ApiSettings(Settings):
         "gridlink_keys); a process not listening caches nothing.")
     session_hours: float = Field(
         default=12.0, gt=0, description="How long a map page sign-in (/login) lasts.")
-    max_upload_mb: float = Field(default=200.0, description="Largest accepted upload (413 above).")
+    max_upload_mb: float = Field(
+        default=200.0, description="Largest uploaded file (multipart or CSV body, streamed to "
+        "disk), counted while it streams (413 above; docs/operations.md, Limits).")
+    max_body_mb: float = Field(
+        default=20.0, description="Largest other request body (JSON, forms: parsed in memory) "
+        "on any route (413 above).")
     bulk_event_limit: int = Field(default=100_000, description="Most events per bulk request.")
 
     tile_url: str | None = Field(default=None, description="XYZ tile URL for maps; none = offline.")

@@ -37,6 +37,7 @@ from geo.codes import prefix_pattern
 from geo.errors import Conflict, NotFound, ValidationFailed
 from geo.event_assignments import COLUMNS as ASSIGNMENT_COLUMNS
 from geo.event_assignments import write_one
+from geo.fields import Coordinate, Text, Timestamp
 from geo.locate import (
     Assignment,
     LocateResult,
@@ -81,17 +82,17 @@ from it; write lifecycle columns to ``events``, assignments with :mod:`geo.event
 class EventIn(BaseModel):
     """One reported event. ``lon``/``lat`` in ``crs`` (4326 default, 4490, gcj02, bd09)."""
 
-    client_id: str | None = Field(default=None, max_length=200)
-    category: str = Field(min_length=1, max_length=100)
-    description: str | None = Field(default=None, max_length=4000)
-    reported_at: datetime | None = None
-    reporter: str | None = None
-    source: str | None = None
-    priority: str = "normal"
-    lon: float
-    lat: float
-    crs: str | None = None
-    photo_url: str | None = None
+    client_id: Text | None = Field(default=None, max_length=200)
+    category: Text = Field(min_length=1, max_length=100)
+    description: Text | None = Field(default=None, max_length=4000)
+    reported_at: Timestamp | None = None
+    reporter: Text | None = Field(default=None, max_length=200)
+    source: Text | None = Field(default=None, max_length=100)
+    priority: Text = "normal"
+    lon: Coordinate
+    lat: Coordinate
+    crs: Text | None = Field(default=None, max_length=100)
+    photo_url: Text | None = Field(default=None, max_length=2000)
 
 
 def allowed_actions(status: str) -> list[str]:
@@ -143,12 +144,12 @@ def _insert_event(session: Session, data: EventIn, settings: Settings,
 class AlarmIn(BaseModel):
     """A one-click alarm (一键报警) from a grid worker's phone."""
 
-    lon: float
-    lat: float
-    crs: str | None = None
-    note: str | None = Field(default=None, max_length=2000)
-    photo_url: str | None = Field(default=None, max_length=2000)
-    client_id: str | None = Field(default=None, max_length=200)
+    lon: Coordinate
+    lat: Coordinate
+    crs: Text | None = Field(default=None, max_length=100)
+    note: Text | None = Field(default=None, max_length=2000)
+    photo_url: Text | None = Field(default=None, max_length=2000)
+    client_id: Text | None = Field(default=None, max_length=200)
 
 
 def raise_alarm(session: Session, worker_code: str, alarm: AlarmIn, *,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import io
 import numbers
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +34,8 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from geo import crs as gcrs
+from geo import tempdir
+from geo.archive import ZipLimits, extract_flat
 from geo.catalog import Layer, Range, get_layer
 from geo.codes import code_problems, excel_damage
 from geo.errors import Conflict, Detail, UnreadableFile, ValidationFailed
@@ -122,7 +123,6 @@ def _unzipped(path: Path) -> Iterator[Path]:
     try:
         archive = zipfile.ZipFile(path)
         names = [n for n in archive.namelist() if not n.endswith("/")]
-        archive.testzip()
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         raise UnreadableFile(f"{path.name} is not a readable zip (truncated?): {exc}",
                              [{"file": path.name}]) from exc
@@ -135,9 +135,12 @@ def _unzipped(path: Path) -> Iterator[Path]:
             f"{path.name} must hold exactly one dataset (.shp with its .dbf/.shx, or one "
             f".gpkg/.geojson/.csv); found {len(datasets)}", [{"file": path.name,
                                                              "datasets": datasets}])
-    with tempfile.TemporaryDirectory(prefix="gridlink-zip-") as tmp:
-        for name in members:  # flattened by basename: no path traversal
-            (Path(tmp) / Path(name).name).write_bytes(archive.read(name))
+    with tempdir.scratch("gridlink-zip-") as tmp:
+        try:  # sizes and ratio checked before and while unpacking (geo.archive)
+            extract_flat(archive, members, Path(tmp), ZipLimits.from_settings())
+        except (zipfile.BadZipFile, EOFError) as exc:
+            raise UnreadableFile(f"{path.name} is not a readable zip (damaged?): {exc}",
+                                 [{"file": path.name}]) from exc
         yield Path(tmp) / Path(datasets[0]).name
 
 

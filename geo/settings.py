@@ -29,6 +29,14 @@ class Settings(BaseSettings):
     db_port: int = Field(default=55432, description="Port of the managed PostgreSQL cluster.")
     db_name: str = "gridlink"
 
+    temp_dir: Path | None = Field(
+        default=None, description="Temporary files, one directory per process (default "
+        "`home`/tmp); directories of processes no longer running are removed at start-up.")
+    max_unzipped_mb: float = Field(
+        default=1000.0, description="Most bytes an uploaded zip may unpack to (413 above).")
+    max_zip_ratio: float = Field(
+        default=200.0, description="Highest compression ratio of a zip member over 1 MiB.")
+
     metric_srid: int = Field(
         default=4547,
         description="Projected CRS (metres) for bulk distance work: CGCS2000 3-degree "

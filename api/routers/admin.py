@@ -13,14 +13,15 @@ from api.audit import actor_of
 from api.auth import Admin, forget_cached_keys
 from api.deps import SessionDep
 from geo.audit import AuditFilter, audit_rows, record
+from geo.fields import Text
 from geo.keys import Role, create_key, revoke_key
 from geo.models import ApiKey
 
 
 class KeyRequest(BaseModel):
-    name: str = Field(min_length=1, description="who the key is for")
+    name: Text = Field(min_length=1, description="who the key is for")
     role: Role
-    worker_code: str | None = Field(default=None, description="for worker keys")
+    worker_code: Text | None = Field(default=None, description="for worker keys")
 
 
 def admin_router() -> APIRouter:

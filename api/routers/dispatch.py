@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import Caller, Dispatcher, Reader, Reporter, require_roles
+from api.bodies import (
+    BULK_BODY,
+    CSV_TYPES,
+    JSON_TYPES,
+    POINT_FEATURE,
+    json_body,
+    json_request_body,
+    parse_json,
+    require_media_type,
+)
 from api.deps import SessionDep, SettingsDep
+from api.errors import validation_details
+from api.params import EventId, Offset
+from geo import tempdir
 from geo.assign import assign_events
 from geo.db import database_url, libpq_url
 from geo.errors import TooLarge, UnreadableFile, ValidationFailed
@@ -31,11 +44,11 @@ from geo.events import (
     raise_alarm,
     transitions_of,
 )
+from geo.fields import Timestamp
 from geo.importer import import_file
 from geo.roles import check_case_action
 from geo.stats import stats_csv, unit_stats
 
-JSON_TYPES = ("application/json", "application/geo+json")
 WorkerKey = Annotated[Caller, Depends(require_roles("worker"), scope="function")]
 
 
@@ -54,65 +67,67 @@ def dispatch_router() -> APIRouter:
     return router
 
 
-async def _json_body(request: Request) -> Any:
-    """The request's JSON body; 415 for another content type, 400 for empty/invalid JSON."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind not in JSON_TYPES:
-        raise HTTPException(415, f"send JSON ({', '.join(JSON_TYPES)}), not {kind or 'nothing'}")
-    raw = await request.body()
-    if not raw.strip():
-        raise UnreadableFile("the request body is empty", [{"field": "body"}])
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise UnreadableFile(f"the body is not valid JSON: {exc}", [{"field": "body"}]) from None
-
-
 def event_from_json(body: Any) -> EventIn:
     """An EventIn from plain JSON or a GeoJSON Point Feature (properties + coordinates)."""
     if isinstance(body, dict) and body.get("type") == "Feature":
-        geometry = body.get("geometry") or {}
-        coords = geometry.get("coordinates")
-        if geometry.get("type") != "Point" or not isinstance(coords, list) or len(coords) < 2:
-            raise ValidationFailed("a Feature needs a Point geometry",
-                                   [{"field": "geometry", "value": geometry.get("type")}])
-        props = dict(body.get("properties") or {})
-        if body.get("id") is not None and "client_id" not in props:
-            props["client_id"] = str(body["id"])
-        body = {**props, "lon": coords[0], "lat": coords[1]}
+        body = _feature_fields(body)
     if not isinstance(body, dict):
         raise ValidationFailed("the body must be a JSON object or a GeoJSON Feature",
                                [{"field": "body"}])
     try:
         return EventIn.model_validate(body)
     except ValidationError as exc:
-        raise ValidationFailed("the event is invalid", [
-            {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
-            for e in exc.errors()]) from None
+        raise ValidationFailed("the event is invalid", validation_details(exc.errors())) from None
+
+
+def _feature_fields(feature: dict[str, Any]) -> dict[str, Any]:
+    """The event fields of a GeoJSON Point Feature; 422 naming a malformed member."""
+    geometry = feature.get("geometry")
+    coords = geometry.get("coordinates") if isinstance(geometry, dict) else None
+    if (not isinstance(geometry, dict) or geometry.get("type") != "Point"
+            or not isinstance(coords, list) or len(coords) < 2):
+        raise ValidationFailed("a Feature needs a Point geometry with [lon, lat] coordinates",
+                               [{"field": "geometry", "value": _type_name(geometry)}])
+    props = feature.get("properties")
+    if props is not None and not isinstance(props, dict):
+        raise ValidationFailed("a Feature's properties must be a JSON object or null",
+                               [{"field": "properties", "value": _type_name(props)}])
+    fields = dict(props or {})
+    if feature.get("id") is not None and "client_id" not in fields:
+        fields["client_id"] = str(feature["id"])
+    return {**fields, "lon": coords[0], "lat": coords[1]}
+
+
+def _type_name(value: Any) -> Any:
+    """A GeoJSON object's ``type``, else the JSON type of ``value`` (for error details)."""
+    if isinstance(value, dict):
+        return value.get("type")
+    return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number")
 
 
 def _event_routes(router: APIRouter) -> None:
-    @router.post("/events", summary="Report one event (JSON or GeoJSON Feature); idempotent")
+    @router.post("/events", summary="Report one event (JSON or GeoJSON Feature); idempotent",
+                 openapi_extra=json_request_body(EventIn, POINT_FEATURE))
     async def post_event(request: Request, response: Response, session: SessionDep,
                          settings: SettingsDep, caller: Reporter) -> dict[str, Any]:
-        data = event_from_json(await _json_body(request))
+        data = event_from_json(await json_body(request))
         if data.reporter is None:
             data.reporter = caller.worker_code or caller.name
         event, created = create_event(session, data, settings=settings)
         response.status_code = 201 if created else 200
         return {**event, "created": created}
 
-    @router.post("/events/bulk", summary="Import a FeatureCollection or CSV of events")
+    @router.post("/events/bulk", summary="Import a FeatureCollection or CSV of events",
+                 openapi_extra=BULK_BODY)
     async def post_bulk(request: Request, session: SessionDep, settings: SettingsDep,
                         _: Dispatcher, crs: str | None = None,
                         partial: bool = Query(False, description="write the good rows, "
                                               "list the bad ones (default all-or-nothing)"),
                         ) -> dict[str, Any]:
-        path = await _bulk_file(request, settings.bulk_event_limit)
-        try:
+        with tempdir.scratch("gridlink-bulk-") as tmp:
+            path = await _bulk_file(request, Path(tmp), settings.bulk_event_limit)
             report = import_file(session, "events", path, crs=crs, skip_invalid=partial)
-        finally:
-            path.unlink(missing_ok=True)
         summary = assign_events(session, "unassigned", settings=settings)
         fill_missing_due(session, settings.event_due_hours)
         return {"rows": report.rows, "inserted": report.inserted, "updated": report.updated,
@@ -123,10 +138,11 @@ def _event_routes(router: APIRouter) -> None:
     @router.get("/events", summary="List events with filters and paging")
     def get_events(
         session: SessionDep, settings: SettingsDep, _: Reader, area: str | None = None,
-        status: str | None = None, category: str | None = None, since: datetime | None = None,
-        until: datetime | None = None, assignment: str | None = None,
+        status: str | None = None, category: str | None = None,
+        since: Timestamp | None = None, until: Timestamp | None = None,
+        assignment: str | None = None,
         bbox: str | None = Query(None, description="west,south,east,north (WGS 84)"),
-        limit: int = Query(100, ge=1, le=10_000), offset: int = Query(0, ge=0),
+        limit: int = Query(100, ge=1, le=10_000), offset: Offset = 0,
     ) -> dict[str, Any]:
         box = _bbox(bbox)
         rows, total = list_events(session, EventFilter(
@@ -135,14 +151,14 @@ def _event_routes(router: APIRouter) -> None:
         return {"total": total, "limit": limit, "offset": offset, "events": rows}
 
     @router.get("/events/{event_id}", summary="One event with its lifecycle history")
-    def get_one(event_id: int, session: SessionDep, _: Reader) -> dict[str, Any]:
+    def get_one(event_id: EventId, session: SessionDep, _: Reader) -> dict[str, Any]:
         return {**get_event(session, event_id), "transitions": transitions_of(session, event_id)}
 
     @router.post("/events/{event_id}/actions",
                  summary="Lifecycle step: dispatch, start, resolve, close, rework, reject, "
                  "postpone, escalate (409 lists the allowed ones; workers: start, resolve, "
                  "postpone, escalate on their own grid's cases, else 403)")
-    def post_action(event_id: int, body: ActionIn, session: SessionDep,
+    def post_action(event_id: EventId, body: ActionIn, session: SessionDep,
                     caller: Reporter) -> dict[str, Any]:
         check_case_action(session, event_id, body.action, caller.role, caller.worker_code)
         return apply_action(session, event_id, body.action, actor=caller.worker_code or
@@ -161,45 +177,51 @@ def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
     return w, s, e, n
 
 
-async def _bulk_file(request: Request, limit: int) -> Path:
-    """Save a bulk body (FeatureCollection JSON or CSV) to a temp file, enforcing ``limit``."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    raw = await request.body()
-    if not raw.strip():
-        raise UnreadableFile("the request body is empty", [{"field": "body"}])
-    if kind in JSON_TYPES:
-        try:
-            count = len(json.loads(raw).get("features") or [])
-        except (ValueError, AttributeError):
-            raise UnreadableFile("the body is not a GeoJSON FeatureCollection",
-                                 [{"field": "body"}]) from None
-        suffix = ".geojson"
-    elif kind in ("text/csv", "application/csv"):
-        count = max(raw.count(b"\n") - (0 if raw.endswith(b"\n") else -1) - 1, 0)
-        suffix = ".csv"
-    else:
-        raise HTTPException(415, "send a FeatureCollection (application/geo+json) or CSV "
-                            f"(text/csv), not {kind or 'nothing'}")
+async def _bulk_file(request: Request, folder: Path, limit: int) -> Path:
+    """Stream a bulk body (FeatureCollection JSON or CSV) to a file in ``folder``; 413 over
+    ``limit`` events, 415 for another media type, 400/422 for a body that is not one."""
+    kind = require_media_type(request, JSON_TYPES + CSV_TYPES,
+                              "a FeatureCollection (application/geo+json) or CSV")
+    path = folder / ("events.csv" if kind in CSV_TYPES else "events.geojson")
+    with open(path, "wb") as out:
+        async for chunk in request.stream():
+            await run_in_threadpool(out.write, chunk)
+    count = await run_in_threadpool(_bulk_rows, path, kind)
     if count > limit:
         raise TooLarge(f"{count} events exceed the limit of {limit} per request "
                        "(GRIDLINK_BULK_EVENT_LIMIT)", [{"limit": limit, "rows": count}])
-    with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as fh:
-        fh.write(raw)
-    return Path(fh.name)
+    return path
+
+
+def _bulk_rows(path: Path, kind: str) -> int:
+    """Rows of a saved bulk body: features of a FeatureCollection, data lines of a CSV."""
+    if kind in CSV_TYPES:
+        with open(path, "rb") as fh:
+            lines = [n for n in (line.strip() for line in fh) if n]
+        if not lines:
+            raise UnreadableFile("the request body is empty", [{"field": "body"}])
+        return len(lines) - 1
+    body = parse_json(path.read_bytes())
+    features = body.get("features") if isinstance(body, dict) else None
+    if not isinstance(body, dict) or not isinstance(features, list):
+        raise ValidationFailed("the body must be a GeoJSON FeatureCollection with a "
+                               "'features' array", [{"field": "features",
+                                                      "value": _type_name(features)}])
+    return len(features)
 
 
 def _alarm_routes(router: APIRouter) -> None:
     @router.post("/alarms", status_code=201,
-                 summary="One-click alarm by a grid worker: urgent event + locate answer")
+                 summary="One-click alarm by a grid worker: urgent event + locate answer",
+                 openapi_extra=json_request_body(AlarmIn))
     async def post_alarm(request: Request, session: SessionDep, settings: SettingsDep,
                          caller: WorkerKey) -> dict[str, Any]:
-        body = await _json_body(request)
+        body = await json_body(request)
         try:
             alarm = AlarmIn.model_validate(body)
         except ValidationError as exc:
-            raise ValidationFailed("the alarm is invalid", [
-                {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
-                for e in exc.errors()]) from None
+            raise ValidationFailed("the alarm is invalid",
+                                   validation_details(exc.errors())) from None
         event, where = raise_alarm(session, caller.worker_code or caller.name, alarm,
                                    settings=settings)
         return {"event": event, "locate": where.model_dump()}
@@ -235,8 +257,8 @@ def _stats_routes(router: APIRouter) -> None:
     def get_stats(
         session: SessionDep, settings: SettingsDep, _: Reader,
         level: Literal["grid", "community", "street", "district", "department"] = "grid",
-        since: datetime | None = Query(None, description="default: 30 days before until"),
-        until: datetime | None = Query(None, description="default: now"),
+        since: Timestamp | None = Query(None, description="default: 30 days before until"),
+        until: Timestamp | None = Query(None, description="default: now"),
         format: Literal["json", "csv"] = "json",
     ) -> Any:
         end = until or datetime.now(UTC)

@@ -1,15 +1,13 @@
 """Import and export of layers: ``POST /import/{layer}``, ``GET /export/{layer}``.
 
-Uploads are multipart/form-data with the file in field ``file``. The body is streamed to a
-temporary file while counting bytes, so an upload over ``GRIDLINK_MAX_UPLOAD_MB`` is refused
-with 413 even when it is sent chunked without Content-Length. Exports stream GeoJSON from a
-server-side cursor (memory stays flat however large the layer).
+Uploads are multipart/form-data with the file in field ``file``, streamed to a temporary
+directory removed on every path (the size limit is :mod:`api.request_guard`'s). Exports stream
+GeoJSON from a server-side cursor (memory stays flat however large the layer).
 """
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -21,52 +19,35 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api.auth import Importer, Reader
-from api.deps import SessionDep, SettingsDep
+from api.bodies import FILE_BODY, require_media_type, save_upload
+from api.deps import SessionDep
+from geo import tempdir
 from geo.catalog import get_layer
-from geo.errors import TooLarge, UnreadableFile
+from geo.errors import UnreadableFile
 from geo.exporter import ExportFilter, check_export, export_geojson, parse_bbox
 from geo.importer import import_file
 from geo.planning.grid_imports import GridChange
 from geo.roles import check_import
 
-CHUNK_BYTES = 1024 * 1024
 
-
-async def _limited(stream: AsyncGenerator[bytes, None], limit: int) -> AsyncGenerator[bytes]:
-    """Pass the request body through, raising TooLarge once it exceeds ``limit`` bytes."""
-    total = 0
-    async for chunk in stream:
-        total += len(chunk)
-        if total > limit:
-            raise TooLarge(f"upload exceeds the limit of {limit} bytes (GRIDLINK_MAX_UPLOAD_MB)",
-                           [{"limit_bytes": limit, "received_bytes": total}])
-        yield chunk
-
-
-async def _receive_upload(request: Request, folder: Path, limit: int) -> Path:
-    """Save the multipart field ``file`` under ``folder`` (its own name); bounded by ``limit``."""
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise UnreadableFile("send the file as multipart/form-data in the field 'file' "
-                             "(curl -F file=@grids.geojson)", [{"field": "file"}])
-    parser = MultiPartParser(request.headers, _limited(request.stream(), limit),
-                             max_files=1, max_fields=10)
+async def _receive_upload(request: Request, folder: Path) -> Path:
+    """Save the multipart field ``file`` under ``folder`` (its own base name)."""
+    require_media_type(request, ("multipart/form-data",),
+                       "the file in the form field 'file' (curl -F file=@grids.geojson)")
+    parser = MultiPartParser(request.headers, request.stream(), max_files=1, max_fields=10)
     try:
         form = await parser.parse()
     except MultiPartException as exc:
         raise UnreadableFile(f"malformed multipart upload: {exc.message}",
                              [{"field": "file"}]) from exc
     upload = form.get("file")
-    if not isinstance(upload, UploadFile) or not upload.filename:
-        raise UnreadableFile("no file in the field 'file' of the upload", [{"field": "file"}])
-    name = Path(upload.filename.replace("\\", "/")).name
-    if name in ("", ".", ".."):
-        raise UnreadableFile(f"unusable file name {upload.filename!r}", [{"field": "file"}])
-    target = folder / name
-    with open(target, "wb") as out:
-        while chunk := await upload.read(CHUNK_BYTES):
-            out.write(chunk)
-    await upload.close()
-    return target
+    try:
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise UnreadableFile("no file in the field 'file' of the upload",
+                                 [{"field": "file"}])
+        return await run_in_threadpool(save_upload, upload, folder)
+    finally:
+        await form.close()
 
 
 def _stream(chunks: Iterator[str]) -> Iterator[bytes]:
@@ -79,10 +60,10 @@ def files_router() -> APIRouter:
 
     @router.post("/import/{layer}", summary="Import a layer file (GeoJSON, GPKG, zipped "
                  "Shapefile, CSV); all-or-nothing upsert by code; grids and micro-grids "
-                 "become new versions (planner; 409 when an open draft touches them)")
+                 "become new versions (planner; 409 when an open draft touches them)",
+                 openapi_extra=FILE_BODY)
     async def import_layer(
-        layer: str, request: Request, session: SessionDep, settings: SettingsDep,
-        caller: Importer,
+        layer: str, request: Request, session: SessionDep, caller: Importer,
         crs: str | None = Query(None, description="4326, EPSG:4490, EPSG:4547, gcj02, bd09..."
                                 " (overrides the file's CRS)"),
         encoding: str | None = Query(None, description="text encoding, e.g. GB18030"),
@@ -93,9 +74,8 @@ def files_router() -> APIRouter:
     ) -> dict[str, Any]:
         get_layer(layer)
         check_import(layer, caller.role)
-        limit = int(settings.max_upload_mb * 1024 * 1024)
-        with tempfile.TemporaryDirectory(prefix="gridlink-upload-") as tmp:
-            path = await _receive_upload(request, Path(tmp), limit)
+        with tempdir.scratch("gridlink-upload-") as tmp:
+            path = await _receive_upload(request, Path(tmp))
             change = GridChange(caller.name, reason or f"import of {path.name}")
             report = await run_in_threadpool(import_file, session, layer, path, crs=crs,
                                              encoding=encoding, skip_invalid=skip_invalid,

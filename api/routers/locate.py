@@ -31,9 +31,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import READ_ROLES, Reader, reader_of
 from api.deps import app_settings
-from api.errors import gridlink_error_response
+from api.errors import gridlink_error_response, validation_details
 from api.locate_pool import LocateSource
 from geo.errors import GridlinkError, ValidationFailed
+from geo.fields import Coordinate, Text
 from geo.locate import LocateResult, to_wgs84_point
 
 PATH = "/locate"
@@ -45,12 +46,13 @@ class LocateQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    lon: float = Field(description="longitude in `crs`")
-    lat: float = Field(description="latitude in `crs`")
-    crs: str = Field("4326", description="4326, 4490, gcj02 or bd09")
-    k: int | None = Field(None, description="cameras wanted (default GRIDLINK_LOCATE_K, 3; "
-                          "at most 50)")
-    radius: float | None = Field(None, description="site radius in metres (default "
+    lon: Coordinate = Field(description="longitude in `crs`")
+    lat: Coordinate = Field(description="latitude in `crs`")
+    crs: Text = Field("4326", max_length=100, description="4326, 4490, gcj02 or bd09")
+    k: int | None = Field(None, ge=1, le=50, description="cameras wanted (default "
+                          "GRIDLINK_LOCATE_K, 3; at most 50)")
+    radius: float | None = Field(None, ge=0, le=5000, allow_inf_nan=False,
+                                 description="site radius in metres (default "
                                  "GRIDLINK_LOCATE_RADIUS_M, 200)")
 
 
@@ -100,9 +102,8 @@ def parse_query(query_string: bytes) -> LocateQuery:
     try:
         return LocateQuery.model_validate(dict(parse_qsl(query_string.decode("latin-1"))))
     except ValidationError as exc:
-        details = [{"field": ".".join(("query", *map(str, err["loc"]))), "problem": err["msg"]}
-                   for err in exc.errors()]
-        raise ValidationFailed("the request is invalid", details) from None
+        raise ValidationFailed("the request is invalid",
+                               validation_details(exc.errors(), ("query",))) from None
 
 
 def locate_route() -> Route:

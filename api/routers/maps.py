@@ -7,7 +7,6 @@ All pages need a reader key (``X-API-Key``) like any read, or ``GRIDLINK_PUBLIC_
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query
@@ -17,10 +16,12 @@ from starlette.routing import Mount, Router
 
 from api.auth import Reader
 from api.deps import SessionDep, SettingsDep
+from api.params import AfterEventId, ChangesetId, EventId
 from api.settings import ApiSettings
 from geo import mapdata
 from geo.errors import ValidationFailed
 from geo.events import get_event, stored_assignment
+from geo.fields import Coordinate, Timestamp
 from geo.locate import locate
 from geo.planning.changesets import get_changeset
 from geo.planning.preview import preview
@@ -89,8 +90,8 @@ def _planner_routes(router: APIRouter) -> None:
 
     @router.get("/events", summary="Events over time: heat map, per-grid counts, clusters")
     def events(session: SessionDep, settings: SettingsDep, _: Reader,
-               area: str | None = None, start: datetime | None = None,
-               end: datetime | None = None, category: str | None = None,
+               area: str | None = None, start: Timestamp | None = None,
+               end: Timestamp | None = None, category: str | None = None,
                bin_days: int | None = Query(None, ge=1, le=366,
                                             description="slider step; default: ≤ 12 steps")
                ) -> HTMLResponse:
@@ -113,21 +114,21 @@ def _dispatch_routes(router: APIRouter) -> None:
 
     @router.get("/alarms/feed", response_class=JSONResponse,
                 summary="Alarms newer than ?after=<id> as GeoJSON features (polled by /alarms)")
-    def alarm_feed(session: SessionDep, _: Reader, after: int = 0) -> dict[str, Any]:
+    def alarm_feed(session: SessionDep, _: Reader, after: AfterEventId = 0) -> dict[str, Any]:
         rows = mapdata.alarms_after(session, after)
         return {"alarms": [alarm_feature(r) for r in rows],
                 "last_id": max((int(r["id"]) for r in rows), default=after)}
 
     @router.get("/locate", summary="Dispatcher view of a spot (WGS 84 lon/lat)")
-    def locate_page(session: SessionDep, settings: SettingsDep, _: Reader, lon: float,
-                    lat: float) -> HTMLResponse:
+    def locate_page(session: SessionDep, settings: SettingsDep, _: Reader, lon: Coordinate,
+                    lat: Coordinate) -> HTMLResponse:
         found = locate(session, lon, lat, settings=settings)
         data = incident_data(found, "事发点", [("经度", f"{lon:.6f}"), ("纬度", f"{lat:.6f}")],
                              *mapdata.incident_frames(session, found))
         return HTMLResponse(page_html(incident_map(data, basemap_for(settings))))
 
     @router.get("/events/{event_id}", summary="Dispatcher view of a reported event")
-    def event_page(event_id: int, session: SessionDep, settings: SettingsDep,
+    def event_page(event_id: EventId, session: SessionDep, settings: SettingsDep,
                    _: Reader) -> HTMLResponse:
         event = get_event(session, event_id)
         stored = stored_assignment(session, event, settings)
@@ -142,7 +143,7 @@ def _dispatch_routes(router: APIRouter) -> None:
 
 def _changeset_routes(router: APIRouter) -> None:
     @router.get("/changesets/{changeset_id}", summary="A draft changeset: before/after swipe")
-    def changeset_page(changeset_id: int, session: SessionDep, settings: SettingsDep,
+    def changeset_page(changeset_id: ChangesetId, session: SessionDep, settings: SettingsDep,
                        _: Reader) -> HTMLResponse:
         found = get_changeset(session, changeset_id)
         impact = preview(session, changeset_id)
@@ -154,7 +155,7 @@ def _changeset_routes(router: APIRouter) -> None:
 
     @router.get("/changesets/{changeset_id}/draw",
                 summary="Edit a draft's grids in the browser (posts reshapes to /planning)")
-    def draw_page(changeset_id: int, session: SessionDep, settings: SettingsDep,
+    def draw_page(changeset_id: ChangesetId, session: SessionDep, settings: SettingsDep,
                   _: Reader) -> HTMLResponse:
         found = get_changeset(session, changeset_id)
         fmap = drawing_map(drawing_title(changeset_id, found.area_code),
@@ -174,7 +175,7 @@ def planner_page(session: SessionDep, settings: ApiSettings, area: str | None) -
 
 
 def events_page(session: SessionDep, settings: ApiSettings, area: str | None,
-                start: datetime | None, end: datetime | None, category: str | None,
+                start: Timestamp | None, end: Timestamp | None, category: str | None,
                 bin_days: int | None) -> Any:
     """The events map for ``area`` over [start, end) (default: the last 30 days)."""
     code, name = mapdata.area_or_default(session, area)

@@ -7,16 +7,18 @@ Geometries are GeoJSON in lon/lat (EPSG:4326); areas in m².
 
 from __future__ import annotations
 
-import tempfile
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from pydantic import BaseModel, Field
 
 from api.auth import Caller, Planner, Reader
+from api.bodies import save_upload
 from api.deps import SessionDep
+from api.params import ChangesetId, DraftId
+from geo import tempdir
+from geo.fields import Text, Timestamp
 from geo.planning import operations as ops
 from geo.planning.changesets import (
     changeset_dict,
@@ -39,61 +41,61 @@ GeoJSON = dict[str, Any]
 
 
 class NewChangeset(BaseModel):
-    area_code: str = Field(description="community (or street) the draft redraws")
-    reason: str = Field(min_length=1, description="why: recorded on every new grid version")
+    area_code: Text = Field(description="community (or street) the draft redraws")
+    reason: Text = Field(min_length=1, description="why: recorded on every new grid version")
 
 
 class AreaRequest(BaseModel):
-    area_code: str = Field(description="community code")
-    reason: str | None = Field(None, description="recorded on the new grid versions")
+    area_code: Text = Field(description="community code")
+    reason: Text | None = Field(None, description="recorded on the new grid versions")
 
 
 class Reshape(BaseModel):
-    code: str
+    code: Text
     geometry: GeoJSON = Field(description="new (Multi)Polygon, lon/lat")
 
 
 class SplitByLine(BaseModel):
-    code: str
+    code: Text
     line: GeoJSON = Field(description="LineString crossing the grid once")
-    new_code: str = Field(description="code of the smaller part (never used before)")
-    new_name: str | None = None
+    new_code: Text = Field(description="code of the smaller part (never used before)")
+    new_name: Text | None = None
 
 
 class SplitBalanced(BaseModel):
-    code: str
+    code: Text
     parts: int = Field(ge=2, description="number of parts of about equal households")
-    new_codes: list[str] | None = Field(None, description="codes of the other parts "
+    new_codes: list[Text] | None = Field(None, description="codes of the other parts "
                                         "(default: the community's next free numbers)")
 
 
 class MoveBuildings(BaseModel):
-    from_code: str
-    to_code: str = Field(description="adjacent grid receiving the buildings")
-    buildings: list[str] = Field(min_length=1, description="building codes")
+    from_code: Text
+    to_code: Text = Field(description="adjacent grid receiving the buildings")
+    buildings: list[Text] = Field(min_length=1, description="building codes")
 
 
 class Merge(BaseModel):
-    codes: list[str] = Field(min_length=2)
-    into: str | None = Field(None, description="code kept (default: the first)")
+    codes: list[Text] = Field(min_length=2)
+    into: Text | None = Field(None, description="code kept (default: the first)")
 
 
 class Create(BaseModel):
-    code: str
-    name: str
-    parent_code: str = Field(description="community code (grid) or grid code (micro-grid)")
+    code: Text
+    name: Text
+    parent_code: Text = Field(description="community code (grid) or grid code (micro-grid)")
     geometry: GeoJSON
 
 
 class Retire(BaseModel):
-    code: str
-    successor: str = Field(description="adjacent grid taking the area and the workers")
+    code: Text
+    successor: Text = Field(description="adjacent grid taking the area and the workers")
 
 
 class Rename(BaseModel):
-    code: str
-    new_code: str | None = None
-    new_name: str | None = None
+    code: Text
+    new_code: Text | None = None
+    new_name: Text | None = None
 
 
 def _admin(caller: Caller) -> bool:
@@ -141,10 +143,8 @@ def _draft_maker_routes(router: APIRouter) -> None:
                      area_code: str = Form(...), reason: str | None = Form(None),
                      encoding: str | None = Form(None), crs: str | None = Form(None)
                      ) -> dict[str, Any]:
-        name = Path(file.filename or "upload.geojson").name
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / name
-            path.write_bytes(file.file.read())
+        with tempdir.scratch("gridlink-draft-") as tmp:
+            path = save_upload(file, Path(tmp))
             made = import_draft(session, area_code, path, caller.name, reason, encoding, crs)
         return _with_validation(session, made)
 
@@ -154,7 +154,7 @@ def _read_routes(router: APIRouter) -> None:
     def validate(
         session: SessionDep, _: Reader,
         area: str = Query(..., description="district, street, community or grid code"),
-        changeset: int | None = Query(None, description="validate as this draft would publish"),
+        changeset: DraftId = None,
         format: Literal["json", "geojson"] = Query("json", description="geojson: problems only"),
     ) -> dict[str, Any]:
         report = validate_area(session, area, changeset_id=changeset)
@@ -167,7 +167,7 @@ def _read_routes(router: APIRouter) -> None:
         return list_changesets(session, area, status)
 
     @router.get("/changesets/{changeset_id}", summary="A changeset and its draft grids")
-    def changeset(changeset_id: int, session: SessionDep, _: Reader) -> dict[str, Any]:
+    def changeset(changeset_id: ChangesetId, session: SessionDep, _: Reader) -> dict[str, Any]:
         found = changeset_dict(get_changeset(session, changeset_id))
         rows = draft_rows(session, changeset_id)
         features = [{"type": "Feature", "geometry": r.pop("geometry"), "properties": r}
@@ -176,13 +176,13 @@ def _read_routes(router: APIRouter) -> None:
 
     @router.get("/changesets/{changeset_id}/preview",
                 summary="Impact of a draft: before/after per grid, transfers, balance")
-    def impact(changeset_id: int, session: SessionDep, _: Reader,
+    def impact(changeset_id: ChangesetId, session: SessionDep, _: Reader,
                format: Literal["json", "geojson"] = "json") -> dict[str, Any]:
         result = preview(session, changeset_id)
         return result.to_geojson() if format == "geojson" else result.to_dict()
 
     @router.get("/changesets/{changeset_id}/validate", summary="Validate a draft's result")
-    def validate_draft(changeset_id: int, session: SessionDep, _: Reader) -> dict[str, Any]:
+    def validate_draft(changeset_id: ChangesetId, session: SessionDep, _: Reader) -> dict[str, Any]:
         area = get_changeset(session, changeset_id).area_code
         return validate_area(session, area, changeset_id=changeset_id).to_dict()
 
@@ -193,30 +193,30 @@ def _draft_routes(router: APIRouter) -> None:
         return changeset_dict(open_changeset(session, body.area_code, body.reason, caller.name))
 
     @router.delete("/changesets/{changeset_id}", summary="Discard a draft")
-    def drop(changeset_id: int, session: SessionDep, caller: Planner) -> dict[str, Any]:
+    def drop(changeset_id: ChangesetId, session: SessionDep, caller: Planner) -> dict[str, Any]:
         discard(session, changeset_id, caller.name, _admin(caller))
         return changeset_dict(get_changeset(session, changeset_id))
 
     @router.post("/changesets/{changeset_id}/publish",
                  summary="Publish a draft (one transaction; 409 if the data changed since)")
-    def go_live(changeset_id: int, session: SessionDep, caller: Planner) -> dict[str, Any]:
+    def go_live(changeset_id: ChangesetId, session: SessionDep, caller: Planner) -> dict[str, Any]:
         return publish(session, changeset_id, caller.name, _admin(caller)).to_dict()
 
     @router.post("/changesets/{changeset_id}/undo", status_code=201,
                  summary="Open the inverse of a published changeset as a new draft")
-    def inverse(changeset_id: int, session: SessionDep, caller: Planner) -> dict[str, Any]:
+    def inverse(changeset_id: ChangesetId, session: SessionDep, caller: Planner) -> dict[str, Any]:
         return changeset_dict(undo(session, changeset_id, caller.name))
 
 
 def _operation_routes(router: APIRouter) -> None:
     @router.post("/changesets/{changeset_id}/reshape", summary="Give a grid a new shape")
-    def reshape(changeset_id: int, body: Reshape, session: SessionDep, caller: Planner
+    def reshape(changeset_id: ChangesetId, body: Reshape, session: SessionDep, caller: Planner
                 ) -> dict[str, list[str]]:
         return _changed(ops.reshape(session, changeset_id, caller.name, body.code,
                                     body.geometry, _admin(caller)))
 
     @router.post("/changesets/{changeset_id}/split", summary="Split a grid by a line")
-    def split(changeset_id: int, body: SplitByLine, session: SessionDep, caller: Planner
+    def split(changeset_id: ChangesetId, body: SplitByLine, session: SessionDep, caller: Planner
               ) -> dict[str, list[str]]:
         return _changed(ops.split_by_line(session, changeset_id, caller.name, body.code,
                                           body.line, body.new_code, body.new_name,
@@ -224,14 +224,14 @@ def _operation_routes(router: APIRouter) -> None:
 
     @router.post("/changesets/{changeset_id}/split-balanced",
                  summary="Split a grid into N parts of about equal households")
-    def split_even(changeset_id: int, body: SplitBalanced, session: SessionDep,
+    def split_even(changeset_id: ChangesetId, body: SplitBalanced, session: SessionDep,
                    caller: Planner) -> dict[str, list[str]]:
         return _changed(split_balanced(session, changeset_id, caller.name, body.code,
                                        body.parts, body.new_codes, _admin(caller)))
 
     @router.post("/changesets/{changeset_id}/move-buildings",
                  summary="Move buildings (and their area) to an adjacent grid")
-    def move(changeset_id: int, body: MoveBuildings, session: SessionDep, caller: Planner
+    def move(changeset_id: ChangesetId, body: MoveBuildings, session: SessionDep, caller: Planner
              ) -> dict[str, list[str]]:
         return _changed(move_buildings(session, changeset_id, caller.name, body.from_code,
                                        body.to_code, body.buildings, _admin(caller)))
@@ -240,25 +240,25 @@ def _operation_routes(router: APIRouter) -> None:
 
 def _structure_routes(router: APIRouter) -> None:
     @router.post("/changesets/{changeset_id}/merge", summary="Merge adjacent grids")
-    def merge(changeset_id: int, body: Merge, session: SessionDep, caller: Planner
+    def merge(changeset_id: ChangesetId, body: Merge, session: SessionDep, caller: Planner
               ) -> dict[str, list[str]]:
         return _changed(ops.merge(session, changeset_id, caller.name, body.codes, body.into,
                                   _admin(caller)))
 
     @router.post("/changesets/{changeset_id}/create", summary="Create a grid or micro-grid")
-    def create(changeset_id: int, body: Create, session: SessionDep, caller: Planner
+    def create(changeset_id: ChangesetId, body: Create, session: SessionDep, caller: Planner
                ) -> dict[str, list[str]]:
         return _changed(ops.create(session, changeset_id, caller.name, body.code, body.name,
                                    body.parent_code, body.geometry, _admin(caller)))
 
     @router.post("/changesets/{changeset_id}/retire", summary="Retire a grid into a neighbour")
-    def retire(changeset_id: int, body: Retire, session: SessionDep, caller: Planner
+    def retire(changeset_id: ChangesetId, body: Retire, session: SessionDep, caller: Planner
                ) -> dict[str, list[str]]:
         return _changed(ops.retire(session, changeset_id, caller.name, body.code,
                                    body.successor, _admin(caller)))
 
     @router.post("/changesets/{changeset_id}/rename", summary="Change a grid's code or name")
-    def rename(changeset_id: int, body: Rename, session: SessionDep, caller: Planner
+    def rename(changeset_id: ChangesetId, body: Rename, session: SessionDep, caller: Planner
                ) -> dict[str, list[str]]:
         return _changed(ops.rename(session, changeset_id, caller.name, body.code,
                                    body.new_code, body.new_name, _admin(caller)))
@@ -267,7 +267,8 @@ def _structure_routes(router: APIRouter) -> None:
 def _history_routes(router: APIRouter) -> None:
     @router.get("/history", summary="The grids of an area as of a date (GeoJSON)")
     def as_of(session: SessionDep, _: Reader, area: str,
-              at: datetime = Query(..., description="ISO 8601 time, e.g. 2026-01-31T00:00:00Z")
+              at: Annotated[Timestamp, Query(description="ISO 8601 time, e.g. "
+                                             "2026-01-31T00:00:00Z")]
               ) -> dict[str, Any]:
         return grids_as_of(session, area, at)
 
@@ -277,10 +278,10 @@ def _history_routes(router: APIRouter) -> None:
 
     @router.get("/diff", summary="What changed in an area between two times (GeoJSON)")
     def between(session: SessionDep, _: Reader, area: str,
-                from_: datetime = Query(..., alias="from"), to: datetime = Query(...)
+                from_: Annotated[Timestamp, Query(alias="from")], to: Timestamp
                 ) -> dict[str, Any]:
         return diff(session, area, from_, to)
 
     @router.get("/changesets/{changeset_id}/diff", summary="What a published changeset changed")
-    def changes(changeset_id: int, session: SessionDep, _: Reader) -> dict[str, Any]:
+    def changes(changeset_id: ChangesetId, session: SessionDep, _: Reader) -> dict[str, Any]:
         return changeset_diff(session, changeset_id)

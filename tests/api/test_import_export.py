@@ -127,7 +127,7 @@ def test_not_multipart_and_no_file(client: TestClient, keys: dict[str, str]) -> 
     assert_error(client.post("/import/grids", content=grids_body(),
                              headers={**auth(keys, "planner"),
                                       "Content-Type": "application/geo+json"}),
-                 400, "unreadable_file")
+                 415, "unsupported_media_type")
     assert_error(client.post("/import/grids", data={"other": "x"}, files={"x": ("a", b"1")},
                              headers=auth(keys, "planner")), 400, "unreadable_file")
 
