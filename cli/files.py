@@ -13,16 +13,40 @@ from geo.db import transaction
 from geo.errors import GridlinkError
 from geo.exporter import ExportFilter, check_export, export_file, parse_bbox
 from geo.importer import ImportReport, import_file
+from geo.importer.fields import parse_map
 
 files_app = typer.Typer()
 LAYER_HELP = f"one of: {', '.join(LAYERS)}"
 
 
+def _print_mapping(report: ImportReport) -> None:
+    mapping = Table("field", "from column", title="field mapping")
+    for field_name, column in report.mapping.items():
+        mapping.add_row(field_name, column)
+    for column in report.unknown_columns:
+        mapping.add_row("[yellow](not imported)[/]", column)
+    console.print(mapping)
+
+
+def _print_problems(report: ImportReport) -> None:
+    table = Table("row", "line", "id", "field", "problem", title="problems")
+    for p in report.problems:
+        table.add_row(*("" if p.get(k) is None else str(p.get(k))
+                        for k in ("row", "line", "id", "field", "problem")))
+    console.print(table)
 
 
 def _print_report(report: ImportReport, rejects: Path | None) -> None:
     for note in report.notes:
         console.print(f"[yellow]note:[/] {note}")
+    if report.dry_run:
+        _print_mapping(report)
+        if report.problems:
+            _print_problems(report)
+        console.print(f"dry run: {report.rows} row(s), {len(report.problems)} problem(s); "
+                      f"would insert {report.inserted}, update {report.updated}; nothing "
+                      "was written")
+        return
     table = Table("layer", "rows", "inserted", "updated", "rejected")
     table.add_row(report.layer, str(report.rows), str(report.inserted), str(report.updated),
                   str(report.rejected))
@@ -42,14 +66,22 @@ def import_command(
     skip_invalid: bool = typer.Option(False, help="import the good rows, reject the others"),
     rejects: Path | None = typer.Option(None, help="CSV for rejected rows (with "
                                         "--skip-invalid; default FILE.rejects.csv)"),
+    field_map: list[str] | None = typer.Option(
+        None, "--map", help="SRC=DST: file column SRC feeds layer field DST (repeatable; "
+        "SRC= leaves the column out)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the field mapping, the row "
+                                 "count and every problem; write nothing"),
 ) -> None:
     """Import a layer file: validate every row, then upsert by code (all or nothing)."""
-    if skip_invalid and rejects is None:
+    if skip_invalid and rejects is None and not dry_run:
         rejects = file.with_name(file.name + ".rejects.csv")
     try:
         with console.status(f"importing {file.name} into {layer}..."), transaction() as session:
             report = import_file(session, layer, file, crs=crs, encoding=encoding,
-                                 skip_invalid=skip_invalid, rejects_path=rejects)
+                                 skip_invalid=skip_invalid, rejects_path=rejects,
+                                 field_map=parse_map(field_map), dry_run=dry_run)
+            if dry_run:
+                session.rollback()
     except GridlinkError as exc:
         raise fail(exc) from exc
     _print_report(report, rejects)

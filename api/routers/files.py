@@ -26,6 +26,7 @@ from geo.catalog import get_layer
 from geo.errors import TooLarge, UnreadableFile
 from geo.exporter import ExportFilter, check_export, export_geojson, parse_bbox
 from geo.importer import import_file
+from geo.importer.fields import parse_map
 
 CHUNK_BYTES = 1024 * 1024
 
@@ -83,14 +84,20 @@ def files_router() -> APIRouter:
                                 " (overrides the file's CRS)"),
         encoding: str | None = Query(None, description="text encoding, e.g. GB18030"),
         skip_invalid: bool = Query(False, description="import good rows, report the rest"),
+        field_map: list[str] = Query([], alias="map", description="SRC=DST: file column "
+                                     "SRC feeds layer field DST (repeat; SRC= leaves it out)"),
+        dry_run: bool = Query(False, description="map and validate only: report the "
+                              "mapping, row count and every problem; write nothing"),
     ) -> dict[str, Any]:
         get_layer(layer)
+        explicit = parse_map(field_map)
         limit = int(settings.max_upload_mb * 1024 * 1024)
         with tempfile.TemporaryDirectory(prefix="gridlink-upload-") as tmp:
             path = await _receive_upload(request, Path(tmp), limit)
             report = await run_in_threadpool(import_file, session, layer, path, crs=crs,
-                                             encoding=encoding, skip_invalid=skip_invalid)
-        return asdict(report)
+                                             encoding=encoding, skip_invalid=skip_invalid,
+                                             field_map=explicit, dry_run=dry_run)
+        return asdict(report)  # a dry run only reads: nothing to roll back
 
     @router.get("/export/{layer}", summary="Stream a layer as an RFC 7946 FeatureCollection",
                 response_class=StreamingResponse)

@@ -29,7 +29,12 @@ from geo.catalog import get_layer
 from geo.errors import Detail, ValidationFailed
 from geo.importer.reading import Source, read_source, wgs84_geometries
 from geo.importer.validation import summary, validate
-from geo.importer.writing import stage_frame, write_or_explain, write_rejects
+from geo.importer.writing import (
+    existing_split,
+    stage_frame,
+    write_or_explain,
+    write_rejects,
+)
 
 __all__ = ["ImportReport", "Source", "import_file", "import_frame", "read_source",
            "wgs84_geometries"]
@@ -37,7 +42,12 @@ __all__ = ["ImportReport", "Source", "import_file", "import_frame", "read_source
 
 @dataclass
 class ImportReport:
-    """Outcome of an import: counts, every problem found (rejected rows) and notes."""
+    """Outcome of an import: counts, every problem found (rejected rows) and notes.
+
+    ``mapping``: layer field → the file column that fed it; ``unknown_columns``: columns
+    neither mapped nor known (not imported); ``dry_run``: validated only, nothing written
+    (``inserted``/``updated`` then count what would have been written).
+    """
 
     layer: str
     rows: int
@@ -46,13 +56,19 @@ class ImportReport:
     rejected: int
     problems: list[Detail] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
+    mapping: dict[str, str] = field(default_factory=dict)
+    unknown_columns: list[str] = field(default_factory=list)
+    dry_run: bool = False
 
 
 def import_file(session: Session, layer: str, path: Path, *, crs: str | None = None,
                 encoding: str | None = None, skip_invalid: bool = False,
-                rejects_path: Path | None = None) -> ImportReport:
+                rejects_path: Path | None = None, field_map: dict[str, str] | None = None,
+                dry_run: bool = False) -> ImportReport:
     """Import the file at ``path`` into ``layer`` (see the module docstring).
+
+    ``field_map``: column → field entries that override the accepted names (``""`` leaves
+    a column out); ``dry_run``: map and validate, report every problem, write nothing.
 
     Raises
     ------
@@ -62,30 +78,42 @@ def import_file(session: Session, layer: str, path: Path, *, crs: str | None = N
     spec = get_layer(layer)
     source = read_source(Path(path), spec, encoding=encoding)
     return import_frame(session, layer, source.frame, crs=crs, skip_invalid=skip_invalid,
-                        rejects_path=rejects_path, source_crs=source.crs, notes=source.notes)
-
+                        rejects_path=rejects_path, source_crs=source.crs, notes=source.notes,
+                        field_map=field_map, dry_run=dry_run, lines=source.lines)
 
 
 def import_frame(session: Session, layer: str, gdf: gpd.GeoDataFrame | pd.DataFrame, *,
                  crs: str | None = None, skip_invalid: bool = False,
                  rejects_path: Path | None = None, source_crs: gcrs.ParsedCRS | None = None,
-                 notes: list[str] | None = None) -> ImportReport:
-    """Validate and upsert a (Geo)DataFrame whose columns are the layer's fields.
+                 notes: list[str] | None = None, field_map: dict[str, str] | None = None,
+                 dry_run: bool = False, lines: list[int] | None = None) -> ImportReport:
+    """Map, validate and upsert a (Geo)DataFrame (columns named as in a file).
 
     Geometry comes from ``gdf.geometry`` in ``crs`` (if given), else the frame's CRS,
     else ``source_crs``, else guessed (degrees → WGS 84; metres → refused). Codes must be
-    text. Nothing is written when a ValidationFailed is raised; never commits.
+    text. Nothing is written when a ValidationFailed is raised or ``dry_run`` is set (a
+    dry run returns its problems instead of raising them); never commits.
     """
     spec = get_layer(layer)
     notes = list(notes or [])
     geoms = wgs84_geometries(gdf, spec, crs, source_crs, notes)
-    values, problems = validate(session, gdf, spec, geoms)
+    values, problems, mapping = validate(session, gdf, spec, geoms, field_map, lines)
+    report = ImportReport(spec.name, len(gdf), 0, 0, len(problems.bad), problems.sorted(),
+                          notes, dict(mapping.columns), mapping.unknown, dry_run)
+    if mapping.unknown:
+        notes.append(f"not imported (no such field): {', '.join(mapping.unknown)}; "
+                     "use --map COLUMN=FIELD to import one")
+    if dry_run:
+        report.inserted, report.updated = existing_split(session, spec, values, problems.bad)
+        return report
     if problems.file_level() or (problems.items and not skip_invalid):
         raise ValidationFailed(summary(problems, len(gdf)), problems.sorted())
     if rejects_path is not None and problems.items:
         write_rejects(rejects_path, problems.sorted())
     keep = np.ones(len(gdf), dtype=bool)
     keep[sorted(problems.bad)] = False
-    inserted, updated = write_or_explain(session, spec, stage_frame(values, geoms, keep))
-    return ImportReport(spec.name, len(gdf), inserted, updated, len(problems.bad),
-                        problems.sorted(), notes)
+    carried = mapping.carried | ({spec.parent_field} if spec.parent_field and any(
+        v is not None for v in values[spec.parent_field]) else set())  # derived from codes
+    report.inserted, report.updated = write_or_explain(
+        session, spec, stage_frame(values, geoms, keep), carried)
+    return report

@@ -8,6 +8,7 @@ geometries leave this room in WGS 84 lon/lat (EPSG:4326).
 
 from __future__ import annotations
 
+import csv
 import io
 import tempfile
 import zipfile
@@ -40,6 +41,8 @@ class Source:
     frame: pd.DataFrame
     crs: gcrs.ParsedCRS | None
     notes: list[str] = field(default_factory=list)
+    lines: list[int] | None = None
+    """A CSV's line number (header = line 1) for each row of ``frame``; None otherwise."""
 
 
 def read_source(path: Path, layer: Layer, *, encoding: str | None = None) -> Source:
@@ -156,9 +159,25 @@ def _read_csv(path: Path, layer: Layer, encoding: str | None) -> Source:
         raise UnreadableFile(f"{path.name} is not a readable CSV: {short_error(exc)}",
                              [{"file": path.name}]) from exc
     notes = [note] if note else []
+    lines = csv_line_numbers(content)
+    if len(lines) != len(frame):  # pandas and csv disagree on an odd file: no line numbers
+        lines = []
     if layer.geometry is None:
-        return Source(frame, None, notes)
-    return Source(_csv_geometry(frame, path.name), None, notes)
+        return Source(frame, None, notes, lines or None)
+    return Source(_csv_geometry(frame, path.name), None, notes, lines or None)
+
+
+def csv_line_numbers(content: str) -> list[int]:
+    """The line on which each data record of a CSV starts (header = line 1; a quoted
+    value spanning lines moves the following records down; blank lines are skipped)."""
+    reader = csv.reader(io.StringIO(content))
+    starts: list[int] = []
+    previous_end = 0
+    for record in reader:
+        if record:
+            starts.append(previous_end + 1)
+        previous_end = reader.line_num
+    return starts[1:]
 
 
 def _find_column(frame: pd.DataFrame, names: tuple[str, ...]) -> str | None:

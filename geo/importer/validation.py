@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
@@ -15,8 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.catalog import Layer, Range
-from geo.codes import code_problems, excel_damage
-from geo.importer.fields import field_values, text_column
+from geo.codes import code_problems, derived_parent, excel_damage
+from geo.importer.fields import FieldMapping, field_values, map_fields, text_column
 from geo.importer.problems import Problems, file_problem
 from geo.settings import get_settings
 
@@ -210,7 +211,7 @@ def _check_duplicates(codes: list[Any], key: str, problems: Problems) -> None:
         if not repeated[row]:
             first[code] = int(row)
         else:
-            problems.add(int(row), key, f"duplicate {key} {code!r} (also row {first[code]})")
+            problems.add(int(row), key, f"duplicate {key} {code!r} (also row {first[code] + 1})")
 
 
 GEOMETRY_NAMES = np.array(["Point", "LineString", "LinearRing", "Polygon", "MultiPoint",
@@ -244,7 +245,7 @@ def _check_geometry(geoms: np.ndarray, layer: Layer, problems: Problems) -> None
             why = f"invalid geometry: {shapely.is_valid_reason(geoms[row])}"
         elif out_of_range[row]:
             why = ("coordinates outside the valid range (lon -180..180, lat -90..90): "
-                   f"{_where(b[row])}")
+                   f"{_where(b[row])}{_swap_hint(b[row])}")
         else:
             why = (f"coordinates {_where(b[row])} outside the service area lon "
                    f"{lo_lon:g}..{hi_lon:g}, lat {lo_lat:g}..{hi_lat:g}{_swap_hint(b[row])}")
@@ -258,9 +259,16 @@ def _where(bounds: np.ndarray) -> str:
 
 
 def _swap_hint(bounds: np.ndarray) -> str:
+    """A hint when the row's coordinates read as (lat, lon) fall in the service area."""
     lo_lon, lo_lat, hi_lon, hi_lat = get_settings().service_area
-    swapped = (lo_lon <= bounds[1] <= hi_lon and lo_lat <= bounds[0] <= hi_lat)
-    return " (lon/lat swapped?)" if swapped else ""
+    swapped = (lo_lon <= bounds[1] <= hi_lon and lo_lat <= bounds[0] <= hi_lat
+               and lo_lon <= bounds[3] <= hi_lon and lo_lat <= bounds[2] <= hi_lat)
+    if not swapped:
+        return ""
+    if bounds[0] == bounds[2] and bounds[1] == bounds[3]:
+        return (f"; latitude and longitude look swapped: did you mean lon {bounds[1]:.6f}, "
+                f"lat {bounds[0]:.6f}?")
+    return "; latitude and longitude look swapped (x holds latitudes)"
 
 
 def _check_database(session: Session, values: dict[str, list[Any]], layer: Layer,
@@ -297,25 +305,82 @@ def _check_parents_exist(session: Session, values: dict[str, list[Any]], problem
                                              "first, or in the same file)")
 
 
-def validate(session: Session, frame: pd.DataFrame, layer: Layer,
-             geoms: np.ndarray | None) -> tuple[dict[str, list[Any]], Problems]:
-    """Check every rule; returns the cleaned text values and all problems found."""
+def validate(session: Session, frame: pd.DataFrame, layer: Layer, geoms: np.ndarray | None,
+             explicit: dict[str, str] | None = None, lines: list[int] | None = None
+             ) -> tuple[dict[str, list[Any]], Problems, FieldMapping]:
+    """Map the columns, then check every rule.
+
+    Returns the cleaned text values per field, every problem found (mapping problems are
+    file-level) and the field mapping used. ``explicit``: the user's ``--map`` entries
+    (column → field, "" = leave out); ``lines``: a CSV's line number per row.
+    """
     if len(frame) == 0:
         file_problem("the file holds no features", field_name="file")
-    key_column = next((c for c in frame.columns if str(c).strip().lower() == layer.key), None)
+    scratch = Problems([])
+    columns = [c for c in frame.columns
+               if not (isinstance(frame, gpd.GeoDataFrame) and c == frame.geometry.name)]
+    mapping = map_fields(columns, layer, explicit or {}, scratch)
+    key_column = mapping.columns.get(layer.key)
     ids = text_column(frame[key_column]) if key_column is not None else [None] * len(frame)
-    problems = Problems(ids)
-    values = field_values(frame, layer, problems)
+    problems = Problems(ids, lines)
+    problems.items.extend(scratch.items)
+    return _validated(session, frame, layer, geoms, mapping, problems), problems, mapping
+
+
+def _validated(session: Session, frame: pd.DataFrame, layer: Layer, geoms: np.ndarray | None,
+               mapping: FieldMapping, problems: Problems) -> dict[str, list[Any]]:
+    values = field_values(frame, layer, mapping, problems)
     _check_required(values, layer, problems)
     _check_text(values, layer, problems)
+    _check_bools(values, layer, problems)
     _check_numbers(values, layer, problems)
     _check_times(values, layer, problems)
+    _derive_parents(values, layer, problems)
     _check_codes(values, layer, problems)
     if geoms is not None:
         _check_geometry(geoms, layer, problems)
     if not problems.file_level():
         _check_database(session, values, layer, problems)
-    return values, problems
+    return values
+
+
+def _check_bools(values: dict[str, list[Any]], layer: Layer, problems: Problems) -> None:
+    """bool fields → 'true'/'false' (after value aliases: 是/否, yes/no, 1/0)."""
+    for name, kind in layer.fields.items():
+        if kind != "bool":
+            continue
+        out: list[Any] = []
+        for row, value in enumerate(values[name]):
+            word = str(value).strip().lower() if value is not None else None
+            if word in ("true", "false", None):
+                out.append(word)
+            else:
+                problems.add(row, name, f"{name} {value!r} is not true/false (是/否, yes/no, "
+                                        "1/0)")
+                out.append(None)
+        values[name] = out
+
+
+def _derive_parents(values: dict[str, list[Any]], layer: Layer, problems: Problems) -> None:
+    """Fill the parent code the key code's prefix already says; refuse a file that says
+    otherwise (both values named). Grids and micro-grids need a parent either way."""
+    parent = layer.parent_field
+    if parent is None:
+        return
+    levels = values.get("level", [None] * len(values[layer.key]))
+    for row, code in enumerate(values[layer.key]):
+        derived = derived_parent(code, layer.code_kind, level=levels[row])
+        given = values[parent][row]
+        if derived is not None and given is None:
+            values[parent][row] = derived
+        elif derived is not None and isinstance(given, str) and given.isdigit() \
+                and given != derived:
+            problems.add(row, parent, f"parent_code {given!r} contradicts code {code!r}, "
+                                      f"whose prefix says {derived!r}")
+            values[parent][row] = None
+        elif given is None and layer.code_kind in ("grid", "micro") and code is not None:
+            problems.add(row, parent, f"parent_code is empty and code {code!r} does not say "
+                                      "its parent (not the 15-digit standard): give it")
 
 
 def summary(problems: Problems, rows: int) -> str:

@@ -24,7 +24,7 @@ from geo.importer.problems import short_error
 STAGE = "gridlink_import_stage"
 
 _CASTS = {"code": "{c}", "text": "{c}", "int": "{c}::integer", "float": "{c}::double precision",
-          "date": "{c}::date", "datetime": "{c}::timestamptz"}
+          "date": "{c}::date", "datetime": "{c}::timestamptz", "bool": "{c}::boolean"}
 
 
 def _extra_columns(layer: Layer) -> dict[str, str]:
@@ -37,21 +37,32 @@ def _extra_columns(layer: Layer) -> dict[str, str]:
             extra["kind"] = "'urban'"
         return extra
     if layer.table == "events":
-        return {"handling_level": "'grid'", "postponements": "0", "reworks": "0",
-                "valid": "true"}
+        return {"handling_level": "'grid'", "valid": "true"}
     return {}
 
 
-def _select_list(layer: Layer, points: bool = False) -> tuple[list[str], list[str]]:
-    """Target columns and their expressions over the text-typed stage table ``s``."""
+def defaults_of(layer: Layer) -> dict[str, str]:
+    """Values a new row gets for an empty or absent field (SQL literals)."""
+    out = {name: _CASTS[layer.fields[name]].format(c=repr(value))
+           for name, value in layer.defaults.items()}
+    if layer.table != "admin_areas":
+        out |= {name: "0" for name in ("households", "population") if name in layer.fields}
+    return out
+
+
+def _select_list(layer: Layer, points: bool = False, *, with_defaults: bool = True
+                 ) -> tuple[list[str], list[str]]:
+    """Target columns and their expressions over the text-typed stage table ``s``.
+
+    ``with_defaults=False`` (for updates): an empty cell stays NULL here, so that the
+    UPDATE can keep the stored value instead of writing the default.
+    """
     columns, exprs = [], []
+    defaults = defaults_of(layer) if with_defaults else {}
     for name, kind in layer.fields.items():
         expr = _CASTS[kind].format(c=f"s.{name}")
-        if name in layer.defaults:
-            default = layer.defaults[name]
-            expr = f"COALESCE({expr}, {_CASTS[kind].format(c=repr(default))})"
-        elif name in ("households", "population") and layer.table != "admin_areas":
-            expr = f"COALESCE({expr}, 0)"
+        if name in defaults:
+            expr = f"COALESCE({expr}, {defaults[name]})"
         columns.append(name)
         exprs.append(expr)
     for name, expr in _extra_columns(layer).items():
@@ -65,7 +76,8 @@ def _select_list(layer: Layer, points: bool = False) -> tuple[list[str], list[st
     return columns, exprs
 
 
-def upsert_sql(layer: Layer, points: bool = False) -> tuple[str, str]:
+def upsert_sql(layer: Layer, points: bool = False, carried: frozenset[str] | None = None
+               ) -> tuple[str, str]:
     """The two set-based statements of an upsert by key from the stage table ``s``.
 
     First ``UPDATE table t ... FROM (stage) WHERE t.key = key`` (current versions only for
@@ -75,27 +87,44 @@ def upsert_sql(layer: Layer, points: bool = False) -> tuple[str, str]:
     of the same new key makes the INSERT fail on the unique index (rolled back, nothing
     half-written).
 
+    The UPDATE sets only the ``carried`` fields (the file's columns; None = all) and the
+    geometry: a stored value is never replaced by a default for a field the file did not
+    carry, and an empty cell of a field with a default keeps the stored value.
+
     Only registry identifiers are formatted into the text; values travel through COPY.
     ``points``: the stage holds geom_x/geom_y text columns instead of hex WKB ``geom``.
     """
     columns, exprs = _select_list(layer, points)
+    raw_columns, raw_exprs = _select_list(layer, points, with_defaults=False)
     match = f"t.{layer.key} = src.{layer.key}"
     exists = f"t.{layer.key} = s.{layer.key}"
     if layer.table == "grids":
         match += " AND t.valid_to IS NULL"
         exists += " AND t.valid_to IS NULL"
-    updated = [c for c in columns if c not in (layer.key, "version", "level", "valid",
-                                               "handling_level", "postponements", "reworks")]
-    if layer.name == "micro_grids":
-        updated.remove("kind")
-    source = ", ".join(f"{e} AS {c}" for c, e in zip(columns, exprs, strict=True))
-    assignments = ", ".join(f"{c} = src.{c}" for c in updated)
+    carried = frozenset(layer.fields) if carried is None else carried
+    defaults = defaults_of(layer)
+    updated = [c for c in raw_columns if c != layer.key and (c in carried or c == "geom" or (
+        c == "community_code" and layer.parent_field in carried))]
+    source = ", ".join(f"{e} AS {c}" for c, e in zip(raw_columns, raw_exprs, strict=True))
+    assignments = ", ".join(f"{c} = COALESCE(src.{c}, t.{c})" if c in defaults else
+                            f"{c} = src.{c}" for c in updated)
     update = (f"UPDATE {layer.table} AS t SET {assignments} "  # noqa: S608
               f"FROM (SELECT {source} FROM {STAGE} s) AS src WHERE {match}")
     insert = (f"INSERT INTO {layer.table} ({', '.join(columns)}) "  # noqa: S608
               f"SELECT {', '.join(exprs)} FROM {STAGE} s "
               f"WHERE NOT EXISTS (SELECT 1 FROM {layer.table} t WHERE {exists})")
     return update, insert
+
+
+def existing_split(session: Session, layer: Layer, values: dict[str, list[Any]],
+                   bad: set[int]) -> tuple[int, int]:
+    """(new, existing) counts of the good rows' keys: what an upsert would insert/update."""
+    keys = [k for row, k in enumerate(values[layer.key]) if row not in bad]
+    current = " AND valid_to IS NULL" if layer.table == "grids" else ""
+    found = session.scalar(text(
+        f"SELECT count(DISTINCT {layer.key}) FROM {layer.table} "  # noqa: S608
+        f"WHERE {layer.key} = ANY(:keys){current}"), {"keys": [k for k in keys if k]})
+    return len(keys) - int(found or 0), int(found or 0)
 
 
 def stage_frame(values: dict[str, list[Any]], geoms: np.ndarray | None,
@@ -144,14 +173,16 @@ def _stage_parent_communities(session: Session) -> None:
         "WHERE g.code = s.parent_code AND g.level = 'grid' AND g.valid_to IS NULL"))
 
 
-def write_rows(session: Session, layer: Layer, frame: pd.DataFrame) -> tuple[int, int]:
-    """Upsert the staged rows; returns (inserted, updated)."""
+def write_rows(session: Session, layer: Layer, frame: pd.DataFrame,
+               carried: frozenset[str] | None = None) -> tuple[int, int]:
+    """Upsert the staged rows (only ``carried`` fields change stored rows, see
+    :func:`upsert_sql`); returns (inserted, updated)."""
     if frame.empty:
         return 0, 0
     _copy_stage(session, layer, frame)
     if layer.name == "micro_grids":
         _stage_parent_communities(session)
-    update, insert = upsert_sql(layer, points="geom_x" in frame.columns)
+    update, insert = upsert_sql(layer, points="geom_x" in frame.columns, carried=carried)
     session.execute(text(f"ANALYZE {STAGE}"))
     updated = session.execute(text(update)).rowcount  # type: ignore[attr-defined]
     inserted = session.execute(text(insert)).rowcount  # type: ignore[attr-defined]
@@ -159,7 +190,8 @@ def write_rows(session: Session, layer: Layer, frame: pd.DataFrame) -> tuple[int
     return int(inserted), int(updated)
 
 
-def write_or_explain(session: Session, layer: Layer, frame: pd.DataFrame) -> tuple[int, int]:
+def write_or_explain(session: Session, layer: Layer, frame: pd.DataFrame,
+                     carried: frozenset[str] | None = None) -> tuple[int, int]:
     """:func:`write_rows`, turning database refusals into gridlink errors (no 500s).
 
     A unique-key clash can only come from a concurrent import of the same new codes
@@ -167,7 +199,7 @@ def write_or_explain(session: Session, layer: Layer, frame: pd.DataFrame) -> tup
     ValidationFailed. The caller's transaction is then unusable and must be rolled back.
     """
     try:
-        return write_rows(session, layer, frame)
+        return write_rows(session, layer, frame, carried)
     except IntegrityError as exc:
         raise Conflict(f"another import wrote the same {layer.key}s at the same time; retry",
                        [{"field": layer.key, "problem": short_error(exc.orig or exc)}]) from exc
@@ -179,8 +211,10 @@ def write_or_explain(session: Session, layer: Layer, frame: pd.DataFrame) -> tup
 
 
 def write_rejects(path: Path, problems: list[Detail]) -> None:
-    """Write problems as CSV (UTF-8 with BOM for Excel): row, id, field, problem."""
+    """Write problems as CSV (UTF-8 with BOM for Excel): row, [line,] id, field, problem."""
+    lines = any("line" in p for p in problems)
     with open(path, "w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["row", "id", "field", "problem"])
+        writer = csv.DictWriter(fh, restval="", fieldnames=["row"] + ["line"] * lines + [
+            "id", "field", "problem"])
         writer.writeheader()
         writer.writerows(problems)
