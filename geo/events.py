@@ -114,7 +114,7 @@ def create_event(session: Session, data: EventIn, *, settings: Settings | None =
 def _insert_event(session: Session, data: EventIn, settings: Settings,
                   due_hours: float | None) -> tuple[int, LocateResult]:
     lon, lat = to_wgs84_point(data.lon, data.lat, data.crs)
-    check_point(lon, lat, settings)
+    check_point(lon, lat, settings, session=session)
     reported = data.reported_at or datetime.now(UTC)
     hours = due_hours if due_hours is not None else settings.event_due_hours
     new_id = session.execute(text(

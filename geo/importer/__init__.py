@@ -26,9 +26,10 @@ from sqlalchemy.orm import Session
 
 from geo import crs as gcrs
 from geo.catalog import get_layer
+from geo.districts import record_district_crs
 from geo.errors import Detail, ValidationFailed
 from geo.importer.reading import Source, read_source, wgs84_geometries
-from geo.importer.validation import summary, validate
+from geo.importer.validation import DISTRICT_LAYERS, summary, validate
 from geo.importer.writing import (
     existing_split,
     stage_frame,
@@ -116,4 +117,9 @@ def import_frame(session: Session, layer: str, gdf: gpd.GeoDataFrame | pd.DataFr
         v is not None for v in values[spec.parent_field]) else set())  # derived from codes
     report.inserted, report.updated = write_or_explain(
         session, spec, stage_frame(values, geoms, keep), carried)
+    if spec.name in DISTRICT_LAYERS and geoms is not None:
+        chosen = record_district_crs(session, np.asarray(values[spec.key], object)[keep],
+                                     geoms[keep])
+        notes += [f"district {d}: areas and lengths measured in EPSG:{srid} (chosen for it)"
+                  for d, srid in chosen.items()]
     return report

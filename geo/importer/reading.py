@@ -236,7 +236,7 @@ def _guess_crs(x: np.ndarray, y: np.ndarray, notes: list[str]) -> gcrs.ParsedCRS
     if gcrs.looks_projected(x, y):
         zone = gcrs.gk_zone_from_prefixed_easting(x)
         hint = (f" (eastings carry Gauss-Kruger zone prefix {zone}: try --crs "
-                f"EPSG:{4534 + zone - 25})" if zone else " such as EPSG:4547")
+                f"EPSG:{gcrs.plain_gk_epsg(zone)[0]})" if zone else " such as EPSG:4547")
         file_problem("the file declares no CRS (missing .prj?) and its coordinates are "
                       f"projected metres: give the CRS with --crs{hint}", field_name="crs")
     notes.append("no CRS declared; coordinates look like degrees: read as WGS 84 "

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from geo.catalog import Layer, Range
 from geo.codes import code_problems, derived_parent, excel_damage
+from geo.districts import CHINA_AND_NEIGHBOURS, Bounds, loaded_extent
 from geo.importer.fields import FieldMapping, field_values, map_fields, text_column
 from geo.importer.problems import Problems, file_problem
 from geo.settings import get_settings
@@ -24,6 +25,8 @@ from geo.settings import get_settings
 LOCAL_TZ = "Asia/Shanghai"
 """Time zone assumed for timestamps without an offset (China Standard Time, UTC+8)."""
 INT32_MAX = 2_147_483_647
+DISTRICT_LAYERS = ("areas", "grids", "micro_grids")
+"""Layers that define the districts (and so the default service area)."""
 
 
 def _check_required(values: dict[str, list[Any]], layer: Layer, problems: Problems) -> None:
@@ -218,8 +221,18 @@ GEOMETRY_NAMES = np.array(["Point", "LineString", "LinearRing", "Polygon", "Mult
                            "MultiLineString", "MultiPolygon", "GeometryCollection", "None"])
 
 
-def _check_geometry(geoms: np.ndarray, layer: Layer, problems: Problems) -> None:
-    """Presence, type, validity (reason with location) and coordinate range (WGS 84).
+def import_area(session: Session, layer: Layer) -> Bounds | None:
+    """The service area an import is checked against; None for the layers that define it
+    (areas, grids, micro-grids) unless GRIDLINK_SERVICE_AREA is set (geo.districts)."""
+    if get_settings().service_area is None and layer.name in DISTRICT_LAYERS:
+        return None
+    return get_settings().service_area or loaded_extent(session)
+
+
+def _check_geometry(geoms: np.ndarray, layer: Layer, problems: Problems,
+                    area: Bounds | None) -> None:
+    """Presence, type, validity (reason with location), coordinate range (WGS 84) and the
+    service ``area`` (None: not checked).
 
     Vectorised: only rows with a problem are visited in Python.
     """
@@ -232,9 +245,10 @@ def _check_geometry(geoms: np.ndarray, layer: Layer, problems: Problems) -> None
     with np.errstate(invalid="ignore"):
         out_of_range = ~missing & ~wrong_type & ~invalid & ~(
             (b[:, 0] >= -180) & (b[:, 2] <= 180) & (b[:, 1] >= -90) & (b[:, 3] <= 90))
-        lo_lon, lo_lat, hi_lon, hi_lat = get_settings().service_area
+        lo_lon, lo_lat, hi_lon, hi_lat = area or (-180, -90, 180, 90)
         out_of_area = ~missing & ~wrong_type & ~invalid & ~out_of_range & ~(
             (b[:, 0] >= lo_lon) & (b[:, 2] <= hi_lon) & (b[:, 1] >= lo_lat) & (b[:, 3] <= hi_lat))
+    hint_area = area or CHINA_AND_NEIGHBOURS
     allowed = " or ".join(sorted(layer.geometry))
     for row in np.flatnonzero(missing | wrong_type | invalid | out_of_range | out_of_area):
         if missing[row]:
@@ -245,10 +259,11 @@ def _check_geometry(geoms: np.ndarray, layer: Layer, problems: Problems) -> None
             why = f"invalid geometry: {shapely.is_valid_reason(geoms[row])}"
         elif out_of_range[row]:
             why = ("coordinates outside the valid range (lon -180..180, lat -90..90): "
-                   f"{_where(b[row])}{_swap_hint(b[row])}")
+                   f"{_where(b[row])}{_swap_hint(b[row], hint_area)}")
         else:
             why = (f"coordinates {_where(b[row])} outside the service area lon "
-                   f"{lo_lon:g}..{hi_lon:g}, lat {lo_lat:g}..{hi_lat:g}{_swap_hint(b[row])}")
+                   f"{lo_lon:g}..{hi_lon:g}, lat {lo_lat:g}..{hi_lat:g}"
+                   f"{_swap_hint(b[row], hint_area)}")
         problems.add(int(row), "geometry", why)
 
 
@@ -258,9 +273,9 @@ def _where(bounds: np.ndarray) -> str:
     return f"(bbox {bounds[0]:.6f}, {bounds[1]:.6f}, {bounds[2]:.6f}, {bounds[3]:.6f})"
 
 
-def _swap_hint(bounds: np.ndarray) -> str:
-    """A hint when the row's coordinates read as (lat, lon) fall in the service area."""
-    lo_lon, lo_lat, hi_lon, hi_lat = get_settings().service_area
+def _swap_hint(bounds: np.ndarray, area: Bounds) -> str:
+    """A hint when the row's coordinates read as (lat, lon) fall in the service ``area``."""
+    lo_lon, lo_lat, hi_lon, hi_lat = area
     swapped = (lo_lon <= bounds[1] <= hi_lon and lo_lat <= bounds[0] <= hi_lat
                and lo_lon <= bounds[3] <= hi_lon and lo_lat <= bounds[2] <= hi_lat)
     if not swapped:
@@ -338,7 +353,7 @@ def _validated(session: Session, frame: pd.DataFrame, layer: Layer, geoms: np.nd
     _derive_parents(values, layer, problems)
     _check_codes(values, layer, problems)
     if geoms is not None:
-        _check_geometry(geoms, layer, problems)
+        _check_geometry(geoms, layer, problems, import_area(session, layer))
     if not problems.file_level():
         _check_database(session, values, layer, problems)
     return values
