@@ -13,6 +13,7 @@ from cli.dispatch import assign, events_app
 from cli.files import export_command, import_command
 from cli.output import console, fail
 from cli.plan import plan_app
+from cli.stats import stats_app
 from cli.up import serve_api, up
 from geo import models
 from geo.db import database_url, get_engine, transaction
@@ -31,6 +32,7 @@ app.command("export")(export_command)
 app.add_typer(demo_app, name="demo")
 app.add_typer(plan_app, name="plan")
 app.add_typer(events_app, name="events")
+app.add_typer(stats_app, name="stats")
 app.command("assign")(assign)
 app.command("up")(up)
 

@@ -364,6 +364,8 @@ def _move(session: Session, event_id: int, action: str, target: str) -> None:
         sets = ["status = :target", "reworks = reworks + 1", "resolved_at = NULL"]
     if action == "reject":
         sets.append("valid = false")
+    if action == "close":  # the same fact an imported case history carries (一次性完成)
+        sets.append("first_time = (reworks = 0)")
     session.execute(text(f"UPDATE events SET {', '.join(sets)} WHERE id = :id"),  # noqa: S608
                     {"id": event_id, "target": target})
 

@@ -352,11 +352,47 @@ def _validated(session: Session, frame: pd.DataFrame, layer: Layer, geoms: np.nd
     _check_times(values, layer, problems)
     _derive_parents(values, layer, problems)
     _check_codes(values, layer, problems)
+    if layer.name == "events":
+        _check_lifecycle(values, mapping, problems)
     if geoms is not None:
         _check_geometry(geoms, layer, problems, import_area(session, layer))
     if not problems.file_level():
         _check_database(session, values, layer, problems)
     return values
+
+
+def _check_lifecycle(values: dict[str, list[Any]], mapping: FieldMapping,
+                     problems: Problems) -> None:
+    """A case history holds together: a closed case has its closing time (a file without
+    a status column gets 'closed' where a closing time is given), nothing happens before
+    it was reported, and a first-time completion was never reworked."""
+    if "status" not in mapping.columns:
+        values["status"] = ["closed" if c is not None else None for c in values["closed_at"]]
+    stamp = {name: pd.to_datetime(pd.Series(values[name], dtype=object), utc=True,
+                                  format="ISO8601", errors="coerce")
+             for name in ("reported_at", "dispatched_at", "closed_at", "due_at")}
+    reported = stamp["reported_at"]
+    for name in ("dispatched_at", "closed_at", "due_at"):
+        for early in np.flatnonzero((stamp[name] < reported).to_numpy(bool)).tolist():
+            problems.add(early, name, f"{name} {_local(stamp[name][early])} is before "
+                                      f"reported_at {_local(reported[early])}")
+    for row, (status, closed) in enumerate(zip(values["status"], values["closed_at"],
+                                               strict=True)):
+        if status == "closed" and closed is None:
+            problems.add(row, "closed_at", "a closed case needs closed_at (结案时间)")
+        elif closed is not None and status not in ("closed", "rejected", None):
+            problems.add(row, "status", f"status {status!r} but closed_at "
+                                        f"{_local(stamp['closed_at'][row])} is given")
+    for row, (first, reworks) in enumerate(zip(values["first_time"], values["reworks"],
+                                               strict=True)):
+        if first == "true" and reworks not in (None, "0"):
+            problems.add(row, "first_time", f"first_time is true but the case was reworked "
+                                            f"{reworks} time(s)")
+
+
+def _local(stamp: pd.Timestamp) -> str:
+    """A time as people read it here: China Standard Time, to the minute."""
+    return str(stamp.tz_convert(LOCAL_TZ).strftime("%Y-%m-%d %H:%M"))
 
 
 def _check_bools(values: dict[str, list[Any]], layer: Layer, problems: Problems) -> None:

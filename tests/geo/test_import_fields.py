@@ -196,14 +196,24 @@ def test_non_standard_grid_code_still_needs_its_parent(db: Session, tmp_path: Pa
 
 def test_events_state_is_checked(db: Session, tmp_path: Path) -> None:
     path = tmp_path / "events.csv"
-    path.write_text("编号,类别,上报时间,状态,经度,纬度\n"
-                    "E1,垃圾,2026-11-02 09:00,bogus,113.3,40.08\n"
-                    "E2,垃圾,2026-11-02 09:00,已结案,113.3,40.08\n", encoding="utf-8")
+    path.write_text("编号,类别,上报时间,状态,结案时间,经度,纬度\n"
+                    "E1,垃圾,2026-11-02 09:00,bogus,,113.3,40.08\n"
+                    "E2,垃圾,2026-11-02 09:00,已结案,2026-11-03 10:00,113.3,40.08\n"
+                    "E3,垃圾,2026-11-02 09:00,已结案,,113.3,40.08\n"
+                    "E4,垃圾,2026-11-02 09:00,处置中,2026-11-01 10:00,113.3,40.08\n",
+                    encoding="utf-8")
     with pytest.raises(ValidationFailed) as info:
         import_file(db, "events", path)
-    assert info.value.details == [{"row": 1, "line": 2, "id": "E1", "field": "status",
-                                   "problem": "status 'bogus' is not one of closed, "
-                                   "dispatched, in_progress, rejected, reported, resolved"}]
+    assert info.value.details == [
+        {"row": 1, "line": 2, "id": "E1", "field": "status",
+         "problem": "status 'bogus' is not one of closed, dispatched, in_progress, rejected, "
+                    "reported, resolved"},
+        {"row": 3, "line": 4, "id": "E3", "field": "closed_at",
+         "problem": "a closed case needs closed_at (结案时间)"},
+        {"row": 4, "line": 5, "id": "E4", "field": "closed_at",
+         "problem": "closed_at 2026-11-01 10:00 is before reported_at 2026-11-02 09:00"},
+        {"row": 4, "line": 5, "id": "E4", "field": "status",
+         "problem": "status 'in_progress' but closed_at 2026-11-01 10:00 is given"}]
 
 
 def test_shapefile_with_cut_names_and_gbk_imports(db: Session, tmp_path: Path) -> None:

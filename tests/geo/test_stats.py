@@ -66,9 +66,9 @@ def test_grid_counts_rates_and_score(history: Session) -> None:
         4, 3, 2, 1, 2)
     assert a["handling_rate"] == 0.6
     assert (a["on_time_rate"], a["closure_rate"], a["postponement_rate"],
-            a["first_time_rate"]) == (0.5, 0.75, 0.25, 0.5)
-    # 24·0.5 + 32·0.75 + 8·(1 − 0.25) + 16·0.5 + 20 = 12 + 24 + 6 + 8 + 20
-    assert a["score"] == 70.0
+            a["first_time_rate"]) == (0.5, 0.75, 0.25, 0.666667)
+    # first-time ÷ closed: 2/3. 24·0.5 + 32·0.75 + 8·(1 − 0.25) + 16·2/3 + 20
+    assert a["score"] == round(12 + 24 + 6 + 16 * 2 / 3 + 20, 4) == 72.6667
 
 
 def test_weights_and_deductions_are_configurable(history: Session) -> None:
