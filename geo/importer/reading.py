@@ -101,7 +101,8 @@ def _dbf_encoding(shp: Path) -> tuple[str | None, str | None]:
     if dbf is None:
         return None, None
     raw = dbf.read_bytes()
-    body = raw[int.from_bytes(raw[8:10], "little"):] if len(raw) > 10 else b""
+    body = _dbf_field_names(raw) + (raw[int.from_bytes(raw[8:10], "little"):]
+                                    if len(raw) > 10 else b"")
     if body.isascii():
         return None, None
     try:
@@ -109,6 +110,17 @@ def _dbf_encoding(shp: Path) -> tuple[str | None, str | None]:
         return "UTF-8", None
     except UnicodeDecodeError:
         return "GB18030", f"{dbf.name} has no .cpg and is not UTF-8: read as GB18030 (GBK)"
+
+
+def _dbf_field_names(raw: bytes) -> bytes:
+    """The field names of a DBF header (11-byte slots of 32-byte descriptors), joined: a
+    GBK DBF may have Chinese field names over plain ASCII values."""
+    names = []
+    for start in range(32, min(len(raw), int.from_bytes(raw[8:10], "little")) - 31, 32):
+        if raw[start] == 0x0D:
+            break
+        names.append(raw[start:start + 11].split(b"\0")[0])
+    return b" ".join(names)
 
 
 def _read_vector(path: Path, suffix: str, encoding: str | None) -> Source:
