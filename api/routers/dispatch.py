@@ -112,12 +112,14 @@ def _event_routes(router: APIRouter) -> None:
             report = import_file(session, "events", path, crs=crs, skip_invalid=partial)
         finally:
             path.unlink(missing_ok=True)
+            path.parent.rmdir()
         summary = assign_events(session, "unassigned", settings=settings)
         fill_missing_due(session, settings.event_due_hours)
         return {"rows": report.rows, "inserted": report.inserted, "updated": report.updated,
                 "rejected": report.rejected, "problems": report.problems[:1000],
-                "notes": report.notes, "assigned": summary.events, "snapped": summary.snapped,
-                "unassigned": summary.unassigned}
+                "notes": report.notes, "mapping": report.mapping,
+                "unknown_columns": report.unknown_columns, "assigned": summary.events,
+                "snapped": summary.snapped, "unassigned": summary.unassigned}
 
     @router.get("/events", summary="List events with filters and paging")
     def get_events(
@@ -180,9 +182,10 @@ async def _bulk_file(request: Request, limit: int) -> Path:
     if count > limit:
         raise TooLarge(f"{count} events exceed the limit of {limit} per request "
                        "(GRIDLINK_BULK_EVENT_LIMIT)", [{"limit": limit, "rows": count}])
-    with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as fh:
-        fh.write(raw)
-    return Path(fh.name)
+    folder = Path(tempfile.mkdtemp(prefix="gridlink-bulk-"))
+    path = folder / f"events{suffix}"  # the name messages show: never a temp name
+    path.write_bytes(raw)
+    return path
 
 
 def _alarm_routes(router: APIRouter) -> None:

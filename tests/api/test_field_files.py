@@ -184,3 +184,29 @@ def test_garbage_upload_names_no_server_path(client: TestClient, keys: dict[str,
     assert r.status_code == 400, r.text
     body = r.text
     assert "grids.gpkg" in body and "/tmp" not in body and "gridlink-upload" not in body
+
+
+def test_bulk_events_list_unknown_columns_and_keep_stored_values(
+        client: TestClient, keys: dict[str, str], db: Session) -> None:
+    first = ("client_id,category,reported_at,status,closed_at,priority,备注,lon,lat\n"
+             "B1,垃圾,2026-11-02 09:00,closed,2026-11-03 10:00,high,老系统,113.3,40.08\n")
+    r = client.post("/events/bulk", headers={**auth(keys, "dispatcher"),
+                                             "content-type": "text/csv"},
+                    content=first.encode())
+    assert r.status_code == 200, r.text
+    assert (r.json()["inserted"], r.json()["unknown_columns"]) == (1, ["备注"])
+    again = "client_id,category,reported_at,lon,lat\nB1,垃圾,2026-11-02 09:00,113.3,40.08\n"
+    r = client.post("/events/bulk", headers={**auth(keys, "dispatcher"),
+                                             "content-type": "text/csv"},
+                    content=again.encode())
+    assert (r.json()["updated"], r.json()["mapping"]) == (1, {
+        "client_id": "client_id", "category": "category", "reported_at": "reported_at"})
+    assert db.execute(text("SELECT status, priority, closed_at::text, postponements FROM "
+                           "events WHERE client_id = 'B1'")).one() == (
+        "closed", "high", "2026-11-03 02:00:00+00", 0)
+    bad = client.post("/events/bulk", headers={**auth(keys, "dispatcher"),
+                                               "content-type": "text/csv"},
+                      content=b"client_id,category\n\"unclosed,x\n")
+    assert bad.status_code == 400, bad.text
+    assert bad.json()["message"] == ("events.csv is not a readable CSV: Error tokenizing "
+                                     "data. C error: EOF inside string starting at row 1")
