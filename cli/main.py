@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 
 import typer
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from cli.cluster import managed_cluster
@@ -39,7 +40,15 @@ app.command("up")(up)
 
 @app.callback()
 def close_connections_on_exit() -> None:
-    """Close pooled database connections when a command ends (no half-open sockets)."""
+    """Check the GRIDLINK_* settings (one line per bad value, exit 2, no traceback) and
+    close pooled database connections when a command ends (no half-open sockets)."""
+    try:
+        get_settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = "GRIDLINK_" + "_".join(str(p) for p in error["loc"]).upper()
+            console.print(f"[bold red]error:[/] {field}: {error['msg']}")
+        raise typer.Exit(code=2) from None
     atexit.register(lambda: get_engine().dispose())
 
 

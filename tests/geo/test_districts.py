@@ -135,3 +135,22 @@ def test_service_area_defaults_to_loaded_districts(db: Session, tmp_path: Path) 
     assert loaded_extent(db) == pytest.approx((126.1, 45.25, 127.12, 46.27))
     assert service_area(db, Settings()) == pytest.approx((126.1, 45.25, 127.12, 46.27))
     assert service_area(db, Settings(service_area=(1, 2, 3, 4))) == (1, 2, 3, 4)
+
+
+def test_cli_names_a_bad_service_area_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from geo.settings import get_settings
+
+    monkeypatch.setenv("GRIDLINK_SERVICE_AREA", "20,58,30")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["db", "status"])
+    finally:
+        monkeypatch.delenv("GRIDLINK_SERVICE_AREA")
+        get_settings.cache_clear()
+    assert result.exit_code == 2
+    assert " ".join(result.output.split()) == (
+        "error: GRIDLINK_SERVICE_AREA: Value error, GRIDLINK_SERVICE_AREA must be "
+        "minlon,minlat,maxlon,maxlat in degrees (e.g. 112.9,39.8,113.6,40.3), got '20,58,30'")
