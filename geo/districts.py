@@ -7,9 +7,11 @@ chosen when the district's first areas or grids are imported and stored in
 ``district_crs`` (so later imports never move it). ``GRIDLINK_METRIC_SRID``, when set,
 overrides the choice everywhere. Code that measures asks :func:`metric_srid_for`.
 
-A zone's scale error grows with the square of the distance from its central meridian:
-1.5° off (the worst case of the nearest 3° zone) at 40°N is ~1.1e-4 in length, ~0.02 % in
-area; 89° off (Urumqi measured in the 114°E zone) was +32.8 % in area.
+A zone's scale error grows with the square of the distance from its central meridian
+(k ≈ 1 + (Δλ·cos φ)²/2): 1.5° off, the worst case of the nearest 3° zone, is at most
+3.4e-4 in length and 0.07 % in area (at Sanya, 18°N: 0.062 %); a 0.01° cell at Urumqi
+measured in the 114°E zone is +11.5 % too large, at Harbin +2.4 % (0.006 % and 0.005 % in
+their own zones).
 
 **Service area.** ``GRIDLINK_SERVICE_AREA`` when set; otherwise the extent of the loaded
 districts (admin areas and current grids) plus :data:`SERVICE_MARGIN_DEG`, cached per
