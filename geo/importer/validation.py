@@ -363,9 +363,11 @@ def _validated(session: Session, frame: pd.DataFrame, layer: Layer, geoms: np.nd
 
 def _check_lifecycle(values: dict[str, list[Any]], mapping: FieldMapping,
                      problems: Problems) -> None:
-    """A case history holds together: a closed case has its closing time (a file without
-    a status column gets 'closed' where a closing time is given), nothing happens before
-    it was reported, and a first-time completion was never reworked."""
+    """A case history holds together: a closing time belongs to a closed (or rejected)
+    case (a file without a status column gets 'closed' where a closing time is given),
+    nothing happens before it was reported, and a first-time completion was never
+    reworked. A closed case without a closing time is accepted (older records, the demo):
+    it counts as closed but never as closed on time."""
     if "status" not in mapping.columns:
         values["status"] = ["closed" if c is not None else None for c in values["closed_at"]]
     stamp = {name: pd.to_datetime(pd.Series(values[name], dtype=object), utc=True,
@@ -378,9 +380,7 @@ def _check_lifecycle(values: dict[str, list[Any]], mapping: FieldMapping,
                                       f"reported_at {_local(reported[early])}")
     for row, (status, closed) in enumerate(zip(values["status"], values["closed_at"],
                                                strict=True)):
-        if status == "closed" and closed is None:
-            problems.add(row, "closed_at", "a closed case needs closed_at (结案时间)")
-        elif closed is not None and status not in ("closed", "rejected", None):
+        if closed is not None and status not in ("closed", "rejected", None):
             problems.add(row, "status", f"status {status!r} but closed_at "
                                         f"{_local(stamp['closed_at'][row])} is given")
     for row, (first, reworks) in enumerate(zip(values["first_time"], values["reworks"],

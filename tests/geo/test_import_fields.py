@@ -208,8 +208,6 @@ def test_events_state_is_checked(db: Session, tmp_path: Path) -> None:
         {"row": 1, "line": 2, "id": "E1", "field": "status",
          "problem": "status 'bogus' is not one of closed, dispatched, in_progress, rejected, "
                     "reported, resolved"},
-        {"row": 3, "line": 4, "id": "E3", "field": "closed_at",
-         "problem": "a closed case needs closed_at (结案时间)"},
         {"row": 4, "line": 5, "id": "E4", "field": "closed_at",
          "problem": "closed_at 2026-11-01 10:00 is before reported_at 2026-11-02 09:00"},
         {"row": 4, "line": 5, "id": "E4", "field": "status",
