@@ -113,8 +113,9 @@ def import_frame(session: Session, layer: str, gdf: gpd.GeoDataFrame | pd.DataFr
         write_rejects(rejects_path, problems.sorted())
     keep = np.ones(len(gdf), dtype=bool)
     keep[sorted(problems.bad)] = False
-    carried = mapping.carried | ({spec.parent_field} if spec.parent_field and any(
-        v is not None for v in values[spec.parent_field]) else set())  # derived from codes
+    derived = {name for name in spec.fields if name not in mapping.carried  # e.g. parents
+               and any(v is not None for v in values[name])}           # from codes
+    carried = mapping.carried | derived
     report.inserted, report.updated = write_or_explain(
         session, spec, stage_frame(values, geoms, keep), carried)
     if spec.name in DISTRICT_LAYERS and geoms is not None:

@@ -368,13 +368,16 @@ def _check_lifecycle(values: dict[str, list[Any]], mapping: FieldMapping,
     nothing happens before it was reported, and a first-time completion was never
     reworked. A closed case without a closing time is accepted (older records, the demo):
     it counts as closed but never as closed on time."""
+    carried = [n for n in ("dispatched_at", "closed_at", "due_at") if n in mapping.columns]
+    if not carried and "first_time" not in mapping.columns:
+        return  # a plain list of reports: nothing of a lifecycle to check
     if "status" not in mapping.columns:
         values["status"] = ["closed" if c is not None else None for c in values["closed_at"]]
     stamp = {name: pd.to_datetime(pd.Series(values[name], dtype=object), utc=True,
                                   format="ISO8601", errors="coerce")
-             for name in ("reported_at", "dispatched_at", "closed_at", "due_at")}
+             for name in ("reported_at", *carried)}
     reported = stamp["reported_at"]
-    for name in ("dispatched_at", "closed_at", "due_at"):
+    for name in carried:
         for early in np.flatnonzero((stamp[name] < reported).to_numpy(bool)).tolist():
             problems.add(early, name, f"{name} {_local(stamp[name][early])} is before "
                                       f"reported_at {_local(reported[early])}")
@@ -383,6 +386,8 @@ def _check_lifecycle(values: dict[str, list[Any]], mapping: FieldMapping,
         if closed is not None and status not in ("closed", "rejected", None):
             problems.add(row, "status", f"status {status!r} but closed_at "
                                         f"{_local(stamp['closed_at'][row])} is given")
+    if "first_time" not in mapping.columns:
+        return
     for row, (first, reworks) in enumerate(zip(values["first_time"], values["reworks"],
                                                strict=True)):
         if first == "true" and reworks not in (None, "0"):
@@ -398,7 +403,7 @@ def _local(stamp: pd.Timestamp) -> str:
 def _check_bools(values: dict[str, list[Any]], layer: Layer, problems: Problems) -> None:
     """bool fields → 'true'/'false' (after value aliases: 是/否, yes/no, 1/0)."""
     for name, kind in layer.fields.items():
-        if kind != "bool":
+        if kind != "bool" or all(v is None for v in values[name]):
             continue
         out: list[Any] = []
         for row, value in enumerate(values[name]):

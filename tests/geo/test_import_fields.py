@@ -241,3 +241,19 @@ def test_single_swapped_point_in_area_gets_a_hint(db: Session, tmp_path: Path) -
         "coordinates outside the valid range (lon -180..180, lat -90..90): (40.080000, "
         "113.300000); latitude and longitude look swapped: did you mean lon 113.300000, "
         "lat 40.080000?"]
+
+
+def test_closing_time_alone_closes_an_existing_case(db: Session, tmp_path: Path) -> None:
+    first = tmp_path / "reported.csv"
+    first.write_text("编号,类别,上报时间,经度,纬度\nE9,垃圾,2026-11-02 09:00,113.3,40.08\n",
+                     encoding="utf-8")
+    import_file(db, "events", first)
+    later = tmp_path / "closed.csv"
+    later.write_text("编号,类别,上报时间,结案时间,一次性完成,经度,纬度\n"
+                     "E9,垃圾,2026-11-02 09:00,2026-11-03 10:00,否,113.3,40.08\n",
+                     encoding="utf-8")
+    report = import_file(db, "events", later)
+    assert (report.inserted, report.updated) == (0, 1)
+    assert db.execute(text("SELECT status, closed_at::text, first_time, priority FROM events "
+                           "WHERE client_id = 'E9'")).one() == (
+        "closed", "2026-11-03 02:00:00+00", False, "normal")
