@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
@@ -140,6 +141,20 @@ def looks_like(name: str, fields: Sequence[str]) -> str | None:
                 return candidate
     close = difflib.get_close_matches(name, list(fields), n=1, cutoff=SIMILARITY)
     return close[0] if close else None
+
+
+def with_field_names(frame: pd.DataFrame, layer: Layer) -> pd.DataFrame:
+    """``frame`` with each column an accepted name stands for renamed to its field
+    (``parent_cod`` → ``parent_code``, 网格编码 → ``code``); other columns unchanged.
+
+    For readers that take a few known fields from a file (the planning draft import);
+    the importer itself maps with :func:`map_fields` and reports what it could not map.
+    """
+    problems = Problems([])
+    columns = [c for c in frame.columns if not (isinstance(frame, gpd.GeoDataFrame)
+                                                and c == frame.geometry.name)]
+    mapping = map_fields(columns, layer, {}, problems)
+    return frame.rename(columns={column: name for name, column in mapping.columns.items()})
 
 
 def field_values(frame: pd.DataFrame, layer: Layer, mapping: FieldMapping,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import pytest
+from shapely.geometry import box
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -257,3 +258,25 @@ def test_closing_time_alone_closes_an_existing_case(db: Session, tmp_path: Path)
     assert db.execute(text("SELECT status, closed_at::text, first_time, priority FROM events "
                            "WHERE client_id = 'E9'")).one() == (
         "closed", "2026-11-03 02:00:00+00", False, "normal")
+
+
+def test_qgis_shapefile_draft_keeps_its_cut_parent_field(db: Session, tmp_path: Path) -> None:
+    from geo.planning.changesets import draft_rows
+    from geo.planning.imports import import_draft
+    from tests.geo.planning import cases
+    from tests.geo.planning.cases import COMMUNITY as PLAN_COMMUNITY
+    from tests.geo.planning.cases import code
+
+    cases.community(db, width=200)
+    cases.add_grid(db, code(1), box(0, 0, 100, 100))
+    cases.add_grid(db, code(2), box(100, 0, 200, 100))
+    micro = code(1, parent=code(1))
+    frame = gpd.GeoDataFrame(
+        {"网格编码": [code(1), code(2), micro], "网格名称": ["一", "二", "一甲"],
+         "parent_code": [PLAN_COMMUNITY, PLAN_COMMUNITY, code(1)]},
+        geometry=[cases.lonlat(box(0, 0, 100, 100)), cases.lonlat(box(100, 0, 200, 100)),
+                  cases.lonlat(box(0, 0, 100, 100))], crs="EPSG:4326")
+    archive = write_zipped_shapefile(tmp_path, frame, "redrawn")  # parent_code → parent_cod
+    draft = import_draft(db, PLAN_COMMUNITY, archive, "planner-li")
+    rows = [(r["code"], r["level"], r["parent_code"], r["name"]) for r in draft_rows(db, draft.id)]
+    assert (micro, "micro", code(1), "一甲") in rows
