@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -25,7 +26,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from geo import crs as gcrs
-from geo.catalog import get_layer
+from geo.catalog import Layer, get_layer
 from geo.districts import record_district_crs
 from geo.errors import Detail, ValidationFailed
 from geo.importer.reading import Source, read_source, wgs84_geometries
@@ -111,16 +112,28 @@ def import_frame(session: Session, layer: str, gdf: gpd.GeoDataFrame | pd.DataFr
         raise ValidationFailed(summary(problems, len(gdf)), problems.sorted())
     if rejects_path is not None and problems.items:
         write_rejects(rejects_path, problems.sorted())
-    keep = np.ones(len(gdf), dtype=bool)
-    keep[sorted(problems.bad)] = False
-    derived = {name for name in spec.fields if name not in mapping.carried  # e.g. parents
-               and any(v is not None for v in values[name])}           # from codes
-    carried = mapping.carried | derived
-    report.inserted, report.updated = write_or_explain(
-        session, spec, stage_frame(values, geoms, keep), carried)
+    report.inserted, report.updated = _write(session, spec, values, geoms, problems.bad,
+                                             mapping.carried, notes)
+    return report
+
+
+def _write(session: Session, spec: Layer, values: dict[str, list[Any]],
+           geoms: np.ndarray | None, bad: set[int], carried: frozenset[str],
+           notes: list[str]) -> tuple[int, int]:
+    """Upsert the good rows; the first import of a district chooses its metric CRS.
+
+    Fields the file did not carry but validation filled (parents from codes, a status from
+    a closing time) are written as carried. Returns (inserted, updated).
+    """
+    keep = np.ones(len(values[spec.key]), dtype=bool)
+    keep[sorted(bad)] = False
+    derived = {name for name in spec.fields
+               if name not in carried and any(v is not None for v in values[name])}
+    written = write_or_explain(session, spec, stage_frame(values, geoms, keep),
+                               carried | derived)
     if spec.name in DISTRICT_LAYERS and geoms is not None:
         chosen = record_district_crs(session, np.asarray(values[spec.key], object)[keep],
                                      geoms[keep])
         notes += [f"district {d}: areas and lengths measured in EPSG:{srid} (chosen for it)"
                   for d, srid in chosen.items()]
-    return report
+    return written
