@@ -128,14 +128,7 @@ def alias_names(layer: str) -> dict[str, str]:
     return names
 
 
-def has_value_aliases(layer: str, field_name: str) -> bool:
-    """Whether ``field_name`` of ``layer`` has register words to translate."""
-    return bool(VALUE_ALIASES.get(layer, {}).get(field_name))
+def value_words(layer: str, field_name: str) -> dict[str, str]:
+    """The register words of ``field_name`` in ``layer`` → catalogue values ({} if none)."""
+    return VALUE_ALIASES.get(layer, {}).get(field_name, {})
 
-
-def value_alias(layer: str, field_name: str, value: str) -> str:
-    """The catalogue value for a register's word (``枪机`` → ``fixed``); else ``value``."""
-    aliases = VALUE_ALIASES.get(layer, {}).get(field_name)
-    if not aliases:
-        return value
-    return aliases.get(value, aliases.get(value.lower(), value))
