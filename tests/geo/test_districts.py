@@ -154,3 +154,18 @@ def test_cli_names_a_bad_service_area_in_one_line(monkeypatch: pytest.MonkeyPatc
     assert " ".join(result.output.split()) == (
         "error: GRIDLINK_SERVICE_AREA: Value error, GRIDLINK_SERVICE_AREA must be "
         "minlon,minlat,maxlon,maxlat in degrees (e.g. 112.9,39.8,113.6,40.3), got '20,58,30'")
+
+
+@pytest.mark.parametrize(("crs", "prefix"), [("EPSG:4498", 20_000_000), ("EPSG:4509", 0),
+                                             ("EPSG:4509", 20_000_000)])
+def test_six_degree_zone_points_import_within_a_centimetre(db: Session, tmp_path: Path,
+                                                           crs: str, prefix: int) -> None:
+    lon, lat = 117.2001234, 39.0851234  # Tianjin, 6° zone 20 (CM 117°E)
+    x, y = pyproj.Transformer.from_crs(4326, 4509, always_xy=True).transform(lon, lat)
+    path = tmp_path / "sites.csv"
+    path.write_text(f"code,name,category,x,y\nS1,学校,school,{x + prefix:.4f},{y:.4f}\n",
+                    encoding="utf-8")
+    report = import_file(db, "sites", path, crs=crs)
+    assert report.inserted == 1
+    got = db.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM sites")).one()
+    assert abs(GEOD.inv(got[0], got[1], lon, lat)[2]) < 0.01
