@@ -56,7 +56,8 @@ def metric_srid_for(session: Session, area_code: str | None,
     """The EPSG code (metres) to measure the district of ``area_code`` in.
 
     ``GRIDLINK_METRIC_SRID`` when set explicitly; else the district's stored choice; else
-    (a district never imported, or no code) ``settings.metric_srid``.
+    the same choice made from the district's areas and grids (data loaded before the
+    choice was stored); else (no code, no data) ``settings.metric_srid``.
     """
     settings = settings or get_settings()
     if "metric_srid" in settings.model_fields_set:
@@ -66,7 +67,15 @@ def metric_srid_for(session: Session, area_code: str | None,
         return settings.metric_srid
     stored = session.scalar(text("SELECT srid FROM district_crs WHERE district_code = :d"),
                             {"d": district})
-    return int(stored) if stored is not None else settings.metric_srid
+    if stored is not None:
+        return int(stored)
+    centre = session.execute(text(
+        "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(ST_Extent(geom)::geometry) AS c "
+        "FROM (SELECT geom FROM admin_areas WHERE code LIKE :p UNION ALL SELECT geom FROM "
+        "grids WHERE code LIKE :p AND valid_to IS NULL) g) x"), {"p": district + "%"}).one()
+    if centre[0] is None:
+        return settings.metric_srid
+    return int(metric_crs_for(centre[0], centre[1]).to_epsg() or settings.metric_srid)
 
 
 def with_district_srid(session: Session, area_code: str | None,

@@ -169,3 +169,11 @@ def test_six_degree_zone_points_import_within_a_centimetre(db: Session, tmp_path
     assert report.inserted == 1
     got = db.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM sites")).one()
     assert abs(GEOD.inv(got[0], got[1], lon, lat)[2]) < 0.01
+
+
+def test_district_loaded_before_the_choice_was_stored(db: Session, tmp_path: Path) -> None:
+    district, name, lon, lat, srid = CITIES["harbin"]
+    community, _ = import_district(db, tmp_path, district, name, lon, lat)
+    db.execute(text("DELETE FROM district_crs"))  # as after migrating an older database
+    assert metric_srid_for(db, community, Settings()) == srid
+    assert metric_srid_for(db, "999999001001", Settings()) == 4547  # nothing known: default
