@@ -80,6 +80,14 @@ def set_deduction(session: Session, unit: str, month: str, points: float, *,
     return dict(row.mappings().one())
 
 
+def deduction_rows(session: Session, month: str) -> list[dict[str, Any]]:
+    """The deductions stored for ``month`` with who entered them and when, by unit."""
+    rows = session.execute(text(
+        "SELECT unit, month, points, note, entered_by, entered_at FROM media_deductions "
+        "WHERE month = :m ORDER BY unit"), {"m": parse_month(month)})
+    return [dict(r) for r in rows.mappings()]
+
+
 def deductions_for(session: Session, month: str) -> dict[str, float]:
     """{unit: points} stored for ``month``."""
     rows = session.execute(text("SELECT unit, points FROM media_deductions WHERE month = :m"),

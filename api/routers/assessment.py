@@ -2,7 +2,8 @@
 
 ``GET /stats/assessment?month=2026-11`` (any reader) answers JSON, CSV or XLSX;
 ``PUT /stats/deductions`` (dispatchers and admins) stores one unit's deduction for a month,
-committed before the answer, with who entered it.
+committed before the answer, with who entered it; ``GET /stats/deductions?month=`` lists
+them with who and when.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ from pydantic import BaseModel, Field
 
 from api.auth import Dispatcher, Reader
 from api.deps import SessionDep, SettingsDep
-from geo.assessment import assessment, assessment_csv, assessment_xlsx, set_deduction
+from geo.assessment import (
+    assessment,
+    assessment_csv,
+    assessment_xlsx,
+    deduction_rows,
+    set_deduction,
+)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -48,6 +55,11 @@ def assessment_router() -> APIRouter:
             return Response(assessment_xlsx(rows, month), media_type=XLSX,
                             headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
         return {"month": month, "level": level, "units": rows}
+
+    @router.get("/deductions", summary="The media deductions of a month (who, when)")
+    def get_deductions(session: SessionDep, _: Reader,
+                       month: str = Query(..., description="YYYY-MM")) -> dict[str, Any]:
+        return {"month": month, "deductions": deduction_rows(session, month)}
 
     @router.put("/deductions", summary="Set a unit's media deduction for a month")
     def put_deduction(body: DeductionIn, session: SessionDep, caller: Dispatcher

@@ -95,6 +95,10 @@ def test_month_of_cases_reproduces_the_hand_computed_table(
                      json={"unit": "市场监管局", "month": MONTH, "points": 1.5, "note": "电视台"})
     assert put.status_code == 200, put.text
     assert (put.json()["points"], put.json()["entered_by"]) == (1.5, "test dispatcher")
+    listed = client.get("/stats/deductions", params={"month": MONTH},
+                        headers=auth(keys, "viewer")).json()["deductions"]
+    assert [(d["unit"], d["points"], d["note"], d["entered_by"][:4]) for d in listed] == [
+        ("城管局", 2.0, "晚报曝光", "cli:"), ("市场监管局", 1.5, "电视台", "test")]
     r = client.get("/stats/assessment", params={"month": MONTH}, headers=auth(keys, "viewer"))
     assert r.status_code == 200, r.text
     check_rows(r.json()["units"], EXPECTED)
