@@ -47,6 +47,9 @@ def _print_report(report: ImportReport, rejects: Path | None) -> None:
                       f"would insert {report.inserted}, update {report.updated}; nothing "
                       "was written")
         return
+    renamed = {f: c for f, c in report.mapping.items() if c != f}
+    if renamed:  # the mapping is visible whenever a column was not named as its field
+        console.print("fields: " + ", ".join(f"{f} ← {c}" for f, c in renamed.items()))
     table = Table("layer", "rows", "inserted", "updated", "rejected")
     table.add_row(report.layer, str(report.rows), str(report.inserted), str(report.updated),
                   str(report.rejected))

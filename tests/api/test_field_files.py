@@ -148,6 +148,7 @@ def test_chinese_camera_register_through_the_cli(committed: Engine, tmp_path: Pa
                            {"c": list(CAMERAS)}) == 0
     result = runner.invoke(app, ["import", "cameras", str(camera_csv(tmp_path))])
     assert result.exit_code == 0, result.output
+    assert "fields: code ← 国标编码, name ← 设备名称, camera_type ← 类型" in result.output
     with committed.connect() as conn:
         check_cameras(conn)
 
