@@ -9,9 +9,11 @@ The importer lives in rooms that can be read and tested alone:
 
 Every problem of the file is collected before anything is written; by default one problem
 fails the whole import (:class:`~geo.errors.ValidationFailed`, details list every problem as
-``{"row", "id", "field", "problem"}``, ``row`` = 0-based feature index in the file, None for
-file-level problems). With ``skip_invalid`` the good rows are written and the rejects go to
-``rejects_path`` (CSV). Functions here never commit.
+``{"row", "id", "field", "problem"}``, ``row`` counted as people count them (1 = the first
+feature / data row), None for file-level problems; a CSV's details add its ``line``). With
+``skip_invalid`` the good rows are written and the rejects go to ``rejects_path`` (CSV); a
+``dry_run`` reports the mapping and every problem and writes nothing. An update changes only
+the fields the file carries. Functions here never commit.
 """
 
 from __future__ import annotations
