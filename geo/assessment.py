@@ -21,7 +21,6 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -126,6 +125,8 @@ def assessment_csv(rows: list[dict[str, Any]]) -> str:
 
 def assessment_xlsx(rows: list[dict[str, Any]], month: str) -> bytes:
     """The table as an Excel workbook (one sheet named after the month)."""
+    from openpyxl import Workbook  # 0.35 s to import: only when a workbook is asked for
+
     book = Workbook()
     sheet = book.active
     assert sheet is not None
