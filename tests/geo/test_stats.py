@@ -117,3 +117,21 @@ def test_never_assigned_event_counts_for_its_department_only(history: Session) -
     assert [(r["unit"], r["accepted"]) for r in grids] == [(GRID_A, 6), (GRID_B, 1)]
     department = unit_stats(history, "department", SINCE, UNTIL)
     assert [(r["unit"], r["accepted"], r["due"]) for r in department] == [("城管局", 2, 2)]
+
+
+def test_lifecycle_actions_record_first_time_completion(db: Session) -> None:
+    from geo.events import EventIn, apply_action, create_event
+
+    ids = []
+    for client_id, steps in (("straight", ["dispatch", "start", "resolve", "close"]),
+                             ("reworked", ["dispatch", "start", "resolve", "rework",
+                                           "resolve", "close"])):
+        event, _ = create_event(db, EventIn(client_id=client_id, category="x", lon=113.3,
+                                            lat=40.08))
+        for step in steps:
+            apply_action(db, event["id"], step, actor="dispatcher")
+        ids.append(event["id"])
+    assert db.execute(text("SELECT client_id, status, first_time, reworks, closed_at IS NOT "
+                           "NULL FROM events WHERE id = ANY(:ids) ORDER BY client_id"),
+                      {"ids": ids}).all() == [("reworked", "closed", False, 1, True),
+                                              ("straight", "closed", True, 0, True)]
