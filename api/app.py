@@ -16,6 +16,7 @@ from api.locate_pool import PooledSource
 from api.openapi import document_errors
 from api.request_guard import RequestGuard
 from api.routers.admin import admin_router
+from api.routers.assessment import assessment_router
 from api.routers.dispatch import dispatch_router
 from api.routers.files import files_router
 from api.routers.health import health_router
@@ -55,6 +56,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     # (a route at the end of the list measured half the requests/s of one at the front).
     app.router.routes.append(locate_route())
     app.include_router(dispatch_router())
+    app.include_router(assessment_router())
     app.include_router(health_router())
     app.include_router(admin_router())
     app.include_router(session_router())

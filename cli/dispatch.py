@@ -12,11 +12,10 @@ from geo.db import transaction
 from geo.errors import GridlinkError
 from geo.events import fill_missing_due
 from geo.importer import import_file
+from geo.importer.fields import parse_map
 from geo.settings import get_settings
 
 events_app = typer.Typer(help="Events: import files of reported events.", no_args_is_help=True)
-
-
 
 
 def _print_summary(summary: AssignSummary) -> None:
@@ -35,6 +34,8 @@ def import_events(
     encoding: str | None = typer.Option(None, help="e.g. gb18030 (default: detect)"),
     skip_invalid: bool = typer.Option(False, help="write the good rows, list the bad ones"),
     rejects: Path | None = typer.Option(None, help="CSV of rejected rows (with --skip-invalid)"),
+    field_map: list[str] | None = typer.Option(
+        None, "--map", help="SRC=DST: file column SRC feeds field DST (repeatable)"),
 ) -> None:
     """Import events and assign them to grids and cameras, all in one transaction.
 
@@ -44,7 +45,8 @@ def import_events(
     try:
         with transaction() as session:
             report = import_file(session, "events", file, crs=crs, encoding=encoding,
-                                 skip_invalid=skip_invalid, rejects_path=rejects)
+                                 skip_invalid=skip_invalid, rejects_path=rejects,
+                                 field_map=parse_map(field_map))
             summary = assign_events(session, "unassigned")
             fill_missing_due(session, get_settings().event_due_hours)
     except GridlinkError as exc:

@@ -14,17 +14,44 @@ from geo.db import transaction
 from geo.errors import GridlinkError
 from geo.exporter import ExportFilter, check_export, export_file, parse_bbox
 from geo.importer import ImportReport, import_file
+from geo.importer.fields import parse_map
 from geo.planning.grid_imports import GridChange
 
 files_app = typer.Typer()
 LAYER_HELP = f"one of: {', '.join(LAYERS)}"
 
 
+def _print_mapping(report: ImportReport) -> None:
+    mapping = Table("field", "from column", title="field mapping")
+    for field_name, column in report.mapping.items():
+        mapping.add_row(field_name, column)
+    for column in report.unknown_columns:
+        mapping.add_row("[yellow](not imported)[/]", column)
+    console.print(mapping)
+
+
+def _print_problems(report: ImportReport) -> None:
+    table = Table("row", "line", "id", "field", "problem", title="problems")
+    for p in report.problems:
+        table.add_row(*("" if p.get(k) is None else str(p.get(k))
+                        for k in ("row", "line", "id", "field", "problem")))
+    console.print(table)
 
 
 def _print_report(report: ImportReport, rejects: Path | None) -> None:
     for note in report.notes:
         console.print(f"[yellow]note:[/] {note}")
+    if report.dry_run:
+        _print_mapping(report)
+        if report.problems:
+            _print_problems(report)
+        console.print(f"dry run: {report.rows} row(s), {len(report.problems)} problem(s); "
+                      f"would insert {report.inserted}, update {report.updated}; nothing "
+                      "was written")
+        return
+    renamed = {f: c for f, c in report.mapping.items() if c != f}
+    if renamed:  # the mapping is visible whenever a column was not named as its field
+        console.print("fields: " + ", ".join(f"{f} ← {c}" for f, c in renamed.items()))
     table = Table("layer", "rows", "inserted", "updated", "rejected")
     table.add_row(report.layer, str(report.rows), str(report.inserted), str(report.updated),
                   str(report.rejected))
@@ -46,16 +73,24 @@ def import_command(
                                         "--skip-invalid; default FILE.rejects.csv)"),
     reason: str | None = typer.Option(None, help="grids and micro-grids: why they change "
                                       "(kept with each new version; default 'import of FILE')"),
+    field_map: list[str] | None = typer.Option(
+        None, "--map", help="SRC=DST: file column SRC feeds layer field DST (repeatable; "
+        "SRC= leaves the column out)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the field mapping, the row "
+                                 "count and every problem; write nothing"),
 ) -> None:
     """Import a layer file: validate every row, then upsert by code (all or nothing)."""
-    if skip_invalid and rejects is None:
+    if skip_invalid and rejects is None and not dry_run:
         rejects = file.with_name(file.name + ".rejects.csv")
     try:
         with console.status(f"importing {file.name} into {layer}..."), transaction() as session:
             actor = cli_actor(session, f"import {layer}")
             report = import_file(session, layer, file, crs=crs, encoding=encoding,
                                  skip_invalid=skip_invalid, rejects_path=rejects,
+                                 field_map=parse_map(field_map), dry_run=dry_run,
                                  change=GridChange(actor.actor, reason or f"import of {file.name}"))
+            if dry_run:
+                session.rollback()
     except GridlinkError as exc:
         raise fail(exc) from exc
     _print_report(report, rejects)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 
 import typer
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from api.settings import ApiSettings
@@ -15,6 +16,7 @@ from cli.dispatch import assign, events_app
 from cli.files import export_command, import_command
 from cli.output import console, fail
 from cli.plan import plan_app
+from cli.stats import stats_app
 from cli.up import serve_api, up
 from geo import models
 from geo.audit import record
@@ -33,6 +35,7 @@ app.command("export")(export_command)
 app.add_typer(demo_app, name="demo")
 app.add_typer(plan_app, name="plan")
 app.add_typer(events_app, name="events")
+app.add_typer(stats_app, name="stats")
 app.command("assign")(assign)
 app.command("up")(up)
 app.command("audit")(audit_command)
@@ -40,7 +43,15 @@ app.command("audit")(audit_command)
 
 @app.callback()
 def close_connections_on_exit() -> None:
-    """Close pooled database connections when a command ends (no half-open sockets)."""
+    """Check the GRIDLINK_* settings (one line per bad value, exit 2, no traceback) and
+    close pooled database connections when a command ends (no half-open sockets)."""
+    try:
+        ApiSettings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = "GRIDLINK_" + "_".join(str(p) for p in error["loc"]).upper()
+            console.print(f"[bold red]error:[/] {field}: {error['msg']}")
+        raise typer.Exit(code=2) from None
     atexit.register(lambda: get_engine().dispose())
 
 

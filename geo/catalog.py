@@ -13,10 +13,13 @@ from typing import Literal
 from geo.codes import CodeKind
 from geo.errors import UnknownLayer
 
-FieldType = Literal["code", "text", "int", "float", "date", "datetime"]
+FieldType = Literal["code", "text", "int", "float", "date", "datetime", "bool"]
 POLYGONS = frozenset({"Polygon", "MultiPolygon"})
 POINT_OR_POLYGON = frozenset({"Point", "Polygon", "MultiPolygon"})
 POINT = frozenset({"Point"})
+EVENT_STATUSES = frozenset({"reported", "dispatched", "in_progress", "resolved", "closed",
+                            "rejected"})
+"""The lifecycle states of geo.events (also a CHECK on events.status)."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ LAYERS: dict[str, Layer] = {
         {"code": "code", "name": "text", "parent_code": "code", "kind": "text",
          "households": "int", "population": "int", "responsible_party": "text",
          "management_level": "text", "start_date": "date", "end_date": "date"},
-        frozenset({"code", "name", "parent_code"}), POLYGONS, code_kind="grid",
+        frozenset({"code", "name"}), POLYGONS, code_kind="grid",
         parent_field="parent_code", ranges=_COUNTS, multi=True, kind_field="kind",
         choices={"kind": frozenset({"urban", "rural", "dedicated"})},
         defaults={"kind": "urban"},
@@ -97,7 +100,7 @@ LAYERS: dict[str, Layer] = {
         "micro_grids", "grids", "code",
         {"code": "code", "name": "text", "parent_code": "code",
          "households": "int", "population": "int"},
-        frozenset({"code", "name", "parent_code"}), POLYGONS, code_kind="micro",
+        frozenset({"code", "name"}), POLYGONS, code_kind="micro",
         parent_field="parent_code", ranges=_COUNTS, multi=True,
         filter_sql="level = 'micro' AND valid_to IS NULL"),
     "buildings": Layer(
@@ -122,16 +125,22 @@ LAYERS: dict[str, Layer] = {
         ranges={"height_m": Range(0, 200), "azimuth_deg": Range(0, 360, hi_open=True),
                 "fov_deg": Range(0, 360, lo_open=True), "range_m": Range(0, 5000, lo_open=True)},
         choices={"camera_type": frozenset({"fixed", "dome", "ptz"}),
-                 "status": frozenset({"online", "offline"})},
+                 "status": frozenset({"online", "offline", "fault", "maintenance"})},
         defaults={"camera_type": "fixed", "azimuth_deg": "0", "fov_deg": "60",
                   "range_m": "100", "status": "online"}),
     "events": Layer(
         "events", "events", "client_id",
         {"client_id": "text", "category": "text", "description": "text",
          "reported_at": "datetime", "reporter": "text", "source": "text", "status": "text",
-         "priority": "text"},
+         "priority": "text", "department": "text", "due_at": "datetime",
+         "dispatched_at": "datetime", "closed_at": "datetime", "postponements": "int",
+         "reworks": "int", "first_time": "bool"},
         frozenset({"category", "reported_at"}), POINT, kind_field="category",
-        defaults={"status": "reported", "priority": "normal"}),
+        ranges={"postponements": Range(0), "reworks": Range(0)},
+        choices={"status": EVENT_STATUSES,
+                 "priority": frozenset({"low", "normal", "high", "urgent"})},
+        defaults={"status": "reported", "priority": "normal", "postponements": "0",
+                  "reworks": "0"}),
 }
 
 

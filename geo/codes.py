@@ -128,3 +128,32 @@ def code_problems(code: Any, kind: CodeKind, *, parent_code: str | None = None,
     else:
         lengths, parent_kind = area_level_lengths(level if kind == "area" else kind), "parent"
     return digit_problems(text, lengths) or parent_problems(text, parent_code, parent_kind)
+
+
+STANDARD_GRID_LENGTH = 15
+"""DB11/T 2157-2023: 6 district + 3 street + 3 community + 3 grid sequence digits."""
+
+
+def derived_parent(code: Any, kind: CodeKind, *, level: str | None = None,
+                   settings: Settings | None = None) -> str | None:
+    """The parent code that ``code``'s prefix already says, or None when it says nothing.
+
+    A 15-digit grid code → its 12-digit community; a street (9 digits) → its district, a
+    community (12) → its street; a micro-grid → its grid when exactly one configured grid
+    length plus one suffix length gives the code's length (17 digits could be 15 + 2 or
+    14 + 3: no answer). Codes that are not digit-only text give None.
+    """
+    if not isinstance(code, str) or not code.isdigit():
+        return None
+    if kind == "grid":
+        return code[:12] if len(code) == STANDARD_GRID_LENGTH else None
+    if kind == "area":
+        parent_length = {"street": 6, "community": 9}.get(level or "")
+        return code[:parent_length] if parent_length and len(code) == parent_length + 3 \
+            else None
+    if kind == "micro":
+        settings = settings or get_settings()
+        splits = {g for g in settings.grid_code_lengths
+                  for n in settings.micro_grid_suffix_lengths if g + n == len(code)}
+        return code[:splits.pop()] if len(splits) == 1 else None
+    return None

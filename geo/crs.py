@@ -44,6 +44,10 @@ _MAX_ITERATIONS = 30
 # EPSG:4513..4533) and without (central meridian 75..135 E, EPSG:4534..4554).
 GK3_PREFIXED = range(4513, 4534)
 GK3_PLAIN = range(4534, 4555)
+# CGCS2000 6-degree zones: with zone prefix (zone 13..23, EPSG:4491..4501) and without
+# (central meridian 75..135 E, EPSG:4502..4512).
+GK6_PREFIXED = range(4491, 4502)
+GK6_PLAIN = range(4502, 4513)
 
 
 @dataclass(frozen=True)
@@ -236,17 +240,18 @@ def to_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str | int | pyproj.CRS | Parse
 def metric_crs_for(lon: ArrayLike, lat: ArrayLike | None = None) -> pyproj.CRS:
     """A projected CRS in metres suited to data at longitude ``lon`` (degrees, EPSG:4326).
 
-    Inside 73.5..136.5 °E: the CGCS2000 3-degree Gauss-Kruger zone without zone prefix
-    (EPSG:4534 = central meridian 75 °E ... EPSG:4554 = 135 °E), chosen from the median
-    longitude. Elsewhere: the UTM zone pyproj estimates (``lat`` helps pick north/south;
-    default north).
+    In China (the GCJ-02 box; only the longitude 73.5..136.5 °E is checked when ``lat`` is
+    None): the CGCS2000 3-degree Gauss-Kruger zone without zone prefix whose central
+    meridian is nearest the median longitude (EPSG:4534 = 75 °E ... EPSG:4554 = 135 °E).
+    Elsewhere: the WGS 84 UTM zone from pyproj's CRS database (north/south from ``lat``).
     """
     lons = np.atleast_1d(np.asarray(lon, dtype=np.float64))
     centre = float(np.nanmedian(lons))
-    central_meridian = 3 * round(centre / 3)
-    if 75 <= central_meridian <= 135:
-        return pyproj.CRS.from_epsg(4534 + (central_meridian - 75) // 3)
     lat_c = 30.0 if lat is None else float(np.nanmedian(np.atleast_1d(np.asarray(lat, float))))
+    central_meridian = 3 * round(centre / 3)
+    inside = lat is None or bool(in_china(centre, lat_c))
+    if 75 <= central_meridian <= 135 and inside:
+        return pyproj.CRS.from_epsg(4534 + (central_meridian - 75) // 3)
     infos = query_utm_crs_info(
         datum_name="WGS 84",
         area_of_interest=AreaOfInterest(centre, lat_c, centre, lat_c),
@@ -292,42 +297,55 @@ def looks_swapped_gk(easting: ArrayLike, northing: ArrayLike) -> bool:
 
 
 def gk_zone_from_prefixed_easting(easting: ArrayLike) -> int | None:
-    """The 3-degree zone number (25..45) carried as prefix of eastings, or None.
+    """The Gauss-Kruger zone number carried as prefix of eastings, or None.
 
-    E.g. 38_512_345.6 → zone 38 (central meridian 114 °E). None when the eastings carry no
-    3-degree zone prefix or disagree about it.
+    3-degree zones are 25..45 (38_512_345.6 → zone 38, central meridian 114 °E), 6-degree
+    zones 13..23 (20_512_345.6 → zone 20, central meridian 117 °E): the two ranges do not
+    overlap, so the number alone says which. None when the eastings carry no prefix or
+    disagree about it.
     """
     x = np.asarray(easting, dtype=np.float64)
     x = x[np.isfinite(x)]
     if x.size == 0 or np.any(x < 1_000_000):
         return None
     zones = np.unique(np.floor(x / 1_000_000).astype(int))
-    if zones.size != 1 or not 25 <= int(zones[0]) <= 45:
+    if zones.size != 1 or not (25 <= int(zones[0]) <= 45 or 13 <= int(zones[0]) <= 23):
         return None
     return int(zones[0])
 
 
+def plain_gk_epsg(zone: int) -> tuple[int, float]:
+    """(EPSG of the zone without prefix, central meridian °E) for a 3° or 6° zone number."""
+    if zone >= 25:
+        return 4534 + zone - 25, 3.0 * zone
+    return 4502 + zone - 13, 6.0 * zone - 3
+
+
 def normalise_gk(easting: ArrayLike, northing: ArrayLike, crs: ParsedCRS | None
                  ) -> tuple[np.ndarray, ParsedCRS | None, str | None]:
-    """Reconcile CGCS2000 3-degree GK eastings with their declared zone CRS.
+    """Reconcile CGCS2000 Gauss-Kruger eastings (3° or 6° zones) with their declared CRS.
 
-    Returns ``(easting, crs, note)``. When eastings carry a zone prefix (38_500_000) they
-    are converted to the plain zone CRS (EPSG:4534..4554) with the prefix removed, whether
-    the declared CRS was the plain one, the prefixed one (EPSG:4513..4533) or absent; when
-    a prefixed CRS is declared but eastings lack the prefix, the plain CRS is used. ``note``
-    says what was done (None when nothing). Other CRSs pass through unchanged.
+    Returns ``(easting, crs, note)``. When eastings carry a zone prefix (38_500_000, or
+    20_500_000 for a 6° zone) they are converted to the plain zone CRS (EPSG:4534..4554,
+    or EPSG:4502..4512 for 6°) with the prefix removed, whether the declared CRS was the
+    plain one, the prefixed one or absent; when a prefixed CRS is declared but eastings
+    lack the prefix, the plain CRS is used. ``note`` says what was done (None when
+    nothing). Other CRSs pass through unchanged.
     """
     x = np.asarray(easting, dtype=np.float64)
     epsg = crs.epsg if crs is not None else None
     zone = gk_zone_from_prefixed_easting(x)
-    if zone is not None and (epsg is None or epsg in GK3_PLAIN or epsg in GK3_PREFIXED):
-        plain = 4534 + zone - 25
+    gk = (GK3_PLAIN, GK3_PREFIXED, GK6_PLAIN, GK6_PREFIXED)
+    if zone is not None and (epsg is None or any(epsg in r for r in gk)):
+        plain, meridian = plain_gk_epsg(zone)
+        width = 3 if zone >= 25 else 6
         note = (f"eastings carry the Gauss-Kruger zone prefix {zone}: read as EPSG:{plain} "
-                f"(CGCS2000 3-degree zone, central meridian {3 * zone} E)")
+                f"(CGCS2000 {width}-degree zone, central meridian {meridian:g} E)")
         return x - zone * 1_000_000, parse_crs(plain), note
-    if epsg is not None and epsg in GK3_PREFIXED and zone is None and x.size \
-            and float(np.nanmax(x)) < 1_000_000:
-        plain = epsg + 21
-        return x, parse_crs(plain), (f"EPSG:{epsg} declared but eastings have no zone "
-                                     f"prefix: read as EPSG:{plain}")
+    for prefixed, plain_range in ((GK3_PREFIXED, GK3_PLAIN), (GK6_PREFIXED, GK6_PLAIN)):
+        no_prefix = zone is None and x.size > 0 and float(np.nanmax(x)) < 1_000_000
+        if epsg is not None and epsg in prefixed and no_prefix:
+            plain = plain_range.start + epsg - prefixed.start
+            return x, parse_crs(plain), (f"EPSG:{epsg} declared but eastings have no zone "
+                                         f"prefix: read as EPSG:{plain}")
     return x, crs, None

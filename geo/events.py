@@ -124,7 +124,7 @@ def create_event(session: Session, data: EventIn, *, settings: Settings | None =
 def _insert_event(session: Session, data: EventIn, settings: Settings,
                   due_hours: float | None) -> tuple[int, LocateResult]:
     lon, lat = to_wgs84_point(data.lon, data.lat, data.crs)
-    check_point(lon, lat, settings)
+    check_point(lon, lat, settings, session=session)
     reported = data.reported_at or datetime.now(UTC)
     hours = due_hours if due_hours is not None else settings.event_due_hours
     new_id = session.execute(text(
@@ -367,6 +367,8 @@ def _move(session: Session, event_id: int, action: str, target: str) -> None:
         sets = ["status = :target", "reworks = reworks + 1", "resolved_at = NULL"]
     if action == "reject":
         sets.append("valid = false")
+    if action == "close":  # the same fact an imported case history carries (一次性完成)
+        sets.append("first_time = (reworks = 0)")
     session.execute(text(f"UPDATE events SET {', '.join(sets)} WHERE id = :id"),  # noqa: S608
                     {"id": event_id, "target": target})
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from geo.cameras import bearing_sql, facing_sql
 from geo.crs import to_wgs84
+from geo.districts import service_area
 from geo.errors import OutOfArea, ValidationFailed
 from geo.settings import Settings, get_settings
 
@@ -133,33 +134,35 @@ class LocateResult(BaseModel):
 
 
 def check_point(lon: float, lat: float, settings: Settings | None = None,
-                where: dict[str, Any] | None = None) -> None:
+                where: dict[str, Any] | None = None, session: Session | None = None) -> None:
     """Reject non-finite, out-of-range or out-of-area WGS 84 coordinates.
 
     Raises :class:`OutOfArea` naming the field; when the swapped pair (lat, lon) would fall
-    inside ``settings.service_area`` the message says the coordinates are likely swapped.
-    ``where`` is merged into the error detail (e.g. ``{"row": 12}``).
+    inside the service area (:func:`geo.districts.service_area`, from ``session``) the
+    message says the coordinates are likely swapped. ``where`` is merged into the error
+    detail (e.g. ``{"row": 12}``).
     """
     settings = settings or get_settings()
+    area = service_area(session, settings)
     base = dict(where or {})
     if not (math.isfinite(lon) and math.isfinite(lat)):
         raise OutOfArea("coordinates must be finite numbers",
                         [{**base, "field": "lon/lat", "lon": str(lon), "lat": str(lat)}])
-    swapped = _in_area(lat, lon, settings)
+    swapped = _in_area(lat, lon, area)
     hint = "; lon and lat look swapped" if swapped else ""
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         raise OutOfArea(f"lon {lon} / lat {lat} out of range (lon ±180, lat ±90){hint}",
                         [{**base, "field": "lon" if abs(lon) > 180 else "lat",
                           "lon": lon, "lat": lat, "likely_swapped": swapped}])
-    if not _in_area(lon, lat, settings):
+    if not _in_area(lon, lat, area):
         raise OutOfArea(f"point ({lon}, {lat}) is outside the service area{hint}",
                         [{**base, "field": "lon/lat", "lon": lon, "lat": lat,
                           "likely_swapped": swapped,
-                          "service_area": list(settings.service_area)}])
+                          "service_area": list(area)}])
 
 
-def _in_area(lon: float, lat: float, settings: Settings) -> bool:
-    west, south, east, north = settings.service_area
+def _in_area(lon: float, lat: float, area: tuple[float, float, float, float]) -> bool:
+    west, south, east, north = area
     return west <= lon <= east and south <= lat <= north
 
 

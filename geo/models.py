@@ -160,7 +160,8 @@ class Camera(Base):
     __tablename__ = "cameras"
     __table_args__ = (
         CheckConstraint("camera_type IN ('fixed', 'dome', 'ptz')", name="camera_type"),
-        CheckConstraint("status IN ('online', 'offline')", name="status"),
+        CheckConstraint("status IN ('online', 'offline', 'fault', 'maintenance')",
+                        name="status"),
         CheckConstraint("azimuth_deg >= 0 AND azimuth_deg < 360", name="azimuth"),
         CheckConstraint("fov_deg > 0 AND fov_deg <= 360", name="fov"),
         CheckConstraint("range_m > 0", name="range"),
@@ -197,6 +198,8 @@ class Event(Base):
     ``events_with_assignment`` joins the two."""
 
     __tablename__ = "events"
+    __table_args__ = (CheckConstraint("status IN ('reported', 'dispatched', 'in_progress', "
+                                      "'resolved', 'closed', 'rejected')", name="status"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     client_id: Mapped[str | None] = mapped_column(Text, unique=True)
@@ -220,6 +223,8 @@ class Event(Base):
     postponements: Mapped[int] = mapped_column(Integer, default=0)
     reworks: Mapped[int] = mapped_column(Integer, default=0)
     valid: Mapped[bool] = mapped_column(Boolean, default=True)
+    first_time: Mapped[bool | None] = mapped_column(Boolean)
+    """一次性完成 as recorded by a migrated platform; None = derived (closed, no rework)."""
 
 
 class EventAssignment(Base):
@@ -358,3 +363,30 @@ class BrowserSession(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DistrictCRS(Base):
+    """The projected CRS (metres) chosen for a district when it is first imported."""
+
+    __tablename__ = "district_crs"
+
+    district_code: Mapped[str] = mapped_column(Text, primary_key=True)
+    srid: Mapped[int] = mapped_column(Integer)
+    chosen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                server_default=func.now())
+
+
+class MediaDeduction(Base):
+    """媒体督办扣分: points deducted from a unit's assessment score for one month."""
+
+    __tablename__ = "media_deductions"
+    __table_args__ = (CheckConstraint("points >= 0", name="points"),
+                      CheckConstraint("extract(day FROM month) = 1", name="month"))
+
+    unit: Mapped[str] = mapped_column(Text, primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    points: Mapped[float] = mapped_column(Float)
+    note: Mapped[str | None] = mapped_column(Text)
+    entered_by: Mapped[str | None] = mapped_column(Text)
+    entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -39,14 +39,23 @@ class Settings(BaseSettings):
 
     metric_srid: int = Field(
         default=4547,
-        description="Projected CRS (metres) for bulk distance work: CGCS2000 3-degree "
-        "Gauss-Kruger zone of the service area (4547 = CM 114°E, Datong/Taiyuan).",
+        description="Override of the projected CRS (metres) used for areas and lengths. "
+        "Unset: each district uses the CGCS2000 3-degree Gauss-Kruger zone nearest to it "
+        "(UTM outside China), chosen at its first import (geo.districts); this default "
+        "(4547 = CM 114°E) only serves data of no known district.",
     )
-    service_area: tuple[float, float, float, float] = Field(
-        default=(73.0, 3.0, 136.0, 54.0),
-        description="lon/lat bounds (EPSG:4326) outside which points are rejected as "
-        "out of area. Default: mainland China and neighbours.",
+    service_area: tuple[float, float, float, float] | None = Field(
+        default=None,
+        description="lon/lat bounds minlon,minlat,maxlon,maxlat (EPSG:4326) outside which "
+        "points are rejected as out of area. Unset: the loaded districts' extent plus "
+        "0.5° (mainland China and neighbours while nothing is loaded).",
     )
+
+    @field_validator("service_area", mode="before")
+    @classmethod
+    def _bounds_text(cls, value: object) -> object:
+        """Accept ``minlon,minlat,maxlon,maxlat`` text (also a JSON array); check order."""
+        return parse_bounds(value) if isinstance(value, str) else value
     grid_code_lengths: tuple[int, ...] = Field(default=(14, 15, 20))
     micro_grid_suffix_lengths: tuple[int, ...] = Field(default=(2, 3))
     gps_tolerance_m: float = Field(default=30.0, description="Snap distance for events (m).")
@@ -75,6 +84,26 @@ class Settings(BaseSettings):
         default=0.15, description="Polsby-Popper 4πA/P² below which a grid is snake-shaped.")
     plan_snap_tolerance_m: float = Field(
         default=0.5, description="Auto-repair vertex snap distance (m).")
+
+
+def parse_bounds(value: str) -> tuple[float, float, float, float] | None:
+    """``"20,58,30,62"`` or ``"[20, 58, 30, 62]"`` → (minlon, minlat, maxlon, maxlat).
+
+    Raises ValueError (a pydantic error naming GRIDLINK_SERVICE_AREA) for anything else.
+    """
+    text = value.strip().strip("[]()")
+    if not text:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        lo_lon, lo_lat, hi_lon, hi_lat = (float(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"GRIDLINK_SERVICE_AREA must be minlon,minlat,maxlon,maxlat in "
+                         f"degrees (e.g. 112.9,39.8,113.6,40.3), got {value!r}") from None
+    if not (-180 <= lo_lon < hi_lon <= 180 and -90 <= lo_lat < hi_lat <= 90):
+        raise ValueError(f"GRIDLINK_SERVICE_AREA {value!r}: need -180 <= minlon < maxlon <= "
+                         "180 and -90 <= minlat < maxlat <= 90")
+    return lo_lon, lo_lat, hi_lon, hi_lat
 
 
 @lru_cache

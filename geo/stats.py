@@ -13,15 +13,25 @@ due                    应结案数: valid and (due before ``until`` or already 
 closed                 结案数: due and closed
 closed_on_time         due, closed, ``closed_at <= due_at`` (after postponements)
 postponed              due and postponed at least once
-first_time             due, closed and never sent back for rework (一次完成)
+first_time             一次性完成数: closed (as above) and completed the first time: the
+                       recorded ``first_time`` of a migrated case, else never sent back
+                       for rework (``reworks = 0``)
 =====================  ==============================================================
 
-Rates are fractions of ``due`` (handling rate: of ``valid``), None when the base is 0.
+Rates (None when the base is 0)::
+
+    按期结案率 on_time_rate      = closed_on_time / due
+    结案率     closure_rate      = closed / due
+    延期率     postponement_rate = postponed / due
+    一次性完成率 first_time_rate  = first_time / closed      (not / due)
+    handling_rate                = handled / valid
+
 Score (Taiyuan default weights ``settings.score_weights``)::
 
-    w0·按期结案率 + w1·结案率 + w2·(1 − 延期率) + w3·一次完成率 + w4 − deduction
+    w0·按期结案率 + w1·结案率 + w2·(1 − 延期率) + w3·一次性完成率 + w4 − deduction
 
-None when nothing was due. Deductions (媒体督办扣分) are given per unit code.
+None when nothing was due; the first-time term is 0 when nothing was closed. Deductions
+(媒体督办扣分) are given per unit code (geo.assessment stores them per unit and month).
 """
 
 from __future__ import annotations
@@ -77,7 +87,8 @@ SELECT s.*, coalesce(a.name, g.name) AS name FROM (
     count(*) FILTER (WHERE due AND status = 'closed') AS closed,
     count(*) FILTER (WHERE due AND status = 'closed' AND closed_at <= due_at) AS closed_on_time,
     count(*) FILTER (WHERE due AND postponements > 0) AS postponed,
-    count(*) FILTER (WHERE due AND status = 'closed' AND reworks = 0) AS first_time
+    count(*) FILTER (WHERE due AND status = 'closed'
+                     AND coalesce(first_time, reworks = 0)) AS first_time
   FROM (SELECT e.*, (e.valid AND (e.due_at < :until OR e.status = 'closed')) AS due
         FROM events_with_assignment e WHERE e.reported_at >= :since AND e.reported_at < :until) ev
   WHERE {col} IS NOT NULL GROUP BY {col}) s
@@ -98,14 +109,15 @@ def _with_rates(row: dict[str, Any], deduction: float,
     row["on_time_rate"] = _ratio(row["closed_on_time"], due)
     row["closure_rate"] = _ratio(row["closed"], due)
     row["postponement_rate"] = _ratio(row["postponed"], due)
-    row["first_time_rate"] = _ratio(row["first_time"], due)
+    row["first_time_rate"] = _ratio(row["first_time"], row["closed"])
     row["deduction"] = deduction
     row["score"] = None
     if due:
         w0, w1, w2, w3, w4 = weights
+        first_time = row["first_time"] / row["closed"] if row["closed"] else 0.0
         row["score"] = round(
             w0 * row["closed_on_time"] / due + w1 * row["closed"] / due
-            + w2 * (1 - row["postponed"] / due) + w3 * row["first_time"] / due + w4
+            + w2 * (1 - row["postponed"] / due) + w3 * first_time + w4
             - deduction, 4)
     return {f: row.get(f) for f in FIELDS}
 

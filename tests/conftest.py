@@ -25,6 +25,7 @@ from api.app import create_app
 from api.deps import get_session
 from api.settings import ApiSettings
 from cli.cluster import fresh_database, test_server_url
+from geo.districts import forget_service_area
 from geo.keys import ROLES, create_key, key_for
 from geo.locate import locate
 from geo.models import ApiKey
@@ -150,3 +151,11 @@ class TransactionSource:
 def auth(keys: dict[str, str], role: str) -> dict[str, str]:
     """Headers carrying the test key of ``role``."""
     return {"X-API-Key": keys[role]}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_service_area() -> Iterator[None]:
+    """Each test starts without a cached district extent (its data is rolled back)."""
+    forget_service_area()
+    yield
+    forget_service_area()

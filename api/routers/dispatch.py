@@ -132,8 +132,9 @@ def _event_routes(router: APIRouter) -> None:
         fill_missing_due(session, settings.event_due_hours)
         return {"rows": report.rows, "inserted": report.inserted, "updated": report.updated,
                 "rejected": report.rejected, "problems": report.problems[:1000],
-                "notes": report.notes, "assigned": summary.events, "snapped": summary.snapped,
-                "unassigned": summary.unassigned}
+                "notes": report.notes, "mapping": report.mapping,
+                "unknown_columns": report.unknown_columns, "assigned": summary.events,
+                "snapped": summary.snapped, "unassigned": summary.unassigned}
 
     @router.get("/events", summary="List events with filters and paging")
     def get_events(

@@ -26,6 +26,7 @@ from geo.catalog import get_layer
 from geo.errors import UnreadableFile
 from geo.exporter import ExportFilter, check_export, export_geojson, parse_bbox
 from geo.importer import import_file
+from geo.importer.fields import parse_map
 from geo.planning.grid_imports import GridChange
 from geo.roles import check_import
 
@@ -71,16 +72,22 @@ def files_router() -> APIRouter:
         reason: str | None = Query(None, min_length=1, description="grids and micro-grids: "
                                    "why they change (kept with each new version; default "
                                    "'import of <file name>')"),
+        field_map: list[str] = Query([], alias="map", description="SRC=DST: file column "
+                                     "SRC feeds layer field DST (repeat; SRC= leaves it out)"),
+        dry_run: bool = Query(False, description="map and validate only: report the "
+                              "mapping, row count and every problem; write nothing"),
     ) -> dict[str, Any]:
         get_layer(layer)
         check_import(layer, caller.role)
+        explicit = parse_map(field_map)
         with tempdir.scratch("gridlink-upload-") as tmp:
             path = await _receive_upload(request, Path(tmp))
             change = GridChange(caller.name, reason or f"import of {path.name}")
             report = await run_in_threadpool(import_file, session, layer, path, crs=crs,
                                              encoding=encoding, skip_invalid=skip_invalid,
+                                             field_map=explicit, dry_run=dry_run,
                                              change=change)
-        return asdict(report)
+        return asdict(report)  # a dry run only reads: nothing to roll back
 
     @router.get("/export/{layer}", summary="Stream a layer as an RFC 7946 FeatureCollection",
                 response_class=StreamingResponse)

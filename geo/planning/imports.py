@@ -29,6 +29,7 @@ from geo.importer import (  # one CRS/encoding path for every import
     read_source,
     wgs84_geometries,
 )
+from geo.importer.fields import with_field_names
 from geo.models import PlanChangeset
 from geo.planning.changesets import open_changeset
 from geo.planning.operations import (
@@ -51,7 +52,7 @@ def read_grids(path: Path, community: str, encoding: str | None = None,
     """
     layer = get_layer("grids")
     source = read_source(path, layer, encoding=encoding)
-    frame = source.frame
+    frame = with_field_names(source.frame, layer)  # parent_cod, 网格编码 ... → field names
     if "code" not in frame.columns:
         raise ValidationFailed(f"{path.name} needs a 'code' field",
                                [{"file": path.name, "field": "code"}])

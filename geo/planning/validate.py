@@ -2,8 +2,9 @@
 
 The rule is "moderate size, clear boundaries, seamless coverage": the ordinary grids of a
 community tile it exactly and the micro-grids of a grid tile that grid. Everything is measured
-in metres / m² in ``settings.metric_srid`` (EPSG:4547 by default), after ``ST_MakeValid`` so an
-invalid polygon is reported as such and still takes part in the coverage checks.
+in metres / m² in the district's metric CRS (geo.districts.metric_srid_for), after
+``ST_MakeValid`` so an invalid polygon is reported as such and still takes part in the
+coverage checks.
 
 Which grids are checked: the current published grids, or - given a ``changeset_id`` - the grids
 as that draft changeset would publish them (its draft rows replace the current rows they name).
@@ -20,8 +21,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.districts import with_district_srid
 from geo.errors import NotFound
-from geo.settings import Settings, get_settings
+from geo.settings import Settings
 
 NOISE_WIDTH_M = 0.01
 """Gaps/overlaps thinner than this mean width (2·A/P, metres) are float noise along an edge
@@ -277,7 +279,7 @@ def validate_area(session: Session, area_code: str, changeset_id: int | None = N
     ValidationReport with problems (areas in m², GeoJSON in EPSG:4326) and per-grid metrics.
     Raises NotFound for an unknown area code.
     """
-    settings = settings or get_settings()
+    settings = with_district_srid(session, area_code, settings)  # the district's metric CRS
     communities, grids = scope_of(session, area_code)
     _stage(session, communities, grids, changeset_id, settings.metric_srid)
     report = ValidationReport(area_code=area_code, changeset_id=changeset_id)

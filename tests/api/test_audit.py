@@ -83,6 +83,9 @@ WRITES: dict[str, Call] = {
         f"/events/{_event(c, k)}/actions", json={"action": "dispatch"}, headers=auth(k, ADMIN)),
     "POST /alarms": lambda c, k: c.post("/alarms", headers=auth(k, ADMIN),
                                         json={"lon": 113.3006, "lat": 40.0804}),
+    "PUT /stats/deductions": lambda c, k: c.put(
+        "/stats/deductions", headers=auth(k, ADMIN),
+        json={"unit": "城管局", "month": "2026-11", "points": 2, "note": "媒体督办"}),
     "POST /admin/keys": lambda c, k: c.post("/admin/keys", headers=auth(k, ADMIN),
                                             json={"name": "新", "role": "viewer"}),
     "DELETE /admin/keys/{prefix}": lambda c, k: c.delete(f"/admin/keys/{k['viewer'][:7]}",

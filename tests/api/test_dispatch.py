@@ -144,7 +144,7 @@ def test_bulk_csv_all_or_nothing_then_partial(city_client: TestClient,
     head = {**auth(keys, "dispatcher"), "Content-Type": "text/csv"}
     r = city_client.post("/events/bulk", content=csv_text.encode(), headers=head)
     assert r.status_code == 422, r.text
-    assert {d["row"] for d in r.json()["details"]} == {1}
+    assert {d["row"] for d in r.json()["details"]} == {2}
     assert city_client.get("/events", headers=head).json()["total"] == 0
     r = city_client.post("/events/bulk", params={"partial": "true"},
                          content=csv_text.encode(), headers=head)

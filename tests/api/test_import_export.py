@@ -77,7 +77,7 @@ def test_dispatcher_imports_events_with_crs_and_skip_invalid(
     assert response.status_code == 200, response.text  # type: ignore[attr-defined]
     report = response.json()  # type: ignore[attr-defined]
     assert (report["inserted"], report["rejected"]) == (1, 1)
-    assert report["problems"][0]["row"] == 1 and report["problems"][0]["field"] == "reported_at"
+    assert report["problems"][0]["row"] == 2 and report["problems"][0]["field"] == "reported_at"
     assert db.scalar(text("SELECT count(*) FROM events")) == 1
 
 
@@ -88,7 +88,7 @@ def test_validation_failure_is_422_with_details(client: TestClient, keys: dict[s
     body = json.dumps(feature_collection(rows, [WEST_SQUARE, EAST_SQUARE])).encode()
     error = assert_error(upload(client, keys, "grids", "g.geojson", body), 422,
                          "validation_failed")
-    assert error["details"] == [{"row": 1, "id": "1402130010010", "field": "code",
+    assert error["details"] == [{"row": 2, "id": "1402130010010", "field": "code",
                                  "problem": "code '1402130010010' has 13 digits, expected "
                                             "14 or 15 or 20"}]
     assert db.scalar(text("SELECT count(*) FROM grids")) == 0

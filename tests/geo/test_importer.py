@@ -73,7 +73,7 @@ def test_micro_grid_without_parent_grid_is_refused(db: Session, tmp_path: Path) 
     with pytest.raises(ValidationFailed) as info:
         import_file(db, "micro_grids", micro)
     assert info.value.details == [{
-        "row": 0, "id": WEST_GRID + "01", "field": "parent_code",
+        "row": 1, "id": WEST_GRID + "01", "field": "parent_code",
         "problem": f"parent grid '{WEST_GRID}' does not exist (import it first, or in the "
                    "same file)"}]
 

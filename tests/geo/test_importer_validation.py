@@ -60,19 +60,19 @@ def test_every_grid_problem_is_reported_at_once(db: Session, tmp_path: Path) -> 
     error = refused(db, "grids", path)
     assert error.message == "7 problems in 7 of 8 rows; nothing was imported"
     assert error.details == [
-        {"row": 1, "id": "14021300100100X", "field": "code",
+        {"row": 2, "id": "14021300100100X", "field": "code",
          "problem": "code '14021300100100X' must contain digits only"},
-        {"row": 2, "id": "140213002001003", "field": "code",
-         "problem": "code '140213002001003' does not start with its community code "
-                    "'140213001001'"},
-        {"row": 3, "id": EAST_GRID, "field": "name", "problem": "required field 'name' is empty"},
-        {"row": 4, "id": WEST_GRID, "field": "code",
-         "problem": f"duplicate code '{WEST_GRID}' (also row 0)"},
-        {"row": 5, "id": "140213001001005", "field": "geometry",
+        {"row": 3, "id": "140213002001003", "field": "parent_code",
+         "problem": "parent_code '140213001001' contradicts code '140213002001003', whose "
+                    "prefix says '140213002001'"},
+        {"row": 4, "id": EAST_GRID, "field": "name", "problem": "required field 'name' is empty"},
+        {"row": 5, "id": WEST_GRID, "field": "code",
+         "problem": f"duplicate code '{WEST_GRID}' (also row 1)"},
+        {"row": 6, "id": "140213001001005", "field": "geometry",
          "problem": "invalid geometry: Self-intersection[113.305 40.085]"},
-        {"row": 6, "id": "140213001001006", "field": "geometry",
+        {"row": 7, "id": "140213001001006", "field": "geometry",
          "problem": "geometry is a Point, expected MultiPolygon or Polygon"},
-        {"row": 7, "id": "140213001001007", "field": "geometry",
+        {"row": 8, "id": "140213001001007", "field": "geometry",
          "problem": "no geometry (empty, or lon/lat/WKT not parseable)"},
     ]
 
@@ -89,11 +89,11 @@ def test_failed_import_leaves_existing_rows_unchanged(db: Session, tmp_path: Pat
 
 
 def test_missing_required_column_is_one_file_level_problem(db: Session, tmp_path: Path) -> None:
-    path = write_geojson(tmp_path / "no_parent.geojson", [{"code": WEST_GRID, "name": "W"}],
-                         [WEST_SQUARE])
+    path = write_geojson(tmp_path / "no_name.geojson", [{"code": WEST_GRID}], [WEST_SQUARE])
     error = refused(db, "grids", path)
-    assert error.details == [{"row": None, "id": None, "field": "parent_code",
-                              "problem": "required field 'parent_code' is missing from the file"}]
+    assert error.details == [{"row": None, "id": None, "field": "name",
+                              "problem": "required field 'name' is missing from the file "
+                                         "(accepted names: see docs/import-export.md)"}]
 
 
 def camera(code: str = GOOD_CAMERA, **fields: object) -> dict[str, object]:
@@ -104,26 +104,26 @@ def test_camera_fields_out_of_range(db: Session, tmp_path: Path) -> None:
     path = write_geojson(tmp_path / "cams.geojson", [
         camera(azimuth_deg=360.0),
         camera("14021300081310000002", fov_deg=0.0, range_m=-5.0),
-        camera("14021300081310000003", camera_type="bullet", status="broken"),
+        camera("14021300081310000003", camera_type="zoom", status="broken"),
         camera("14021300081110000004"),
         camera("14021300081310000005", height_m="high"),
     ], [Point(113.3, 40.08)] * 5)
     error = refused(db, "cameras", path)
     assert error.details == [
-        {"row": 0, "id": GOOD_CAMERA, "field": "azimuth_deg",
+        {"row": 1, "id": GOOD_CAMERA, "field": "azimuth_deg",
          "problem": "azimuth_deg 360 is above the exclusive maximum 360"},
-        {"row": 1, "id": "14021300081310000002", "field": "fov_deg",
+        {"row": 2, "id": "14021300081310000002", "field": "fov_deg",
          "problem": "fov_deg 0 is below the exclusive minimum 0"},
-        {"row": 1, "id": "14021300081310000002", "field": "range_m",
+        {"row": 2, "id": "14021300081310000002", "field": "range_m",
          "problem": "range_m -5 is below the exclusive minimum 0"},
-        {"row": 2, "id": "14021300081310000003", "field": "camera_type",
-         "problem": "camera_type 'bullet' is not one of dome, fixed, ptz"},
-        {"row": 2, "id": "14021300081310000003", "field": "status",
-         "problem": "status 'broken' is not one of offline, online"},
-        {"row": 3, "id": "14021300081110000004", "field": "code",
+        {"row": 3, "id": "14021300081310000003", "field": "camera_type",
+         "problem": "camera_type 'zoom' is not one of dome, fixed, ptz"},
+        {"row": 3, "id": "14021300081310000003", "field": "status",
+         "problem": "status 'broken' is not one of fault, maintenance, offline, online"},
+        {"row": 4, "id": "14021300081110000004", "field": "code",
          "problem": "camera id '14021300081110000004' has device type 111 (digits 11-13); "
                     "a camera is 131 or 132 in GB/T 28181"},
-        {"row": 4, "id": "14021300081310000005", "field": "height_m",
+        {"row": 5, "id": "14021300081310000005", "field": "height_m",
          "problem": "height_m 'high' is not a number"},
     ]
 
@@ -134,10 +134,10 @@ def test_coordinates_out_of_range_and_out_of_area(db: Session, tmp_path: Path) -
                     "C,c,school,113.3,40.1\n", encoding="utf-8")
     error = refused(db, "sites", path)
     assert error.details == [
-        {"row": 0, "id": "A", "field": "geometry", "problem":
+        {"row": 1, "line": 2, "id": "A", "field": "geometry", "problem":
          "coordinates outside the valid range (lon -180..180, lat -90..90): "
          "(113.300000, 95.000000)"},
-        {"row": 1, "id": "B", "field": "geometry", "problem":
+        {"row": 2, "line": 3, "id": "B", "field": "geometry", "problem":
          "coordinates (2.350000, 48.850000) outside the service area lon 73..136, lat 3..54"},
     ]
 
@@ -148,10 +148,10 @@ def test_excel_mangled_codes_are_refused(db: Session, tmp_path: Path) -> None:
                     f"{EAST_GRID},E,1.40213E+11,\"{EAST_SQUARE.wkt}\"\n", encoding="utf-8")
     error = refused(db, "grids", path)
     assert error.details == [
-        {"row": 0, "id": "1.40213E+14", "field": "code", "problem":
+        {"row": 1, "line": 2, "id": "1.40213E+14", "field": "code", "problem":
          "code '1.40213E+14' is in scientific notation (Excel damage): the digits are lost; "
          "format the column as text in the source and export again"},
-        {"row": 1, "id": EAST_GRID, "field": "parent_code", "problem":
+        {"row": 2, "line": 3, "id": EAST_GRID, "field": "parent_code", "problem":
          "parent code '1.40213E+11' is in scientific notation (Excel damage): the digits are "
          "lost; format the column as text in the source and export again"},
     ]
@@ -162,7 +162,7 @@ def test_numeric_codes_lose_leading_zeros_and_are_refused(db: Session, tmp_path:
                          [{"code": 140213001001001, "name": "W", "parent_code": COMMUNITY}],
                          [WEST_SQUARE])
     error = refused(db, "grids", path)
-    assert error.details == [{"row": 0, "id": 140213001001001, "field": "code", "problem":
+    assert error.details == [{"row": 1, "id": 140213001001001, "field": "code", "problem":
                               "code 140213001001001 is stored as a number (Excel?): leading "
                               "zeros and digits may be lost; store codes as text"}]
 
@@ -173,10 +173,10 @@ def test_bad_dates_and_mojibake(db: Session, tmp_path: Path) -> None:
                     "E2,\ufffd\ufffd,2024-05-01,113.3,40.1\n", encoding="utf-8")
     error = refused(db, "events", path)
     assert error.details == [
-        {"row": 0, "id": "E1", "field": "reported_at", "problem":
+        {"row": 1, "line": 2, "id": "E1", "field": "reported_at", "problem":
          "reported_at 'yesterday' is not a datetime (use ISO 8601, e.g. "
          "2024-05-01T08:30:00+08:00)"},
-        {"row": 1, "id": "E2", "field": "category", "problem":
+        {"row": 2, "line": 3, "id": "E2", "field": "category", "problem":
          "category holds undecodable characters (wrong encoding? pass --encoding GB18030 or "
          "UTF-8)"},
     ]
@@ -193,7 +193,7 @@ def test_skip_invalid_imports_good_rows_and_writes_rejects(db: Session, tmp_path
                                                                              EAST_GRID]
     with open(rejects, encoding="utf-8-sig", newline="") as fh:
         assert list(csv.DictReader(fh)) == [{
-            "row": "1", "id": "1402130010010", "field": "code",
+            "row": "2", "id": "1402130010010", "field": "code",
             "problem": "code '1402130010010' has 13 digits, expected 14 or 15 or 20"}]
 
 
@@ -252,7 +252,7 @@ def test_areas_need_their_parent(db: Session, tmp_path: Path) -> None:
         {"code": "140213002001", "name": "x", "level": "community", "parent_code": "140213002"},
     ], [box(113.2, 40.0, 113.4, 40.2)] * 3)
     error = refused(db, "areas", path)
-    assert error.details == [{"row": 2, "id": "140213002001", "field": "parent_code",
+    assert error.details == [{"row": 3, "id": "140213002001", "field": "parent_code",
                               "problem": "parent area '140213002' does not exist (import it "
                                          "first, or in the same file)"}]
 
@@ -261,5 +261,5 @@ def test_integer_too_large_for_its_column(db: Session, tmp_path: Path) -> None:
     path = write_geojson(tmp_path / "huge.geojson",
                          [{**grid(WEST_GRID), "households": 10**12}], [WEST_SQUARE])
     assert refused(db, "grids", path).details == [{
-        "row": 0, "id": WEST_GRID, "field": "households",
+        "row": 1, "id": WEST_GRID, "field": "households",
         "problem": "households 1000000000000 is above the maximum 2147483647"}]

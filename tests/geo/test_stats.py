@@ -66,9 +66,9 @@ def test_grid_counts_rates_and_score(history: Session) -> None:
         4, 3, 2, 1, 2)
     assert a["handling_rate"] == 0.6
     assert (a["on_time_rate"], a["closure_rate"], a["postponement_rate"],
-            a["first_time_rate"]) == (0.5, 0.75, 0.25, 0.5)
-    # 24·0.5 + 32·0.75 + 8·(1 − 0.25) + 16·0.5 + 20 = 12 + 24 + 6 + 8 + 20
-    assert a["score"] == 70.0
+            a["first_time_rate"]) == (0.5, 0.75, 0.25, 0.666667)
+    # first-time ÷ closed: 2/3. 24·0.5 + 32·0.75 + 8·(1 − 0.25) + 16·2/3 + 20
+    assert a["score"] == round(12 + 24 + 6 + 16 * 2 / 3 + 20, 4) == 72.6667
 
 
 def test_weights_and_deductions_are_configurable(history: Session) -> None:
@@ -117,3 +117,21 @@ def test_never_assigned_event_counts_for_its_department_only(history: Session) -
     assert [(r["unit"], r["accepted"]) for r in grids] == [(GRID_A, 6), (GRID_B, 1)]
     department = unit_stats(history, "department", SINCE, UNTIL)
     assert [(r["unit"], r["accepted"], r["due"]) for r in department] == [("城管局", 2, 2)]
+
+
+def test_lifecycle_actions_record_first_time_completion(db: Session) -> None:
+    from geo.events import EventIn, apply_action, create_event
+
+    ids = []
+    for client_id, steps in (("straight", ["dispatch", "start", "resolve", "close"]),
+                             ("reworked", ["dispatch", "start", "resolve", "rework",
+                                           "resolve", "close"])):
+        event, _ = create_event(db, EventIn(client_id=client_id, category="x", lon=113.3,
+                                            lat=40.08))
+        for step in steps:
+            apply_action(db, event["id"], step, actor="dispatcher")
+        ids.append(event["id"])
+    assert db.execute(text("SELECT client_id, status, first_time, reworks, closed_at IS NOT "
+                           "NULL FROM events WHERE id = ANY(:ids) ORDER BY client_id"),
+                      {"ids": ids}).all() == [("reworked", "closed", False, 1, True),
+                                              ("straight", "closed", True, 0, True)]

@@ -1,0 +1,146 @@
+"""Import layer files into PostGIS: read → map fields → validate everything → upsert.
+
+The importer lives in rooms that can be read and tested alone:
+
+* :mod:`geo.importer.reading` — formats, encodings, CRS (geometries out in WGS 84);
+* :mod:`geo.importer.fields` — which file column feeds which layer field;
+* :mod:`geo.importer.validation` — every rule of the layer catalogue, all problems at once;
+* :mod:`geo.importer.writing` — one set-based upsert by key.
+
+Every problem of the file is collected before anything is written; by default one problem
+fails the whole import (:class:`~geo.errors.ValidationFailed`, details list every problem as
+``{"row", "id", "field", "problem"}``, ``row`` counted as people count them (1 = the first
+feature / data row), None for file-level problems; a CSV's details add its ``line``). With
+``skip_invalid`` the good rows are written and the rejects go to ``rejects_path`` (CSV); a
+``dry_run`` reports the mapping and every problem and writes nothing. An update changes only
+the fields the file carries. Functions here never commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from geo import crs as gcrs
+from geo.catalog import Layer, get_layer
+from geo.districts import record_district_crs
+from geo.errors import Detail, ValidationFailed
+from geo.importer.reading import Source, read_source, wgs84_geometries
+from geo.importer.validation import DISTRICT_LAYERS, summary, validate
+from geo.importer.writing import (
+    existing_split,
+    stage_frame,
+    write_or_explain,
+    write_rejects,
+)
+from geo.planning.grid_imports import GridChange
+
+__all__ = ["ImportReport", "Source", "import_file", "import_frame", "read_source",
+           "wgs84_geometries"]
+
+
+@dataclass
+class ImportReport:
+    """Outcome of an import: counts, every problem found (rejected rows) and notes.
+
+    ``mapping``: layer field → the file column that fed it; ``unknown_columns``: columns
+    neither mapped nor known (not imported); ``dry_run``: validated only, nothing written
+    (``inserted``/``updated`` then count what would have been written).
+    """
+
+    layer: str
+    rows: int
+    inserted: int
+    updated: int
+    rejected: int
+    problems: list[Detail] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    mapping: dict[str, str] = field(default_factory=dict)
+    unknown_columns: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+
+def import_file(session: Session, layer: str, path: Path, *, crs: str | None = None,
+                encoding: str | None = None, skip_invalid: bool = False,
+                rejects_path: Path | None = None, field_map: dict[str, str] | None = None,
+                dry_run: bool = False, change: GridChange | None = None) -> ImportReport:
+    """Import the file at ``path`` into ``layer`` (see the module docstring).
+
+    ``field_map``: column → field entries that override the accepted names (``""`` leaves
+    a column out); ``dry_run``: map and validate, report every problem, write nothing.
+    Grids and micro-grids become new versions by ``change`` (author, reason; default
+    "gridlink", "import into <layer>"): :mod:`geo.planning.grid_imports`.
+
+    Raises
+    ------
+    UnknownLayer, UnreadableFile, UnknownCRS, ValidationFailed
+        Nothing is written when any is raised.
+    """
+    spec = get_layer(layer)
+    source = read_source(Path(path), spec, encoding=encoding)
+    return import_frame(session, layer, source.frame, crs=crs, skip_invalid=skip_invalid,
+                        rejects_path=rejects_path, source_crs=source.crs, notes=source.notes,
+                        field_map=field_map, dry_run=dry_run, lines=source.lines,
+                        change=change)
+
+
+def import_frame(session: Session, layer: str, gdf: gpd.GeoDataFrame | pd.DataFrame, *,
+                 crs: str | None = None, skip_invalid: bool = False,
+                 rejects_path: Path | None = None, source_crs: gcrs.ParsedCRS | None = None,
+                 notes: list[str] | None = None, field_map: dict[str, str] | None = None,
+                 dry_run: bool = False, lines: list[int] | None = None,
+                 change: GridChange | None = None) -> ImportReport:
+    """Map, validate and upsert a (Geo)DataFrame (columns named as in a file).
+
+    Geometry comes from ``gdf.geometry`` in ``crs`` (if given), else the frame's CRS,
+    else ``source_crs``, else guessed (degrees → WGS 84; metres → refused). Codes must be
+    text. Nothing is written when a ValidationFailed is raised or ``dry_run`` is set (a
+    dry run returns its problems instead of raising them); never commits.
+    """
+    spec = get_layer(layer)
+    notes = list(notes or [])
+    geoms = wgs84_geometries(gdf, spec, crs, source_crs, notes)
+    values, problems, mapping = validate(session, gdf, spec, geoms, field_map, lines)
+    report = ImportReport(spec.name, len(gdf), 0, 0, len(problems.bad), problems.sorted(),
+                          notes, dict(mapping.columns), mapping.unknown, dry_run)
+    if mapping.unknown:
+        notes.append(f"not imported (no such field): {', '.join(mapping.unknown)}; "
+                     "use --map COLUMN=FIELD to import one")
+    if dry_run:
+        report.inserted, report.updated = existing_split(session, spec, values, problems.bad)
+        return report
+    if problems.file_level() or (problems.items and not skip_invalid):
+        raise ValidationFailed(summary(problems, len(gdf)), problems.sorted())
+    if rejects_path is not None and problems.items:
+        write_rejects(rejects_path, problems.sorted())
+    report.inserted, report.updated = _write(session, spec, values, geoms, problems.bad,
+                                             mapping.carried, notes, change)
+    return report
+
+
+def _write(session: Session, spec: Layer, values: dict[str, list[Any]],
+           geoms: np.ndarray | None, bad: set[int], carried: frozenset[str],
+           notes: list[str], change: GridChange | None = None) -> tuple[int, int]:
+    """Upsert the good rows; the first import of a district chooses its metric CRS.
+
+    Fields the file did not carry but validation filled (parents from codes, a status from
+    a closing time) are written as carried. Returns (inserted, updated).
+    """
+    keep = np.ones(len(values[spec.key]), dtype=bool)
+    keep[sorted(bad)] = False
+    derived = {name for name in spec.fields
+               if name not in carried and any(v is not None for v in values[name])}
+    written = write_or_explain(session, spec, stage_frame(values, geoms, keep),
+                               carried | derived, change)
+    if spec.name in DISTRICT_LAYERS and geoms is not None:
+        chosen = record_district_crs(session, np.asarray(values[spec.key], object)[keep],
+                                     geoms[keep])
+        notes += [f"district {d}: areas and lengths measured in EPSG:{srid} (chosen for it)"
+                  for d, srid in chosen.items()]
+    return written

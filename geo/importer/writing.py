@@ -1,0 +1,250 @@
+"""Writing room: one set-based upsert by key (COPY into a temp stage, UPDATE, INSERT).
+
+Values travel through COPY as text and are cast in SQL; only catalogue identifiers are
+formatted into statements. Functions here never commit.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import text
+from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.orm import Session
+
+from geo.catalog import Layer
+from geo.errors import Conflict, Detail, ValidationFailed
+from geo.importer.problems import short_error
+from geo.planning.grid_imports import GridChange, write_grid_versions
+
+STAGE = "gridlink_import_stage"
+
+_CASTS = {"code": "{c}", "text": "{c}", "int": "{c}::integer", "float": "{c}::double precision",
+          "date": "{c}::date", "datetime": "{c}::timestamptz", "bool": "{c}::boolean"}
+
+
+def _extra_columns(layer: Layer) -> dict[str, str]:
+    """Table columns not in the file, with their SQL value (over stage alias ``s``)."""
+    if layer.table == "grids":
+        community = "s.parent_code" if layer.name == "grids" else "s.community_code"
+        level = "'grid'" if layer.name == "grids" else "'micro'"
+        extra = {"level": level, "community_code": community, "version": "1"}
+        if layer.name == "micro_grids":
+            extra["kind"] = "'urban'"
+        return extra
+    if layer.table == "events":
+        return {"handling_level": "'grid'", "valid": "true"}
+    return {}
+
+
+def defaults_of(layer: Layer) -> dict[str, str]:
+    """Values a new row gets for an empty or absent field (SQL literals)."""
+    out = {name: _CASTS[layer.fields[name]].format(c=repr(value))
+           for name, value in layer.defaults.items()}
+    if layer.table != "admin_areas":
+        out |= {name: "0" for name in ("households", "population") if name in layer.fields}
+    return out
+
+
+def _select_list(layer: Layer, points: bool = False, *, with_defaults: bool = True
+                 ) -> tuple[list[str], list[str]]:
+    """Target columns and their expressions over the text-typed stage table ``s``.
+
+    ``with_defaults=False`` (for updates): an empty cell stays NULL here, so that the
+    UPDATE can keep the stored value instead of writing the default.
+    """
+    columns, exprs = [], []
+    defaults = defaults_of(layer) if with_defaults else {}
+    for name, kind in layer.fields.items():
+        expr = _CASTS[kind].format(c=f"s.{name}")
+        if name in defaults:
+            expr = f"COALESCE({expr}, {defaults[name]})"
+        columns.append(name)
+        exprs.append(expr)
+    for name, expr in _extra_columns(layer).items():
+        columns.append(name)
+        exprs.append(expr)
+    if layer.geometry is not None:
+        geom = ("ST_SetSRID(ST_MakePoint(s.geom_x::float8, s.geom_y::float8), 4326)" if points
+                else "ST_SetSRID(s.geom::geometry, 4326)")
+        columns.append("geom")
+        exprs.append(f"ST_Multi({geom})" if layer.multi else geom)
+    return columns, exprs
+
+
+def upsert_sql(layer: Layer, points: bool = False, carried: frozenset[str] | None = None
+               ) -> tuple[str, str]:
+    """The two set-based statements of an upsert by key from the stage table ``s``.
+
+    First ``UPDATE table t ... FROM (stage) WHERE t.key = key`` (current versions only for
+    grids), then ``INSERT ... SELECT ... WHERE NOT EXISTS`` for the new keys; their row
+    counts are (updated, inserted). On 200k new events a plain INSERT took 11 s where
+    INSERT ... ON CONFLICT ... RETURNING took 17 s (bench/RESULTS.md). A concurrent import
+    of the same new key makes the INSERT fail on the unique index (rolled back, nothing
+    half-written).
+
+    The UPDATE sets only the ``carried`` fields (the file's columns; None = all) and the
+    geometry: a stored value is never replaced by a default for a field the file did not
+    carry, and an empty cell of a field with a default keeps the stored value.
+
+    Only registry identifiers are formatted into the text; values travel through COPY.
+    ``points``: the stage holds geom_x/geom_y text columns instead of hex WKB ``geom``.
+    """
+    columns, exprs = _select_list(layer, points)
+    raw_columns, raw_exprs = _select_list(layer, points, with_defaults=False)
+    match = f"t.{layer.key} = src.{layer.key}"
+    exists = f"t.{layer.key} = s.{layer.key}"
+    if layer.table == "grids":
+        match += " AND t.valid_to IS NULL"
+        exists += " AND t.valid_to IS NULL"
+    carried = frozenset(layer.fields) if carried is None else carried
+    defaults = defaults_of(layer)
+    updated = [c for c in raw_columns if c != layer.key and (c in carried or c == "geom" or (
+        c == "community_code" and layer.parent_field in carried))]
+    source = ", ".join(f"{e} AS {c}" for c, e in zip(raw_columns, raw_exprs, strict=True))
+    assignments = ", ".join(f"{c} = COALESCE(src.{c}, t.{c})" if c in defaults else
+                            f"{c} = src.{c}" for c in updated)
+    update = (f"UPDATE {layer.table} AS t SET {assignments} "  # noqa: S608
+              f"FROM (SELECT {source} FROM {STAGE} s) AS src WHERE {match}")
+    insert = (f"INSERT INTO {layer.table} ({', '.join(columns)}) "  # noqa: S608
+              f"SELECT {', '.join(exprs)} FROM {STAGE} s "
+              f"WHERE NOT EXISTS (SELECT 1 FROM {layer.table} t WHERE {exists})")
+    return update, insert
+
+
+def existing_split(session: Session, layer: Layer, values: dict[str, list[Any]],
+                   bad: set[int]) -> tuple[int, int]:
+    """(new, existing) counts of the good rows' keys: what an upsert would insert/update."""
+    keys = [k for row, k in enumerate(values[layer.key]) if row not in bad]
+    current = " AND valid_to IS NULL" if layer.table == "grids" else ""
+    found = session.scalar(text(
+        f"SELECT count(DISTINCT {layer.key}) FROM {layer.table} "  # noqa: S608
+        f"WHERE {layer.key} = ANY(:keys){current}"), {"keys": [k for k in keys if k]})
+    return len(keys) - int(found or 0), int(found or 0)
+
+
+def stage_frame(values: dict[str, list[Any]], geoms: np.ndarray | None,
+                 keep: np.ndarray) -> pd.DataFrame:
+    """The rows to write as text columns (None = NULL), geometry as hex WKB."""
+    data = {name: pd.Series(column, dtype=object)[keep] for name, column in values.items()}
+    frame = pd.DataFrame(data)
+    frame.insert(0, "row_no", np.flatnonzero(keep))
+    if geoms is not None:
+        kept = geoms[keep]
+        if bool(shapely.has_z(kept).any()):
+            kept = shapely.force_2d(kept)
+        if kept.size and bool((shapely.get_type_id(kept) == 0).all()):
+            xy = shapely.get_coordinates(kept)  # points: x/y text is cheaper than WKB hex
+            frame["geom_x"], frame["geom_y"] = xy[:, 0].astype(str), xy[:, 1].astype(str)
+        else:
+            frame["geom"] = shapely.to_wkb(kept, hex=True)
+    return frame
+
+
+def _copy_stage(session: Session, layer: Layer, frame: pd.DataFrame) -> None:
+    """Create the temp stage table and COPY ``frame`` into it (CSV, chunks of 100k rows)."""
+    columns = list(frame.columns)
+    defs = ", ".join(["row_no integer"] + [f"{c} text" for c in columns[1:]])
+    session.execute(text(f"DROP TABLE IF EXISTS {STAGE}"))
+    session.execute(text(f"CREATE TEMP TABLE {STAGE} ({defs}) ON COMMIT DROP"))
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor, cursor.copy(
+            f"COPY {STAGE} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)") as copy:
+        for start in range(0, len(frame), 100_000):
+            chunk = frame.iloc[start:start + 100_000]
+            copy.write(chunk.to_csv(index=False, header=False))
+
+
+def _stage_parent_communities(session: Session) -> None:
+    """Give each staged micro-grid its parent grid's community code, before the upsert.
+
+    Resolved here in its own statement rather than as a correlated sub-select inside the
+    INSERT: PostgreSQL 15 was seen returning NULL from that sub-select (through the partial
+    unique index on grids.code) while the same INSERT wrote micro-grids into that index.
+    """
+    session.execute(text(f"ALTER TABLE {STAGE} ADD COLUMN community_code text"))
+    session.execute(text(
+        f"UPDATE {STAGE} s SET community_code = g.community_code FROM grids g "  # noqa: S608
+        "WHERE g.code = s.parent_code AND g.level = 'grid' AND g.valid_to IS NULL"))
+
+
+def version_select_list(layer: Layer, carried: frozenset[str] | None = None
+                        ) -> tuple[list[str], list[str]]:
+    """Like :func:`_select_list` for a new grid version: a field the file did not carry,
+    or an empty cell of a field with a default, keeps the current version's value (the
+    default only for a new code), so a new version never loses a stored value."""
+    carried = frozenset(layer.fields) if carried is None else carried
+    columns, raw = _select_list(layer, with_defaults=False)
+    defaults = defaults_of(layer)
+    exprs = []
+    for column, expr in zip(columns, raw, strict=True):
+        current = (f"(SELECT t.{column} FROM {layer.table} t "  # noqa: S608
+                   f"WHERE t.{layer.key} = s.{layer.key} AND t.valid_to IS NULL)")
+        if column == "geom" or column == layer.key or column not in layer.fields:
+            exprs.append(expr)
+            continue
+        parts = ([expr] if column in carried else []) + [current]
+        if column in defaults:
+            parts.append(defaults[column])
+        exprs.append(f"COALESCE({', '.join(parts)})" if len(parts) > 1 else parts[0])
+    return columns, exprs
+
+
+def write_rows(session: Session, layer: Layer, frame: pd.DataFrame,
+               carried: frozenset[str] | None = None,
+               change: GridChange | None = None) -> tuple[int, int]:
+    """Upsert the staged rows (only ``carried`` fields change stored rows, see
+    :func:`upsert_sql`); grids and micro-grids become new versions by ``change`` (author,
+    reason: :mod:`geo.planning.grid_imports`). Returns (inserted, updated)."""
+    if frame.empty:
+        return 0, 0
+    _copy_stage(session, layer, frame)
+    if layer.name == "micro_grids":
+        _stage_parent_communities(session)
+    if layer.table == "grids":
+        columns, exprs = version_select_list(layer, carried)
+        return write_grid_versions(session, STAGE, columns, exprs, change or GridChange(
+            "gridlink", f"import into {layer.name}"))
+    update, insert = upsert_sql(layer, points="geom_x" in frame.columns, carried=carried)
+    session.execute(text(f"ANALYZE {STAGE}"))
+    updated = session.execute(text(update)).rowcount  # type: ignore[attr-defined]
+    inserted = session.execute(text(insert)).rowcount  # type: ignore[attr-defined]
+    session.execute(text(f"DROP TABLE IF EXISTS {STAGE}"))
+    return int(inserted), int(updated)
+
+
+def write_or_explain(session: Session, layer: Layer, frame: pd.DataFrame,
+                     carried: frozenset[str] | None = None,
+                     change: GridChange | None = None) -> tuple[int, int]:
+    """:func:`write_rows`, turning database refusals into gridlink errors (no 500s).
+
+    A unique-key clash can only come from a concurrent import of the same new codes
+    (Conflict, retry); a value the database rejects (e.g. an integer above 2^31) is a
+    ValidationFailed. The caller's transaction is then unusable and must be rolled back.
+    """
+    try:
+        return write_rows(session, layer, frame, carried, change)
+    except IntegrityError as exc:
+        raise Conflict(f"another import wrote the same {layer.key}s at the same time; retry",
+                       [{"field": layer.key, "problem": short_error(exc.orig or exc)}]) from exc
+    except DataError as exc:
+        raise ValidationFailed(f"the database refused a value: {short_error(exc.orig or exc)}; "
+                               "nothing was imported",
+                               [{"row": None, "id": None, "field": None,
+                                 "problem": short_error(exc.orig or exc)}]) from exc
+
+
+def write_rejects(path: Path, problems: list[Detail]) -> None:
+    """Write problems as CSV (UTF-8 with BOM for Excel): row, [line,] id, field, problem."""
+    lines = any("line" in p for p in problems)
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.DictWriter(fh, restval="", fieldnames=["row"] + ["line"] * lines + [
+            "id", "field", "problem"])
+        writer.writeheader()
+        writer.writerows(problems)

@@ -1,0 +1,66 @@
+"""Migration 0006 (#13) goes up and back down on a database of its own: camera states,
+event states, first_time, district_crs, media_deductions."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from alembic import command
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError
+
+from cli.cluster import fresh_database
+from geo.schema import alembic_config, upgrade
+
+POINT = "ST_SetSRID(ST_MakePoint(113.3, 40.08), 4326)"
+NAME = f"gridlink_migration_files_{os.getpid()}"
+
+
+@pytest.fixture
+def at_0005(database_url: str) -> Iterator[tuple[str, Engine]]:
+    server = make_url(database_url).set(database="postgres").render_as_string(
+        hide_password=False)
+    url = fresh_database(server, NAME)
+    upgrade(url, "0005")
+    engine = create_engine(url)
+    yield url, engine
+    engine.dispose()
+    dsn = make_url(server).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
+
+
+def test_upgrade_then_downgrade(at_0005: tuple[str, Engine]) -> None:
+    url, engine = at_0005
+    upgrade(url, "0006")
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO cameras (code, name, camera_type, azimuth_deg, fov_deg, range_m, "
+            f"status, geom) VALUES ('C1', 'c', 'fixed', 0, 60, 100, 'fault', {POINT})"))
+        conn.execute(text(
+            "INSERT INTO events (client_id, category, reported_at, status, priority, geom,"
+            " handling_level, postponements, reworks, valid, first_time) VALUES"
+            f" ('a', 'x', now(), 'closed', 'normal', {POINT}, 'grid', 0, 0, true, false)"))
+        conn.execute(text("INSERT INTO district_crs (district_code, srid) VALUES ('650102', "
+                          "4538)"))
+        conn.execute(text("INSERT INTO media_deductions (unit, month, points) VALUES "
+                          "('城管局', '2026-11-01', 2)"))
+        assert conn.scalar(text("SELECT first_time FROM events_with_assignment")) is False
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO events (client_id, category, reported_at, status, priority, geom,"
+            " handling_level, postponements, reworks, valid) VALUES"
+            f" ('b', 'x', now(), 'bogus', 'normal', {POINT}, 'grid', 0, 0, true)"))
+    command.downgrade(alembic_config(url), "0005")
+    with engine.begin() as conn:
+        assert conn.scalar(text("SELECT status FROM cameras")) == "offline"
+        assert conn.scalar(text("SELECT to_regclass('district_crs')")) is None
+        columns = conn.execute(text(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = "
+            "'events_with_assignment'")).scalars().all()
+        assert "first_time" not in columns and "grid_code" in columns
+    upgrade(url)
