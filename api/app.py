@@ -11,6 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.alarm_hub import AlarmHub
 from api.errors import error_body, install_error_handlers
 from api.locate_pool import PooledSource
 from api.routers.admin import admin_router
@@ -21,7 +22,7 @@ from api.routers.locate import LocateFirst, locate_openapi_route, locate_route
 from api.routers.maps import maps_router, static_app
 from api.routers.planning import planning_router
 from api.routers.session import session_router
-from geo.db import database_url
+from geo.db import connect_timeout_s, database_url, libpq_url
 from geo.settings import Settings, get_settings
 
 PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
@@ -38,7 +39,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "grids, micro-grids, admin areas, cameras, sites and events on PostGIS.",
         lifespan=_lifespan,
     )
-    app.state.locate_source = PooledSource(database_url(settings))
+    app.state.locate_source = PooledSource(database_url(settings), settings)
+    app.state.alarm_hub = AlarmHub(libpq_url(database_url(settings)), connect_timeout_s(settings))
     install_error_handlers(app)
     app.add_middleware(UploadLimit, settings=settings)
     app.add_middleware(LocateFirst)  # the last added is the outermost
@@ -61,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
+    await app.state.alarm_hub.close()
     await app.state.locate_source.close()
 
 

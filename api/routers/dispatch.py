@@ -12,17 +12,18 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
+from api.alarm_hub import AlarmHub, Subscription
 from api.auth import Caller, Dispatcher, Reader, Reporter, require_roles
 from api.deps import SessionDep, SettingsDep
 from geo.assign import assign_events
-from geo.db import database_url, libpq_url
 from geo.errors import TooLarge, UnreadableFile, ValidationFailed
 from geo.events import (
     AlarmIn,
     EventFilter,
     EventIn,
-    alarm_notifications,
     apply_action,
     create_event,
     fill_missing_due,
@@ -32,6 +33,7 @@ from geo.events import (
     transitions_of,
 )
 from geo.importer import import_file
+from geo.settings import Settings
 from geo.stats import stats_csv, unit_stats
 
 JSON_TYPES = ("application/json", "application/geo+json")
@@ -91,13 +93,16 @@ def event_from_json(body: Any) -> EventIn:
 
 
 def _event_routes(router: APIRouter) -> None:
-    @router.post("/events", summary="Report one event (JSON or GeoJSON Feature); idempotent")
+    # Handlers that read the body are async; their database work goes to the thread pool.
+    @router.post("/events", summary="Report one event (JSON or GeoJSON Feature); idempotent "
+                 "by client_id: 201 when created, 200 with the stored event when seen before")
     async def post_event(request: Request, response: Response, session: SessionDep,
                          settings: SettingsDep, caller: Reporter) -> dict[str, Any]:
         data = event_from_json(await _json_body(request))
         if data.reporter is None:
             data.reporter = caller.worker_code or caller.name
-        event, created = create_event(session, data, settings=settings)
+        event, created = await run_in_threadpool(create_event, session, data,
+                                                 settings=settings)
         response.status_code = 201 if created else 200
         return {**event, "created": created}
 
@@ -107,17 +112,13 @@ def _event_routes(router: APIRouter) -> None:
                         partial: bool = Query(False, description="write the good rows, "
                                               "list the bad ones (default all-or-nothing)"),
                         ) -> dict[str, Any]:
-        path = await _bulk_file(request, settings.bulk_event_limit)
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        raw = await request.body()
+        path = await run_in_threadpool(_bulk_file, raw, kind, settings.bulk_event_limit)
         try:
-            report = import_file(session, "events", path, crs=crs, skip_invalid=partial)
+            return await run_in_threadpool(_import_bulk, session, path, crs, partial, settings)
         finally:
             path.unlink(missing_ok=True)
-        summary = assign_events(session, "unassigned", settings=settings)
-        fill_missing_due(session, settings.event_due_hours)
-        return {"rows": report.rows, "inserted": report.inserted, "updated": report.updated,
-                "rejected": report.rejected, "problems": report.problems[:1000],
-                "notes": report.notes, "assigned": summary.events, "snapped": summary.snapped,
-                "unassigned": summary.unassigned}
 
     @router.get("/events", summary="List events with filters and paging")
     def get_events(
@@ -158,10 +159,21 @@ def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
     return w, s, e, n
 
 
-async def _bulk_file(request: Request, limit: int) -> Path:
-    """Save a bulk body (FeatureCollection JSON or CSV) to a temp file, enforcing ``limit``."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    raw = await request.body()
+def _import_bulk(session: Session, path: Path, crs: str | None, partial: bool,
+                 settings: Settings) -> dict[str, Any]:
+    """Import the saved bulk file as events, assign the new ones, fill missing due times."""
+    report = import_file(session, "events", path, crs=crs, skip_invalid=partial)
+    summary = assign_events(session, "unassigned", settings=settings)
+    fill_missing_due(session, settings.event_due_hours)
+    return {"rows": report.rows, "inserted": report.inserted, "updated": report.updated,
+            "rejected": report.rejected, "problems": report.problems[:1000],
+            "notes": report.notes, "assigned": summary.events, "snapped": summary.snapped,
+            "unassigned": summary.unassigned}
+
+
+def _bulk_file(raw: bytes, kind: str, limit: int) -> Path:
+    """Save a bulk body (FeatureCollection JSON or CSV of content type ``kind``) to a temp
+    file, enforcing ``limit`` events. Parses and writes: run it in the thread pool."""
     if not raw.strip():
         raise UnreadableFile("the request body is empty", [{"field": "body"}])
     if kind in JSON_TYPES:
@@ -197,34 +209,35 @@ def _alarm_routes(router: APIRouter) -> None:
             raise ValidationFailed("the alarm is invalid", [
                 {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
                 for e in exc.errors()]) from None
-        event, where = raise_alarm(session, caller.worker_code or caller.name, alarm,
-                                   settings=settings)
+        event, where = await run_in_threadpool(raise_alarm, session,
+                                               caller.worker_code or caller.name, alarm,
+                                               settings=settings)
         return {"event": event, "locate": where.model_dump()}
 
     @router.get("/alarms/stream", summary="Live alarms as Server-Sent Events (event: alarm)")
-    async def alarm_stream(request: Request, session: SessionDep,
-                           _: Dispatcher) -> StreamingResponse:
-        session.close()  # hold no pooled connection while streaming
-        dsn = libpq_url(database_url())
-        return StreamingResponse(_sse(request, dsn), media_type="text/event-stream",
+    async def alarm_stream(request: Request, _: Dispatcher) -> StreamingResponse:
+        hub: AlarmHub = request.app.state.alarm_hub
+        subscription = await hub.subscribe()  # 503 when the database cannot be reached
+        return StreamingResponse(_sse(request, subscription), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache",
                                           "X-Accel-Buffering": "no"})
 
 
-async def _sse(request: Request, dsn: str) -> AsyncIterator[str]:
-    """SSE frames: a comment once listening and every 15 s idle, ``event: alarm`` per alarm."""
-    stream = alarm_notifications(dsn)
+async def _sse(request: Request, subscription: Subscription,
+               idle_s: float = 15.0) -> AsyncIterator[str]:
+    """SSE frames: a comment at once (listening) and every ``idle_s`` s idle, ``event: alarm``
+    per alarm. The auth dependency's session was closed before the stream started."""
     try:
-        async for payload in stream:
-            if await request.is_disconnected():
-                break
+        yield ": listening\n\n"
+        while not await request.is_disconnected():
+            payload = await subscription.next(idle_s)
             if payload is None:
                 yield ": listening\n\n"
                 continue
             event_id = json.loads(payload).get("event_id", "")
             yield f"event: alarm\nid: {event_id}\ndata: {payload}\n\n"
     finally:
-        await stream.aclose()  # type: ignore[attr-defined]
+        subscription.close()
 
 
 def _stats_routes(router: APIRouter) -> None:

@@ -21,7 +21,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api.auth import Importer, Reader
-from api.deps import SessionDep, SettingsDep
+from api.deps import SessionDep, SettingsDep, StreamSessionDep
 from geo.catalog import get_layer
 from geo.errors import TooLarge, UnreadableFile
 from geo.exporter import ExportFilter, check_export, export_geojson, parse_bbox
@@ -95,7 +95,7 @@ def files_router() -> APIRouter:
     @router.get("/export/{layer}", summary="Stream a layer as an RFC 7946 FeatureCollection",
                 response_class=StreamingResponse)
     def export_layer(
-        layer: str, session: SessionDep, _: Reader,
+        layer: str, session: StreamSessionDep, _: Reader,
         bbox: str | None = Query(None, description="minlon,minlat,maxlon,maxlat (EPSG:4326)"),
         parent: str | None = Query(None, description="parent code (community for grids, grid "
                                    "for micro-grids and assets)"),
