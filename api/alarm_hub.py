@@ -102,8 +102,8 @@ class AlarmHub:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
-                        self._conninfo, autocommit=True,
-                        connect_timeout=self._timeout_s) as conn:
+                        self._conninfo, autocommit=True, connect_timeout=self._timeout_s,
+                        application_name="gridlink-alarms") as conn:
                     await conn.execute(f"LISTEN {ALARM_CHANNEL}")  # a constant, not input
                     self._listening.set()
                     async for note in conn.notifies():

@@ -52,7 +52,7 @@ class PooledSource:
         self._timeout_s = settings.db_pool_timeout_s
         self._kwargs: dict[str, Any] = {
             "autocommit": True, "options": service_options(settings),
-            "connect_timeout": connect_timeout_s(settings)}
+            "connect_timeout": connect_timeout_s(settings), "application_name": "gridlink-locate"}
         self._pool: AsyncConnectionPool[Any] | None = None
         self._opening = asyncio.Lock()
 

@@ -88,7 +88,8 @@ def _service_engine(url: str, pool_size: int, timeout_s: float, options: str,
     # request connects afresh (tests/api/test_durability.py measures the recovery).
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size,
                          pool_timeout=timeout_s, pool_recycle=1800,
-                         connect_args={"options": options, "connect_timeout": connect_timeout})
+                         connect_args={"options": options, "connect_timeout": connect_timeout,
+                                       "application_name": "gridlink-api"})
 
 
 CONFLICT_STATES = {"40001": "a concurrent request changed the same data (serialization "
