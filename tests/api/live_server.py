@@ -88,16 +88,17 @@ def live_database(server_url: str, name: str) -> Iterator[str]:
 
 
 @contextmanager
-def serving(database_url: str, keys: dict[str, str], **settings: str) -> Iterator[Live]:
-    """uvicorn (one process) serving the app on ``database_url``; ``settings`` are extra
-    ``GRIDLINK_*`` variables (e.g. ``DB_LOCK_TIMEOUT_MS="800"``)."""
+def serving(database_url: str, keys: dict[str, str], workers: int = 1,
+            **settings: str) -> Iterator[Live]:
+    """uvicorn (``workers`` processes) serving the app on ``database_url``; ``settings`` are
+    extra ``GRIDLINK_*`` variables (e.g. ``db_lock_timeout_ms="800"``)."""
     port = free_port()
     env = {**os.environ, "GRIDLINK_DATABASE_URL": database_url,
            **{f"GRIDLINK_{name.upper()}": value for name, value in settings.items()}}
     log = tempfile.TemporaryFile()  # a file, not a pipe: a full pipe would block the server
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
-         "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+         "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning"],
         cwd=ROOT, env=env, stdout=log, stderr=log)
     try:
         _wait_for_port(port, process, log)

@@ -1,12 +1,11 @@
 """2xx means durable, over HTTP against a real uvicorn process (issue #12, items 1 and 2).
 
-The server runs on a database of its own (tests/api/live_server.py) with the small map city
-committed, and with ``GRIDLINK_DB_LOCK_TIMEOUT_MS=1000`` so the lock-wait test is quick.
+The server (fixture ``live``, tests/api/conftest.py) runs on a database of its own with the
+small map city committed, and with a lock timeout of 1 s so the lock-wait test is quick.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -17,22 +16,10 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
-from tests.api.live_server import Live, committed_keys, live_database, serving
+from tests.api.conftest import LOCK_TIMEOUT_MS
+from tests.api.live_server import Live
 from tests.e2e.city import INCIDENT
-
-LOCK_TIMEOUT_MS = 1000
-
-
-@pytest.fixture(scope="module")
-def live(database_url: str) -> Iterator[Live]:
-    server = make_url(database_url).set(database="postgres").render_as_string(
-        hide_password=False)
-    with live_database(server, f"gridlink_live_{os.getpid()}") as url:
-        with serving(url, committed_keys(url),
-                     db_lock_timeout_ms=str(LOCK_TIMEOUT_MS)) as running:
-            yield running
 
 
 def _event(client_id: str, lon: float = INCIDENT[0], lat: float = INCIDENT[1]
