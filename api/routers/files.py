@@ -8,6 +8,7 @@ server-side cursor (memory stays flat however large the layer).
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from collections.abc import AsyncGenerator, Iterator
 from dataclasses import asdict
@@ -103,8 +104,12 @@ def files_router() -> APIRouter:
     ) -> StreamingResponse:
         flt = ExportFilter(parse_bbox(bbox), parent, kind)
         check_export(layer, flt)
+        chunks = export_geojson(session, layer, flt)
+        # The second chunk runs the first query: a database failure is still an error status
+        # here (503), not a 200 whose stream is cut.
+        head = [next(chunks), next(chunks)]
         return StreamingResponse(
-            _stream(export_geojson(session, layer, flt)), media_type="application/geo+json",
+            _stream(itertools.chain(head, chunks)), media_type="application/geo+json",
             headers={"Content-Disposition": f'attachment; filename="{layer}.geojson"'})
 
     return router

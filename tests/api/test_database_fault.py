@@ -78,6 +78,31 @@ def _client(live: Live, number: int, record: Record, stop: threading.Event) -> N
                 time.sleep(0.05)
 
 
+ROUTES = [("GET", "/health", None), ("GET", "/events", "viewer"),
+          ("GET", "/events/1", "viewer"), ("GET", "/stats", "viewer"),
+          ("GET", "/locate?lon=113.3025&lat=40.0868", "viewer"),
+          ("GET", "/export/grids", "viewer"), ("GET", "/maps/grids", "viewer"),
+          ("GET", "/planning/changesets", "viewer"), ("GET", "/alarms/stream", "dispatcher"),
+          ("POST", "/events/1/actions", "dispatcher"), ("POST", "/alarms", "worker"),
+          ("GET", "/admin/keys", None)]
+"""A route of each kind (reads, writes, the stream, a map, an export); None = no key."""
+
+
+def _sweep(live: Live) -> dict[tuple[str, str], tuple[int, str | None]]:
+    """(status, Retry-After) of each of :data:`ROUTES` (the database being down)."""
+    bodies = {"/events/1/actions": {"action": "dispatch"},
+              "/alarms": {"lon": INCIDENT[0], "lat": INCIDENT[1]}}
+    seen = {}
+    with httpx.Client(base_url=live.url, timeout=30) as http:
+        for method, path, role in ROUTES:
+            headers = live.headers(role) if role else {}
+            if path == "/admin/keys":
+                headers = {"X-API-Key": "gl_not_a_key_at_all"}
+            answer = http.request(method, path, headers=headers, json=bodies.get(path))
+            seen[(method, path)] = (answer.status_code, answer.headers.get("retry-after"))
+    return seen
+
+
 def _wait_for_success(record: Record, after: int, timeout_s: float) -> float:
     """Seconds until a 2xx answer arrives among the posts after index ``after``."""
     began = time.monotonic()
@@ -100,7 +125,8 @@ def test_acknowledged_events_survive_a_crash_and_the_api_recovers(
         try:
             time.sleep(1.5)
             throwaway.stop(mode="immediate")
-            time.sleep(2.0)
+            away = _sweep(live)
+            time.sleep(1.0)
             with record.lock:
                 during = len(record.posted)
             throwaway.start()
@@ -110,6 +136,7 @@ def test_acknowledged_events_survive_a_crash_and_the_api_recovers(
             stop.set()
             for thread in clients:
                 thread.join(timeout=60)
+    assert away == {(method, path): (503, "5") for method, path, _ in ROUTES}
     statuses = {status for _, status in record.posted} | set(record.others)
     assert statuses <= {200, 201, 503}, statuses
     assert 503 in {status for _, status in record.posted[:during]}
