@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from tests.api.conftest import LOCK_TIMEOUT_MS
-from tests.api.live_server import Live
+from tests.api.live_server import Live, serving
 from tests.e2e.city import INCIDENT
 
 
@@ -156,3 +156,31 @@ def _next_alarm_id(lines: Iterator[str]) -> int:
         if line.startswith("id:"):
             return int(line.partition(":")[2])
     raise AssertionError("the stream ended without an alarm")
+
+
+def test_no_free_session_is_a_503_not_a_hang(live: Live) -> None:
+    """One session per process (GRIDLINK_DB_POOL_SIZE=1), held by a request waiting on a
+    locked row: another request waits GRIDLINK_DB_POOL_TIMEOUT_S (0.5 s), then gets 503 +
+    Retry-After; once the lock is released the first request completes normally."""
+    with serving(live.database_url, live.keys, db_pool_size="1", db_pool_timeout_s="0.5",
+                 db_lock_timeout_ms="5000") as small, httpx.Client(
+                     base_url=small.url, timeout=30) as http:
+        event_id = http.post("/events", json=_event("busy-1"),
+                             headers=small.headers("worker")).json()["id"]
+        with psycopg.connect(small.dsn()) as holder:
+            holder.execute("SELECT id FROM events WHERE id = %s FOR UPDATE", (event_id,))
+            with ThreadPoolExecutor(1) as pool:
+                waiting = pool.submit(http.post, f"/events/{event_id}/actions",
+                                      json={"action": "dispatch"},
+                                      headers=small.headers("dispatcher"))
+                time.sleep(0.5)
+                began = time.monotonic()
+                busy = httpx.get(f"{small.url}/events/{event_id}", timeout=30,
+                                 headers=small.headers("viewer"))
+                busy_s = time.monotonic() - began
+                holder.rollback()
+                dispatched = waiting.result(timeout=30)
+    assert busy.status_code == 503 and busy.headers["retry-after"] == "5"
+    assert busy.json()["details"] == [{"reason": "sessions_busy"}]
+    assert 0.5 <= busy_s < 2.5
+    assert dispatched.status_code == 200 and dispatched.json()["status"] == "dispatched"
