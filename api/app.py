@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api import revocations
+from api.alarm_hub import AlarmHub
 from api.errors import install_error_handlers
 from api.locate_pool import PooledSource
 from api.openapi import document_errors
@@ -26,7 +27,7 @@ from api.routers.planning import planning_router
 from api.routers.session import session_router
 from api.settings import ApiSettings
 from geo import tempdir
-from geo.db import database_url, engine_for, libpq_url, session_factory
+from geo.db import connect_timeout_s, database_url, libpq_url, service_engine, session_factory
 
 PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
                           "/", "/login", "/logout"})
@@ -45,9 +46,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         lifespan=_lifespan,
     )
     app.state.settings = settings
-    app.state.sessions = session_factory(engine_for(database_url(settings)))
-    app.state.locate_source = PooledSource(database_url(settings))
+    app.state.sessions = session_factory(service_engine(settings))
+    app.state.locate_source = PooledSource(database_url(settings), settings)
     app.state.revocation_dsn = libpq_url(database_url(settings))
+    app.state.alarm_hub = AlarmHub(libpq_url(database_url(settings)), connect_timeout_s(settings))
     install_error_handlers(app)
     app.add_middleware(RequestGuard, settings=settings, public_paths=PUBLIC_PATHS)
     app.add_middleware(LocateFirst)  # the last added is the outermost
@@ -75,6 +77,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     listener.cancel()
     await asyncio.gather(listener, return_exceptions=True)
+    await app.state.alarm_hub.close()
     await app.state.locate_source.close()
     tempdir.leave(scratch)
 

@@ -1,9 +1,19 @@
 """Request dependencies: the database session (one transaction per request) and the app's
 settings (``app.state.settings``, set once by :func:`api.app.create_app`).
 
-Both are cheap to create, so they are ``async`` dependencies that run on the event loop:
-FastAPI sends every *sync* dependency through the thread pool, and on a 2-core server those
-hops, not the SQL, dominated a /locate request (bench/RESULTS.md, Dispatch).
+**Commit, then answer.** :data:`SessionDep` is a ``yield`` dependency of scope
+``"function"``: FastAPI runs its teardown, and with it the commit, when the handler returns
+and *before* the response is sent (a request-scoped teardown runs after sending, so a 2xx
+could go out for a commit that then failed). A failed commit raises, and the error table
+(:mod:`api.errors`) answers 409 or 503: the client never gets a 2xx for an unwritten change.
+Only a streamed read keeps its session open while streaming (:data:`StreamSessionDep`).
+
+**Bounded, off the loop.** Each process serves at most ``GRIDLINK_DB_POOL_SIZE`` sessions at
+once (the engine's pool size); a request waits on the event loop for a free one, up to
+``GRIDLINK_DB_POOL_TIMEOUT_S``, then gets 503. Handlers that use the session are ``def``
+(FastAPI runs them in the thread pool) or hand their database work to ``run_in_threadpool``;
+the commit or rollback goes to the thread pool as well, so no database call ever runs on
+the event loop.
 """
 
 from __future__ import annotations
@@ -11,27 +21,55 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import anyio
+from anyio.lowlevel import RunVar
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.settings import ApiSettings
+from geo.errors import DatabaseUnavailable
+
+_SLOTS: RunVar[anyio.Semaphore] = RunVar("gridlink_session_slots")
+"""The event loop's session slots (one semaphore per loop, sized by the pool)."""
+
+
+def _session_slots(size: int) -> anyio.Semaphore:
+    try:
+        return _SLOTS.get()
+    except LookupError:
+        slots = anyio.Semaphore(size)
+        _SLOTS.set(slots)
+        return slots
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session per request on the app's database (``app.state.sessions``): committed if
     the handler returns, rolled back if it raises.
 
-    Creating a session does no I/O (it connects on first use); only the commit or rollback
-    and close at the end go to the thread pool, in one hop, and only if it was used.
+    Raises :class:`DatabaseUnavailable` (503) when no session slot frees up within
+    ``db_pool_timeout_s`` seconds. Creating a session does no I/O (it connects on first
+    use); the commit or rollback and close run in the thread pool, in one hop, and only
+    if the session was used.
     """
-    session: Session = request.app.state.sessions()
+    settings = app_settings(request.app)
+    slots = _session_slots(settings.db_pool_size)
+    with anyio.move_on_after(settings.db_pool_timeout_s) as waiting:
+        await slots.acquire()
+    if waiting.cancelled_caught:
+        raise DatabaseUnavailable(
+            f"all {settings.db_pool_size} database sessions of this process stayed busy for "
+            f"{settings.db_pool_timeout_s:g} s; retry", [{"reason": "sessions_busy"}])
     try:
-        yield session
-    except BaseException:
-        await _finish(session, commit=False)
-        raise
-    await _finish(session, commit=True)
+        session: Session = request.app.state.sessions()
+        try:
+            yield session
+        except BaseException:
+            await _finish(session, commit=False)
+            raise
+        await _finish(session, commit=True)
+    finally:
+        slots.release()
 
 
 async def _finish(session: Session, commit: bool) -> None:
@@ -65,5 +103,8 @@ def app_settings(app: Any) -> ApiSettings:
     return settings
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+"""The request's session, committed before the response is sent."""
+StreamSessionDep = Annotated[Session, Depends(get_session, scope="request")]
+"""For a streamed read only: the session stays open until the last chunk is sent."""
 SettingsDep = Annotated[ApiSettings, Depends(current_settings)]

@@ -10,13 +10,16 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo import errors as ge
+from geo.db import database_error
 
 log = logging.getLogger("gridlink.api")
 
@@ -37,6 +40,10 @@ STATUS: dict[type[ge.GridlinkError], int] = {
 _HTTP_CODES = {400: "bad_request", 401: "auth_required", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 409: "conflict", 413: "too_large",
                415: "unsupported_media_type", 422: "validation_failed"}
+
+
+RETRY_AFTER_S = 5
+"""``Retry-After`` (seconds) of every 503: the database is away or busy."""
 
 
 def status_for(exc: ge.GridlinkError) -> int:
@@ -68,12 +75,24 @@ async def gridlink_error_response(request: Request, exc: ge.GridlinkError) -> Re
     if isinstance(exc, ge.AuthRequired) and _wants_page(request):
         return RedirectResponse(f"/login?{urlencode({'next': request.url.path})}", 303)
     headers = {"WWW-Authenticate": "ApiKey"} if isinstance(exc, ge.AuthRequired) else None
+    if isinstance(exc, ge.DatabaseUnavailable):
+        headers = {"Retry-After": str(RETRY_AFTER_S)}
     return JSONResponse(error_body(exc.code, exc.message, exc.details),
                         status_code=status_for(exc), headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ge.GridlinkError, gridlink_error_response)  # type: ignore[arg-type]
+
+    async def _database(request: Request, exc: Exception) -> Response:
+        mapped = database_error(exc)
+        if mapped is None:
+            return await _unexpected(request, exc)
+        log.warning("database error answered %s: %s", status_for(mapped), exc)
+        return await gridlink_error_response(request, mapped)
+
+    app.add_exception_handler(sa_exc.SQLAlchemyError, _database)
+    app.add_exception_handler(psycopg.Error, _database)
 
     @app.exception_handler(RequestValidationError)
     async def _request(_: Request, exc: RequestValidationError) -> JSONResponse:

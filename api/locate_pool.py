@@ -15,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from geo.db import engine_for, libpq_url, session_factory
+from geo.db import connect_timeout_s, libpq_url, service_engine, service_options, session_factory
 from geo.errors import DatabaseUnavailable
 from geo.keys import key_for
 from geo.locate import locate, locate_json_async
@@ -40,13 +40,22 @@ class LocateSource(Protocol):
 class PooledSource:
     """The production source: a psycopg pool (autocommit) opened on the serving event loop
     at the first request and closed at shutdown. The rare point inside no grid, and key
-    lookups, run :mod:`geo` on the sync engine in the thread pool."""
+    lookups, run :mod:`geo` on the service engine in the thread pool.
 
-    def __init__(self, database_url: str, max_size: int = 10, timeout_s: float = 10.0) -> None:
+    Its connections carry the service's timeouts (:func:`geo.db.service_options`); a
+    checkout waits ``settings.db_pool_timeout_s`` at most. After a connection fails (the
+    database restarted), the pool checks its idle connections at once, so one request,
+    not one per pooled connection, sees the 503; the fast path pays nothing for this.
+    """
+
+    def __init__(self, database_url: str, settings: Settings, max_size: int = 10) -> None:
         self._conninfo = libpq_url(database_url)
-        self._sessions = session_factory(engine_for(database_url))
+        self._sessions = session_factory(service_engine(settings))
         self._max_size = max_size
-        self._timeout_s = timeout_s
+        self._timeout_s = settings.db_pool_timeout_s
+        self._kwargs: dict[str, Any] = {
+            "autocommit": True, "options": service_options(settings),
+            "connect_timeout": connect_timeout_s(settings), "application_name": "gridlink-locate"}
         self._pool: AsyncConnectionPool[Any] | None = None
         self._opening = asyncio.Lock()
 
@@ -55,7 +64,7 @@ class PooledSource:
             if self._pool is None:
                 pool = AsyncConnectionPool(
                     self._conninfo, min_size=2, max_size=self._max_size, open=False,
-                    timeout=self._timeout_s, kwargs={"autocommit": True}, name="locate")
+                    timeout=self._timeout_s, kwargs=self._kwargs, name="locate")
                 await pool.open()
                 self._pool = pool
             return self._pool
@@ -71,8 +80,11 @@ class PooledSource:
                 found = await locate_json_async(conn, lon, lat, k=k, radius_m=radius_m,
                                                 settings=settings)
         except (PoolTimeout, psycopg.OperationalError) as exc:
+            if isinstance(exc, psycopg.OperationalError):
+                await pool.check()  # drop the other stale connections now
             raise DatabaseUnavailable(
-                f"the database did not answer /locate ({type(exc).__name__})") from None
+                f"the database did not answer /locate ({type(exc).__name__}); retry",
+                [{"reason": type(exc).__name__}]) from None
         if found is not None:
             return found
         return await run_in_threadpool(_locate_outside, self._sessions, lon, lat, k, radius_m,

@@ -18,8 +18,10 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import psycopg
+from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from geo.errors import DatabaseUnavailable
@@ -42,13 +44,28 @@ def _pg_bindir() -> Path:
     )
 
 
+DURABLE = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+"""PostgreSQL's own defaults: a commit is on disk before it is acknowledged, and a crash
+(power loss, ``pg_ctl stop -m immediate``) loses no committed transaction."""
+RELAXED = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+"""For the throwaway test and benchmark cluster only: several times faster writes, and a
+crash of the machine may lose or corrupt its data (never use it for real data)."""
+
+
 @dataclass(frozen=True)
 class Cluster:
-    """A managed cluster rooted at ``home`` (e.g. ``.gridlink``), serving ``port``."""
+    """A managed cluster rooted at ``home`` (e.g. ``.gridlink``), serving ``port``.
+
+    ``durable`` (default) keeps PostgreSQL's durable settings (:data:`DURABLE`); False
+    relaxes them (:data:`RELAXED`), which only the disposable test cluster does. The
+    setting is enforced at every start, so a cluster created relaxed by an older version
+    becomes durable again.
+    """
 
     home: Path
     port: int
     dbname: str = "gridlink"
+    durable: bool = True
 
     @property
     def link(self) -> Path:
@@ -110,7 +127,6 @@ class Cluster:
         extra = (
             f"port = {self.port}\nlisten_addresses = '127.0.0.1'\n"
             f"unix_socket_directories = '{self.link.resolve()}'\n"
-            "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
             "shared_buffers = '512MB'\nwork_mem = '64MB'\nmaintenance_work_mem = '512MB'\n"
             "max_parallel_workers_per_gather = 2\njit = off\n"
         )
@@ -158,10 +174,26 @@ class Cluster:
         with psycopg.connect(f"{dsn.replace('dbname=postgres', '')} dbname={self.dbname}",
                              autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+            self._enforce_durability(conn)
 
-    def stop(self) -> None:
+    def _enforce_durability(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
+        """``ALTER SYSTEM`` + reload where a durability setting differs from the wanted one
+        (all three take effect on reload, no restart)."""
+        wanted = DURABLE if self.durable else RELAXED
+        changed = False
+        for name, value in wanted.items():
+            row = conn.execute("SELECT current_setting(%s)", (name,)).fetchone()
+            if row is None or row[0] != value:
+                conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(
+                    sql.Identifier(name), sql.Literal(value)))
+                changed = True
+        if changed:
+            conn.execute("SELECT pg_reload_conf()")
+
+    def stop(self, mode: Literal["fast", "immediate"] = "fast") -> None:
+        """Stop the server; ``immediate`` aborts it like a crash (recovery at next start)."""
         if self.is_running():
-            self._pg("pg_ctl", "stop", "-D", str(self.datadir), "-m", "fast", "-w")
+            self._pg("pg_ctl", "stop", "-D", str(self.datadir), "-m", mode, "-w")
 
     def drop(self) -> None:
         """Stop and delete the cluster's data."""
@@ -182,7 +214,9 @@ def managed_cluster() -> Cluster | None:
 
 def test_server_url(port: int = 55433) -> str:
     """The managed test/bench cluster under ``.gridlink/test`` (started if needed)."""
-    cluster = Cluster(get_settings().home / "test", port, dbname="postgres")
+    # durable=False: test data is disposable, and fsync/synchronous_commit off make the
+    # suite's many small commits several times faster (docs/operations.md, Durability).
+    cluster = Cluster(get_settings().home / "test", port, dbname="postgres", durable=False)
     cluster.start()
     return cluster.url
 

@@ -100,12 +100,19 @@ def up(
         serve_api(settings)
 
 
+WORKER_HEALTHCHECK_S = 60
+"""Seconds a uvicorn worker may take to answer its supervisor's ping before it is killed."""
+
+
 def serve_api(settings: ApiSettings, host: str | None = None, port: int | None = None,
               workers: int | None = None) -> None:
     """Serve the API and maps with uvicorn until stopped (Ctrl+C): ``workers`` processes,
     by default ``GRIDLINK_WORKERS`` (one per core; bench/RESULTS.md, /locate)."""
     import uvicorn
 
+    # timeout_worker_healthcheck: uvicorn kills a worker that does not answer its
+    # supervisor's ping within 5 s, dropping every request in flight; a worker importing
+    # under load, or a thread holding the GIL in C code for seconds, missed it (issue #12).
     uvicorn.run("api.app:create_app", factory=True, host=host or settings.host,
                 port=port or settings.port, workers=workers or settings.workers,
-                log_level="info")
+                log_level="info", timeout_worker_healthcheck=WORKER_HEALTHCHECK_S)

@@ -16,8 +16,11 @@ round trip agrees to 1e-9 degree (~0.1 mm), far below the required 1 m. Outside 
 
 from __future__ import annotations
 
+import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import pyproj
@@ -100,21 +103,95 @@ def parse_crs(value: str | int | pyproj.CRS | ParsedCRS | None) -> ParsedCRS:
         return ParsedCRS("EPSG:4326", crs=WGS84)
     if isinstance(value, pyproj.CRS):
         return ParsedCRS(_label(value), crs=value)
-    text = str(value).strip()
+    found = _NAMES.get(str(value))
+    if not isinstance(found, ParsedCRS | str):
+        found = _NAMES.put(str(value), _parse_text(str(value)))
+    if isinstance(found, str):
+        raise UnknownCRS(found, [{"field": "crs", "value": str(value)}])
+    return found
+
+
+_CRS_FORMS = re.compile(r"\d+|[A-Za-z]+:[\w.:-]+|(urn:ogc:def:crs|https?)[:/].*")
+"""Strings handed to pyproj: EPSG codes, AUTHORITY:CODE, OGC URNs and URLs; WKT, PROJ
+strings and PROJJSON are recognised by their first characters. A bare name ("abc123",
+"WGS 84") is refused without asking pyproj: its free-text search of the PROJ database
+took 0.3-2 s, holding the GIL (so even a worker thread froze the event loop)."""
+
+
+def _parse_text(value: str) -> ParsedCRS | str:
+    """The CRS a string names, or the message saying it names none (pyproj: ~1-60 ms)."""
+    text = value.strip()
     alias = OFFSET_ALIASES.get(text.lower())
     if alias is not None:
         return ParsedCRS(alias, offset=alias)
     if text.isdigit():
         text = f"EPSG:{text}"
+    unknown = (f"unknown CRS {value!r}: use an EPSG code (4326, EPSG:4490, EPSG:4547), "
+               "gcj02, bd09, or a WKT/PROJ string")
+    if not (_CRS_FORMS.fullmatch(text) or text[:1] in ("+", "{") or "[" in text):
+        return unknown
     try:
         crs = pyproj.CRS.from_user_input(text)
-    except pyproj.exceptions.CRSError as exc:
-        raise UnknownCRS(
-            f"unknown CRS {str(value)!r}: use an EPSG code (4326, EPSG:4490, EPSG:4547), "
-            "gcj02, bd09, or a WKT/PROJ string",
-            [{"field": "crs", "value": str(value)}],
-        ) from exc
+    except pyproj.exceptions.CRSError:
+        return unknown
     return ParsedCRS(_label(crs), crs=crs)
+
+
+_T = TypeVar("_T")
+
+
+class _Recent:
+    """A small thread-safe LRU map: names already resolved (known or unknown) and their
+    transformers, so a repeated CRS name costs a dict lookup, not pyproj's database."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[str, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> object | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: str, value: _T) -> _T:
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return value
+
+
+_NAMES = _Recent(512)
+_TRANSFORMERS = _Recent(64)
+
+
+def is_quick(value: str | int | None) -> bool:
+    """True when converting from ``value`` needs no pyproj database lookup: WGS 84, the
+    offset systems, or a name resolved recently (known or unknown). Callers on an event
+    loop convert other names in a worker thread."""
+    if value is None or str(value).strip().lower() in ("4326", "epsg:4326"):
+        return True
+    text = str(value)
+    if OFFSET_ALIASES.get(text.strip().lower()) is not None:
+        return True
+    found = _NAMES.get(text)
+    return isinstance(found, str) or (
+        isinstance(found, ParsedCRS) and (found.crs is None or found.is_wgs84
+                                          or _TRANSFORMERS.get(found.crs.srs) is not None))
+
+
+def _transformer_to_wgs84(parsed: ParsedCRS) -> pyproj.Transformer:
+    """The (cached) transformer from ``parsed`` to WGS 84 lon/lat; building one costs
+    ~0.1 s."""
+    assert parsed.crs is not None
+    found = _TRANSFORMERS.get(parsed.crs.srs)
+    if isinstance(found, pyproj.Transformer):
+        return found
+    return _TRANSFORMERS.put(parsed.crs.srs, pyproj.Transformer.from_crs(
+        parsed.crs, WGS84, always_xy=True))
 
 
 def _label(crs: pyproj.CRS) -> str:
@@ -232,8 +309,7 @@ def to_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str | int | pyproj.CRS | Parse
     assert parsed.crs is not None
     if parsed.is_wgs84:
         return x.copy(), y.copy()
-    transformer = pyproj.Transformer.from_crs(parsed.crs, WGS84, always_xy=True)
-    out_x, out_y = transformer.transform(x, y)
+    out_x, out_y = _transformer_to_wgs84(parsed).transform(x, y)
     return np.asarray(out_x, dtype=np.float64), np.asarray(out_y, dtype=np.float64)
 
 

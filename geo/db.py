@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
 import orjson
+import psycopg
 from psycopg.types.json import set_json_loads
 from sqlalchemy import Engine, create_engine
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from geo.errors import Conflict, DatabaseUnavailable, GridlinkError
 from geo.settings import Settings, get_settings
 
 set_json_loads(orjson.loads)
@@ -45,6 +49,90 @@ def engine_for(url: str) -> Engine:
 
 def get_engine() -> Engine:
     return engine_for(database_url())
+
+
+def service_options(settings: Settings | None = None) -> str:
+    """libpq ``options`` for the API's connections: ``lock_timeout``, ``statement_timeout``
+    and ``idle_in_transaction_session_timeout`` from the settings (milliseconds).
+
+    Only the service's connections get them; the CLI's long imports and assignments run
+    without a statement timeout.
+    """
+    settings = settings or get_settings()
+    return (f"-c lock_timeout={settings.db_lock_timeout_ms}"
+            f" -c statement_timeout={settings.db_statement_timeout_ms}"
+            " -c idle_in_transaction_session_timeout="
+            f"{settings.db_idle_in_transaction_timeout_ms}")
+
+
+def connect_timeout_s(settings: Settings | None = None) -> int:
+    """libpq ``connect_timeout`` (whole seconds, at least 2) of the service's connections."""
+    return max(2, math.ceil((settings or get_settings()).db_pool_timeout_s))
+
+
+def service_engine(settings: Settings | None = None) -> Engine:
+    """The API's engine: ``db_pool_size`` connections (+ as many overflow for the /locate
+    fallbacks and key lookups), checkout wait ``db_pool_timeout_s``, and the timeouts of
+    :func:`service_options` on every connection."""
+    settings = settings or get_settings()
+    return _service_engine(database_url(settings), settings.db_pool_size,
+                           settings.db_pool_timeout_s, service_options(settings),
+                           connect_timeout_s(settings))
+
+
+@lru_cache
+def _service_engine(url: str, pool_size: int, timeout_s: float, options: str,
+                    connect_timeout: int) -> Engine:
+    # pool_pre_ping: after a database restart a pooled connection is stale. Without the ping
+    # each one failed one request (503) after the database was back; the ping (one round
+    # trip, ~0.1 ms, on a write of several ms) replaces it unseen. /locate has its own pool.
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size,
+                         pool_timeout=timeout_s, pool_recycle=1800, pool_pre_ping=True,
+                         connect_args={"options": options, "connect_timeout": connect_timeout,
+                                       "application_name": "gridlink-api"})
+
+
+CONFLICT_STATES = {"40001": "a concurrent request changed the same data (serialization "
+                   "failure)", "40P01": "a deadlock with a concurrent request",
+                   "55P03": "a row or table it needs is locked by another request "
+                   "(lock_timeout)"}
+"""SQLSTATEs answered as a conflict: the request changed nothing and may be retried."""
+
+
+def database_error(exc: BaseException) -> GridlinkError | None:
+    """The :mod:`geo.errors` type for a database failure, None if it is not one we map.
+
+    ``exc`` is a SQLAlchemy or psycopg exception. Conflicts (integrity violations,
+    serialization failures, deadlocks, lock timeouts) become :class:`Conflict`; a pool
+    checkout timeout, a cancelled statement (statement_timeout), a lost or refused
+    connection or a server shutting down become :class:`DatabaseUnavailable`. Either way
+    the transaction was rolled back: nothing was written.
+    """
+    if isinstance(exc, sa_exc.TimeoutError):
+        return DatabaseUnavailable("no database connection came free in time; retry",
+                                   [{"reason": "pool_timeout"}])
+    orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+    if not isinstance(orig, psycopg.Error):
+        return None
+    state = orig.sqlstate or ""
+    if state in CONFLICT_STATES or state.startswith("23"):
+        reason = CONFLICT_STATES.get(state, "it conflicts with stored data")
+        return Conflict(f"nothing was written: {reason}; retry or check the data",
+                        [{"sqlstate": state, "problem": _first_line(orig)}])
+    if state == "57014":
+        return DatabaseUnavailable("the database cancelled a statement that ran too long "
+                                   "(statement_timeout); nothing was written",
+                                   [{"sqlstate": state}])
+    lost = isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+    if lost or isinstance(orig, psycopg.OperationalError | psycopg.InterfaceError) or (
+            state[:2] in ("08", "57")):
+        return DatabaseUnavailable("the database is unavailable; nothing was written, retry",
+                                   [{"sqlstate": state or None}])
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).split("\n", 1)[0][:300]
 
 
 def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:

@@ -24,11 +24,9 @@ Every action writes an ``event_transitions`` row (who, when, from, to, note).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -112,17 +110,19 @@ def create_event(session: Session, data: EventIn, *, settings: Settings | None =
     if data.priority not in PRIORITIES:
         raise ValidationFailed(f"unknown priority {data.priority!r}",
                                [{"field": "priority", "allowed": list(PRIORITIES)}])
-    if data.client_id is not None:
-        existing = session.execute(text("SELECT id FROM events WHERE client_id = :c"),
-                                   {"c": data.client_id}).scalar()
-        if existing is not None:
-            return get_event(session, int(existing)), False
     new_id, where = _insert_event(session, data, settings, due_hours)
-    return get_event(session, new_id), True
+    return get_event(session, new_id), where is not None
 
 
 def _insert_event(session: Session, data: EventIn, settings: Settings,
-                  due_hours: float | None) -> tuple[int, LocateResult]:
+                  due_hours: float | None) -> tuple[int, LocateResult | None]:
+    """Insert, log and assign one event: (its id, its locate answer); or, when an event
+    with ``data.client_id`` is stored already, (that event's id, None).
+
+    The one idempotency check, safe under concurrency: ``INSERT ... ON CONFLICT DO
+    NOTHING`` waits for a concurrent insert of the same ``client_id`` to commit, then the
+    lookup finds its row (READ COMMITTED: each statement sees what was committed before it).
+    """
     lon, lat = to_wgs84_point(data.lon, data.lat, data.crs)
     check_point(lon, lat, settings, session=session)
     reported = data.reported_at or datetime.now(UTC)
@@ -132,9 +132,13 @@ def _insert_event(session: Session, data: EventIn, settings: Settings,
         " status, priority, geom, handling_level, due_at, postponements, reworks, valid,"
         " photo_url) VALUES (:client_id, :category, :description, :reported_at, :reporter,"
         " :source, 'reported', :priority, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), 'grid',"
-        " :due_at, 0, 0, true, :photo_url) RETURNING id"),
+        " :due_at, 0, 0, true, :photo_url) ON CONFLICT (client_id) DO NOTHING RETURNING id"),
         {**data.model_dump(exclude={"lon", "lat", "crs"}), "reported_at": reported,
-         "lon": lon, "lat": lat, "due_at": reported + timedelta(hours=hours)}).scalar_one()
+         "lon": lon, "lat": lat, "due_at": reported + timedelta(hours=hours)}).scalar()
+    if new_id is None:
+        existing = session.execute(text("SELECT id FROM events WHERE client_id = :c"),
+                                   {"c": data.client_id}).scalar_one()
+        return int(existing), None
     _log(session, new_id, None, "reported", data.reporter, "created")
     where = locate(session, lon, lat, k=settings.locate_k, settings=settings)
     write_one(session, new_id, where)
@@ -165,15 +169,11 @@ def raise_alarm(session: Session, worker_code: str, alarm: AlarmIn, *,
     data = EventIn(client_id=alarm.client_id, category="alarm", description=alarm.note,
                    reporter=worker_code, source="alarm", priority="urgent", lon=alarm.lon,
                    lat=alarm.lat, crs=alarm.crs, photo_url=alarm.photo_url)
-    if alarm.client_id is not None:
-        existing = session.execute(text("SELECT id FROM events WHERE client_id = :c"),
-                                   {"c": alarm.client_id}).scalar()
-        if existing is not None:
-            event = get_event(session, int(existing))
-            return event, locate(session, event["lon"], event["lat"], k=settings.locate_k,
-                                 settings=settings)
     new_id, where = _insert_event(session, data, settings, settings.alarm_due_hours)
     event = get_event(session, new_id)
+    if where is None:  # this client_id was stored before: no second announcement
+        return event, locate(session, event["lon"], event["lat"], k=settings.locate_k,
+                             settings=settings)
     session.execute(text("SELECT pg_notify(:channel, :payload)"),
                     {"channel": ALARM_CHANNEL, "payload": alarm_payload(event, where)})
     return event, where
@@ -194,24 +194,6 @@ def alarm_payload(event: dict[str, Any], where: LocateResult) -> str:
                      round(c.distance_m, 1), "pan_deg": c.pan_deg} for c in where.cameras[:5]],
     }
     return json.dumps(body, ensure_ascii=False)[:7900]
-
-
-async def alarm_notifications(dsn: str, idle_s: float = 15.0) -> AsyncIterator[str | None]:
-    """Yield each alarm payload (JSON text) announced on :data:`ALARM_CHANNEL`, forever.
-
-    ``dsn`` is a libpq URL (``postgresql://...``). Yields None after ``idle_s`` seconds
-    without an alarm, so a caller can send keep-alives and notice a gone client.
-    """
-    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-        await conn.execute(f"LISTEN {ALARM_CHANNEL}")
-        yield None  # listening from here on
-        while True:
-            got = False
-            async for note in conn.notifies(timeout=idle_s, stop_after=1):
-                got = True
-                yield note.payload
-            if not got:
-                yield None
 
 
 def fill_missing_due(session: Session, hours: float) -> int:

@@ -37,6 +37,22 @@ class Settings(BaseSettings):
     max_zip_ratio: float = Field(
         default=200.0, description="Highest compression ratio of a zip member over 1 MiB.")
 
+    db_pool_size: int = Field(
+        default=10, ge=1, description="Database sessions each API process serves at once "
+        "(more requests wait for a free one, up to `db_pool_timeout_s`).")
+    db_pool_timeout_s: float = Field(
+        default=5.0, gt=0, description="Longest wait for a free database session or "
+        "connection before answering 503 (s).")
+    db_lock_timeout_ms: int = Field(
+        default=3000, ge=1, description="PostgreSQL lock_timeout of the API's connections: "
+        "a request waiting this long for a row another request holds gets 409 (ms).")
+    db_statement_timeout_ms: int = Field(
+        default=60_000, ge=1, description="PostgreSQL statement_timeout of the API's "
+        "connections: a longer statement is cancelled and answered 503 (ms).")
+    db_idle_in_transaction_timeout_ms: int = Field(
+        default=60_000, ge=1, description="PostgreSQL idle_in_transaction_session_timeout of "
+        "the API's connections: a backstop that ends a session left inside a transaction (ms).")
+
     metric_srid: int = Field(
         default=4547,
         description="Override of the projected CRS (metres) used for areas and lengths. "

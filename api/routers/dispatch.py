@@ -11,8 +11,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from api.alarm_hub import AlarmHub, Subscription
 from api.auth import Caller, Dispatcher, Reader, Reporter, require_roles
 from api.bodies import (
     BULK_BODY,
@@ -29,13 +31,11 @@ from api.errors import validation_details
 from api.params import EventId, Offset
 from geo import tempdir
 from geo.assign import assign_events
-from geo.db import database_url, libpq_url
 from geo.errors import TooLarge, UnreadableFile, ValidationFailed
 from geo.events import (
     AlarmIn,
     EventFilter,
     EventIn,
-    alarm_notifications,
     apply_action,
     create_event,
     fill_missing_due,
@@ -47,6 +47,7 @@ from geo.events import (
 from geo.fields import Timestamp
 from geo.importer import import_file
 from geo.roles import check_case_action
+from geo.settings import Settings
 from geo.stats import stats_csv, unit_stats
 
 WorkerKey = Annotated[Caller, Depends(require_roles("worker"), scope="function")]
@@ -107,14 +108,17 @@ def _type_name(value: Any) -> Any:
 
 
 def _event_routes(router: APIRouter) -> None:
-    @router.post("/events", summary="Report one event (JSON or GeoJSON Feature); idempotent",
+    # Handlers that read the body are async; their database work goes to the thread pool.
+    @router.post("/events", summary="Report one event (JSON or GeoJSON Feature); idempotent "
+                 "by client_id: 201 when created, 200 with the stored event when seen before",
                  openapi_extra=json_request_body(EventIn, POINT_FEATURE))
     async def post_event(request: Request, response: Response, session: SessionDep,
                          settings: SettingsDep, caller: Reporter) -> dict[str, Any]:
         data = event_from_json(await json_body(request))
         if data.reporter is None:
             data.reporter = caller.worker_code or caller.name
-        event, created = create_event(session, data, settings=settings)
+        event, created = await run_in_threadpool(create_event, session, data,
+                                                 settings=settings)
         response.status_code = 201 if created else 200
         return {**event, "created": created}
 
@@ -127,14 +131,7 @@ def _event_routes(router: APIRouter) -> None:
                         ) -> dict[str, Any]:
         with tempdir.scratch("gridlink-bulk-") as tmp:
             path = await _bulk_file(request, Path(tmp), settings.bulk_event_limit)
-            report = import_file(session, "events", path, crs=crs, skip_invalid=partial)
-        summary = assign_events(session, "unassigned", settings=settings)
-        fill_missing_due(session, settings.event_due_hours)
-        return {"rows": report.rows, "inserted": report.inserted, "updated": report.updated,
-                "rejected": report.rejected, "problems": report.problems[:1000],
-                "notes": report.notes, "mapping": report.mapping,
-                "unknown_columns": report.unknown_columns, "assigned": summary.events,
-                "snapped": summary.snapped, "unassigned": summary.unassigned}
+            return await run_in_threadpool(_import_bulk, session, path, crs, partial, settings)
 
     @router.get("/events", summary="List events with filters and paging")
     def get_events(
@@ -176,6 +173,19 @@ def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
         raise ValidationFailed("bbox must be four numbers west,south,east,north",
                                [{"field": "bbox", "value": value}]) from None
     return w, s, e, n
+
+
+def _import_bulk(session: Session, path: Path, crs: str | None, partial: bool,
+                 settings: Settings) -> dict[str, Any]:
+    """Import the saved bulk file as events, assign the new ones, fill missing due times."""
+    report = import_file(session, "events", path, crs=crs, skip_invalid=partial)
+    summary = assign_events(session, "unassigned", settings=settings)
+    fill_missing_due(session, settings.event_due_hours)
+    return {"rows": report.rows, "inserted": report.inserted, "updated": report.updated,
+            "rejected": report.rejected, "problems": report.problems[:1000],
+            "notes": report.notes, "mapping": report.mapping,
+            "unknown_columns": report.unknown_columns, "assigned": summary.events,
+            "snapped": summary.snapped, "unassigned": summary.unassigned}
 
 
 async def _bulk_file(request: Request, folder: Path, limit: int) -> Path:
@@ -223,34 +233,35 @@ def _alarm_routes(router: APIRouter) -> None:
         except ValidationError as exc:
             raise ValidationFailed("the alarm is invalid",
                                    validation_details(exc.errors())) from None
-        event, where = raise_alarm(session, caller.worker_code or caller.name, alarm,
-                                   settings=settings)
+        event, where = await run_in_threadpool(raise_alarm, session,
+                                               caller.worker_code or caller.name, alarm,
+                                               settings=settings)
         return {"event": event, "locate": where.model_dump()}
 
     @router.get("/alarms/stream", summary="Live alarms as Server-Sent Events (event: alarm)")
-    async def alarm_stream(request: Request, session: SessionDep,
-                           _: Dispatcher) -> StreamingResponse:
-        session.close()  # hold no pooled connection while streaming
-        dsn = libpq_url(database_url())
-        return StreamingResponse(_sse(request, dsn), media_type="text/event-stream",
+    async def alarm_stream(request: Request, _: Dispatcher) -> StreamingResponse:
+        hub: AlarmHub = request.app.state.alarm_hub
+        subscription = await hub.subscribe()  # 503 when the database cannot be reached
+        return StreamingResponse(_sse(request, subscription), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache",
                                           "X-Accel-Buffering": "no"})
 
 
-async def _sse(request: Request, dsn: str) -> AsyncIterator[str]:
-    """SSE frames: a comment once listening and every 15 s idle, ``event: alarm`` per alarm."""
-    stream = alarm_notifications(dsn)
+async def _sse(request: Request, subscription: Subscription,
+               idle_s: float = 15.0) -> AsyncIterator[str]:
+    """SSE frames: a comment at once (listening) and every ``idle_s`` s idle, ``event: alarm``
+    per alarm. The auth dependency's session was closed before the stream started."""
     try:
-        async for payload in stream:
-            if await request.is_disconnected():
-                break
+        yield ": listening\n\n"
+        while not await request.is_disconnected():
+            payload = await subscription.next(idle_s)
             if payload is None:
                 yield ": listening\n\n"
                 continue
             event_id = json.loads(payload).get("event_id", "")
             yield f"event: alarm\nid: {event_id}\ndata: {payload}\n\n"
     finally:
-        await stream.aclose()  # type: ignore[attr-defined]
+        subscription.close()
 
 
 def _stats_routes(router: APIRouter) -> None:

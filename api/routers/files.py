@@ -7,6 +7,7 @@ GeoJSON from a server-side cursor (memory stays flat however large the layer).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -20,7 +21,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api.auth import Importer, Reader
 from api.bodies import FILE_BODY, require_media_type, save_upload
-from api.deps import SessionDep
+from api.deps import SessionDep, StreamSessionDep
 from geo import tempdir
 from geo.catalog import get_layer
 from geo.errors import UnreadableFile
@@ -92,7 +93,7 @@ def files_router() -> APIRouter:
     @router.get("/export/{layer}", summary="Stream a layer as an RFC 7946 FeatureCollection",
                 response_class=StreamingResponse)
     def export_layer(
-        layer: str, session: SessionDep, _: Reader,
+        layer: str, session: StreamSessionDep, _: Reader,
         bbox: str | None = Query(None, description="minlon,minlat,maxlon,maxlat (EPSG:4326)"),
         parent: str | None = Query(None, description="parent code (community for grids, grid "
                                    "for micro-grids and assets)"),
@@ -100,8 +101,12 @@ def files_router() -> APIRouter:
     ) -> StreamingResponse:
         flt = ExportFilter(parse_bbox(bbox), parent, kind)
         check_export(layer, flt)
+        chunks = export_geojson(session, layer, flt)
+        # The second chunk runs the first query: a database failure is still an error status
+        # here (503), not a 200 whose stream is cut.
+        head = [next(chunks), next(chunks)]
         return StreamingResponse(
-            _stream(export_geojson(session, layer, flt)), media_type="application/geo+json",
+            _stream(itertools.chain(head, chunks)), media_type="application/geo+json",
             headers={"Content-Disposition": f'attachment; filename="{layer}.geojson"'})
 
     return router

@@ -22,9 +22,12 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import parse_qsl
 
+import psycopg
 from fastapi import Query
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -33,6 +36,8 @@ from api.auth import READ_ROLES, Reader, reader_of
 from api.deps import app_settings
 from api.errors import gridlink_error_response, validation_details
 from api.locate_pool import LocateSource
+from geo.crs import is_quick
+from geo.db import database_error
 from geo.errors import GridlinkError, ValidationFailed
 from geo.fields import Coordinate, Text
 from geo.locate import LocateResult, to_wgs84_point
@@ -67,7 +72,10 @@ class LocateEndpoint:
         source: LocateSource = scope["app"].state.locate_source
         await reader_of(HTTPConnection(scope), source.key, settings)
         query = parse_query(scope["query_string"])
-        lon, lat = to_wgs84_point(query.lon, query.lat, query.crs)
+        if is_quick(query.crs):
+            lon, lat = to_wgs84_point(query.lon, query.lat, query.crs)
+        else:  # a CRS name not seen lately: pyproj's database takes ~0.1-0.5 s
+            lon, lat = await run_in_threadpool(to_wgs84_point, query.lon, query.lat, query.crs)
         body = (await source.answer(lon, lat, query.k or None, query.radius, settings)).encode()
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/json"),
@@ -92,8 +100,11 @@ class LocateFirst:
             return
         try:
             await self.endpoint(scope, receive, send)
-        except GridlinkError as exc:
-            response = await gridlink_error_response(Request(scope), exc)
+        except (GridlinkError, SQLAlchemyError, psycopg.Error) as exc:
+            mapped = exc if isinstance(exc, GridlinkError) else database_error(exc)
+            if mapped is None:
+                raise
+            response = await gridlink_error_response(Request(scope), mapped)
             await response(scope, receive, send)
 
 

@@ -145,10 +145,12 @@ def test_route_answers_503_when_the_database_is_down(public_client: TestClient) 
     """A pool that cannot connect gives up after its timeout with a clear 503, not a hang."""
     app = public_client.app
     app.state.locate_source = PooledSource(  # type: ignore[attr-defined]
-        "postgresql+psycopg://postgres@127.0.0.1:9/none", timeout_s=0.5)
+        "postgresql+psycopg://postgres@127.0.0.1:9/none",
+        ApiSettings(db_pool_timeout_s=0.5))
     r = public_client.get("/locate", params={"lon": 113.301, "lat": 40.0808})
     assert r.status_code == 503, r.text
     assert r.json()["error"] == "database_unavailable"
+    assert r.headers["retry-after"] == "5"
     assert "did not answer" in r.json()["message"]
 
 

@@ -7,9 +7,11 @@ import pytest
 from pyproj import Geod
 
 from geo.crs import (
+    _transformer_to_wgs84,
     bd09_to_wgs84,
     gcj02_to_wgs84,
     gk_zone_from_prefixed_easting,
+    is_quick,
     looks_swapped_gk,
     looks_swapped_lonlat,
     metric_crs_for,
@@ -142,3 +144,33 @@ def test_zone_prefixed_easting_is_normalised_to_the_plain_zone() -> None:
     assert note is not None and "zone prefix 38" in note
     x, crs, _ = normalise_gk(np.array([525_000.0]), np.array([4_440_000.0]), parse_crs(4526))
     assert x.tolist() == [525_000.0] and crs is not None and crs.epsg == 4547
+
+
+@pytest.mark.parametrize("name", ["abc123", "WGS 84", "CGCS2000"])
+def test_bare_names_are_refused_without_a_database_search(name: str) -> None:
+    """pyproj's free-text search took 0.3-2 s holding the GIL; a bare name is refused at
+    once with the usual message, and remembered."""
+    with pytest.raises(UnknownCRS) as info:
+        parse_crs(name)
+    assert info.value.message == (
+        f"unknown CRS {name!r}: use an EPSG code (4326, EPSG:4490, EPSG:4547), gcj02, bd09, "
+        "or a WKT/PROJ string")
+    assert info.value.details == [{"field": "crs", "value": name}]
+    assert is_quick(name)
+
+
+def test_resolved_names_and_transformers_are_cached() -> None:
+    """A name seen before (known or not) needs no pyproj lookup: /locate converts it on the
+    event loop; a new one goes to a worker thread."""
+    assert is_quick("4326") and is_quick("gcj02") and is_quick(None)
+    assert not is_quick("EPSG:4548")
+    lon, lat = to_wgs84(500000.0, 4431000.0, "EPSG:4548")
+    assert is_quick("EPSG:4548")
+    # easting 500 km = the zone's central meridian, 117°E
+    assert (round(float(lon[()]), 6), round(float(lat[()]), 6)) == (117.0, 40.013248)
+    parsed = parse_crs("EPSG:4548")
+    assert parsed is parse_crs("EPSG:4548")
+    assert _transformer_to_wgs84(parsed) is _transformer_to_wgs84(parsed)
+    with pytest.raises(UnknownCRS):
+        parse_crs("EPSG:99999x")
+    assert is_quick("EPSG:99999x")
