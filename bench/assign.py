@@ -55,7 +55,7 @@ def scratch_database(url: str | None, name: str = "gridlink_bench") -> str:
     return result
 
 
-def _copy(engine: Engine, table: str, frame: pd.DataFrame) -> None:
+def copy_frame(engine: Engine, table: str, frame: pd.DataFrame) -> None:
     """COPY ``frame`` (geometry column ``geom`` as hex EWKB-less WKB) into ``table``."""
     buf = io.StringIO()
     frame.to_csv(buf, index=False, header=False)
@@ -71,7 +71,7 @@ def _copy(engine: Engine, table: str, frame: pd.DataFrame) -> None:
         raw.close()
 
 
-def _wkb(gdf: gpd.GeoDataFrame, multi: bool = False) -> np.ndarray:
+def wkb_hex(gdf: gpd.GeoDataFrame, multi: bool = False) -> np.ndarray:
     geoms = gdf.geometry.to_numpy()
     if multi:
         geoms = np.array([g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g])
@@ -82,37 +82,38 @@ def _wkb(gdf: gpd.GeoDataFrame, multi: bool = False) -> np.ndarray:
 def load_city(engine: Engine, city: dict[str, pd.DataFrame]) -> None:
     """Write the demo layers with COPY (fast; the importer path is benchmarked elsewhere)."""
     areas = city["areas"]
-    _copy(engine, "admin_areas", pd.DataFrame({
+    copy_frame(engine, "admin_areas", pd.DataFrame({
         "code": areas.code, "name": areas.name, "level": areas.level,
-        "parent_code": areas.parent_code, "geom": _wkb(areas, multi=True)}))
+        "parent_code": areas.parent_code, "geom": wkb_hex(areas, multi=True)}))
     grids, micro = city["grids"], city["micro_grids"]
     community_of = dict(zip(grids.code, grids.parent_code, strict=True))
-    _copy(engine, "grids", pd.DataFrame({
+    copy_frame(engine, "grids", pd.DataFrame({
         "code": grids.code, "name": grids.name, "kind": grids.kind, "level": "grid",
         "parent_code": grids.parent_code, "community_code": grids.parent_code,
         "households": grids.households.fillna(0).astype(int), "population": 0, "version": 1,
-        "geom": _wkb(grids, multi=True)}))
-    _copy(engine, "grids", pd.DataFrame({
+        "geom": wkb_hex(grids, multi=True)}))
+    copy_frame(engine, "grids", pd.DataFrame({
         "code": micro.code, "name": micro.name, "kind": "urban", "level": "micro",
         "parent_code": micro.parent_code,
         "community_code": micro.parent_code.map(community_of),
         "households": micro.households.fillna(0).astype(int), "population": 0, "version": 1,
-        "geom": _wkb(micro, multi=True)}))
+        "geom": wkb_hex(micro, multi=True)}))
     workers = city["workers"]
-    _copy(engine, "workers", workers[["code", "name", "role", "phone", "grid_code"]])
+    copy_frame(engine, "workers", workers[["code", "name", "role", "phone", "grid_code"]])
     sites = city["sites"]
-    _copy(engine, "sites", pd.DataFrame({"code": sites.code, "name": sites.name,
-                                         "category": sites.category, "geom": _wkb(sites)}))
+    copy_frame(engine, "sites", pd.DataFrame({"code": sites.code, "name": sites.name,
+                                         "category": sites.category, "geom": wkb_hex(sites)}))
     cams = city["cameras"]
     cols = ["code", "name", "camera_type", "height_m", "azimuth_deg", "fov_deg", "range_m",
             "status", "stream_url", "site_code"]
-    _copy(engine, "cameras", pd.DataFrame({**{c: cams[c] for c in cols}, "geom": _wkb(cams)}))
+    copy_frame(engine, "cameras",
+               pd.DataFrame({**{c: cams[c] for c in cols}, "geom": wkb_hex(cams)}))
     ev = city["events"]
-    _copy(engine, "events", pd.DataFrame({
+    copy_frame(engine, "events", pd.DataFrame({
         "client_id": ev.client_id, "category": ev.category,
         "reported_at": pd.to_datetime(ev.reported_at, utc=True), "status": "reported",
         "priority": "normal", "handling_level": "grid", "postponements": 0, "reworks": 0,
-        "valid": True, "geom": _wkb(ev)}))
+        "valid": True, "geom": wkb_hex(ev)}))
     with engine.begin() as conn:
         conn.execute(text("ANALYZE"))
 

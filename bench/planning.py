@@ -38,8 +38,9 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.assign import _copy, _wkb, load_city, scratch_database
+from bench.assign import copy_frame, load_city, scratch_database, wkb_hex
 from data.demo import generate_city
+from geo.crs import to_lonlat
 from geo.planning import operations as ops
 from geo.planning.changesets import open_changeset, publish
 from geo.planning.preview import preview
@@ -66,9 +67,9 @@ def load(engine: Engine, grids: int, events: int, cameras: int) -> dict[str, pd.
     city = generate_city(grids=grids, events=events, cameras=cameras)
     load_city(engine, city)
     b = city["buildings"]
-    _copy(engine, "buildings", pd.DataFrame({
+    copy_frame(engine, "buildings", pd.DataFrame({
         "code": b["code"], "name": b["name"], "households": b.households.fillna(0).astype(int),
-        "population": b.population.fillna(0).astype(int), "geom": _wkb(b)}))
+        "population": b.population.fillna(0).astype(int), "geom": wkb_hex(b)}))
     with engine.begin() as conn:
         conn.execute(text("ANALYZE"))
     return city
@@ -117,7 +118,7 @@ def _reshape(session: Session, grid: str, neighbour: str) -> int:
         "WHERE code IN (:a, :b) AND valid_to IS NULL"), {"a": grid, "b": neighbour,
                                                          "srid": SRID}).all())
     a, b = (shapely.from_wkb(bytes(geoms[c])) for c in (grid, neighbour))
-    new = ops.to_lonlat(a.union(b.intersection(a.buffer(STRIP_M))))
+    new = to_lonlat(a.union(b.intersection(a.buffer(STRIP_M))))
     cs = open_changeset(session, grid[:12], "bench reshape", "bench").id
     ops.reshape(session, cs, "bench", grid, shapely.geometry.mapping(new))
     return cs

@@ -7,7 +7,7 @@ under that grid, like a rename - the old code is closed and its helpers follow).
 parts go to the home grid's micro-grid sharing the longest edge with them, or become a new
 micro-grid when that grid has none. Area of a grid no micro-grid covers is handled the same
 way. A micro-grid left with no part in any grid is retired. Lon/lat (EPSG:4326) throughout,
-like :mod:`geo.planning.operations`.
+like :mod:`geo.planning.kernel`.
 """
 
 from __future__ import annotations
@@ -20,16 +20,16 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.planning.operations import (
+from geo.planning.kernel import (
     GRID_DEG,
     WorkingGrid,
-    _working,
     clean,
     give_away,
     is_noise,
     polygonal,
     put,
     retire_row,
+    working,
 )
 
 
@@ -61,9 +61,9 @@ def _homes(micros: list[WorkingGrid], grids: dict[str, WorkingGrid]
 
 def carry_micro_grids(session: Session, cs: int, codes: list[str]) -> list[str]:
     """Re-tile the micro-grids of grids ``codes`` into their draft shapes; returns changed."""
-    grids = {g.code: g for g in _working(session, cs, "@code = ANY(:codes) AND @level = 'grid'",
+    grids = {g.code: g for g in working(session, cs, "@code = ANY(:codes) AND @level = 'grid'",
                                          {"codes": codes})}
-    micros = _working(session, cs, "@level = 'micro' AND @parent_code = ANY(:codes)",
+    micros = working(session, cs, "@level = 'micro' AND @parent_code = ANY(:codes)",
                       {"codes": codes})
     if not micros:
         return []

@@ -39,18 +39,17 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.crs import to_lonlat, to_metric
 from geo.errors import ValidationFailed
 from geo.models import PlanChangeset
 from geo.planning.changesets import open_changeset
-from geo.planning.operations import (
+from geo.planning.kernel import (
     WorkingGrid,
-    _working,
     parent_shape,
     polygonal,
     put,
     retire_row,
-    to_lonlat,
-    to_metric,
+    working,
 )
 from geo.settings import Settings, get_settings
 
@@ -242,7 +241,7 @@ def propose(session: Session, community: str, author: str,
                        settings.plan_households_band)
     shapes = [polygonal(shapely.union_all([units[i].cell for i in g])) for g in groups]
     used = _used_codes(session, community)
-    old = _working(session, cs, "@parent_code = :p AND @level = 'grid' AND @kind <> 'dedicated'",
+    old = working(session, cs, "@parent_code = :p AND @level = 'grid' AND @kind <> 'dedicated'",
                    {"p": community})
     codes, successors = match_codes(old, shapes, used, community, 3)
     by_code = {g.code: g for g in old}
@@ -290,7 +289,7 @@ def _micro_plan(session: Session, cs: int, code: str, base: WorkingGrid | None,
 def _retire_old_micro(session: Session, cs: int, community: str, old_grids: set[str]) -> None:
     """Retire the published micro-grids of the community's old grids (new ones replace them);
     each one's successor (for its helpers) is the new micro-grid overlapping it most."""
-    for micro in _working(session, cs, "@level = 'micro' AND @parent_code = ANY(:parents)",
+    for micro in working(session, cs, "@level = 'micro' AND @parent_code = ANY(:parents)",
                           {"parents": sorted(old_grids)}):
         if micro.previous_code is not None:
             retire_row(session, cs, micro, successor=None)

@@ -16,16 +16,16 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.crs import to_lonlat
 from geo.errors import ValidationFailed
-from geo.planning.operations import (
+from geo.planning.kernel import (
     GRID_DEG,
-    _require_new_code,
     clean,
     editable_grid,
     put,
-    to_lonlat,
-    with_micro_grids,
+    require_new_code,
 )
+from geo.planning.operations import with_micro_grids
 from geo.planning.propose import (
     Unit,
     adjacency,
@@ -75,7 +75,7 @@ def split_balanced(session: Session, cs: int, author: str, code: str, parts: int
     order = reading_order([s.centroid for s in shapes])
     codes = new_codes or _fresh_grid_codes(session, cs, grid.community_code, parts - 1)
     for new in codes:
-        _require_new_code(session, cs, new, grid)
+        require_new_code(session, cs, new, grid)
     put(session, cs, replace(grid, geom=shapes[order[0]]))
     for new, j in zip(codes, order[1:], strict=True):
         put(session, cs, replace(grid, code=new, name=f"{grid.name} ({new[-3:]})",

@@ -16,6 +16,7 @@ from geo.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from geo.planning import operations as ops
 from geo.planning.changesets import draft_rows, list_changesets, open_changeset, publish
 from geo.planning.history import changeset_diff, grid_history, grids_as_of, undo
+from geo.planning.kernel import working_grid
 from geo.planning.preview import preview
 from geo.planning.validate import validate_area
 from tests.geo.planning import cases
@@ -215,7 +216,7 @@ def test_create_and_retire(db: Session, town: dict[str, Any]) -> None:
     ops.retire(db, cs, "planner-li", NEW, successor=EAST)  # new in this draft: just dropped
     assert {r["code"] for r in draft_rows(db, cs)} == {WEST, EAST}
     with pytest.raises(NotFound):
-        ops.working_grid(db, cs, NEW)
+        working_grid(db, cs, NEW)
 
 
 def test_unknown_area_and_empty_reason(db: Session) -> None:
