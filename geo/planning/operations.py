@@ -18,19 +18,28 @@ from dataclasses import replace
 from typing import Any
 
 import shapely
+from shapely.geometry.base import BaseGeometry
 from shapely.ops import split
+from shapely.prepared import prep
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.crs import metric_length
 from geo.errors import ValidationFailed
+from geo.planning.arrangement import (
+    Arrangement,
+    arrange,
+    assemble,
+    components,
+    give_to_neighbours,
+    keep_noise,
+)
 from geo.planning.changesets import editable
 from geo.planning.kernel import (
-    GRID_DEG,
     WorkingGrid,
     clean,
     editable_grid,
-    give_away,
-    parent_shape,
+    is_noise,
     polygonal,
     put,
     read_geojson,
@@ -41,6 +50,10 @@ from geo.planning.kernel import (
     working,
 )
 from geo.planning.micro import carry_micro_grids
+from geo.settings import get_settings
+
+METRES_PER_DEGREE = 111_320.0
+"""Metres per degree of latitude: converts the snapping tolerance to degrees (lon/lat)."""
 
 
 def with_micro_grids(session: Session, cs: int, level: str, codes: list[str]) -> list[str]:
@@ -50,30 +63,65 @@ def with_micro_grids(session: Session, cs: int, level: str, codes: list[str]) ->
     return sorted(set(codes) | set(carry_micro_grids(session, cs, codes)))
 
 
+def _arranged(session: Session, cs: int, grid: WorkingGrid, cut: BaseGeometry | None = None,
+              cut_within: BaseGeometry | None = None, with_grid: bool = True
+              ) -> tuple[Arrangement, dict[str, WorkingGrid]]:
+    """The arrangement of ``grid``'s parent and siblings (and ``grid`` unless ``with_grid``
+    is False, for a grid still to be created) with ``cut`` (lon/lat), and those grids."""
+    tiles = {s.code: s for s in siblings(session, cs, grid)}
+    if with_grid:
+        tiles[grid.code] = grid
+    snap = get_settings().plan_snap_tolerance_m / METRES_PER_DEGREE
+    return arrange({c: t.geom for c, t in tiles.items()}, cut, cut_within, snap), tiles
+
+
+def _write_faces(session: Session, cs: int, arr: Arrangement, owners: list[str | None],
+                 tiles: dict[str, WorkingGrid], successor: str,
+                 new: WorkingGrid | None = None) -> list[str]:
+    """Write every grid whose faces or vertices changed; returns their codes (lon/lat).
+
+    ``tiles`` are the grids of the arrangement, ``new`` a grid created by the edit. A grid
+    left without faces is retired into ``successor``.
+    """
+    owners = keep_noise(arr, owners, is_noise)
+    shapes = assemble(arr, owners, {c: t.geom for c, t in tiles.items()})
+    every = {**tiles, **({new.code: new} if new else {})}
+    for code, shape in sorted(shapes.items()):
+        if shape.is_empty:
+            retire_row(session, cs, every[code], successor=successor)
+        else:
+            put(session, cs, replace(every[code], geom=shape))
+    return sorted(shapes)
+
+
+def _inside(arr: Arrangement, area: BaseGeometry) -> list[bool]:
+    """For each face: does ``area`` contain it (its point on surface)?"""
+    region = prep(area)
+    return [region.contains(f.point_on_surface()) for f in arr.faces]
+
+
 def reshape(session: Session, cs: int, author: str, code: str, geometry: dict[str, Any],
             admin: bool = False) -> list[str]:
     """Give grid ``code`` a new shape (GeoJSON, lon/lat), clipped to its parent.
 
     Neighbours give up what the new shape takes, and take what it gives up (each piece goes
-    to the neighbour with the longest shared edge). Returns the codes changed.
+    to the neighbour with the longest shared edge). Shared edges stay bit-identical (see
+    :mod:`geo.planning.arrangement`); pieces under 1 cm wide that would change owner only
+    through drawing imprecision keep their owner. Returns the codes changed.
     """
     grid = editable_grid(session, cs, author, admin, code)
-    new = clean(shapely.intersection(read_geojson(geometry, "geometry"), parent_shape(
-        session, cs, grid.level, grid.parent_code), grid_size=GRID_DEG))
-    if new.is_empty:
+    drawn = polygonal(read_geojson(geometry, "geometry"))
+    arr, tiles = _arranged(session, cs, grid, shapely.boundary(drawn))
+    inside = _inside(arr, drawn)
+    owners = [code if i else o for i, o in zip(inside, arr.owners, strict=True)]
+    left = [j for j, (i, o) in enumerate(zip(inside, arr.owners, strict=True))
+            if o == code and not i]
+    owners = give_to_neighbours(arr, owners, left, metric_length, giver=code)
+    if code not in keep_noise(arr, owners, is_noise):
         raise ValidationFailed(f"the new shape of {code} lies outside its parent",
                                [{"field": "geometry", "grid": code}])
-    others = {s.code: s for s in siblings(session, cs, grid)}
-    shrunk = {c: clean(shapely.difference(s.geom, new, grid_size=GRID_DEG))
-              for c, s in others.items()
-              if s.geom.intersects(new) and not s.geom.touches(new)}
-    given = give_away(shapely.difference(grid.geom, new, grid_size=GRID_DEG),
-                      {c: shrunk.get(c, s.geom)
-                                                 for c, s in others.items()})
-    put(session, cs, replace(grid, geom=new))
-    for c in sorted(set(shrunk) | set(given)):
-        put(session, cs, replace(others[c], geom=given[c] if c in given else shrunk[c]))
-    return with_micro_grids(session, cs, grid.level, sorted({code, *shrunk, *given}))
+    changed = _write_faces(session, cs, arr, owners, tiles, successor=code)
+    return with_micro_grids(session, cs, grid.level, sorted({code, *changed}))
 
 
 def split_by_line(session: Session, cs: int, author: str, code: str, line: dict[str, Any],
@@ -93,9 +141,13 @@ def split_by_line(session: Session, cs: int, author: str, code: str, line: dict[
             f"the line must cut {code} into exactly two parts, not {len(parts)}",
             [{"field": "line", "grid": code, "parts": len(parts)}])
     require_new_code(session, cs, new_code, grid)
-    put(session, cs, replace(grid, geom=parts[0]))
-    put(session, cs, replace(grid, code=new_code, name=new_name or f"{grid.name} (split)",
-                             previous_code=None, base_version=None, geom=parts[1]))
+    arr, tiles = _arranged(session, cs, grid, cutter, cut_within=grid.geom)
+    inside = _inside(arr, parts[1])
+    owners = [new_code if i and o == code else o
+              for i, o in zip(inside, arr.owners, strict=True)]
+    created = replace(grid, code=new_code, name=new_name or f"{grid.name} (split)",
+                      previous_code=None, base_version=None)
+    _write_faces(session, cs, arr, owners, tiles, successor=code, new=created)
     return with_micro_grids(session, cs, grid.level, sorted([code, new_code]))
 
 
@@ -113,13 +165,14 @@ def merge(session: Session, cs: int, author: str, codes: list[str], into: str | 
     if len({(g.parent_code, g.level) for g in grids}) > 1:
         raise ValidationFailed("merged grids must share one parent and level",
                                [{"grid": g.code, "parent_code": g.parent_code} for g in grids])
-    union = clean(shapely.union_all([g.geom for g in grids], grid_size=GRID_DEG))
-    if len(union.geoms) != 1:
+    arr, tiles = _arranged(session, cs, grids[0])
+    merged = {g.code for g in grids}
+    owners = [into if o in merged else o for o in arr.owners]
+    parts = len(components(arr.faces, [i for i, o in enumerate(owners) if o == into]))
+    if parts != 1:
         raise ValidationFailed("merged grids must form one connected area",
-                               [{"field": "codes", "value": codes, "parts": len(union.geoms)}])
-    put(session, cs, replace(grids[0], geom=union))
-    for grid in grids[1:]:
-        retire_row(session, cs, grid, successor=into)
+                               [{"field": "codes", "value": codes, "parts": parts}])
+    _write_faces(session, cs, arr, owners, tiles, successor=into)
     return with_micro_grids(session, cs, grids[0].level, sorted(g.code for g in grids))
 
 
@@ -137,18 +190,13 @@ def create(session: Session, cs: int, author: str, code: str, name: str, parent_
                        geom=read_geojson(geometry, "geometry"))
     require_in_area(session, changeset.area_code, grid)
     require_new_code(session, cs, code, grid)
-    new = clean(shapely.intersection(grid.geom, parent_shape(session, cs, level, parent_code),
-                                     grid_size=GRID_DEG))
-    if new.is_empty:
+    drawn = polygonal(grid.geom)
+    arr, tiles = _arranged(session, cs, grid, shapely.boundary(drawn), with_grid=False)
+    owners = [code if i else o for i, o in zip(_inside(arr, drawn), arr.owners, strict=True)]
+    if code not in keep_noise(arr, owners, is_noise):
         raise ValidationFailed(f"grid {code} lies outside its parent {parent_code}",
                                [{"field": "geometry"}])
-    changed = [code]
-    for s in siblings(session, cs, grid):
-        if s.geom.intersects(new) and not s.geom.touches(new):
-            put(session, cs, replace(s, geom=clean(shapely.difference(s.geom, new,
-                                                                      grid_size=GRID_DEG))))
-            changed.append(s.code)
-    put(session, cs, replace(grid, geom=new))
+    changed = _write_faces(session, cs, arr, owners, tiles, successor=code, new=grid)
     return with_micro_grids(session, cs, level, sorted(changed))
 
 
