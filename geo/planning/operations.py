@@ -14,6 +14,7 @@ snap-rounding at ``GRID_DEG`` (~1 mm) and drop noise pieces (:func:`is_noise`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -63,7 +64,7 @@ def with_micro_grids(session: Session, cs: int, level: str, codes: list[str]) ->
     return sorted(set(codes) | set(carry_micro_grids(session, cs, codes)))
 
 
-def _arranged(session: Session, cs: int, grid: WorkingGrid, cut: BaseGeometry | None = None,
+def arranged(session: Session, cs: int, grid: WorkingGrid, cut: BaseGeometry | None = None,
               cut_within: BaseGeometry | None = None, with_grid: bool = True
               ) -> tuple[Arrangement, dict[str, WorkingGrid]]:
     """The arrangement of ``grid``'s parent and siblings (and ``grid`` unless ``with_grid``
@@ -75,17 +76,17 @@ def _arranged(session: Session, cs: int, grid: WorkingGrid, cut: BaseGeometry | 
     return arrange({c: t.geom for c, t in tiles.items()}, cut, cut_within, snap), tiles
 
 
-def _write_faces(session: Session, cs: int, arr: Arrangement, owners: list[str | None],
-                 tiles: dict[str, WorkingGrid], successor: str,
-                 new: WorkingGrid | None = None) -> list[str]:
+def write_faces(session: Session, cs: int, arr: Arrangement, owners: list[str | None],
+                tiles: dict[str, WorkingGrid], successor: str,
+                new: Mapping[str, WorkingGrid] | None = None) -> list[str]:
     """Write every grid whose faces or vertices changed; returns their codes (lon/lat).
 
-    ``tiles`` are the grids of the arrangement, ``new`` a grid created by the edit. A grid
+    ``tiles`` are the grids of the arrangement, ``new`` grids created by the edit. A grid
     left without faces is retired into ``successor``.
     """
     owners = keep_noise(arr, owners, is_noise)
     shapes = assemble(arr, owners, {c: t.geom for c, t in tiles.items()})
-    every = {**tiles, **({new.code: new} if new else {})}
+    every = {**tiles, **(new or {})}
     for code, shape in sorted(shapes.items()):
         if shape.is_empty:
             retire_row(session, cs, every[code], successor=successor)
@@ -111,7 +112,7 @@ def reshape(session: Session, cs: int, author: str, code: str, geometry: dict[st
     """
     grid = editable_grid(session, cs, author, admin, code)
     drawn = polygonal(read_geojson(geometry, "geometry"))
-    arr, tiles = _arranged(session, cs, grid, shapely.boundary(drawn))
+    arr, tiles = arranged(session, cs, grid, shapely.boundary(drawn))
     inside = _inside(arr, drawn)
     owners = [code if i else o for i, o in zip(inside, arr.owners, strict=True)]
     left = [j for j, (i, o) in enumerate(zip(inside, arr.owners, strict=True))
@@ -120,7 +121,7 @@ def reshape(session: Session, cs: int, author: str, code: str, geometry: dict[st
     if code not in keep_noise(arr, owners, is_noise):
         raise ValidationFailed(f"the new shape of {code} lies outside its parent",
                                [{"field": "geometry", "grid": code}])
-    changed = _write_faces(session, cs, arr, owners, tiles, successor=code)
+    changed = write_faces(session, cs, arr, owners, tiles, successor=code)
     return with_micro_grids(session, cs, grid.level, sorted({code, *changed}))
 
 
@@ -141,13 +142,13 @@ def split_by_line(session: Session, cs: int, author: str, code: str, line: dict[
             f"the line must cut {code} into exactly two parts, not {len(parts)}",
             [{"field": "line", "grid": code, "parts": len(parts)}])
     require_new_code(session, cs, new_code, grid)
-    arr, tiles = _arranged(session, cs, grid, cutter, cut_within=grid.geom)
+    arr, tiles = arranged(session, cs, grid, cutter, cut_within=grid.geom)
     inside = _inside(arr, parts[1])
     owners = [new_code if i and o == code else o
               for i, o in zip(inside, arr.owners, strict=True)]
     created = replace(grid, code=new_code, name=new_name or f"{grid.name} (split)",
                       previous_code=None, base_version=None)
-    _write_faces(session, cs, arr, owners, tiles, successor=code, new=created)
+    write_faces(session, cs, arr, owners, tiles, successor=code, new={new_code: created})
     return with_micro_grids(session, cs, grid.level, sorted([code, new_code]))
 
 
@@ -165,14 +166,14 @@ def merge(session: Session, cs: int, author: str, codes: list[str], into: str | 
     if len({(g.parent_code, g.level) for g in grids}) > 1:
         raise ValidationFailed("merged grids must share one parent and level",
                                [{"grid": g.code, "parent_code": g.parent_code} for g in grids])
-    arr, tiles = _arranged(session, cs, grids[0])
+    arr, tiles = arranged(session, cs, grids[0])
     merged = {g.code for g in grids}
     owners = [into if o in merged else o for o in arr.owners]
     parts = len(components(arr.faces, [i for i, o in enumerate(owners) if o == into]))
     if parts != 1:
         raise ValidationFailed("merged grids must form one connected area",
                                [{"field": "codes", "value": codes, "parts": parts}])
-    _write_faces(session, cs, arr, owners, tiles, successor=into)
+    write_faces(session, cs, arr, owners, tiles, successor=into)
     return with_micro_grids(session, cs, grids[0].level, sorted(g.code for g in grids))
 
 
@@ -191,12 +192,12 @@ def create(session: Session, cs: int, author: str, code: str, name: str, parent_
     require_in_area(session, changeset.area_code, grid)
     require_new_code(session, cs, code, grid)
     drawn = polygonal(grid.geom)
-    arr, tiles = _arranged(session, cs, grid, shapely.boundary(drawn), with_grid=False)
+    arr, tiles = arranged(session, cs, grid, shapely.boundary(drawn), with_grid=False)
     owners = [code if i else o for i, o in zip(_inside(arr, drawn), arr.owners, strict=True)]
     if code not in keep_noise(arr, owners, is_noise):
         raise ValidationFailed(f"grid {code} lies outside its parent {parent_code}",
                                [{"field": "geometry"}])
-    changed = _write_faces(session, cs, arr, owners, tiles, successor=code, new=grid)
+    changed = write_faces(session, cs, arr, owners, tiles, successor=code, new={code: grid})
     return with_micro_grids(session, cs, level, sorted(changed))
 
 
