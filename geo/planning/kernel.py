@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from geo.crs import metric_length, to_metric
 from geo.errors import NotFound, ValidationFailed
 from geo.planning.changesets import editable
-from geo.planning.validate import NOISE_WIDTH_M, scope_of
+from geo.planning.validate import scope_of
 from geo.settings import get_settings
 
 
@@ -185,8 +185,9 @@ def retire_row(session: Session, cs: int, grid: WorkingGrid, successor: str | No
 def is_noise_m(geom_m: BaseGeometry) -> bool:
     """True for a metric-CRS piece too small or too thin to be real (settings thresholds)."""
     area, perimeter = geom_m.area, geom_m.length
-    return bool(area <= get_settings().plan_noise_area_m2
-                or 2 * area / max(perimeter, 1e-12) < NOISE_WIDTH_M)
+    settings = get_settings()
+    return bool(area <= settings.plan_noise_area_m2
+                or 2 * area / max(perimeter, 1e-12) < settings.plan_hairline_width_m)
 
 
 def is_noise(geom: BaseGeometry) -> bool:
