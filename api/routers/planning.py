@@ -23,6 +23,7 @@ from geo.planning.changesets import (
     discard,
     draft_rows,
     get_changeset,
+    hand_over,
     list_changesets,
     open_changeset,
     publish,
@@ -41,6 +42,10 @@ GeoJSON = dict[str, Any]
 class NewChangeset(BaseModel):
     area_code: str = Field(description="community (or street) the draft redraws")
     reason: str = Field(min_length=1, description="why: recorded on every new grid version")
+
+
+class Handover(BaseModel):
+    to: str = Field(min_length=1, max_length=100, description="the planner taking the draft")
 
 
 class AreaRequest(BaseModel):
@@ -196,6 +201,13 @@ def _draft_routes(router: APIRouter) -> None:
     def drop(changeset_id: int, session: SessionDep, caller: Planner) -> dict[str, Any]:
         discard(session, changeset_id, caller.name, _admin(caller))
         return changeset_dict(get_changeset(session, changeset_id))
+
+    @router.post("/changesets/{changeset_id}/handover",
+                 summary="Hand a draft over to another planner (recorded in its report)")
+    def handover(changeset_id: int, body: Handover, session: SessionDep,
+                 caller: Planner) -> dict[str, Any]:
+        return changeset_dict(hand_over(session, changeset_id, caller.name, body.to,
+                                        _admin(caller)))
 
     @router.post("/changesets/{changeset_id}/publish",
                  summary="Publish a draft (one transaction; 409 if the data changed since)")
