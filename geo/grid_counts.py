@@ -4,7 +4,7 @@ A unit belongs to the grid whose shape covers its point (a building's or site's 
 surface, a camera's or event's point), the rule :func:`geo.assign.assign_units` stores.
 Counted per grid: buildings, their households and population, sites, cameras, workers (by
 their ``grid_code``) and open events (not closed or rejected). Grids are the published ones,
-or those a draft changeset would publish (:data:`geo.planning.validate.CANDIDATES`), so a
+or those a draft changeset would publish (:data:`geo.planning.candidates.CANDIDATES`), so a
 draft's "after" uses the same rule as the published "before". Ordinary and dedicated grids
 are counted alike; micro-grids count what lies in them.
 """
@@ -14,13 +14,13 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.planning.validate import CANDIDATES
+from geo.planning.candidates import CANDIDATES
 
 COUNT_KINDS = ("buildings", "households", "population", "sites", "cameras", "workers",
                "open_events")
 
 COUNTS_OF = """
-SELECT gr.code,
+SELECT gr.id,
   (SELECT count(*) FROM buildings b WHERE b.geom && gr.geom AND ST_Covers(gr.geom,
      CASE WHEN ST_GeometryType(b.geom) = 'ST_Point' THEN b.geom
           ELSE ST_PointOnSurface(b.geom) END)) AS buildings,
@@ -40,10 +40,10 @@ SELECT gr.code,
      AND e.status NOT IN ('closed', 'rejected')) AS open_events
 FROM ({grids}) gr
 """
-"""Counts per row of ``{grids}`` (a query with ``code`` and lon/lat ``geom``)."""
+"""Counts per row of ``{grids}`` (a query with ``id``, ``code`` and lon/lat ``geom``)."""
 
 _SQL = COUNTS_OF.format(grids=f"""
-    SELECT c.code, c.geom FROM ({CANDIDATES}) c WHERE c.code = ANY(:codes)""")  # noqa: S608
+    SELECT c.code AS id, c.code, c.geom FROM ({CANDIDATES}) c WHERE c.code = ANY(:codes)""")  # noqa: S608
 
 
 def grid_counts(session: Session, codes: list[str], changeset_id: int | None = None
@@ -52,7 +52,7 @@ def grid_counts(session: Session, codes: list[str], changeset_id: int | None = N
     ``changeset_id`` would publish them; codes without a (current or draft) grid are left
     out. Never writes."""
     rows = session.execute(text(_SQL), {"codes": list(codes), "cs": changeset_id}).mappings()
-    return {r["code"]: {k: int(r[k]) for k in COUNT_KINDS} for r in rows}
+    return {r["id"]: {k: int(r[k]) for k in COUNT_KINDS} for r in rows}
 
 
 def area_grid_codes(session: Session, prefix: str) -> list[str]:

@@ -35,6 +35,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from geo import crs as gcrs
+from geo.assign_on_import import assign_after_import
 from geo.catalog import Layer, Range, get_layer
 from geo.codes import code_problems, excel_damage
 from geo.errors import Conflict, Detail, UnreadableFile, ValidationFailed
@@ -775,6 +776,7 @@ def write_rows(session: Session, layer: Layer, frame: pd.DataFrame) -> tuple[int
     updated = session.execute(text(update)).rowcount  # type: ignore[attr-defined]
     inserted = session.execute(text(insert)).rowcount  # type: ignore[attr-defined]
     session.execute(text(f"DROP TABLE IF EXISTS {STAGE}"))
+    assign_after_import(session, layer.table, [str(c) for c in frame[layer.key]])
     return int(inserted), int(updated)
 
 

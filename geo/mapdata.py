@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 
 from geo.codes import prefix_pattern
 from geo.errors import NotFound, ValidationFailed
+from geo.planning.candidates import CANDIDATES
+from geo.planning.changesets import get_changeset
 
 ALARM_SOURCES = ("alarm", "one_click", "一键报警")
 """``events.source`` values that mark a one-click alarm (一键报警)."""
@@ -294,9 +296,6 @@ def changeset_context(session: Session, changeset_id: int) -> gpd.GeoDataFrame:
 def draft_grids(session: Session, changeset_id: int) -> gpd.GeoDataFrame:
     """Ordinary grids (level grid) of a changeset's area as its draft would publish them:
     code, name, households, geometry (lon/lat). NotFound for an unknown changeset."""
-    from geo.planning.changesets import get_changeset
-    from geo.planning.validate import CANDIDATES
-
     area = get_changeset(session, changeset_id).area_code
     return _frame(session, f"""
         SELECT code, name, households, geom FROM ({CANDIDATES}) c

@@ -175,6 +175,8 @@ def planner_page(session: SessionDep, settings: Settings, area: str | None) -> A
     areas = mapdata.admin_areas_under(session, code)
     grids = mapdata.grids_under(session, code)
     report = validate_area(session, code, settings=settings)
+    counted = {g.code: g.households for g in report.grids}  # geo.grid_counts, as everywhere
+    grids["households"] = grids["code"].map(counted).fillna(grids["households"]).astype(int)
     deviation = {g.code: g.deviation for g in report.grids if g.level == "grid"}
     problems = problem_features([p.__dict__ for p in report.problems])
     data = PlannerData(f"{name} 网格规划", areas, grids, deviation,

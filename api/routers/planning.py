@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import Caller, Planner, Reader
 from api.deps import SessionDep
+from geo.grid_counts import area_grid_codes, grid_counts
 from geo.planning import operations as ops
 from geo.planning.changesets import (
     changeset_dict,
@@ -164,6 +165,18 @@ def _read_routes(router: APIRouter) -> None:
     ) -> dict[str, Any]:
         report = validate_area(session, area, changeset_id=changeset)
         return report.to_geojson() if format == "geojson" else report.to_dict()
+
+    @router.get("/counts", summary="Per-grid counts of an area (the numbers every view uses)")
+    def counts(
+        session: SessionDep, _: Reader,
+        area: str = Query(..., description="code prefix: district, street, community or grid"),
+        changeset: int | None = Query(None, description="as this draft would publish"),
+    ) -> dict[str, dict[str, int]]:
+        codes = area_grid_codes(session, area)
+        if changeset is not None:
+            codes = sorted(set(codes) | {r["code"] for r in draft_rows(
+                session, changeset, with_geometry=False) if r["code"].startswith(area)})
+        return grid_counts(session, codes, changeset)
 
     @router.get("/changesets", summary="List changesets, newest first")
     def changesets(session: SessionDep, _: Reader, area: str | None = None,

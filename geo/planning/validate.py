@@ -21,25 +21,14 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import NotFound
+from geo.grid_counts import COUNTS_OF
+from geo.planning.candidates import CANDIDATES
 from geo.settings import Settings, get_settings
 
 ERROR_KINDS = frozenset({"gap", "overlap", "outside_parent", "invalid", "code_duplicate",
                          "code_prefix", "code_length", "empty"})
 """Problem kinds that break the coverage or code rules (publishing refuses them), except
 gaps, overlaps and parts outside the parent classed ``hairline`` (warnings)."""
-
-CANDIDATES = """
-    SELECT g.code, g.name, g.level, g.kind, g.parent_code, g.households, g.geom
-    FROM grids g
-    WHERE g.valid_to IS NULL AND NOT EXISTS (
-        SELECT 1 FROM plan_draft_grids d
-        WHERE d.changeset_id = CAST(:cs AS integer) AND g.code IN (d.code, d.previous_code))
-    UNION ALL
-    SELECT d.code, d.name, d.level, d.kind, d.parent_code, d.households, d.geom
-    FROM plan_draft_grids d
-    WHERE d.changeset_id = CAST(:cs AS integer) AND d.action = 'put'
-"""
-"""Grids as published, or as changeset ``:cs`` would publish them (NULL: as published)."""
 
 _KIDS = f"""
 -- composed from module constants only; values are bound parameters
@@ -141,16 +130,12 @@ ORDER BY 1
 _METRICS = """
 SELECT k.code, k.level, k.parent_code, k.households AS attr_households,
        ST_Area(k.gm) AS area_m2, ST_Perimeter(k.gm) AS perimeter_m,
-       COALESCE(b.households, 0) AS building_households, COALESCE(b.n, 0) AS buildings,
+       n.households AS building_households, n.buildings,
        CASE WHEN ST_Area(k.gm) < :sliver_area
               OR 2 * ST_Area(k.gm) / NULLIF(ST_Perimeter(k.gm), 0) < :sliver_width
             THEN ST_AsGeoJSON(k.g4, 7) END AS sliver_geojson
 FROM plan_kids k
-LEFT JOIN LATERAL (  -- one grid against many points: PostGIS prepares the grid once
-    SELECT sum(bl.households) AS households, count(*) AS n FROM buildings bl
-    WHERE bl.geom && k.g4 AND ST_Covers(k.g4, CASE WHEN ST_GeometryType(bl.geom) = 'ST_Point'
-                                              THEN bl.geom ELSE ST_PointOnSurface(bl.geom) END)
-) b ON true
+JOIN ({counts}) n ON n.id = k.kid  -- the counts every view uses (geo.grid_counts)
 ORDER BY k.level, k.code
 """
 
@@ -292,7 +277,8 @@ def validate_area(session: Session, area_code: str, changeset_id: int | None = N
     report = ValidationReport(area_code=area_code, changeset_id=changeset_id)
     report.problems += invalid_problems(session)
     report.problems += shape_problems(session, settings)
-    metrics = session.execute(text(_METRICS), {
+    metrics = session.execute(text(_METRICS.format(counts=COUNTS_OF.format(
+        grids="SELECT kid AS id, code, g4 AS geom FROM plan_kids"))), {
         "sliver_area": settings.plan_sliver_area_m2,
         "sliver_width": settings.plan_sliver_width_m}).mappings().all()
     counted = {r["level"] for r in metrics if r["buildings"] > 0}
