@@ -42,6 +42,8 @@ def import_command(
     skip_invalid: bool = typer.Option(False, help="import the good rows, reject the others"),
     rejects: Path | None = typer.Option(None, help="CSV for rejected rows (with "
                                         "--skip-invalid; default FILE.rejects.csv)"),
+    make_valid: bool = typer.Option(False, help="repair self-intersecting polygons and drop "
+                                    "degenerate rings, reporting each repaired row"),
 ) -> None:
     """Import a layer file: validate every row, then upsert by code (all or nothing)."""
     if skip_invalid and rejects is None:
@@ -49,7 +51,8 @@ def import_command(
     try:
         with console.status(f"importing {file.name} into {layer}..."), transaction() as session:
             report = import_file(session, layer, file, crs=crs, encoding=encoding,
-                                 skip_invalid=skip_invalid, rejects_path=rejects)
+                                 skip_invalid=skip_invalid, rejects_path=rejects,
+                                 make_valid=make_valid)
     except GridlinkError as exc:
         raise fail(exc) from exc
     _print_report(report, rejects)

@@ -39,6 +39,7 @@ from geo.assign_on_import import assign_after_import
 from geo.catalog import Layer, Range, get_layer
 from geo.codes import code_problems, excel_damage
 from geo.errors import Conflict, Detail, UnreadableFile, ValidationFailed
+from geo.geometry_repair import repair_polygons
 from geo.settings import get_settings
 
 VECTOR_SUFFIXES = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".shp": "Shapefile"}
@@ -78,7 +79,7 @@ class Source:
 
 def import_file(session: Session, layer: str, path: Path, *, crs: str | None = None,
                 encoding: str | None = None, skip_invalid: bool = False,
-                rejects_path: Path | None = None) -> ImportReport:
+                rejects_path: Path | None = None, make_valid: bool = False) -> ImportReport:
     """Import the file at ``path`` into ``layer`` (see the module docstring).
 
     Raises
@@ -89,7 +90,8 @@ def import_file(session: Session, layer: str, path: Path, *, crs: str | None = N
     spec = get_layer(layer)
     source = read_source(Path(path), spec, encoding=encoding)
     return import_frame(session, layer, source.frame, crs=crs, skip_invalid=skip_invalid,
-                        rejects_path=rejects_path, source_crs=source.crs, notes=source.notes)
+                        rejects_path=rejects_path, source_crs=source.crs, notes=source.notes,
+                        make_valid=make_valid)
 
 
 def read_source(path: Path, layer: Layer, *, encoding: str | None = None) -> Source:
@@ -813,16 +815,20 @@ def write_rejects(path: Path, problems: list[Detail]) -> None:
 def import_frame(session: Session, layer: str, gdf: gpd.GeoDataFrame | pd.DataFrame, *,
                  crs: str | None = None, skip_invalid: bool = False,
                  rejects_path: Path | None = None, source_crs: gcrs.ParsedCRS | None = None,
-                 notes: list[str] | None = None) -> ImportReport:
+                 notes: list[str] | None = None, make_valid: bool = False) -> ImportReport:
     """Validate and upsert a (Geo)DataFrame whose columns are the layer's fields.
 
     Geometry comes from ``gdf.geometry`` in ``crs`` (if given), else the frame's CRS,
     else ``source_crs``, else guessed (degrees → WGS 84; metres → refused). Codes must be
-    text. Nothing is written when a ValidationFailed is raised; never commits.
+    text. ``make_valid`` repairs invalid polygons (:mod:`geo.geometry_repair`), one note
+    per repaired row. Nothing is written when a ValidationFailed is raised; never commits.
     """
     spec = get_layer(layer)
     notes = list(notes or [])
     geoms = wgs84_geometries(gdf, spec, crs, source_crs, notes)
+    if make_valid and geoms is not None:
+        geoms, repaired = repair_polygons(geoms)
+        notes += [f"row {row + 1}: {what}" for row, what in sorted(repaired.items())]
     values, problems = validate(session, gdf, spec, geoms)
     if problems.file_level() or (problems.items and not skip_invalid):
         raise ValidationFailed(_summary(problems, len(gdf)), problems.sorted())

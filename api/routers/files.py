@@ -83,13 +83,16 @@ def files_router() -> APIRouter:
                                 " (overrides the file's CRS)"),
         encoding: str | None = Query(None, description="text encoding, e.g. GB18030"),
         skip_invalid: bool = Query(False, description="import good rows, report the rest"),
+        make_valid: bool = Query(False, description="repair self-intersecting polygons, drop "
+                                 "degenerate rings; each repair is a note naming its row"),
     ) -> dict[str, Any]:
         get_layer(layer)
         limit = int(settings.max_upload_mb * 1024 * 1024)
         with tempfile.TemporaryDirectory(prefix="gridlink-upload-") as tmp:
             path = await _receive_upload(request, Path(tmp), limit)
             report = await run_in_threadpool(import_file, session, layer, path, crs=crs,
-                                             encoding=encoding, skip_invalid=skip_invalid)
+                                             encoding=encoding, skip_invalid=skip_invalid,
+                                             make_valid=make_valid)
         return asdict(report)
 
     @router.get("/export/{layer}", summary="Stream a layer as an RFC 7946 FeatureCollection",
