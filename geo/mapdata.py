@@ -58,6 +58,29 @@ def area_outline(session: Session, code: str) -> tuple[str, str, str]:
     return str(row.code), str(row.name), str(row.level)
 
 
+def area_bounds(session: Session, code: str) -> tuple[float, float, float, float]:
+    """(minlon, minlat, maxlon, maxlat) of admin area or current grid ``code``."""
+    row = session.execute(text(
+        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e"
+        " FROM (SELECT geom FROM admin_areas WHERE code = :c UNION ALL SELECT geom FROM grids"
+        " WHERE code = :c AND valid_to IS NULL) a) x"), {"c": code}).one()
+    if row[0] is None:
+        raise NotFound(f"no area or grid has code {code!r}", [{"field": "area", "value": code}])
+    return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+
+
+def buildings_within(session: Session, code: str, budget: int) -> gpd.GeoDataFrame | None:
+    """Buildings (code, households, footprint lon/lat) inside admin area or grid ``code``;
+    None when there are more than ``budget`` (the page would be too heavy to draw them)."""
+    frame = _frame(session, """
+        SELECT b.code, b.households, b.geom FROM buildings b
+        JOIN (SELECT geom FROM admin_areas WHERE code = :c UNION ALL SELECT geom FROM grids
+              WHERE code = :c AND valid_to IS NULL LIMIT 1) a
+          ON b.geom && a.geom AND ST_Intersects(a.geom, b.geom)
+        ORDER BY b.code LIMIT :n""", {"c": code, "n": budget + 1})
+    return None if len(frame) > budget else frame
+
+
 def admin_areas_under(session: Session, code: str) -> gpd.GeoDataFrame:
     """The admin area ``code`` and every area below it (code, name, level, parent_code,
     households, population, geom), plus its ancestors so the chain can be drawn."""

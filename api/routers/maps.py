@@ -168,6 +168,10 @@ def _changeset_routes(router: APIRouter) -> None:
         return HTMLResponse(page_html(fmap))
 
 
+BUILDINGS_BUDGET = 5000
+"""Most building footprints the planner page draws (more: the page would be too heavy)."""
+
+
 def planner_page(session: SessionDep, settings: Settings, area: str | None) -> Any:
     """The planner map for ``area`` (default: the first district)."""
     code = area or mapdata.default_area(session)
@@ -180,7 +184,9 @@ def planner_page(session: SessionDep, settings: Settings, area: str | None) -> A
     deviation = {g.code: g.deviation for g in report.grids if g.level == "grid"}
     problems = problem_features([p.__dict__ for p in report.problems])
     data = PlannerData(f"{name} 网格规划", areas, grids, deviation,
-                       settings.plan_households_target, problems)
+                       settings.plan_households_target, problems,
+                       focus=mapdata.area_bounds(session, code),
+                       buildings=mapdata.buildings_within(session, code, BUILDINGS_BUDGET))
     return planner_map(data, basemap_for(settings), metric_crs=settings.metric_srid)
 
 

@@ -69,6 +69,9 @@ def test_map_validation_preview_and_counts_agree(client: TestClient, keys: dict[
     page = client.get(f"/maps/grids?area={COMMUNITY}", headers=auth(keys, "viewer")).text
     shown = dict(re.findall(r'"code": "(\d{15})", [^{}]*?"households": (\d+)', page))
     assert {c: int(h) for c, h in shown.items()} == HOUSEHOLDS
+    footprints = re.findall(r'"code": "(B\d)", "households": (\d+)', page)
+    assert sorted((c, int(h)) for c, h in footprints) == [
+        (f"B{i + 1}", h) for i, h in enumerate(HOUSEHOLDS.values())]
 
     # grid 001 takes the east half of 002 with its building: only those two are listed,
     # with their full counts before and after
