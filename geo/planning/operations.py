@@ -148,8 +148,9 @@ def split_by_line(session: Session, cs: int, author: str, code: str, line: dict[
               for i, o in zip(inside, arr.owners, strict=True)]
     created = replace(grid, code=new_code, name=new_name or f"{grid.name} (split)",
                       previous_code=None, base_version=None)
-    write_faces(session, cs, arr, owners, tiles, successor=code, new={new_code: created})
-    return with_micro_grids(session, cs, grid.level, sorted([code, new_code]))
+    written = write_faces(session, cs, arr, owners, tiles, successor=code,
+                          new={new_code: created})
+    return with_micro_grids(session, cs, grid.level, sorted({code, new_code, *written}))
 
 
 def merge(session: Session, cs: int, author: str, codes: list[str], into: str | None = None,
@@ -173,8 +174,9 @@ def merge(session: Session, cs: int, author: str, codes: list[str], into: str | 
     if parts != 1:
         raise ValidationFailed("merged grids must form one connected area",
                                [{"field": "codes", "value": codes, "parts": parts}])
-    write_faces(session, cs, arr, owners, tiles, successor=into)
-    return with_micro_grids(session, cs, grids[0].level, sorted(g.code for g in grids))
+    written = write_faces(session, cs, arr, owners, tiles, successor=into)
+    return with_micro_grids(session, cs, grids[0].level,
+                            sorted({g.code for g in grids} | set(written)))
 
 
 def create(session: Session, cs: int, author: str, code: str, name: str, parent_code: str,

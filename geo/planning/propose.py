@@ -105,6 +105,8 @@ def adjacency(units: list[Unit], indices: list[int]) -> nx.Graph:
     for i in indices:
         graph.add_node(i, hh=units[i].households)
     cells = [units[i].cell for i in indices]
+    if len(cells) < 2:
+        return graph
     tree = shapely.STRtree(cells)
     left, right = tree.query(cells, predicate="intersects")
     for a, b in zip(left.tolist(), right.tolist(), strict=True):

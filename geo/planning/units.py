@@ -36,11 +36,12 @@ def _shape(units: list[Unit], indices: list[int]) -> BaseGeometry:
 
 
 def _faces_to(session: Session, cs: int, grid: WorkingGrid, pieces: dict[str, BaseGeometry],
-              new: dict[str, WorkingGrid]) -> None:
+              new: dict[str, WorkingGrid]) -> list[str]:
     """Give each face of ``grid`` to the code of the piece holding it (most of it), exactly.
 
     ``pieces`` (code -> approximate lon/lat area) are noded into the arrangement of the
-    grid's parent inside ``grid``; faces outside every piece stay with ``grid``.
+    grid's parent inside ``grid``; faces outside every piece stay with ``grid``. Returns
+    the codes written (neighbours that only gained a node on a shared edge included).
     """
     cut = shapely.union_all([shapely.boundary(p) for p in pieces.values()])
     arr, tiles = arranged(session, cs, grid, cut, cut_within=grid.geom)
@@ -51,7 +52,7 @@ def _faces_to(session: Session, cs: int, grid: WorkingGrid, pieces: dict[str, Ba
     for face_i, piece_i in zip(*tree.query(points, predicate="within"), strict=True):
         if arr.owners[int(face_i)] == grid.code:
             owners[int(face_i)] = codes[int(piece_i)]
-    write_faces(session, cs, arr, owners, tiles, successor=grid.code, new=new)
+    return write_faces(session, cs, arr, owners, tiles, successor=grid.code, new=new)
 
 
 def _fresh_grid_codes(session: Session, cs: int, community: str, count: int) -> list[str]:
@@ -90,9 +91,9 @@ def split_balanced(session: Session, cs: int, author: str, code: str, parts: int
         require_new_code(session, cs, new, grid)
     created = {new: replace(grid, code=new, name=f"{grid.name} ({new[-3:]})",
                             previous_code=None, base_version=None) for new in codes}
-    _faces_to(session, cs, grid, {c: shapes[j] for c, j in zip(codes, order[1:], strict=True)},
-              created)
-    return with_micro_grids(session, cs, grid.level, sorted([code, *codes]))
+    written = _faces_to(session, cs, grid, {c: shapes[j] for c, j in zip(
+        codes, order[1:], strict=True)}, created)
+    return with_micro_grids(session, cs, grid.level, sorted({code, *codes, *written}))
 
 
 def move_buildings(session: Session, cs: int, author: str, from_code: str, to_code: str,
@@ -119,5 +120,6 @@ def move_buildings(session: Session, cs: int, author: str, from_code: str, to_co
             target.geom, piece.intersection(source.geom))).geoms) != 1:
         raise ValidationFailed(f"the buildings' area does not border grid {to_code}",
                                [{"field": "buildings", "to": to_code}])
-    _faces_to(session, cs, source, {to_code: piece}, {to_code: target})
-    return with_micro_grids(session, cs, source.level, sorted([from_code, to_code]))
+    written = _faces_to(session, cs, source, {to_code: piece}, {to_code: target})
+    return with_micro_grids(session, cs, source.level,
+                            sorted({from_code, to_code, *written}))
