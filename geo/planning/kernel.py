@@ -242,3 +242,12 @@ def require_new_code(session: Session, cs: int, new_code: str, parent_of: Workin
         raise ValidationFailed(f"code {new_code} must start with its parent's code "
                                f"{parent_of.parent_code}", [{"field": "new_code",
                                                              "value": new_code}])
+
+
+METRES_PER_DEGREE = 111_320.0
+"""Metres per degree of latitude: converts the snapping tolerance to degrees (lon/lat)."""
+
+
+def snap_degrees() -> float:
+    """``settings.plan_snap_tolerance_m`` in degrees (of latitude; shorter in longitude)."""
+    return get_settings().plan_snap_tolerance_m / METRES_PER_DEGREE

@@ -48,13 +48,10 @@ from geo.planning.kernel import (
     require_new_code,
     retire_row,
     siblings,
+    snap_degrees,
     working,
 )
 from geo.planning.micro import carry_micro_grids
-from geo.settings import get_settings
-
-METRES_PER_DEGREE = 111_320.0
-"""Metres per degree of latitude: converts the snapping tolerance to degrees (lon/lat)."""
 
 
 def with_micro_grids(session: Session, cs: int, level: str, codes: list[str]) -> list[str]:
@@ -72,8 +69,8 @@ def arranged(session: Session, cs: int, grid: WorkingGrid, cut: BaseGeometry | N
     tiles = {s.code: s for s in siblings(session, cs, grid)}
     if with_grid:
         tiles[grid.code] = grid
-    snap = get_settings().plan_snap_tolerance_m / METRES_PER_DEGREE
-    return arrange({c: t.geom for c, t in tiles.items()}, cut, cut_within, snap), tiles
+    return arrange({c: t.geom for c, t in tiles.items()}, cut, cut_within,
+                   snap_degrees()), tiles
 
 
 def write_faces(session: Session, cs: int, arr: Arrangement, owners: list[str | None],
