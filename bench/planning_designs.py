@@ -101,7 +101,7 @@ def run_design(engine: Engine, community: str, steps: int, legacy: bool) -> dict
     stray, refused = 0, []
     with Session(engine) as session:
         for _ in range(steps):
-            codes = sorted(layer(session, community))
+            codes = sorted(c for c in layer(session, community) if int(c[12:15]) < 900)
             code = rng.choice(codes)
             raw = session.scalar(text("SELECT ST_AsBinary(geom) FROM grids WHERE code = :c "
                                       "AND valid_to IS NULL"), {"c": code})

@@ -41,6 +41,7 @@ from geo.planning.kernel import (
     clean,
     editable_grid,
     is_noise,
+    parent_shape,
     polygonal,
     put,
     read_geojson,
@@ -66,7 +67,8 @@ def arranged(session: Session, cs: int, grid: WorkingGrid, cut: BaseGeometry | N
               ) -> tuple[Arrangement, dict[str, WorkingGrid]]:
     """The arrangement of ``grid``'s parent and siblings (and ``grid`` unless ``with_grid``
     is False, for a grid still to be created) with ``cut`` (lon/lat), and those grids."""
-    tiles = {s.code: s for s in siblings(session, cs, grid)}
+    dedicated = grid.kind == "dedicated"  # may overlap others: it tiles nothing
+    tiles = {} if dedicated else {s.code: s for s in siblings(session, cs, grid)}
     if with_grid:
         tiles[grid.code] = grid
     return arrange({c: t.geom for c, t in tiles.items()}, cut, cut_within,
@@ -109,6 +111,8 @@ def reshape(session: Session, cs: int, author: str, code: str, geometry: dict[st
     """
     grid = editable_grid(session, cs, author, admin, code)
     drawn = polygonal(read_geojson(geometry, "geometry"))
+    if grid.kind == "dedicated":  # overlaps ordinary grids by design: nothing to give or take
+        return _reshape_dedicated(session, cs, grid, drawn)
     arr, tiles = arranged(session, cs, grid, shapely.boundary(drawn))
     inside = _inside(arr, drawn)
     owners = [code if i else o for i, o in zip(inside, arr.owners, strict=True)]
@@ -120,6 +124,18 @@ def reshape(session: Session, cs: int, author: str, code: str, geometry: dict[st
                                [{"field": "geometry", "grid": code}])
     changed = write_faces(session, cs, arr, owners, tiles, successor=code)
     return with_micro_grids(session, cs, grid.level, sorted({code, *changed}))
+
+
+def _reshape_dedicated(session: Session, cs: int, grid: WorkingGrid, drawn: BaseGeometry
+                       ) -> list[str]:
+    """A dedicated grid's new shape: the drawn one clipped to the parent (lon/lat)."""
+    new = polygonal(shapely.intersection(drawn, parent_shape(
+        session, cs, grid.level, grid.parent_code)))
+    if new.is_empty:
+        raise ValidationFailed(f"the new shape of {grid.code} lies outside its parent",
+                               [{"field": "geometry", "grid": grid.code}])
+    put(session, cs, replace(grid, geom=new))
+    return with_micro_grids(session, cs, grid.level, [grid.code])
 
 
 def split_by_line(session: Session, cs: int, author: str, code: str, line: dict[str, Any],
