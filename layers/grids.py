@@ -192,6 +192,7 @@ def _add_buildings(fmap: folium.Map, buildings: gpd.GeoDataFrame | None, digits:
         style_function=lambda _f: {"color": "#636363", "weight": 0.5, "fillColor": "#969696",
                                    "fillOpacity": 0.5},
         tooltip=folium.GeoJsonTooltip(["code", "households"], aliases=["楼栋", "户数"]),
+        marker=folium.CircleMarker(radius=3),  # a building stored as a point
     ).add_to(fmap)
 
 
