@@ -7,6 +7,7 @@ of ``--url``; each (re)creates a database of its own, with PostGIS and the schem
 from __future__ import annotations
 
 import io
+import os
 
 import geopandas as gpd
 import numpy as np
@@ -20,8 +21,10 @@ from geo.schema import upgrade
 
 def scratch_database(url: str | None, name: str) -> str:
     """(Re)create database ``name`` with PostGIS and the schema on the server of ``url``
-    (default: the test cluster); returns its SQLAlchemy URL. ``name`` comes from code."""
-    result = fresh_database(url or test_server_url(), name)
+    (default: the test cluster on ``GRIDLINK_TEST_DB_PORT``, 55433); returns its SQLAlchemy
+    URL. ``name`` comes from code."""
+    port = int(os.environ.get("GRIDLINK_TEST_DB_PORT", "55433"))
+    result = fresh_database(url or test_server_url(port), name)
     upgrade(result)
     return result
 

@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.assign import load_city
 from bench.common import copy_frame, scratch_database, wkb_hex
 from data.demo import generate_city
+from geo.crs import to_lonlat
 from geo.planning import operations as ops
 from geo.planning.changesets import open_changeset, publish
 from geo.planning.preview import preview
@@ -117,8 +118,8 @@ def _reshape(session: Session, grid: str, neighbour: str) -> int:
         "SELECT code, ST_AsBinary(ST_Transform(geom, :srid)) FROM grids "
         "WHERE code IN (:a, :b) AND valid_to IS NULL"), {"a": grid, "b": neighbour,
                                                          "srid": SRID}).all())
-    a, b = (shapely.fromwkb_hex(bytes(geoms[c])) for c in (grid, neighbour))
-    new = ops.to_lonlat(a.union(b.intersection(a.buffer(STRIP_M))))
+    a, b = (shapely.from_wkb(bytes(geoms[c])) for c in (grid, neighbour))
+    new = to_lonlat(a.union(b.intersection(a.buffer(STRIP_M))))
     cs = open_changeset(session, grid[:12], "bench reshape", "bench").id
     ops.reshape(session, cs, "bench", grid, shapely.geometry.mapping(new))
     return cs

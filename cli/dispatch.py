@@ -7,7 +7,8 @@ from pathlib import Path
 import typer
 
 from cli.output import console, fail
-from geo.assign import AssignSummary, assign_events
+from geo.assign import AssignSummary, assign_events, assign_units
+from geo.assign_on_import import area_wkt
 from geo.db import transaction
 from geo.errors import GridlinkError
 from geo.events import fill_missing_due
@@ -63,13 +64,19 @@ def assign(
     unassigned: bool = typer.Option(False, "--unassigned",
                                     help="only events never assigned or outside every grid"),
     area: str | None = typer.Option(None, "--area", help="events inside this area/grid code"),
+    units: bool = typer.Option(False, "--units", help="buildings, sites and cameras instead "
+                               "of events (everywhere, or inside --area)"),
     k: int | None = typer.Option(None, help="cameras stored per event "
                                  "(default GRIDLINK_LOCATE_K, 3)"),
 ) -> None:
     """(Re)assign events to grid, micro-grid, admin chain and covering cameras (set-based SQL).
 
-    Exactly one of --all, --unassigned or --area CODE.
+    Exactly one of --all, --unassigned or --area CODE; with --units, buildings, sites and
+    cameras get their grid and micro-grid (everywhere, or inside --area CODE).
     """
+    if units:
+        _assign_units(area)
+        return
     chosen = [name for name, on in (("all", all_events), ("unassigned", unassigned),
                                     ("area", area is not None)) if on]
     if len(chosen) != 1:
@@ -84,3 +91,14 @@ def assign(
     _print_summary(summary)
     console.print("steps (s): " + ", ".join(f"{name} {secs:.2f}"
                                             for name, secs in summary.steps.items()))
+
+
+def _assign_units(area: str | None) -> None:
+    """``gridlink assign --units [--area CODE]``: grid and micro-grid of every unit."""
+    try:
+        with transaction() as session:
+            counts = assign_units(session, area_wkt(session, area) if area else None)
+    except GridlinkError as exc:
+        raise fail(exc) from exc
+    console.print("assigned " + ", ".join(f"{n} {table}" for table, n in counts.items())
+                  + (f" inside {area}" if area else ""))

@@ -78,6 +78,8 @@ def import_command(
         "SRC= leaves the column out)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the field mapping, the row "
                                  "count and every problem; write nothing"),
+    make_valid: bool = typer.Option(False, help="repair self-intersecting polygons and drop "
+                                    "degenerate rings, reporting each repaired row"),
 ) -> None:
     """Import a layer file: validate every row, then upsert by code (all or nothing)."""
     if skip_invalid and rejects is None and not dry_run:
@@ -88,7 +90,8 @@ def import_command(
             report = import_file(session, layer, file, crs=crs, encoding=encoding,
                                  skip_invalid=skip_invalid, rejects_path=rejects,
                                  field_map=parse_map(field_map), dry_run=dry_run,
-                                 change=GridChange(actor.actor, reason or f"import of {file.name}"))
+                                 change=GridChange(actor.actor, reason or f"import of {file.name}"),
+                                 make_valid=make_valid)
             if dry_run:
                 session.rollback()
     except GridlinkError as exc:

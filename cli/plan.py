@@ -14,7 +14,7 @@ from cli.output import console, fail
 from geo.db import transaction
 from geo.errors import GridlinkError
 from geo.models import PlanChangeset
-from geo.planning.changesets import list_changesets, publish
+from geo.planning.changesets import discard, hand_over, list_changesets, publish
 from geo.planning.imports import import_draft
 from geo.planning.preview import preview
 from geo.planning.propose import propose
@@ -142,6 +142,8 @@ def preview_cmd(changeset: int = typer.Argument(..., help="changeset id")) -> No
         table.add_row(g["code"], g["state"], *(f"{b[k]} → {a[k]}" for k in (
             "households", "buildings", "sites", "cameras", "open_events", "workers")))
     console.print(table)
+    if not result.grids:
+        console.print("no grid's counts change (shapes only)")
     for t in result.transfers:
         console.print(f"  {t['kind']}: {t['count']} from {t['from']} to {t['to']}"
                       + (f" ({t['households']} households)" if t["kind"] == "buildings" else ""))
@@ -161,6 +163,35 @@ def publish_cmd(
     console.print(f"published changeset {changeset} at {result.published_at}: "
                   f"{result.closed} versions closed, {result.opened} opened; "
                   f"re-assigned {result.reassigned}")
+
+
+@plan_app.command("discard")
+def discard_cmd(
+    changeset: int = typer.Argument(..., help="changeset id"),
+    author: str = typer.Option("cli", help="the draft's author"),
+) -> None:
+    """Discard a draft (its rows are kept for the record)."""
+    try:
+        with transaction() as session:
+            discard(session, changeset, author)
+    except GridlinkError as exc:
+        raise fail(exc) from exc
+    console.print(f"discarded changeset {changeset}")
+
+
+@plan_app.command("handover")
+def handover_cmd(
+    changeset: int = typer.Argument(..., help="changeset id"),
+    to: str = typer.Option(..., help="the planner who takes the draft over"),
+    author: str = typer.Option("cli", help="the draft's current author"),
+) -> None:
+    """Hand a draft over to another planner (recorded in the changeset's report)."""
+    try:
+        with transaction() as session:
+            hand_over(session, changeset, author, to)
+    except GridlinkError as exc:
+        raise fail(exc) from exc
+    console.print(f"changeset {changeset} is now a draft of {to}")
 
 
 @plan_app.command("list")

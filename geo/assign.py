@@ -446,7 +446,8 @@ def assign_units(session: Session, area_wkt: str | None = None) -> dict[str, int
 
     A unit's position is its point, or ``ST_PointOnSurface`` of its polygon; the owner is
     the smallest covering current ordinary grid code (NULL when none covers it), its
-    micro-grid the smallest covering micro-grid code of that grid. Returns rows updated
+    micro-grid the smallest covering micro-grid code of that grid. Only rows whose codes
+    change are written (no audit row, no dead tuple otherwise). Returns rows updated
     per table. Raises :class:`ValidationFailed` for unreadable WKT.
     """
     if area_wkt is not None:
@@ -461,6 +462,7 @@ def _assign_table(session: Session, table: str, has_micro: bool, area_wkt: str |
     area = ("TRUE" if area_wkt is None
             else "ST_Intersects(u.geom, ST_GeomFromText(:area, 4326))")
     micro_set = ", micro_grid_code = x.micro" if has_micro else ""
+    micro_changed = " OR t.micro_grid_code IS DISTINCT FROM x.micro" if has_micro else ""
     sql = f"""
         UPDATE {table} t SET grid_code = x.grid{micro_set}
         FROM (
@@ -475,5 +477,5 @@ def _assign_table(session: Session, table: str, has_micro: bool, area_wkt: str |
             SELECT code FROM grids WHERE valid_to IS NULL AND level = 'micro'
               AND parent_code = g.code AND ST_Covers(geom, q.p) ORDER BY code LIMIT 1) m ON TRUE
           WHERE {area}) x
-        WHERE t.code = x.code"""  # noqa: S608 - table names are constants, values bound
+        WHERE t.code = x.code AND (t.grid_code IS DISTINCT FROM x.grid{micro_changed})"""  # noqa: S608 - table names are constants, values bound
     return session.execute(text(sql), {"area": area_wkt}).rowcount  # type: ignore[attr-defined]

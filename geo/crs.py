@@ -20,15 +20,19 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal, TypeVar
 
 import numpy as np
 import pyproj
+import shapely
 from numpy.typing import ArrayLike, NDArray
 from pyproj.aoi import AreaOfInterest
 from pyproj.database import query_utm_crs_info
+from shapely.geometry.base import BaseGeometry
 
 from geo.errors import UnknownCRS
+from geo.settings import get_settings
 
 Offset = Literal["gcj02", "bd09"]
 OFFSET_ALIASES: dict[str, Offset] = {
@@ -425,3 +429,35 @@ def normalise_gk(easting: ArrayLike, northing: ArrayLike, crs: ParsedCRS | None
             return x, parse_crs(plain), (f"EPSG:{epsg} declared but eastings have no zone "
                                          f"prefix: read as EPSG:{plain}")
     return x, crs, None
+
+
+# --- shapely geometries between lon/lat and the metric CRS (planning) --------------------
+
+@lru_cache(maxsize=8)
+def _transformer(source: int, target: int) -> pyproj.Transformer:
+    return pyproj.Transformer.from_crs(source, target, always_xy=True)
+
+
+def transform_geometry(geom: BaseGeometry, source: int, target: int) -> BaseGeometry:
+    """``geom`` with every vertex transformed from EPSG ``source`` to EPSG ``target``.
+
+    Lon/lat order (x = longitude/easting). Vectorised over all vertices at once.
+    """
+    tr = _transformer(source, target)
+    return shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+
+
+def to_metric(geom: BaseGeometry, srid: int | None = None) -> BaseGeometry:
+    """A lon/lat (EPSG:4326) geometry in metres: EPSG ``srid`` (default
+    ``settings.metric_srid``)."""
+    return transform_geometry(geom, 4326, srid or get_settings().metric_srid)
+
+
+def to_lonlat(geom: BaseGeometry, srid: int | None = None) -> BaseGeometry:
+    """A metric geometry (EPSG ``srid``, default ``settings.metric_srid``) in lon/lat."""
+    return transform_geometry(geom, srid or get_settings().metric_srid, 4326)
+
+
+def metric_length(geom: BaseGeometry, srid: int | None = None) -> float:
+    """Length in metres of a lon/lat geometry, measured in :func:`to_metric`'s CRS."""
+    return float(to_metric(geom, srid).length)

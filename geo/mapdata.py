@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 from geo.codes import prefix_pattern
 from geo.errors import NotFound, ValidationFailed
 from geo.locate import LocateResult
+from geo.planning.candidates import CANDIDATES
+from geo.planning.changesets import get_changeset
 
 ALARM_SOURCES = ("alarm", "one_click", "一键报警")
 """``events.source`` values that mark a one-click alarm (一键报警)."""
@@ -65,13 +67,26 @@ def area_or_default(session: Session, area: str | None) -> tuple[str, str]:
 
 
 def area_bounds(session: Session, code: str) -> tuple[float, float, float, float]:
-    """(west, south, east, north) in lon/lat degrees of the admin area or current grid
-    ``code`` (NaN when neither exists)."""
-    bounds = admin_areas_by_code(session, [code]).total_bounds
-    if not all(pd.notna(bounds)):
-        bounds = grids_by_code(session, [code]).total_bounds
-    west, south, east, north = (float(b) for b in bounds)
-    return west, south, east, north
+    """(minlon, minlat, maxlon, maxlat) of admin area or current grid ``code``."""
+    row = session.execute(text(
+        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e"
+        " FROM (SELECT geom FROM admin_areas WHERE code = :c UNION ALL SELECT geom FROM grids"
+        " WHERE code = :c AND valid_to IS NULL) a) x"), {"c": code}).one()
+    if row[0] is None:
+        raise NotFound(f"no area or grid has code {code!r}", [{"field": "area", "value": code}])
+    return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+
+
+def buildings_within(session: Session, code: str, budget: int) -> gpd.GeoDataFrame | None:
+    """Buildings (code, households, footprint lon/lat) inside admin area or grid ``code``;
+    None when there are more than ``budget`` (the page would be too heavy to draw them)."""
+    frame = _frame(session, """
+        SELECT b.code, b.households, b.geom FROM buildings b
+        JOIN (SELECT geom FROM admin_areas WHERE code = :c UNION ALL SELECT geom FROM grids
+              WHERE code = :c AND valid_to IS NULL LIMIT 1) a
+          ON b.geom && a.geom AND ST_Intersects(a.geom, b.geom)
+        ORDER BY b.code LIMIT :n""", {"c": code, "n": budget + 1})
+    return None if len(frame) > budget else frame
 
 
 def admin_areas_under(session: Session, code: str) -> gpd.GeoDataFrame:
@@ -313,9 +328,6 @@ def changeset_context(session: Session, changeset_id: int) -> gpd.GeoDataFrame:
 def draft_grids(session: Session, changeset_id: int) -> gpd.GeoDataFrame:
     """Ordinary grids (level grid) of a changeset's area as its draft would publish them:
     code, name, households, geometry (lon/lat). NotFound for an unknown changeset."""
-    from geo.planning.changesets import get_changeset
-    from geo.planning.validate import CANDIDATES
-
     area = get_changeset(session, changeset_id).area_code
     return _frame(session, f"""
         SELECT code, name, households, geom FROM ({CANDIDATES}) c

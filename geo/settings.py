@@ -91,7 +91,14 @@ class Settings(BaseSettings):
     plan_micro_households_band: tuple[int, int] = Field(
         default=(30, 70), description="Accepted households per micro-grid (min, max).")
     plan_noise_area_m2: float = Field(
-        default=0.01, description="Gaps/overlaps smaller than this (m²) are float noise, ignored.")
+        default=0.01, description="An edit's piece under this area (m²) is drawing imprecision "
+        "and keeps its owner (validation reports every gap and overlap, however small).")
+    plan_hairline_width_m: float = Field(
+        default=0.01, description="Gaps/overlaps thinner than this mean width 2·A/P (m) are "
+        "classed 'hairline' (a warning); an edit's piece this thin keeps its owner.")
+    plan_coverage_snap_m: float = Field(
+        default=0.1, description="Grid vertices this close (m) to their parent's edge are noded "
+        "into it before gaps are computed (a straight lon/lat edge of 2 km bends up to 7 cm).")
     plan_sliver_area_m2: float = Field(
         default=100.0, description="A grid, gap or overlap under this area (m²) is a sliver.")
     plan_sliver_width_m: float = Field(

@@ -66,6 +66,8 @@ class PlannerData:
     deviation : grid code → (households − target) / target, from planning validation.
     target : households per grid aimed at (e.g. 300).
     problems : validation problems as GeoJSON features (properties kind, area_m2, message).
+    focus : (minlon, minlat, maxlon, maxlat) the map fits (the requested area); None = all.
+    buildings : building footprints (code, households) to draw, or None (over the budget).
     """
 
     title: str
@@ -74,15 +76,25 @@ class PlannerData:
     deviation: Mapping[str, float] = field(default_factory=dict)
     target: int = 300
     problems: Sequence[dict[str, Any]] = ()
+    focus: tuple[float, float, float, float] | None = None
+    buildings: gpd.GeoDataFrame | None = None
 
 
 def planner_data(name: str, areas: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
-                 report: ValidationReport, target: int) -> PlannerData:
-    """The planner view of area ``name``: its areas and grids (lon/lat), each grid's household
-    deviation and the problems found by planning validation (``report``)."""
+                 report: ValidationReport, target: int,
+                 focus: tuple[float, float, float, float] | None = None,
+                 buildings: gpd.GeoDataFrame | None = None) -> PlannerData:
+    """The planner view of area ``name``: its areas and grids (lon/lat), each grid's
+    households and deviation as planning validation counts them (``report``, from
+    :mod:`geo.grid_counts`, as everywhere) and the problems it found; the map fits ``focus``
+    and draws ``buildings`` when given."""
+    counted = {g.code: g.households for g in report.grids}
+    grids = grids.assign(households=grids["code"].map(counted).fillna(grids["households"])
+                         .astype(int))
     deviation = {g.code: g.deviation for g in report.grids if g.level == "grid"}
     problems = problem_features([p.__dict__ for p in report.problems])
-    return PlannerData(f"{name} 网格规划", areas, grids, deviation, target, problems)
+    return PlannerData(f"{name} 网格规划", areas, grids, deviation, target, problems,
+                       focus=focus, buildings=buildings)
 
 
 def bin_color(value: float | None, bins: Sequence[tuple[float, str, str]]) -> str:
@@ -158,7 +170,8 @@ def planner_map(data: PlannerData, basemap: Basemap, zoom: int | None = None,
     geometries, other colours), so the page carries each grid polygon once.
     """
     frame = data.areas if not data.areas.empty else data.grids
-    bounds = frame.total_bounds if not frame.empty else (112.0, 36.0, 113.0, 37.0)
+    bounds = data.focus or (frame.total_bounds if not frame.empty
+                            else (112.0, 36.0, 113.0, 37.0))
     zoom = zoom or zoom_for_bounds(bounds)
     digits = decimals_for(zoom, float(bounds[1] + bounds[3]) / 2)
     fmap = base_map(bounds, basemap, title=data.title, canvas=True)
@@ -172,6 +185,7 @@ def planner_map(data: PlannerData, basemap: Basemap, zoom: int | None = None,
                        zoom, metric_crs, digits, dashed=True)
     _add_outline_layer(fmap, grids[(grids["level"] == "grid") & (grids["kind"] == "dedicated")],
                        "专属网格", DEDICATED_COLOR, zoom, metric_crs, digits)
+    _add_buildings(fmap, data.buildings, digits)
     _add_problem_layer(fmap, data.problems)
     control = folium.LayerControl(collapsed=False)
     control.add_to(fmap)
@@ -184,6 +198,20 @@ def planner_map(data: PlannerData, basemap: Basemap, zoom: int | None = None,
         LegendEntry(DEDICATED_COLOR, "专属网格", line=True),
         LegendEntry(MICRO_COLOR, "微网格", line=True)])
     return fmap
+
+
+def _add_buildings(fmap: folium.Map, buildings: gpd.GeoDataFrame | None, digits: int) -> None:
+    """Building footprints (grey, tooltip code and households), when given."""
+    if buildings is None or buildings.empty:
+        return
+    folium.GeoJson(
+        rounded_geojson(buildings, ["code", "households"], decimals=digits),
+        name="楼栋",
+        style_function=lambda _f: {"color": "#636363", "weight": 0.5, "fillColor": "#969696",
+                                   "fillOpacity": 0.5},
+        tooltip=folium.GeoJsonTooltip(["code", "households"], aliases=["楼栋", "户数"]),
+        marker=folium.CircleMarker(radius=3),  # a building stored as a point
+    ).add_to(fmap)
 
 
 def _add_area_layer(fmap: folium.Map, areas: gpd.GeoDataFrame, level: str, zoom: int,

@@ -28,19 +28,6 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
 imports no other; ``layers`` draws from geo's types and never touches the API; ``api`` is the
 HTTP face over ``geo`` and ``layers``; ``cli`` may start the API and load the demo ``data``."""
 
-# Known exceptions, being removed on the planning branch (issue #14 item 4: the planning
-# kernel -- WorkingGrid, the working set, put, metric transforms -- moves out of
-# geo.planning.operations into a public module). Delete these entries when it merges.
-KNOWN_PRIVATE_REACH_INS: frozenset[tuple[str, str, str]] = frozenset({
-    ("geo.planning.imports", "geo.planning.operations", "_working"),
-    ("geo.planning.micro", "geo.planning.operations", "_working"),
-    ("geo.planning.propose", "geo.planning.operations", "_working"),
-    ("geo.planning.repair", "geo.planning.operations", "_working"),
-    ("geo.planning.units", "geo.planning.operations", "_require_new_code"),
-})
-"""(importer, module, name) still allowed while being removed on another branch."""
-KNOWN_CYCLES: list[list[str]] = [["geo.planning.micro", "geo.planning.operations"]]
-"""Cycles still allowed while being removed on another branch (see above)."""
 
 
 @dataclass(frozen=True)
@@ -168,7 +155,7 @@ def test_the_parser_sees_imports_inside_functions() -> None:
 
 
 def test_no_import_cycle() -> None:
-    assert [c for c in cycles(graph()) if c not in KNOWN_CYCLES] == []
+    assert cycles(graph()) == []
 
 
 def test_a_cycle_is_found() -> None:
@@ -187,5 +174,5 @@ def test_no_module_uses_another_modules_private_names() -> None:
         f"{imp.importer}:{imp.line} uses {imp.module}.{imp.name}" for imp in all_imports()
         if imp.name and imp.name.startswith("_") and not imp.name.startswith("__")
         and imp.module != imp.importer
-        and (imp.importer, imp.module, imp.name) not in KNOWN_PRIVATE_REACH_INS)
+)
     assert reach_ins == []

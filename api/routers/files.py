@@ -77,6 +77,8 @@ def files_router() -> APIRouter:
                                      "SRC feeds layer field DST (repeat; SRC= leaves it out)"),
         dry_run: bool = Query(False, description="map and validate only: report the "
                               "mapping, row count and every problem; write nothing"),
+        make_valid: bool = Query(False, description="repair self-intersecting polygons, drop "
+                                 "degenerate rings; each repair is a note naming its row"),
     ) -> dict[str, Any]:
         get_layer(layer)
         check_import(layer, caller.role)
@@ -87,7 +89,7 @@ def files_router() -> APIRouter:
             report = await run_in_threadpool(import_file, session, layer, path, crs=crs,
                                              encoding=encoding, skip_invalid=skip_invalid,
                                              field_map=explicit, dry_run=dry_run,
-                                             change=change)
+                                             change=change, make_valid=make_valid)
         return asdict(report)  # a dry run only reads: nothing to roll back
 
     @router.get("/export/{layer}", summary="Stream a layer as an RFC 7946 FeatureCollection",

@@ -164,13 +164,19 @@ def _changeset_routes(router: APIRouter) -> None:
         return HTMLResponse(page_html(fmap))
 
 
+BUILDINGS_BUDGET = 5000
+"""Most building footprints the planner page draws (more: the page would be too heavy)."""
+
+
 def planner_page(session: SessionDep, settings: ApiSettings, area: str | None) -> Any:
     """The planner map for ``area`` (default: the first district)."""
     code, name = mapdata.area_or_default(session, area)
     data = planner_data(name, mapdata.admin_areas_under(session, code),
                         mapdata.grids_under(session, code),
                         validate_area(session, code, settings=settings),
-                        settings.plan_households_target)
+                        settings.plan_households_target,
+                        focus=mapdata.area_bounds(session, code),
+                        buildings=mapdata.buildings_within(session, code, BUILDINGS_BUDGET))
     return planner_map(data, basemap_for(settings), metric_crs=settings.metric_srid)
 
 

@@ -19,12 +19,14 @@ from api.deps import SessionDep
 from api.params import ChangesetId, DraftId
 from geo import tempdir
 from geo.fields import Text, Timestamp
+from geo.grid_counts import area_grid_codes, grid_counts
 from geo.planning import operations as ops
 from geo.planning.changesets import (
     changeset_dict,
     discard,
     draft_rows,
     get_changeset,
+    hand_over,
     list_changesets,
     open_changeset,
     publish,
@@ -43,6 +45,10 @@ GeoJSON = dict[str, Any]
 class NewChangeset(BaseModel):
     area_code: Text = Field(description="community (or street) the draft redraws")
     reason: Text = Field(min_length=1, description="why: recorded on every new grid version")
+
+
+class Handover(BaseModel):
+    to: Text = Field(min_length=1, max_length=100, description="the planner taking the draft")
 
 
 class AreaRequest(BaseModel):
@@ -160,6 +166,18 @@ def _read_routes(router: APIRouter) -> None:
         report = validate_area(session, area, changeset_id=changeset)
         return report.to_geojson() if format == "geojson" else report.to_dict()
 
+    @router.get("/counts", summary="Per-grid counts of an area (the numbers every view uses)")
+    def counts(
+        session: SessionDep, _: Reader,
+        area: str = Query(..., description="code prefix: district, street, community or grid"),
+        changeset: int | None = Query(None, description="as this draft would publish"),
+    ) -> dict[str, dict[str, int]]:
+        codes = area_grid_codes(session, area)
+        if changeset is not None:
+            codes = sorted(set(codes) | {r["code"] for r in draft_rows(
+                session, changeset, with_geometry=False) if r["code"].startswith(area)})
+        return grid_counts(session, codes, changeset)
+
     @router.get("/changesets", summary="List changesets, newest first")
     def changesets(session: SessionDep, _: Reader, area: str | None = None,
                    status: Literal["draft", "published", "discarded"] | None = None
@@ -196,6 +214,13 @@ def _draft_routes(router: APIRouter) -> None:
     def drop(changeset_id: ChangesetId, session: SessionDep, caller: Planner) -> dict[str, Any]:
         discard(session, changeset_id, caller.name, _admin(caller))
         return changeset_dict(get_changeset(session, changeset_id))
+
+    @router.post("/changesets/{changeset_id}/handover",
+                 summary="Hand a draft over to another planner (recorded in its report)")
+    def handover(changeset_id: ChangesetId, body: Handover, session: SessionDep,
+                 caller: Planner) -> dict[str, Any]:
+        return changeset_dict(hand_over(session, changeset_id, caller.name, body.to,
+                                        _admin(caller)))
 
     @router.post("/changesets/{changeset_id}/publish",
                  summary="Publish a draft (one transaction; 409 if the data changed since)")

@@ -31,6 +31,7 @@ from geo import crs as gcrs
 from geo.catalog import Layer, get_layer
 from geo.districts import record_district_crs
 from geo.errors import Detail, ValidationFailed
+from geo.geometry_repair import repair_polygons
 from geo.importer.reading import Source, read_source, wgs84_geometries
 from geo.importer.validation import DISTRICT_LAYERS, summary, validate
 from geo.importer.writing import (
@@ -69,13 +70,15 @@ class ImportReport:
 def import_file(session: Session, layer: str, path: Path, *, crs: str | None = None,
                 encoding: str | None = None, skip_invalid: bool = False,
                 rejects_path: Path | None = None, field_map: dict[str, str] | None = None,
-                dry_run: bool = False, change: GridChange | None = None) -> ImportReport:
+                dry_run: bool = False, change: GridChange | None = None,
+                make_valid: bool = False) -> ImportReport:
     """Import the file at ``path`` into ``layer`` (see the module docstring).
 
     ``field_map``: column → field entries that override the accepted names (``""`` leaves
     a column out); ``dry_run``: map and validate, report every problem, write nothing.
     Grids and micro-grids become new versions by ``change`` (author, reason; default
-    "gridlink", "import into <layer>"): :mod:`geo.planning.grid_imports`.
+    "gridlink", "import into <layer>"): :mod:`geo.planning.grid_imports`. ``make_valid``
+    repairs invalid polygons (:mod:`geo.geometry_repair`), one note per repaired row.
 
     Raises
     ------
@@ -87,7 +90,7 @@ def import_file(session: Session, layer: str, path: Path, *, crs: str | None = N
     return import_frame(session, layer, source.frame, crs=crs, skip_invalid=skip_invalid,
                         rejects_path=rejects_path, source_crs=source.crs, notes=source.notes,
                         field_map=field_map, dry_run=dry_run, lines=source.lines,
-                        change=change)
+                        change=change, make_valid=make_valid)
 
 
 def import_frame(session: Session, layer: str, gdf: gpd.GeoDataFrame | pd.DataFrame, *,
@@ -95,7 +98,7 @@ def import_frame(session: Session, layer: str, gdf: gpd.GeoDataFrame | pd.DataFr
                  rejects_path: Path | None = None, source_crs: gcrs.ParsedCRS | None = None,
                  notes: list[str] | None = None, field_map: dict[str, str] | None = None,
                  dry_run: bool = False, lines: list[int] | None = None,
-                 change: GridChange | None = None) -> ImportReport:
+                 change: GridChange | None = None, make_valid: bool = False) -> ImportReport:
     """Map, validate and upsert a (Geo)DataFrame (columns named as in a file).
 
     Geometry comes from ``gdf.geometry`` in ``crs`` (if given), else the frame's CRS,
@@ -106,6 +109,9 @@ def import_frame(session: Session, layer: str, gdf: gpd.GeoDataFrame | pd.DataFr
     spec = get_layer(layer)
     notes = list(notes or [])
     geoms = wgs84_geometries(gdf, spec, crs, source_crs, notes)
+    if make_valid and geoms is not None:
+        geoms, repaired = repair_polygons(geoms)
+        notes += [f"row {row + 1}: {what}" for row, what in sorted(repaired.items())]
     values, problems, mapping = validate(session, gdf, spec, geoms, field_map, lines)
     report = ImportReport(spec.name, len(gdf), 0, 0, len(problems.bad), problems.sorted(),
                           notes, dict(mapping.columns), mapping.unknown, dry_run)

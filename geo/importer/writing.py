@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
+from geo.assign_on_import import assign_after_import
 from geo.catalog import Layer
 from geo.errors import Conflict, Detail, ValidationFailed
 from geo.importer.problems import short_error
@@ -209,13 +210,15 @@ def write_rows(session: Session, layer: Layer, frame: pd.DataFrame,
         _stage_parent_communities(session)
     if layer.table == "grids":
         columns, exprs = version_select_list(layer, carried)
-        return write_grid_versions(session, STAGE, columns, exprs, change or GridChange(
-            "gridlink", f"import into {layer.name}"))
-    update, insert = upsert_sql(layer, points="geom_x" in frame.columns, carried=carried)
-    session.execute(text(f"ANALYZE {STAGE}"))
-    updated = session.execute(text(update)).rowcount  # type: ignore[attr-defined]
-    inserted = session.execute(text(insert)).rowcount  # type: ignore[attr-defined]
-    session.execute(text(f"DROP TABLE IF EXISTS {STAGE}"))
+        inserted, updated = write_grid_versions(session, STAGE, columns, exprs, change or
+                                                GridChange("gridlink", f"import into {layer.name}"))
+    else:
+        update, insert = upsert_sql(layer, points="geom_x" in frame.columns, carried=carried)
+        session.execute(text(f"ANALYZE {STAGE}"))
+        updated = session.execute(text(update)).rowcount  # type: ignore[attr-defined]
+        inserted = session.execute(text(insert)).rowcount  # type: ignore[attr-defined]
+        session.execute(text(f"DROP TABLE IF EXISTS {STAGE}"))
+    assign_after_import(session, layer.table, [str(c) for c in frame[layer.key]])
     return int(inserted), int(updated)
 
 

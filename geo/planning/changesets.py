@@ -80,6 +80,26 @@ def discard(session: Session, changeset_id: int, author: str, admin: bool = Fals
     editable(session, changeset_id, author, admin).status = "discarded"
 
 
+def hand_over(session: Session, changeset_id: int, author: str, to: str,
+              admin: bool = False) -> PlanChangeset:
+    """Give a draft to another planner ``to`` (its author, or an admin, hands it over).
+
+    The handover is recorded in the changeset's ``report`` (``handovers``: from, to, by,
+    at). ValidationFailed for an empty ``to``; NotFound/Conflict/Forbidden as
+    :func:`editable`.
+    """
+    if not to.strip():
+        raise ValidationFailed("hand the draft over to whom?", [{"field": "to"}])
+    changeset = editable(session, changeset_id, author, admin)
+    record = {"from": changeset.author, "to": to.strip(), "by": author,
+              "at": now(session).isoformat()}
+    report = dict(changeset.report or {})
+    report["handovers"] = [*report.get("handovers", []), record]
+    changeset.report, changeset.author = report, to.strip()
+    session.flush()
+    return changeset
+
+
 def list_changesets(session: Session, area_code: str | None = None,
                     status: str | None = None) -> list[dict[str, Any]]:
     """Changesets, newest first, optionally of one area and/or status."""

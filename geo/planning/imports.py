@@ -24,6 +24,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy.orm import Session
 
 from geo.catalog import get_layer
+from geo.crs import to_metric
 from geo.errors import ValidationFailed
 from geo.importer import (  # one CRS/encoding path for every import
     read_source,
@@ -32,13 +33,12 @@ from geo.importer import (  # one CRS/encoding path for every import
 from geo.importer.fields import with_field_names
 from geo.models import PlanChangeset
 from geo.planning.changesets import open_changeset
-from geo.planning.operations import (
+from geo.planning.kernel import (
     WorkingGrid,
-    _working,
     polygonal,
     put,
     retire_row,
-    to_metric,
+    working,
 )
 from geo.settings import get_settings
 
@@ -108,7 +108,7 @@ def import_draft(session: Session, community: str, path: Path, author: str,
         raise ValidationFailed(f"{Path(path).name} holds no grid", [{"file": Path(path).name}])
     changeset = open_changeset(session, community, reason or f"import of {Path(path).name}",
                                author, kind="import")
-    published = {g.code: g for g in _working(
+    published = {g.code: g for g in working(
         session, changeset.id, "(@community_code = :c AND @kind <> 'dedicated')",
         {"c": community})}
     noise = get_settings().plan_noise_area_m2

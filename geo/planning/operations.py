@@ -14,255 +14,90 @@ snap-rounding at ``GRID_DEG`` (~1 mm) and drop noise pieces (:func:`is_noise`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from functools import lru_cache
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-import numpy as np
 import shapely
-from pyproj import Transformer
-from shapely import wkb
-from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import split
+from shapely.prepared import prep
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.errors import NotFound, ValidationFailed
+from geo.crs import metric_length
+from geo.errors import ValidationFailed
+from geo.planning.arrangement import (
+    Arrangement,
+    arrange,
+    assemble,
+    components,
+    give_to_neighbours,
+    keep_noise,
+)
 from geo.planning.changesets import editable
-from geo.planning.validate import NOISE_WIDTH_M, scope_of
-from geo.settings import get_settings
-
-
-@dataclass(frozen=True)
-class WorkingGrid:
-    """A grid as the draft currently has it; ``previous_code`` is the published code it
-    replaces (None for a grid new in this draft), ``base_version`` that code's version."""
-
-    code: str
-    name: str
-    level: str
-    kind: str
-    parent_code: str
-    community_code: str
-    previous_code: str | None
-    base_version: int | None
-    geom: BaseGeometry
-
-
-_WORKING = """
-SELECT d.code, d.name, d.level, d.kind, d.parent_code, d.community_code, d.previous_code,
-       d.base_version, ST_AsBinary(d.geom) AS wkb
-FROM plan_draft_grids d WHERE d.changeset_id = :cs AND d.action = 'put' AND {where_d}
-UNION ALL
-SELECT g.code, g.name, g.level, g.kind, g.parent_code, g.community_code, g.code, g.version,
-       ST_AsBinary(g.geom)
-FROM grids g WHERE g.valid_to IS NULL AND {where_g}
-  AND NOT EXISTS (SELECT 1 FROM plan_draft_grids d WHERE d.changeset_id = :cs
-                  AND g.code IN (d.code, d.previous_code))
-ORDER BY 1
-"""
-
-
-def _working(session: Session, cs: int, where: str, params: dict[str, Any]) -> list[WorkingGrid]:
-    sql = _WORKING.format(where_d=where.replace("@", "d."), where_g=where.replace("@", "g."))
-    rows = session.execute(text(sql), {"cs": cs, **params}).mappings().all()
-    return [WorkingGrid(code=r["code"], name=r["name"], level=r["level"], kind=r["kind"],
-                        parent_code=r["parent_code"], community_code=r["community_code"],
-                        previous_code=r["previous_code"], base_version=r["base_version"],
-                        geom=wkb.loads(bytes(r["wkb"]))) for r in rows]
-
-
-def working_grid(session: Session, cs: int, code: str) -> WorkingGrid:
-    """The grid ``code`` as the draft has it; NotFound if it does not exist (or is retired)."""
-    found = _working(session, cs, "@code = :code", {"code": code})
-    if not found:
-        raise NotFound(f"no current grid {code} in this draft",
-                       [{"field": "code", "value": code}])
-    return found[0]
-
-
-def siblings(session: Session, cs: int, grid: WorkingGrid) -> list[WorkingGrid]:
-    """The other ordinary grids sharing ``grid``'s parent and level, as the draft has them."""
-    where = "@parent_code = :parent AND @level = :level AND @kind <> 'dedicated' AND @code <> :code"
-    return _working(session, cs, where, {"parent": grid.parent_code, "level": grid.level,
-                                         "code": grid.code})
-
-
-def require_in_area(session: Session, area_code: str, grid: WorkingGrid) -> None:
-    """ValidationFailed unless ``grid`` lies in the changeset's area (its communities, or the
-    grid the changeset is about and its micro-grids)."""
-    communities, grids = scope_of(session, area_code)
-    if not (grid.community_code in communities or grid.code in grids
-            or grid.parent_code in grids):
-        raise ValidationFailed(f"grid {grid.code} is outside the changeset's area {area_code}",
-                               [{"field": "code", "value": grid.code, "area": area_code}])
-
-
-def editable_grid(session: Session, cs: int, author: str, admin: bool, code: str
-                  ) -> WorkingGrid:
-    """The working grid ``code`` of a draft ``author`` may edit, inside the draft's area."""
-    changeset = editable(session, cs, author, admin)
-    grid = working_grid(session, cs, code)
-    require_in_area(session, changeset.area_code, grid)
-    return grid
-
-
-def parent_shape(session: Session, cs: int, level: str, parent_code: str) -> BaseGeometry:
-    """The community (for a grid) or the grid as the draft has it (for a micro-grid)."""
-    if level == "micro":
-        return working_grid(session, cs, parent_code).geom
-    raw = session.execute(text("SELECT ST_AsBinary(geom) FROM admin_areas WHERE code = :c"),
-                          {"c": parent_code}).scalar()
-    if raw is None:
-        raise NotFound(f"no community {parent_code}", [{"field": "parent_code",
-                                                        "value": parent_code}])
-    return wkb.loads(bytes(raw))
-
-
-def polygonal(geom: BaseGeometry) -> MultiPolygon:
-    """The polygonal part of ``geom`` as a MultiPolygon (empty if none)."""
-    parts = shapely.get_parts(shapely.make_valid(geom))
-    polys: list[Polygon] = []
-    for part in parts:
-        if isinstance(part, Polygon):
-            polys.append(part)
-        elif isinstance(part, MultiPolygon):
-            polys.extend(part.geoms)
-        elif part.geom_type == "GeometryCollection":
-            polys.extend(polygonal(part).geoms)
-    return MultiPolygon([p for p in polys if not p.is_empty])
-
-
-def read_geojson(geometry: dict[str, Any], field: str) -> BaseGeometry:
-    """A shapely geometry from GeoJSON (lon/lat); ValidationFailed naming ``field`` if bad."""
-    try:
-        geom = shape(geometry)
-    except Exception as exc:  # shapely raises several types for bad GeoJSON
-        raise ValidationFailed(f"{field} is not a GeoJSON geometry: {exc}",
-                               [{"field": field}]) from exc
-    if geom.is_empty:
-        raise ValidationFailed(f"{field} is empty", [{"field": field}])
-    return geom
-
-
-@lru_cache(maxsize=8)
-def _transformer(source: int, target: int) -> Transformer:
-    return Transformer.from_crs(source, target, always_xy=True)
-
-
-def to_metric(geom: BaseGeometry) -> BaseGeometry:
-    """A lon/lat (EPSG:4326) geometry in ``settings.metric_srid`` (metres)."""
-    tr = _transformer(4326, get_settings().metric_srid)
-    return shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
-
-
-def to_lonlat(geom: BaseGeometry) -> BaseGeometry:
-    """A ``settings.metric_srid`` geometry back in lon/lat (EPSG:4326)."""
-    tr = _transformer(get_settings().metric_srid, 4326)
-    return shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
-
-
-def metric_length(geom: BaseGeometry) -> float:
-    """Length in metres of a lon/lat geometry, measured in ``settings.metric_srid``."""
-    return float(to_metric(geom).length)
-
-
-def put(session: Session, cs: int, grid: WorkingGrid) -> None:
-    """Write ``grid`` as a draft row (upsert); households counted from buildings."""
-    session.execute(text("""
-        INSERT INTO plan_draft_grids (changeset_id, code, previous_code, base_version, action,
-            name, kind, level, parent_code, community_code, households, population, geom)
-        SELECT :cs, :code, :prev, :ver, 'put', :name, :kind, :level, :parent, :community,
-               s.households, s.population, g.geom
-        FROM (SELECT ST_Multi(ST_GeomFromWKB(:wkb, 4326)) AS geom) g
-        CROSS JOIN LATERAL (
-            SELECT COALESCE(sum(b.households), 0) AS households,
-                   COALESCE(sum(b.population), 0) AS population
-            FROM buildings b
-            WHERE b.geom && g.geom AND ST_Covers(g.geom, ST_PointOnSurface(b.geom))) s
-        ON CONFLICT (changeset_id, code) DO UPDATE SET name = EXCLUDED.name,
-            geom = EXCLUDED.geom, households = EXCLUDED.households,
-            population = EXCLUDED.population, parent_code = EXCLUDED.parent_code,
-            action = 'put'
-    """), {"cs": cs, "code": grid.code, "prev": grid.previous_code, "ver": grid.base_version,
-           "name": grid.name, "kind": grid.kind, "level": grid.level,
-           "parent": grid.parent_code, "community": grid.community_code,
-           "wkb": polygonal(grid.geom).wkb})
-
-
-def retire_row(session: Session, cs: int, grid: WorkingGrid, successor: str | None) -> None:
-    """Mark ``grid`` retired in the draft (a grid new in this draft is simply dropped)."""
-    session.execute(text("DELETE FROM plan_draft_grids WHERE changeset_id = :cs AND code = :c"),
-                    {"cs": cs, "c": grid.code})
-    if grid.previous_code is None:
-        return
-    session.execute(text("""
-        INSERT INTO plan_draft_grids (changeset_id, code, previous_code, base_version, action,
-            successor_code, name, kind, level, parent_code, community_code, households,
-            population)
-        VALUES (:cs, :prev, :prev, :ver, 'retire', :succ, :name, :kind, :level, :parent,
-                :community, 0, 0)
-    """), {"cs": cs, "prev": grid.previous_code, "ver": grid.base_version, "succ": successor,
-           "name": grid.name, "kind": grid.kind, "level": grid.level,
-           "parent": grid.parent_code, "community": grid.community_code})
-
-
-def is_noise_m(geom_m: BaseGeometry) -> bool:
-    """True for a metric-CRS piece too small or too thin to be real (settings thresholds)."""
-    area, perimeter = geom_m.area, geom_m.length
-    return bool(area <= get_settings().plan_noise_area_m2
-                or 2 * area / max(perimeter, 1e-12) < NOISE_WIDTH_M)
-
-
-def is_noise(geom: BaseGeometry) -> bool:
-    """:func:`is_noise_m` for a lon/lat piece (e.g. the spikes a T-junction leaves)."""
-    return is_noise_m(to_metric(geom))
-
-
-GRID_DEG = 1e-8
-"""Overlay precision in degrees (~1 mm): snap-rounding removes the sub-millimetre spikes a
-vertex lying (almost) on another grid's edge would otherwise leave."""
-
-
-def clean(geom: BaseGeometry) -> MultiPolygon:
-    """The polygonal part of a lon/lat ``geom`` without noise pieces (see :func:`is_noise`)."""
-    return MultiPolygon([p for p in polygonal(geom).geoms if not is_noise(p)])
-
-
-def give_away(pieces: BaseGeometry, neighbours: dict[str, BaseGeometry],
-              length: Callable[[BaseGeometry], float] = metric_length,
-              noise: Callable[[BaseGeometry], bool] = is_noise,
-              grid_size: float | None = None) -> dict[str, Any]:
-    """Add each polygon of ``pieces`` to the neighbour sharing the longest edge with it.
-
-    ``length`` measures the shared edge and ``noise`` says which pieces to ignore (defaults:
-    metres from lon/lat); ``grid_size`` is the overlay precision (default: GRID_DEG, for
-    lon/lat). Returns the neighbours' new shapes (only those that changed). A piece
-    touching no neighbour is left out (a gap that validation reports).
-    """
-    grid_size = GRID_DEG if grid_size is None else grid_size
-    grown: dict[str, Any] = {}
-    for piece in (p for p in polygonal(pieces).geoms if not noise(p)):
-        best, best_len = "", 0.0
-        for code, geom in sorted(neighbours.items()):  # ties (to the mm) go to the lower code
-            shared = round(length(shapely.intersection(piece.boundary, geom.boundary)), 3)
-            if shared > best_len:
-                best, best_len = code, shared
-        if best:
-            grown[best] = shapely.union(grown.get(best, neighbours[best]), piece,
-                                        grid_size=grid_size)
-    return grown
+from geo.planning.kernel import (
+    WorkingGrid,
+    clean,
+    editable_grid,
+    is_noise,
+    parent_shape,
+    polygonal,
+    put,
+    read_geojson,
+    require_in_area,
+    require_new_code,
+    retire_row,
+    siblings,
+    snap_degrees,
+    working,
+)
+from geo.planning.micro import carry_micro_grids
 
 
 def with_micro_grids(session: Session, cs: int, level: str, codes: list[str]) -> list[str]:
     """``codes`` plus the micro-grids re-tiled into the grids' new shapes (grid level)."""
     if level != "grid":
         return codes
-    from geo.planning.micro import carry_micro_grids  # micro builds on this module
-
     return sorted(set(codes) | set(carry_micro_grids(session, cs, codes)))
+
+
+def arranged(session: Session, cs: int, grid: WorkingGrid, cut: BaseGeometry | None = None,
+              cut_within: BaseGeometry | None = None, with_grid: bool = True
+              ) -> tuple[Arrangement, dict[str, WorkingGrid]]:
+    """The arrangement of ``grid``'s parent and siblings (and ``grid`` unless ``with_grid``
+    is False, for a grid still to be created) with ``cut`` (lon/lat), and those grids."""
+    dedicated = grid.kind == "dedicated"  # may overlap others: it tiles nothing
+    tiles = {} if dedicated else {s.code: s for s in siblings(session, cs, grid)}
+    if with_grid:
+        tiles[grid.code] = grid
+    return arrange({c: t.geom for c, t in tiles.items()}, cut, cut_within,
+                   snap_degrees()), tiles
+
+
+def write_faces(session: Session, cs: int, arr: Arrangement, owners: list[str | None],
+                tiles: dict[str, WorkingGrid], successor: str,
+                new: Mapping[str, WorkingGrid] | None = None) -> list[str]:
+    """Write every grid whose faces or vertices changed; returns their codes (lon/lat).
+
+    ``tiles`` are the grids of the arrangement, ``new`` grids created by the edit. A grid
+    left without faces is retired into ``successor``.
+    """
+    owners = keep_noise(arr, owners, is_noise)
+    shapes = assemble(arr, owners, {c: t.geom for c, t in tiles.items()})
+    every = {**tiles, **(new or {})}
+    for code, shape in sorted(shapes.items()):
+        if shape.is_empty:
+            retire_row(session, cs, every[code], successor=successor)
+        else:
+            put(session, cs, replace(every[code], geom=shape))
+    return sorted(shapes)
+
+
+def _inside(arr: Arrangement, area: BaseGeometry) -> list[bool]:
+    """For each face: does ``area`` contain it (its point on surface)?"""
+    region = prep(area)
+    return [region.contains(f.point_on_surface()) for f in arr.faces]
 
 
 def reshape(session: Session, cs: int, author: str, code: str, geometry: dict[str, Any],
@@ -270,25 +105,37 @@ def reshape(session: Session, cs: int, author: str, code: str, geometry: dict[st
     """Give grid ``code`` a new shape (GeoJSON, lon/lat), clipped to its parent.
 
     Neighbours give up what the new shape takes, and take what it gives up (each piece goes
-    to the neighbour with the longest shared edge). Returns the codes changed.
+    to the neighbour with the longest shared edge). Shared edges stay bit-identical (see
+    :mod:`geo.planning.arrangement`); pieces under 1 cm wide that would change owner only
+    through drawing imprecision keep their owner. Returns the codes changed.
     """
     grid = editable_grid(session, cs, author, admin, code)
-    new = clean(shapely.intersection(read_geojson(geometry, "geometry"), parent_shape(
-        session, cs, grid.level, grid.parent_code), grid_size=GRID_DEG))
-    if new.is_empty:
+    drawn = polygonal(read_geojson(geometry, "geometry"))
+    if grid.kind == "dedicated":  # overlaps ordinary grids by design: nothing to give or take
+        return _reshape_dedicated(session, cs, grid, drawn)
+    arr, tiles = arranged(session, cs, grid, shapely.boundary(drawn))
+    inside = _inside(arr, drawn)
+    owners = [code if i else o for i, o in zip(inside, arr.owners, strict=True)]
+    left = [j for j, (i, o) in enumerate(zip(inside, arr.owners, strict=True))
+            if o == code and not i]
+    owners = give_to_neighbours(arr, owners, left, metric_length, giver=code)
+    if code not in keep_noise(arr, owners, is_noise):
         raise ValidationFailed(f"the new shape of {code} lies outside its parent",
                                [{"field": "geometry", "grid": code}])
-    others = {s.code: s for s in siblings(session, cs, grid)}
-    shrunk = {c: clean(shapely.difference(s.geom, new, grid_size=GRID_DEG))
-              for c, s in others.items()
-              if s.geom.intersects(new) and not s.geom.touches(new)}
-    given = give_away(shapely.difference(grid.geom, new, grid_size=GRID_DEG),
-                      {c: shrunk.get(c, s.geom)
-                                                 for c, s in others.items()})
+    changed = write_faces(session, cs, arr, owners, tiles, successor=code)
+    return with_micro_grids(session, cs, grid.level, sorted({code, *changed}))
+
+
+def _reshape_dedicated(session: Session, cs: int, grid: WorkingGrid, drawn: BaseGeometry
+                       ) -> list[str]:
+    """A dedicated grid's new shape: the drawn one clipped to the parent (lon/lat)."""
+    new = polygonal(shapely.intersection(drawn, parent_shape(
+        session, cs, grid.level, grid.parent_code)))
+    if new.is_empty:
+        raise ValidationFailed(f"the new shape of {grid.code} lies outside its parent",
+                               [{"field": "geometry", "grid": grid.code}])
     put(session, cs, replace(grid, geom=new))
-    for c in sorted(set(shrunk) | set(given)):
-        put(session, cs, replace(others[c], geom=given[c] if c in given else shrunk[c]))
-    return with_micro_grids(session, cs, grid.level, sorted({code, *shrunk, *given}))
+    return with_micro_grids(session, cs, grid.level, [grid.code])
 
 
 def split_by_line(session: Session, cs: int, author: str, code: str, line: dict[str, Any],
@@ -307,25 +154,16 @@ def split_by_line(session: Session, cs: int, author: str, code: str, line: dict[
         raise ValidationFailed(
             f"the line must cut {code} into exactly two parts, not {len(parts)}",
             [{"field": "line", "grid": code, "parts": len(parts)}])
-    _require_new_code(session, cs, new_code, grid)
-    put(session, cs, replace(grid, geom=parts[0]))
-    put(session, cs, replace(grid, code=new_code, name=new_name or f"{grid.name} (split)",
-                             previous_code=None, base_version=None, geom=parts[1]))
-    return with_micro_grids(session, cs, grid.level, sorted([code, new_code]))
-
-
-def _require_new_code(session: Session, cs: int, new_code: str, parent_of: WorkingGrid) -> None:
-    """ValidationFailed unless ``new_code`` is unused and starts with the parent's code."""
-    used = session.scalar(text(
-        "SELECT 1 FROM grids WHERE code = :c UNION ALL SELECT 1 FROM plan_draft_grids "
-        "WHERE changeset_id = :cs AND code = :c LIMIT 1"), {"c": new_code, "cs": cs})
-    if used:
-        raise ValidationFailed(f"code {new_code} is (or was) already used; codes are never "
-                               "reused", [{"field": "new_code", "value": new_code}])
-    if not new_code.startswith(parent_of.parent_code):
-        raise ValidationFailed(f"code {new_code} must start with its parent's code "
-                               f"{parent_of.parent_code}", [{"field": "new_code",
-                                                             "value": new_code}])
+    require_new_code(session, cs, new_code, grid)
+    arr, tiles = arranged(session, cs, grid, cutter, cut_within=grid.geom)
+    inside = _inside(arr, parts[1])
+    owners = [new_code if i and o == code else o
+              for i, o in zip(inside, arr.owners, strict=True)]
+    created = replace(grid, code=new_code, name=new_name or f"{grid.name} (split)",
+                      previous_code=None, base_version=None)
+    written = write_faces(session, cs, arr, owners, tiles, successor=code,
+                          new={new_code: created})
+    return with_micro_grids(session, cs, grid.level, sorted({code, new_code, *written}))
 
 
 def merge(session: Session, cs: int, author: str, codes: list[str], into: str | None = None,
@@ -342,14 +180,16 @@ def merge(session: Session, cs: int, author: str, codes: list[str], into: str | 
     if len({(g.parent_code, g.level) for g in grids}) > 1:
         raise ValidationFailed("merged grids must share one parent and level",
                                [{"grid": g.code, "parent_code": g.parent_code} for g in grids])
-    union = clean(shapely.union_all([g.geom for g in grids], grid_size=GRID_DEG))
-    if len(union.geoms) != 1:
+    arr, tiles = arranged(session, cs, grids[0])
+    merged = {g.code for g in grids}
+    owners = [into if o in merged else o for o in arr.owners]
+    parts = len(components(arr.faces, [i for i, o in enumerate(owners) if o == into]))
+    if parts != 1:
         raise ValidationFailed("merged grids must form one connected area",
-                               [{"field": "codes", "value": codes, "parts": len(union.geoms)}])
-    put(session, cs, replace(grids[0], geom=union))
-    for grid in grids[1:]:
-        retire_row(session, cs, grid, successor=into)
-    return with_micro_grids(session, cs, grids[0].level, sorted(g.code for g in grids))
+                               [{"field": "codes", "value": codes, "parts": parts}])
+    written = write_faces(session, cs, arr, owners, tiles, successor=into)
+    return with_micro_grids(session, cs, grids[0].level,
+                            sorted({g.code for g in grids} | set(written)))
 
 
 def create(session: Session, cs: int, author: str, code: str, name: str, parent_code: str,
@@ -365,20 +205,29 @@ def create(session: Session, cs: int, author: str, code: str, name: str, parent_
                        community_code=community, previous_code=None, base_version=None,
                        geom=read_geojson(geometry, "geometry"))
     require_in_area(session, changeset.area_code, grid)
-    _require_new_code(session, cs, code, grid)
-    new = clean(shapely.intersection(grid.geom, parent_shape(session, cs, level, parent_code),
-                                     grid_size=GRID_DEG))
-    if new.is_empty:
+    require_new_code(session, cs, code, grid)
+    drawn = polygonal(grid.geom)
+    if not siblings(session, cs, grid):  # the first of its level here: nothing to arrange
+        return _create_alone(session, cs, grid, drawn)
+    arr, tiles = arranged(session, cs, grid, shapely.boundary(drawn), with_grid=False)
+    owners = [code if i else o for i, o in zip(_inside(arr, drawn), arr.owners, strict=True)]
+    if code not in keep_noise(arr, owners, is_noise):
         raise ValidationFailed(f"grid {code} lies outside its parent {parent_code}",
                                [{"field": "geometry"}])
-    changed = [code]
-    for s in siblings(session, cs, grid):
-        if s.geom.intersects(new) and not s.geom.touches(new):
-            put(session, cs, replace(s, geom=clean(shapely.difference(s.geom, new,
-                                                                      grid_size=GRID_DEG))))
-            changed.append(s.code)
-    put(session, cs, replace(grid, geom=new))
+    changed = write_faces(session, cs, arr, owners, tiles, successor=code, new={code: grid})
     return with_micro_grids(session, cs, level, sorted(changed))
+
+
+def _create_alone(session: Session, cs: int, grid: WorkingGrid, drawn: BaseGeometry
+                  ) -> list[str]:
+    """The first grid (or micro-grid) under its parent: ``drawn`` clipped to the parent."""
+    shape = clean(shapely.intersection(drawn, parent_shape(session, cs, grid.level,
+                                                             grid.parent_code)))
+    if shape.is_empty or is_noise(shape):
+        raise ValidationFailed(f"grid {grid.code} lies outside its parent {grid.parent_code}",
+                               [{"field": "geometry"}])
+    put(session, cs, replace(grid, geom=shape))
+    return with_micro_grids(session, cs, grid.level, [grid.code])
 
 
 def retire(session: Session, cs: int, author: str, code: str, successor: str,
@@ -397,12 +246,12 @@ def rename(session: Session, cs: int, author: str, code: str, new_code: str | No
     if not new_code or new_code == code:
         put(session, cs, replace(grid, name=new_name or grid.name))
         return [code]
-    _require_new_code(session, cs, new_code, grid)
+    require_new_code(session, cs, new_code, grid)
     session.execute(text("DELETE FROM plan_draft_grids WHERE changeset_id = :cs AND code = :c"),
                     {"cs": cs, "c": code})
     put(session, cs, replace(grid, code=new_code, name=new_name or grid.name))
     changed = [code, new_code]
-    for micro in _working(session, cs, "@parent_code = :p AND @level = 'micro'", {"p": code}):
+    for micro in working(session, cs, "@parent_code = :p AND @level = 'micro'", {"p": code}):
         session.execute(text("DELETE FROM plan_draft_grids WHERE changeset_id = :cs "
                              "AND code = :c"), {"cs": cs, "c": micro.code})
         put(session, cs, replace(micro, code=new_code + micro.code[len(code):],

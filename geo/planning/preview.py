@@ -2,9 +2,12 @@
 
 Units (buildings, sites, cameras, open events) are placed by their point (or point-on-surface
 of a polygon) in the ordinary grid covering it, before (published grids) and after (as the
-draft would publish them) - the same rule as :func:`geo.assign.assign_units`. Only units in
-the changed area (old and new shapes of the grids the draft touches) can move, so only they
-are looked at. Workers follow their grid's code (a retired grid's go to its successor).
+draft would publish them) - the same rule as :func:`geo.assign.assign_units`. The transfer
+matrix looks only at units in the changed area (old and new shapes of the grids the draft
+touches); the grids listed are those whose counts change (or that are new, retired or
+renamed), each with its full counts before and after from :func:`geo.grid_counts.grid_counts`,
+the computation the map, validation and /stats use. Workers follow their grid's code (a
+retired grid's go to its successor).
 """
 
 from __future__ import annotations
@@ -16,10 +19,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.grid_counts import COUNT_KINDS, grid_counts
 from geo.planning.changesets import affected_communities, get_changeset
 from geo.planning.validate import GridMetrics, validate_area
-
-KINDS = ("buildings", "households", "population", "sites", "cameras", "open_events", "workers")
 
 _MATRIX = """
 WITH d AS MATERIALIZED (SELECT * FROM plan_draft_grids WHERE changeset_id = :cs),
@@ -98,13 +100,16 @@ def preview(session: Session, changeset_id: int) -> Preview:
     level = "grid" if any(r["level"] == "grid" for r in rows) or not rows else "micro"
     result = Preview(changeset_id=changeset_id, level=level)
     matrix = session.execute(text(_MATRIX), {"cs": changeset_id, "level": level}).mappings().all()
-    before, after = _totals(matrix)
-    _add_workers(session, rows, before, after)
     states = _states(rows)
-    codes = sorted(set(states) | {c for c in (*before, *after) if c is not None})
+    touched = sorted(set(states) | {c for m in matrix if m["from_code"] != m["to_code"]
+                                    for c in (m["from_code"], m["to_code"]) if c is not None})
+    before = grid_counts(session, touched)
+    after = grid_counts(session, touched, changeset_id)
+    _move_workers(rows, before, after)
     result.grids = [{"code": c, "state": states.get(c, "changed"),
                      "before": before.get(c, _zero()), "after": after.get(c, _zero())}
-                    for c in codes]
+                    for c in touched
+                    if states.get(c, "changed") != "changed" or before.get(c) != after.get(c)]
     result.transfers = [{"kind": m["kind"], "from": m["from_code"], "to": m["to_code"],
                          "count": m["n"], "households": m["households"],
                          "population": m["population"]}
@@ -121,22 +126,7 @@ def draft_summary(session: Session, changeset_id: int) -> list[dict[str, Any]]:
 
 
 def _zero() -> dict[str, int]:
-    return dict.fromkeys(KINDS, 0)
-
-
-def _totals(matrix: Any) -> tuple[dict[Any, dict[str, int]], dict[Any, dict[str, int]]]:
-    before: dict[Any, dict[str, int]] = {}
-    after: dict[Any, dict[str, int]] = {}
-    for m in matrix:
-        for side, code in ((before, m["from_code"]), (after, m["to_code"])):
-            if code is None:
-                continue
-            counts = side.setdefault(code, _zero())
-            counts[m["kind"]] += int(m["n"])
-            if m["kind"] == "buildings":
-                counts["households"] += int(m["households"])
-                counts["population"] += int(m["population"])
-    return before, after
+    return dict.fromkeys(COUNT_KINDS, 0)
 
 
 def _successors(rows: list[dict[str, Any]]) -> dict[str, str]:
@@ -150,17 +140,16 @@ def _successors(rows: list[dict[str, Any]]) -> dict[str, str]:
     return out
 
 
-def _add_workers(session: Session, rows: list[dict[str, Any]],
-                 before: dict[Any, dict[str, int]], after: dict[Any, dict[str, int]]) -> None:
+def _move_workers(rows: list[dict[str, Any]], before: dict[str, dict[str, int]],
+                  after: dict[str, dict[str, int]]) -> None:
+    """Workers after publishing: a retired or renamed grid's go to its successor."""
     moves = _successors(rows)
-    codes = sorted({r["code"] for r in rows} | {r["previous_code"] for r in rows
-                                                if r["previous_code"]})
-    counts = session.execute(text(
-        "SELECT grid_code, count(*) AS n FROM workers WHERE grid_code = ANY(:codes) "
-        "GROUP BY grid_code"), {"codes": codes}).all()
-    for code, n in counts:
-        before.setdefault(code, _zero())["workers"] += n
-        after.setdefault(moves.get(code, code), _zero())["workers"] += n
+    for counts in after.values():
+        counts["workers"] = 0
+    for code, counts in before.items():
+        target = moves.get(code, code)
+        if counts["workers"]:
+            after.setdefault(target, _zero())["workers"] += counts["workers"]
 
 
 def _states(rows: list[dict[str, Any]]) -> dict[str, str]:

@@ -39,18 +39,17 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.crs import to_lonlat, to_metric
 from geo.errors import ValidationFailed
 from geo.models import PlanChangeset
 from geo.planning.changesets import open_changeset
-from geo.planning.operations import (
+from geo.planning.kernel import (
     WorkingGrid,
-    _working,
     parent_shape,
     polygonal,
     put,
     retire_row,
-    to_lonlat,
-    to_metric,
+    working,
 )
 from geo.settings import Settings, get_settings
 
@@ -106,6 +105,8 @@ def adjacency(units: list[Unit], indices: list[int]) -> nx.Graph:
     for i in indices:
         graph.add_node(i, hh=units[i].households)
     cells = [units[i].cell for i in indices]
+    if len(cells) < 2:
+        return graph
     tree = shapely.STRtree(cells)
     left, right = tree.query(cells, predicate="intersects")
     for a, b in zip(left.tolist(), right.tolist(), strict=True):
@@ -142,41 +143,90 @@ def balanced_parts(graph: nx.Graph, parts: int, band: tuple[int, int], target: i
                            [{"parts": parts, "households": total}])
 
 
-def _part_count(households: int, target: int) -> int:
-    return max(1, round(households / target))
+def part_counts(total: int, target: int, band: tuple[int, int], units: int) -> list[int]:
+    """Part counts to try, in order: N = round(total / target), then N±1, N±2, N±3, each
+    kept only when its mean part lies in the band (at least 1, at most ``units``)."""
+    ideal = max(1, round(total / target))
+    lo, hi = max(1, math.ceil(total / band[1])), max(1, math.floor(total / band[0]))
+    order = [ideal, *(p for k in range(1, 4) for p in (ideal - k, ideal + k))]
+    found = [p for p in order if 1 <= p <= units and lo <= p <= hi]
+    return found or [max(1, min(ideal, units))]
 
 
-def _labels(graph: nx.Graph, parts: int, band: tuple[int, int], target: int, tight: bool
-            ) -> dict[int, int]:
-    """Balanced parts; when no plan of ``parts`` exists (lumpy buildings), one fewer/more."""
-    try:
-        return balanced_parts(graph, parts, band, target, tight=tight)
-    except ValidationFailed:
-        for other in (parts - 1, parts + 1):
-            if 1 <= other <= graph.number_of_nodes():
-                try:
-                    return balanced_parts(graph, other, band, target, tight=tight)
-                except ValidationFailed:
-                    continue
-        raise
-
-
-def partition(units: list[Unit], indices: list[int], target: int, band: tuple[int, int],
-              tight: bool = True) -> list[list[int]]:
-    """The unit indices, cut into connected groups of about ``target`` households."""
-    graph = adjacency(units, indices)
-    if not nx.is_connected(graph):
-        raise ValidationFailed("the buildings' cells do not form one connected area",
-                               [{"components": nx.number_connected_components(graph)}])
-    households = sum(units[i].households for i in indices)
-    parts = min(_part_count(households, target), len(indices))  # a building is not split
-    if parts == len(indices):
-        return [[i] for i in indices]
-    labels = _labels(graph, parts, band, target, tight)
+def _groups(labels: dict[int, int]) -> list[list[int]]:
     groups: dict[int, list[int]] = defaultdict(list)
     for node, part in labels.items():
         groups[part].append(node)
     return [sorted(g) for _, g in sorted(groups.items())]
+
+
+def balanced_groups(units: list[Unit], graph: nx.Graph, level: Level) -> tuple[
+        list[list[int]], str | None]:
+    """Connected groups of ``graph``'s units, every group inside the band.
+
+    Tries :func:`part_counts` in turn; for micro-grids then fewer micro-grids (down to one,
+    the band no longer required; the returned note says so). ValidationFailed naming the
+    area, the level and the counts tried when no grid plan exists.
+    """
+    nodes = sorted(graph.nodes)
+    total = sum(units[i].households for i in nodes)
+    tried: list[int] = []
+    for parts in part_counts(total, level.target, level.band, len(nodes)):
+        tried.append(parts)
+        try:
+            groups = _groups(balanced_parts(graph, parts, level.band, level.target,
+                                            tight=level.name == "grid"))
+        except ValidationFailed:
+            continue
+        sums = [sum(units[i].households for i in g) for g in groups]
+        if parts == 1 or all(level.band[0] <= h <= level.band[1] for h in sums):
+            return groups, None
+    if level.name == "micro":
+        for parts in range(min(tried) - 1, 0, -1):
+            try:
+                labels = balanced_parts(graph, parts, level.band, level.target, tight=False)
+            except ValidationFailed:
+                continue
+            return _groups(labels), (f"no balanced plan of {'/'.join(map(str, tried))} "
+                                     f"micro-grids in {level.area}; {parts} used")
+    raise ValidationFailed(
+        f"no balanced {level.name} plan for {level.area}: tried {', '.join(map(str, tried))} "
+        f"part(s) of {total} households in the band {level.band[0]}-{level.band[1]}",
+        [{"area": level.area, "level": level.name, "parts_tried": tried,
+          "households": total}])
+
+
+@dataclass(frozen=True)
+class Level:
+    """What one partition is for: ``name`` grid or micro, inside ``area`` (a community or
+    grid code), with its households target and band."""
+
+    name: str
+    area: str
+    target: int
+    band: tuple[int, int]
+
+
+def partition(units: list[Unit], indices: list[int], level: Level
+              ) -> tuple[list[list[int]], list[int], str | None]:
+    """The unit indices cut into connected groups of about ``level.target`` households.
+
+    A building above the band is a group of its own; the others are cut per connected
+    piece (:func:`balanced_groups`). Returns the groups, the big units and a note when
+    micro-grids fell back to fewer.
+    """
+    big = [i for i in indices if units[i].households > level.band[1]]
+    rest = [i for i in indices if i not in set(big)]
+    graph = adjacency(units, rest)
+    groups, notes = [[i] for i in big], []
+    for piece in sorted(nx.connected_components(graph), key=min):
+        if len(piece) == 1:
+            groups.append(sorted(piece))
+            continue
+        found, note = balanced_groups(units, graph.subgraph(piece).copy(), level)
+        groups += found
+        notes += [note] if note else []
+    return groups, big, "; ".join(notes) or None
 
 
 def reading_order(shapes: Sequence[BaseGeometry]) -> list[int]:
@@ -238,11 +288,11 @@ def propose(session: Session, community: str, author: str,
     changeset = open_changeset(session, community, reason, author, kind="proposal")
     cs = changeset.id
     units = building_units(session, parent_shape(session, cs, "grid", community), community)
-    groups = partition(units, list(range(len(units))), settings.plan_households_target,
-                       settings.plan_households_band)
+    groups, big, _ = partition(units, list(range(len(units))), Level(
+        "grid", community, settings.plan_households_target, settings.plan_households_band))
     shapes = [polygonal(shapely.union_all([units[i].cell for i in g])) for g in groups]
     used = _used_codes(session, community)
-    old = _working(session, cs, "@parent_code = :p AND @level = 'grid' AND @kind <> 'dedicated'",
+    old = working(session, cs, "@parent_code = :p AND @level = 'grid' AND @kind <> 'dedicated'",
                    {"p": community})
     codes, successors = match_codes(old, shapes, used, community, 3)
     by_code = {g.code: g for g in old}
@@ -255,7 +305,10 @@ def propose(session: Session, community: str, author: str,
         retire_row(session, cs, by_code[code], successor=codes[j])
     _retire_old_micro(session, cs, community, {g.code for g in old})
     changeset.report = {"method": "gerrychain recursive_tree_part on building Voronoi cells",
-                        "grids": summary, "retired": sorted(successors)}
+                        "grids": summary, "retired": sorted(successors),
+                        "big_buildings": [{"buildings": units[i].codes,
+                                           "households": units[i].households,
+                                           "grid": codes[groups.index([i])]} for i in big]}
     session.flush()
     return changeset
 
@@ -274,23 +327,27 @@ def _micro_plan(session: Session, cs: int, code: str, base: WorkingGrid | None,
                 units: list[Unit], group: list[int], used: set[str], settings: Settings
                 ) -> dict[str, Any]:
     """Micro-grids of one proposed grid; returns its summary row."""
-    micro = [group] if len(group) < 2 else partition(
-        units, group, settings.plan_micro_households_target,
-        settings.plan_micro_households_band, tight=False)
+    micro, big, note = ([group], [], None) if len(group) < 2 else partition(
+        units, group, Level("micro", code, settings.plan_micro_households_target,
+                            settings.plan_micro_households_band))
     shapes = [polygonal(shapely.union_all([units[i].cell for i in g])) for g in micro]
     used |= _used_codes(session, code)
     for j in reading_order(shapes):
         _put_shape(session, cs, None, _fresh(used, code, 2), "micro", code, code[:12],
                    shapes[j])
-    return {"code": code, "households": sum(units[i].households for i in group),
+    households = sum(units[i].households for i in group)
+    return {"code": code, "households": households,
+            "deviation": round((households - settings.plan_households_target)
+                               / settings.plan_households_target, 4),
             "buildings": sum(len(units[i].codes) for i in group), "micro_grids": len(micro),
-            "kept_code": base is not None}
+            "kept_code": base is not None,
+            "big_buildings": [c for i in big for c in units[i].codes], "micro_note": note}
 
 
 def _retire_old_micro(session: Session, cs: int, community: str, old_grids: set[str]) -> None:
     """Retire the published micro-grids of the community's old grids (new ones replace them);
     each one's successor (for its helpers) is the new micro-grid overlapping it most."""
-    for micro in _working(session, cs, "@level = 'micro' AND @parent_code = ANY(:parents)",
+    for micro in working(session, cs, "@level = 'micro' AND @parent_code = ANY(:parents)",
                           {"parents": sorted(old_grids)}):
         if micro.previous_code is not None:
             retire_row(session, cs, micro, successor=None)

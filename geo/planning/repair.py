@@ -24,18 +24,17 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.orm import Session
 
+from geo.crs import to_lonlat, to_metric
 from geo.models import PlanChangeset
 from geo.planning.changesets import open_changeset
-from geo.planning.operations import (
+from geo.planning.kernel import (
     WorkingGrid,
-    _working,
     give_away,
     is_noise_m,
     parent_shape,
     polygonal,
     put,
-    to_lonlat,
-    to_metric,
+    working,
 )
 from geo.settings import Settings, get_settings
 
@@ -127,7 +126,7 @@ def repair(session: Session, community: str, author: str,
     changeset = open_changeset(session, community, reason, author, kind="repair")
     cs = changeset.id
     actions = _repair_level(session, cs, "grid", community, settings)
-    for grid in _working(session, cs, "@parent_code = :p AND @level = 'grid' "
+    for grid in working(session, cs, "@parent_code = :p AND @level = 'grid' "
                          "AND @kind <> 'dedicated'", {"p": community}):
         actions += _repair_level(session, cs, "micro", grid.code, settings)
     changeset.report = {"actions": actions, "changed": sorted(
@@ -138,7 +137,7 @@ def repair(session: Session, community: str, author: str,
 
 def _repair_level(session: Session, cs: int, level: str, parent_code: str,
                   settings: Settings) -> list[dict[str, Any]]:
-    children: dict[str, WorkingGrid] = {g.code: g for g in _working(
+    children: dict[str, WorkingGrid] = {g.code: g for g in working(
         session, cs, "@parent_code = :p AND @level = :level AND @kind <> 'dedicated'",
         {"p": parent_code, "level": level})}
     if not children:

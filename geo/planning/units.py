@@ -16,16 +16,15 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.crs import to_lonlat
 from geo.errors import ValidationFailed
-from geo.planning.operations import (
-    GRID_DEG,
-    _require_new_code,
-    clean,
+from geo.planning.kernel import (
+    WorkingGrid,
     editable_grid,
-    put,
-    to_lonlat,
-    with_micro_grids,
+    require_new_code,
+    snap_degrees,
 )
+from geo.planning.operations import arranged, with_micro_grids, write_faces
 from geo.planning.propose import (
     Unit,
     adjacency,
@@ -36,10 +35,29 @@ from geo.planning.propose import (
 from geo.settings import get_settings
 
 
-def _shape(units: list[Unit], indices: list[int], within: BaseGeometry) -> BaseGeometry:
-    """The lon/lat union of the units' cells, snapped to ``within`` (the grid)."""
-    cells = to_lonlat(shapely.union_all([units[i].cell for i in indices]))
-    return clean(shapely.intersection(cells, within, grid_size=GRID_DEG))
+def _shape(units: list[Unit], indices: list[int]) -> BaseGeometry:
+    """The lon/lat union of the units' cells (approximate: it only says which faces go)."""
+    return to_lonlat(shapely.union_all([units[i].cell for i in indices]))
+
+
+def _faces_to(session: Session, cs: int, grid: WorkingGrid, pieces: dict[str, BaseGeometry],
+              new: dict[str, WorkingGrid]) -> list[str]:
+    """Give each face of ``grid`` to the code of the piece holding it (most of it), exactly.
+
+    ``pieces`` (code -> approximate lon/lat area) are noded into the arrangement of the
+    grid's parent inside ``grid``; faces outside every piece stay with ``grid``. Returns
+    the codes written (neighbours that only gained a node on a shared edge included).
+    """
+    cut = shapely.union_all([shapely.boundary(p) for p in pieces.values()])
+    arr, tiles = arranged(session, cs, grid, cut, cut_within=grid.geom)
+    tree = shapely.STRtree(list(pieces.values()))
+    codes = list(pieces)
+    owners = list(arr.owners)
+    points = [f.point_on_surface() for f in arr.faces]
+    for face_i, piece_i in zip(*tree.query(points, predicate="within"), strict=True):
+        if arr.owners[int(face_i)] == grid.code:
+            owners[int(face_i)] = codes[int(piece_i)]
+    return write_faces(session, cs, arr, owners, tiles, successor=grid.code, new=new)
 
 
 def _fresh_grid_codes(session: Session, cs: int, community: str, count: int) -> list[str]:
@@ -71,16 +89,23 @@ def split_balanced(session: Session, cs: int, author: str, code: str, parts: int
     labels = balanced_parts(adjacency(units, list(range(len(units)))), parts,
                             settings.plan_households_band, settings.plan_households_target)
     groups = [[i for i, p in labels.items() if p == part] for part in range(parts)]
-    shapes = [_shape(units, g, grid.geom) for g in groups]
+    shapes = [_shape(units, g) for g in groups]
     order = reading_order([s.centroid for s in shapes])
     codes = new_codes or _fresh_grid_codes(session, cs, grid.community_code, parts - 1)
     for new in codes:
-        _require_new_code(session, cs, new, grid)
-    put(session, cs, replace(grid, geom=shapes[order[0]]))
-    for new, j in zip(codes, order[1:], strict=True):
-        put(session, cs, replace(grid, code=new, name=f"{grid.name} ({new[-3:]})",
-                                 previous_code=None, base_version=None, geom=shapes[j]))
-    return with_micro_grids(session, cs, grid.level, sorted([code, *codes]))
+        require_new_code(session, cs, new, grid)
+    created = {new: replace(grid, code=new, name=f"{grid.name} ({new[-3:]})",
+                            previous_code=None, base_version=None) for new in codes}
+    written = _faces_to(session, cs, grid, {c: shapes[j] for c, j in zip(
+        codes, order[1:], strict=True)}, created)
+    return with_micro_grids(session, cs, grid.level, sorted({code, *codes, *written}))
+
+
+def _borders(piece: BaseGeometry, grid: BaseGeometry, tol: float) -> bool:
+    """Does ``piece`` share an edge (not just a corner) with ``grid``? Both lon/lat; the
+    piece comes back from metres, so its edge may lie up to ``tol`` degrees off the grid's."""
+    shared = shapely.intersection(shapely.boundary(piece), shapely.buffer(grid, tol))
+    return float(shared.length) > 4 * tol
 
 
 def move_buildings(session: Session, cs: int, author: str, from_code: str, to_code: str,
@@ -99,15 +124,13 @@ def move_buildings(session: Session, cs: int, author: str, from_code: str, to_co
     if missing:
         raise ValidationFailed(f"not in grid {from_code}: {', '.join(sorted(missing))}",
                                [{"field": "buildings", "value": c} for c in sorted(missing)])
-    piece = _shape(units, chosen, source.geom)
-    grown = clean(shapely.union(target.geom, piece, grid_size=GRID_DEG))
-    left = clean(shapely.difference(source.geom, piece, grid_size=GRID_DEG))
-    if len(grown.geoms) != 1:
-        raise ValidationFailed(f"the buildings' area does not border grid {to_code}",
-                               [{"field": "buildings", "to": to_code}])
-    if left.is_empty:
+    piece = _shape(units, chosen)
+    if len(chosen) == len(units):
         raise ValidationFailed(f"nothing would be left of {from_code}; merge it instead",
                                [{"field": "buildings", "from": from_code}])
-    put(session, cs, replace(source, geom=left))
-    put(session, cs, replace(target, geom=grown))
-    return with_micro_grids(session, cs, source.level, sorted([from_code, to_code]))
+    if not _borders(piece, target.geom, snap_degrees()):
+        raise ValidationFailed(f"the buildings' area does not border grid {to_code}",
+                               [{"field": "buildings", "to": to_code}])
+    written = _faces_to(session, cs, source, {to_code: piece}, {to_code: target})
+    return with_micro_grids(session, cs, source.level,
+                            sorted({from_code, to_code, *written}))

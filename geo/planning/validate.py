@@ -23,28 +23,14 @@ from sqlalchemy.orm import Session
 
 from geo.districts import with_district_srid
 from geo.errors import NotFound
+from geo.grid_counts import COUNTS_OF
+from geo.planning.candidates import CANDIDATES
 from geo.settings import Settings
-
-NOISE_WIDTH_M = 0.01
-"""Gaps/overlaps thinner than this mean width (2·A/P, metres) are float noise along an edge
-(e.g. where a vertex of one grid lies on another's edge), never reported."""
 
 ERROR_KINDS = frozenset({"gap", "overlap", "outside_parent", "invalid", "code_duplicate",
                          "code_prefix", "code_length", "empty"})
-"""Problem kinds that break the coverage or code rules (publishing refuses them)."""
-
-CANDIDATES = """
-    SELECT g.code, g.name, g.level, g.kind, g.parent_code, g.households, g.geom
-    FROM grids g
-    WHERE g.valid_to IS NULL AND NOT EXISTS (
-        SELECT 1 FROM plan_draft_grids d
-        WHERE d.changeset_id = CAST(:cs AS integer) AND g.code IN (d.code, d.previous_code))
-    UNION ALL
-    SELECT d.code, d.name, d.level, d.kind, d.parent_code, d.households, d.geom
-    FROM plan_draft_grids d
-    WHERE d.changeset_id = CAST(:cs AS integer) AND d.action = 'put'
-"""
-"""Grids as published, or as changeset ``:cs`` would publish them (NULL: as published)."""
+"""Problem kinds that break the coverage or code rules (publishing refuses them), except
+gaps, overlaps and parts outside the parent classed ``hairline`` (warnings)."""
 
 _KIDS = f"""
 -- composed from module constants only; values are bound parameters
@@ -76,6 +62,15 @@ WHERE k.level = 'grid' AND EXISTS (SELECT 1 FROM plan_kids m
                                    WHERE m.level = 'micro' AND m.parent_code = k.code)
 """
 
+_NODED = """
+-- node each parent: its children's vertices within :snap metres are inserted into its edges
+UPDATE plan_cont c SET gm = CASE WHEN ST_IsValid(n.g) THEN n.g ELSE c.gm END
+FROM (SELECT c2.code, ST_Snap(c2.gm, ST_Collect(k.gm), :snap) AS g
+      FROM plan_cont c2 JOIN plan_kids k ON k.parent_code = c2.code AND k.level = c2.child_level
+      GROUP BY c2.code, c2.gm) n
+WHERE n.code = c.code
+"""
+
 _SHAPES = """
 WITH kin AS MATERIALIZED (
     SELECT k.code, k.level, k.parent_code, k.gm, c.gm AS cgm,
@@ -95,17 +90,14 @@ WITH kin AS MATERIALIZED (
            COALESCE(ka.inside, true) AS inside
     FROM plan_cont c LEFT JOIN ka ON ka.parent_code = c.code AND ka.level = c.child_level
 ), u AS (
-    -- the parent minus the union of its children; skipped (no gap possible) when every child
-    -- lies inside the parent, none overlap, and their areas add up to the parent's
+    -- the (noded) parent minus the union of its children
     SELECT 'gap' AS kind, a.child_level AS level, a.code AS parent_code,
-           ARRAY[]::text[] AS codes,
+           ARRAY[]::text[] AS codes,  -- exact: every piece with an area, however small
            ST_Difference(a.gm, COALESCE(
                (SELECT ST_Union(k.gm) FROM plan_kids k
                 WHERE k.parent_code = a.code AND k.level = a.child_level),
                ST_SetSRID('POLYGON EMPTY'::geometry, :srid))) AS g
     FROM agg a
-    WHERE a.n = 0 OR NOT a.inside OR ST_Area(a.gm) - a.area > :noise
-       OR EXISTS (SELECT 1 FROM ov WHERE ov.parent_code = a.code AND ov.level = a.child_level)
     UNION ALL
     SELECT 'overlap', level, parent_code, codes, g FROM ov
     UNION ALL
@@ -122,7 +114,7 @@ SELECT p.kind, p.level, p.parent_code, p.codes, ST_Area(p.g) AS area_m2,
              WHERE k.parent_code = p.parent_code AND k.level = p.level
                AND ST_DWithin(k.gm, p.g, 0.01) ORDER BY k.code) AS near
 FROM pieces p CROSS JOIN LATERAL ST_Transform(ST_PointOnSurface(p.g), 4326) pt
-WHERE ST_Area(p.g) > :noise AND 2 * ST_Area(p.g) / ST_Perimeter(p.g) >= :noise_width
+WHERE ST_Area(p.g) > 0
 ORDER BY p.kind, p.parent_code, p.codes, ST_Area(p.g) DESC
 """
 
@@ -140,16 +132,12 @@ ORDER BY 1
 _METRICS = """
 SELECT k.code, k.level, k.parent_code, k.households AS attr_households,
        ST_Area(k.gm) AS area_m2, ST_Perimeter(k.gm) AS perimeter_m,
-       COALESCE(b.households, 0) AS building_households, COALESCE(b.n, 0) AS buildings,
+       n.households AS building_households, n.buildings,
        CASE WHEN ST_Area(k.gm) < :sliver_area
               OR 2 * ST_Area(k.gm) / NULLIF(ST_Perimeter(k.gm), 0) < :sliver_width
             THEN ST_AsGeoJSON(k.g4, 7) END AS sliver_geojson
 FROM plan_kids k
-LEFT JOIN LATERAL (  -- one grid against many points: PostGIS prepares the grid once
-    SELECT sum(bl.households) AS households, count(*) AS n FROM buildings bl
-    WHERE bl.geom && k.g4 AND ST_Covers(k.g4, CASE WHEN ST_GeometryType(bl.geom) = 'ST_Point'
-                                              THEN bl.geom ELSE ST_PointOnSurface(bl.geom) END)
-) b ON true
+JOIN ({counts}) n ON n.id = k.kid  -- the counts every view uses (geo.grid_counts)
 ORDER BY k.level, k.code
 """
 
@@ -163,6 +151,9 @@ class Problem:
     ``level`` is the level of the grids concerned (grid or micro), ``parent_code`` the
     community or grid they should tile, ``codes`` the grids concerned. ``area_m2`` in m²,
     ``location`` a lon/lat point (EPSG:4326) inside the problem, ``geometry`` GeoJSON.
+    Gaps, overlaps and parts outside carry ``width_m`` (mean width 2·A/P, metres) and
+    ``size`` (:func:`size_class`: hairline, sliver or area; a hairline is a warning);
+    ``sliver`` is True for hairlines and slivers.
     """
 
     kind: str
@@ -175,6 +166,8 @@ class Problem:
     location: list[float] | None = None
     geometry: dict[str, Any] | None = None
     sliver: bool = False
+    width_m: float | None = None
+    size: str | None = None
 
 
 @dataclass
@@ -281,11 +274,13 @@ def validate_area(session: Session, area_code: str, changeset_id: int | None = N
     """
     settings = with_district_srid(session, area_code, settings)  # the district's metric CRS
     communities, grids = scope_of(session, area_code)
-    _stage(session, communities, grids, changeset_id, settings.metric_srid)
+    _stage(session, communities, grids, changeset_id, settings.metric_srid,
+           settings.plan_coverage_snap_m)
     report = ValidationReport(area_code=area_code, changeset_id=changeset_id)
     report.problems += invalid_problems(session)
     report.problems += shape_problems(session, settings)
-    metrics = session.execute(text(_METRICS), {
+    metrics = session.execute(text(_METRICS.format(counts=COUNTS_OF.format(
+        grids="SELECT kid AS id, code, g4 AS geom FROM plan_kids"))), {
         "sliver_area": settings.plan_sliver_area_m2,
         "sliver_width": settings.plan_sliver_width_m}).mappings().all()
     counted = {r["level"] for r in metrics if r["buildings"] > 0}
@@ -297,14 +292,16 @@ def validate_area(session: Session, area_code: str, changeset_id: int | None = N
 
 
 def _stage(session: Session, communities: list[str], grids: list[str],
-           changeset_id: int | None, srid: int) -> None:
-    """Create the temporary tables plan_kids (grids checked) and plan_cont (what they tile)."""
+           changeset_id: int | None, srid: int, snap_m: float) -> None:
+    """Create the temporary tables plan_kids (grids checked) and plan_cont (what they tile,
+    noded with its children's vertices within ``snap_m`` metres)."""
     session.execute(text("DROP TABLE IF EXISTS pg_temp.plan_kids, pg_temp.plan_cont"))
     params = {"cs": changeset_id, "communities": communities, "grids": grids, "srid": srid}
     session.execute(text(_KIDS), params)
     session.execute(text("CREATE INDEX ON plan_kids USING gist (gm)"))
     session.execute(text("CREATE INDEX ON plan_kids (parent_code, level)"))
     session.execute(text(_CONTAINERS), params)
+    session.execute(text(_NODED), {"snap": snap_m})
     session.execute(text("ANALYZE plan_kids"))
     session.execute(text("ANALYZE plan_cont"))
 
@@ -323,32 +320,49 @@ def invalid_problems(session: Session) -> list[Problem]:
 
 def shape_problems(session: Session, settings: Settings) -> list[Problem]:
     """Gaps (including along the outer boundary), overlaps and parts outside the parent."""
-    rows = session.execute(text(_SHAPES), {"srid": settings.metric_srid,
-                                           "noise": settings.plan_noise_area_m2,
-                                           "noise_width": NOISE_WIDTH_M}).mappings()
+    rows = session.execute(text(_SHAPES), {"srid": settings.metric_srid}).mappings()
     out = []
     for row in rows:
         area, perim = float(row["area_m2"]), float(row["perimeter_m"])
-        sliver = (area < settings.plan_sliver_area_m2
-                  or 2 * area / perim < settings.plan_sliver_width_m)
+        width = 2 * area / perim if perim > 0 else 0.0
+        size = size_class(area, width, settings)
         codes = list(row["codes"]) or list(row["near"])
         out.append(Problem(
-            kind=row["kind"], severity="error", level=row["level"],
-            parent_code=row["parent_code"], codes=codes, area_m2=round(area, 3),
+            kind=row["kind"], severity="warning" if size == "hairline" else "error",
+            level=row["level"], parent_code=row["parent_code"], codes=codes,
+            area_m2=_significant(area), width_m=_significant(width), size=size,
             location=[round(row["lon"], 7), round(row["lat"], 7)],
-            geometry=json.loads(row["geojson"]), sliver=sliver,
-            message=_shape_message(row["kind"], row["level"], row["parent_code"], codes, area)))
+            geometry=json.loads(row["geojson"]), sliver=size != "area",
+            message=_shape_message(row["kind"], row["level"], row["parent_code"], codes, area,
+                                   width, size)))
     return out
 
 
-def _shape_message(kind: str, level: str, parent: str, codes: list[str], area: float) -> str:
+def size_class(area_m2: float, width_m: float, settings: Settings) -> str:
+    """``hairline`` (mean width under ``plan_hairline_width_m``), ``sliver`` (under
+    ``plan_sliver_area_m2`` or ``plan_sliver_width_m``) or ``area``."""
+    if width_m < settings.plan_hairline_width_m:
+        return "hairline"
+    if area_m2 < settings.plan_sliver_area_m2 or width_m < settings.plan_sliver_width_m:
+        return "sliver"
+    return "area"
+
+
+def _significant(value: float) -> float:
+    """``value`` to 4 significant digits (a 1e-9 m² piece stays visible), 3 decimals above."""
+    return round(value, 3) if abs(value) >= 1 else float(f"{value:.4g}")
+
+
+def _shape_message(kind: str, level: str, parent: str, codes: list[str], area: float,
+                   width: float, size: str) -> str:
     what = "micro-grids" if level == "micro" else "grids"
+    how = f"{area:.3g} m², {width:.3g} m wide" + (f", {size}" if size != "area" else "")
     if kind == "gap":
         near = f" next to {', '.join(codes)}" if codes else ""
-        return f"gap of {area:.2f} m² in {parent} not covered by any of its {what}{near}"
+        return f"gap ({how}) in {parent} not covered by any of its {what}{near}"
     if kind == "overlap":
-        return f"{codes[0]} and {codes[1]} overlap by {area:.2f} m²"
-    return f"{codes[0]} reaches {area:.2f} m² outside its parent {parent}"
+        return f"{codes[0]} and {codes[1]} overlap ({how})"
+    return f"{codes[0]} reaches outside its parent {parent} ({how})"
 
 
 def grid_metrics(row: Any, use_buildings: bool, settings: Settings) -> GridMetrics:

@@ -86,6 +86,9 @@ WRITES: dict[str, Call] = {
     "PUT /stats/deductions": lambda c, k: c.put(
         "/stats/deductions", headers=auth(k, ADMIN),
         json={"unit": "城管局", "month": "2026-11", "points": 2, "note": "媒体督办"}),
+    "POST /planning/changesets/{changeset_id}/handover": lambda c, k: c.post(
+        f"/planning/changesets/{_draft(c, k)}/handover", json={"to": "李规划"},
+        headers=auth(k, ADMIN)),
     "POST /admin/keys": lambda c, k: c.post("/admin/keys", headers=auth(k, ADMIN),
                                             json={"name": "新", "role": "viewer"}),
     "DELETE /admin/keys/{prefix}": lambda c, k: c.delete(f"/admin/keys/{k['viewer'][:7]}",
@@ -115,7 +118,7 @@ WRITES: dict[str, Call] = {
     "POST /planning/changesets/{changeset_id}/split-balanced": _on_draft("split-balanced", {
         "code": W4, "parts": 2, "new_codes": [code(9)]}),
     "POST /planning/changesets/{changeset_id}/move-buildings": _on_draft("move-buildings", {
-        "from_code": W4, "to_code": W3, "buildings": ["B4"]}),
+        "from_code": W4, "to_code": W3, "buildings": ["B5"]}),
     "POST /planning/changesets/{changeset_id}/merge": _on_draft("merge", {"codes": [W1, W2]}),
     "POST /planning/changesets/{changeset_id}/create": _on_draft("create", {
         "code": W1 + "01", "name": "微", "parent_code": W1,
@@ -153,10 +156,11 @@ def _rows(db: Session, route: str) -> list[tuple[Any, ...]]:
 
 @pytest.fixture
 def city(client: TestClient, db: Session) -> TestClient:
-    """Four grids of 100 m with a building each (two in the fourth), and a worker in the
-    first."""
+    """Four grids of 100 m with a building each (two in the third and the fourth), and a
+    worker in the first."""
     cases.four_grids_with_buildings(db)
     cases.add_building(db, "B5", 320, 30, 450)
+    cases.add_building(db, "B6", 230, 80, 100)  # the third grid reaches the band: a plan exists
     db.execute(text("INSERT INTO workers (code, name, role, grid_code) "
                     "VALUES ('W-A', '甲', 'grid_worker', :g)"), {"g": W1})
     db.commit()
@@ -258,5 +262,8 @@ def test_camera_import_records_before_and_after(city: TestClient, db: Session,
         "(after->>'azimuth_deg')::float, after->'geom'->>'type' FROM audit_log "
         "WHERE entity = 'cameras' ORDER BY id")).all()
     prefix = keys["dispatcher"][:7]
+    # the import inserts the camera, gives it its grid (geo.assign_on_import: an update of
+    # grid_code only), and the second import turns it
     assert [tuple(r) for r in rows] == [(prefix, "insert", CAMERA, None, 0.0, "Point"),
+                                        (prefix, "update", CAMERA, 0.0, 0.0, "Point"),
                                         (prefix, "update", CAMERA, 0.0, 90.0, "Point")]

@@ -191,3 +191,22 @@ def test_split_balanced_and_move_buildings_routes(
     bad = client.post(f"/planning/changesets/{cs}/split-balanced", headers=planner,
                       json={"code": WEST, "parts": 1})
     assert bad.status_code == 422
+
+
+def test_a_draft_is_handed_over_over_http(
+        client: TestClient, db: Session, keys: dict[str, str]) -> None:
+    cases.two_grids_sharing_an_edge(db)
+    planner = auth(keys, "planner")
+    cs = client.post("/planning/changesets", json={"area_code": COMMUNITY, "reason": "school"},
+                     headers=planner).json()["id"]
+    assert client.post(f"/planning/changesets/{cs}/handover", json={"to": ""},
+                       headers=planner).status_code == 422
+    given = client.post(f"/planning/changesets/{cs}/handover", json={"to": "planner wang"},
+                        headers=planner)
+    assert given.status_code == 200, given.text
+    assert given.json()["author"] == "planner wang"
+    assert [(h["from"], h["to"], h["by"]) for h in given.json()["report"]["handovers"]] == [
+        ("test planner", "planner wang", "test planner")]
+    again = client.post(f"/planning/changesets/{cs}/reshape", headers=planner,
+                        json={"code": WEST, "geometry": cases.geojson(box(0, 0, 120, 100))})
+    assert again.status_code == 403  # the draft is someone else's now

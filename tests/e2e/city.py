@@ -126,7 +126,11 @@ def _seed_people_and_events(conn: Connection) -> None:
         " ('B001', '向阳小区1号楼', 30, 90, '140213001001002',"
         "  ST_SetSRID(ST_MakePoint(113.3055, 40.0870), 4326)),"
         " ('B002', '向阳小区2号楼', 40, 120, '140213001001002',"
-        "  ST_SetSRID(ST_MakePoint(113.3080, 40.0870), 4326))"))
+        "  ST_SetSRID(ST_MakePoint(113.3080, 40.0870), 4326)),"
+        " ('B003', '向阳三区塔楼', 350, 1050, '140213001001003',"  # the map counts households
+        "  ST_SetSRID(ST_MakePoint(113.3040, 40.0812), 4326)),"  # from buildings
+        " ('B004', '东风小区1号楼', 300, 900, '140213001002001',"
+        "  ST_SetSRID(ST_MakePoint(113.3140, 40.0815), 4326))"))
     conn.execute(text(
         "INSERT INTO sites (code, name, category, grid_code, geom) VALUES ('S001', '第一小学',"
         " 'school', '140213001001001', ST_SetSRID(ST_MakePoint(113.3020, 40.0870), 4326))"))
@@ -154,7 +158,7 @@ def _assign(conn: Connection, event_id: int, grid: str) -> None:
 def clear_small_city(conn: Connection) -> None:
     """Delete every row :func:`seed_small_city` inserted (and alarms added by tests)."""
     conn.execute(text("DELETE FROM plan_changesets WHERE area_code LIKE '140213%'"))
-    conn.execute(text("DELETE FROM buildings WHERE code IN ('B001', 'B002')"))
+    conn.execute(text("DELETE FROM buildings WHERE code IN ('B001', 'B002', 'B003', 'B004')"))
     conn.execute(text("DELETE FROM events WHERE reporter IN ('W001', 'W002')"))
     conn.execute(text("DELETE FROM workers WHERE code IN ('W001', 'W002')"))
     conn.execute(text("DELETE FROM sites WHERE code = 'S001'"))

@@ -174,3 +174,29 @@ def four_grids_with_buildings(db: Session) -> dict[str, Any]:
 
 def snake(length: float = 400, width: float = 5) -> Polygon:
     return LineString([(0, 0), (length, 0)]).buffer(width / 2, cap_style="flat")
+
+
+def straight_edge_split_by_grids(db: Session, notch: bool = False) -> dict[str, Any]:
+    """Community 0..2000 x 0..500 m stored with one lon/lat segment per side (its 2 km south
+    edge is one segment); four 500 m grids drawn in metres split that edge at x = 500, 1000,
+    1500, so their vertices lie up to ~7 cm off the lon/lat segment (no real gap).
+
+    With ``notch``, grid 003 leaves a true gap of 1 m x 0.5 m (0.5 m²) at its south edge.
+    """
+    shape = community(db, width=2000, height=500)
+    grids: dict[str, Any] = {code(i + 1): box(500 * i, 0, 500 * (i + 1), 500) for i in range(4)}
+    if notch:
+        grids[code(3)] = Polygon([(1000, 0), (1200, 0), (1200, 0.5), (1201, 0.5), (1201, 0),
+                                  (1500, 0), (1500, 500), (1000, 500)])
+    for c, g in grids.items():
+        add_grid(db, c, g)
+    return {COMMUNITY: shape, **grids}
+
+
+def hairline_gap(db: Session) -> dict[str, Any]:
+    """West 0..100, east 100.005..200: a 5 mm x 100 m gap (0.5 m²), thinner than 1 cm."""
+    shape = community(db)
+    grids = {code(1): box(0, 0, 100, 100), code(2): box(100.005, 0, 200, 100)}
+    for c, g in grids.items():
+        add_grid(db, c, g)
+    return {COMMUNITY: shape, **grids}

@@ -16,6 +16,7 @@ from geo.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from geo.planning import operations as ops
 from geo.planning.changesets import draft_rows, list_changesets, open_changeset, publish
 from geo.planning.history import changeset_diff, grid_history, grids_as_of, undo
+from geo.planning.kernel import working_grid
 from geo.planning.preview import preview
 from geo.planning.validate import validate_area
 from tests.geo.planning import cases
@@ -215,7 +216,7 @@ def test_create_and_retire(db: Session, town: dict[str, Any]) -> None:
     ops.retire(db, cs, "planner-li", NEW, successor=EAST)  # new in this draft: just dropped
     assert {r["code"] for r in draft_rows(db, cs)} == {WEST, EAST}
     with pytest.raises(NotFound):
-        ops.working_grid(db, cs, NEW)
+        working_grid(db, cs, NEW)
 
 
 def test_unknown_area_and_empty_reason(db: Session) -> None:
@@ -283,3 +284,16 @@ def test_publish_reassigns_open_events_only(db: Session, town: dict[str, Any]) -
     assert [tuple(r) for r in rows] == [("closed-1", EAST, "covered"),
                                         ("never-assigned", WEST, "covered"),
                                         ("open-1", WEST, "covered")]
+
+
+def test_a_dedicated_grid_is_reshaped_alone(db: Session, town: dict[str, Any]) -> None:
+    """A school (dedicated grid 901) overlapping both ordinary grids grows: they keep theirs."""
+    school = code(901)
+    cases.add_grid(db, school, box(80, 20, 120, 60), kind="dedicated")
+    cs = open_changeset(db, COMMUNITY, "school extension", "planner-li").id
+    changed = ops.reshape(db, cs, "planner-li", school, cases.geojson(box(80, 20, 140, 60)))
+    assert changed == [school]
+    assert [r["code"] for r in draft_rows(db, cs)] == [school]
+    publish(db, cs, "planner-li")
+    assert current(db)[school] == (2, 2400.0)
+    assert current(db)[WEST] == (1, 10000.0) and current(db)[EAST] == (1, 10000.0)

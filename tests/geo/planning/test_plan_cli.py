@@ -42,10 +42,32 @@ def test_validate_repair_publish_validate(committed_gap: None) -> None:
     changeset = re.search(r"draft changeset (\d+)", repaired.output)
     assert changeset is not None and "coverage and codes OK" in repaired.output
     shown = runner.invoke(app, ["plan", "preview", changeset.group(1)])
-    assert shown.exit_code == 0 and "changed" in shown.output, shown.output
+    # closing an empty gap moves no unit: no grid's counts change
+    assert shown.exit_code == 0 and "no grid's counts change" in shown.output, shown.output
     done = runner.invoke(app, ["plan", "publish", changeset.group(1), "--author", "li"])
     assert done.exit_code == 0, done.output
     assert "1 versions closed, 1 opened" in " ".join(done.output.split())
     assert runner.invoke(app, ["plan", "validate", COMMUNITY]).exit_code == 0
     again = runner.invoke(app, ["plan", "publish", changeset.group(1), "--author", "li"])
     assert again.exit_code == 1 and "published, not a draft" in again.output
+
+
+def test_a_draft_is_handed_over_then_discarded_from_the_command_line(
+        committed_gap: None, engine: Engine) -> None:
+    repaired = runner.invoke(app, ["plan", "repair", COMMUNITY, "--author", "li"])
+    found = re.search(r"draft changeset (\d+)", repaired.output)
+    assert found is not None, repaired.output
+    cs = found.group(1)
+    refused = runner.invoke(app, ["plan", "discard", cs, "--author", "wang"])
+    assert refused.exit_code == 1 and "is a draft of 'li'" in refused.output
+    given = runner.invoke(app, ["plan", "handover", cs, "--to", "wang", "--author", "li"])
+    assert given.exit_code == 0 and f"changeset {cs} is now a draft of wang" in given.output
+    assert runner.invoke(app, ["plan", "discard", cs, "--author", "li"]).exit_code == 1
+    dropped = runner.invoke(app, ["plan", "discard", cs, "--author", "wang"])
+    assert dropped.exit_code == 0 and f"discarded changeset {cs}" in dropped.output
+    with engine.connect() as conn:
+        status, author, report = conn.execute(text(
+            "SELECT status, author, report FROM plan_changesets WHERE id = :i"),
+            {"i": int(cs)}).one()
+    assert (status, author) == ("discarded", "wang")
+    assert [(h["from"], h["to"], h["by"]) for h in report["handovers"]] == [("li", "wang", "li")]

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from geo.errors import NotFound
 from geo.planning.validate import validate_area
+from geo.settings import get_settings
 from tests.geo.planning import cases
 from tests.geo.planning.cases import COMMUNITY, code
 
@@ -183,3 +184,34 @@ def test_geojson_output_lists_problem_geometries(db: Session) -> None:
     fc = validate_area(db, COMMUNITY).to_geojson()
     assert [f["properties"]["kind"] for f in fc["features"]] == ["gap"]
     assert fc["features"][0]["geometry"]["type"] == "Polygon"
+
+
+def test_a_straight_community_edge_split_by_grids_is_not_a_gap(db: Session) -> None:
+    cases.straight_edge_split_by_grids(db)
+    report = validate_area(db, COMMUNITY)
+    assert [p.kind for p in report.problems if p.kind in ("gap", "outside_parent")] == []
+    # without noding (tolerance 0) the vertices at x = 500..1500, a few cm off the lon/lat
+    # segment, do leave pieces between the grids and the edge
+    unnoded = validate_area(db, COMMUNITY, settings=get_settings().model_copy(
+        update={"plan_coverage_snap_m": 0.0}))
+    off = [p for p in unnoded.problems if p.kind in ("gap", "outside_parent")]
+    assert off and all((p.width_m or 1) < 0.1 for p in off)
+
+
+def test_a_true_half_square_metre_gap_on_that_edge_is_found(db: Session) -> None:
+    cases.straight_edge_split_by_grids(db, notch=True)
+    report = validate_area(db, COMMUNITY)
+    gaps = [p for p in report.problems if p.kind == "gap"]
+    assert [(p.severity, p.size, p.codes) for p in gaps] == [("error", "sliver", [code(3)])]
+    assert gaps[0].area_m2 == pytest.approx(0.5, abs=0.005)
+    assert gaps[0].width_m == pytest.approx(2 * 0.5 / 3, abs=0.01)  # 2·A/P, P = 3 m
+
+
+def test_a_hairline_gap_is_reported_and_classified_not_dropped(db: Session) -> None:
+    cases.hairline_gap(db)
+    report = validate_area(db, COMMUNITY)
+    gaps = [p for p in report.problems if p.kind == "gap"]
+    assert [(p.severity, p.size, p.sliver) for p in gaps] == [("warning", "hairline", True)]
+    assert gaps[0].area_m2 == pytest.approx(0.5, abs=0.005)
+    assert gaps[0].width_m == pytest.approx(0.005, abs=0.0002)
+    assert "hairline" in gaps[0].message and report.ok  # a warning: reported, not blocking

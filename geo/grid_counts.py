@@ -1,0 +1,62 @@
+"""Per-grid counts, one computation for every view: map, preview, validation and /stats.
+
+A unit belongs to the grid whose shape covers its point (a building's or site's point on
+surface, a camera's or event's point), the rule :func:`geo.assign.assign_units` stores.
+Counted per grid: buildings, their households and population, sites, cameras, workers (by
+their ``grid_code``) and open events (not closed or rejected). Grids are the published ones,
+or those a draft changeset would publish (:data:`geo.planning.candidates.CANDIDATES`), so a
+draft's "after" uses the same rule as the published "before". Ordinary and dedicated grids
+are counted alike; micro-grids count what lies in them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.planning.candidates import CANDIDATES
+
+COUNT_KINDS = ("buildings", "households", "population", "sites", "cameras", "workers",
+               "open_events")
+
+COUNTS_OF = """
+SELECT gr.id,
+  (SELECT count(*) FROM buildings b WHERE b.geom && gr.geom AND ST_Covers(gr.geom,
+     CASE WHEN ST_GeometryType(b.geom) = 'ST_Point' THEN b.geom
+          ELSE ST_PointOnSurface(b.geom) END)) AS buildings,
+  (SELECT COALESCE(sum(b.households), 0) FROM buildings b WHERE b.geom && gr.geom AND
+     ST_Covers(gr.geom, CASE WHEN ST_GeometryType(b.geom) = 'ST_Point' THEN b.geom
+                             ELSE ST_PointOnSurface(b.geom) END)) AS households,
+  (SELECT COALESCE(sum(b.population), 0) FROM buildings b WHERE b.geom && gr.geom AND
+     ST_Covers(gr.geom, CASE WHEN ST_GeometryType(b.geom) = 'ST_Point' THEN b.geom
+                             ELSE ST_PointOnSurface(b.geom) END)) AS population,
+  (SELECT count(*) FROM sites s WHERE s.geom && gr.geom AND ST_Covers(gr.geom,
+     CASE WHEN ST_GeometryType(s.geom) = 'ST_Point' THEN s.geom
+          ELSE ST_PointOnSurface(s.geom) END)) AS sites,
+  (SELECT count(*) FROM cameras k WHERE k.geom && gr.geom AND ST_Covers(gr.geom, k.geom))
+     AS cameras,
+  (SELECT count(*) FROM workers w WHERE w.grid_code = gr.code) AS workers,
+  (SELECT count(*) FROM events e WHERE e.geom && gr.geom AND ST_Covers(gr.geom, e.geom)
+     AND e.status NOT IN ('closed', 'rejected')) AS open_events
+FROM ({grids}) gr
+"""
+"""Counts per row of ``{grids}`` (a query with ``id``, ``code`` and lon/lat ``geom``)."""
+
+_SQL = COUNTS_OF.format(grids=f"""
+    SELECT c.code AS id, c.code, c.geom FROM ({CANDIDATES}) c WHERE c.code = ANY(:codes)""")  # noqa: S608
+
+
+def grid_counts(session: Session, codes: list[str], changeset_id: int | None = None
+                ) -> dict[str, dict[str, int]]:
+    """Counts (:data:`COUNT_KINDS`) of the grids ``codes``, as published or as draft
+    ``changeset_id`` would publish them; codes without a (current or draft) grid are left
+    out. Never writes."""
+    rows = session.execute(text(_SQL), {"codes": list(codes), "cs": changeset_id}).mappings()
+    return {r["id"]: {k: int(r[k]) for k in COUNT_KINDS} for r in rows}
+
+
+def area_grid_codes(session: Session, prefix: str) -> list[str]:
+    """Codes of the current grids and micro-grids whose code starts with ``prefix``."""
+    return list(session.scalars(text(
+        "SELECT code FROM grids WHERE valid_to IS NULL AND starts_with(code, :p) ORDER BY code"),
+        {"p": prefix}).all())
