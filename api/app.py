@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.errors import error_body, install_error_handlers
 from api.locate_pool import PooledSource
 from api.routers.admin import admin_router
+from api.routers.dashboard import dashboard_router
 from api.routers.dispatch import dispatch_router
 from api.routers.files import files_router
 from api.routers.health import health_router
@@ -56,6 +57,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(session_router())
     app.include_router(files_router())
     app.include_router(maps_router())
+    app.include_router(dashboard_router())
     app.mount("/static", static_app(), name="static")
     app.include_router(planning_router())
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
