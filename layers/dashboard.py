@@ -2,8 +2,9 @@
 Apache ECharts served from ``/static/npm/echarts`` and gridlink's ``dashboard.js``.
 
 The page holds no figure itself: ``dashboard.js`` fetches ``/dashboard/data`` and draws every
-chart, refetches on each alarm of ``/alarms/stream`` (SSE) and every minute (cases become
-overdue without any write), and in wall mode cycles through the area and its child areas.
+chart, refetches on each alarm of ``/alarms/stream`` (SSE, for dispatchers; other readers
+poll every 30 s) and every minute (cases become overdue without any write), and in wall
+mode cycles through the area and its child areas.
 """
 
 from __future__ import annotations
@@ -27,15 +28,19 @@ PANELS = (
 """Chart id → title; each chart's "数据" link is ``/dashboard/csv/<id>``."""
 
 
-def dashboard_html(area: str, name: str, wall: bool, cycle_s: int) -> str:
+def dashboard_html(area: str, name: str, wall: bool, cycle_s: int,
+                   stream_url: str | None) -> str:
     """The dashboard page of area ``area`` (code) named ``name``.
 
     Parameters
     ----------
     wall : wall-screen mode: a fixed 1920×1080 layout without links or controls, cycling
         every ``cycle_s`` seconds through the area and its child areas.
+    stream_url : the alarm stream (SSE) the viewer may open, or None: then the page polls
+        its figures every 30 s instead of on each alarm (and every 60 s).
     """
     return render_page("dashboard.html", area=area, name=name, wall=wall, cycle_s=cycle_s,
+                       stream_url=stream_url or "",
                        panels=PANELS, status_names=STATUS_NAMES,
                        camera_status_names=CAMERA_STATUS_NAMES, level_names=LEVEL_NAMES,
                        score_bands=SCORE_BANDS)

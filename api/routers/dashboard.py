@@ -40,13 +40,14 @@ def dashboard_router() -> APIRouter:
 
     @router.get("/dashboard", response_class=HTMLResponse,
                 summary="Command-centre dashboard (大屏) of a district, street or community")
-    def page(session: SessionDep, _: Reader, area: str | None = None,
+    def page(session: SessionDep, caller: Reader, area: str | None = None,
              wall: bool = Query(False, description="wall screen: 1920×1080, no controls, "
                                 "cycling through the area and its child areas"),
              cycle_s: int = Query(30, ge=5, le=3600, description="wall: seconds per area"),
              ) -> HTMLResponse:
         scope = dashboard_scope(session, area)
-        return HTMLResponse(dashboard_html(scope.code, scope.name, wall, cycle_s))
+        stream = "/alarms/stream" if caller.role in ("dispatcher", "admin") else None
+        return HTMLResponse(dashboard_html(scope.code, scope.name, wall, cycle_s, stream))
 
     @router.get("/dashboard/data", summary="Every figure of the dashboard (JSON)")
     def data(session: SessionDep, settings: SettingsDep, _: Reader, area: str | None = None,

@@ -128,6 +128,7 @@
         "&at=" + encodeURIComponent(d.now); });
     drawToday(d); drawTrend(d); drawRanking(d); drawCameras(d); drawAlarms(d); drawHeat(d);
     state.loads += 1;
+    body.dataset.loaded = String(state.loads);
   }
 
   async function load() {
@@ -143,7 +144,9 @@
   }
 
   function live() {
-    const source = new EventSource("/alarms/stream");
+    if (!body.dataset.stream) { setInterval(load, 30000); return; }
+    const source = new EventSource(body.dataset.stream);
+    state.source = source;
     source.addEventListener("alarm", (e) => {
       const a = JSON.parse(e.data);
       if (!(a.grid && a.grid.code && a.grid.code.startsWith(state.area))) return;
