@@ -13,6 +13,8 @@ from layers.assets import render_page
 
 STATUS_NAMES = {"reported": "已上报", "dispatched": "已派遣", "in_progress": "处置中",
                 "resolved": "已处置", "closed": "已结案", "rejected": "不予受理"}
+CATEGORY_NAMES = {"alarm": "一键报警"}
+"""Display names of the categories gridlink itself creates (others are shown as stored)."""
 CAMERA_STATUS_NAMES = {"online": "在线", "offline": "离线", "fault": "故障"}
 LEVEL_NAMES = {"district": "区/县", "street": "街道", "community": "社区", "grid": "网格"}
 SCORE_BANDS = ((90.0, "优秀", "#2e7d32"), (80.0, "良好", "#1565c0"), (60.0, "合格", "#ef6c00"),
@@ -42,5 +44,6 @@ def dashboard_html(area: str, name: str, wall: bool, cycle_s: int,
     return render_page("dashboard.html", area=area, name=name, wall=wall, cycle_s=cycle_s,
                        stream_url=stream_url or "",
                        panels=PANELS, status_names=STATUS_NAMES,
-                       camera_status_names=CAMERA_STATUS_NAMES, level_names=LEVEL_NAMES,
+                       camera_status_names=CAMERA_STATUS_NAMES, category_names=CATEGORY_NAMES,
+                       level_names=LEVEL_NAMES,
                        score_bands=SCORE_BANDS)

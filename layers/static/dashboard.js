@@ -31,7 +31,7 @@
     show("new_24h", t.new_24h); show("overdue", t.overdue.length);
     show("open_alarms", t.open_alarms);
     chart("status", { tooltip: { trigger: "item" }, series: [{ type: "pie", radius: ["35%", "70%"],
-      label: { color: "#dfe8f5", formatter: "{b} {c}" },
+      label: { position: "inside", color: "#0b1a2e", fontSize: 14, formatter: "{b}\n{c}" },
       data: t.by_status.map((r) => ({ name: name(labels.status, r.status), value: r.events })) }] });
     const rows = document.getElementById("overdue-rows");
     rows.replaceChildren(...t.overdue.slice(0, 12).map((o) => {
@@ -44,10 +44,10 @@
   function drawTrend(d) {
     const tr = d.trend, days = tr.days;
     const cats = [...new Set(tr.by_day_category.map((r) => r.category))].sort();
-    chart("categories", { legend: { textStyle: { color: "#dfe8f5" } }, grid: { top: 40, bottom: 30 },
+    chart("categories", { legend: { top: 0, right: 0, textStyle: { color: "#dfe8f5" } }, grid: { top: 40, bottom: 30 },
       xAxis: Object.assign({ type: "category", data: days.map((x) => x.slice(5)) }, AXIS),
       yAxis: Object.assign({ type: "value", minInterval: 1 }, AXIS),
-      series: cats.map((c) => ({ name: c, type: "bar", stack: "all", data: days.map((day) =>
+      series: cats.map((c) => ({ name: name(labels.category, c), type: "bar", stack: "all", data: days.map((day) =>
         tr.by_day_category.filter((r) => r.day === day && r.category === c)
           .reduce((s, r) => s + r.events, 0)) })) });
     chart("units", { grid: { left: 110, bottom: 30 },
@@ -55,7 +55,7 @@
       xAxis: Object.assign({ type: "value", minInterval: 1 }, AXIS),
       series: [{ type: "bar", data: tr.by_unit.map((u) => u.events),
         label: { show: true, position: "right", color: "#dfe8f5" } }] });
-    chart("rates", { legend: { textStyle: { color: "#dfe8f5" } }, grid: { top: 40, bottom: 30 },
+    chart("rates", { legend: { top: 0, right: 0, textStyle: { color: "#dfe8f5" } }, grid: { top: 40, bottom: 30 },
       xAxis: Object.assign({ type: "category", data: days.map((x) => x.slice(5)) }, AXIS),
       yAxis: Object.assign({ type: "value", max: 100, axisLabel: { formatter: "{value}%",
         color: "#dfe8f5" } }),
@@ -85,7 +85,7 @@
     const c = d.cameras, units = [...new Map(c.by_unit.map((r) => [r.unit, r.name])).entries()];
     const statuses = [...new Set(c.by_unit.map((r) => r.status))].sort();
     const colour = { online: "#66bb6a", offline: "#90a4ae", fault: "#ef5350" };
-    chart("cameras", { legend: { textStyle: { color: "#dfe8f5" } }, grid: { top: 40, left: 110 },
+    chart("cameras", { legend: { top: 0, right: 0, textStyle: { color: "#dfe8f5" } }, grid: { top: 40, left: 110 },
       yAxis: Object.assign({ type: "category", data: units.map((u) => u[1]) }, AXIS),
       xAxis: Object.assign({ type: "value", minInterval: 1 }, AXIS),
       series: statuses.map((s) => ({ name: name(labels.camera, s), type: "bar", stack: "cams",

@@ -37,10 +37,10 @@ def recent(server: Server) -> Iterator[list[int]]:
     three today, one closed yesterday, one dispatched five days ago (so it is overdue), and a
     one-click alarm now, dispatched at once."""
     now = datetime.now(UTC)
-    plan = [("140213001001001", "garbage", 1, ()), ("140213001001002", "parking", 2, ()),
-            ("140213001002001", "garbage", 3, ("dispatch",)),
-            ("140213001001003", "parking", 26, ("dispatch", "start", "resolve", "close")),
-            ("140213001002002", "garbage", 120, ("dispatch",))]
+    plan = [("140213001001001", "垃圾暴露", 1, ()), ("140213001001002", "占道经营", 2, ()),
+            ("140213001002001", "垃圾暴露", 3, ("dispatch",)),
+            ("140213001001003", "占道经营", 26, ("dispatch", "start", "resolve", "close")),
+            ("140213001002002", "垃圾暴露", 120, ("dispatch",))]
     ids = []
     for grid, category, hours_ago, actions in plan:
         lon, lat = GRID_CENTRES[grid]
