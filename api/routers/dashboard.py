@@ -15,6 +15,7 @@ from api.auth import Reader
 from api.deps import SessionDep, SettingsDep
 from geo.dashboard import dashboard_figures, dashboard_scope
 from geo.errors import NotFound
+from geo.monthly_report import monthly_report_xlsx
 from geo.rollups import counts_csv, daily_counts, today
 from geo.stats import FIELDS as STATS_FIELDS
 from layers.dashboard import dashboard_html
@@ -33,6 +34,7 @@ PANELS: dict[str, tuple[tuple[str, str], tuple[str, ...]]] = {
     "heat": (("heat", "cells"), ("x", "y", "events")),
 }
 """Each chart's table: where its rows sit in the figures, and its CSV columns."""
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def dashboard_router() -> APIRouter:
@@ -47,7 +49,8 @@ def dashboard_router() -> APIRouter:
              ) -> HTMLResponse:
         scope = dashboard_scope(session, area)
         stream = "/alarms/stream" if caller.role in ("dispatcher", "admin") else None
-        return HTMLResponse(dashboard_html(scope.code, scope.name, wall, cycle_s, stream))
+        return HTMLResponse(dashboard_html(scope.code, scope.name, wall, cycle_s, stream,
+                                           today().isoformat()))
 
     @router.get("/dashboard/data", summary="Every figure of the dashboard (JSON)")
     def data(session: SessionDep, settings: SettingsDep, _: Reader, area: str | None = None,
@@ -65,6 +68,16 @@ def dashboard_router() -> APIRouter:
         figures = dashboard_figures(session, scope, _instant(at), settings)
         (part, key), columns = PANELS[panel]
         return _csv(figures[part][key], columns, f"dashboard_{scope.code}_{panel}.csv")
+
+    @router.get("/dashboard/report.xlsx", summary="Monthly report (XLSX with charts): the "
+                "month's assessment ranking and case figures of one scope")
+    def report(session: SessionDep, settings: SettingsDep, _: Reader, area: str | None = None,
+               month: date = Query(..., description="any day of the month, e.g. 2026-11-01"),
+               ) -> Response:
+        scope = dashboard_scope(session, area)
+        return Response(monthly_report_xlsx(session, scope, month, settings), media_type=XLSX,
+                        headers={"Content-Disposition": 'attachment; filename='
+                                 f'"report_{scope.code}_{month:%Y-%m}.xlsx"'})
 
     @router.get("/stats/daily", summary="Cases per day (CST) from the daily rollups, grouped "
                 "by day/area/grid/category/status (JSON or CSV)")

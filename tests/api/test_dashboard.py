@@ -3,11 +3,13 @@ every figure equals what /stats and /stats/daily answer for the same scope and p
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from openpyxl import load_workbook
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -162,3 +164,27 @@ def test_bad_scope_or_chart_is_a_clear_error(client: TestClient, keys: dict[str,
     by = client.get("/stats/daily", params={"by": "day,geom"}, headers=viewer)
     assert by.status_code == 422 and by.json()["details"][0]["value"] == "geom"
     assert client.get("/dashboard/data").status_code == 401
+
+
+def test_monthly_report_holds_the_months_ranking_and_cases(
+        client: TestClient, keys: dict[str, str], four_cases: dict[str, int]) -> None:
+    response = client.get("/dashboard/report.xlsx", params={"area": STREET,
+                          "month": "2026-11-15"}, headers=auth(keys, "viewer"))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-disposition"] == (
+        f'attachment; filename="report_{STREET}_2026-11.xlsx"')
+    book = load_workbook(io.BytesIO(response.content))
+    assert book.sheetnames == ["考核排名", "每日案件", "案件状态", "说明"]
+    month = _get(client, keys, "/stats", level="community", since="2026-10-31T16:00:00Z",
+                 until="2026-11-30T16:00:00Z")["units"]
+    ranking = [dict(zip([c.value for c in book["考核排名"][1]], [c.value for c in row],
+                        strict=True)) for row in book["考核排名"].iter_rows(min_row=2)]
+    assert [(r["单位代码"], r["受理数"], r["考核得分"]) for r in ranking] == [
+        (u["unit"], u["accepted"], u["score"]) for u in month] == [
+        (COMMUNITY, 3, month[0]["score"])]
+    assert [[c.value for c in row] for row in book["每日案件"].iter_rows()] == [
+        ["日期", "alarm", "garbage", "parking"], ["2026-11-02", 0, 0, 1],
+        ["2026-11-03", 1, 1, 0]]
+    assert [[c.value for c in row] for row in book["案件状态"].iter_rows()] == [
+        ["状态", "案件数"], ["closed", 1], ["dispatched", 1], ["reported", 1]]
+    assert len(book["考核排名"]._charts) == len(book["每日案件"]._charts) == 1
