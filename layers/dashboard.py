@@ -31,7 +31,7 @@ PANELS = (
 
 
 def dashboard_html(area: str, name: str, wall: bool, cycle_s: int,
-                   stream_url: str | None, month: str) -> str:
+                   stream_url: str | None, month: str, at: str = "") -> str:
     """The dashboard page of area ``area`` (code) named ``name``.
 
     Parameters
@@ -41,9 +41,10 @@ def dashboard_html(area: str, name: str, wall: bool, cycle_s: int,
     stream_url : the alarm stream (SSE) the viewer may open, or None: then the page polls
         its figures every 30 s instead of on each alarm (and every 60 s).
     month : ISO date of the month the "月度报告" link exports.
+    at : ISO instant the figures are computed for (empty: now, at each refresh).
     """
     return render_page("dashboard.html", area=area, name=name, wall=wall, cycle_s=cycle_s,
-                       stream_url=stream_url or "", month=month,
+                       stream_url=stream_url or "", month=month, at=at,
                        panels=PANELS, status_names=STATUS_NAMES,
                        camera_status_names=CAMERA_STATUS_NAMES, category_names=CATEGORY_NAMES,
                        level_names=LEVEL_NAMES,

@@ -16,7 +16,7 @@ from api.deps import SessionDep, SettingsDep
 from geo.dashboard import dashboard_figures, dashboard_scope
 from geo.errors import NotFound
 from geo.monthly_report import monthly_report_xlsx
-from geo.rollups import counts_csv, daily_counts, today
+from geo.rollups import counts_csv, daily_counts, local_day, today
 from geo.stats import FIELDS as STATS_FIELDS
 from layers.dashboard import dashboard_html
 
@@ -46,11 +46,15 @@ def dashboard_router() -> APIRouter:
              wall: bool = Query(False, description="wall screen: 1920×1080, no controls, "
                                 "cycling through the area and its child areas"),
              cycle_s: int = Query(30, ge=5, le=3600, description="wall: seconds per area"),
+             at: datetime | None = Query(None, description="show the figures at this instant "
+                                         "(default: now, refreshed live)"),
              ) -> HTMLResponse:
         scope = dashboard_scope(session, area)
         stream = "/alarms/stream" if caller.role in ("dispatcher", "admin") else None
+        moment = _instant(at).isoformat() if at else ""
+        month = (local_day(_instant(at)) if at else today()).isoformat()
         return HTMLResponse(dashboard_html(scope.code, scope.name, wall, cycle_s, stream,
-                                           today().isoformat()))
+                                           month, moment))
 
     @router.get("/dashboard/data", summary="Every figure of the dashboard (JSON)")
     def data(session: SessionDep, settings: SettingsDep, _: Reader, area: str | None = None,

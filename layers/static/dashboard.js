@@ -132,7 +132,8 @@
   }
 
   async function load() {
-    const r = await fetch("/dashboard/data?area=" + encodeURIComponent(state.area));
+    const at = body.dataset.at ? "&at=" + encodeURIComponent(body.dataset.at) : "";
+    const r = await fetch("/dashboard/data?area=" + encodeURIComponent(state.area) + at);
     if (!r.ok) throw new Error("dashboard data: HTTP " + r.status);
     draw(await r.json());
   }

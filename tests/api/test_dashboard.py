@@ -150,6 +150,14 @@ def test_page_is_offline_and_links_every_chart(client: TestClient, keys: dict[st
                       headers=auth(keys, "viewer"))
     assert 'class="wall"' in wall.text and "/dashboard/csv/" not in wall.text
     assert client.get("/static/npm/echarts/dist/echarts.min.js").status_code == 200
+    past = client.get("/dashboard", params={"area": STREET, "at": AT.isoformat()},
+                      headers=auth(keys, "viewer"))
+    assert 'data-at="2026-11-03T04:00:00+00:00"' in past.text
+    assert f"/dashboard/report.xlsx?area={STREET}&amp;month=2026-11-03" in past.text
+    assert 'data-stream=""' in past.text  # a viewer polls; a dispatcher streams
+    dispatcher = client.get("/dashboard", params={"area": STREET},
+                            headers=auth(keys, "dispatcher"))
+    assert 'data-stream="/alarms/stream"' in dispatcher.text
 
 
 def test_bad_scope_or_chart_is_a_clear_error(client: TestClient, keys: dict[str, str],
