@@ -134,7 +134,14 @@ def main() -> None:
     from sqlalchemy import text
 
     from geo import mapdata
+    from geo.assign import assign_events
     from geo.db import transaction
+
+    start = time.perf_counter()
+    with transaction() as session:
+        assigned = assign_events(session, "all")
+    print(f"{assigned.events:,} events assigned in {time.perf_counter() - start:.1f} s "
+          "(rollups moved by the triggers included)", flush=True)
 
     with transaction() as session:
         district = mapdata.default_area(session)
