@@ -41,7 +41,7 @@ from geo.settings import get_settings
 CHARTS_DRAWN = """() => document.body.dataset.loaded === '1'"""
 """JS: the figures arrived and every chart was drawn (synchronously: no animation)."""
 ROLLUP_TRIGGERS = {"events": ("events_roll_up_insert", "events_roll_up_update"),
-                   "event_assignments": ("event_assignments_roll_up",
+                   "event_assignments": ("event_assignments_roll_up_insert",
                                          "event_assignments_roll_up_update")}
 WRITES = {
     "insert": "INSERT INTO events (category, reported_at, status, priority, handling_level,"
