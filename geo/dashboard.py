@@ -8,8 +8,8 @@ Every case count comes from one of two places, so the wall equals the API to the
   (``accepted``), the handling and on-time rates per day, the month's ranking.
 
 The rest are read directly: overdue cases now, camera health (the ``status`` of each camera
-and the grid it is filed under), alarm response times and the 7-day heat grid. Times are
-timezone-aware; days and months are China Standard Time (:data:`geo.rollups.LOCAL_TZ`).
+and the ordinary grid whose polygon covers it), alarm response times and the 7-day heat grid.
+Times are timezone-aware; days and months are China Standard Time (:data:`geo.rollups.LOCAL_TZ`).
 """
 
 from __future__ import annotations
@@ -165,23 +165,43 @@ def ranking_panel(session: Session, scope: Scope, now: datetime,
             "units": rows}
 
 
+PLACED_CAMERAS = """
+placed AS (SELECT DISTINCT ON (c.code) c.code, c.status, g.code AS grid_code
+             FROM cameras c JOIN grids g ON ST_Covers(g.geom, c.geom)
+            WHERE g.code LIKE :prefix AND g.level = 'grid' AND g.kind <> 'dedicated'
+              AND g.valid_to IS NULL ORDER BY c.code, g.code)"""
+"""Each camera placed in the current ordinary grid whose polygon covers it (GiST on grids;
+on a shared edge, the smaller code)."""
+
+CAMERA_UNITS_SQL = f"""
+WITH {PLACED_CAMERAS},
+     units AS (SELECT code, name FROM admin_areas WHERE parent_code = :area UNION ALL
+               SELECT code, name FROM grids WHERE community_code = :area AND level = 'grid'
+               AND kind <> 'dedicated' AND valid_to IS NULL AND :level = 'community'),
+     lengths AS (SELECT DISTINCT length(code) AS n FROM units)
+SELECT u.code AS unit, u.name, p.status, count(*)::int AS cameras
+  FROM placed p CROSS JOIN lengths l JOIN units u ON u.code = left(p.grid_code, l.n)
+ GROUP BY 1, 2, 3 ORDER BY 1, 3
+"""  # noqa: S608 (constant SQL fragments only)
+"""Cameras per child unit and status (grid codes cut to each unit-code length, hash join)."""
+
+BLIND_GRIDS_SQL = f"""
+WITH {PLACED_CAMERAS}
+SELECT g.code, g.name FROM grids g WHERE g.code LIKE :prefix AND g.level = 'grid'
+   AND g.kind <> 'dedicated' AND g.valid_to IS NULL
+   AND g.code NOT IN (SELECT grid_code FROM placed WHERE status = 'online')
+ ORDER BY g.code
+"""  # noqa: S608 (constant SQL fragments only)
+"""Current ordinary grids without an online camera inside."""
+
+
 def camera_panel(session: Session, scope: Scope) -> dict[str, Any]:
-    """Cameras per child unit by status (online/offline/fault/...) and the scope's current
-    grids (level ``grid``) with no online camera filed under them or their micro-grids."""
-    per_unit = session.execute(text(
-        "SELECT left(c.grid_code, length(u.code)) AS unit, u.name, c.status,"
-        " count(*)::int AS cameras FROM cameras c"
-        " JOIN (SELECT code, name FROM admin_areas WHERE parent_code = :area UNION ALL"
-        "       SELECT code, name FROM grids WHERE community_code = :area AND level = 'grid'"
-        "       AND valid_to IS NULL AND :level = 'community') u"
-        "   ON c.grid_code LIKE u.code || '%'"
-        " GROUP BY 1, 2, 3 ORDER BY 1, 3"),
-        {"area": scope.code, "level": scope.level}).mappings().all()
-    blind = session.execute(text(
-        "SELECT g.code, g.name FROM grids g WHERE g.code LIKE :prefix AND g.level = 'grid'"
-        " AND g.valid_to IS NULL AND NOT EXISTS (SELECT 1 FROM cameras c"
-        "  WHERE c.grid_code LIKE g.code || '%' AND c.status = 'online') ORDER BY g.code"),
-        {"prefix": prefix_pattern(scope.code)}).mappings().all()
+    """Cameras per child unit by status (online/offline/fault/...), each camera placed in the
+    current ordinary grid covering it, and the scope's ordinary grids with no online camera
+    (dedicated grids, e.g. schools, overlap ordinary ones and are left out)."""
+    params = {"area": scope.code, "level": scope.level, "prefix": prefix_pattern(scope.code)}
+    per_unit = session.execute(text(CAMERA_UNITS_SQL), params).mappings().all()
+    blind = session.execute(text(BLIND_GRIDS_SQL), params).mappings().all()
     return {"by_unit": [dict(r) for r in per_unit],
             "grids_without_camera": [dict(r) for r in blind]}
 

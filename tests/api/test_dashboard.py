@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from geo.events import EventIn, apply_action, create_event
 from layers.assets import external_urls
 from tests.conftest import auth
-from tests.geo.test_locate import COMMUNITY, G1, G2, SCHOOL, STREET, build_small_city
+from tests.geo.test_locate import COMMUNITY, G1, G2, STREET, build_small_city
 
 AT = datetime(2026, 11, 3, 4, 0, tzinfo=UTC)  # 12:00 on 3 November in Beijing
 IN_G1, IN_G2 = (113.301, 40.0808), (113.303, 40.0815)
@@ -35,10 +35,8 @@ def _event(db: Session, where: tuple[float, float], at: datetime, category: str,
 def four_cases(db: Session) -> dict[str, int]:
     """today_open (G1, today), overdue (G1, 29 Oct, dispatched, 50 h overdue at AT),
     closed (G2, 2 Nov) and an alarm (G1, today, dispatched 12 minutes after it came in).
-    Cameras 1, 2, 4 online in G1; camera 3 offline in G2."""
+    Cameras (small city): 1, 2, 4 online and 3 offline, all inside G1 (and the school)."""
     build_small_city(db)
-    db.execute(text("UPDATE cameras SET grid_code = CASE WHEN status = 'online' THEN :g1"
-                    " ELSE :g2 END"), {"g1": G1, "g2": G2})
     cases = {
         "today_open": _event(db, IN_G1, AT - timedelta(hours=2), "garbage"),
         "overdue": _event(db, IN_G1, datetime(2026, 10, 29, 2, tzinfo=UTC), "garbage",
@@ -104,8 +102,7 @@ def test_cameras_alarms_and_heat(client: TestClient, keys: dict[str, str],
     assert d["cameras"] == {
         "by_unit": [{"unit": COMMUNITY, "name": "振华南街社区", "status": "offline", "cameras": 1},
                     {"unit": COMMUNITY, "name": "振华南街社区", "status": "online", "cameras": 3}],
-        "grids_without_camera": [{"code": G2, "name": "二网格"},
-                                 {"code": SCHOOL, "name": "实验小学"}]}
+        "grids_without_camera": [{"code": G2, "name": "二网格"}]}
     alarms = d["alarms"]
     assert (alarms["alarms"], alarms["dispatched"], alarms["median_min"], alarms["p90_min"]) == (
         1, 1, 12.0, 12.0)
@@ -130,7 +127,7 @@ def test_each_chart_has_its_csv(client: TestClient, keys: dict[str, str],
     assert csv("units") == f"unit,name,events\n{COMMUNITY},振华南街社区,4\n"
     assert csv("alarm_response") == ("label,alarms\n0-5 分钟,0\n5-15 分钟,1\n15-30 分钟,0\n"
                                      "30-60 分钟,0\n≥60 分钟,0\n")
-    assert csv("blind_grids") == f"code,name\n{G2},二网格\n{SCHOOL},实验小学\n"
+    assert csv("blind_grids") == f"code,name\n{G2},二网格\n"
     daily = client.get("/stats/daily", params={"area": STREET, "since": "2026-11-03",
                        "until": "2026-11-03", "by": "category", "format": "csv"},
                        headers=auth(keys, "viewer"))
