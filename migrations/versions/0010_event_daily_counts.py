@@ -51,7 +51,8 @@ CREATE FUNCTION event_daily_counts_add(p_day date, p_district text, p_street tex
     ON CONFLICT (day, district_code, street_code, community_code, grid_code, category, status) DO UPDATE SET events = c.events + EXCLUDED.events
 $$;
 
--- Statement-level: one grouped upsert per statement, whatever the number of rows.
+-- Statement-level: one grouped upsert per statement, whatever the number of rows. Keys are
+-- upserted in key order, so concurrent writers lock rollup rows in the same order (no deadlock).
 CREATE FUNCTION events_roll_up() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
@@ -59,7 +60,7 @@ BEGIN
         SELECT gridlink_local_day(n.reported_at), a.district_code, a.street_code,
                a.community_code, a.grid_code, n.category, n.status, count(*)
           FROM new_rows n LEFT JOIN event_assignments a ON a.event_id = n.id
-         GROUP BY 1, 2, 3, 4, 5, 6, 7
+         GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7
         ON CONFLICT (day, district_code, street_code, community_code, grid_code, category, status) DO UPDATE SET events = c.events + EXCLUDED.events;
     ELSE
         INSERT INTO event_daily_counts AS c (day, district_code, street_code, community_code, grid_code, category, status, events)
@@ -71,7 +72,7 @@ BEGIN
                 SELECT gridlink_local_day(n.reported_at), n.category, n.status, 1, n.id
                   FROM new_rows n) d
           LEFT JOIN event_assignments a ON a.event_id = d.id
-         GROUP BY 1, 2, 3, 4, 5, 6, 7 HAVING sum(delta) <> 0
+         GROUP BY 1, 2, 3, 4, 5, 6, 7 HAVING sum(delta) <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7
         ON CONFLICT (day, district_code, street_code, community_code, grid_code, category, status) DO UPDATE SET events = c.events + EXCLUDED.events;
     END IF;
     RETURN NULL;
@@ -103,7 +104,7 @@ BEGIN
                 SELECT n.event_id, n.district_code, n.street_code, n.community_code,
                        n.grid_code, 1 FROM new_rows n) d
           JOIN events e ON e.id = d.event_id
-         GROUP BY 1, 2, 3, 4, 5, 6, 7 HAVING sum(delta) <> 0
+         GROUP BY 1, 2, 3, 4, 5, 6, 7 HAVING sum(delta) <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7
         ON CONFLICT (day, district_code, street_code, community_code, grid_code, category, status) DO UPDATE SET events = c.events + EXCLUDED.events;
     ELSIF TG_OP = 'UPDATE' THEN
         INSERT INTO event_daily_counts AS c (day, district_code, street_code, community_code, grid_code, category, status, events)
@@ -115,7 +116,7 @@ BEGIN
                 SELECT n.event_id, n.district_code, n.street_code, n.community_code,
                        n.grid_code, 1 FROM new_rows n) d
           JOIN events e ON e.id = d.event_id
-         GROUP BY 1, 2, 3, 4, 5, 6, 7 HAVING sum(delta) <> 0
+         GROUP BY 1, 2, 3, 4, 5, 6, 7 HAVING sum(delta) <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7
         ON CONFLICT (day, district_code, street_code, community_code, grid_code, category, status) DO UPDATE SET events = c.events + EXCLUDED.events;
     ELSE
         INSERT INTO event_daily_counts AS c (day, district_code, street_code, community_code, grid_code, category, status, events)
@@ -126,7 +127,7 @@ BEGIN
                 UNION ALL
                 SELECT o.event_id, NULL, NULL, NULL, NULL, 1 FROM old_rows o) d
           JOIN events e ON e.id = d.event_id
-         GROUP BY 1, 2, 3, 4, 5, 6, 7 HAVING sum(delta) <> 0
+         GROUP BY 1, 2, 3, 4, 5, 6, 7 HAVING sum(delta) <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7
         ON CONFLICT (day, district_code, street_code, community_code, grid_code, category, status) DO UPDATE SET events = c.events + EXCLUDED.events;
     END IF;
     RETURN NULL;
