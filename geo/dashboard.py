@@ -14,6 +14,7 @@ Times are timezone-aware; days and months are China Standard Time (:data:`geo.ro
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -275,18 +276,25 @@ def cycle_scopes(session: Session, scope: Scope) -> list[dict[str, str]]:
     return [{"code": scope.code, "name": scope.name}, *[dict(r) for r in rows]]
 
 
-def dashboard_figures(session: Session, scope: Scope, now: datetime,
-                      settings: Settings) -> dict[str, Any]:
-    """Every panel of the dashboard of ``scope`` at ``now`` (JSON-ready). Never writes."""
+PANEL_PARTS: dict[str, Callable[[Session, Scope, datetime, Settings], dict[str, Any]]] = {
+    "today": today_panel,
+    "trend": trend_panel,
+    "ranking": ranking_panel,
+    "cameras": lambda session, scope, _now, _settings: camera_panel(session, scope),
+    "alarms": lambda session, scope, now, _settings: alarm_panel(session, scope, now),
+    "heat": lambda session, scope, now, _settings: heat_panel(session, scope, now),
+}
+"""Each part of the figures and the function computing it (one part per chart's CSV)."""
+
+
+def dashboard_figures(session: Session, scope: Scope, now: datetime, settings: Settings,
+                      parts: Sequence[str] = tuple(PANEL_PARTS)) -> dict[str, Any]:
+    """The panels ``parts`` (default: all) of the dashboard of ``scope`` at ``now``, with the
+    scope, ``now`` and the wall screen's cycle (JSON-ready). Never writes."""
     return {
         "scope": {"code": scope.code, "name": scope.name, "level": scope.level,
                   "child_level": scope.child_level},
         "now": now.isoformat(),
-        "today": today_panel(session, scope, now, settings),
-        "trend": trend_panel(session, scope, now, settings),
-        "ranking": ranking_panel(session, scope, now, settings),
-        "cameras": camera_panel(session, scope),
-        "alarms": alarm_panel(session, scope, now),
-        "heat": heat_panel(session, scope, now),
+        **{part: PANEL_PARTS[part](session, scope, now, settings) for part in parts},
         "cycle": cycle_scopes(session, scope),
     }

@@ -69,8 +69,8 @@ def dashboard_router() -> APIRouter:
             raise NotFound(f"no dashboard chart is called {panel!r}",
                            [{"field": "panel", "value": panel, "allowed": list(PANELS)}])
         scope = dashboard_scope(session, area)
-        figures = dashboard_figures(session, scope, _instant(at), settings)
         (part, key), columns = PANELS[panel]
+        figures = dashboard_figures(session, scope, _instant(at), settings, (part,))
         return _csv(figures[part][key], columns, f"dashboard_{scope.code}_{panel}.csv")
 
     @router.get("/dashboard/report.xlsx", summary="Monthly report (XLSX with charts): the "
