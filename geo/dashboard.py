@@ -84,13 +84,12 @@ def today_panel(session: Session, scope: Scope, now: datetime,
     """Today's cases by status, new in the 24 h before ``now``, overdue cases, open alarms."""
     day = local_day(now)
     last_24h = _scope_stats(session, scope, now - timedelta(hours=24), now, settings)
-    alarms = daily_counts(session, scope.code, ALL_TIME, day, ("category", "status"))
+    alarms = daily_counts(session, scope.code, ALL_TIME, day, ("status",), category="alarm")
     return {
         "day": day.isoformat(),
         "by_status": daily_counts(session, scope.code, day, day, ("status",)),
         "new_24h": last_24h["accepted"] if last_24h else 0,
-        "open_alarms": sum(r["events"] for r in alarms
-                           if r["category"] == "alarm" and r["status"] in OPEN_STATUSES),
+        "open_alarms": sum(r["events"] for r in alarms if r["status"] in OPEN_STATUSES),
         "overdue": overdue_cases(session, scope, now),
     }
 

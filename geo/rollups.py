@@ -45,13 +45,14 @@ def today() -> date:
 
 
 def daily_counts(session: Session, area: str | None, first_day: date, last_day: date,
-                 by: Sequence[str]) -> list[dict[str, Any]]:
+                 by: Sequence[str], category: str | None = None) -> list[dict[str, Any]]:
     """Events reported from ``first_day`` to ``last_day`` (both included, CST days) in
     ``area`` (any admin area or grid code; None: the whole city), counted per ``by``.
 
     Parameters
     ----------
     by : columns of :data:`GROUP_COLUMNS`, e.g. ``("day", "category")``; empty: one total.
+    category : only events of this category (None: all).
 
     Returns
     -------
@@ -72,12 +73,13 @@ def daily_counts(session: Session, area: str | None, first_day: date, last_day: 
                                [{"field": "since", "value": first_day.isoformat()},
                                 {"field": "until", "value": last_day.isoformat()}])
     cols = ", ".join(by)
-    where = "day BETWEEN :first AND :last" + (f" AND {AREA_CLAUSE}" if area else "")
+    where = ("day BETWEEN :first AND :last" + (f" AND {AREA_CLAUSE}" if area else "")
+             + (" AND category = :category" if category is not None else ""))
     sql = (f"SELECT {cols + ', ' if cols else ''}sum(events)::int AS events"  # noqa: S608
            f" FROM event_daily_counts WHERE {where}"
            + (f" GROUP BY {cols} HAVING sum(events) > 0 ORDER BY {cols}" if cols
               else " HAVING sum(events) > 0"))
-    params: dict[str, Any] = {"first": first_day, "last": last_day}
+    params: dict[str, Any] = {"first": first_day, "last": last_day, "category": category}
     if area:
         params.update(area=area, prefix=prefix_pattern(area))
     return [dict(r) for r in session.execute(text(sql), params).mappings().all()]

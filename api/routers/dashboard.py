@@ -91,16 +91,18 @@ def dashboard_router() -> APIRouter:
                     until: date | None = Query(None, description="last day, included "
                                                "(default: today)"),
                     by: str = Query("day,category,status", description="comma-separated"),
+                    category: str | None = Query(None, description="only this category"),
                     format: Literal["json", "csv"] = "json") -> Any:
         last = until or today()
         first = since or date.fromordinal(last.toordinal() - 29)
         columns = tuple(c.strip() for c in by.split(",") if c.strip())
-        rows = daily_counts(session, area, first, last, columns)
+        rows = daily_counts(session, area, first, last, columns, category)
         if format == "csv":
             return Response(counts_csv(rows, columns), media_type="text/csv; charset=utf-8",
                             headers={"Content-Disposition":
                                      'attachment; filename="stats_daily.csv"'})
-        return {"area": area, "since": first, "until": last, "by": columns, "counts": rows}
+        return {"area": area, "since": first, "until": last, "by": columns,
+                "category": category, "counts": rows}
 
     return router
 

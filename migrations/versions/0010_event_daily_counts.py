@@ -39,6 +39,7 @@ CREATE TABLE event_daily_counts (
 );
 CREATE UNIQUE INDEX ux_event_daily_counts_key ON event_daily_counts (day, district_code, street_code, community_code, grid_code, category, status) NULLS NOT DISTINCT;
 CREATE INDEX ix_event_daily_counts_grid ON event_daily_counts (grid_code text_pattern_ops, day);
+CREATE INDEX ix_event_daily_counts_category ON event_daily_counts (category, day);
 
 CREATE FUNCTION gridlink_local_day(at timestamptz) RETURNS date
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT (at AT TIME ZONE 'Asia/Shanghai')::date $$;

@@ -89,6 +89,8 @@ def test_area_scope_and_grouping(db: Session, three_events: list[int]) -> None:
         {"category": "garbage", "events": 2}, {"category": "parking", "events": 1}]
     assert daily_counts(db, G2, one_day, one_day, ("status",)) == [
         {"status": "reported", "events": 1}]
+    assert daily_counts(db, STREET, one_day, one_day, ("grid_code",), category="garbage") == [
+        {"grid_code": G1, "events": 2}]
     assert daily_counts(db, G1, date(2026, 11, 4), date(2026, 11, 30), ()) == []
     rows = daily_counts(db, STREET, one_day, one_day, ("category",))
     assert counts_csv(rows, ("category",)) == "category,events\ngarbage,2\nparking,1\n"
