@@ -142,6 +142,8 @@ def main() -> None:
         assigned = assign_events(session, "all")
     print(f"{assigned.events:,} events assigned in {time.perf_counter() - start:.1f} s "
           "(rollups moved by the triggers included)", flush=True)
+    with transaction() as session:
+        session.execute(text("ANALYZE"))  # as autovacuum would after a bulk load
 
     with transaction() as session:
         district = mapdata.default_area(session)
