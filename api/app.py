@@ -18,6 +18,7 @@ from api.openapi import document_errors
 from api.request_guard import RequestGuard
 from api.routers.admin import admin_router
 from api.routers.assessment import assessment_router
+from api.routers.dashboard import dashboard_router
 from api.routers.dispatch import dispatch_router
 from api.routers.files import files_router
 from api.routers.health import health_router
@@ -64,6 +65,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(session_router())
     app.include_router(files_router())
     app.include_router(maps_router())
+    app.include_router(dashboard_router())
     app.mount("/static", static_app(), name="static")
     app.include_router(planning_router())
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -50,15 +50,16 @@ MAP_READY = """() => !!Object.values(window).find(v => v && window.L && v instan
 RENDER_BUDGET_S = 2.0
 
 
-def load_city(grids: int | None) -> tuple[str, float]:
-    """Import the demo city and make a viewer key; (key, seconds)."""
+def load_city(grids: int | None, events: int | None = None) -> tuple[str, float]:
+    """Import the demo city (``events``: default for its size) and make a viewer key;
+    (key, seconds)."""
     from data.demo import load_demo
     from geo.db import transaction
     from geo.keys import create_key
 
     start = time.perf_counter()
     with transaction() as session:
-        counts = load_demo(session, 42, grids=grids)
+        counts = load_demo(session, 42, grids=grids, events=events)
         key = create_key(session, "bench viewer", "viewer")
     print("loaded:", ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     return key, time.perf_counter() - start

@@ -82,6 +82,9 @@ CDN_TO_STATIC: dict[str, str] = {
         f"{_NPM}/@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.min.js",
     "https://unpkg.com/@geoman-io/leaflet-geoman-free@latest/dist/leaflet-geoman.css":
         f"{_NPM}/@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.css",
+    # the dashboard's charts (layers/templates/dashboard.html)
+    "https://cdn.jsdelivr.net/npm/echarts@6.1.0/dist/echarts.min.js":
+        f"{_NPM}/echarts/dist/echarts.min.js",
 }
 """CDN address → local ``/static`` path, for every asset gridlink's maps load."""
 

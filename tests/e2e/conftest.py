@@ -126,10 +126,11 @@ def browser() -> Iterator[Browser]:
 
 
 def visit(browser: Browser, server: Server, path: str, name: str,
-          ready: str | None = None, key: str | None = None) -> Visit:
+          ready: str | None = None, key: str | None = None,
+          viewport: dict[str, int] | None = None) -> Visit:
     """Open ``path`` with every non-local request blocked; wait until the map holds a drawn
     feature (or the CSS selector ``ready`` exists); screenshot into tests/e2e/output/."""
-    context = browser.new_context(viewport=VIEWPORT,  # type: ignore[arg-type]
+    context = browser.new_context(viewport=viewport or VIEWPORT,  # type: ignore[arg-type]
                                   extra_http_headers={"X-API-Key": key or server.key})
     page = context.new_page()
     result = Visit(page)

@@ -1,0 +1,168 @@
+"""Benchmark: the dashboard's payload and render time, and what the daily rollups cost per
+written event.
+
+    .venv/bin/python bench/dashboard.py                              # 300 grids, 20,000 events
+    .venv/bin/python bench/dashboard.py --grids 1200 --events 1000000   # 10^6 events (slow:
+                                                                    # generating + importing)
+
+Loads the demo city (data/demo.py, six months of events up to today, through the importer)
+into a scratch database ``gridlink_bench_dashboard`` on the test cluster (or ``--url``), serves
+the app with uvicorn on 127.0.0.1 and, for the district and its first street, measures:
+``/dashboard/data`` (server time, JSON bytes), the page's HTML bytes, and the render time in
+headless Debian Chromium (every non-local request blocked; navigation to all charts drawn,
+ECharts loaded from /static included), medians of ``--runs``.
+
+Rollup cost: ``--write`` events copied from the loaded ones are inserted, their status changed
+and their assignment rewritten, each step timed with the rollup triggers enabled and then
+disabled (``ALTER TABLE ... DISABLE TRIGGER``), every run rolled back; the difference divided by
+the rows written is the rollups' cost per written event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.sync_api import sync_playwright
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import scratch_database
+from bench.maps import ARGS, CHROMIUM, load_city, render_s, serve
+from cli.cluster import test_server_url
+from geo.settings import get_settings
+
+CHARTS_DRAWN = """() => document.body.dataset.loaded === '1'"""
+"""JS: the figures arrived and every chart was drawn (synchronously: no animation)."""
+ROLLUP_TRIGGERS = {"events": ("events_roll_up_insert", "events_roll_up_update"),
+                   "event_assignments": ("event_assignments_roll_up_insert",
+                                         "event_assignments_roll_up_update")}
+WRITES = {
+    "insert": "INSERT INTO events (category, reported_at, status, priority, handling_level,"
+              " postponements, reworks, valid, geom) SELECT category, reported_at, status,"
+              " priority, handling_level, 0, 0, true, geom FROM events ORDER BY id LIMIT :n",
+    "status": "UPDATE events SET status = CASE status WHEN 'closed' THEN 'resolved'"
+              " ELSE 'closed' END WHERE id IN (SELECT id FROM events ORDER BY id LIMIT :n)",
+    "reassign": "UPDATE event_assignments SET grid_code = grid_code || 'x' WHERE event_id IN"
+                " (SELECT event_id FROM event_assignments ORDER BY event_id LIMIT :n)",
+}
+"""Each write, on ``n`` events (names come from code; ``n`` is bound)."""
+
+
+def page_row(browser: Any, base: str, key: str, area: str, at: str,
+             runs: int) -> dict[str, Any]:
+    """Server time and bytes of /dashboard/data, HTML bytes and render time (medians), with
+    the figures computed at instant ``at``."""
+    server, size = [], 0
+    for _ in range(runs):
+        start = time.perf_counter()
+        response = httpx.get(base + "/dashboard/data", params={"area": area, "at": at},
+                             headers={"X-API-Key": key}, timeout=300)
+        server.append(time.perf_counter() - start)
+        response.raise_for_status()
+        size = len(response.content)
+    html = httpx.get(base + "/dashboard", params={"area": area, "at": at},
+                     headers={"X-API-Key": key})
+    renders = []
+    for _ in range(runs):
+        took, blocked, errors = render_s(browser, str(html.url), key, ready=CHARTS_DRAWN)
+        assert not blocked and not errors, (blocked, errors)
+        renders.append(took)
+    row = {"area": area, "json_bytes": size, "html_bytes": len(html.content),
+           "server_s": statistics.median(server), "render_s": statistics.median(renders)}
+    print(f"  {area}: data {size / 1024:,.1f} kB in {statistics.median(server):.2f} s, page "
+          f"{len(html.content) / 1024:.1f} kB, render {statistics.median(renders):.2f} s",
+          flush=True)
+    return row
+
+
+def write_s(kind: str, n: int, triggers: bool) -> float:
+    """Seconds to run write ``kind`` on ``n`` events, rollup triggers on or off; rolled back."""
+    from sqlalchemy import text
+
+    from geo.db import engine_for
+
+    with engine_for(os.environ["GRIDLINK_DATABASE_URL"]).connect() as conn:
+        if not triggers:
+            for table, names in ROLLUP_TRIGGERS.items():
+                for name in names:
+                    conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER {name}"))
+        start = time.perf_counter()
+        conn.execute(text(WRITES[kind]), {"n": n})
+        took = time.perf_counter() - start
+        conn.rollback()
+    return took
+
+
+def rollup_costs(n: int, runs: int) -> list[dict[str, Any]]:
+    """Per write kind: medians with and without the rollup triggers, µs per event."""
+    rows = []
+    for kind in WRITES:
+        on, off = [], []
+        for _ in range(runs):  # interleaved: both see the same machine load
+            on.append(write_s(kind, n, True))
+            off.append(write_s(kind, n, False))
+        with_s, without_s = statistics.median(on), statistics.median(off)
+        cost_us = (with_s - without_s) / n * 1e6
+        print(f"  {kind}: {with_s:.2f} s with rollups, {without_s:.2f} s without: "
+              f"{cost_us:.0f} µs per event", flush=True)
+        rows.append({"write": kind, "events": n, "with_s": with_s, "without_s": without_s,
+                     "us_per_event": cost_us})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grids", type=int, default=300)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--write", type=int, default=5_000, help="events per rollup write")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--url", default=None, help="server URL where a database may be made "
+                        "(default: the test cluster on GRIDLINK_TEST_DB_PORT)")
+    args = parser.parse_args()
+    server_url = args.url or test_server_url(int(os.environ.get("GRIDLINK_TEST_DB_PORT", 55433)))
+    os.environ["GRIDLINK_DATABASE_URL"] = scratch_database(server_url, "gridlink_bench_dashboard")
+    get_settings.cache_clear()
+    key, load_s = load_city(args.grids, args.events)
+    print(f"demo city loaded in {load_s:.1f} s", flush=True)
+    from sqlalchemy import text
+
+    from geo import mapdata
+    from geo.assign import assign_events
+    from geo.db import transaction
+
+    start = time.perf_counter()
+    with transaction() as session:
+        assigned = assign_events(session, "all")
+    print(f"{assigned.events:,} events assigned in {time.perf_counter() - start:.1f} s "
+          "(rollups moved by the triggers included)", flush=True)
+    with transaction() as session:
+        session.execute(text("ANALYZE"))  # as autovacuum would after a bulk load
+
+    with transaction() as session:
+        district = mapdata.default_area(session)
+        street = session.scalar(text("SELECT min(code) FROM admin_areas WHERE parent_code = :d"),
+                                {"d": district})
+        at = session.scalar(text("SELECT max(reported_at) FROM events")).isoformat()
+    print(f"figures at {at} (the last event of the demo city)")
+    base, server, thread = serve()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        pages = [page_row(browser, base, key, area, at, args.runs)
+                 for area in (district, street)]
+        browser.close()
+    server.should_exit = True
+    thread.join(timeout=10)
+    costs = rollup_costs(args.write, args.runs)
+    print(f"\npages: {pages}\nrollups: {costs}")
+    print(f"load average during the run (1/5/15 min): {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,299 @@
+"""The command-centre dashboard's figures (指挥中心大屏) for one district, street or community.
+
+Every case count comes from one of two places, so the wall equals the API to the unit:
+
+- :func:`geo.rollups.daily_counts` (the on-write daily rollups; API ``/stats/daily``):
+  today's cases by status, open alarms, cases per day by category, cases per child unit;
+- :func:`geo.stats.unit_stats` (the assessment; API ``/stats``): new in the last 24 h
+  (``accepted``), the handling and on-time rates per day, the month's ranking.
+
+The rest are read directly: overdue cases now, camera health (the ``status`` of each camera
+and the ordinary grid whose polygon covers it), alarm response times and the 7-day heat grid.
+Times are timezone-aware; days and months are China Standard Time (:data:`geo.rollups.LOCAL_TZ`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.codes import prefix_pattern
+from geo.errors import ValidationFailed
+from geo.mapdata import area_outline, default_area
+from geo.rollups import LOCAL_TZ, daily_counts, local_day
+from geo.settings import Settings
+from geo.stats import unit_stats
+
+CHILD_LEVEL = {"district": "street", "street": "community", "community": "grid"}
+"""The units a scope is broken down into (bars, ranking, camera health)."""
+
+OPEN_STATUSES = ("reported", "dispatched", "in_progress")
+TREND_DAYS = 30
+ALL_TIME = date(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A dashboard's area: an admin area of level district, street or community."""
+
+    code: str
+    name: str
+    level: str
+
+    @property
+    def child_level(self) -> str:
+        return CHILD_LEVEL[self.level]
+
+    @property
+    def child_column(self) -> str:
+        return f"{self.child_level}_code"
+
+
+def dashboard_scope(session: Session, area: str | None) -> Scope:
+    """The scope of ``area`` (default: the first district).
+
+    Raises NotFound for an unknown code, ValidationFailed for a grid (too small a scope).
+    """
+    code, name, level = area_outline(session, area or default_area(session))
+    if level not in CHILD_LEVEL:
+        raise ValidationFailed(f"{code} is a {level}: a dashboard shows a district, street "
+                               "or community", [{"field": "area", "value": code,
+                                                 "allowed": list(CHILD_LEVEL)}])
+    return Scope(code, name, level)
+
+
+def day_start(day: date) -> datetime:
+    """The instant a China Standard Time day begins."""
+    return datetime.combine(day, time(0), LOCAL_TZ)
+
+
+def _scope_stats(session: Session, scope: Scope, since: datetime, until: datetime,
+                 settings: Settings) -> dict[str, Any] | None:
+    """The /stats row of the scope itself over [since, until), None if it had no event."""
+    rows = unit_stats(session, scope.level, since, until, settings=settings)
+    return next((r for r in rows if r["unit"] == scope.code), None)
+
+
+def today_panel(session: Session, scope: Scope, now: datetime,
+                settings: Settings) -> dict[str, Any]:
+    """Today's cases by status, new in the 24 h before ``now``, overdue cases, open alarms."""
+    day = local_day(now)
+    last_24h = _scope_stats(session, scope, now - timedelta(hours=24), now, settings)
+    alarms = daily_counts(session, scope.code, ALL_TIME, day, ("status",), category="alarm")
+    return {
+        "day": day.isoformat(),
+        "by_status": daily_counts(session, scope.code, day, day, ("status",)),
+        "new_24h": last_24h["accepted"] if last_24h else 0,
+        "open_alarms": sum(r["events"] for r in alarms if r["status"] in OPEN_STATUSES),
+        "overdue": overdue_cases(session, scope, now),
+    }
+
+
+def overdue_cases(session: Session, scope: Scope, now: datetime) -> list[dict[str, Any]]:
+    """Open valid cases of the scope past their due time at ``now``, most overdue first:
+    id, category, grid code and name, unit (escalated department, else community), hours."""
+    rows = session.execute(text(
+        "SELECT e.id, e.category, e.grid_code, g.name AS grid_name,"
+        " coalesce(e.department, c.name, e.community_code) AS unit,"
+        " round((extract(epoch FROM :now - e.due_at) / 3600)::numeric, 1)::float AS hours"
+        " FROM events_with_assignment e"
+        " LEFT JOIN grids g ON g.code = e.grid_code AND g.valid_to IS NULL"
+        " LEFT JOIN admin_areas c ON c.code = e.community_code"
+        " WHERE e.grid_code LIKE :prefix AND :area IN (e.district_code, e.street_code,"
+        " e.community_code) AND e.valid AND e.status = ANY(:open) AND e.due_at < :now"
+        " ORDER BY e.due_at, e.id"),
+        {"now": now, "prefix": prefix_pattern(scope.code), "area": scope.code,
+         "open": list(OPEN_STATUSES)}).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def trend_panel(session: Session, scope: Scope, now: datetime,
+                settings: Settings) -> dict[str, Any]:
+    """The 30 days up to today: cases per day by category and per child unit (rollups), and
+    per day the handling and on-time rates of the scope (the /stats row of that day)."""
+    last = local_day(now)
+    first = last - timedelta(days=TREND_DAYS - 1)
+    days = [first + timedelta(days=i) for i in range(TREND_DAYS)]
+    rates = []
+    for day in days:
+        row = _scope_stats(session, scope, day_start(day), day_start(day + timedelta(days=1)),
+                           settings)
+        rates.append({"day": day.isoformat(),
+                      "handling_rate": row["handling_rate"] if row else None,
+                      "on_time_rate": row["on_time_rate"] if row else None})
+    by_category = daily_counts(session, scope.code, first, last, ("day", "category"))
+    return {
+        "first_day": first.isoformat(), "last_day": last.isoformat(),
+        "days": [d.isoformat() for d in days],
+        "by_day_category": [{**r, "day": r["day"].isoformat()} for r in by_category],
+        "by_unit": _named(session, daily_counts(session, scope.code, first, last,
+                                                (scope.child_column,)), scope.child_column),
+        "rates": rates,
+    }
+
+
+def _named(session: Session, rows: list[dict[str, Any]], column: str) -> list[dict[str, Any]]:
+    """``rows`` as {unit, name, events}, the name from admin areas or current grids."""
+    codes = [r[column] for r in rows]
+    names = {str(code): str(name) for code, name in session.execute(text(
+        "SELECT code, name FROM admin_areas WHERE code = ANY(:c) UNION ALL "
+        "SELECT code, name FROM grids WHERE code = ANY(:c) AND valid_to IS NULL"),
+        {"c": codes}).all()}
+    return [{"unit": r[column], "name": names.get(r[column], r[column]), "events": r["events"]}
+            for r in rows]
+
+
+def month_start(now: datetime) -> datetime:
+    """The instant the China Standard Time month of ``now`` began."""
+    return day_start(local_day(now).replace(day=1))
+
+
+def ranking_panel(session: Session, scope: Scope, now: datetime,
+                  settings: Settings) -> dict[str, Any]:
+    """The month's assessment of the scope's child units (the /stats rows of level
+    ``child_level`` from the month's first day to ``now``), best score first (None last)."""
+    since = month_start(now)
+    rows = [r for r in unit_stats(session, scope.child_level, since, now, settings=settings)
+            if str(r["unit"]).startswith(scope.code)]
+    rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0.0), r["unit"]))
+    return {"level": scope.child_level, "since": since.isoformat(), "until": now.isoformat(),
+            "units": rows}
+
+
+PLACED_CAMERAS = """
+placed AS (SELECT DISTINCT ON (c.code) c.code, c.status, g.code AS grid_code
+             FROM cameras c JOIN grids g ON ST_Covers(g.geom, c.geom)
+            WHERE g.code LIKE :prefix AND g.level = 'grid' AND g.kind <> 'dedicated'
+              AND g.valid_to IS NULL ORDER BY c.code, g.code)"""
+"""Each camera placed in the current ordinary grid whose polygon covers it (GiST on grids;
+on a shared edge, the smaller code)."""
+
+CAMERA_UNITS_SQL = f"""
+WITH {PLACED_CAMERAS},
+     units AS (SELECT code, name FROM admin_areas WHERE parent_code = :area UNION ALL
+               SELECT code, name FROM grids WHERE community_code = :area AND level = 'grid'
+               AND kind <> 'dedicated' AND valid_to IS NULL AND :level = 'community'),
+     lengths AS (SELECT DISTINCT length(code) AS n FROM units)
+SELECT u.code AS unit, u.name, p.status, count(*)::int AS cameras
+  FROM placed p CROSS JOIN lengths l JOIN units u ON u.code = left(p.grid_code, l.n)
+ GROUP BY 1, 2, 3 ORDER BY 1, 3
+"""  # noqa: S608 (constant SQL fragments only)
+"""Cameras per child unit and status (grid codes cut to each unit-code length, hash join)."""
+
+BLIND_GRIDS_SQL = f"""
+WITH {PLACED_CAMERAS}
+SELECT g.code, g.name FROM grids g WHERE g.code LIKE :prefix AND g.level = 'grid'
+   AND g.kind <> 'dedicated' AND g.valid_to IS NULL
+   AND g.code NOT IN (SELECT grid_code FROM placed WHERE status = 'online')
+ ORDER BY g.code
+"""  # noqa: S608 (constant SQL fragments only)
+"""Current ordinary grids without an online camera inside."""
+
+
+def camera_panel(session: Session, scope: Scope) -> dict[str, Any]:
+    """Cameras per child unit by status (online/offline/fault/...), each camera placed in the
+    current ordinary grid covering it, and the scope's ordinary grids with no online camera
+    (dedicated grids, e.g. schools, overlap ordinary ones and are left out)."""
+    params = {"area": scope.code, "level": scope.level, "prefix": prefix_pattern(scope.code)}
+    per_unit = session.execute(text(CAMERA_UNITS_SQL), params).mappings().all()
+    blind = session.execute(text(BLIND_GRIDS_SQL), params).mappings().all()
+    return {"by_unit": [dict(r) for r in per_unit],
+            "grids_without_camera": [dict(r) for r in blind]}
+
+
+RESPONSE_BUCKETS_MIN = (5, 15, 30, 60)
+"""Upper bounds (minutes) of the alarm-to-dispatch histogram; the last bucket is open."""
+
+
+def alarm_panel(session: Session, scope: Scope, now: datetime) -> dict[str, Any]:
+    """Alarms reported in the 30 days before ``now``: minutes from alarm to dispatch (median,
+    p90, histogram over :data:`RESPONSE_BUCKETS_MIN`) and how many are not yet dispatched."""
+    row = session.execute(text(
+        "SELECT count(*)::int AS alarms, count(dispatched_at)::int AS dispatched,"
+        " percentile_cont(0.5) WITHIN GROUP (ORDER BY m) AS median_min,"
+        " percentile_cont(0.9) WITHIN GROUP (ORDER BY m) AS p90_min,"
+        " array_agg(m) FILTER (WHERE m IS NOT NULL) AS minutes"
+        " FROM (SELECT extract(epoch FROM dispatched_at - reported_at) / 60 AS m,"
+        "   dispatched_at FROM events_with_assignment WHERE category = 'alarm'"
+        "   AND grid_code LIKE :prefix AND :area IN (district_code, street_code, community_code)"
+        "   AND reported_at >= :since AND reported_at < :now) a"),
+        {"prefix": prefix_pattern(scope.code), "area": scope.code, "now": now,
+         "since": now - timedelta(days=TREND_DAYS)}).mappings().one()
+    minutes = [float(m) for m in row["minutes"] or []]
+    bounds = [0, *RESPONSE_BUCKETS_MIN]
+    buckets = [{"label": f"{lo}-{hi} 分钟", "alarms": sum(lo <= m < hi for m in minutes)}
+               for lo, hi in zip(bounds, bounds[1:], strict=False)]
+    buckets.append({"label": f"≥{bounds[-1]} 分钟",
+                    "alarms": sum(m >= bounds[-1] for m in minutes)})
+    return {"alarms": row["alarms"], "dispatched": row["dispatched"],
+            "median_min": _one_decimal(row["median_min"]), "p90_min": _one_decimal(row["p90_min"]),
+            "buckets": buckets}
+
+
+def _one_decimal(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 1)
+
+
+HEAT_CELLS = (24, 12)
+"""Columns × rows of the 7-day heat grid over the scope's bounding box (lon/lat)."""
+
+
+def heat_panel(session: Session, scope: Scope, now: datetime) -> dict[str, Any]:
+    """Events reported in the 7 days before ``now`` counted per cell of a
+    :data:`HEAT_CELLS` grid over the scope's bounding box (EPSG:4326 degrees)."""
+    nx, ny = HEAT_CELLS
+    box = session.execute(text(
+        "SELECT ST_XMin(geom) AS west, ST_YMin(geom) AS south, ST_XMax(geom) AS east,"
+        " ST_YMax(geom) AS north FROM admin_areas WHERE code = :area"),
+        {"area": scope.code}).mappings().one()
+    cells = session.execute(text(
+        "SELECT least(floor((ST_X(geom) - :w) / (:e - :w) * :nx), :nx - 1)::int AS x,"
+        " least(floor((ST_Y(geom) - :s) / (:n - :s) * :ny), :ny - 1)::int AS y,"
+        " count(*)::int AS events FROM events_with_assignment"
+        " WHERE grid_code LIKE :prefix AND :area IN (district_code, street_code, community_code)"
+        " AND reported_at >= :since AND reported_at < :now"
+        " AND ST_X(geom) BETWEEN :w AND :e AND ST_Y(geom) BETWEEN :s AND :n"
+        " GROUP BY 1, 2 ORDER BY 1, 2"),
+        {"w": box["west"], "e": box["east"], "s": box["south"], "n": box["north"],
+         "nx": nx, "ny": ny, "prefix": prefix_pattern(scope.code), "area": scope.code,
+         "since": now - timedelta(days=7), "now": now}).mappings().all()
+    return {"bounds": [box["west"], box["south"], box["east"], box["north"]],
+            "size": [nx, ny], "since": (now - timedelta(days=7)).isoformat(),
+            "cells": [dict(c) for c in cells]}
+
+
+def cycle_scopes(session: Session, scope: Scope) -> list[dict[str, str]]:
+    """The scopes a wall screen cycles through: ``scope`` then its child admin areas."""
+    rows = session.execute(text(
+        "SELECT code, name FROM admin_areas WHERE parent_code = :c ORDER BY code"),
+        {"c": scope.code}).mappings().all()
+    return [{"code": scope.code, "name": scope.name}, *[dict(r) for r in rows]]
+
+
+PANEL_PARTS: dict[str, Callable[[Session, Scope, datetime, Settings], dict[str, Any]]] = {
+    "today": today_panel,
+    "trend": trend_panel,
+    "ranking": ranking_panel,
+    "cameras": lambda session, scope, _now, _settings: camera_panel(session, scope),
+    "alarms": lambda session, scope, now, _settings: alarm_panel(session, scope, now),
+    "heat": lambda session, scope, now, _settings: heat_panel(session, scope, now),
+}
+"""Each part of the figures and the function computing it (one part per chart's CSV)."""
+
+
+def dashboard_figures(session: Session, scope: Scope, now: datetime, settings: Settings,
+                      parts: Sequence[str] = tuple(PANEL_PARTS)) -> dict[str, Any]:
+    """The panels ``parts`` (default: all) of the dashboard of ``scope`` at ``now``, with the
+    scope, ``now`` and the wall screen's cycle (JSON-ready). Never writes."""
+    return {
+        "scope": {"code": scope.code, "name": scope.name, "level": scope.level,
+                  "child_level": scope.child_level},
+        "now": now.isoformat(),
+        **{part: PANEL_PARTS[part](session, scope, now, settings) for part in parts},
+        "cycle": cycle_scopes(session, scope),
+    }

@@ -1,0 +1,95 @@
+"""Daily event counts per area × grid × category × status: the one source of the case figures
+shown by ``/dashboard`` and answered by ``/stats/daily``.
+
+The table ``event_daily_counts`` (migration 0007) is maintained **on write** by row triggers
+on ``events`` and ``event_assignments``: every insert, status/category change, re-assignment
+or delete moves one count inside the writing transaction, so the rollups equal a direct count
+of ``events_with_assignment`` at every commit (tests/geo/test_rollups.py). Days are China
+Standard Time (UTC+8) calendar days of ``reported_at`` (SQL ``gridlink_local_day``).
+Events with no assignment count only for the whole city (``area=None``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.codes import prefix_pattern
+from geo.errors import ValidationFailed
+
+LOCAL_TZ = timezone(timedelta(hours=8), "CST")
+"""China Standard Time: the day boundary of the rollups (no daylight saving)."""
+
+GROUP_COLUMNS = ("day", "district_code", "street_code", "community_code", "grid_code",
+                 "category", "status")
+"""What the counts may be grouped by (validated against this list before use in SQL)."""
+
+AREA_CLAUSE = ("grid_code LIKE :prefix AND :area IN (district_code, street_code,"
+               " community_code, grid_code)")
+
+
+def local_day(at: datetime) -> date:
+    """The China Standard Time calendar day of ``at`` (a timezone-aware instant)."""
+    return at.astimezone(LOCAL_TZ).date()
+
+
+def today() -> date:
+    """Today in China Standard Time."""
+    return local_day(datetime.now(UTC))
+
+
+def daily_counts(session: Session, area: str | None, first_day: date, last_day: date,
+                 by: Sequence[str], category: str | None = None) -> list[dict[str, Any]]:
+    """Events reported from ``first_day`` to ``last_day`` (both included, CST days) in
+    ``area`` (any admin area or grid code; None: the whole city), counted per ``by``.
+
+    Parameters
+    ----------
+    by : columns of :data:`GROUP_COLUMNS`, e.g. ``("day", "category")``; empty: one total.
+    category : only events of this category (None: all).
+
+    Returns
+    -------
+    One dict per group with the ``by`` columns and ``events`` (> 0), ordered by ``by``.
+
+    Raises
+    ------
+    ValidationFailed
+        For an unknown ``by`` column or ``last_day`` before ``first_day``.
+    """
+    unknown = [c for c in by if c not in GROUP_COLUMNS]
+    if unknown:
+        raise ValidationFailed(f"cannot group by {', '.join(unknown)}",
+                               [{"field": "by", "value": c, "allowed": list(GROUP_COLUMNS)}
+                                for c in unknown])
+    if last_day < first_day:
+        raise ValidationFailed("the period is empty: until is before since",
+                               [{"field": "since", "value": first_day.isoformat()},
+                                {"field": "until", "value": last_day.isoformat()}])
+    cols = ", ".join(by)
+    where = ("day BETWEEN :first AND :last" + (f" AND {AREA_CLAUSE}" if area else "")
+             + (" AND category = :category" if category is not None else ""))
+    sql = (f"SELECT {cols + ', ' if cols else ''}sum(events)::int AS events"  # noqa: S608
+           f" FROM event_daily_counts WHERE {where}"
+           + (f" GROUP BY {cols} HAVING sum(events) > 0 ORDER BY {cols}" if cols
+              else " HAVING sum(events) > 0"))
+    params: dict[str, Any] = {"first": first_day, "last": last_day, "category": category}
+    if area:
+        params.update(area=area, prefix=prefix_pattern(area))
+    return [dict(r) for r in session.execute(text(sql), params).mappings().all()]
+
+
+def counts_csv(rows: Sequence[dict[str, Any]], by: Sequence[str]) -> str:
+    """``rows`` of :func:`daily_counts` as CSV text (header: the ``by`` columns, events)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=[*by, "events"], lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return out.getvalue()

@@ -1,0 +1,195 @@
+"""/dashboard, its figures and CSV links, and /stats/daily, over HTTP on the small city:
+every figure equals what /stats and /stats/daily answer for the same scope and period."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from openpyxl import load_workbook
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.events import EventIn, apply_action, create_event
+from layers.assets import external_urls
+from tests.conftest import auth
+from tests.geo.test_locate import COMMUNITY, G1, G2, STREET, build_small_city
+
+AT = datetime(2026, 11, 3, 4, 0, tzinfo=UTC)  # 12:00 on 3 November in Beijing
+IN_G1, IN_G2 = (113.301, 40.0808), (113.303, 40.0815)
+
+
+def _event(db: Session, where: tuple[float, float], at: datetime, category: str,
+           actions: tuple[str, ...] = ()) -> int:
+    event, _ = create_event(db, EventIn(category=category, lon=where[0], lat=where[1],
+                                        reported_at=at))
+    for action in actions:
+        apply_action(db, int(event["id"]), action)  # type: ignore[call-overload]
+    return int(event["id"])  # type: ignore[call-overload]
+
+
+@pytest.fixture
+def four_cases(db: Session) -> dict[str, int]:
+    """today_open (G1, today), overdue (G1, 29 Oct, dispatched, 50 h overdue at AT),
+    closed (G2, 2 Nov) and an alarm (G1, today, dispatched 12 minutes after it came in).
+    Cameras (small city): 1, 2, 4 online and 3 offline, all inside G1 (and the school)."""
+    build_small_city(db)
+    cases = {
+        "today_open": _event(db, IN_G1, AT - timedelta(hours=2), "garbage"),
+        "overdue": _event(db, IN_G1, datetime(2026, 10, 29, 2, tzinfo=UTC), "garbage",
+                          ("dispatch",)),
+        "closed": _event(db, IN_G2, datetime(2026, 11, 2, 3, tzinfo=UTC), "parking",
+                         ("dispatch", "start", "resolve", "close")),
+        "alarm": _event(db, IN_G1, AT - timedelta(hours=1), "alarm", ("dispatch",)),
+    }
+    db.execute(text("UPDATE events SET dispatched_at = reported_at + interval '12 minutes'"
+                    " WHERE id = :a"), {"a": cases["alarm"]})
+    return cases
+
+
+def _get(client: TestClient, keys: dict[str, str], path: str, **params: Any) -> Any:
+    response = client.get(path, params=params, headers=auth(keys, "viewer"))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_today_panel_figures(client: TestClient, keys: dict[str, str],
+                             four_cases: dict[str, int]) -> None:
+    d = _get(client, keys, "/dashboard/data", area=STREET, at=AT.isoformat())
+    assert d["scope"] == {"code": STREET, "name": "新建南路街道", "level": "street",
+                          "child_level": "community"}
+    assert d["today"]["by_status"] == [{"status": "dispatched", "events": 1},
+                                       {"status": "reported", "events": 1}]
+    assert (d["today"]["new_24h"], d["today"]["open_alarms"]) == (2, 1)
+    assert d["today"]["overdue"] == [{"id": four_cases["overdue"], "category": "garbage",
+                                      "grid_code": G1, "grid_name": "一网格",
+                                      "unit": "振华南街社区", "hours": 50.0}]
+    stats = _get(client, keys, "/stats", level="street", since=(AT - timedelta(hours=24))
+                 .isoformat(), until=AT.isoformat())
+    assert [u["accepted"] for u in stats["units"] if u["unit"] == STREET] == [2]
+
+
+def test_trend_and_ranking_equal_stats(client: TestClient, keys: dict[str, str],
+                                       four_cases: dict[str, int]) -> None:
+    d = _get(client, keys, "/dashboard/data", area=STREET, at=AT.isoformat())
+    trend = d["trend"]
+    assert (trend["first_day"], trend["last_day"], len(trend["days"])) == (
+        "2026-10-05", "2026-11-03", 30)
+    daily = _get(client, keys, "/stats/daily", area=STREET, since="2026-10-05",
+                 until="2026-11-03", by="day,category")
+    assert trend["by_day_category"] == daily["counts"] == [
+        {"day": "2026-10-29", "category": "garbage", "events": 1},
+        {"day": "2026-11-02", "category": "parking", "events": 1},
+        {"day": "2026-11-03", "category": "alarm", "events": 1},
+        {"day": "2026-11-03", "category": "garbage", "events": 1}]
+    assert trend["by_unit"] == [{"unit": COMMUNITY, "name": "振华南街社区", "events": 4}]
+    nov2 = _get(client, keys, "/stats", level="street", since="2026-11-01T16:00:00Z",
+                until="2026-11-02T16:00:00Z")["units"][0]
+    assert trend["rates"][-2] == {"day": "2026-11-02", "handling_rate": nov2["handling_rate"],
+                                  "on_time_rate": nov2["on_time_rate"]}
+    assert nov2["handling_rate"] == 1.0
+    month = _get(client, keys, "/stats", level="community", since="2026-10-31T16:00:00Z",
+                 until=AT.isoformat())["units"]
+    assert d["ranking"]["units"] == month and month[0]["accepted"] == 3
+
+
+def test_cameras_alarms_and_heat(client: TestClient, keys: dict[str, str],
+                                 four_cases: dict[str, int]) -> None:
+    d = _get(client, keys, "/dashboard/data", area=STREET, at=AT.isoformat())
+    assert d["cameras"] == {
+        "by_unit": [{"unit": COMMUNITY, "name": "振华南街社区", "status": "offline", "cameras": 1},
+                    {"unit": COMMUNITY, "name": "振华南街社区", "status": "online", "cameras": 3}],
+        "grids_without_camera": [{"code": G2, "name": "二网格"}]}
+    alarms = d["alarms"]
+    assert (alarms["alarms"], alarms["dispatched"], alarms["median_min"], alarms["p90_min"]) == (
+        1, 1, 12.0, 12.0)
+    assert [b["alarms"] for b in alarms["buckets"]] == [0, 1, 0, 0, 0]
+    assert sum(c["events"] for c in d["heat"]["cells"]) == 4
+    assert d["cycle"] == [{"code": STREET, "name": "新建南路街道"},
+                          {"code": COMMUNITY, "name": "振华南街社区"}]
+
+
+def test_each_chart_has_its_csv(client: TestClient, keys: dict[str, str],
+                                four_cases: dict[str, int]) -> None:
+    def csv(panel: str) -> str:
+        response = client.get(f"/dashboard/csv/{panel}", params={"area": STREET,
+                              "at": AT.isoformat()}, headers=auth(keys, "viewer"))
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "text/csv; charset=utf-8"
+        return response.text
+
+    assert csv("status") == "status,events\ndispatched,1\nreported,1\n"
+    assert csv("overdue") == ("id,category,grid_code,grid_name,unit,hours\n"
+                              f"{four_cases['overdue']},garbage,{G1},一网格,振华南街社区,50.0\n")
+    assert csv("units") == f"unit,name,events\n{COMMUNITY},振华南街社区,4\n"
+    assert csv("alarm_response") == ("label,alarms\n0-5 分钟,0\n5-15 分钟,1\n15-30 分钟,0\n"
+                                     "30-60 分钟,0\n≥60 分钟,0\n")
+    assert csv("blind_grids") == f"code,name\n{G2},二网格\n"
+    daily = client.get("/stats/daily", params={"area": STREET, "since": "2026-11-03",
+                       "until": "2026-11-03", "by": "category", "format": "csv"},
+                       headers=auth(keys, "viewer"))
+    assert daily.text == "category,events\nalarm,1\ngarbage,1\n"
+
+
+def test_page_is_offline_and_links_every_chart(client: TestClient, keys: dict[str, str],
+                                               four_cases: dict[str, int]) -> None:
+    page = client.get("/dashboard", params={"area": STREET}, headers=auth(keys, "viewer"))
+    assert page.status_code == 200
+    assert external_urls(page.text) == []
+    assert '<script src="/static/npm/echarts/dist/echarts.min.js"></script>' in page.text
+    for panel in ("status", "categories", "units", "rates", "ranking", "cameras",
+                  "alarm_response", "heat", "overdue", "blind_grids"):
+        assert f'href="/dashboard/csv/{panel}?area={STREET}"' in page.text
+    wall = client.get("/dashboard", params={"area": STREET, "wall": "true"},
+                      headers=auth(keys, "viewer"))
+    assert 'class="wall"' in wall.text and "/dashboard/csv/" not in wall.text
+    assert client.get("/static/npm/echarts/dist/echarts.min.js").status_code == 200
+    past = client.get("/dashboard", params={"area": STREET, "at": AT.isoformat()},
+                      headers=auth(keys, "viewer"))
+    assert 'data-at="2026-11-03T04:00:00+00:00"' in past.text
+    assert f"/dashboard/report.xlsx?area={STREET}&amp;month=2026-11-03" in past.text
+    assert 'data-stream=""' in past.text  # a viewer polls; a dispatcher streams
+    dispatcher = client.get("/dashboard", params={"area": STREET},
+                            headers=auth(keys, "dispatcher"))
+    assert 'data-stream="/alarms/stream"' in dispatcher.text
+
+
+def test_bad_scope_or_chart_is_a_clear_error(client: TestClient, keys: dict[str, str],
+                                             four_cases: dict[str, int]) -> None:
+    viewer = auth(keys, "viewer")
+    grid = client.get("/dashboard/data", params={"area": G1}, headers=viewer)
+    assert grid.status_code == 422 and grid.json()["details"] == [
+        {"field": "area", "value": G1, "allowed": ["district", "street", "community"]}]
+    assert client.get("/dashboard", params={"area": "999"}, headers=viewer).status_code == 404
+    chart = client.get("/dashboard/csv/pie", params={"area": STREET}, headers=viewer)
+    assert chart.status_code == 404 and chart.json()["details"][0]["value"] == "pie"
+    by = client.get("/stats/daily", params={"by": "day,geom"}, headers=viewer)
+    assert by.status_code == 422 and by.json()["details"][0]["value"] == "geom"
+    assert client.get("/dashboard/data").status_code == 401
+
+
+def test_monthly_report_holds_the_months_ranking_and_cases(
+        client: TestClient, keys: dict[str, str], four_cases: dict[str, int]) -> None:
+    response = client.get("/dashboard/report.xlsx", params={"area": STREET,
+                          "month": "2026-11-15"}, headers=auth(keys, "viewer"))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-disposition"] == (
+        f'attachment; filename="report_{STREET}_2026-11.xlsx"')
+    book = load_workbook(io.BytesIO(response.content))
+    assert book.sheetnames == ["考核排名", "每日案件", "案件状态", "说明"]
+    month = _get(client, keys, "/stats", level="community", since="2026-10-31T16:00:00Z",
+                 until="2026-11-30T16:00:00Z")["units"]
+    ranking = [dict(zip([c.value for c in book["考核排名"][1]], [c.value for c in row],
+                        strict=True)) for row in book["考核排名"].iter_rows(min_row=2)]
+    assert [(r["单位代码"], r["受理数"], r["考核得分"]) for r in ranking] == [
+        (u["unit"], u["accepted"], u["score"]) for u in month] == [
+        (COMMUNITY, 3, month[0]["score"])]
+    assert [[c.value for c in row] for row in book["每日案件"].iter_rows()] == [
+        ["日期", "alarm", "garbage", "parking"], ["2026-11-02", 0, 0, 1],
+        ["2026-11-03", 1, 1, 0]]
+    assert [[c.value for c in row] for row in book["案件状态"].iter_rows()] == [
+        ["状态", "案件数"], ["closed", 1], ["dispatched", 1], ["reported", 1]]
+    assert len(book["考核排名"]._charts) == len(book["每日案件"]._charts) == 1
