@@ -51,6 +51,16 @@ PAGE_RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
 }
 """The browser sign-in's answers, which are pages and redirects rather than JSON."""
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
+CSV = "text/csv"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def also_answers(*media_types: str) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` of a route whose 200 may also be a file (``format=csv``, a report):
+    the OpenAPI lists each media type beside JSON, so clients and Schemathesis expect it."""
+    content: dict[str, Any] = {"application/json": {}}
+    content |= {kind: {"schema": {"type": "string", "format": "binary"}} for kind in media_types}
+    return {200: {"content": content}}
 
 
 def api_routes(routes: Iterable[Any]) -> Iterator[APIRoute]:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import Dispatcher, Reader
 from api.deps import SessionDep, SettingsDep
+from api.openapi import CSV, XLSX, also_answers
 from geo.assessment import (
     assessment,
     assessment_csv,
@@ -22,8 +23,6 @@ from geo.assessment import (
     deduction_rows,
     set_deduction,
 )
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class DeductionIn(BaseModel):
@@ -38,7 +37,8 @@ class DeductionIn(BaseModel):
 def assessment_router() -> APIRouter:
     router = APIRouter(prefix="/stats", tags=["dispatch"])
 
-    @router.get("/assessment", summary="Monthly assessment table per unit (JSON, CSV, XLSX)")
+    @router.get("/assessment", summary="Monthly assessment table per unit (JSON, CSV, XLSX)",
+                responses=also_answers(CSV, XLSX))
     def get_assessment(
         session: SessionDep, settings: SettingsDep, _: Reader,
         month: str = Query(..., description="YYYY-MM (China Standard Time)"),

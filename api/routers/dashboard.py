@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.auth import Reader
 from api.deps import SessionDep, SettingsDep
+from api.openapi import CSV, XLSX, also_answers
 from geo.dashboard import dashboard_figures, dashboard_scope
 from geo.errors import NotFound
 from geo.monthly_report import monthly_report_xlsx
@@ -34,7 +35,6 @@ PANELS: dict[str, tuple[tuple[str, str], tuple[str, ...]]] = {
     "heat": (("heat", "cells"), ("x", "y", "events")),
 }
 """Each chart's table: where its rows sit in the figures, and its CSV columns."""
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def dashboard_router() -> APIRouter:
@@ -62,7 +62,8 @@ def dashboard_router() -> APIRouter:
              ) -> dict[str, Any]:
         return dashboard_figures(session, dashboard_scope(session, area), _instant(at), settings)
 
-    @router.get("/dashboard/csv/{panel}", summary="One chart's data as CSV")
+    @router.get("/dashboard/csv/{panel}", summary="One chart's data as CSV",
+                response_class=Response, responses=also_answers(CSV))
     def panel_csv(panel: str, session: SessionDep, settings: SettingsDep, _: Reader,
                   area: str | None = None, at: datetime | None = None) -> Response:
         if panel not in PANELS:
@@ -74,7 +75,8 @@ def dashboard_router() -> APIRouter:
         return _csv(figures[part][key], columns, f"dashboard_{scope.code}_{panel}.csv")
 
     @router.get("/dashboard/report.xlsx", summary="Monthly report (XLSX with charts): the "
-                "month's assessment ranking and case figures of one scope")
+                "month's assessment ranking and case figures of one scope",
+                response_class=Response, responses=also_answers(XLSX))
     def report(session: SessionDep, settings: SettingsDep, _: Reader, area: str | None = None,
                month: date = Query(..., description="any day of the month, e.g. 2026-11-01"),
                ) -> Response:
@@ -84,7 +86,7 @@ def dashboard_router() -> APIRouter:
                                  f'"report_{scope.code}_{month:%Y-%m}.xlsx"'})
 
     @router.get("/stats/daily", summary="Cases per day (CST) from the daily rollups, grouped "
-                "by day/area/grid/category/status (JSON or CSV)")
+                "by day/area/grid/category/status (JSON or CSV)", responses=also_answers(CSV))
     def stats_daily(session: SessionDep, _: Reader, area: str | None = None,
                     since: date | None = Query(None, description="first day (default: "
                                                "29 days before until)"),

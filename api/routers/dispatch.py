@@ -28,6 +28,7 @@ from api.bodies import (
 )
 from api.deps import SessionDep, SettingsDep
 from api.errors import validation_details
+from api.openapi import CSV, also_answers
 from api.params import EventId, Offset
 from geo import tempdir
 from geo.assign import assign_events
@@ -265,7 +266,8 @@ async def _sse(request: Request, subscription: Subscription,
 
 
 def _stats_routes(router: APIRouter) -> None:
-    @router.get("/stats", summary="Assessment statistics per unit over a period (JSON or CSV)")
+    @router.get("/stats", summary="Assessment statistics per unit over a period (JSON or CSV)",
+                responses=also_answers(CSV))
     def get_stats(
         session: SessionDep, settings: SettingsDep, _: Reader,
         level: Literal["grid", "community", "street", "district", "department"] = "grid",
