@@ -54,6 +54,10 @@ from geo.stats import stats_csv, unit_stats
 WorkerKey = Annotated[Caller, Depends(require_roles("worker"), scope="function")]
 
 
+REPLAYED = "Idempotent-Replayed"
+"""Header on the answer to a POST /events whose client_id was seen before."""
+
+
 class ActionIn(BaseModel):
     action: str
     note: str | None = None
@@ -110,9 +114,10 @@ def _type_name(value: Any) -> Any:
 
 def _event_routes(router: APIRouter) -> None:
     # Handlers that read the body are async; their database work goes to the thread pool.
-    @router.post("/events", summary="Report one event (JSON or GeoJSON Feature); idempotent "
-                 "by client_id: 201 when created, 200 with the stored event when seen before",
-                 openapi_extra=json_request_body(EventIn, POINT_FEATURE))
+    @router.post("/events", status_code=201,
+                 summary="Report one event (JSON or GeoJSON Feature); idempotent by client_id: "
+                 "a repeat gets the same 201 answer (the stored event) with the header "
+                 f"{REPLAYED}: true", openapi_extra=json_request_body(EventIn, POINT_FEATURE))
     async def post_event(request: Request, response: Response, session: SessionDep,
                          settings: SettingsDep, caller: Reporter) -> dict[str, Any]:
         data = event_from_json(await json_body(request))
@@ -120,8 +125,9 @@ def _event_routes(router: APIRouter) -> None:
             data.reporter = caller.worker_code or caller.name
         event, created = await run_in_threadpool(create_event, session, data,
                                                  settings=settings)
-        response.status_code = 201 if created else 200
-        return {**event, "created": created}
+        if not created:  # a retry or a concurrent duplicate: the same answer, marked
+            response.headers[REPLAYED] = "true"
+        return event
 
     @router.post("/events/bulk", summary="Import a FeatureCollection or CSV of events",
                  openapi_extra=BULK_BODY)

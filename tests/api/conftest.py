@@ -1,4 +1,4 @@
-"""Fixtures of the API tests that need a real server process (tests/api/live_server.py)."""
+"""Fixtures of the API tests that need a real server process (tests/live_server.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.api.live_server import Live, committed_keys, live_database, serving
+from tests.live_server import Live, committed_keys, live_database, serving
 
 LOCK_TIMEOUT_MS = 1000
 """The live server's ``GRIDLINK_DB_LOCK_TIMEOUT_MS``: short, so lock-wait tests are quick."""

@@ -1,4 +1,4 @@
-"""Load generators for a live server (tests/api/live_server.py): /locate readers in
+"""Load generators for a live server (tests/live_server.py): /locate readers in
 threads and event writers in a process of their own, so that the writers' client CPU does
 not delay the readers' measurements. Used by tests/api/test_write_load.py and
 bench/write_load.py.
@@ -16,8 +16,8 @@ from collections import Counter
 import httpx
 import numpy as np
 
-from tests.api.live_server import Live
 from tests.e2e.city import GRID_CENTRES, INCIDENT
+from tests.live_server import Live
 
 
 def read_locate(live: Live, readers: int, seconds: float) -> tuple[np.ndarray, Counter[int]]:

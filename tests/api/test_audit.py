@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from tests.api.test_auth import api_routes
+from api.openapi import api_routes
 from tests.conftest import auth
 from tests.geo.planning import cases
 from tests.geo.planning.cases import COMMUNITY, code

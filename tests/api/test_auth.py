@@ -7,33 +7,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from starlette.routing import Route
 
 from api.app import PUBLIC_PATHS, create_app
+from api.openapi import api_routes, route_roles
 from geo.keys import ROLES
-
-
-def _allowed_roles(route: APIRoute) -> frozenset[str] | None:
-    """The roles named by the route's auth dependency, or None when it has none."""
-    stack = list(route.dependant.dependencies)
-    while stack:
-        dep = stack.pop()
-        roles = getattr(dep.call, "gridlink_roles", None)
-        if roles is not None:
-            return frozenset(roles)
-        stack.extend(dep.dependencies)
-    return None
-
-
-def api_routes(routes: list[Any]) -> Iterator[APIRoute]:
-    """Every APIRoute of the app, looking inside included routers (FastAPI >= 0.160)."""
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route
-        elif hasattr(route, "original_router"):
-            yield from api_routes(route.original_router.routes)
 
 
 def asgi_routes(routes: list[Any]) -> Iterator[Route]:
@@ -46,7 +25,7 @@ def asgi_routes(routes: list[Any]) -> Iterator[Route]:
 def _routes() -> list[tuple[str, str, frozenset[str]]]:
     app = create_app()
     rules: list[tuple[str, set[str], frozenset[str] | None]] = [
-        (route.path, route.methods, _allowed_roles(route)) for route in api_routes(app.routes)]
+        (route.path, route.methods, route_roles(route)) for route in api_routes(app.routes)]
     rules += [(route.path, route.methods or set(), route.endpoint.gridlink_roles)
               for route in asgi_routes(app.routes)]
     rows = []

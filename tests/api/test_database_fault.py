@@ -24,8 +24,8 @@ from sqlalchemy import create_engine
 
 from cli.cluster import Cluster
 from geo.schema import upgrade
-from tests.api.live_server import Live, committed_keys, free_port, serving
 from tests.e2e.city import INCIDENT, seed_small_city
+from tests.live_server import Live, committed_keys, free_port, serving
 
 
 @pytest.fixture

@@ -81,8 +81,9 @@ def test_post_event_feature_is_assigned_and_idempotent(
         G1, G1 + "01", "covered")
     assert event["status"] == "reported" and event["client_id"] == "app-1"
     again = city_client.post("/events", json=feature, headers=auth(keys, "worker"))
-    assert again.status_code == 200 and again.json()["id"] == event["id"]
-    assert again.json()["created"] is False
+    assert again.status_code == 201 and again.json() == event  # the same answer, replayed
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
 
 
 @pytest.mark.parametrize(("body", "content_type", "status"), [

@@ -15,8 +15,8 @@ import time
 import numpy as np
 import psycopg
 
-from tests.api.live_server import Live
 from tests.api.load import post_events, read_locate
+from tests.live_server import Live
 
 WRITERS = 25
 LOAD_S = 4.0

@@ -3,33 +3,23 @@ database of its own (created from the test cluster, dropped at the end)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
-from cli.cluster import fresh_database
 from geo.schema import alembic_config, upgrade
+from tests.geo.migration_db import database_at
 
 POINT = "ST_SetSRID(ST_MakePoint(113.3, 40.08), 4326)"
 
 
 @pytest.fixture
 def at_0002(database_url: str) -> Iterator[tuple[str, Engine]]:
-    server = make_url(database_url).set(database="postgres").render_as_string(
-        hide_password=False)
-    url = fresh_database(server, f"gridlink_migration_{os.getpid()}")
-    upgrade(url, "0002")
-    engine = create_engine(url)
-    yield url, engine
-    engine.dispose()
-    dsn = make_url(server).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "gridlink_migration_{os.getpid()}" WITH (FORCE)')
+    with database_at(database_url, "0003", "0002") as made:
+        yield made
 
 
 def test_assignments_survive_upgrade_and_downgrade(at_0002: tuple[str, Engine]) -> None:

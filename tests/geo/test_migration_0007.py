@@ -3,34 +3,23 @@ then on, and its downgrade removes table, triggers and functions (a database of 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
-from cli.cluster import fresh_database
 from geo.schema import alembic_config, upgrade
+from tests.geo.migration_db import database_at
 
 POINT = "ST_SetSRID(ST_MakePoint(113.3, 40.08), 4326)"
-NAME = f"gridlink_migration_0007_{os.getpid()}"
 
 
 @pytest.fixture
 def at_0006(database_url: str) -> Iterator[tuple[str, Engine]]:
-    server = make_url(database_url).set(database="postgres").render_as_string(
-        hide_password=False)
-    url = fresh_database(server, NAME)
-    upgrade(url, "0006")
-    engine = create_engine(url)
-    yield url, engine
-    engine.dispose()
-    dsn = make_url(server).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
+    with database_at(database_url, "0007", "0006") as made:
+        yield made
 
 
 def _insert_event(conn: object, client_id: str, at: str) -> int:

@@ -3,33 +3,21 @@ database of its own (created from the test cluster, dropped at the end)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
-from cli.cluster import fresh_database
 from geo.schema import alembic_config, upgrade
-
-NAME = f"gridlink_migration_audit_{os.getpid()}"
+from tests.geo.migration_db import database_at
 
 
 @pytest.fixture
 def migrated(database_url: str) -> Iterator[tuple[str, Engine]]:
-    server = make_url(database_url).set(database="postgres").render_as_string(
-        hide_password=False)
-    url = fresh_database(server, NAME)
-    upgrade(url)
-    engine = create_engine(url)
-    yield url, engine
-    engine.dispose()
-    dsn = make_url(server).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
+    with database_at(database_url, "audit") as made:
+        yield made
 
 
 def _tables(engine: Engine) -> set[str]:

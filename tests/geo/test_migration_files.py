@@ -3,35 +3,24 @@ event states, first_time, district_crs, media_deductions."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from cli.cluster import fresh_database
 from geo.schema import alembic_config, upgrade
+from tests.geo.migration_db import database_at
 
 POINT = "ST_SetSRID(ST_MakePoint(113.3, 40.08), 4326)"
-NAME = f"gridlink_migration_files_{os.getpid()}"
 
 
 @pytest.fixture
 def at_0005(database_url: str) -> Iterator[tuple[str, Engine]]:
-    server = make_url(database_url).set(database="postgres").render_as_string(
-        hide_password=False)
-    url = fresh_database(server, NAME)
-    upgrade(url, "0005")
-    engine = create_engine(url)
-    yield url, engine
-    engine.dispose()
-    dsn = make_url(server).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
+    with database_at(database_url, "files", "0005") as made:
+        yield made
 
 
 def test_upgrade_then_downgrade(at_0005: tuple[str, Engine]) -> None:
