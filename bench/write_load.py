@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cli.cluster import test_server_url
 from geo.db import libpq_url
-from tests.live_server import committed_keys, live_database, serving
 from tests.api.load import post_events, read_locate
+from tests.live_server import committed_keys, live_database, serving
 
 DB_NAME = "gridlink_bench_write"
 

@@ -45,6 +45,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import ValidationFailed
+from geo.grid_counts import COUNT_KINDS, grid_counts
 from geo.settings import Settings, get_settings
 
 UNIT_COLUMNS = {"grid": "grid_code", "community": "community_code", "street": "street_code",
@@ -52,6 +53,8 @@ UNIT_COLUMNS = {"grid": "grid_code", "community": "community_code", "street": "s
 FIELDS = ("unit", "name", "accepted", "valid", "handled", "handling_rate", "due", "closed",
           "closed_on_time", "postponed", "first_time", "on_time_rate", "closure_rate",
           "postponement_rate", "first_time_rate", "deduction", "score")
+GRID_FIELDS = FIELDS + COUNT_KINDS
+"""Columns of ``/stats?level=grid``: the figures plus the grid's counts (geo.grid_counts)."""
 
 
 def unit_stats(session: Session, level: str, since: datetime, until: datetime, *,
@@ -122,10 +125,22 @@ def _with_rates(row: dict[str, Any], deduction: float,
     return {f: row.get(f) for f in FIELDS}
 
 
-def stats_csv(rows: list[dict[str, Any]]) -> str:
-    """The rows as CSV text (UTF-8, header line, empty cell for None)."""
+def with_grid_counts(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The grid rows of :func:`unit_stats` with the grid's counts (:data:`GRID_FIELDS`).
+
+    Counts come from :func:`geo.grid_counts.grid_counts` (the published grids, the same
+    numbers as the planner map, preview and validation); a code that is no current grid
+    any more gets empty (None) counts. Never writes.
+    """
+    counts = grid_counts(session, [r["unit"] for r in rows])
+    empty = dict.fromkeys(COUNT_KINDS)
+    return [{**r, **counts.get(r["unit"], empty)} for r in rows]
+
+
+def stats_csv(rows: list[dict[str, Any]], fields: tuple[str, ...] = FIELDS) -> str:
+    """The rows as CSV text (UTF-8, header line ``fields``, empty cell for None)."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(FIELDS), lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=list(fields), lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: "" if v is None else v for k, v in row.items()})

@@ -49,7 +49,7 @@ from geo.fields import Timestamp
 from geo.importer import import_file
 from geo.roles import check_case_action
 from geo.settings import Settings
-from geo.stats import stats_csv, unit_stats
+from geo.stats import FIELDS, GRID_FIELDS, stats_csv, unit_stats, with_grid_counts
 
 WorkerKey = Annotated[Caller, Depends(require_roles("worker"), scope="function")]
 
@@ -284,8 +284,11 @@ def _stats_routes(router: APIRouter) -> None:
         end = until or datetime.now(UTC)
         start = since or end - timedelta(days=30)
         rows = unit_stats(session, level, start, end, settings=settings)
+        if level == "grid":
+            rows = with_grid_counts(session, rows)
         if format == "csv":
-            return Response(stats_csv(rows), media_type="text/csv; charset=utf-8",
+            fields = GRID_FIELDS if level == "grid" else FIELDS
+            return Response(stats_csv(rows, fields), media_type="text/csv; charset=utf-8",
                             headers={"Content-Disposition":
                                      f'attachment; filename="stats_{level}.csv"'})
         return {"level": level, "since": start, "until": end, "units": rows}

@@ -12,10 +12,10 @@ from shapely.geometry import Point, box
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.grid_counts import grid_counts
+from geo.grid_counts import COUNT_KINDS, grid_counts
 from geo.importer import import_frame
 from geo.planning import operations as ops
-from geo.planning.changesets import open_changeset
+from geo.planning.changesets import open_changeset, publish
 from geo.planning.preview import preview
 from geo.planning.validate import validate_area
 from tests.conftest import auth
@@ -85,3 +85,55 @@ def test_map_validation_preview_and_counts_agree(client: TestClient, keys: dict[
     drafted = client.get(f"/planning/counts?area={COMMUNITY}&changeset={cs}",
                          headers=auth(keys, "viewer")).json()
     assert {c: n["households"] for c, n in drafted.items()} == after
+
+
+
+def households_per_view(client: TestClient, head: dict[str, str], db: Session
+                        ) -> dict[str, dict[str, int]]:
+    """Households per grid of the community from the planner map's data, validation,
+    /planning/counts and /stats?level=grid (published grids)."""
+    page = client.get(f"/maps/grids?area={COMMUNITY}", headers=head).text
+    stats = client.get("/stats?level=grid", headers=head)
+    assert stats.status_code == 200, stats.text
+    return {
+        "map": {c: int(h) for c, h in re.findall(
+            r'"code": "(\d{15})", [^{}]*?"households": (\d+)', page)},
+        "validation": {g.code: g.households for g in validate_area(db, COMMUNITY).grids},
+        "counts": {c: n["households"] for c, n in client.get(
+            f"/planning/counts?area={COMMUNITY}", headers=head).json().items()},
+        "stats": {u["unit"]: u["households"] for u in stats.json()["units"]}}
+
+
+def test_stats_gives_the_same_households_per_grid(client: TestClient, keys: dict[str, str],
+                                                  db: Session) -> None:
+    """Map data, preview, validation, /planning/counts and /stats?level=grid agree, before
+    and after grid 001 takes the east half of 002 with its building."""
+    four_grids_with_imported_units(db)
+    for i in range(4):  # one event per grid, so that /stats lists every grid
+        spot = cases.lonlat(Point(100 * i + 80, 30))  # east of the new edge
+        made = client.post("/events", json={"category": "light", "lon": spot.x, "lat": spot.y},
+                           headers=auth(keys, "worker"))
+        assert made.status_code == 201, made.text
+    head = auth(keys, "viewer")
+    assert households_per_view(client, head, db) == dict.fromkeys(
+        ("map", "validation", "counts", "stats"), HOUSEHOLDS)
+
+    cs = open_changeset(db, COMMUNITY, "take B2", "li").id
+    ops.reshape(db, cs, "li", code(1), shapely.geometry.mapping(cases.lonlat(box(0, 0, 160, 100))))
+    moved = {**HOUSEHOLDS, code(1): 600, code(2): 0}
+    previewed = {g["code"]: (g["before"]["households"], g["after"]["households"])
+                 for g in preview(db, cs).grids}
+    assert previewed == {c: (HOUSEHOLDS[c], moved[c]) for c in (code(1), code(2))}
+    publish(db, cs, "li")
+    db.commit()
+    assert households_per_view(client, head, db) == dict.fromkeys(
+        ("map", "validation", "counts", "stats"), moved)
+
+    stats = client.get("/stats?level=grid", headers=head).json()["units"]
+    assert {k: stats[0][k] for k in (*COUNT_KINDS, "unit", "accepted", "score")} == {
+        "unit": code(1), "accepted": 1, "score": None, "buildings": 2, "households": 600,
+        "population": 1800, "sites": 0, "cameras": 1, "workers": 0, "open_events": 1}
+    csv_lines = client.get("/stats?level=grid&format=csv", headers=head).text.splitlines()
+    assert csv_lines[0].endswith(",score,buildings,households,population,sites,cameras,"
+                                 "workers,open_events")
+    assert [line.split(",")[-6] for line in csv_lines[1:]] == [str(h) for h in moved.values()]

@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,18 +83,9 @@ FIND_MAP = """() => { window.glMap = () => Object.values(window).find(
     v => v && typeof L !== 'undefined' && v instanceof L.Map); return !!window.glMap(); }"""
 
 
-@pytest.fixture(scope="module")
-def server(engine: Engine) -> Iterator[Server]:
-    """The app on a free 127.0.0.1 port, over the committed small city (removed afterwards)."""
-    with engine.begin() as conn:
-        clear_small_city(conn)
-        seed_small_city(conn)
-    with Session(engine) as session, session.begin():
-        key = create_key(session, "e2e viewer", "viewer")
-        planner_key = create_key(session, "e2e planner", "planner")
-        dispatcher_key = create_key(session, "e2e dispatcher", "dispatcher")
-        worker_key = create_key(session, "e2e worker", "worker", worker_code="W002")
-        changeset_id = draft_moving_edge(session)
+@contextmanager
+def app_on_free_port() -> Iterator[str]:
+    """The app served by uvicorn on a free 127.0.0.1 port; yields its base URL."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -106,10 +98,27 @@ def server(engine: Engine) -> Iterator[Server]:
     while not uv.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert uv.started, "uvicorn did not start"
-    yield Server(f"http://127.0.0.1:{port}", key, changeset_id, planner_key, dispatcher_key,
-                 worker_key)
-    uv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(engine: Engine) -> Iterator[Server]:
+    """The app on a free 127.0.0.1 port, over the committed small city (removed afterwards)."""
+    with engine.begin() as conn:
+        clear_small_city(conn)
+        seed_small_city(conn)
+    with Session(engine) as session, session.begin():
+        key = create_key(session, "e2e viewer", "viewer")
+        planner_key = create_key(session, "e2e planner", "planner")
+        dispatcher_key = create_key(session, "e2e dispatcher", "dispatcher")
+        worker_key = create_key(session, "e2e worker", "worker", worker_code="W002")
+        changeset_id = draft_moving_edge(session)
+    with app_on_free_port() as url:
+        yield Server(url, key, changeset_id, planner_key, dispatcher_key, worker_key)
     with engine.begin() as conn:
         clear_small_city(conn)
 
