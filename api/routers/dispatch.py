@@ -185,7 +185,8 @@ def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
 def _import_bulk(session: Session, path: Path, crs: str | None, partial: bool,
                  settings: Settings) -> dict[str, Any]:
     """Import the saved bulk file as events, assign the new ones, fill missing due times."""
-    report = import_file(session, "events", path, crs=crs, skip_invalid=partial)
+    report = import_file(session, "events", path, crs=crs, skip_invalid=partial,
+                         settings=settings)
     summary = assign_events(session, "unassigned", settings=settings)
     fill_missing_due(session, settings.event_due_hours)
     return {"rows": report.rows, "inserted": report.inserted, "updated": report.updated,

@@ -21,7 +21,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api.auth import Importer, Reader
 from api.bodies import FILE_BODY, require_media_type, save_upload
-from api.deps import SessionDep, StreamSessionDep
+from api.deps import SessionDep, SettingsDep, StreamSessionDep
 from geo import tempdir
 from geo.catalog import get_layer
 from geo.errors import UnreadableFile
@@ -65,7 +65,8 @@ def files_router() -> APIRouter:
                  "become new versions (planner; 409 when an open draft touches them)",
                  openapi_extra=FILE_BODY)
     async def import_layer(
-        layer: str, request: Request, session: SessionDep, caller: Importer,
+        layer: str, request: Request, session: SessionDep, settings: SettingsDep,
+        caller: Importer,
         crs: str | None = Query(None, description="4326, EPSG:4490, EPSG:4547, gcj02, bd09..."
                                 " (overrides the file's CRS)"),
         encoding: str | None = Query(None, description="text encoding, e.g. GB18030"),
@@ -89,7 +90,8 @@ def files_router() -> APIRouter:
             report = await run_in_threadpool(import_file, session, layer, path, crs=crs,
                                              encoding=encoding, skip_invalid=skip_invalid,
                                              field_map=explicit, dry_run=dry_run,
-                                             change=change, make_valid=make_valid)
+                                             change=change, make_valid=make_valid,
+                                             settings=settings)
         return asdict(report)  # a dry run only reads: nothing to roll back
 
     @router.get("/export/{layer}", summary="Stream a layer as an RFC 7946 FeatureCollection",

@@ -41,6 +41,7 @@ from geo.importer.writing import (
     write_rejects,
 )
 from geo.planning.grid_imports import GridChange
+from geo.settings import Settings
 
 __all__ = ["ImportReport", "Source", "import_file", "import_frame", "read_source",
            "wgs84_geometries"]
@@ -71,7 +72,7 @@ def import_file(session: Session, layer: str, path: Path, *, crs: str | None = N
                 encoding: str | None = None, skip_invalid: bool = False,
                 rejects_path: Path | None = None, field_map: dict[str, str] | None = None,
                 dry_run: bool = False, change: GridChange | None = None,
-                make_valid: bool = False) -> ImportReport:
+                make_valid: bool = False, settings: Settings | None = None) -> ImportReport:
     """Import the file at ``path`` into ``layer`` (see the module docstring).
 
     ``field_map``: column → field entries that override the accepted names (``""`` leaves
@@ -79,6 +80,7 @@ def import_file(session: Session, layer: str, path: Path, *, crs: str | None = N
     Grids and micro-grids become new versions by ``change`` (author, reason; default
     "gridlink", "import into <layer>"): :mod:`geo.planning.grid_imports`. ``make_valid``
     repairs invalid polygons (:mod:`geo.geometry_repair`), one note per repaired row.
+    ``settings`` (default: the process's) give the service area rows are checked against.
 
     Raises
     ------
@@ -90,7 +92,7 @@ def import_file(session: Session, layer: str, path: Path, *, crs: str | None = N
     return import_frame(session, layer, source.frame, crs=crs, skip_invalid=skip_invalid,
                         rejects_path=rejects_path, source_crs=source.crs, notes=source.notes,
                         field_map=field_map, dry_run=dry_run, lines=source.lines,
-                        change=change, make_valid=make_valid)
+                        change=change, make_valid=make_valid, settings=settings)
 
 
 def import_frame(session: Session, layer: str, gdf: gpd.GeoDataFrame | pd.DataFrame, *,
@@ -98,7 +100,8 @@ def import_frame(session: Session, layer: str, gdf: gpd.GeoDataFrame | pd.DataFr
                  rejects_path: Path | None = None, source_crs: gcrs.ParsedCRS | None = None,
                  notes: list[str] | None = None, field_map: dict[str, str] | None = None,
                  dry_run: bool = False, lines: list[int] | None = None,
-                 change: GridChange | None = None, make_valid: bool = False) -> ImportReport:
+                 change: GridChange | None = None, make_valid: bool = False,
+                 settings: Settings | None = None) -> ImportReport:
     """Map, validate and upsert a (Geo)DataFrame (columns named as in a file).
 
     Geometry comes from ``gdf.geometry`` in ``crs`` (if given), else the frame's CRS,
@@ -112,7 +115,7 @@ def import_frame(session: Session, layer: str, gdf: gpd.GeoDataFrame | pd.DataFr
     if make_valid and geoms is not None:
         geoms, repaired = repair_polygons(geoms)
         notes += [f"row {row + 1}: {what}" for row, what in sorted(repaired.items())]
-    values, problems, mapping = validate(session, gdf, spec, geoms, field_map, lines)
+    values, problems, mapping = validate(session, gdf, spec, geoms, field_map, lines, settings)
     report = ImportReport(spec.name, len(gdf), 0, 0, len(problems.bad), problems.sorted(),
                           notes, dict(mapping.columns), mapping.unknown, dry_run)
     if mapping.unknown:

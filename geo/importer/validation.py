@@ -20,7 +20,7 @@ from geo.codes import code_problems, derived_parent, excel_damage
 from geo.districts import CHINA_AND_NEIGHBOURS, Bounds, loaded_extent
 from geo.importer.fields import FieldMapping, field_values, map_fields, text_column
 from geo.importer.problems import Problems, file_problem
-from geo.settings import get_settings
+from geo.settings import Settings, get_settings
 
 LOCAL_TZ = "Asia/Shanghai"
 """Time zone assumed for timestamps without an offset (China Standard Time, UTC+8)."""
@@ -221,12 +221,12 @@ GEOMETRY_NAMES = np.array(["Point", "LineString", "LinearRing", "Polygon", "Mult
                            "MultiLineString", "MultiPolygon", "GeometryCollection", "None"])
 
 
-def import_area(session: Session, layer: Layer) -> Bounds | None:
+def import_area(session: Session, layer: Layer, settings: Settings) -> Bounds | None:
     """The service area an import is checked against; None for the layers that define it
     (areas, grids, micro-grids) unless GRIDLINK_SERVICE_AREA is set (geo.districts)."""
-    if get_settings().service_area is None and layer.name in DISTRICT_LAYERS:
+    if settings.service_area is None and layer.name in DISTRICT_LAYERS:
         return None
-    return get_settings().service_area or loaded_extent(session)
+    return settings.service_area or loaded_extent(session)
 
 
 def _check_geometry(geoms: np.ndarray, layer: Layer, problems: Problems,
@@ -321,14 +321,17 @@ def _check_parents_exist(session: Session, values: dict[str, list[Any]], problem
 
 
 def validate(session: Session, frame: pd.DataFrame, layer: Layer, geoms: np.ndarray | None,
-             explicit: dict[str, str] | None = None, lines: list[int] | None = None
+             explicit: dict[str, str] | None = None, lines: list[int] | None = None,
+             settings: Settings | None = None
              ) -> tuple[dict[str, list[Any]], Problems, FieldMapping]:
     """Map the columns, then check every rule.
 
     Returns the cleaned text values per field, every problem found (mapping problems are
     file-level) and the field mapping used. ``explicit``: the user's ``--map`` entries
-    (column → field, "" = leave out); ``lines``: a CSV's line number per row.
+    (column → field, "" = leave out); ``lines``: a CSV's line number per row; ``settings``
+    (default: the process's) give the service area.
     """
+    settings = settings or get_settings()
     if len(frame) == 0:
         file_problem("the file holds no features", field_name="file")
     scratch = Problems([])
@@ -339,11 +342,13 @@ def validate(session: Session, frame: pd.DataFrame, layer: Layer, geoms: np.ndar
     ids = text_column(frame[key_column]) if key_column is not None else [None] * len(frame)
     problems = Problems(ids, lines)
     problems.items.extend(scratch.items)
-    return _validated(session, frame, layer, geoms, mapping, problems), problems, mapping
+    area = import_area(session, layer, settings) if geoms is not None else None
+    return _validated(session, frame, layer, geoms, mapping, problems, area), problems, mapping
 
 
 def _validated(session: Session, frame: pd.DataFrame, layer: Layer, geoms: np.ndarray | None,
-               mapping: FieldMapping, problems: Problems) -> dict[str, list[Any]]:
+               mapping: FieldMapping, problems: Problems, area: Bounds | None
+               ) -> dict[str, list[Any]]:
     values = field_values(frame, layer, mapping, problems)
     _check_required(values, layer, problems)
     _check_text(values, layer, problems)
@@ -355,7 +360,7 @@ def _validated(session: Session, frame: pd.DataFrame, layer: Layer, geoms: np.nd
     if layer.name == "events":
         _check_lifecycle(values, mapping, problems)
     if geoms is not None:
-        _check_geometry(geoms, layer, problems, import_area(session, layer))
+        _check_geometry(geoms, layer, problems, area)
     if not problems.file_level():
         _check_database(session, values, layer, problems)
     return values

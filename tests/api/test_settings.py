@@ -50,3 +50,15 @@ def test_limits_come_from_the_app_settings(db: Session, keys: dict[str, str]) ->
     assert (bulk.status_code, bulk.json()["details"]) == (413, [{"limit": 1, "rows": 2}])
     assert (upload.status_code, upload.json()["details"][0]["limit_bytes"]) == (413, 1048)
     assert db.scalar(text("SELECT count(*) FROM events")) == 0
+
+
+def test_import_checks_the_app_settings_service_area(db: Session, keys: dict[str, str]) -> None:
+    """A camera outside the app's GRIDLINK_SERVICE_AREA is refused by /import, although the
+    process's own settings would accept it (mainland China)."""
+    near_datong = ApiSettings(service_area=(113.2, 40.0, 113.4, 40.2))
+    body = "code,name,lon,lat\n14021300081310000009,西口,116.40,39.90\n"
+    with client_in_transaction(db, near_datong) as client:
+        answer = client.post("/import/cameras", headers=auth(keys, "dispatcher"),
+                             files={"file": ("cams.csv", body.encode())})
+    assert answer.status_code == 422, answer.text
+    assert [(d["row"], d["field"]) for d in answer.json()["details"]] == [(1, "geometry")]
