@@ -20,8 +20,7 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pyproj
@@ -187,15 +186,19 @@ def is_quick(value: str | int | None) -> bool:
                                           or _TRANSFORMERS.get(found.crs.srs) is not None))
 
 
-def _transformer_to_wgs84(parsed: ParsedCRS) -> pyproj.Transformer:
-    """The (cached) transformer from ``parsed`` to WGS 84 lon/lat; building one costs
-    ~0.1 s."""
-    assert parsed.crs is not None
-    found = _TRANSFORMERS.get(parsed.crs.srs)
+def _cached_transformer(source: Any, target: Any, key: str) -> pyproj.Transformer:
+    """The transformer from ``source`` to ``target`` (lon/lat order), kept in
+    :data:`_TRANSFORMERS` under ``key``; building one costs ~0.1 s."""
+    found = _TRANSFORMERS.get(key)
     if isinstance(found, pyproj.Transformer):
         return found
-    return _TRANSFORMERS.put(parsed.crs.srs, pyproj.Transformer.from_crs(
-        parsed.crs, WGS84, always_xy=True))
+    return _TRANSFORMERS.put(key, pyproj.Transformer.from_crs(source, target, always_xy=True))
+
+
+def _transformer_to_wgs84(parsed: ParsedCRS) -> pyproj.Transformer:
+    """The (cached) transformer from ``parsed`` to WGS 84 lon/lat."""
+    assert parsed.crs is not None
+    return _cached_transformer(parsed.crs, WGS84, parsed.crs.srs)
 
 
 def _label(crs: pyproj.CRS) -> str:
@@ -433,17 +436,12 @@ def normalise_gk(easting: ArrayLike, northing: ArrayLike, crs: ParsedCRS | None
 
 # --- shapely geometries between lon/lat and the metric CRS (planning) --------------------
 
-@lru_cache(maxsize=8)
-def _transformer(source: int, target: int) -> pyproj.Transformer:
-    return pyproj.Transformer.from_crs(source, target, always_xy=True)
-
-
 def transform_geometry(geom: BaseGeometry, source: int, target: int) -> BaseGeometry:
     """``geom`` with every vertex transformed from EPSG ``source`` to EPSG ``target``.
 
     Lon/lat order (x = longitude/easting). Vectorised over all vertices at once.
     """
-    tr = _transformer(source, target)
+    tr = _cached_transformer(source, target, f"EPSG:{source}>EPSG:{target}")
     return shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
 
 

@@ -6,17 +6,15 @@ opens a server-side session (geo.keys.open_browser_session): the ``gridlink_sess
 acts for and an expiry (``GRIDLINK_SESSION_HOURS``). The key itself never leaves the form.
 The session is honoured for reads only (GET/HEAD, see api/auth.py): every write still needs
 the header, so a forged cross-site form can change nothing. Logout and revoking the key end
-the session at once on every API process. The page is ``api/templates/login.html``.
+the session at once on every API process. The page is ``layers/templates/login.html``.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -24,8 +22,7 @@ from api.auth import SESSION_COOKIE
 from api.deps import SessionDep, SettingsDep
 from geo.audit import Actor, record
 from geo.keys import SESSION_PREFIX, end_browser_session, key_for, open_browser_session
-
-TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
+from layers.assets import render_page
 
 
 def _safe_next(target: str) -> str:
@@ -33,11 +30,10 @@ def _safe_next(target: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") else "/maps"
 
 
-def _login_page(request: Request, target: str, error: str | None = None,
+def _login_page(target: str, error: str | None = None,
                 status_code: int = 200) -> HTMLResponse:
-    return TEMPLATES.TemplateResponse(request, "login.html",
-                                      {"next": _safe_next(target), "error": error},
-                                      status_code=status_code)
+    return HTMLResponse(render_page("login.html", next=_safe_next(target), error=error),
+                        status_code=status_code)
 
 
 def _end(session: Session, token: str) -> None:
@@ -56,8 +52,8 @@ def session_router() -> APIRouter:
         return RedirectResponse("/maps", status_code=307)
 
     @router.get("/login", response_class=HTMLResponse, summary="Sign-in page for the maps")
-    def login_page(request: Request, next: Annotated[str, Query()] = "/maps") -> HTMLResponse:
-        return _login_page(request, next)
+    def login_page(next: Annotated[str, Query()] = "/maps") -> HTMLResponse:
+        return _login_page(next)
 
     @router.post("/login", summary="Check a key and open a read-only browser session")
     async def login(request: Request, session: SessionDep, settings: SettingsDep,
@@ -67,7 +63,7 @@ def session_router() -> APIRouter:
         stored = None if plain.startswith(SESSION_PREFIX) else await run_in_threadpool(
             key_for, session, plain)
         if stored is None:
-            return _login_page(request, next, "密钥无效 (unknown or revoked key)", 401)
+            return _login_page(next, "密钥无效 (unknown or revoked key)", 401)
         token = await run_in_threadpool(open_browser_session, session, stored,
                                         settings.session_hours)
         actor = Actor(stored.name, stored.prefix, stored.role, "POST /login")
