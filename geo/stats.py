@@ -3,7 +3,9 @@
 Counted over the events **reported** in ``[since, until)`` and attributed to the unit's code
 in the event's assignment (``grid_code``, ``community_code``, ``street_code``,
 ``district_code`` of ``event_assignments``, read through the ``events_with_assignment`` view;
-never-assigned events count for no unit) or to its ``department`` (escalated events):
+never-assigned events count for no unit) or to its ``department`` (escalated events). Grids
+may instead be today's grids or the grids as they were, by the event's point
+(:data:`ATTRIBUTIONS`):
 
 =====================  ==============================================================
 accepted               every event reported in the period (受理数)
@@ -39,7 +41,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -57,32 +59,82 @@ GRID_FIELDS = FIELDS + COUNT_KINDS
 """Columns of ``/stats?level=grid``: the figures plus the grid's counts (geo.grid_counts)."""
 
 
+Attribution = Literal["assigned", "current", "historical"]
+ATTRIBUTIONS: tuple[str, ...] = get_args(Attribution)
+"""Which grid an event counts for at ``level="grid"`` (the default, ``assigned``, first):
+
+* ``assigned``: the grid of the event's stored assignment - the grid dispatch used (a closed
+  case keeps the grid that handled it; an open one follows publishes and re-assignments);
+* ``current``: today's grid covering the event's point (events re-attributed to today's
+  grids, e.g. last year's figures on this year's map);
+* ``historical``: the grid version valid at the event's ``reported_at`` covering its point
+  (the grids as they were).
+
+``current`` and ``historical`` take ordinary grids only (not dedicated ones); a point on an
+edge shared by two grids counts for the lower code (as /locate); an event no grid covers
+counts for no grid. Both count every event of the period once, so their sums agree whenever
+the grids' union covers the same ground then and now (publishing keeps it so).
+"""
+
+_UNIT_OF = {
+    "assigned": "e.{col}",
+    "current": "(SELECT g.code FROM grids g WHERE g.valid_to IS NULL AND g.level = 'grid'"
+               " AND g.kind <> 'dedicated' AND g.geom && e.geom AND ST_Covers(g.geom, e.geom)"
+               " ORDER BY g.code LIMIT 1)",
+    "historical": "(SELECT g.code FROM grids g WHERE g.valid_from <= e.reported_at"
+                  " AND (g.valid_to IS NULL OR g.valid_to > e.reported_at)"
+                  " AND g.level = 'grid' AND g.kind <> 'dedicated' AND g.geom && e.geom"
+                  " AND ST_Covers(g.geom, e.geom) ORDER BY g.code LIMIT 1)",
+}
+"""SQL of the unit an event ``e`` counts for, per attribution (constant text)."""
+
+
 def unit_stats(session: Session, level: str, since: datetime, until: datetime, *,
-               deductions: dict[str, float] | None = None,
+               attribution: str = "assigned", deductions: dict[str, float] | None = None,
                settings: Settings | None = None) -> list[dict[str, Any]]:
     """One row per unit of ``level`` (grid, community, street, district, department).
 
-    Raises :class:`ValidationFailed` for an unknown level or an empty/reversed period.
-    Units without events in the period are not listed. Never writes.
+    ``attribution`` (:data:`ATTRIBUTIONS`) says which grid an event counts for; other
+    levels than ``grid`` take ``assigned`` only. Raises :class:`ValidationFailed` for an
+    unknown level or attribution, an attribution other levels do not take, or an
+    empty/reversed period. Units without events in the period are not listed. Never writes.
     """
     settings = settings or get_settings()
-    if level not in UNIT_COLUMNS:
-        raise ValidationFailed(f"unknown level {level!r}",
-                               [{"field": "level", "allowed": list(UNIT_COLUMNS)}])
-    if not since < until:
-        raise ValidationFailed("the period is empty: since must be before until",
-                               [{"field": "since", "value": since.isoformat()},
-                                {"field": "until", "value": until.isoformat()}])
-    rows = session.execute(text(_STATS_SQL.format(col=UNIT_COLUMNS[level])),
+    _check(level, since, until, attribution)
+    unit = _UNIT_OF[attribution].format(col=UNIT_COLUMNS[level])
+    rows = session.execute(text(_STATS_SQL.format(unit=unit)),
                            {"since": since, "until": until}).mappings().all()
     cuts = deductions or {}
     return [_with_rates(dict(r), cuts.get(r["unit"], 0.0), settings.score_weights)
             for r in rows]
 
 
+def _check(level: str, since: datetime, until: datetime, attribution: str) -> None:
+    if level not in UNIT_COLUMNS:
+        raise ValidationFailed(f"unknown level {level!r}",
+                               [{"field": "level", "allowed": list(UNIT_COLUMNS)}])
+    if attribution not in ATTRIBUTIONS or (attribution != "assigned" and level != "grid"):
+        raise ValidationFailed(
+            f"attribution {attribution!r} is not one for level {level!r}: grids take "
+            "assigned, current or historical, other levels assigned",
+            [{"field": "attribution", "value": attribution, "level": level,
+              "allowed": list(ATTRIBUTIONS) if level == "grid" else ["assigned"]}])
+    if not since < until:
+        raise ValidationFailed("the period is empty: since must be before until",
+                               [{"field": "since", "value": since.isoformat()},
+                                {"field": "until", "value": until.isoformat()}])
+
+
+def events_in_period(session: Session, since: datetime, until: datetime) -> int:
+    """How many events were reported in ``[since, until)``, whatever unit they count for."""
+    return int(session.execute(text(
+        "SELECT count(*) FROM events WHERE reported_at >= :since AND reported_at < :until"),
+        {"since": since, "until": until}).scalar_one())
+
+
 _STATS_SQL = """
 SELECT s.*, coalesce(a.name, g.name) AS name FROM (
-  SELECT {col} AS unit,
+  SELECT unit,
     count(*) AS accepted,
     count(*) FILTER (WHERE valid) AS valid,
     count(*) FILTER (WHERE valid AND status IN ('resolved', 'closed')) AS handled,
@@ -92,11 +144,13 @@ SELECT s.*, coalesce(a.name, g.name) AS name FROM (
     count(*) FILTER (WHERE due AND postponements > 0) AS postponed,
     count(*) FILTER (WHERE due AND status = 'closed'
                      AND coalesce(first_time, reworks = 0)) AS first_time
-  FROM (SELECT e.*, (e.valid AND (e.due_at < :until OR e.status = 'closed')) AS due
+  FROM (SELECT e.*, {unit} AS unit,
+               (e.valid AND (e.due_at < :until OR e.status = 'closed')) AS due
         FROM events_with_assignment e WHERE e.reported_at >= :since AND e.reported_at < :until) ev
-  WHERE {col} IS NOT NULL GROUP BY {col}) s
+  WHERE unit IS NOT NULL GROUP BY unit) s
 LEFT JOIN admin_areas a ON a.code = s.unit
-LEFT JOIN grids g ON g.code = s.unit AND g.valid_to IS NULL
+LEFT JOIN LATERAL (SELECT g.name FROM grids g WHERE g.code = s.unit
+                   ORDER BY g.version DESC LIMIT 1) g ON true
 ORDER BY s.unit
 """
 

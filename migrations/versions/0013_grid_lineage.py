@@ -16,6 +16,10 @@ with the changeset whose ``published_at`` is that time (and its reason) or, for 
 the new versions' ``change_reason``. One limit: buildings are not versioned, so backfilled
 household shares use today's buildings; area shares are exact.
 
+Also two indexes on ``grids`` for statistics on the grids as they were (geo.stats
+``attribution="historical"``): a GiST index over every version's shape (the existing one
+covers current versions only) and ``(code, version)``.
+
 Revision ID: 0013
 Revises: 0007
 Create Date: 2026-12-06 09:50:00
@@ -54,6 +58,10 @@ CREATE INDEX ix_grid_lineage_predecessor_code ON grid_lineage (predecessor_code)
 CREATE INDEX ix_grid_lineage_successor_code ON grid_lineage (successor_code);
 CREATE INDEX ix_grid_lineage_successor_id ON grid_lineage (successor_id);
 CREATE INDEX ix_grid_lineage_changeset_id ON grid_lineage (changeset_id);
+-- statistics on the grids as they were: point-in-polygon over every version, and a code's
+-- latest version (its name) for retired codes
+CREATE INDEX ix_grids_every_version_geom ON grids USING gist (geom);
+CREATE INDEX ix_grids_code_version ON grids (code, version);
 """
 
 CHANGES = """
@@ -80,4 +88,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP TABLE grid_lineage")
+    op.execute("DROP INDEX ix_grids_code_version; DROP INDEX ix_grids_every_version_geom;"
+               " DROP TABLE grid_lineage")
