@@ -190,26 +190,24 @@ def record_lineage(session: Session, at: datetime, changeset_id: int | None,
 
 
 _LINKS = """
-SELECT l.kind, l.published_at, l.reason, l.changeset_id,
-       p.code AS from_code, p.version AS from_version, p.name AS from_name,
-       s.code AS to_code, s.version AS to_version, s.name AS to_name,
-       l.area_m2, l.area_share, l.households, l.household_share,
-       l.area_m2 / sum(l.area_m2) OVER (PARTITION BY l.successor_id) AS successor_area_share
-FROM grid_lineage l
-JOIN grids p ON p.id = l.predecessor_id
-JOIN grids s ON s.id = l.successor_id
-WHERE l.successor_id IN (SELECT successor_id FROM grid_lineage WHERE {side} = ANY(:codes))
-ORDER BY l.published_at, p.code, s.code
+SELECT x.*, p.code AS from_code, p.version AS from_version, p.name AS from_name,
+       s.code AS to_code, s.version AS to_version, s.name AS to_name
+FROM (SELECT l.*, l.area_m2 / sum(l.area_m2) OVER (PARTITION BY l.successor_id)
+                  AS successor_area_share
+      FROM grid_lineage l
+      WHERE l.successor_id IN (SELECT successor_id FROM grid_lineage
+                               WHERE {side} = ANY(:ids))) x
+JOIN grids p ON p.id = x.predecessor_id
+JOIN grids s ON s.id = x.successor_id
+WHERE x.{side} = ANY(:ids)
 """
-"""The links of the changes that produced (``successor_code``) or ended (``predecessor_code``)
-versions of the given codes, with every sibling link of the same successors, so that the
-successor side's shares are complete."""
+"""The links into (``successor_id``) or out of (``predecessor_id``) the versions ``ids``; the
+successor side's share is taken over every link into the same successor."""
 
 
-def _links(session: Session, side: str, codes: list[str]) -> list[dict[str, Any]]:
-    sql = _LINKS.format(side="successor_code" if side == "into" else "predecessor_code")
-    rows = session.execute(text(sql), {"codes": codes}).mappings().all()
-    return [_link_dict(r) for r in rows]
+def _links(session: Session, side: str, ids: list[int]) -> list[Any]:
+    sql = _LINKS.format(side="successor_id" if side == "into" else "predecessor_id")
+    return list(session.execute(text(sql), {"ids": ids}).mappings().all())
 
 
 def _link_dict(row: Any) -> dict[str, Any]:
@@ -226,33 +224,28 @@ def _link_dict(row: Any) -> dict[str, Any]:
         "household_share": None if household_share is None else round(household_share, 6)}
 
 
-def _walk(session: Session, code: str, side: str) -> list[dict[str, Any]]:
-    """Every link reached from ``code`` going back (``into``) or forward (``from``)."""
-    seen_codes, frontier = {code}, [code]
-    found: list[dict[str, Any]] = []
-    keys: set[tuple[str, int, str, int]] = set()
+def _walk(session: Session, ids: list[int], side: str) -> list[dict[str, Any]]:
+    """Every link reached from the versions ``ids`` going back (``into``: the links that made
+    them, then those that made their predecessors...) or forward (``from``), oldest first."""
+    seen, frontier, found = set(ids), ids, []
     while frontier:
         links = _links(session, side, frontier)
-        new = [k for k in links if _key(k) not in keys]
-        keys.update(_key(k) for k in new)
-        found += new
-        reached = {k["from"]["code"] if side == "into" else k["to"]["code"] for k in new}
-        frontier = sorted(reached - seen_codes)
-        seen_codes |= reached
-    return sorted(found, key=lambda k: (k["published_at"], k["from"]["code"], k["to"]["code"]))
-
-
-def _key(link: dict[str, Any]) -> tuple[str, int, str, int]:
-    return (link["from"]["code"], link["from"]["version"], link["to"]["code"],
-            link["to"]["version"])
+        found += links
+        reached = {r["predecessor_id"] if side == "into" else r["successor_id"] for r in links}
+        frontier = sorted(reached - seen)
+        seen |= reached
+    unique = {r["id"]: r for r in found}.values()
+    return [_link_dict(r) for r in sorted(unique, key=lambda r: (
+        r["published_at"], r["from_code"], r["to_code"]))]
 
 
 def lineage(session: Session, code: str) -> dict[str, Any]:
     """The ancestors and descendants of grid ``code`` (any of its versions), transitively.
 
-    ``ancestors``: the links of the changes that made the code's versions, then those that
-    made their predecessors, and so on; ``descendants`` likewise forward from the code's
-    versions. Each link: ``kind``, ``published_at``, ``reason``, ``changeset_id``, ``from``
+    ``ancestors``: the links that made the code's versions, then those that made their
+    predecessor versions, and so on; ``descendants`` likewise forward from the code's
+    versions (a merge partner's link into the same successor is not a descendant). Each
+    link: ``kind``, ``published_at``, ``reason``, ``changeset_id``, ``from``
     and ``to`` (code, version, name), ``area_m2``, ``area_share`` (of ``from``),
     ``successor_area_share`` (of ``to``), ``households``, ``household_share``; oldest first.
 
@@ -262,11 +255,13 @@ def lineage(session: Session, code: str) -> dict[str, Any]:
         When no grid version ever had ``code``.
     """
     versions = session.execute(text(
-        "SELECT version, name, valid_from, valid_to FROM grids WHERE code = :c "
+        "SELECT id, version, name, valid_from, valid_to FROM grids WHERE code = :c "
         "ORDER BY version, valid_from"), {"c": code}).mappings().all()
     if not versions:
         raise NotFound(f"no grid {code}", [{"field": "code", "value": code}])
+    ids = [v["id"] for v in versions]
     return {"code": code, "current": versions[-1]["valid_to"] is None,
-            "versions": [dict(v) for v in versions],
-            "ancestors": _walk(session, code, "into"),
-            "descendants": _walk(session, code, "from")}
+            "versions": [{k: v[k] for k in ("version", "name", "valid_from", "valid_to")}
+                         for v in versions],
+            "ancestors": _walk(session, ids, "into"),
+            "descendants": _walk(session, ids, "from")}
