@@ -6,9 +6,8 @@ import json
 from typing import Any
 
 import typer
-from rich.table import Table
 
-from cli.output import console, fail
+from cli.output import fail
 from geo.db import transaction
 from geo.errors import GridlinkError
 from geo.planning.lineage import lineage
@@ -36,19 +35,18 @@ def lineage_command(
         typer.echo(json.dumps(found, ensure_ascii=False, indent=1, default=str))
         return
     state = "current" if found["current"] else "retired"
-    console.print(f"grid {code} ({state}, {len(found['versions'])} version(s))")
+    typer.echo(f"grid {code} ({state}, {len(found['versions'])} version(s))")
     for side in ("ancestors", "descendants"):
-        console.print(_table(side, found[side]) if found[side] else f"no {side}")
+        typer.echo(f"{side}:" if found[side] else f"no {side}")
+        for link in found[side]:
+            typer.echo("  " + link_line(link))
 
 
-def _table(title: str, links: list[dict[str, Any]]) -> Table:
-    table = Table("published", "kind", "from", "to", "area m²", "area share",
-                  "households", "household share", "reason", title=title)
-    for k in links:
-        share = k["household_share"]
-        table.add_row(f"{k['published_at']:%Y-%m-%d %H:%M}", k["kind"],
-                      f"{k['from']['code']} v{k['from']['version']}",
-                      f"{k['to']['code']} v{k['to']['version']}", f"{k['area_m2']:.1f}",
-                      f"{k['area_share']:.1%}", str(k["households"]),
-                      "" if share is None else f"{share:.1%}", k["reason"] or "")
-    return table
+def link_line(link: dict[str, Any]) -> str:
+    """One link as a line: when, kind, from → to, area and households moved, reason."""
+    share = link["household_share"]
+    homes = f"{link['households']} households" + ("" if share is None else f" ({share:.1%})")
+    return (f"{link['published_at']:%Y-%m-%d %H:%M} {link['kind']}: "
+            f"{link['from']['code']} v{link['from']['version']} -> "
+            f"{link['to']['code']} v{link['to']['version']}, {link['area_m2']:.1f} m² "
+            f"({link['area_share']:.1%}), {homes}; {link['reason'] or 'no reason given'}")
