@@ -74,3 +74,14 @@ def test_an_attribution_a_level_does_not_take_is_refused(
     with pytest.raises(ValidationFailed, match=f"attribution '{attribution}'") as raised:
         unit_stats(db, level, SINCE, SINCE + timedelta(days=1), attribution=attribution)
     assert raised.value.details[0]["field"] == "attribution"
+
+
+def test_events_older_than_the_first_layer_count_for_it(db: Session, split_at: datetime) -> None:
+    # the layer was first recorded on 2026-01-01; a case of December 2025 under it counts
+    # for the grid then covering it (east), not for the part split off later
+    cases.add_event(db, "december", "2025-12-01T00:00:00Z", 180, "closed", EAST)
+    december = (datetime(2025, 12, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC))
+    assert [(r["unit"], r["accepted"]) for r in unit_stats(
+        db, "grid", *december, attribution="historical")] == [(EAST, 1)]
+    assert [(r["unit"], r["accepted"]) for r in unit_stats(
+        db, "grid", *december, attribution="current")] == [(NEW, 1)]
