@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import io
+import json
 from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from shapely.geometry import box, mapping
 from sqlalchemy.orm import Session
 
 from tests.geo.planning import cases
-from tests.geo.planning.cases import code
+from tests.geo.planning.cases import COMMUNITY, code
 
 WEST, EAST, NEW = code(1), code(2), code(3)
 
@@ -80,3 +83,23 @@ def test_an_attribution_other_levels_do_not_take_is_422(
     assert answer.status_code == 422
     assert answer.json()["details"] == [{"field": "attribution", "value": "current",
                                          "level": "community", "allowed": ["assigned"]}]
+
+
+def test_a_grids_import_that_moves_an_edge_records_reshape_links(
+        client: TestClient, keys: dict[str, str], db: Session) -> None:
+    cases.two_grids_sharing_an_edge(db)
+    db.commit()
+    redrawn = {WEST: box(0, 0, 120, 100), EAST: box(120, 0, 200, 100)}  # edge 100 m -> 120 m
+    body = json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"code": c, "name": c[-3:], "parent_code": COMMUNITY},
+         "geometry": mapping(cases.lonlat(g))} for c, g in redrawn.items()]}).encode()
+    answer = client.post("/import/grids", params={"reason": "新小区"},
+                         headers={"X-API-Key": keys["planner"]},
+                         files={"file": ("redrawn.geojson", io.BytesIO(body))})
+    assert answer.status_code == 200, answer.text
+    west = client.get(f"/grids/{WEST}/lineage", headers=viewer(keys)).json()
+    assert [(k["from"]["code"], k["kind"], k["area_m2"], k["area_share"],
+             k["successor_area_share"], k["changeset_id"], k["reason"])
+            for k in west["ancestors"]] == [
+        (WEST, "reshape", 10000.0, 1.0, 0.833333, None, "新小区"),
+        (EAST, "reshape", 2000.0, 0.2, 0.166667, None, "新小区")]
