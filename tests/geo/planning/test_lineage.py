@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from geo.errors import NotFound
 from geo.planning import operations as ops
 from geo.planning.changesets import open_changeset, publish
+from geo.planning.history import undo
 from geo.planning.lineage import lineage
 from tests.geo.planning import cases
 from tests.geo.planning.cases import COMMUNITY, code
@@ -136,3 +137,13 @@ def test_lineage_walks_ancestors_and_descendants_transitively(db: Session, town:
 def test_lineage_of_an_unknown_code_is_not_found(db: Session) -> None:
     with pytest.raises(NotFound, match="no grid 140213001001999"):
         lineage(db, code(999))
+
+
+def test_undoing_a_split_records_the_way_back(db: Session, town: None) -> None:
+    line = cases.geojson(LineString([(160, -10), (160, 110)]))
+    split = published(db, "split the east grid", lambda cs: ops.split_by_line(
+        db, cs, "planner-li", EAST, line, NEW, "East 2"))
+    back = undo(db, split, "planner-li").id
+    publish(db, back, "planner-li")
+    assert links(db, back) == [(EAST, EAST, "merge", 6000.0, 1.0, 280, 1.0),
+                               (NEW, EAST, "retire", 4000.0, 1.0, 0, None)]
