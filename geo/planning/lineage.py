@@ -168,7 +168,8 @@ def record_lineage(session: Session, at: datetime, changeset_id: int | None,
     """Store the lineage of the change made at ``at`` (see the module docstring).
 
     ``changeset_id`` is the published changeset (None for a grids import), ``reason`` its
-    reason. Returns the number of links written. Never commits.
+    reason. Returns the number of links of the change (those already stored are kept, not
+    written twice). Never commits.
     """
     settings = settings or get_settings()
     first = session.scalar(text("SELECT min(code) FROM grids WHERE valid_to = :at"), {"at": at})
