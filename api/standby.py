@@ -98,10 +98,10 @@ class Standby:
             with self.sessions() as session:
                 row = session.execute(STANDBY_STATUS, {"lsn": primary_lsn}).one()
         except (sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
-            self.mark_down()
+            self.mark_down()  # /health is public: the error's class only, no host or port
+            cause = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
             return {"status": "unreachable", "reads_from": "primary",
-                    "problem": str(exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc)
-                    .split("\n", 1)[0][:300]}
+                    "problem": type(cause).__name__}
         behind = int(row.behind or 0)
         return {"status": "ok" if row.recovery else "not_a_standby",
                 "reads_from": "standby" if time.monotonic() >= self.down_until else "primary",
