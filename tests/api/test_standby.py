@@ -11,6 +11,7 @@ standby lags; a plain read may lag; a standby that is down leaves reads on the p
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ def replica(database_url: str) -> Iterator[Replica]:
                 yield Replica(live, standby, libpq_url(standby_url))
         finally:
             standby.drop()
+            shutil.rmtree(standby.home, ignore_errors=True)
 
 
 def _wait_for_replay(primary_dsn: str, standby_dsn: str, timeout_s: float = 30) -> None:
