@@ -73,7 +73,8 @@ def report(name: str, summary: DaskAssignSummary) -> None:
           f"written; {len(parts)} partitions on {parts.worker.nunique()} workers, "
           f"events per partition {parts.events.min():,}-{parts.events.max():,}, seconds per "
           f"partition min {min(secs):.2f} median {statistics.median(secs):.2f} "
-          f"max {max(secs):.2f}, sum {sum(secs):.2f}")
+          f"max {max(secs):.2f}, sum {sum(secs):.2f}; worker peak RSS "
+          f"{parts.peak_rss_mb.max():.0f} MiB")
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ when they were created.
 from __future__ import annotations
 
 import math
+import resource
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -58,8 +59,9 @@ from geo.event_assignments import COLUMNS, unchanged_sql, write_changed
 from geo.settings import Settings, get_settings
 
 RUN_COLUMNS = {"partition": "int64", "events": "int64", "outside": "int64",
-               "seconds": "float64", "worker": "object"}
-"""The one-row summary each partition task returns."""
+               "seconds": "float64", "worker": "object", "peak_rss_mb": "float64"}
+"""The one-row summary each partition task returns (``peak_rss_mb``: the worker process's
+peak resident memory so far, MiB)."""
 
 
 @dataclass
@@ -157,7 +159,9 @@ def assign_partition(events: gpd.GeoDataFrame, database_url: str, stage: str, k:
     return pd.DataFrame([{
         "partition": (partition_info or {}).get("number", -1), "events": len(events),
         "outside": outside, "seconds": round(time.perf_counter() - started, 3),
-        "worker": _worker_name()}]).astype(RUN_COLUMNS)
+        "worker": _worker_name(),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}]
+    ).astype(RUN_COLUMNS)
 
 
 def partition_rows(session: Session, events: gpd.GeoDataFrame, k: int, tolerance_m: float,
