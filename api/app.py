@@ -28,6 +28,7 @@ from api.routers.maps import maps_router, static_app
 from api.routers.planning import planning_router
 from api.routers.session import session_router
 from api.settings import ApiSettings
+from api.standby import ReadYourWrites, Standby
 from geo import tempdir
 from geo.db import connect_timeout_s, database_url, libpq_url, service_engine, session_factory
 
@@ -52,7 +53,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.locate_source = PooledSource(database_url(settings), settings)
     app.state.revocation_dsn = libpq_url(database_url(settings))
     app.state.alarm_hub = AlarmHub(libpq_url(database_url(settings)), connect_timeout_s(settings))
+    app.state.standby = Standby.configured(settings)  # GRIDLINK_READ_DATABASE_URL (api.standby)
     install_error_handlers(app)
+    if app.state.standby is not None:
+        app.add_middleware(ReadYourWrites, seconds=settings.read_your_writes_s)
     app.add_middleware(RequestGuard, settings=settings, public_paths=PUBLIC_PATHS)
     app.add_middleware(LocateFirst)  # the last added is the outermost
     # Starlette matches routes in order, one regular expression each: the dispatch routes
@@ -83,6 +87,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     await asyncio.gather(listener, return_exceptions=True)
     await app.state.alarm_hub.close()
     await app.state.locate_source.close()
+    if app.state.standby is not None:
+        await app.state.standby.close()
     tempdir.leave(scratch)
 
 

@@ -8,6 +8,12 @@ could go out for a commit that then failed). A failed commit raises, and the err
 (:mod:`api.errors`) answers 409 or 503: the client never gets a 2xx for an unwritten change.
 Only a streamed read keeps its session open while streaming (:data:`StreamSessionDep`).
 
+**Reads that may lag.** :data:`ReadSessionDep` (and :data:`ReadStreamSessionDep`) is the
+session of a read that may come from the streaming standby (``GRIDLINK_READ_DATABASE_URL``):
+the standby when one is configured, reachable, and the client wrote nothing just before;
+else the request's primary session (:mod:`api.standby` has the rule). Writes and
+read-your-writes paths take :data:`SessionDep`.
+
 **Bounded, off the loop.** Each process serves at most ``GRIDLINK_DB_POOL_SIZE`` sessions at
 once (the engine's pool size); a request waits on the event loop for a free one, up to
 ``GRIDLINK_DB_POOL_TIMEOUT_S``, then gets 503. Handlers that use the session are ``def``
@@ -19,6 +25,7 @@ the event loop.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import anyio
@@ -28,6 +35,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.settings import ApiSettings
+from api.standby import reads_from_standby
 from geo.errors import DatabaseUnavailable
 
 _SLOTS: RunVar[anyio.Semaphore] = RunVar("gridlink_session_slots")
@@ -108,3 +116,37 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 StreamSessionDep = Annotated[Session, Depends(get_session, scope="request")]
 """For a streamed read only: the session stays open until the last chunk is sent."""
 SettingsDep = Annotated[ApiSettings, Depends(current_settings)]
+
+
+@asynccontextmanager
+async def _standby_or(request: Request, primary: Session) -> AsyncIterator[Session]:
+    """A standby session for this read (:func:`api.standby.reads_from_standby`), else
+    ``primary``; a standby that cannot be reached leaves the read on ``primary``."""
+    standby = reads_from_standby(request.scope)
+    session = None if standby is None else await run_in_threadpool(standby.open_session)
+    if session is None:
+        yield primary
+        return
+    try:
+        yield session
+    finally:
+        await run_in_threadpool(session.close)
+
+
+async def get_read_session(request: Request, primary: SessionDep) -> AsyncIterator[Session]:
+    """The session of a read that may lag: the standby's or the primary's (module doc)."""
+    async with _standby_or(request, primary) as session:
+        yield session
+
+
+async def get_read_stream_session(request: Request,
+                                  primary: StreamSessionDep) -> AsyncIterator[Session]:
+    """:func:`get_read_session` for a streamed read (open until the last chunk)."""
+    async with _standby_or(request, primary) as session:
+        yield session
+
+
+ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
+"""A read that may come from the standby (map pages' data); never for a write."""
+ReadStreamSessionDep = Annotated[Session, Depends(get_read_stream_session, scope="request")]
+"""A streamed read that may come from the standby (exports)."""

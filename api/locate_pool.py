@@ -48,14 +48,17 @@ class PooledSource:
     not one per pooled connection, sees the 503; the fast path pays nothing for this.
     """
 
-    def __init__(self, database_url: str, settings: Settings, max_size: int = 10) -> None:
+    def __init__(self, database_url: str, settings: Settings, max_size: int = 10, *,
+                 standby: bool = False) -> None:
+        # standby: reading from the read replica (api.standby), its fallbacks included
         self._conninfo = libpq_url(database_url)
-        self._sessions = session_factory(service_engine(settings))
+        self._sessions = session_factory(service_engine(settings, standby=standby))
         self._max_size = max_size
         self._timeout_s = settings.db_pool_timeout_s
         self._kwargs: dict[str, Any] = {
             "autocommit": True, "options": service_options(settings),
-            "connect_timeout": connect_timeout_s(settings), "application_name": "gridlink-locate"}
+            "connect_timeout": connect_timeout_s(settings),
+            "application_name": "gridlink-locate-read" if standby else "gridlink-locate"}
         self._pool: AsyncConnectionPool[Any] | None = None
         self._opening = asyncio.Lock()
 

@@ -141,19 +141,45 @@ class Cluster:
     def start(self, timeout_s: float = 60) -> None:
         """Initialise if needed, start the server, create the database and PostGIS."""
         self.init()
-        if not self.is_running():
-            log = self.link.resolve() / "server.log"
-            result = self._pg(
-                "pg_ctl", "start", "-D", str(self.datadir), "-l", str(log), "-w",
-                "-t", str(int(timeout_s)), check=False,
-            )
-            if result.returncode != 0:
-                tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-                raise DatabaseUnavailable(
-                    f"PostgreSQL did not start on port {self.port}: {result.stderr.strip()}",
-                    [{"log": tail}],
-                )
+        self._start_server(timeout_s)
         self._ensure_database(timeout_s)
+
+    def _start_server(self, timeout_s: float) -> None:
+        if self.is_running():
+            return
+        log = self.link.resolve() / "server.log"
+        result = self._pg(
+            "pg_ctl", "start", "-D", str(self.datadir), "-l", str(log), "-w",
+            "-t", str(int(timeout_s)), check=False,
+        )
+        if result.returncode != 0:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise DatabaseUnavailable(
+                f"PostgreSQL did not start on port {self.port}: {result.stderr.strip()}",
+                [{"log": tail}],
+            )
+
+    def start_standby(self, primary_host: str, primary_port: int,
+                      timeout_s: float = 60) -> None:
+        """Start this cluster as a hot streaming standby of the server at
+        ``primary_host:primary_port`` (read-only, replaying its WAL as it comes).
+
+        The first time, ``pg_basebackup -R`` copies the primary (it must allow replication
+        connections from this machine: initdb's default pg_hba does for 127.0.0.1, and
+        ``wal_level`` must be ``replica`` or ``logical``, PostgreSQL's default) and writes
+        ``standby.signal`` and ``primary_conninfo``; this cluster's port and socket
+        directory replace the primary's in the copied configuration.
+        """
+        self._prepare_dirs()
+        if not self.is_initialised():
+            self._pg("pg_basebackup", "-h", primary_host, "-p", str(primary_port),
+                     "-U", "postgres", "-D", str(self.datadir), "-R", "-X", "stream",
+                     "-c", "fast")
+            with open(self.datadir / "postgresql.auto.conf", "a", encoding="utf-8") as fh:
+                fh.write(f"port = {self.port}\n"
+                         f"unix_socket_directories = '{self.link.resolve()}'\n"
+                         "shared_buffers = '128MB'\nhot_standby = on\n")
+        self._start_server(timeout_s)
 
     def _ensure_database(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

@@ -9,7 +9,7 @@ import typer
 from cli.output import console, fail
 from geo.assign import AssignSummary, assign_events, assign_units
 from geo.assign_on_import import area_wkt
-from geo.db import transaction
+from geo.db import database_url, transaction
 from geo.errors import GridlinkError
 from geo.events import fill_missing_due
 from geo.importer import import_file
@@ -68,11 +68,17 @@ def assign(
                                "of events (everywhere, or inside --area)"),
     k: int | None = typer.Option(None, help="cameras stored per event "
                                  "(default GRIDLINK_LOCATE_K, 3)"),
+    dask: bool = typer.Option(False, "--dask", help="with --all: run on a Dask cluster "
+                              "(--scheduler, else GRIDLINK_DASK_SCHEDULER, else a "
+                              "LocalCluster on this machine; docs/scale.md)"),
+    scheduler: str | None = typer.Option(None, "--scheduler", metavar="ADDRESS",
+                                         help="with --dask: the scheduler, tcp://host:8786"),
 ) -> None:
     """(Re)assign events to grid, micro-grid, admin chain and covering cameras (set-based SQL).
 
     Exactly one of --all, --unassigned or --area CODE; with --units, buildings, sites and
-    cameras get their grid and micro-grid (everywhere, or inside --area CODE).
+    cameras get their grid and micro-grid (everywhere, or inside --area CODE). --all --dask
+    [--scheduler ADDRESS] runs the same job on a Dask cluster (same answers).
     """
     if units:
         _assign_units(area)
@@ -82,6 +88,9 @@ def assign(
     if len(chosen) != 1:
         console.print("[bold red]error:[/] give exactly one of --all, --unassigned, --area CODE")
         raise typer.Exit(code=2)
+    if dask:
+        _assign_on_dask(chosen[0], scheduler, k)
+        return
     try:
         with console.status(f"assigning events ({chosen[0]}) to grids and cameras ..."), \
                 transaction() as session:
@@ -91,6 +100,30 @@ def assign(
     _print_summary(summary)
     console.print("steps (s): " + ", ".join(f"{name} {secs:.2f}"
                                             for name, secs in summary.steps.items()))
+
+
+def _assign_on_dask(scope: str, address: str | None, k: int | None) -> None:
+    """``gridlink assign --all --dask [ADDRESS]`` (geo.distributed.assign)."""
+    if scope != "all":
+        console.print("[bold red]error:[/] --dask runs --all only")
+        raise typer.Exit(code=2)
+    from geo.distributed.assign import assign_events_dask, dask_client
+
+    settings = get_settings()
+    address = address or settings.dask_scheduler
+    try:
+        with console.status(f"assigning all events on Dask ({address or 'LocalCluster'}) ..."), \
+                dask_client(address) as client:
+            summary = assign_events_dask(client, database_url(settings), k=k,
+                                         settings=settings)
+    except GridlinkError as exc:
+        raise fail(exc) from exc
+    _print_summary(summary)
+    slowest = max((p["seconds"] for p in summary.partitions), default=0.0)
+    console.print(f"{len(summary.partitions)} partitions on "
+                  f"{len({p['worker'] for p in summary.partitions})} workers (slowest "
+                  f"{slowest:.2f} s); steps (s): "
+                  + ", ".join(f"{name} {secs:.2f}" for name, secs in summary.steps.items()))
 
 
 def _assign_units(area: str | None) -> None:

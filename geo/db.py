@@ -27,11 +27,20 @@ def database_url(settings: Settings | None = None) -> str:
     """``GRIDLINK_DATABASE_URL`` if set, else the project-managed cluster's URL."""
     settings = settings or get_settings()
     if settings.database_url:
-        url = settings.database_url
-        if url.startswith("postgresql://"):
-            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-        return url
+        return _psycopg_url(settings.database_url)
     return f"postgresql+psycopg://postgres@127.0.0.1:{settings.db_port}/{settings.db_name}"
+
+
+def read_database_url(settings: Settings | None = None) -> str | None:
+    """``GRIDLINK_READ_DATABASE_URL`` (a streaming standby of the primary), None if unset."""
+    url = (settings or get_settings()).read_database_url
+    return _psycopg_url(url) if url else None
+
+
+def _psycopg_url(url: str) -> str:
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
 
 
 def libpq_url(url: str) -> str:
@@ -70,26 +79,31 @@ def connect_timeout_s(settings: Settings | None = None) -> int:
     return max(2, math.ceil((settings or get_settings()).db_pool_timeout_s))
 
 
-def service_engine(settings: Settings | None = None) -> Engine:
+def service_engine(settings: Settings | None = None, *, standby: bool = False) -> Engine:
     """The API's engine: ``db_pool_size`` connections (+ as many overflow for the /locate
     fallbacks and key lookups), checkout wait ``db_pool_timeout_s``, and the timeouts of
-    :func:`service_options` on every connection."""
+    :func:`service_options` on every connection. ``standby``: the same on the read replica
+    (:func:`read_database_url`, which must be set), named ``gridlink-read`` in
+    ``pg_stat_activity``."""
     settings = settings or get_settings()
-    return _service_engine(database_url(settings), settings.db_pool_size,
-                           settings.db_pool_timeout_s, service_options(settings),
-                           connect_timeout_s(settings))
+    url = read_database_url(settings) if standby else database_url(settings)
+    if url is None:
+        raise ValueError("no standby configured (GRIDLINK_READ_DATABASE_URL)")
+    return _service_engine(url, settings.db_pool_size, settings.db_pool_timeout_s,
+                           service_options(settings), connect_timeout_s(settings),
+                           "gridlink-read" if standby else "gridlink-api")
 
 
 @lru_cache
 def _service_engine(url: str, pool_size: int, timeout_s: float, options: str,
-                    connect_timeout: int) -> Engine:
+                    connect_timeout: int, application_name: str) -> Engine:
     # pool_pre_ping: after a database restart a pooled connection is stale. Without the ping
     # each one failed one request (503) after the database was back; the ping (one round
     # trip, ~0.1 ms, on a write of several ms) replaces it unseen. /locate has its own pool.
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size,
                          pool_timeout=timeout_s, pool_recycle=1800, pool_pre_ping=True,
                          connect_args={"options": options, "connect_timeout": connect_timeout,
-                                       "application_name": "gridlink-api"})
+                                       "application_name": application_name})
 
 
 CONFLICT_STATES = {"40001": "a concurrent request changed the same data (serialization "

@@ -25,6 +25,20 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of an existing PostGIS database. "
         "When unset, gridlink manages its own cluster under `home`.",
     )
+    read_database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of a streaming standby of the database (a read replica). "
+        "When set, /locate, map pages and exports read from it; writes, key checks and "
+        "read-your-writes paths stay on the primary (docs/scale.md).")
+    read_retry_s: float = Field(
+        default=5.0, ge=0, description="After the standby failed to answer, reads go to the "
+        "primary for this long before the standby is tried again (s).")
+    read_your_writes_s: float = Field(
+        default=10.0, ge=0, description="After a successful write, the same client (cookie "
+        "`gridlink_wrote`) reads from the primary for this long (s).")
+    dask_scheduler: str | None = Field(
+        default=None, description="Address of a Dask scheduler (tcp://host:8786) for bulk "
+        "jobs run with `gridlink assign --dask`; unset: a LocalCluster on this machine.")
     home: Path = Field(default=PROJECT_ROOT / ".gridlink", description="State directory.")
     db_port: int = Field(default=55432, description="Port of the managed PostgreSQL cluster.")
     db_name: str = "gridlink"

@@ -21,7 +21,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api.auth import Importer, Reader
 from api.bodies import FILE_BODY, require_media_type, save_upload
-from api.deps import SessionDep, SettingsDep, StreamSessionDep
+from api.deps import ReadStreamSessionDep, SessionDep, SettingsDep
 from geo import tempdir
 from geo.catalog import get_layer
 from geo.errors import UnreadableFile
@@ -97,7 +97,7 @@ def files_router() -> APIRouter:
     @router.get("/export/{layer}", summary="Stream a layer as an RFC 7946 FeatureCollection",
                 response_class=StreamingResponse)
     def export_layer(
-        layer: str, session: StreamSessionDep, _: Reader,
+        layer: str, session: ReadStreamSessionDep, _: Reader,
         bbox: str | None = Query(None, description="minlon,minlat,maxlon,maxlat (EPSG:4326)"),
         parent: str | None = Query(None, description="parent code (community for grids, grid "
                                    "for micro-grids and assets)"),

@@ -36,6 +36,7 @@ from api.auth import READ_ROLES, Reader, reader_of
 from api.deps import app_settings
 from api.errors import gridlink_error_response, validation_details
 from api.locate_pool import LocateSource
+from api.standby import reads_from_standby
 from geo.crs import is_quick
 from geo.db import database_error
 from geo.errors import GridlinkError, ValidationFailed
@@ -76,7 +77,13 @@ class LocateEndpoint:
             lon, lat = to_wgs84_point(query.lon, query.lat, query.crs)
         else:  # a CRS name not seen lately: pyproj's database takes ~0.1-0.5 s
             lon, lat = await run_in_threadpool(to_wgs84_point, query.lon, query.lat, query.crs)
-        body = (await source.answer(lon, lat, query.k or None, query.radius, settings)).encode()
+        standby = reads_from_standby(scope)  # the read replica, if any (api.standby)
+        if standby is None:
+            answer = await source.answer(lon, lat, query.k or None, query.radius, settings)
+        else:
+            answer = await standby.locate_answer(source, lon, lat, query.k or None,
+                                                 query.radius, settings)
+        body = answer.encode()
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})

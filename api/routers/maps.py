@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.routing import Mount, Router
 
 from api.auth import Reader
-from api.deps import SessionDep, SettingsDep
+from api.deps import ReadSessionDep, SessionDep, SettingsDep
 from api.params import AfterEventId, ChangesetId, EventId
 from api.settings import ApiSettings
 from geo import mapdata
@@ -69,7 +69,7 @@ def maps_router() -> APIRouter:
 
 def _planner_routes(router: APIRouter) -> None:
     @router.get("", summary="Index of the map views, with a search by grid code or name")
-    def index(session: SessionDep, _: Reader, q: str | None = None) -> HTMLResponse:
+    def index(session: ReadSessionDep, _: Reader, q: str | None = None) -> HTMLResponse:
         results = mapdata.search_units(session, q) if q else []
         return HTMLResponse(index_html(mapdata.top_areas(session), q, results))
 
@@ -80,7 +80,7 @@ def _planner_routes(router: APIRouter) -> None:
         return HTMLResponse(page_html(planner_page(session, settings, area)))
 
     @router.get("/coverage", summary="Camera view wedges and per-grid coverage share")
-    def coverage(session: SessionDep, settings: SettingsDep, _: Reader,
+    def coverage(session: ReadSessionDep, settings: SettingsDep, _: Reader,
                  area: str | None = None) -> HTMLResponse:
         code, name = mapdata.area_or_default(session, area)
         cov = mapdata.grid_camera_coverage(session, code)
@@ -89,7 +89,7 @@ def _planner_routes(router: APIRouter) -> None:
         return HTMLResponse(page_html(fmap))
 
     @router.get("/events", summary="Events over time: heat map, per-grid counts, clusters")
-    def events(session: SessionDep, settings: SettingsDep, _: Reader,
+    def events(session: ReadSessionDep, settings: SettingsDep, _: Reader,
                area: str | None = None, start: Timestamp | None = None,
                end: Timestamp | None = None, category: str | None = None,
                bin_days: int | None = Query(None, ge=1, le=366,
@@ -120,7 +120,7 @@ def _dispatch_routes(router: APIRouter) -> None:
                 "last_id": max((int(r["id"]) for r in rows), default=after)}
 
     @router.get("/locate", summary="Dispatcher view of a spot (WGS 84 lon/lat)")
-    def locate_page(session: SessionDep, settings: SettingsDep, _: Reader, lon: Coordinate,
+    def locate_page(session: ReadSessionDep, settings: SettingsDep, _: Reader, lon: Coordinate,
                     lat: Coordinate) -> HTMLResponse:
         found = locate(session, lon, lat, settings=settings)
         data = incident_data(found, "事发点", [("经度", f"{lon:.6f}"), ("纬度", f"{lat:.6f}")],

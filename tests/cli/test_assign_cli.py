@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from distributed import LocalCluster
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
@@ -81,3 +82,20 @@ def test_assign_refuses_bad_options_and_unknown_area(committed_city: Engine) -> 
     assert result.exit_code == 1
     assert "k must be 0-50" in result.output
     assert all(code is None for code in _grids(committed_city).values())
+
+
+def test_assign_all_on_a_dask_scheduler_gives_the_same_answers(committed_city: Engine) -> None:
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                      dashboard_address=None) as cluster:
+        result = runner.invoke(app, ["assign", "--all", "--dask", "--scheduler",
+                                     cluster.scheduler_address])
+    assert result.exit_code == 0, result.output
+    assert "assigned 8 events" in result.output and "1 unassigned" in result.output
+    assert "8 rows changed" in result.output and "on 1 workers" in result.output
+    grids = _grids(committed_city)
+    assert (grids["on_shared_edge"], grids["inside_g2_north"]) == (G1, G2)
+    assert grids["point_far_outside"] is None
+    result = runner.invoke(app, ["assign", "--all"])  # the single-machine path agrees
+    assert result.exit_code == 0 and "0 rows changed" in result.output, result.output
+    result = runner.invoke(app, ["assign", "--area", G2, "--dask"])
+    assert result.exit_code == 2 and "--dask runs --all only" in result.output

@@ -1,0 +1,140 @@
+"""The Dask path (geo.distributed) on a LocalCluster gives the single-machine answer
+(geo.assign.assign_events) on every event.
+
+The workers are separate processes with their own database connections, so the data lives
+in a committed database of its own: the small city of tests/e2e/city.py plus 30 cameras of
+every kind with events just inside and outside the edges of their views, events on shared
+grid edges and vertices, in the gap between grids, in the dedicated school grid, and
+outside the district (snapped within 30 m, or unassigned).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from distributed import Client, LocalCluster
+from pyproj import Geod
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from geo.assign import assign_events
+from geo.db import transaction
+from geo.distributed.assign import assign_events_dask
+from geo.distributed.partitions import spatial_partitions
+from geo.errors import ValidationFailed
+from geo.event_assignments import COLUMNS
+from tests.e2e.city import GAP_CENTRE
+from tests.live_server import live_database
+
+ON_EDGES = [(113.305, 40.0875), (113.305, 40.085), (113.3025, 40.085), (113.310, 40.086),
+            GAP_CENTRE, (113.2999, 40.0860), (113.2995, 40.0860), (113.330, 40.100)]
+"""On a shared edge, on a shared vertex, on the community border, in the gap, 8.5 m and
+43 m west of the district (snapped / unassigned), 1.5 km away (unassigned)."""
+
+
+def _cameras_and_events(engine: Engine) -> int:
+    """30 cameras and ~500 events around the small city; returns the number of events."""
+    rng, geod = np.random.default_rng(18), Geod(ellps="WGS84")
+    lons, lats = rng.uniform(113.300, 113.320, 30), rng.uniform(40.080, 40.090, 30)
+    points = list(zip(rng.uniform(113.297, 113.323, 300), rng.uniform(40.078, 40.092, 300),
+                      strict=True)) + ON_EDGES
+    with engine.begin() as conn:
+        for i, (lon, lat) in enumerate(zip(lons, lats, strict=True)):
+            kind, fov = ("fixed", "dome", "ptz")[i % 3], float(rng.choice([10.0, 60.0, 360.0]))
+            az, reach = float(rng.uniform(0, 360)), float(rng.choice([20.0, 150.0, 600.0]))
+            conn.execute(text(
+                "INSERT INTO cameras (code, name, camera_type, azimuth_deg, fov_deg, range_m,"
+                " status, geom) VALUES (:c, 'cam', :t, :a, :f, :r, :s,"
+                " ST_SetSRID(ST_MakePoint(:x, :y), 4326))"),
+                {"c": f"9{i:03d}", "t": kind, "a": az, "f": fov, "r": reach,
+                 "s": "offline" if i == 7 else "online", "x": lon, "y": lat})
+            for side in (-1, 1):
+                for off, dist in ((fov / 2 - 0.05, reach * 0.999), (fov / 2 + 0.05, reach * 0.9)):
+                    x, y, _ = geod.fwd(lon, lat, az + side * off, dist)
+                    points.append((x, y))
+            points.append((float(lon), float(lat)))  # on the camera itself
+        for j, (x, y) in enumerate(points):
+            conn.execute(text(
+                "INSERT INTO events (client_id, category, reported_at, status, priority, geom,"
+                " handling_level, postponements, reworks, valid) VALUES (:c, 'garbage', now(),"
+                " 'reported', 'normal', ST_SetSRID(ST_MakePoint(:x, :y), 4326), 'grid', 0, 0,"
+                " true)"), {"c": f"dask-{j}", "x": float(x), "y": float(y)})
+        return int(conn.execute(text("SELECT count(*) FROM events")).scalar_one())
+
+
+@pytest.fixture(scope="module")
+def city(database_url: str) -> Iterator[tuple[str, int]]:
+    """A committed database with the city and events (URL, number of events)."""
+    server = make_url(database_url).set(database="postgres").render_as_string(
+        hide_password=False)
+    with live_database(server, f"gridlink_dask_{os.getpid()}") as url:
+        engine = create_engine(url)
+        yield url, _cameras_and_events(engine)
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def dask(city: tuple[str, int]) -> Iterator[Client]:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        yield client
+
+
+def _stored(url: str) -> dict[int, tuple[Any, ...]]:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            f"SELECT event_id, {', '.join(COLUMNS)} FROM event_assignments"))
+        stored = {r[0]: tuple(r[1:]) for r in rows}
+    engine.dispose()
+    return stored
+
+
+def test_dask_answers_equal_the_single_machine_path_on_every_event(
+        city: tuple[str, int], dask: Client) -> None:
+    url, n = city
+    with transaction(create_engine(url)) as session:
+        single = assign_events(session, "all")
+    oracle = _stored(url)
+    assert single.events == n == len(oracle)
+    assert single.snapped > 0 and single.unassigned > 0 and single.with_cameras > 50
+
+    again = assign_events_dask(dask, url, cell_deg=0.004, target_events=60)
+    assert (again.events, again.changed) == (n, 0)  # every column of every row equal
+    assert len(again.partitions) > 4 and sum(p["events"] for p in again.partitions) == n
+    assert len({p["worker"] for p in again.partitions}) == 2
+
+    with create_engine(url).begin() as conn:
+        conn.execute(text("DELETE FROM event_assignments"))
+    fresh = assign_events_dask(dask, url, cell_deg=0.004, target_events=60)
+    assert (fresh.events, fresh.changed, fresh.covered, fresh.snapped, fresh.unassigned,
+            fresh.with_cameras) == (n, n, single.covered, single.snapped, single.unassigned,
+                                    single.with_cameras)
+    assert _stored(url) == oracle
+    with create_engine(url).connect() as conn:
+        left = conn.execute(text("SELECT count(*) FROM pg_tables WHERE tablename LIKE"
+                                 " 'dask_assign_%'")).scalar_one()
+    assert left == 0  # the staging tables are dropped
+
+
+def test_every_event_falls_in_exactly_one_partition(city: tuple[str, int]) -> None:
+    url, n = city
+    with transaction(create_engine(url)) as session:
+        parts = spatial_partitions(session, cell_deg=0.003, target_events=25)
+    assert sum(p.events for p in parts) == n
+    assert all(p.events <= 25 or p.first_row == p.last_row for p in parts)
+    assert len({(p.column, p.first_row) for p in parts}) == len(parts)
+
+
+def test_bad_partition_shape_and_k_are_refused(city: tuple[str, int], dask: Client) -> None:
+    url, _ = city
+    with pytest.raises(ValidationFailed) as bad_k:
+        assign_events_dask(dask, url, k=51)
+    assert bad_k.value.details == [{"field": "k", "value": 51}]
+    with pytest.raises(ValidationFailed) as bad_cell:
+        assign_events_dask(dask, url, cell_deg=0.0)
+    assert bad_cell.value.details == [{"field": "cell_deg", "value": 0.0}]
