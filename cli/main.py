@@ -15,6 +15,7 @@ from cli.demo import demo_app
 from cli.dispatch import assign, events_app
 from cli.files import export_command, import_command
 from cli.output import console, fail
+from cli.patrols import patrols_app
 from cli.plan import plan_app
 from cli.stats import stats_app
 from cli.up import serve_api, up
@@ -36,6 +37,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(plan_app, name="plan")
 app.add_typer(events_app, name="events")
 app.add_typer(stats_app, name="stats")
+app.add_typer(patrols_app, name="patrols")
 app.command("assign")(assign)
 app.command("up")(up)
 app.command("audit")(audit_command)
