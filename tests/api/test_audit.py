@@ -72,7 +72,23 @@ def _layer_file(features: list[tuple[dict[str, Any], Any]]) -> dict[str, Any]:
     return {"file": ("layer.geojson", io.BytesIO(body))}
 
 
+def _patrol_checkin(client: TestClient, keys: dict[str, str]) -> Response:
+    client.post("/patrols/generate", params={"date": "2026-12-09"}, headers=auth(keys, ADMIN))
+    tasks = client.get("/patrols/tasks", params={"date": "2026-12-09"},
+                       headers=auth(keys, ADMIN)).json()["tasks"]
+    b1 = next(t for t in tasks if t["unit_code"] == "B1")
+    return client.post(f"/patrols/tasks/{b1['id']}/checkins", headers=auth(keys, ADMIN),
+                       json={"lon": b1["lon"], "lat": b1["lat"]})
+
+
 WRITES: dict[str, Call] = {
+    "PUT /patrols/rules/{layer}/{category}": lambda c, k: c.put(
+        "/patrols/rules/sites/market", json={"frequency": "weekly"}, headers=auth(k, ADMIN)),
+    "DELETE /patrols/rules/{layer}/{category}": lambda c, k: c.delete(
+        "/patrols/rules/sites/school", headers=auth(k, ADMIN)),
+    "POST /patrols/generate": lambda c, k: c.post(
+        "/patrols/generate", params={"date": "2026-12-09"}, headers=auth(k, ADMIN)),
+    "POST /patrols/tasks/{task_id}/checkins": _patrol_checkin,
     "POST /events": lambda c, k: c.post("/events", headers=auth(k, ADMIN), json={
         "category": "garbage", "lon": 113.3006, "lat": 40.0804}),
     "POST /events/bulk": lambda c, k: c.post(
