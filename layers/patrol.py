@@ -54,9 +54,11 @@ def patrol_map(route: PatrolRoute, grid: gpd.GeoDataFrame, basemap: Basemap) -> 
                                                      aliases=["网格编码", "网格名称"]),
                        ).add_to(fmap)
     if len(route.stops) > 1:
+        line = folium.FeatureGroup(name="巡查路线")
         folium.PolyLine([[s["lat"], s["lon"]] for s in route.stops], color=ROUTE_COLOR,
                         weight=4, opacity=0.8, tooltip=f"巡查路线 {route.length_m:.0f} m",
-                        name="巡查路线").add_to(fmap)
+                        ).add_to(line)
+        line.add_to(fmap)
     group = folium.FeatureGroup(name="待巡查点")
     group.add_to(fmap)
     for stop in route.stops:
