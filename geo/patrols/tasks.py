@@ -5,12 +5,14 @@ day (a daily rule: that day; weekly: its ISO week, Monday to Sunday; monthly: it
 month); the task is due on the period's last day. Generating again for any day of the same
 period adds nothing (a unique key on unit, frequency and period start).
 
-A task belongs to the current ordinary grid (not dedicated, not micro) covering the unit's
-point on surface, and to the micro-grid of that grid covering it; a unit no ordinary grid
-covers gets no task (counted as ``outside``). It is assigned to one worker of that grid, in
-this order: the grid's full-time grid worker (专职网格员), the micro-grid's helper (微网格员),
-the grid leader (网格长), anyone else bound to the grid; ties by worker code. A task of a
-grid without workers is generated unassigned. Any worker of the grid may check in
+A task belongs to the unit's grid as stored (``grid_code``, kept current by
+:mod:`geo.assign_on_import` and :func:`geo.assign.assign_units`: the smallest current
+ordinary grid covering the unit's point on surface) and its micro-grid (buildings: the
+stored ``micro_grid_code``; sites: the smallest micro-grid of that grid covering the site);
+a unit without a grid gets no task (counted as ``outside``). It is assigned to one worker
+of that grid, in this order: the grid's full-time grid worker (专职网格员), the micro-grid's
+helper (微网格员), the grid leader (网格长), anyone else bound to the grid; ties by worker
+code. A task of a grid without workers is generated unassigned. Any worker of the grid may check in
 (:mod:`geo.patrols.checkins`).
 """
 
@@ -64,31 +66,30 @@ WITH periods (frequency, period_start, due_date) AS (VALUES
     ('weekly', CAST(:weekly_start AS date), CAST(:weekly_due AS date)),
     ('monthly', CAST(:monthly_start AS date), CAST(:monthly_due AS date))),
 units AS (
-    SELECT 'sites' AS layer, code, category, geom FROM sites
-    UNION ALL SELECT 'buildings', code, '*', geom FROM buildings),
-wanted AS MATERIALIZED (
-    SELECT DISTINCT u.layer, u.code, p.frequency, p.period_start, p.due_date,
-           ST_PointOnSurface(u.geom) AS spot
-    FROM patrol_rules r JOIN periods p USING (frequency)
-    JOIN units u ON u.layer = r.layer AND (r.category = '*' OR r.category = u.category)),
+    SELECT 'sites' AS layer, code, category, grid_code, NULL AS micro_grid_code, geom
+    FROM sites
+    UNION ALL SELECT 'buildings', code, '*', grid_code, micro_grid_code, geom FROM buildings),
 placed AS MATERIALIZED (
-    SELECT w.*, g.code AS grid_code, m.code AS micro_grid_code, k.code AS worker_code
-    FROM wanted w
-    LEFT JOIN LATERAL (SELECT code FROM grids WHERE valid_to IS NULL AND level = 'grid'
-        AND kind <> 'dedicated' AND ST_Covers(geom, w.spot) ORDER BY code LIMIT 1) g ON true
-    LEFT JOIN LATERAL (SELECT code FROM grids WHERE valid_to IS NULL AND level = 'micro'
-        AND parent_code = g.code AND ST_Covers(geom, w.spot) ORDER BY code LIMIT 1) m ON true
-    LEFT JOIN LATERAL (SELECT code FROM workers WHERE grid_code IN (g.code, m.code)
-        ORDER BY CASE WHEN role = 'grid_worker' AND grid_code = g.code THEN 0
-                      WHEN role = 'helper' AND grid_code = m.code THEN 1
-                      WHEN role = 'grid_leader' THEN 2 ELSE 3 END, code LIMIT 1) k ON true
-    WHERE CAST(:area AS text) IS NULL OR g.code LIKE CAST(:area AS text) || '%'
-       OR g.code IS NULL),
+    SELECT DISTINCT u.layer, u.code, p.frequency, p.period_start, p.due_date, u.grid_code,
+           COALESCE(u.micro_grid_code, m.code) AS micro_grid_code
+    FROM patrol_rules r JOIN periods p USING (frequency)
+    JOIN units u ON u.layer = r.layer AND (r.category = '*' OR r.category = u.category)
+    LEFT JOIN LATERAL (SELECT min(code) AS code FROM grids WHERE u.layer = 'sites'
+        AND valid_to IS NULL AND level = 'micro' AND parent_code = u.grid_code
+        AND ST_Covers(geom, ST_PointOnSurface(u.geom))) m ON true
+    WHERE CAST(:area AS text) IS NULL OR u.grid_code LIKE CAST(:area AS text) || '%'
+       OR u.grid_code IS NULL),
 made AS (
     INSERT INTO patrol_tasks (layer, unit_code, frequency, period_start, due_date, grid_code,
                               micro_grid_code, worker_code)
-    SELECT layer, code, frequency, period_start, due_date, grid_code, micro_grid_code,
-           worker_code FROM placed WHERE grid_code IS NOT NULL
+    SELECT w.layer, w.code, w.frequency, w.period_start, w.due_date, w.grid_code,
+           w.micro_grid_code, k.code FROM placed w
+    LEFT JOIN LATERAL (SELECT code FROM workers
+        WHERE grid_code IN (w.grid_code, w.micro_grid_code)
+        ORDER BY CASE WHEN role = 'grid_worker' AND grid_code = w.grid_code THEN 0
+                      WHEN role = 'helper' AND grid_code = w.micro_grid_code THEN 1
+                      WHEN role = 'grid_leader' THEN 2 ELSE 3 END, code LIMIT 1) k ON true
+    WHERE w.grid_code IS NOT NULL
     ON CONFLICT (layer, unit_code, frequency, period_start) DO NOTHING RETURNING 1)
 SELECT (SELECT count(*) FROM made) AS created,
        (SELECT count(*) FROM placed WHERE grid_code IS NOT NULL) AS wanted,

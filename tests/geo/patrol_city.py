@@ -20,6 +20,7 @@ from shapely.geometry import Point, box
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.assign import assign_units
 from tests.geo.planning.cases import add_building, add_grid, code, community, lonlat
 
 GRID_1, GRID_2 = code(1), code(2)
@@ -44,6 +45,7 @@ def school_grid_and_market_grid(db: Session) -> None:
                    {"c": site, "n": name, "k": category, "w": lonlat(Point(x, y)).wkt})
     for building, x, y in (("B1", 20, 20), ("B2", 300, 50), ("B-OUT", 500, 50)):
         add_building(db, building, x, y, 30)
+    assign_units(db)  # as an import does (geo.assign_on_import)
     for worker, role, grid in (("W-LEAD", "grid_leader", GRID_1),
                                ("W-WORK", "grid_worker", GRID_1),
                                ("W-HELP", "helper", MICRO_2), ("W-2L", "grid_leader", GRID_2)):
