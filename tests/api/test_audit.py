@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
-from shapely.geometry import LineString, box, mapping
+from shapely.geometry import LineString, Point, box, mapping
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -73,12 +73,17 @@ def _layer_file(features: list[tuple[dict[str, Any], Any]]) -> dict[str, Any]:
 
 
 def _patrol_checkin(client: TestClient, keys: dict[str, str]) -> Response:
+    """A school imported into the first grid (which gives it its grid), its daily patrol
+    task generated, and a check-in at the school."""
+    imported = client.post("/import/sites", headers=auth(keys, ADMIN), files=_layer_file([(
+        {"code": "S-A", "name": "甲小学", "category": "primary_school"}, Point(50, 50))]))
+    assert imported.status_code == 200, imported.text
     client.post("/patrols/generate", params={"date": "2026-12-09"}, headers=auth(keys, ADMIN))
     tasks = client.get("/patrols/tasks", params={"date": "2026-12-09"},
                        headers=auth(keys, ADMIN)).json()["tasks"]
-    b1 = next(t for t in tasks if t["unit_code"] == "B1")
-    return client.post(f"/patrols/tasks/{b1['id']}/checkins", headers=auth(keys, ADMIN),
-                       json={"lon": b1["lon"], "lat": b1["lat"]})
+    school = next(t for t in tasks if t["unit_code"] == "S-A")
+    return client.post(f"/patrols/tasks/{school['id']}/checkins", headers=auth(keys, ADMIN),
+                       json={"lon": school["lon"], "lat": school["lat"]})
 
 
 WRITES: dict[str, Call] = {
