@@ -76,11 +76,12 @@ def _task_routes(router: APIRouter) -> None:
         return asdict(generate_tasks(session, day or local_today(), area))
 
     @router.get("/patrols/tasks", summary="Tasks whose period contains the date, with "
-                "their check-in")
+                "their check-in; ?worker=CODE: the tasks assigned to that worker")
     def get_tasks(session: SessionDep, _: Reader, day: DayQuery = None, area: AreaQuery = None,
+                  worker: Annotated[Text | None, Query(max_length=100)] = None,
                   limit: int = Query(1000, ge=1, le=10_000)) -> dict[str, Any]:
         on = day or local_today()
-        return {"date": on, "tasks": list_tasks(session, on, area, limit)}
+        return {"date": on, "tasks": list_tasks(session, on, area, worker, limit)}
 
     @router.post("/patrols/tasks/{task_id}/checkins", status_code=201,
                  summary="Check in on a task from the phone: accepted within "

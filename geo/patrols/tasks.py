@@ -131,16 +131,17 @@ LEFT JOIN patrol_checkins c ON c.task_id = t.id
 
 
 def list_tasks(session: Session, day: date, area: str | None = None,
-               limit: int = 1000) -> list[dict[str, Any]]:
-    """Tasks whose period contains ``day`` of grids whose code starts with ``area`` (None:
-    all), with their check-in (``checked_in_at`` None: not yet); ordered by grid, due date,
-    layer and unit. Read-only."""
+               worker: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+    """Tasks whose period contains ``day`` of grids whose code starts with ``area`` and
+    assigned to ``worker`` (None: any), with their check-in (``checked_in_at`` None: not
+    yet); ordered by grid, due date, layer and unit. Read-only."""
     rows = session.execute(text(
         f"SELECT {TASK_COLUMNS} FROM {TASK_SOURCE} "  # noqa: S608 (constant SQL)
         "WHERE t.period_start <= :day AND t.due_date >= :day "
         "AND (CAST(:area AS text) IS NULL OR t.grid_code LIKE CAST(:area AS text) || '%') "
+        "AND (CAST(:worker AS text) IS NULL OR t.worker_code = CAST(:worker AS text)) "
         "ORDER BY t.grid_code, t.due_date, t.layer DESC, t.unit_code LIMIT :limit"),
-        {"day": day, "area": area, "limit": limit}).mappings()
+        {"day": day, "area": area, "worker": worker, "limit": limit}).mappings()
     return [dict(r) for r in rows]
 
 

@@ -129,3 +129,6 @@ def test_overdue_on_the_alarm_feed_and_route(city: TestClient, db: Session,
     assert [(t["unit_code"], t["worker_code"], t["checked_in_at"]) for t in tasks] == [
         ("B2", "W-2L", None)]
     assert date.fromisoformat(tasks[0]["due_date"]) == date(2026, 12, 31)
+    mine = city.get("/patrols/tasks", params={"date": DAY, "worker": "W-WORK"},
+                    headers=auth(keys, "W-WORK")).json()["tasks"]
+    assert [t["unit_code"] for t in mine] == ["S-OLD", "B1"]  # by due date; school: Nov 30
