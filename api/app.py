@@ -25,6 +25,7 @@ from api.routers.grids import grids_router
 from api.routers.health import health_router
 from api.routers.locate import LocateFirst, locate_openapi_route, locate_route
 from api.routers.maps import maps_router, static_app
+from api.routers.patrols import patrols_router
 from api.routers.planning import planning_router
 from api.routers.session import session_router
 from api.settings import ApiSettings
@@ -71,6 +72,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(files_router())
     app.include_router(maps_router())
     app.include_router(dashboard_router())
+    app.include_router(patrols_router())
     app.mount("/static", static_app(), name="static")
     app.include_router(planning_router())
     app.include_router(grids_router())

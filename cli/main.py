@@ -16,6 +16,7 @@ from cli.dispatch import assign, events_app
 from cli.files import export_command, import_command
 from cli.grids import grids_app
 from cli.output import console, fail
+from cli.patrols import patrols_app
 from cli.plan import plan_app
 from cli.stats import stats_app
 from cli.up import serve_api, up
@@ -35,6 +36,7 @@ app.command("import")(import_command)
 app.command("export")(export_command)
 app.add_typer(demo_app, name="demo")
 app.add_typer(plan_app, name="plan")
+app.add_typer(patrols_app, name="patrols")
 app.add_typer(events_app, name="events")
 app.add_typer(stats_app, name="stats")
 app.add_typer(grids_app, name="grids")

@@ -390,3 +390,50 @@ class MediaDeduction(Base):
     entered_by: Mapped[str | None] = mapped_column(Text)
     entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
                                                  server_default=func.now())
+
+
+class PatrolRule(Base):
+    """How often units are patrolled (巡查, 0014): ``layer`` sites (``category`` a site
+    category or ``*``) or buildings (``*``); ``frequency`` daily, weekly or monthly."""
+
+    __tablename__ = "patrol_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    layer: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(Text)
+    frequency: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+
+
+class PatrolTask(Base):
+    """One unit to patrol in one period (0014), due on ``due_date`` (China Standard Time),
+    in the ordinary grid covering it, assigned to ``worker_code``."""
+
+    __tablename__ = "patrol_tasks"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    layer: Mapped[str] = mapped_column(Text)
+    unit_code: Mapped[str] = mapped_column(Text)
+    frequency: Mapped[str] = mapped_column(Text)
+    period_start: Mapped[date] = mapped_column(Date)
+    due_date: Mapped[date] = mapped_column(Date)
+    grid_code: Mapped[str] = mapped_column(Text)
+    micro_grid_code: Mapped[str | None] = mapped_column(Text)
+    worker_code: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+
+
+class PatrolCheckin(Base):
+    """The accepted check-in of a patrol task (0014): position and distance (m) to the unit."""
+
+    __tablename__ = "patrol_checkins"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    task_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("patrol_tasks.id",
+                                                                ondelete="CASCADE"))
+    worker_code: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    distance_m: Mapped[float] = mapped_column(Float)
+    geom: Mapped[Any] = _geom("POINT")

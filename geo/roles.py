@@ -24,6 +24,9 @@ worker      ``start``, ``resolve``, ``postpone`` (ask for more time) and ``escal
 others      nothing (planners and viewers are refused by the route's rule)
 ==========  =================================================================================
 
+Patrol check-ins (``POST /patrols/tasks/{id}/checkins``): a worker checks in only on tasks
+of its own grid or micro-grid (:func:`check_patrol_checkin`); admin on any.
+
 Refusals are :class:`~geo.errors.Forbidden` (HTTP 403) naming the action, the case's grid
 and the worker's grid; an unknown case is :class:`~geo.errors.NotFound` (404).
 """
@@ -91,3 +94,35 @@ def check_import(layer: str, role: str | None) -> None:
     if allowed is not None and role not in allowed:
         raise Forbidden(f"role {role!r} may not import {layer}",
                         [{"layer": layer, "role": role, "required_roles": sorted(allowed)}])
+
+
+PATROL_CHECKERS = frozenset({"admin", "worker"})
+
+
+def check_patrol_checkin(session: Session, task_id: int, role: str | None,
+                         worker_code: str | None) -> None:
+    """Raise unless ``role`` may check in on patrol task ``task_id`` (docs/patrols.md).
+
+    Admin: any task. Worker: only tasks of its own grid - the worker bound to the key has
+    the task's grid or micro-grid as its ``grid_code`` - and never with a key bound to no
+    worker. Others: Forbidden. An unknown task is NotFound (404).
+    """
+    if role == "admin":
+        return
+    if role not in PATROL_CHECKERS:
+        raise Forbidden(f"role {role!r} may not check in on patrols", [{"role": role}])
+    if worker_code is None:
+        raise Forbidden("this worker key is bound to no worker, so it may not check in",
+                        [{"field": "worker_code", "value": None}])
+    task = session.execute(text(
+        "SELECT grid_code, micro_grid_code FROM patrol_tasks WHERE id = :id"),
+        {"id": task_id}).first()
+    if task is None:
+        raise NotFound(f"no patrol task {task_id}", [{"field": "task_id", "value": task_id}])
+    own = session.scalar(text("SELECT grid_code FROM workers WHERE code = :c"),
+                         {"c": worker_code})
+    if own is None or own not in (task.grid_code, task.micro_grid_code):
+        raise Forbidden(f"patrol task {task_id} is not in the grid of worker {worker_code}",
+                        [{"task": task_id, "task_grid": task.grid_code,
+                          "task_micro_grid": task.micro_grid_code, "worker": worker_code,
+                          "worker_grid": own}])

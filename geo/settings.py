@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     locate_radius_m: float = Field(default=200.0, description="Nearby-site radius (m).")
     event_due_hours: float = Field(default=72.0, description="Time to resolve a new event (h).")
     alarm_due_hours: float = Field(default=2.0, description="Time to resolve an alarm (h).")
+    patrol_checkin_radius_m: float = Field(
+        default=50.0, gt=0, description="A patrol check-in is accepted within this distance "
+        "(m, geodesic) of the site or building (0 inside a polygon), else refused (422).")
     score_weights: tuple[float, float, float, float, float] = Field(
         default=(24.0, 32.0, 8.0, 16.0, 20.0),
         description="Assessment score = w0·on-time rate + w1·closure rate + w2·(1 − postponed "

@@ -25,6 +25,10 @@ from layers.base import (
 )
 
 ALARM_COLOR = "#d7301f"
+OVERDUE_COLOR = "#fd8d3c"
+OVERDUE_POLL_MS = 60_000
+"""How often the board refreshes the overdue patrols (they change by the day, not by the
+second)."""
 
 
 def alarm_feature(alarm: dict[str, Any]) -> dict[str, Any]:
@@ -38,11 +42,14 @@ def alarm_feature(alarm: dict[str, Any]) -> dict[str, Any]:
 
 def alarms_map(title: str, bounds: Sequence[float], alarms: Sequence[dict[str, Any]],
                feed_url: str, basemap: Basemap, poll_ms: int = 2000,
-               stream_url: str | None = "/alarms/stream") -> folium.Map:
+               stream_url: str | None = "/alarms/stream",
+               overdue: Sequence[dict[str, Any]] = ()) -> folium.Map:
     """The alarm board: the latest ``alarms`` drawn now, newer ones added as they arrive.
 
     ``bounds`` (lon/lat) frames the board initially; ``feed_url`` answers
-    ``{"alarms": [feature...], "last_id": n}`` for ``?after=<id>``.
+    ``{"alarms": [feature...], "last_id": n}`` for ``?after=<id>``, and with ``&overdue=1``
+    also ``"overdue_patrols"`` (asked every :data:`OVERDUE_POLL_MS`). ``overdue``: grids with
+    overdue patrols (:func:`overdue_patrol_feature` rows), drawn as dashed orange circles.
     """
     fmap = base_map(bounds, basemap, title=title)
     group = folium.FeatureGroup(name="报警").add_to(fmap)
@@ -51,9 +58,21 @@ def alarms_map(title: str, bounds: Sequence[float], alarms: Sequence[dict[str, A
     page_header(fmap).add_child(JavascriptLink(f"{STATIC_PREFIX}/gridlink/alarms.js"),
                                 name="gridlink_alarms_js")
     options = {"lastId": last_id, "feed": feed_url, "stream": stream_url, "pollMs": poll_ms,
-               "color": ALARM_COLOR, "features": features}
+               "color": ALARM_COLOR, "features": features, "overdueColor": OVERDUE_COLOR,
+               "overdue": [overdue_patrol_feature(g) for g in overdue],
+               "overdueMs": OVERDUE_POLL_MS}
     script(fmap, f"glAlarmBoard({fmap.get_name()}, {group.get_name()}, "
                  f"{json_literal(options)});")
     folium.LayerControl(collapsed=False).add_to(fmap)
-    add_legend(fmap, "实时报警", [LegendEntry(ALARM_COLOR, "一键报警（新报警自动定位）")])
+    add_legend(fmap, "实时报警", [LegendEntry(ALARM_COLOR, "一键报警（新报警自动定位）"),
+                                  LegendEntry(OVERDUE_COLOR, "逾期巡查（按网格）")])
     return fmap
+
+
+def overdue_patrol_feature(grid: dict[str, Any]) -> dict[str, Any]:
+    """A grid with overdue patrols (grid_code, grid_name, overdue, lon, lat: a point inside
+    the grid) as a GeoJSON point feature for the alarm board."""
+    return {"type": "Feature",
+            "properties": {"grid_code": grid["grid_code"], "grid_name": grid["grid_name"],
+                           "overdue": int(grid["overdue"])},
+            "geometry": {"type": "Point", "coordinates": [grid["lon"], grid["lat"]]}}

@@ -23,11 +23,13 @@ from geo.errors import ValidationFailed
 from geo.events import get_event, stored_assignment
 from geo.fields import Coordinate, Timestamp
 from geo.locate import locate
+from geo.patrols import local_today
+from geo.patrols.overdue import overdue_grids
 from geo.planning.changesets import get_changeset
 from geo.planning.preview import preview
 from geo.planning.validate import validate_area
 from geo.settings import PROJECT_ROOT
-from layers.alarms import alarm_feature, alarms_map
+from layers.alarms import alarm_feature, alarms_map, overdue_patrol_feature
 from layers.assets import FOLIUM_TEMPLATES_DIR, LAYERS_STATIC_DIR, page_html
 from layers.base import Basemap
 from layers.changeset import ChangesetData, changeset_map, changeset_title
@@ -109,15 +111,22 @@ def _dispatch_routes(router: APIRouter) -> None:
         recent = mapdata.alarms_after(session, 0, limit=200)
         stream = "/alarms/stream" if caller.role in ("dispatcher", "admin") else None
         fmap = alarms_map(f"{name} 实时报警", bounds, recent, "/maps/alarms/feed",
-                          basemap_for(settings), stream_url=stream)
+                          basemap_for(settings), stream_url=stream,
+                          overdue=overdue_grids(session, local_today()))
         return HTMLResponse(page_html(fmap))
 
     @router.get("/alarms/feed", response_class=JSONResponse,
-                summary="Alarms newer than ?after=<id> as GeoJSON features (polled by /alarms)")
-    def alarm_feed(session: SessionDep, _: Reader, after: AfterEventId = 0) -> dict[str, Any]:
+                summary="Alarms newer than ?after=<id> as GeoJSON features (polled by /alarms);"
+                " with ?overdue=true also the grids with overdue patrols today")
+    def alarm_feed(session: SessionDep, _: Reader, after: AfterEventId = 0,
+                   overdue: bool = False) -> dict[str, Any]:
         rows = mapdata.alarms_after(session, after)
-        return {"alarms": [alarm_feature(r) for r in rows],
+        feed = {"alarms": [alarm_feature(r) for r in rows],
                 "last_id": max((int(r["id"]) for r in rows), default=after)}
+        if overdue:
+            feed["overdue_patrols"] = [overdue_patrol_feature(g) for g in
+                                       overdue_grids(session, local_today())]
+        return feed
 
     @router.get("/locate", summary="Dispatcher view of a spot (WGS 84 lon/lat)")
     def locate_page(session: ReadSessionDep, settings: SettingsDep, _: Reader, lon: Coordinate,

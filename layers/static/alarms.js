@@ -27,6 +27,26 @@ function glAlarmBoard(map, group, o) {
     }
   }
   o.features.forEach(function(f) { add(f, false, 'page'); });
+  var overdue = L.layerGroup().addTo(map);
+  function showOverdue(features) {  // grids with overdue patrols (巡查逾期)
+    overdue.clearLayers();
+    window.glOverdueGrids = features.length;
+    features.forEach(function(f) {
+      var p = f.properties, ll = [f.geometry.coordinates[1], f.geometry.coordinates[0]];
+      L.circleMarker(ll, {radius: 8 + Math.min(p.overdue, 10), color: o.overdueColor,
+                          fillColor: o.overdueColor, fillOpacity: 0.35, weight: 2,
+                          dashArray: '4 3'})
+        .bindTooltip('逾期巡查 ' + esc(p.overdue) + ' 项：' + esc(p.grid_name) + ' '
+                     + esc(p.grid_code)).addTo(overdue);
+    });
+  }
+  showOverdue(o.overdue || []);
+  setInterval(function() {
+    fetch(o.feed + '?overdue=1&after=' + lastId, {credentials: 'same-origin'})
+      .then(function(r) { return r.ok ? r.json() : null; })
+      .then(function(body) { if (body && body.overdue_patrols) showOverdue(body.overdue_patrols); })
+      .catch(function(e) { console.warn('overdue feed', e); });
+  }, o.overdueMs);
   function poll() {
     if (source && source.readyState === 1) return;  // the live stream is up
     fetch(o.feed + '?after=' + lastId, {credentials: 'same-origin'})

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
-from shapely.geometry import LineString, box, mapping
+from shapely.geometry import LineString, Point, box, mapping
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -72,7 +72,28 @@ def _layer_file(features: list[tuple[dict[str, Any], Any]]) -> dict[str, Any]:
     return {"file": ("layer.geojson", io.BytesIO(body))}
 
 
+def _patrol_checkin(client: TestClient, keys: dict[str, str]) -> Response:
+    """A school imported into the first grid (which gives it its grid), its daily patrol
+    task generated, and a check-in at the school."""
+    imported = client.post("/import/sites", headers=auth(keys, ADMIN), files=_layer_file([(
+        {"code": "S-A", "name": "甲小学", "category": "primary_school"}, Point(50, 50))]))
+    assert imported.status_code == 200, imported.text
+    client.post("/patrols/generate", params={"date": "2026-12-09"}, headers=auth(keys, ADMIN))
+    tasks = client.get("/patrols/tasks", params={"date": "2026-12-09"},
+                       headers=auth(keys, ADMIN)).json()["tasks"]
+    school = next(t for t in tasks if t["unit_code"] == "S-A")
+    return client.post(f"/patrols/tasks/{school['id']}/checkins", headers=auth(keys, ADMIN),
+                       json={"lon": school["lon"], "lat": school["lat"]})
+
+
 WRITES: dict[str, Call] = {
+    "PUT /patrols/rules/{layer}/{category}": lambda c, k: c.put(
+        "/patrols/rules/sites/market", json={"frequency": "weekly"}, headers=auth(k, ADMIN)),
+    "DELETE /patrols/rules/{layer}/{category}": lambda c, k: c.delete(
+        "/patrols/rules/sites/school", headers=auth(k, ADMIN)),
+    "POST /patrols/generate": lambda c, k: c.post(
+        "/patrols/generate", params={"date": "2026-12-09"}, headers=auth(k, ADMIN)),
+    "POST /patrols/tasks/{task_id}/checkins": _patrol_checkin,
     "POST /events": lambda c, k: c.post("/events", headers=auth(k, ADMIN), json={
         "category": "garbage", "lon": 113.3006, "lat": 40.0804}),
     "POST /events/bulk": lambda c, k: c.post(

@@ -32,7 +32,8 @@ BODY_MB = 1.0
 FILE_PART = (b'--gridlinkboundary\r\nContent-Disposition: form-data; name="file"; '
              b'filename="grids.geojson"\r\nContent-Type: application/geo+json\r\n\r\n')
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
-EXAMPLE_PATH_VALUES = {"layer": "grids", "changeset_id": "1", "event_id": "1",
+EXAMPLE_PATH_VALUES = {"layer": "grids", "changeset_id": "1", "event_id": "1", "task_id": "1",
+                       "category": "market", "grid": "140213001001001",
                        "prefix": "gl_nothing"}
 
 
@@ -118,7 +119,7 @@ def test_every_body_route_is_found() -> None:
     paths = {path for _, path, _ in body_routes()}
     assert {"/events", "/events/bulk", "/alarms", "/import/grids", "/planning/import-draft",
             "/admin/keys", "/login", "/planning/changesets/1/reshape"} <= paths
-    assert len(body_routes()) == 26  # + PUT /stats/deductions, POST .../handover
+    assert len(body_routes()) == 30  # + PUT /stats/deductions, POST .../handover, 4 patrol writes
 
 
 @pytest.mark.parametrize(("method", "path", "kind"),
@@ -139,7 +140,8 @@ def test_gigabyte_with_a_key_is_413(server: LiveServer, method: str, path: str,
     started = time.monotonic()
     status, body, sent = chunked_gigabyte(
         server.url, method, path, {"Content-Type": kind, "X-API-Key": server.keys["admin"]})
-    if path == "/logout" or method == "DELETE" or path.endswith(("/publish", "/undo")):
+    if path == "/logout" or method == "DELETE" or path.endswith(("/publish", "/undo",
+                                                                  "/generate")):
         assert status < 500  # answered without reading a body (it takes none)
     else:
         setting, megabytes = (("GRIDLINK_MAX_UPLOAD_MB", UPLOAD_MB) if kind.startswith(

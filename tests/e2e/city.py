@@ -158,6 +158,7 @@ def _assign(conn: Connection, event_id: int, grid: str) -> None:
 def clear_small_city(conn: Connection) -> None:
     """Delete every row :func:`seed_small_city` inserted (and alarms added by tests)."""
     conn.execute(text("DELETE FROM plan_changesets WHERE area_code LIKE '140213%'"))
+    conn.execute(text("DELETE FROM patrol_tasks WHERE grid_code LIKE '140213%'"))
     conn.execute(text("DELETE FROM buildings WHERE code IN ('B001', 'B002', 'B003', 'B004')"))
     conn.execute(text("DELETE FROM events WHERE reporter IN ('W001', 'W002')"))
     conn.execute(text("DELETE FROM workers WHERE code IN ('W001', 'W002')"))
