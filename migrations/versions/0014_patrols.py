@@ -14,7 +14,7 @@ check-ins with the worker's position.
 Rules and check-ins are audited by the row triggers of 0005.
 
 Revision ID: 0014
-Revises: 0007
+Revises: 0013
 Create Date: 2026-12-06 09:30:00
 """
 
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = '0014'
-down_revision: str | None = '0007'
+down_revision: str | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
