@@ -3,7 +3,9 @@
 Counted over the events **reported** in ``[since, until)`` and attributed to the unit's code
 in the event's assignment (``grid_code``, ``community_code``, ``street_code``,
 ``district_code`` of ``event_assignments``, read through the ``events_with_assignment`` view;
-never-assigned events count for no unit) or to its ``department`` (escalated events):
+never-assigned events count for no unit) or to its ``department`` (escalated events). A case
+a dispatcher reassigned counts for its final grid; events closed as duplicates (status
+``duplicate``, merged into a case: geo.duplicates) are not counted, their case counts once:
 
 =====================  ==============================================================
 accepted               every event reported in the period (受理数)
@@ -53,8 +55,10 @@ UNIT_COLUMNS = {"grid": "grid_code", "community": "community_code", "street": "s
 FIELDS = ("unit", "name", "accepted", "valid", "handled", "handling_rate", "due", "closed",
           "closed_on_time", "postponed", "first_time", "on_time_rate", "closure_rate",
           "postponement_rate", "first_time_rate", "deduction", "score")
-GRID_FIELDS = FIELDS + COUNT_KINDS
-"""Columns of ``/stats?level=grid``: the figures plus the grid's counts (geo.grid_counts)."""
+REASSIGNMENT_FIELDS = ("reassigned_in", "reassigned_out")
+GRID_FIELDS = FIELDS + REASSIGNMENT_FIELDS + COUNT_KINDS
+"""Columns of ``/stats?level=grid``: the figures, the reassignments of the period's cases
+(:func:`with_reassignments`) and the grid's counts (geo.grid_counts)."""
 
 
 def unit_stats(session: Session, level: str, since: datetime, until: datetime, *,
@@ -93,7 +97,8 @@ SELECT s.*, coalesce(a.name, g.name) AS name FROM (
     count(*) FILTER (WHERE due AND status = 'closed'
                      AND coalesce(first_time, reworks = 0)) AS first_time
   FROM (SELECT e.*, (e.valid AND (e.due_at < :until OR e.status = 'closed')) AS due
-        FROM events_with_assignment e WHERE e.reported_at >= :since AND e.reported_at < :until) ev
+        FROM events_with_assignment e WHERE e.reported_at >= :since AND e.reported_at < :until
+          AND e.status <> 'duplicate') ev
   WHERE {col} IS NOT NULL GROUP BY {col}) s
 LEFT JOIN admin_areas a ON a.code = s.unit
 LEFT JOIN grids g ON g.code = s.unit AND g.valid_to IS NULL
@@ -135,6 +140,26 @@ def with_grid_counts(session: Session, rows: list[dict[str, Any]]) -> list[dict[
     counts = grid_counts(session, [r["unit"] for r in rows])
     empty = dict.fromkeys(COUNT_KINDS)
     return [{**r, **counts.get(r["unit"], empty)} for r in rows]
+
+
+def with_reassignments(session: Session, rows: list[dict[str, Any]], since: datetime,
+                       until: datetime) -> list[dict[str, Any]]:
+    """The grid rows of :func:`unit_stats` with ``reassigned_in`` (reassignments of cases
+    reported in ``[since, until)`` to the grid) and ``reassigned_out`` (from it). A grid
+    whose cases are often moved away has a boundary that misleads (geo.reassignments lists
+    every grid by reassignments). Never writes."""
+    counts = session.execute(text(
+        "SELECT code, sum(i)::int AS reassigned_in, sum(o)::int AS reassigned_out FROM ("
+        " SELECT r.to_grid_code AS code, 1 AS i, 0 AS o FROM event_reassignments r"
+        "  JOIN events e ON e.id = r.event_id"
+        "  WHERE e.reported_at >= :since AND e.reported_at < :until"
+        " UNION ALL SELECT r.from_grid_code, 0, 1 FROM event_reassignments r"
+        "  JOIN events e ON e.id = r.event_id"
+        "  WHERE e.reported_at >= :since AND e.reported_at < :until) x GROUP BY code"),
+        {"since": since, "until": until}).mappings().all()
+    found = {c["code"]: {f: c[f] for f in REASSIGNMENT_FIELDS} for c in counts}
+    empty = dict.fromkeys(REASSIGNMENT_FIELDS, 0)
+    return [{**r, **found.get(r["unit"], empty)} for r in rows]
 
 
 def stats_csv(rows: list[dict[str, Any]], fields: tuple[str, ...] = FIELDS) -> str:

@@ -43,13 +43,27 @@ from geo.events import (
     get_event,
     list_events,
     raise_alarm,
+    stored_boundary,
     transitions_of,
 )
 from geo.fields import Timestamp
 from geo.importer import import_file
+from geo.reassignments import (
+    ReassignIn,
+    grids_by_reassignments,
+    reassign_event,
+    reassignments_of,
+)
 from geo.roles import check_case_action
 from geo.settings import Settings
-from geo.stats import FIELDS, GRID_FIELDS, stats_csv, unit_stats, with_grid_counts
+from geo.stats import (
+    FIELDS,
+    GRID_FIELDS,
+    stats_csv,
+    unit_stats,
+    with_grid_counts,
+    with_reassignments,
+)
 
 WorkerKey = Annotated[Caller, Depends(require_roles("worker"), scope="function")]
 
@@ -156,8 +170,20 @@ def _event_routes(router: APIRouter) -> None:
         return {"total": total, "limit": limit, "offset": offset, "events": rows}
 
     @router.get("/events/{event_id}", summary="One event with its lifecycle history")
-    def get_one(event_id: EventId, session: SessionDep, _: Reader) -> dict[str, Any]:
-        return {**get_event(session, event_id), "transitions": transitions_of(session, event_id)}
+    def get_one(event_id: EventId, session: SessionDep, settings: SettingsDep,
+                _: Reader) -> dict[str, Any]:
+        event = get_event(session, event_id)
+        return {**event, "transitions": transitions_of(session, event_id),
+                "boundary": stored_boundary(session, event, settings).model_dump(),
+                "reassignments": reassignments_of(session, event_id)}
+
+    @router.post("/events/{event_id}/reassign",
+                 summary="Move a case to another grid (boundary doubt): dispatchers, reason "
+                 "required; the new grid's workers are told over /alarms/stream "
+                 "(event: reassignment); statistics follow")
+    def post_reassign(event_id: EventId, body: ReassignIn, session: SessionDep,
+                      caller: Dispatcher) -> dict[str, Any]:
+        return reassign_event(session, event_id, body, actor=caller.worker_code or caller.name)
 
     @router.post("/events/{event_id}/actions",
                  summary="Lifecycle step: dispatch, start, resolve, close, rework, reject, "
@@ -246,7 +272,8 @@ def _alarm_routes(router: APIRouter) -> None:
                                                settings=settings)
         return {"event": event, "locate": where.model_dump()}
 
-    @router.get("/alarms/stream", summary="Live alarms as Server-Sent Events (event: alarm)")
+    @router.get("/alarms/stream", summary="Live alarms as Server-Sent Events (event: alarm; "
+                "event: reassignment when a case is moved to another grid)")
     async def alarm_stream(request: Request, _: Dispatcher) -> StreamingResponse:
         hub: AlarmHub = request.app.state.alarm_hub
         subscription = await hub.subscribe()  # 503 when the database cannot be reached
@@ -258,7 +285,8 @@ def _alarm_routes(router: APIRouter) -> None:
 async def _sse(request: Request, subscription: Subscription,
                idle_s: float = 15.0) -> AsyncIterator[str]:
     """SSE frames: a comment at once (listening) and every ``idle_s`` s idle, ``event: alarm``
-    per alarm. The auth dependency's session was closed before the stream started."""
+    per alarm, ``event: reassignment`` per reassigned case. The auth dependency's session
+    was closed before the stream started."""
     try:
         yield ": listening\n\n"
         while not await request.is_disconnected():
@@ -266,8 +294,9 @@ async def _sse(request: Request, subscription: Subscription,
             if payload is None:
                 yield ": listening\n\n"
                 continue
-            event_id = json.loads(payload).get("event_id", "")
-            yield f"event: alarm\nid: {event_id}\ndata: {payload}\n\n"
+            body = json.loads(payload)
+            kind = body.get("kind", "alarm")  # "reassignment": geo.reassignments
+            yield f"event: {kind}\nid: {body.get('event_id', '')}\ndata: {payload}\n\n"
     finally:
         subscription.close()
 
@@ -286,10 +315,27 @@ def _stats_routes(router: APIRouter) -> None:
         start = since or end - timedelta(days=30)
         rows = unit_stats(session, level, start, end, settings=settings)
         if level == "grid":
-            rows = with_grid_counts(session, rows)
+            rows = with_grid_counts(session, with_reassignments(session, rows, start, end))
         if format == "csv":
             fields = GRID_FIELDS if level == "grid" else FIELDS
             return Response(stats_csv(rows, fields), media_type="text/csv; charset=utf-8",
                             headers={"Content-Disposition":
                                      f'attachment; filename="stats_{level}.csv"'})
         return {"level": level, "since": start, "until": end, "units": rows}
+
+    @router.get("/stats/reassignments",
+                summary="Grids by reassignments made in a period (moved out, moved in): a "
+                "boundary that often misleads is a planning signal")
+    def get_reassignments(
+        session: SessionDep, _: Reader,
+        since: Timestamp | None = Query(None, description="default: 30 days before until"),
+        until: Timestamp | None = Query(None, description="default: now"),
+    ) -> dict[str, Any]:
+        end = until or datetime.now(UTC)
+        start = since or end - timedelta(days=30)
+        if not start < end:
+            raise ValidationFailed("the period is empty: since must be before until",
+                                   [{"field": "since", "value": start.isoformat()},
+                                    {"field": "until", "value": end.isoformat()}])
+        return {"since": start, "until": end,
+                "grids": grids_by_reassignments(session, start, end)}
