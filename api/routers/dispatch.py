@@ -32,6 +32,15 @@ from api.openapi import CSV, also_answers
 from api.params import EventId, Offset
 from geo import tempdir
 from geo.assign import assign_events
+from geo.duplicates import (
+    MergeIn,
+    case_of,
+    duplicate_candidates,
+    duplicates_of,
+    flag_new_duplicates,
+    last_event_id,
+    merge_duplicates,
+)
 from geo.errors import TooLarge, UnreadableFile, ValidationFailed
 from geo.events import (
     AlarmIn,
@@ -137,8 +146,7 @@ def _event_routes(router: APIRouter) -> None:
         data = event_from_json(await json_body(request))
         if data.reporter is None:
             data.reporter = caller.worker_code or caller.name
-        event, created = await run_in_threadpool(create_event, session, data,
-                                                 settings=settings)
+        event, created = await run_in_threadpool(_created, session, data, settings)
         if not created:  # a retry or a concurrent duplicate: the same answer, marked
             response.headers[REPLAYED] = "true"
         return event
@@ -175,7 +183,17 @@ def _event_routes(router: APIRouter) -> None:
         event = get_event(session, event_id)
         return {**event, "transitions": transitions_of(session, event_id),
                 "boundary": stored_boundary(session, event, settings).model_dump(),
-                "reassignments": reassignments_of(session, event_id)}
+                "reassignments": reassignments_of(session, event_id),
+                "duplicate_of": case_of(session, event_id),
+                "duplicates": duplicates_of(session, event_id)}
+
+    @router.post("/events/{event_id}/merge",
+                 summary="Merge duplicate reports into this case (dispatchers): the others are "
+                 "closed as duplicates, linked, their reporters kept; statistics count the "
+                 "case once")
+    def post_merge(event_id: EventId, body: MergeIn, session: SessionDep,
+                   caller: Dispatcher) -> dict[str, Any]:
+        return merge_duplicates(session, event_id, body, actor=caller.worker_code or caller.name)
 
     @router.post("/events/{event_id}/reassign",
                  summary="Move a case to another grid (boundary doubt): dispatchers, reason "
@@ -197,6 +215,13 @@ def _event_routes(router: APIRouter) -> None:
                             department=body.department)
 
 
+def _created(session: Session, data: EventIn, settings: Settings) -> tuple[dict[str, Any], bool]:
+    """:func:`create_event` with the proposed duplicates of the event (geo.duplicates)."""
+    event, created = create_event(session, data, settings=settings)
+    found = duplicate_candidates(session, [event["id"]], settings)
+    return {**event, "duplicates": found.get(event["id"], [])}, created
+
+
 def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
     if value is None:
         return None
@@ -211,6 +236,7 @@ def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
 def _import_bulk(session: Session, path: Path, crs: str | None, partial: bool,
                  settings: Settings) -> dict[str, Any]:
     """Import the saved bulk file as events, assign the new ones, fill missing due times."""
+    before = last_event_id(session)
     report = import_file(session, "events", path, crs=crs, skip_invalid=partial,
                          settings=settings)
     summary = assign_events(session, "unassigned", settings=settings)
@@ -219,7 +245,8 @@ def _import_bulk(session: Session, path: Path, crs: str | None, partial: bool,
             "rejected": report.rejected, "problems": report.problems[:1000],
             "notes": report.notes, "mapping": report.mapping,
             "unknown_columns": report.unknown_columns, "assigned": summary.events,
-            "snapped": summary.snapped, "unassigned": summary.unassigned}
+            "snapped": summary.snapped, "unassigned": summary.unassigned,
+            "duplicates": flag_new_duplicates(session, before, settings)}
 
 
 async def _bulk_file(request: Request, folder: Path, limit: int) -> Path:

@@ -118,7 +118,7 @@ def test_every_body_route_is_found() -> None:
     paths = {path for _, path, _ in body_routes()}
     assert {"/events", "/events/bulk", "/alarms", "/import/grids", "/planning/import-draft",
             "/admin/keys", "/login", "/planning/changesets/1/reshape"} <= paths
-    assert len(body_routes()) == 27  # + PUT /stats/deductions, POST .../handover, reassign
+    assert len(body_routes()) == 28  # + PUT /stats/deductions, .../handover, reassign, merge
 
 
 @pytest.mark.parametrize(("method", "path", "kind"),
