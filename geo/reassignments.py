@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.codes import prefix_pattern
 from geo.errors import Conflict, NotFound, ValidationFailed
 from geo.event_assignments import write_reassigned
 from geo.events import ALARM_CHANNEL, FINISHED_STATUSES, get_event, log_transition
@@ -116,11 +117,12 @@ def reassignments_of(session: Session, event_id: int) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-def grids_by_reassignments(session: Session, since: datetime,
-                           until: datetime) -> list[dict[str, Any]]:
+def grids_by_reassignments(session: Session, since: datetime, until: datetime,
+                           area: str | None = None) -> list[dict[str, Any]]:
     """Grids by reassignments made in ``[since, until)``: ``moved_out`` (cases first placed
     in the grid and moved away: a boundary that misleads), ``moved_in`` and their sum
-    ``reassignments``; most first, then by code. The planner's signal. Never writes."""
+    ``reassignments``; most first, then by code. ``area``: only grids whose code starts
+    with this code (codes nest). The planner's signal. Never writes."""
     rows = session.execute(text(
         "SELECT x.code, coalesce(g.name, '') AS name, sum(x.o)::int AS moved_out,"
         " sum(x.i)::int AS moved_in, sum(x.o + x.i)::int AS reassignments FROM ("
@@ -129,6 +131,8 @@ def grids_by_reassignments(session: Session, since: datetime,
         "  UNION ALL SELECT to_grid_code, 0, 1 FROM event_reassignments"
         "   WHERE at >= :since AND at < :until) x"
         " LEFT JOIN grids g ON g.code = x.code AND g.valid_to IS NULL"
+        " WHERE x.code LIKE :prefix"
         " GROUP BY x.code, g.name ORDER BY reassignments DESC, moved_out DESC, x.code"),
-        {"since": since, "until": until}).mappings().all()
+        {"since": since, "until": until,
+         "prefix": prefix_pattern(area) if area else "%"}).mappings().all()
     return [dict(r) for r in rows]

@@ -8,6 +8,7 @@ resident is in G2's street).
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 
 import httpx
@@ -177,3 +178,19 @@ def _next_frame(lines: object) -> dict[str, str]:
         if "data" in frame:
             return frame
     raise AssertionError("the stream ended without a frame")
+
+
+def test_planner_page_lists_grids_by_reassignments(city_client: TestClient,
+                                                   keys: dict[str, str]) -> None:
+    event = _report(city_client, keys)
+    city_client.post(f"/events/{event['id']}/reassign", json=MOVE,
+                     headers=auth(keys, "dispatcher"))
+    page = city_client.get("/maps/grids", params={"area": "140213001"},
+                           headers=auth(keys, "planner"))
+    assert page.status_code == 200, page.text
+    panel = re.search(r'"gl-reassignments"\);.*?div\.innerHTML = ("(?:[^"\\]|\\.)*");',
+                      page.text, re.S)
+    assert panel is not None
+    listed = json.loads(panel.group(1))
+    assert re.findall(r"<td>(\d{15})</td><td[^>]*>(\d+)</td><td[^>]*>(\d+)</td>", listed) == [
+        (G1, "1", "0"), (G2, "0", "1")]
