@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import json
 import os
 import re
 import shutil
@@ -47,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from api.settings import ApiSettings
 from geo.db import libpq_url
 from geo.keys import hash_key
-from geo.locate import LOCATE_RAW_SQL, LOCATE_SQL
+from geo.locate import LOCATE_RAW_SQL, LOCATE_SQL, locate_sql, raw_sql
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "gl_bench_locate_viewer_key_0001"
@@ -62,10 +63,23 @@ def sample_points(dsn: str, n: int) -> list[tuple[float, float]]:
     return [(float(x), float(y)) for x, y in rows]
 
 
+TOLERANCE_M = 15.0
+"""GRIDLINK_DOUBT_TOLERANCE_M's default: the boundary-doubt radius the statement is run with."""
+NO_DOUBT_RAW_SQL = raw_sql(locate_sql(doubt=False))
+"""The statement without the boundary doubt: the "before" of ``--doubt``."""
+
+
 def raw_locate(conn: psycopg.Connection, lon: float, lat: float) -> None:
     """The statement geo.locate.locate issues for a point inside a grid, prepared."""
     with psycopg.RawCursor(conn) as cursor:
-        cursor.execute(LOCATE_RAW_SQL, (lon, lat, 200.0, 3), prepare=True).fetchall()
+        cursor.execute(LOCATE_RAW_SQL, (lon, lat, 200.0, 3, TOLERANCE_M),
+                       prepare=True).fetchall()
+
+
+def raw_locate_without_doubt(conn: psycopg.Connection, lon: float, lat: float) -> None:
+    """The same statement without the boundary doubt (the code before #17), prepared."""
+    with psycopg.RawCursor(conn) as cursor:
+        cursor.execute(NO_DOUBT_RAW_SQL, (lon, lat, 200.0, 3), prepare=True).fetchall()
 
 
 def run_load(worker: object, points: list[tuple[float, float]], threads: int,
@@ -115,6 +129,46 @@ class Raw:
 
     def call(self, conn: psycopg.Connection, lon: float, lat: float) -> None:
         raw_locate(conn, lon, lat)
+
+
+class RawWithoutDoubt(Raw):
+    def call(self, conn: psycopg.Connection, lon: float, lat: float) -> None:
+        raw_locate_without_doubt(conn, lon, lat)
+
+
+def points_in_doubt(dsn: str, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The ``points`` with another grid within :data:`TOLERANCE_M` (the answer is in doubt)."""
+    with psycopg.connect(dsn) as conn:
+        return [p for p in points if _in_doubt(conn, *p)]
+
+
+def _in_doubt(conn: psycopg.Connection, lon: float, lat: float) -> bool:
+    with psycopg.RawCursor(conn) as cursor:
+        row = cursor.execute(LOCATE_RAW_SQL, (lon, lat, 200.0, 3, TOLERANCE_M)).fetchone()
+    return bool(row and row[0] and json.loads(row[0])["boundary"]["in_doubt"])
+
+
+def doubt_cost(dsn: str, points: list[tuple[float, float]], calls: int, rounds: int) -> None:
+    """p50/p99 of the prepared statement without and with the boundary doubt, one client,
+    alternating in ``rounds`` (same run, same points): all points, then those in doubt."""
+    doubtful = points_in_doubt(dsn, points)
+    print(f"{len(points)} points, {len(doubtful)} of them in doubt "
+          f"(another grid within {TOLERANCE_M:g} m); one client, {rounds} rounds of {calls}")
+    for name, chosen in (("all points", points), ("in doubt", doubtful)):
+        if not chosen:
+            continue
+        before: list[np.ndarray] = []
+        after: list[np.ndarray] = []
+        run_load(RawWithoutDoubt(dsn), chosen, 1, 200)  # warm-up (prepare, caches)
+        run_load(Raw(dsn), chosen, 1, 200)
+        for _ in range(rounds):
+            before.append(run_load(RawWithoutDoubt(dsn), chosen, 1, calls)[0])
+            after.append(run_load(Raw(dsn), chosen, 1, calls)[0])
+        b, a = np.concatenate(before), np.concatenate(after)
+        p50b, p50a = np.percentile(b, 50) * 1e3, np.percentile(a, 50) * 1e3
+        print(f"{name:>10}: before p50 {p50b:6.3f} ms p99 {np.percentile(b, 99) * 1e3:6.3f} ms"
+              f" | after p50 {p50a:6.3f} ms p99 {np.percentile(a, 99) * 1e3:6.3f} ms"
+              f" | added p50 {p50a - p50b:+.3f} ms")
 
 
 def hello_app() -> FastAPI:
@@ -185,7 +239,7 @@ def pgbench_floor(dsn: str, points: list[tuple[float, float]], clients: int,
     for i, (lon, lat) in enumerate(points):
         path = work / f"p{i}.sql"
         path.write_text(f"\\set lon {lon!r}\n\\set lat {lat!r}\n\\set radius 200.0\n\\set k 3\n"
-                        + body)
+                        f"\\set tol {TOLERANCE_M}\n" + body)
         scripts += ["-f", f"{path}@1"]
     out = subprocess.run(
         [_pgbench(), "-n", "-M", "prepared", "-c", str(clients), "-j", "1", "-T", str(seconds),
@@ -285,10 +339,16 @@ def main() -> None:
     parser.add_argument("--c-clients", action="store_true",
                         help="load with wrk and pgbench (C) instead of Python clients")
     parser.add_argument("--seconds", type=int, default=10, help="per mode, with --c-clients")
-    parser.add_argument("--rounds", type=int, default=3, help="with --c-clients")
+    parser.add_argument("--rounds", type=int, default=3, help="with --c-clients or --doubt")
+    parser.add_argument("--doubt", action="store_true",
+                        help="only the cost of the boundary doubt: the prepared statement "
+                        "without and with it, alternating, same points (no HTTP server)")
     args = parser.parse_args()
     dsn = libpq_url(args.url)
     points = sample_points(dsn, 2000)
+    if args.doubt:
+        doubt_cost(dsn, points, args.requests, args.rounds)
+        return
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("DELETE FROM api_keys WHERE name = 'bench locate'")
         conn.execute("INSERT INTO api_keys (name, role, prefix, key_hash) VALUES"

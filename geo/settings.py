@@ -91,6 +91,17 @@ class Settings(BaseSettings):
                  "alarm": (30.0, 0.5)},
         description="Per-category duplicate rule: category → (radius m, window h), as JSON "
         '(GRIDLINK_DUPLICATE_RULES=\'{"flooding": [300, 12]}\' replaces the whole table).')
+
+    @field_validator("duplicate_rules")
+    @classmethod
+    def _positive_rules(cls, value: dict[str, tuple[float, float]]
+                        ) -> dict[str, tuple[float, float]]:
+        """Every rule needs a radius and a window above 0 (named in the error)."""
+        bad = [k for k, (radius, hours) in value.items() if not (radius > 0 and hours > 0)]
+        if bad:
+            raise ValueError(f"GRIDLINK_DUPLICATE_RULES: radius and window must be > 0 for "
+                             f"{', '.join(bad)}")
+        return value
     locate_k: int = Field(default=3, description="Cameras returned by /locate.")
     locate_radius_m: float = Field(default=200.0, description="Nearby-site radius (m).")
     event_due_hours: float = Field(default=72.0, description="Time to resolve a new event (h).")

@@ -143,3 +143,19 @@ def test_bulk_import_flags_duplicates(city_client: TestClient, keys: dict[str, s
         "/events", headers=auth(keys, "viewer")).json()["events"]}
     assert [(f["client_id"], f["duplicates"]) for f in r.json()["duplicates"]] == [
         ("D1", [ids["D2"]]), ("D2", [ids["D1"]])]
+
+
+def test_duplicate_rules_come_from_the_environment_and_must_be_positive(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from geo.duplicates import duplicate_rule
+    from geo.settings import Settings
+
+    monkeypatch.setenv("GRIDLINK_DUPLICATE_RULES", '{"water_leak": [120, 6]}')
+    settings = Settings()
+    assert duplicate_rule("water_leak", settings) == (120.0, 6.0)
+    assert duplicate_rule("flooding", settings) == (50.0, 24.0)  # the table was replaced
+    monkeypatch.setenv("GRIDLINK_DUPLICATE_RULES", '{"water_leak": [0, 6]}')
+    with pytest.raises(ValidationError, match="must be > 0 for water_leak"):
+        Settings()
