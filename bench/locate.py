@@ -131,11 +131,6 @@ class Raw:
         raw_locate(conn, lon, lat)
 
 
-class RawWithoutDoubt(Raw):
-    def call(self, conn: psycopg.Connection, lon: float, lat: float) -> None:
-        raw_locate_without_doubt(conn, lon, lat)
-
-
 def points_in_doubt(dsn: str, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """The ``points`` with another grid within :data:`TOLERANCE_M` (the answer is in doubt)."""
     with psycopg.connect(dsn) as conn:
@@ -149,26 +144,39 @@ def _in_doubt(conn: psycopg.Connection, lon: float, lat: float) -> bool:
 
 
 def doubt_cost(dsn: str, points: list[tuple[float, float]], calls: int, rounds: int) -> None:
-    """p50/p99 of the prepared statement without and with the boundary doubt, one client,
-    alternating in ``rounds`` (same run, same points): all points, then those in doubt."""
+    """p50/p99 of the prepared statement without and with the boundary doubt, one client, on
+    the same points: each point is sent to both statements back to back (which one first
+    alternates), so the load of other processes on the shared cores hits both alike; the
+    median of the per-point differences is the doubt's cost. All points, then those in doubt.
+    """
     doubtful = points_in_doubt(dsn, points)
     print(f"{len(points)} points, {len(doubtful)} of them in doubt "
-          f"(another grid within {TOLERANCE_M:g} m); one client, {rounds} rounds of {calls}")
-    for name, chosen in (("all points", points), ("in doubt", doubtful)):
-        if not chosen:
-            continue
-        before: list[np.ndarray] = []
-        after: list[np.ndarray] = []
-        run_load(RawWithoutDoubt(dsn), chosen, 1, 200)  # warm-up (prepare, caches)
-        run_load(Raw(dsn), chosen, 1, 200)
-        for _ in range(rounds):
-            before.append(run_load(RawWithoutDoubt(dsn), chosen, 1, calls)[0])
-            after.append(run_load(Raw(dsn), chosen, 1, calls)[0])
-        b, a = np.concatenate(before), np.concatenate(after)
-        p50b, p50a = np.percentile(b, 50) * 1e3, np.percentile(a, 50) * 1e3
-        print(f"{name:>10}: before p50 {p50b:6.3f} ms p99 {np.percentile(b, 99) * 1e3:6.3f} ms"
-              f" | after p50 {p50a:6.3f} ms p99 {np.percentile(a, 99) * 1e3:6.3f} ms"
-              f" | added p50 {p50a - p50b:+.3f} ms")
+          f"(another grid within {TOLERANCE_M:g} m); one client, {rounds} rounds of "
+          f"{calls} paired calls")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for name, chosen in (("all points", points), ("in doubt", doubtful)):
+            if chosen:
+                _paired(conn, name, chosen, calls, rounds)
+
+
+def _paired(conn: psycopg.Connection, name: str, points: list[tuple[float, float]],
+            calls: int, rounds: int) -> None:
+    calls_of = (raw_locate_without_doubt, raw_locate)
+    times: tuple[list[float], list[float]] = ([], [])
+    for r in range(rounds + 1):  # round 0 warms up (prepares, caches)
+        for i in range(calls):
+            lon, lat = points[i % len(points)]
+            for which in ((0, 1) if (i + r) % 2 else (1, 0)):
+                start = time.perf_counter()
+                calls_of[which](conn, lon, lat)
+                if r:
+                    times[which].append(time.perf_counter() - start)
+    before, after = (np.array(t) * 1e3 for t in times)
+    print(f"{name:>10}: before p50 {np.percentile(before, 50):6.3f} ms p99 "
+          f"{np.percentile(before, 99):6.3f} | after p50 {np.percentile(after, 50):6.3f} ms p99 "
+          f"{np.percentile(after, 99):6.3f} | added p50 "
+          f"{np.percentile(after, 50) - np.percentile(before, 50):+.3f} ms, median paired "
+          f"difference {np.median(after - before):+.3f} ms")
 
 
 def hello_app() -> FastAPI:
