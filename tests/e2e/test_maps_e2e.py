@@ -205,3 +205,24 @@ def test_incident_view_without_doubt_has_no_panel(browser: Browser, server: Serv
     v = visit(browser, server, f"/maps/locate?lon={INCIDENT[0]}&lat={INCIDENT[1]}",
               "incident_no_doubt")
     assert v.page.query_selector(".gl-doubt") is None
+
+
+def test_planner_view_lists_grids_by_reassignments(browser: Browser, server: Server,
+                                                   engine: Engine) -> None:
+    with engine.begin() as conn:
+        event_id = conn.execute(text("SELECT id FROM events WHERE client_id = 'e1'")).scalar()
+        conn.execute(text(
+            "INSERT INTO event_reassignments (event_id, from_grid_code, to_grid_code, reason,"
+            " actor) VALUES (:e, '140213001001001', '140213001001002', 'e2e', 'e2e')"),
+            {"e": event_id})
+    try:
+        v = visit(browser, server, "/maps/grids?area=140213001", "planner_reassignments",
+                  ready=".gl-reassignments")
+        assert_clean(v)
+        rows = v.page.locator(".gl-reassigned-grids tr").all_inner_texts()
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM event_reassignments WHERE reason = 'e2e'"))
+    assert [r.split("\t") for r in rows] == [
+        ["网格", "编码", "改出", "改入"], ["向阳一网格", "140213001001001", "1", "0"],
+        ["向阳二网格", "140213001001002", "0", "1"]]
