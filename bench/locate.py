@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import json
 import os
 import re
 import shutil
@@ -47,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from api.settings import ApiSettings
 from geo.db import libpq_url
 from geo.keys import hash_key
-from geo.locate import LOCATE_RAW_SQL, LOCATE_SQL
+from geo.locate import LOCATE_RAW_SQL, LOCATE_SQL, locate_sql, raw_sql
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "gl_bench_locate_viewer_key_0001"
@@ -62,10 +63,23 @@ def sample_points(dsn: str, n: int) -> list[tuple[float, float]]:
     return [(float(x), float(y)) for x, y in rows]
 
 
+TOLERANCE_M = 15.0
+"""GRIDLINK_DOUBT_TOLERANCE_M's default: the boundary-doubt radius the statement is run with."""
+NO_DOUBT_RAW_SQL = raw_sql(locate_sql(doubt=False))
+"""The statement without the boundary doubt: the "before" of ``--doubt``."""
+
+
 def raw_locate(conn: psycopg.Connection, lon: float, lat: float) -> None:
     """The statement geo.locate.locate issues for a point inside a grid, prepared."""
     with psycopg.RawCursor(conn) as cursor:
-        cursor.execute(LOCATE_RAW_SQL, (lon, lat, 200.0, 3), prepare=True).fetchall()
+        cursor.execute(LOCATE_RAW_SQL, (lon, lat, 200.0, 3, TOLERANCE_M),
+                       prepare=True).fetchall()
+
+
+def raw_locate_without_doubt(conn: psycopg.Connection, lon: float, lat: float) -> None:
+    """The same statement without the boundary doubt (the code before #17), prepared."""
+    with psycopg.RawCursor(conn) as cursor:
+        cursor.execute(NO_DOUBT_RAW_SQL, (lon, lat, 200.0, 3), prepare=True).fetchall()
 
 
 def run_load(worker: object, points: list[tuple[float, float]], threads: int,
@@ -115,6 +129,54 @@ class Raw:
 
     def call(self, conn: psycopg.Connection, lon: float, lat: float) -> None:
         raw_locate(conn, lon, lat)
+
+
+def points_in_doubt(dsn: str, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The ``points`` with another grid within :data:`TOLERANCE_M` (the answer is in doubt)."""
+    with psycopg.connect(dsn) as conn:
+        return [p for p in points if _in_doubt(conn, *p)]
+
+
+def _in_doubt(conn: psycopg.Connection, lon: float, lat: float) -> bool:
+    with psycopg.RawCursor(conn) as cursor:
+        row = cursor.execute(LOCATE_RAW_SQL, (lon, lat, 200.0, 3, TOLERANCE_M)).fetchone()
+    return bool(row and row[0] and json.loads(row[0])["boundary"]["in_doubt"])
+
+
+def doubt_cost(dsn: str, points: list[tuple[float, float]], calls: int, rounds: int) -> None:
+    """p50/p99 of the prepared statement without and with the boundary doubt, one client, on
+    the same points: each point is sent to both statements back to back (which one first
+    alternates), so the load of other processes on the shared cores hits both alike; the
+    median of the per-point differences is the doubt's cost. All points, then those in doubt.
+    """
+    doubtful = points_in_doubt(dsn, points)
+    print(f"{len(points)} points, {len(doubtful)} of them in doubt "
+          f"(another grid within {TOLERANCE_M:g} m); one client, {rounds} rounds of "
+          f"{calls} paired calls")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for name, chosen in (("all points", points), ("in doubt", doubtful)):
+            if chosen:
+                _paired(conn, name, chosen, calls, rounds)
+
+
+def _paired(conn: psycopg.Connection, name: str, points: list[tuple[float, float]],
+            calls: int, rounds: int) -> None:
+    calls_of = (raw_locate_without_doubt, raw_locate)
+    times: tuple[list[float], list[float]] = ([], [])
+    for r in range(rounds + 1):  # round 0 warms up (prepares, caches)
+        for i in range(calls):
+            lon, lat = points[i % len(points)]
+            for which in ((0, 1) if (i + r) % 2 else (1, 0)):
+                start = time.perf_counter()
+                calls_of[which](conn, lon, lat)
+                if r:
+                    times[which].append(time.perf_counter() - start)
+    before, after = (np.array(t) * 1e3 for t in times)
+    print(f"{name:>10}: before p50 {np.percentile(before, 50):6.3f} ms p99 "
+          f"{np.percentile(before, 99):6.3f} | after p50 {np.percentile(after, 50):6.3f} ms p99 "
+          f"{np.percentile(after, 99):6.3f} | added p50 "
+          f"{np.percentile(after, 50) - np.percentile(before, 50):+.3f} ms, median paired "
+          f"difference {np.median(after - before):+.3f} ms")
 
 
 def hello_app() -> FastAPI:
@@ -185,7 +247,7 @@ def pgbench_floor(dsn: str, points: list[tuple[float, float]], clients: int,
     for i, (lon, lat) in enumerate(points):
         path = work / f"p{i}.sql"
         path.write_text(f"\\set lon {lon!r}\n\\set lat {lat!r}\n\\set radius 200.0\n\\set k 3\n"
-                        + body)
+                        f"\\set tol {TOLERANCE_M}\n" + body)
         scripts += ["-f", f"{path}@1"]
     out = subprocess.run(
         [_pgbench(), "-n", "-M", "prepared", "-c", str(clients), "-j", "1", "-T", str(seconds),
@@ -285,10 +347,16 @@ def main() -> None:
     parser.add_argument("--c-clients", action="store_true",
                         help="load with wrk and pgbench (C) instead of Python clients")
     parser.add_argument("--seconds", type=int, default=10, help="per mode, with --c-clients")
-    parser.add_argument("--rounds", type=int, default=3, help="with --c-clients")
+    parser.add_argument("--rounds", type=int, default=3, help="with --c-clients or --doubt")
+    parser.add_argument("--doubt", action="store_true",
+                        help="only the cost of the boundary doubt: the prepared statement "
+                        "without and with it, alternating, same points (no HTTP server)")
     args = parser.parse_args()
     dsn = libpq_url(args.url)
     points = sample_points(dsn, 2000)
+    if args.doubt:
+        doubt_cost(dsn, points, args.requests, args.rounds)
+        return
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("DELETE FROM api_keys WHERE name = 'bench locate'")
         conn.execute("INSERT INTO api_keys (name, role, prefix, key_hash) VALUES"

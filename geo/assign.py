@@ -75,7 +75,8 @@ class AssignSummary:
 def assign_events(session: Session, scope: str = "all", *, area_code: str | None = None,
                   area_wkt: str | None = None, open_only: bool = False, k: int | None = None,
                   settings: Settings | None = None) -> AssignSummary:
-    """(Re)assign events in one set-based pass; never commits.
+    """(Re)assign events in one set-based pass; never commits. Cases a dispatcher reassigned
+    (``event_reassignments``) keep their grid.
 
     Parameters
     ----------
@@ -101,6 +102,7 @@ def assign_events(session: Session, scope: str = "all", *, area_code: str | None
     if open_only:
         where = f"({where}) AND e.status <> ALL(:finished)"
         params = {**params, "finished": list(FINISHED_STATUSES)}
+    where = f"({where}) AND {KEEP_REASSIGNED}"
     work = _WorkTables(session)
     clock = _Clock()
     large = work.select_events(where, params) >= SUBDIVIDE_FROM_EVENTS
@@ -147,6 +149,10 @@ def _set_local(session: Session, values: dict[str, str]) -> dict[str, str]:
                                            {"n": name}).scalar_one())
         session.execute(text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
     return before
+
+
+KEEP_REASSIGNED = "NOT EXISTS (SELECT FROM event_reassignments r WHERE r.event_id = e.id)"
+"""A case a dispatcher reassigned (geo.reassignments) stays in the grid chosen for it."""
 
 
 def _scope_filter(session: Session, scope: str, area_code: str | None,

@@ -80,3 +80,25 @@ def write_changed(session: Session, results: str, *, stale: bool = True,
             f"INSERT INTO event_assignments (event_id, {_LIST})"  # noqa: S608
             f" SELECT x.id, {', '.join('x.' + c for c in COLUMNS)}"
             f" FROM {results} x WHERE NOT x.known ORDER BY x.id"))
+
+
+_REASSIGN = text(
+    "UPDATE event_assignments a SET grid_code = g.code, micro_grid_code = :micro,"
+    " community_code = g.community_code, street_code = c.parent_code,"
+    " district_code = s.parent_code, assigned_at = now()"
+    " FROM grids g LEFT JOIN admin_areas c ON c.code = g.community_code"
+    " LEFT JOIN admin_areas s ON s.code = c.parent_code"
+    " WHERE a.event_id = :id AND g.code = :grid AND g.valid_to IS NULL")
+
+
+def write_reassigned(session: Session, event_id: int, grid_code: str,
+                     micro_code: str | None) -> None:
+    """Move event ``event_id`` to the current grid ``grid_code`` (and micro-grid
+    ``micro_code``): the grid chain follows the grid (community, street, district); the
+    spatial answer (``assignment``, nearest grid, cameras) stays as computed. Raises
+    :class:`NotFound` when the event has no assignment row or the grid is not current."""
+    written = session.execute(_REASSIGN, {"id": event_id, "grid": grid_code,
+                                          "micro": micro_code})
+    if written.rowcount == 0:  # type: ignore[attr-defined]
+        raise NotFound(f"event {event_id} has no assignment to change (or grid {grid_code} "
+                       "is not current)", [{"field": "id", "value": event_id}])

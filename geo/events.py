@@ -38,18 +38,23 @@ from geo.event_assignments import write_one
 from geo.fields import Coordinate, Text, Timestamp
 from geo.locate import (
     Assignment,
+    BoundaryDoubt,
+    DoubtRule,
     LocateResult,
+    boundary_doubt,
     camera_hits,
     check_point,
     locate,
+    near_grids,
     refs_of,
     to_wgs84_point,
     workers_of,
 )
 from geo.settings import Settings, get_settings
 
-STATUSES = ("reported", "dispatched", "in_progress", "resolved", "closed", "rejected")
-FINISHED_STATUSES = ("closed", "rejected")
+STATUSES = ("reported", "dispatched", "in_progress", "resolved", "closed", "rejected",
+            "duplicate")
+FINISHED_STATUSES = ("closed", "rejected", "duplicate")
 """History: a redrawn grid does not move these events (they stay where they were handled)."""
 PRIORITIES = ("low", "normal", "high", "urgent")
 LEVELS = ("grid", "community", "department")
@@ -111,7 +116,9 @@ def create_event(session: Session, data: EventIn, *, settings: Settings | None =
         raise ValidationFailed(f"unknown priority {data.priority!r}",
                                [{"field": "priority", "allowed": list(PRIORITIES)}])
     new_id, where = _insert_event(session, data, settings, due_hours)
-    return get_event(session, new_id), where is not None
+    event = get_event(session, new_id)
+    boundary = where.boundary if where else stored_boundary(session, event, settings)
+    return {**event, "boundary": boundary.model_dump()}, where is not None
 
 
 def _insert_event(session: Session, data: EventIn, settings: Settings,
@@ -139,7 +146,7 @@ def _insert_event(session: Session, data: EventIn, settings: Settings,
         existing = session.execute(text("SELECT id FROM events WHERE client_id = :c"),
                                    {"c": data.client_id}).scalar_one()
         return int(existing), None
-    _log(session, new_id, None, "reported", data.reporter, "created")
+    log_transition(session, new_id, None, "reported", data.reporter, "created")
     where = locate(session, lon, lat, k=settings.locate_k, settings=settings)
     write_one(session, new_id, where)
     return int(new_id), where
@@ -234,9 +241,32 @@ def stored_assignment(session: Session, event: dict[str, Any],
         dedicated_grids=[r for r in refs_of(session, list(event["dedicated_grid_codes"] or []))
                          if r is not None],
         nearest_grid=nearest, nearest_distance_m=event["nearest_distance_m"],
+        boundary=stored_boundary(session, event, settings),
         workers=workers_of(session, grid.code, micro.code if micro else None) if grid else [],
         cameras=cameras, cameras_wanted=settings.locate_k,
         enough_cameras=len(cameras) >= settings.locate_k)
+
+
+def stored_boundary(session: Session, event: dict[str, Any],
+                    settings: Settings | None = None) -> BoundaryDoubt:
+    """The boundary doubt of a stored event (a :func:`get_event` row): the grids within
+    ``settings.doubt_tolerance_m`` of its spot now, its stored grid as the chosen one, and
+    the rule: ``reassigned`` when a dispatcher moved it, else the rule of its stored
+    assignment (``inside``/``smallest_code`` for covered, ``nearest`` for snapped). Read-only.
+    """
+    settings = settings or get_settings()
+    tolerance = settings.doubt_tolerance_m
+    candidates = near_grids(session, event["lon"], event["lat"], tolerance)
+    moved = session.execute(text("SELECT EXISTS (SELECT FROM event_reassignments"
+                                 " WHERE event_id = :id)"), {"id": event["id"]}).scalar()
+    rule: DoubtRule = "none"
+    if moved:
+        rule = "reassigned"
+    elif event["assignment"] == "covered":
+        rule = "smallest_code" if sum(c["covers"] for c in candidates) > 1 else "inside"
+    elif event["assignment"] == "snapped":
+        rule = "nearest"
+    return boundary_doubt(candidates, event["grid_code"], rule, tolerance)
 
 
 class EventFilter(BaseModel):
@@ -339,7 +369,7 @@ def apply_action(session: Session, event_id: int, action: str, *, actor: str | N
     else:
         _move(session, event_id, action, target or row.status)
     detail = note or _describe(action, hours, department)
-    _log(session, event_id, row.status, target or row.status, actor, detail)
+    log_transition(session, event_id, row.status, target or row.status, actor, detail)
     return get_event(session, event_id)
 
 
@@ -387,8 +417,9 @@ def _describe(action: str, hours: float | None, department: str | None) -> str:
     return action
 
 
-def _log(session: Session, event_id: int, source: str | None, target: str,
-         actor: str | None, note: str | None) -> None:
+def log_transition(session: Session, event_id: int, source: str | None, target: str,
+                   actor: str | None, note: str | None) -> None:
+    """Append one row to the case's history (``event_transitions``)."""
     session.execute(text(
         "INSERT INTO event_transitions (event_id, from_status, to_status, actor, note)"
         " VALUES (:e, :f, :t, :a, :n)"),

@@ -11,6 +11,12 @@ nearby sites. Rules (the same as the set-based :mod:`geo.assign`):
 * **Outside every grid**: the nearest current ordinary grid (geodesic metres, ties by code)
   is reported; within ``settings.gps_tolerance_m`` (30 m) the point is assigned to it with
   ``assignment = "snapped"``, otherwise ``"unassigned"``.
+* **Boundary doubt**: every current ordinary grid whose boundary lies within
+  ``settings.doubt_tolerance_m`` (15 m) of the point is a candidate, with its geodesic
+  distance to the boundary; the answer is *in doubt* when a candidate other than the chosen
+  grid exists. ``rule`` says why the chosen grid won: ``inside`` (the only grid covering the
+  point), ``smallest_code`` (on a shared edge or vertex), ``nearest`` (snapped from outside),
+  ``reassigned`` (a dispatcher's decision, stored events only) or ``none`` (unassigned).
 * **Cameras**: see :mod:`geo.cameras`; ordered by distance then code.
 """
 
@@ -32,6 +38,7 @@ from geo.errors import OutOfArea, ValidationFailed
 from geo.settings import Settings, get_settings
 
 Assignment = Literal["covered", "snapped", "unassigned"]
+DoubtRule = Literal["inside", "smallest_code", "nearest", "reassigned", "none"]
 POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
 ROLE_ORDER = {"grid_leader": 0, "grid_worker": 1, "helper": 2}
 """Workers are listed by role in this order (others last), then by code."""
@@ -110,6 +117,37 @@ class SiteHit(BaseModel):
     grid_code: str | None
 
 
+class GridCandidate(BaseModel):
+    """A grid the point may belong to given the GPS error: ``distance_m`` from the point to
+    the grid's boundary (geodesic metres), ``covers`` whether the point is inside or on it."""
+
+    code: str
+    name: str
+    distance_m: float
+    covers: bool
+
+
+class BoundaryDoubt(BaseModel):
+    """Whether another grid is within the GPS tolerance (``tolerance_m``, metres) of the
+    point: the candidate grids, nearest boundary first (ties by code), the ``chosen`` grid
+    code and the ``rule`` that chose it (see the module docstring)."""
+
+    in_doubt: bool = False
+    tolerance_m: float = 0.0
+    chosen: str | None = None
+    rule: DoubtRule = "none"
+    candidates: list[GridCandidate] = []
+
+
+def boundary_doubt(candidates: list[dict[str, Any]], chosen: str | None, rule: DoubtRule,
+                   tolerance_m: float) -> BoundaryDoubt:
+    """The :class:`BoundaryDoubt` of ``candidates`` (rows of :data:`NEAR_GRIDS_SQL`, nearest
+    first) for the ``chosen`` grid code; the same rule LOCATE_SQL applies in SQL."""
+    return BoundaryDoubt(
+        in_doubt=any(c["code"] != chosen for c in candidates), tolerance_m=tolerance_m,
+        chosen=chosen, rule=rule, candidates=[GridCandidate(**c) for c in candidates])
+
+
 class LocateResult(BaseModel):
     """Everything a dispatcher needs about one spot (WGS 84 lon/lat)."""
 
@@ -125,6 +163,7 @@ class LocateResult(BaseModel):
     dedicated_grids: list[Ref] = []
     nearest_grid: Ref | None = None
     nearest_distance_m: float | None = None
+    boundary: BoundaryDoubt = BoundaryDoubt()
     workers: list[WorkerRef] = []
     cameras: list[CameraHit] = []
     cameras_wanted: int = 3
@@ -188,8 +227,8 @@ def locate(session: Executor, lon: float, lat: float, *, k: int | None = None,
     """
     settings = settings or get_settings()
     k, radius_m = _checked_request(lon, lat, k, radius_m, settings)
-    row = session.execute(_LOCATE_TEXT,
-                          {"lon": lon, "lat": lat, "radius": radius_m, "k": k}).one()
+    row = session.execute(_LOCATE_TEXT, {"lon": lon, "lat": lat, "radius": radius_m, "k": k,
+                                         "tol": settings.doubt_tolerance_m}).one()
     if row.answer is not None:
         return LocateResult.model_validate_json(row.answer)
     return _answer_outside(session, lon, lat, k, settings, row._asdict())
@@ -211,7 +250,8 @@ async def locate_json_async(conn: psycopg.AsyncConnection[Any], lon: float, lat:
     settings = settings or get_settings()
     k, radius_m = _checked_request(lon, lat, k, radius_m, settings)
     async with psycopg.AsyncRawCursor(conn) as cursor:
-        await cursor.execute(LOCATE_RAW_SQL, (lon, lat, radius_m, k), prepare=True)
+        await cursor.execute(LOCATE_RAW_SQL, (lon, lat, radius_m, k,
+                                              settings.doubt_tolerance_m), prepare=True)
         values = await cursor.fetchone()
     return None if values is None or values[0] is None else str(values[0])
 
@@ -246,6 +286,9 @@ def _answer_outside(session: Executor, lon: float, lat: float, k: int, settings:
     if result.enough_cameras:
         result.other_cameras = []
     result.sites = [SiteHit(**site) for site in row["sites"] or []]
+    chosen = result.grid.code if result.grid else None
+    result.boundary = boundary_doubt(row["near_grids"] or [], chosen,
+                                     "nearest" if chosen else "none", settings.doubt_tolerance_m)
     return result
 
 
@@ -282,6 +325,22 @@ def nearest_grid(session: Executor, lon: float, lat: float) -> tuple[Any, float]
         " ORDER BY geography(g.geom) <-> geography(" + POINT + ") LIMIT 8) c"
         " ORDER BY d, code LIMIT 1"), {"lon": lon, "lat": lat}).first()
     return None if row is None else (row, float(row.d))
+
+
+def near_grids(session: Executor, lon: float, lat: float,
+               tolerance_m: float) -> list[dict[str, Any]]:
+    """Rows of :data:`NEAR_GRIDS_SQL` (code, name, distance_m, covers) for the WGS 84 point:
+    current ordinary grids whose boundary is within ``tolerance_m`` metres. Read-only."""
+    rows = session.execute(text(NEAR_GRIDS_SQL), {"lon": lon, "lat": lat, "tol": tolerance_m})
+    return [dict(r) for r in rows.mappings().all()]
+
+
+def nearest_micro_grid(session: Executor, lon: float, lat: float,
+                       grid_code: str) -> Ref | None:
+    """The micro-grid of ``grid_code`` nearest to the WGS 84 point (0 m when it covers the
+    point; ties by code), None when the grid has none."""
+    rows = _nearest_micro(session, {"lon": lon, "lat": lat}, grid_code)
+    return Ref(code=rows[0].code, name=rows[0].name) if rows else None
 
 
 def _nearest_micro(session: Executor, params: dict[str, Any], grid_code: str) -> list[Any]:
@@ -339,7 +398,53 @@ _JSON_HIT = ", ".join(f"'{f}', x.{f}" for f in _CAMERA_FIELDS[:-2]) + (
 
 _JSON_REF = "json_build_object('code', {t}.code, 'name', {t}.name)"
 
-LOCATE_SQL = f"""
+_TOL_DEG = "(CAST(:tol AS float8) / (110000.0 * cos(radians(CAST(:lat AS float8)))))"
+"""``:tol`` metres as degrees, never less than the planar lon/lat distance of anything
+``:tol`` metres away (a degree of longitude is at least 111,320·cos φ m on WGS 84)."""
+NEAR_GRIDS_SQL = (
+    "SELECT code, name, distance_m, covers FROM ("  # noqa: S608 - constant, values bound
+    " SELECT g.code, g.name, ST_Covers(g.geom, " + POINT + ") AS covers,"
+    " ST_Distance(geography(ST_Boundary(g.geom)), geography(" + POINT + ")) AS distance_m"
+    " FROM grids g WHERE g.valid_to IS NULL AND g.level = 'grid' AND g.kind <> 'dedicated'"
+    " AND g.geom && ST_Expand(" + POINT + ", " + _TOL_DEG + ")"
+    " AND ST_DWithin(ST_Boundary(g.geom), " + POINT + ", " + _TOL_DEG + ") OFFSET 0) n"
+    " WHERE distance_m <= :tol ORDER BY distance_m, code")
+"""Boundary-doubt candidates of the point within ``:tol`` metres: the grids' GiST index
+(``ix_grids_current_geom``) finds the grids whose box is near, a planar test in degrees keeps
+those whose boundary may be within ``:tol`` (conservative, cheap), and only those few get
+the geodesic distance to their boundary (WGS 84 ellipsoid), which decides (``OFFSET 0``
+keeps PostgreSQL from testing that distance first). A geodesic test
+on every grid whose box is near cost 1.2 ms per point (bench/locate.py --doubt)."""
+_JSON_CANDIDATES = ("coalesce((SELECT json_agg(json_build_object('code', n.code, 'name', n.name,"
+                    " 'distance_m', n.distance_m, 'covers', n.covers)"
+                    " ORDER BY n.distance_m, n.code) FROM nearg n), '[]')")
+_JSON_BOUNDARY = f"""
+     'boundary', json_build_object(
+       'in_doubt', EXISTS (SELECT FROM nearg n WHERE n.code <> own.code),
+       'tolerance_m', CAST(:tol AS float8), 'chosen', own.code,
+       'rule', CASE WHEN (SELECT count(*) FROM cov WHERE level = 'grid'
+                          AND kind <> 'dedicated') > 1 THEN 'smallest_code' ELSE 'inside' END,
+       'candidates', {_JSON_CANDIDATES}),"""  # noqa: S608 - constant SQL
+
+
+def locate_sql(doubt: bool = True) -> str:
+    """The statement of :data:`LOCATE_SQL`; ``doubt=False`` leaves the boundary doubt out
+    (only bench/locate.py asks for that, to measure what the doubt costs)."""
+    near_grids = (f"CASE WHEN NOT EXISTS (SELECT FROM own) THEN {_JSON_CANDIDATES} END"
+                  if doubt else "NULL::json")
+    return (_LOCATE_SQL_TEMPLATE
+            .replace("/*NEARG*/", f"nearg AS ({NEAR_GRIDS_SQL}),\n" if doubt else "")
+            .replace("/*BOUNDARY*/", _JSON_BOUNDARY if doubt else "")
+            .replace("/*NEAR_GRIDS*/", near_grids + " AS near_grids"))
+
+
+def raw_sql(sql: str) -> str:
+    """``sql`` with PostgreSQL's own ``$n`` placeholders in :data:`LOCATE_PARAMS` order."""
+    return re.sub(r"(?<!:):(lon|lat|radius|k|tol)\b",
+                  lambda m: f"${LOCATE_PARAMS.index(m.group(1)) + 1}", sql)
+
+
+_LOCATE_SQL_TEMPLATE = f"""
 WITH p AS (SELECT {POINT} AS g),
 cov AS (SELECT code, name, level, kind, parent_code, community_code FROM grids, p
         WHERE valid_to IS NULL AND ST_Covers(geom, p.g)),
@@ -359,7 +464,7 @@ cam AS MATERIALIZED (
                                  ORDER BY x.distance_m, x.code) AS rn
   FROM ({CAMERA_SQL}) x),
 good AS (SELECT count(*) AS n FROM cam WHERE reason IS NULL),
-site AS (SELECT * FROM ({SITES_SQL}) x)
+/*NEARG*/site AS (SELECT * FROM ({SITES_SQL}) x)
 SELECT
   (SELECT json_build_object(
      'lon', CAST(:lon AS float8), 'lat', CAST(:lat AS float8), 'assignment', 'covered',
@@ -375,7 +480,7 @@ SELECT
      'dedicated_grids', coalesce((SELECT json_agg({_JSON_REF.format(t="cov")} ORDER BY cov.code)
                                   FROM cov WHERE level = 'grid' AND kind = 'dedicated'),
                                  '[]'),
-     'nearest_grid', NULL, 'nearest_distance_m', NULL,
+     'nearest_grid', NULL, 'nearest_distance_m', NULL,/*BOUNDARY*/
      'workers', coalesce((SELECT json_agg(json_build_object('code', x.code, 'name', x.name,
                             'role', x.role, 'phone', x.phone, 'grid_code', x.grid_code)
                           ORDER BY {role_order_sql("x.role")},
@@ -402,17 +507,18 @@ SELECT
   CASE WHEN NOT EXISTS (SELECT FROM own) THEN
     (SELECT json_agg(json_build_object('code', x.code, 'name', x.name, 'category', x.category,
        'grid_code', x.grid_code, 'distance_m', x.distance_m) ORDER BY x.distance_m, x.code)
-     FROM site x) END AS sites
+     FROM site x) END AS sites,
+  /*NEAR_GRIDS*/
 """  # noqa: S608 - constant fragments, values bound
+LOCATE_SQL = locate_sql()
 """The whole answer in one round trip. For a point inside a grid, ``answer`` is the complete
 :class:`LocateResult` as JSON text, built by PostgreSQL (the HTTP route sends it as it is);
 otherwise ``answer`` is NULL and the JSON columns (covering grids, cameras, sites) feed the
 nearest-grid path in Python (:func:`_answer_outside`)."""
 _LOCATE_TEXT = text(LOCATE_SQL)
 """Built once: ``text()`` parses the statement for its parameters (~8 % of a request)."""
-LOCATE_PARAMS = ("lon", "lat", "radius", "k")
-LOCATE_RAW_SQL = re.sub(r"(?<!:):(lon|lat|radius|k)\b",
-                        lambda m: f"${LOCATE_PARAMS.index(m.group(1)) + 1}", LOCATE_SQL)
+LOCATE_PARAMS = ("lon", "lat", "radius", "k", "tol")
+LOCATE_RAW_SQL = raw_sql(LOCATE_SQL)
 """LOCATE_SQL with PostgreSQL's own ``$n`` placeholders, in :data:`LOCATE_PARAMS` order, for
 psycopg's raw cursors: psycopg converts ``%(name)s`` queries on every call when they are
 longer than 4 kB (this one is 6.6 kB), ~9 % of a /locate request (bench/RESULTS.md)."""

@@ -255,12 +255,16 @@ def top_areas(session: Session) -> list[dict[str, Any]]:
 def incident_frames(session: Session, found: LocateResult
                     ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[str, tuple[float, float]]]:
     """What the incident view draws for a locate answer (or stored assignment) ``found``:
-    the polygons of its grid chain (admin areas, then grid and micro-grid; column ``level``),
+    the polygons of its grid chain (admin areas, then grid and micro-grid; column ``level``;
+    the other grids of its boundary doubt with level ``candidate``),
     the wedges of its cameras (:func:`camera_wedges`) and its sites' positions (lon, lat)."""
     chain_codes = [r.code for r in (found.district, found.street, found.community) if r]
     grid_codes = [r.code for r in (found.grid, found.micro_grid) if r]
+    doubtful = [c.code for c in found.boundary.candidates if c.code not in grid_codes]
     chain = pd.concat([admin_areas_by_code(session, chain_codes),
-                       grids_by_code(session, grid_codes)], ignore_index=True)
+                       grids_by_code(session, grid_codes),
+                       grids_by_code(session, doubtful).assign(level="candidate")],
+                      ignore_index=True)
     cameras = camera_wedges(session, codes=[c.code for c in (*found.cameras,
                                                              *found.other_cameras)])
     return chain, cameras, site_points(session, [s.code for s in found.sites])

@@ -89,6 +89,33 @@ class Settings(BaseSettings):
     grid_code_lengths: tuple[int, ...] = Field(default=(14, 15, 20))
     micro_grid_suffix_lengths: tuple[int, ...] = Field(default=(2, 3))
     gps_tolerance_m: float = Field(default=30.0, description="Snap distance for events (m).")
+    doubt_tolerance_m: float = Field(
+        default=15.0, ge=0, le=200, description="Boundary doubt: /locate and new events list "
+        "every grid whose boundary is within this distance of the point (geodesic m; phone "
+        "GPS is good to about ±15 m). 0 lists none.")
+    duplicate_radius_m: float = Field(
+        default=50.0, gt=0, le=5000, description="Duplicate events: same category within this "
+        "distance (geodesic m), for categories without a rule in `duplicate_rules`.")
+    duplicate_window_h: float = Field(
+        default=24.0, gt=0, le=24 * 90, description="Duplicate events: reported within this "
+        "many hours of each other (either side), for categories without a rule.")
+    duplicate_rules: dict[str, tuple[float, float]] = Field(
+        default={"flooding": (300.0, 12.0), "broken_street_light": (30.0, 168.0),
+                 "illegal_ads": (30.0, 72.0), "exposed_garbage": (50.0, 48.0),
+                 "alarm": (30.0, 0.5)},
+        description="Per-category duplicate rule: category → (radius m, window h), as JSON "
+        '(GRIDLINK_DUPLICATE_RULES=\'{"flooding": [300, 12]}\' replaces the whole table).')
+
+    @field_validator("duplicate_rules")
+    @classmethod
+    def _positive_rules(cls, value: dict[str, tuple[float, float]]
+                        ) -> dict[str, tuple[float, float]]:
+        """Every rule needs a radius and a window above 0 (named in the error)."""
+        bad = [k for k, (radius, hours) in value.items() if not (radius > 0 and hours > 0)]
+        if bad:
+            raise ValueError(f"GRIDLINK_DUPLICATE_RULES: radius and window must be > 0 for "
+                             f"{', '.join(bad)}")
+        return value
     locate_k: int = Field(default=3, description="Cameras returned by /locate.")
     locate_radius_m: float = Field(default=200.0, description="Nearby-site radius (m).")
     event_due_hours: float = Field(default=72.0, description="Time to resolve a new event (h).")

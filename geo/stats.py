@@ -3,8 +3,10 @@
 Counted over the events **reported** in ``[since, until)`` and attributed to the unit's code
 in the event's assignment (``grid_code``, ``community_code``, ``street_code``,
 ``district_code`` of ``event_assignments``, read through the ``events_with_assignment`` view;
-never-assigned events count for no unit) or to its ``department`` (escalated events). Grids
-may instead be today's grids or the grids as they were, by the event's point
+never-assigned events count for no unit) or to its ``department`` (escalated events). A case
+a dispatcher reassigned counts for its final grid; events closed as duplicates (status
+``duplicate``, merged into a case: geo.duplicates) are not counted, their case counts once.
+Grids may instead be today's grids or the grids as they were, by the event's point
 (:data:`ATTRIBUTIONS`):
 
 =====================  ==============================================================
@@ -55,8 +57,10 @@ UNIT_COLUMNS = {"grid": "grid_code", "community": "community_code", "street": "s
 FIELDS = ("unit", "name", "accepted", "valid", "handled", "handling_rate", "due", "closed",
           "closed_on_time", "postponed", "first_time", "on_time_rate", "closure_rate",
           "postponement_rate", "first_time_rate", "deduction", "score")
-GRID_FIELDS = FIELDS + COUNT_KINDS
-"""Columns of ``/stats?level=grid``: the figures plus the grid's counts (geo.grid_counts)."""
+REASSIGNMENT_FIELDS = ("reassigned_in", "reassigned_out")
+GRID_FIELDS = FIELDS + REASSIGNMENT_FIELDS + COUNT_KINDS
+"""Columns of ``/stats?level=grid``: the figures, the reassignments of the period's cases
+(:func:`with_reassignments`) and the grid's counts (geo.grid_counts)."""
 
 
 Attribution = Literal["assigned", "current", "historical"]
@@ -149,9 +153,13 @@ def _check(level: str, since: datetime, until: datetime, attribution: str) -> No
 
 
 def events_in_period(session: Session, since: datetime, until: datetime) -> int:
-    """How many events were reported in ``[since, until)``, whatever unit they count for."""
+    """How many events were reported in ``[since, until)``, whatever unit they count for.
+
+    Merged duplicates are left out, as in :func:`unit_stats`: their case counts once.
+    """
     return int(session.execute(text(
-        "SELECT count(*) FROM events WHERE reported_at >= :since AND reported_at < :until"),
+        "SELECT count(*) FROM events WHERE reported_at >= :since AND reported_at < :until"
+        " AND status <> 'duplicate'"),
         {"since": since, "until": until}).scalar_one())
 
 
@@ -169,7 +177,8 @@ SELECT s.*, coalesce(a.name, g.name) AS name FROM (
                      AND coalesce(first_time, reworks = 0)) AS first_time
   FROM (SELECT e.*, {unit} AS unit,
                (e.valid AND (e.due_at < :until OR e.status = 'closed')) AS due
-        FROM {source} WHERE e.reported_at >= :since AND e.reported_at < :until) ev
+        FROM {source} WHERE e.reported_at >= :since AND e.reported_at < :until
+          AND e.status <> 'duplicate') ev
   WHERE unit IS NOT NULL GROUP BY unit) s
 LEFT JOIN admin_areas a ON a.code = s.unit
 LEFT JOIN LATERAL (SELECT g.name FROM grids g WHERE g.code = s.unit
@@ -212,6 +221,26 @@ def with_grid_counts(session: Session, rows: list[dict[str, Any]]) -> list[dict[
     counts = grid_counts(session, [r["unit"] for r in rows])
     empty = dict.fromkeys(COUNT_KINDS)
     return [{**r, **counts.get(r["unit"], empty)} for r in rows]
+
+
+def with_reassignments(session: Session, rows: list[dict[str, Any]], since: datetime,
+                       until: datetime) -> list[dict[str, Any]]:
+    """The grid rows of :func:`unit_stats` with ``reassigned_in`` (reassignments of cases
+    reported in ``[since, until)`` to the grid) and ``reassigned_out`` (from it). A grid
+    whose cases are often moved away has a boundary that misleads (geo.reassignments lists
+    every grid by reassignments). Never writes."""
+    counts = session.execute(text(
+        "SELECT code, sum(i)::int AS reassigned_in, sum(o)::int AS reassigned_out FROM ("
+        " SELECT r.to_grid_code AS code, 1 AS i, 0 AS o FROM event_reassignments r"
+        "  JOIN events e ON e.id = r.event_id"
+        "  WHERE e.reported_at >= :since AND e.reported_at < :until"
+        " UNION ALL SELECT r.from_grid_code, 0, 1 FROM event_reassignments r"
+        "  JOIN events e ON e.id = r.event_id"
+        "  WHERE e.reported_at >= :since AND e.reported_at < :until) x GROUP BY code"),
+        {"since": since, "until": until}).mappings().all()
+    found = {c["code"]: {f: c[f] for f in REASSIGNMENT_FIELDS} for c in counts}
+    empty = dict.fromkeys(REASSIGNMENT_FIELDS, 0)
+    return [{**r, **found.get(r["unit"], empty)} for r in rows]
 
 
 def stats_csv(rows: list[dict[str, Any]], fields: tuple[str, ...] = FIELDS) -> str:

@@ -204,6 +204,41 @@ def add_legend(fmap: folium.Map, title: str, entries: Sequence[LegendEntry]) -> 
     return legend
 
 
+class Panel(MacroElement):
+    """A Leaflet control holding trusted HTML (the caller escapes values), with a CSS class
+    ``css_class`` (tests and styles find it by that class)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        (function() {
+            var panel = L.control({position: {{ this.position|tojson }}});
+            panel.onAdd = function() {
+                var div = L.DomUtil.create('div', {{ this.css_class|tojson }});
+                div.style.cssText = 'background:white;padding:6px 10px;border-radius:4px;'
+                    + 'font-size:12px;line-height:18px;max-width:360px;'
+                    + 'box-shadow:0 1px 4px rgba(0,0,0,.3)';
+                div.innerHTML = {{ this.html|tojson }};
+                return div;
+            };
+            panel.addTo({{ this._parent.get_name() }});
+        })();
+        {% endmacro %}
+    """)
+
+    def __init__(self, css_class: str, html_text: str, position: str) -> None:
+        super().__init__()
+        self._name = "Panel"
+        self.css_class, self.html, self.position = css_class, html_text, position
+
+
+def add_panel(fmap: folium.Map, css_class: str, html_text: str,
+              position: str = "topright") -> Panel:
+    """Add a :class:`Panel` (Leaflet corner ``position``) to ``fmap`` and return it."""
+    panel = Panel(css_class, html_text, position)
+    panel.add_to(fmap)
+    return panel
+
+
 def rounded_geojson(gdf: gpd.GeoDataFrame, columns: Sequence[str], decimals: int = 6
                     ) -> dict[str, Any]:
     """A GeoJSON FeatureCollection of ``gdf`` (EPSG:4326) with rounded coordinates.

@@ -3,6 +3,7 @@ the cameras that see the spot (green wedges) and those that do not (orange/grey)
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,8 +11,8 @@ from typing import Any
 import folium
 import geopandas as gpd
 
-from geo.locate import LocateResult, Ref
-from layers.base import Basemap, LegendEntry, add_legend, base_map, popup_table
+from geo.locate import BoundaryDoubt, LocateResult, Ref
+from layers.base import Basemap, LegendEntry, add_legend, add_panel, base_map, popup_table
 from layers.coverage import (
     COVERING_COLOR,
     NOT_COVERING_COLOR,
@@ -22,8 +23,12 @@ from layers.coverage import (
 CHAIN_STYLE = {
     "district": ("区/县", "#000000", 4), "street": ("街道", "#4d4d4d", 3),
     "community": ("社区", "#7f3b08", 3), "grid": ("网格", "#e31a1c", 4),
-    "micro": ("微网格", "#fb9a99", 2),
+    "micro": ("微网格", "#fb9a99", 2), "candidate": ("边界存疑的相邻网格", "#ff7f00", 3),
 }
+RULE_NAMES = {"inside": "点在所选网格内", "smallest_code": "点在共用边界上，取编码最小的网格",
+              "nearest": "点在所有网格外，归入最近的网格", "reassigned": "调度员已改派",
+              "none": "未归入任何网格"}
+"""Why the chosen grid won (:class:`geo.locate.BoundaryDoubt` ``rule``), in Chinese."""
 ROLE_NAMES = {"grid_leader": "网格长", "grid_worker": "专职网格员", "helper": "微网格员"}
 SITE_CATEGORY = {"school": "学校", "kindergarten": "幼儿园", "compound": "小区", "market": "市场",
                  "hospital": "医院", "party_station": "党群服务站", "enterprise": "重点企业",
@@ -38,6 +43,7 @@ class IncidentData:
     ``chain``: polygons of the grid chain with a ``level`` column (district ... micro).
     ``cameras``: camera wedges (``geom``) with lon/lat; ``covering``: codes of cameras that see
     the spot; ``distances``: camera code → metres. ``workers``/``sites``: plain dicts.
+    ``boundary``: the boundary doubt (its panel is drawn when in doubt).
     """
 
     title: str
@@ -51,6 +57,7 @@ class IncidentData:
     distances: dict[str, float] = field(default_factory=dict)
     workers: Sequence[dict[str, Any]] = ()
     sites: Sequence[dict[str, Any]] = ()
+    boundary: BoundaryDoubt | None = None
 
 
 def incident_data(found: LocateResult, label: str, details: Sequence[tuple[str, Any]],
@@ -70,7 +77,8 @@ def incident_data(found: LocateResult, label: str, details: Sequence[tuple[str, 
         details=[*details, ("网格", grid)], chain=chain, cameras=cameras,
         covering={c.code for c in found.cameras},
         distances={c.code: c.distance_m for c in hits},
-        workers=[w.model_dump() for w in found.workers], sites=sites)
+        workers=[w.model_dump() for w in found.workers], sites=sites,
+        boundary=found.boundary)
 
 
 def grid_label(grid: Ref | None) -> str:
@@ -116,13 +124,31 @@ def incident_map(data: IncidentData, basemap: Basemap) -> folium.Map:
                   popup=folium.Popup(popup_table([*data.details, *worker_rows]), max_width=360),
                   icon=folium.Icon(color=INCIDENT_COLOR, icon="triangle-exclamation", prefix="fa"),
                   ).add_to(fmap)
+    if data.boundary is not None and data.boundary.in_doubt:
+        add_panel(fmap, "gl-doubt", doubt_panel_html(data.boundary), position="topright")
     folium.LayerControl(collapsed=False).add_to(fmap)
     add_legend(fmap, "图例", [
         LegendEntry("#d73027", "事发点"), LegendEntry("#e31a1c", "所在网格", line=True),
         LegendEntry(COVERING_COLOR, "能看到事发点的摄像机"),
         LegendEntry(NOT_COVERING_COLOR, "看不到事发点的摄像机"),
-        LegendEntry(OFFLINE_COLOR, "离线摄像机"), LegendEntry("#6a3d9a", "周边场所")])
+        LegendEntry(OFFLINE_COLOR, "离线摄像机"), LegendEntry("#6a3d9a", "周边场所"),
+        LegendEntry("#ff7f00", "边界存疑的相邻网格", line=True)])
     return fmap
+
+
+def doubt_panel_html(doubt: BoundaryDoubt) -> str:
+    """The boundary-doubt panel: every candidate grid with its distance to the boundary
+    (metres), the chosen one marked, and the rule that chose it (escaped HTML)."""
+    rows = "".join(
+        f"<tr><td>{'✔ ' if c.code == doubt.chosen else ''}{html.escape(c.name)}</td>"
+        f"<td>{html.escape(c.code)}</td><td style='text-align:right'>{c.distance_m:.1f} m</td>"
+        f"<td>{'在内' if c.covers else '在外'}</td></tr>" for c in doubt.candidates)
+    return (f"<b>边界存疑：GPS 误差 {doubt.tolerance_m:g} m 内有 {len(doubt.candidates)} 个网格"
+            f"</b><table class='gl-doubt-grids' style='font-size:12px'>"
+            "<tr><th>网格</th><th>编码</th><th>距边界</th><th>事发点</th></tr>"
+            f"{rows}</table><div>选定：{html.escape(doubt.chosen or '无')}（"
+            f"{html.escape(RULE_NAMES[doubt.rule])}）；如有误，调度员可将事件改派到正确的网格"
+            "</div>")
 
 
 def _add_chain(fmap: folium.Map, chain: gpd.GeoDataFrame) -> None:
@@ -132,7 +158,8 @@ def _add_chain(fmap: folium.Map, chain: gpd.GeoDataFrame) -> None:
         folium.GeoJson(row.geometry.__geo_interface__,
                        style_function=lambda _f, c=color, w=weight: {
                            "color": c, "weight": w, "fill": c == "#e31a1c",
-                           "fillOpacity": 0.08},
+                           "fillOpacity": 0.08,
+                           "dashArray": "8 6" if c == "#ff7f00" else None},
                        tooltip=f"{name}：{row['name']}（{row['code']}）").add_to(group)
     group.add_to(fmap)
 

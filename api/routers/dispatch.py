@@ -32,6 +32,15 @@ from api.openapi import CSV, also_answers
 from api.params import EventId, Offset
 from geo import tempdir
 from geo.assign import assign_events
+from geo.duplicates import (
+    MergeIn,
+    case_of,
+    duplicate_candidates,
+    duplicates_of,
+    flag_new_duplicates,
+    last_event_id,
+    merge_duplicates,
+)
 from geo.errors import TooLarge, UnreadableFile, ValidationFailed
 from geo.events import (
     AlarmIn,
@@ -43,10 +52,17 @@ from geo.events import (
     get_event,
     list_events,
     raise_alarm,
+    stored_boundary,
     transitions_of,
 )
 from geo.fields import Timestamp
 from geo.importer import import_file
+from geo.reassignments import (
+    ReassignIn,
+    grids_by_reassignments,
+    reassign_event,
+    reassignments_of,
+)
 from geo.roles import check_case_action
 from geo.settings import Settings
 from geo.stats import (
@@ -57,6 +73,7 @@ from geo.stats import (
     stats_csv,
     unit_stats,
     with_grid_counts,
+    with_reassignments,
 )
 
 WorkerKey = Annotated[Caller, Depends(require_roles("worker"), scope="function")]
@@ -131,8 +148,7 @@ def _event_routes(router: APIRouter) -> None:
         data = event_from_json(await json_body(request))
         if data.reporter is None:
             data.reporter = caller.worker_code or caller.name
-        event, created = await run_in_threadpool(create_event, session, data,
-                                                 settings=settings)
+        event, created = await run_in_threadpool(_created, session, data, settings)
         if not created:  # a retry or a concurrent duplicate: the same answer, marked
             response.headers[REPLAYED] = "true"
         return event
@@ -164,8 +180,30 @@ def _event_routes(router: APIRouter) -> None:
         return {"total": total, "limit": limit, "offset": offset, "events": rows}
 
     @router.get("/events/{event_id}", summary="One event with its lifecycle history")
-    def get_one(event_id: EventId, session: SessionDep, _: Reader) -> dict[str, Any]:
-        return {**get_event(session, event_id), "transitions": transitions_of(session, event_id)}
+    def get_one(event_id: EventId, session: SessionDep, settings: SettingsDep,
+                _: Reader) -> dict[str, Any]:
+        event = get_event(session, event_id)
+        return {**event, "transitions": transitions_of(session, event_id),
+                "boundary": stored_boundary(session, event, settings).model_dump(),
+                "reassignments": reassignments_of(session, event_id),
+                "duplicate_of": case_of(session, event_id),
+                "duplicates": duplicates_of(session, event_id)}
+
+    @router.post("/events/{event_id}/merge",
+                 summary="Merge duplicate reports into this case (dispatchers): the others are "
+                 "closed as duplicates, linked, their reporters kept; statistics count the "
+                 "case once")
+    def post_merge(event_id: EventId, body: MergeIn, session: SessionDep,
+                   caller: Dispatcher) -> dict[str, Any]:
+        return merge_duplicates(session, event_id, body, actor=caller.worker_code or caller.name)
+
+    @router.post("/events/{event_id}/reassign",
+                 summary="Move a case to another grid (boundary doubt): dispatchers, reason "
+                 "required; the new grid's workers are told over /alarms/stream "
+                 "(event: reassignment); statistics follow")
+    def post_reassign(event_id: EventId, body: ReassignIn, session: SessionDep,
+                      caller: Dispatcher) -> dict[str, Any]:
+        return reassign_event(session, event_id, body, actor=caller.worker_code or caller.name)
 
     @router.post("/events/{event_id}/actions",
                  summary="Lifecycle step: dispatch, start, resolve, close, rework, reject, "
@@ -177,6 +215,13 @@ def _event_routes(router: APIRouter) -> None:
         return apply_action(session, event_id, body.action, actor=caller.worker_code or
                             caller.name, note=body.note, hours=body.hours,
                             department=body.department)
+
+
+def _created(session: Session, data: EventIn, settings: Settings) -> tuple[dict[str, Any], bool]:
+    """:func:`create_event` with the proposed duplicates of the event (geo.duplicates)."""
+    event, created = create_event(session, data, settings=settings)
+    found = duplicate_candidates(session, [event["id"]], settings)
+    return {**event, "duplicates": found.get(event["id"], [])}, created
 
 
 def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
@@ -193,6 +238,7 @@ def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
 def _import_bulk(session: Session, path: Path, crs: str | None, partial: bool,
                  settings: Settings) -> dict[str, Any]:
     """Import the saved bulk file as events, assign the new ones, fill missing due times."""
+    before = last_event_id(session)
     report = import_file(session, "events", path, crs=crs, skip_invalid=partial,
                          settings=settings)
     summary = assign_events(session, "unassigned", settings=settings)
@@ -201,7 +247,8 @@ def _import_bulk(session: Session, path: Path, crs: str | None, partial: bool,
             "rejected": report.rejected, "problems": report.problems[:1000],
             "notes": report.notes, "mapping": report.mapping,
             "unknown_columns": report.unknown_columns, "assigned": summary.events,
-            "snapped": summary.snapped, "unassigned": summary.unassigned}
+            "snapped": summary.snapped, "unassigned": summary.unassigned,
+            "duplicates": flag_new_duplicates(session, before, settings)}
 
 
 async def _bulk_file(request: Request, folder: Path, limit: int) -> Path:
@@ -254,7 +301,8 @@ def _alarm_routes(router: APIRouter) -> None:
                                                settings=settings)
         return {"event": event, "locate": where.model_dump()}
 
-    @router.get("/alarms/stream", summary="Live alarms as Server-Sent Events (event: alarm)")
+    @router.get("/alarms/stream", summary="Live alarms as Server-Sent Events (event: alarm; "
+                "event: reassignment when a case is moved to another grid)")
     async def alarm_stream(request: Request, _: Dispatcher) -> StreamingResponse:
         hub: AlarmHub = request.app.state.alarm_hub
         subscription = await hub.subscribe()  # 503 when the database cannot be reached
@@ -266,7 +314,8 @@ def _alarm_routes(router: APIRouter) -> None:
 async def _sse(request: Request, subscription: Subscription,
                idle_s: float = 15.0) -> AsyncIterator[str]:
     """SSE frames: a comment at once (listening) and every ``idle_s`` s idle, ``event: alarm``
-    per alarm. The auth dependency's session was closed before the stream started."""
+    per alarm, ``event: reassignment`` per reassigned case. The auth dependency's session
+    was closed before the stream started."""
     try:
         yield ": listening\n\n"
         while not await request.is_disconnected():
@@ -274,8 +323,9 @@ async def _sse(request: Request, subscription: Subscription,
             if payload is None:
                 yield ": listening\n\n"
                 continue
-            event_id = json.loads(payload).get("event_id", "")
-            yield f"event: alarm\nid: {event_id}\ndata: {payload}\n\n"
+            body = json.loads(payload)
+            kind = body.get("kind", "alarm")  # "reassignment": geo.reassignments
+            yield f"event: {kind}\nid: {body.get('event_id', '')}\ndata: {payload}\n\n"
     finally:
         subscription.close()
 
@@ -299,7 +349,7 @@ def _stats_routes(router: APIRouter) -> None:
         rows = unit_stats(session, level, start, end, attribution=attribution,
                           settings=settings)
         if level == "grid":
-            rows = with_grid_counts(session, rows)
+            rows = with_grid_counts(session, with_reassignments(session, rows, start, end))
         if format == "csv":
             fields = GRID_FIELDS if level == "grid" else FIELDS
             name = f"stats_{level}" + ("" if attribution == "assigned" else f"_{attribution}")
@@ -310,3 +360,20 @@ def _stats_routes(router: APIRouter) -> None:
         return {"level": level, "attribution": attribution, "since": start, "until": end,
                 "events": events, "unattributed": events - sum(r["accepted"] for r in rows),
                 "units": rows}
+
+    @router.get("/stats/reassignments",
+                summary="Grids by reassignments made in a period (moved out, moved in): a "
+                "boundary that often misleads is a planning signal")
+    def get_reassignments(
+        session: SessionDep, _: Reader,
+        since: Timestamp | None = Query(None, description="default: 30 days before until"),
+        until: Timestamp | None = Query(None, description="default: now"),
+    ) -> dict[str, Any]:
+        end = until or datetime.now(UTC)
+        start = since or end - timedelta(days=30)
+        if not start < end:
+            raise ValidationFailed("the period is empty: since must be before until",
+                                   [{"field": "since", "value": start.isoformat()},
+                                    {"field": "until", "value": end.isoformat()}])
+        return {"since": start, "until": end,
+                "grids": grids_by_reassignments(session, start, end)}

@@ -7,6 +7,7 @@ All pages need a reader key (``X-API-Key``) like any read, or ``GRIDLINK_PUBLIC_
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Query
@@ -28,6 +29,7 @@ from geo.patrols.overdue import overdue_grids
 from geo.planning.changesets import get_changeset
 from geo.planning.preview import preview
 from geo.planning.validate import validate_area
+from geo.reassignments import grids_by_reassignments
 from geo.settings import PROJECT_ROOT
 from layers.alarms import alarm_feature, alarms_map, overdue_patrol_feature
 from layers.assets import FOLIUM_TEMPLATES_DIR, LAYERS_STATIC_DIR, page_html
@@ -39,6 +41,7 @@ from layers.events import events_view, period_of
 from layers.grids import planner_data, planner_map
 from layers.incident import event_details, incident_data, incident_map
 from layers.index import index_html
+from layers.reassignments import add_reassignment_panel
 
 NODE_MODULES = PROJECT_ROOT / "node_modules"
 
@@ -186,7 +189,15 @@ def planner_page(session: SessionDep, settings: ApiSettings, area: str | None) -
                         settings.plan_households_target,
                         focus=mapdata.area_bounds(session, code),
                         buildings=mapdata.buildings_within(session, code, BUILDINGS_BUDGET))
-    return planner_map(data, basemap_for(settings), metric_crs=settings.metric_srid)
+    fmap = planner_map(data, basemap_for(settings), metric_crs=settings.metric_srid)
+    now = datetime.now(UTC)
+    moved = grids_by_reassignments(session, now - timedelta(days=REASSIGNMENT_DAYS), now, code)
+    add_reassignment_panel(fmap, moved, REASSIGNMENT_DAYS)
+    return fmap
+
+
+REASSIGNMENT_DAYS = 90
+"""The planner page lists the grids by reassignments of the last 90 days."""
 
 
 def events_page(session: SessionDep, settings: ApiSettings, area: str | None,

@@ -21,7 +21,7 @@ Also two indexes on ``grids`` for statistics on the grids as they were (geo.stat
 covers current versions only) and ``(code, version)``.
 
 Revision ID: 0013
-Revises: 0007
+Revises: 0012
 Create Date: 2026-12-06 09:50:00
 """
 
@@ -32,7 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 revision: str = '0013'
-down_revision: str | None = '0007'
+down_revision: str | None = '0012'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

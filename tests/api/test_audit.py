@@ -102,6 +102,12 @@ WRITES: dict[str, Call] = {
                 b"2026-12-01T08:00:00+08:00\n"),
     "POST /events/{event_id}/actions": lambda c, k: c.post(
         f"/events/{_event(c, k)}/actions", json={"action": "dispatch"}, headers=auth(k, ADMIN)),
+    "POST /events/{event_id}/reassign": lambda c, k: c.post(
+        f"/events/{_event(c, k)}/reassign", json={"grid_code": W2, "reason": "在二网格"},
+        headers=auth(k, ADMIN)),
+    "POST /events/{event_id}/merge": lambda c, k: c.post(
+        f"/events/{_event(c, k)}/merge", json={"duplicates": [_event(c, k)]},
+        headers=auth(k, ADMIN)),
     "POST /alarms": lambda c, k: c.post("/alarms", headers=auth(k, ADMIN),
                                         json={"lon": 113.3006, "lat": 40.0804}),
     "PUT /stats/deductions": lambda c, k: c.put(

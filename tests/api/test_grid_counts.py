@@ -134,6 +134,6 @@ def test_stats_gives_the_same_households_per_grid(client: TestClient, keys: dict
         "unit": code(1), "accepted": 1, "score": None, "buildings": 2, "households": 600,
         "population": 1800, "sites": 0, "cameras": 1, "workers": 0, "open_events": 1}
     csv_lines = client.get("/stats?level=grid&format=csv", headers=head).text.splitlines()
-    assert csv_lines[0].endswith(",score,buildings,households,population,sites,cameras,"
-                                 "workers,open_events")
+    assert csv_lines[0].endswith(",score,reassigned_in,reassigned_out,buildings,households,"
+                                 "population,sites,cameras,workers,open_events")
     assert [line.split(",")[-6] for line in csv_lines[1:]] == [str(h) for h in moved.values()]

@@ -20,10 +20,11 @@ from api.app import create_app
 from api.locate_pool import PooledSource
 from api.settings import ApiSettings
 from geo.errors import OutOfArea
-from geo.locate import LocateResult, locate, locate_json_async
+from geo.locate import BoundaryDoubt, LocateResult, locate, locate_json_async
 from tests.geo.test_locate import G1, build_small_city
 
 POINTS = {"inside_g1": (113.3010, 40.0808), "shared_edge": (113.302, 40.0805),
+          "five_metres_from_edge": (113.30194131, 40.0808),
           "just_outside_snapped": (113.29990, 40.0805), "far_outside": (113.3100, 40.0900)}
 
 
@@ -97,8 +98,9 @@ def test_route_on_pool_answers_empty_database(public_client: TestClient) -> None
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/json"
     assert r.json() == LocateResult(lon=113.301, lat=40.0808, assignment="unassigned",
-                                    snapped=False, cameras_wanted=2,
-                                    enough_cameras=False).model_dump(mode="json")
+                                    snapped=False, cameras_wanted=2, enough_cameras=False,
+                                    boundary=BoundaryDoubt(tolerance_m=15.0),
+                                    ).model_dump(mode="json")
 
 
 def test_route_on_pool_rejects_bad_point(public_client: TestClient) -> None:

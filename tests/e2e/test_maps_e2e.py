@@ -179,3 +179,50 @@ def test_alarm_board_of_a_dispatcher_gets_alarms_from_the_live_stream(
     v.page.wait_for_function(f"window.glAlarmCount === {before + 1}", timeout=10_000)
     assert v.page.evaluate("window.glAlarmVia") == "stream"
     assert v.errors == [] and v.blocked == []
+
+
+NEAR_EDGE = (113.305 - 5.0 / 85_180, 40.0875)
+"""5 m west of the edge x = 113.305 shared by 向阳一网格 (west) and 向阳二网格 (east)."""
+
+
+def test_incident_view_shows_candidate_grids_when_in_doubt(browser: Browser, server: Server
+                                                           ) -> None:
+    v = visit(browser, server, f"/maps/locate?lon={NEAR_EDGE[0]}&lat={NEAR_EDGE[1]}",
+              "incident_doubt", ready=".gl-doubt")
+    assert_clean(v)
+    panel = v.page.inner_text(".gl-doubt")
+    assert "GPS 误差 15 m 内有 2 个网格" in panel
+    assert "✔ 向阳一网格" in panel and "向阳二网格" in panel
+    assert "140213001001002" in panel and "点在所选网格内" in panel
+    assert panel.count("5.0 m") == 2
+    # the neighbour's outline (dashed orange) runs along its far edge x = 113.310
+    along = [v.pixel_at(113.3100, 40.0860 + i * 0.0002) for i in range(10)]
+    orange = [p for p in along if p[0] > 200 and 90 < p[1] < 190 and p[2] < 90]
+    assert len(orange) >= 3, along
+
+
+def test_incident_view_without_doubt_has_no_panel(browser: Browser, server: Server) -> None:
+    v = visit(browser, server, f"/maps/locate?lon={INCIDENT[0]}&lat={INCIDENT[1]}",
+              "incident_no_doubt")
+    assert v.page.query_selector(".gl-doubt") is None
+
+
+def test_planner_view_lists_grids_by_reassignments(browser: Browser, server: Server,
+                                                   engine: Engine) -> None:
+    with engine.begin() as conn:
+        event_id = conn.execute(text("SELECT id FROM events WHERE client_id = 'e1'")).scalar()
+        conn.execute(text(
+            "INSERT INTO event_reassignments (event_id, from_grid_code, to_grid_code, reason,"
+            " actor) VALUES (:e, '140213001001001', '140213001001002', 'e2e', 'e2e')"),
+            {"e": event_id})
+    try:
+        v = visit(browser, server, "/maps/grids?area=140213001", "planner_reassignments",
+                  ready=".gl-reassignments")
+        assert_clean(v)
+        rows = v.page.locator(".gl-reassigned-grids tr").all_inner_texts()
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM event_reassignments WHERE reason = 'e2e'"))
+    assert [r.split("\t") for r in rows] == [
+        ["网格", "编码", "改出", "改入"], ["向阳一网格", "140213001001001", "1", "0"],
+        ["向阳二网格", "140213001001002", "0", "1"]]

@@ -54,3 +54,28 @@ def test_camera_that_sees_the_spot_is_green_and_shows_its_distance(
     assert popup.fields[-2:] == ["distance", "sees"]
     sites = [c for c in walk(layers["周边场所"]) if isinstance(c, folium.CircleMarker)]
     assert [s.location for s in sites] == [[40.087, 113.302]]
+
+
+def test_doubt_panel_lists_every_candidate_and_the_rule() -> None:
+    from geo.locate import BoundaryDoubt, GridCandidate
+    from layers.base import Panel
+    from layers.incident import doubt_panel_html
+
+    doubt = BoundaryDoubt(in_doubt=True, tolerance_m=15.0, chosen="140213001001001",
+                          rule="smallest_code", candidates=[
+                              GridCandidate(code="140213001001001", name="向阳一网格",
+                                            distance_m=0.0, covers=True),
+                              GridCandidate(code="140213001001002", name="向阳<二>网格",
+                                            distance_m=0.0, covers=True)])
+    html_text = doubt_panel_html(doubt)
+    assert "GPS 误差 15 m 内有 2 个网格" in html_text
+    assert "✔ 向阳一网格" in html_text and "向阳&lt;二&gt;网格" in html_text
+    assert "点在共用边界上，取编码最小的网格" in html_text
+    data = IncidentData(title="t", lon=INCIDENT[0], lat=INCIDENT[1], label="l", details=[],
+                        chain=gpd.GeoDataFrame({"code": [], "name": [], "level": []},
+                                               geometry=[], crs=4326),
+                        cameras=gpd.GeoDataFrame({"code": [], "status": []}, geometry=[],
+                                                 crs=4326), boundary=doubt)
+    panels = [c for c in walk(incident_map(data, Basemap())) if isinstance(c, Panel)]
+    assert [(p.css_class, p.position, p.html) for p in panels] == [
+        ("gl-doubt", "topright", html_text)]
