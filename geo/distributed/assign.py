@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 
 from geo.assign import (
     EQUATOR_METRES_PER_DEGREE,
+    KEEP_REASSIGNED,
     METRES_PER_DEGREE_LAT_MIN,
     AssignSummary,
     nearest_grids_of,
@@ -226,13 +227,15 @@ def copy_rows(database_url: str, stage: str, rows: pd.DataFrame) -> None:
 
 def write_staged(session: Session, stage: str) -> DaskAssignSummary:
     """Store the staged rows of events that still exist: changed rows updated, new rows
-    inserted (:func:`geo.event_assignments.write_changed`); never commits."""
+    inserted (:func:`geo.event_assignments.write_changed`); cases a dispatcher reassigned
+    keep their grid, as in :func:`geo.assign.assign_events`; never commits."""
     result = f"{stage}_result"
     session.execute(text(
         f"CREATE UNLOGGED TABLE {result} AS SELECT x.*, a.event_id IS NOT NULL AS known,"  # noqa: S608
         f" a.event_id IS NOT NULL AND {unchanged_sql('a', 'x')} AS same"
         f" FROM {stage} x JOIN events e ON e.id = x.id"
-        " LEFT JOIN event_assignments a ON a.event_id = x.id"))
+        " LEFT JOIN event_assignments a ON a.event_id = x.id"
+        f" WHERE {KEEP_REASSIGNED}"))
     row = session.execute(text(
         "SELECT count(*) AS n, count(*) FILTER (WHERE known AND NOT same) AS stale,"  # noqa: S608
         " count(*) FILTER (WHERE NOT known) AS new,"

@@ -27,6 +27,7 @@ from geo.distributed.assign import assign_events_dask
 from geo.distributed.partitions import spatial_partitions
 from geo.errors import ValidationFailed
 from geo.event_assignments import COLUMNS
+from geo.reassignments import ReassignIn, reassign_event
 from tests.e2e.city import GAP_CENTRE
 from tests.live_server import live_database
 
@@ -138,3 +139,24 @@ def test_bad_partition_shape_and_k_are_refused(city: tuple[str, int], dask: Clie
     with pytest.raises(ValidationFailed) as bad_cell:
         assign_events_dask(dask, url, cell_deg=0.0)
     assert bad_cell.value.details == [{"field": "cell_deg", "value": 0.0}]
+
+
+def test_a_reassigned_case_keeps_its_grid_on_the_dask_path(
+        city: tuple[str, int], dask: Client) -> None:
+    url, _ = city
+    engine = create_engine(url)
+    with transaction(engine) as session:
+        assign_events(session, "all")
+        event_id, grid = session.execute(text(
+            "SELECT a.event_id, a.grid_code FROM event_assignments a JOIN events e"
+            " ON e.id = a.event_id WHERE a.assignment = 'covered' AND e.status = 'reported'"
+            " ORDER BY a.event_id LIMIT 1")).one()
+        other = session.execute(text(
+            "SELECT code FROM grids WHERE level = 'grid' AND kind <> 'dedicated'"
+            " AND valid_to IS NULL AND code <> :g ORDER BY code LIMIT 1"),
+            {"g": grid}).scalar_one()
+        reassign_event(session, event_id, ReassignIn(grid_code=other, reason="wrong side"),
+                       actor="dispatcher-1")
+    assign_events_dask(dask, url, cell_deg=0.004, target_events=60)
+    assert _stored(url)[event_id][COLUMNS.index("grid_code")] == other
+    engine.dispose()
