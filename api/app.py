@@ -26,6 +26,7 @@ from api.routers.locate import LocateFirst, locate_openapi_route, locate_route
 from api.routers.maps import maps_router, static_app
 from api.routers.planning import planning_router
 from api.routers.session import session_router
+from api.routers.tiles import tiles_router
 from api.settings import ApiSettings
 from geo import tempdir
 from geo.db import connect_timeout_s, database_url, libpq_url, service_engine, session_factory
@@ -65,6 +66,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(session_router())
     app.include_router(files_router())
     app.include_router(maps_router())
+    app.include_router(tiles_router())
     app.include_router(dashboard_router())
     app.mount("/static", static_app(), name="static")
     app.include_router(planning_router())
