@@ -10,11 +10,12 @@ Layers (:data:`TILE_LAYERS`), one MVT layer each, named like the tile layer:
 
 - ``grids``: current ordinary grids with ``households`` (buildings' households when the grid's
   community has buildings, else the grid's attribute, the rule of planning validation) and
-  ``deviation`` = (households - target) / target;
+  ``deviation`` = (households - target) / target (``deviation_pct`` in %);
 - ``micro_grids``: current micro-grids with their households;
 - ``cameras``: every camera's view wedge (:data:`geo.mapdata.WEDGE_SQL`) with its fields;
 - ``coverage``: ordinary grids with the share of their area seen by an online camera
-  (``covered_share`` 0-1, geodesic areas), as :func:`geo.mapdata.grid_camera_coverage`;
+  (``covered_share`` 0-1, ``covered_pct`` in %, geodesic areas), as
+  :func:`geo.mapdata.grid_camera_coverage`;
 - ``events``: below :attr:`TileQuery.points_zoom` one grid polygon per ordinary grid with its
   number of ``events`` in the period, from it on the events themselves as points.
 
@@ -58,7 +59,7 @@ class TileLayer:
 TILE_LAYERS: dict[str, TileLayer] = {layer.name: layer for layer in (
     TileLayer("grids", "网格（户数、偏差）", ("grids", "buildings"),
               {"code": "String", "name": "String", "households": "Number",
-               "deviation": "Number"}),
+               "deviation": "Number", "deviation_pct": "Number"}),
     TileLayer("micro_grids", "微网格", ("grids", "buildings"),
               {"code": "String", "name": "String", "parent_code": "String",
                "households": "Number"}),
@@ -67,7 +68,8 @@ TILE_LAYERS: dict[str, TileLayer] = {layer.name: layer for layer in (
                "status": "String", "azimuth_deg": "Number", "fov_deg": "Number",
                "range_m": "Number", "stream_url": "String"}),
     TileLayer("coverage", "网格视频覆盖率", ("grids", "cameras"),
-              {"code": "String", "name": "String", "covered_share": "Number"}),
+              {"code": "String", "name": "String", "covered_share": "Number",
+               "covered_pct": "Number"}),
     TileLayer("events", "事件（低缩放按网格计数，高缩放为点）", (),
               {"code": "String", "name": "String", "events": "Number", "id": "Number",
                "category": "String", "status": "String", "reported_at": "String",
@@ -173,7 +175,9 @@ lies, the rule of ``geo.grid_counts``) when its community has buildings, else it
 
 _GRIDS = f"""
 SELECT {_MVT_GEOM.format(geom="g.geom")}, g.code, g.name, h.households,
-       round((h.households - :target) / CAST(:target AS numeric), 4)::float8 AS deviation
+       round((h.households - :target) / CAST(:target AS numeric), 4)::float8 AS deviation,
+       round(100 * (h.households - :target) / CAST(:target AS numeric), 1)::float8
+           AS deviation_pct
 FROM grids g CROSS JOIN t CROSS JOIN LATERAL (SELECT {_HOUSEHOLDS} AS households) h
 WHERE {_CURRENT} AND g.level = 'grid' AND g.kind <> 'dedicated'"""  # noqa: S608 - constant pieces
 
@@ -194,7 +198,10 @@ WHERE c.geom && ST_Expand(t.box, pad.deg) AND coalesce(c.grid_code, '') LIKE :p"
 _COVERAGE = f"""
 SELECT {_MVT_GEOM.format(geom="g.geom")}, g.code, g.name,
        least(1.0, coalesce(ST_Area(geography(s.seen)), 0)
-                  / nullif(ST_Area(geography(g.geom)), 0))::float8 AS covered_share
+                  / nullif(ST_Area(geography(g.geom)), 0))::float8 AS covered_share,
+       round(100 * least(1.0, coalesce(ST_Area(geography(s.seen)), 0)
+                              / nullif(ST_Area(geography(g.geom)), 0))::numeric, 1)::float8
+           AS covered_pct
 FROM grids g CROSS JOIN t
 CROSS JOIN (SELECT coalesce(max(range_m), 0) / 60000.0 AS deg FROM cameras) pad
 CROSS JOIN LATERAL (
