@@ -11,8 +11,9 @@ answer carries ``Cache-Control: private, max-age=GRIDLINK_VECTOR_TILE_MAX_AGE_S`
 ``ETag``; a request whose ``If-None-Match`` matches gets 304 with no body. The ETag of the
 grids, micro-grids, cameras and coverage layers follows the layer's revision (bumped by every
 committed write to the tables it is built from, e.g. a publish), so a 304 costs one small
-query and the tile is not built; the events layer's ETag is a digest of the tile itself.
-The SQL is in ``geo/tiles.py``.
+query and the tile is not built, and a tile built once is kept by its ETag for every other
+reader (``api/tile_cache.py``, 64 MB per process); the events layer's ETag is a digest of the
+tile itself (built every time: events change by the second). The SQL is in ``geo/tiles.py``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pydantic import BaseModel, Field
 from api.auth import Reader
 from api.deps import SessionDep, SettingsDep
 from api.settings import ApiSettings
+from api.tile_cache import TileCache
 from geo import tiles
 from geo.fields import Timestamp
 from layers.events import period_of
@@ -35,6 +37,8 @@ MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 TILE_MATRIX_SET = "WebMercatorQuad"
 TILE_FORMAT_VERSION = "1"
 """Part of every ETag: bump it when the tile SQL changes what a tile holds."""
+TILE_CACHE_BYTES = 64 * 1024 * 1024
+"""Built tiles kept per server process (api/tile_cache.py), by ETag."""
 WEB_MERCATOR_HALF = 20037508.3427892
 """Half the side of the WebMercatorQuad square (EPSG:3857 metres)."""
 
@@ -70,6 +74,7 @@ class TilesetList(BaseModel):
 def tiles_router() -> APIRouter:
     """The /tiles router: tilesets, the tile matrix set, TileJSON and MVT tiles."""
     router = APIRouter(prefix="/tiles", tags=["tiles"])
+    cache = TileCache(TILE_CACHE_BYTES)
 
     @router.get("", summary="Vector tilesets (one per layer)", response_model=TilesetList)
     def tilesets(request: Request, _: Reader) -> TilesetList:
@@ -102,7 +107,8 @@ def tiles_router() -> APIRouter:
             tag = _etag(revision, found.name, query, z, x, y)
             if _matches(request, tag):
                 return _not_modified(tag, settings)
-            body = tiles.vector_tile(session, found, z, x, y, query)
+            body = cache.get(tag) or tiles.vector_tile(session, found, z, x, y, query)
+            cache.put(tag, body)
         else:
             body = tiles.vector_tile(session, found, z, x, y, query)
             tag = _etag(hashlib.sha256(body).hexdigest(), found.name)
