@@ -30,7 +30,7 @@ from api.deps import SessionDep, SettingsDep
 from api.settings import ApiSettings
 from api.tile_cache import TileCache
 from geo import tiles
-from geo.fields import Timestamp
+from geo.fields import Text, Timestamp
 from layers.events import period_of
 
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
@@ -45,8 +45,8 @@ WEB_MERCATOR_HALF = 20037508.3427892
 Zoom = Annotated[int, Path(ge=0, le=tiles.WORLD_ZOOM_LIMIT, description="tileMatrix (zoom)")]
 TileIndex = Annotated[int, Path(ge=0, le=2**tiles.WORLD_ZOOM_LIMIT,
                                 description="tileRow (y, from the north) or tileCol (x)")]
-Area = Annotated[str | None, Query(description="only features under this admin area or grid "
-                                   "code (code prefix)", max_length=40)]
+Area = Annotated[Text | None, Query(description="only features under this admin area or "
+                                    "grid code (code prefix)", max_length=40)]
 
 
 class Link(BaseModel):
@@ -98,7 +98,7 @@ def tiles_router() -> APIRouter:
     def tile(layer: str, z: Zoom, y: TileIndex, x: TileIndex, request: Request,
              session: SessionDep, settings: SettingsDep, _: Reader, area: Area = None,
              start: Timestamp | None = None, end: Timestamp | None = None,
-             category: Annotated[str | None, Query(max_length=100)] = None) -> Response:
+             category: Annotated[Text | None, Query(max_length=100)] = None) -> Response:
         found = tiles.tile_layer(layer)
         tiles.check_tile_address(z, x, y, settings.vector_tile_max_zoom)
         query = tile_query(found, settings, area, start, end, category)
