@@ -70,14 +70,20 @@ def coverage_tiles_map(title: str, bounds: Sequence[float], area: str,
     fmap = base_map(bounds, basemap, title=title, canvas=True)
     VectorTiles("coverage", tile_url("coverage", area), "网格视频覆盖率",
                 binned_fill_style("covered_share", COVERAGE_BINS, empty_outline="#d7301f"),
-                [("code", "网格编码"), ("name", "网格名称"), ("covered_pct", "覆盖率 %")]
-                ).add_to(fmap)
+                [("code", "网格编码"), ("name", "网格名称"), ("covered_pct", "覆盖率 %")],
+                bounds=bounds).add_to(fmap)
     VectorTiles("cameras", tile_url("cameras", area), "摄像机视域",
                 keyed_line_style("status", {"online": ONLINE_COLOR}, OFFLINE_COLOR),
-                CAMERA_TILE_FIELDS).add_to(fmap)
+                CAMERA_TILE_FIELDS, bounds=_padded_for_wedges(bounds)).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
     _add_coverage_legend(fmap)
     return fmap
+
+
+def _padded_for_wedges(bounds: Sequence[float], pad_deg: float = 0.003) -> list[float]:
+    """``bounds`` grown by ``pad_deg`` (~300 m): wedges of cameras near the edge reach out."""
+    minx, miny, maxx, maxy = (float(v) for v in bounds)
+    return [minx - pad_deg, miny - pad_deg, maxx + pad_deg, maxy + pad_deg]
 
 
 def _add_coverage_legend(fmap: folium.Map) -> None:

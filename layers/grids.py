@@ -185,7 +185,7 @@ def planner_map(data: PlannerData, basemap: Basemap, zoom: int | None = None,
     grids = data.grids
     households = None
     if data.tiles_area is not None:
-        _add_grid_tiles(fmap, data.tiles_area)
+        _add_grid_tiles(fmap, data.tiles_area, bounds)
     else:
         ordinary = grids[(grids["level"] == "grid") & (grids["kind"] != "dedicated")]
         ordinary = simplify_coverage(ordinary, zoom, metric_crs)
@@ -214,18 +214,19 @@ GRID_TILE_FIELDS = (("code", "网格编码"), ("name", "网格名称"), ("househ
                     ("deviation_pct", "偏差 %"))
 
 
-def _add_grid_tiles(fmap: folium.Map, area: str) -> None:
-    """Households, deviation (off at first) and micro-grids (off) from the area's tiles."""
+def _add_grid_tiles(fmap: folium.Map, area: str, bounds: Sequence[float]) -> None:
+    """Households, deviation (off at first) and micro-grids (off) from the area's tiles
+    (only those touching lon/lat ``bounds``)."""
     VectorTiles("grids", tile_url("grids", area), HOUSEHOLD_LAYER,
                 binned_fill_style("households", HOUSEHOLD_BINS, opacity=0.6),
-                GRID_TILE_FIELDS).add_to(fmap)
+                GRID_TILE_FIELDS, bounds=bounds).add_to(fmap)
     VectorTiles("grids", tile_url("grids", area), DEVIATION_LAYER,
                 binned_fill_style("deviation", DEVIATION_BINS, opacity=0.7),
-                GRID_TILE_FIELDS, show=False).add_to(fmap)
+                GRID_TILE_FIELDS, show=False, bounds=bounds).add_to(fmap)
     VectorTiles("micro_grids", tile_url("micro_grids", area), "微网格",
                 keyed_line_style("level", {}, MICRO_COLOR, fill_opacity=0, dashed=True),
                 [("code", "编码"), ("name", "名称"), ("households", "户数")],
-                show=False).add_to(fmap)
+                show=False, bounds=bounds).add_to(fmap)
 
 
 def _add_buildings(fmap: folium.Map, buildings: gpd.GeoDataFrame | None, digits: int) -> None:

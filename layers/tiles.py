@@ -91,7 +91,11 @@ class VectorTiles(JSCSSMixin, Layer):
         :func:`binned_fill_style`).
     fields : (property, Chinese label) pairs shown in the click popup; a property whose
         value is a share (0-1) is shown as it comes.
-    show : drawn at first (else only listed in the layer control).
+    show : drawn at first (else only listed in the layer control). The layer is added once
+        the page's first zoom animation (``fitBounds``) has ended, so no tile is fetched for
+        the zoom the map starts at.
+    bounds : (minlon, minlat, maxlon, maxlat) of the features (the page's area): only tiles
+        touching it are fetched; None = every tile in view.
     """
 
     default_js = [("leaflet.vectorgrid", VECTORGRID_JS)]
@@ -104,6 +108,7 @@ class VectorTiles(JSCSSMixin, Layer):
         var {{ this.get_name() }} = L.vectorGrid.protobuf({{ this.url|tojson }}, {
             rendererFactory: L.canvas.tile, interactive: true,
             maxNativeZoom: {{ this.max_native_zoom }}, maxZoom: 19,
+            {% if this.bounds %}bounds: L.latLngBounds({{ this.bounds|tojson }}),{% endif %}
             getFeatureId: function (f) { return f.properties.code || f.properties.id; },
             vectorTileLayerStyles: { {{ this.layer|tojson }}: {{ this.style }} }
         });
@@ -125,15 +130,27 @@ class VectorTiles(JSCSSMixin, Layer):
             window.glTileFeatures = window.glTileFeatures || {};
             window.glTileFeatures[{{ this.layer|tojson }}] = Object.keys(ids).length;
         });
+        {% if this.drawn_at_start %}
+        (function (m, layer) {  // after the page's fitBounds zoom, not at the first zoom
+            function add() { layer.addTo(m); }
+            L.Util.requestAnimFrame(function () {
+                if (m._animatingZoom) { m.once('zoomend', add); } else { add(); }
+            });
+        })({{ this._parent.get_name() }}, {{ this.get_name() }});
+        {% endif %}
         {% endmacro %}
     """)
 
     def __init__(self, layer: str, url: str, name: str, style: str,
-                 fields: Sequence[tuple[str, str]], show: bool = True) -> None:
-        super().__init__(name=name, overlay=True, control=True, show=show)
+                 fields: Sequence[tuple[str, str]], show: bool = True,
+                 bounds: Sequence[float] | None = None) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=False)
+        self.drawn_at_start = show  # added by the script once the map has its zoom
         self._name = "VectorTiles"
         self.layer = layer
         self.url = url
         self.style = style
         self.fields = [list(f) for f in fields]
         self.max_native_zoom = TILE_MAX_NATIVE_ZOOM
+        self.bounds = None if bounds is None else [
+            [float(bounds[1]), float(bounds[0])], [float(bounds[3]), float(bounds[2])]]
