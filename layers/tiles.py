@@ -37,8 +37,9 @@ def tiles_wanted(feature_count: int, forced: bool | None = None) -> bool:
 
 
 def tile_url(layer: str, area: str | None = None) -> str:
-    """Root-relative URL template of ``layer``'s tiles (``api/routers/tiles.py``), limited to
-    ``area`` (admin area or grid code) when given."""
+    """Root-relative URL template of ``layer``'s tiles as ``api/routers/tiles.py`` serves them
+    (``{z}/{y}/{x}`` placeholders, filled by name by Leaflet and QGIS; the router's TileJSON
+    uses this too), limited to ``area`` (admin area or grid code) when given."""
     query = f"?{urlencode({'area': area})}" if area else ""
     return f"/tiles/{layer}/WebMercatorQuad/{{z}}/{{y}}/{{x}}{query}"
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
@@ -32,6 +31,7 @@ from api.tile_cache import TileCache
 from geo import tiles
 from geo.fields import Text, Timestamp
 from layers.events import period_of
+from layers.tiles import tile_url
 
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 TILE_MATRIX_SET = "WebMercatorQuad"
@@ -154,19 +154,12 @@ def _base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def tile_url_template(layer: str, area: str | None = None) -> str:
-    """The root-relative XYZ address of ``layer``'s tiles (``{z}/{y}/{x}`` placeholders, as
-    Leaflet and QGIS fill them), optionally limited to ``area``."""
-    suffix = f"?area={quote(area)}" if area else ""
-    return f"/tiles/{layer}/{TILE_MATRIX_SET}/{{z}}/{{y}}/{{x}}{suffix}"
-
-
 def tilejson_of(layer: tiles.TileLayer, base: str, settings: ApiSettings,
                 area: str | None) -> dict[str, Any]:
     """TileJSON 3.0.0 of ``layer`` with absolute tile URLs under ``base``."""
     return {
         "tilejson": "3.0.0", "name": layer.name, "description": layer.title,
-        "tiles": [base + tile_url_template(layer.name, area)], "scheme": "xyz",
+        "tiles": [base + tile_url(layer.name, area)], "scheme": "xyz",
         "minzoom": 0, "maxzoom": settings.vector_tile_max_zoom,
         "bounds": [-180.0, -85.0511287798066, 180.0, 85.0511287798066],
         "vector_layers": [{"id": layer.name, "description": layer.title,
@@ -183,7 +176,7 @@ def _tileset(request: Request, layer: tiles.TileLayer) -> Tileset:
         Link(href=f"{base}/tiles/{TILE_MATRIX_SET}",
              rel="http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
              type="application/json"),
-        Link(href=base + tile_url_template(layer.name), rel="item", type=MVT_MEDIA_TYPE,
+        Link(href=base + tile_url(layer.name), rel="item", type=MVT_MEDIA_TYPE,
              templated=True)])
 
 
