@@ -28,6 +28,7 @@ from api.routers.maps import maps_router, static_app
 from api.routers.patrols import patrols_router
 from api.routers.planning import planning_router
 from api.routers.session import session_router
+from api.routers.tiles import tiles_router
 from api.settings import ApiSettings
 from api.standby import ReadYourWrites, Standby
 from geo import tempdir
@@ -71,6 +72,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(session_router())
     app.include_router(files_router())
     app.include_router(maps_router())
+    app.include_router(tiles_router())
     app.include_router(dashboard_router())
     app.include_router(patrols_router())
     app.mount("/static", static_app(), name="static")

@@ -41,3 +41,12 @@ class ApiSettings(Settings):
     tile_url: str | None = Field(default=None, description="XYZ tile URL for maps; none = offline.")
     tile_attribution: str = ""
     tianditu_key: str | None = None
+
+    vector_tile_max_age_s: int = Field(
+        default=30, ge=0, description="Cache-Control max-age of vector tiles (/tiles): how long "
+        "a browser reuses a tile before asking again (with If-None-Match: 304 when unchanged).")
+    vector_tile_max_zoom: int = Field(
+        default=20, ge=0, le=24, description="Deepest zoom of the vector tiles (/tiles).")
+    vector_tile_event_points_zoom: int = Field(
+        default=15, ge=0, le=24, description="From this zoom the events tile layer carries the "
+        "events as points; below it, one polygon per grid with its number of events.")

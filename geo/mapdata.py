@@ -106,6 +106,30 @@ def grids_under(session: Session, code: str) -> gpd.GeoDataFrame:
         {"p": prefix_pattern(code)})
 
 
+def dedicated_grids_under(session: Session, code: str) -> gpd.GeoDataFrame:
+    """Current dedicated grids (专属网格) whose code starts with ``code``, columns as
+    :func:`grids_under` (the planner page's own layer when its grids come as vector tiles)."""
+    return _frame(session, """
+        SELECT code, name, kind, level, parent_code, community_code, households, population,
+               geom FROM grids WHERE valid_to IS NULL AND code LIKE :p AND kind = 'dedicated'
+          AND level = 'grid' ORDER BY code""", {"p": prefix_pattern(code)})
+
+
+def feature_counts(session: Session, code: str) -> dict[str, int]:
+    """How many features the area's map pages would draw: ``grids`` (current ordinary grids
+    under ``code``), ``micro_grids`` and ``cameras`` (inside the area's polygon, as
+    :func:`camera_wedges` selects them)."""
+    row = session.execute(text("""
+        SELECT count(*) FILTER (WHERE level = 'grid' AND kind <> 'dedicated') AS grids,
+               count(*) FILTER (WHERE level = 'micro') AS micro_grids,
+               (SELECT count(*) FROM cameras c WHERE ST_Intersects(c.geom, (
+                    SELECT geom FROM admin_areas WHERE code = :c UNION ALL SELECT geom
+                    FROM grids WHERE code = :c AND valid_to IS NULL LIMIT 1))) AS cameras
+        FROM grids WHERE valid_to IS NULL AND code LIKE :p"""),
+        {"c": code, "p": prefix_pattern(code)}).mappings().one()
+    return {k: int(v) for k, v in row.items()}
+
+
 def grids_by_code(session: Session, codes: list[str]) -> gpd.GeoDataFrame:
     """Current grids/micro-grids with the given codes (unknown codes are ignored)."""
     return _frame(session, """

@@ -82,6 +82,9 @@ CDN_TO_STATIC: dict[str, str] = {
         f"{_NPM}/@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.min.js",
     "https://unpkg.com/@geoman-io/leaflet-geoman-free@latest/dist/leaflet-geoman.css":
         f"{_NPM}/@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.css",
+    # vector tiles of gridlink's /tiles (layers/tiles.py)
+    "https://unpkg.com/leaflet.vectorgrid@1.3.0/dist/Leaflet.VectorGrid.bundled.min.js":
+        f"{_NPM}/leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js",
     # the dashboard's charts (layers/templates/dashboard.html)
     "https://cdn.jsdelivr.net/npm/echarts@6.1.0/dist/echarts.min.js":
         f"{_NPM}/echarts/dist/echarts.min.js",

@@ -12,6 +12,7 @@ import geopandas as gpd
 
 from layers.base import Basemap, LegendEntry, add_legend, base_map, rounded_geojson
 from layers.grids import bin_color
+from layers.tiles import VectorTiles, binned_fill_style, keyed_line_style, tile_url
 
 COVERAGE_BINS: tuple[tuple[float, str, str], ...] = (
     (1e-9, "#d7301f", "无覆盖 0%"), (0.10, "#fc8d59", "< 10%"), (0.30, "#fee08b", "10–30%"),
@@ -57,11 +58,44 @@ def coverage_map(title: str, grids: gpd.GeoDataFrame, cameras: gpd.GeoDataFrame,
     add_camera_wedges(fmap, cameras, name="摄像机视域", decimals=5,
                       dots=len(cameras) <= max_dots)
     folium.LayerControl(collapsed=False).add_to(fmap)
+    _add_coverage_legend(fmap)
+    return fmap
+
+
+def coverage_tiles_map(title: str, bounds: Sequence[float], area: str,
+                       basemap: Basemap) -> folium.Map:
+    """The coverage view of a large area from vector tiles (``/tiles``: coverage and
+    cameras, limited to ``area``): same colours, legend and popups as :func:`coverage_map`,
+    fitted to lon/lat ``bounds``; no position dots (each wedge's tip is the camera)."""
+    fmap = base_map(bounds, basemap, title=title, canvas=True)
+    VectorTiles("coverage", tile_url("coverage", area), "网格视频覆盖率",
+                binned_fill_style("covered_share", COVERAGE_BINS, empty_outline="#d7301f"),
+                [("code", "网格编码"), ("name", "网格名称"), ("covered_pct", "覆盖率 %")],
+                bounds=bounds).add_to(fmap)
+    VectorTiles("cameras", tile_url("cameras", area), "摄像机视域",
+                keyed_line_style("status", {"online": ONLINE_COLOR}, OFFLINE_COLOR),
+                CAMERA_TILE_FIELDS, bounds=_padded_for_wedges(bounds)).add_to(fmap)
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    _add_coverage_legend(fmap)
+    return fmap
+
+
+def _padded_for_wedges(bounds: Sequence[float], pad_deg: float = 0.003) -> list[float]:
+    """``bounds`` grown by ``pad_deg`` (~300 m): wedges of cameras near the edge reach out."""
+    minx, miny, maxx, maxy = (float(v) for v in bounds)
+    return [minx - pad_deg, miny - pad_deg, maxx + pad_deg, maxy + pad_deg]
+
+
+def _add_coverage_legend(fmap: folium.Map) -> None:
     add_legend(fmap, "网格视频覆盖率", [
         *(LegendEntry(c, label) for _, c, label in COVERAGE_BINS),
         LegendEntry(ONLINE_COLOR, "在线摄像机视域"), LegendEntry(OFFLINE_COLOR, "离线摄像机视域")])
-    return fmap
 
+
+CAMERA_TILE_FIELDS = (("name", "摄像机"), ("code", "编号"), ("camera_type", "类型"),
+                      ("status", "状态"), ("azimuth_deg", "方位角 °"), ("fov_deg", "视场角 °"),
+                      ("range_m", "可视距离 m"), ("stream_url", "视频流"))
+"""Popup fields of the cameras tile layer (raw values: type and status as stored)."""
 
 CAMERA_FIELDS = (("name", "摄像机"), ("code", "编号"), ("type", "类型"), ("state", "状态"),
                  ("azimuth", "方位角 °"), ("fov", "视场角 °"), ("range", "可视距离 m"),

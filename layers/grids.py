@@ -28,6 +28,7 @@ from layers.base import (
     rounded_geojson,
     script,
 )
+from layers.tiles import VectorTiles, binned_fill_style, keyed_line_style, tile_url
 
 HOUSEHOLD_BINS: tuple[tuple[float, str, str], ...] = (
     (100, "#f7fbff", "< 100 户"), (200, "#c6dbef", "100–199 户"), (300, "#6baed6", "200–299 户"),
@@ -68,6 +69,8 @@ class PlannerData:
     problems : validation problems as GeoJSON features (properties kind, area_m2, message).
     focus : (minlon, minlat, maxlon, maxlat) the map fits (the requested area); None = all.
     buildings : building footprints (code, households) to draw, or None (over the budget).
+    tiles_area : when set, ordinary grids (households, deviation) and micro-grids come from
+        the vector tiles of this area (``/tiles``) and ``grids`` holds the other grids only.
     """
 
     title: str
@@ -78,23 +81,25 @@ class PlannerData:
     problems: Sequence[dict[str, Any]] = ()
     focus: tuple[float, float, float, float] | None = None
     buildings: gpd.GeoDataFrame | None = None
+    tiles_area: str | None = None
 
 
 def planner_data(name: str, areas: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
                  report: ValidationReport, target: int,
                  focus: tuple[float, float, float, float] | None = None,
-                 buildings: gpd.GeoDataFrame | None = None) -> PlannerData:
+                 buildings: gpd.GeoDataFrame | None = None,
+                 tiles_area: str | None = None) -> PlannerData:
     """The planner view of area ``name``: its areas and grids (lon/lat), each grid's
     households and deviation as planning validation counts them (``report``, from
     :mod:`geo.grid_counts`, as everywhere) and the problems it found; the map fits ``focus``
-    and draws ``buildings`` when given."""
+    and draws ``buildings`` when given; ``tiles_area``: see :class:`PlannerData`."""
     counted = {g.code: g.households for g in report.grids}
     grids = grids.assign(households=grids["code"].map(counted).fillna(grids["households"])
                          .astype(int))
     deviation = {g.code: g.deviation for g in report.grids if g.level == "grid"}
     problems = problem_features([p.__dict__ for p in report.problems])
     return PlannerData(f"{name} 网格规划", areas, grids, deviation, target, problems,
-                       focus=focus, buildings=buildings)
+                       focus=focus, buildings=buildings, tiles_area=tiles_area)
 
 
 def bin_color(value: float | None, bins: Sequence[tuple[float, str, str]]) -> str:
@@ -178,11 +183,15 @@ def planner_map(data: PlannerData, basemap: Basemap, zoom: int | None = None,
     for level in ("district", "street", "community"):
         _add_area_layer(fmap, data.areas, level, zoom, metric_crs, digits)
     grids = data.grids
-    ordinary = grids[(grids["level"] == "grid") & (grids["kind"] != "dedicated")]
-    ordinary = simplify_coverage(ordinary, zoom, metric_crs)
-    households = _add_household_layer(fmap, ordinary, data.deviation, digits)
-    _add_outline_layer(fmap, grids[grids["level"] == "micro"], "微网格", MICRO_COLOR,
-                       zoom, metric_crs, digits, dashed=True)
+    households = None
+    if data.tiles_area is not None:
+        _add_grid_tiles(fmap, data.tiles_area, bounds)
+    else:
+        ordinary = grids[(grids["level"] == "grid") & (grids["kind"] != "dedicated")]
+        ordinary = simplify_coverage(ordinary, zoom, metric_crs)
+        households = _add_household_layer(fmap, ordinary, data.deviation, digits)
+        _add_outline_layer(fmap, grids[grids["level"] == "micro"], "微网格", MICRO_COLOR,
+                           zoom, metric_crs, digits, dashed=True)
     _add_outline_layer(fmap, grids[(grids["level"] == "grid") & (grids["kind"] == "dedicated")],
                        "专属网格", DEDICATED_COLOR, zoom, metric_crs, digits)
     _add_buildings(fmap, data.buildings, digits)
@@ -191,13 +200,33 @@ def planner_map(data: PlannerData, basemap: Basemap, zoom: int | None = None,
     control.add_to(fmap)
     if households is not None:
         _add_deviation_overlay(fmap, households, control)
-    _add_labels(fmap)
+    if data.tiles_area is None:
+        _add_labels(fmap)
     add_legend(fmap, f"网格户数（目标 {data.target} 户）", [
         *(LegendEntry(c, label) for _, c, label in HOUSEHOLD_BINS),
         LegendEntry(PROBLEM_COLOR, "校验问题（缺口/重叠/碎片）"),
         LegendEntry(DEDICATED_COLOR, "专属网格", line=True),
         LegendEntry(MICRO_COLOR, "微网格", line=True)])
     return fmap
+
+
+GRID_TILE_FIELDS = (("code", "网格编码"), ("name", "网格名称"), ("households", "户数"),
+                    ("deviation_pct", "偏差 %"))
+
+
+def _add_grid_tiles(fmap: folium.Map, area: str, bounds: Sequence[float]) -> None:
+    """Households, deviation (off at first) and micro-grids (off) from the area's tiles
+    (only those touching lon/lat ``bounds``)."""
+    VectorTiles("grids", tile_url("grids", area), HOUSEHOLD_LAYER,
+                binned_fill_style("households", HOUSEHOLD_BINS, opacity=0.6),
+                GRID_TILE_FIELDS, bounds=bounds).add_to(fmap)
+    VectorTiles("grids", tile_url("grids", area), DEVIATION_LAYER,
+                binned_fill_style("deviation", DEVIATION_BINS, opacity=0.7),
+                GRID_TILE_FIELDS, show=False, bounds=bounds).add_to(fmap)
+    VectorTiles("micro_grids", tile_url("micro_grids", area), "微网格",
+                keyed_line_style("level", {}, MICRO_COLOR, fill_opacity=0, dashed=True),
+                [("code", "编码"), ("name", "名称"), ("households", "户数")],
+                show=False, bounds=bounds).add_to(fmap)
 
 
 def _add_buildings(fmap: folium.Map, buildings: gpd.GeoDataFrame | None, digits: int) -> None:

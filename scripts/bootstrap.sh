@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything gridlink needs on a fresh Debian machine, idempotently.
 #   scripts/bootstrap.sh          runtime: PostGIS (unless GRIDLINK_DATABASE_URL), venv, map assets
-#   scripts/bootstrap.sh --test   also the test/bench tools: Chromium, GDAL's ogr2ogr
+#   scripts/bootstrap.sh --test   also the test/bench tools: Chromium, GDAL's ogr2ogr, QGIS
 # Each step is skipped when already done, so a second run takes about a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +30,8 @@ if [ "$want_test" = 1 ]; then
     command -v ogr2ogr >/dev/null 2>&1 || apt_packages+=(gdal-bin)
     # a CJK font so map screenshots in tests show Chinese labels, not boxes
     [ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || apt_packages+=(fonts-wqy-zenhei)
+    # QGIS's own providers (vector tiles) for tests/e2e/test_qgis_tiles.py, in Debian's python3
+    [ -d /usr/lib/python3/dist-packages/qgis ] || apt_packages+=(python3-qgis qgis-providers)
 fi
 if [ "${#apt_packages[@]}" -gt 0 ]; then
     say "installing Debian packages: ${apt_packages[*]}"

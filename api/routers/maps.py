@@ -8,7 +8,7 @@ All pages need a reader key (``X-API-Key``) like any read, or ``GRIDLINK_PUBLIC_
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -35,15 +35,20 @@ from layers.alarms import alarm_feature, alarms_map, overdue_patrol_feature
 from layers.assets import FOLIUM_TEMPLATES_DIR, LAYERS_STATIC_DIR, page_html
 from layers.base import Basemap
 from layers.changeset import ChangesetData, changeset_map, changeset_title
-from layers.coverage import coverage_map
+from layers.coverage import coverage_map, coverage_tiles_map
 from layers.drawing import drawing_map, drawing_title
 from layers.events import events_view, period_of
 from layers.grids import planner_data, planner_map
 from layers.incident import event_details, incident_data, incident_map
 from layers.index import index_html
 from layers.reassignments import add_reassignment_panel
+from layers.tiles import tiles_wanted
 
 NODE_MODULES = PROJECT_ROOT / "node_modules"
+
+TilesChoice = Annotated[bool | None, Query(
+    description="draw grids, micro-grids, coverage and cameras from vector tiles (/tiles): "
+    "true or false; default: when the page would hold more than 2,000 features")]
 
 
 def static_app() -> Router:
@@ -80,14 +85,19 @@ def _planner_routes(router: APIRouter) -> None:
 
     @router.get("/grids", summary="Planner view: hierarchy, households, problems")
     def grids(session: SessionDep, settings: SettingsDep, _: Reader,
-              area: str | None = Query(None, description="admin area or grid code")
-              ) -> HTMLResponse:
-        return HTMLResponse(page_html(planner_page(session, settings, area)))
+              area: str | None = Query(None, description="admin area or grid code"),
+              tiles: TilesChoice = None) -> HTMLResponse:
+        return HTMLResponse(page_html(planner_page(session, settings, area, tiles)))
 
     @router.get("/coverage", summary="Camera view wedges and per-grid coverage share")
     def coverage(session: ReadSessionDep, settings: SettingsDep, _: Reader,
-                 area: str | None = None) -> HTMLResponse:
+                 area: str | None = None, tiles: TilesChoice = None) -> HTMLResponse:
         code, name = mapdata.area_or_default(session, area)
+        counts = mapdata.feature_counts(session, code)
+        if tiles_wanted(counts["grids"] + counts["cameras"], tiles):
+            fmap = coverage_tiles_map(f"{name} 视频覆盖", mapdata.area_bounds(session, code),
+                                      code, basemap_for(settings))
+            return HTMLResponse(page_html(fmap))
         cov = mapdata.grid_camera_coverage(session, code)
         fmap = coverage_map(f"{name} 视频覆盖", cov, mapdata.camera_wedges(session, code),
                             basemap_for(settings))
@@ -180,15 +190,21 @@ BUILDINGS_BUDGET = 5000
 """Most building footprints the planner page draws (more: the page would be too heavy)."""
 
 
-def planner_page(session: SessionDep, settings: ApiSettings, area: str | None) -> Any:
-    """The planner map for ``area`` (default: the first district)."""
+def planner_page(session: SessionDep, settings: ApiSettings, area: str | None,
+                 tiles: bool | None = None) -> Any:
+    """The planner map for ``area`` (default: the first district); its grids and micro-grids
+    come as vector tiles when there are too many for one page (or as ``tiles`` says)."""
     code, name = mapdata.area_or_default(session, area)
+    counts = mapdata.feature_counts(session, code)
+    tiled = tiles_wanted(counts["grids"] + counts["micro_grids"], tiles)
     data = planner_data(name, mapdata.admin_areas_under(session, code),
-                        mapdata.grids_under(session, code),
+                        mapdata.dedicated_grids_under(session, code) if tiled
+                        else mapdata.grids_under(session, code),
                         validate_area(session, code, settings=settings),
                         settings.plan_households_target,
                         focus=mapdata.area_bounds(session, code),
-                        buildings=mapdata.buildings_within(session, code, BUILDINGS_BUDGET))
+                        buildings=mapdata.buildings_within(session, code, BUILDINGS_BUDGET),
+                        tiles_area=code if tiled else None)
     fmap = planner_map(data, basemap_for(settings), metric_crs=settings.metric_srid)
     now = datetime.now(UTC)
     moved = grids_by_reassignments(session, now - timedelta(days=REASSIGNMENT_DAYS), now, code)

@@ -18,7 +18,8 @@ PAGES = ["/maps", "/maps?q=向阳", "/maps/grids?area=140213001", "/maps/grids",
          "&end=2026-11-03T16:00Z", "/maps/alarms?area=140213001",
          f"/maps/locate?lon={INCIDENT[0]}&lat={INCIDENT[1]}",
          "/maps/grids?area=140213001001001", "/maps/coverage?area=140213001001001",
-         "/maps/alarms?area=140213001001001", "/maps/events?area=140213001001001"]
+         "/maps/alarms?area=140213001001001", "/maps/events?area=140213001001001",
+         "/maps/coverage?area=140213&tiles=true", "/maps/grids?area=140213&tiles=true"]
 
 
 @pytest.fixture
