@@ -24,6 +24,7 @@ from api.routers.files import files_router
 from api.routers.health import health_router
 from api.routers.locate import LocateFirst, locate_openapi_route, locate_route
 from api.routers.maps import maps_router, static_app
+from api.routers.ogc import ogc_router
 from api.routers.planning import planning_router
 from api.routers.session import session_router
 from api.settings import ApiSettings
@@ -68,6 +69,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(dashboard_router())
     app.mount("/static", static_app(), name="static")
     app.include_router(planning_router())
+    app.include_router(ogc_router())
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -26,6 +26,7 @@ log = logging.getLogger("gridlink.api")
 STATUS: dict[type[ge.GridlinkError], int] = {
     ge.ValidationFailed: 422,
     ge.UnreadableFile: 400,
+    ge.InvalidQuery: 400,
     ge.UnknownLayer: 404,
     ge.UnknownCRS: 400,
     ge.OutOfArea: 422,
@@ -41,6 +42,9 @@ _HTTP_CODES = {400: "bad_request", 401: "auth_required", 403: "forbidden", 404: 
                405: "method_not_allowed", 409: "conflict", 413: "too_large",
                415: "unsupported_media_type", 422: "validation_failed"}
 
+
+BAD_REQUEST_PREFIXES = ("/ogc",)
+"""Paths whose invalid parameters are 400, not 422: standards that say so."""
 
 RETRY_AFTER_S = 5
 """``Retry-After`` (seconds) of every 503: the database is away or busy."""
@@ -95,9 +99,11 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(psycopg.Error, _database)
 
     @app.exception_handler(RequestValidationError)
-    async def _request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # OGC API Features wants 400 for an invalid parameter (/req/core/query-param-invalid)
+        status = 400 if request.url.path.startswith(BAD_REQUEST_PREFIXES) else 422
         return JSONResponse(error_body("validation_failed", "the request is invalid",
-                                       validation_details(exc.errors())), status_code=422)
+                                       validation_details(exc.errors())), status_code=status)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
