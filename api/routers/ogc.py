@@ -154,10 +154,11 @@ def ogc_router() -> APIRouter:
                       "collections": [_collection_body(session, c, base, crs, extent)
                                       for c in readable_collections(caller.role)]})
 
-    @router.get("/collections/{collection_id}", summary="One feature collection")
+    @router.get("/collections/{collection_id}", summary="One feature collection (the items' "
+                "parameters are accepted and ignored: GDAL opens a collection URL carrying them)")
     def collection(collection_id: str, request: Request, session: SessionDep,
                    settings: SettingsDep, caller: Reader) -> Response:
-        _check_parameters(request, frozenset({"f"}))
+        _check_parameters(request, ITEMS_PARAMETERS)
         found = get_collection(collection_id, caller.role)
         return _json(_collection_body(session, found, _base(request),
                                       offered_crs(session, settings), spatial_extent(session)))
