@@ -18,6 +18,7 @@ from api.openapi import document_errors
 from api.request_guard import RequestGuard
 from api.routers.admin import admin_router
 from api.routers.assessment import assessment_router
+from api.routers.changes import changes_router
 from api.routers.dashboard import dashboard_router
 from api.routers.dispatch import dispatch_router
 from api.routers.files import files_router
@@ -70,6 +71,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.mount("/static", static_app(), name="static")
     app.include_router(planning_router())
     app.include_router(ogc_router())
+    app.include_router(changes_router())
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -1,0 +1,110 @@
+"""The change feed: ``layer_changes``, one row per written feature, numbered in commit order.
+
+Deferred constraint triggers on admin_areas, grids, buildings, sites, cameras and workers
+record the layer (docs/catalog.md names; a grids row is ``grids`` or ``micro_grids`` by its
+level) and key of every inserted, updated or deleted row **at commit**, each transaction
+holding one advisory lock from its first change row until its commit ends. So ids are given
+in commit order: a reader that has seen id N never later sees a new row below N, and a
+cursor (the last id read) survives restarts and skips nothing. An update that changes only
+the derived ``grid_code``/``micro_grid_code`` (re-assignment) is not a change of the layer.
+
+The rows present when the migration runs are recorded once, so ``since=0`` replays a full
+copy. Events are not in the feed (their lifecycle is ``event_transitions``; a feed row per
+case action would put a lock on every report).
+
+Revision ID: 0010
+Revises: 0007
+Create Date: 2026-12-06 10:10:00
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = '0010'
+down_revision: str | None = '0007'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+TABLES = {"admin_areas": "areas", "buildings": "buildings", "sites": "sites",
+          "cameras": "cameras", "workers": "workers"}
+"""Tables whose rows are one layer each (grids: by level, its own function)."""
+
+UPGRADE = """
+CREATE TABLE layer_changes (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    layer text NOT NULL,
+    key text NOT NULL,
+    at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX ix_layer_changes_layer_id ON layer_changes (layer, id);
+
+CREATE FUNCTION layer_changes_record(layer text, old_key text, new_key text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- held until this transaction's commit ends: ids are handed out in commit order
+    PERFORM pg_advisory_xact_lock(hashtext('gridlink_layer_changes'));
+    IF old_key IS NOT NULL THEN
+        INSERT INTO layer_changes (layer, key) VALUES (layer, old_key);
+    END IF;
+    IF new_key IS NOT NULL AND new_key IS DISTINCT FROM old_key THEN
+        INSERT INTO layer_changes (layer, key) VALUES (layer, new_key);
+    END IF;
+END $$;
+
+CREATE FUNCTION layer_changes_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND (to_jsonb(OLD) - 'grid_code' - 'micro_grid_code')
+                          = (to_jsonb(NEW) - 'grid_code' - 'micro_grid_code') THEN
+        RETURN NULL;
+    END IF;
+    PERFORM layer_changes_record(TG_ARGV[0],
+        CASE WHEN TG_OP = 'INSERT' THEN NULL ELSE to_jsonb(OLD) ->> 'code' END,
+        CASE WHEN TG_OP = 'DELETE' THEN NULL ELSE to_jsonb(NEW) ->> 'code' END);
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION layer_changes_grid() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        PERFORM layer_changes_record(
+            CASE OLD.level WHEN 'micro' THEN 'micro_grids' ELSE 'grids' END, OLD.code, NULL);
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        PERFORM layer_changes_record(
+            CASE NEW.level WHEN 'micro' THEN 'micro_grids' ELSE 'grids' END, NULL, NEW.code);
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE CONSTRAINT TRIGGER grids_layer_changes AFTER INSERT OR UPDATE OR DELETE ON grids
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION layer_changes_grid();
+
+INSERT INTO layer_changes (layer, key)
+SELECT CASE level WHEN 'micro' THEN 'micro_grids' ELSE 'grids' END, code
+FROM grids WHERE valid_to IS NULL ORDER BY level, code;
+"""
+
+DOWNGRADE = """
+DROP TRIGGER IF EXISTS grids_layer_changes ON grids;
+DROP FUNCTION IF EXISTS layer_changes_grid();
+DROP FUNCTION IF EXISTS layer_changes_row();
+DROP FUNCTION IF EXISTS layer_changes_record(text, text, text);
+DROP TABLE IF EXISTS layer_changes;
+"""
+
+
+def upgrade() -> None:
+    op.execute(UPGRADE)
+    for table, layer in TABLES.items():
+        op.execute(f"""
+CREATE CONSTRAINT TRIGGER {table}_layer_changes AFTER INSERT OR UPDATE OR DELETE ON {table}
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION layer_changes_row('{layer}');
+INSERT INTO layer_changes (layer, key) SELECT '{layer}', code FROM {table} ORDER BY code;
+""")  # noqa: S608 - constant names from TABLES
+
+
+def downgrade() -> None:
+    for table in TABLES:
+        op.execute(f"DROP TRIGGER IF EXISTS {table}_layer_changes ON {table}")
+    op.execute(DOWNGRADE)
