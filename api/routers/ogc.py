@@ -44,6 +44,18 @@ ITEMS_PARAMETERS = frozenset({"limit", "offset", "bbox", "bbox-crs", "datetime",
 FEATURE_PARAMETERS = frozenset({"crs", "datetime", "f"})
 
 
+class GeoJSONResponse(Response):
+    """A GeoJSON body (``application/geo+json``), as the items routes answer."""
+
+    media_type = GEOJSON
+
+
+class SchemaResponse(Response):
+    """A JSON Schema body (``application/schema+json``): the queryables."""
+
+    media_type = "application/schema+json"
+
+
 def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/") + PREFIX
 
@@ -53,8 +65,8 @@ def _link(href: str, rel: str, media: str = JSON_TYPE, title: str | None = None
     return {"href": href, "rel": rel, "type": media} | ({"title": title} if title else {})
 
 
-def _json(body: dict[str, Any], media: str = JSON_TYPE) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False), media_type=media)
+def _json(body: dict[str, Any]) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False), media_type=JSON_TYPE)
 
 
 def _check_parameters(request: Request, allowed: frozenset[str]) -> None:
@@ -120,7 +132,7 @@ def _features_response(features: list[str], head: dict[str, Any], crs_uri: str) 
     """A FeatureCollection from PostGIS's Feature texts, without parsing them."""
     tail = json.dumps(head, ensure_ascii=False)[1:]
     body = '{"type": "FeatureCollection", "features": [' + ",".join(features) + "], " + tail
-    return Response(body, media_type=GEOJSON, headers={"Content-Crs": f"<{crs_uri}>"})
+    return GeoJSONResponse(body, headers={"Content-Crs": f"<{crs_uri}>"})
 
 
 def ogc_router() -> APIRouter:
@@ -163,15 +175,16 @@ def ogc_router() -> APIRouter:
         return _json(_collection_body(session, found, _base(request),
                                       offered_crs(session, settings), spatial_extent(session)))
 
-    @router.get("/collections/{collection_id}/queryables",
+    @router.get("/collections/{collection_id}/queryables", response_class=SchemaResponse,
                 summary="The properties a CQL2 filter may use (JSON Schema)")
     def collection_queryables(collection_id: str, request: Request, caller: Reader
                               ) -> Response:
         _check_parameters(request, frozenset({"f"}))
         found = get_collection(collection_id, caller.role)
-        return _json(queryables(found, _base(request)), "application/schema+json")
+        return SchemaResponse(json.dumps(queryables(found, _base(request)), ensure_ascii=False))
 
-    @router.get("/collections/{collection_id}/items", summary="Features of a collection "
+    @router.get("/collections/{collection_id}/items", response_class=GeoJSONResponse,
+                summary="Features of a collection "
                 "(paged; bbox, datetime as-of for grids, properties, crs, CQL2 filter)")
     def items(
         collection_id: str, request: Request, session: SessionDep, settings: SettingsDep,
@@ -203,6 +216,7 @@ def ogc_router() -> APIRouter:
         return _features_response(page.features, head, query.crs.uri)
 
     @router.get("/collections/{collection_id}/items/{feature_id}",
+                response_class=GeoJSONResponse,
                 summary="One feature (grids: the version valid at datetime, else current)")
     def item(
         collection_id: str, feature_id: str, request: Request, session: SessionDep,
@@ -218,7 +232,7 @@ def ogc_router() -> APIRouter:
         base = f"{_base(request)}/collections/{found.id}"
         links = json.dumps([_link(str(request.url), "self", GEOJSON),
                             _link(base, "collection")])
-        return Response(text[:-1] + f', "links": {links}}}', media_type=GEOJSON,
-                        headers={"Content-Crs": f"<{output.uri}>"})
+        return GeoJSONResponse(text[:-1] + f', "links": {links}}}',
+                               headers={"Content-Crs": f"<{output.uri}>"})
 
     return router

@@ -124,6 +124,8 @@ class _Translator:
             geom = shape(value.__geo_interface__)
         else:
             raise _unsupported(f"S_INTERSECTS with {type(value).__name__}")
+        if not shapely.is_valid(geom):  # a bow-tie polygon: its valid form, not a GEOS error
+            geom = shapely.make_valid(geom)
         # CQL2 literals are in the CRS's axis order: swap lat/lon (northing/easting) back
         return shapely.transform(geom, lambda c: c[:, ::-1]) if self.crs.swap_axes else geom
 

@@ -11,6 +11,7 @@ versions, or with ``datetime`` the versions valid at that instant (as-of).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,6 +117,8 @@ def parse_bbox(value: str | None, crs: OgcCrs) -> tuple[float, float, float, flo
     try:
         numbers = [float(v) for v in value.split(",")]
     except ValueError:
+        numbers = []
+    if not all(math.isfinite(n) for n in numbers):
         numbers = []
     if len(numbers) == 6:
         numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
