@@ -6,7 +6,8 @@ level) and key of every inserted, updated or deleted row **at commit**, each tra
 holding one advisory lock from its first change row until its commit ends. So ids are given
 in commit order: a reader that has seen id N never later sees a new row below N, and a
 cursor (the last id read) survives restarts and skips nothing. An update that changes only
-the derived ``grid_code``/``micro_grid_code`` (re-assignment) is not a change of the layer.
+the derived ``grid_code``/``micro_grid_code`` of a unit (re-assignment) is not a change of the
+layer, and is filtered by the trigger's WHEN at the write, so it queues nothing.
 
 The rows present when the migration runs are recorded once, so ``since=0`` replays a full
 copy. Events are not in the feed (their lifecycle is ``event_transitions``; a feed row per
@@ -26,9 +27,12 @@ down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-TABLES = {"admin_areas": "areas", "buildings": "buildings", "sites": "sites",
-          "cameras": "cameras", "workers": "workers"}
-"""Tables whose rows are one layer each (grids: by level, its own function)."""
+TABLES = {"admin_areas": ("areas", ""), "workers": ("workers", ""),
+          "buildings": ("buildings", " - 'grid_code' - 'micro_grid_code'"),
+          "sites": ("sites", " - 'grid_code'"), "cameras": ("cameras", " - 'grid_code'")}
+"""Tables whose rows are one layer each (grids: by level, its own function): the layer, and
+the derived columns an update of which alone is no change (re-assignment writes them; a
+worker's ``grid_code`` is its own field)."""
 
 UPGRADE = """
 CREATE TABLE layer_changes (
@@ -54,10 +58,6 @@ END $$;
 
 CREATE FUNCTION layer_changes_row() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'UPDATE' AND (to_jsonb(OLD) - 'grid_code' - 'micro_grid_code')
-                          = (to_jsonb(NEW) - 'grid_code' - 'micro_grid_code') THEN
-        RETURN NULL;
-    END IF;
     PERFORM layer_changes_record(TG_ARGV[0],
         CASE WHEN TG_OP = 'INSERT' THEN NULL ELSE to_jsonb(OLD) ->> 'code' END,
         CASE WHEN TG_OP = 'DELETE' THEN NULL ELSE to_jsonb(NEW) ->> 'code' END);
@@ -96,10 +96,15 @@ DROP TABLE IF EXISTS layer_changes;
 
 def upgrade() -> None:
     op.execute(UPGRADE)
-    for table, layer in TABLES.items():
+    for table, (layer, derived) in TABLES.items():
+        # the WHEN is evaluated at the write: a re-assignment's update queues nothing
         op.execute(f"""
-CREATE CONSTRAINT TRIGGER {table}_layer_changes AFTER INSERT OR UPDATE OR DELETE ON {table}
+CREATE CONSTRAINT TRIGGER {table}_layer_changes AFTER INSERT OR DELETE ON {table}
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION layer_changes_row('{layer}');
+CREATE CONSTRAINT TRIGGER {table}_layer_updates AFTER UPDATE ON {table}
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    WHEN ((to_jsonb(OLD){derived}) IS DISTINCT FROM (to_jsonb(NEW){derived}))
+    EXECUTE FUNCTION layer_changes_row('{layer}');
 INSERT INTO layer_changes (layer, key) SELECT '{layer}', code FROM {table} ORDER BY code;
 """)  # noqa: S608 - constant names from TABLES
 
@@ -107,4 +112,5 @@ INSERT INTO layer_changes (layer, key) SELECT '{layer}', code FROM {table} ORDER
 def downgrade() -> None:
     for table in TABLES:
         op.execute(f"DROP TRIGGER IF EXISTS {table}_layer_changes ON {table}")
+        op.execute(f"DROP TRIGGER IF EXISTS {table}_layer_updates ON {table}")
     op.execute(DOWNGRADE)

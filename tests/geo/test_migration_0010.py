@@ -45,9 +45,12 @@ def test_feed_is_seeded_numbered_at_commit_and_removed(at_0007: tuple[str, Engin
                 f" 'grid', 'C', 'C', 0, 0, 1, CAST(:to AS timestamptz), {SQUARE})"),
                 {"c": code, "to": valid_to})
         _camera(conn, "K1")
+        conn.execute(text("INSERT INTO workers (code, name, role, grid_code) VALUES "
+                          "('W1', 'w', 'grid_worker', 'G1')"))
     upgrade(url)
     with engine.begin() as conn:
-        assert _feed(conn) == [("grids", "G1"), ("grids", "G2"), ("cameras", "K1")]
+        assert _feed(conn) == [("grids", "G1"), ("grids", "G2"), ("workers", "W1"),
+                               ("cameras", "K1")]
     with engine.connect() as first, engine.connect() as second:
         first.begin()
         _camera(first, "K2")                  # began first ...
@@ -55,11 +58,12 @@ def test_feed_is_seeded_numbered_at_commit_and_removed(at_0007: tuple[str, Engin
             _camera(second, "K3")             # ... but this one commits first
             second.execute(text("UPDATE cameras SET grid_code = 'G1' WHERE code = 'K1'"))
         first.commit()
-    with engine.begin() as conn:
-        assert _feed(conn)[3:] == [("cameras", "K3"), ("cameras", "K2")]
+    with engine.begin() as conn:  # K1's new grid_code is derived: no change of the layer
+        assert _feed(conn)[4:] == [("cameras", "K3"), ("cameras", "K2")]
         conn.execute(text("DELETE FROM cameras WHERE code = 'K1'"))
+        conn.execute(text("UPDATE workers SET grid_code = 'G2'"))  # a worker's own field
     with engine.begin() as conn:
-        assert _feed(conn)[5:] == [("cameras", "K1")]
+        assert _feed(conn)[6:] == [("cameras", "K1"), ("workers", "W1")]
     command.downgrade(alembic_config(url), "0007")
     with engine.begin() as conn:
         assert conn.execute(text("SELECT to_regclass('layer_changes')")).scalar() is None
