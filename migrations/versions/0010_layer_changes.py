@@ -7,7 +7,9 @@ holding one advisory lock from its first change row until its commit ends. So id
 in commit order: a reader that has seen id N never later sees a new row below N, and a
 cursor (the last id read) survives restarts and skips nothing. An update that changes only
 the derived ``grid_code``/``micro_grid_code`` of a unit (re-assignment) is not a change of the
-layer, and is filtered by the trigger's WHEN at the write, so it queues nothing.
+layer: the update trigger watches the other columns (``UPDATE OF``), so such a statement
+queues nothing. ``layer_changes_watch(table, layer, derived)`` (re)creates a table's
+triggers; a migration that adds a column to one of these tables calls it again.
 
 The rows present when the migration runs are recorded once, so ``since=0`` replays a full
 copy. Events are not in the feed (their lifecycle is ``event_transitions``; a feed row per
@@ -28,11 +30,11 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TABLES = {"admin_areas": ("areas", ""), "workers": ("workers", ""),
-          "buildings": ("buildings", " - 'grid_code' - 'micro_grid_code'"),
-          "sites": ("sites", " - 'grid_code'"), "cameras": ("cameras", " - 'grid_code'")}
-"""Tables whose rows are one layer each (grids: by level, its own function): the layer, and
-the derived columns an update of which alone is no change (re-assignment writes them; a
-worker's ``grid_code`` is its own field)."""
+          "buildings": ("buildings", "grid_code,micro_grid_code"),
+          "sites": ("sites", "grid_code"), "cameras": ("cameras", "grid_code")}
+"""Tables whose rows are one layer each (grids: by level, their own trigger): the layer, and
+the derived columns whose update alone is no change (re-assignment writes them; a worker's
+``grid_code`` is its own field)."""
 
 UPGRADE = """
 CREATE TABLE layer_changes (
@@ -58,10 +60,35 @@ END $$;
 
 CREATE FUNCTION layer_changes_row() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM layer_changes_record(TG_ARGV[0],
-        CASE WHEN TG_OP = 'INSERT' THEN NULL ELSE to_jsonb(OLD) ->> 'code' END,
-        CASE WHEN TG_OP = 'DELETE' THEN NULL ELSE to_jsonb(NEW) ->> 'code' END);
+    IF TG_OP = 'INSERT' THEN
+        PERFORM layer_changes_record(TG_ARGV[0], NULL, NEW.code);
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM layer_changes_record(TG_ARGV[0], OLD.code, NULL);
+    ELSE
+        PERFORM layer_changes_record(TG_ARGV[0], OLD.code, NEW.code);
+    END IF;
     RETURN NULL;
+END $$;
+
+-- (Re)creates the feed's triggers on a layer table; the update trigger watches every column
+-- but the derived ones, so a statement that only re-assigns queues nothing. A migration
+-- that adds a column to such a table calls it again.
+CREATE FUNCTION layer_changes_watch(tab regclass, layer text, derived text[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    watched text;
+BEGIN
+    SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO watched
+    FROM pg_attribute WHERE attrelid = tab AND attnum > 0 AND NOT attisdropped
+      AND attname <> ALL (derived);
+    EXECUTE format('DROP TRIGGER IF EXISTS layer_changes_write ON %s', tab);
+    EXECUTE format('DROP TRIGGER IF EXISTS layer_changes_update ON %s', tab);
+    EXECUTE format('CREATE CONSTRAINT TRIGGER layer_changes_write AFTER INSERT OR DELETE ON %s '
+                   'DEFERRABLE INITIALLY DEFERRED FOR EACH ROW '
+                   'EXECUTE FUNCTION layer_changes_row(%L)', tab, layer);
+    EXECUTE format('CREATE CONSTRAINT TRIGGER layer_changes_update AFTER UPDATE OF %s ON %s '
+                   'DEFERRABLE INITIALLY DEFERRED FOR EACH ROW '
+                   'EXECUTE FUNCTION layer_changes_row(%L)', watched, tab, layer);
 END $$;
 
 CREATE FUNCTION layer_changes_grid() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -77,7 +104,7 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE CONSTRAINT TRIGGER grids_layer_changes AFTER INSERT OR UPDATE OR DELETE ON grids
+CREATE CONSTRAINT TRIGGER layer_changes_write AFTER INSERT OR UPDATE OR DELETE ON grids
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION layer_changes_grid();
 
 INSERT INTO layer_changes (layer, key)
@@ -86,8 +113,8 @@ FROM grids WHERE valid_to IS NULL ORDER BY level, code;
 """
 
 DOWNGRADE = """
-DROP TRIGGER IF EXISTS grids_layer_changes ON grids;
 DROP FUNCTION IF EXISTS layer_changes_grid();
+DROP FUNCTION IF EXISTS layer_changes_watch(regclass, text, text[]);
 DROP FUNCTION IF EXISTS layer_changes_row();
 DROP FUNCTION IF EXISTS layer_changes_record(text, text, text);
 DROP TABLE IF EXISTS layer_changes;
@@ -96,21 +123,14 @@ DROP TABLE IF EXISTS layer_changes;
 
 def upgrade() -> None:
     op.execute(UPGRADE)
-    for table, (layer, derived) in TABLES.items():
-        # the WHEN is evaluated at the write: a re-assignment's update queues nothing
-        op.execute(f"""
-CREATE CONSTRAINT TRIGGER {table}_layer_changes AFTER INSERT OR DELETE ON {table}
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION layer_changes_row('{layer}');
-CREATE CONSTRAINT TRIGGER {table}_layer_updates AFTER UPDATE ON {table}
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
-    WHEN ((to_jsonb(OLD){derived}) IS DISTINCT FROM (to_jsonb(NEW){derived}))
-    EXECUTE FUNCTION layer_changes_row('{layer}');
-INSERT INTO layer_changes (layer, key) SELECT '{layer}', code FROM {table} ORDER BY code;
-""")  # noqa: S608 - constant names from TABLES
+    for table, (layer, derived) in TABLES.items():  # constant names from TABLES
+        op.execute(f"SELECT layer_changes_watch('{table}', '{layer}', '{{{derived}}}')")
+        op.execute(f"INSERT INTO layer_changes (layer, key) "  # noqa: S608
+                   f"SELECT '{layer}', code FROM {table} ORDER BY code")
 
 
 def downgrade() -> None:
-    for table in TABLES:
-        op.execute(f"DROP TRIGGER IF EXISTS {table}_layer_changes ON {table}")
-        op.execute(f"DROP TRIGGER IF EXISTS {table}_layer_updates ON {table}")
+    for table in (*TABLES, "grids"):
+        op.execute(f"DROP TRIGGER IF EXISTS layer_changes_write ON {table}")
+        op.execute(f"DROP TRIGGER IF EXISTS layer_changes_update ON {table}")
     op.execute(DOWNGRADE)
