@@ -43,9 +43,6 @@ _HTTP_CODES = {400: "bad_request", 401: "auth_required", 403: "forbidden", 404: 
                415: "unsupported_media_type", 422: "validation_failed"}
 
 
-BAD_REQUEST_PREFIXES = ("/ogc",)
-"""Paths whose invalid parameters are 400, not 422: standards that say so."""
-
 RETRY_AFTER_S = 5
 """``Retry-After`` (seconds) of every 503: the database is away or busy."""
 
@@ -99,11 +96,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(psycopg.Error, _database)
 
     @app.exception_handler(RequestValidationError)
-    async def _request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # OGC API Features wants 400 for an invalid parameter (/req/core/query-param-invalid)
-        status = 400 if request.url.path.startswith(BAD_REQUEST_PREFIXES) else 422
+    async def _request(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(error_body("validation_failed", "the request is invalid",
-                                       validation_details(exc.errors())), status_code=status)
+                                       validation_details(exc.errors())), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -4,7 +4,8 @@ HTTP Basic password, or the browser's session cookie). The queries are geo/ogc/;
 module parses the parameters and adds the links. docs/ogc.md says how QGIS and GDAL
 connect.
 
-Invalid or unknown query parameters are 400 (the standard asks for it); a collection the
+Invalid or unknown query parameters are 400 (the standard asks for it; the items routes
+parse their parameters themselves and document them in api/routers/ogc_openapi.py); a collection the
 caller's role may not read (events without a key) is 404, as if it did not exist.
 """
 
@@ -14,11 +15,12 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
 from api.auth import Reader
 from api.deps import SessionDep, SettingsDep
+from api.routers.ogc_openapi import ITEM_OPENAPI, ITEMS_OPENAPI, query_int
 from api.settings import ApiSettings
 from geo.errors import InvalidQuery
 from geo.ogc.collections import Collection, get_collection, readable_collections
@@ -97,7 +99,7 @@ def _collection_body(session: Session, collection: Collection, base: str,
 
 
 def _items_query(request: Request, session: Session, settings: ApiSettings,
-                 collection: Collection, limit: int, offset: int) -> ItemsQuery:
+                 collection: Collection) -> ItemsQuery:
     params = request.query_params
     offered = offered_crs(session, settings)
     bbox_crs = parse_ogc_crs(params.get("bbox-crs"), offered, "bbox-crs")
@@ -107,8 +109,10 @@ def _items_query(request: Request, session: Session, settings: ApiSettings,
     names = params.get("properties")
     text = params.get("filter")
     return ItemsQuery(
-        limit=limit, offset=offset, bbox=parse_bbox(params.get("bbox"), bbox_crs),
-        bbox_crs=bbox_crs, when=parse_datetime(params.get("datetime")),
+        limit=query_int(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        offset=query_int(params, "offset", 0, 0, 10**9),
+        bbox=parse_bbox(params.get("bbox"), bbox_crs), bbox_crs=bbox_crs,
+        when=parse_datetime(params.get("datetime")),
         properties=None if names is None else check_properties(
             collection, [n for n in names.split(",") if n]),
         condition=None if text is None else cql2_filter(
@@ -184,31 +188,13 @@ def ogc_router() -> APIRouter:
         return SchemaResponse(json.dumps(queryables(found, _base(request)), ensure_ascii=False))
 
     @router.get("/collections/{collection_id}/items", response_class=GeoJSONResponse,
-                summary="Features of a collection "
+                openapi_extra=ITEMS_OPENAPI, summary="Features of a collection "
                 "(paged; bbox, datetime as-of for grids, properties, crs, CQL2 filter)")
-    def items(
-        collection_id: str, request: Request, session: SessionDep, settings: SettingsDep,
-        caller: Reader,
-        limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="page size"),
-        offset: int = Query(0, ge=0, description="features to skip (the next link sets it)"),
-        bbox: str | None = Query(None, description="minx,miny,maxx,maxy in bbox-crs (CRS84: "
-                                 "lon/lat degrees)"),
-        datetime_: str | None = Query(None, alias="datetime", description="grids: the instant "
-                                      "to show them as of; events: instant or interval of "
-                                      "reported_at (RFC 3339, a/b, ../b, a/..)"),
-        properties: str | None = Query(None, description="comma-separated properties"),
-        crs: str | None = Query(None, description="output CRS URI (default CRS84)"),
-        bbox_crs: str | None = Query(None, alias="bbox-crs", description="CRS of bbox"),
-        filter_: str | None = Query(None, alias="filter", description="CQL2 text, e.g. "
-                                    "households > 300 AND S_INTERSECTS(geometry, "
-                                    "BBOX(113.30,40.08,113.31,40.09))"),
-        filter_lang: str | None = Query(None, alias="filter-lang", description="cql2-text"),
-        filter_crs: str | None = Query(None, alias="filter-crs", description="CRS of the "
-                                       "filter's geometries (default CRS84)"),
-    ) -> Response:
+    def items(collection_id: str, request: Request, session: SessionDep,
+              settings: SettingsDep, caller: Reader    ) -> Response:
         _check_parameters(request, ITEMS_PARAMETERS)
         found = get_collection(collection_id, caller.role)
-        query = _items_query(request, session, settings, found, limit, offset)
+        query = _items_query(request, session, settings, found)
         page = items_page(session, found, query)
         head = {"numberMatched": page.matched, "numberReturned": len(page.features),
                 "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -216,18 +202,15 @@ def ogc_router() -> APIRouter:
         return _features_response(page.features, head, query.crs.uri)
 
     @router.get("/collections/{collection_id}/items/{feature_id}",
-                response_class=GeoJSONResponse,
+                response_class=GeoJSONResponse, openapi_extra=ITEM_OPENAPI,
                 summary="One feature (grids: the version valid at datetime, else current)")
-    def item(
-        collection_id: str, feature_id: str, request: Request, session: SessionDep,
-        settings: SettingsDep, caller: Reader,
-        crs: str | None = Query(None, description="output CRS URI (default CRS84)"),
-        datetime_: str | None = Query(None, alias="datetime", description="grids: as-of"),
-    ) -> Response:
+    def item(collection_id: str, feature_id: str, request: Request, session: SessionDep,
+             settings: SettingsDep, caller: Reader) -> Response:
         _check_parameters(request, FEATURE_PARAMETERS)
         found = get_collection(collection_id, caller.role)
-        output = parse_ogc_crs(crs, offered_crs(session, settings), "crs")
-        when = parse_datetime(datetime_)
+        params = request.query_params
+        output = parse_ogc_crs(params.get("crs"), offered_crs(session, settings), "crs")
+        when = parse_datetime(params.get("datetime"))
         text = one_item(session, found, feature_id, ItemsQuery(crs=output, when=when))
         base = f"{_base(request)}/collections/{found.id}"
         links = json.dumps([_link(str(request.url), "self", GEOJSON),

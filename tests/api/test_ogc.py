@@ -66,9 +66,13 @@ def test_landing_page_links_the_api_conformance_and_collections(
     paths = client.get("/openapi.json").json()["paths"]
     limit = next(p for p in paths["/ogc/collections/{collection_id}/items"]["get"][
         "parameters"] if p["name"] == "limit")
-    assert (limit["in"], limit["required"]) == ("query", False)
-    assert {k: limit["schema"][k] for k in ("type", "minimum", "maximum", "default")} == {
-        "type": "integer", "minimum": 1, "maximum": 10000, "default": 10}
+    assert limit == {"name": "limit", "in": "query", "required": False, "style": "form",
+                     "explode": False, "description": "page size", "schema": {
+                         "type": "integer", "minimum": 1, "maximum": 10000, "default": 10}}
+    bbox = next(p for p in paths["/ogc/collections/{collection_id}/items"]["get"][
+        "parameters"] if p["name"] == "bbox")
+    assert (bbox["style"], bbox["explode"], bbox["schema"]) == ("form", False, {
+        "type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}})
 
 
 def test_collections_list_what_the_role_may_read(client: TestClient, keys: dict[str, str],
@@ -230,9 +234,10 @@ def test_queryables_and_single_features(client: TestClient, keys: dict[str, str]
 
 @pytest.mark.parametrize(("params", "field"), [
     ({"foo": "1"}, "foo"),
-    ({"limit": "0"}, "query.limit"),
-    ({"limit": "10001"}, "query.limit"),
-    ({"offset": "-1"}, "query.offset"),
+    ({"limit": "0"}, "limit"),
+    ({"limit": "10001"}, "limit"),
+    ({"offset": "-1"}, "offset"),
+    ({"limit": "ten"}, "limit"),
     ({"bbox": "113.31,40.08,113.30"}, "bbox"),
     ({"bbox": "200,40,201,41"}, "bbox"),
     ({"bbox": "-inf,40,113,41"}, "bbox"),
