@@ -31,6 +31,7 @@ EPSG = "http://www.opengis.net/def/crs/EPSG/0/{}"
 @pytest.fixture
 def city(db: Session) -> None:
     seed_small_city(db.connection())
+    db.execute(text("DELETE FROM district_crs"))  # rolled back: only this city's zone
     db.execute(text("INSERT INTO district_crs (district_code, srid) VALUES ('140213', 4547)"))
     db.commit()
 
