@@ -68,10 +68,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(files_router())
     app.include_router(maps_router())
     app.include_router(dashboard_router())
-    app.mount("/static", static_app(), name="static")
-    app.include_router(planning_router())
     app.include_router(ogc_router())
     app.include_router(changes_router())
+    app.mount("/static", static_app(), name="static")
+    app.include_router(planning_router())
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -5,8 +5,9 @@ module parses the parameters and adds the links. docs/ogc.md says how QGIS and G
 connect.
 
 Invalid or unknown query parameters are 400 (the standard asks for it; the items routes
-parse their parameters themselves and document them in api/routers/ogc_openapi.py); a collection the
-caller's role may not read (events without a key) is 404, as if it did not exist.
+parse their parameters themselves and document them in api/routers/ogc_openapi.py); a
+collection the caller's role may not read (events without a key) is 404, as if it did not
+exist.
 """
 
 from __future__ import annotations
