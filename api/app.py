@@ -18,6 +18,7 @@ from api.openapi import document_errors
 from api.request_guard import RequestGuard
 from api.routers.admin import admin_router
 from api.routers.assessment import assessment_router
+from api.routers.changes import changes_router
 from api.routers.dashboard import dashboard_router
 from api.routers.dispatch import dispatch_router
 from api.routers.files import files_router
@@ -25,6 +26,7 @@ from api.routers.grids import grids_router
 from api.routers.health import health_router
 from api.routers.locate import LocateFirst, locate_openapi_route, locate_route
 from api.routers.maps import maps_router, static_app
+from api.routers.ogc import ogc_router
 from api.routers.patrols import patrols_router
 from api.routers.planning import planning_router
 from api.routers.session import session_router
@@ -75,6 +77,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(tiles_router())
     app.include_router(dashboard_router())
     app.include_router(patrols_router())
+    app.include_router(ogc_router())
+    app.include_router(changes_router())
     app.mount("/static", static_app(), name="static")
     app.include_router(planning_router())
     app.include_router(grids_router())

@@ -1,6 +1,7 @@
 """API-key authentication and role checks.
 
-Clients send ``X-API-Key: <key>`` (or ``Authorization: Bearer <key>``); browsers signed in
+Clients send ``X-API-Key: <key>`` (or ``Authorization: Bearer <key>``, or HTTP Basic with
+the key as password, for desktop GIS such as QGIS); browsers signed in
 at ``/login`` send a session cookie (an opaque ``gls_`` id, never the key), accepted for reads
 only. Missing or unknown key → 401; a valid key without the needed role → 403. ``admin`` may
 do everything. Every route declares its rule with one of :func:`require_roles` /
@@ -12,6 +13,7 @@ write route cannot forget it.
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -56,6 +58,8 @@ def _plain_key(request: HTTPConnection) -> str | None:
     auth = request.headers.get("authorization", "")
     if not key and auth.lower().startswith("bearer "):
         key = auth[7:]
+    if not key and auth.lower().startswith("basic "):
+        key = _basic_password(auth[6:])
     if key:
         if key.strip().startswith(SESSION_PREFIX):
             raise AuthRequired("a browser session id is not an API key")
@@ -66,6 +70,18 @@ def _plain_key(request: HTTPConnection) -> str | None:
             raise AuthRequired("the session cookie is not valid: sign in again at /login")
         return cookie
     return None
+
+
+def _basic_password(credentials: str) -> str:
+    """The key sent as HTTP Basic credentials ``user:key`` (any user name), as QGIS and GDAL
+    send it (they cannot add an ``X-API-Key`` header); 401 when not base64 ``user:key``."""
+    try:
+        _, _, password = base64.b64decode(credentials, validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        raise AuthRequired("HTTP Basic credentials must be base64 of user:key") from None
+    if not password:
+        raise AuthRequired("HTTP Basic credentials must carry the API key as the password")
+    return password
 
 
 _KEYS_SEEN: dict[str, tuple[Caller, float, int]] = {}

@@ -26,6 +26,7 @@ log = logging.getLogger("gridlink.api")
 STATUS: dict[type[ge.GridlinkError], int] = {
     ge.ValidationFailed: 422,
     ge.UnreadableFile: 400,
+    ge.InvalidQuery: 400,
     ge.UnknownLayer: 404,
     ge.UnknownCRS: 400,
     ge.OutOfArea: 422,

@@ -34,6 +34,13 @@ class UnreadableFile(GridlinkError):
     code = "unreadable_file"
 
 
+class InvalidQuery(GridlinkError):
+    """A query parameter that is unknown or malformed where a standard asks for 400 (OGC API
+    Features: /req/core/query-param-invalid, -unknown); ``details`` names the parameter."""
+
+    code = "invalid_query"
+
+
 class UnknownLayer(GridlinkError):
     code = "unknown_layer"
 

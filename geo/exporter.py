@@ -34,11 +34,13 @@ class ExportFilter:
     """Row filters: ``bbox`` (minlon, minlat, maxlon, maxlat, EPSG:4326 degrees) keeps rows
     whose geometry intersects it; ``parent`` keeps rows whose parent code (or, for layers
     without one, grid code) equals it; ``kind`` matches the layer's kind field (grid kind,
-    area level, site category, camera type, worker role, event category)."""
+    area level, site category, camera type, worker role, event category); ``keys`` keeps
+    the rows whose layer key is one of them (the change feed, geo.changes)."""
 
     bbox: tuple[float, float, float, float] | None = None
     parent: str | None = None
     kind: str | None = None
+    keys: tuple[str, ...] | None = None
 
 
 def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
@@ -68,6 +70,9 @@ def _where(layer: Layer, flt: ExportFilter) -> tuple[str, dict[str, Any]]:
     if flt.parent is not None:
         clauses.append(_parent_sql(layer))
         params["parent"] = flt.parent
+    if flt.keys is not None:
+        clauses.append(f"t.{layer.key} = ANY(:keys)")
+        params["keys"] = list(flt.keys)
     if flt.kind is not None:
         if layer.kind_field is None:
             raise ValidationFailed(f"layer {layer.name!r} has no kind to filter on",

@@ -28,6 +28,8 @@ command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
 if [ "$want_test" = 1 ]; then
     command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
     command -v ogr2ogr >/dev/null 2>&1 || apt_packages+=(gdal-bin)
+    # QGIS's own OGC API Features provider, driven headless by tests/api/test_ogc_clients.py
+    /usr/bin/python3 -c "import qgis.core" >/dev/null 2>&1 || apt_packages+=(python3-qgis qgis-providers)
     # a CJK font so map screenshots in tests show Chinese labels, not boxes
     [ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || apt_packages+=(fonts-wqy-zenhei)
     # QGIS's own providers (vector tiles) for tests/e2e/test_qgis_tiles.py, in Debian's python3
