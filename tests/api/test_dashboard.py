@@ -96,6 +96,25 @@ def test_trend_and_ranking_equal_stats(client: TestClient, keys: dict[str, str],
     assert d["ranking"]["units"] == month and month[0]["accepted"] == 3
 
 
+def test_thirty_day_rates_equal_thirty_single_day_stats_calls(
+        client: TestClient, keys: dict[str, str], four_cases: dict[str, int]) -> None:
+    rates = _get(client, keys, "/dashboard/data", area=STREET, at=AT.isoformat())["trend"]["rates"]
+    expected = []
+    for i in range(30):  # CST days: 5 Oct 00:00+08 = 4 Oct 16:00Z
+        since = datetime(2026, 10, 4, 16, tzinfo=UTC) + timedelta(days=i)
+        units = _get(client, keys, "/stats", level="street", since=since.isoformat(),
+                     until=(since + timedelta(days=1)).isoformat())["units"]
+        row = next((u for u in units if u["unit"] == STREET), None)
+        expected.append({"day": (since + timedelta(hours=8)).date().isoformat(),
+                         "handling_rate": row["handling_rate"] if row else None,
+                         "on_time_rate": row["on_time_rate"] if row else None})
+    assert rates == expected
+    # the case of 2 November was closed at the real now, after its due time: not on time
+    assert [(r["day"], r["handling_rate"], r["on_time_rate"]) for r in rates
+            if r["handling_rate"] is not None] == [
+        ("2026-10-29", 0.0, None), ("2026-11-02", 1.0, 0.0), ("2026-11-03", 0.0, None)]
+
+
 def test_cameras_alarms_and_heat(client: TestClient, keys: dict[str, str],
                                  four_cases: dict[str, int]) -> None:
     d = _get(client, keys, "/dashboard/data", area=STREET, at=AT.isoformat())
