@@ -206,32 +206,55 @@ def camera_panel(session: Session, scope: Scope) -> dict[str, Any]:
 
 
 RESPONSE_BUCKETS_MIN = (5, 15, 30, 60)
-"""Upper bounds (minutes) of the alarm-to-dispatch histogram; the last bucket is open."""
+"""Upper bounds (minutes) of the alarm-response histograms; the last bucket is open."""
+
+ALARM_RESPONSE_SQL = """
+SELECT count(*)::int AS alarms,
+       count(dispatch)::int AS dispatched,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY dispatch) AS median_min,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY dispatch) AS p90_min,
+       array_agg(dispatch) FILTER (WHERE dispatch IS NOT NULL) AS dispatch_minutes,
+       count(first_view)::int AS viewed,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY first_view) AS view_median_min,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY first_view) AS view_p90_min,
+       array_agg(first_view) FILTER (WHERE first_view IS NOT NULL) AS view_minutes
+  FROM (SELECT extract(epoch FROM e.dispatched_at - e.reported_at) / 60 AS dispatch,
+               extract(epoch FROM v.first_at - e.reported_at) / 60 AS first_view
+          FROM events_with_assignment e
+          LEFT JOIN LATERAL (SELECT min(viewed_at) AS first_at FROM event_camera_views
+                              WHERE event_id = e.id AND viewed_at < :now) v ON true
+         WHERE e.category = 'alarm' AND e.grid_code LIKE :prefix
+           AND :area IN (e.district_code, e.street_code, e.community_code)
+           AND e.reported_at >= :since AND e.reported_at < :now) a
+"""
+"""Per alarm of the period: minutes to dispatch and to the first camera view before ``now``."""
 
 
 def alarm_panel(session: Session, scope: Scope, now: datetime) -> dict[str, Any]:
-    """Alarms reported in the 30 days before ``now``: minutes from alarm to dispatch (median,
-    p90, histogram over :data:`RESPONSE_BUCKETS_MIN`) and how many are not yet dispatched."""
-    row = session.execute(text(
-        "SELECT count(*)::int AS alarms, count(dispatched_at)::int AS dispatched,"
-        " percentile_cont(0.5) WITHIN GROUP (ORDER BY m) AS median_min,"
-        " percentile_cont(0.9) WITHIN GROUP (ORDER BY m) AS p90_min,"
-        " array_agg(m) FILTER (WHERE m IS NOT NULL) AS minutes"
-        " FROM (SELECT extract(epoch FROM dispatched_at - reported_at) / 60 AS m,"
-        "   dispatched_at FROM events_with_assignment WHERE category = 'alarm'"
-        "   AND grid_code LIKE :prefix AND :area IN (district_code, street_code, community_code)"
-        "   AND reported_at >= :since AND reported_at < :now) a"),
-        {"prefix": prefix_pattern(scope.code), "area": scope.code, "now": now,
-         "since": now - timedelta(days=TREND_DAYS)}).mappings().one()
-    minutes = [float(m) for m in row["minutes"] or []]
-    bounds = [0, *RESPONSE_BUCKETS_MIN]
-    buckets = [{"label": f"{lo}-{hi} 分钟", "alarms": sum(lo <= m < hi for m in minutes)}
-               for lo, hi in zip(bounds, bounds[1:], strict=False)]
-    buckets.append({"label": f"≥{bounds[-1]} 分钟",
-                    "alarms": sum(m >= bounds[-1] for m in minutes)})
+    """Alarms reported in the 30 days before ``now``: minutes from alarm to dispatch and from
+    alarm to the first camera view opened for it (:mod:`geo.camera_views`) - count, median,
+    p90 and a histogram over :data:`RESPONSE_BUCKETS_MIN` (each bucket: ``alarms``
+    dispatched and ``viewed`` first within it)."""
+    row = session.execute(text(ALARM_RESPONSE_SQL), {
+        "prefix": prefix_pattern(scope.code), "area": scope.code, "now": now,
+        "since": now - timedelta(days=TREND_DAYS)}).mappings().one()
+    dispatch = _histogram(row["dispatch_minutes"])
+    view = _histogram(row["view_minutes"])
     return {"alarms": row["alarms"], "dispatched": row["dispatched"],
             "median_min": _one_decimal(row["median_min"]), "p90_min": _one_decimal(row["p90_min"]),
-            "buckets": buckets}
+            "viewed": row["viewed"], "view_median_min": _one_decimal(row["view_median_min"]),
+            "view_p90_min": _one_decimal(row["view_p90_min"]),
+            "buckets": [{"label": label, "alarms": d, "viewed": v}
+                        for (label, d), (_, v) in zip(dispatch, view, strict=True)]}
+
+
+def _histogram(minutes: list[Any] | None) -> list[tuple[str, int]]:
+    """(label, how many of ``minutes``) per bucket of :data:`RESPONSE_BUCKETS_MIN`."""
+    values = [float(m) for m in minutes or []]
+    bounds = [0, *RESPONSE_BUCKETS_MIN]
+    counts = [(f"{lo}-{hi} 分钟", sum(lo <= m < hi for m in values))
+              for lo, hi in zip(bounds, bounds[1:], strict=False)]
+    return [*counts, (f"≥{bounds[-1]} 分钟", sum(m >= bounds[-1] for m in values))]
 
 
 def _one_decimal(value: float | None) -> float | None:

@@ -31,7 +31,7 @@ PANELS: dict[str, tuple[tuple[str, str], tuple[str, ...]]] = {
     "ranking": (("ranking", "units"), STATS_FIELDS),
     "cameras": (("cameras", "by_unit"), ("unit", "name", "status", "cameras")),
     "blind_grids": (("cameras", "grids_without_camera"), ("code", "name")),
-    "alarm_response": (("alarms", "buckets"), ("label", "alarms")),
+    "alarm_response": (("alarms", "buckets"), ("label", "alarms", "viewed")),
     "heat": (("heat", "cells"), ("x", "y", "events")),
 }
 """Each chart's table: where its rows sit in the figures, and its CSV columns."""

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -32,6 +32,7 @@ from api.openapi import CSV, also_answers
 from api.params import EventId, Offset
 from geo import tempdir
 from geo.assign import assign_events
+from geo.camera_views import record_camera_view
 from geo.errors import TooLarge, UnreadableFile, ValidationFailed
 from geo.events import (
     AlarmIn,
@@ -45,7 +46,7 @@ from geo.events import (
     raise_alarm,
     transitions_of,
 )
-from geo.fields import Timestamp
+from geo.fields import Text, Timestamp
 from geo.importer import import_file
 from geo.roles import check_case_action
 from geo.settings import Settings
@@ -56,6 +57,10 @@ WorkerKey = Annotated[Caller, Depends(require_roles("worker"), scope="function")
 
 REPLAYED = "Idempotent-Replayed"
 """Header on the answer to a POST /events whose client_id was seen before."""
+
+
+class CameraViewIn(BaseModel):
+    camera_code: Text = Field(min_length=1, description="the camera whose view was opened")
 
 
 class ActionIn(BaseModel):
@@ -69,6 +74,7 @@ def dispatch_router() -> APIRouter:
     router = APIRouter(tags=["dispatch"])
     _event_routes(router)
     _alarm_routes(router)
+    _camera_view_routes(router)
     _stats_routes(router)
     return router
 
@@ -270,6 +276,16 @@ async def _sse(request: Request, subscription: Subscription,
             yield f"event: alarm\nid: {event_id}\ndata: {payload}\n\n"
     finally:
         subscription.close()
+
+
+def _camera_view_routes(router: APIRouter) -> None:
+    @router.post("/events/{event_id}/camera-views", status_code=201,
+                 summary="Record that the command centre opened a camera's view for this event "
+                 "(alarm → first camera view on /dashboard); 422 for an unknown camera")
+    def post_camera_view(event_id: EventId, body: CameraViewIn, session: SessionDep,
+                         caller: Dispatcher) -> dict[str, Any]:
+        return record_camera_view(session, event_id, body.camera_code, caller.name,
+                                  caller.key_prefix)
 
 
 def _stats_routes(router: APIRouter) -> None:

@@ -131,6 +131,56 @@ def test_cameras_alarms_and_heat(client: TestClient, keys: dict[str, str],
                           {"code": COMMUNITY, "name": "振华南街社区"}]
 
 
+CAMERA_NORTH = "14021300081310000001"  # camera_facing_north of the small city
+
+
+def test_alarm_to_first_camera_view(client: TestClient, keys: dict[str, str], db: Session,
+                                    four_cases: dict[str, int]) -> None:
+    alarm, dispatcher = four_cases["alarm"], auth(keys, "dispatcher")
+    first = client.post(f"/events/{alarm}/camera-views", json={"camera_code": CAMERA_NORTH},
+                        headers=dispatcher)
+    assert first.status_code == 201, first.text
+    assert (first.json()["camera_code"], first.json()["views"]) == (CAMERA_NORTH, 1)
+    again = client.post(f"/events/{alarm}/camera-views", json={"camera_code": CAMERA_NORTH},
+                        headers=dispatcher)
+    assert again.json()["views"] == 2
+    assert again.json()["first_viewed_at"] == first.json()["viewed_at"]
+    other = client.post(f"/events/{four_cases['today_open']}/camera-views",
+                        json={"camera_code": CAMERA_NORTH}, headers=dispatcher)
+    assert other.status_code == 201  # any event may be viewed; the panel counts alarms
+    # the alarm was first viewed 3 minutes after it came in, then again at 20 minutes
+    db.execute(text("UPDATE event_camera_views v SET viewed_at = e.reported_at + CASE WHEN"
+                    " v.id = :first THEN interval '3 minutes' ELSE interval '20 minutes' END"
+                    " FROM events e WHERE e.id = v.event_id"),
+               {"first": db.scalar(text("SELECT min(id) FROM event_camera_views"))})
+    db.commit()
+    alarms = _get(client, keys, "/dashboard/data", area=STREET, at=AT.isoformat())["alarms"]
+    assert (alarms["alarms"], alarms["dispatched"], alarms["median_min"]) == (1, 1, 12.0)
+    assert (alarms["viewed"], alarms["view_median_min"], alarms["view_p90_min"]) == (1, 3.0, 3.0)
+    assert [(b["alarms"], b["viewed"]) for b in alarms["buckets"]] == [
+        (0, 1), (1, 0), (0, 0), (0, 0), (0, 0)]
+    before = _get(client, keys, "/dashboard/data", area=STREET,
+                  at=(AT - timedelta(minutes=59)).isoformat())["alarms"]
+    assert (before["viewed"], before["view_median_min"]) == (0, None)  # 1 min after the alarm
+
+
+def test_camera_view_refusals_change_nothing(client: TestClient, keys: dict[str, str],
+                                             db: Session, four_cases: dict[str, int]) -> None:
+    alarm = four_cases["alarm"]
+    unknown = client.post(f"/events/{alarm}/camera-views", json={"camera_code": "999"},
+                          headers=auth(keys, "dispatcher"))
+    assert unknown.status_code == 422 and unknown.json()["details"] == [
+        {"field": "camera_code", "value": "999"}]
+    missing = client.post("/events/999999/camera-views", json={"camera_code": CAMERA_NORTH},
+                          headers=auth(keys, "dispatcher"))
+    assert missing.status_code == 404 and missing.json()["details"] == [
+        {"field": "id", "value": 999999}]
+    viewer = client.post(f"/events/{alarm}/camera-views", json={"camera_code": CAMERA_NORTH},
+                         headers=auth(keys, "viewer"))
+    assert viewer.status_code == 403
+    assert db.scalar(text("SELECT count(*) FROM event_camera_views")) == 0
+
+
 def test_each_chart_has_its_csv(client: TestClient, keys: dict[str, str],
                                 four_cases: dict[str, int]) -> None:
     def csv(panel: str) -> str:
@@ -144,8 +194,8 @@ def test_each_chart_has_its_csv(client: TestClient, keys: dict[str, str],
     assert csv("overdue") == ("id,category,grid_code,grid_name,unit,hours\n"
                               f"{four_cases['overdue']},garbage,{G1},一网格,振华南街社区,50.0\n")
     assert csv("units") == f"unit,name,events\n{COMMUNITY},振华南街社区,4\n"
-    assert csv("alarm_response") == ("label,alarms\n0-5 分钟,0\n5-15 分钟,1\n15-30 分钟,0\n"
-                                     "30-60 分钟,0\n≥60 分钟,0\n")
+    assert csv("alarm_response") == ("label,alarms,viewed\n0-5 分钟,0,0\n5-15 分钟,1,0\n"
+                                     "15-30 分钟,0,0\n30-60 分钟,0,0\n≥60 分钟,0,0\n")
     assert csv("blind_grids") == f"code,name\n{G2},二网格\n"
     daily = client.get("/stats/daily", params={"area": STREET, "since": "2026-11-03",
                        "until": "2026-11-03", "by": "category", "format": "csv"},

@@ -118,7 +118,8 @@ def test_every_body_route_is_found() -> None:
     paths = {path for _, path, _ in body_routes()}
     assert {"/events", "/events/bulk", "/alarms", "/import/grids", "/planning/import-draft",
             "/admin/keys", "/login", "/planning/changesets/1/reshape"} <= paths
-    assert len(body_routes()) == 26  # + PUT /stats/deductions, POST .../handover
+    assert len(body_routes()) == 27  # + PUT /stats/deductions, POST .../handover,
+    # POST /events/{id}/camera-views
 
 
 @pytest.mark.parametrize(("method", "path", "kind"),
