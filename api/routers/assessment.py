@@ -23,6 +23,7 @@ from geo.assessment import (
     deduction_rows,
     set_deduction,
 )
+from geo.roles import readable_units
 
 
 class DeductionIn(BaseModel):
@@ -40,12 +41,12 @@ def assessment_router() -> APIRouter:
     @router.get("/assessment", summary="Monthly assessment table per unit (JSON, CSV, XLSX)",
                 responses=also_answers(CSV, XLSX))
     def get_assessment(
-        session: SessionDep, settings: SettingsDep, _: Reader,
+        session: SessionDep, settings: SettingsDep, caller: Reader,
         month: str = Query(..., description="YYYY-MM (China Standard Time)"),
         level: Literal["department", "street", "community", "grid", "district"] = "department",
         format: Literal["json", "csv", "xlsx"] = "json",
     ) -> Any:
-        rows = assessment(session, month, level, settings)
+        rows = readable_units(caller.area_code, level, assessment(session, month, level, settings))
         name = f"assessment_{level}_{month}"
         if format == "csv":
             return Response(("\ufeff" + assessment_csv(rows)).encode("utf-8"),

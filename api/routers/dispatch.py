@@ -48,7 +48,7 @@ from geo.events import (
 )
 from geo.fields import Text, Timestamp
 from geo.importer import import_file
-from geo.roles import check_case_action
+from geo.roles import check_case_action, readable_units
 from geo.settings import Settings
 from geo.stats import FIELDS, GRID_FIELDS, stats_csv, unit_stats, with_grid_counts
 
@@ -292,7 +292,7 @@ def _stats_routes(router: APIRouter) -> None:
     @router.get("/stats", summary="Assessment statistics per unit over a period (JSON or CSV)",
                 responses=also_answers(CSV))
     def get_stats(
-        session: SessionDep, settings: SettingsDep, _: Reader,
+        session: SessionDep, settings: SettingsDep, caller: Reader,
         level: Literal["grid", "community", "street", "district", "department"] = "grid",
         since: Timestamp | None = Query(None, description="default: 30 days before until"),
         until: Timestamp | None = Query(None, description="default: now"),
@@ -300,7 +300,8 @@ def _stats_routes(router: APIRouter) -> None:
     ) -> Any:
         end = until or datetime.now(UTC)
         start = since or end - timedelta(days=30)
-        rows = unit_stats(session, level, start, end, settings=settings)
+        rows = readable_units(caller.area_code, level,
+                              unit_stats(session, level, start, end, settings=settings))
         if level == "grid":
             rows = with_grid_counts(session, rows)
         if format == "csv":

@@ -14,9 +14,10 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.events import EventIn, apply_action, create_event
+from geo.keys import create_key
 from layers.assets import external_urls
 from tests.conftest import auth
-from tests.geo.test_locate import COMMUNITY, G1, G2, STREET, build_small_city
+from tests.geo.test_locate import COMMUNITY, DISTRICT, G1, G2, STREET, build_small_city
 
 AT = datetime(2026, 11, 3, 4, 0, tzinfo=UTC)  # 12:00 on 3 November in Beijing
 IN_G1, IN_G2 = (113.301, 40.0808), (113.303, 40.0815)
@@ -47,6 +48,7 @@ def four_cases(db: Session) -> dict[str, int]:
     }
     db.execute(text("UPDATE events SET dispatched_at = reported_at + interval '12 minutes'"
                     " WHERE id = :a"), {"a": cases["alarm"]})
+    db.commit()  # a savepoint release: the city survives a refused (rolled-back) request
     return cases
 
 
@@ -238,6 +240,54 @@ def test_bad_scope_or_chart_is_a_clear_error(client: TestClient, keys: dict[str,
     by = client.get("/stats/daily", params={"by": "day,geom"}, headers=viewer)
     assert by.status_code == 422 and by.json()["details"][0]["value"] == "geom"
     assert client.get("/dashboard/data").status_code == 401
+
+
+def test_a_key_with_an_area_reads_that_area_only(client: TestClient, keys: dict[str, str],
+                                                db: Session, four_cases: dict[str, int]) -> None:
+    street_key = {"X-API-Key": create_key(db, "新建南路街道大屏", "viewer", area_code=STREET)}
+    db.commit()
+
+    def get(path: str, **params: Any) -> Any:
+        return client.get(path, params={"at": AT.isoformat(), **params}, headers=street_key)
+
+    assert get("/dashboard/data").json()["scope"]["code"] == STREET  # its area by default
+    assert get("/dashboard/data", area=COMMUNITY).json()["scope"]["code"] == COMMUNITY
+    for path in ("/dashboard", "/dashboard/data", "/dashboard/csv/status", "/stats/daily"):
+        refused = get(path, area=DISTRICT)
+        assert refused.status_code == 403, path
+        assert refused.json()["details"] == [
+            {"field": "area", "value": DISTRICT, "key_area": STREET}]
+    assert get("/dashboard/report.xlsx", area=DISTRICT, month="2026-11-01").status_code == 403
+    assert get("/stats/daily", since="2026-10-05", until="2026-11-03").json()["counts"] == (
+        get("/stats/daily", area=STREET, since="2026-10-05", until="2026-11-03").json()["counts"])
+    period = {"since": "2026-10-01T00:00:00Z", "until": AT.isoformat()}
+    assert [u["unit"] for u in get("/stats", level="street", **period).json()["units"]] == [
+        STREET]
+    assert get("/stats", level="district", **period).json()["units"] == []  # above its area
+    department = get("/stats", level="department", **period)
+    assert department.status_code == 403 and department.json()["details"] == [
+        {"field": "level", "value": "department", "key_area": STREET}]
+    assert get("/stats/assessment", month="2026-11", level="department").status_code == 403
+    assert [u["unit"] for u in get("/stats/assessment", month="2026-11",
+                                   level="community").json()["units"]] == [COMMUNITY]
+
+
+def test_admin_gives_a_key_an_area(client: TestClient, keys: dict[str, str],
+                                   four_cases: dict[str, int]) -> None:
+    admin = auth(keys, "admin")
+    bad = client.post("/admin/keys", json={"name": "x", "role": "viewer", "area_code": G1},
+                      headers=admin)
+    assert bad.status_code == 422 and bad.json()["details"] == [
+        {"field": "area_code", "value": G1}]  # a grid is no area a key is limited to
+    made = client.post("/admin/keys", json={"name": "社区大屏", "role": "viewer",
+                                            "area_code": COMMUNITY}, headers=admin)
+    assert made.status_code == 201, made.text
+    listed = client.get("/admin/keys", headers=admin).json()
+    assert [(k["name"], k["area_code"]) for k in listed if k["prefix"] == made.json()["prefix"]
+            ] == [("社区大屏", COMMUNITY)]
+    scoped = client.get("/dashboard/data", params={"area": STREET},
+                        headers={"X-API-Key": made.json()["key"]})
+    assert scoped.status_code == 403
 
 
 def test_monthly_report_holds_the_months_ranking_and_cases(
