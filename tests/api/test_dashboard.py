@@ -13,6 +13,7 @@ from openpyxl import load_workbook
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from api.openapi import AREA_READS
 from geo.events import EventIn, apply_action, create_event
 from geo.keys import create_key
 from layers.assets import external_urls
@@ -270,6 +271,12 @@ def test_a_key_with_an_area_reads_that_area_only(client: TestClient, keys: dict[
     assert get("/stats/assessment", month="2026-11", level="department").status_code == 403
     assert [u["unit"] for u in get("/stats/assessment", month="2026-11",
                                    level="community").json()["units"]] == [COMMUNITY]
+
+
+def test_openapi_lists_403_on_every_area_read(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {path: "403" in paths[path]["get"]["responses"] for path in AREA_READS} == dict.fromkeys(
+        AREA_READS, True)
 
 
 def test_admin_gives_a_key_an_area(client: TestClient, keys: dict[str, str],
