@@ -21,6 +21,7 @@ from api.routers.assessment import assessment_router
 from api.routers.dashboard import dashboard_router
 from api.routers.dispatch import dispatch_router
 from api.routers.files import files_router
+from api.routers.grids import grids_router
 from api.routers.health import health_router
 from api.routers.locate import LocateFirst, locate_openapi_route, locate_route
 from api.routers.maps import maps_router, static_app
@@ -68,6 +69,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(dashboard_router())
     app.mount("/static", static_app(), name="static")
     app.include_router(planning_router())
+    app.include_router(grids_router())
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

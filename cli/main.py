@@ -14,6 +14,7 @@ from cli.cluster import managed_cluster
 from cli.demo import demo_app
 from cli.dispatch import assign, events_app
 from cli.files import export_command, import_command
+from cli.grids import grids_app
 from cli.output import console, fail
 from cli.plan import plan_app
 from cli.stats import stats_app
@@ -36,6 +37,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(plan_app, name="plan")
 app.add_typer(events_app, name="events")
 app.add_typer(stats_app, name="stats")
+app.add_typer(grids_app, name="grids")
 app.command("assign")(assign)
 app.command("up")(up)
 app.command("audit")(audit_command)

@@ -95,14 +95,17 @@ def deductions_for(session: Session, month: str) -> dict[str, float]:
 
 
 def assessment(session: Session, month: str, level: str = "department",
-               settings: Settings | None = None) -> list[dict[str, Any]]:
+               settings: Settings | None = None, attribution: str = "assigned"
+               ) -> list[dict[str, Any]]:
     """The assessment rows of ``month`` at ``level``: published columns, then the counts.
 
-    Raises ValidationFailed for a bad month or level. Never writes.
+    ``attribution``: which grid an event counts for at level grid
+    (:data:`geo.stats.ATTRIBUTIONS`). Raises ValidationFailed for a bad month, level or
+    attribution. Never writes.
     """
     since, until = month_period(parse_month(month))
-    rows = unit_stats(session, level, since, until, deductions=deductions_for(session, month),
-                      settings=settings)
+    rows = unit_stats(session, level, since, until, attribution=attribution,
+                      deductions=deductions_for(session, month), settings=settings)
     return [{key: row[key] for key, _ in COLUMNS} | {c: row[c] for c in COUNTS}
             for row in rows]
 

@@ -24,6 +24,7 @@ from geo.assessment import (
     set_deduction,
 )
 from geo.roles import readable_units
+from geo.stats import Attribution
 
 
 class DeductionIn(BaseModel):
@@ -45,9 +46,13 @@ def assessment_router() -> APIRouter:
         month: str = Query(..., description="YYYY-MM (China Standard Time)"),
         level: Literal["department", "street", "community", "grid", "district"] = "department",
         format: Literal["json", "csv", "xlsx"] = "json",
+        attribution: Attribution = Query(
+            "assigned", description="level=grid: which grid an event counts for (as /stats)"),
     ) -> Any:
-        rows = readable_units(caller.area_code, level, assessment(session, month, level, settings))
-        name = f"assessment_{level}_{month}"
+        rows = readable_units(caller.area_code, level,
+                              assessment(session, month, level, settings, attribution))
+        name = f"assessment_{level}_{month}" + (
+            "" if attribution == "assigned" else f"_{attribution}")
         if format == "csv":
             return Response(("\ufeff" + assessment_csv(rows)).encode("utf-8"),
                             media_type="text/csv; charset=utf-8",
@@ -55,7 +60,7 @@ def assessment_router() -> APIRouter:
         if format == "xlsx":
             return Response(assessment_xlsx(rows, month), media_type=XLSX,
                             headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
-        return {"month": month, "level": level, "units": rows}
+        return {"month": month, "level": level, "attribution": attribution, "units": rows}
 
     @router.get("/deductions", summary="The media deductions of a month (who, when)")
     def get_deductions(session: SessionDep, _: Reader,

@@ -50,7 +50,15 @@ from geo.fields import Text, Timestamp
 from geo.importer import import_file
 from geo.roles import check_case_action, readable_units
 from geo.settings import Settings
-from geo.stats import FIELDS, GRID_FIELDS, stats_csv, unit_stats, with_grid_counts
+from geo.stats import (
+    FIELDS,
+    GRID_FIELDS,
+    Attribution,
+    events_in_period,
+    stats_csv,
+    unit_stats,
+    with_grid_counts,
+)
 
 WorkerKey = Annotated[Caller, Depends(require_roles("worker"), scope="function")]
 
@@ -297,16 +305,28 @@ def _stats_routes(router: APIRouter) -> None:
         since: Timestamp | None = Query(None, description="default: 30 days before until"),
         until: Timestamp | None = Query(None, description="default: now"),
         format: Literal["json", "csv"] = "json",
+        attribution: Attribution = Query(
+            "assigned", description="level=grid: which grid an event counts for - assigned "
+            "(its stored assignment, the default), current (today's grid at its point) or "
+            "historical (the grid version valid when it was reported); docs/dispatch.md"),
     ) -> Any:
         end = until or datetime.now(UTC)
         start = since or end - timedelta(days=30)
-        rows = readable_units(caller.area_code, level,
-                              unit_stats(session, level, start, end, settings=settings))
+        every = unit_stats(session, level, start, end, attribution=attribution,
+                           settings=settings)
+        rows = readable_units(caller.area_code, level, every)
         if level == "grid":
             rows = with_grid_counts(session, rows)
         if format == "csv":
             fields = GRID_FIELDS if level == "grid" else FIELDS
+            name = f"stats_{level}" + ("" if attribution == "assigned" else f"_{attribution}")
             return Response(stats_csv(rows, fields), media_type="text/csv; charset=utf-8",
-                            headers={"Content-Disposition":
-                                     f'attachment; filename="stats_{level}.csv"'})
-        return {"level": level, "since": start, "until": end, "units": rows}
+                            headers={"Content-Disposition": f'attachment; filename="{name}.csv"',
+                                     "X-Gridlink-Attribution": attribution})
+        total = events_in_period(session, start, end)
+        events: int | None = total
+        unattributed: int | None = total - sum(r["accepted"] for r in every)
+        if caller.area_code is not None:  # the city's totals are outside a limited key's area
+            events = unattributed = None
+        return {"level": level, "attribution": attribution, "since": start, "until": end,
+                "events": events, "unattributed": unattributed, "units": rows}

@@ -2,9 +2,10 @@
 
 A changeset belongs to one area (community or street) and its author. Its draft rows
 (``plan_draft_grids``) say how grids would look after publishing; the published grids are
-untouched until :func:`publish`, which closes the old versions, opens new ones, re-assigns
-buildings, sites, cameras, workers and open events, and marks the changeset published - all
-in the caller's transaction (nothing is half-published: any error rolls everything back).
+untouched until :func:`publish`, which closes the old versions, opens new ones, records
+which became which (:mod:`geo.planning.lineage`), re-assigns buildings, sites, cameras,
+workers and open events, and marks the changeset published - all in the caller's
+transaction (nothing is half-published: any error rolls everything back).
 
 Concurrency: publishing takes an advisory lock per affected community, and fails with
 :class:`~geo.errors.Conflict` naming the conflicting changeset when a grid the draft touches
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from geo.assign import assign_events, assign_units
 from geo.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from geo.models import PlanChangeset, PlanDraftGrid
+from geo.planning.lineage import record_lineage
 from geo.planning.validate import Problem, scope_of, validate_area
 
 
@@ -168,6 +170,7 @@ def publish(session: Session, changeset_id: int, author: str, admin: bool = Fals
     at = now(session)
     area_wkt = changed_area_wkt(session, changeset_id)
     closed, opened = write_versions(session, changeset, at)
+    record_lineage(session, at, changeset.id, changeset.reason)
     reassigned = reassign(session, changeset_id, area_wkt)
     moved = move_workers(session, changeset_id)
     reassigned["workers"] = len(moved)

@@ -4,7 +4,8 @@ An import of the ``grids`` or ``micro_grids`` layer (geo.importer) never overwri
 place. For each staged row whose code has a current version that differs (any attribute or
 the geometry), the current version is closed at the import's time and a new version opened
 with ``version + 1``, ``changed_by`` and ``change_reason`` - as a publish does
-(geo.planning.changesets.write_versions); a new code starts at version 1. Rows equal to the
+(geo.planning.changesets.write_versions), lineage included (geo.planning.lineage); a new
+code starts at version 1. Rows equal to the
 current version (attributes, and the shape to ~1 cm in any vertex order) change nothing.
 A draft changeset published later and touching those grids answers 409 (its base is older
 than the new versions).
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from geo.errors import Conflict
 from geo.planning.changesets import now
+from geo.planning.lineage import record_lineage
 
 SOURCE = "gridlink_grid_source"
 _SNAPPED = ("ST_SnapToGrid(t.geom, 1e-7)", "ST_SnapToGrid(s.geom, 1e-7)")
@@ -96,4 +98,5 @@ def write_grid_versions(session: Session, stage: str, columns: list[str], exprs:
         "AND t.valid_to IS NULL)"),
         {"at": at, "author": change.author, "reason": change.reason}).rowcount  # type: ignore[attr-defined]
     session.execute(text(f"DROP TABLE IF EXISTS {SOURCE}"))
+    record_lineage(session, at, None, change.reason)
     return int(opened) - int(closed), int(closed)

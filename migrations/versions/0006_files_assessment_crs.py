@@ -7,7 +7,7 @@ uses it instead of "closed and never reworked"). The ``events_with_assignment`` 
 recreated so that its ``e.*`` carries the new column.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-06 07:10:00
 """
 

@@ -16,7 +16,7 @@ triggers, inside the writing transaction, so it is exact at every commit:
 The dashboard and ``/stats/daily`` read only this table (``geo.rollups``).
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-06 07:40:00
 """
 

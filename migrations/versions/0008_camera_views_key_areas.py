@@ -10,7 +10,7 @@ alarm → first camera view from it. Deleting an event deletes its views.
 or community whose figures the key may read on ``/dashboard`` and ``/stats`` (api.auth).
 
 Revision ID: 0008
-Revises: 0007
+Revises: 0013
 Create Date: 2026-12-06 09:40:00
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0008'
-down_revision: str | None = '0007'
+down_revision: str | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -262,8 +262,9 @@ def test_a_key_with_an_area_reads_that_area_only(client: TestClient, keys: dict[
     assert get("/stats/daily", since="2026-10-05", until="2026-11-03").json()["counts"] == (
         get("/stats/daily", area=STREET, since="2026-10-05", until="2026-11-03").json()["counts"])
     period = {"since": "2026-10-01T00:00:00Z", "until": AT.isoformat()}
-    assert [u["unit"] for u in get("/stats", level="street", **period).json()["units"]] == [
-        STREET]
+    street = get("/stats", level="street", **period).json()
+    assert [u["unit"] for u in street["units"]] == [STREET]
+    assert (street["events"], street["unattributed"]) == (None, None)  # the city's totals
     assert get("/stats", level="district", **period).json()["units"] == []  # above its area
     department = get("/stats", level="department", **period)
     assert department.status_code == 403 and department.json()["details"] == [

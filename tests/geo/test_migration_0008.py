@@ -7,21 +7,25 @@ from collections.abc import Iterator
 
 import pytest
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from geo.schema import alembic_config, upgrade
 from tests.geo.migration_db import database_at
 
+BEFORE = str(ScriptDirectory.from_config(alembic_config("")).get_revision("0008").down_revision)
+"""The revision 0008 follows (the integrator may re-chain it)."""
+
 
 @pytest.fixture
-def at_0007(database_url: str) -> Iterator[tuple[str, Engine]]:
-    with database_at(database_url, "0008", "0007") as made:
+def before_0008(database_url: str) -> Iterator[tuple[str, Engine]]:
+    with database_at(database_url, "0008", BEFORE) as made:
         yield made
 
 
-def test_camera_views_and_key_areas_come_and_go(at_0007: tuple[str, Engine]) -> None:
-    url, engine = at_0007
+def test_camera_views_and_key_areas_come_and_go(before_0008: tuple[str, Engine]) -> None:
+    url, engine = before_0008
     with engine.begin() as conn:
         event = conn.execute(text(
             "INSERT INTO events (category, reported_at, status, priority, geom, handling_level,"
@@ -37,7 +41,7 @@ def test_camera_views_and_key_areas_come_and_go(at_0007: tuple[str, Engine]) -> 
                           " VALUES (:e, 'C1', '调度')"), {"e": event})
         conn.execute(text("DELETE FROM events WHERE id = :e"), {"e": event})
         assert conn.execute(text("SELECT count(*) FROM event_camera_views")).scalar() == 0
-    command.downgrade(alembic_config(url), "0007")
+    command.downgrade(alembic_config(url), BEFORE)
     with engine.begin() as conn:
         assert conn.execute(text("SELECT to_regclass('event_camera_views')")).scalar() is None
         assert conn.execute(text(

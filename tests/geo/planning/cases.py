@@ -7,6 +7,7 @@ Community 140213001001 is the rectangle 0..200 x 0..100 m unless a case says oth
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,9 @@ from pyproj import Transformer
 from shapely.geometry import LineString, Point, Polygon, box
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+
+from geo.planning.changesets import open_changeset, publish
+from geo.planning.operations import split_by_line
 
 ORIGIN = (113.30, 40.08)
 _FWD = Transformer.from_crs(4326, 4547, always_xy=True)
@@ -200,3 +204,45 @@ def hairline_gap(db: Session) -> dict[str, Any]:
     for c, g in grids.items():
         add_grid(db, c, g)
     return {COMMUNITY: shape, **grids}
+
+
+SPLIT_EVENTS = (  # client id, reported (UTC), x, status, stored grid: see split_grid_history
+    ("west-june", "2026-06-01T02:00:00Z", 50, "closed", 1),
+    ("east-june", "2026-06-01T03:00:00Z", 130, "closed", 2),
+    ("far-east-june", "2026-06-01T04:00:00Z", 180, "closed", 2),
+    ("far-east-open", "2026-06-02T04:00:00Z", 180, "reported", 2),
+)
+
+
+def add_event(db: Session, client_id: str, reported_at: Any, x: float, status: str,
+              grid: str) -> None:
+    """An event at (x, 50) m reported at ``reported_at``, stored as assigned to ``grid``."""
+    event_id = db.execute(text(
+        "INSERT INTO events (client_id, category, reported_at, status, priority, handling_level,"
+        " postponements, reworks, valid, geom) VALUES (:c, 'garbage', :at, :s, 'normal',"
+        " 'grid', 0, 0, true, ST_GeomFromText(:w, 4326)) RETURNING id"),
+        {"c": client_id, "at": reported_at, "s": status,
+         "w": lonlat(Point(x, 50)).wkt}).scalar_one()
+    db.execute(text("INSERT INTO event_assignments (event_id, grid_code, assignment)"
+                    " VALUES (:e, :g, 'covered')"), {"e": event_id, "g": grid})
+
+
+def split_grid_history(db: Session) -> Any:
+    """A split grid's history; returns the split's publication time.
+
+    West 0..100 and east 100..200 exist since 2026-01-01; in June four events are reported
+    (x = 50 west; 130, 180 and 180 east; the last one still open). East is then split at
+    x = 160 into east (100..160) and 003 "East 2" (160..200), published now, which
+    re-assigns the open event to 003; an hour after the split one more event is reported
+    at x = 180 (003).
+    """
+    two_grids_sharing_an_edge(db)
+    db.execute(text("UPDATE grids SET valid_from = '2026-01-01T00:00:00Z'"))
+    for client_id, at, x, status, grid in SPLIT_EVENTS:
+        add_event(db, client_id, at, x, status, code(grid))
+    cs = open_changeset(db, COMMUNITY, "split the east grid", "planner-li").id
+    split_by_line(db, cs, "planner-li", code(2), geojson(LineString([(160, -10), (160, 110)])),
+                  code(3), "East 2")
+    at = publish(db, cs, "planner-li").published_at
+    add_event(db, "far-east-after", at + timedelta(hours=1), 180, "reported", code(3))
+    return at
