@@ -42,6 +42,8 @@ class Caller:
     key_id: int | None = None
     worker_code: str | None = None
     key_prefix: str | None = None
+    area_code: str | None = None
+    """The only area the key may read on /dashboard and /stats (geo.roles); None: all."""
 
 
 SESSION_COOKIE = "gridlink_session"
@@ -130,7 +132,7 @@ async def caller_of(request: HTTPConnection, lookup: KeyLookup,
     if key is None:
         raise AuthRequired("the API key is unknown or revoked")
     caller = Caller(name=key.name, role=key.role, key_id=key.id, worker_code=key.worker_code,
-                    key_prefix=key.prefix)
+                    key_prefix=key.prefix, area_code=key.area_code)
     if (settings.key_cache_seconds > 0 and generation is not None
             and generation == revocations.generation()):
         _KEYS_SEEN[digest] = (caller, now + settings.key_cache_seconds, generation)

@@ -2,9 +2,10 @@
 
 Every error is one body, ``{"error", "message", "details"}`` (:mod:`api.errors`), declared
 once as the component ``ErrorBody``. Which statuses an operation lists follows from what
-it is: 401 unless public, 403 when its rule admits only some roles, 400/404/409/422 when it
-takes parameters or a body, 409 for writes, 413/415 when it reads a body, 503 when it needs
-the database. Schemathesis (tests/api/test_schemathesis.py) checks that every status met is
+it is: 401 unless public, 403 when its rule admits only some roles or it reads figures a key
+limited to one area may be refused (:data:`AREA_READS`), 400/404/409/422 when it takes
+parameters or a body, 409 for writes, 413/415 when it reads a body, 503 when it needs the
+database. Schemathesis (tests/api/test_schemathesis.py) checks that every status met is
 listed and every body matches.
 """
 
@@ -32,7 +33,7 @@ ERROR_BODY: dict[str, Any] = {
 DESCRIPTIONS = {
     400: "Unreadable body or file, unknown CRS or code format",
     401: "No API key, or an unknown or revoked one",
-    403: "The key's role may not do this",
+    403: "The key's role (or the area it is limited to) may not do this",
     404: "No such entity (id or code)",
     409: "Conflicts with the current state (illegal transition, concurrent edit)",
     413: "Body over GRIDLINK_MAX_UPLOAD_MB, or a zip that would unpack too large",
@@ -42,6 +43,10 @@ DESCRIPTIONS = {
 }
 STATIC_OPERATIONS = frozenset({("get", "/login"), ("post", "/logout")})
 """Operations that never touch the database."""
+AREA_READS = frozenset({"/dashboard", "/dashboard/data", "/dashboard/csv/{panel}",
+                        "/dashboard/report.xlsx", "/stats", "/stats/daily", "/stats/assessment"})
+"""Reads a key limited to one area may be refused (403: another area, department figures;
+geo.roles.readable_area)."""
 PAGE_RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/login"): {
         "303": {"description": "Signed in: on to `next`"},
@@ -90,7 +95,7 @@ def error_statuses(method: str, path: str, operation: dict[str, Any],
     statuses = set()
     if roles is not None:
         statuses.add(401)
-        if roles != READ_ROLES:
+        if roles != READ_ROLES or path in AREA_READS:
             statuses.add(403)
     if operation.get("parameters") or "requestBody" in operation:
         statuses |= {400, 404, 409, 422}  # 409: e.g. the diff of a draft, not a published set

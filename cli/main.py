@@ -107,13 +107,16 @@ def keys_create(
     role: str = typer.Option(..., help=f"one of {', '.join(ROLES)}"),
     name: str = typer.Option("cli", help="who the key is for"),
     worker: str | None = typer.Option(None, help="worker code, for worker keys"),
+    area: str | None = typer.Option(None, help="district/street/community code: the key reads "
+                                    "/dashboard and /stats of this area only"),
 ) -> None:
     """Create an API key. The key is printed once and stored only as a hash."""
     try:
         with transaction() as session:
-            plain = create_key(session, name, role, worker_code=worker)
+            plain = create_key(session, name, role, worker_code=worker, area_code=area)
             record(session, cli_actor(session, "keys create"), "create", "api_key", plain[:7],
-                   after={"name": name, "role": role, "worker_code": worker})
+                   after={"name": name, "role": role, "worker_code": worker,
+                          "area_code": area})
     except GridlinkError as exc:
         raise fail(exc) from exc
     console.print(plain)

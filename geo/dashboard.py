@@ -5,7 +5,8 @@ Every case count comes from one of two places, so the wall equals the API to the
 - :func:`geo.rollups.daily_counts` (the on-write daily rollups; API ``/stats/daily``):
   today's cases by status, open alarms, cases per day by category, cases per child unit;
 - :func:`geo.stats.unit_stats` (the assessment; API ``/stats``): new in the last 24 h
-  (``accepted``), the handling and on-time rates per day, the month's ranking.
+  (``accepted``), the handling and on-time rates per day (the 30 days' rows of the scope in
+  one query, :func:`geo.stats.unit_stats_per_period`), the month's ranking.
 
 The rest are read directly: overdue cases now, camera health (the ``status`` of each camera
 and the ordinary grid whose polygon covers it), alarm response times and the 7-day heat grid.
@@ -27,7 +28,7 @@ from geo.errors import ValidationFailed
 from geo.mapdata import area_outline, default_area
 from geo.rollups import LOCAL_TZ, daily_counts, local_day
 from geo.settings import Settings
-from geo.stats import unit_stats
+from geo.stats import unit_stats, unit_stats_per_period
 
 CHILD_LEVEL = {"district": "street", "street": "community", "community": "grid"}
 """The units a scope is broken down into (bars, ranking, camera health)."""
@@ -72,18 +73,18 @@ def day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), LOCAL_TZ)
 
 
-def _scope_stats(session: Session, scope: Scope, since: datetime, until: datetime,
-                 settings: Settings) -> dict[str, Any] | None:
-    """The /stats row of the scope itself over [since, until), None if it had no event."""
-    rows = unit_stats(session, scope.level, since, until, settings=settings)
-    return next((r for r in rows if r["unit"] == scope.code), None)
+def _scope_stats(session: Session, scope: Scope, bounds: list[datetime],
+                 settings: Settings) -> list[dict[str, Any] | None]:
+    """The /stats row of the scope itself over each period [bounds[i], bounds[i+1]), None
+    where it had no event (one query for all periods)."""
+    return unit_stats_per_period(session, scope.level, scope.code, bounds, settings=settings)
 
 
 def today_panel(session: Session, scope: Scope, now: datetime,
                 settings: Settings) -> dict[str, Any]:
     """Today's cases by status, new in the 24 h before ``now``, overdue cases, open alarms."""
     day = local_day(now)
-    last_24h = _scope_stats(session, scope, now - timedelta(hours=24), now, settings)
+    [last_24h] = _scope_stats(session, scope, [now - timedelta(hours=24), now], settings)
     alarms = daily_counts(session, scope.code, ALL_TIME, day, ("status",), category="alarm")
     return {
         "day": day.isoformat(),
@@ -119,13 +120,11 @@ def trend_panel(session: Session, scope: Scope, now: datetime,
     last = local_day(now)
     first = last - timedelta(days=TREND_DAYS - 1)
     days = [first + timedelta(days=i) for i in range(TREND_DAYS)]
-    rates = []
-    for day in days:
-        row = _scope_stats(session, scope, day_start(day), day_start(day + timedelta(days=1)),
-                           settings)
-        rates.append({"day": day.isoformat(),
-                      "handling_rate": row["handling_rate"] if row else None,
-                      "on_time_rate": row["on_time_rate"] if row else None})
+    rows = _scope_stats(session, scope, [day_start(d) for d in [*days, last + timedelta(days=1)]],
+                        settings)
+    rates = [{"day": day.isoformat(), "handling_rate": row["handling_rate"] if row else None,
+              "on_time_rate": row["on_time_rate"] if row else None}
+             for day, row in zip(days, rows, strict=True)]
     by_category = daily_counts(session, scope.code, first, last, ("day", "category"))
     return {
         "first_day": first.isoformat(), "last_day": last.isoformat(),
@@ -207,32 +206,55 @@ def camera_panel(session: Session, scope: Scope) -> dict[str, Any]:
 
 
 RESPONSE_BUCKETS_MIN = (5, 15, 30, 60)
-"""Upper bounds (minutes) of the alarm-to-dispatch histogram; the last bucket is open."""
+"""Upper bounds (minutes) of the alarm-response histograms; the last bucket is open."""
+
+ALARM_RESPONSE_SQL = """
+SELECT count(*)::int AS alarms,
+       count(dispatch)::int AS dispatched,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY dispatch) AS median_min,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY dispatch) AS p90_min,
+       array_agg(dispatch) FILTER (WHERE dispatch IS NOT NULL) AS dispatch_minutes,
+       count(first_view)::int AS viewed,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY first_view) AS view_median_min,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY first_view) AS view_p90_min,
+       array_agg(first_view) FILTER (WHERE first_view IS NOT NULL) AS view_minutes
+  FROM (SELECT extract(epoch FROM e.dispatched_at - e.reported_at) / 60 AS dispatch,
+               extract(epoch FROM v.first_at - e.reported_at) / 60 AS first_view
+          FROM events_with_assignment e
+          LEFT JOIN LATERAL (SELECT min(viewed_at) AS first_at FROM event_camera_views
+                              WHERE event_id = e.id AND viewed_at < :now) v ON true
+         WHERE e.category = 'alarm' AND e.grid_code LIKE :prefix
+           AND :area IN (e.district_code, e.street_code, e.community_code)
+           AND e.reported_at >= :since AND e.reported_at < :now) a
+"""
+"""Per alarm of the period: minutes to dispatch and to the first camera view before ``now``."""
 
 
 def alarm_panel(session: Session, scope: Scope, now: datetime) -> dict[str, Any]:
-    """Alarms reported in the 30 days before ``now``: minutes from alarm to dispatch (median,
-    p90, histogram over :data:`RESPONSE_BUCKETS_MIN`) and how many are not yet dispatched."""
-    row = session.execute(text(
-        "SELECT count(*)::int AS alarms, count(dispatched_at)::int AS dispatched,"
-        " percentile_cont(0.5) WITHIN GROUP (ORDER BY m) AS median_min,"
-        " percentile_cont(0.9) WITHIN GROUP (ORDER BY m) AS p90_min,"
-        " array_agg(m) FILTER (WHERE m IS NOT NULL) AS minutes"
-        " FROM (SELECT extract(epoch FROM dispatched_at - reported_at) / 60 AS m,"
-        "   dispatched_at FROM events_with_assignment WHERE category = 'alarm'"
-        "   AND grid_code LIKE :prefix AND :area IN (district_code, street_code, community_code)"
-        "   AND reported_at >= :since AND reported_at < :now) a"),
-        {"prefix": prefix_pattern(scope.code), "area": scope.code, "now": now,
-         "since": now - timedelta(days=TREND_DAYS)}).mappings().one()
-    minutes = [float(m) for m in row["minutes"] or []]
-    bounds = [0, *RESPONSE_BUCKETS_MIN]
-    buckets = [{"label": f"{lo}-{hi} 分钟", "alarms": sum(lo <= m < hi for m in minutes)}
-               for lo, hi in zip(bounds, bounds[1:], strict=False)]
-    buckets.append({"label": f"≥{bounds[-1]} 分钟",
-                    "alarms": sum(m >= bounds[-1] for m in minutes)})
+    """Alarms reported in the 30 days before ``now``: minutes from alarm to dispatch and from
+    alarm to the first camera view opened for it (:mod:`geo.camera_views`) - count, median,
+    p90 and a histogram over :data:`RESPONSE_BUCKETS_MIN` (each bucket: ``alarms``
+    dispatched and ``viewed`` first within it)."""
+    row = session.execute(text(ALARM_RESPONSE_SQL), {
+        "prefix": prefix_pattern(scope.code), "area": scope.code, "now": now,
+        "since": now - timedelta(days=TREND_DAYS)}).mappings().one()
+    dispatch = _histogram(row["dispatch_minutes"])
+    view = _histogram(row["view_minutes"])
     return {"alarms": row["alarms"], "dispatched": row["dispatched"],
             "median_min": _one_decimal(row["median_min"]), "p90_min": _one_decimal(row["p90_min"]),
-            "buckets": buckets}
+            "viewed": row["viewed"], "view_median_min": _one_decimal(row["view_median_min"]),
+            "view_p90_min": _one_decimal(row["view_p90_min"]),
+            "buckets": [{"label": label, "alarms": d, "viewed": v}
+                        for (label, d), (_, v) in zip(dispatch, view, strict=True)]}
+
+
+def _histogram(minutes: list[Any] | None) -> list[tuple[str, int]]:
+    """(label, how many of ``minutes``) per bucket of :data:`RESPONSE_BUCKETS_MIN`."""
+    values = [float(m) for m in minutes or []]
+    bounds = [0, *RESPONSE_BUCKETS_MIN]
+    counts = [(f"{lo}-{hi} 分钟", sum(lo <= m < hi for m in values))
+              for lo, hi in zip(bounds, bounds[1:], strict=False)]
+    return [*counts, (f"≥{bounds[-1]} 分钟", sum(m >= bounds[-1] for m in values))]
 
 
 def _one_decimal(value: float | None) -> float | None:
@@ -286,10 +308,20 @@ PANEL_PARTS: dict[str, Callable[[Session, Scope, datetime, Settings], dict[str, 
 """Each part of the figures and the function computing it (one part per chart's CSV)."""
 
 
+RANDOM_PAGE_COST = "1.1"
+"""The planner's cost of a random page for the dashboard's reads (transaction-local; default
+4). The figures read one day to one month of events and their assignments, cached in memory:
+at the default the planner joins them by scanning every assignment (0.08 s for one day at
+200,000 events) where an index probe per event takes 0.01 s (bench/RESULTS.md, Dashboard)."""
+
+
 def dashboard_figures(session: Session, scope: Scope, now: datetime, settings: Settings,
                       parts: Sequence[str] = tuple(PANEL_PARTS)) -> dict[str, Any]:
     """The panels ``parts`` (default: all) of the dashboard of ``scope`` at ``now``, with the
-    scope, ``now`` and the wall screen's cycle (JSON-ready). Never writes."""
+    scope, ``now`` and the wall screen's cycle (JSON-ready). Never writes; sets
+    :data:`RANDOM_PAGE_COST` for the rest of the caller's transaction."""
+    session.execute(text("SELECT set_config('random_page_cost', :v, true)"),
+                    {"v": RANDOM_PAGE_COST})
     return {
         "scope": {"code": scope.code, "name": scope.name, "level": scope.level,
                   "child_level": scope.child_level},

@@ -33,22 +33,29 @@ def hash_key(plain: str) -> str:
 
 def create_key(
     session: Session, name: str, role: str, worker_code: str | None = None,
-    plain: str | None = None,
+    plain: str | None = None, area_code: str | None = None,
 ) -> str:
     """Store a new key for ``role`` and return the plain key (never stored, never logged).
 
     ``plain`` may fix the key (the demo admin key); otherwise a random one is made.
+    ``area_code`` (a district, street or community) limits what the key may read on
+    ``/dashboard`` and ``/stats`` to that area (:func:`geo.roles.readable_area`); None: all.
+    Raises ValidationFailed for an unknown role or an area code that is no such area.
     """
     if role not in ROLES:
         raise ValidationFailed(
             f"unknown role {role!r}", [{"field": "role", "allowed": list(ROLES)}]
         )
+    if area_code is not None and session.scalar(
+            text("SELECT 1 FROM admin_areas WHERE code = :c"), {"c": area_code}) is None:
+        raise ValidationFailed(f"{area_code!r} is no district, street or community",
+                               [{"field": "area_code", "value": area_code}])
     plain = plain or f"gl_{secrets.token_urlsafe(24)}"
     digest = hash_key(plain)
     existing = session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
     if existing is None:
         session.add(ApiKey(name=name, role=role, prefix=plain[:7], key_hash=digest,
-                           worker_code=worker_code))
+                           worker_code=worker_code, area_code=area_code))
     return plain
 
 

@@ -273,6 +273,21 @@ class EventTransition(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
 
+class EventCameraView(Base):
+    """A camera view a dispatcher opened for an event (0008): the dashboard's alarm → first
+    camera view. ``camera_code`` is no foreign key: cameras are re-imported, views stay."""
+
+    __tablename__ = "event_camera_views"
+    __table_args__ = (Index("ix_event_camera_views_event", "event_id", "viewed_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("events.id", ondelete="CASCADE"))
+    camera_code: Mapped[str] = mapped_column(Text)
+    viewed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(Text)
+    key_prefix: Mapped[str | None] = mapped_column(Text)
+
+
 class ApiKey(Base):
     """An API key, stored as a SHA-256 hash; ``prefix`` identifies it in listings."""
 
@@ -291,6 +306,8 @@ class ApiKey(Base):
     worker_code: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    area_code: Mapped[str | None] = mapped_column(Text)
+    """The district/street/community whose figures the key may read (0008); None: all."""
 
 
 class PlanChangeset(Base):

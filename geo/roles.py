@@ -29,9 +29,16 @@ of its own grid or micro-grid (:func:`check_patrol_checkin`); admin on any.
 
 Refusals are :class:`~geo.errors.Forbidden` (HTTP 403) naming the action, the case's grid
 and the worker's grid; an unknown case is :class:`~geo.errors.NotFound` (404).
+
+Read areas (``/dashboard``, ``/stats``): a key with an ``area_code`` (district, street or
+community) reads that area and the areas, grids and units inside it - the codes that start
+with its code, since codes nest by prefix - and no other, nor department figures.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -126,3 +133,30 @@ def check_patrol_checkin(session: Session, task_id: int, role: str | None,
                         [{"task": task_id, "task_grid": task.grid_code,
                           "task_micro_grid": task.micro_grid_code, "worker": worker_code,
                           "worker_grid": own}])
+
+
+def readable_area(key_area: str | None, area: str | None) -> str | None:
+    """The area a read covers: ``area``, or the key's own area when none is asked.
+
+    Raises Forbidden (naming both codes) for an ``area`` outside ``key_area``.
+    """
+    if key_area is None:
+        return area
+    if area is None:
+        return key_area
+    if not area.startswith(key_area):
+        raise Forbidden(f"this key may read area {key_area} and what lies inside it, "
+                        f"not {area}", [{"field": "area", "value": area, "key_area": key_area}])
+    return area
+
+
+def readable_units(key_area: str | None, level: str,
+                   rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows (with a ``unit`` code) of ``level`` a key of ``key_area`` may read: all for a
+    key without area, else the units inside its area. Forbidden: department figures."""
+    if key_area is None:
+        return list(rows)
+    if level == "department":
+        raise Forbidden(f"this key may read area {key_area} only, not department figures",
+                        [{"field": "level", "value": level, "key_area": key_area}])
+    return [r for r in rows if str(r["unit"]).startswith(key_area)]

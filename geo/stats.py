@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal, get_args
 
@@ -163,9 +164,7 @@ def events_in_period(session: Session, since: datetime, until: datetime) -> int:
         {"since": since, "until": until}).scalar_one())
 
 
-_STATS_SQL = """
-SELECT s.*, coalesce(a.name, g.name) AS name FROM (
-  SELECT unit,
+_COUNTS = """
     count(*) AS accepted,
     count(*) FILTER (WHERE valid) AS valid,
     count(*) FILTER (WHERE valid AND status IN ('resolved', 'closed')) AS handled,
@@ -174,17 +173,69 @@ SELECT s.*, coalesce(a.name, g.name) AS name FROM (
     count(*) FILTER (WHERE due AND status = 'closed' AND closed_at <= due_at) AS closed_on_time,
     count(*) FILTER (WHERE due AND postponements > 0) AS postponed,
     count(*) FILTER (WHERE due AND status = 'closed'
-                     AND coalesce(first_time, reworks = 0)) AS first_time
-  FROM (SELECT e.*, {unit} AS unit,
-               (e.valid AND (e.due_at < :until OR e.status = 'closed')) AS due
-        FROM {source} WHERE e.reported_at >= :since AND e.reported_at < :until
-          AND e.status <> 'duplicate') ev
-  WHERE unit IS NOT NULL GROUP BY unit) s
+                     AND coalesce(first_time, reworks = 0)) AS first_time"""
+"""The counts of the table above over rows of events with their ``due`` flag (one place)."""
+
+_DUE = "(valid AND (due_at < {until} OR status = 'closed')) AS due"
+"""The ``due`` flag (应结案) of an event reported in a period ending at ``{until}``."""
+
+_UNIT_NAME = """
 LEFT JOIN admin_areas a ON a.code = s.unit
 LEFT JOIN LATERAL (SELECT g.name FROM grids g WHERE g.code = s.unit
-                   ORDER BY g.version DESC LIMIT 1) g ON true
+                   ORDER BY g.version DESC LIMIT 1) g ON true"""
+"""The unit's name: its admin area's, else its grid's latest version's."""
+
+_STATS_SQL = """
+SELECT s.*, coalesce(a.name, g.name) AS name FROM (
+  SELECT unit,""" + _COUNTS + """
+  FROM (SELECT e.*, {unit} AS unit, """ + _DUE.format(until=":until") + """
+        FROM {source} WHERE e.reported_at >= :since AND e.reported_at < :until
+          AND e.status <> 'duplicate') ev
+  WHERE unit IS NOT NULL GROUP BY unit) s""" + _UNIT_NAME + """
 ORDER BY s.unit
-"""
+"""  # noqa: S608 (constant SQL fragments; {source}, {unit} from _source)
+
+
+def unit_stats_per_period(session: Session, level: str, unit: str,
+                          bounds: Sequence[datetime], *,
+                          settings: Settings | None = None) -> list[dict[str, Any] | None]:
+    """The :func:`unit_stats` row of ``unit`` for each period ``[bounds[i], bounds[i+1])``,
+    in one query: element ``i`` equals the row of ``unit`` that ``unit_stats(session, level,
+    bounds[i], bounds[i+1])`` answers (None when the unit had no event then).
+
+    Raises :class:`ValidationFailed` for an unknown level, fewer than two bounds or bounds
+    not strictly increasing. Never writes.
+    """
+    settings = settings or get_settings()
+    if level not in UNIT_COLUMNS:
+        raise ValidationFailed(f"unknown level {level!r}",
+                               [{"field": "level", "allowed": list(UNIT_COLUMNS)}])
+    if len(bounds) < 2 or any(not a < b for a, b in zip(bounds, bounds[1:], strict=False)):
+        raise ValidationFailed("the periods are empty: bounds must be strictly increasing",
+                               [{"field": "bounds", "value": [b.isoformat() for b in bounds]}])
+    rows = session.execute(text(_PERIODS_SQL.format(col=UNIT_COLUMNS[level])),
+                           {"bounds": list(bounds), "first": bounds[0], "last": bounds[-1],
+                            "unit": unit}).mappings().all()
+    by_period = {r["period"]: r for r in rows}  # width_bucket: period i + 1 is [b[i], b[i+1])
+    return [_with_rates(dict(by_period[i]), 0.0, settings.score_weights)
+            if i in by_period else None for i in range(1, len(bounds))]
+
+
+_PERIODS_SQL = """
+SELECT s.*, coalesce(a.name, g.name) AS name FROM (
+  SELECT ev.period, ev.unit,""" + _COUNTS + """
+  FROM (SELECT b.*, """ + _DUE.format(until="b.period_end") + """
+          FROM (SELECT e.*, e.{col} AS unit, w.period,
+                       (CAST(:bounds AS timestamptz[]))[w.period + 1] AS period_end
+                  FROM events_with_assignment e
+                 CROSS JOIN LATERAL (SELECT width_bucket(e.reported_at,
+                                            CAST(:bounds AS timestamptz[])) AS period) w
+                 WHERE e.reported_at >= :first AND e.reported_at < :last
+                   AND e.{col} = :unit AND e.status <> 'duplicate') b) ev
+  GROUP BY ev.period, ev.unit) s""" + _UNIT_NAME + """
+ORDER BY s.period
+"""  # noqa: S608 (constant SQL fragments; {col} from UNIT_COLUMNS)
+"""Like ``_STATS_SQL`` for one unit over several periods, each with its own ``until``."""
 
 
 def _ratio(part: int, whole: int) -> float | None:

@@ -25,7 +25,7 @@ PANELS = (
     ("status", "今日案件（按状态）"), ("categories", "近30天每日案件（按类别）"),
     ("units", "近30天案件（按下级区域）"), ("rates", "近30天处置率与按期结案率"),
     ("ranking", "本月考核排名"), ("cameras", "视频监控在线情况"),
-    ("alarm_response", "报警响应（报警至派遣）"), ("heat", "近7天事件热力"),
+    ("alarm_response", "报警响应（至派遣 / 至首次调看视频）"), ("heat", "近7天事件热力"),
 )
 """Chart id → title; each chart's "数据" link is ``/dashboard/csv/<id>``."""
 

@@ -22,6 +22,9 @@ class KeyRequest(BaseModel):
     name: Text = Field(min_length=1, description="who the key is for")
     role: Role
     worker_code: Text | None = Field(default=None, description="for worker keys")
+    area_code: Text | None = Field(default=None, description="the district, street or "
+                                   "community whose /dashboard and /stats figures the key may "
+                                   "read (default: every area)")
 
 
 def admin_router() -> APIRouter:
@@ -53,12 +56,14 @@ def _key_routes(router: APIRouter) -> None:
     def list_keys(session: SessionDep, _: Admin) -> list[dict[str, Any]]:
         rows = session.scalars(select(ApiKey).order_by(ApiKey.id)).all()
         return [{"id": k.id, "name": k.name, "role": k.role, "prefix": k.prefix,
-                 "created_at": k.created_at, "revoked": k.revoked_at is not None} for k in rows]
+                 "area_code": k.area_code, "created_at": k.created_at,
+                 "revoked": k.revoked_at is not None} for k in rows]
 
     @router.post("/keys", status_code=201, summary="Create an API key (shown once)")
     def new_key(body: KeyRequest, request: Request, session: SessionDep,
                 caller: Admin) -> dict[str, str]:
-        plain = create_key(session, body.name, body.role, worker_code=body.worker_code)
+        plain = create_key(session, body.name, body.role, worker_code=body.worker_code,
+                           area_code=body.area_code)
         record(session, actor_of(request, caller), "create", "api_key", plain[:7],
                after=body.model_dump())
         return {"key": plain, "role": body.role, "prefix": plain[:7]}

@@ -23,6 +23,7 @@ from geo.assessment import (
     deduction_rows,
     set_deduction,
 )
+from geo.roles import readable_units
 from geo.stats import Attribution
 
 
@@ -41,14 +42,15 @@ def assessment_router() -> APIRouter:
     @router.get("/assessment", summary="Monthly assessment table per unit (JSON, CSV, XLSX)",
                 responses=also_answers(CSV, XLSX))
     def get_assessment(
-        session: SessionDep, settings: SettingsDep, _: Reader,
+        session: SessionDep, settings: SettingsDep, caller: Reader,
         month: str = Query(..., description="YYYY-MM (China Standard Time)"),
         level: Literal["department", "street", "community", "grid", "district"] = "department",
         format: Literal["json", "csv", "xlsx"] = "json",
         attribution: Attribution = Query(
             "assigned", description="level=grid: which grid an event counts for (as /stats)"),
     ) -> Any:
-        rows = assessment(session, month, level, settings, attribution)
+        rows = readable_units(caller.area_code, level,
+                              assessment(session, month, level, settings, attribution))
         name = f"assessment_{level}_{month}" + (
             "" if attribution == "assigned" else f"_{attribution}")
         if format == "csv":

@@ -1,5 +1,7 @@
 """The command-centre dashboard (/dashboard: page, figures, each chart's CSV) and the daily
-case counts it shares with the API (/stats/daily). Any reader; see docs/dashboard.md."""
+case counts it shares with the API (/stats/daily). Any reader; a key with an area reads that
+area only (default: its area; another is 403, geo.roles.readable_area). See
+docs/dashboard.md."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from api.openapi import CSV, XLSX, also_answers
 from geo.dashboard import dashboard_figures, dashboard_scope
 from geo.errors import NotFound
 from geo.monthly_report import monthly_report_xlsx
+from geo.roles import readable_area
 from geo.rollups import counts_csv, daily_counts, local_day, today
 from geo.stats import FIELDS as STATS_FIELDS
 from layers.dashboard import dashboard_html
@@ -31,7 +34,7 @@ PANELS: dict[str, tuple[tuple[str, str], tuple[str, ...]]] = {
     "ranking": (("ranking", "units"), STATS_FIELDS),
     "cameras": (("cameras", "by_unit"), ("unit", "name", "status", "cameras")),
     "blind_grids": (("cameras", "grids_without_camera"), ("code", "name")),
-    "alarm_response": (("alarms", "buckets"), ("label", "alarms")),
+    "alarm_response": (("alarms", "buckets"), ("label", "alarms", "viewed")),
     "heat": (("heat", "cells"), ("x", "y", "events")),
 }
 """Each chart's table: where its rows sit in the figures, and its CSV columns."""
@@ -49,7 +52,7 @@ def dashboard_router() -> APIRouter:
              at: datetime | None = Query(None, description="show the figures at this instant "
                                          "(default: now, refreshed live)"),
              ) -> HTMLResponse:
-        scope = dashboard_scope(session, area)
+        scope = dashboard_scope(session, readable_area(caller.area_code, area))
         stream = "/alarms/stream" if caller.role in ("dispatcher", "admin") else None
         moment = _instant(at).isoformat() if at else ""
         month = (local_day(_instant(at)) if at else today()).isoformat()
@@ -57,19 +60,21 @@ def dashboard_router() -> APIRouter:
                                            month, moment))
 
     @router.get("/dashboard/data", summary="Every figure of the dashboard (JSON)")
-    def data(session: SessionDep, settings: SettingsDep, _: Reader, area: str | None = None,
+    def data(session: SessionDep, settings: SettingsDep, caller: Reader,
+             area: str | None = None,
              at: datetime | None = Query(None, description="the figures' 'now' (default now)"),
              ) -> dict[str, Any]:
-        return dashboard_figures(session, dashboard_scope(session, area), _instant(at), settings)
+        scope = dashboard_scope(session, readable_area(caller.area_code, area))
+        return dashboard_figures(session, scope, _instant(at), settings)
 
     @router.get("/dashboard/csv/{panel}", summary="One chart's data as CSV",
                 response_class=Response, responses=also_answers(CSV))
-    def panel_csv(panel: str, session: SessionDep, settings: SettingsDep, _: Reader,
+    def panel_csv(panel: str, session: SessionDep, settings: SettingsDep, caller: Reader,
                   area: str | None = None, at: datetime | None = None) -> Response:
         if panel not in PANELS:
             raise NotFound(f"no dashboard chart is called {panel!r}",
                            [{"field": "panel", "value": panel, "allowed": list(PANELS)}])
-        scope = dashboard_scope(session, area)
+        scope = dashboard_scope(session, readable_area(caller.area_code, area))
         (part, key), columns = PANELS[panel]
         figures = dashboard_figures(session, scope, _instant(at), settings, (part,))
         return _csv(figures[part][key], columns, f"dashboard_{scope.code}_{panel}.csv")
@@ -77,17 +82,18 @@ def dashboard_router() -> APIRouter:
     @router.get("/dashboard/report.xlsx", summary="Monthly report (XLSX with charts): the "
                 "month's assessment ranking and case figures of one scope",
                 response_class=Response, responses=also_answers(XLSX))
-    def report(session: SessionDep, settings: SettingsDep, _: Reader, area: str | None = None,
+    def report(session: SessionDep, settings: SettingsDep, caller: Reader,
+               area: str | None = None,
                month: date = Query(..., description="any day of the month, e.g. 2026-11-01"),
                ) -> Response:
-        scope = dashboard_scope(session, area)
+        scope = dashboard_scope(session, readable_area(caller.area_code, area))
         return Response(monthly_report_xlsx(session, scope, month, settings), media_type=XLSX,
                         headers={"Content-Disposition": 'attachment; filename='
                                  f'"report_{scope.code}_{month:%Y-%m}.xlsx"'})
 
     @router.get("/stats/daily", summary="Cases per day (CST) from the daily rollups, grouped "
                 "by day/area/grid/category/status (JSON or CSV)", responses=also_answers(CSV))
-    def stats_daily(session: SessionDep, _: Reader, area: str | None = None,
+    def stats_daily(session: SessionDep, caller: Reader, area: str | None = None,
                     since: date | None = Query(None, description="first day (default: "
                                                "29 days before until)"),
                     until: date | None = Query(None, description="last day, included "
@@ -98,6 +104,7 @@ def dashboard_router() -> APIRouter:
         last = until or today()
         first = since or date.fromordinal(last.toordinal() - 29)
         columns = tuple(c.strip() for c in by.split(",") if c.strip())
+        area = readable_area(caller.area_code, area)
         rows = daily_counts(session, area, first, last, columns, category)
         if format == "csv":
             return Response(counts_csv(rows, columns), media_type="text/csv; charset=utf-8",

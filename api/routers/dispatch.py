@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -32,6 +32,7 @@ from api.openapi import CSV, also_answers
 from api.params import EventId, Offset
 from geo import tempdir
 from geo.assign import assign_events
+from geo.camera_views import record_camera_view
 from geo.duplicates import (
     MergeIn,
     case_of,
@@ -55,7 +56,7 @@ from geo.events import (
     stored_boundary,
     transitions_of,
 )
-from geo.fields import Timestamp
+from geo.fields import Text, Timestamp
 from geo.importer import import_file
 from geo.reassignments import (
     ReassignIn,
@@ -63,7 +64,7 @@ from geo.reassignments import (
     reassign_event,
     reassignments_of,
 )
-from geo.roles import check_case_action
+from geo.roles import check_case_action, readable_area, readable_units
 from geo.settings import Settings
 from geo.stats import (
     FIELDS,
@@ -83,6 +84,10 @@ REPLAYED = "Idempotent-Replayed"
 """Header on the answer to a POST /events whose client_id was seen before."""
 
 
+class CameraViewIn(BaseModel):
+    camera_code: Text = Field(min_length=1, description="the camera whose view was opened")
+
+
 class ActionIn(BaseModel):
     action: str
     note: str | None = None
@@ -94,6 +99,7 @@ def dispatch_router() -> APIRouter:
     router = APIRouter(tags=["dispatch"])
     _event_routes(router)
     _alarm_routes(router)
+    _camera_view_routes(router)
     _stats_routes(router)
     return router
 
@@ -330,11 +336,21 @@ async def _sse(request: Request, subscription: Subscription,
         subscription.close()
 
 
+def _camera_view_routes(router: APIRouter) -> None:
+    @router.post("/events/{event_id}/camera-views", status_code=201,
+                 summary="Record that the command centre opened a camera's view for this event "
+                 "(alarm → first camera view on /dashboard); 422 for an unknown camera")
+    def post_camera_view(event_id: EventId, body: CameraViewIn, session: SessionDep,
+                         caller: Dispatcher) -> dict[str, Any]:
+        return record_camera_view(session, event_id, body.camera_code, caller.name,
+                                  caller.key_prefix)
+
+
 def _stats_routes(router: APIRouter) -> None:
     @router.get("/stats", summary="Assessment statistics per unit over a period (JSON or CSV)",
                 responses=also_answers(CSV))
     def get_stats(
-        session: SessionDep, settings: SettingsDep, _: Reader,
+        session: SessionDep, settings: SettingsDep, caller: Reader,
         level: Literal["grid", "community", "street", "district", "department"] = "grid",
         since: Timestamp | None = Query(None, description="default: 30 days before until"),
         until: Timestamp | None = Query(None, description="default: now"),
@@ -346,8 +362,9 @@ def _stats_routes(router: APIRouter) -> None:
     ) -> Any:
         end = until or datetime.now(UTC)
         start = since or end - timedelta(days=30)
-        rows = unit_stats(session, level, start, end, attribution=attribution,
-                          settings=settings)
+        every = unit_stats(session, level, start, end, attribution=attribution,
+                           settings=settings)
+        rows = readable_units(caller.area_code, level, every)
         if level == "grid":
             rows = with_grid_counts(session, with_reassignments(session, rows, start, end))
         if format == "csv":
@@ -356,16 +373,19 @@ def _stats_routes(router: APIRouter) -> None:
             return Response(stats_csv(rows, fields), media_type="text/csv; charset=utf-8",
                             headers={"Content-Disposition": f'attachment; filename="{name}.csv"',
                                      "X-Gridlink-Attribution": attribution})
-        events = events_in_period(session, start, end)
+        total = events_in_period(session, start, end)
+        events: int | None = total
+        unattributed: int | None = total - sum(r["accepted"] for r in every)
+        if caller.area_code is not None:  # the city's totals are outside a limited key's area
+            events = unattributed = None
         return {"level": level, "attribution": attribution, "since": start, "until": end,
-                "events": events, "unattributed": events - sum(r["accepted"] for r in rows),
-                "units": rows}
+                "events": events, "unattributed": unattributed, "units": rows}
 
     @router.get("/stats/reassignments",
                 summary="Grids by reassignments made in a period (moved out, moved in): a "
                 "boundary that often misleads is a planning signal")
     def get_reassignments(
-        session: SessionDep, _: Reader,
+        session: SessionDep, caller: Reader,
         since: Timestamp | None = Query(None, description="default: 30 days before until"),
         until: Timestamp | None = Query(None, description="default: now"),
     ) -> dict[str, Any]:
@@ -376,4 +396,5 @@ def _stats_routes(router: APIRouter) -> None:
                                    [{"field": "since", "value": start.isoformat()},
                                     {"field": "until", "value": end.isoformat()}])
         return {"since": start, "until": end,
-                "grids": grids_by_reassignments(session, start, end)}
+                "grids": grids_by_reassignments(
+                    session, start, end, readable_area(caller.area_code, None))}

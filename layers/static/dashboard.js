@@ -100,10 +100,14 @@
   function drawAlarms(d) {
     const a = d.alarms;
     show("alarm_median_min", a.median_min); show("alarm_p90_min", a.p90_min);
-    chart("alarm_response", { grid: { bottom: 30 },
+    show("view_median_min", a.view_median_min); show("view_p90_min", a.view_p90_min);
+    chart("alarm_response", { legend: { top: 0, right: 0, textStyle: { color: "#dfe8f5" } },
+      grid: { top: 40, bottom: 30 },
       xAxis: Object.assign({ type: "category", data: a.buckets.map((b) => b.label) }, AXIS),
       yAxis: Object.assign({ type: "value", minInterval: 1 }, AXIS),
-      series: [{ type: "bar", data: a.buckets.map((b) => b.alarms), itemStyle: { color: "#ef5350" } }] });
+      series: [
+        { name: "至派遣", type: "bar", data: a.buckets.map((b) => b.alarms), itemStyle: { color: "#ef5350" } },
+        { name: "至首次调看视频", type: "bar", data: a.buckets.map((b) => b.viewed), itemStyle: { color: "#4fc3f7" } }] });
   }
 
   function drawHeat(d) {

@@ -65,6 +65,13 @@ def _event(client: TestClient, keys: dict[str, str]) -> int:
     return int(made.json()["id"])
 
 
+def _camera_view(client: TestClient, keys: dict[str, str]) -> Response:
+    imported = client.post("/import/cameras", headers=auth(keys, ADMIN), files=_camera_csv(0))
+    assert imported.status_code == 200, imported.text
+    return client.post(f"/events/{_event(client, keys)}/camera-views",
+                       json={"camera_code": CAMERA}, headers=auth(keys, ADMIN))
+
+
 def _layer_file(features: list[tuple[dict[str, Any], Any]]) -> dict[str, Any]:
     body = json.dumps({"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": p, "geometry": mapping(cases.lonlat(g))}
@@ -110,6 +117,7 @@ WRITES: dict[str, Call] = {
         headers=auth(k, ADMIN)),
     "POST /alarms": lambda c, k: c.post("/alarms", headers=auth(k, ADMIN),
                                         json={"lon": 113.3006, "lat": 40.0804}),
+    "POST /events/{event_id}/camera-views": lambda c, k: _camera_view(c, k),
     "PUT /stats/deductions": lambda c, k: c.put(
         "/stats/deductions", headers=auth(k, ADMIN),
         json={"unit": "城管局", "month": "2026-11", "points": 2, "note": "媒体督办"}),

@@ -13,10 +13,12 @@ from openpyxl import load_workbook
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from api.openapi import AREA_READS
 from geo.events import EventIn, apply_action, create_event
+from geo.keys import create_key
 from layers.assets import external_urls
 from tests.conftest import auth
-from tests.geo.test_locate import COMMUNITY, G1, G2, STREET, build_small_city
+from tests.geo.test_locate import COMMUNITY, DISTRICT, G1, G2, STREET, build_small_city
 
 AT = datetime(2026, 11, 3, 4, 0, tzinfo=UTC)  # 12:00 on 3 November in Beijing
 IN_G1, IN_G2 = (113.301, 40.0808), (113.303, 40.0815)
@@ -47,6 +49,7 @@ def four_cases(db: Session) -> dict[str, int]:
     }
     db.execute(text("UPDATE events SET dispatched_at = reported_at + interval '12 minutes'"
                     " WHERE id = :a"), {"a": cases["alarm"]})
+    db.commit()  # a savepoint release: the city survives a refused (rolled-back) request
     return cases
 
 
@@ -96,6 +99,25 @@ def test_trend_and_ranking_equal_stats(client: TestClient, keys: dict[str, str],
     assert d["ranking"]["units"] == month and month[0]["accepted"] == 3
 
 
+def test_thirty_day_rates_equal_thirty_single_day_stats_calls(
+        client: TestClient, keys: dict[str, str], four_cases: dict[str, int]) -> None:
+    rates = _get(client, keys, "/dashboard/data", area=STREET, at=AT.isoformat())["trend"]["rates"]
+    expected = []
+    for i in range(30):  # CST days: 5 Oct 00:00+08 = 4 Oct 16:00Z
+        since = datetime(2026, 10, 4, 16, tzinfo=UTC) + timedelta(days=i)
+        units = _get(client, keys, "/stats", level="street", since=since.isoformat(),
+                     until=(since + timedelta(days=1)).isoformat())["units"]
+        row = next((u for u in units if u["unit"] == STREET), None)
+        expected.append({"day": (since + timedelta(hours=8)).date().isoformat(),
+                         "handling_rate": row["handling_rate"] if row else None,
+                         "on_time_rate": row["on_time_rate"] if row else None})
+    assert rates == expected
+    # the case of 2 November was closed at the real now, after its due time: not on time
+    assert [(r["day"], r["handling_rate"], r["on_time_rate"]) for r in rates
+            if r["handling_rate"] is not None] == [
+        ("2026-10-29", 0.0, None), ("2026-11-02", 1.0, 0.0), ("2026-11-03", 0.0, None)]
+
+
 def test_cameras_alarms_and_heat(client: TestClient, keys: dict[str, str],
                                  four_cases: dict[str, int]) -> None:
     d = _get(client, keys, "/dashboard/data", area=STREET, at=AT.isoformat())
@@ -112,6 +134,56 @@ def test_cameras_alarms_and_heat(client: TestClient, keys: dict[str, str],
                           {"code": COMMUNITY, "name": "振华南街社区"}]
 
 
+CAMERA_NORTH = "14021300081310000001"  # camera_facing_north of the small city
+
+
+def test_alarm_to_first_camera_view(client: TestClient, keys: dict[str, str], db: Session,
+                                    four_cases: dict[str, int]) -> None:
+    alarm, dispatcher = four_cases["alarm"], auth(keys, "dispatcher")
+    first = client.post(f"/events/{alarm}/camera-views", json={"camera_code": CAMERA_NORTH},
+                        headers=dispatcher)
+    assert first.status_code == 201, first.text
+    assert (first.json()["camera_code"], first.json()["views"]) == (CAMERA_NORTH, 1)
+    again = client.post(f"/events/{alarm}/camera-views", json={"camera_code": CAMERA_NORTH},
+                        headers=dispatcher)
+    assert again.json()["views"] == 2
+    assert again.json()["first_viewed_at"] == first.json()["viewed_at"]
+    other = client.post(f"/events/{four_cases['today_open']}/camera-views",
+                        json={"camera_code": CAMERA_NORTH}, headers=dispatcher)
+    assert other.status_code == 201  # any event may be viewed; the panel counts alarms
+    # the alarm was first viewed 3 minutes after it came in, then again at 20 minutes
+    db.execute(text("UPDATE event_camera_views v SET viewed_at = e.reported_at + CASE WHEN"
+                    " v.id = :first THEN interval '3 minutes' ELSE interval '20 minutes' END"
+                    " FROM events e WHERE e.id = v.event_id"),
+               {"first": db.scalar(text("SELECT min(id) FROM event_camera_views"))})
+    db.commit()
+    alarms = _get(client, keys, "/dashboard/data", area=STREET, at=AT.isoformat())["alarms"]
+    assert (alarms["alarms"], alarms["dispatched"], alarms["median_min"]) == (1, 1, 12.0)
+    assert (alarms["viewed"], alarms["view_median_min"], alarms["view_p90_min"]) == (1, 3.0, 3.0)
+    assert [(b["alarms"], b["viewed"]) for b in alarms["buckets"]] == [
+        (0, 1), (1, 0), (0, 0), (0, 0), (0, 0)]
+    before = _get(client, keys, "/dashboard/data", area=STREET,
+                  at=(AT - timedelta(minutes=59)).isoformat())["alarms"]
+    assert (before["viewed"], before["view_median_min"]) == (0, None)  # 1 min after the alarm
+
+
+def test_camera_view_refusals_change_nothing(client: TestClient, keys: dict[str, str],
+                                             db: Session, four_cases: dict[str, int]) -> None:
+    alarm = four_cases["alarm"]
+    unknown = client.post(f"/events/{alarm}/camera-views", json={"camera_code": "999"},
+                          headers=auth(keys, "dispatcher"))
+    assert unknown.status_code == 422 and unknown.json()["details"] == [
+        {"field": "camera_code", "value": "999"}]
+    missing = client.post("/events/999999/camera-views", json={"camera_code": CAMERA_NORTH},
+                          headers=auth(keys, "dispatcher"))
+    assert missing.status_code == 404 and missing.json()["details"] == [
+        {"field": "id", "value": 999999}]
+    viewer = client.post(f"/events/{alarm}/camera-views", json={"camera_code": CAMERA_NORTH},
+                         headers=auth(keys, "viewer"))
+    assert viewer.status_code == 403
+    assert db.scalar(text("SELECT count(*) FROM event_camera_views")) == 0
+
+
 def test_each_chart_has_its_csv(client: TestClient, keys: dict[str, str],
                                 four_cases: dict[str, int]) -> None:
     def csv(panel: str) -> str:
@@ -125,8 +197,8 @@ def test_each_chart_has_its_csv(client: TestClient, keys: dict[str, str],
     assert csv("overdue") == ("id,category,grid_code,grid_name,unit,hours\n"
                               f"{four_cases['overdue']},garbage,{G1},一网格,振华南街社区,50.0\n")
     assert csv("units") == f"unit,name,events\n{COMMUNITY},振华南街社区,4\n"
-    assert csv("alarm_response") == ("label,alarms\n0-5 分钟,0\n5-15 分钟,1\n15-30 分钟,0\n"
-                                     "30-60 分钟,0\n≥60 分钟,0\n")
+    assert csv("alarm_response") == ("label,alarms,viewed\n0-5 分钟,0,0\n5-15 分钟,1,0\n"
+                                     "15-30 分钟,0,0\n30-60 分钟,0,0\n≥60 分钟,0,0\n")
     assert csv("blind_grids") == f"code,name\n{G2},二网格\n"
     daily = client.get("/stats/daily", params={"area": STREET, "since": "2026-11-03",
                        "until": "2026-11-03", "by": "category", "format": "csv"},
@@ -169,6 +241,61 @@ def test_bad_scope_or_chart_is_a_clear_error(client: TestClient, keys: dict[str,
     by = client.get("/stats/daily", params={"by": "day,geom"}, headers=viewer)
     assert by.status_code == 422 and by.json()["details"][0]["value"] == "geom"
     assert client.get("/dashboard/data").status_code == 401
+
+
+def test_a_key_with_an_area_reads_that_area_only(client: TestClient, keys: dict[str, str],
+                                                db: Session, four_cases: dict[str, int]) -> None:
+    street_key = {"X-API-Key": create_key(db, "新建南路街道大屏", "viewer", area_code=STREET)}
+    db.commit()
+
+    def get(path: str, **params: Any) -> Any:
+        return client.get(path, params={"at": AT.isoformat(), **params}, headers=street_key)
+
+    assert get("/dashboard/data").json()["scope"]["code"] == STREET  # its area by default
+    assert get("/dashboard/data", area=COMMUNITY).json()["scope"]["code"] == COMMUNITY
+    for path in ("/dashboard", "/dashboard/data", "/dashboard/csv/status", "/stats/daily"):
+        refused = get(path, area=DISTRICT)
+        assert refused.status_code == 403, path
+        assert refused.json()["details"] == [
+            {"field": "area", "value": DISTRICT, "key_area": STREET}]
+    assert get("/dashboard/report.xlsx", area=DISTRICT, month="2026-11-01").status_code == 403
+    assert get("/stats/daily", since="2026-10-05", until="2026-11-03").json()["counts"] == (
+        get("/stats/daily", area=STREET, since="2026-10-05", until="2026-11-03").json()["counts"])
+    period = {"since": "2026-10-01T00:00:00Z", "until": AT.isoformat()}
+    street = get("/stats", level="street", **period).json()
+    assert [u["unit"] for u in street["units"]] == [STREET]
+    assert (street["events"], street["unattributed"]) == (None, None)  # the city's totals
+    assert get("/stats", level="district", **period).json()["units"] == []  # above its area
+    department = get("/stats", level="department", **period)
+    assert department.status_code == 403 and department.json()["details"] == [
+        {"field": "level", "value": "department", "key_area": STREET}]
+    assert get("/stats/assessment", month="2026-11", level="department").status_code == 403
+    assert [u["unit"] for u in get("/stats/assessment", month="2026-11",
+                                   level="community").json()["units"]] == [COMMUNITY]
+
+
+def test_openapi_lists_403_on_every_area_read(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {path: "403" in paths[path]["get"]["responses"] for path in AREA_READS} == dict.fromkeys(
+        AREA_READS, True)
+
+
+def test_admin_gives_a_key_an_area(client: TestClient, keys: dict[str, str],
+                                   four_cases: dict[str, int]) -> None:
+    admin = auth(keys, "admin")
+    bad = client.post("/admin/keys", json={"name": "x", "role": "viewer", "area_code": G1},
+                      headers=admin)
+    assert bad.status_code == 422 and bad.json()["details"] == [
+        {"field": "area_code", "value": G1}]  # a grid is no area a key is limited to
+    made = client.post("/admin/keys", json={"name": "社区大屏", "role": "viewer",
+                                            "area_code": COMMUNITY}, headers=admin)
+    assert made.status_code == 201, made.text
+    listed = client.get("/admin/keys", headers=admin).json()
+    assert [(k["name"], k["area_code"]) for k in listed if k["prefix"] == made.json()["prefix"]
+            ] == [("社区大屏", COMMUNITY)]
+    scoped = client.get("/dashboard/data", params={"area": STREET},
+                        headers={"X-API-Key": made.json()["key"]})
+    assert scoped.status_code == 403
 
 
 def test_monthly_report_holds_the_months_ranking_and_cases(

@@ -119,8 +119,8 @@ def test_every_body_route_is_found() -> None:
     paths = {path for _, path, _ in body_routes()}
     assert {"/events", "/events/bulk", "/alarms", "/import/grids", "/planning/import-draft",
             "/admin/keys", "/login", "/planning/changesets/1/reshape"} <= paths
-    # + PUT /stats/deductions, .../handover, 4 patrol writes, reassign, merge
-    assert len(body_routes()) == 32
+    # + PUT /stats/deductions, .../handover, 4 patrol writes, reassign, merge, camera-views
+    assert len(body_routes()) == 33
 
 
 @pytest.mark.parametrize(("method", "path", "kind"),

@@ -89,6 +89,6 @@ def test_audit_lists_what_the_command_line_did(database_url: str, engine: Engine
     assert [(r["action"], r["actor"], r["route"], r["after"]) for r in rows] == [
         ("revoke", f"cli:{user}", "cli keys revoke", {"revoked": 1}),
         ("create", f"cli:{user}", "cli keys create",
-         {"name": "审计", "role": "viewer", "worker_code": None})]
+         {"name": "审计", "role": "viewer", "worker_code": None, "area_code": None})]
     table = runner.invoke(app, ["audit", "--id", plain[:7]])
     assert "2 of 2 audit rows" in table.output

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser
 
-from tests.e2e.city import GRID_CENTRES
+from tests.e2e.city import CAMERAS, GRID_CENTRES
 from tests.e2e.conftest import OUTPUT, Server, Visit, visit
 
 pytestmark = pytest.mark.e2e
@@ -34,7 +34,7 @@ SATURATED = """(id) => { const c = document.querySelector('#chart-' + id + ' can
 def recent(server: Server) -> Iterator[list[int]]:
     """Six cases of the last days (the seeded ones are older than the 30 days shown):
     three today, one closed yesterday, one dispatched five days ago (so it is overdue), and a
-    one-click alarm now, dispatched at once."""
+    one-click alarm now, dispatched at once and viewed through a camera."""
     now = datetime.now(UTC)
     plan = [("140213001001001", "垃圾暴露", 1, ()), ("140213001001002", "占道经营", 2, ()),
             ("140213001002001", "垃圾暴露", 3, ("dispatch",)),
@@ -55,6 +55,8 @@ def recent(server: Server) -> Iterator[list[int]]:
     assert alarm.status_code == 201, alarm.text
     _call(server, "post", f"/events/{alarm.json()['event']['id']}/actions",
           json={"action": "dispatch"})
+    _call(server, "post", f"/events/{alarm.json()['event']['id']}/camera-views",
+          json={"camera_code": CAMERAS[0][0]})
     return iter([[*ids, alarm.json()["event"]["id"]]])  # type: ignore[return-value]
 
 
@@ -101,6 +103,9 @@ def test_every_chart_draws_and_every_number_equals_stats(
                       if r["status"] in ("reported", "dispatched", "in_progress"))
     assert shown["open_alarms"] == str(open_alarms)
     assert shown["overdue"] == str(len(figures["today"]["overdue"])) == "1"
+    response = v.page.evaluate("window.gridlinkDashboard.charts.alarm_response.getOption()"
+                               ".series.map(s => s.data.reduce((a, b) => a + b, 0))")
+    assert response == [figures["alarms"]["dispatched"], figures["alarms"]["viewed"]] == [1, 1]
     trend = figures["trend"]
     daily = _call(server, "get", "/stats/daily", params={
         "area": area, "since": trend["first_day"], "until": trend["last_day"],

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from geo.errors import ValidationFailed
 from geo.settings import Settings
-from geo.stats import stats_csv, unit_stats
+from geo.stats import stats_csv, unit_stats, unit_stats_per_period
 
 SINCE, UNTIL = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)
 GRID_A, GRID_B = "140213001001001", "140213001001002"
@@ -97,6 +97,32 @@ def test_bad_level_or_period(history: Session) -> None:
         unit_stats(history, "planet", SINCE, UNTIL)
     with pytest.raises(ValidationFailed, match="empty"):
         unit_stats(history, "grid", UNTIL, SINCE)
+
+
+def test_per_period_rows_equal_one_unit_stats_call_per_period(history: Session) -> None:
+    # [30 Sep, 1 Oct): outside_period; [1 Oct, 6 Oct): the seven, due when due before 6 Oct
+    # or closed; [6 Oct, 20 Oct): nothing reported
+    bounds = [datetime(2026, 9, 30, tzinfo=UTC), SINCE, datetime(2026, 10, 6, tzinfo=UTC),
+              datetime(2026, 10, 20, tzinfo=UTC)]
+    rows = unit_stats_per_period(history, "grid", GRID_A, bounds)
+    assert rows == [next((r for r in unit_stats(history, "grid", since, until)
+                          if r["unit"] == GRID_A), None)
+                    for since, until in zip(bounds, bounds[1:], strict=False)]
+    first, oct_1_to_6, nothing = rows
+    assert (first["accepted"], first["due"]) == (1, 0)  # type: ignore[index]
+    assert (oct_1_to_6["accepted"], oct_1_to_6["due"], oct_1_to_6["closed"],  # type: ignore[index]
+            oct_1_to_6["closed_on_time"]) == (6, 3, 3, 2)  # type: ignore[index]
+    assert nothing is None
+    assert unit_stats_per_period(history, "department", "城管局", bounds)[1]["due"] == 0  # type: ignore[index]
+
+
+def test_per_period_refuses_bad_bounds(history: Session) -> None:
+    with pytest.raises(ValidationFailed, match="strictly increasing"):
+        unit_stats_per_period(history, "grid", GRID_A, [UNTIL, SINCE])
+    with pytest.raises(ValidationFailed, match="strictly increasing"):
+        unit_stats_per_period(history, "grid", GRID_A, [SINCE])
+    with pytest.raises(ValidationFailed, match="unknown level"):
+        unit_stats_per_period(history, "planet", GRID_A, [SINCE, UNTIL])
 
 
 def test_csv_has_header_and_empty_cells_for_none(history: Session) -> None:
