@@ -30,6 +30,7 @@ from geo.crs import to_wgs84
 from geo.districts import service_area
 from geo.errors import OutOfArea, ValidationFailed
 from geo.settings import Settings, get_settings
+from geo.video.pointing import VIEW_FIELDS, VIEW_FIELDS_SQL
 
 Assignment = Literal["covered", "snapped", "unassigned"]
 POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
@@ -81,8 +82,12 @@ class WorkerRef(BaseModel):
 class CameraHit(BaseModel):
     """A camera seen from the spot. Distances in metres, angles in degrees from true north.
 
-    ``reason`` is None for a camera that covers the spot, else ``offline``, ``not_facing`` or
-    ``out_of_range``. ``pan_deg`` is the azimuth a PTZ camera should turn to.
+    ``reason`` is None for a camera that sees the spot, else ``offline``, ``out_of_range``,
+    ``not_facing`` or ``blocked`` (a building hides the spot: ``blocked_by`` is its code;
+    :mod:`geo.video.visibility`). A PTZ camera gets ``pan_deg``, ``tilt_deg`` and ``zoom``,
+    a fixed or dome camera ``offset_deg`` (the spot's angle from the image centre, + to the
+    right); ``scene_width_m`` is the picture's width at the spot at its tightest view
+    (:mod:`geo.video.pointing`).
     """
 
     code: str
@@ -100,6 +105,11 @@ class CameraHit(BaseModel):
     pan_deg: float | None
     facing: bool
     reason: str | None = None
+    blocked_by: str | None = None
+    tilt_deg: float | None = None
+    zoom: float | None = None
+    offset_deg: float | None = None
+    scene_width_m: float | None = None
 
 
 class SiteHit(BaseModel):
@@ -324,17 +334,19 @@ cand AS (
 SELECT c.*, {facing_sql("c.bearing_deg")} AS facing,
        CASE WHEN c.status <> 'online' THEN 'offline'
             WHEN c.distance_m > c.range_m THEN 'out_of_range'
-            WHEN NOT {facing_sql("c.bearing_deg")} THEN 'not_facing' END AS reason
-FROM cand c ORDER BY c.distance_m, c.code
+            WHEN NOT {facing_sql("c.bearing_deg")} THEN 'not_facing'
+            WHEN c.blocked_by IS NOT NULL THEN 'blocked' END AS reason
+FROM (SELECT cand.*, {VIEW_FIELDS_SQL} FROM cand, p) c ORDER BY c.distance_m, c.code
 """  # noqa: S608 - constant fragments, values bound
 
 
 _CAMERA_FIELDS = ("code", "name", "lon", "lat", "distance_m", "bearing_deg", "azimuth_deg",
                   "fov_deg", "range_m", "camera_type", "status", "stream_url", "facing",
-                  "reason")
-_JSON_HIT = ", ".join(f"'{f}', x.{f}" for f in _CAMERA_FIELDS[:-2]) + (
+                  "reason", *VIEW_FIELDS)
+_JSON_HIT = ", ".join(f"'{f}', x.{f}" for f in _CAMERA_FIELDS[:12]) + (
     ", 'pan_deg', CASE WHEN x.camera_type = 'ptz' THEN x.bearing_deg END,"
-    " 'facing', x.facing, 'reason', x.reason")
+    " 'facing', x.facing, 'reason', x.reason, ") + ", ".join(
+    f"'{f}', x.{f}" for f in VIEW_FIELDS)
 """A :class:`CameraHit` as JSON (its field order; PTZ cameras get the pan angle)."""
 
 _JSON_REF = "json_build_object('code', {t}.code, 'name', {t}.name)"
