@@ -26,6 +26,7 @@ from api.routers.locate import LocateFirst, locate_openapi_route, locate_route
 from api.routers.maps import maps_router, static_app
 from api.routers.planning import planning_router
 from api.routers.session import session_router
+from api.routers.video import video_router
 from api.settings import ApiSettings
 from geo import tempdir
 from geo.db import connect_timeout_s, database_url, libpq_url, service_engine, session_factory
@@ -59,6 +60,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     # (a route at the end of the list measured half the requests/s of one at the front).
     app.router.routes.append(locate_route())
     app.include_router(dispatch_router())
+    app.include_router(video_router())
     app.include_router(assessment_router())
     app.include_router(health_router())
     app.include_router(admin_router())

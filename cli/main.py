@@ -18,6 +18,7 @@ from cli.output import console, fail
 from cli.plan import plan_app
 from cli.stats import stats_app
 from cli.up import serve_api, up
+from cli.video import cameras_app
 from geo import models
 from geo.audit import record
 from geo.db import database_url, get_engine, transaction
@@ -36,6 +37,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(plan_app, name="plan")
 app.add_typer(events_app, name="events")
 app.add_typer(stats_app, name="stats")
+app.add_typer(cameras_app, name="cameras")
 app.command("assign")(assign)
 app.command("up")(up)
 app.command("audit")(audit_command)
