@@ -437,10 +437,14 @@ def camera_hits(session: Executor, lon: float, lat: float, codes: list[str]) -> 
     rows = session.execute(text(
         f"SELECT * FROM ({CAMERA_SQL}) x WHERE x.code = ANY(:codes)"),  # noqa: S608
         {"lon": lon, "lat": lat, "codes": list(codes)}).mappings().all()
-    found = {row["code"]: CameraHit(
-        **{f: row[f] for f in _CAMERA_FIELDS},
-        pan_deg=row["bearing_deg"] if row["camera_type"] == "ptz" else None) for row in rows}
+    found = {row["code"]: hit_of(row) for row in rows}
     return [found[code] for code in codes if code in found]
+
+
+def hit_of(row: Any) -> CameraHit:
+    """A :data:`CAMERA_SQL` row as a :class:`CameraHit` (PTZ cameras get the pan angle)."""
+    return CameraHit(**{f: row[f] for f in _CAMERA_FIELDS},
+                     pan_deg=row["bearing_deg"] if row["camera_type"] == "ptz" else None)
 
 
 def refs_of(session: Executor, codes: list[str | None]) -> list[Ref | None]:
