@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
 from rich.table import Table
 
@@ -9,6 +12,7 @@ from cli.output import console, fail
 from geo.db import transaction
 from geo.errors import GridlinkError
 from geo.video.coverage import blind_spots, grid_coverage
+from geo.video.placement import PlacementSpec, draft_layer, propose_cameras
 from geo.video.views import refresh_views
 
 cameras_app = typer.Typer(help="Cameras: visibility polygons, coverage with occlusion.",
@@ -49,3 +53,28 @@ def coverage_command(
         table.add_row(row.code, row.name, str(row.households), f"{row.outdoor_m2:,.0f}",
                       f"{100 * row.seen_share:.1f}", f"{row.uncovered_households:.1f}")
     console.print(table)
+
+
+@cameras_app.command("propose")
+def propose_command(
+    area: str = typer.Argument(..., help="admin area or grid code (e.g. a street)"),
+    k: int = typer.Option(5, min=1, max=200, help="cameras to add"),
+    fov: float = typer.Option(90.0, min=1.0, max=360.0, help="their FOV, degrees"),
+    range_m: float = typer.Option(60.0, min=1.0, max=500.0, help="their range, metres"),
+    candidates: int = typer.Option(200, min=1, help="at most this many corner positions"),
+    out: Path | None = typer.Option(None, help="write the MCLP proposal as GeoJSON (a "
+                                    "draft cameras layer to edit and import)"),
+) -> None:
+    """Propose K new cameras covering the most blind outdoor area: MCLP vs greedy."""
+    spec = PlacementSpec(k=k, fov_deg=fov, range_m=range_m, max_candidates=candidates)
+    try:
+        with transaction() as session:
+            proposal = propose_cameras(session, area, spec)
+    except GridlinkError as exc:
+        raise fail(exc) from exc
+    console.print(f"{proposal.candidates} candidates, blind area {proposal.demand_m2:,.0f} m²;"
+                  f" newly covered: MCLP {proposal.covered_m2['mclp']:,.0f} m²,"
+                  f" greedy {proposal.covered_m2['greedy']:,.0f} m²")
+    if out is not None:
+        out.write_text(json.dumps(draft_layer(proposal), ensure_ascii=False), "utf-8")
+        console.print(f"wrote {len(proposal.cameras)} draft cameras to {out}")

@@ -173,10 +173,17 @@ def _obstacles_near(session: Session, srid: int, codes: list[str], reach_m: floa
     """Footprints of the buildings within ``reach_m`` of the cameras' extent (EPSG srid)."""
     box = session.scalar(text("SELECT ST_AsText(ST_Extent(geom)) FROM cameras"
                               " WHERE code = ANY(:c)"), {"c": codes})
-    lat = session.scalar(text("SELECT max(abs(ST_Y(geom))) FROM cameras WHERE code = ANY(:c)"),
-                         {"c": codes})
-    deg = reach_m * 1.05 / (METRES_PER_DEGREE_LAT_MIN * np.cos(np.radians(min(89.0, lat + 1))))
-    rows = session.execute(text(BUILDINGS_SQL), {"srid": srid, "box": box, "deg": deg}).all()
+    return obstacles_in(session, srid, str(box), reach_m)
+
+
+def obstacles_in(session: Session, srid: int, area_wkt: str, margin_m: float) -> Obstacles:
+    """Footprints (EPSG ``srid``), heights and codes of the buildings whose box comes
+    within ``margin_m`` metres of the bounding box of ``area_wkt`` (WKT, EPSG:4326)."""
+    lat = session.scalar(text("SELECT greatest(abs(ST_YMin(g)), abs(ST_YMax(g)))"
+                              " FROM (SELECT ST_GeomFromText(:w, 4326) AS g) x"), {"w": area_wkt})
+    deg = margin_m * 1.05 / (METRES_PER_DEGREE_LAT_MIN * np.cos(np.radians(min(89.0, lat + 1))))
+    rows = session.execute(text(BUILDINGS_SQL),
+                           {"srid": srid, "box": area_wkt, "deg": deg}).all()
     return Obstacles(
         np.asarray(shapely.from_wkb([bytes(r.wkb) for r in rows]), dtype=object).reshape(-1),
         np.array([np.nan if r.height_m is None else r.height_m for r in rows], dtype=float),
