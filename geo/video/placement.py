@@ -84,6 +84,19 @@ def mclp_picks(cover: NDArray[np.bool_], weights: NDArray[np.float64], k: int) -
     return sorted(j for j, var in enumerate(model.fac_vars) if (var.value() or 0) > 0.5)
 
 
+def collapse_demand(cover: NDArray[np.bool_], weights: NDArray[np.float64]
+                    ) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+    """The same problem with fewer demand rows: rows no candidate covers are dropped, rows
+    covered by the same candidates are merged (weights summed). Every method's covered
+    weight is unchanged."""
+    seen = cover.any(axis=1)
+    if not seen.any():
+        return cover[:0], weights[:0]
+    rows, inverse = np.unique(cover[seen], axis=0, return_inverse=True)
+    summed = np.bincount(inverse.ravel(), weights=weights[seen], minlength=len(rows))
+    return rows, np.asarray(summed, dtype=np.float64)
+
+
 def covered_weight(cover: NDArray[np.bool_], weights: NDArray[np.float64],
                    picks: list[int]) -> float:
     """The weight seen by at least one of ``picks``."""
@@ -107,6 +120,7 @@ def propose_cameras(session: Session, area: str, spec: PlacementSpec) -> Proposa
         np.zeros((len(points), len(views)), dtype=bool)
     weights = np.full(len(points), spec.spacing_m**2)
     proposal = Proposal(demand_m2=float(weights.sum()), candidates=len(views))
+    cover, weights = collapse_demand(cover, weights)
     for method, pick in (("greedy", greedy_picks), ("mclp", mclp_picks)):
         chosen = pick(cover, weights, spec.k) if cover.shape[1] else []
         proposal.picks[method] = chosen

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from geo.errors import NotFound
 from geo.video.placement import (
     PlacementSpec,
+    collapse_demand,
     covered_weight,
     draft_layer,
     greedy_picks,
@@ -38,6 +39,10 @@ def test_mclp_beats_greedy_where_greedy_is_short_sighted() -> None:
     assert best == [1, 2]
     assert (covered_weight(cover, weights, greedy), covered_weight(cover, weights, best)) == \
         (7.0, 8.0)
+    rows, summed = collapse_demand(np.vstack([cover, cover[:2], np.zeros((1, 3), bool)]),
+                                   np.ones(13))
+    assert len(rows) == 5 and summed.sum() == 12.0  # five distinct coverage patterns
+    assert covered_weight(rows, summed, best) == 10.0  # points 0 and 1 twice
 
 
 def test_proposal_covers_the_blind_yard(db: Session) -> None:
