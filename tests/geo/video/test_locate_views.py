@@ -4,6 +4,7 @@ geo.locate and geo.assign on random scenes with buildings."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from geo.assign import assign_events
 from geo.cameras import geodesic_bearing_distance
+from geo.events import AlarmIn, alarm_payload, raise_alarm
 from geo.locate import locate
 from geo.video.views import refresh_views
 from tests.geo.video.scene import add_building, add_camera, at, footprint
@@ -124,3 +126,14 @@ def test_bulk_assignment_and_locate_agree_with_buildings(db: Session) -> None:
         assert stored[f"e{j}"] == [c.code for c in r.cameras], j
         blocked += sum(c.reason == "blocked" for c in r.other_cameras)
     assert blocked > 20
+
+
+def test_alarm_sends_only_the_cameras_that_see_with_their_commands(db: Session) -> None:
+    scene(db)
+    behind = at(0, 50)
+    event, where = raise_alarm(db, "W-1", AlarmIn(lon=behind.x, lat=behind.y))
+    payload = json.loads(alarm_payload(event, where))
+    assert [c["code"] for c in payload["cameras"]] == [PTZ]
+    ptz = payload["cameras"][0]
+    assert ptz["tilt_deg"] == pytest.approx(-9.73, abs=0.02)
+    assert ptz["zoom"] == pytest.approx(6.73, abs=0.01) and ptz["offset_deg"] is None
