@@ -30,7 +30,7 @@ from geo.crs import to_wgs84
 from geo.districts import service_area
 from geo.errors import OutOfArea, ValidationFailed
 from geo.settings import Settings, get_settings
-from geo.video.pointing import VIEW_FIELDS, VIEW_FIELDS_SQL
+from geo.video.pointing import BLOCKED_BY_SQL, POINTING_SQL, VIEW_FIELDS
 
 Assignment = Literal["covered", "snapped", "unassigned"]
 POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
@@ -331,12 +331,15 @@ cand AS (
                    (SELECT max(range_m) FROM cameras))
   ORDER BY geography(c.geom) <-> geography(p.g)
 )
-SELECT c.*, {facing_sql("c.bearing_deg")} AS facing,
-       CASE WHEN c.status <> 'online' THEN 'offline'
-            WHEN c.distance_m > c.range_m THEN 'out_of_range'
-            WHEN NOT {facing_sql("c.bearing_deg")} THEN 'not_facing'
-            WHEN c.blocked_by IS NOT NULL THEN 'blocked' END AS reason
-FROM (SELECT cand.*, {VIEW_FIELDS_SQL} FROM cand, p) c ORDER BY c.distance_m, c.code
+SELECT c.*, CASE WHEN c.reason = 'blocked' THEN {BLOCKED_BY_SQL} END AS blocked_by
+FROM (
+  SELECT c.*, {facing_sql("c.bearing_deg")} AS facing,
+         CASE WHEN c.status <> 'online' THEN 'offline'
+              WHEN c.distance_m > c.range_m THEN 'out_of_range'
+              WHEN NOT {facing_sql("c.bearing_deg")} THEN 'not_facing'
+              WHEN EXISTS {BLOCKED_BY_SQL} THEN 'blocked' END AS reason
+  FROM (SELECT cand.*, {POINTING_SQL} FROM cand) c, p) c, p
+ORDER BY c.distance_m, c.code
 """  # noqa: S608 - constant fragments, values bound
 
 

@@ -77,18 +77,19 @@ def zoom(wide_deg: ArrayLike, tele_deg: ArrayLike, distance_m: ArrayLike) -> NDA
 
 VIEW_FIELDS = ("blocked_by", "tilt_deg", "zoom", "offset_deg", "scene_width_m")
 """What /locate adds to each camera from the visibility model and the pointing rules."""
-VIEW_FIELDS_SQL = f"""
-  CASE WHEN cand.distance_m <= cand.range_m THEN (
+BLOCKED_BY_SQL = """(
     SELECT s.building_code FROM camera_shadows s
-    WHERE s.camera_code = cand.code AND ST_Covers(s.geom, p.g)
-    ORDER BY s.near_m, s.building_code LIMIT 1) END AS blocked_by,
+    WHERE s.camera_code = c.code AND ST_Covers(s.geom, p.g)
+    ORDER BY s.near_m, s.building_code LIMIT 1)"""
+"""SQL subquery: the building whose shadow (in camera ``c``'s current view,
+:mod:`geo.video.views`) covers the spot ``p.g``, the nearest shadow first. /locate asks it
+only of a camera that would otherwise see the spot (online, in range, facing it)."""
+POINTING_SQL = f"""
   CASE WHEN cand.camera_type = 'ptz'
        THEN {tilt_sql(height_sql("cand"), "cand.distance_m")} END AS tilt_deg,
   CASE WHEN cand.camera_type = 'ptz' THEN {zoom_sql("cand", "cand.distance_m")} END AS zoom,
   CASE WHEN cand.camera_type <> 'ptz'
        THEN {OFF_AXIS_SQL.format(b="cand.bearing_deg", a="cand.azimuth_deg")} END AS offset_deg,
-  {scene_width_sql("cand", "cand.distance_m")} AS scene_width_m"""  # noqa: S608
-"""SQL select-list items of :data:`VIEW_FIELDS` over a camera row ``cand`` (with its
-``distance_m``/``bearing_deg`` to the spot ``p.g``): the building whose shadow (of the
-camera's current view, :mod:`geo.video.views`) covers the spot, nearest shadow first, for a
-camera in range; the pointing values of the module docstring."""
+  {scene_width_sql("cand", "cand.distance_m")} AS scene_width_m"""
+"""SQL select-list items of the pointing values (module docstring) over a camera row
+``cand`` with its ``distance_m``/``bearing_deg`` to the spot."""
