@@ -21,7 +21,28 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from geo.mapdata import grid_camera_coverage
+from geo.video.coverage import grid_coverage
 from geo.video.placement import PlacementSpec, propose_cameras
+
+
+def side_by_side(session: Session, area: str) -> None:
+    """Coverage of the area's grids without occlusion (view wedges over the whole grid) and
+    with it (visibility polygons over the outdoor area), area-weighted, and the grids
+    nobody sees."""
+    start = time.perf_counter()
+    wedges = grid_camera_coverage(session, area)
+    seen = grid_coverage(session, area)
+    plain = float(wedges["covered_m2"].sum() / wedges["area_m2"].sum())
+    occluded = float((seen["outdoor_m2"] - seen["blind_m2"]).sum() / seen["outdoor_m2"].sum())
+    top = seen.head(3)
+    print(f"{area}: {len(seen)} grids; seen share without occlusion {100 * plain:.1f} %"
+          f" (grid area), with occlusion {100 * occluded:.1f} % (outdoor area);"
+          f" grids at 0 %: {int((wedges['covered_share'] <= 0).sum())} vs"
+          f" {int((seen['seen_share'] <= 0).sum())}; uncovered households"
+          f" {seen['uncovered_households'].sum():,.0f} of {seen['households'].sum():,};"
+          f" top: {', '.join(f'{r.code} {r.uncovered_households:.0f}' for r in top.itertuples())}"
+          f" ({time.perf_counter() - start:.1f} s)")
 
 
 def main() -> None:
@@ -35,6 +56,7 @@ def main() -> None:
                         "gridlink_bench_visibility")
     args = parser.parse_args()
     with Session(create_engine(args.url)) as session:
+        side_by_side(session, args.area)
         for k in args.k:
             start = time.perf_counter()
             spec = PlacementSpec(k=k, max_candidates=args.candidates, spacing_m=args.spacing)

@@ -133,7 +133,7 @@ def compute_view(camera: Viewpoint, obstacles: Obstacles,
             hidden = shapely.union(hidden, _own_footprint(geoms[index], sector),
                                    grid_size=GRID_SIZE_M)
             start = 0.0
-        shadows[str(codes[index])] = (start, hidden)
+        shadows[str(codes[index])] = (start, _polygonal(hidden))
     for index in np.flatnonzero(host):
         if str(codes[index]) not in shadows:
             shadows[str(codes[index])] = (0.0, _own_footprint(geoms[index], sector))
@@ -144,7 +144,14 @@ def compute_view(camera: Viewpoint, obstacles: Obstacles,
 
 def _own_footprint(footprint: BaseGeometry, sector: BaseGeometry) -> BaseGeometry:
     """The part of the camera's own building inside its sector (never visible ground)."""
-    return shapely.intersection(footprint, sector, grid_size=GRID_SIZE_M)
+    return _polygonal(shapely.intersection(footprint, sector, grid_size=GRID_SIZE_M))
+
+
+def _polygonal(geom: BaseGeometry) -> BaseGeometry:
+    """The polygons of ``geom`` (overlays can leave lines and points where shapes touch)."""
+    parts = shapely.get_parts(geom)
+    kept = parts[np.isin(shapely.get_type_id(parts), (3, 6))]
+    return shapely.union_all(kept, grid_size=GRID_SIZE_M) if len(kept) else EMPTY
 
 
 def _cells(camera: Viewpoint, resolution_deg: float) -> _Cells:

@@ -116,3 +116,13 @@ def test_angular_error_bound_holds_near_a_shadow_edge() -> None:
         assert not sees(view, r * math.sin(inside), r * math.cos(inside))
         assert sees(view, r * math.sin(outside), r * math.cos(outside))
     assert shapely.is_valid(view.visible)
+
+
+def test_footprint_touching_the_sector_edge_only_is_no_shadow() -> None:
+    # the host building's corner touches the sector along its edge ray: the overlay gives a
+    # line, never a shadow, and the view is the full sector
+    corner = Viewpoint(0.0, 0.0, 6.0, 45.0, 90.0, 100.0)
+    house = box(-10, -10, 0, 0)
+    view = compute_view(corner, buildings(("HOUSE", house, math.nan)))
+    assert view.visible.area == pytest.approx(QUARTER_DISC, rel=1e-3)
+    assert view.visible.geom_type in ("Polygon", "MultiPolygon")
