@@ -103,8 +103,9 @@ def _frame(session: Session, sql: str, params: dict[str, Any]) -> gpd.GeoDataFra
 
 
 def views_geojson(session: Session, bbox: str, limit: int) -> dict[str, Any]:
-    """Current views (presets included) intersecting ``bbox`` (west,south,east,north, WGS
-    84) as an RFC 7946 FeatureCollection, at most ``limit`` features, by camera code.
+    """Current views (presets included) of existing cameras intersecting ``bbox``
+    (west,south,east,north, WGS 84) as an RFC 7946 FeatureCollection, at most ``limit``
+    features, by camera code.
     Raises ValidationFailed for a bad box."""
     box = parse_bbox(bbox) or (0.0, 0.0, 0.0, 0.0)
     body = session.scalar(text(
@@ -113,8 +114,9 @@ def views_geojson(session: Session, bbox: str, limit: int) -> dict[str, Any]:
         " ST_AsGeoJSON(v.geom, 7)::json, 'properties', json_build_object("
         " 'camera_code', v.camera_code, 'preset', v.preset, 'area_m2', round(v.area_m2::numeric,"
         " 1), 'computed_at', v.valid_from)) ORDER BY v.camera_code, v.preset NULLS FIRST),"
-        " '[]'))::text FROM (SELECT * FROM camera_views WHERE valid_to IS NULL"
+        " '[]'))::text FROM (SELECT * FROM camera_views w WHERE valid_to IS NULL"
         " AND geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)"
+        " AND EXISTS (SELECT 1 FROM cameras c WHERE c.code = w.camera_code)"
         " ORDER BY camera_code, preset NULLS FIRST LIMIT :limit) v"),
         dict(zip(("w", "s", "e", "n"), box, strict=True)) | {"limit": limit})
     return dict(json.loads(str(body)))
