@@ -36,6 +36,7 @@ def test_views_and_blind_spots_become_two_layers() -> None:
     assert blind_layer.data["features"][0]["properties"] == {  # type: ignore[attr-defined]
         "grid_code": "140213001001001", "area": 31746.0}
     assert blind_layer.style_function({})["fillColor"] == BLIND_COLOR  # type: ignore[attr-defined]
+    assert (view_layer.show, blind_layer.show) == (True, False)  # type: ignore[attr-defined]
 
 
 def test_without_blind_spots_only_the_views_are_added() -> None:
