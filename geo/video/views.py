@@ -116,7 +116,8 @@ def cameras_near(session: Session, area_wkt: str) -> list[str]:
 
 def refresh_after_import(session: Session, table: str, codes: list[str]) -> RefreshSummary | None:
     """After an import into ``table``: recompute the imported cameras' views, or those of
-    the cameras in reach of the imported buildings; None for other tables."""
+    the cameras in reach of the imported buildings and of those the buildings shadowed
+    before (a building moved away); None for other tables."""
     if table == "cameras" and codes:
         return refresh_views(session, codes)
     if table != "buildings" or not codes:
@@ -124,7 +125,10 @@ def refresh_after_import(session: Session, table: str, codes: list[str]) -> Refr
     extent = session.scalar(text(
         "SELECT ST_AsText(ST_Envelope(ST_Collect(geom))) FROM buildings WHERE code = ANY(:c)"),
         {"c": codes})
-    return refresh_views(session, cameras_near(session, extent)) if extent else None
+    shadowed = session.scalars(text("SELECT DISTINCT camera_code FROM camera_shadows"
+                                    " WHERE building_code = ANY(:c)"), {"c": codes})
+    affected = set(shadowed) | set(cameras_near(session, extent) if extent else [])
+    return refresh_views(session, affected) if affected else None
 
 
 def _by_srid(session: Session, codes: list[str], settings: Settings) -> dict[int, list[str]]:

@@ -104,3 +104,15 @@ def test_imports_refresh_the_views_they_affect(db: Session, tmp_path: Path) -> N
     import_file(db, "buildings", houses)
     assert db.scalar(text("SELECT count(*) FROM camera_views")) == 2
     assert list(db.scalars(text("SELECT building_code FROM camera_shadows"))) == ["B_FRONT"]
+
+
+def test_a_building_moved_away_frees_the_view(db: Session, tmp_path: Path) -> None:
+    add_camera(db, CAM, at(0, 0))
+    add_building(db, "B_FRONT", footprint(-5, 20, 5, 30))
+    refresh_views(db, [CAM])
+    moved = write_geojson(tmp_path / "b.geojson", [{"code": "B_FRONT"}],
+                          [footprint(-5, 520, 5, 530)])
+    import_file(db, "buildings", moved)
+    assert db.scalar(text("SELECT count(*) FROM camera_shadows")) == 0
+    assert db.scalar(text("SELECT area_m2 FROM camera_views WHERE valid_to IS NULL")) \
+        == pytest.approx(QUARTER_DISC, rel=1e-3)
