@@ -30,7 +30,7 @@ from geo.crs import to_wgs84
 from geo.districts import service_area
 from geo.errors import OutOfArea, ValidationFailed
 from geo.settings import Settings, get_settings
-from geo.video.pointing import BLOCKED_BY_SQL, POINTING_SQL, VIEW_FIELDS
+from geo.video.pointing import BLOCKED_BY_SQL, POINTING_SQL, PRESET_SQL, VIEW_FIELDS
 
 Assignment = Literal["covered", "snapped", "unassigned"]
 POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
@@ -87,7 +87,7 @@ class CameraHit(BaseModel):
     :mod:`geo.video.visibility`). A PTZ camera gets ``pan_deg``, ``tilt_deg`` and ``zoom``,
     a fixed or dome camera ``offset_deg`` (the spot's angle from the image centre, + to the
     right); ``scene_width_m`` is the picture's width at the spot at its tightest view
-    (:mod:`geo.video.pointing`).
+    (:mod:`geo.video.pointing`); ``preset`` names a PTZ preset whose view shows the spot.
     """
 
     code: str
@@ -110,6 +110,7 @@ class CameraHit(BaseModel):
     zoom: float | None = None
     offset_deg: float | None = None
     scene_width_m: float | None = None
+    preset: str | None = None
 
 
 class SiteHit(BaseModel):
@@ -331,7 +332,8 @@ cand AS (
                    (SELECT max(range_m) FROM cameras))
   ORDER BY geography(c.geom) <-> geography(p.g)
 )
-SELECT c.*, CASE WHEN c.reason = 'blocked' THEN {BLOCKED_BY_SQL} END AS blocked_by
+SELECT c.*, CASE WHEN c.reason = 'blocked' THEN {BLOCKED_BY_SQL} END AS blocked_by,
+       CASE WHEN c.reason IS NULL AND c.camera_type = 'ptz' THEN {PRESET_SQL} END AS preset
 FROM (
   SELECT c.*, {facing_sql("c.bearing_deg")} AS facing,
          CASE WHEN c.status <> 'online' THEN 'offline'

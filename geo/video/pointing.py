@@ -75,7 +75,7 @@ def zoom(wide_deg: ArrayLike, tele_deg: ArrayLike, distance_m: ArrayLike) -> NDA
     return np.asarray(np.tan(np.radians(wide / 2)) / np.tan(np.radians(fov / 2)), dtype=float)
 
 
-VIEW_FIELDS = ("blocked_by", "tilt_deg", "zoom", "offset_deg", "scene_width_m")
+VIEW_FIELDS = ("blocked_by", "tilt_deg", "zoom", "offset_deg", "scene_width_m", "preset")
 """What /locate adds to each camera from the visibility model and the pointing rules."""
 BLOCKED_BY_SQL = """(
     SELECT s.building_code FROM camera_shadows s
@@ -84,6 +84,12 @@ BLOCKED_BY_SQL = """(
 """SQL subquery: the building whose shadow (in camera ``c``'s current view,
 :mod:`geo.video.views`) covers the spot ``p.g``, the nearest shadow first. /locate asks it
 only of a camera that would otherwise see the spot (online, in range, facing it)."""
+PRESET_SQL = """(
+    SELECT v.preset FROM camera_views v
+    WHERE v.camera_code = c.code AND v.valid_to IS NULL AND v.preset IS NOT NULL
+      AND ST_Covers(v.geom, p.g) ORDER BY v.preset LIMIT 1)"""
+"""SQL subquery: the first (by name) preset of PTZ camera ``c`` whose view covers the spot
+``p.g``: the operator can call it up instead of steering."""
 POINTING_SQL = f"""
   CASE WHEN cand.camera_type = 'ptz'
        THEN {tilt_sql(height_sql("cand"), "cand.distance_m")} END AS tilt_deg,

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.importer import import_file
+from geo.locate import locate
 from geo.video.views import cameras_near, refresh_views
 from tests.geo.importer_files import write_geojson
 from tests.geo.video.scene import add_building, add_camera, at, footprint
@@ -80,6 +81,11 @@ def test_ptz_presets_get_their_own_views(db: Session) -> None:
     assert set(rows) == {None, "大门", "路口"}
     assert rows["路口"] == pytest.approx(math.pi * 100**2 * 60 / 360, rel=1e-3)
     assert rows["大门"] < math.pi * 100**2 * 40 / 360 * 0.3  # the east building fills it
+    west = at(-50, 5)
+    (ptz,) = locate(db, west.x, west.y).cameras
+    assert (ptz.code, ptz.preset) == (PTZ, "路口")
+    north = at(0, 50)
+    assert locate(db, north.x, north.y).cameras[0].preset is None
 
 
 def test_a_removed_camera_loses_its_view(db: Session) -> None:
