@@ -9,6 +9,8 @@
   ``valid_from``/``valid_to`` (current: ``valid_to IS NULL``), GiST-indexed.
 * ``camera_shadows``: per camera, the part of its reach each building hides (the current
   computation only; they decide ``blocked_by`` in /locate and bulk assignment).
+* triggers on ``cameras``: deleting (or truncating) cameras closes their views and drops
+  their shadows.
 
 Revision ID: 0009
 Revises: 0007
@@ -66,9 +68,32 @@ CREATE TABLE camera_shadows (
     PRIMARY KEY (camera_code, building_code)
 );
 CREATE INDEX ix_camera_shadows_geom ON camera_shadows USING gist (geom);
+
+-- a deleted camera's view is closed and its shadows go (per statement, however many rows)
+CREATE FUNCTION camera_views_close_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE camera_views v SET valid_to = now() FROM gone g
+        WHERE v.camera_code = g.code AND v.valid_to IS NULL;
+    DELETE FROM camera_shadows s USING gone g WHERE s.camera_code = g.code;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER cameras_close_views AFTER DELETE ON cameras REFERENCING OLD TABLE AS gone
+    FOR EACH STATEMENT EXECUTE FUNCTION camera_views_close_deleted();
+CREATE FUNCTION camera_views_close_all() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE camera_views SET valid_to = now() WHERE valid_to IS NULL;
+    DELETE FROM camera_shadows;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER cameras_truncate_views AFTER TRUNCATE ON cameras
+    FOR EACH STATEMENT EXECUTE FUNCTION camera_views_close_all();
 """
 
 DOWNGRADE = """
+DROP TRIGGER cameras_close_views ON cameras;
+DROP TRIGGER cameras_truncate_views ON cameras;
+DROP FUNCTION camera_views_close_deleted();
+DROP FUNCTION camera_views_close_all();
 DROP TABLE camera_shadows;
 DROP TABLE camera_views;
 DROP TABLE camera_presets;

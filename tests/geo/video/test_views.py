@@ -36,7 +36,8 @@ def test_building_in_front_of_a_stored_camera(db: Session) -> None:
     assert (summary.cameras, summary.views, summary.shadows) == (1, 1, 1)
     area, near = db.execute(text(
         "SELECT v.area_m2, s.near_m FROM camera_views v JOIN camera_shadows s"
-        " ON s.camera_code = v.camera_code WHERE v.valid_to IS NULL")).one()
+        " ON s.camera_code = v.camera_code WHERE v.valid_to IS NULL AND v.camera_code = :c"),
+        {"c": CAM}).one()
     theta = 2 * math.atan(5 / 20)
     assert area == pytest.approx(QUARTER_DISC - (0.5 * 100**2 * theta - 100), rel=0.01)
     assert near == pytest.approx(20.0, abs=0.05)
@@ -53,7 +54,8 @@ def test_true_north_azimuth_is_turned_into_grid_north(db: Session) -> None:
     north = db.scalar(text(
         "SELECT ST_AsText(ST_Project(geography(geom), 95, 0)::geometry) FROM cameras"))
     assert db.scalar(text("SELECT ST_Covers(geom, ST_GeomFromText(:p, 4326)) FROM camera_views"
-                          " WHERE valid_to IS NULL"), {"p": north}) is True
+                          " WHERE valid_to IS NULL AND camera_code = :c"),
+                     {"p": north, "c": CAM}) is True
 
 
 def test_a_new_computation_closes_the_old_version(db: Session) -> None:
@@ -64,7 +66,7 @@ def test_a_new_computation_closes_the_old_version(db: Session) -> None:
     assert cameras_near(db, footprint(-5, 200, 5, 230).wkt) == []
     refresh_views(db, cameras_near(db, footprint(-5, 20, 5, 30).wkt))
     rows = db.execute(text("SELECT valid_to IS NULL AS current, area_m2 FROM camera_views"
-                           " ORDER BY id")).all()
+                           " WHERE camera_code = :c ORDER BY id"), {"c": CAM}).all()
     assert [r.current for r in rows] == [False, True]
     assert rows[0].area_m2 == pytest.approx(QUARTER_DISC, rel=1e-3)
     assert rows[1].area_m2 < rows[0].area_m2
@@ -77,7 +79,8 @@ def test_ptz_presets_get_their_own_views(db: Session) -> None:
     add_building(db, "B_EAST", footprint(20, -50, 30, 50))
     refresh_views(db, [PTZ])
     rows = {r.preset: r.area_m2 for r in db.execute(text(
-        "SELECT preset, area_m2 FROM camera_views WHERE valid_to IS NULL"))}
+        "SELECT preset, area_m2 FROM camera_views WHERE valid_to IS NULL AND camera_code = :c"),
+        {"c": PTZ})}
     assert set(rows) == {None, "大门", "路口"}
     assert rows["路口"] == pytest.approx(math.pi * 100**2 * 60 / 360, rel=1e-3)
     assert rows["大门"] < math.pi * 100**2 * 40 / 360 * 0.3  # the east building fills it
@@ -92,10 +95,14 @@ def test_a_removed_camera_loses_its_view(db: Session) -> None:
     add_camera(db, CAM, at(0, 0))
     add_building(db, "B_FRONT", footprint(-5, 20, 5, 30))
     refresh_views(db, [CAM])
-    db.execute(text("DELETE FROM cameras"))
-    refresh_views(db, [CAM])
-    assert db.scalar(text("SELECT count(*) FROM camera_views WHERE valid_to IS NULL")) == 0
-    assert db.scalar(text("SELECT count(*) FROM camera_shadows")) == 0
+    db.execute(text("DELETE FROM cameras WHERE code = :c"), {"c": CAM})  # the trigger
+    assert db.scalar(text("SELECT count(*) FROM camera_views WHERE valid_to IS NULL"
+                          " AND camera_code = :c"), {"c": CAM}) == 0
+    assert db.scalar(text("SELECT count(*) FROM camera_shadows WHERE camera_code = :c"),
+                     {"c": CAM}) == 0
+    refresh_views(db, [CAM])  # a code that is gone: nothing to compute, nothing left
+    assert db.scalar(text("SELECT count(*) FROM camera_views WHERE camera_code = :c"),
+                     {"c": CAM}) == 1
 
 
 def test_imports_refresh_the_views_they_affect(db: Session, tmp_path: Path) -> None:
@@ -103,13 +110,16 @@ def test_imports_refresh_the_views_they_affect(db: Session, tmp_path: Path) -> N
         {"code": CAM, "name": "north", "azimuth_deg": 0, "fov_deg": 90, "range_m": 100}],
         [at(0, 0)])
     import_file(db, "cameras", cams)
-    assert db.scalar(text("SELECT area_m2 FROM camera_views WHERE valid_to IS NULL")) \
-        == pytest.approx(QUARTER_DISC, rel=1e-3)
+    assert db.scalar(text("SELECT area_m2 FROM camera_views WHERE valid_to IS NULL"
+                          " AND camera_code = :c"), {"c": CAM}) == pytest.approx(QUARTER_DISC,
+                                                                               rel=1e-3)
     houses = write_geojson(tmp_path / "b.geojson", [{"code": "B_FRONT", "floors": 20}],
                            [footprint(-5, 20, 5, 30)])
     import_file(db, "buildings", houses)
-    assert db.scalar(text("SELECT count(*) FROM camera_views")) == 2
-    assert list(db.scalars(text("SELECT building_code FROM camera_shadows"))) == ["B_FRONT"]
+    assert db.scalar(text("SELECT count(*) FROM camera_views WHERE camera_code = :c"),
+                     {"c": CAM}) == 2
+    assert list(db.scalars(text("SELECT building_code FROM camera_shadows"
+                                " WHERE camera_code = :c"), {"c": CAM})) == ["B_FRONT"]
 
 
 def test_a_building_moved_away_frees_the_view(db: Session, tmp_path: Path) -> None:
@@ -119,6 +129,8 @@ def test_a_building_moved_away_frees_the_view(db: Session, tmp_path: Path) -> No
     moved = write_geojson(tmp_path / "b.geojson", [{"code": "B_FRONT"}],
                           [footprint(-5, 520, 5, 530)])
     import_file(db, "buildings", moved)
-    assert db.scalar(text("SELECT count(*) FROM camera_shadows")) == 0
-    assert db.scalar(text("SELECT area_m2 FROM camera_views WHERE valid_to IS NULL")) \
-        == pytest.approx(QUARTER_DISC, rel=1e-3)
+    assert db.scalar(text("SELECT count(*) FROM camera_shadows WHERE camera_code = :c"),
+                     {"c": CAM}) == 0
+    assert db.scalar(text("SELECT area_m2 FROM camera_views WHERE valid_to IS NULL"
+                          " AND camera_code = :c"), {"c": CAM}) == pytest.approx(QUARTER_DISC,
+                                                                               rel=1e-3)
