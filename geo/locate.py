@@ -331,18 +331,23 @@ cand AS (
   WHERE ST_DWithin(geography(c.geom), geography(p.g),
                    (SELECT max(range_m) FROM cameras))
   ORDER BY geography(c.geom) <-> geography(p.g)
-)
-SELECT c.*, CASE WHEN c.reason = 'blocked' THEN {BLOCKED_BY_SQL} END AS blocked_by,
-       CASE WHEN c.reason IS NULL AND c.camera_type = 'ptz' THEN {PRESET_SQL} END AS preset
-FROM (
+),
+judged AS MATERIALIZED (
   SELECT c.*, {facing_sql("c.bearing_deg")} AS facing,
          CASE WHEN c.status <> 'online' THEN 'offline'
               WHEN c.distance_m > c.range_m THEN 'out_of_range'
               WHEN NOT {facing_sql("c.bearing_deg")} THEN 'not_facing'
               WHEN EXISTS {BLOCKED_BY_SQL} THEN 'blocked' END AS reason
-  FROM (SELECT cand.*, {POINTING_SQL} FROM cand) c, p) c, p
+  FROM (SELECT cand.*, {POINTING_SQL} FROM cand) c, p)
+SELECT c.*, CASE WHEN c.reason = 'blocked' THEN {BLOCKED_BY_SQL} END AS blocked_by,
+       CASE WHEN c.reason IS NULL AND c.camera_type = 'ptz' THEN {PRESET_SQL} END AS preset
+FROM judged c, p
 ORDER BY c.distance_m, c.code
 """  # noqa: S608 - constant fragments, values bound
+"""Every camera within the largest range of the spot ``:lon``/``:lat``, judged once
+(``judged`` is materialized: inlined, its ``reason`` and the shadow test in it were
+evaluated again for every later use), then the building that blocks it and the preset that
+shows the spot."""
 
 
 _CAMERA_FIELDS = ("code", "name", "lon", "lat", "distance_m", "bearing_deg", "azimuth_deg",
