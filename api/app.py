@@ -31,6 +31,7 @@ from api.routers.patrols import patrols_router
 from api.routers.planning import planning_router
 from api.routers.session import session_router
 from api.routers.tiles import tiles_router
+from api.routers.video import video_router
 from api.settings import ApiSettings
 from api.standby import ReadYourWrites, Standby
 from geo import tempdir
@@ -68,6 +69,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     # (a route at the end of the list measured half the requests/s of one at the front).
     app.router.routes.append(locate_route())
     app.include_router(dispatch_router())
+    app.include_router(video_router())
     app.include_router(assessment_router())
     app.include_router(health_router())
     app.include_router(admin_router())

@@ -20,6 +20,7 @@ from cli.patrols import patrols_app
 from cli.plan import plan_app
 from cli.stats import stats_app
 from cli.up import serve_api, up
+from cli.video import cameras_app
 from geo import models
 from geo.audit import record
 from geo.db import database_url, get_engine, transaction
@@ -40,6 +41,7 @@ app.add_typer(patrols_app, name="patrols")
 app.add_typer(events_app, name="events")
 app.add_typer(stats_app, name="stats")
 app.add_typer(grids_app, name="grids")
+app.add_typer(cameras_app, name="cameras")
 app.command("assign")(assign)
 app.command("up")(up)
 app.command("audit")(audit_command)

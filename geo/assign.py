@@ -12,7 +12,8 @@ Plan (measured in bench/assign.py; see bench/RESULTS.md, Dispatch):
    re-ranked by ellipsoidal distance); within ``gps_tolerance_m`` they are ``snapped``;
 4. cameras: online cameras probe the events' index with a box that is a superset of their
    range on the ellipsoid, pre-filtered by an approximate bearing ± 3°, then the exact
-   geodesic distance/bearing and FOV test of :mod:`geo.cameras`; the k nearest per event by
+   geodesic distance/bearing and FOV test of :mod:`geo.cameras`, minus the pairs a building
+   hides (the camera's shadows, :mod:`geo.video.views`); the k nearest per event by
    (distance, code) with ``row_number()``;
 5. results go to ``event_assignments`` (narrow rows keyed by event id): changed rows are
    updated, new ones inserted; unchanged rows are not written.
@@ -204,7 +205,8 @@ CAMERA_PICKS = """
         WHERE ((e.x - c.x) * c.coslat * :lon_m) ^ 2 + ((e.y - c.y) * :lat_m) ^ 2 <= c.r ^ 2
           AND (c.sees_all OR (e.x = c.x AND e.y = c.y)
                OR abs(<APPROX>) <= c.fov_deg / 2.0 + :margin)) c
-      WHERE c.d <= c.range_m AND c.facing) ok
+      WHERE c.d <= c.range_m AND c.facing
+        AND NOT EXISTS (SELECT 1 FROM {hidden} h WHERE h.id = c.id AND h.code = c.code)) ok
     WHERE rn <= :k GROUP BY id""".replace("<APPROX>", _APPROX_OFF_AXIS).replace(
     "<EXACT_FACING>", _EXACT_FACING)
 """Work table ``cam_pick(id, camera_codes)``: the k nearest covering online cameras per event
@@ -397,6 +399,9 @@ class _WorkTables:
         these ranges) pre-filter them: kept within the view ± 3°. The exact geodesic distance
         is computed for every remaining pair; the exact bearing only for pairs within ± 3° of
         an edge of the view (well inside it, the approximate bearing already decides).
+        A pair whose spot lies in a building's shadow of that camera (``camera_shadows``,
+        :mod:`geo.video.views`) is left out, as /locate marks it ``blocked``: the hidden
+        pairs are found from the shadows' side (each shadow probes the events' index).
         """
         self.create("cam", """
             SELECT * FROM (
@@ -409,6 +414,10 @@ class _WorkTables:
                     WHERE status = 'online') c) c
             WHERE ST_Expand(geom, dlon, dlat) && (SELECT ST_Extent(geom) FROM {ev})""",
                     {"lat_m": METRES_PER_DEGREE_LAT_MIN, "lon_m": EQUATOR_METRES_PER_DEGREE})
+        self.create("hidden", """
+            SELECT DISTINCT e.id, s.camera_code AS code
+            FROM camera_shadows s JOIN {cam} c ON c.code = s.camera_code
+            JOIN {ev} e ON ST_Covers(s.geom, e.geom)""")
         self.create("cam_pick", CAMERA_PICKS,
                     {"k": k, "margin": BEARING_MARGIN_DEG, "lat_m": METRES_PER_DEGREE_LAT_MIN,
                      "lon_m": EQUATOR_METRES_PER_DEGREE})

@@ -198,7 +198,8 @@ def alarm_payload(event: dict[str, Any], where: LocateResult) -> str:
         "workers": [{"code": w.code, "name": w.name, "role": w.role, "phone": w.phone}
                     for w in where.workers[:6]],
         "cameras": [{"code": c.code, "stream_url": c.stream_url, "distance_m":
-                     round(c.distance_m, 1), "pan_deg": c.pan_deg} for c in where.cameras[:5]],
+                     round(c.distance_m, 1), "pan_deg": c.pan_deg, "tilt_deg": c.tilt_deg,
+                     "zoom": c.zoom, "offset_deg": c.offset_deg} for c in where.cameras[:5]],
     }
     return json.dumps(body, ensure_ascii=False)[:7900]
 

@@ -36,6 +36,7 @@ from geo.crs import to_wgs84
 from geo.districts import service_area
 from geo.errors import OutOfArea, ValidationFailed
 from geo.settings import Settings, get_settings
+from geo.video.pointing import BLOCKED_BY_SQL, POINTING_SQL, PRESET_SQL, VIEW_FIELDS
 
 Assignment = Literal["covered", "snapped", "unassigned"]
 DoubtRule = Literal["inside", "smallest_code", "nearest", "reassigned", "none"]
@@ -88,8 +89,12 @@ class WorkerRef(BaseModel):
 class CameraHit(BaseModel):
     """A camera seen from the spot. Distances in metres, angles in degrees from true north.
 
-    ``reason`` is None for a camera that covers the spot, else ``offline``, ``not_facing`` or
-    ``out_of_range``. ``pan_deg`` is the azimuth a PTZ camera should turn to.
+    ``reason`` is None for a camera that sees the spot, else ``offline``, ``out_of_range``,
+    ``not_facing`` or ``blocked`` (a building hides the spot: ``blocked_by`` is its code;
+    :mod:`geo.video.visibility`). A PTZ camera gets ``pan_deg``, ``tilt_deg`` and ``zoom``,
+    a fixed or dome camera ``offset_deg`` (the spot's angle from the image centre, + to the
+    right); ``scene_width_m`` is the picture's width at the spot at its tightest view
+    (:mod:`geo.video.pointing`); ``preset`` names a PTZ preset whose view shows the spot.
     """
 
     code: str
@@ -107,6 +112,12 @@ class CameraHit(BaseModel):
     pan_deg: float | None
     facing: bool
     reason: str | None = None
+    blocked_by: str | None = None
+    tilt_deg: float | None = None
+    zoom: float | None = None
+    offset_deg: float | None = None
+    scene_width_m: float | None = None
+    preset: str | None = None
 
 
 class SiteHit(BaseModel):
@@ -379,21 +390,32 @@ cand AS (
   WHERE ST_DWithin(geography(c.geom), geography(p.g),
                    (SELECT max(range_m) FROM cameras))
   ORDER BY geography(c.geom) <-> geography(p.g)
-)
-SELECT c.*, {facing_sql("c.bearing_deg")} AS facing,
-       CASE WHEN c.status <> 'online' THEN 'offline'
-            WHEN c.distance_m > c.range_m THEN 'out_of_range'
-            WHEN NOT {facing_sql("c.bearing_deg")} THEN 'not_facing' END AS reason
-FROM cand c ORDER BY c.distance_m, c.code
+),
+judged AS MATERIALIZED (
+  SELECT c.*, {facing_sql("c.bearing_deg")} AS facing,
+         CASE WHEN c.status <> 'online' THEN 'offline'
+              WHEN c.distance_m > c.range_m THEN 'out_of_range'
+              WHEN NOT {facing_sql("c.bearing_deg")} THEN 'not_facing'
+              WHEN EXISTS {BLOCKED_BY_SQL} THEN 'blocked' END AS reason
+  FROM (SELECT cand.*, {POINTING_SQL} FROM cand) c, p)
+SELECT c.*, CASE WHEN c.reason = 'blocked' THEN {BLOCKED_BY_SQL} END AS blocked_by,
+       CASE WHEN c.reason IS NULL AND c.camera_type = 'ptz' THEN {PRESET_SQL} END AS preset
+FROM judged c, p
+ORDER BY c.distance_m, c.code
 """  # noqa: S608 - constant fragments, values bound
+"""Every camera within the largest range of the spot ``:lon``/``:lat``, judged once
+(``judged`` is materialized: inlined, its ``reason`` and the shadow test in it were
+evaluated again for every later use), then the building that blocks it and the preset that
+shows the spot."""
 
 
 _CAMERA_FIELDS = ("code", "name", "lon", "lat", "distance_m", "bearing_deg", "azimuth_deg",
                   "fov_deg", "range_m", "camera_type", "status", "stream_url", "facing",
-                  "reason")
-_JSON_HIT = ", ".join(f"'{f}', x.{f}" for f in _CAMERA_FIELDS[:-2]) + (
+                  "reason", *VIEW_FIELDS)
+_JSON_HIT = ", ".join(f"'{f}', x.{f}" for f in _CAMERA_FIELDS[:12]) + (
     ", 'pan_deg', CASE WHEN x.camera_type = 'ptz' THEN x.bearing_deg END,"
-    " 'facing', x.facing, 'reason', x.reason")
+    " 'facing', x.facing, 'reason', x.reason, ") + ", ".join(
+    f"'{f}', x.{f}" for f in VIEW_FIELDS)
 """A :class:`CameraHit` as JSON (its field order; PTZ cameras get the pan angle)."""
 
 _JSON_REF = "json_build_object('code', {t}.code, 'name', {t}.name)"
@@ -531,10 +553,14 @@ def camera_hits(session: Executor, lon: float, lat: float, codes: list[str]) -> 
     rows = session.execute(text(
         f"SELECT * FROM ({CAMERA_SQL}) x WHERE x.code = ANY(:codes)"),  # noqa: S608
         {"lon": lon, "lat": lat, "codes": list(codes)}).mappings().all()
-    found = {row["code"]: CameraHit(
-        **{f: row[f] for f in _CAMERA_FIELDS},
-        pan_deg=row["bearing_deg"] if row["camera_type"] == "ptz" else None) for row in rows}
+    found = {row["code"]: hit_of(row) for row in rows}
     return [found[code] for code in codes if code in found]
+
+
+def hit_of(row: Any) -> CameraHit:
+    """A :data:`CAMERA_SQL` row as a :class:`CameraHit` (PTZ cameras get the pan angle)."""
+    return CameraHit(**{f: row[f] for f in _CAMERA_FIELDS},
+                     pan_deg=row["bearing_deg"] if row["camera_type"] == "ptz" else None)
 
 
 def refs_of(session: Executor, codes: list[str | None]) -> list[Ref | None]:

@@ -120,6 +120,8 @@ class Building(Base):
     population: Mapped[int] = mapped_column(Integer, default=0)
     grid_code: Mapped[str | None] = mapped_column(Text, index=True)
     micro_grid_code: Mapped[str | None] = mapped_column(Text, index=True)
+    floors: Mapped[int | None] = mapped_column(Integer)  # 0009: 2.5D occlusion
+    height_m: Mapped[float | None] = mapped_column(Float)
     geom: Mapped[Any] = _geom("GEOMETRY")
 
 
@@ -178,7 +180,52 @@ class Camera(Base):
     stream_url: Mapped[str | None] = mapped_column(Text)
     site_code: Mapped[str | None] = mapped_column(Text, index=True)
     grid_code: Mapped[str | None] = mapped_column(Text, index=True)
+    tilt_min_deg: Mapped[float | None] = mapped_column(Float)  # 0009: geo.video.model
+    tilt_max_deg: Mapped[float | None] = mapped_column(Float)
+    fov_tele_deg: Mapped[float | None] = mapped_column(Float)
     geom: Mapped[Any] = _geom("POINT")
+
+
+class CameraPreset(Base):
+    """A named PTZ preset (0009): the sector the camera turns to (azimuth, FOV, degrees)."""
+
+    __tablename__ = "camera_presets"
+
+    camera_code: Mapped[str] = mapped_column(
+        Text, ForeignKey("cameras.code", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    azimuth_deg: Mapped[float] = mapped_column(Float)
+    fov_deg: Mapped[float] = mapped_column(Float)
+
+
+class CameraView(Base):
+    """What a camera (or one PTZ preset of it) sees (0009, geo.video.visibility): a version
+    per computation, the current one has ``valid_to IS NULL``."""
+
+    __tablename__ = "camera_views"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    camera_code: Mapped[str] = mapped_column(Text)
+    preset: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False),
+                                      nullable=False)
+    area_m2: Mapped[float] = mapped_column(Float)
+    resolution_deg: Mapped[float] = mapped_column(Float)
+    target_height_m: Mapped[float] = mapped_column(Float)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CameraShadow(Base):
+    """The part of a camera's reach one building hides (0009; current computation only)."""
+
+    __tablename__ = "camera_shadows"
+
+    camera_code: Mapped[str] = mapped_column(Text, primary_key=True)
+    building_code: Mapped[str] = mapped_column(Text, primary_key=True)
+    near_m: Mapped[float] = mapped_column(Float)
+    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=True),
+                                      nullable=False)
 
 
 # dispatch: metric KNN / ST_DWithin on geography, and the largest range as an index lookup

@@ -31,6 +31,7 @@ from geo.planning.preview import preview
 from geo.planning.validate import validate_area
 from geo.reassignments import grids_by_reassignments
 from geo.settings import PROJECT_ROOT
+from geo.video import coverage as video_coverage
 from layers.alarms import alarm_feature, alarms_map, overdue_patrol_feature
 from layers.assets import FOLIUM_TEMPLATES_DIR, LAYERS_STATIC_DIR, page_html
 from layers.base import Basemap
@@ -43,6 +44,7 @@ from layers.incident import event_details, incident_data, incident_map
 from layers.index import index_html
 from layers.reassignments import add_reassignment_panel
 from layers.tiles import tiles_wanted
+from layers.visibility import add_visibility
 
 NODE_MODULES = PROJECT_ROOT / "node_modules"
 
@@ -101,6 +103,8 @@ def _planner_routes(router: APIRouter) -> None:
         cov = mapdata.grid_camera_coverage(session, code)
         fmap = coverage_map(f"{name} 视频覆盖", cov, mapdata.camera_wedges(session, code),
                             basemap_for(settings))
+        add_visibility(fmap, video_coverage.views_frame(session, area=code),
+                       video_coverage.blind_spots(session, code), decimals=5)
         return HTMLResponse(page_html(fmap))
 
     @router.get("/events", summary="Events over time: heat map, per-grid counts, clusters")
@@ -147,7 +151,8 @@ def _dispatch_routes(router: APIRouter) -> None:
         found = locate(session, lon, lat, settings=settings)
         data = incident_data(found, "事发点", [("经度", f"{lon:.6f}"), ("纬度", f"{lat:.6f}")],
                              *mapdata.incident_frames(session, found))
-        return HTMLResponse(page_html(incident_map(data, basemap_for(settings))))
+        return HTMLResponse(page_html(add_visibility(
+            incident_map(data, basemap_for(settings)), video_coverage.views_of(session, found))))
 
     @router.get("/events/{event_id}", summary="Dispatcher view of a reported event")
     def event_page(event_id: EventId, session: SessionDep, settings: SettingsDep,
@@ -159,7 +164,8 @@ def _dispatch_routes(router: APIRouter) -> None:
         data = incident_data(stored, f"事件 #{event_id} {event['category']}",
                              event_details(event, stored, now),
                              *mapdata.incident_frames(session, stored))
-        return HTMLResponse(page_html(incident_map(data, basemap_for(settings))))
+        return HTMLResponse(page_html(add_visibility(
+            incident_map(data, basemap_for(settings)), video_coverage.views_of(session, stored))))
 
 
 

@@ -42,6 +42,7 @@ from geo.importer.writing import (
 )
 from geo.planning.grid_imports import GridChange
 from geo.settings import Settings
+from geo.video.model import default_notes
 
 __all__ = ["ImportReport", "Source", "import_file", "import_frame", "read_source",
            "wgs84_geometries"]
@@ -118,6 +119,8 @@ def import_frame(session: Session, layer: str, gdf: gpd.GeoDataFrame | pd.DataFr
     values, problems, mapping = validate(session, gdf, spec, geoms, field_map, lines, settings)
     report = ImportReport(spec.name, len(gdf), 0, 0, len(problems.bad), problems.sorted(),
                           notes, dict(mapping.columns), mapping.unknown, dry_run)
+    if spec.name == "cameras":
+        notes += default_notes(values, len(gdf), problems.bad)
     if mapping.unknown:
         notes.append(f"not imported (no such field): {', '.join(mapping.unknown)}; "
                      "use --map COLUMN=FIELD to import one")

@@ -22,6 +22,7 @@ from geo.catalog import Layer
 from geo.errors import Conflict, Detail, ValidationFailed
 from geo.importer.problems import short_error
 from geo.planning.grid_imports import GridChange, write_grid_versions
+from geo.video.views import refresh_after_import
 
 STAGE = "gridlink_import_stage"
 
@@ -219,6 +220,7 @@ def write_rows(session: Session, layer: Layer, frame: pd.DataFrame,
         inserted = session.execute(text(insert)).rowcount  # type: ignore[attr-defined]
         session.execute(text(f"DROP TABLE IF EXISTS {STAGE}"))
     assign_after_import(session, layer.table, [str(c) for c in frame[layer.key]])
+    refresh_after_import(session, layer.table, [str(c) for c in frame[layer.key]])
     return int(inserted), int(updated)
 
 

@@ -85,7 +85,8 @@ def test_explicit_map_feeds_and_leaves_out() -> None:
     assert mapped(["code"], "cameras", {"x": "name", "code": "size"})[2] == [
         "--map names column 'x', which the file does not have (columns: code)",
         "--map code=size: 'size' is not a field of cameras (code, name, camera_type, "
-        "height_m, azimuth_deg, fov_deg, range_m, status, stream_url, site_code)"]
+        "height_m, azimuth_deg, fov_deg, range_m, status, stream_url, site_code, "
+        "tilt_min_deg, tilt_max_deg, fov_tele_deg)"]
     with pytest.raises(ValidationFailed, match="'azimuth' is not SRC=DST"):
         parse_map(["azimuth"])
     assert parse_map("a=b, c=") == {"a": "b", "c": ""}

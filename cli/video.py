@@ -1,0 +1,80 @@
+"""``gridlink cameras views`` and ``gridlink cameras coverage``: what cameras see."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from cli.output import console, fail
+from geo.db import transaction
+from geo.errors import GridlinkError
+from geo.video.coverage import blind_spots, grid_coverage
+from geo.video.placement import PlacementSpec, draft_layer, propose_cameras
+from geo.video.views import refresh_views
+
+cameras_app = typer.Typer(help="Cameras: visibility polygons, coverage with occlusion.",
+                          no_args_is_help=True)
+
+
+@cameras_app.command("views")
+def views_command(
+    camera: list[str] = typer.Option(None, help="camera code (repeat); default: every camera"),
+    resolution: float = typer.Option(0.5, min=0.01, max=10.0,
+                                     help="angular cell width, degrees"),
+) -> None:
+    """Recompute the visibility polygons (and building shadows) and commit them."""
+    try:
+        with transaction() as session:
+            summary = refresh_views(session, camera or None, resolution_deg=resolution)
+    except GridlinkError as exc:
+        raise fail(exc) from exc
+    console.print(f"{summary.cameras} cameras: {summary.views} views, {summary.shadows} "
+                  f"building shadows in {summary.seconds:.1f} s")
+
+
+@cameras_app.command("coverage")
+def coverage_command(
+    area: str = typer.Argument(..., help="admin area or grid code"),
+    top: int = typer.Option(20, min=1, help="grids to list"),
+) -> None:
+    """Grids ranked by uncovered households: outdoor area seen by online cameras."""
+    try:
+        with transaction() as session:
+            grids = grid_coverage(session, area)
+            spots = blind_spots(session, area)
+    except GridlinkError as exc:
+        raise fail(exc) from exc
+    table = Table("grid", "name", "households", "outdoor m²", "seen %", "uncovered households",
+                  title=f"{area}: {len(grids)} grids, {len(spots)} blind spots")
+    for row in grids.head(top).itertuples():
+        table.add_row(row.code, row.name, str(row.households), f"{row.outdoor_m2:,.0f}",
+                      f"{100 * row.seen_share:.1f}", f"{row.uncovered_households:.1f}")
+    console.print(table)
+
+
+@cameras_app.command("propose")
+def propose_command(
+    area: str = typer.Argument(..., help="admin area or grid code (e.g. a street)"),
+    k: int = typer.Option(5, min=1, max=200, help="cameras to add"),
+    fov: float = typer.Option(90.0, min=1.0, max=360.0, help="their FOV, degrees"),
+    range_m: float = typer.Option(60.0, min=1.0, max=500.0, help="their range, metres"),
+    candidates: int = typer.Option(200, min=1, help="at most this many corner positions"),
+    out: Path | None = typer.Option(None, help="write the MCLP proposal as GeoJSON (a "
+                                    "draft cameras layer to edit and import)"),
+) -> None:
+    """Propose K new cameras covering the most blind outdoor area: MCLP vs greedy."""
+    spec = PlacementSpec(k=k, fov_deg=fov, range_m=range_m, max_candidates=candidates)
+    try:
+        with transaction() as session:
+            proposal = propose_cameras(session, area, spec)
+    except GridlinkError as exc:
+        raise fail(exc) from exc
+    console.print(f"{proposal.candidates} candidates, blind area {proposal.demand_m2:,.0f} m²;"
+                  f" newly covered: MCLP {proposal.covered_m2['mclp']:,.0f} m²,"
+                  f" greedy {proposal.covered_m2['greedy']:,.0f} m²")
+    if out is not None:
+        out.write_text(json.dumps(draft_layer(proposal), ensure_ascii=False), "utf-8")
+        console.print(f"wrote {len(proposal.cameras)} draft cameras to {out}")

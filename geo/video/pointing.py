@@ -1,0 +1,101 @@
+"""Pan, tilt and zoom to a spot, and where a fixed camera shows it: SQL and numpy twins.
+
+Conventions (docs/dispatch.md, "Pointing cameras"):
+
+* **pan** (PTZ): the geodesic bearing camera → spot, degrees from true north, clockwise,
+  in [0, 360) (``geo.cameras``);
+* **tilt** (PTZ): the angle of the line of sight to the spot on the ground below the
+  horizon, negative downwards: ``-degrees(atan2(height_m, distance_m))`` (-90 straight
+  down); the height is the mounting height or its kind's default (:mod:`geo.video.model`);
+* **zoom** (PTZ): the optical zoom factor (1 = wide end) that frames a scene
+  :data:`FRAME_WIDTH_M` wide at the spot, ``tan(wide/2) / tan(fov/2)`` with
+  ``fov = 2·atan(FRAME_WIDTH_M / 2 / distance)`` kept between the tele and wide FOV;
+* **offset** (fixed and dome cameras): the horizontal angle of the spot from the image
+  centre, degrees, positive to the right (clockwise of the axis), in [-180, 180);
+* **scene width**: the width (m) of the picture at the spot at the camera's tightest view
+  (tele FOV for a PTZ camera, its FOV otherwise): ``2·distance·tan(fov/2)``. The smaller,
+  the more pixels on the spot: cameras are ranked by it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from geo.cameras import OFF_AXIS_SQL
+from geo.video.model import KIND_DEFAULTS, PTZ_LENS_WIDE_DEG, height_sql
+
+FRAME_WIDTH_M = 10.0
+"""Width (m) of the scene a zoom suggestion frames at the spot: a few people and a car."""
+PTZ_ZOOM = KIND_DEFAULTS["ptz"].zoom
+
+
+def wide_fov_sql(c: str = "c") -> str:
+    """SQL: the lens's wide FOV (degrees; a PTZ stored with 360° has a 60° lens)."""
+    return (f"(CASE WHEN {c}.camera_type = 'ptz' AND {c}.fov_deg >= 360"
+            f" THEN {PTZ_LENS_WIDE_DEG} ELSE {c}.fov_deg END)")
+
+
+def tele_fov_sql(c: str = "c") -> str:
+    """SQL: the FOV at full zoom (degrees): stored, else wide / the kind's zoom."""
+    return (f"coalesce({c}.fov_tele_deg, CASE WHEN {c}.camera_type = 'ptz'"
+            f" THEN {wide_fov_sql(c)} / {PTZ_ZOOM} ELSE {wide_fov_sql(c)} END)")
+
+
+def tilt_sql(height: str, distance: str) -> str:
+    """SQL: tilt (degrees, negative below the horizon) to the ground spot."""
+    return f"(-degrees(atan2({height}, {distance})))"
+
+
+def zoom_sql(c: str, distance: str) -> str:
+    """SQL: suggested zoom factor framing :data:`FRAME_WIDTH_M` at ``distance`` (m)."""
+    wide, tele = wide_fov_sql(c), tele_fov_sql(c)
+    need = f"(2 * degrees(atan2({FRAME_WIDTH_M / 2}, {distance})))"
+    fov = f"least({wide}, greatest({tele}, {need}))"
+    return f"(tan(radians({wide} / 2.0)) / tan(radians({fov} / 2.0)))"
+
+
+def scene_width_sql(c: str, distance: str) -> str:
+    """SQL: picture width (m) at the spot at the camera's tightest view."""
+    return f"(2 * {distance} * tan(radians(least({tele_fov_sql(c)}, 179.0) / 2.0)))"
+
+
+def tilt(height_m: ArrayLike, distance_m: ArrayLike) -> NDArray[np.float64]:
+    """Tilt (degrees, negative below the horizon) from ``height_m`` to a spot
+    ``distance_m`` away on the ground: the twin of :func:`tilt_sql`."""
+    return np.asarray(-np.degrees(np.arctan2(np.asarray(height_m, dtype=float),
+                                             np.asarray(distance_m, dtype=float))), dtype=float)
+
+
+def zoom(wide_deg: ArrayLike, tele_deg: ArrayLike, distance_m: ArrayLike) -> NDArray[np.float64]:
+    """Zoom factor framing :data:`FRAME_WIDTH_M` at ``distance_m``: twin of :func:`zoom_sql`."""
+    wide = np.asarray(wide_deg, dtype=float)
+    need = 2 * np.degrees(np.arctan2(FRAME_WIDTH_M / 2, np.asarray(distance_m, dtype=float)))
+    fov = np.minimum(wide, np.maximum(np.asarray(tele_deg, dtype=float), need))
+    return np.asarray(np.tan(np.radians(wide / 2)) / np.tan(np.radians(fov / 2)), dtype=float)
+
+
+VIEW_FIELDS = ("blocked_by", "tilt_deg", "zoom", "offset_deg", "scene_width_m", "preset")
+"""What /locate adds to each camera from the visibility model and the pointing rules."""
+BLOCKED_BY_SQL = """(
+    SELECT s.building_code FROM camera_shadows s
+    WHERE s.camera_code = c.code AND ST_Covers(s.geom, p.g)
+    ORDER BY s.near_m, s.building_code LIMIT 1)"""
+"""SQL subquery: the building whose shadow (in camera ``c``'s current view,
+:mod:`geo.video.views`) covers the spot ``p.g``, the nearest shadow first. /locate asks it
+only of a camera that would otherwise see the spot (online, in range, facing it)."""
+PRESET_SQL = """(
+    SELECT v.preset FROM camera_views v
+    WHERE v.camera_code = c.code AND v.valid_to IS NULL AND v.preset IS NOT NULL
+      AND ST_Covers(v.geom, p.g) ORDER BY v.preset LIMIT 1)"""
+"""SQL subquery: the first (by name) preset of PTZ camera ``c`` whose view covers the spot
+``p.g``: the operator can call it up instead of steering."""
+POINTING_SQL = f"""
+  CASE WHEN cand.camera_type = 'ptz'
+       THEN {tilt_sql(height_sql("cand"), "cand.distance_m")} END AS tilt_deg,
+  CASE WHEN cand.camera_type = 'ptz' THEN {zoom_sql("cand", "cand.distance_m")} END AS zoom,
+  CASE WHEN cand.camera_type <> 'ptz'
+       THEN {OFF_AXIS_SQL.format(b="cand.bearing_deg", a="cand.azimuth_deg")} END AS offset_deg,
+  {scene_width_sql("cand", "cand.distance_m")} AS scene_width_m"""
+"""SQL select-list items of the pointing values (module docstring) over a camera row
+``cand`` with its ``distance_m``/``bearing_deg`` to the spot."""

@@ -1,0 +1,96 @@
+"""Video routes over HTTP: "point all cameras here", stored views as GeoJSON, and the map
+layers of visibility and blind spots (the small city plus a wall between the north-facing
+camera and the incident)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+from pyproj import Geod
+from shapely.geometry import Polygon
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.video.views import refresh_views
+from tests.conftest import auth
+from tests.e2e.city import (
+    CAM_FACING_AWAY,
+    CAM_FACING_INCIDENT,
+    CAM_OFFLINE,
+    INCIDENT,
+    seed_small_city,
+)
+
+GEOD = Geod(ellps="WGS84")
+CITY_CAMERAS = (CAM_FACING_INCIDENT, CAM_FACING_AWAY, CAM_OFFLINE)
+
+
+def escaped(name: str) -> str:
+    """A layer name as the page's scripts spell it (\\u escapes)."""
+    return json.dumps(name)[1:-1]
+
+
+def wall_south_of_incident() -> Polygon:
+    """A 30 m x 6 m footprint, its centre 45 m due south of the incident."""
+    lon, lat, _ = GEOD.fwd(*INCIDENT, 180.0, 45.0)
+    corners = [GEOD.fwd(*GEOD.fwd(lon, lat, 90.0 * sx, 15.0)[:2], 180.0 if sy < 0 else 0.0,
+                        3.0)[:2] for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
+    return Polygon(corners)
+
+
+@pytest.fixture
+def walled_city(db: Session) -> None:
+    seed_small_city(db.connection())
+    db.execute(text("INSERT INTO buildings (code, name, households, population, floors, geom)"
+                    " VALUES ('B_WALL', '围墙楼', 0, 0, 4, ST_GeomFromText(:g, 4326))"),
+               {"g": wall_south_of_incident().wkt})
+    refresh_views(db, [CAM_FACING_INCIDENT, CAM_FACING_AWAY, CAM_OFFLINE])
+    db.commit()  # a savepoint release: the city survives a rolled-back request
+
+
+def test_point_all_cameras_here(client: TestClient, keys: dict[str, str],
+                                walled_city: None) -> None:
+    response = client.get(f"/locate/cameras?lon={INCIDENT[0]}&lat={INCIDENT[1]}",
+                          headers=auth(keys, "viewer"))
+    assert response.status_code == 200, response.text
+    cameras = response.json()["cameras"]
+    assert [(c["code"], c["reason"], c["blocked_by"]) for c in cameras] == [
+        (CAM_FACING_INCIDENT, "blocked", "B_WALL"),
+        (CAM_FACING_AWAY, "not_facing", None)]  # the offline dome is 85 m away, reach 80 m
+    assert cameras[0]["offset_deg"] == pytest.approx(0.0, abs=1e-6)
+    assert cameras[0]["distance_m"] == pytest.approx(89.0, abs=0.5)
+
+
+def test_locate_lists_the_blocked_camera_with_its_building(
+        client: TestClient, keys: dict[str, str], walled_city: None) -> None:
+    body = client.get(f"/locate?lon={INCIDENT[0]}&lat={INCIDENT[1]}",
+                      headers=auth(keys, "viewer")).json()
+    assert body["cameras"] == []
+    assert [(c["code"], c["reason"], c["blocked_by"]) for c in body["other_cameras"]] == [
+        (CAM_OFFLINE, "offline", None), (CAM_FACING_INCIDENT, "blocked", "B_WALL"),
+        (CAM_FACING_AWAY, "not_facing", None)]
+
+
+def test_views_as_geojson(client: TestClient, keys: dict[str, str], walled_city: None) -> None:
+    response = client.get("/cameras/views?bbox=113.29,40.07,113.33,40.10",
+                          headers=auth(keys, "viewer"))
+    assert response.status_code == 200
+    features = [f for f in response.json()["features"]  # other modules' cameras may be there
+                if f["properties"]["camera_code"] in CITY_CAMERAS]
+    assert [f["properties"]["camera_code"] for f in features] == [
+        CAM_FACING_INCIDENT, CAM_FACING_AWAY, CAM_OFFLINE]
+    assert features[0]["geometry"]["type"] == "MultiPolygon"
+    bad = client.get("/cameras/views?bbox=1,2,3", headers=auth(keys, "viewer"))
+    assert bad.status_code == 422 and bad.json()["details"][0]["field"] == "bbox"
+    assert client.get("/cameras/views?bbox=113.29,40.07,113.33,40.10").status_code == 401
+
+
+def test_maps_draw_visibility_and_blind_spots(client: TestClient, keys: dict[str, str],
+                                              walled_city: None) -> None:
+    coverage = client.get("/maps/coverage?area=140213001001", headers=auth(keys, "viewer")).text
+    assert escaped("可视区域（遮挡后）") in coverage and escaped("盲区") in coverage
+    incident = client.get(f"/maps/locate?lon={INCIDENT[0]}&lat={INCIDENT[1]}",
+                          headers=auth(keys, "viewer")).text
+    assert escaped("可视区域（遮挡后）") in incident and escaped("盲区") not in incident
