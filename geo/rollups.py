@@ -6,7 +6,9 @@ on ``events`` and ``event_assignments``: every insert, status/category change, r
 or delete moves one count inside the writing transaction, so the rollups equal a direct count
 of ``events_with_assignment`` at every commit (tests/geo/test_rollups.py). Days are China
 Standard Time (UTC+8) calendar days of ``reported_at`` (SQL ``gridlink_local_day``).
-Events with no assignment count only for the whole city (``area=None``).
+Events with no assignment count only for the whole city (``area=None``). Events merged into
+a case as duplicates (status ``duplicate``, geo.duplicates) are kept in the table but never
+counted by :func:`daily_counts`: the case counts once, as in ``/stats`` (geo.stats).
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def today() -> date:
 def daily_counts(session: Session, area: str | None, first_day: date, last_day: date,
                  by: Sequence[str], category: str | None = None) -> list[dict[str, Any]]:
     """Events reported from ``first_day`` to ``last_day`` (both included, CST days) in
-    ``area`` (any admin area or grid code; None: the whole city), counted per ``by``.
+    ``area`` (any admin area or grid code; None: the whole city), counted per ``by``;
+    merged duplicates are left out (their case counts once).
 
     Parameters
     ----------
@@ -73,7 +76,8 @@ def daily_counts(session: Session, area: str | None, first_day: date, last_day: 
                                [{"field": "since", "value": first_day.isoformat()},
                                 {"field": "until", "value": last_day.isoformat()}])
     cols = ", ".join(by)
-    where = ("day BETWEEN :first AND :last" + (f" AND {AREA_CLAUSE}" if area else "")
+    where = ("day BETWEEN :first AND :last AND status <> 'duplicate'"
+             + (f" AND {AREA_CLAUSE}" if area else "")
              + (" AND category = :category" if category is not None else ""))
     sql = (f"SELECT {cols + ', ' if cols else ''}sum(events)::int AS events"  # noqa: S608
            f" FROM event_daily_counts WHERE {where}"

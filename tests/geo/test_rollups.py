@@ -9,9 +9,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.duplicates import MergeIn, merge_duplicates
 from geo.errors import ValidationFailed
 from geo.events import EventIn, apply_action, create_event
 from geo.rollups import counts_csv, daily_counts, local_day
+from geo.stats import unit_stats
 from tests.geo.test_locate import COMMUNITY, G1, G2, STREET, build_small_city
 
 DAY_ONE = datetime(2026, 11, 2, 17, 30, tzinfo=UTC)  # 2026-11-03 01:30 in Beijing
@@ -22,7 +24,8 @@ KEY = ("day", "grid_code", "category", "status")
 DIRECT_COUNT = f"""
 SELECT gridlink_local_day(reported_at) AS day, grid_code, category, status,
        count(*)::int AS events
-  FROM events_with_assignment GROUP BY {', '.join(KEY)} ORDER BY {', '.join(KEY)}"""
+  FROM events_with_assignment WHERE status <> 'duplicate'
+ GROUP BY {', '.join(KEY)} ORDER BY {', '.join(KEY)}"""
 
 
 def _event(db: Session, where: tuple[float, float], at: datetime, category: str) -> int:
@@ -94,6 +97,20 @@ def test_area_scope_and_grouping(db: Session, three_events: list[int]) -> None:
     assert daily_counts(db, G1, date(2026, 11, 4), date(2026, 11, 30), ()) == []
     rows = daily_counts(db, STREET, one_day, one_day, ("category",))
     assert counts_csv(rows, ("category",)) == "category,events\ngarbage,2\nparking,1\n"
+
+
+def test_merged_duplicates_count_once_as_in_stats(db: Session,
+                                                 three_events: list[int]) -> None:
+    first, second, _ = three_events
+    db.execute(text("UPDATE events SET reported_at = :at WHERE id = :id"),
+               {"at": DAY_TWO, "id": first})
+    merge_duplicates(db, second, MergeIn(duplicates=[first]), actor="dispatcher-1")
+    one_day = date(2026, 11, 3)
+    assert daily_counts(db, G1, one_day, one_day, ("status",)) == [
+        {"status": "reported", "events": 1}]
+    assert _rollups(db) == _direct(db)
+    stats = unit_stats(db, "grid", DAY_ONE, datetime(2026, 11, 4, tzinfo=UTC))
+    assert [(r["unit"], r["accepted"]) for r in stats] == [(G1, 1), (G2, 1)]
 
 
 def test_bad_grouping_or_period_is_refused(db: Session) -> None:
