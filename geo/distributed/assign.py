@@ -185,7 +185,7 @@ def partition_rows(session: Session, events: gpd.GeoDataFrame, k: int, tolerance
     rows["street_code"] = [chain.get(c, (None, None))[0] for c in rows.community_code]
     rows["district_code"] = [chain.get(c, (None, None))[1] for c in rows.community_code]
     rows["camera_codes"] = camera_picks(events, _cameras_near(
-        session, (x0, y0, x1, y1), max_range_m), k)
+        session, (x0, y0, x1, y1), max_range_m), k, _shadows_over(session, (x0, y0, x1, y1)))
     rows["id"] = events.id.to_numpy()
     rows = rows[["id", *COLUMNS]].astype(object)
     return rows.where(rows.notna(), None)  # missing is NULL, never NaN
@@ -204,6 +204,18 @@ def _cameras_near(session: Session, bounds: tuple[float, float, float, float],
         " WHERE status = 'online' AND geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)"),
         session.connection(), geom_col="geom",
         params={"x0": x0 - dlon, "y0": y0 - dlat, "x1": x1 + dlon, "y1": y1 + dlat})
+
+
+def _shadows_over(session: Session,
+                  bounds: tuple[float, float, float, float]) -> gpd.GeoDataFrame:
+    """The building shadows (``camera_shadows``) of online cameras over the box ``bounds``."""
+    x0, y0, x1, y1 = bounds
+    return gpd.read_postgis(text(
+        "SELECT s.camera_code, s.geom FROM camera_shadows s"
+        " JOIN cameras c ON c.code = s.camera_code AND c.status = 'online'"
+        " WHERE s.geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)"),
+        session.connection(), geom_col="geom",
+        params={"x0": x0, "y0": y0, "x1": x1, "y1": y1})
 
 
 def _admin_chain(session: Session, communities: list[str]) -> dict[str, tuple[Any, Any]]:

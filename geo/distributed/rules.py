@@ -58,13 +58,16 @@ def grid_classes(grids: gpd.GeoDataFrame) -> np.ndarray:
                     np.where(grids.kind.values == "dedicated", 2, 0))
 
 
-def camera_picks(events: gpd.GeoDataFrame, cameras: gpd.GeoDataFrame,
-                 k: int) -> list[list[str]]:
+def camera_picks(events: gpd.GeoDataFrame, cameras: gpd.GeoDataFrame, k: int,
+                 shadows: gpd.GeoDataFrame | None = None) -> list[list[str]]:
     """The ``k`` nearest cameras covering each event (codes, nearest first; ties by code).
 
     ``cameras`` has ``code, camera_type, azimuth_deg, fov_deg, range_m, status`` and points.
     Candidates come from a lon/lat box that contains each camera's range on the ellipsoid;
     every candidate is then tested exactly (geodesic distance and bearing, :mod:`geo.cameras`).
+    ``shadows`` (``camera_code`` and polygons, ``camera_shadows``): a pair whose event lies in
+    a shadow of that camera is left out, as ``geo.assign`` does (GEOS ``covers``, the
+    predicate of PostGIS ``ST_Covers``).
     """
     picks: list[list[str]] = [[] for _ in range(len(events))]
     if k == 0 or len(cameras) == 0 or len(events) == 0:
@@ -83,11 +86,20 @@ def camera_picks(events: gpd.GeoDataFrame, cameras: gpd.GeoDataFrame,
                        cameras.fov_deg.values[cam_i], cameras.camera_type.values[cam_i])
     ok = covers(dist, cameras.range_m.values[cam_i], facing, cameras.status.values[cam_i])
     pairs = pd.DataFrame({"e": ev_i[ok], "d": dist[ok], "code": cameras.code.values[cam_i][ok]})
+    if shadows is not None and len(shadows):
+        pairs = pairs[~pairs.set_index(["e", "code"]).index.isin(_hidden(points, shadows))]
     pairs = pairs.sort_values(["e", "d", "code"])
     pairs = pairs[pairs.groupby("e").cumcount() < k]
     for e, codes in zip(pairs.e.to_numpy(), pairs.code.to_numpy(), strict=True):
         picks[e].append(str(codes))
     return picks
+
+
+def _hidden(points: np.ndarray, shadows: gpd.GeoDataFrame) -> pd.MultiIndex:
+    """(event position, camera code) of every event point a camera's shadow covers."""
+    shadow_i, ev_i = shapely.STRtree(points).query(shadows.geometry.values, predicate="covers")
+    return pd.MultiIndex.from_arrays([ev_i, shadows.camera_code.values[shadow_i]],
+                                     names=["e", "code"])
 
 
 def snapped(owners: pd.DataFrame, nearest: list[Any], tolerance_m: float) -> pd.DataFrame:

@@ -28,6 +28,7 @@ from geo.distributed.partitions import spatial_partitions
 from geo.errors import ValidationFailed
 from geo.event_assignments import COLUMNS
 from geo.reassignments import ReassignIn, reassign_event
+from geo.video.views import refresh_views
 from tests.e2e.city import GAP_CENTRE
 from tests.live_server import live_database
 
@@ -159,4 +160,37 @@ def test_a_reassigned_case_keeps_its_grid_on_the_dask_path(
                        actor="dispatcher-1")
     assign_events_dask(dask, url, cell_deg=0.004, target_events=60)
     assert _stored(url)[event_id][COLUMNS.index("grid_code")] == other
+    engine.dispose()
+
+
+def test_cameras_hidden_by_a_building_are_left_out_on_both_paths(
+        city: tuple[str, int], dask: Client) -> None:
+    """Two solid blocks among the cameras: their shadows hide some (camera, event) pairs,
+    and the Dask path leaves out exactly the pairs geo.assign leaves out."""
+    url, n = city
+    engine = create_engine(url)
+    blocks = ["POLYGON((113.306 40.082, 113.309 40.082, 113.309 40.0835, 113.306 40.0835,"
+              " 113.306 40.082))",
+              "POLYGON((113.312 40.086, 113.3145 40.086, 113.3145 40.088, 113.312 40.088,"
+              " 113.312 40.086))"]
+    with transaction(engine) as session:
+        for i, wkt in enumerate(blocks):
+            session.execute(text(
+                "INSERT INTO buildings (code, name, households, population, geom) VALUES"
+                " (:c, 'block', 0, 0, ST_Multi(ST_GeomFromText(:w, 4326)))"),
+                {"c": f"BLOCK{i}", "w": wkt})
+        refresh_views(session)
+        single = assign_events(session, "all")
+        kept = n - session.execute(text("SELECT count(*) FROM event_reassignments")).scalar_one()
+        hidden = session.execute(text(
+            "SELECT count(*) FROM camera_shadows s JOIN cameras c ON c.code = s.camera_code"
+            " JOIN events e ON ST_Covers(s.geom, e.geom) WHERE c.status = 'online'")).scalar_one()
+    assert hidden > 0 and single.events == kept  # reassigned cases keep their grid
+    oracle = _stored(url)
+    again = assign_events_dask(dask, url, cell_deg=0.004, target_events=60)
+    assert (again.events, again.changed) == (kept, 0)
+    assert _stored(url) == oracle
+    with transaction(engine) as session:
+        session.execute(text("DELETE FROM buildings WHERE code LIKE 'BLOCK%'"))
+        refresh_views(session)
     engine.dispose()
