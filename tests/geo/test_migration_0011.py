@@ -42,7 +42,7 @@ def test_one_bump_per_committed_transaction_and_table(at_head: tuple[str, Engine
     with engine.begin() as conn:
         assert [tuple(r) for r in conn.execute(text(REVISIONS))] == [
             ("buildings", 0), ("cameras", 1), ("grids", 0)]
-        conn.execute(text("TRUNCATE cameras"))
+        conn.execute(text("TRUNCATE cameras CASCADE"))  # camera_presets refer to cameras
     with engine.begin() as conn:
         assert conn.execute(text(REVISIONS)).all()[1][1] == 2
     command.downgrade(alembic_config(url), "0007")
