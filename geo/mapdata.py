@@ -170,6 +170,22 @@ def camera_wedges(session: Session, code: str | None = None,
         FROM cameras c WHERE {where} ORDER BY c.code""", params)  # noqa: S608 - constant pieces
 
 
+SEEN_BY_ONLINE_CAMERAS_SQL = f"""
+    CROSS JOIN (SELECT coalesce(max(range_m), 0) / 60000.0 AS deg FROM cameras) pad
+    CROSS JOIN LATERAL (
+        SELECT ST_Union(ST_Intersection(g.geom, w.wedge)) AS seen
+        FROM (SELECT {WEDGE_SQL} AS wedge FROM cameras c
+              WHERE c.status = 'online' AND c.geom && ST_Expand(g.geom, pad.deg)) w
+        WHERE ST_Intersects(g.geom, w.wedge)) s"""  # noqa: S608 - constant SQL pieces
+"""Joins ``s.seen`` to each grid ``g``: the union of the online cameras' view wedges over it
+(cameras within the largest range of the grid, by the cameras' GiST index; ``max(range_m) /
+60,000`` degrees, safe up to 57° N). Shared by the coverage page and its vector tiles."""
+
+COVERED_SHARE_SQL = ("least(1.0, coalesce(ST_Area(geography(s.seen)), 0)"
+                     " / nullif(ST_Area(geography(g.geom)), 0))")
+"""The share of grid ``g`` that ``s.seen`` covers, in [0, 1] (geodesic areas)."""
+
+
 def grid_camera_coverage(session: Session, code: str) -> gpd.GeoDataFrame:
     """Ordinary current grids under ``code`` with the share of their area that some online
     camera sees (``covered_share`` in [0, 1], geodesic areas; ``covered_m2``, ``area_m2``).
@@ -179,18 +195,11 @@ def grid_camera_coverage(session: Session, code: str) -> gpd.GeoDataFrame:
     ``max(range_m) / 60,000`` degrees, safe up to 57° N), then intersects their wedges.
     """
     return _frame(session, f"""
-        WITH pad AS (SELECT coalesce(max(range_m), 0) / 60000.0 AS deg FROM cameras)
         SELECT g.code, g.name, g.households, ST_Area(geography(g.geom)) AS area_m2,
                coalesce(ST_Area(geography(s.seen)), 0) AS covered_m2,
-               least(1.0, coalesce(ST_Area(geography(s.seen)), 0)
-                          / nullif(ST_Area(geography(g.geom)), 0)) AS covered_share,
+               {COVERED_SHARE_SQL} AS covered_share,
                g.geom
-        FROM grids g CROSS JOIN pad
-        CROSS JOIN LATERAL (
-            SELECT ST_Union(ST_Intersection(g.geom, w.wedge)) AS seen
-            FROM (SELECT {WEDGE_SQL} AS wedge FROM cameras c
-                  WHERE c.status = 'online' AND c.geom && ST_Expand(g.geom, pad.deg)) w
-            WHERE ST_Intersects(g.geom, w.wedge)) s
+        FROM grids g {SEEN_BY_ONLINE_CAMERAS_SQL}
         WHERE g.valid_to IS NULL AND g.level = 'grid' AND g.kind <> 'dedicated'
           AND g.code LIKE :p
         ORDER BY g.code""",  # noqa: S608 - constant SQL pieces; values are bound

@@ -35,7 +35,12 @@ from sqlalchemy.orm import Session
 
 from geo.codes import prefix_pattern
 from geo.errors import NotFound, ValidationFailed
-from geo.mapdata import WEDGE_SQL, area_outline
+from geo.mapdata import (
+    COVERED_SHARE_SQL,
+    SEEN_BY_ONLINE_CAMERAS_SQL,
+    WEDGE_SQL,
+    area_outline,
+)
 
 EXTENT = 4096
 """Tile coordinate units per side (the MVT default)."""
@@ -197,18 +202,9 @@ WHERE c.geom && ST_Expand(t.box, pad.deg) AND coalesce(c.grid_code, '') LIKE :p"
 
 _COVERAGE = f"""
 SELECT {_MVT_GEOM.format(geom="g.geom")}, g.code, g.name,
-       least(1.0, coalesce(ST_Area(geography(s.seen)), 0)
-                  / nullif(ST_Area(geography(g.geom)), 0))::float8 AS covered_share,
-       round(100 * least(1.0, coalesce(ST_Area(geography(s.seen)), 0)
-                              / nullif(ST_Area(geography(g.geom)), 0))::numeric, 1)::float8
-           AS covered_pct
-FROM grids g CROSS JOIN t
-CROSS JOIN (SELECT coalesce(max(range_m), 0) / 60000.0 AS deg FROM cameras) pad
-CROSS JOIN LATERAL (
-    SELECT ST_Union(ST_Intersection(g.geom, w.wedge)) AS seen
-    FROM (SELECT {WEDGE_SQL} AS wedge FROM cameras c
-          WHERE c.status = 'online' AND c.geom && ST_Expand(g.geom, pad.deg)) w
-    WHERE ST_Intersects(g.geom, w.wedge)) s
+       {COVERED_SHARE_SQL}::float8 AS covered_share,
+       round(100 * {COVERED_SHARE_SQL}::numeric, 1)::float8 AS covered_pct
+FROM grids g CROSS JOIN t {SEEN_BY_ONLINE_CAMERAS_SQL}
 WHERE {_CURRENT} AND g.level = 'grid' AND g.kind <> 'dedicated'"""  # noqa: S608 - constant pieces
 """Coverage share per grid: the same computation as ``geo.mapdata.grid_camera_coverage``."""
 
