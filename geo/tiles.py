@@ -16,6 +16,8 @@ Layers (:data:`TILE_LAYERS`), one MVT layer each, named like the tile layer:
 - ``coverage``: ordinary grids with the share of their area seen by an online camera
   (``covered_share`` 0-1, ``covered_pct`` in %, geodesic areas), as
   :func:`geo.mapdata.grid_camera_coverage`;
+- ``views``: the cameras' current visibility polygons (``camera_views``, geo.video: the view
+  minus what buildings hide), one per camera and PTZ preset, with the camera's status;
 - ``events``: below :attr:`TileQuery.points_zoom` one grid polygon per ordinary grid with its
   number of ``events`` in the period, from it on the events themselves as points.
 
@@ -75,6 +77,9 @@ TILE_LAYERS: dict[str, TileLayer] = {layer.name: layer for layer in (
     TileLayer("coverage", "网格视频覆盖率", ("grids", "cameras"),
               {"code": "String", "name": "String", "covered_share": "Number",
                "covered_pct": "Number"}),
+    TileLayer("views", "摄像机可见区域（扣除建筑遮挡）", ("cameras", "buildings"),
+              {"camera_code": "String", "preset": "String", "status": "String",
+               "area_m2": "Number"}),
     TileLayer("events", "事件（低缩放按网格计数，高缩放为点）", (),
               {"code": "String", "name": "String", "events": "Number", "id": "Number",
                "category": "String", "status": "String", "reported_at": "String",
@@ -225,5 +230,14 @@ SELECT {_MVT_GEOM.format(geom="e.geom")}, e.id, e.category, e.status,
 FROM events_with_assignment e CROSS JOIN t
 WHERE e.geom && t.box AND {_EVENT_PERIOD} AND coalesce(e.grid_code, '') LIKE :p"""  # noqa: S608 - constant pieces
 
+_VIEWS = f"""
+SELECT {_MVT_GEOM.format(geom="v.geom")}, v.camera_code, v.preset, c.status,
+       round(v.area_m2)::float8 AS area_m2
+FROM camera_views v JOIN cameras c ON c.code = v.camera_code CROSS JOIN t
+WHERE v.valid_to IS NULL AND v.geom && t.box
+  AND coalesce(c.grid_code, '') LIKE :p"""  # noqa: S608 - constant pieces
+"""Current visibility polygons (geo.video: the view minus building shadows), one per camera
+and PTZ preset, with the camera's status."""
+
 _LAYER_SQL = {"grids": _GRIDS, "micro_grids": _MICRO_GRIDS, "cameras": _CAMERAS,
-              "coverage": _COVERAGE, "events": _EVENT_COUNTS}
+              "coverage": _COVERAGE, "views": _VIEWS, "events": _EVENT_COUNTS}

@@ -64,9 +64,10 @@ def coverage_map(title: str, grids: gpd.GeoDataFrame, cameras: gpd.GeoDataFrame,
 
 def coverage_tiles_map(title: str, bounds: Sequence[float], area: str,
                        basemap: Basemap) -> folium.Map:
-    """The coverage view of a large area from vector tiles (``/tiles``: coverage and
-    cameras, limited to ``area``): same colours, legend and popups as :func:`coverage_map`,
-    fitted to lon/lat ``bounds``; no position dots (each wedge's tip is the camera)."""
+    """The coverage view of a large area from vector tiles (``/tiles``: coverage, cameras
+    and, off until ticked, their visibility polygons, limited to ``area``): same colours,
+    legend and popups as :func:`coverage_map`, fitted to lon/lat ``bounds``; no position
+    dots (each wedge's tip is the camera)."""
     fmap = base_map(bounds, basemap, title=title, canvas=True)
     VectorTiles("coverage", tile_url("coverage", area), "网格视频覆盖率",
                 binned_fill_style("covered_share", COVERAGE_BINS, empty_outline="#d7301f"),
@@ -75,6 +76,10 @@ def coverage_tiles_map(title: str, bounds: Sequence[float], area: str,
     VectorTiles("cameras", tile_url("cameras", area), "摄像机视域",
                 keyed_line_style("status", {"online": ONLINE_COLOR}, OFFLINE_COLOR),
                 CAMERA_TILE_FIELDS, bounds=_padded_for_wedges(bounds)).add_to(fmap)
+    VectorTiles("views", tile_url("views", area), "可见区域（扣除建筑遮挡）",
+                keyed_line_style("status", {"online": ONLINE_COLOR}, OFFLINE_COLOR),
+                [("camera_code", "摄像机编号"), ("preset", "预置位"), ("area_m2", "可见面积 m²")],
+                bounds=_padded_for_wedges(bounds), show=False).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
     _add_coverage_legend(fmap)
     return fmap

@@ -17,6 +17,7 @@ from geo import mapdata
 from geo.planning.changesets import open_changeset
 from geo.planning.operations import reshape
 from geo.planning.validate import validate_area
+from geo.video.views import refresh_views
 from tests.conftest import auth
 from tests.e2e.city import (
     CAM_FACING_AWAY,
@@ -109,6 +110,21 @@ def test_every_layer_decodes_inside_its_tiles_at_every_zoom(
                     "micro_grids": {"14021300100100101", "14021300100100102"},
                     "cameras": {CAM_FACING_INCIDENT, CAM_FACING_AWAY, CAM_OFFLINE},
                     "coverage": set(ORDINARY), "events": events}
+
+
+def test_views_layer_has_every_current_visibility_polygon_inside_its_tiles(
+        client: TestClient, keys: dict[str, str], db: Session, city: None) -> None:
+    assert refresh_views(db).views > 0
+    db.commit()
+    stored = {(r.camera_code, r.preset or "") for r in db.execute(text(
+        "SELECT camera_code, preset FROM camera_views WHERE valid_to IS NULL"))}
+    seen: set[tuple[str, str]] = set()
+    for x, y in tiles_over(CITY, 15):
+        for f in features(client, keys, "views", 15, x, y):
+            props = f["properties"]
+            assert props["status"] in {"online", "offline"} and props["area_m2"] > 0
+            seen.add((props["camera_code"], props.get("preset", "")))
+    assert seen == stored and {CAM_FACING_INCIDENT, CAM_OFFLINE} <= {c for c, _ in seen}
 
 
 def test_event_counts_per_grid_below_the_points_zoom_and_points_above(
@@ -233,7 +249,7 @@ def test_tilesets_tile_matrix_set_and_tilejson(client: TestClient, keys: dict[st
                                                ) -> None:
     listed = client.get("/tiles", headers=auth(keys, "viewer")).json()
     assert [t["id"] for t in listed["tilesets"]] == ["grids", "micro_grids", "cameras",
-                                                      "coverage", "events"]
+                                                      "coverage", "views", "events"]
     assert listed["tilesets"][0]["links"][2] == {
         "href": "http://testserver/tiles/grids/WebMercatorQuad/{z}/{y}/{x}", "rel": "item",
         "type": MVT, "title": None, "templated": True}

@@ -31,7 +31,8 @@ def test_the_tiled_coverage_page_loads_vectorgrid_locally_and_no_feature() -> No
     assert external_urls(html) == []
     assert ('src="/static/npm/leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js"'
             in html)
-    assert html.count("L.vectorGrid.protobuf(") == 2
+    assert html.count("L.vectorGrid.protobuf(") == 3  # coverage, cameras, views
     assert '"/tiles/coverage/WebMercatorQuad/{z}/{y}/{x}?area=140213"' in html
     assert '"/tiles/cameras/WebMercatorQuad/{z}/{y}/{x}?area=140213"' in html
+    assert '"/tiles/views/WebMercatorQuad/{z}/{y}/{x}?area=140213"' in html
     assert '"FeatureCollection"' not in html
