@@ -2,8 +2,9 @@
 written event.
 
     .venv/bin/python bench/dashboard.py                              # 300 grids, 20,000 events
-    .venv/bin/python bench/dashboard.py --grids 1200 --events 1000000   # 10^6 events (slow:
-                                                                    # generating + importing)
+    .venv/bin/python bench/dashboard.py --grids 1200 --events 1000000 --db gridlink_bench_1m
+                                        # 10^6 events (slow: generating + importing, ~8 min)
+    .venv/bin/python bench/dashboard.py --db gridlink_bench_1m --reuse  # measure it again
 
 Loads the demo city (data/demo.py, six months of events up to today, through the importer)
 into a scratch database ``gridlink_bench_dashboard`` on the test cluster (or ``--url``), serves
@@ -117,26 +118,35 @@ def rollup_costs(n: int, runs: int) -> list[dict[str, Any]]:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--grids", type=int, default=300)
-    parser.add_argument("--events", type=int, default=20_000)
-    parser.add_argument("--write", type=int, default=5_000, help="events per rollup write")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--url", default=None, help="server URL where a database may be made "
-                        "(default: the test cluster on GRIDLINK_TEST_DB_PORT)")
-    args = parser.parse_args()
-    server_url = args.url or test_server_url(int(os.environ.get("GRIDLINK_TEST_DB_PORT", 55433)))
-    os.environ["GRIDLINK_DATABASE_URL"] = scratch_database(server_url, "gridlink_bench_dashboard")
-    get_settings.cache_clear()
-    key, load_s = load_city(args.grids, args.events)
-    print(f"demo city loaded in {load_s:.1f} s", flush=True)
+def reused_database(server_url: str, name: str) -> str:
+    """The URL of database ``name`` (loaded by an earlier run), migrated to head."""
+    from sqlalchemy.engine import make_url
+
+    from geo.schema import upgrade
+
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    return url
+
+
+def viewer_key() -> str:
+    """A new viewer key in the current database."""
+    from geo.db import transaction
+    from geo.keys import create_key
+
+    with transaction() as session:
+        return create_key(session, "bench viewer", "viewer")
+
+
+def loaded_city(grids: int, events: int) -> str:
+    """Load the demo city, assign every event, ANALYZE; a viewer key."""
     from sqlalchemy import text
 
-    from geo import mapdata
     from geo.assign import assign_events
     from geo.db import transaction
 
+    key, load_s = load_city(grids, events)
+    print(f"demo city loaded in {load_s:.1f} s", flush=True)
     start = time.perf_counter()
     with transaction() as session:
         assigned = assign_events(session, "all")
@@ -144,6 +154,35 @@ def main() -> None:
           "(rollups moved by the triggers included)", flush=True)
     with transaction() as session:
         session.execute(text("ANALYZE"))  # as autovacuum would after a bulk load
+    return key
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grids", type=int, default=300)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--write", type=int, default=5_000, help="events per rollup write")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--db", default="gridlink_bench_dashboard",
+                        help="scratch database name")
+    parser.add_argument("--reuse", action="store_true", help="keep the database --db as "
+                        "loaded by an earlier run (migrated to head, a new viewer key)")
+    parser.add_argument("--url", default=None, help="server URL where a database may be made "
+                        "(default: the test cluster on GRIDLINK_TEST_DB_PORT)")
+    args = parser.parse_args()
+    server_url = args.url or test_server_url(int(os.environ.get("GRIDLINK_TEST_DB_PORT", 55433)))
+    if args.reuse:
+        os.environ["GRIDLINK_DATABASE_URL"] = reused_database(server_url, args.db)
+        get_settings.cache_clear()
+        key = viewer_key()
+    else:
+        os.environ["GRIDLINK_DATABASE_URL"] = scratch_database(server_url, args.db)
+        get_settings.cache_clear()
+        key = loaded_city(args.grids, args.events)
+    from sqlalchemy import text
+
+    from geo import mapdata
+    from geo.db import transaction
 
     with transaction() as session:
         district = mapdata.default_area(session)

@@ -5,8 +5,9 @@ Every case count comes from one of two places, so the wall equals the API to the
 - :func:`geo.rollups.daily_counts` (the on-write daily rollups; API ``/stats/daily``):
   today's cases by status, open alarms, cases per day by category, cases per child unit;
 - :func:`geo.stats.unit_stats` (the assessment; API ``/stats``): new in the last 24 h
-  (``accepted``), the handling and on-time rates per day (the 30 days' rows of the scope in
-  one query, :func:`geo.stats.unit_stats_per_period`), the month's ranking.
+  (``accepted``, :func:`geo.stats.unit_stats_per_period`), the month's ranking; the handling
+  and on-time rates per day come from the rollups' rate counts
+  (:func:`geo.stats.unit_daily_rates`, equal to a single-day ``/stats`` row).
 
 The rest are read directly: overdue cases now, camera health (the ``status`` of each camera
 and the ordinary grid whose polygon covers it), alarm response times and the 7-day heat grid.
@@ -28,7 +29,7 @@ from geo.errors import ValidationFailed
 from geo.mapdata import area_outline, default_area
 from geo.rollups import LOCAL_TZ, daily_counts, local_day
 from geo.settings import Settings
-from geo.stats import unit_stats, unit_stats_per_period
+from geo.stats import unit_daily_rates, unit_stats, unit_stats_per_period
 
 CHILD_LEVEL = {"district": "street", "street": "community", "community": "grid"}
 """The units a scope is broken down into (bars, ranking, camera health)."""
@@ -115,16 +116,15 @@ def overdue_cases(session: Session, scope: Scope, now: datetime) -> list[dict[st
 
 def trend_panel(session: Session, scope: Scope, now: datetime,
                 settings: Settings) -> dict[str, Any]:
-    """The 30 days up to today: cases per day by category and per child unit (rollups), and
-    per day the handling and on-time rates of the scope (the /stats row of that day)."""
+    """The 30 days up to today: cases per day by category and per child unit, and per day the
+    handling and on-time rates of the scope (those of the /stats row of that day), all from
+    the daily rollups."""
     last = local_day(now)
     first = last - timedelta(days=TREND_DAYS - 1)
     days = [first + timedelta(days=i) for i in range(TREND_DAYS)]
-    rows = _scope_stats(session, scope, [day_start(d) for d in [*days, last + timedelta(days=1)]],
-                        settings)
-    rates = [{"day": day.isoformat(), "handling_rate": row["handling_rate"] if row else None,
-              "on_time_rate": row["on_time_rate"] if row else None}
-             for day, row in zip(days, rows, strict=True)]
+    per_day = unit_daily_rates(session, scope.level, scope.code, first, last)
+    none = {"handling_rate": None, "on_time_rate": None}
+    rates = [{"day": day.isoformat(), **per_day.get(day, none)} for day in days]
     by_category = daily_counts(session, scope.code, first, last, ("day", "category"))
     return {
         "first_day": first.isoformat(), "last_day": last.isoformat(),

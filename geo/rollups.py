@@ -6,9 +6,12 @@ on ``events`` and ``event_assignments``: every insert, status/category change, r
 or delete moves one count inside the writing transaction, so the rollups equal a direct count
 of ``events_with_assignment`` at every commit (tests/geo/test_rollups.py). Days are China
 Standard Time (UTC+8) calendar days of ``reported_at`` (SQL ``gridlink_local_day``).
-Events with no assignment count only for the whole city (``area=None``). Events merged into
+Events with no assignment count only for the whole city (``area=None``). Each key also counts
+its valid, due (against the end of the report day) and closed-on-time events (migration 0017),
+read by :func:`geo.stats.unit_daily_rates` for the dashboard's daily rates. Events merged into
 a case as duplicates (status ``duplicate``, geo.duplicates) are kept in the table but never
-counted by :func:`daily_counts`: the case counts once, as in ``/stats`` (geo.stats).
+counted by :func:`daily_counts` nor :func:`geo.stats.unit_daily_rates`: the case counts once,
+as in ``/stats`` (geo.stats).
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal, get_args
 
 from sqlalchemy import text
@@ -236,6 +236,42 @@ SELECT s.*, coalesce(a.name, g.name) AS name FROM (
 ORDER BY s.period
 """  # noqa: S608 (constant SQL fragments; {col} from UNIT_COLUMNS)
 """Like ``_STATS_SQL`` for one unit over several periods, each with its own ``until``."""
+
+
+def unit_daily_rates(session: Session, level: str, unit: str, first_day: date,
+                     last_day: date) -> dict[date, dict[str, Any]]:
+    """The handling and on-time rates of ``unit`` for each China Standard Time day from
+    ``first_day`` to ``last_day`` (both included) with an event, read from the daily rollups
+    (geo.rollups, migration 0017): for day ``d`` they equal the ``handling_rate`` and
+    ``on_time_rate`` of ``unit_stats(session, level, start of d, start of d + 1)`` for
+    ``unit`` (``due`` of a day's event is counted against the end of its report day).
+
+    Returns ``{day: {"handling_rate", "on_time_rate"}}``; a day without events is absent.
+    Raises :class:`ValidationFailed` for a level the rollups do not hold (department).
+    Never writes.
+    """
+    if level not in ROLLUP_LEVELS:
+        raise ValidationFailed(f"no daily rates for level {level!r}",
+                               [{"field": "level", "allowed": list(ROLLUP_LEVELS)}])
+    rows = session.execute(text(_DAILY_RATES_SQL.format(col=UNIT_COLUMNS[level])),
+                           {"unit": unit, "first": first_day, "last": last_day}).all()
+    return {day: {"handling_rate": _ratio(handled, valid), "on_time_rate": _ratio(on_time, due)}
+            for day, valid, handled, due, on_time in rows}
+
+
+ROLLUP_LEVELS = ("grid", "community", "street", "district")
+"""The levels whose codes the daily rollups carry."""
+
+_DAILY_RATES_SQL = """
+SELECT day, sum(valid)::int,
+       coalesce(sum(valid) FILTER (WHERE status IN ('resolved', 'closed')), 0)::int,
+       sum(due)::int, sum(closed_on_time)::int
+  FROM event_daily_counts
+ WHERE {col} = :unit AND day BETWEEN :first AND :last AND status <> 'duplicate'
+ GROUP BY day HAVING sum(events) > 0
+"""
+"""Per day: valid, handled (valid, resolved or closed), due and closed-on-time events (the
+counts of the table above with ``until`` the end of the day; closed implies due)."""
 
 
 def _ratio(part: int, whole: int) -> float | None:

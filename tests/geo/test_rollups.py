@@ -3,7 +3,7 @@ after inserts, lifecycle actions, re-assignment and deletes (geo.rollups)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from geo.duplicates import MergeIn, merge_duplicates
 from geo.errors import ValidationFailed
 from geo.events import EventIn, apply_action, create_event
-from geo.rollups import counts_csv, daily_counts, local_day
-from geo.stats import unit_stats
+from geo.rollups import LOCAL_TZ, counts_csv, daily_counts, local_day
+from geo.stats import unit_daily_rates, unit_stats
 from tests.geo.test_locate import COMMUNITY, G1, G2, STREET, build_small_city
 
 DAY_ONE = datetime(2026, 11, 2, 17, 30, tzinfo=UTC)  # 2026-11-03 01:30 in Beijing
@@ -122,3 +122,39 @@ def test_bad_grouping_or_period_is_refused(db: Session) -> None:
                                               "status"]}]
     with pytest.raises(ValidationFailed, match="until is before since"):
         daily_counts(db, None, date(2026, 1, 2), date(2026, 1, 1), ())
+
+
+def _single_day_rates(db: Session, level: str, unit: str, day: date) -> dict[str, object]:
+    """The handling and on-time rates of ``unit`` in the /stats row of CST day ``day``."""
+    since = datetime.combine(day, datetime.min.time(), LOCAL_TZ)
+    [row] = [r for r in unit_stats(db, level, since, since + timedelta(days=1))
+             if r["unit"] == unit]
+    return {k: row[k] for k in ("handling_rate", "on_time_rate")}
+
+
+def test_rate_counts_follow_every_write_and_equal_single_day_stats(
+        db: Session, three_events: list[int]) -> None:
+    first, second, third = three_events
+    for action in ("dispatch", "start", "resolve", "close"):  # closed now: late, still due
+        apply_action(db, first, action)
+    apply_action(db, second, "dispatch")
+    apply_action(db, second, "postpone", hours=24 * 30)  # due after its day: not due
+    apply_action(db, third, "reject")  # invalid
+    fourth = _event(db, IN_G2, DAY_TWO, "parking")
+    db.execute(text("UPDATE events SET due_at = reported_at + interval '1 hour',"
+                    " status = 'closed', closed_at = reported_at WHERE id = :e"), {"e": fourth})
+    day = date(2026, 11, 3)
+    for level, unit in (("street", STREET), ("community", COMMUNITY), ("grid", G1),
+                        ("grid", G2)):
+        assert unit_daily_rates(db, level, unit, day, day) == {
+            day: _single_day_rates(db, level, unit, day)}
+    assert unit_daily_rates(db, "street", STREET, day, day) == {
+        day: {"handling_rate": 0.666667, "on_time_rate": 0.5}}
+    db.execute(text("UPDATE event_assignments SET grid_code = :g, community_code = NULL,"
+                    " street_code = NULL WHERE event_id = :e"), {"g": G2, "e": fourth})
+    db.execute(text("DELETE FROM events WHERE id = :e"), {"e": first})
+    assert unit_daily_rates(db, "street", STREET, day, day) == {
+        day: {"handling_rate": 0.0, "on_time_rate": None}}
+    assert unit_daily_rates(db, "street", STREET, day, day) == {
+        day: _single_day_rates(db, "street", STREET, day)}
+    assert unit_daily_rates(db, "grid", G1, date(2026, 11, 4), date(2026, 11, 30)) == {}
