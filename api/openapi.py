@@ -15,8 +15,10 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from fastapi.routing import APIRoute
+from pydantic.json_schema import models_json_schema
 
 from api.auth import READ_ROLES
+from api.bodies import HAND_READ_MODELS
 
 ERROR_BODY: dict[str, Any] = {
     "title": "ErrorBody",
@@ -124,4 +126,15 @@ def document_errors(schema: dict[str, Any], routes: Iterable[Any]) -> dict[str, 
                                           "content": {"application/json": {
                                               "schema": ERROR_REF}}}
             responses.update(PAGE_RESPONSES.get((method, path), {}))
+    return schema
+
+
+def document_bodies(schema: dict[str, Any]) -> dict[str, Any]:
+    """Add the schemas of the bodies read by hand (:data:`api.bodies.HAND_READ_MODELS`) and
+    the models they refer to as components of ``schema`` (in place)."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    _, top = models_json_schema([(model, "validation") for model in HAND_READ_MODELS.values()],
+                                ref_template="#/components/schemas/{model}")
+    for name, body in top.get("$defs", {}).items():
+        components.setdefault(name, body)
     return schema

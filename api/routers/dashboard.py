@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from api.auth import Reader
 from api.deps import SessionDep, SettingsDep
 from api.openapi import CSV, XLSX, also_answers
+from api.schemas.dashboard import DailyCounts, DashboardFigures
 from geo.dashboard import dashboard_figures, dashboard_scope
 from geo.errors import NotFound
 from geo.monthly_report import monthly_report_xlsx
@@ -59,7 +60,8 @@ def dashboard_router() -> APIRouter:
         return HTMLResponse(dashboard_html(scope.code, scope.name, wall, cycle_s, stream,
                                            month, moment))
 
-    @router.get("/dashboard/data", summary="Every figure of the dashboard (JSON)")
+    @router.get("/dashboard/data", summary="Every figure of the dashboard (JSON)",
+                response_model=DashboardFigures)
     def data(session: SessionDep, settings: SettingsDep, caller: Reader,
              area: str | None = None,
              at: datetime | None = Query(None, description="the figures' 'now' (default now)"),
@@ -92,7 +94,8 @@ def dashboard_router() -> APIRouter:
                                  f'"report_{scope.code}_{month:%Y-%m}.xlsx"'})
 
     @router.get("/stats/daily", summary="Cases per day (CST) from the daily rollups, grouped "
-                "by day/area/grid/category/status (JSON or CSV)", responses=also_answers(CSV))
+                "by day/area/grid/category/status (JSON or CSV)", responses=also_answers(CSV),
+                response_model=DailyCounts)
     def stats_daily(session: SessionDep, caller: Reader, area: str | None = None,
                     since: date | None = Query(None, description="first day (default: "
                                                "29 days before until)"),
