@@ -70,7 +70,7 @@ def dashboard_router() -> APIRouter:
         return dashboard_figures(session, scope, _instant(at), settings)
 
     @router.get("/dashboard/csv/{panel}", summary="One chart's data as CSV",
-                response_class=Response, responses=also_answers(CSV))
+                response_class=Response, responses=also_answers(CSV, json=False))
     def panel_csv(panel: str, session: SessionDep, settings: SettingsDep, caller: Reader,
                   area: str | None = None, at: datetime | None = None) -> Response:
         if panel not in PANELS:
@@ -83,7 +83,7 @@ def dashboard_router() -> APIRouter:
 
     @router.get("/dashboard/report.xlsx", summary="Monthly report (XLSX with charts): the "
                 "month's assessment ranking and case figures of one scope",
-                response_class=Response, responses=also_answers(XLSX))
+                response_class=Response, responses=also_answers(XLSX, json=False))
     def report(session: SessionDep, settings: SettingsDep, caller: Reader,
                area: str | None = None,
                month: date = Query(..., description="any day of the month, e.g. 2026-11-01"),

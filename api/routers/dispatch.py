@@ -322,7 +322,9 @@ def _alarm_routes(router: APIRouter) -> None:
         return {"event": event, "locate": where.model_dump()}
 
     @router.get("/alarms/stream", summary="Live alarms as Server-Sent Events (event: alarm; "
-                "event: reassignment when a case is moved to another grid)")
+                "event: reassignment when a case is moved to another grid)",
+                response_class=StreamingResponse, responses={200: {"content": {
+                    "text/event-stream": {"schema": {"type": "string"}}}}})
     async def alarm_stream(request: Request, _: Dispatcher) -> StreamingResponse:
         hub: AlarmHub = request.app.state.alarm_hub
         subscription = await hub.subscribe()  # 503 when the database cannot be reached
