@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -27,7 +27,7 @@ from api.bodies import (
     require_media_type,
 )
 from api.deps import SessionDep, SettingsDep
-from api.errors import validation_details
+from api.errors import validated
 from api.openapi import CSV, also_answers
 from api.params import EventId, Offset
 from api.schemas.dispatch import (
@@ -121,10 +121,7 @@ def event_from_json(body: Any) -> EventIn:
     if not isinstance(body, dict):
         raise ValidationFailed("the body must be a JSON object or a GeoJSON Feature",
                                [{"field": "body"}])
-    try:
-        return EventIn.model_validate(body)
-    except ValidationError as exc:
-        raise ValidationFailed("the event is invalid", validation_details(exc.errors())) from None
+    return validated(EventIn, body, "the event")
 
 
 def _feature_fields(feature: dict[str, Any]) -> dict[str, Any]:
@@ -310,12 +307,7 @@ def _alarm_routes(router: APIRouter) -> None:
                  openapi_extra=json_request_body(AlarmIn), response_model=AlarmAnswer)
     async def post_alarm(request: Request, session: SessionDep, settings: SettingsDep,
                          caller: WorkerKey) -> dict[str, Any]:
-        body = await json_body(request)
-        try:
-            alarm = AlarmIn.model_validate(body)
-        except ValidationError as exc:
-            raise ValidationFailed("the alarm is invalid",
-                                   validation_details(exc.errors())) from None
+        alarm = validated(AlarmIn, await json_body(request), "the alarm")
         event, where = await run_in_threadpool(raise_alarm, session,
                                                caller.worker_code or caller.name, alarm,
                                                settings=settings)

@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl
 import psycopg
 from fastapi import Query
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
@@ -34,12 +34,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import READ_ROLES, Reader, reader_of
 from api.deps import app_settings
-from api.errors import gridlink_error_response, validation_details
+from api.errors import gridlink_error_response, validated
 from api.locate_pool import LocateSource
 from api.standby import reads_from_standby
 from geo.crs import is_quick
 from geo.db import database_error
-from geo.errors import GridlinkError, ValidationFailed
+from geo.errors import GridlinkError
 from geo.fields import Coordinate, Text
 from geo.locate import LocateResult, to_wgs84_point
 
@@ -117,11 +117,8 @@ class LocateFirst:
 
 def parse_query(query_string: bytes) -> LocateQuery:
     """The /locate query; 422 naming each bad field (``query.lon``...) as FastAPI would."""
-    try:
-        return LocateQuery.model_validate(dict(parse_qsl(query_string.decode("latin-1"))))
-    except ValidationError as exc:
-        raise ValidationFailed("the request is invalid",
-                               validation_details(exc.errors(), ("query",))) from None
+    return validated(LocateQuery, dict(parse_qsl(query_string.decode("latin-1"))),
+                     "the request", ("query",))
 
 
 def locate_route() -> Route:
