@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from api.auth import Reader
@@ -24,7 +25,7 @@ from api.deps import ReadSessionDep, SettingsDep
 from api.routers.ogc_openapi import ITEM_OPENAPI, ITEMS_OPENAPI, query_int
 from api.schemas import Feature
 from api.schemas.ogc import Collection as CollectionBody
-from api.schemas.ogc import Collections, Conformance, FeaturePage, LandingPage
+from api.schemas.ogc import Collections, Conformance, FeaturePage, LandingPage, Queryables
 from api.settings import ApiSettings
 from geo.errors import InvalidQuery
 from geo.ogc.collections import Collection, get_collection, readable_collections
@@ -50,13 +51,21 @@ ITEMS_PARAMETERS = frozenset({"limit", "offset", "bbox", "bbox-crs", "datetime",
 FEATURE_PARAMETERS = frozenset({"crs", "datetime", "f"})
 
 
-class GeoJSONResponse(Response):
+class JSONTextResponse(JSONResponse):
+    """A JSON body written already (text from PostGIS or ``json.dumps``), sent unchanged; a
+    JSON response class, so the OpenAPI shows the route's ``response_model`` for it."""
+
+    def render(self, content: Any) -> bytes:
+        return content.encode("utf-8") if isinstance(content, str) else super().render(content)
+
+
+class GeoJSONResponse(JSONTextResponse):
     """A GeoJSON body (``application/geo+json``), as the items routes answer."""
 
     media_type = GEOJSON
 
 
-class SchemaResponse(Response):
+class SchemaResponse(JSONTextResponse):
     """A JSON Schema body (``application/schema+json``): the queryables."""
 
     media_type = "application/schema+json"
@@ -187,6 +196,7 @@ def ogc_router() -> APIRouter:
                                       offered_crs(session, settings), spatial_extent(session)))
 
     @router.get("/collections/{collection_id}/queryables", response_class=SchemaResponse,
+                response_model=Queryables,
                 summary="The properties a CQL2 filter may use (JSON Schema)")
     def collection_queryables(collection_id: str, request: Request, caller: Reader
                               ) -> Response:
@@ -210,7 +220,8 @@ def ogc_router() -> APIRouter:
         return _features_response(page.features, head, query.crs.uri)
 
     @router.get("/collections/{collection_id}/items/{feature_id}",
-                response_class=GeoJSONResponse, openapi_extra=ITEM_OPENAPI, response_model=Feature,
+                response_class=GeoJSONResponse, openapi_extra=ITEM_OPENAPI,
+                response_model=Feature,
                 summary="One feature (grids: the version valid at datetime, else current)")
     def item(collection_id: str, feature_id: str, request: Request, session: ReadSessionDep,
              settings: SettingsDep, caller: Reader) -> Response:

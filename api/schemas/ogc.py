@@ -72,3 +72,21 @@ class FeaturePage(FeatureCollection):
     numberReturned: int
     timeStamp: str
     links: list[OgcLink] = Field(description="self, next/prev pages, collection")
+
+
+class Queryables(Answer):
+    """The properties a CQL2 filter may use, as a JSON Schema (OGC API Features Part 3)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"$schema": "https://json-schema.org/draft/2020-12/schema",
+         "$id": "https://gridlink.example/ogc/collections/grids/queryables",
+         "type": "object", "title": "网格 (grids)", "properties": {
+             "households": {"title": "households", "type": "integer"}},
+         "additionalProperties": False}]})
+
+    schema_uri: str = Field(alias="$schema")
+    id_uri: str = Field(alias="$id")
+    type: str
+    title: str
+    properties: dict[str, Any] = Field(description="name -> JSON Schema of the property; "
+                                       "geometry: format geometry-any (CRS84 lon/lat)")
