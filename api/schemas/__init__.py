@@ -3,8 +3,9 @@
 Handlers keep returning the dicts ``geo`` builds; the route's ``response_model`` documents
 the answer in the OpenAPI and FastAPI checks each answer against it. Every model is an
 :class:`Answer`: the fields it names are checked and described, other fields pass through
-unchanged (``extra="allow"``), so a new column never breaks an answer. Times are ISO 8601
-(UTC as ``Z``), whether ``geo`` hands over a datetime or a string already written.
+unchanged (``extra="allow"``), so a new column never breaks an answer. Times are ISO 8601:
+a datetime from ``geo`` is written as before (UTC as ``Z``), a string ``geo`` wrote already
+passes unchanged.
 """
 
 from __future__ import annotations
