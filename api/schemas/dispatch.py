@@ -45,8 +45,17 @@ class EventPage(Answer):
 class EventDetail(Event):
     """One event with its lifecycle history, boundary doubt, reassignments and duplicates."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        **EVENT_EXAMPLE, "transitions": [
+            {"from_status": None, "to_status": "reported", "actor": "W001",
+             "at": "2026-11-03T08:15:00Z", "note": "上报 (reported)"}],
+        "boundary": {"in_doubt": False, "tolerance_m": 5.0, "chosen": "140213001001001",
+                     "rule": "inside", "candidates": []},
+        "reassignments": [], "duplicate_of": None}]})
+
     transitions: list[Row] = Field(description="lifecycle steps, oldest first")
-    boundary: Row = Field(description="how near the event is to its grid's edge (metres)")
+    boundary: Row = Field(description="boundary doubt: in_doubt, tolerance_m (metres), the "
+                          "chosen grid, the rule and the candidate grids")
     reassignments: list[Row] = Field(description="moves to another grid, oldest first")
     duplicate_of: int | None = Field(description="the case this report was merged into")
     duplicates: list[Row] = Field(description="reports merged into this case")

@@ -68,6 +68,15 @@ class Collections(Answer):
 class FeaturePage(FeatureCollection):
     """A page of features (GeoJSON, lon/lat CRS84 unless ``crs``): counts and paging links."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "type": "FeatureCollection", "features": [{
+            "type": "Feature", "id": "140213001001001",
+            "geometry": {"type": "Point", "coordinates": [113.3025, 40.0875]},
+            "properties": {"name": "向阳一网格 (Xiangyang grid 1)", "households": 150}}],
+        "numberMatched": 1200, "numberReturned": 1, "timeStamp": "2026-11-03T08:15:00+00:00",
+        "links": [{"href": "https://gridlink.example/ogc/collections/grids/items?offset=1",
+                   "rel": "next", "type": "application/geo+json"}]}]})
+
     numberMatched: int = Field(description="features matching the query")
     numberReturned: int
     timeStamp: str

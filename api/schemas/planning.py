@@ -55,6 +55,13 @@ class ValidatedDraft(Answer):
 class ChangesetWithDraft(Changeset):
     """A changeset and its draft grids (GeoJSON, lon/lat EPSG:4326)."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        **CHANGESET_EXAMPLE, "draft": {"type": "FeatureCollection", "features": [{
+            "type": "Feature", "geometry": {"type": "Polygon", "coordinates": [
+                [[113.300, 40.085], [113.305, 40.085], [113.305, 40.090],
+                 [113.300, 40.085]]]},
+            "properties": {"code": "140213001001005", "name": "向阳五网格 (grid 5)"}}]}}]})
+
     draft: FeatureCollection
 
 
