@@ -121,7 +121,10 @@ class StatsAnswer(Answer):
     events: int | None = Field(description="events in the period, city-wide (null for a key "
                                "limited to one area)")
     unattributed: int | None = Field(description="events counted for no unit")
-    units: list[Row]
+    units: list[Row] = Field(description="per unit: unit, name, accepted, valid, handled, "
+                             "due, closed, closed_on_time, postponed, first_time, the rates "
+                             "(0-1), deduction, score; level=grid also reassigned_in/out and "
+                             "the grid's counts (buildings, households...)")
 
 
 class ReassignmentStats(Answer):
