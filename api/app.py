@@ -14,7 +14,7 @@ from api import revocations
 from api.alarm_hub import AlarmHub
 from api.errors import install_error_handlers
 from api.locate_pool import PooledSource
-from api.openapi import document_errors
+from api.openapi import document_bodies, document_errors
 from api.request_guard import RequestGuard
 from api.routers.admin import admin_router
 from api.routers.assessment import assessment_router
@@ -103,10 +103,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's schema plus ``GET /locate`` (a plain ASGI route) and every error status."""
+    """FastAPI's schema plus ``GET /locate`` (a plain ASGI route), every error status and
+    the bodies read by hand."""
     if app.openapi_schema is None:
         routes = [locate_openapi_route(), *app.routes]
-        app.openapi_schema = document_errors(get_openapi(
+        app.openapi_schema = document_bodies(document_errors(get_openapi(
             title=app.title, version=app.version, description=app.description,
-            routes=routes), routes)
+            routes=routes), routes))
     return app.openapi_schema

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import HTTPException
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 from starlette.requests import HTTPConnection, Request
 
@@ -28,17 +28,33 @@ MAX_NAME_CHARS = 200
 CHUNK_BYTES = 1024 * 1024
 
 
-POINT_FEATURE: dict[str, Any] = {
-    "type": "object", "required": ["type", "geometry"],
-    "properties": {"type": {"const": "Feature"}, "id": {"type": ["string", "integer"]},
-                   "geometry": {"type": "object", "required": ["type", "coordinates"],
-                                "properties": {"type": {"const": "Point"},
-                                               "coordinates": {"type": "array",
-                                                               "items": {"type": "number"},
-                                                               "minItems": 2}}},
-                   "properties": {"type": ["object", "null"]}},
-}
-"""A GeoJSON Point Feature, as OpenAPI describes it (lon/lat EPSG:4326 unless ``crs``)."""
+class PointGeometry(BaseModel):
+    """A GeoJSON Point: ``[lon, lat]`` in EPSG:4326 (or the body's ``crs``)."""
+
+    type: Literal["Point"]
+    coordinates: list[float] = Field(min_length=2, description="[lon, lat], degrees")
+
+
+class PointFeature(BaseModel):
+    """A GeoJSON Point Feature (RFC 7946): an event's fields in ``properties``, its
+    ``id`` taken as ``client_id`` when that is not given."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "type": "Feature", "id": "app-20261103-0007",
+        "geometry": {"type": "Point", "coordinates": [112.5501, 37.8702]},
+        "properties": {"category": "占道经营 (street vending)",
+                       "description": "人行道上有流动摊贩 (a vendor blocks the pavement)"}}]})
+
+    type: Literal["Feature"]
+    id: str | int | None = None
+    geometry: PointGeometry
+    properties: dict[str, Any] | None = None
+
+
+HAND_READ_MODELS: dict[str, type[BaseModel]] = {"PointFeature": PointFeature}
+"""The models of bodies read by hand, by name: :func:`api.openapi.document_bodies` puts
+their schemas in the OpenAPI's components (``#/components/schemas/<name>``)."""
+POINT_FEATURE = {"$ref": "#/components/schemas/PointFeature"}
 BULK_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
     "application/geo+json": {"schema": {
         "type": "object", "required": ["type", "features"],
@@ -55,12 +71,18 @@ FILE_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
 
 def json_request_body(model: type[BaseModel], *alternatives: dict[str, Any]
                       ) -> dict[str, Any]:
-    """``openapi_extra`` documenting a JSON body read by hand (not a FastAPI body model)."""
-    schema = model.model_json_schema()
+    """``openapi_extra`` documenting a JSON body read by hand (not a FastAPI body model):
+    a reference to ``model``'s schema (a component, so generated clients get a class),
+    or any of it and ``alternatives``. Only ``application/json`` is listed (the body may
+    also be sent as ``application/geo+json``): openapi-python-client 0.29 writes clients
+    that do not import for a body listed under two media types."""
+    HAND_READ_MODELS[model.__name__] = model
+    schema: dict[str, Any] = {"$ref": f"#/components/schemas/{model.__name__}"}
     if alternatives:
         schema = {"anyOf": [schema, *alternatives]}
-    return {"requestBody": {"required": True, "content": {
-        kind: {"schema": schema} for kind in JSON_TYPES}}}
+    return {"requestBody": {"required": True, "description": "JSON (application/json or "
+                            "application/geo+json)",
+                            "content": {"application/json": {"schema": schema}}}}
 
 
 def media_type(request: HTTPConnection) -> str:

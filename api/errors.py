@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -22,6 +23,7 @@ from geo import errors as ge
 from geo.db import database_error
 
 log = logging.getLogger("gridlink.api")
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 STATUS: dict[type[ge.GridlinkError], int] = {
     ge.ValidationFailed: 422,
@@ -60,9 +62,22 @@ def error_body(code: str, message: str, details: list[Any] | None = None) -> dic
 
 def validation_details(errors: Sequence[Any], prefix: tuple[str, ...] = ()
                        ) -> list[dict[str, Any]]:
-    """Pydantic's errors as error-body details: ``{"field": "query.lon", "problem": ...}``."""
+    """Pydantic's errors as error-body details: ``{"field": "query.lon", "problem": ...}``.
+    The one translation of pydantic errors: FastAPI's (the 422 handler below), bodies and
+    queries read by hand (:func:`validated`) and the CLI's settings check."""
     return [{"field": ".".join((*prefix, *(str(p) for p in err.get("loc", ())))),
              "problem": err.get("msg")} for err in errors]
+
+
+def validated(model: type[ModelT], data: Any, what: str, prefix: tuple[str, ...] = ()
+              ) -> ModelT:
+    """``data`` (parsed JSON, a query's pairs) validated as ``model``; ValidationFailed (422,
+    "<what> is invalid") naming each bad field (after ``prefix``, e.g. ``query``)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ge.ValidationFailed(f"{what} is invalid",
+                                  validation_details(exc.errors(), prefix)) from None
 
 
 def _wants_page(request: Request) -> bool:

@@ -15,8 +15,10 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from fastapi.routing import APIRoute
+from pydantic.json_schema import models_json_schema
 
 from api.auth import READ_ROLES
+from api.bodies import HAND_READ_MODELS
 
 ERROR_BODY: dict[str, Any] = {
     "title": "ErrorBody",
@@ -60,10 +62,12 @@ CSV = "text/csv"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def also_answers(*media_types: str) -> dict[int | str, dict[str, Any]]:
+def also_answers(*media_types: str, json: bool = True) -> dict[int | str, dict[str, Any]]:
     """``responses=`` of a route whose 200 may also be a file (``format=csv``, a report):
-    the OpenAPI lists each media type beside JSON, so clients and Schemathesis expect it."""
-    content: dict[str, Any] = {"application/json": {}}
+    the OpenAPI lists each media type beside JSON (its schema is the route's
+    ``response_model``), so clients and Schemathesis expect it; ``json=False`` for a route
+    that answers only files."""
+    content: dict[str, Any] = {"application/json": {}} if json else {}
     content |= {kind: {"schema": {"type": "string", "format": "binary"}} for kind in media_types}
     return {200: {"content": content}}
 
@@ -123,5 +127,18 @@ def document_errors(schema: dict[str, Any], routes: Iterable[Any]) -> dict[str, 
                 responses[str(status)] = {"description": DESCRIPTIONS[status],
                                           "content": {"application/json": {
                                               "schema": ERROR_REF}}}
-            responses.update(PAGE_RESPONSES.get((method, path), {}))
+            if (method, path) in PAGE_RESPONSES:  # a redirect or a page, never a 200 JSON
+                responses.pop("200", None)
+                responses.update(PAGE_RESPONSES[(method, path)])
+    return schema
+
+
+def document_bodies(schema: dict[str, Any]) -> dict[str, Any]:
+    """Add the schemas of the bodies read by hand (:data:`api.bodies.HAND_READ_MODELS`) and
+    the models they refer to as components of ``schema`` (in place)."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    _, top = models_json_schema([(model, "validation") for model in HAND_READ_MODELS.values()],
+                                ref_template="#/components/schemas/{model}")
+    for name, body in top.get("$defs", {}).items():
+        components.setdefault(name, body)
     return schema

@@ -8,6 +8,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
+from api.errors import validation_details
 from api.settings import ApiSettings
 from cli.audit import audit_command, cli_actor
 from cli.cluster import managed_cluster
@@ -54,9 +55,9 @@ def close_connections_on_exit() -> None:
     try:
         ApiSettings()
     except ValidationError as exc:
-        for error in exc.errors():
-            field = "GRIDLINK_" + "_".join(str(p) for p in error["loc"]).upper()
-            console.print(f"[bold red]error:[/] {field}: {error['msg']}")
+        for detail in validation_details(exc.errors()):
+            field = "GRIDLINK_" + detail["field"].replace(".", "_").upper()
+            console.print(f"[bold red]error:[/] {field}: {detail['problem']}")
         raise typer.Exit(code=2) from None
     atexit.register(lambda: get_engine().dispose())
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from api.audit import actor_of
 from api.auth import Admin, forget_cached_keys
 from api.deps import SessionDep
+from api.schemas.admin import ApiKeyInfo, AuditPage, KeyCreated, KeysRevoked
 from geo.audit import AuditFilter, audit_rows, record
 from geo.fields import Text
 from geo.keys import Role, create_key, revoke_key
@@ -31,7 +32,8 @@ def admin_router() -> APIRouter:
     router = APIRouter(prefix="/admin", tags=["admin"])
     _key_routes(router)
 
-    @router.get("/audit", summary="The audit trail, newest first (filters combine with AND)")
+    @router.get("/audit", summary="The audit trail, newest first (filters combine with AND)",
+                response_model=AuditPage)
     def get_audit(
         session: SessionDep, _: Admin,
         since: datetime | None = Query(None, description="from this time (inclusive)"),
@@ -52,14 +54,16 @@ def admin_router() -> APIRouter:
 
 
 def _key_routes(router: APIRouter) -> None:
-    @router.get("/keys", summary="List API keys (prefix, role; never the key)")
+    @router.get("/keys", summary="List API keys (prefix, role; never the key)",
+                response_model=list[ApiKeyInfo])
     def list_keys(session: SessionDep, _: Admin) -> list[dict[str, Any]]:
         rows = session.scalars(select(ApiKey).order_by(ApiKey.id)).all()
         return [{"id": k.id, "name": k.name, "role": k.role, "prefix": k.prefix,
                  "area_code": k.area_code, "created_at": k.created_at,
                  "revoked": k.revoked_at is not None} for k in rows]
 
-    @router.post("/keys", status_code=201, summary="Create an API key (shown once)")
+    @router.post("/keys", status_code=201, summary="Create an API key (shown once)",
+                 response_model=KeyCreated)
     def new_key(body: KeyRequest, request: Request, session: SessionDep,
                 caller: Admin) -> dict[str, str]:
         plain = create_key(session, body.name, body.role, worker_code=body.worker_code,
@@ -69,7 +73,7 @@ def _key_routes(router: APIRouter) -> None:
         return {"key": plain, "role": body.role, "prefix": plain[:7]}
 
     @router.delete("/keys/{prefix}", summary="Revoke keys by prefix (and their browser "
-                   "sessions), at once on every API process")
+                   "sessions), at once on every API process", response_model=KeysRevoked)
     def delete_key(prefix: str, request: Request, session: SessionDep,
                    caller: Admin) -> dict[str, int]:
         revoked = revoke_key(session, prefix)

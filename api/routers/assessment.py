@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from api.auth import Dispatcher, Reader
 from api.deps import SessionDep, SettingsDep
 from api.openapi import CSV, XLSX, also_answers
+from api.schemas.assessment import AssessmentTable, Deduction, Deductions
 from geo.assessment import (
     assessment,
     assessment_csv,
@@ -40,7 +41,7 @@ def assessment_router() -> APIRouter:
     router = APIRouter(prefix="/stats", tags=["dispatch"])
 
     @router.get("/assessment", summary="Monthly assessment table per unit (JSON, CSV, XLSX)",
-                responses=also_answers(CSV, XLSX))
+                responses=also_answers(CSV, XLSX), response_model=AssessmentTable)
     def get_assessment(
         session: SessionDep, settings: SettingsDep, caller: Reader,
         month: str = Query(..., description="YYYY-MM (China Standard Time)"),
@@ -62,12 +63,14 @@ def assessment_router() -> APIRouter:
                             headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
         return {"month": month, "level": level, "attribution": attribution, "units": rows}
 
-    @router.get("/deductions", summary="The media deductions of a month (who, when)")
+    @router.get("/deductions", summary="The media deductions of a month (who, when)",
+                response_model=Deductions)
     def get_deductions(session: SessionDep, _: Reader,
                        month: str = Query(..., description="YYYY-MM")) -> dict[str, Any]:
         return {"month": month, "deductions": deduction_rows(session, month)}
 
-    @router.put("/deductions", summary="Set a unit's media deduction for a month")
+    @router.put("/deductions", summary="Set a unit's media deduction for a month",
+                response_model=Deduction)
     def put_deduction(body: DeductionIn, session: SessionDep, caller: Dispatcher
                       ) -> dict[str, Any]:
         return set_deduction(session, body.unit, body.month, body.points, note=body.note,

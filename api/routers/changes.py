@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query
 
 from api.auth import Reader
 from api.deps import ReadSessionDep
+from api.schemas.feeds import ChangePage
 from geo.changes import MAX_CHANGES, changes_since
 
 
@@ -20,7 +21,8 @@ def changes_router() -> APIRouter:
     router = APIRouter(tags=["OGC API Features"])
 
     @router.get("/changes", summary="Features of a layer created, updated or retired since a "
-                "cursor, each once with its current state (upsert) or delete")
+                "cursor, each once with its current state (upsert) or delete",
+                response_model=ChangePage)
     def changes(
         session: ReadSessionDep, _: Reader,
         layer: str = Query(description="areas, grids, micro_grids, buildings, sites, cameras "

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from api.auth import Reader
 from api.deps import SessionDep, SettingsDep
 from api.openapi import CSV, XLSX, also_answers
+from api.schemas.dashboard import DailyCounts, DashboardFigures
 from geo.dashboard import dashboard_figures, dashboard_scope
 from geo.errors import NotFound
 from geo.monthly_report import monthly_report_xlsx
@@ -59,7 +60,8 @@ def dashboard_router() -> APIRouter:
         return HTMLResponse(dashboard_html(scope.code, scope.name, wall, cycle_s, stream,
                                            month, moment))
 
-    @router.get("/dashboard/data", summary="Every figure of the dashboard (JSON)")
+    @router.get("/dashboard/data", summary="Every figure of the dashboard (JSON)",
+                response_model=DashboardFigures)
     def data(session: SessionDep, settings: SettingsDep, caller: Reader,
              area: str | None = None,
              at: datetime | None = Query(None, description="the figures' 'now' (default now)"),
@@ -68,7 +70,7 @@ def dashboard_router() -> APIRouter:
         return dashboard_figures(session, scope, _instant(at), settings)
 
     @router.get("/dashboard/csv/{panel}", summary="One chart's data as CSV",
-                response_class=Response, responses=also_answers(CSV))
+                response_class=Response, responses=also_answers(CSV, json=False))
     def panel_csv(panel: str, session: SessionDep, settings: SettingsDep, caller: Reader,
                   area: str | None = None, at: datetime | None = None) -> Response:
         if panel not in PANELS:
@@ -81,7 +83,7 @@ def dashboard_router() -> APIRouter:
 
     @router.get("/dashboard/report.xlsx", summary="Monthly report (XLSX with charts): the "
                 "month's assessment ranking and case figures of one scope",
-                response_class=Response, responses=also_answers(XLSX))
+                response_class=Response, responses=also_answers(XLSX, json=False))
     def report(session: SessionDep, settings: SettingsDep, caller: Reader,
                area: str | None = None,
                month: date = Query(..., description="any day of the month, e.g. 2026-11-01"),
@@ -92,7 +94,8 @@ def dashboard_router() -> APIRouter:
                                  f'"report_{scope.code}_{month:%Y-%m}.xlsx"'})
 
     @router.get("/stats/daily", summary="Cases per day (CST) from the daily rollups, grouped "
-                "by day/area/grid/category/status (JSON or CSV)", responses=also_answers(CSV))
+                "by day/area/grid/category/status (JSON or CSV)", responses=also_answers(CSV),
+                response_model=DailyCounts)
     def stats_daily(session: SessionDep, caller: Reader, area: str | None = None,
                     since: date | None = Query(None, description="first day (default: "
                                                "29 days before until)"),

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -27,9 +27,19 @@ from api.bodies import (
     require_media_type,
 )
 from api.deps import SessionDep, SettingsDep
-from api.errors import validation_details
+from api.errors import validated
 from api.openapi import CSV, also_answers
 from api.params import EventId, Offset
+from api.schemas.dispatch import (
+    AlarmAnswer,
+    BulkReport,
+    CameraView,
+    Event,
+    EventDetail,
+    EventPage,
+    ReassignmentStats,
+    StatsAnswer,
+)
 from geo import tempdir
 from geo.assign import assign_events
 from geo.camera_views import record_camera_view
@@ -111,10 +121,7 @@ def event_from_json(body: Any) -> EventIn:
     if not isinstance(body, dict):
         raise ValidationFailed("the body must be a JSON object or a GeoJSON Feature",
                                [{"field": "body"}])
-    try:
-        return EventIn.model_validate(body)
-    except ValidationError as exc:
-        raise ValidationFailed("the event is invalid", validation_details(exc.errors())) from None
+    return validated(EventIn, body, "the event")
 
 
 def _feature_fields(feature: dict[str, Any]) -> dict[str, Any]:
@@ -148,7 +155,8 @@ def _event_routes(router: APIRouter) -> None:
     @router.post("/events", status_code=201,
                  summary="Report one event (JSON or GeoJSON Feature); idempotent by client_id: "
                  "a repeat gets the same 201 answer (the stored event) with the header "
-                 f"{REPLAYED}: true", openapi_extra=json_request_body(EventIn, POINT_FEATURE))
+                 f"{REPLAYED}: true", openapi_extra=json_request_body(EventIn, POINT_FEATURE),
+                 response_model=Event)
     async def post_event(request: Request, response: Response, session: SessionDep,
                          settings: SettingsDep, caller: Reporter) -> dict[str, Any]:
         data = event_from_json(await json_body(request))
@@ -160,7 +168,7 @@ def _event_routes(router: APIRouter) -> None:
         return event
 
     @router.post("/events/bulk", summary="Import a FeatureCollection or CSV of events",
-                 openapi_extra=BULK_BODY)
+                 openapi_extra=BULK_BODY, response_model=BulkReport)
     async def post_bulk(request: Request, session: SessionDep, settings: SettingsDep,
                         _: Dispatcher, crs: str | None = None,
                         partial: bool = Query(False, description="write the good rows, "
@@ -170,7 +178,8 @@ def _event_routes(router: APIRouter) -> None:
             path = await _bulk_file(request, Path(tmp), settings.bulk_event_limit)
             return await run_in_threadpool(_import_bulk, session, path, crs, partial, settings)
 
-    @router.get("/events", summary="List events with filters and paging")
+    @router.get("/events", summary="List events with filters and paging",
+                response_model=EventPage)
     def get_events(
         session: SessionDep, settings: SettingsDep, _: Reader, area: str | None = None,
         status: str | None = None, category: str | None = None,
@@ -185,7 +194,8 @@ def _event_routes(router: APIRouter) -> None:
             bbox=box, assignment=assignment, limit=limit, offset=offset), settings)
         return {"total": total, "limit": limit, "offset": offset, "events": rows}
 
-    @router.get("/events/{event_id}", summary="One event with its lifecycle history")
+    @router.get("/events/{event_id}", summary="One event with its lifecycle history",
+                response_model=EventDetail)
     def get_one(event_id: EventId, session: SessionDep, settings: SettingsDep,
                 _: Reader) -> dict[str, Any]:
         event = get_event(session, event_id)
@@ -198,7 +208,7 @@ def _event_routes(router: APIRouter) -> None:
     @router.post("/events/{event_id}/merge",
                  summary="Merge duplicate reports into this case (dispatchers): the others are "
                  "closed as duplicates, linked, their reporters kept; statistics count the "
-                 "case once")
+                 "case once", response_model=Event)
     def post_merge(event_id: EventId, body: MergeIn, session: SessionDep,
                    caller: Dispatcher) -> dict[str, Any]:
         return merge_duplicates(session, event_id, body, actor=caller.worker_code or caller.name)
@@ -206,7 +216,7 @@ def _event_routes(router: APIRouter) -> None:
     @router.post("/events/{event_id}/reassign",
                  summary="Move a case to another grid (boundary doubt): dispatchers, reason "
                  "required; the new grid's workers are told over /alarms/stream "
-                 "(event: reassignment); statistics follow")
+                 "(event: reassignment); statistics follow", response_model=Event)
     def post_reassign(event_id: EventId, body: ReassignIn, session: SessionDep,
                       caller: Dispatcher) -> dict[str, Any]:
         return reassign_event(session, event_id, body, actor=caller.worker_code or caller.name)
@@ -214,7 +224,8 @@ def _event_routes(router: APIRouter) -> None:
     @router.post("/events/{event_id}/actions",
                  summary="Lifecycle step: dispatch, start, resolve, close, rework, reject, "
                  "postpone, escalate (409 lists the allowed ones; workers: start, resolve, "
-                 "postpone, escalate on their own grid's cases, else 403)")
+                 "postpone, escalate on their own grid's cases, else 403)",
+                 response_model=Event)
     def post_action(event_id: EventId, body: ActionIn, session: SessionDep,
                     caller: Reporter) -> dict[str, Any]:
         check_case_action(session, event_id, body.action, caller.role, caller.worker_code)
@@ -293,22 +304,19 @@ def _bulk_rows(path: Path, kind: str) -> int:
 def _alarm_routes(router: APIRouter) -> None:
     @router.post("/alarms", status_code=201,
                  summary="One-click alarm by a grid worker: urgent event + locate answer",
-                 openapi_extra=json_request_body(AlarmIn))
+                 openapi_extra=json_request_body(AlarmIn), response_model=AlarmAnswer)
     async def post_alarm(request: Request, session: SessionDep, settings: SettingsDep,
                          caller: WorkerKey) -> dict[str, Any]:
-        body = await json_body(request)
-        try:
-            alarm = AlarmIn.model_validate(body)
-        except ValidationError as exc:
-            raise ValidationFailed("the alarm is invalid",
-                                   validation_details(exc.errors())) from None
+        alarm = validated(AlarmIn, await json_body(request), "the alarm")
         event, where = await run_in_threadpool(raise_alarm, session,
                                                caller.worker_code or caller.name, alarm,
                                                settings=settings)
         return {"event": event, "locate": where.model_dump()}
 
     @router.get("/alarms/stream", summary="Live alarms as Server-Sent Events (event: alarm; "
-                "event: reassignment when a case is moved to another grid)")
+                "event: reassignment when a case is moved to another grid)",
+                response_class=StreamingResponse, responses={200: {"content": {
+                    "text/event-stream": {"schema": {"type": "string"}}}}})
     async def alarm_stream(request: Request, _: Dispatcher) -> StreamingResponse:
         hub: AlarmHub = request.app.state.alarm_hub
         subscription = await hub.subscribe()  # 503 when the database cannot be reached
@@ -339,7 +347,8 @@ async def _sse(request: Request, subscription: Subscription,
 def _camera_view_routes(router: APIRouter) -> None:
     @router.post("/events/{event_id}/camera-views", status_code=201,
                  summary="Record that the command centre opened a camera's view for this event "
-                 "(alarm → first camera view on /dashboard); 422 for an unknown camera")
+                 "(alarm → first camera view on /dashboard); 422 for an unknown camera",
+                 response_model=CameraView)
     def post_camera_view(event_id: EventId, body: CameraViewIn, session: SessionDep,
                          caller: Dispatcher) -> dict[str, Any]:
         return record_camera_view(session, event_id, body.camera_code, caller.name,
@@ -348,7 +357,7 @@ def _camera_view_routes(router: APIRouter) -> None:
 
 def _stats_routes(router: APIRouter) -> None:
     @router.get("/stats", summary="Assessment statistics per unit over a period (JSON or CSV)",
-                responses=also_answers(CSV))
+                responses=also_answers(CSV), response_model=StatsAnswer)
     def get_stats(
         session: SessionDep, settings: SettingsDep, caller: Reader,
         level: Literal["grid", "community", "street", "district", "department"] = "grid",
@@ -383,7 +392,8 @@ def _stats_routes(router: APIRouter) -> None:
 
     @router.get("/stats/reassignments",
                 summary="Grids by reassignments made in a period (moved out, moved in): a "
-                "boundary that often misleads is a planning signal")
+                "boundary that often misleads is a planning signal",
+                response_model=ReassignmentStats)
     def get_reassignments(
         session: SessionDep, caller: Reader,
         since: Timestamp | None = Query(None, description="default: 30 days before until"),

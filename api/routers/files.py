@@ -22,6 +22,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from api.auth import Importer, Reader
 from api.bodies import FILE_BODY, require_media_type, save_upload
 from api.deps import ReadStreamSessionDep, SessionDep, SettingsDep
+from api.schemas.files import ImportReport
 from geo import tempdir
 from geo.catalog import get_layer
 from geo.errors import UnreadableFile
@@ -63,7 +64,7 @@ def files_router() -> APIRouter:
     @router.post("/import/{layer}", summary="Import a layer file (GeoJSON, GPKG, zipped "
                  "Shapefile, CSV); all-or-nothing upsert by code; grids and micro-grids "
                  "become new versions (planner; 409 when an open draft touches them)",
-                 openapi_extra=FILE_BODY)
+                 openapi_extra=FILE_BODY, response_model=ImportReport)
     async def import_layer(
         layer: str, request: Request, session: SessionDep, settings: SettingsDep,
         caller: Importer,

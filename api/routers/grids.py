@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from api.auth import Reader
 from api.deps import SessionDep
+from api.schemas.planning import Lineage
 from geo.planning.lineage import lineage
 
 
@@ -17,7 +18,8 @@ def grids_router() -> APIRouter:
 
     @router.get("/{code}/lineage",
                 summary="Ancestors and descendants of a grid: split, merge, reshape, retire, "
-                        "create, rename, with shares of area (m²) and households")
+                        "create, rename, with shares of area (m²) and households",
+                response_model=Lineage)
     def grid_lineage(code: str, session: SessionDep, _: Reader) -> dict[str, Any]:
         return lineage(session, code)
 

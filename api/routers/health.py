@@ -9,12 +9,14 @@ from fastapi import APIRouter, Request
 from sqlalchemy import text
 
 from api.deps import SessionDep
+from api.schemas.admin import Health
 
 
 def health_router() -> APIRouter:
     router = APIRouter(tags=["admin"])
 
-    @router.get("/health", summary="Service, database and standby status (public)")
+    @router.get("/health", summary="Service, database and standby status (public)",
+                response_model=Health)
     def health(request: Request, session: SessionDep) -> dict[str, Any]:
         """``standby`` is null without a read replica; else its status (``ok``,
         ``unreachable`` or ``not_a_standby``), where reads go now, whether replay is paused,

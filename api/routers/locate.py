@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl
 import psycopg
 from fastapi import Query
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
@@ -34,12 +34,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import READ_ROLES, Reader, reader_of
 from api.deps import app_settings
-from api.errors import gridlink_error_response, validation_details
+from api.errors import gridlink_error_response, validated
 from api.locate_pool import LocateSource
 from api.standby import reads_from_standby
 from geo.crs import is_quick
 from geo.db import database_error
-from geo.errors import GridlinkError, ValidationFailed
+from geo.errors import GridlinkError
 from geo.fields import Coordinate, Text
 from geo.locate import LocateResult, to_wgs84_point
 
@@ -117,11 +117,8 @@ class LocateFirst:
 
 def parse_query(query_string: bytes) -> LocateQuery:
     """The /locate query; 422 naming each bad field (``query.lon``...) as FastAPI would."""
-    try:
-        return LocateQuery.model_validate(dict(parse_qsl(query_string.decode("latin-1"))))
-    except ValidationError as exc:
-        raise ValidationFailed("the request is invalid",
-                               validation_details(exc.errors(), ("query",))) from None
+    return validated(LocateQuery, dict(parse_qsl(query_string.decode("latin-1"))),
+                     "the request", ("query",))
 
 
 def locate_route() -> Route:
@@ -138,4 +135,22 @@ def locate_openapi_route() -> APIRoute:
         raise NotImplementedError("GET /locate is served by api.routers.locate.LocateEndpoint")
 
     return APIRoute(PATH, get_locate, methods=["GET"], response_model=LocateResult,
-                    summary=SUMMARY, tags=["dispatch"])
+                    summary=SUMMARY, tags=["dispatch"], responses={200: {"content": {
+                        "application/json": {"example": LOCATE_EXAMPLE}}}})
+
+
+LOCATE_EXAMPLE = {
+    "lon": 113.3025, "lat": 40.0868, "assignment": "covered", "snapped": False,
+    "district": {"code": "140213", "name": "示范区 (demo district)"},
+    "street": {"code": "140213001", "name": "向阳街道 (Xiangyang street)"},
+    "community": {"code": "140213001001", "name": "向阳社区 (Xiangyang community)"},
+    "grid": {"code": "140213001001001", "name": "向阳一网格 (Xiangyang grid 1)"},
+    "workers": [{"code": "W001", "name": "张伟 (Zhang Wei)", "role": "grid_worker",
+                 "phone": "13800000001", "grid_code": "140213001001001"}],
+    "cameras": [{"code": "CAM-0001", "name": "向阳路北口 (north end of Xiangyang Road)",
+                 "lon": 113.3025, "lat": 40.0860, "distance_m": 89.0, "bearing_deg": 0.0,
+                 "azimuth_deg": 0.0, "fov_deg": 60.0, "range_m": 100.0,
+                 "camera_type": "fixed", "status": "online",
+                 "stream_url": "rtsp://10.0.0.1/CAM-0001", "pan_deg": None, "facing": True,
+                 "reason": None}]}
+"""The documented example of a /locate answer (WGS 84 lon/lat; distances in metres)."""

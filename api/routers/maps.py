@@ -18,6 +18,7 @@ from starlette.routing import Mount, Router
 from api.auth import Reader
 from api.deps import ReadSessionDep, SessionDep, SettingsDep
 from api.params import AfterEventId, ChangesetId, EventId
+from api.schemas.feeds import AlarmFeed
 from api.settings import ApiSettings
 from geo import mapdata
 from geo.errors import ValidationFailed
@@ -134,7 +135,8 @@ def _dispatch_routes(router: APIRouter) -> None:
 
     @router.get("/alarms/feed", response_class=JSONResponse,
                 summary="Alarms newer than ?after=<id> as GeoJSON features (polled by /alarms);"
-                " with ?overdue=true also the grids with overdue patrols today")
+                " with ?overdue=true also the grids with overdue patrols today",
+                response_model=AlarmFeed)
     def alarm_feed(session: SessionDep, _: Reader, after: AfterEventId = 0,
                    overdue: bool = False) -> dict[str, Any]:
         rows = mapdata.alarms_after(session, after)

@@ -17,11 +17,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from api.auth import Reader
 from api.deps import ReadSessionDep, SettingsDep
 from api.routers.ogc_openapi import ITEM_OPENAPI, ITEMS_OPENAPI, query_int
+from api.schemas import Feature
+from api.schemas.ogc import Collection as CollectionBody
+from api.schemas.ogc import Collections, Conformance, FeaturePage, LandingPage, Queryables
 from api.settings import ApiSettings
 from geo.errors import InvalidQuery
 from geo.ogc.collections import Collection, get_collection, readable_collections
@@ -47,13 +51,21 @@ ITEMS_PARAMETERS = frozenset({"limit", "offset", "bbox", "bbox-crs", "datetime",
 FEATURE_PARAMETERS = frozenset({"crs", "datetime", "f"})
 
 
-class GeoJSONResponse(Response):
+class JSONTextResponse(JSONResponse):
+    """A JSON body written already (text from PostGIS or ``json.dumps``), sent unchanged; a
+    JSON response class, so the OpenAPI shows the route's ``response_model`` for it."""
+
+    def render(self, content: Any) -> bytes:
+        return content.encode("utf-8") if isinstance(content, str) else super().render(content)
+
+
+class GeoJSONResponse(JSONTextResponse):
     """A GeoJSON body (``application/geo+json``), as the items routes answer."""
 
     media_type = GEOJSON
 
 
-class SchemaResponse(Response):
+class SchemaResponse(JSONTextResponse):
     """A JSON Schema body (``application/schema+json``): the queryables."""
 
     media_type = "application/schema+json"
@@ -143,7 +155,7 @@ def _features_response(features: list[str], head: dict[str, Any], crs_uri: str) 
 def ogc_router() -> APIRouter:
     router = APIRouter(prefix=PREFIX, tags=["OGC API Features"])
 
-    @router.get("", summary="OGC API Features landing page")
+    @router.get("", summary="OGC API Features landing page", response_model=LandingPage)
     def landing(request: Request, _: Reader) -> Response:
         base, root = _base(request), str(request.base_url).rstrip("/")
         return _json({"title": "gridlink OGC API Features", "description": "Grids, "
@@ -156,12 +168,14 @@ def ogc_router() -> APIRouter:
                           _link(f"{base}/conformance", "conformance"),
                           _link(f"{base}/collections", "data")]})
 
-    @router.get("/conformance", summary="The conformance classes gridlink implements")
+    @router.get("/conformance", summary="The conformance classes gridlink implements",
+                response_model=Conformance)
     def conformance(request: Request, _: Reader) -> Response:
         _check_parameters(request, frozenset({"f"}))
         return _json({"conformsTo": CONFORMANCE})
 
-    @router.get("/collections", summary="The feature collections the caller may read")
+    @router.get("/collections", summary="The feature collections the caller may read",
+                response_model=Collections)
     def collections(request: Request, session: ReadSessionDep, settings: SettingsDep,
                     caller: Reader) -> Response:
         _check_parameters(request, frozenset({"f"}))
@@ -172,7 +186,8 @@ def ogc_router() -> APIRouter:
                                       for c in readable_collections(caller.role)]})
 
     @router.get("/collections/{collection_id}", summary="One feature collection (the items' "
-                "parameters are accepted and ignored: GDAL opens a collection URL carrying them)")
+                "parameters are accepted and ignored: GDAL opens a collection URL carrying them)",
+                response_model=CollectionBody)
     def collection(collection_id: str, request: Request, session: ReadSessionDep,
                    settings: SettingsDep, caller: Reader) -> Response:
         _check_parameters(request, ITEMS_PARAMETERS)
@@ -181,6 +196,7 @@ def ogc_router() -> APIRouter:
                                       offered_crs(session, settings), spatial_extent(session)))
 
     @router.get("/collections/{collection_id}/queryables", response_class=SchemaResponse,
+                response_model=Queryables,
                 summary="The properties a CQL2 filter may use (JSON Schema)")
     def collection_queryables(collection_id: str, request: Request, caller: Reader
                               ) -> Response:
@@ -189,7 +205,8 @@ def ogc_router() -> APIRouter:
         return SchemaResponse(json.dumps(queryables(found, _base(request)), ensure_ascii=False))
 
     @router.get("/collections/{collection_id}/items", response_class=GeoJSONResponse,
-                openapi_extra=ITEMS_OPENAPI, summary="Features of a collection "
+                openapi_extra=ITEMS_OPENAPI, response_model=FeaturePage,
+                summary="Features of a collection "
                 "(paged; bbox, datetime as-of for grids, properties, crs, CQL2 filter)")
     def items(collection_id: str, request: Request, session: ReadSessionDep,
               settings: SettingsDep, caller: Reader    ) -> Response:
@@ -204,6 +221,7 @@ def ogc_router() -> APIRouter:
 
     @router.get("/collections/{collection_id}/items/{feature_id}",
                 response_class=GeoJSONResponse, openapi_extra=ITEM_OPENAPI,
+                response_model=Feature,
                 summary="One feature (grids: the version valid at datetime, else current)")
     def item(collection_id: str, feature_id: str, request: Request, session: ReadSessionDep,
              settings: SettingsDep, caller: Reader) -> Response:

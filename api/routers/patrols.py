@@ -17,6 +17,15 @@ from fastapi.responses import HTMLResponse
 from api.auth import Caller, Planner, Reader, require_roles
 from api.deps import SessionDep, SettingsDep
 from api.routers.maps import basemap_for
+from api.schemas.patrols import (
+    Generated,
+    PatrolRoute,
+    PatrolRule,
+    PatrolRules,
+    PatrolStats,
+    PatrolTask,
+    PatrolTasks,
+)
 from geo import mapdata
 from geo.fields import INT8_MAX, Text
 from geo.patrols import Day, local_today
@@ -50,12 +59,14 @@ def patrols_router() -> APIRouter:
 
 
 def _rule_routes(router: APIRouter) -> None:
-    @router.get("/patrols/rules", summary="Patrol rules: layer, site category, frequency")
+    @router.get("/patrols/rules", summary="Patrol rules: layer, site category, frequency",
+                response_model=PatrolRules)
     def get_rules(session: SessionDep, _: Reader) -> dict[str, Any]:
         return {"rules": list_rules(session)}
 
     @router.put("/patrols/rules/{layer}/{category}",
-                summary="Create or change a rule (frequency daily, weekly or monthly)")
+                summary="Create or change a rule (frequency daily, weekly or monthly)",
+                response_model=PatrolRule)
     def put_one(layer: LayerPath, category: CategoryPath, body: RuleIn, session: SessionDep,
                 _: Planner) -> dict[str, Any]:
         return put_rule(session, layer, category, body.frequency)
@@ -70,13 +81,14 @@ def _rule_routes(router: APIRouter) -> None:
 def _task_routes(router: APIRouter) -> None:
     @router.post("/patrols/generate",
                  summary="Generate the tasks of every rule for the periods containing the "
-                 "date (idempotent: a second run creates nothing)")
+                 "date (idempotent: a second run creates nothing)", response_model=Generated)
     def generate(session: SessionDep, _: Scheduler, day: DayQuery = None,
                  area: AreaQuery = None) -> dict[str, Any]:
         return asdict(generate_tasks(session, day or local_today(), area))
 
     @router.get("/patrols/tasks", summary="Tasks whose period contains the date, with "
-                "their check-in; ?worker=CODE: the tasks assigned to that worker")
+                "their check-in; ?worker=CODE: the tasks assigned to that worker",
+                response_model=PatrolTasks)
     def get_tasks(session: SessionDep, _: Reader, day: DayQuery = None, area: AreaQuery = None,
                   worker: Annotated[Text | None, Query(max_length=100)] = None,
                   limit: int = Query(1000, ge=1, le=10_000)) -> dict[str, Any]:
@@ -85,14 +97,15 @@ def _task_routes(router: APIRouter) -> None:
 
     @router.post("/patrols/tasks/{task_id}/checkins", status_code=201,
                  summary="Check in on a task from the phone: accepted within "
-                 "GRIDLINK_PATROL_CHECKIN_RADIUS_M of the unit, else 422 with the distance")
+                 "GRIDLINK_PATROL_CHECKIN_RADIUS_M of the unit, else 422 with the distance",
+                 response_model=PatrolTask)
     def post_checkin(task_id: TaskId, body: CheckinIn, session: SessionDep,
                      settings: SettingsDep, caller: PatrolWorker) -> dict[str, Any]:
         check_patrol_checkin(session, task_id, caller.role, caller.worker_code)
         return check_in(session, task_id, body, caller.worker_code, settings)
 
     @router.get("/patrols/stats", summary="Per grid: tasks due on the date, done, open, "
-                "and overdue (period ended without a check-in)")
+                "and overdue (period ended without a check-in)", response_model=PatrolStats)
     def get_stats(session: SessionDep, _: Reader, day: DayQuery = None,
                   area: AreaQuery = None) -> dict[str, Any]:
         on = day or local_today()
@@ -101,7 +114,8 @@ def _task_routes(router: APIRouter) -> None:
 
 def _view_routes(router: APIRouter) -> None:
     @router.get("/patrols/route/{grid}", summary="A grid's due units in walking order "
-                "(nearest neighbour + 2-opt, straight lines in metres)")
+                "(nearest neighbour + 2-opt, straight lines in metres)",
+                response_model=PatrolRoute)
     def get_route(grid: GridPath, session: SessionDep, settings: SettingsDep, _: Reader,
                   day: DayQuery = None) -> dict[str, Any]:
         return asdict(day_route(session, grid, day or local_today(), settings))

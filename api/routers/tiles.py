@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import Reader
 from api.deps import ReadSessionDep, SettingsDep
+from api.schemas.tiles import TileJSON, TileMatrixSet
 from api.settings import ApiSettings
 from api.tile_cache import TileCache
 from geo import tiles
@@ -81,11 +82,13 @@ def tiles_router() -> APIRouter:
         return TilesetList(tilesets=[_tileset(request, layer)
                                      for layer in tiles.TILE_LAYERS.values()])
 
-    @router.get(f"/{TILE_MATRIX_SET}", summary="The WebMercatorQuad tile matrix set (OGC TMS)")
+    @router.get(f"/{TILE_MATRIX_SET}", summary="The WebMercatorQuad tile matrix set (OGC TMS)",
+                response_model=TileMatrixSet)
     def tile_matrix_set(settings: SettingsDep, _: Reader) -> dict[str, Any]:
         return web_mercator_quad(settings.vector_tile_max_zoom)
 
-    @router.get(f"/{{layer}}/{TILE_MATRIX_SET}", summary="TileJSON 3.0.0 of a layer")
+    @router.get(f"/{{layer}}/{TILE_MATRIX_SET}", summary="TileJSON 3.0.0 of a layer",
+                response_model=TileJSON)
     def tilejson(layer: str, request: Request, settings: SettingsDep, _: Reader,
                  area: Area = None) -> dict[str, Any]:
         return tilejson_of(tiles.tile_layer(layer), _base_url(request), settings, area)
