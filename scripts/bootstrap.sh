@@ -28,12 +28,11 @@ command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
 if [ "$want_test" = 1 ]; then
     command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
     command -v ogr2ogr >/dev/null 2>&1 || apt_packages+=(gdal-bin)
-    # QGIS's own OGC API Features provider, driven headless by tests/api/test_ogc_clients.py
+    # QGIS's own providers, driven headless in Debian's python3: OGC API Features
+    # (tests/api/test_ogc_clients.py) and vector tiles (tests/e2e/test_qgis_tiles.py)
     /usr/bin/python3 -c "import qgis.core" >/dev/null 2>&1 || apt_packages+=(python3-qgis qgis-providers)
     # a CJK font so map screenshots in tests show Chinese labels, not boxes
     [ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || apt_packages+=(fonts-wqy-zenhei)
-    # QGIS's own providers (vector tiles) for tests/e2e/test_qgis_tiles.py, in Debian's python3
-    [ -d /usr/lib/python3/dist-packages/qgis ] || apt_packages+=(python3-qgis qgis-providers)
 fi
 if [ "${#apt_packages[@]}" -gt 0 ]; then
     say "installing Debian packages: ${apt_packages[*]}"
@@ -52,6 +51,14 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/pip install -q --upgrade pip >/dev/null
     .venv/bin/pip install -q -e '.[dev]'
     touch "$stamp"
+fi
+
+# The OpenAPI client generator for tests/api/test_generated_client.py, in a virtualenv of its
+# own: its pins (httpx < 0.29, typer < 0.28) must not move the project's versions.
+if [ "$want_test" = 1 ] && [ ! -x .gridlink/tools/bin/openapi-python-client ]; then
+    say "installing openapi-python-client into .gridlink/tools"
+    "$PY" -m venv .gridlink/tools
+    .gridlink/tools/bin/pip install -q 'openapi-python-client>=0.29,<0.30'
 fi
 
 # Map assets (Leaflet, Folium plugins) from npm, served by gridlink under /static.

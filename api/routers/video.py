@@ -7,7 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from api.auth import Reader
-from api.deps import SessionDep, SettingsDep
+from api.deps import ReadSessionDep, SettingsDep
+from api.schemas import FeatureCollection
+from api.schemas.dispatch import CamerasHere
 from geo.fields import Coordinate, Text
 from geo.locate import to_wgs84_point
 from geo.video.commands import point_cameras_here
@@ -17,10 +19,10 @@ from geo.video.coverage import views_geojson
 def video_router() -> APIRouter:
     router = APIRouter(tags=["dispatch"])
 
-    @router.get("/locate/cameras",
+    @router.get("/locate/cameras", response_model=CamerasHere,
                 summary="Point all cameras here: pan/tilt/zoom or image offset for every "
                 "camera in reach, best view first, blocked ones with blocked_by")
-    def cameras_here(session: SessionDep, settings: SettingsDep, _: Reader,
+    def cameras_here(session: ReadSessionDep, settings: SettingsDep, _: Reader,
                      lon: Coordinate, lat: Coordinate,
                      crs: Text = Query("4326", max_length=100,
                                        description="4326, 4490, gcj02 or bd09")
@@ -30,9 +32,9 @@ def video_router() -> APIRouter:
         return {"lon": wlon, "lat": wlat,
                 "cameras": [c.model_dump() for c in commands]}
 
-    @router.get("/cameras/views",
+    @router.get("/cameras/views", response_model=FeatureCollection,
                 summary="Visibility polygons (current) of the cameras in a box, as GeoJSON")
-    def camera_views(session: SessionDep, _: Reader,
+    def camera_views(session: ReadSessionDep, _: Reader,
                      bbox: str = Query(..., description="west,south,east,north (WGS 84)"),
                      limit: int = Query(2000, ge=1, le=20_000)) -> dict[str, Any]:
         return views_geojson(session, bbox, limit)

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import ConfigDict, Field
 
 from api.schemas import Answer, DateTimeText, Row
+from geo.locate import CameraHit
 
 EVENT_EXAMPLE: dict[str, Any] = {
     "id": 1042, "client_id": "app-20261103-0007", "category": "占道经营 (street vending)",
@@ -82,6 +83,31 @@ class CameraView(Answer):
     event_id: int
     camera_code: str = Field(description="e.g. CAM-0001 (路口球机, a crossroads dome)")
     viewed_at: DateTimeText
+
+
+class CamerasHere(Answer):
+    """"Point all cameras here": every camera in reach of the spot, best view first
+    (``geo.video.commands``): pan/tilt/zoom for PTZ cameras, the image offset for fixed
+    ones, ``blocked_by`` when a building hides the spot."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"lon": 113.3025, "lat": 40.0865, "cameras": [
+            {"code": "CAM-0001", "name": "路口球机 (crossroads dome)", "lon": 113.3022,
+             "lat": 40.0868, "distance_m": 42.5, "bearing_deg": 135.2, "azimuth_deg": 90.0,
+             "fov_deg": 360.0, "range_m": 150.0, "camera_type": "ptz", "status": "online",
+             "stream_url": None, "pan_deg": 135.2, "facing": True, "reason": None,
+             "blocked_by": None, "tilt_deg": -8.0, "zoom": 2.5, "scene_width_m": 12.4,
+             "preset": None},
+            {"code": "CAM-0007", "name": "小区门口枪机 (compound gate)", "lon": 113.3031,
+             "lat": 40.0861, "distance_m": 61.0, "bearing_deg": 318.4, "azimuth_deg": 300.0,
+             "fov_deg": 60.0, "range_m": 80.0, "camera_type": "fixed", "status": "online",
+             "stream_url": None, "pan_deg": None, "facing": True, "reason": "blocked",
+             "blocked_by": "B0123", "offset_deg": 18.4}]}]})
+
+    lon: float = Field(description="the spot, degrees east, EPSG:4326 (converted from crs)")
+    lat: float = Field(description="the spot, degrees north, EPSG:4326")
+    cameras: list[CameraHit] = Field(
+        description="pan 0° = true north, clockwise; tilt negative below the horizon")
 
 
 class BulkReport(Answer):

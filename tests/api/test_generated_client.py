@@ -25,6 +25,10 @@ from tests.e2e.city import INCIDENT
 from tests.live_server import Live, committed_keys, live_database, serving
 
 PACKAGE = "gridlink_generated_client"
+GENERATOR = Path(__file__).resolve().parents[2] / ".gridlink" / "tools" / "bin" / \
+    "openapi-python-client"
+"""The generator lives in a virtualenv of its own (``scripts/bootstrap.sh --test``): its pins
+(httpx < 0.29, typer < 0.28) must not move the project's own versions."""
 INCIDENT_GRID = "140213001001001"
 
 
@@ -43,8 +47,9 @@ def generated(live: Live, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     folder = tmp_path_factory.mktemp("client")
     spec = folder / "openapi.json"
     spec.write_bytes(httpx.get(f"{live.url}/openapi.json", timeout=30).content)
+    assert GENERATOR.exists(), f"{GENERATOR} is missing: run scripts/bootstrap.sh --test"
     run = subprocess.run(
-        [sys.executable, "-m", "openapi_python_client", "generate", "--path", str(spec),
+        [str(GENERATOR), "generate", "--path", str(spec),
          "--meta", "none", "--output-path", str(folder / PACKAGE)],
         capture_output=True, text=True, timeout=300, cwd=folder)
     assert run.returncode == 0, run.stdout + run.stderr
