@@ -42,8 +42,9 @@ BATCH_ROWS = 50_000
 """Features per batch; a file with more features than this is streamed."""
 KEYS = "gridlink_import_keys"
 
-Progress = Callable[[int, int], None]
-"""Called with (rows read so far, rows in the file) after each batch; may raise to stop."""
+Progress = Callable[[int, int, int], None]
+"""Called with (rows read so far, rows in the file, problems so far) after each batch; may
+raise to stop (the caller's transaction then rolls back)."""
 
 
 @dataclass
@@ -128,7 +129,7 @@ def stream_into_stage(session: Session, layer: Layer, path: Path,
         _one_batch(session, layer, frame, declared, out, options)
         out.rows += len(frame)
         if options.progress is not None:
-            options.progress(out.rows, total)
+            options.progress(out.rows, total, len(out.problems.items))
     _cross_batch_duplicates(session, layer, out, options.batch_rows)
     return out
 

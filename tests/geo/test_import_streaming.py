@@ -42,11 +42,11 @@ def stored_events(db: Session) -> list[tuple[Any, ...]]:
 def test_streamed_problems_equal_whole_file(db: Session, tmp_path: Path) -> None:
     import_file(db, "grids", two_grids_geojson(tmp_path))
     path = events_gpkg(tmp_path)
-    seen: list[tuple[int, int]] = []
+    seen: list[tuple[int, int, int]] = []
     streamed = import_file(db, "events", path, dry_run=True, batch_rows=5,
-                           progress=lambda done, total: seen.append((done, total)))
+                           progress=lambda *step: seen.append(step))
     whole = import_file(db, "events", path, dry_run=True)
-    assert seen == [(5, 12), (10, 12), (12, 12)]
+    assert seen == [(5, 12, 1), (10, 12, 3), (12, 12, 3)]
     assert streamed.problems == whole.problems
     assert [(p["row"], p["field"]) for p in streamed.problems] == [
         (3, "status"), (7, "client_id"), (8, "geometry"), (11, "client_id")]
