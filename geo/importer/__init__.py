@@ -100,10 +100,13 @@ def import_file(session: Session, layer: str, path: Path, *, crs: str | None = N
         return _import_streamed(session, spec, Path(path), options, skip_invalid,
                                 rejects_path, dry_run, change)
     source = read_source(Path(path), spec, encoding=encoding)
-    return import_frame(session, layer, source.frame, crs=crs, skip_invalid=skip_invalid,
-                        rejects_path=rejects_path, source_crs=source.crs, notes=source.notes,
-                        field_map=field_map, dry_run=dry_run, lines=source.lines,
-                        change=change, make_valid=make_valid, settings=settings)
+    report = import_frame(session, layer, source.frame, crs=crs, skip_invalid=skip_invalid,
+                          rejects_path=rejects_path, source_crs=source.crs, notes=source.notes,
+                          field_map=field_map, dry_run=dry_run, lines=source.lines,
+                          change=change, make_valid=make_valid, settings=settings)
+    if progress is not None:
+        progress(report.rows, report.rows, len(report.problems))
+    return report
 
 
 def import_frame(session: Session, layer: str, gdf: gpd.GeoDataFrame | pd.DataFrame, *,
