@@ -1,9 +1,10 @@
 """Long jobs over HTTP: ``GET /jobs/{id}``, ``GET /jobs/{id}/result``, ``DELETE /jobs/{id}``.
 
 A job is started by the route of its work (``POST /import/{layer}`` with ``Prefer:
-respond-async`` or a file of more than 50,000 features; ``POST /export/{layer}``), which
-answers ``202 Accepted`` with the job and a ``Location: /jobs/{id}`` header. The work runs
-in a thread of the serving process (:func:`start_job`), its state in ``jobs``
+respond-async`` or a file of more than 50,000 features; ``POST /export/{layer}``;
+``POST /jobs/assign`` for a bulk assignment, ``POST /jobs/validate`` for an area's
+validation), which answers ``202 Accepted`` with the job and a ``Location: /jobs/{id}``
+header. The work runs in a thread of the serving process (:func:`start_job`), its state in ``jobs``
 (:mod:`geo.jobs`). Only the key that started a job, or an admin, sees or cancels it.
 """
 
@@ -12,28 +13,34 @@ from __future__ import annotations
 import shutil
 import threading
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import READ_ROLES, Caller, Reader, require_roles
+from api.audit import actor_of
+from api.auth import READ_ROLES, Caller, Dispatcher, Reader, require_roles
 from api.deps import SessionDep
+from geo.assign import assign_events
+from geo.audit import Actor, act_as
 from geo.errors import Forbidden, NotFound
 from geo.jobs import (
     JobOutcome,
     JobProgress,
     SessionFactory,
+    create_job,
     fail_orphans,
     job_view,
     request_cancel,
     run_job,
 )
+from geo.planning.validate import validate_area
 from geo.settings import Settings
 
 AnyKey = Annotated[Caller, Depends(require_roles(*READ_ROLES), scope="function")]
@@ -122,5 +129,52 @@ def jobs_router() -> APIRouter:
         view = await run_in_threadpool(request_cancel, request.app.state.sessions, job_id)
         return _public(view)
 
+    _work_routes(router)
     return router
+
+
+def _assign_work(actor: Actor, scope: str, area: str | None, k: int | None) -> Work:
+    def work(session: Session, progress: JobProgress) -> JobOutcome:
+        act_as(session, actor)
+        summary = assign_events(session, scope, area_code=area, k=k, progress=progress)
+        return JobOutcome({"rows": summary.events, **asdict(summary)})
+    return work
+
+
+def _validate_work(area: str, changeset: int | None) -> Work:
+    def work(session: Session, progress: JobProgress) -> JobOutcome:
+        report = validate_area(session, area, changeset_id=changeset).to_dict()
+        return JobOutcome(report)
+    return work
+
+
+def _work_routes(router: APIRouter) -> None:
+    @router.post("/jobs/assign", status_code=202, summary="(Re)assign events to grids and "
+                 "cameras as a job (the bulk assignment of `gridlink assign`)")
+    def assign_job(
+        request: Request, session: SessionDep, caller: Dispatcher,
+        scope: str = Query("unassigned", description="all, unassigned or area"),
+        area: str | None = Query(None, description="with scope=area: area or grid code"),
+        k: int | None = Query(None, ge=0, le=50, description="cameras stored per event"),
+    ) -> JSONResponse:
+        job_id = _create(request, caller, "assign", {"scope": scope, "area": area, "k": k})
+        start_job(request.app.state.sessions, job_id,
+                  _assign_work(actor_of(request, caller), scope, area, k))
+        return accepted(session, job_id)
+
+    @router.post("/jobs/validate", status_code=202, summary="Validate the grids of an area "
+                 "as a job (the answer of GET /planning/validate, kept as its result)")
+    def validate_job(
+        request: Request, session: SessionDep, caller: AnyKey,
+        area: str = Query(..., description="district, street, community or grid code"),
+        changeset: int | None = Query(None, description="as this draft would publish"),
+    ) -> JSONResponse:
+        job_id = _create(request, caller, "validate", {"area": area, "changeset": changeset})
+        start_job(request.app.state.sessions, job_id, _validate_work(area, changeset))
+        return accepted(session, job_id)
+
+
+def _create(request: Request, caller: Caller, kind: str, params: dict[str, Any]) -> str:
+    return create_job(request.app.state.sessions, kind, params, caller.name,
+                      caller.key_prefix, caller.role)
 

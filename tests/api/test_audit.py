@@ -103,6 +103,9 @@ def _cancel_queued_job(client: TestClient, keys: dict[str, str]) -> Response:
 WRITES: dict[str, Call] = {
     "POST /export/{layer}": lambda c, k: c.post("/export/sites", headers=auth(k, ADMIN)),
     "DELETE /jobs/{job_id}": _cancel_queued_job,
+    "POST /jobs/assign": lambda c, k: c.post("/jobs/assign", headers=auth(k, ADMIN)),
+    "POST /jobs/validate": lambda c, k: c.post(
+        "/jobs/validate", params={"area": COMMUNITY}, headers=auth(k, ADMIN)),
     "PUT /patrols/rules/{layer}/{category}": lambda c, k: c.put(
         "/patrols/rules/sites/market", json={"frequency": "weekly"}, headers=auth(k, ADMIN)),
     "DELETE /patrols/rules/{layer}/{category}": lambda c, k: c.delete(

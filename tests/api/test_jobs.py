@@ -23,7 +23,7 @@ from api.settings import ApiSettings
 from geo.jobs import create_job
 from tests.api.test_import_export import grids_body
 from tests.conftest import auth
-from tests.geo.importer_files import feature_collection
+from tests.geo.importer_files import EAST_GRID, WEST_GRID, feature_collection
 
 ASYNC = {"Prefer": "respond-async"}
 SITES = feature_collection(
@@ -38,6 +38,8 @@ def committed(engine: Engine) -> Iterator[Engine]:
     yield engine
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM sites WHERE code LIKE 'JOBS%'"))
+        conn.execute(text("DELETE FROM grids WHERE code = ANY(:c)"),
+                     {"c": [WEST_GRID, EAST_GRID]})
         conn.execute(text("DELETE FROM jobs"))
 
 
@@ -130,3 +132,25 @@ def test_jobs_of_a_dead_process_fail_at_start_up(committed: Engine) -> None:
                                  "WHERE id IN ('dead', 'elsewhere') ORDER BY id")).all()
     assert [tuple(r) for r in rows] == [("dead", "failed", "interrupted"),
                                         ("elsewhere", "running", None)]
+
+
+def test_validate_and_assign_jobs(client: TestClient, keys: dict[str, str],
+                                  committed: Engine) -> None:
+    planner = auth(keys, "planner")
+    grids = client.post("/import/grids", headers={**planner, **ASYNC},
+                        files={"file": ("grids.geojson", grids_body())})
+    assert finished(client, planner, grids.json()["id"])["state"] == "succeeded"
+    sent = client.post("/jobs/validate", params={"area": WEST_GRID}, headers=planner)
+    assert sent.status_code == 202, sent.text
+    job = finished(client, planner, sent.json()["id"])
+    direct = client.get("/planning/validate", params={"area": WEST_GRID}, headers=planner)
+    assert (job["state"], job["result"]) == ("succeeded", direct.json()), job["error"]
+    missing = finished(client, planner, client.post(
+        "/jobs/validate", params={"area": "999999"}, headers=planner).json()["id"])
+    assert (missing["state"], missing["error"]["error"]) == ("failed", "not_found")
+    refused = client.post("/jobs/assign", headers=auth(keys, "viewer"))
+    assert (refused.status_code, refused.json()["error"]) == (403, "forbidden")
+    dispatcher = auth(keys, "dispatcher")
+    assigned = client.post("/jobs/assign", params={"scope": "all"}, headers=dispatcher)
+    done = finished(client, dispatcher, assigned.json()["id"])
+    assert (done["state"], done["result"]["events"], done["rows_done"]) == ("succeeded", 0, 0)

@@ -120,7 +120,7 @@ def test_every_body_route_is_found() -> None:
     assert {"/events", "/events/bulk", "/alarms", "/import/grids", "/planning/import-draft",
             "/admin/keys", "/login", "/planning/changesets/1/reshape"} <= paths
     # + PUT /stats/deductions, .../handover, 4 patrol writes, reassign, merge, camera-views
-    assert len(body_routes()) == 35
+    assert len(body_routes()) == 37
 
 
 @pytest.mark.parametrize(("method", "path", "kind"),
