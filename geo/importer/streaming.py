@@ -106,9 +106,7 @@ def _batches(path: Path, encoding: str | None, size: int
                 frame = batch.to_pandas()
                 geoms = shapely.from_wkb(frame.pop(geometry).to_numpy(object))
                 yield gpd.GeoDataFrame(frame, geometry=geoms), declared
-    except (UnreadableFile, GeneratorExit):
-        raise
-    except pyogrio.errors.DataSourceError as exc:
+    except Exception as exc:  # only reading runs here; pyogrio raises several types
         raise UnreadableFile(f"{path.name} could not be read (malformed or truncated?): "
                              f"{short_error(exc)}", [{"file": path.name}]) from exc
 
