@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
-from geo.assign_on_import import assign_after_import
+from geo.assign_on_import import GRID_TABLES, UNIT_TABLES, assign_after_import
 from geo.catalog import Layer
 from geo.errors import Conflict, Detail, ValidationFailed
 from geo.importer.problems import short_error
@@ -239,7 +239,8 @@ def apply_stage(session: Session, layer: Layer, points: bool,
     ``points``: the stage holds geom_x/geom_y instead of hex WKB. Returns (inserted, updated).
     """
     keys = [str(k) for k in session.scalars(text(
-        f"SELECT {layer.key} FROM {STAGE}"))]  # noqa: S608
+        f"SELECT {layer.key} FROM {STAGE}"))  # noqa: S608
+            ] if layer.table in UNIT_TABLES | GRID_TABLES else []  # only these get assigned
     if layer.name == "micro_grids":
         _stage_parent_communities(session)
     if layer.table == "grids":
