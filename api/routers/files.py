@@ -84,7 +84,7 @@ def _import_work(actor: Actor, layer: str, path: Path, options: dict[str, Any]) 
 
 def _export_work(layer: str, flt: ExportFilter, target: Path) -> Work:
     def work(session: Session, progress: JobProgress) -> JobOutcome:
-        rows = export_file(session, layer, target, "geojson", flt)
+        rows = export_file(session, layer, target, "geojson", flt, progress=progress)
         return JobOutcome({"rows": rows, "layer": layer, "format": "geojson"},
                           result_path=str(target))
     return work
