@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from cli.output import console, fail
+from cli.progress import row_progress
 from geo.assign import AssignSummary, assign_events, assign_units
 from geo.assign_on_import import area_wkt
 from geo.db import database_url, transaction
@@ -92,9 +93,10 @@ def assign(
         _assign_on_dask(chosen[0], scheduler, k)
         return
     try:
-        with console.status(f"assigning events ({chosen[0]}) to grids and cameras ..."), \
+        with row_progress(f"assigning events ({chosen[0]})") as progress, \
                 transaction() as session:
-            summary = assign_events(session, chosen[0], area_code=area, k=k)
+            summary = assign_events(session, chosen[0], area_code=area, k=k,
+                                    progress=progress)
     except GridlinkError as exc:
         raise fail(exc) from exc
     _print_summary(summary)

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from cli.audit import cli_actor
 from cli.output import console, fail
+from cli.progress import row_progress
 from geo.catalog import LAYERS
 from geo.db import transaction
 from geo.errors import GridlinkError
@@ -85,13 +86,14 @@ def import_command(
     if skip_invalid and rejects is None and not dry_run:
         rejects = file.with_name(file.name + ".rejects.csv")
     try:
-        with console.status(f"importing {file.name} into {layer}..."), transaction() as session:
+        with row_progress(f"importing {file.name} into {layer}") as progress, \
+                transaction() as session:
             actor = cli_actor(session, f"import {layer}")
             report = import_file(session, layer, file, crs=crs, encoding=encoding,
                                  skip_invalid=skip_invalid, rejects_path=rejects,
                                  field_map=parse_map(field_map), dry_run=dry_run,
                                  change=GridChange(actor.actor, reason or f"import of {file.name}"),
-                                 make_valid=make_valid)
+                                 make_valid=make_valid, progress=progress)
             if dry_run:
                 session.rollback()
     except GridlinkError as exc:
@@ -116,8 +118,10 @@ def export_command(
     try:
         flt = ExportFilter(parse_bbox(bbox), parent, kind)
         check_export(layer, flt)
-        with console.status(f"exporting {layer} to {out}..."), transaction() as session:
-            count = export_file(session, layer, out, fmt, flt)  # type: ignore[arg-type]
+        with row_progress(f"exporting {layer} to {out.name}") as progress, \
+                transaction() as session:
+            count = export_file(session, layer, out, fmt, flt,  # type: ignore[arg-type]
+                                progress=progress)
     except GridlinkError as exc:
         raise fail(exc) from exc
     console.print(f"wrote {count} feature(s) to {out}")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,7 +76,8 @@ class AssignSummary:
 
 def assign_events(session: Session, scope: str = "all", *, area_code: str | None = None,
                   area_wkt: str | None = None, open_only: bool = False, k: int | None = None,
-                  settings: Settings | None = None) -> AssignSummary:
+                  settings: Settings | None = None,
+                  progress: Callable[[int, int, int], None] | None = None) -> AssignSummary:
     """(Re)assign events in one set-based pass; never commits. Cases a dispatcher reassigned
     (``event_reassignments``) keep their grid.
 
@@ -90,6 +92,8 @@ def assign_events(session: Session, scope: str = "all", *, area_code: str | None
     k
         Cameras stored per event (``event_assignments.camera_codes``, nearest first), 0-50;
         default ``settings.locate_k`` (as for a single new event).
+    progress
+        Called after each of the six steps with (events × steps done / 6, events, 0).
 
     Raises
     ------
@@ -105,8 +109,9 @@ def assign_events(session: Session, scope: str = "all", *, area_code: str | None
         params = {**params, "finished": list(FINISHED_STATUSES)}
     where = f"({where}) AND {KEEP_REASSIGNED}"
     work = _WorkTables(session)
-    clock = _Clock()
-    large = work.select_events(where, params) >= SUBDIVIDE_FROM_EVENTS
+    clock = _Clock(progress)
+    clock.events = work.select_events(where, params)
+    large = clock.events >= SUBDIVIDE_FROM_EVENTS
     restore = _set_local(session, LARGE_RUN_SETTINGS if large else {})
     clock.lap("select")
     if large:
@@ -129,14 +134,21 @@ def assign_events(session: Session, scope: str = "all", *, area_code: str | None
 
 
 class _Clock:
-    def __init__(self) -> None:
+    STEPS = 6
+
+    def __init__(self, progress: Callable[[int, int, int], None] | None = None) -> None:
         self.start = self.last = time.perf_counter()
         self.steps: dict[str, float] = {}
+        self.progress = progress
+        self.events = 0
 
     def lap(self, name: str) -> None:
         now = time.perf_counter()
         self.steps[name] = round(now - self.last, 3)
         self.last = now
+        if self.progress is not None:
+            done = self.events * len(self.steps) // self.STEPS
+            self.progress(done, self.events, 0)
 
     def total(self) -> float:
         return time.perf_counter() - self.start

@@ -9,7 +9,7 @@ collection has no ``crs`` member. Exported files re-import unchanged with geo.im
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -177,19 +177,24 @@ def _to_file_frame(frame: pd.DataFrame, spec: Layer, fmt: Format) -> pd.DataFram
 
 
 def export_file(session: Session, layer: str, path: Path, fmt: Format = "geojson",
-                flt: ExportFilter | None = None) -> int:
+                flt: ExportFilter | None = None,
+                progress: Callable[[int, int, int], None] | None = None) -> int:
     """Write ``layer`` to ``path`` as GeoJSON (streamed), GeoPackage or CSV (WKT column).
 
     GPKG/CSV are written with pyogrio in batches of FILE_BATCH_ROWS (appending), so memory
     stays bounded. Returns the number of features written. Codes are written as text.
+    ``progress`` is called with (rows written, rows in all, 0) after each batch.
     """
     spec, flt = get_layer(layer), flt or ExportFilter()
     check_export(layer, flt)
+    total = _count(session, spec, flt)
     if fmt == "geojson":
         with open(path, "w", encoding="utf-8") as fh:
-            for chunk in export_geojson(session, layer, flt):
+            for number, chunk in enumerate(export_geojson(session, layer, flt)):
                 fh.write(chunk)
-        return _count(session, spec, flt)
+                if progress is not None and number > 0:  # each later chunk: one batch
+                    progress(min(number * BATCH_ROWS, total), total, 0)
+        return total
     path.unlink(missing_ok=True)
     written = 0
     for frame in _frames(session, spec, flt):
@@ -200,6 +205,8 @@ def export_file(session: Session, layer: str, path: Path, fmt: Format = "geojson
             pyogrio.write_dataframe(out, path, layer=spec.name, driver="GPKG",
                                     append=written > 0)
         written += len(out)
+        if progress is not None:
+            progress(written, total, 0)
     if written == 0:
         _write_empty(spec, path, fmt)
     return written

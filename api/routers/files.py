@@ -8,29 +8,39 @@ GeoJSON from a server-side cursor (memory stays flat however large the layer).
 from __future__ import annotations
 
 import itertools
+import shutil
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from api.audit import actor_of
 from api.auth import Importer, Reader
 from api.bodies import FILE_BODY, require_media_type, save_upload
 from api.deps import ReadStreamSessionDep, SessionDep, SettingsDep
+from api.routers.jobs import AnyKey, Work, accepted, job_folder, start_job
 from api.schemas.files import ImportReport
 from geo import tempdir
+from geo.audit import Actor, act_as
 from geo.catalog import get_layer
 from geo.errors import UnreadableFile
-from geo.exporter import ExportFilter, check_export, export_geojson, parse_bbox
+from geo.exporter import ExportFilter, check_export, export_file, export_geojson, parse_bbox
 from geo.importer import import_file
 from geo.importer.fields import parse_map
+from geo.importer.streaming import streams
+from geo.jobs import JobOutcome, JobProgress, create_job
 from geo.planning.grid_imports import GridChange
 from geo.roles import check_import
+
+PREFER_HELP = ("'respond-async' runs the import as a job (202 + /jobs/{id}); a file of more "
+               "than 50,000 features always does")
 
 
 async def _receive_upload(request: Request, folder: Path) -> Path:
@@ -58,6 +68,29 @@ def _stream(chunks: Iterator[str]) -> Iterator[bytes]:
         yield chunk.encode("utf-8")
 
 
+def _wants_job(prefer: str | None, path: Path, layer: str) -> bool:
+    """A job when the client prefers ``respond-async`` (RFC 7240) or the file streams."""
+    asked = prefer is not None and "respond-async" in prefer.replace(" ", "").split(",")
+    return asked or streams(path, get_layer(layer))
+
+
+def _import_work(actor: Actor, layer: str, path: Path, options: dict[str, Any]) -> Work:
+    """The import as a job's work (rows stream through the job's progress)."""
+    def work(session: Session, progress: JobProgress) -> JobOutcome:
+        act_as(session, actor)
+        report = asdict(import_file(session, layer, path, progress=progress, **options))
+        return JobOutcome(report, report.pop("problems"))
+    return work
+
+
+def _export_work(layer: str, flt: ExportFilter, target: Path) -> Work:
+    def work(session: Session, progress: JobProgress) -> JobOutcome:
+        rows = export_file(session, layer, target, "geojson", flt, progress=progress)
+        return JobOutcome({"rows": rows, "layer": layer, "format": "geojson"},
+                          result_path=str(target))
+    return work
+
+
 def files_router() -> APIRouter:
     router = APIRouter(tags=["import/export"])
 
@@ -81,19 +114,55 @@ def files_router() -> APIRouter:
                               "mapping, row count and every problem; write nothing"),
         make_valid: bool = Query(False, description="repair self-intersecting polygons, drop "
                                  "degenerate rings; each repair is a note naming its row"),
-    ) -> dict[str, Any]:
+        prefer: str | None = Header(None, description=PREFER_HELP),
+    ) -> Any:
         get_layer(layer)
         check_import(layer, caller.role)
         explicit = parse_map(field_map)
         with tempdir.scratch("gridlink-upload-") as tmp:
             path = await _receive_upload(request, Path(tmp))
             change = GridChange(caller.name, reason or f"import of {path.name}")
-            report = await run_in_threadpool(import_file, session, layer, path, crs=crs,
-                                             encoding=encoding, skip_invalid=skip_invalid,
-                                             field_map=explicit, dry_run=dry_run,
-                                             change=change, make_valid=make_valid,
-                                             settings=settings)
+            options: dict[str, Any] = {"crs": crs, "encoding": encoding,
+                                       "skip_invalid": skip_invalid,
+                                       "field_map": explicit, "dry_run": dry_run,
+                                       "change": change, "make_valid": make_valid,
+                                       "settings": settings}
+            if await run_in_threadpool(_wants_job, prefer, path, layer):
+                return await run_in_threadpool(
+                    _start_import, request, session, caller, layer, path, options)
+            report = await run_in_threadpool(import_file, session, layer, path, **options)
         return asdict(report)  # a dry run only reads: nothing to roll back
+
+    def _start_import(request: Request, session: Session, caller: Any, layer: str,
+                      path: Path, options: dict[str, Any]) -> JSONResponse:
+        params = {"layer": layer, "file": path.name, "crs": options["crs"],
+                  "skip_invalid": options["skip_invalid"], "dry_run": options["dry_run"]}
+        sessions = request.app.state.sessions
+        job_id = create_job(sessions, "import", params, caller.name, caller.key_prefix,
+                            caller.role)
+        folder = job_folder(request.app.state.settings, job_id)
+        kept = Path(shutil.move(path, folder / path.name))
+        start_job(sessions, job_id, _import_work(actor_of(request, caller), layer, kept,
+                                                 options), cleanup=folder)
+        return accepted(session, job_id)
+
+    @router.post("/export/{layer}", summary="Export a layer as a job (202 + /jobs/{id}); "
+                 "the GeoJSON file is kept at /jobs/{id}/result", status_code=202)
+    def export_job(
+        layer: str, request: Request, session: SessionDep, caller: AnyKey,
+        bbox: str | None = Query(None, description="minlon,minlat,maxlon,maxlat (EPSG:4326)"),
+        parent: str | None = Query(None, description="parent code"),
+        kind: str | None = Query(None, description="grid kind, area level, site category..."),
+    ) -> JSONResponse:
+        flt = ExportFilter(parse_bbox(bbox), parent, kind)
+        check_export(layer, flt)
+        sessions = request.app.state.sessions
+        job_id = create_job(sessions, "export", {"layer": layer, "bbox": bbox,
+                                                 "parent": parent, "kind": kind},
+                            caller.name, caller.key_prefix, caller.role)
+        target = job_folder(request.app.state.settings, job_id) / f"{layer}.geojson"
+        start_job(sessions, job_id, _export_work(layer, flt, target))
+        return accepted(session, job_id)
 
     @router.get("/export/{layer}", summary="Stream a layer as an RFC 7946 FeatureCollection",
                 response_class=StreamingResponse)

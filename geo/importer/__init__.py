@@ -33,10 +33,12 @@ from geo.districts import record_district_crs
 from geo.errors import Detail, ValidationFailed
 from geo.geometry_repair import repair_polygons
 from geo.importer.reading import Source, read_source, wgs84_geometries
+from geo.importer.streaming import BATCH_ROWS, Progress, StreamOptions, stream_into_stage, streams
 from geo.importer.validation import DISTRICT_LAYERS, summary, validate
 from geo.importer.writing import (
     existing_split,
     stage_frame,
+    staged_split,
     write_or_explain,
     write_rejects,
 )
@@ -73,7 +75,8 @@ def import_file(session: Session, layer: str, path: Path, *, crs: str | None = N
                 encoding: str | None = None, skip_invalid: bool = False,
                 rejects_path: Path | None = None, field_map: dict[str, str] | None = None,
                 dry_run: bool = False, change: GridChange | None = None,
-                make_valid: bool = False, settings: Settings | None = None) -> ImportReport:
+                make_valid: bool = False, settings: Settings | None = None,
+                batch_rows: int = BATCH_ROWS, progress: Progress | None = None) -> ImportReport:
     """Import the file at ``path`` into ``layer`` (see the module docstring).
 
     ``field_map``: column → field entries that override the accepted names (``""`` leaves
@@ -82,6 +85,9 @@ def import_file(session: Session, layer: str, path: Path, *, crs: str | None = N
     "gridlink", "import into <layer>"): :mod:`geo.planning.grid_imports`. ``make_valid``
     repairs invalid polygons (:mod:`geo.geometry_repair`), one note per repaired row.
     ``settings`` (default: the process's) give the service area rows are checked against.
+    A vector file of more than ``batch_rows`` features streams through a staging table
+    (:mod:`geo.importer.streaming`, ``progress`` called after each batch); the outcome is
+    the same as reading it whole.
 
     Raises
     ------
@@ -89,11 +95,19 @@ def import_file(session: Session, layer: str, path: Path, *, crs: str | None = N
         Nothing is written when any is raised.
     """
     spec = get_layer(layer)
+    if streams(Path(path), spec, batch_rows):
+        options = StreamOptions(crs, encoding, field_map, make_valid, settings, not dry_run,
+                                batch_rows, progress)
+        return _import_streamed(session, spec, Path(path), options, skip_invalid,
+                                rejects_path, dry_run, change)
     source = read_source(Path(path), spec, encoding=encoding)
-    return import_frame(session, layer, source.frame, crs=crs, skip_invalid=skip_invalid,
-                        rejects_path=rejects_path, source_crs=source.crs, notes=source.notes,
-                        field_map=field_map, dry_run=dry_run, lines=source.lines,
-                        change=change, make_valid=make_valid, settings=settings)
+    report = import_frame(session, layer, source.frame, crs=crs, skip_invalid=skip_invalid,
+                          rejects_path=rejects_path, source_crs=source.crs, notes=source.notes,
+                          field_map=field_map, dry_run=dry_run, lines=source.lines,
+                          change=change, make_valid=make_valid, settings=settings)
+    if progress is not None:
+        progress(report.rows, report.rows, len(report.problems))
+    return report
 
 
 def import_frame(session: Session, layer: str, gdf: gpd.GeoDataFrame | pd.DataFrame, *,
@@ -156,3 +170,27 @@ def _write(session: Session, spec: Layer, values: dict[str, list[Any]],
         notes += [f"district {d}: areas and lengths measured in EPSG:{srid} (chosen for it)"
                   for d, srid in chosen.items()]
     return written
+
+
+def _import_streamed(session: Session, spec: Layer, path: Path, options: StreamOptions,
+                     skip_invalid: bool, rejects_path: Path | None, dry_run: bool,
+                     change: GridChange | None) -> ImportReport:
+    """:func:`import_file` for a large file: validate into the stage, then one upsert."""
+    done = stream_into_stage(session, spec, path, options)
+    problems = done.problems
+    report = ImportReport(spec.name, done.rows, 0, 0, len(problems.bad), problems.sorted(),
+                          done.notes, done.mapping, done.unknown, dry_run)
+    if done.unknown:
+        report.notes.append(f"not imported (no such field): {', '.join(done.unknown)}; "
+                            "use --map COLUMN=FIELD to import one")
+    if dry_run:
+        report.inserted, report.updated = staged_split(session, spec, done.staged)
+        return report
+    if problems.file_level() or (problems.items and not skip_invalid):
+        raise ValidationFailed(summary(problems, done.rows), problems.sorted())
+    if rejects_path is not None and problems.items:
+        write_rejects(rejects_path, problems.sorted())
+    if done.staged:
+        report.inserted, report.updated = write_or_explain(
+            session, spec, None, done.carried | done.derived, change, done.points)
+    return report

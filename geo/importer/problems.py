@@ -14,12 +14,15 @@ class Problems:
     """Collects problems per row; ``bad`` is the set of rejected row indexes (0-based).
 
     Details number rows as people count them: ``row`` 1 is the first data row (feature)
-    of the file; a CSV's details also carry its ``line`` (the header is line 1).
+    of the file; a CSV's details also carry its ``line`` (the header is line 1). ``offset``:
+    the file row of row 0 when these rows are one batch of a streamed file (``bad`` stays
+    0-based within the batch).
     """
 
-    def __init__(self, ids: list[Any], lines: list[int] | None = None) -> None:
+    def __init__(self, ids: list[Any], lines: list[int] | None = None, offset: int = 0) -> None:
         self.ids = ids
         self.lines = lines
+        self.offset = offset
         self.items: list[Detail] = []
         self.bad: set[int] = set()
 
@@ -29,7 +32,7 @@ class Problems:
             self.items.append({"row": None, "id": None, "field": field_name,
                                "problem": problem})
             return
-        detail: Detail = {"row": row + 1, "id": self.ids[row], "field": field_name,
+        detail: Detail = {"row": self.offset + row + 1, "id": self.ids[row], "field": field_name,
                           "problem": problem}
         if self.lines is not None:
             detail["line"] = self.lines[row]

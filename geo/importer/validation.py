@@ -214,7 +214,8 @@ def _check_duplicates(codes: list[Any], key: str, problems: Problems) -> None:
         if not repeated[row]:
             first[code] = int(row)
         else:
-            problems.add(int(row), key, f"duplicate {key} {code!r} (also row {first[code] + 1})")
+            problems.add(int(row), key, f"duplicate {key} {code!r} "
+                                      f"(also row {problems.offset + first[code] + 1})")
 
 
 GEOMETRY_NAMES = np.array(["Point", "LineString", "LinearRing", "Polygon", "MultiPoint",
@@ -322,14 +323,15 @@ def _check_parents_exist(session: Session, values: dict[str, list[Any]], problem
 
 def validate(session: Session, frame: pd.DataFrame, layer: Layer, geoms: np.ndarray | None,
              explicit: dict[str, str] | None = None, lines: list[int] | None = None,
-             settings: Settings | None = None
+             settings: Settings | None = None, offset: int = 0
              ) -> tuple[dict[str, list[Any]], Problems, FieldMapping]:
     """Map the columns, then check every rule.
 
     Returns the cleaned text values per field, every problem found (mapping problems are
     file-level) and the field mapping used. ``explicit``: the user's ``--map`` entries
     (column → field, "" = leave out); ``lines``: a CSV's line number per row; ``settings``
-    (default: the process's) give the service area.
+    (default: the process's) give the service area; ``offset``: file row of the frame's
+    first row (a batch of a streamed file).
     """
     settings = settings or get_settings()
     if len(frame) == 0:
@@ -340,7 +342,7 @@ def validate(session: Session, frame: pd.DataFrame, layer: Layer, geoms: np.ndar
     mapping = map_fields(columns, layer, explicit or {}, scratch)
     key_column = mapping.columns.get(layer.key)
     ids = text_column(frame[key_column]) if key_column is not None else [None] * len(frame)
-    problems = Problems(ids, lines)
+    problems = Problems(ids, lines, offset)
     problems.items.extend(scratch.items)
     area = import_area(session, layer, settings) if geoms is not None else None
     return _validated(session, frame, layer, geoms, mapping, problems, area), problems, mapping

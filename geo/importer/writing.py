@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
-from geo.assign_on_import import assign_after_import
+from geo.assign_on_import import GRID_TABLES, UNIT_TABLES, assign_after_import
 from geo.catalog import Layer
 from geo.errors import Conflict, Detail, ValidationFailed
 from geo.importer.problems import short_error
@@ -130,17 +130,35 @@ def existing_split(session: Session, layer: Layer, values: dict[str, list[Any]],
     return len(keys) - int(found or 0), int(found or 0)
 
 
+def staged_split(session: Session, layer: Layer, staged: int) -> tuple[int, int]:
+    """(new, existing) counts of the staged keys (a streamed dry run); drops the stage."""
+    if staged == 0:
+        return 0, 0
+    current = " AND t.valid_to IS NULL" if layer.table == "grids" else ""
+    found = int(session.scalar(text(
+        f"SELECT count(DISTINCT s.{layer.key}) FROM {STAGE} s JOIN {layer.table} t "  # noqa: S608
+        f"ON t.{layer.key} = s.{layer.key}{current}")) or 0)
+    session.execute(text(f"DROP TABLE IF EXISTS {STAGE}"))
+    return staged - found, found
+
+
 def stage_frame(values: dict[str, list[Any]], geoms: np.ndarray | None,
-                 keep: np.ndarray) -> pd.DataFrame:
-    """The rows to write as text columns (None = NULL), geometry as hex WKB."""
+                keep: np.ndarray, offset: int = 0, points: bool | None = None) -> pd.DataFrame:
+    """The rows to write as text columns (None = NULL), geometry as hex WKB.
+
+    ``row_no`` is the 0-based row of the file (``offset`` + the row in ``values``);
+    ``points`` (None: when every kept geometry is a point) stages x/y text instead of WKB.
+    """
     data = {name: pd.Series(column, dtype=object)[keep] for name, column in values.items()}
     frame = pd.DataFrame(data)
-    frame.insert(0, "row_no", np.flatnonzero(keep))
+    frame.insert(0, "row_no", np.flatnonzero(keep) + offset)
     if geoms is not None:
         kept = geoms[keep]
         if bool(shapely.has_z(kept).any()):
             kept = shapely.force_2d(kept)
-        if kept.size and bool((shapely.get_type_id(kept) == 0).all()):
+        if points is None:
+            points = bool(kept.size) and bool((shapely.get_type_id(kept) == 0).all())
+        if points:
             xy = shapely.get_coordinates(kept)  # points: x/y text is cheaper than WKB hex
             frame["geom_x"], frame["geom_y"] = xy[:, 0].astype(str), xy[:, 1].astype(str)
         else:
@@ -148,16 +166,19 @@ def stage_frame(values: dict[str, list[Any]], geoms: np.ndarray | None,
     return frame
 
 
-def _copy_stage(session: Session, layer: Layer, frame: pd.DataFrame) -> None:
-    """Create the temp stage table and COPY ``frame`` into it (CSV, chunks of 100k rows)."""
-    columns = list(frame.columns)
-    defs = ", ".join(["row_no integer"] + [f"{c} text" for c in columns[1:]])
+def create_stage(session: Session, columns: list[str]) -> None:
+    """Create the temp stage table (``row_no`` integer, the other ``columns`` text)."""
+    defs = ", ".join(["row_no integer"] + [f"{c} text" for c in columns if c != "row_no"])
     session.execute(text(f"DROP TABLE IF EXISTS {STAGE}"))
     session.execute(text(f"CREATE TEMP TABLE {STAGE} ({defs}) ON COMMIT DROP"))
+
+
+def copy_rows(session: Session, table: str, frame: pd.DataFrame) -> None:
+    """COPY ``frame`` (CSV, chunks of 100k rows) into the temp ``table`` by column name."""
     raw = session.connection().connection.driver_connection
     assert raw is not None
     with raw.cursor() as cursor, cursor.copy(
-            f"COPY {STAGE} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)") as copy:
+            f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN WITH (FORMAT csv)") as copy:
         for start in range(0, len(frame), 100_000):
             chunk = frame.iloc[start:start + 100_000]
             copy.write(chunk.to_csv(index=False, header=False))
@@ -206,7 +227,21 @@ def write_rows(session: Session, layer: Layer, frame: pd.DataFrame,
     reason: :mod:`geo.planning.grid_imports`). Returns (inserted, updated)."""
     if frame.empty:
         return 0, 0
-    _copy_stage(session, layer, frame)
+    create_stage(session, list(frame.columns))
+    copy_rows(session, STAGE, frame)
+    return apply_stage(session, layer, "geom_x" in frame.columns, carried, change)
+
+
+def apply_stage(session: Session, layer: Layer, points: bool,
+                carried: frozenset[str] | None = None,
+                change: GridChange | None = None) -> tuple[int, int]:
+    """Upsert what the stage table holds (see :func:`write_rows`); drops the stage.
+
+    ``points``: the stage holds geom_x/geom_y instead of hex WKB. Returns (inserted, updated).
+    """
+    keys = [str(k) for k in session.scalars(text(
+        f"SELECT {layer.key} FROM {STAGE}"))  # noqa: S608
+            ] if layer.table in UNIT_TABLES | GRID_TABLES else []  # only these get assigned
     if layer.name == "micro_grids":
         _stage_parent_communities(session)
     if layer.table == "grids":
@@ -214,26 +249,30 @@ def write_rows(session: Session, layer: Layer, frame: pd.DataFrame,
         inserted, updated = write_grid_versions(session, STAGE, columns, exprs, change or
                                                 GridChange("gridlink", f"import into {layer.name}"))
     else:
-        update, insert = upsert_sql(layer, points="geom_x" in frame.columns, carried=carried)
+        update, insert = upsert_sql(layer, points=points, carried=carried)
         session.execute(text(f"ANALYZE {STAGE}"))
         updated = session.execute(text(update)).rowcount  # type: ignore[attr-defined]
         inserted = session.execute(text(insert)).rowcount  # type: ignore[attr-defined]
         session.execute(text(f"DROP TABLE IF EXISTS {STAGE}"))
-    assign_after_import(session, layer.table, [str(c) for c in frame[layer.key]])
-    refresh_after_import(session, layer.table, [str(c) for c in frame[layer.key]])
+    assign_after_import(session, layer.table, keys)
+    refresh_after_import(session, layer.table, keys)
     return int(inserted), int(updated)
 
 
-def write_or_explain(session: Session, layer: Layer, frame: pd.DataFrame,
+def write_or_explain(session: Session, layer: Layer, frame: pd.DataFrame | None,
                      carried: frozenset[str] | None = None,
-                     change: GridChange | None = None) -> tuple[int, int]:
-    """:func:`write_rows`, turning database refusals into gridlink errors (no 500s).
+                     change: GridChange | None = None, points: bool = False
+                     ) -> tuple[int, int]:
+    """:func:`write_rows` (``frame`` None: :func:`apply_stage`), turning database refusals
+    into gridlink errors (no 500s).
 
     A unique-key clash can only come from a concurrent import of the same new codes
     (Conflict, retry); a value the database rejects (e.g. an integer above 2^31) is a
     ValidationFailed. The caller's transaction is then unusable and must be rolled back.
     """
     try:
+        if frame is None:  # already staged (geo.importer.streaming)
+            return apply_stage(session, layer, points, carried, change)
         return write_rows(session, layer, frame, carried, change)
     except IntegrityError as exc:
         raise Conflict(f"another import wrote the same {layer.key}s at the same time; retry",

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from api.openapi import api_routes
+from geo.jobs import create_job
 from tests.conftest import auth
 from tests.geo.planning import cases
 from tests.geo.planning.cases import COMMUNITY, code
@@ -93,7 +94,18 @@ def _patrol_checkin(client: TestClient, keys: dict[str, str]) -> Response:
                        json={"lon": school["lon"], "lat": school["lat"]})
 
 
+def _cancel_queued_job(client: TestClient, keys: dict[str, str]) -> Response:
+    job_id = create_job(client.app.state.sessions, "export", {"layer": "sites"},  # type: ignore[attr-defined]
+                        "audit", keys[ADMIN][:7], ADMIN)
+    return client.delete(f"/jobs/{job_id}", headers=auth(keys, ADMIN))
+
+
 WRITES: dict[str, Call] = {
+    "POST /export/{layer}": lambda c, k: c.post("/export/sites", headers=auth(k, ADMIN)),
+    "DELETE /jobs/{job_id}": _cancel_queued_job,
+    "POST /jobs/assign": lambda c, k: c.post("/jobs/assign", headers=auth(k, ADMIN)),
+    "POST /jobs/validate": lambda c, k: c.post(
+        "/jobs/validate", params={"area": COMMUNITY}, headers=auth(k, ADMIN)),
     "PUT /patrols/rules/{layer}/{category}": lambda c, k: c.put(
         "/patrols/rules/sites/market", json={"frequency": "weekly"}, headers=auth(k, ADMIN)),
     "DELETE /patrols/rules/{layer}/{category}": lambda c, k: c.delete(

@@ -56,6 +56,8 @@ def test_assign_all_then_unassigned_then_area(committed_city: Engine) -> None:
     assert result.exit_code == 0, result.output
     assert "assigned 8 events" in result.output
     assert "1 unassigned" in result.output
+    bar = next(line for line in result.output.splitlines() if "assigning events" in line)
+    assert "8/8" in bar and "rows/s" in bar, result.output
     grids = _grids(committed_city)
     assert (grids["on_shared_edge"], grids["inside_g2_north"]) == (G1, G2)
     assert grids["point_far_outside"] is None

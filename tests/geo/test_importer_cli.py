@@ -61,3 +61,15 @@ def test_cli_unknown_format_and_layer(tmp_path: Path) -> None:
     assert runner.invoke(app, ["export", "grids", "--format", "xlsx"]).exit_code == 2
     result = runner.invoke(app, ["export", "parks", "--out", str(tmp_path / "p.geojson")])
     assert result.exit_code == 1 and "unknown layer 'parks'" in result.output
+
+
+def test_cli_import_and_export_show_rows_per_second(committed_grids: None,
+                                                    tmp_path: Path) -> None:
+    result = runner.invoke(app, ["import", "grids", str(two_grids_geojson(tmp_path))])
+    assert result.exit_code == 0, result.output
+    bar = next(line for line in result.output.splitlines() if "importing" in line)
+    assert "2/2" in bar and "rows/s" in bar, result.output
+    out = tmp_path / "grids.csv"
+    result = runner.invoke(app, ["export", "grids", "--format", "csv", "--out", str(out)])
+    bar = next(line for line in result.output.splitlines() if "exporting" in line)
+    assert "2/2" in bar and "rows/s" in bar, result.output

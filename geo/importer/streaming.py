@@ -1,0 +1,199 @@
+"""Streaming room: a large vector file validated batch by batch into a staging table.
+
+A GeoPackage, GeoJSON or Shapefile with more than :data:`BATCH_ROWS` features is read as
+Arrow record batches (``pyogrio.open_arrow``, one pass over the file); each batch is mapped,
+put in WGS 84 and validated by the same rules as a small file (:mod:`geo.importer.validation`)
+and its good rows are COPYed into the temporary stage table. Keys repeated across batches
+are found in the database at the end (a temp table of every row's key). Nothing touches
+the layer's table until every batch is read: then one upsert from the stage, in the
+caller's transaction (which the caller commits, or rolls back on any error). Memory holds
+one batch and the problems, not the file.
+
+Admin areas are never streamed (a parent area may come later in the same file, and a
+province has a few thousand of them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import shapely
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo import crs as gcrs
+from geo.catalog import Layer
+from geo.districts import record_district_crs
+from geo.errors import UnreadableFile
+from geo.geometry_repair import repair_polygons
+from geo.importer.problems import Problems, short_error
+from geo.importer.reading import VECTOR_SUFFIXES, wgs84_geometries
+from geo.importer.validation import DISTRICT_LAYERS, validate
+from geo.importer.writing import STAGE, copy_rows, create_stage, stage_frame
+from geo.settings import Settings
+
+BATCH_ROWS = 50_000
+"""Features per batch; a file with more features than this is streamed."""
+KEYS = "gridlink_import_keys"
+
+Progress = Callable[[int, int, int], None]
+"""Called with (rows read so far, rows in the file, problems so far) after each batch; may
+raise to stop (the caller's transaction then rolls back)."""
+
+
+@dataclass
+class StreamOptions:
+    """What :func:`stream_into_stage` needs besides the file (as for import_file)."""
+
+    crs: str | None = None
+    encoding: str | None = None
+    field_map: dict[str, str] | None = None
+    make_valid: bool = False
+    settings: Settings | None = None
+    record_crs: bool = True
+    batch_rows: int = BATCH_ROWS
+    progress: Progress | None = None
+
+
+@dataclass
+class Streamed:
+    """Outcome of the streaming pass: the good rows are in the stage table."""
+
+    rows: int
+    staged: int
+    problems: Problems
+    notes: list[str] = field(default_factory=list)
+    mapping: dict[str, str] = field(default_factory=dict)
+    unknown: list[str] = field(default_factory=list)
+    carried: frozenset[str] = frozenset()
+    derived: set[str] = field(default_factory=set)
+    points: bool = False
+
+
+def feature_count(path: Path) -> int | None:
+    """Features in a GeoPackage/GeoJSON/Shapefile (None: another format or unreadable)."""
+    if path.suffix.lower() not in VECTOR_SUFFIXES:
+        return None
+    try:
+        return int(pyogrio.read_info(path)["features"])
+    except Exception:  # the normal reader then reports an unreadable file
+        return None
+
+
+def streams(path: Path, layer: Layer, batch_rows: int = BATCH_ROWS) -> bool:
+    """Whether ``path`` is imported by streaming (large vector file, not admin areas)."""
+    if layer.name == "areas":
+        return False
+    count = feature_count(path)
+    return count is not None and count > batch_rows
+
+
+def _batches(path: Path, encoding: str | None, size: int
+             ) -> Iterator[tuple[gpd.GeoDataFrame, gcrs.ParsedCRS | None]]:
+    """The file as GeoDataFrames of ``size`` rows, with the file's CRS."""
+    try:
+        with pyogrio.open_arrow(path, encoding=encoding, batch_size=size,
+                                use_pyarrow=True) as (meta, reader):
+            declared = gcrs.parse_crs(meta["crs"]) if meta.get("crs") else None
+            geometry = meta["geometry_name"] or "wkb_geometry"
+            for batch in reader:
+                frame = batch.to_pandas()
+                geoms = shapely.from_wkb(frame.pop(geometry).to_numpy(object))
+                yield gpd.GeoDataFrame(frame, geometry=geoms), declared
+    except Exception as exc:  # only reading runs here; pyogrio raises several types
+        raise UnreadableFile(f"{path.name} could not be read (malformed or truncated?): "
+                             f"{short_error(exc)}", [{"file": path.name}]) from exc
+
+
+def stream_into_stage(session: Session, layer: Layer, path: Path,
+                      options: StreamOptions) -> Streamed:
+    """Validate ``path`` batch by batch and COPY its good rows into the stage table.
+
+    Problems carry file rows (1 = the first feature); file-level problems are kept once.
+    Raises UnreadableFile, UnknownCRS or ValidationFailed (file-level) like import_file.
+    """
+    total = feature_count(path) or 0
+    out = Streamed(0, 0, Problems([]), points=layer.geometry == {"Point"})
+    session.execute(text(f"DROP TABLE IF EXISTS {KEYS}"))
+    session.execute(text(f"CREATE TEMP TABLE {KEYS} (row_no integer, key text) "
+                         "ON COMMIT DROP"))
+    for frame, declared in _batches(path, options.encoding, options.batch_rows):
+        _one_batch(session, layer, frame, declared, out, options)
+        out.rows += len(frame)
+        if options.progress is not None:
+            options.progress(out.rows, total, len(out.problems.items))
+    _cross_batch_duplicates(session, layer, out, options.batch_rows)
+    return out
+
+
+def _one_batch(session: Session, layer: Layer, frame: gpd.GeoDataFrame,
+               declared: gcrs.ParsedCRS | None, out: Streamed, options: StreamOptions) -> None:
+    """Validate one batch (rows ``out.rows`` on) and stage its good rows and all its keys."""
+    offset = out.rows
+    notes: list[str] = []
+    geoms = wgs84_geometries(frame, layer, options.crs, declared, notes)
+    if options.make_valid and geoms is not None:
+        geoms, repaired = repair_polygons(geoms)
+        notes += [f"row {offset + row + 1}: {what}" for row, what in sorted(repaired.items())]
+    values, problems, mapping = validate(session, frame, layer, geoms, options.field_map,
+                                         None, options.settings, offset)
+    out.notes += [n for n in notes if n not in out.notes]
+    _add_problems(out, problems, offset)
+    out.mapping, out.unknown = dict(mapping.columns), mapping.unknown
+    out.carried = mapping.carried
+    out.derived |= {name for name in layer.fields if name not in mapping.carried
+                    and any(v is not None for v in values[name])}
+    keys = stage_frame({"key": values[layer.key]}, None, np.ones(len(frame), bool), offset)
+    copy_rows(session, KEYS, keys[keys["key"].notna()])
+    keep = np.ones(len(frame), dtype=bool)
+    keep[sorted(problems.bad)] = False
+    if problems.file_level() or not keep.any():
+        return
+    staged = stage_frame(values, geoms, keep, offset, out.points)
+    if out.staged == 0:
+        create_stage(session, list(staged.columns))
+    copy_rows(session, STAGE, staged)
+    out.staged += len(staged)
+    if options.record_crs and layer.name in DISTRICT_LAYERS and geoms is not None:
+        chosen = record_district_crs(session, np.asarray(values[layer.key], object)[keep],
+                                     geoms[keep])
+        out.notes += [f"district {d}: areas and lengths measured in EPSG:{srid} (chosen "
+                      "for it)" for d, srid in chosen.items()]
+
+
+def _add_problems(out: Streamed, problems: Problems, offset: int) -> None:
+    """Keep a batch's problems (rows already counted in the file); file-level ones once."""
+    seen_file_level = bool(out.problems.file_level())
+    for detail in problems.items:
+        if detail["row"] is None:
+            if not seen_file_level:
+                out.problems.items.append(detail)
+            continue
+        out.problems.items.append(detail)
+    out.problems.bad |= {row + offset for row in problems.bad}
+
+
+def _cross_batch_duplicates(session: Session, layer: Layer, out: Streamed,
+                            batch_rows: int) -> None:
+    """Report (and unstage) each key repeated in a later batch than its first row."""
+    repeats: Sequence[Any] = session.execute(text(
+        f"SELECT row_no, key, first FROM (SELECT row_no, key, min(row_no) OVER "  # noqa: S608
+        f"(PARTITION BY key) AS first FROM {KEYS}) k "
+        "WHERE row_no > first AND row_no / :n > first / :n ORDER BY row_no"),
+        {"n": batch_rows}).all()
+    session.execute(text(f"DROP TABLE IF EXISTS {KEYS}"))
+    for row_no, key, first in repeats:
+        out.problems.items.append({"row": row_no + 1, "id": key, "field": layer.key,
+                                   "problem": f"duplicate {layer.key} {key!r} "
+                                              f"(also row {first + 1})"})
+        out.problems.bad.add(row_no)
+    if repeats and out.staged:
+        gone = session.execute(text(f"DELETE FROM {STAGE} WHERE row_no = ANY(:rows)"),  # noqa: S608
+                               {"rows": [r[0] for r in repeats]}).rowcount  # type: ignore[attr-defined]
+        out.staged -= int(gone)

@@ -1,0 +1,77 @@
+"""geo.importer.streaming: a file larger than a batch gives what reading it whole gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pytest
+from shapely.geometry import Point
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.errors import ValidationFailed
+from geo.importer import import_file
+from tests.geo.importer_files import two_grids_geojson
+
+
+def events_gpkg(tmp: Path) -> Path:
+    """12 events; row 3 a bad status, row 8 outside the range, rows 7 and 11 repeat
+    rows 2 and 6 (7 within the second batch of 5, 11 across batches)."""
+    ids = [f"EV{i:03d}" for i in range(1, 13)]
+    ids[6], ids[10] = "EV006", "EV002"
+    rows = {"client_id": ids,
+            "category": ["garbage"] * 12,
+            "reported_at": ["2024-03-01T08:00:00+08:00"] * 12,
+            "status": ["reported"] * 12}
+    rows["status"][2] = "nonsense"
+    geoms = [Point(113.301 + i * 0.001, 40.085) for i in range(12)]
+    geoms[7] = Point(213.0, 40.085)
+    path = tmp / "events.gpkg"
+    gpd.GeoDataFrame(rows, geometry=geoms, crs=4326).to_file(path, driver="GPKG")
+    return path
+
+
+def stored_events(db: Session) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in db.execute(text(
+        "SELECT client_id, category, reported_at::text, ST_AsText(geom) FROM events "
+        "ORDER BY client_id"))]
+
+
+def test_streamed_problems_equal_whole_file(db: Session, tmp_path: Path) -> None:
+    import_file(db, "grids", two_grids_geojson(tmp_path))
+    path = events_gpkg(tmp_path)
+    seen: list[tuple[int, int, int]] = []
+    streamed = import_file(db, "events", path, dry_run=True, batch_rows=5,
+                           progress=lambda *step: seen.append(step))
+    whole = import_file(db, "events", path, dry_run=True)
+    assert seen == [(5, 12, 1), (10, 12, 3), (12, 12, 3)]
+    assert streamed.problems == whole.problems
+    assert [(p["row"], p["field"]) for p in streamed.problems] == [
+        (3, "status"), (7, "client_id"), (8, "geometry"), (11, "client_id")]
+    assert streamed.problems[3]["problem"] == "duplicate client_id 'EV002' (also row 2)"
+    assert (streamed.rows, streamed.inserted, streamed.updated, streamed.rejected) == (
+        whole.rows, whole.inserted, whole.updated, whole.rejected) == (12, 8, 0, 4)
+    assert db.scalar(text("SELECT count(*) FROM events")) == 0
+
+
+def test_streamed_import_fails_whole_then_skips_invalid(db: Session, tmp_path: Path) -> None:
+    import_file(db, "grids", two_grids_geojson(tmp_path))
+    path = events_gpkg(tmp_path)
+    with pytest.raises(ValidationFailed) as info:
+        import_file(db, "events", path, batch_rows=5)
+    assert len(info.value.details) == 4
+    assert db.scalar(text("SELECT count(*) FROM events")) == 0
+    with db.begin_nested() as whole_file:
+        whole = import_file(db, "events", path, skip_invalid=True)
+        expected = stored_events(db)
+        whole_file.rollback()
+    streamed = import_file(db, "events", path, skip_invalid=True, batch_rows=5)
+    assert (streamed.inserted, streamed.updated, streamed.rejected) == (
+        whole.inserted, whole.updated, whole.rejected) == (8, 0, 4)
+    assert stored_events(db) == expected
+    assert [r[0] for r in expected] == [
+        "EV001", "EV002", "EV004", "EV005", "EV006", "EV009", "EV010", "EV012"]
+    again = import_file(db, "events", path, skip_invalid=True, batch_rows=5)
+    assert (again.inserted, again.updated) == (0, 8)
