@@ -27,6 +27,7 @@ from api.bodies import FILE_BODY, require_media_type, save_upload
 from api.deps import ReadStreamSessionDep, SessionDep, SettingsDep
 from api.routers.jobs import AnyKey, Work, accepted, job_folder, start_job
 from api.schemas.files import ImportReport
+from api.schemas.jobs import JOB_ACCEPTED
 from geo import tempdir
 from geo.audit import Actor, act_as
 from geo.catalog import get_layer
@@ -97,7 +98,7 @@ def files_router() -> APIRouter:
     @router.post("/import/{layer}", summary="Import a layer file (GeoJSON, GPKG, zipped "
                  "Shapefile, CSV); all-or-nothing upsert by code; grids and micro-grids "
                  "become new versions (planner; 409 when an open draft touches them)",
-                 openapi_extra=FILE_BODY, response_model=ImportReport)
+                 openapi_extra=FILE_BODY, response_model=ImportReport, responses=JOB_ACCEPTED)
     async def import_layer(
         layer: str, request: Request, session: SessionDep, settings: SettingsDep,
         caller: Importer,
@@ -147,7 +148,8 @@ def files_router() -> APIRouter:
         return accepted(session, job_id)
 
     @router.post("/export/{layer}", summary="Export a layer as a job (202 + /jobs/{id}); "
-                 "the GeoJSON file is kept at /jobs/{id}/result", status_code=202)
+                 "the GeoJSON file is kept at /jobs/{id}/result", status_code=202,
+                 responses=JOB_ACCEPTED)
     def export_job(
         layer: str, request: Request, session: SessionDep, caller: AnyKey,
         bbox: str | None = Query(None, description="minlon,minlat,maxlon,maxlat (EPSG:4326)"),

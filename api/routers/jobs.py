@@ -27,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from api.audit import actor_of
 from api.auth import READ_ROLES, Caller, Dispatcher, Reader, require_roles
 from api.deps import SessionDep
+from api.schemas.jobs import JOB_ACCEPTED, Job
 from geo.assign import assign_events
 from geo.audit import Actor, act_as
 from geo.errors import Forbidden, NotFound
@@ -105,7 +106,8 @@ def _own(session: Session, job_id: str, caller: Caller) -> dict[str, Any]:
 def jobs_router() -> APIRouter:
     router = APIRouter(tags=["jobs"])
 
-    @router.get("/jobs/{job_id}", summary="A long job: state, progress, rows done, problems "
+    @router.get("/jobs/{job_id}", response_model=Job,
+                summary="A long job: state, progress, rows done, problems "
                 "so far, result (and result_url for a file)")
     def get_job(job_id: str, session: SessionDep, caller: Reader) -> dict[str, Any]:
         return _public(_own(session, job_id, caller))
@@ -121,7 +123,8 @@ def jobs_router() -> APIRouter:
         return FileResponse(path, media_type="application/geo+json",
                             filename=Path(path).name)
 
-    @router.delete("/jobs/{job_id}", summary="Cancel a job: queued ones at once, running "
+    @router.delete("/jobs/{job_id}", response_model=Job,
+                   summary="Cancel a job: queued ones at once, running "
                    "ones at their next batch (nothing of them is written)")
     async def cancel_job(job_id: str, request: Request, session: SessionDep,
                          caller: AnyKey) -> dict[str, Any]:
@@ -149,7 +152,8 @@ def _validate_work(area: str, changeset: int | None) -> Work:
 
 
 def _work_routes(router: APIRouter) -> None:
-    @router.post("/jobs/assign", status_code=202, summary="(Re)assign events to grids and "
+    @router.post("/jobs/assign", status_code=202, responses=JOB_ACCEPTED,
+                 summary="(Re)assign events to grids and "
                  "cameras as a job (the bulk assignment of `gridlink assign`)")
     def assign_job(
         request: Request, session: SessionDep, caller: Dispatcher,
@@ -162,7 +166,8 @@ def _work_routes(router: APIRouter) -> None:
                   _assign_work(actor_of(request, caller), scope, area, k))
         return accepted(session, job_id)
 
-    @router.post("/jobs/validate", status_code=202, summary="Validate the grids of an area "
+    @router.post("/jobs/validate", status_code=202, responses=JOB_ACCEPTED,
+                 summary="Validate the grids of an area "
                  "as a job (the answer of GET /planning/validate, kept as its result)")
     def validate_job(
         request: Request, session: SessionDep, caller: AnyKey,

@@ -18,7 +18,7 @@ ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
      ["200", "400", "401", "403", "404", "409", "413", "415", "422", "503"]),
     ("post", "/events", ["201", "400", "401", "403", "404", "409", "413", "415", "422", "503"]),
     ("post", "/import/{layer}",
-     ["200", "400", "401", "403", "404", "409", "413", "415", "422", "503"]),
+     ["200", "202", "400", "401", "403", "404", "409", "413", "415", "422", "503"]),
     ("get", "/admin/keys", ["200", "401", "403", "503"]),
     ("post", "/logout", ["303"]),
 ])
@@ -55,7 +55,9 @@ BODYLESS_WRITES = {("post", "/logout"), ("post", "/patrols/generate"),
                    ("post", "/planning/changesets/{changeset_id}/undo"),
                    ("delete", "/admin/keys/{prefix}"),
                    ("delete", "/planning/changesets/{changeset_id}"),
-                   ("delete", "/patrols/rules/{layer}/{category}")}
+                   ("delete", "/patrols/rules/{layer}/{category}"),
+                   ("post", "/export/{layer}"), ("post", "/jobs/assign"),
+                   ("post", "/jobs/validate"), ("delete", "/jobs/{job_id}")}
 """Writes whose input is the path and query only."""
 
 
