@@ -93,7 +93,7 @@ class Standby:
     def status(self, primary_lsn: str) -> dict[str, Any]:
         """For /health: reachable, in recovery, replay paused, bytes of WAL behind the
         primary's ``primary_lsn`` and seconds since the last replayed transaction (0 when
-        nothing is behind). Blocking."""
+        nothing is behind, None when unknown: see :func:`_lag_seconds`). Blocking."""
         try:
             with self.sessions() as session:
                 row = session.execute(STANDBY_STATUS, {"lsn": primary_lsn}).one()
@@ -107,10 +107,19 @@ class Standby:
                 "reads_from": "standby" if time.monotonic() >= self.down_until else "primary",
                 "in_recovery": row.recovery, "replay_paused": row.paused,
                 "replay_lag_bytes": behind,
-                "replay_lag_s": round(float(row.since or 0.0), 3) if behind else 0.0}
+                "replay_lag_s": _lag_seconds(behind, row.since)}
 
     async def close(self) -> None:
         await self.locate.close()
+
+
+def _lag_seconds(behind: int, since: Any) -> float | None:
+    """Seconds since the standby's last replayed commit while it is ``behind`` (bytes); 0.0
+    when it is not behind; None when it is behind but has replayed no commit since it
+    started (PostgreSQL then knows no replay timestamp)."""
+    if not behind:
+        return 0.0
+    return None if since is None else round(float(since), 3)
 
 
 STANDBY_STATUS = text("""

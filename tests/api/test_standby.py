@@ -74,9 +74,15 @@ def replica(database_url: str) -> Iterator[Replica]:
 
 
 def _wait_for_replay(primary_dsn: str, standby_dsn: str, timeout_s: float = 30) -> None:
-    """Until the standby has replayed everything the primary has written so far."""
+    """Until the standby has replayed everything the primary has written so far.
+
+    The target is the primary's WAL *insert* position: the test cluster commits without
+    waiting for the WAL writer (synchronous_commit off), so a commit record may not be
+    written yet when the client has its answer (``pg_current_wal_lsn`` would miss it).
+    """
     with psycopg.connect(primary_dsn, autocommit=True) as conn:
-        target = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]  # type: ignore[index]
+        target = conn.execute(  # type: ignore[index]
+            "SELECT pg_current_wal_insert_lsn()::text").fetchone()[0]
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -129,6 +135,11 @@ def test_reads_go_to_the_standby_and_writes_to_the_primary(replica: Replica) -> 
 
 def test_a_client_reads_its_writes_while_the_standby_lags(replica: Replica) -> None:
     live = replica.live
+    with httpx.Client(base_url=live.url, headers=live.headers("dispatcher")) as writer:
+        first = writer.post("/events", json={"category": "light", "lon": INCIDENT[0],
+                                             "lat": INCIDENT[1], "client_id": "before-lag"})
+    assert first.status_code == 201, first.text
+    _wait_for_replay(live.dsn(), replica.standby_dsn)  # a replayed commit dates the lag
     replica.standby_sql("SELECT pg_wal_replay_pause()")
     try:
         with httpx.Client(base_url=live.url, headers=live.headers("dispatcher")) as writer, \
