@@ -30,6 +30,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import Conflict, Detail, GridlinkError, NotFound
+from geo.tempdir import process_running
 
 SessionFactory = Callable[[], Session]
 DONE_STATES = ("succeeded", "failed", "cancelled")
@@ -168,16 +169,6 @@ def run_job(sessions: SessionFactory, job_id: str,
     return "succeeded"
 
 
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def fail_orphans(sessions: SessionFactory) -> list[str]:
     """Mark failed the running jobs of this host whose process no longer runs, and the
     queued jobs older than an hour (their process died before starting them); returns ids."""
@@ -186,7 +177,7 @@ def fail_orphans(sessions: SessionFactory) -> list[str]:
         running = session.execute(text(
             "SELECT id, pid FROM jobs WHERE state = 'running' AND host = :host"),
             {"host": host}).all()
-        dead = [job_id for job_id, pid in running if pid is None or not _running(int(pid))]
+        dead = [job_id for job_id, pid in running if pid is None or not process_running(int(pid))]
         dead += list(session.scalars(text(
             "SELECT id FROM jobs WHERE state = 'queued' AND created_at < now() - "
             "interval '1 hour'")))

@@ -27,7 +27,8 @@ def temp_root(settings: Settings) -> Path:
     return settings.temp_dir or settings.home / "tmp"
 
 
-def _running(pid: int) -> bool:
+def process_running(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (it may belong to another user)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -41,7 +42,7 @@ def remove_orphans(root: Path) -> list[Path]:
     """Remove the directories under ``root`` of processes no longer running; returns them."""
     removed = []
     for folder in root.glob("*"):
-        if folder.is_dir() and folder.name.isdigit() and not _running(int(folder.name)):
+        if folder.is_dir() and folder.name.isdigit() and not process_running(int(folder.name)):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
