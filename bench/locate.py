@@ -19,6 +19,18 @@ counts on neither side: ``pgbench -M prepared`` replays the statement for 100 of
 (one script per point), ``wrk`` requests /locate for the same 100 points in turn. It also
 measures the HTTP stack alone: a FastAPI app with one constant route (:func:`hello_app`)
 under the same uvicorn and wrk, the ceiling of any Python endpoint on this machine.
+
+With ``--variants`` (issue #16: "/locate p99 not worse than before") the statement's
+variants are compared in one run, on the same points: the statement before #16 (no
+occlusion, no pointing: ``bench/locate_sql/before_16.sql``, from git 5473b5f), the one #16
+merged (``main_16.sql``: pointing columns for every candidate, shadow and preset lookups),
+and the current one (:data:`geo.locate.LOCATE_SQL`: pointing, blocking building and preset
+only for the cameras the answer lists), plus the current one with per-camera flags that
+skip the shadow and preset lookups of cameras without any (``has_flags``: the bench adds
+the two columns to its scratch database). One client sends each point to every variant in
+turn (rotating which goes first), then each variant runs alone on ``--concurrency``
+connections for requests/s. ``--before-tree DIR`` (a ``git archive`` of an older commit)
+also serves that tree's app beside the current one and alternates HTTP rounds between them.
 """
 
 from __future__ import annotations
@@ -49,6 +61,7 @@ from api.settings import ApiSettings
 from geo.db import libpq_url
 from geo.keys import hash_key
 from geo.locate import LOCATE_RAW_SQL, LOCATE_SQL, locate_sql, raw_sql
+from geo.video.pointing import blocked_by_sql
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "gl_bench_locate_viewer_key_0001"
@@ -58,6 +71,9 @@ def sample_points(dsn: str, n: int) -> list[tuple[float, float]]:
     with psycopg.connect(dsn) as conn:
         rows = conn.execute("SELECT ST_X(geom), ST_Y(geom) FROM events"
                             " TABLESAMPLE SYSTEM (5) REPEATABLE (42) LIMIT %s", (n,)).fetchall()
+        if len(rows) < min(n, 100):  # a small city: 5 % of its pages may hold nothing
+            rows = conn.execute("SELECT ST_X(geom), ST_Y(geom) FROM events ORDER BY id"
+                                " LIMIT %s", (n,)).fetchall()
     if not rows:
         raise SystemExit("gridlink_bench has no events: run bench/assign.py first")
     return [(float(x), float(y)) for x, y in rows]
@@ -179,6 +195,103 @@ def _paired(conn: psycopg.Connection, name: str, points: list[tuple[float, float
           f"difference {np.median(after - before):+.3f} ms")
 
 
+VARIANT_DIR = Path(__file__).resolve().parent / "locate_sql"
+FLAGGED_SQL = LOCATE_RAW_SQL.replace(
+    f"WHEN EXISTS {blocked_by_sql('c', 'p.g')}",
+    f"WHEN c.has_shadows AND EXISTS {blocked_by_sql('c', 'p.g')}").replace(
+    "x.reason IS NULL AND x.camera_type = 'ptz' THEN",
+    "x.reason IS NULL AND x.camera_type = 'ptz' AND x.has_presets THEN")
+"""(b) the current statement with per-camera flags guarding the two lookups."""
+
+
+def statement_variants() -> dict[str, str]:
+    """Name → statement ($1..$5 placeholders) of every ``--variants`` variant."""
+    files = {name: raw_sql((VARIANT_DIR / f"{name}.sql").read_text(encoding="utf-8"))
+             for name in ("before_16", "main_16")}
+    if FLAGGED_SQL == LOCATE_RAW_SQL:
+        raise SystemExit("the flag variant did not apply: update FLAGGED_SQL")
+    return files | {"current": LOCATE_RAW_SQL, "has_flags": FLAGGED_SQL}
+
+
+def add_flags(conn: psycopg.Connection) -> None:
+    """The (b) variant's columns on the scratch database, filled from the stored rows."""
+    conn.execute("ALTER TABLE cameras ADD COLUMN IF NOT EXISTS has_shadows boolean"
+                 " NOT NULL DEFAULT false, ADD COLUMN IF NOT EXISTS has_presets boolean"
+                 " NOT NULL DEFAULT false")
+    conn.execute("UPDATE cameras c SET has_shadows = EXISTS (SELECT FROM camera_shadows s"
+                 " WHERE s.camera_code = c.code), has_presets = EXISTS (SELECT FROM"
+                 " camera_presets p WHERE p.camera_code = c.code)")
+    conn.execute("ANALYZE cameras")
+
+
+def compare_variants(dsn: str, points: list[tuple[float, float]], calls: int, rounds: int,
+                     concurrency: int) -> None:
+    """Every variant of :func:`statement_variants` on the same points: interleaved, one
+    client (p50/p99/mean ms), then alone on ``concurrency`` connections (requests/s).
+    Checks first that all variants but before_16 give the same answers."""
+    variants = statement_variants()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        add_flags(conn)
+        _same_answers(conn, variants, points[:200])
+        names = list(variants)
+        times: dict[str, list[float]] = {n: [] for n in names}
+        for r in range(rounds + 1):  # round 0 warms up (prepares, caches)
+            for i in range(calls):
+                lon, lat = points[i % len(points)]
+                shift = (i + r) % len(names)
+                for name in names[shift:] + names[:shift]:
+                    start = time.perf_counter()
+                    _run(conn, variants[name], lon, lat)
+                    if r:
+                        times[name].append(time.perf_counter() - start)
+    loaded: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    walls = dict.fromkeys(names, 0.0)
+    for r in range(rounds):  # then each alone on `concurrency` connections, rounds rotating
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            took, wall = run_load(Statement(dsn, variants[name]), points, concurrency, calls)
+            loaded[name].append(took)
+            walls[name] += wall
+    print(f"{len(points)} points; interleaved, one client, {rounds} rounds of {calls} calls;"
+          f" then each alone on {concurrency} connections, {rounds} rotating rounds")
+    for name in names:
+        ms = np.array(times[name]) * 1e3
+        both = np.concatenate(loaded[name]) * 1e3
+        print(f"{name:>10}: p50 {np.percentile(ms, 50):6.3f} ms  p99 {np.percentile(ms, 99):6.3f}"
+              f" ms  mean {ms.mean():6.3f} ms | {concurrency} clients: p50 "
+              f"{np.percentile(both, 50):6.3f} ms  p99 {np.percentile(both, 99):6.3f} ms"
+              f"  {len(both) / walls[name]:7.0f} req/s")
+
+
+def _run(conn: psycopg.Connection, sql: str, lon: float, lat: float) -> str | None:
+    with psycopg.RawCursor(conn) as cursor:
+        row = cursor.execute(sql, (lon, lat, 200.0, 3, TOLERANCE_M), prepare=True).fetchone()
+    return None if row is None else row[0]
+
+
+def _same_answers(conn: psycopg.Connection, variants: dict[str, str],
+                  points: list[tuple[float, float]]) -> None:
+    """The variants since #16 answer every point alike (before_16 lacks the view fields)."""
+    for lon, lat in points:
+        answers = {name: _run(conn, sql, lon, lat) for name, sql in variants.items()
+                   if name != "before_16"}
+        if len({json.dumps(json.loads(a), sort_keys=True) if a else None
+                for a in answers.values()}) != 1:
+            raise SystemExit(f"variants disagree at {lon}, {lat}: {answers}")
+
+
+class Statement:
+    """One variant, prepared, on its own connection per thread (for :func:`run_load`)."""
+
+    def __init__(self, dsn: str, sql: str) -> None:
+        self.dsn, self.sql = dsn, sql
+
+    def open(self) -> psycopg.Connection:
+        return psycopg.connect(self.dsn, autocommit=True)
+
+    def call(self, conn: psycopg.Connection, lon: float, lat: float) -> None:
+        _run(conn, self.sql, lon, lat)
+
+
 def hello_app() -> FastAPI:
     """The HTTP stack alone: one constant JSON route, no dependency, no database."""
     app = FastAPI()
@@ -190,8 +303,9 @@ def hello_app() -> FastAPI:
     return app
 
 
-def start_server(url: str, workers: int,
-                 app: str = "api.app:create_app") -> tuple[subprocess.Popen[bytes], str]:
+def start_server(url: str, workers: int, app: str = "api.app:create_app",
+                 tree: Path = ROOT) -> tuple[subprocess.Popen[bytes], str]:
+    """uvicorn serving ``app`` of the source ``tree`` on a free loopback port."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -200,7 +314,7 @@ def start_server(url: str, workers: int,
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", app, "--factory", "--host",
          "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
-         "--workers", str(workers)], cwd=ROOT, env=env)
+         "--workers", str(workers)], cwd=tree, env=env)
     base = f"http://127.0.0.1:{port}"
     probe = "/health" if app == "api.app:create_app" else "/hello"
     for _ in range(200):
@@ -335,6 +449,25 @@ def c_clients(args: argparse.Namespace, dsn: str, base: str,
               f" ~{bound:.0f} req/s = {bound / raw:.0%} of raw SQL on these cores")
 
 
+def http_before_after(args: argparse.Namespace, base: str,
+                      points: list[tuple[float, float]]) -> None:
+    """HTTP /locate of this tree and of ``--before-tree`` in alternating rounds."""
+    old, old_base = start_server(args.url, args.workers, tree=Path(args.before_tree))
+    try:
+        servers = {"before": old_base, "after": base}
+        for b in servers.values():
+            run_load(Http(b), points, args.concurrency, 400)  # warm-up
+        print(f"HTTP, {args.concurrency} clients, {args.requests} calls per round, "
+              f"{args.rounds} rounds alternating; before = {args.before_tree}")
+        for r in range(args.rounds):
+            for name in (("before", "after") if r % 2 == 0 else ("after", "before")):
+                report(f"{name} {r + 1}", *run_load(Http(servers[name]), points,
+                                                     args.concurrency, args.requests))
+    finally:
+        old.terminate()
+        old.wait(timeout=20)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=4000)
@@ -351,11 +484,18 @@ def main() -> None:
     parser.add_argument("--doubt", action="store_true",
                         help="only the cost of the boundary doubt: the prepared statement "
                         "without and with it, alternating, same points (no HTTP server)")
+    parser.add_argument("--variants", action="store_true",
+                        help="the statement before #16, as merged, and its variants, same run")
+    parser.add_argument("--before-tree", default=None,
+                        help="also serve this source tree's app; alternate HTTP rounds")
     args = parser.parse_args()
     dsn = libpq_url(args.url)
     points = sample_points(dsn, 2000)
     if args.doubt:
         doubt_cost(dsn, points, args.requests, args.rounds)
+        return
+    if args.variants:
+        compare_variants(dsn, points, args.requests, args.rounds, args.concurrency)
         return
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("DELETE FROM api_keys WHERE name = 'bench locate'")
@@ -365,6 +505,9 @@ def main() -> None:
     try:
         if args.c_clients:
             c_clients(args, dsn, base, points, proc.pid)
+            return
+        if args.before_tree:
+            http_before_after(args, base, points)
             return
         n, c = args.requests, args.concurrency
         run_load(Http(base), points, c, 400)  # warm-up

@@ -105,3 +105,23 @@ def phone_numbers(n: int, rng: np.random.Generator) -> NDArray[np.str_]:
 def zero_padded(values: NDArray[np.integer[Any]], width: int) -> NDArray[np.str_]:
     """Integers as fixed-width text with leading zeros (codes are text, never numbers)."""
     return pd.Series(values).astype(str).str.zfill(width).to_numpy().astype(str)
+
+
+ESTATE_FLOORS: dict[str, tuple[int, int]] = {
+    "新村": (1, 3),     # old low-rise housing, courtyard houses
+    "小区": (5, 7),     # walk-up blocks of the 1980s-2000s
+    "苑": (6, 11),     # mid-rise with a lift
+    "家园": (11, 18),  # high-rise
+    "花园": (18, 33),  # towers
+}
+"""Floors (inclusive range) of a demo residential building by its estate's name word."""
+
+
+def building_floors(names: NDArray[np.str_], rng: np.random.Generator) -> NDArray[np.int64]:
+    """Floors of each building from the estate word in its name ("…新村3号楼": 1-3 floors,
+    :data:`ESTATE_FLOORS`), uniform inside the range; a name without one gets 6. Its
+    obstacle height is floors × 3 m (geo.video.model)."""
+    word = pd.Series(names).str.extract("(" + "|".join(ESTATE_FLOORS) + r")\d+号楼$")[0]
+    low = word.map({w: r[0] for w, r in ESTATE_FLOORS.items()}).fillna(6).to_numpy(dtype=int)
+    high = word.map({w: r[1] for w, r in ESTATE_FLOORS.items()}).fillna(6).to_numpy(dtype=int)
+    return np.asarray(rng.integers(low, high + 1), dtype=np.int64)

@@ -27,6 +27,7 @@ from data.demo_attributes import (
     EVENT_STATUSES,
     SITE_CAMERAS,
     SITE_CATEGORIES,
+    building_floors,
     person_names,
     phone_numbers,
     zero_padded,
@@ -63,7 +64,7 @@ def city_frames(city: City, scale: CityScale) -> dict[str, Frame]:
         "areas": _areas_frame(city, counts, polygons),
         "grids": _grids_frame(city, counts, polygons, dedicated),
         "micro_grids": _micro_frame(city, counts, polygons),
-        "buildings": _buildings_frame(city),
+        "buildings": _buildings_frame(city, np.random.default_rng([scale.seed, 6])),
         "sites": _point_frame({"code": sites.codes, "name": sites.names,
                                "category": sites.category}, sites.xy, city.srid),
         "workers": _workers(city, dedicated[1], streams[2]),
@@ -213,10 +214,12 @@ def _point_frame(columns: dict[str, object], xy: g.XY, srid: int) -> gpd.GeoData
     return gpd.GeoDataFrame(pd.DataFrame(columns), geometry=points, crs="EPSG:4326")
 
 
-def _buildings_frame(city: City) -> gpd.GeoDataFrame:
-    """Buildings (points or footprint polygons) in lon/lat, 7 decimals."""
+def _buildings_frame(city: City, rng: np.random.Generator) -> gpd.GeoDataFrame:
+    """Buildings (points or footprint polygons) in lon/lat, 7 decimals, with floors by
+    estate kind (:func:`data.demo_attributes.building_floors`, from their own stream)."""
     table = pd.DataFrame({"code": city.buildings.codes, "name": city.buildings.names,
-                          "households": city.households, "population": city.population})
+                          "households": city.households, "population": city.population,
+                          "floors": building_floors(city.buildings.names, rng)})
     geoms = g.to_lonlat(city.buildings.geoms, city.srid, 7)
     return gpd.GeoDataFrame(table, geometry=geoms, crs="EPSG:4326")
 

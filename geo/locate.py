@@ -36,7 +36,7 @@ from geo.crs import to_wgs84
 from geo.districts import service_area
 from geo.errors import OutOfArea, ValidationFailed
 from geo.settings import Settings, get_settings
-from geo.video.pointing import BLOCKED_BY_SQL, POINTING_SQL, PRESET_SQL, VIEW_FIELDS
+from geo.video.pointing import VIEW_FIELDS, blocked_by_sql, view_values_sql
 
 Assignment = Literal["covered", "snapped", "unassigned"]
 DoubtRule = Literal["inside", "smallest_code", "nearest", "reassigned", "none"]
@@ -380,7 +380,7 @@ def workers_of(session: Executor, grid_code: str, micro_code: str | None) -> lis
     return [WorkerRef(**r) for r in rows]
 
 
-CAMERA_SQL = f"""
+JUDGED_SQL = f"""
 WITH p AS (SELECT {POINT} AS g),
 cand AS (
   SELECT c.*, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat,
@@ -390,23 +390,30 @@ cand AS (
   WHERE ST_DWithin(geography(c.geom), geography(p.g),
                    (SELECT max(range_m) FROM cameras))
   ORDER BY geography(c.geom) <-> geography(p.g)
-),
-judged AS MATERIALIZED (
-  SELECT c.*, {facing_sql("c.bearing_deg")} AS facing,
-         CASE WHEN c.status <> 'online' THEN 'offline'
-              WHEN c.distance_m > c.range_m THEN 'out_of_range'
-              WHEN NOT {facing_sql("c.bearing_deg")} THEN 'not_facing'
-              WHEN EXISTS {BLOCKED_BY_SQL} THEN 'blocked' END AS reason
-  FROM (SELECT cand.*, {POINTING_SQL} FROM cand) c, p)
-SELECT c.*, CASE WHEN c.reason = 'blocked' THEN {BLOCKED_BY_SQL} END AS blocked_by,
-       CASE WHEN c.reason IS NULL AND c.camera_type = 'ptz' THEN {PRESET_SQL} END AS preset
-FROM judged c, p
+)
+SELECT c.*, {facing_sql("c.bearing_deg")} AS facing,
+       CASE WHEN c.status <> 'online' THEN 'offline'
+            WHEN c.distance_m > c.range_m THEN 'out_of_range'
+            WHEN NOT {facing_sql("c.bearing_deg")} THEN 'not_facing'
+            WHEN EXISTS {blocked_by_sql("c", "p.g")} THEN 'blocked' END AS reason
+FROM cand c, p ORDER BY c.distance_m, c.code
+"""  # noqa: S608 - constant fragments, values bound
+"""Every camera within the largest range of the spot ``:lon``/``:lat`` with its distance,
+bearing and ``reason`` (None: it sees the spot); the shadows are asked only of cameras
+that would otherwise see it. The pointing values, the blocking building and the preset
+are not here: /locate computes them only for the cameras its answer lists (_JSON_HIT),
+:data:`CAMERA_SQL` for every row."""
+
+_VIEW_VALUES = view_values_sql("c", "p.g")
+CAMERA_SQL = f"""
+WITH judged AS MATERIALIZED ({JUDGED_SQL})
+SELECT c.*, {", ".join(f"{sql} AS {name}" for name, sql in _VIEW_VALUES.items())}
+FROM judged c, (SELECT {POINT} AS g) p
 ORDER BY c.distance_m, c.code
 """  # noqa: S608 - constant fragments, values bound
-"""Every camera within the largest range of the spot ``:lon``/``:lat``, judged once
-(``judged`` is materialized: inlined, its ``reason`` and the shadow test in it were
-evaluated again for every later use), then the building that blocks it and the preset that
-shows the spot."""
+""":data:`JUDGED_SQL` with the building that blocks each camera, its pointing values and
+the preset that shows the spot, for every row (``judged`` is materialized: inlined, its
+``reason`` and the shadow test in it were evaluated again for every later use)."""
 
 
 _CAMERA_FIELDS = ("code", "name", "lon", "lat", "distance_m", "bearing_deg", "azimuth_deg",
@@ -415,8 +422,9 @@ _CAMERA_FIELDS = ("code", "name", "lon", "lat", "distance_m", "bearing_deg", "az
 _JSON_HIT = ", ".join(f"'{f}', x.{f}" for f in _CAMERA_FIELDS[:12]) + (
     ", 'pan_deg', CASE WHEN x.camera_type = 'ptz' THEN x.bearing_deg END,"
     " 'facing', x.facing, 'reason', x.reason, ") + ", ".join(
-    f"'{f}', x.{f}" for f in VIEW_FIELDS)
-"""A :class:`CameraHit` as JSON (its field order; PTZ cameras get the pan angle)."""
+    f"'{name}', {sql}" for name, sql in view_values_sql("x", POINT).items())
+"""A :class:`CameraHit` as JSON (its field order; PTZ cameras get the pan angle) from a
+:data:`JUDGED_SQL` row ``x``: the view values are computed here, for the rows emitted only."""
 
 _JSON_REF = "json_build_object('code', {t}.code, 'name', {t}.name)"
 
@@ -484,7 +492,7 @@ wrk AS (SELECT w.code, w.name, w.role, w.phone, w.grid_code FROM workers w
 cam AS MATERIALIZED (
   SELECT x.*, row_number() OVER (PARTITION BY x.reason IS NULL
                                  ORDER BY x.distance_m, x.code) AS rn
-  FROM ({CAMERA_SQL}) x),
+  FROM ({JUDGED_SQL}) x),
 good AS (SELECT count(*) AS n FROM cam WHERE reason IS NULL),
 /*NEARG*/site AS (SELECT * FROM ({SITES_SQL}) x)
 SELECT

@@ -196,6 +196,9 @@ class CameraPreset(Base):
     name: Mapped[str] = mapped_column(Text, primary_key=True)
     azimuth_deg: Mapped[float] = mapped_column(Float)
     fov_deg: Mapped[float] = mapped_column(Float)
+    tilt_deg: Mapped[float | None] = mapped_column(Float)  # 0024: geo.video.presets
+    zoom: Mapped[float | None] = mapped_column(Float)
+    range_m: Mapped[float | None] = mapped_column(Float)
 
 
 class CameraView(Base):

@@ -44,7 +44,7 @@ PREFER_HELP = ("'respond-async' runs the import as a job (202 + /jobs/{id}); a f
                "than 50,000 features always does")
 
 
-async def _receive_upload(request: Request, folder: Path) -> Path:
+async def receive_upload(request: Request, folder: Path) -> Path:
     """Save the multipart field ``file`` under ``folder`` (its own base name)."""
     require_media_type(request, ("multipart/form-data",),
                        "the file in the form field 'file' (curl -F file=@grids.geojson)")
@@ -121,7 +121,7 @@ def files_router() -> APIRouter:
         check_import(layer, caller.role)
         explicit = parse_map(field_map)
         with tempdir.scratch("gridlink-upload-") as tmp:
-            path = await _receive_upload(request, Path(tmp))
+            path = await receive_upload(request, Path(tmp))
             change = GridChange(caller.name, reason or f"import of {path.name}")
             options: dict[str, Any] = {"crs": crs, "encoding": encoding,
                                        "skip_invalid": skip_invalid,

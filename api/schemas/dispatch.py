@@ -163,3 +163,16 @@ class ReassignmentStats(Answer):
     since: DateTimeText
     until: DateTimeText
     grids: list[Row]
+
+
+class PresetImportReport(Answer):
+    """What a PTZ preset import did (``geo.video.preset_file``): the cameras whose presets
+    the file replaced and the presets stored."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"cameras": 2, "presets": 5,
+         "notes": ["预置位.csv is not UTF-8: read as GB18030 (GBK)"]}]})
+
+    cameras: int = Field(description="cameras whose presets were replaced")
+    presets: int = Field(description="presets stored")
+    notes: list[str] = Field(description="how the file was read (encoding...)")

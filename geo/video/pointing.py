@@ -77,25 +77,42 @@ def zoom(wide_deg: ArrayLike, tele_deg: ArrayLike, distance_m: ArrayLike) -> NDA
 
 VIEW_FIELDS = ("blocked_by", "tilt_deg", "zoom", "offset_deg", "scene_width_m", "preset")
 """What /locate adds to each camera from the visibility model and the pointing rules."""
-BLOCKED_BY_SQL = """(
+
+
+def blocked_by_sql(c: str = "c", spot: str = "p.g") -> str:
+    """SQL subquery: the building whose shadow (in camera ``c``'s current view,
+    :mod:`geo.video.views`) covers the point ``spot``, the nearest shadow first. /locate asks
+    it only of a camera that would otherwise see the spot (online, in range, facing it)."""
+    return f"""(
     SELECT s.building_code FROM camera_shadows s
-    WHERE s.camera_code = c.code AND ST_Covers(s.geom, p.g)
-    ORDER BY s.near_m, s.building_code LIMIT 1)"""
-"""SQL subquery: the building whose shadow (in camera ``c``'s current view,
-:mod:`geo.video.views`) covers the spot ``p.g``, the nearest shadow first. /locate asks it
-only of a camera that would otherwise see the spot (online, in range, facing it)."""
-PRESET_SQL = """(
+    WHERE s.camera_code = {c}.code AND ST_Covers(s.geom, {spot})
+    ORDER BY s.near_m, s.building_code LIMIT 1)"""  # noqa: S608 - constant fragments
+
+
+def best_preset_sql(c: str = "c", spot: str = "p.g") -> str:
+    """SQL subquery: the best preset of PTZ camera ``c`` whose current view covers the point
+    ``spot``: the narrowest (smallest FOV: most pixels on the spot), then by name. The
+    operator can call it up instead of steering."""
+    return f"""(
     SELECT v.preset FROM camera_views v
-    WHERE v.camera_code = c.code AND v.valid_to IS NULL AND v.preset IS NOT NULL
-      AND ST_Covers(v.geom, p.g) ORDER BY v.preset LIMIT 1)"""
-"""SQL subquery: the first (by name) preset of PTZ camera ``c`` whose view covers the spot
-``p.g``: the operator can call it up instead of steering."""
-POINTING_SQL = f"""
-  CASE WHEN cand.camera_type = 'ptz'
-       THEN {tilt_sql(height_sql("cand"), "cand.distance_m")} END AS tilt_deg,
-  CASE WHEN cand.camera_type = 'ptz' THEN {zoom_sql("cand", "cand.distance_m")} END AS zoom,
-  CASE WHEN cand.camera_type <> 'ptz'
-       THEN {OFF_AXIS_SQL.format(b="cand.bearing_deg", a="cand.azimuth_deg")} END AS offset_deg,
-  {scene_width_sql("cand", "cand.distance_m")} AS scene_width_m"""
-"""SQL select-list items of the pointing values (module docstring) over a camera row
-``cand`` with its ``distance_m``/``bearing_deg`` to the spot."""
+    JOIN camera_presets cp ON cp.camera_code = v.camera_code AND cp.name = v.preset
+    WHERE v.camera_code = {c}.code AND v.valid_to IS NULL AND v.preset IS NOT NULL
+      AND ST_Covers(v.geom, {spot}) ORDER BY cp.fov_deg, v.preset LIMIT 1)"""  # noqa: S608
+
+
+def view_values_sql(c: str, spot: str) -> dict[str, str]:
+    """SQL expressions of :data:`VIEW_FIELDS` (in that order) over a judged camera row
+    ``c`` (its ``reason``, ``distance_m``, ``bearing_deg``) and the spot ``spot``: the
+    blocking building of a blocked camera, the pointing values (module docstring) and, for
+    a PTZ camera that sees the spot, its best preset."""
+    ptz = f"{c}.camera_type = 'ptz'"
+    distance = f"{c}.distance_m"
+    return {
+        "blocked_by": f"CASE WHEN {c}.reason = 'blocked' THEN {blocked_by_sql(c, spot)} END",
+        "tilt_deg": f"CASE WHEN {ptz} THEN {tilt_sql(height_sql(c), distance)} END",
+        "zoom": f"CASE WHEN {ptz} THEN {zoom_sql(c, distance)} END",
+        "offset_deg": f"CASE WHEN NOT {ptz} THEN "
+                      f"{OFF_AXIS_SQL.format(b=f'{c}.bearing_deg', a=f'{c}.azimuth_deg')} END",
+        "scene_width_m": scene_width_sql(c, distance),
+        "preset": f"CASE WHEN {c}.reason IS NULL AND {ptz} THEN {best_preset_sql(c, spot)} END",
+    }

@@ -54,7 +54,8 @@ CAMERAS_SQL = f"""
 SELECT c.code, c.camera_type, c.grid_code, {height_sql("c")} AS height_m, c.azimuth_deg,
        c.fov_deg, c.range_m, ST_X(t.m) AS x, ST_Y(t.m) AS y,
        degrees(ST_Azimuth(t.m, t.n)) AS north_deg, ST_Distance(t.m, t.n) / 100.0 AS scale,
-       coalesce((SELECT json_agg(json_build_array(p.name, p.azimuth_deg, p.fov_deg)
+       coalesce((SELECT json_agg(json_build_array(p.name, p.azimuth_deg, p.fov_deg,
+                                                  least(coalesce(p.range_m, c.range_m), c.range_m))
                  ORDER BY p.name) FROM camera_presets p WHERE p.camera_code = c.code),
                 '[]') AS presets
 FROM cameras c CROSS JOIN LATERAL (
@@ -206,12 +207,14 @@ def _viewpoint(camera: Any) -> Viewpoint:
 def _view_rows(camera: Any, point: Viewpoint, view: View, srid: int,
                resolution_deg: float) -> list[dict[str, Any]]:
     """The camera's view row, and for a PTZ camera one row per preset (its view clipped to
-    the preset's sector)."""
+    the preset's sector: its pan, FOV and range, geo.video.presets)."""
     rows = [(None, view.visible)]
-    for name, azimuth, fov in camera["presets"] if camera["camera_type"] == "ptz" else []:
+    for name, azimuth, fov, range_m in (camera["presets"] if camera["camera_type"] == "ptz"
+                                        else []):
         sector = compute_view(Viewpoint(point.x, point.y, point.height_m,
                                         azimuth + float(camera["north_deg"]), fov,
-                                        point.reach_m), Obstacles.none(), resolution_deg)
+                                        float(range_m) * float(camera["scale"])),
+                              Obstacles.none(), resolution_deg)
         rows.append((name, shapely.intersection(view.visible, sector.visible,
                                                 grid_size=GRID_SIZE_M)))
     return [{"camera": camera["code"], "preset": preset, "area": float(geom.area),

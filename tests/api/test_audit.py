@@ -73,6 +73,30 @@ def _camera_view(client: TestClient, keys: dict[str, str]) -> Response:
                        json={"camera_code": CAMERA}, headers=auth(keys, ADMIN))
 
 
+PTZ = "14021300081320000009"
+
+
+def _ptz_camera(client: TestClient, keys: dict[str, str]) -> None:
+    body = (f"code,name,lon,lat,camera_type,fov_deg,range_m\n"
+            f"{PTZ},路口球机,113.3006,40.0804,ptz,360,100\n")
+    imported = client.post("/import/cameras", headers=auth(keys, ADMIN),
+                           files={"file": ("ptz.csv", io.BytesIO(body.encode()))})
+    assert imported.status_code == 200, imported.text
+
+
+def _put_presets(client: TestClient, keys: dict[str, str]) -> Response:
+    _ptz_camera(client, keys)
+    return client.put(f"/cameras/{PTZ}/presets", headers=auth(keys, ADMIN),
+                      json=[{"name": "大门", "pan_deg": 90, "fov_deg": 30}])
+
+
+def _import_presets(client: TestClient, keys: dict[str, str]) -> Response:
+    _ptz_camera(client, keys)
+    body = f"camera_code,name,pan_deg,zoom\n{PTZ},路口,270,2\n"
+    return client.post("/cameras/presets", headers=auth(keys, ADMIN),
+                       files={"file": ("presets.csv", io.BytesIO(body.encode()))})
+
+
 def _layer_file(features: list[tuple[dict[str, Any], Any]]) -> dict[str, Any]:
     body = json.dumps({"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": p, "geometry": mapping(cases.lonlat(g))}
@@ -130,6 +154,8 @@ WRITES: dict[str, Call] = {
     "POST /alarms": lambda c, k: c.post("/alarms", headers=auth(k, ADMIN),
                                         json={"lon": 113.3006, "lat": 40.0804}),
     "POST /events/{event_id}/camera-views": lambda c, k: _camera_view(c, k),
+    "PUT /cameras/{code}/presets": _put_presets,
+    "POST /cameras/presets": _import_presets,
     "PUT /stats/deductions": lambda c, k: c.put(
         "/stats/deductions", headers=auth(k, ADMIN),
         json={"unit": "城管局", "month": "2026-11", "points": 2, "note": "媒体督办"}),

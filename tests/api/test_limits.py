@@ -34,7 +34,8 @@ FILE_PART = (b'--gridlinkboundary\r\nContent-Disposition: form-data; name="file"
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 EXAMPLE_PATH_VALUES = {"layer": "grids", "changeset_id": "1", "event_id": "1", "task_id": "1",
                        "category": "market", "grid": "140213001001001",
-                       "prefix": "gl_nothing", "job_id": "0" * 32}
+                       "prefix": "gl_nothing", "job_id": "0" * 32,
+                       "code": "14021300081320000001"}
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,7 @@ def body_routes() -> list[tuple[str, str, str]]:
 
 
 def _content_type(route: APIRoute) -> str:
-    if route.path in ("/import/{layer}", "/planning/import-draft"):
+    if route.path in ("/import/{layer}", "/planning/import-draft", "/cameras/presets"):
         return "multipart/form-data; boundary=gridlinkboundary"
     if route.path in ("/login", "/logout"):
         return "application/x-www-form-urlencoded"
@@ -119,8 +120,9 @@ def test_every_body_route_is_found() -> None:
     paths = {path for _, path, _ in body_routes()}
     assert {"/events", "/events/bulk", "/alarms", "/import/grids", "/planning/import-draft",
             "/admin/keys", "/login", "/planning/changesets/1/reshape"} <= paths
-    # + PUT /stats/deductions, .../handover, 4 patrol writes, reassign, merge, camera-views
-    assert len(body_routes()) == 37
+    # + PUT /stats/deductions, .../handover, 4 patrol writes, reassign, merge, camera-views,
+    # PUT /cameras/{code}/presets, POST /cameras/presets
+    assert len(body_routes()) == 39
 
 
 @pytest.mark.parametrize(("method", "path", "kind"),
