@@ -36,6 +36,7 @@ also serves that tree's app beside the current one and alternates HTTP rounds be
 from __future__ import annotations
 
 import argparse
+import functools
 import glob
 import json
 import os
@@ -60,8 +61,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from api.settings import ApiSettings
 from geo.db import libpq_url
 from geo.keys import hash_key
-from geo.locate import LOCATE_RAW_SQL, LOCATE_SQL, locate_sql, raw_sql
-from geo.video.pointing import blocked_by_sql
+from geo.locate import LOCATE_RAW_SQL, LOCATE_SQL, POINT, locate_sql, raw_sql
+from geo.video.pointing import blocked_by_sql, view_values_sql
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "gl_bench_locate_viewer_key_0001"
@@ -204,13 +205,26 @@ FLAGGED_SQL = LOCATE_RAW_SQL.replace(
 """(b) the current statement with per-camera flags guarding the two lookups."""
 
 
+NO_SHADOW_SQL = LOCATE_RAW_SQL.replace(f"WHEN EXISTS {blocked_by_sql('c', 'p.g')}",
+                                       "WHEN false")
+"""Ablation: the current statement without the shadow test (answers differ)."""
+NO_VIEW_JSON_SQL = functools.reduce(
+    lambda sql, piece: sql.replace(raw_sql(piece), "NULL"),
+    view_values_sql("x", POINT).values(), LOCATE_RAW_SQL)
+"""Ablation: the current statement without the view fields' values (answers differ)."""
+SAME_ANSWERS = ("main_16", "current", "has_flags")
+"""The variants that must answer alike (before_16 lacks the view fields; ablations differ)."""
+
+
 def statement_variants() -> dict[str, str]:
     """Name → statement ($1..$5 placeholders) of every ``--variants`` variant."""
     files = {name: raw_sql((VARIANT_DIR / f"{name}.sql").read_text(encoding="utf-8"))
              for name in ("before_16", "main_16")}
-    if FLAGGED_SQL == LOCATE_RAW_SQL:
-        raise SystemExit("the flag variant did not apply: update FLAGGED_SQL")
-    return files | {"current": LOCATE_RAW_SQL, "has_flags": FLAGGED_SQL}
+    made = {"current": LOCATE_RAW_SQL, "has_flags": FLAGGED_SQL,
+            "no_shadow": NO_SHADOW_SQL, "no_view_json": NO_VIEW_JSON_SQL}
+    if len(set(made.values())) != len(made):
+        raise SystemExit("a variant did not apply: update its replacements")
+    return files | made
 
 
 def add_flags(conn: psycopg.Connection) -> None:
@@ -270,10 +284,10 @@ def _run(conn: psycopg.Connection, sql: str, lon: float, lat: float) -> str | No
 
 def _same_answers(conn: psycopg.Connection, variants: dict[str, str],
                   points: list[tuple[float, float]]) -> None:
-    """The variants since #16 answer every point alike (before_16 lacks the view fields)."""
+    """The :data:`SAME_ANSWERS` variants answer every point alike."""
     for lon, lat in points:
         answers = {name: _run(conn, sql, lon, lat) for name, sql in variants.items()
-                   if name != "before_16"}
+                   if name in SAME_ANSWERS}
         if len({json.dumps(json.loads(a), sort_keys=True) if a else None
                 for a in answers.values()}) != 1:
             raise SystemExit(f"variants disagree at {lon}, {lat}: {answers}")

@@ -4,6 +4,7 @@ the cameras that see the spot (green wedges) and those that do not (orange/grey)
 from __future__ import annotations
 
 import html
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,7 @@ import geopandas as gpd
 
 from geo.locate import BoundaryDoubt, LocateResult, Ref
 from layers.base import Basemap, LegendEntry, add_legend, add_panel, base_map, popup_table
+from layers.camera import camera_page_url
 from layers.coverage import (
     COVERING_COLOR,
     NOT_COVERING_COLOR,
@@ -113,10 +115,11 @@ def incident_map(data: IncidentData, basemap: Basemap) -> folium.Map:
                        OFFLINE_COLOR if s != "online" else NOT_COVERING_COLOR)
               for c, s in zip(data.cameras.get("code", []), data.cameras.get("status", []),
                               strict=True)}
-    extra = {code: {"distance": f"{d:.0f}", "sees": "能" if code in data.covering else "不能"}
-             for code, d in data.distances.items()}
+    extra = {code: {"distance": f"{d:.0f}", "sees": "能" if code in data.covering else "不能",
+                    "page": camera_link(code)} for code, d in data.distances.items()}
     add_camera_wedges(fmap, data.cameras, "摄像机", color_of=colors, extra=extra,
-                      extra_fields=[("distance", "距离 m"), ("sees", "能否看到事发点")])
+                      extra_fields=[("distance", "距离 m"), ("sees", "能否看到事发点"),
+                                    ("page", "摄像机页")])
     _add_sites(fmap, data.sites)
     worker_rows = [(ROLE_NAMES.get(w["role"], w["role"]), f"{w['name']} {w.get('phone') or ''}")
                    for w in data.workers]
@@ -134,6 +137,12 @@ def incident_map(data: IncidentData, basemap: Basemap) -> folium.Map:
         LegendEntry(OFFLINE_COLOR, "离线摄像机"), LegendEntry("#6a3d9a", "周边场所"),
         LegendEntry("#ff7f00", "边界存疑的相邻网格", line=True)])
     return fmap
+
+
+def camera_link(code: str) -> str:
+    """An HTML link to the camera page of ``code`` (its popup row in the camera list)."""
+    url = html.escape(camera_page_url(urllib.parse.quote(code, safe="")), quote=True)
+    return f'<a class="gl-camera-page" href="{url}" target="_blank">可视范围、遮挡与预置位</a>'
 
 
 def doubt_panel_html(doubt: BoundaryDoubt) -> str:

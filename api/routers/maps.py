@@ -33,9 +33,11 @@ from geo.planning.validate import validate_area
 from geo.reassignments import grids_by_reassignments
 from geo.settings import PROJECT_ROOT
 from geo.video import coverage as video_coverage
+from geo.video.camera_page import camera_page_data
 from layers.alarms import alarm_feature, alarms_map, overdue_patrol_feature
 from layers.assets import FOLIUM_TEMPLATES_DIR, LAYERS_STATIC_DIR, page_html
 from layers.base import Basemap
+from layers.camera import camera_map
 from layers.changeset import ChangesetData, changeset_map, changeset_title
 from layers.coverage import coverage_map, coverage_tiles_map
 from layers.drawing import drawing_map, drawing_title
@@ -155,6 +157,13 @@ def _dispatch_routes(router: APIRouter) -> None:
                              *mapdata.incident_frames(session, found))
         return HTMLResponse(page_html(add_visibility(
             incident_map(data, basemap_for(settings)), video_coverage.views_of(session, found))))
+
+    @router.get("/cameras/{code}", summary="One camera: its visibility polygon, the shadows "
+                "of the buildings blocking it, its PTZ presets, the grids it covers")
+    def camera_page(code: str, session: ReadSessionDep, settings: SettingsDep,
+                    _: Reader) -> HTMLResponse:
+        return HTMLResponse(page_html(camera_map(camera_page_data(session, code),
+                                                 basemap_for(settings))))
 
     @router.get("/events/{event_id}", summary="Dispatcher view of a reported event")
     def event_page(event_id: EventId, session: SessionDep, settings: SettingsDep,

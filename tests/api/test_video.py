@@ -13,6 +13,7 @@ from shapely.geometry import Polygon
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.video.camera_page import camera_page_data
 from geo.video.views import refresh_views
 from tests.conftest import auth
 from tests.e2e.city import (
@@ -94,3 +95,27 @@ def test_maps_draw_visibility_and_blind_spots(client: TestClient, keys: dict[str
     incident = client.get(f"/maps/locate?lon={INCIDENT[0]}&lat={INCIDENT[1]}",
                           headers=auth(keys, "viewer")).text
     assert escaped("可视区域（遮挡后）") in incident and escaped("盲区") not in incident
+
+
+def test_camera_page_data_and_page(client: TestClient, keys: dict[str, str], db: Session,
+                                   walled_city: None) -> None:
+    """The north-facing camera: its view, the wall's shadow (4 floors: 12 m, taller than the
+    camera's default 4 m, so it hides all behind it), the wall, no presets, its grid."""
+    data = camera_page_data(db, CAM_FACING_INCIDENT)
+    assert (data.camera["code"], data.camera["camera_type"]) == (CAM_FACING_INCIDENT, "fixed")
+    assert len(data.view) == 1 and data.view["area_m2"].iloc[0] > 0
+    assert list(data.shadows["building_code"]) == ["B_WALL"]
+    assert data.shadows["height_m"].tolist() == [12.0]
+    assert data.shadows["near_m"].tolist() == [40.8]  # the wall's near side, 41 m north
+    assert data.footprints[["code", "floors"]].values.tolist() == [["B_WALL", 4]]
+    assert data.presets.empty
+    assert data.grids["code"].tolist() == ["140213001001001"]
+    page = client.get(f"/maps/cameras/{CAM_FACING_INCIDENT}", headers=auth(keys, "viewer"))
+    assert page.status_code == 200
+    assert [escaped(n) in page.text for n in ("可视区域（遮挡后）", "建筑遮挡的阴影", "预置位",
+                                               "覆盖的网格")] == [True] * 4
+    missing = client.get("/maps/cameras/nope", headers=auth(keys, "viewer"))
+    assert missing.status_code == 404
+    incident = client.get(f"/maps/locate?lon={INCIDENT[0]}&lat={INCIDENT[1]}",
+                          headers=auth(keys, "viewer")).text
+    assert f'href=\\"/maps/cameras/{CAM_FACING_INCIDENT}\\"' in incident

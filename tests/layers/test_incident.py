@@ -51,7 +51,8 @@ def test_camera_that_sees_the_spot_is_green_and_shows_its_distance(
     assert [(f["properties"]["distance"], f["properties"]["sees"]) for f in feats] == [
         ("89", "能"), ("85", "不能")]
     popup = next(c for c in walk(wedges) if isinstance(c, folium.GeoJsonPopup))
-    assert popup.fields[-2:] == ["distance", "sees"]
+    assert popup.fields[-3:] == ["distance", "sees", "page"]
+    assert ['/maps/cameras/' in f["properties"]["page"] for f in feats] == [True, True]
     sites = [c for c in walk(layers["周边场所"]) if isinstance(c, folium.CircleMarker)]
     assert [s.location for s in sites] == [[40.087, 113.302]]
 
