@@ -8,11 +8,13 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from cli.audit import cli_actor
 from cli.output import console, fail
 from geo.db import transaction
 from geo.errors import GridlinkError
 from geo.video.coverage import blind_spots, grid_coverage
 from geo.video.placement import PlacementSpec, draft_layer, propose_cameras
+from geo.video.preset_file import import_presets
 from geo.video.views import refresh_views
 
 cameras_app = typer.Typer(help="Cameras: visibility polygons, coverage with occlusion.",
@@ -33,6 +35,25 @@ def views_command(
         raise fail(exc) from exc
     console.print(f"{summary.cameras} cameras: {summary.views} views, {summary.shadows} "
                   f"building shadows in {summary.seconds:.1f} s")
+
+
+@cameras_app.command("presets")
+def presets_command(
+    file: Path = typer.Argument(..., help="CSV or GeoJSON: camera_code, name, pan_deg, "
+                                "tilt_deg, fov_deg or zoom, range_m"),
+    encoding: str | None = typer.Option(None, help="text encoding, e.g. GB18030"),
+) -> None:
+    """Import PTZ presets: replaces the presets of every camera in the file (all or nothing)
+    and recomputes those cameras' views."""
+    try:
+        with transaction() as session:
+            report = import_presets(session, file, cli_actor(session, "cameras presets"),
+                                    encoding)
+    except GridlinkError as exc:
+        raise fail(exc) from exc
+    for note in report.notes:
+        console.print(note)
+    console.print(f"{report.presets} presets of {report.cameras} cameras")
 
 
 @cameras_app.command("coverage")
