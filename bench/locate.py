@@ -61,7 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from api.settings import ApiSettings
 from geo.db import libpq_url
 from geo.keys import hash_key
-from geo.locate import LOCATE_RAW_SQL, LOCATE_SQL, POINT, locate_sql, raw_sql
+from geo.locate import LOCATE_RAW_SQL, LOCATE_SQL, locate_sql, raw_sql
 from geo.video.pointing import blocked_by_sql, view_values_sql
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -200,28 +200,28 @@ VARIANT_DIR = Path(__file__).resolve().parent / "locate_sql"
 FLAGGED_SQL = LOCATE_RAW_SQL.replace(
     f"WHEN EXISTS {blocked_by_sql('c', 'p.g')}",
     f"WHEN c.has_shadows AND EXISTS {blocked_by_sql('c', 'p.g')}").replace(
-    "x.reason IS NULL AND x.camera_type = 'ptz' THEN",
-    "x.reason IS NULL AND x.camera_type = 'ptz' AND x.has_presets THEN")
+    "c.reason IS NULL AND c.camera_type = 'ptz' THEN",
+    "c.reason IS NULL AND c.camera_type = 'ptz' AND c.has_presets THEN")
 """(b) the current statement with per-camera flags guarding the two lookups."""
 
 
 NO_SHADOW_SQL = LOCATE_RAW_SQL.replace(f"WHEN EXISTS {blocked_by_sql('c', 'p.g')}",
                                        "WHEN false")
 """Ablation: the current statement without the shadow test (answers differ)."""
-NO_VIEW_JSON_SQL = functools.reduce(
-    lambda sql, piece: sql.replace(raw_sql(piece), "NULL"),
-    view_values_sql("x", POINT).values(), LOCATE_RAW_SQL)
+NO_VIEW_SQL = functools.reduce(
+    lambda sql, item: sql.replace(f"{raw_sql(item[1])} AS {item[0]}", f"NULL AS {item[0]}"),
+    view_values_sql("c", "p.g").items(), LOCATE_RAW_SQL)
 """Ablation: the current statement without the view fields' values (answers differ)."""
-SAME_ANSWERS = ("main_16", "current", "has_flags")
+SAME_ANSWERS = ("a_emitted_rows", "current", "has_flags")
 """The variants that must answer alike (before_16 lacks the view fields; ablations differ)."""
 
 
 def statement_variants() -> dict[str, str]:
     """Name → statement ($1..$5 placeholders) of every ``--variants`` variant."""
     files = {name: raw_sql((VARIANT_DIR / f"{name}.sql").read_text(encoding="utf-8"))
-             for name in ("before_16", "main_16")}
+             for name in ("before_16", "main_16", "a_emitted_rows")}
     made = {"current": LOCATE_RAW_SQL, "has_flags": FLAGGED_SQL,
-            "no_shadow": NO_SHADOW_SQL, "no_view_json": NO_VIEW_JSON_SQL}
+            "no_shadow": NO_SHADOW_SQL, "no_view_values": NO_VIEW_SQL}
     if len(set(made.values())) != len(made):
         raise SystemExit("a variant did not apply: update its replacements")
     return files | made
@@ -244,20 +244,16 @@ def compare_variants(dsn: str, points: list[tuple[float, float]], calls: int, ro
     client (p50/p99/mean ms), then alone on ``concurrency`` connections (requests/s).
     Checks first that all variants but before_16 give the same answers."""
     variants = statement_variants()
+    names = list(variants)
     with psycopg.connect(dsn, autocommit=True) as conn:
         add_flags(conn)
         _same_answers(conn, variants, points[:200])
-        names = list(variants)
-        times: dict[str, list[float]] = {n: [] for n in names}
-        for r in range(rounds + 1):  # round 0 warms up (prepares, caches)
-            for i in range(calls):
-                lon, lat = points[i % len(points)]
-                shift = (i + r) % len(names)
-                for name in names[shift:] + names[:shift]:
-                    start = time.perf_counter()
-                    _run(conn, variants[name], lon, lat)
-                    if r:
-                        times[name].append(time.perf_counter() - start)
+    conns = {n: psycopg.connect(dsn, autocommit=True) for n in names}
+    try:
+        times, cpu = _interleaved(conns, variants, points, calls, rounds)
+    finally:
+        for c in conns.values():
+            c.close()
     loaded: dict[str, list[np.ndarray]] = {n: [] for n in names}
     walls = dict.fromkeys(names, 0.0)
     for r in range(rounds):  # then each alone on `concurrency` connections, rounds rotating
@@ -270,10 +266,37 @@ def compare_variants(dsn: str, points: list[tuple[float, float]], calls: int, ro
     for name in names:
         ms = np.array(times[name]) * 1e3
         both = np.concatenate(loaded[name]) * 1e3
-        print(f"{name:>10}: p50 {np.percentile(ms, 50):6.3f} ms  p99 {np.percentile(ms, 99):6.3f}"
-              f" ms  mean {ms.mean():6.3f} ms | {concurrency} clients: p50 "
+        print(f"{name:>12}: p50 {np.percentile(ms, 50):6.3f} ms  p99 {np.percentile(ms, 99):6.3f}"
+              f" ms  mean {ms.mean():6.3f} ms  server CPU {cpu[name] * 1e3 / len(ms):6.3f} ms"
+              f" | {concurrency} clients: p50 "
               f"{np.percentile(both, 50):6.3f} ms  p99 {np.percentile(both, 99):6.3f} ms"
               f"  {len(both) / walls[name]:7.0f} req/s")
+
+
+def _interleaved(conns: dict[str, psycopg.Connection], variants: dict[str, str],
+                 points: list[tuple[float, float]], calls: int, rounds: int
+                 ) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Each point to every variant in turn, each variant on its own connection (rotating
+    which goes first): latencies (s) and the CPU seconds each variant's backend spent,
+    rounds after the first (which warms up: prepares, caches). The backends' CPU time
+    (Linux /proc) is steadier than latency on cores shared with other work."""
+    names = list(variants)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    cpu = dict.fromkeys(names, 0.0)
+    for r in range(rounds + 1):
+        used = {n: _cpu_seconds(conns[n].info.backend_pid) for n in names}
+        for i in range(calls):
+            lon, lat = points[i % len(points)]
+            shift = (i + r) % len(names)
+            for name in names[shift:] + names[:shift]:
+                start = time.perf_counter()
+                _run(conns[name], variants[name], lon, lat)
+                if r:
+                    times[name].append(time.perf_counter() - start)
+        if r:
+            for n in names:
+                cpu[n] += _cpu_seconds(conns[n].info.backend_pid) - used[n]
+    return times, cpu
 
 
 def _run(conn: psycopg.Connection, sql: str, lon: float, lat: float) -> str | None:

@@ -400,9 +400,7 @@ FROM cand c, p ORDER BY c.distance_m, c.code
 """  # noqa: S608 - constant fragments, values bound
 """Every camera within the largest range of the spot ``:lon``/``:lat`` with its distance,
 bearing and ``reason`` (None: it sees the spot); the shadows are asked only of cameras
-that would otherwise see it. The pointing values, the blocking building and the preset
-are not here: /locate computes them only for the cameras its answer lists (_JSON_HIT),
-:data:`CAMERA_SQL` for every row."""
+that would otherwise see it."""
 
 _VIEW_VALUES = view_values_sql("c", "p.g")
 CAMERA_SQL = f"""
@@ -422,9 +420,10 @@ _CAMERA_FIELDS = ("code", "name", "lon", "lat", "distance_m", "bearing_deg", "az
 _JSON_HIT = ", ".join(f"'{f}', x.{f}" for f in _CAMERA_FIELDS[:12]) + (
     ", 'pan_deg', CASE WHEN x.camera_type = 'ptz' THEN x.bearing_deg END,"
     " 'facing', x.facing, 'reason', x.reason, ") + ", ".join(
-    f"'{name}', {sql}" for name, sql in view_values_sql("x", POINT).items())
+    f"'{f}', x.{f}" for f in VIEW_FIELDS)
 """A :class:`CameraHit` as JSON (its field order; PTZ cameras get the pan angle) from a
-:data:`JUDGED_SQL` row ``x``: the view values are computed here, for the rows emitted only."""
+:data:`CAMERA_SQL` row ``x``. (Computing the view values here, for the listed cameras only,
+cost more server CPU than computing them for every candidate: bench/RESULTS.md, #16.)"""
 
 _JSON_REF = "json_build_object('code', {t}.code, 'name', {t}.name)"
 
@@ -492,7 +491,7 @@ wrk AS (SELECT w.code, w.name, w.role, w.phone, w.grid_code FROM workers w
 cam AS MATERIALIZED (
   SELECT x.*, row_number() OVER (PARTITION BY x.reason IS NULL
                                  ORDER BY x.distance_m, x.code) AS rn
-  FROM ({JUDGED_SQL}) x),
+  FROM ({CAMERA_SQL}) x),
 good AS (SELECT count(*) AS n FROM cam WHERE reason IS NULL),
 /*NEARG*/site AS (SELECT * FROM ({SITES_SQL}) x)
 SELECT
