@@ -38,6 +38,9 @@ LOAD_ORDER = ("areas", "grids", "micro_grids", "buildings", "sites", "workers", 
 """Layers in hierarchy order (parents before children), as files and as import order."""
 
 Frame: TypeAlias = gpd.GeoDataFrame | pd.DataFrame
+FILES_FORMAT = 2
+"""Version of what the generator writes (2: buildings carry floors); a copy written by
+another version is regenerated, never reused."""
 
 
 def generate_city(seed: int = 42, grids: int | None = None, cameras: int | None = None,
@@ -101,7 +104,7 @@ def ensure_files(scale: CityScale, directory: Path, fmt: str = "gpkg") -> dict[s
     renamed into place) lists the same parameters, so an interrupted run or a directory of
     another city is regenerated, never half-reused.
     """
-    params = {**asdict(scale), "as_of": scale.as_of.isoformat()}
+    params = {**asdict(scale), "as_of": scale.as_of.isoformat(), "format": FILES_FORMAT}
     manifest = directory / "manifest.json"
     if manifest.is_file():
         listed = json.loads(manifest.read_text(encoding="utf-8"))
