@@ -94,7 +94,8 @@ class CameraHit(BaseModel):
     :mod:`geo.video.visibility`). A PTZ camera gets ``pan_deg``, ``tilt_deg`` and ``zoom``,
     a fixed or dome camera ``offset_deg`` (the spot's angle from the image centre, + to the
     right); ``scene_width_m`` is the picture's width at the spot at its tightest view
-    (:mod:`geo.video.pointing`); ``preset`` names a PTZ preset whose view shows the spot.
+    (:mod:`geo.video.pointing`); ``preset`` names the best PTZ preset whose view shows the
+    spot (the narrowest, :mod:`geo.video.presets`).
     """
 
     code: str
