@@ -9,7 +9,7 @@ rows that changed. Both stamp ``assigned_at = now()``. Readers use the view
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -21,6 +21,10 @@ COLUMNS = ("district_code", "street_code", "community_code", "grid_code", "micro
            "dedicated_grid_codes", "assignment", "nearest_grid_code", "nearest_distance_m",
            "camera_codes")
 """The assignment of an event, besides ``event_id`` and ``assigned_at`` (migration 0003)."""
+
+KEEP_REASSIGNED = "NOT EXISTS (SELECT FROM event_reassignments r WHERE r.event_id = e.id)"
+"""SQL condition on ``events e``: a case a dispatcher reassigned (geo.reassignments) stays in
+the grid chosen for it."""
 
 _LIST = ", ".join(COLUMNS)
 _SET = ", ".join(f"{c} = x.{c}" for c in COLUMNS)
@@ -80,6 +84,43 @@ def write_changed(session: Session, results: str, *, stale: bool = True,
             f"INSERT INTO event_assignments (event_id, {_LIST})"  # noqa: S608
             f" SELECT x.id, {', '.join('x.' + c for c in COLUMNS)}"
             f" FROM {results} x WHERE NOT x.known ORDER BY x.id"))
+
+
+class StagedCounts(NamedTuple):
+    """What :func:`write_staged` found: rows, rows changed or new, and per assignment kind."""
+
+    n: int
+    changed: int
+    covered: int
+    snapped: int
+    unassigned: int
+    with_cameras: int
+
+
+def write_staged(session: Session, stage: str, *, recheck_events: bool = True) -> StagedCounts:
+    """Store the rows of the work table ``stage`` (``id`` + :data:`COLUMNS`; a name generated
+    by the caller, never input) through :func:`write_changed`: changed rows updated, new
+    ones inserted, unchanged ones left alone. ``recheck_events``: keep only rows of events
+    that still exist and that no dispatcher reassigned (:data:`KEEP_REASSIGNED`); a caller
+    that selected them in this transaction passes False. Never commits."""
+    result = f"{stage}_result"
+    join = (" JOIN events e ON e.id = x.id" if recheck_events else "")
+    where = f" WHERE {KEEP_REASSIGNED}" if recheck_events else ""
+    session.execute(text(
+        f"CREATE UNLOGGED TABLE {result} AS SELECT x.*, a.event_id IS NOT NULL AS known,"  # noqa: S608
+        f" a.event_id IS NOT NULL AND {unchanged_sql('a', 'x')} AS same"
+        f" FROM {stage} x{join} LEFT JOIN event_assignments a ON a.event_id = x.id{where}"))
+    row = session.execute(text(
+        "SELECT count(*) AS n, count(*) FILTER (WHERE known AND NOT same) AS stale,"  # noqa: S608
+        " count(*) FILTER (WHERE NOT known) AS new,"
+        " count(*) FILTER (WHERE assignment = 'covered') AS covered,"
+        " count(*) FILTER (WHERE assignment = 'snapped') AS snapped,"
+        " count(*) FILTER (WHERE assignment = 'unassigned') AS unassigned,"
+        f" count(*) FILTER (WHERE cardinality(camera_codes) > 0) AS cams FROM {result}")).one()
+    write_changed(session, result, stale=bool(row.stale), new=bool(row.new))
+    session.execute(text(f"DROP TABLE {result}"))
+    return StagedCounts(row.n, int(row.stale) + int(row.new), row.covered, row.snapped,
+                        row.unassigned, row.cams)
 
 
 _REASSIGN = text(

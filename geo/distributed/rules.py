@@ -4,7 +4,7 @@ Grid chain (the same rule as :mod:`geo.locate` and :mod:`geo.assign`): the owner
 smallest covering current ordinary grid code (``ST_Covers``: the boundary belongs to every
 grid sharing it), the micro-grid the smallest covering micro-grid code of the owner, the
 dedicated grids every covering dedicated grid (sorted). Events inside no ordinary grid get
-their nearest grid from PostGIS (:func:`geo.assign.nearest_grids_of`, the query the
+their nearest grid from PostGIS (:func:`geo.nearest_grid.nearest_grids_of`, the query the
 single-machine path runs). Cameras: every online camera within range and facing the spot,
 by the vectorised twins of the SQL rule in :mod:`geo.cameras`
 (:func:`~geo.cameras.geodesic_bearing_distance`, :func:`~geo.cameras.is_facing`,
@@ -105,7 +105,7 @@ def _hidden(points: np.ndarray, shadows: gpd.GeoDataFrame) -> pd.MultiIndex:
 def snapped(owners: pd.DataFrame, nearest: list[Any], tolerance_m: float) -> pd.DataFrame:
     """``owners`` (:func:`covering_grids`) with the events outside every ordinary grid
     completed from ``nearest`` (rows ``id, code, community_code, d, micro`` of
-    :func:`geo.assign.nearest_grids_of`, ``id`` = position in the partition): ``snapped``
+    :func:`geo.nearest_grid.nearest_grids_of`, ``id`` = position in the partition): ``snapped``
     to the nearest grid within ``tolerance_m`` metres, else ``unassigned``; the others
     ``covered``."""
     out = owners.copy()
