@@ -42,7 +42,7 @@ from geo.assign_arrays import (
     covering_grids,
 )
 from geo.cell_index import CellIndex
-from geo.event_assignments import COLUMNS, StagedCounts, write_staged
+from geo.event_assignments import StagedCounts, write_staged
 from geo.nearest_grid import nearest_grids_of
 
 MEMORY_FROM_EVENTS = 20_000
@@ -186,95 +186,144 @@ def assign_in_memory(session: Session, where: str, params: dict[str, Any], k: in
     nearest = nearest_grids_of(session, outside.tolist(), events.x[outside].tolist(),
                                events.y[outside].tolist(), tolerance_m)
     lap("snap")
-    stage = f"assign_{uuid.uuid4().hex[:12]}_stage"
-    session.execute(text(
-        f"CREATE UNLOGGED TABLE {stage} AS SELECT event_id AS id, {', '.join(COLUMNS)}"  # noqa: S608
-        " FROM event_assignments WITH NO DATA"))  # a generated name
-    rows = _Rows(session, grids, cams, [r.community_code for r in nearest])
-    text_rows = rows.lines(events, computed, {int(r.id): r for r in nearest}, tolerance_m)
-    with _raw(session).cursor().copy(
-            f"COPY {stage} (id, {', '.join(COLUMNS)}) FROM STDIN") as copy:
-        copy.write(text_rows)
+    stage = _Stage(session, k)
+    stage.lists(grids, cams, [r.community_code for r in nearest])
+    stage.covered(events, computed)
+    stage.others(events, computed, {int(r.id): r for r in nearest}, tolerance_m)
     lap("stage")
-    counts = write_staged(session, stage, recheck_events=False)
-    session.execute(text(f"DROP TABLE {stage}"))
+    counts = write_staged(session, stage.source(), recheck_events=False)
+    stage.drop()
     lap("write")
     return counts
 
 
-def _copy_text(value: str | None) -> str:
-    r"""``value`` as a field of COPY's text format (``\N`` for NULL)."""
-    if value is None:
-        return r"\N"
-    return (value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
-            .replace("\r", "\\r"))
+class _Stage:
+    """The run's work tables (names generated here, never from input) and the SQL that
+    decodes them into ``event_assignments`` rows.
 
+    ``{p}_grid(i, code, community_code, street_code, district_code)`` and
+    ``{p}_camera(i, code)`` number the grids and cameras as the arrays do; the covered events
+    go in as integers through a binary COPY (``{p}_covered(id, g, m, c1..ck)``, -1 for
+    none), their dedicated grids and the events outside every grid as text rows.
+    """
 
-def _element(code: str) -> str:
-    """``code`` as a quoted element of a PostgreSQL array literal."""
-    return '"' + code.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    def __init__(self, session: Session, k: int) -> None:
+        self.session, self.k = session, k
+        self.grid_codes: NDArray[np.object_] = np.array([], dtype=object)
+        self.p = f"assign_{uuid.uuid4().hex[:12]}"
+        self.made: list[str] = []
 
+    def _create(self, name: str, sql: str, params: dict[str, Any] | None = None) -> str:
+        table = f"{self.p}_{name}"
+        self.session.execute(text(f"CREATE UNLOGGED TABLE {table} {sql}"), params or {})
+        self.made.append(table)
+        return table
 
-class _Rows:
-    """COPY text lines of the work table: codes escaped once per grid and camera."""
+    def lists(self, grids: GridArrays, cams: CameraArrays, more: list[str]) -> None:
+        """The numbered grids (with their admin chain) and cameras."""
+        self.grid_codes = grids.codes
+        self._create("grid", """AS SELECT (u.o - 1)::int AS i, u.code, u.community_code,
+              s.code AS street_code, d.code AS district_code
+            FROM unnest(CAST(:codes AS text[]), CAST(:communities AS text[]))
+                 WITH ORDINALITY AS u(code, community_code, o)
+            LEFT JOIN admin_areas c ON c.code = u.community_code
+            LEFT JOIN admin_areas s ON s.code = c.parent_code
+            LEFT JOIN admin_areas d ON d.code = s.parent_code""",
+                     {"codes": grids.codes.tolist(), "communities": grids.community.tolist()})
+        self._create("camera", "AS SELECT (o - 1)::int AS i, code FROM"
+                     " unnest(CAST(:codes AS text[])) WITH ORDINALITY AS u(code, o)",
+                     {"codes": cams.codes.tolist()})
+        self._create("chain", """AS SELECT c.code AS community_code, s.code AS street_code,
+              d.code AS district_code FROM admin_areas c
+            LEFT JOIN admin_areas s ON s.code = c.parent_code
+            LEFT JOIN admin_areas d ON d.code = s.parent_code WHERE c.code = ANY(:more)""",
+                     {"more": sorted({c for c in more if c is not None})})
+        for name in ("grid", "camera"):
+            self.session.execute(text(f"ALTER TABLE {self.p}_{name} ADD PRIMARY KEY (i)"))
 
-    def __init__(self, session: Session, grids: GridArrays, cams: CameraArrays,
-                 more_communities: list[str]) -> None:
-        self.grid = [_copy_text(c) for c in grids.codes] + [r"\N"]  # [-1] is NONE
-        self.grid_element = [_element(c) for c in grids.codes]
-        self.camera = [_element(c) for c in cams.codes]
-        chain = session.execute(text(
-            "SELECT c.code, s.code AS street, d.code AS district FROM admin_areas c"
-            " LEFT JOIN admin_areas s ON s.code = c.parent_code"
-            " LEFT JOIN admin_areas d ON d.code = s.parent_code"
-            " WHERE c.code = ANY(:codes)"),
-            {"codes": sorted({str(c) for c in [*grids.community, *more_communities]
-                              if c is not None})}).all()
-        self.chain = {r.code: "\t".join((_copy_text(r.district), _copy_text(r.street),
-                                         _copy_text(r.code))) for r in chain}
-        self.community = [self.chain.get(c, "\\N\t\\N\t" + _copy_text(c))
-                          for c in grids.community] + ["\\N\t\\N\t\\N"]
+    def covered(self, events: Selected, computed: Computed) -> None:
+        """The covered events as integers: id, grid, micro-grid, k camera positions."""
+        cams = ", ".join(f"c{j} int" for j in range(1, self.k + 1))
+        table = self._create("covered", f"(id bigint, g int, m int{', ' if cams else ''}{cams})")
+        mine = np.flatnonzero(computed.owners.grid != NONE)
+        picks = np.full((len(events.ids), self.k), NONE, dtype=np.int64)
+        if self.k and len(computed.pick_event):
+            first = np.searchsorted(computed.pick_event, computed.pick_event, "left")
+            rank = np.arange(len(computed.pick_event)) - first
+            picks[computed.pick_event, rank] = computed.pick_camera
+        fields = [("n", ">i2"), ("l0", ">i4"), ("id", ">i8"), ("l1", ">i4"), ("g", ">i4"),
+                  ("l2", ">i4"), ("m", ">i4")]
+        for j in range(self.k):
+            fields += [(f"lc{j}", ">i4"), (f"c{j}", ">i4")]
+        rows = np.zeros(len(mine), dtype=np.dtype(fields))
+        rows["n"], rows["l0"] = 3 + self.k, 8
+        rows["id"], rows["g"], rows["m"] = (events.ids[mine], computed.owners.grid[mine],
+                                            computed.owners.micro[mine])
+        rows["l1"] = rows["l2"] = 4
+        for j in range(self.k):
+            rows[f"lc{j}"], rows[f"c{j}"] = 4, picks[mine, j]
+        with _raw(self.session).cursor().copy(f"COPY {table} FROM STDIN (FORMAT binary)") as cp:
+            cp.write(b"PGCOPY\n\xff\r\n\x00" + bytes(8) + rows.tobytes() + b"\xff\xff")
 
-    def lines(self, events: Selected, computed: Computed, nearest: dict[int, Any],
-              tolerance_m: float) -> str:
-        """One line per event: ``id`` and :data:`COLUMNS` in order."""
-        cams = self._camera_arrays(len(events.ids), computed)
+    def others(self, events: Selected, computed: Computed, nearest: dict[int, Any],
+               tolerance_m: float) -> None:
+        """Dedicated grids of covered events, and the full rows of the events outside
+        every ordinary grid (snapped or unassigned)."""
         owners = computed.owners
-        out = []
-        for p, (i, g, m, c) in enumerate(zip(events.ids.tolist(), owners.grid.tolist(),
-                                             owners.micro.tolist(), cams, strict=True)):
-            ded = owners.dedicated.get(p)
-            ded_text = _copy_text("{" + ",".join(self.grid_element[d] for d in ded) + "}"
-                                  ) if ded else r"\N"
-            if g == NONE:
-                out.append(self._outside(i, nearest.get(p), ded_text, c, tolerance_m))
-            else:
-                out.append(f"{i}\t{self.community[g]}\t{self.grid[g]}\t{self.grid[m]}\t"
-                           f"{ded_text}\tcovered\t\\N\t\\N\t{c}\n")
-        return "".join(out)
+        ded = self._create("dedicated", "(id bigint, codes text[])")
+        with _raw(self.session).cursor().copy(f"COPY {ded} FROM STDIN") as cp:
+            for p, grids in owners.dedicated.items():
+                if owners.grid[p] != NONE:
+                    cp.write_row((int(events.ids[p]), self._codes(grids)))
+        out = self._create("outside", "(id bigint, grid_code text, micro_grid_code text,"
+                           " community_code text, dedicated_grid_codes text[], assignment text,"
+                           " nearest_grid_code text, nearest_distance_m float8, cams int[])")
+        with _raw(self.session).cursor().copy(f"COPY {out} FROM STDIN") as cp:
+            for p in np.flatnonzero(owners.grid == NONE).tolist():
+                cp.write_row(self._outside_row(p, events, computed, nearest.get(p),
+                                               tolerance_m))
+        for table in self.made[-4:]:
+            self.session.execute(text(f"ANALYZE {table}"))
 
-    def _outside(self, i: int, near: Any, ded: str, cams: str, tolerance_m: float) -> str:
-        """The line of an event outside every ordinary grid (snapped or unassigned)."""
+    def _codes(self, positions: list[int]) -> list[str]:
+        return [str(self.grid_codes[g]) for g in positions]
+
+    def _outside_row(self, p: int, events: Selected, computed: Computed, near: Any,
+                     tolerance_m: float) -> tuple[Any, ...]:
+        lo, hi = np.searchsorted(computed.pick_event, [p, p + 1])
+        cams = computed.pick_camera[lo:hi].tolist()
+        ded = computed.owners.dedicated.get(p)
+        dedicated = self._codes(ded) if ded else None
         if near is None:
-            return f"{i}\t\\N\t\\N\t\\N\t\\N\t\\N\t{ded}\tunassigned\t\\N\t\\N\t{cams}\n"
+            return (int(events.ids[p]), None, None, None, dedicated, "unassigned", None, None,
+                    cams)
         snapped = near.d <= tolerance_m
-        chain = (self.chain.get(near.community_code, "\\N\t\\N\t" + _copy_text(
-            near.community_code)) if snapped else "\\N\t\\N\t\\N")
-        grid = _copy_text(near.code) if snapped else r"\N"
-        return (f"{i}\t{chain}\t{grid}\t{_copy_text(near.micro)}\t{ded}\t"
-                f"{'snapped' if snapped else 'unassigned'}\t{_copy_text(near.code)}\t"
-                f"{float(near.d)!r}\t{cams}\n")
+        return (int(events.ids[p]), near.code if snapped else None, near.micro,
+                near.community_code if snapped else None, dedicated,
+                "snapped" if snapped else "unassigned", near.code, float(near.d), cams)
 
-    def _camera_arrays(self, n: int, computed: Computed) -> list[str]:
-        """Per event, its camera codes as an array literal (COPY-escaped), nearest first."""
-        out = ["{}"] * n
-        ev, cam = computed.pick_event.tolist(), computed.pick_camera.tolist()
-        start = 0
-        while start < len(ev):
-            end = start + 1
-            while end < len(ev) and ev[end] == ev[start]:
-                end += 1
-            out[ev[start]] = _copy_text("{" + ",".join(self.camera[c] for c in cam[start:end])
-                                        + "}")
-            start = end
-        return out
+    def source(self) -> str:
+        """SQL of the decoded rows (``id`` + :data:`COLUMNS`), for the one writer."""
+        p = self.p
+        cams = ", ".join(f"c{j}.code" for j in range(1, self.k + 1))
+        joins = "".join(f" LEFT JOIN {p}_camera c{j} ON c{j}.i = s.c{j}"
+                        for j in range(1, self.k + 1))
+        return f"""(
+            SELECT s.id, g.district_code, g.street_code, g.community_code, g.code AS grid_code,
+                   m.code AS micro_grid_code, d.codes AS dedicated_grid_codes,
+                   'covered'::text AS assignment, NULL::text AS nearest_grid_code,
+                   NULL::float8 AS nearest_distance_m,
+                   array_remove(ARRAY[{cams or 'NULL'}]::text[], NULL) AS camera_codes
+            FROM {p}_covered s JOIN {p}_grid g ON g.i = s.g
+            LEFT JOIN {p}_grid m ON m.i = s.m LEFT JOIN {p}_dedicated d ON d.id = s.id{joins}
+            UNION ALL
+            SELECT o.id, h.district_code, h.street_code, o.community_code, o.grid_code,
+                   o.micro_grid_code, o.dedicated_grid_codes, o.assignment,
+                   o.nearest_grid_code, o.nearest_distance_m,
+                   ARRAY(SELECT c.code FROM unnest(o.cams) WITH ORDINALITY AS u(i, n)
+                         JOIN {p}_camera c ON c.i = u.i ORDER BY u.n) AS camera_codes
+            FROM {p}_outside o LEFT JOIN {p}_chain h ON h.community_code = o.community_code)"""  # noqa: S608
+
+    def drop(self) -> None:
+        for table in reversed(self.made):
+            self.session.execute(text(f"DROP TABLE IF EXISTS {table}"))

@@ -44,6 +44,15 @@ def _sql_then_memory(db: Session, monkeypatch: pytest.MonkeyPatch,
     return by_sql, _stored(db)
 
 
+@pytest.mark.parametrize("k", [0, 1, 5])
+def test_any_k_matches_the_sql_steps(
+    city_with_events: Session, monkeypatch: pytest.MonkeyPatch, k: int
+) -> None:
+    by_sql, in_memory = _sql_then_memory(city_with_events, monkeypatch, k=k)
+    assert in_memory == by_sql
+    assert max(len(row[9]) for row in in_memory.values()) == min(k, 2)
+
+
 def test_named_points_match_the_sql_steps_exactly(
     city_with_events: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
