@@ -25,6 +25,9 @@ E2 = F * (2 - F)
 MAX_DISTANCE_M = 20_000.0
 """Beyond this distance (or latitude :data:`MAX_LATITUDE`) callers use the exact formula."""
 MAX_LATITUDE = 80.0
+MIN_DISTANCE_M = 1.0
+"""Closer than this the bearing is ill-conditioned (float noise of a few 1e-6° at 1 cm):
+callers use the exact formula."""
 SAFETY = 10.0
 """Factor applied to the measured error bounds by :func:`distance_error_m` and
 :func:`bearing_error_deg`."""
@@ -65,7 +68,8 @@ def bearing_error_deg(dist: NDArray[np.float64]) -> NDArray[np.float64]:
 def outside_validity(dist: NDArray[np.float64], cam_lat: NDArray[np.float64],
                      lat: NDArray[np.float64]) -> NDArray[np.bool_]:
     """Pairs the approximation does not cover: too far, too near a pole, or so close
-    (< 1 cm) that the bearing is ill-conditioned; callers compute them exactly."""
-    return np.asarray((dist > MAX_DISTANCE_M) | (dist < 0.01)
+    (:data:`MIN_DISTANCE_M`) that the bearing is ill-conditioned; callers compute them
+    exactly."""
+    return np.asarray((dist > MAX_DISTANCE_M) | (dist < MIN_DISTANCE_M)
                       | (np.abs(cam_lat) > MAX_LATITUDE) | (np.abs(lat) > MAX_LATITUDE),
                       dtype=bool)

@@ -24,7 +24,7 @@ import shapely
 
 from bench.assign_city import EngineInputs
 from geo.cameras import angle_off_axis, geodesic_bearing_distance
-from geo.short_geodesic import E2, MAX_DISTANCE_M, MAX_LATITUDE, SAFETY, A
+from geo.short_geodesic import E2, MAX_DISTANCE_M, MAX_LATITUDE, MIN_DISTANCE_M, SAFETY, A
 
 CELL_DEG = 0.001
 NEAREST_SEARCH_M = 3000.0
@@ -116,7 +116,7 @@ CAMERA_STEPS = [
                " FROM cand"),
     ("pairs", "SELECT *, abs((b - azimuth_deg + 540) - 360 * floor((b - azimuth_deg + 540)"  # noqa: S608
               " / 360) - 180) AS off,"
-              f" (d > {MAX_DISTANCE_M} OR d < 0.01 OR abs(y) > {MAX_LATITUDE}"
+              f" (d > {MAX_DISTANCE_M} OR d < {MIN_DISTANCE_M} OR abs(y) > {MAX_LATITUDE}"
               f"  OR abs(ey) > {MAX_LATITUDE}"
               f"  OR abs(d - range_m) <= {SAFETY} * (1e-8 * d + 4e-14 * d * d * d + 1e-7))"
               " AS doubt_d FROM pairs0"),

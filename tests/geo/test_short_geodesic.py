@@ -44,3 +44,4 @@ def test_named_pairs() -> None:
     assert bearing[2] == pytest.approx(315.0, abs=1e-6)
     assert dist[2] == pytest.approx(30.0, abs=1e-6)
     assert outside_validity(dist, lat, lat).tolist() == [False, True, False]
+    assert outside_validity(np.array([0.5, 1.5]), lat[:2], lat[:2]).tolist() == [True, False]
