@@ -57,7 +57,7 @@ _BINARY_ROW = np.dtype([("n", ">i2"), ("l0", ">i4"), ("id", ">i8"), ("l1", ">i4"
 
 @dataclass
 class Selected:
-    """The selected events: ids and WGS 84 lon/lat (degrees), in id order."""
+    """The selected events: ids and WGS 84 lon/lat (degrees)."""
 
     ids: NDArray[np.int64]
     x: NDArray[np.float64]
@@ -73,10 +73,11 @@ def _raw(session: Session) -> psycopg.Connection[Any]:
 
 def select_events(session: Session, where: str, params: dict[str, Any]) -> Selected:
     """Ids and coordinates of ``events e`` matching the SQL condition ``where`` (code-made,
-    values bound client-side by psycopg from ``params``), as one binary COPY."""
+    values bound client-side by psycopg from ``params``), as one binary COPY (table order:
+    the writer sorts by id)."""
     sql = re.sub(r"(?<!:):(\w+)", r"%(\1)s",
                  "COPY (SELECT e.id, ST_X(e.geom), ST_Y(e.geom) FROM events e WHERE "  # noqa: S608
-                 f"{where} ORDER BY e.id) TO STDOUT (FORMAT binary)")
+                 f"{where}) TO STDOUT (FORMAT binary)")
     cur = psycopg.ClientCursor(_raw(session))
     with cur.copy(sql, params or None) as copy:
         data = b"".join(bytes(chunk) for chunk in copy)

@@ -54,16 +54,17 @@ GRID_STEPS = [
     ("ev", "SELECT id, x, y, ST_Point(x, y) AS geom,"
            " CAST(floor(x / {cell}) AS BIGINT) AS cx, CAST(floor(y / {cell}) AS BIGINT) AS cy"
            " FROM ev_in"),
-    ("g", "SELECT code, cls, parent_code, community_code, ST_GeomFromWKB(wkb) AS geom"
-          " FROM grids_in"),
-    ("hit", "SELECT e.id, g.code, g.cls, g.parent_code, g.community_code"
-            " FROM ev e JOIN g ON ST_Covers(g.geom, e.geom)"),
-    ("own", "SELECT id, min(code) AS grid_code FROM hit WHERE cls = 0 GROUP BY id"),
-    ("micro", "SELECT h.id, min(h.code) AS micro_grid_code FROM hit h"
-              " JOIN own o ON o.id = h.id AND h.parent_code = o.grid_code"
+    ("gl", "SELECT CAST(row_number() OVER (ORDER BY code) AS INTEGER) AS gid, code, cls,"
+           " parent_code, community_code, wkb FROM grids_in"),
+    ("g", "SELECT gid, cls, ST_GeomFromWKB(wkb) AS geom FROM gl"),
+    ("gp", "SELECT a.gid, b.gid AS parent_gid FROM gl a JOIN gl b ON b.code = a.parent_code"),
+    ("hit", "SELECT e.id, g.gid, g.cls FROM ev e JOIN g ON ST_Intersects(g.geom, e.geom)"),
+    ("own", "SELECT id, min(gid) AS grid_gid FROM hit WHERE cls = 0 GROUP BY id"),
+    ("micro", "SELECT h.id, min(h.gid) AS micro_gid FROM hit h JOIN gp ON gp.gid = h.gid"
+              " JOIN own o ON o.id = h.id AND gp.parent_gid = o.grid_gid"
               " WHERE h.cls = 1 GROUP BY h.id"),
-    ("ded", "SELECT id, array_agg(DISTINCT code ORDER BY code) AS dedicated FROM hit"
-            " WHERE cls = 2 GROUP BY id"),
+    ("ded", "SELECT h.id, array_agg(DISTINCT l.code ORDER BY l.code) AS dedicated FROM hit h"
+            " JOIN gl l ON l.gid = h.gid WHERE h.cls = 2 GROUP BY h.id"),
 ]
 """(table, query) of the grid chain, in order."""
 
@@ -71,7 +72,7 @@ NEAREST_STEPS = [
     ("lost", "SELECT e.id, <transform e.geom> AS gm"
              " FROM ev e LEFT JOIN own o ON o.id = e.id WHERE o.id IS NULL"),
     ("gm", "SELECT code, cls, parent_code, community_code,"
-           " <transform geom> AS gm FROM g"
+           " <transform ST_GeomFromWKB(wkb)> AS gm FROM gl"
            " WHERE cls <> 2"),
     ("near_all", "SELECT l.id, g.code, g.cls, g.parent_code, g.community_code,"
                  " ST_Distance(g.gm, l.gm) AS d FROM lost l JOIN gm g"
@@ -141,10 +142,11 @@ PICK_STEPS = [
 """(table, query) from the exactly tested pairs to the ``k`` picks per event."""
 
 RESULT = """
-SELECT e.id, o.grid_code AS covered_grid, m.micro_grid_code AS covered_micro, d.dedicated,
+SELECT e.id, go.code AS covered_grid, gm.code AS covered_micro, d.dedicated,
        n.nearest_grid_code, n.nearest_distance_m, nm.micro_grid_code AS near_micro,
        p.camera_codes
 FROM ev e LEFT JOIN own o ON o.id = e.id LEFT JOIN micro m ON m.id = e.id
+LEFT JOIN gl go ON go.gid = o.grid_gid LEFT JOIN gl gm ON gm.gid = m.micro_gid
 LEFT JOIN ded d ON d.id = e.id LEFT JOIN near n ON n.id = e.id
 LEFT JOIN near_micro nm ON nm.id = e.id LEFT JOIN picks p ON p.id = e.id"""
 
@@ -198,7 +200,7 @@ def run_job(create: Sql, fetch: Callable[[str], pd.DataFrame],
     fill = {"cell": CELL_DEG, "srid": srid, "search": NEAREST_SEARCH_M, "tol": tolerance_m,
             "k": k}
     for name, query in GRID_STEPS + NEAREST_STEPS + CAMERA_STEPS:
-        for column in ("e.geom", "geom"):
+        for column in ("e.geom", "ST_GeomFromWKB(wkb)"):
             query = query.replace(f"<transform {column}>", transform.replace("{g}", column))
         create(name, query.format(**fill))  # type: ignore[call-arg]
     register("exact", doubtful_pairs_exact(fetch(DOUBT_QUERY)))
