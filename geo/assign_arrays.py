@@ -96,6 +96,25 @@ class Owners:
     dedicated: dict[int, list[int]]
 
 
+@dataclass
+class Selected:
+    """The selected events: ids and WGS 84 lon/lat (degrees)."""
+
+    ids: NDArray[np.int64]
+    x: NDArray[np.float64]
+    y: NDArray[np.float64]
+
+
+@dataclass
+class Computed:
+    """Per selected event (position): owner and micro-grid positions, dedicated grids, and
+    the camera picks as (event position, camera position) sorted nearest first."""
+
+    owners: Owners
+    pick_event: NDArray[np.int64]
+    pick_camera: NDArray[np.int64]
+
+
 def covering_grids(index: CellIndex, grids: GridArrays) -> Owners:
     """The grid chain of every point of ``index`` (see the module)."""
     n = len(index.x)
