@@ -1,287 +1,253 @@
-"""Benchmark: set-based assignment in PostGIS vs geopandas in memory, on the demo city.
+"""Benchmark: gridlink's persisted bulk assignment against the single-machine engines a data
+team would reach for, in one process, on the same data.
 
-    .venv/bin/python bench/assign.py --grids 10000 --cameras 100000 --events 1000000
+    .venv/bin/python bench/assign.py                       # build the 10^6 city, then run
+    .venv/bin/python bench/assign.py --skip-load --rounds 2
 
-Builds the demo city (data/demo.py), loads it into a scratch database ``gridlink_bench`` on
-the test cluster (or ``--url``), then times
+The city (bench/assign_city.py: demo city seed 42, 10,000 grids, 100,000 cameras, 10^6
+events, buildings, and the visibility of ``--views`` cameras) is loaded once into a scratch
+database and reused with ``--skip-load``. Every engine is given the same inputs read from it
+(events, current grids, online cameras, building shadows) and does the same job: grid chain
+(grid, micro-grid, dedicated grids; nearest grid within the GPS tolerance for points
+outside, ties by code) and the top-3 cameras that see the event (range, FOV, building
+shadows; nearest first, ties by code):
 
-* **gridlink**: ``geo.assign.assign_events(session, "all")`` + COMMIT (grid chain, snapping,
-  3 FOV-aware cameras, written to ``events``);
-* **geopandas** (the oracle): ``sjoin`` (covered_by) for grids / micro-grids / dedicated
-  grids, ``sjoin_nearest`` (EPSG:4547) for points outside every grid, an STRtree ``dwithin``
-  query for camera candidates and the vectorised geodesic FOV filter of geo.cameras —
-  in memory, nothing persisted;
+* **geopandas** (the oracle, bench/peers/geopandas_oracle.py), one core;
+* **DuckDB spatial** and **SedonaDB** (bench/peers/sql_job.py), every core;
+* **gridlink**: ``geo.assign.assign_events(session, "all")`` + COMMIT — reading the events
+  from PostGIS, computing, and writing the results to ``event_assignments``, where
+  dispatchers read them. "fresh" starts from an empty table (10^6 rows written), "re-run"
+  recomputes everything over stored results (nothing changes, nothing written).
 
-and compares the two on every event, printing each kind of difference with examples.
+Printed: seconds, rows/s, peak resident memory above the process's baseline (sampled every
+20 ms), ratio to the fastest peer, and the events on which each engine differs from the
+oracle (per field, with examples).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import copy_frame, scratch_database, wkb_hex
-from data.demo import generate_city
-from geo.assign import assign_events
-from geo.cameras import covers, geodesic_bearing_distance, is_facing
+from bench.assign_city import CitySize, EngineInputs, engine_inputs, scratch_city
+from bench.peers import duckdb_spatial, geopandas_oracle, sedona
+from geo import assign as assign_mod
+from geo.assign import AssignSummary, assign_events
 from geo.settings import get_settings
 
 K = 3
-TOLERANCE_M = get_settings().gps_tolerance_m
+PEERS = {"geopandas": geopandas_oracle, "duckdb": duckdb_spatial, "sedona": sedona}
+FIELDS = ("grid_code", "micro_grid_code", "dedicated", "assignment", "nearest_grid_code",
+          "camera_codes")
 
 
-# --------------------------------------------------------------------------- database
+# --------------------------------------------------------------------------- measuring
 
 
-def load_city(engine: Engine, city: dict[str, pd.DataFrame]) -> None:
-    """Write the demo layers with COPY (fast; the importer path is benchmarked elsewhere)."""
-    areas = city["areas"]
-    copy_frame(engine, "admin_areas", pd.DataFrame({
-        "code": areas.code, "name": areas.name, "level": areas.level,
-        "parent_code": areas.parent_code, "geom": wkb_hex(areas, multi=True)}))
-    grids, micro = city["grids"], city["micro_grids"]
-    community_of = dict(zip(grids.code, grids.parent_code, strict=True))
-    copy_frame(engine, "grids", pd.DataFrame({
-        "code": grids.code, "name": grids.name, "kind": grids.kind, "level": "grid",
-        "parent_code": grids.parent_code, "community_code": grids.parent_code,
-        "households": grids.households.fillna(0).astype(int), "population": 0, "version": 1,
-        "geom": wkb_hex(grids, multi=True)}))
-    copy_frame(engine, "grids", pd.DataFrame({
-        "code": micro.code, "name": micro.name, "kind": "urban", "level": "micro",
-        "parent_code": micro.parent_code,
-        "community_code": micro.parent_code.map(community_of),
-        "households": micro.households.fillna(0).astype(int), "population": 0, "version": 1,
-        "geom": wkb_hex(micro, multi=True)}))
-    workers = city["workers"]
-    copy_frame(engine, "workers", workers[["code", "name", "role", "phone", "grid_code"]])
-    sites = city["sites"]
-    copy_frame(engine, "sites", pd.DataFrame({"code": sites.code, "name": sites.name,
-                                         "category": sites.category, "geom": wkb_hex(sites)}))
-    cams = city["cameras"]
-    cols = ["code", "name", "camera_type", "height_m", "azimuth_deg", "fov_deg", "range_m",
-            "status", "stream_url", "site_code"]
-    copy_frame(engine, "cameras",
-               pd.DataFrame({**{c: cams[c] for c in cols}, "geom": wkb_hex(cams)}))
-    ev = city["events"]
-    copy_frame(engine, "events", pd.DataFrame({
-        "client_id": ev.client_id, "category": ev.category,
-        "reported_at": pd.to_datetime(ev.reported_at, utc=True), "status": "reported",
-        "priority": "normal", "handling_level": "grid", "postponements": 0, "reworks": 0,
-        "valid": True, "geom": wkb_hex(ev)}))
-    with engine.begin() as conn:
-        conn.execute(text("ANALYZE"))
+class PeakMemory:
+    """Peak resident set size (MiB) of this process above its size at the start, sampled
+    from /proc every 20 ms while the ``with`` block runs."""
+
+    def __init__(self) -> None:
+        self.peak_mb = 0.0
+
+    @staticmethod
+    def rss_mb() -> float:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    @contextmanager
+    def watch(self) -> Iterator[PeakMemory]:
+        base, done = self.rss_mb(), threading.Event()
+        peak = [base]
+
+        def sample() -> None:
+            while not done.wait(0.02):
+                peak[0] = max(peak[0], self.rss_mb())
+
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            done.set()
+            thread.join()
+            self.peak_mb = max(peak[0], self.rss_mb()) - base
 
 
-# --------------------------------------------------------------------------- oracle
+def timed(run: Callable[[], Any]) -> tuple[Any, float, float]:
+    """(result, wall seconds, peak MiB above baseline) of ``run()``."""
+    memory = PeakMemory()
+    with memory.watch():
+        start = time.perf_counter()
+        result = run()
+        seconds = time.perf_counter() - start
+    return result, seconds, memory.peak_mb
 
 
-def oracle(city: dict[str, pd.DataFrame], srid: int) -> pd.DataFrame:
-    """Grid chain + k cameras per event in memory (geopandas/shapely/numpy)."""
-    ev = city["events"].reset_index(drop=True)
-    pts = gpd.GeoDataFrame({"eid": np.arange(len(ev))}, geometry=ev.geometry.values,
-                           crs=4326)
-    grids = city["grids"]
-    ordinary = grids[grids.kind != "dedicated"][["code", "parent_code", "geometry"]]
-    out = pd.DataFrame({"client_id": ev.client_id.values})
-    t = time.perf_counter()
-    steps = {}
-    out["grid_code"] = _smallest_code(_covering(pts, ordinary), len(out))
-    out["assignment"] = [None if g is None else "covered" for g in out.grid_code]
-    steps["grids"], t = time.perf_counter() - t, time.perf_counter()
-    _micro(out, pts, city["micro_grids"])
-    steps["micro"], t = time.perf_counter() - t, time.perf_counter()
-    _dedicated(out, pts, grids[grids.kind == "dedicated"][["code", "geometry"]])
-    steps["dedicated"], t = time.perf_counter() - t, time.perf_counter()
-    _nearest(out, pts, ordinary, city["micro_grids"], srid)
-    steps["nearest"], t = time.perf_counter() - t, time.perf_counter()
-    out["camera_codes"] = _cameras(pts, city["cameras"], srid)
-    steps["cameras"] = time.perf_counter() - t
-    print("  geopandas steps (s):", {k: round(v, 2) for k, v in steps.items()})
-    return out
+def time_gridlink(engine: Engine, k: int = K, *, fresh: bool = True, in_memory: bool = True,
+                  rollups: bool = True) -> tuple[AssignSummary, float, float]:
+    """Time ``assign_events(session, "all")`` + COMMIT on the database of ``engine``:
+    (summary, wall seconds, peak MiB of this process). ``fresh`` empties
+    ``event_assignments`` first (TRUNCATE, not timed; the daily rollups are left as they
+    are, which costs the next run's triggers the same work); ``in_memory`` False forces the
+    SQL steps; ``rollups`` False disables the daily-rollup triggers on
+    ``event_assignments`` for the run and rolls it back (a breakdown, not a result). Used by
+    bench/scale.py for the growth curve."""
+    if fresh:
+        with engine.begin() as conn:
+            conn.execute(text("TRUNCATE event_assignments"))
+    threshold = assign_mod.MEMORY_FROM_EVENTS
+    assign_mod.MEMORY_FROM_EVENTS = threshold if in_memory else 10**12
 
+    def run() -> AssignSummary:
+        with Session(engine) as session, session.begin():
+            if not rollups:
+                session.execute(text("ALTER TABLE event_assignments DISABLE TRIGGER USER"))
+            summary = assign_events(session, "all", k=k)
+            if not rollups:
+                session.rollback()
+            return summary
 
-def _covering(pts: gpd.GeoDataFrame, polygons: gpd.GeoDataFrame) -> pd.DataFrame:
-    """(eid, polygon columns) pairs where the polygon covers the point (edges included).
-
-    Polygons on the left: the tree is built on the points and each polygon is prepared
-    once (geopandas' fast direction for few polygons and many points).
-    """
-    return pd.DataFrame(gpd.sjoin(polygons, pts, predicate="covers", how="inner")
-                        .drop(columns="geometry"))
-
-
-def _micro(out: pd.DataFrame, pts: gpd.GeoDataFrame, micro: gpd.GeoDataFrame) -> None:
-    hit = _covering(pts, micro[["code", "parent_code", "geometry"]])
-    own = out.grid_code.to_numpy(dtype=object)[hit.eid.to_numpy(dtype=int)]
-    hit = hit.loc[hit.parent_code.to_numpy(dtype=object) == own]
-    out["micro_grid_code"] = _smallest_code(hit, len(out))
-
-
-def _smallest_code(hit: pd.DataFrame, n: int) -> np.ndarray:
-    """Per event id 0..n-1, the smallest ``code`` among its hits (None when none)."""
-    first = hit.sort_values(["eid", "code"]).drop_duplicates("eid")
-    codes = np.full(n, None, dtype=object)
-    codes[first.eid.to_numpy()] = first.code.to_numpy(dtype=object)
-    return codes
-
-
-def _dedicated(out: pd.DataFrame, pts: gpd.GeoDataFrame, ded: gpd.GeoDataFrame) -> None:
-    hit = _covering(pts, ded)
-    lists = hit.groupby("eid")["code"].agg(lambda s: sorted(set(s)))
-    out["dedicated"] = lists.reindex(out.index)
-
-
-def _nearest(out: pd.DataFrame, pts: gpd.GeoDataFrame, ordinary: gpd.GeoDataFrame,
-             micro: gpd.GeoDataFrame, srid: int) -> None:
-    """Points outside every grid: nearest grid (projected), snapped within tolerance."""
-    out["nearest_grid_code"] = None
-    out["nearest_distance_m"] = np.nan
-    lost = pts[out.grid_code.isna().values]
-    if lost.empty:
-        return
-    near = gpd.sjoin_nearest(lost.to_crs(srid), ordinary.to_crs(srid), distance_col="d")
-    near = near.sort_values(["eid", "d", "code"]).drop_duplicates("eid")
-    idx = near.eid.to_numpy()
-    out.loc[idx, "nearest_grid_code"] = near.code.to_numpy()
-    out.loc[idx, "nearest_distance_m"] = near.d.to_numpy()
-    snapped = idx[near.d.to_numpy() <= TOLERANCE_M]
-    out.loc[idx, "assignment"] = "unassigned"
-    out.loc[snapped, "assignment"] = "snapped"
-    out.loc[snapped, "grid_code"] = out.loc[snapped, "nearest_grid_code"]
-    if len(snapped):
-        sp = pts.iloc[snapped].to_crs(srid)
-        mm = micro.to_crs(srid)
-        mm = mm[mm.parent_code.isin(set(out.loc[snapped, "grid_code"]))]
-        pairs = gpd.sjoin_nearest(sp, mm[["code", "parent_code", "geometry"]],
-                                  distance_col="d")
-        pairs = pairs[pairs.parent_code.values == out.grid_code.values[pairs.eid.values]]
-        best = pairs.sort_values(["eid", "d", "code"]).drop_duplicates("eid")
-        out.loc[best.eid.to_numpy(), "micro_grid_code"] = best.code.to_numpy()
-
-
-def _cameras(pts: gpd.GeoDataFrame, cams: gpd.GeoDataFrame, srid: int) -> list[list[str]]:
-    online = cams[cams.status == "online"].reset_index(drop=True)
-    cam_m = online.geometry.to_crs(srid).values
-    ev_m = pts.geometry.to_crs(srid).values
-    reach = float(online.range_m.max()) * 1.01 + 1.0
-    ev_i, cam_i = shapely.STRtree(cam_m).query(ev_m, predicate="dwithin", distance=reach)
-    ex, ey = shapely.get_x(pts.geometry.values), shapely.get_y(pts.geometry.values)
-    cx, cy = shapely.get_x(online.geometry.values), shapely.get_y(online.geometry.values)
-    bearing, dist = geodesic_bearing_distance(cx[cam_i], cy[cam_i], ex[ev_i], ey[ev_i])
-    face = is_facing(bearing, online.azimuth_deg.values[cam_i], online.fov_deg.values[cam_i],
-                     online.camera_type.values[cam_i])
-    ok = covers(dist, online.range_m.values[cam_i], face, online.status.values[cam_i])
-    pick = pd.DataFrame({"eid": ev_i[ok], "d": dist[ok],
-                         "code": online.code.values[cam_i[ok]]})
-    pick = pick.sort_values(["eid", "d", "code"])
-    pick = pick[pick.groupby("eid").cumcount().to_numpy() < K]
-    lists: list[list[str]] = [[] for _ in range(len(pts))]
-    for eid, code in zip(pick.eid.to_numpy(), pick.code.to_numpy(dtype=object), strict=True):
-        lists[eid].append(code)
-    return lists
-
-
-# --------------------------------------------------------------------------- compare
+    try:
+        return timed(run)
+    finally:
+        assign_mod.MEMORY_FROM_EVENTS = threshold
 
 
 def stored(engine: Engine) -> pd.DataFrame:
+    """gridlink's stored answer, in the peers' columns."""
     with engine.connect() as conn:
-        return pd.read_sql(text(
-            "SELECT client_id, grid_code, micro_grid_code, dedicated_grid_codes AS dedicated,"
-            " assignment, nearest_grid_code, nearest_distance_m, camera_codes"
-            " FROM events_with_assignment"), conn)
+        frame = pd.read_sql(text(
+            "SELECT event_id AS id, grid_code, micro_grid_code, dedicated_grid_codes AS"
+            " dedicated, assignment, nearest_grid_code, nearest_distance_m, camera_codes"
+            " FROM event_assignments ORDER BY event_id"), conn)
+    frame["dedicated"] = [list(v) if v is not None else None for v in frame.dedicated]
+    frame["camera_codes"] = [list(v) if v is not None else [] for v in frame.camera_codes]
+    return frame
 
 
-def compare(sql: pd.DataFrame, mem: pd.DataFrame) -> dict[str, int]:
-    """Count events on which the two paths differ, per field (examples printed)."""
-    both = sql.merge(mem, on="client_id", suffixes=("_sql", "_mem"))
-    diffs: dict[str, int] = {}
-    for field in ("grid_code", "micro_grid_code", "assignment", "nearest_grid_code"):
-        a, b = both[f"{field}_sql"], both[f"{field}_mem"]
-        bad = ~((a == b) | (a.isna() & b.isna()))
-        diffs[field] = int(bad.sum())
-        _examples(both[bad], field)
-    norm = [(list(x) if isinstance(x, list | np.ndarray) else []) for x in both.dedicated_sql]
-    normm = [(list(x) if isinstance(x, list) else []) for x in both.dedicated_mem]
-    diffs["dedicated"] = sum(a != b for a, b in zip(norm, normm, strict=True))
-    cams = [list(x) if x is not None else [] for x in both.camera_codes_sql]
-    bad_cam = [i for i, (a, b) in enumerate(zip(cams, both.camera_codes_mem, strict=True))
-               if a != list(b)]
-    diffs["camera_codes"] = len(bad_cam)
-    _examples(both.iloc[bad_cam], "camera_codes")
-    d_sql, d_mem = both.nearest_distance_m_sql, both.nearest_distance_m_mem
-    rel = (d_sql - d_mem).abs() / d_mem.clip(lower=1.0)
-    diffs["nearest_distance_>0.5%"] = int((rel > 0.005).sum())
-    return diffs
+# --------------------------------------------------------------------------- comparing
 
 
-def _examples(rows: pd.DataFrame, field: str) -> None:
-    for _, row in rows.head(3).iterrows():
-        print(f"  differs on {field}: {row.client_id}: sql={row.get(field + '_sql')!r} "
-              f"mem={row.get(field + '_mem')!r}")
+def differences(result: pd.DataFrame, oracle: pd.DataFrame) -> tuple[int, dict[str, int],
+                                                                       list[str]]:
+    """(events differing on any field, per-field counts, up to 3 examples per field)."""
+    both = oracle.merge(result, on="id", how="left", suffixes=("_o", "_r"))
+    bad_any = np.zeros(len(both), dtype=bool)
+    counts: dict[str, int] = {}
+    examples: list[str] = []
+    for name in FIELDS:
+        a, b = both[f"{name}_o"].to_numpy(dtype=object), both[f"{name}_r"].to_numpy(dtype=object)
+        bad = np.array([_norm(x) != _norm(y) for x, y in zip(a, b, strict=True)])
+        counts[name] = int(bad.sum())
+        bad_any |= bad
+        examples += [f"{name} id {both.id.iloc[i]}: oracle {a[i]!r}, engine {b[i]!r}"
+                     for i in np.flatnonzero(bad)[:3]]
+    return int(bad_any.sum()), counts, examples
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, list | tuple | np.ndarray):
+        return tuple(value) or None
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return value
 
 
 # --------------------------------------------------------------------------- main
 
 
+def run_round(engine: Engine, inputs: EngineInputs, peers: list[str], srid: int,
+              tolerance_m: float, oracle: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """One round: every peer, then gridlink fresh and re-run; rows of the table."""
+    rows = []
+    for name in peers:
+        module = PEERS[name]
+        result, seconds, peak = timed(lambda m=module: m.run(inputs, K, tolerance_m, srid))
+        rows.append({"engine": module.NAME, "s": seconds, "peak": peak, "result": result,
+                     "peer": True})
+        print(f"  {module.NAME}: {seconds:.2f} s, peak {peak:.0f} MiB", flush=True)
+    for fresh, rollups in ((True, False), (True, True), (False, True)):
+        summary, seconds, peak = time_gridlink(engine, fresh=fresh, rollups=rollups)
+        label = ("gridlink, fresh, rollup triggers off (rolled back)" if not rollups
+                 else "gridlink persisted, fresh" if fresh else "gridlink persisted, re-run")
+        rows.append({"engine": label, "s": seconds, "peak": peak, "peer": False,
+                     "result": stored(engine) if fresh and rollups else None,
+                     "note": f"{summary.changed:,} rows written; steps {summary.steps}"})
+        print(f"  {label}: {seconds:.2f} s, peak {peak:.0f} MiB, {rows[-1]['note']}",
+              flush=True)
+    return rows
+
+
+def print_table(rows: list[dict[str, Any]], events: int, oracle: pd.DataFrame) -> None:
+    fastest = min(r["s"] for r in rows if r["peer"])
+    print("\n| engine | s | rows/s | peak MiB | ratio to fastest peer | events differing"
+          " from the oracle |\n|---|---|---|---|---|---|")
+    for r in rows:
+        diff = "—"
+        if r["result"] is not None and r["engine"] != geopandas_oracle.NAME:
+            n, per_field, examples = differences(r["result"], oracle)
+            diff = f"{n:,} {per_field if n else ''}".strip()
+            for example in examples[:6]:
+                print(f"    {r['engine']} differs on {example}")
+        elif r["engine"] == geopandas_oracle.NAME:
+            diff = "(oracle)"
+        print(f"| {r['engine']} | {r['s']:.2f} | {events / r['s']:,.0f} | {r['peak']:.0f} |"
+              f" {r['s'] / fastest:.2f} | {diff} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--grids", type=int, default=10_000)
-    parser.add_argument("--cameras", type=int, default=100_000)
-    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--grids", type=int, default=CitySize.grids)
+    parser.add_argument("--cameras", type=int, default=CitySize.cameras)
+    parser.add_argument("--events", type=int, default=CitySize.events)
+    parser.add_argument("--views", type=int, default=CitySize.views,
+                        help="cameras given visibility polygons and shadows (-1: all)")
+    parser.add_argument("--resolution", type=float, default=CitySize.resolution)
     parser.add_argument("--url", default=None, help="server URL (default: test cluster)")
     parser.add_argument("--skip-load", action="store_true", help="reuse gridlink_bench")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--peers", default="geopandas,duckdb,sedona")
+    parser.add_argument("--sql-path", action="store_true",
+                        help="also time gridlink's SQL steps (the path before the engine)")
     args = parser.parse_args()
-    srid = get_settings().metric_srid
-    t0 = time.perf_counter()
-    city = generate_city(seed=42, grids=args.grids, cameras=args.cameras, events=args.events)
-    print(f"generated city in {time.perf_counter() - t0:.1f} s: "
-          + ", ".join(f"{k} {len(v):,}" for k, v in city.items()))
-    if args.skip_load:
-        url = make_url(args.url or "postgresql+psycopg://postgres@127.0.0.1:55433/"
-                       ).set(database="gridlink_bench").render_as_string(hide_password=False)
-    else:
-        url = scratch_database(args.url, "gridlink_bench")
-    engine = create_engine(url)
-    if not args.skip_load:
-        t0 = time.perf_counter()
-        load_city(engine, city)
-        print(f"loaded with COPY in {time.perf_counter() - t0:.1f} s (not timed below)")
-
-    timings = {}
-    for run in ("first", "rerun"):
-        t0 = time.perf_counter()
-        with Session(engine) as session, session.begin():
-            summary = assign_events(session, "all", k=K)
-        timings[run] = time.perf_counter() - t0
-        print(f"gridlink set-based assign + write + commit ({run} run): {timings[run]:.2f} s, "
-              f"{summary.changed:,} rows written")
-        print(f"  {summary.events:,} events: {summary.covered:,} covered, {summary.snapped:,} "
-              f"snapped, {summary.unassigned:,} unassigned, {summary.with_cameras:,} with "
-              "cameras")
-        print("  gridlink steps (s):", summary.steps)
-
-    t0 = time.perf_counter()
-    mem = oracle(city, srid)
-    t_mem = time.perf_counter() - t0
-    print(f"geopandas in memory (sjoin + sjoin_nearest + FOV filter): {t_mem:.2f} s")
-    for run, seconds in timings.items():
-        print(f"ratio gridlink ({run} run, persisted) / geopandas (in memory) = "
-              f"{seconds / t_mem:.2f}")
-    diffs = compare(stored(engine), mem)
-    print("events differing per field:", diffs)
+    size = CitySize(args.grids, args.cameras, args.events, args.views, args.resolution)
+    engine = scratch_city(size, args.url, reuse=args.skip_load)
+    settings = get_settings()
+    inputs = engine_inputs(engine)
+    print(f"inputs: {len(inputs.events):,} events, {len(inputs.grids):,} grids,"
+          f" {len(inputs.cameras):,} online cameras, {len(inputs.shadows):,} shadows;"
+          f" load average {os.getloadavg()}")
+    peers = args.peers.split(",")
+    oracle = None
+    for n in range(args.rounds):
+        print(f"round {n + 1} ({time.strftime('%H:%M:%S')} UTC, load {os.getloadavg()})")
+        rows = run_round(engine, inputs, peers, settings.metric_srid,
+                         settings.gps_tolerance_m, oracle)
+        oracle = next((r["result"] for r in rows if r["engine"] == geopandas_oracle.NAME),
+                      oracle)
+        if oracle is not None:
+            print_table(rows, len(inputs.events), oracle)
+    if args.sql_path:
+        summary, seconds, peak = time_gridlink(engine, fresh=True, in_memory=False)
+        print(f"gridlink SQL steps, fresh: {seconds:.2f} s, peak {peak:.0f} MiB,"
+              f" steps {summary.steps}")
     engine.dispose()
 
 

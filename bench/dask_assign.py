@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.assign import load_city
+from bench.assign_city import load_city
 from bench.common import scratch_database
 from data.demo import generate_city
 from geo.assign import assign_events

@@ -3,7 +3,7 @@
     .venv/bin/python bench/planning.py                 # demo district + 10,000-grid city
     .venv/bin/python bench/planning.py --city-grids 0  # demo district only
 
-Loads the demo city (data/demo.py, COPY loader of bench/assign.py plus buildings) into a
+Loads the demo city (data/demo.py, COPY loader of bench/assign_city.py, buildings included) into a
 scratch database ``gridlink_bench_planning`` on the test cluster (or ``--url``), then times
 
 * ``validate_area`` of the whole district (coverage of grids in communities and micro-grids
@@ -38,8 +38,8 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.assign import load_city
-from bench.common import copy_frame, scratch_database, wkb_hex
+from bench.assign_city import load_city
+from bench.common import scratch_database
 from data.demo import generate_city
 from geo.crs import to_lonlat
 from geo.planning import operations as ops
@@ -66,13 +66,7 @@ def timed(fn: Callable[[], Any], runs: int = 1) -> tuple[float, Any]:
 
 def load(engine: Engine, grids: int, events: int, cameras: int) -> dict[str, pd.DataFrame]:
     city = generate_city(grids=grids, events=events, cameras=cameras)
-    load_city(engine, city)
-    b = city["buildings"]
-    copy_frame(engine, "buildings", pd.DataFrame({
-        "code": b["code"], "name": b["name"], "households": b.households.fillna(0).astype(int),
-        "population": b.population.fillna(0).astype(int), "geom": wkb_hex(b)}))
-    with engine.begin() as conn:
-        conn.execute(text("ANALYZE"))
+    load_city(engine, city)  # buildings included
     return city
 
 

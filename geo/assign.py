@@ -30,16 +30,17 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import TextClause, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from geo.assign_memory import MEMORY_FROM_EVENTS, assign_in_memory
 from geo.cameras import OFF_AXIS_SQL, bearing_sql, facing_sql
 from geo.errors import NotFound, ValidationFailed
-from geo.event_assignments import unchanged_sql, write_changed
+from geo.event_assignments import KEEP_REASSIGNED, unchanged_sql, write_changed
 from geo.events import FINISHED_STATUSES
+from geo.nearest_grid import NEAREST_GRIDS
 from geo.settings import Settings, get_settings
 
 SUBDIVIDE_VERTICES = 64
@@ -108,8 +109,14 @@ def assign_events(session: Session, scope: str = "all", *, area_code: str | None
         where = f"({where}) AND e.status <> ALL(:finished)"
         params = {**params, "finished": list(FINISHED_STATUSES)}
     where = f"({where}) AND {KEEP_REASSIGNED}"
-    work = _WorkTables(session)
     clock = _Clock(progress)
+    if _selected_at_least(session, where, params, MEMORY_FROM_EVENTS):
+        counts = assign_in_memory(session, where, params, k, settings.gps_tolerance_m,
+                                  clock.lap)
+        return AssignSummary(events=counts.n, covered=counts.covered, snapped=counts.snapped,
+                             unassigned=counts.unassigned, with_cameras=counts.with_cameras,
+                             seconds=clock.total(), changed=counts.changed, steps=clock.steps)
+    work = _WorkTables(session)
     clock.events = work.select_events(where, params)
     large = clock.events >= SUBDIVIDE_FROM_EVENTS
     restore = _set_local(session, LARGE_RUN_SETTINGS if large else {})
@@ -133,6 +140,14 @@ def assign_events(session: Session, scope: str = "all", *, area_code: str | None
     return summary
 
 
+def _selected_at_least(session: Session, where: str, params: dict[str, object],
+                       n: int) -> bool:
+    """Whether at least ``n`` events match ``where`` (counting stops at ``n``)."""
+    return bool(session.execute(text(
+        f"SELECT count(*) >= :n FROM (SELECT 1 FROM events e WHERE {where} LIMIT :n) x"),  # noqa: S608
+        {**params, "n": n}).scalar_one())
+
+
 class _Clock:
     STEPS = 6
 
@@ -142,7 +157,10 @@ class _Clock:
         self.progress = progress
         self.events = 0
 
-    def lap(self, name: str) -> None:
+    def lap(self, name: str, events: int | None = None) -> None:
+        """Close step ``name`` (``events``: the run's event count, once known)."""
+        if events is not None:
+            self.events = events
         now = time.perf_counter()
         self.steps[name] = round(now - self.last, 3)
         self.last = now
@@ -162,10 +180,6 @@ def _set_local(session: Session, values: dict[str, str]) -> dict[str, str]:
                                            {"n": name}).scalar_one())
         session.execute(text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
     return before
-
-
-KEEP_REASSIGNED = "NOT EXISTS (SELECT FROM event_reassignments r WHERE r.event_id = e.id)"
-"""A case a dispatcher reassigned (geo.reassignments) stays in the grid chosen for it."""
 
 
 def _scope_filter(session: Session, scope: str, area_code: str | None,
@@ -223,40 +237,6 @@ CAMERA_PICKS = """
     "<EXACT_FACING>", _EXACT_FACING)
 """Work table ``cam_pick(id, camera_codes)``: the k nearest covering online cameras per event
 (:meth:`_WorkTables.camera_picks`); constant fragments of geo.cameras filled in."""
-
-
-NEAREST_GRIDS = """
-    SELECT e.id, n.code, n.community_code, n.d,
-      CASE WHEN n.d <= :tol THEN (
-        SELECT m.code FROM grids m WHERE m.valid_to IS NULL AND m.level = 'micro'
-          AND m.parent_code = n.code
-        ORDER BY ST_Distance(geography(m.geom), geography(e.geom)), m.code LIMIT 1)
-      END AS micro
-    FROM (<points>) e CROSS JOIN LATERAL (
-      SELECT code, community_code, d FROM (
-        SELECT g.code, g.community_code,
-               ST_Distance(geography(g.geom), geography(e.geom)) AS d
-        FROM grids g WHERE g.valid_to IS NULL AND g.level = 'grid'
-          AND g.kind <> 'dedicated'
-        ORDER BY geography(g.geom) <-> geography(e.geom) LIMIT 8) c
-      ORDER BY d, code LIMIT 1) n"""
-"""``(id, code, community_code, d, micro)``: for each point ``(id, geom)`` of ``<points>``
-(SQL filled in by the caller), the nearest current ordinary grid (geodesic m, ties by
-code) and, within ``:tol`` m, the nearest micro-grid of it (:meth:`_WorkTables.snap_outside`,
-:func:`nearest_grids_of`)."""
-
-
-def nearest_grids_of(session: Session, ids: list[int], lons: list[float], lats: list[float],
-                     tolerance_m: float) -> list[Any]:
-    """The nearest-grid rows of :data:`NEAREST_GRIDS` for WGS 84 points (degrees) ``ids``:
-    what :func:`assign_events` stores for events outside every ordinary grid (snapped within
-    ``tolerance_m`` metres, else unassigned). A point gets no row when there is no grid at
-    all. Read-only."""
-    points = ("SELECT p.id, ST_SetSRID(ST_MakePoint(p.x, p.y), 4326) AS geom FROM"
-              " unnest(CAST(:ids AS bigint[]), CAST(:xs AS float8[]), CAST(:ys AS float8[]))"
-              " AS p(id, x, y)")
-    return list(session.execute(text(NEAREST_GRIDS.replace("<points>", points)),
-                                {"ids": ids, "xs": lons, "ys": lats, "tol": tolerance_m}).all())
 
 
 class _Names(dict[str, str]):

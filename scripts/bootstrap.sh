@@ -49,7 +49,7 @@ stamp=.venv/.gridlink-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     say "installing gridlink and its Python dependencies into .venv"
     .venv/bin/pip install -q --upgrade pip >/dev/null
-    .venv/bin/pip install -q -e '.[dev]'
+    .venv/bin/pip install -q -e '.[dev,bench]'
     touch "$stamp"
 fi
 

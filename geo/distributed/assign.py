@@ -42,10 +42,8 @@ from sqlalchemy.orm import Session
 
 from geo.assign import (
     EQUATOR_METRES_PER_DEGREE,
-    KEEP_REASSIGNED,
     METRES_PER_DEGREE_LAT_MIN,
     AssignSummary,
-    nearest_grids_of,
 )
 from geo.db import engine_for, libpq_url, session_factory, transaction
 from geo.distributed.partitions import (
@@ -56,7 +54,9 @@ from geo.distributed.partitions import (
 )
 from geo.distributed.rules import RANGE_MARGIN, camera_picks, covering_grids, snapped
 from geo.errors import ValidationFailed
-from geo.event_assignments import COLUMNS, unchanged_sql, write_changed
+from geo.event_assignments import COLUMNS
+from geo.event_assignments import write_staged as write_staged_rows
+from geo.nearest_grid import nearest_grids_of
 from geo.settings import Settings, get_settings
 
 RUN_COLUMNS = {"partition": "int64", "events": "int64", "outside": "int64",
@@ -238,28 +238,13 @@ def copy_rows(database_url: str, stage: str, rows: pd.DataFrame) -> None:
 
 
 def write_staged(session: Session, stage: str) -> DaskAssignSummary:
-    """Store the staged rows of events that still exist: changed rows updated, new rows
-    inserted (:func:`geo.event_assignments.write_changed`); cases a dispatcher reassigned
-    keep their grid, as in :func:`geo.assign.assign_events`; never commits."""
-    result = f"{stage}_result"
-    session.execute(text(
-        f"CREATE UNLOGGED TABLE {result} AS SELECT x.*, a.event_id IS NOT NULL AS known,"  # noqa: S608
-        f" a.event_id IS NOT NULL AND {unchanged_sql('a', 'x')} AS same"
-        f" FROM {stage} x JOIN events e ON e.id = x.id"
-        " LEFT JOIN event_assignments a ON a.event_id = x.id"
-        f" WHERE {KEEP_REASSIGNED}"))
-    row = session.execute(text(
-        "SELECT count(*) AS n, count(*) FILTER (WHERE known AND NOT same) AS stale,"  # noqa: S608
-        " count(*) FILTER (WHERE NOT known) AS new,"
-        " count(*) FILTER (WHERE assignment = 'covered') AS covered,"
-        " count(*) FILTER (WHERE assignment = 'snapped') AS snapped,"
-        " count(*) FILTER (WHERE assignment = 'unassigned') AS unassigned,"
-        f" count(*) FILTER (WHERE cardinality(camera_codes) > 0) AS cams FROM {result}")).one()
-    write_changed(session, result, stale=bool(row.stale), new=bool(row.new))
-    session.execute(text(f"DROP TABLE {result}"))
-    return DaskAssignSummary(events=row.n, covered=row.covered, snapped=row.snapped,
-                             unassigned=row.unassigned, with_cameras=row.cams, seconds=0.0,
-                             changed=int(row.stale) + int(row.new))
+    """Store the staged rows of events that still exist (cases a dispatcher reassigned keep
+    their grid, as in :func:`geo.assign.assign_events`) through the one writer
+    (:func:`geo.event_assignments.write_staged`); never commits."""
+    counts = write_staged_rows(session, stage)
+    return DaskAssignSummary(events=counts.n, covered=counts.covered, snapped=counts.snapped,
+                             unassigned=counts.unassigned, with_cameras=counts.with_cameras,
+                             seconds=0.0, changed=counts.changed)
 
 
 def _worker_name() -> str:

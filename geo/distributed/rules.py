@@ -4,11 +4,11 @@ Grid chain (the same rule as :mod:`geo.locate` and :mod:`geo.assign`): the owner
 smallest covering current ordinary grid code (``ST_Covers``: the boundary belongs to every
 grid sharing it), the micro-grid the smallest covering micro-grid code of the owner, the
 dedicated grids every covering dedicated grid (sorted). Events inside no ordinary grid get
-their nearest grid from PostGIS (:func:`geo.assign.nearest_grids_of`, the query the
+their nearest grid from PostGIS (:func:`geo.nearest_grid.nearest_grids_of`, the query the
 single-machine path runs). Cameras: every online camera within range and facing the spot,
-by the vectorised twins of the SQL rule in :mod:`geo.cameras`
-(:func:`~geo.cameras.geodesic_bearing_distance`, :func:`~geo.cameras.is_facing`,
-:func:`~geo.cameras.covers`), the ``k`` nearest by (geodesic distance, code).
+not hidden by a building shadow, the ``k`` nearest by (geodesic distance, code). Both are
+computed by the single machine's in-memory engine (:mod:`geo.assign_arrays`): these
+functions only adapt a partition's GeoDataFrames to it.
 
 Inputs are GeoDataFrames in lon/lat (EPSG:4326); distances are geodesic metres on WGS 84.
 """
@@ -22,33 +22,42 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.assign import EQUATOR_METRES_PER_DEGREE, METRES_PER_DEGREE_LAT_MIN
-from geo.cameras import covers, geodesic_bearing_distance, is_facing
+from geo.assign_arrays import NONE, CameraArrays, GridArrays
+from geo.assign_arrays import camera_picks as nearest_cameras
+from geo.assign_arrays import covering_grids as grid_chain
+from geo.assign_memory import CELL_DEG
+from geo.cell_index import CellIndex
 
 RANGE_MARGIN = (1.01, 1.0)
 """A camera's candidate box spans ``range_m * 1.01 + 1`` m (as in :mod:`geo.assign`)."""
+
+
+def _index(events: gpd.GeoDataFrame) -> CellIndex:
+    points = events.geometry.values
+    return CellIndex(shapely.get_x(points), shapely.get_y(points), CELL_DEG)
 
 
 def covering_grids(events: gpd.GeoDataFrame, grids: gpd.GeoDataFrame) -> pd.DataFrame:
     """Owner grid, its community, micro-grid and dedicated grids of each event (by position
     in ``events``; index ``e``). ``grids`` has ``code, level, kind, parent_code,
     community_code`` and the current geometries. Events covered by no ordinary grid have
-    ``grid_code`` None."""
-    tree = shapely.STRtree(grids.geometry.values)
-    ev_i, g_i = tree.query(events.geometry.values, predicate="covered_by")
-    hits = pd.DataFrame({"e": ev_i, "code": grids.code.values[g_i],
-                         "cls": grid_classes(grids)[g_i],
-                         "parent": grids.parent_code.values[g_i],
-                         "community": grids.community_code.values[g_i]})
+    ``grid_code`` None. The rules of :func:`geo.assign_arrays.covering_grids`."""
+    grids = grids.sort_values("code")
+    codes = grids.code.to_numpy(dtype=object)
+    position = {code: i for i, code in enumerate(codes)}
+    arrays = GridArrays(codes=codes, cls=grid_classes(grids).astype(np.int8),
+                        parent=np.array([position.get(p, NONE) for p in grids.parent_code],
+                                        dtype=np.int64),
+                        community=grids.community_code.to_numpy(dtype=object),
+                        geoms=grids.geometry.to_numpy())
+    owners = grid_chain(_index(events), arrays)
+    lookup = np.array([*codes, None], dtype=object)  # NONE (-1) → None
     out = pd.DataFrame(index=pd.RangeIndex(len(events), name="e"))
-    owners = hits[hits.cls == 0].sort_values(["e", "code"]).drop_duplicates("e").set_index("e")
-    out["grid_code"] = owners.code
-    out["community_code"] = owners.community
-    micro = hits[hits.cls == 1]
-    of_owner = micro.loc[micro.parent.values == out.grid_code.reindex(micro.e).values]
-    out["micro_grid_code"] = of_owner.groupby("e").code.min()
-    out["dedicated_grid_codes"] = (hits[hits.cls == 2].groupby("e").code
-                                   .agg(lambda codes: sorted(set(codes))))
+    out["grid_code"] = lookup[owners.grid]
+    out["community_code"] = np.array([*arrays.community, None], dtype=object)[owners.grid]
+    out["micro_grid_code"] = lookup[owners.micro]
+    out["dedicated_grid_codes"] = pd.Series(
+        {e: [str(codes[g]) for g in gs] for e, gs in owners.dedicated.items()}, dtype=object)
     return out.astype(object).where(out.notna(), None)
 
 
@@ -62,50 +71,33 @@ def camera_picks(events: gpd.GeoDataFrame, cameras: gpd.GeoDataFrame, k: int,
                  shadows: gpd.GeoDataFrame | None = None) -> list[list[str]]:
     """The ``k`` nearest cameras covering each event (codes, nearest first; ties by code).
 
-    ``cameras`` has ``code, camera_type, azimuth_deg, fov_deg, range_m, status`` and points.
-    Candidates come from a lon/lat box that contains each camera's range on the ellipsoid;
-    every candidate is then tested exactly (geodesic distance and bearing, :mod:`geo.cameras`).
-    ``shadows`` (``camera_code`` and polygons, ``camera_shadows``): a pair whose event lies in
-    a shadow of that camera is left out, as ``geo.assign`` does (GEOS ``covers``, the
-    predicate of PostGIS ``ST_Covers``).
+    ``cameras`` has ``code, camera_type, azimuth_deg, fov_deg, range_m, status`` and points;
+    ``shadows`` (``camera_code`` and polygons, ``camera_shadows``) hide spots from their
+    camera. The rules of :func:`geo.assign_arrays.camera_picks`.
     """
+    cams = cameras[cameras.status == "online"].sort_values("code")
+    position = {code: i for i, code in enumerate(cams.code)}
+    sh = shadows if shadows is not None else gpd.GeoDataFrame(
+        {"camera_code": []}, geometry=gpd.GeoSeries([]))
+    sh = sh[sh.camera_code.isin(position)]
+    arrays = CameraArrays(
+        codes=cams.code.to_numpy(dtype=object), x=shapely.get_x(cams.geometry.values),
+        y=shapely.get_y(cams.geometry.values), azimuth=cams.azimuth_deg.to_numpy(float),
+        fov=cams.fov_deg.to_numpy(float),
+        sees_all=((cams.camera_type == "ptz") | (cams.fov_deg >= 360)).to_numpy(bool),
+        range_m=cams.range_m.to_numpy(float), shadow_geoms=sh.geometry.to_numpy(),
+        shadow_camera=np.array([position[c] for c in sh.camera_code], dtype=np.int64))
     picks: list[list[str]] = [[] for _ in range(len(events))]
-    if k == 0 or len(cameras) == 0 or len(events) == 0:
-        return picks
-    cx, cy = shapely.get_x(cameras.geometry.values), shapely.get_y(cameras.geometry.values)
-    r = cameras.range_m.to_numpy(float) * RANGE_MARGIN[0] + RANGE_MARGIN[1]
-    dlat = r / METRES_PER_DEGREE_LAT_MIN
-    dlon = r / (EQUATOR_METRES_PER_DEGREE
-                * np.cos(np.radians(np.minimum(89.0, np.abs(cy) + dlat))))
-    boxes = shapely.box(cx - dlon, cy - dlat, cx + dlon, cy + dlat)
-    points = events.geometry.values
-    cam_i, ev_i = shapely.STRtree(points).query(boxes)
-    ex, ey = shapely.get_x(points[ev_i]), shapely.get_y(points[ev_i])
-    bearing, dist = geodesic_bearing_distance(cx[cam_i], cy[cam_i], ex, ey)
-    facing = is_facing(bearing, cameras.azimuth_deg.values[cam_i],
-                       cameras.fov_deg.values[cam_i], cameras.camera_type.values[cam_i])
-    ok = covers(dist, cameras.range_m.values[cam_i], facing, cameras.status.values[cam_i])
-    pairs = pd.DataFrame({"e": ev_i[ok], "d": dist[ok], "code": cameras.code.values[cam_i][ok]})
-    if shadows is not None and len(shadows):
-        pairs = pairs[~pairs.set_index(["e", "code"]).index.isin(_hidden(points, shadows))]
-    pairs = pairs.sort_values(["e", "d", "code"])
-    pairs = pairs[pairs.groupby("e").cumcount() < k]
-    for e, codes in zip(pairs.e.to_numpy(), pairs.code.to_numpy(), strict=True):
-        picks[e].append(str(codes))
+    if len(events):
+        for e, c in zip(*nearest_cameras(_index(events), arrays, k), strict=True):
+            picks[e].append(str(arrays.codes[c]))
     return picks
-
-
-def _hidden(points: np.ndarray, shadows: gpd.GeoDataFrame) -> pd.MultiIndex:
-    """(event position, camera code) of every event point a camera's shadow covers."""
-    shadow_i, ev_i = shapely.STRtree(points).query(shadows.geometry.values, predicate="covers")
-    return pd.MultiIndex.from_arrays([ev_i, shadows.camera_code.values[shadow_i]],
-                                     names=["e", "code"])
 
 
 def snapped(owners: pd.DataFrame, nearest: list[Any], tolerance_m: float) -> pd.DataFrame:
     """``owners`` (:func:`covering_grids`) with the events outside every ordinary grid
     completed from ``nearest`` (rows ``id, code, community_code, d, micro`` of
-    :func:`geo.assign.nearest_grids_of`, ``id`` = position in the partition): ``snapped``
+    :func:`geo.nearest_grid.nearest_grids_of`, ``id`` = position in the partition): ``snapped``
     to the nearest grid within ``tolerance_m`` metres, else ``unassigned``; the others
     ``covered``."""
     out = owners.copy()

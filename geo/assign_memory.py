@@ -1,0 +1,175 @@
+"""Bulk assignment computed in memory (numpy + shapely 2, one thread per core) and written
+back with COPY: the engine :func:`geo.assign.assign_events` uses from
+:data:`MEMORY_FROM_EVENTS` events on (measured in bench/assign.py, see docs/scale.md).
+
+1. the selected events' ids and coordinates come out of PostgreSQL as one binary COPY;
+2. the current grids over the events' extent, the online cameras that may reach it and
+   their building shadows are read once (the grids prepared by GEOS);
+3. the events are cut into one spatial slice per thread (equal counts, west to east); each
+   thread buckets its slice (:class:`geo.cell_index.CellIndex`) and applies the rules of
+   :mod:`geo.assign_arrays` (shapely and numpy release the GIL in their loops);
+4. events covered by no ordinary grid get their nearest grid from PostGIS
+   (:func:`geo.nearest_grid.nearest_grids_of`, the query of the SQL path);
+5. the rows are COPYed into UNLOGGED work tables (:mod:`geo.assign_stage`: covered events
+   as integers, binary) and stored by the one writer
+   (:func:`geo.event_assignments.write_staged`): changed rows updated, new rows inserted.
+
+Never commits; the work table lives in the caller's transaction and is dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import psycopg
+import shapely
+from numpy.typing import NDArray
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.assign_arrays import (
+    NONE,
+    CameraArrays,
+    Computed,
+    GridArrays,
+    Owners,
+    Selected,
+    camera_picks,
+    covering_grids,
+)
+from geo.assign_stage import AssignStage
+from geo.cell_index import CellIndex
+from geo.db import psycopg_connection
+from geo.event_assignments import StagedCounts, write_staged
+from geo.nearest_grid import nearest_grids_of
+
+MEMORY_FROM_EVENTS = 20_000
+"""From this many selected events on, :func:`geo.assign.assign_events` computes in memory;
+below it the SQL steps answer sooner (no grids or cameras to read into Python)."""
+CELL_DEG = 0.001
+"""Cell of the events' bucket index (degrees, ~100 m): a grid or camera box spans a few."""
+_BINARY_ROW = np.dtype([("n", ">i2"), ("l0", ">i4"), ("id", ">i8"), ("l1", ">i4"),
+                        ("x", ">f8"), ("l2", ">i4"), ("y", ">f8")])
+"""One row of ``COPY (SELECT id, x, y) TO STDOUT (FORMAT binary)``."""
+
+
+def select_events(session: Session, where: str, params: dict[str, Any]) -> Selected:
+    """Ids and coordinates of ``events e`` matching the SQL condition ``where`` (code-made,
+    values bound client-side by psycopg from ``params``), as one binary COPY (table order:
+    the writer sorts by id)."""
+    sql = re.sub(r"(?<!:):(\w+)", r"%(\1)s",
+                 "COPY (SELECT e.id, ST_X(e.geom), ST_Y(e.geom) FROM events e WHERE "  # noqa: S608
+                 f"{where}) TO STDOUT (FORMAT binary)")
+    cur = psycopg.ClientCursor(psycopg_connection(session))
+    with cur.copy(sql, params or None) as copy:
+        data = b"".join(bytes(chunk) for chunk in copy)
+    rows = np.frombuffer(data, dtype=_BINARY_ROW, offset=19,
+                         count=(len(data) - 21) // _BINARY_ROW.itemsize)
+    return Selected(rows["id"].astype(np.int64), rows["x"].astype(np.float64),
+                    rows["y"].astype(np.float64))
+
+
+def read_grids(session: Session, box: tuple[float, float, float, float]) -> GridArrays:
+    """Current grids whose box meets ``box`` (lon/lat degrees), sorted by code."""
+    rows = session.execute(text(
+        "SELECT code, level, kind, parent_code, community_code, ST_AsBinary(geom) AS wkb"
+        " FROM grids WHERE valid_to IS NULL"
+        " AND geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) ORDER BY code"),
+        dict(zip(("x0", "y0", "x1", "y1"), box, strict=True))).all()
+    codes = np.array([r.code for r in rows], dtype=object)
+    position = {code: i for i, code in enumerate(codes)}
+    return GridArrays(
+        codes=codes,
+        cls=np.array([1 if r.level == "micro" else 2 if r.kind == "dedicated" else 0
+                      for r in rows], dtype=np.int8),
+        parent=np.array([position.get(r.parent_code, NONE) for r in rows], dtype=np.int64),
+        community=np.array([r.community_code for r in rows], dtype=object),
+        geoms=shapely.from_wkb(np.array([bytes(r.wkb) for r in rows], dtype=object)))
+
+
+def read_cameras(session: Session, box: tuple[float, float, float, float]) -> CameraArrays:
+    """Online cameras whose range may reach ``box`` (lon/lat degrees) and their shadows."""
+    params = dict(zip(("x0", "y0", "x1", "y1"), box, strict=True))
+    reach = "(range_m * 1.01 + 1.0) / 110574.0"
+    near = (f"status = 'online' AND ST_Expand(geom, {reach} / cos(radians(least(89.0,"
+            f" abs(ST_Y(geom)) + {reach})))) && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)")
+    cams = session.execute(text(
+        "SELECT code, ST_X(geom) AS x, ST_Y(geom) AS y, azimuth_deg, fov_deg, range_m,"  # noqa: S608
+        f" camera_type = 'ptz' OR fov_deg >= 360 AS sees_all FROM cameras WHERE {near}"
+        " ORDER BY code"), params).all()
+    shadows = session.execute(text(
+        "SELECT s.camera_code, ST_AsBinary(s.geom) AS wkb FROM camera_shadows s"  # noqa: S608
+        f" WHERE s.camera_code IN (SELECT code FROM cameras WHERE {near})"), params).all()
+    position = {c.code: i for i, c in enumerate(cams)}
+
+    def column(name: str, dtype: Any) -> NDArray[Any]:
+        return np.array([getattr(c, name) for c in cams], dtype=dtype)
+
+    return CameraArrays(
+        codes=column("code", object), x=column("x", float), y=column("y", float),
+        azimuth=column("azimuth_deg", float), fov=column("fov_deg", float),
+        sees_all=column("sees_all", bool), range_m=column("range_m", float),
+        shadow_geoms=shapely.from_wkb(np.array([bytes(s.wkb) for s in shadows],
+                                               dtype=object)).reshape(-1),
+        shadow_camera=np.array([position[s.camera_code] for s in shadows], dtype=np.int64))
+
+
+def compute(events: Selected, grids: GridArrays, cams: CameraArrays, k: int,
+            threads: int | None = None) -> Computed:
+    """The grid chain and camera picks of every event, one spatial slice per thread."""
+    threads = max(1, min(threads or os.cpu_count() or 1, len(events.ids) // 10_000 or 1))
+    order = np.argsort(events.x, kind="stable")
+    slices = np.array_split(order, threads)
+
+    def run(part: NDArray[np.int64]) -> tuple[Owners, NDArray[np.int64], NDArray[np.int64]]:
+        index = CellIndex(events.x[part], events.y[part], CELL_DEG)
+        owners = covering_grids(index, grids)
+        ev, cam = camera_picks(index, cams, k)
+        return owners, ev, cam
+
+    with ThreadPoolExecutor(threads) as pool:
+        results = list(pool.map(run, slices))
+    n = len(events.ids)
+    grid, micro = np.full(n, NONE, np.int64), np.full(n, NONE, np.int64)
+    dedicated: dict[int, list[int]] = {}
+    for part, (owners, _, _) in zip(slices, results, strict=True):
+        grid[part], micro[part] = owners.grid, owners.micro
+        dedicated.update({int(part[e]): g for e, g in owners.dedicated.items()})
+    pick_event = np.concatenate([part[ev] for part, (_, ev, _) in zip(slices, results,
+                                                                      strict=True)])
+    pick_camera = np.concatenate([cam for _, _, cam in results])
+    order = np.argsort(pick_event, kind="stable")
+    return Computed(Owners(grid, micro, dedicated), pick_event[order], pick_camera[order])
+
+
+def assign_in_memory(session: Session, where: str, params: dict[str, Any], k: int,
+                     tolerance_m: float, lap: Callable[..., None]) -> StagedCounts:
+    """Assign the events matching ``where`` (see :func:`select_events`) in memory and store
+    the rows through the one writer; ``lap(step)`` is called after each of six steps (the
+    first time with the number of events too)."""
+    events = select_events(session, where, params)
+    lap("select", len(events.ids))
+    box = ((float(events.x.min()), float(events.y.min()), float(events.x.max()),
+            float(events.y.max())) if len(events.ids) else (0.0, 0.0, 0.0, 0.0))
+    grids, cams = read_grids(session, box), read_cameras(session, box)
+    lap("inputs")
+    computed = compute(events, grids, cams, k)
+    lap("compute")
+    outside = np.flatnonzero(computed.owners.grid == NONE)
+    nearest = nearest_grids_of(session, outside.tolist(), events.x[outside].tolist(),
+                               events.y[outside].tolist(), tolerance_m)
+    lap("snap")
+    stage = AssignStage(session, k)
+    stage.lists(grids, cams, [r.community_code for r in nearest])
+    stage.covered(events, computed)
+    stage.others(events, computed, {int(r.id): r for r in nearest}, tolerance_m)
+    lap("stage")
+    counts = write_staged(session, stage.source(), recheck_events=False)
+    stage.drop()
+    lap("write")
+    return counts
