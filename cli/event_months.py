@@ -48,12 +48,14 @@ def archive_command(
                                    "months can be archived", [{"field": "before"}])
         with transaction() as session:
             months = months_before(session, cutoff)
+        if months:
+            console.print(f"archive directory: {directory}", soft_wrap=True)
         for partition in months:
             with transaction() as session:
                 cli_actor(session, f"events archive {partition.name}")
                 done = archive_month(session, partition, directory)
-            console.print(f"{partition.name}: {done.rows} events → {done.path} "
-                          f"(sha256 {done.sha256[:12]}…), partition dropped")
+            console.print(f"{partition.name}: {done.rows} events → {done.path.name} "
+                          f"(sha256 {done.sha256[:12]}…), partition dropped", soft_wrap=True)
     except GridlinkError as exc:
         raise fail(exc) from exc
     if not months:

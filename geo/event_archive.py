@@ -28,6 +28,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -147,7 +148,7 @@ def archive_month(session: Session, partition: MonthPartition, directory: Path
     path = directory / f"{partition.name}.parquet"
     digest = write_verified(frame, path)
     stored = _stored_checksum(session, partition)
-    in_file = gpd.read_parquet(path, columns=["id"])["id"]
+    in_file = pq.read_table(path, columns=["id"]).column("id").to_pylist()
     if (len(in_file), id_checksum(in_file)) != stored:
         raise Conflict(f"{path.name}: {len(in_file)} rows in the file, {stored[0]} in "
                        f"{partition.name}", [{"file": str(path), "partition": partition.name}])
@@ -260,7 +261,7 @@ def restore_archive(session: Session, path: Path) -> int:
 
 def _local_months(frame: gpd.GeoDataFrame) -> pd.Series:
     local = pd.to_datetime(frame["reported_at"], utc=True).dt.tz_convert("Asia/Shanghai")
-    return local.dt.to_period("M").dt.start_time.dt.date
+    return local.dt.tz_localize(None).dt.to_period("M").dt.start_time.dt.date
 
 
 def _restore_linked(session: Session, frame: gpd.GeoDataFrame) -> None:
