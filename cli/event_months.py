@@ -10,7 +10,6 @@ from cli.audit import cli_actor
 from cli.output import console, fail
 from geo.db import transaction
 from geo.errors import GridlinkError, ValidationFailed
-from geo.event_archive import archive_month, months_before, restore_archive
 from geo.event_partitions import current_month, ensure_partitions, parse_month
 from geo.settings import get_settings
 
@@ -39,6 +38,8 @@ def archive_command(
     """Write each month of events before ``--before`` to GeoParquet, verify the file, then
     drop the month's partition. One transaction per month: interrupted, a month keeps its
     rows; run again, it goes on."""
+    from geo.event_archive import archive_month, months_before  # pyarrow: only when used
+
     settings = get_settings()
     directory = to or settings.event_archive_dir or settings.home / "archive"
     try:
@@ -66,6 +67,8 @@ def restore_command(
     file: Path = typer.Argument(..., help="an events_YYYY_MM.parquet written by archive"),
 ) -> None:
     """Put an archived month back: its events, assignments and linked rows."""
+    from geo.event_archive import restore_archive  # pyarrow: only when used
+
     try:
         with transaction() as session:
             cli_actor(session, f"events restore {file.name}")
