@@ -17,7 +17,8 @@ from geo.importer import import_file
 from geo.importer.fields import parse_map
 from geo.settings import get_settings
 
-events_app = typer.Typer(help="Events: import files of reported events.", no_args_is_help=True)
+events_app = typer.Typer(help="Events: import files of reported events; monthly partitions, "
+                         "archive and restore.", no_args_is_help=True)
 
 
 def _print_summary(summary: AssignSummary) -> None:

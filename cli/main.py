@@ -14,6 +14,7 @@ from cli.audit import audit_command, cli_actor
 from cli.cluster import managed_cluster
 from cli.demo import demo_app
 from cli.dispatch import assign, events_app
+from cli.event_months import archive_command, partitions_command, restore_command
 from cli.files import export_command, import_command
 from cli.grids import grids_app
 from cli.output import console, fail
@@ -40,6 +41,9 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(plan_app, name="plan")
 app.add_typer(patrols_app, name="patrols")
 app.add_typer(events_app, name="events")
+events_app.command("partitions")(partitions_command)
+events_app.command("archive")(archive_command)
+events_app.command("restore")(restore_command)
 app.add_typer(stats_app, name="stats")
 app.add_typer(grids_app, name="grids")
 app.add_typer(cameras_app, name="cameras")

@@ -22,6 +22,7 @@ from cli.output import console
 from geo import models
 from geo.assign import assign_events, assign_units
 from geo.db import database_url, transaction
+from geo.event_partitions import ensure_partitions
 from geo.keys import create_key
 from geo.schema import upgrade
 from geo.settings import Settings, get_settings
@@ -110,6 +111,8 @@ def serve_api(settings: ApiSettings, host: str | None = None, port: int | None =
     by default ``GRIDLINK_WORKERS`` (one per core; bench/RESULTS.md, /locate)."""
     import uvicorn
 
+    with transaction() as session:  # one process, before the workers: the coming months
+        ensure_partitions(session, settings.event_partitions_ahead)
     # timeout_worker_healthcheck: uvicorn kills a worker that does not answer its
     # supervisor's ping within 5 s, dropping every request in flight; a worker importing
     # under load, or a thread holding the GIL in C code for seconds, missed it (issue #12).

@@ -126,30 +126,51 @@ def _insert_event(session: Session, data: EventIn, settings: Settings,
     """Insert, log and assign one event: (its id, its locate answer); or, when an event
     with ``data.client_id`` is stored already, (that event's id, None).
 
-    The one idempotency check, safe under concurrency: ``INSERT ... ON CONFLICT DO
-    NOTHING`` waits for a concurrent insert of the same ``client_id`` to commit, then the
-    lookup finds its row (READ COMMITTED: each statement sees what was committed before it).
+    The one idempotency check, safe under concurrency: the client id is claimed in
+    ``event_client_ids`` (``events`` is partitioned by month, so it cannot hold a unique
+    index on ``client_id``; migration 0020) with ``ON CONFLICT DO NOTHING``, which waits
+    for a concurrent claim of the same id to commit; then the lookup finds its event
+    (READ COMMITTED: each statement sees what was committed before it).
     """
     lon, lat = to_wgs84_point(data.lon, data.lat, data.crs)
     check_point(lon, lat, settings, session=session)
     reported = data.reported_at or datetime.now(UTC)
     hours = due_hours if due_hours is not None else settings.event_due_hours
+    claimed, fresh = _claim_client_id(session, data.client_id)
+    if not fresh:
+        assert claimed is not None
+        return claimed, None
     new_id = session.execute(text(
-        "INSERT INTO events (client_id, category, description, reported_at, reporter, source,"
-        " status, priority, geom, handling_level, due_at, postponements, reworks, valid,"
-        " photo_url) VALUES (:client_id, :category, :description, :reported_at, :reporter,"
+        "INSERT INTO events (id, client_id, category, description, reported_at, reporter,"
+        " source, status, priority, geom, handling_level, due_at, postponements, reworks,"
+        " valid, photo_url) VALUES (COALESCE(CAST(:id AS bigint), nextval('events_id_seq')),"
+        " :client_id, :category, :description, :reported_at, :reporter,"
         " :source, 'reported', :priority, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), 'grid',"
-        " :due_at, 0, 0, true, :photo_url) ON CONFLICT (client_id) DO NOTHING RETURNING id"),
+        " :due_at, 0, 0, true, :photo_url) RETURNING id"),
         {**data.model_dump(exclude={"lon", "lat", "crs"}), "reported_at": reported,
-         "lon": lon, "lat": lat, "due_at": reported + timedelta(hours=hours)}).scalar()
-    if new_id is None:
-        existing = session.execute(text("SELECT id FROM events WHERE client_id = :c"),
-                                   {"c": data.client_id}).scalar_one()
-        return int(existing), None
+         "lon": lon, "lat": lat, "due_at": reported + timedelta(hours=hours),
+         "id": claimed}).scalar_one()
     log_transition(session, new_id, None, "reported", data.reporter, "created")
     where = locate(session, lon, lat, k=settings.locate_k, settings=settings)
     write_one(session, new_id, where)
     return int(new_id), where
+
+
+def _claim_client_id(session: Session, client_id: str | None) -> tuple[int | None, bool]:
+    """(event id, fresh): the new event's id claimed for ``client_id`` and True; the stored
+    event's id and False when that client id is claimed already; (None, True) without a
+    client id (the insert takes its id from the sequence)."""
+    if client_id is None:
+        return None, True
+    new_id = session.execute(text(
+        "INSERT INTO event_client_ids (client_id, event_id)"
+        " VALUES (:c, nextval('events_id_seq')) ON CONFLICT (client_id) DO NOTHING"
+        " RETURNING event_id"), {"c": client_id}).scalar()
+    if new_id is not None:
+        return int(new_id), True
+    stored = session.execute(text("SELECT event_id FROM event_client_ids WHERE client_id = :c"),
+                             {"c": client_id}).scalar_one()
+    return int(stored), False
 
 
 class AlarmIn(BaseModel):

@@ -245,14 +245,16 @@ Index("ix_sites_geog", func.geography(Site.__table__.c.geom), postgresql_using="
 class Event(Base):
     """A reported event/case: what was reported and its lifecycle. Where it belongs (grid
     chain, cameras) is derived data in :class:`EventAssignment`; the database view
-    ``events_with_assignment`` joins the two."""
+    ``events_with_assignment`` joins the two. The table is partitioned by local month of
+    ``reported_at`` (migration 0020): its primary key is ``(id, reported_at)`` (``id`` alone
+    is unique by its sequence) and ``client_id`` is kept unique by ``event_client_ids``."""
 
     __tablename__ = "events"
     __table_args__ = (CheckConstraint("status IN ('reported', 'dispatched', 'in_progress', "
                                       "'resolved', 'closed', 'rejected')", name="status"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    client_id: Mapped[str | None] = mapped_column(Text, unique=True)
+    client_id: Mapped[str | None] = mapped_column(Text, index=True)
     category: Mapped[str] = mapped_column(Text, index=True)
     description: Mapped[str | None] = mapped_column(Text)
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -119,6 +119,12 @@ class Settings(BaseSettings):
     locate_k: int = Field(default=3, description="Cameras returned by /locate.")
     locate_radius_m: float = Field(default=200.0, description="Nearby-site radius (m).")
     event_due_hours: float = Field(default=72.0, description="Time to resolve a new event (h).")
+    event_partitions_ahead: int = Field(
+        default=3, ge=0, le=120, description="Monthly partitions of events created ahead of "
+        "the current month (`gridlink events partitions`, `gridlink serve`).")
+    event_archive_dir: Path | None = Field(
+        default=None, description="Where `gridlink events archive` writes GeoParquet "
+        "(default `home`/archive).")
     alarm_due_hours: float = Field(default=2.0, description="Time to resolve an alarm (h).")
     patrol_checkin_radius_m: float = Field(
         default=50.0, gt=0, description="A patrol check-in is accepted within this distance "
