@@ -291,6 +291,29 @@ def validate_area(session: Session, area_code: str, changeset_id: int | None = N
     return report
 
 
+_PUBLISHED_REVISION = """
+SELECT (SELECT string_agg(format('%s.%s.%s', layer, revision, extract(epoch FROM changed_at)),
+                          ';' ORDER BY layer)
+        FROM layer_revisions WHERE layer IN ('grids', 'buildings'))
+       || ';areas.' || coalesce((SELECT max(id) FROM layer_changes WHERE layer = 'areas'), 0)
+"""
+
+
+def published_revision(session: Session) -> str | None:
+    """A token that changes with every committed write that validating published grids
+    depends on: the revision counters of ``grids`` and ``buildings`` (migration 0011) and the
+    last change of an admin area (the change feed, migration 0010). Both are written at
+    commit, inside the writing transaction, so a reader sees the token that goes with the
+    rows it sees.
+
+    None when this transaction has written anything itself (its own uncommitted rows move no
+    counter, so no token describes what it sees): do not cache then.
+    """
+    if session.scalar(text("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")):
+        return None
+    return session.scalar(text(_PUBLISHED_REVISION))
+
+
 def _stage(session: Session, communities: list[str], grids: list[str],
            changeset_id: int | None, srid: int, snap_m: float) -> None:
     """Create the temporary tables plan_kids (grids checked) and plan_cont (what they tile,
