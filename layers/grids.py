@@ -70,8 +70,8 @@ class PlannerData:
         message), fetched by the page once it is shown; None = no problem layer.
     focus : (minlon, minlat, maxlon, maxlat) the map fits (the requested area); None = all.
     buildings : building footprints (code, households) to draw, or None (over the budget).
-    tiles_area : when set, ordinary grids (households, deviation) and micro-grids come from
-        the vector tiles of this area (``/tiles``) and ``grids`` holds the other grids only.
+    tiles_area : when set, every grid (households, deviation), dedicated grid and micro-grid
+        comes from the vector tiles of this area (``/tiles``) and ``grids`` is empty.
     """
 
     title: str
@@ -85,7 +85,7 @@ class PlannerData:
     tiles_area: str | None = None
 
 
-def planner_data(name: str, areas: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
+def planner_data(name: str, areas: gpd.GeoDataFrame, grids: gpd.GeoDataFrame | None,
                  report: ValidationReport | None, target: int,
                  focus: tuple[float, float, float, float] | None = None,
                  buildings: gpd.GeoDataFrame | None = None,
@@ -96,6 +96,9 @@ def planner_data(name: str, areas: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
     :mod:`geo.grid_counts`, as everywhere; None when the grids come from tiles, which carry
     the same counts); the map fits ``focus``, draws ``buildings`` when given and loads the
     problems from ``problems_url`` once shown; ``tiles_area``: see :class:`PlannerData`."""
+    if grids is None:  # every grid comes from the tiles
+        grids = gpd.GeoDataFrame({c: [] for c in ("code", "name", "kind", "level", "households")},
+                                 geometry=[], crs=4326)
     metrics = report.grids if report is not None else []
     counted = {g.code: g.households for g in metrics}
     grids = grids.assign(households=grids["code"].map(counted).fillna(grids["households"])
@@ -196,8 +199,9 @@ def planner_map(data: PlannerData, basemap: Basemap, zoom: int | None = None,
         households = _add_household_layer(fmap, ordinary, data.deviation, digits)
         _add_outline_layer(fmap, grids[grids["level"] == "micro"], "微网格", MICRO_COLOR,
                            zoom, metric_crs, digits, dashed=True)
-    _add_outline_layer(fmap, grids[(grids["level"] == "grid") & (grids["kind"] == "dedicated")],
-                       "专属网格", DEDICATED_COLOR, zoom, metric_crs, digits)
+        _add_outline_layer(fmap, grids[(grids["level"] == "grid")
+                                       & (grids["kind"] == "dedicated")],
+                           "专属网格", DEDICATED_COLOR, zoom, metric_crs, digits)
     _add_buildings(fmap, data.buildings, digits)
     control = folium.LayerControl(collapsed=False)
     control.add_to(fmap)
@@ -220,14 +224,18 @@ GRID_TILE_FIELDS = (("code", "网格编码"), ("name", "网格名称"), ("househ
 
 
 def _add_grid_tiles(fmap: folium.Map, area: str, bounds: Sequence[float]) -> None:
-    """Households, deviation (off at first) and micro-grids (off) from the area's tiles
-    (only those touching lon/lat ``bounds``)."""
+    """Households, deviation (off at first), dedicated grids and micro-grids (off) from the
+    area's tiles (only those touching lon/lat ``bounds``)."""
     VectorTiles("grids", tile_url("grids", area), HOUSEHOLD_LAYER,
                 binned_fill_style("households", HOUSEHOLD_BINS, opacity=0.6),
                 GRID_TILE_FIELDS, bounds=bounds).add_to(fmap)
     VectorTiles("grids", tile_url("grids", area), DEVIATION_LAYER,
                 binned_fill_style("deviation", DEVIATION_BINS, opacity=0.7),
                 GRID_TILE_FIELDS, show=False, bounds=bounds).add_to(fmap)
+    VectorTiles("dedicated_grids", tile_url("dedicated_grids", area), "专属网格",
+                keyed_line_style("kind", {}, DEDICATED_COLOR, fill_opacity=0),
+                [("code", "编码"), ("name", "名称"), ("households", "户数")],
+                bounds=bounds).add_to(fmap)
     VectorTiles("micro_grids", tile_url("micro_grids", area), "微网格",
                 keyed_line_style("level", {}, MICRO_COLOR, fill_opacity=0, dashed=True),
                 [("code", "编码"), ("name", "名称"), ("households", "户数")],

@@ -211,8 +211,7 @@ def planner_page(session: SessionDep, settings: ApiSettings, area: str | None,
     counts = mapdata.feature_counts(session, code)
     tiled = tiles_wanted(counts["grids"] + counts["micro_grids"], tiles)
     data = planner_data(name, mapdata.admin_areas_under(session, code),
-                        mapdata.dedicated_grids_under(session, code) if tiled
-                        else mapdata.grids_under(session, code),
+                        None if tiled else mapdata.grids_under(session, code),
                         None if tiled else VALIDATIONS.report(session, code, settings),
                         settings.plan_households_target,
                         focus=mapdata.area_bounds(session, code),
