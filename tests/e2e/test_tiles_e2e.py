@@ -56,8 +56,8 @@ def test_coverage_page_draws_grids_and_wedges_from_tiles(browser: Browser,
 
 def test_planner_page_draws_households_from_tiles(browser: Browser, server: Server) -> None:
     v = tiled_visit(browser, server, "/maps/grids?area=140213&tiles=true", "planner_tiles",
-                    ["grids"])
-    assert v.page.evaluate("window.glTileFeatures") == {"grids": 6}
+                    ["grids", "dedicated_grids"])
+    assert v.page.evaluate("window.glTileFeatures") == {"grids": 6, "dedicated_grids": 1}
     assert bluish(v.pixel_at(113.3010, 40.0810))  # grid 003: 350 households, blue bin
     v.page.wait_for_selector(".gl-problems-done", state="attached", timeout=15_000)
     assert v.page.evaluate("window.glProblems") == 1  # the gap, loaded after the map
