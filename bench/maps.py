@@ -273,7 +273,7 @@ def report(rows: list[dict[str, Any]], base_bytes: int, base_render: float) -> N
 
 PROBLEMS_DRAWN = "() => document.querySelector('.gl-problems-done') !== null"
 """JS: the planner page's validation problems have arrived (or failed)."""
-CITY_ZOOMS = (11, 12, 13)
+CITY_ZOOMS = (10, 11, 12)
 CITY_TILE_LAYERS = ("grids", "micro_grids", "coverage", "cameras")
 
 
@@ -285,7 +285,10 @@ def city_main(grids: int, runs: int, url: str | None, reuse: bool) -> None:
     from geo.keys import create_key
 
     if reuse:
+        from geo.schema import upgrade
+
         os.environ["GRIDLINK_DATABASE_URL"] = city_database_url(url, f"gridlink_bench_city_{grids}")
+        upgrade(os.environ["GRIDLINK_DATABASE_URL"])  # migrations added since the load
         get_settings.cache_clear()
         with transaction() as session:
             key = create_key(session, "bench viewer", "viewer")
