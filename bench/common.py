@@ -13,7 +13,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from cli.cluster import fresh_database, test_server_url
 from geo.schema import upgrade
@@ -27,6 +27,14 @@ def scratch_database(url: str | None, name: str) -> str:
     result = fresh_database(url or test_server_url(port), name)
     upgrade(result)
     return result
+
+
+def city_database_url(url: str | None, name: str) -> str:
+    """The SQLAlchemy URL of the existing database ``name`` on the server of ``url`` (default:
+    the test cluster), to reuse a city loaded by an earlier run."""
+    port = int(os.environ.get("GRIDLINK_TEST_DB_PORT", "55433"))
+    return make_url(url or test_server_url(port)).set(database=name).render_as_string(
+        hide_password=False)
 
 
 def copy_frame(engine: Engine, table: str, frame: pd.DataFrame) -> None:

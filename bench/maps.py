@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/maps.py                 # default demo city (1,200 grids)
     .venv/bin/python bench/maps.py --grids 300     # a smaller city, quicker
+    .venv/bin/python bench/maps.py --city 10000    # the city figures (COPY load, below)
+    .venv/bin/python bench/maps.py --city 10000 --reuse   # same database, not reloaded
 
 Loads the demo city (data/demo.py, through the importer) into a scratch database
 ``gridlink_bench_maps`` on the test cluster (or ``--url``), serves the app with uvicorn on
@@ -16,6 +18,14 @@ tiles (/tiles); they are also measured with ``tiles=false`` (every feature in th
 before vector tiles) for the before/after ratio. A fresh browser context per render: no tile
 comes from the browser cache.
 
+``--city N``: the demo city of N grids written with COPY (bench/planning.py's loader, ~4 min
+for 10,000 grids instead of ~30 through the importer) into ``gridlink_bench_city_N``; then the
+whole-city planner and coverage pages (bytes, server time, Chromium render, and the time until
+the planner's lazily loaded validation problems are drawn), the problems request itself (cold:
+validated; warm: from the per-revision cache) and the vector tiles of the city at a few zooms
+(tiles touching the district, bytes, build time cold and from cache). ``--reuse`` keeps the
+loaded database.
+
 Baseline, same process: the planner page of the whole district rendered *without* coverage
 simplification (tolerance ~3 cm) and with 6-decimal coordinates. Simplified and baseline pages
 are rendered alternately ``2 × --runs`` times (same machine load for both); medians compared.
@@ -24,6 +34,7 @@ are rendered alternately ``2 × --runs`` times (same machine load for both); med
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import socket
 import statistics
@@ -77,6 +88,22 @@ def load_city(grids: int | None, events: int | None = None) -> tuple[str, float]
     return key, time.perf_counter() - start
 
 
+def load_city_by_copy(grids: int) -> tuple[str, float]:
+    """Write the demo city of ``grids`` grids with COPY (bench/planning.py's loader: every
+    layer, buildings included; no importer, no assignment) and make a viewer key;
+    (key, seconds). The 10,000-grid city takes ~2 min this way, ~30 min through the importer."""
+    from bench.planning import load
+    from geo.db import get_engine, transaction
+    from geo.keys import create_key
+
+    start = time.perf_counter()
+    city = load(get_engine(), grids, events=0, cameras=round(grids * 3066 / 1200))
+    print("loaded by COPY:", ", ".join(f"{k} {len(v):,}" for k, v in city.items()))
+    with transaction() as session:
+        key = create_key(session, "bench viewer", "viewer")
+    return key, time.perf_counter() - start
+
+
 def serve() -> tuple[str, uvicorn.Server, threading.Thread]:
     from api.app import create_app
 
@@ -93,8 +120,10 @@ def serve() -> tuple[str, uvicorn.Server, threading.Thread]:
 
 
 def render_s(browser: Browser, url: str, key: str, serve_html: str | None = None,
-             ready: str = DRAWN) -> tuple[float, list[str], list[str]]:
-    """Seconds from navigation to all features drawn (+1 frame); blocked URLs; console errors."""
+             ready: str = DRAWN, then: str | None = None
+             ) -> tuple[float, list[str], list[str]]:
+    """Seconds from navigation to all features drawn (+1 frame); blocked URLs; console errors.
+    With ``then`` (JS condition), the seconds until it holds too are printed."""
     context = browser.new_context(viewport={"width": 1200, "height": 800},
                                   extra_http_headers={"X-API-Key": key})
     page: Page = context.new_page()
@@ -118,12 +147,16 @@ def render_s(browser: Browser, url: str, key: str, serve_html: str | None = None
     page.wait_for_function(ready, timeout=60_000)
     page.evaluate("new Promise(r => requestAnimationFrame(() => r()))")
     took = time.perf_counter() - start
+    if then is not None:
+        page.wait_for_function(then, timeout=600_000, polling=100)
+        print(f"    {then[:40]}... after {time.perf_counter() - start:.2f} s", flush=True)
     context.close()
     return took, blocked, errors
 
 
-def measure(browser: Browser, base: str, key: str, path: str, runs: int) -> dict[str, Any]:
-    """Server time, bytes and render time (medians) of one page."""
+def measure(browser: Browser, base: str, key: str, path: str, runs: int,
+            then: str | None = None) -> dict[str, Any]:
+    """Server time, bytes and render time (medians) of one page (``then``: see render_s)."""
     server_times, size = [], 0
     for _ in range(runs):
         start = time.perf_counter()
@@ -134,7 +167,7 @@ def measure(browser: Browser, base: str, key: str, path: str, runs: int) -> dict
     renders = []
     for _ in range(runs):
         took, blocked, errors = render_s(browser, base + path, key, response.text,
-                                         MAP_READY if "/alarms" in path else DRAWN)
+                                         MAP_READY if "/alarms" in path else DRAWN, then)
         assert not blocked and not errors, (path, blocked, errors)
         renders.append(took)
     row = {"path": path, "bytes": size, "server_s": statistics.median(server_times),
@@ -170,7 +203,13 @@ def main() -> None:
     parser.add_argument("--grids", type=int, default=None, help="default: 1,200")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--url", default=None, help="server URL where a database may be made")
+    parser.add_argument("--city", type=int, default=None,
+                        help="grids of a city loaded by COPY: the city figures only")
+    parser.add_argument("--reuse", action="store_true", help="--city: keep the loaded city")
     args = parser.parse_args()
+    if args.city:
+        city_main(args.city, args.runs, args.url, args.reuse)
+        return
     os.environ["GRIDLINK_DATABASE_URL"] = scratch_database(args.url, "gridlink_bench_maps")
     get_settings.cache_clear()
     key, load_s = load_city(args.grids)
@@ -230,6 +269,94 @@ def report(rows: list[dict[str, Any]], base_bytes: int, base_render: float) -> N
         print(f"{page} with vector tiles / all features in the page: size "
               f"{tiled['bytes'] / full['bytes']:.2f}x, render "
               f"{tiled['render_s'] / full['render_s']:.2f}x")
+
+
+PROBLEMS_DRAWN = "() => document.querySelector('.gl-problems-done') !== null"
+"""JS: the planner page's validation problems have arrived (or failed)."""
+CITY_ZOOMS = (10, 11, 12)
+CITY_TILE_LAYERS = ("grids", "micro_grids", "coverage", "cameras")
+
+
+def city_main(grids: int, runs: int, url: str | None, reuse: bool) -> None:
+    """The city figures: load (or reuse) the city, then pages, problems and tiles."""
+    from bench.common import city_database_url
+    from geo import mapdata
+    from geo.db import transaction
+    from geo.keys import create_key
+
+    if reuse:
+        from geo.schema import upgrade
+
+        os.environ["GRIDLINK_DATABASE_URL"] = city_database_url(url, f"gridlink_bench_city_{grids}")
+        upgrade(os.environ["GRIDLINK_DATABASE_URL"])  # migrations added since the load
+        get_settings.cache_clear()
+        with transaction() as session:
+            key = create_key(session, "bench viewer", "viewer")
+    else:
+        os.environ["GRIDLINK_DATABASE_URL"] = scratch_database(url, f"gridlink_bench_city_{grids}")
+        get_settings.cache_clear()
+        key, load_s = load_city_by_copy(grids)
+        print(f"city of {grids:,} grids loaded by COPY in {load_s:.1f} s", flush=True)
+    with transaction() as session:
+        district = mapdata.default_area(session)
+        bounds = mapdata.area_bounds(session, district)
+        print("features:", mapdata.feature_counts(session, district), flush=True)
+    base, server, thread = serve()
+    try:
+        problems_request(base, key, district)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            measure(browser, base, key, f"/maps/grids?area={district}", runs, PROBLEMS_DRAWN)
+            measure(browser, base, key, f"/maps/coverage?area={district}", runs)
+            browser.close()
+        for z in CITY_ZOOMS:
+            city_tiles(base, key, district, bounds, z)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    print(f"load average during the run (1/5/15 min): {os.getloadavg()}")
+
+
+def problems_request(base: str, key: str, area: str) -> None:
+    """Time the planner page's problems request twice: validated, then from the cache."""
+    path = f"/planning/validate?area={area}&format=geojson"
+    for label in ("cold (validates the city)", "warm (cached for this revision)"):
+        start = time.perf_counter()
+        response = httpx.get(base + path, headers={"X-API-Key": key}, timeout=900)
+        response.raise_for_status()
+        print(f"  problems {label}: {time.perf_counter() - start:.2f} s, "
+              f"{len(response.content) / 1024:,.0f} kB, "
+              f"{len(response.json()['features'])} problems", flush=True)
+
+
+def tile_range(bounds: tuple[float, float, float, float], z: int) -> list[tuple[int, int]]:
+    """(x, y) of the WebMercatorQuad tiles at zoom ``z`` touching lon/lat ``bounds``."""
+    def xy(lon: float, lat: float) -> tuple[int, int]:
+        n, phi = 2**z, math.radians(lat)
+        return (int((lon + 180) / 360 * n),
+                int((1 - math.asinh(math.tan(phi)) / math.pi) / 2 * n))
+    (x0, y0), (x1, y1) = xy(bounds[0], bounds[3]), xy(bounds[2], bounds[1])
+    return [(x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
+
+
+def city_tiles(base: str, key: str, area: str, bounds: tuple[float, float, float, float],
+               z: int) -> None:
+    """Per layer at zoom ``z``: tiles touching the district, their bytes, the seconds to
+    fetch them all one after another when built (cold) and again (server cache)."""
+    cells = tile_range(bounds, z)
+    with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=600) as client:
+        for layer in CITY_TILE_LAYERS:
+            took, size, biggest = [], 0, 0
+            for _ in ("cold", "warm"):
+                start, size, biggest = time.perf_counter(), 0, 0
+                for x, y in cells:
+                    body = client.get(f"/tiles/{layer}/WebMercatorQuad/{z}/{y}/{x}",
+                                      params={"area": area}).raise_for_status().content
+                    size, biggest = size + len(body), max(biggest, len(body))
+                took.append(time.perf_counter() - start)
+            print(f"  z{z} {layer:<12} {len(cells):>3} tiles {size / 1024:>8,.0f} kB "
+                  f"(largest {biggest / 1024:,.0f} kB)  cold {took[0]:6.2f} s  "
+                  f"warm {took[1]:5.2f} s", flush=True)
 
 
 if __name__ == "__main__":

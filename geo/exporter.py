@@ -40,7 +40,7 @@ class ExportFilter:
     bbox: tuple[float, float, float, float] | None = None
     parent: str | None = None
     kind: str | None = None
-    keys: tuple[str, ...] | None = None
+    keys: tuple[str | int, ...] | None = None
 
 
 def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:

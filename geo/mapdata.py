@@ -106,15 +106,6 @@ def grids_under(session: Session, code: str) -> gpd.GeoDataFrame:
         {"p": prefix_pattern(code)})
 
 
-def dedicated_grids_under(session: Session, code: str) -> gpd.GeoDataFrame:
-    """Current dedicated grids (专属网格) whose code starts with ``code``, columns as
-    :func:`grids_under` (the planner page's own layer when its grids come as vector tiles)."""
-    return _frame(session, """
-        SELECT code, name, kind, level, parent_code, community_code, households, population,
-               geom FROM grids WHERE valid_to IS NULL AND code LIKE :p AND kind = 'dedicated'
-          AND level = 'grid' ORDER BY code""", {"p": prefix_pattern(code)})
-
-
 def feature_counts(session: Session, code: str) -> dict[str, int]:
     """How many features the area's map pages would draw: ``grids`` (current ordinary grids
     under ``code``), ``micro_grids`` and ``cameras`` (inside the area's polygon, as

@@ -67,6 +67,8 @@ TILE_LAYERS: dict[str, TileLayer] = {layer.name: layer for layer in (
     TileLayer("grids", "网格（户数、偏差）", ("grids", "buildings"),
               {"code": "String", "name": "String", "households": "Number",
                "deviation": "Number", "deviation_pct": "Number"}),
+    TileLayer("dedicated_grids", "专属网格", ("grids",),
+              {"code": "String", "name": "String", "households": "Number"}),
     TileLayer("micro_grids", "微网格", ("grids", "buildings"),
               {"code": "String", "name": "String", "parent_code": "String",
                "households": "Number"}),
@@ -196,6 +198,12 @@ SELECT {_MVT_GEOM.format(geom="g.geom")}, g.code, g.name, g.parent_code,
        {_HOUSEHOLDS} AS households
 FROM grids g CROSS JOIN t WHERE {_CURRENT} AND g.level = 'micro'"""  # noqa: S608 - constant pieces
 
+_DEDICATED_GRIDS = f"""
+SELECT {_MVT_GEOM.format(geom="g.geom")}, g.code, g.name, g.households
+FROM grids g CROSS JOIN t
+WHERE {_CURRENT} AND g.level = 'grid' AND g.kind = 'dedicated'"""  # noqa: S608 - constant pieces
+"""Dedicated grids (专属网格: schools, hospitals, markets) with their households attribute."""
+
 _CAMERAS = f"""
 SELECT {_MVT_GEOM.format(geom=WEDGE_SQL)}, c.code, c.name, c.camera_type, c.status,
        c.azimuth_deg, c.fov_deg, c.range_m, c.stream_url
@@ -239,5 +247,6 @@ WHERE v.valid_to IS NULL AND v.geom && t.box
 """Current visibility polygons (geo.video: the view minus building shadows), one per camera
 and PTZ preset, with the camera's status."""
 
-_LAYER_SQL = {"grids": _GRIDS, "micro_grids": _MICRO_GRIDS, "cameras": _CAMERAS,
-              "coverage": _COVERAGE, "views": _VIEWS, "events": _EVENT_COUNTS}
+_LAYER_SQL = {"grids": _GRIDS, "dedicated_grids": _DEDICATED_GRIDS, "micro_grids": _MICRO_GRIDS,
+              "cameras": _CAMERAS, "coverage": _COVERAGE, "views": _VIEWS,
+              "events": _EVENT_COUNTS}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import folium
 import geopandas as gpd
@@ -66,11 +65,13 @@ class PlannerData:
     grids : grids and micro-grids (code, name, kind, level, households).
     deviation : grid code → (households − target) / target, from planning validation.
     target : households per grid aimed at (e.g. 300).
-    problems : validation problems as GeoJSON features (properties kind, area_m2, message).
+    problems_url : address of the validation problems as a GeoJSON FeatureCollection
+        (``/planning/validate?area=…&format=geojson``: properties kind, sliver, area_m2,
+        message), fetched by the page once it is shown; None = no problem layer.
     focus : (minlon, minlat, maxlon, maxlat) the map fits (the requested area); None = all.
     buildings : building footprints (code, households) to draw, or None (over the budget).
-    tiles_area : when set, ordinary grids (households, deviation) and micro-grids come from
-        the vector tiles of this area (``/tiles``) and ``grids`` holds the other grids only.
+    tiles_area : when set, every grid (households, deviation), dedicated grid and micro-grid
+        comes from the vector tiles of this area (``/tiles``) and ``grids`` is empty.
     """
 
     title: str
@@ -78,28 +79,34 @@ class PlannerData:
     grids: gpd.GeoDataFrame
     deviation: Mapping[str, float] = field(default_factory=dict)
     target: int = 300
-    problems: Sequence[dict[str, Any]] = ()
+    problems_url: str | None = None
     focus: tuple[float, float, float, float] | None = None
     buildings: gpd.GeoDataFrame | None = None
     tiles_area: str | None = None
 
 
-def planner_data(name: str, areas: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
-                 report: ValidationReport, target: int,
+def planner_data(name: str, areas: gpd.GeoDataFrame, grids: gpd.GeoDataFrame | None,
+                 report: ValidationReport | None, target: int,
                  focus: tuple[float, float, float, float] | None = None,
                  buildings: gpd.GeoDataFrame | None = None,
-                 tiles_area: str | None = None) -> PlannerData:
+                 tiles_area: str | None = None,
+                 problems_url: str | None = None) -> PlannerData:
     """The planner view of area ``name``: its areas and grids (lon/lat), each grid's
     households and deviation as planning validation counts them (``report``, from
-    :mod:`geo.grid_counts`, as everywhere) and the problems it found; the map fits ``focus``
-    and draws ``buildings`` when given; ``tiles_area``: see :class:`PlannerData`."""
-    counted = {g.code: g.households for g in report.grids}
+    :mod:`geo.grid_counts`, as everywhere; None when the grids come from tiles, which carry
+    the same counts); the map fits ``focus``, draws ``buildings`` when given and loads the
+    problems from ``problems_url`` once shown; ``tiles_area``: see :class:`PlannerData`."""
+    if grids is None:  # every grid comes from the tiles
+        grids = gpd.GeoDataFrame({c: [] for c in ("code", "name", "kind", "level", "households")},
+                                 geometry=[], crs=4326)
+    metrics = report.grids if report is not None else []
+    counted = {g.code: g.households for g in metrics}
     grids = grids.assign(households=grids["code"].map(counted).fillna(grids["households"])
                          .astype(int))
-    deviation = {g.code: g.deviation for g in report.grids if g.level == "grid"}
-    problems = problem_features([p.__dict__ for p in report.problems])
-    return PlannerData(f"{name} 网格规划", areas, grids, deviation, target, problems,
-                       focus=focus, buildings=buildings, tiles_area=tiles_area)
+    deviation = {g.code: g.deviation for g in metrics if g.level == "grid"}
+    return PlannerData(f"{name} 网格规划", areas, grids, deviation, target,
+                       problems_url=problems_url, focus=focus, buildings=buildings,
+                       tiles_area=tiles_area)
 
 
 def bin_color(value: float | None, bins: Sequence[tuple[float, str, str]]) -> str:
@@ -192,12 +199,14 @@ def planner_map(data: PlannerData, basemap: Basemap, zoom: int | None = None,
         households = _add_household_layer(fmap, ordinary, data.deviation, digits)
         _add_outline_layer(fmap, grids[grids["level"] == "micro"], "微网格", MICRO_COLOR,
                            zoom, metric_crs, digits, dashed=True)
-    _add_outline_layer(fmap, grids[(grids["level"] == "grid") & (grids["kind"] == "dedicated")],
-                       "专属网格", DEDICATED_COLOR, zoom, metric_crs, digits)
+        _add_outline_layer(fmap, grids[(grids["level"] == "grid")
+                                       & (grids["kind"] == "dedicated")],
+                           "专属网格", DEDICATED_COLOR, zoom, metric_crs, digits)
     _add_buildings(fmap, data.buildings, digits)
-    _add_problem_layer(fmap, data.problems)
     control = folium.LayerControl(collapsed=False)
     control.add_to(fmap)
+    if data.problems_url is not None:
+        _add_problem_loader(fmap, control, data.problems_url)
     if households is not None:
         _add_deviation_overlay(fmap, households, control)
     if data.tiles_area is None:
@@ -215,14 +224,18 @@ GRID_TILE_FIELDS = (("code", "网格编码"), ("name", "网格名称"), ("househ
 
 
 def _add_grid_tiles(fmap: folium.Map, area: str, bounds: Sequence[float]) -> None:
-    """Households, deviation (off at first) and micro-grids (off) from the area's tiles
-    (only those touching lon/lat ``bounds``)."""
+    """Households, deviation (off at first), dedicated grids and micro-grids (off) from the
+    area's tiles (only those touching lon/lat ``bounds``)."""
     VectorTiles("grids", tile_url("grids", area), HOUSEHOLD_LAYER,
                 binned_fill_style("households", HOUSEHOLD_BINS, opacity=0.6),
                 GRID_TILE_FIELDS, bounds=bounds).add_to(fmap)
     VectorTiles("grids", tile_url("grids", area), DEVIATION_LAYER,
                 binned_fill_style("deviation", DEVIATION_BINS, opacity=0.7),
                 GRID_TILE_FIELDS, show=False, bounds=bounds).add_to(fmap)
+    VectorTiles("dedicated_grids", tile_url("dedicated_grids", area), "专属网格",
+                keyed_line_style("kind", {}, DEDICATED_COLOR, fill_opacity=0),
+                [("code", "编码"), ("name", "名称"), ("households", "户数")],
+                bounds=bounds).add_to(fmap)
     VectorTiles("micro_grids", tile_url("micro_grids", area), "微网格",
                 keyed_line_style("level", {}, MICRO_COLOR, fill_opacity=0, dashed=True),
                 [("code", "编码"), ("name", "名称"), ("households", "户数")],
@@ -315,35 +328,54 @@ def _add_outline_layer(fmap: folium.Map, rows: gpd.GeoDataFrame, name: str, colo
     ).add_to(fmap)
 
 
-def _add_problem_layer(fmap: folium.Map, problems: Sequence[dict[str, Any]]) -> None:
-    features = [p for p in problems if p.get("geometry")]
-    if not features:
-        return
-    folium.GeoJson(
-        {"type": "FeatureCollection", "features": features}, name="校验问题",
-        style_function=lambda _f: {"color": PROBLEM_COLOR, "fillColor": PROBLEM_COLOR,
-                                   "fillOpacity": 0.7, "weight": 2},
-        tooltip=folium.GeoJsonTooltip(["label", "message"], aliases=["问题", "说明"]),
-    ).add_to(fmap)
+PROBLEM_LAYER = "校验问题"
+PROBLEM_NAMES = {"gap": "缺口", "overlap": "重叠", "sliver": "碎片", "outside_parent": "越界",
+                 "invalid": "无效几何"}
+"""Chinese names of the problem kinds drawn on the map (a sliver or hairline: 碎片)."""
 
 
-def problem_features(problems: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """GeoJSON features for validation problems (dicts with kind, area_m2, message, geometry);
-    each gets a Chinese ``label`` with its area in m²."""
-    names = {"gap": "缺口", "overlap": "重叠", "sliver": "碎片", "outside_parent": "越界",
-             "invalid": "无效几何"}
-    out = []
-    for p in problems:
-        if not p.get("geometry"):
-            continue
-        kind = "sliver" if p.get("sliver") else str(p.get("kind"))
-        area = p.get("area_m2")
-        label = names.get(kind, kind) + (f" {area:,.0f} m²" if area is not None else "")
-        out.append({"type": "Feature", "geometry": p["geometry"],
-                    "properties": {"kind": kind, "label": label,
-                                   "message": str(p.get("message", "")),
-                                   "area_m2": None if area is None else round(float(area), 1)}})
-    return out
+def _add_problem_loader(fmap: folium.Map, control: folium.LayerControl, url: str) -> None:
+    """The validation problems layer (red, tooltip: kind with its area in m², message),
+    listed at once and filled from ``url`` (a GeoJSON FeatureCollection, same origin: the
+    page's key or session cookie) after the page is shown, so the map never waits for the
+    validation. A status line in the corner says loading, the number drawn, or the failure;
+    it gets the class ``gl-problems-done`` when finished and ``window.glProblems`` the count.
+    """
+    script(fmap, f"""
+    (function() {{
+      var map = {fmap.get_name()}, names = {json_literal(PROBLEM_NAMES)};
+      function esc(v) {{ return String(v).replace(/&/g, '&amp;').replace(/</g, '&lt;'); }}
+      var layer = L.geoJson(null, {{
+        style: function() {{ return {{color: {json_literal(PROBLEM_COLOR)},
+          fillColor: {json_literal(PROBLEM_COLOR)}, fillOpacity: 0.7, weight: 2}}; }},
+        onEachFeature: function(f, l) {{
+          var p = f.properties || {{}}, kind = p.sliver ? 'sliver' : p.kind;
+          var label = (names[kind] || kind) + (p.area_m2 === null || p.area_m2 === undefined
+            ? '' : ' ' + Math.round(p.area_m2).toLocaleString('en-US') + ' m²');
+          l.bindTooltip('<b>' + esc(label) + '</b><br>' + esc(p.message || ''));
+        }}
+      }}).addTo(map);
+      {control.get_name()}.addOverlay(layer, {json_literal(PROBLEM_LAYER)});
+      var box = L.control({{position: 'bottomleft'}});
+      box.onAdd = function() {{
+        var d = L.DomUtil.create('div', 'gl-problems');
+        d.style.cssText = 'background:#fff;padding:2px 6px;font-size:12px;border:1px solid #999';
+        d.textContent = '校验问题：加载中…'; return d; }};
+      box.addTo(map);
+      function done(text) {{
+        box.getContainer().textContent = text;
+        box.getContainer().classList.add('gl-problems-done');
+      }}
+      fetch({json_literal(url)}, {{credentials: 'same-origin',
+                                   headers: {{Accept: 'application/geo+json'}}}})
+        .then(function(r) {{ return r.ok ? r.json() : Promise.reject(r.status); }})
+        .then(function(fc) {{
+          layer.addData(fc); window.glProblems = fc.features.length;
+          var n = fc.features.length;
+          done(n ? '校验问题 ' + n + ' 处' : '校验通过：无缺口/重叠');
+        }})
+        .catch(function(e) {{ window.glProblems = -1; done('校验问题加载失败 (' + e + ')'); }});
+    }})();""")
 
 
 def _add_labels(fmap: folium.Map) -> None:

@@ -1,7 +1,8 @@
 """The change feed over HTTP: ``GET /changes?layer=grids&since=<cursor>`` (docs/ogc.md).
 
 Another system keeps a copy of a layer by asking from the ``next`` cursor of its last
-answer; ``since=0`` gives every feature once (a full copy).
+answer; ``since=0`` gives every feature once (a full copy). ``layer=events`` is for callers
+with a key only (as the OGC events collection); its cursor is text (geo/changes.py).
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ def changes_router() -> APIRouter:
                 "cursor, each once with its current state (upsert) or delete",
                 response_model=ChangePage)
     def changes(
-        session: ReadSessionDep, _: Reader,
-        layer: str = Query(description="areas, grids, micro_grids, buildings, sites, cameras "
-                           "or workers"),
-        since: int = Query(0, ge=0, description="the `next` cursor of the last answer "
-                           "(0: every feature)"),
+        session: ReadSessionDep, caller: Reader,
+        layer: str = Query(description="areas, grids, micro_grids, buildings, sites, cameras, "
+                           "workers or events (events: callers with a key only)"),
+        since: str = Query("0", pattern=r"^(\d{1,20}|[0-9:;,-]{1,4000})$",
+                           description="the `next` cursor of the last answer (0: every "
+                           "feature); an integer, for events a text"),
         limit: int = Query(1000, ge=1, le=MAX_CHANGES, description="entries per answer"),
     ) -> dict[str, Any]:
-        return asdict(changes_since(session, layer, since, limit))
+        return asdict(changes_since(session, layer, since, limit, caller.role))
 
     return router

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -20,6 +21,7 @@ from api.deps import ReadSessionDep, SessionDep, SettingsDep
 from api.params import AfterEventId, ChangesetId, EventId
 from api.schemas.feeds import AlarmFeed
 from api.settings import ApiSettings
+from api.validation_cache import VALIDATIONS
 from geo import mapdata
 from geo.errors import ValidationFailed
 from geo.events import get_event, stored_assignment
@@ -29,7 +31,6 @@ from geo.patrols import local_today
 from geo.patrols.overdue import overdue_grids
 from geo.planning.changesets import get_changeset
 from geo.planning.preview import preview
-from geo.planning.validate import validate_area
 from geo.reassignments import grids_by_reassignments
 from geo.settings import PROJECT_ROOT
 from geo.video import coverage as video_coverage
@@ -210,18 +211,23 @@ BUILDINGS_BUDGET = 5000
 def planner_page(session: SessionDep, settings: ApiSettings, area: str | None,
                  tiles: bool | None = None) -> Any:
     """The planner map for ``area`` (default: the first district); its grids and micro-grids
-    come as vector tiles when there are too many for one page (or as ``tiles`` says)."""
+    come as vector tiles when there are too many for one page (or as ``tiles`` says). The
+    validation problems are not computed for the page: the browser fetches them from
+    ``/planning/validate`` once the map is shown (cached per layer revision,
+    api/validation_cache.py); a page with its grids in it takes their households from the
+    same cached validation."""
     code, name = mapdata.area_or_default(session, area)
     counts = mapdata.feature_counts(session, code)
     tiled = tiles_wanted(counts["grids"] + counts["micro_grids"], tiles)
     data = planner_data(name, mapdata.admin_areas_under(session, code),
-                        mapdata.dedicated_grids_under(session, code) if tiled
-                        else mapdata.grids_under(session, code),
-                        validate_area(session, code, settings=settings),
+                        None if tiled else mapdata.grids_under(session, code),
+                        None if tiled else VALIDATIONS.report(session, code, settings),
                         settings.plan_households_target,
                         focus=mapdata.area_bounds(session, code),
                         buildings=mapdata.buildings_within(session, code, BUILDINGS_BUDGET),
-                        tiles_area=code if tiled else None)
+                        tiles_area=code if tiled else None,
+                        problems_url=f"/planning/validate?{urlencode({'area': code})}"
+                        "&format=geojson")
     fmap = planner_map(data, basemap_for(settings), metric_crs=settings.metric_srid)
     now = datetime.now(UTC)
     moved = grids_by_reassignments(session, now - timedelta(days=REASSIGNMENT_DAYS), now, code)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import Caller, Planner, Reader
 from api.bodies import save_upload
-from api.deps import SessionDep
+from api.deps import SessionDep, SettingsDep
 from api.params import ChangesetId, DraftId
 from api.schemas import Changed, FeatureCollection
 from api.schemas.planning import (
@@ -27,6 +27,7 @@ from api.schemas.planning import (
     ValidatedDraft,
     ValidationReport,
 )
+from api.validation_cache import VALIDATIONS
 from geo import tempdir
 from geo.fields import Text, Timestamp
 from geo.grid_counts import area_grid_codes, grid_counts
@@ -172,12 +173,14 @@ def _read_routes(router: APIRouter) -> None:
     @router.get("/validate", summary="Validate the grids of an area (coverage, codes, balance)",
                 response_model=ValidationReport | FeatureCollection)
     def validate(
-        session: SessionDep, _: Reader,
+        session: SessionDep, settings: SettingsDep, _: Reader,
         area: str = Query(..., description="district, street, community or grid code"),
         changeset: DraftId = None,
         format: Literal["json", "geojson"] = Query("json", description="geojson: problems only"),
     ) -> dict[str, Any]:
-        report = validate_area(session, area, changeset_id=changeset)
+        # published grids: kept per layer revision (api/validation_cache.py); drafts: computed
+        report = (VALIDATIONS.report(session, area, settings) if changeset is None
+                  else validate_area(session, area, changeset_id=changeset, settings=settings))
         return report.to_geojson() if format == "geojson" else report.to_dict()
 
     @router.get("/counts", summary="Per-grid counts of an area (the numbers every view uses)")

@@ -18,8 +18,9 @@ class ChangePage(Answer):
                 "properties": {"name": "第一网格 (grid 1)"}}}]}]})
 
     layer: str
-    since: int = Field(description="the cursor asked from")
-    next: int = Field(description="the cursor to ask from next time")
+    since: int | str = Field(description="the cursor asked from (events: a text cursor)")
+    next: int | str = Field(description="the cursor to ask from next time: an integer, for "
+                            "events a text (snapshots, opaque)")
     more: bool = Field(description="true: more changes wait after next")
     changes: list[Row]
 

@@ -274,21 +274,89 @@ def validate_area(session: Session, area_code: str, changeset_id: int | None = N
     """
     settings = with_district_srid(session, area_code, settings)  # the district's metric CRS
     communities, grids = scope_of(session, area_code)
+    parts = [_validate_part(session, chunk, grids, changeset_id, settings)
+             for chunk in community_chunks(communities, changeset_id)]
+    invalid = [p for part in parts for p in part.invalid]
+    shapes = [p for part in parts for p in part.shapes]
+    codes = [p for part in parts for p in part.codes]
+    metrics = [r for part in parts for r in part.metrics]
+    if len(parts) > 1:  # the order one statement over the whole scope gives
+        shapes.sort(key=lambda p: (p.kind, p.parent_code or "",
+                                   [] if p.kind == "gap" else p.codes, -(p.area_m2 or 0)))
+        metrics.sort(key=lambda r: (r["level"], r["code"]))
+        codes.sort(key=lambda p: p.codes)
+    counted = {r["level"] for r in metrics if r["buildings"] > 0}
+    report = ValidationReport(area_code=area_code, changeset_id=changeset_id)
+    report.grids = [grid_metrics(row, row["level"] in counted, settings) for row in metrics]
+    report.problems = [*invalid, *shapes, *metric_problems(metrics, report.grids, settings),
+                       *codes]
+    return report
+
+
+CHUNK_COMMUNITIES = 40
+"""Communities validated per round when a published area has more (a 10,000-grid district has
+1,665): each round's statements stay far below the statement timeout (60 s; one statement
+over that district ran longer under load), and the temporary tables stay small."""
+
+
+def community_chunks(communities: list[str], changeset_id: int | None) -> list[list[str]]:
+    """The rounds of a validation: ``communities`` in sorted groups of
+    :data:`CHUNK_COMMUNITIES` for published grids (whose current codes are unique, so no
+    duplicate can span two groups); one round for a draft (a duplicate code it creates may be
+    anywhere in its area) or an area of up to that many communities."""
+    if changeset_id is not None or len(communities) <= CHUNK_COMMUNITIES:
+        return [communities]
+    return [communities[i:i + CHUNK_COMMUNITIES]
+            for i in range(0, len(communities), CHUNK_COMMUNITIES)]
+
+
+@dataclass
+class _Part:
+    """What one round of a validation found (its metric rows not yet judged)."""
+
+    invalid: list[Problem]
+    shapes: list[Problem]
+    codes: list[Problem]
+    metrics: list[Any]
+
+
+def _validate_part(session: Session, communities: list[str], grids: list[str],
+                   changeset_id: int | None, settings: Settings) -> _Part:
+    """Stage the grids of ``communities`` (and ``grids``) and find their problems."""
     _stage(session, communities, grids, changeset_id, settings.metric_srid,
            settings.plan_coverage_snap_m)
-    report = ValidationReport(area_code=area_code, changeset_id=changeset_id)
-    report.problems += invalid_problems(session)
-    report.problems += shape_problems(session, settings)
+    invalid = invalid_problems(session)
+    shapes = shape_problems(session, settings)
     metrics = session.execute(text(_METRICS.format(counts=COUNTS_OF.format(
         grids="SELECT kid AS id, code, g4 AS geom FROM plan_kids"))), {
         "sliver_area": settings.plan_sliver_area_m2,
         "sliver_width": settings.plan_sliver_width_m}).mappings().all()
-    counted = {r["level"] for r in metrics if r["buildings"] > 0}
-    report.grids = [grid_metrics(row, row["level"] in counted, settings) for row in metrics]
-    report.problems += metric_problems(metrics, report.grids, settings)
-    report.problems += code_problems(session, settings)
+    codes = code_problems(session, settings)
     session.execute(text("DROP TABLE IF EXISTS pg_temp.plan_kids, pg_temp.plan_cont"))
-    return report
+    return _Part(invalid, shapes, codes, list(metrics))
+
+
+_PUBLISHED_REVISION = """
+SELECT (SELECT string_agg(format('%s.%s.%s', layer, revision, extract(epoch FROM changed_at)),
+                          ';' ORDER BY layer)
+        FROM layer_revisions WHERE layer IN ('grids', 'buildings'))
+       || ';areas.' || coalesce((SELECT max(id) FROM layer_changes WHERE layer = 'areas'), 0)
+"""
+
+
+def published_revision(session: Session) -> str | None:
+    """A token that changes with every committed write that validating published grids
+    depends on: the revision counters of ``grids`` and ``buildings`` (migration 0011) and the
+    last change of an admin area (the change feed, migration 0010). Both are written at
+    commit, inside the writing transaction, so a reader sees the token that goes with the
+    rows it sees.
+
+    None when this transaction has written anything itself (its own uncommitted rows move no
+    counter, so no token describes what it sees): do not cache then.
+    """
+    if session.scalar(text("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")):
+        return None
+    return session.scalar(text(_PUBLISHED_REVISION))
 
 
 def _stage(session: Session, communities: list[str], grids: list[str],

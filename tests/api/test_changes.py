@@ -1,6 +1,7 @@
 """The change feed replays to an identical layer: a GeoPackage kept by GDAL (``ogrinfo``
 deletes, ``ogr2ogr -append`` upserts) from ``GET /changes`` equals a full export after
-creates, edits, publishes and a retire made over HTTP on a real uvicorn."""
+creates, edits, publishes and a retire made over HTTP on a real uvicorn; the events feed
+likewise after reports, case actions and a close, for callers with a key only."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def feed_live(database_url: str) -> Iterator[Live]:
         engine = create_engine(url)
         with Session(engine) as session, session.begin():
             keys = {role: create_key(session, f"feed {role}", role)
-                    for role in ("planner", "viewer")}
+                    for role in ("planner", "dispatcher", "viewer")}
         engine.dispose()
         with serving(url, keys) as running:
             yield running
@@ -129,10 +130,91 @@ def test_replaying_the_feed_gives_the_exported_layer(feed_live: Live, tmp_path: 
 
 
 def test_feed_errors_name_the_field(feed_live: Live) -> None:
-    for params, status, field in (({"layer": "events"}, 422, "layer"),
+    for params, status, field in (({"layer": "events", "since": "5"}, 422, "since"),
+                                  ({"layer": "grids", "since": "1:2:"}, 422, "since"),
                                   ({"layer": "roads"}, 404, "layer"),
-                                  ({"layer": "grids", "since": -1}, 422, "query.since")):
+                                  ({"layer": "grids", "since": -1}, 422, "since")):
         response = httpx.get(f"{feed_live.url}/changes", params=params,
                              headers=feed_live.headers("viewer"))
         assert response.status_code == status
         assert response.json()["details"][0]["field"] == field
+
+
+EVENT_COLUMNS = ["client_id", "category", "description", "reported_at", "reporter", "source",
+                 "status", "priority", "department", "due_at", "dispatched_at", "closed_at",
+                 "postponements", "reworks", "first_time"]
+
+
+def _replay_events(live: Live, gpkg: Path, since: str, seen: list[dict[str, Any]]) -> str:
+    """Apply the events feed after ``since`` to ``gpkg`` in pages of 2 (the feature id is
+    the event id, kept as the GeoPackage's fid); the new cursor."""
+    more = True
+    while more:
+        page = _call(live, "GET", "/changes", "viewer",
+                     params={"layer": "events", "since": since, "limit": 2})
+        seen.extend(page["changes"])
+        ids = ", ".join(str(int(c["id"])) for c in page["changes"])
+        if gpkg.exists() and ids:
+            subprocess.run(["ogrinfo", str(gpkg), "-sql", f"DELETE FROM events WHERE fid IN "
+                            f"({ids})"], check=True, capture_output=True)
+        features = [c["feature"] for c in page["changes"] if c["op"] == "upsert"]
+        if features:
+            batch = gpkg.with_suffix(".page.geojson")
+            batch.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+            append = ["-append"] if gpkg.exists() else []
+            subprocess.run(["ogr2ogr", "-f", "GPKG", *append, "-preserve_fid", "-nln", "events",
+                            "-oo", "DATE_AS_STRING=YES", str(gpkg), str(batch)],
+                           check=True, capture_output=True)
+        since, more = page["next"], page["more"]
+    return str(since)
+
+
+def _event_rows(path: Path) -> list[tuple[Any, ...]]:
+    """Every event's properties as text (counts and the 0/1 flag as integers: GeoJSON reads a
+    flag column with nulls as floats, GeoPackage as integers) and its point as WKT, sorted."""
+    options = {"DATE_AS_STRING": "YES"} if path.suffix == ".geojson" else {}
+    frame = pyogrio.read_dataframe(path, **options)
+
+    def cell(name: str, v: Any) -> str | None:
+        if v is None or v != v:
+            return None
+        return str(int(float(v))) if name in ("postponements", "reworks", "first_time") else str(v)
+    return sorted((*(cell(n, row[n]) for n in EVENT_COLUMNS),
+                   shapely.to_wkt(row.geometry, rounding_precision=7))
+                  for _, row in frame.iterrows())
+
+
+def test_replaying_the_events_feed_gives_the_exported_events(feed_live: Live,
+                                                             tmp_path: Path) -> None:
+    gpkg, seen = tmp_path / "events.gpkg", []  # type: ignore[var-annotated]
+    export = tmp_path / "events.geojson"
+
+    def exported() -> list[tuple[Any, ...]]:
+        export.write_bytes(httpx.get(f"{feed_live.url}/export/events", timeout=60,
+                                     headers=feed_live.headers("viewer")).content)
+        return _event_rows(export)
+
+    cursor = _replay_events(feed_live, gpkg, "0", seen)
+    assert len(_event_rows(gpkg)) == len(exported()) > 0 and _event_rows(gpkg) == exported()
+    made = [_call(feed_live, "POST", "/events", "dispatcher", json={
+        "client_id": f"FEED-{i}", "category": "占道经营", "lon": 113.3025 + i * 0.001,
+        "lat": 40.0868}) for i in range(3)]
+    for action in ("dispatch", "start", "resolve", "close"):  # one case closed
+        _call(feed_live, "POST", f"/events/{made[0]['id']}/actions", "dispatcher",
+              json={"action": action})
+    _call(feed_live, "POST", f"/events/{made[1]['id']}/actions", "dispatcher",
+          json={"action": "dispatch"})
+    seen.clear()
+    cursor = _replay_events(feed_live, gpkg, cursor, seen)
+    assert sorted((c["id"], c["op"], c["feature"]["properties"]["status"]) for c in seen) == [
+        (made[0]["id"], "upsert", "closed"), (made[1]["id"], "upsert", "dispatched"),
+        (made[2]["id"], "upsert", "reported")]
+    assert _event_rows(gpkg) == exported()
+    again = _call(feed_live, "GET", "/changes", "viewer",
+                  params={"layer": "events", "since": cursor})
+    assert (again["changes"], again["more"]) == ([], False)
+
+
+def test_the_events_feed_is_for_callers_with_a_key(feed_live: Live) -> None:
+    anonymous = httpx.get(f"{feed_live.url}/changes", params={"layer": "events"})
+    assert anonymous.status_code == 401

@@ -98,7 +98,7 @@ def test_a_grid_tile_holds_each_grid_with_the_households_of_validation(
 def test_every_layer_decodes_inside_its_tiles_at_every_zoom(
         client: TestClient, keys: dict[str, str], db: Session, city: None, z: int) -> None:
     seen: dict[str, set[Any]] = {}
-    for layer in ("grids", "micro_grids", "cameras", "coverage", "events"):
+    for layer in ("grids", "dedicated_grids", "micro_grids", "cameras", "coverage", "events"):
         for x, y in tiles_over(CITY, z):
             for f in features(client, keys, layer, z, x, y, EVENTS):
                 props = f["properties"]
@@ -106,7 +106,7 @@ def test_every_layer_decodes_inside_its_tiles_at_every_zoom(
     ids = set(db.scalars(text("SELECT id FROM events")))
     events = ids if z >= 15 else set(ORDINARY)  # points from zoom 15, counts per grid below
     assert len(ids) == 6
-    assert seen == {"grids": set(ORDINARY),
+    assert seen == {"grids": set(ORDINARY), "dedicated_grids": {"140213001001901"},
                     "micro_grids": {"14021300100100101", "14021300100100102"},
                     "cameras": {CAM_FACING_INCIDENT, CAM_FACING_AWAY, CAM_OFFLINE},
                     "coverage": set(ORDINARY), "events": events}
@@ -248,8 +248,8 @@ def test_event_tiles_are_tagged_by_content(client: TestClient, keys: dict[str, s
 def test_tilesets_tile_matrix_set_and_tilejson(client: TestClient, keys: dict[str, str]
                                                ) -> None:
     listed = client.get("/tiles", headers=auth(keys, "viewer")).json()
-    assert [t["id"] for t in listed["tilesets"]] == ["grids", "micro_grids", "cameras",
-                                                      "coverage", "views", "events"]
+    assert [t["id"] for t in listed["tilesets"]] == ["grids", "dedicated_grids", "micro_grids",
+                                                      "cameras", "coverage", "views", "events"]
     assert listed["tilesets"][0]["links"][2] == {
         "href": "http://testserver/tiles/grids/WebMercatorQuad/{z}/{y}/{x}", "rel": "item",
         "type": MVT, "title": None, "templated": True}

@@ -21,8 +21,11 @@ pytestmark = pytest.mark.e2e
 
 def test_planner_view_draws_grids_by_households_and_the_gap_in_red(
         browser: Browser, server: Server) -> None:
-    v = visit(browser, server, "/maps/grids?area=140213001", "planner_grids")
+    v = visit(browser, server, "/maps/grids?area=140213001", "planner_grids",
+              ready=".gl-problems-done")  # the problems arrive after the map is shown
     assert_clean(v)
+    assert v.page.evaluate("window.glProblems") == 1
+    assert v.page.locator(".gl-problems").inner_text() == "校验问题 1 处"
     assert reddish(v.pixel_at(*GAP_CENTRE))
     # 350 households → "300–399" blue bin; 450 → darkest blue
     assert bluish(v.pixel_at(113.3010, 40.0810))  # grid 003, away from its code label

@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import Browser
 
-from tests.e2e.city import GRID_CENTRES, INCIDENT
+from tests.e2e.city import GAP_CENTRE, GRID_CENTRES, INCIDENT
 from tests.e2e.conftest import Server, Visit, bluish, reddish, visit
 
 pytestmark = pytest.mark.e2e
@@ -56,9 +56,14 @@ def test_coverage_page_draws_grids_and_wedges_from_tiles(browser: Browser,
 
 def test_planner_page_draws_households_from_tiles(browser: Browser, server: Server) -> None:
     v = tiled_visit(browser, server, "/maps/grids?area=140213&tiles=true", "planner_tiles",
-                    ["grids"])
-    assert v.page.evaluate("window.glTileFeatures") == {"grids": 6}
+                    ["grids", "dedicated_grids"])
+    assert v.page.evaluate("window.glTileFeatures") == {"grids": 6, "dedicated_grids": 1}
     assert bluish(v.pixel_at(113.3010, 40.0810))  # grid 003: 350 households, blue bin
+    v.page.wait_for_selector(".gl-problems-done", state="attached", timeout=15_000)
+    assert v.page.evaluate("window.glProblems") == 1  # the gap, loaded after the map
+    v.page.wait_for_timeout(300)
+    v.screenshot = v.shot("planner_tiles_problems")
+    assert reddish(v.pixel_at(*GAP_CENTRE))
     layers = v.page.locator(".leaflet-control-layers-overlays").inner_text()
     for name in ("网格（户数）", "户数偏差（相对目标）", "微网格", "专属网格"):
         assert name in layers

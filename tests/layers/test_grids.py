@@ -17,18 +17,10 @@ from layers.grids import (
     decimals_for,
     metres_per_pixel,
     planner_map,
-    problem_features,
     simplify_coverage,
     zoom_for_bounds,
 )
 from tests.layers.conftest import features, named_layers, walk
-
-GAP = {"kind": "gap", "area_m2": 71032.2, "message": "gap in 140213001001", "sliver": False,
-       "geometry": {"type": "Polygon", "coordinates": [[[113.305, 40.0835], [113.31, 40.0835],
-                                                         [113.31, 40.085], [113.305, 40.085],
-                                                         [113.305, 40.0835]]]}}
-TINY_OVERLAP = {"kind": "overlap", "area_m2": 3.5, "message": "overlap", "sliver": True,
-                "geometry": GAP["geometry"]}
 
 
 def test_bins_pick_the_first_upper_bound_above_the_value() -> None:
@@ -39,21 +31,15 @@ def test_bins_pick_the_first_upper_bound_above_the_value() -> None:
     assert bin_color(None, HOUSEHOLD_BINS) == "#bdbdbd"
 
 
-def test_problem_features_get_chinese_labels_with_area() -> None:
-    out = problem_features([GAP, TINY_OVERLAP, {"kind": "households_out_of_band"}])
-    assert [f["properties"]["label"] for f in out] == ["缺口 71,032 m²", "碎片 4 m²"]
-    assert out[0]["properties"]["area_m2"] == 71032.2
-
-
 def test_planner_map_holds_each_level_choropleths_and_problems(
         two_grids_sharing_an_edge: gpd.GeoDataFrame, community_over_both: gpd.GeoDataFrame
 ) -> None:
     data = PlannerData("平城区 网格规划", community_over_both, two_grids_sharing_an_edge,
                        {"140213001001001": -0.1667, "140213001001002": 0.4}, 300,
-                       problem_features([GAP]))
+                       problems_url="/planning/validate?area=140213001&format=geojson")
     fmap = planner_map(data, Basemap())
     layers = named_layers(fmap)
-    assert list(layers) == ["区/县", "街道/乡镇", "社区/村", "网格（户数）", "校验问题"]
+    assert list(layers) == ["区/县", "街道/乡镇", "社区/村", "网格（户数）"]
     households = features(layers["网格（户数）"])
     assert [(f["properties"]["code"], f["properties"]["fill"]) for f in households] == [
         ("140213001001001", "#6baed6"), ("140213001001002", "#08306b")]
@@ -61,9 +47,10 @@ def test_planner_map_holds_each_level_choropleths_and_problems(
             for f in households] == [(-16.7, "#92c5de"), (40.0, "#b2182b")]
     page = page_html(fmap)
     assert ".addOverlay(dev, \"户数偏差（相对目标）\")" in page
-    problems = layers["校验问题"]
-    assert features(problems)[0]["properties"]["label"] == "缺口 71,032 m²"
-    assert problems.style_function(features(problems)[0])["fillColor"] == PROBLEM_COLOR
+    # the problems are not in the page: fetched from the validation once the map is shown
+    assert 'fetch("/planning/validate?area=140213001&format=geojson"' in page
+    assert '.addOverlay(layer, "校验问题")' in page
+    assert f'fillColor: "{PROBLEM_COLOR}"' in page
     legend = next(c for c in walk(fmap) if isinstance(c, Legend))
     assert "目标 300 户" in legend.title
 

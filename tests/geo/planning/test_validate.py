@@ -215,3 +215,23 @@ def test_a_hairline_gap_is_reported_and_classified_not_dropped(db: Session) -> N
     assert gaps[0].area_m2 == pytest.approx(0.5, abs=0.005)
     assert gaps[0].width_m == pytest.approx(0.005, abs=0.0002)
     assert "hairline" in gaps[0].message and report.ok  # a warning: reported, not blocking
+
+
+def test_a_district_validated_in_rounds_of_communities_gives_the_same_report(
+        db: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The small map city: street 140213001 with two communities (a gap in the west one,
+    its grids with buildings-free household attributes); one community per round."""
+    from geo.planning import validate
+    from tests.e2e.city import seed_small_city
+
+    seed_small_city(db.connection())
+    whole = validate_area(db, "140213").to_dict()
+    monkeypatch.setattr(validate, "CHUNK_COMMUNITIES", 1)
+    assert validate.community_chunks(["140213001001", "140213001002"], None) == [
+        ["140213001001"], ["140213001002"]]
+    assert validate.community_chunks(["140213001001", "140213001002"], 7) == [
+        ["140213001001", "140213001002"]]
+    rounds = validate_area(db, "140213").to_dict()
+    assert rounds == whole
+    assert whole["counts"] == {"gap": 1, "households_out_of_band": 5}
+    assert [g["code"] for g in whole["grids"]][:2] == ["140213001001001", "140213001001002"]
