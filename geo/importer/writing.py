@@ -7,6 +7,7 @@ formatted into statements. Functions here never commit.
 from __future__ import annotations
 
 import csv
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 from geo.assign_on_import import GRID_TABLES, UNIT_TABLES, assign_after_import
 from geo.catalog import Layer
 from geo.errors import Conflict, Detail, ValidationFailed
+from geo.importer.audit import without_insert_audit
 from geo.importer.problems import short_error
 from geo.planning.grid_imports import GridChange, write_grid_versions
 from geo.video.views import refresh_after_import
@@ -39,8 +41,9 @@ def _extra_columns(layer: Layer) -> dict[str, str]:
         if layer.name == "micro_grids":
             extra["kind"] = "'urban'"
         return extra
-    if layer.table == "events":
-        return {"handling_level": "'grid'", "valid": "true"}
+    if layer.table == "events":  # the import's number: geo.importer.audit
+        return {"handling_level": "'grid'", "valid": "true",
+                "import_id": "CAST(:import_id AS bigint)"}
     return {}
 
 
@@ -96,6 +99,7 @@ def upsert_sql(layer: Layer, points: bool = False, carried: frozenset[str] | Non
 
     Only registry identifiers are formatted into the text; values travel through COPY.
     ``points``: the stage holds geom_x/geom_y text columns instead of hex WKB ``geom``.
+    Events take the bound parameter ``:import_id`` (geo.importer.audit).
     """
     columns, exprs = _select_list(layer, points)
     raw_columns, raw_exprs = _select_list(layer, points, with_defaults=False)
@@ -106,8 +110,8 @@ def upsert_sql(layer: Layer, points: bool = False, carried: frozenset[str] | Non
         exists += " AND t.valid_to IS NULL"
     carried = frozenset(layer.fields) if carried is None else carried
     defaults = defaults_of(layer)
-    updated = [c for c in raw_columns if c != layer.key and (c in carried or c == "geom" or (
-        c == "community_code" and layer.parent_field in carried))]
+    updated = [c for c in raw_columns if c != layer.key and (c in carried or c in (
+        "geom", "import_id") or (c == "community_code" and layer.parent_field in carried))]
     source = ", ".join(f"{e} AS {c}" for c, e in zip(raw_columns, raw_exprs, strict=True))
     assignments = ", ".join(f"{c} = COALESCE(src.{c}, t.{c})" if c in defaults else
                             f"{c} = src.{c}" for c in updated)
@@ -221,7 +225,8 @@ def version_select_list(layer: Layer, carried: frozenset[str] | None = None
 
 def write_rows(session: Session, layer: Layer, frame: pd.DataFrame,
                carried: frozenset[str] | None = None,
-               change: GridChange | None = None) -> tuple[int, int]:
+               change: GridChange | None = None, import_id: int | None = None
+               ) -> tuple[int, int]:
     """Upsert the staged rows (only ``carried`` fields change stored rows, see
     :func:`upsert_sql`); grids and micro-grids become new versions by ``change`` (author,
     reason: :mod:`geo.planning.grid_imports`). Returns (inserted, updated)."""
@@ -229,15 +234,18 @@ def write_rows(session: Session, layer: Layer, frame: pd.DataFrame,
         return 0, 0
     create_stage(session, list(frame.columns))
     copy_rows(session, STAGE, frame)
-    return apply_stage(session, layer, "geom_x" in frame.columns, carried, change)
+    return apply_stage(session, layer, "geom_x" in frame.columns, carried, change, import_id)
 
 
 def apply_stage(session: Session, layer: Layer, points: bool,
                 carried: frozenset[str] | None = None,
-                change: GridChange | None = None) -> tuple[int, int]:
+                change: GridChange | None = None, import_id: int | None = None
+                ) -> tuple[int, int]:
     """Upsert what the stage table holds (see :func:`write_rows`); drops the stage.
 
-    ``points``: the stage holds geom_x/geom_y instead of hex WKB. Returns (inserted, updated).
+    ``points``: the stage holds geom_x/geom_y instead of hex WKB. Events are stamped with
+    ``import_id`` and inserted without row audit (the import's one audit row says what
+    they are: geo.importer.audit). Returns (inserted, updated).
     """
     keys = [str(k) for k in session.scalars(text(
         f"SELECT {layer.key} FROM {STAGE}"))  # noqa: S608
@@ -249,20 +257,29 @@ def apply_stage(session: Session, layer: Layer, points: bool,
         inserted, updated = write_grid_versions(session, STAGE, columns, exprs, change or
                                                 GridChange("gridlink", f"import into {layer.name}"))
     else:
-        update, insert = upsert_sql(layer, points=points, carried=carried)
-        session.execute(text(f"ANALYZE {STAGE}"))
-        updated = session.execute(text(update)).rowcount  # type: ignore[attr-defined]
-        inserted = session.execute(text(insert)).rowcount  # type: ignore[attr-defined]
-        session.execute(text(f"DROP TABLE IF EXISTS {STAGE}"))
+        inserted, updated = _upsert(session, layer, points, carried, import_id)
     assign_after_import(session, layer.table, keys)
     refresh_after_import(session, layer.table, keys)
     return int(inserted), int(updated)
 
 
+def _upsert(session: Session, layer: Layer, points: bool, carried: frozenset[str] | None,
+            import_id: int | None) -> tuple[int, int]:
+    """The UPDATE then the INSERT of :func:`upsert_sql`; (inserted, updated)."""
+    update, insert = upsert_sql(layer, points=points, carried=carried)
+    params = {"import_id": import_id} if layer.table == "events" else {}
+    session.execute(text(f"ANALYZE {STAGE}"))
+    updated = session.execute(text(update), params).rowcount  # type: ignore[attr-defined]
+    with without_insert_audit(session) if layer.table == "events" else nullcontext():
+        inserted = session.execute(text(insert), params).rowcount  # type: ignore[attr-defined]
+    session.execute(text(f"DROP TABLE IF EXISTS {STAGE}"))
+    return int(inserted), int(updated)
+
+
 def write_or_explain(session: Session, layer: Layer, frame: pd.DataFrame | None,
                      carried: frozenset[str] | None = None,
-                     change: GridChange | None = None, points: bool = False
-                     ) -> tuple[int, int]:
+                     change: GridChange | None = None, points: bool = False,
+                     import_id: int | None = None) -> tuple[int, int]:
     """:func:`write_rows` (``frame`` None: :func:`apply_stage`), turning database refusals
     into gridlink errors (no 500s).
 
@@ -272,8 +289,8 @@ def write_or_explain(session: Session, layer: Layer, frame: pd.DataFrame | None,
     """
     try:
         if frame is None:  # already staged (geo.importer.streaming)
-            return apply_stage(session, layer, points, carried, change)
-        return write_rows(session, layer, frame, carried, change)
+            return apply_stage(session, layer, points, carried, change, import_id)
+        return write_rows(session, layer, frame, carried, change, import_id)
     except IntegrityError as exc:
         raise Conflict(f"another import wrote the same {layer.key}s at the same time; retry",
                        [{"field": layer.key, "problem": short_error(exc.orig or exc)}]) from exc
