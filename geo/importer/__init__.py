@@ -38,7 +38,7 @@ from geo.importer.streaming import BATCH_ROWS, Progress, StreamOptions, stream_i
 from geo.importer.validation import DISTRICT_LAYERS, summary, validate
 from geo.importer.writing import (
     existing_split,
-    stage_frame,
+    stage_table,
     staged_split,
     write_or_explain,
     write_rejects,
@@ -174,8 +174,8 @@ def _write(session: Session, spec: Layer, values: dict[str, list[Any]],
     keep = np.ones(len(values[spec.key]), dtype=bool)
     keep[sorted(bad)] = False
     derived = {name for name in spec.fields
-               if name not in carried and any(v is not None for v in values[name])}
-    written = write_or_explain(session, spec, stage_frame(values, geoms, keep),
+               if name not in carried and values[name].count(None) < len(values[name])}
+    written = write_or_explain(session, spec, stage_table(values, geoms, keep),
                                carried | derived, change, import_id=import_id)
     if spec.name in DISTRICT_LAYERS and geoms is not None:
         chosen = record_district_crs(session, np.asarray(values[spec.key], object)[keep],

@@ -22,6 +22,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pyarrow.compute as pc
 import pyogrio
 import shapely
 from sqlalchemy import text
@@ -35,7 +36,7 @@ from geo.geometry_repair import repair_polygons
 from geo.importer.problems import Problems, short_error
 from geo.importer.reading import VECTOR_SUFFIXES, wgs84_geometries
 from geo.importer.validation import DISTRICT_LAYERS, validate
-from geo.importer.writing import STAGE, copy_rows, create_stage, stage_frame
+from geo.importer.writing import STAGE, copy_rows, create_stage, stage_table
 from geo.settings import Settings
 
 BATCH_ROWS = 50_000
@@ -148,18 +149,18 @@ def _one_batch(session: Session, layer: Layer, frame: gpd.GeoDataFrame,
     out.mapping, out.unknown = dict(mapping.columns), mapping.unknown
     out.carried = mapping.carried
     out.derived |= {name for name in layer.fields if name not in mapping.carried
-                    and any(v is not None for v in values[name])}
-    keys = stage_frame({"key": values[layer.key]}, None, np.ones(len(frame), bool), offset)
-    copy_rows(session, KEYS, keys[keys["key"].notna()])
+                    and values[name].count(None) < len(values[name])}
+    keys = stage_table({"key": values[layer.key]}, None, np.ones(len(frame), bool), offset)
+    copy_rows(session, KEYS, keys.filter(pc.is_valid(keys["key"])))
     keep = np.ones(len(frame), dtype=bool)
     keep[sorted(problems.bad)] = False
     if problems.file_level() or not keep.any():
         return
-    staged = stage_frame(values, geoms, keep, offset, out.points)
+    staged = stage_table(values, geoms, keep, offset, out.points)
     if out.staged == 0:
-        create_stage(session, list(staged.columns))
+        create_stage(session, staged.column_names)
     copy_rows(session, STAGE, staged)
-    out.staged += len(staged)
+    out.staged += staged.num_rows
     if options.record_crs and layer.name in DISTRICT_LAYERS and geoms is not None:
         chosen = record_district_crs(session, np.asarray(values[layer.key], object)[keep],
                                      geoms[keep])
