@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from geo.assign_on_import import GRID_TABLES, UNIT_TABLES, assign_after_import
 from geo.catalog import Layer
 from geo.errors import Conflict, Detail, ValidationFailed
 from geo.importer.audit import without_insert_audit
+from geo.importer.indexes import secondary_indexes_rebuilt
 from geo.importer.problems import short_error
 from geo.planning.grid_imports import GridChange, write_grid_versions
 from geo.video.views import refresh_after_import
@@ -286,13 +286,20 @@ def apply_stage(session: Session, layer: Layer, points: bool,
 
 def _upsert(session: Session, layer: Layer, points: bool, carried: frozenset[str] | None,
             import_id: int | None) -> tuple[int, int]:
-    """The UPDATE then the INSERT of :func:`upsert_sql`; (inserted, updated)."""
+    """The UPDATE then the INSERT of :func:`upsert_sql`; (inserted, updated). Events are
+    inserted without row audit (geo.importer.audit), and into a table no larger than the
+    import with its secondary indexes rebuilt after (geo.importer.indexes)."""
     update, insert = upsert_sql(layer, points=points, carried=carried)
     params = {"import_id": import_id} if layer.table == "events" else {}
-    session.execute(text(f"ANALYZE {STAGE}"))
+    session.execute(text(f"ANALYZE {STAGE} ({layer.key})"))  # the joins' column only
     updated = session.execute(text(update), params).rowcount  # type: ignore[attr-defined]
-    with without_insert_audit(session) if layer.table == "events" else nullcontext():
-        inserted = session.execute(text(insert), params).rowcount  # type: ignore[attr-defined]
+    if layer.table == "events":
+        staged = int(session.scalar(text(f"SELECT count(*) FROM {STAGE}")) or 0)  # noqa: S608
+        with without_insert_audit(session), \
+                secondary_indexes_rebuilt(session, layer.table, staged):
+            inserted = session.execute(text(insert), params).rowcount  # type: ignore[attr-defined]
+    else:
+        inserted = session.execute(text(insert)).rowcount  # type: ignore[attr-defined]
     session.execute(text(f"DROP TABLE IF EXISTS {STAGE}"))
     return int(inserted), int(updated)
 
