@@ -20,12 +20,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from geo.planning.grid_imports import GridChange
 
 from geo import crs as gcrs
 from geo.catalog import Layer, get_layer
@@ -44,9 +47,7 @@ from geo.importer.writing import (
     write_rejects,
 )
 from geo.jobs import JobProgress
-from geo.planning.grid_imports import GridChange
 from geo.settings import Settings
-from geo.video.model import default_notes
 
 __all__ = ["ImportReport", "Source", "import_file", "import_frame", "read_source",
            "wgs84_geometries"]
@@ -144,6 +145,8 @@ def import_frame(session: Session, layer: str, gdf: gpd.GeoDataFrame | pd.DataFr
     report = ImportReport(spec.name, len(gdf), 0, 0, len(problems.bad), problems.sorted(),
                           notes, dict(mapping.columns), mapping.unknown, dry_run)
     if spec.name == "cameras":
+        from geo.video.model import default_notes  # only cameras need it
+
         notes += default_notes(values, len(gdf), problems.bad)
     if mapping.unknown:
         notes.append(f"not imported (no such field): {', '.join(mapping.unknown)}; "

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -19,14 +19,14 @@ from sqlalchemy import text
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
-from geo.assign_on_import import GRID_TABLES, UNIT_TABLES, assign_after_import
+if TYPE_CHECKING:
+    from geo.planning.grid_imports import GridChange
+
 from geo.catalog import Layer
 from geo.errors import Conflict, Detail, ValidationFailed
 from geo.importer.audit import without_insert_audit
 from geo.importer.indexes import secondary_indexes_rebuilt
 from geo.importer.problems import short_error
-from geo.planning.grid_imports import GridChange, write_grid_versions
-from geo.video.views import refresh_after_import
 
 STAGE = "gridlink_import_stage"
 
@@ -268,6 +268,13 @@ def apply_stage(session: Session, layer: Layer, points: bool,
     ``import_id`` and inserted without row audit (the import's one audit row says what
     they are: geo.importer.audit). Returns (inserted, updated).
     """
+    if layer.table == "events":  # nothing is derived from events on import
+        return _upsert(session, layer, points, carried, import_id)
+    # imported here, not above: the events path (10^6 rows) never loads them (~10 MiB)
+    from geo.assign_on_import import GRID_TABLES, UNIT_TABLES, assign_after_import
+    from geo.planning.grid_imports import GridChange, write_grid_versions
+    from geo.video.views import refresh_after_import
+
     keys = [str(k) for k in session.scalars(text(
         f"SELECT {layer.key} FROM {STAGE}"))  # noqa: S608
             ] if layer.table in UNIT_TABLES | GRID_TABLES else []  # only these get assigned
