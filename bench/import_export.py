@@ -4,8 +4,9 @@
     .venv/bin/python bench/import_export.py --events 10000000 --no-export --no-grids
 
 Scratch database ``gridlink_bench_io`` on the test cluster (or ``--url``). Every measured
-step runs in a fresh child process so its peak RSS (``ru_maxrss`` from ``os.wait4``) is its
-own; ogr2ogr (GDAL, Debian gdal-bin) does the same import/export on the same machine:
+step runs in a fresh child process (bench/io_step.py, loading only what the step loads) so
+its peak RSS is its own; ogr2ogr (GDAL, Debian gdal-bin) does the same import/export on
+the same machine:
 
 * import: gridlink ``import_file`` (read, CRS, full validation, COPY + upsert by key, commit)
   vs ``ogr2ogr -f PostgreSQL`` (read + COPY into a new table, no validation, no upsert);
@@ -36,14 +37,11 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import scratch_database  # noqa: E402
-from geo.exporter import export_file  # noqa: E402
-from geo.importer import import_file  # noqa: E402
 
 DB_NAME = "gridlink_bench_io"
 CITY_BBOX = (113.20, 40.00, 113.40, 40.15)  # lon/lat around Datong
@@ -75,24 +73,9 @@ def synthetic_events(n: int, seed: int = 7, prefix: str = "EV") -> gpd.GeoDataFr
 # --------------------------------------------------------------------------- child steps
 
 
-def child(step: str, url: str, layer: str, path: str) -> dict[str, Any]:
-    """One measured step inside this (child) process; returns rows and seconds."""
-    engine = create_engine(url)
-    started = time.perf_counter()
-    with Session(engine) as session, session.begin():
-        if step == "import":
-            report = import_file(session, layer, Path(path))
-            rows = report.inserted + report.updated
-        else:
-            rows = export_file(session, layer, Path(path), "geojson")
-    return {"rows": rows, "seconds": time.perf_counter() - started}
-
-
 def run_child(step: str, url: str, layer: str, path: Path) -> dict[str, Any]:
-    code = (f"import sys, json; sys.path.insert(0, {str(ROOT)!r}); "
-            "from bench.import_export import child; "
-            f"print(json.dumps(child({step!r}, {url!r}, {layer!r}, {str(path)!r})))")
-    cmd = [sys.executable, "-c", code]
+    """``step`` in a process of its own (bench/io_step.py), under GNU time."""
+    cmd = [sys.executable, str(ROOT / "bench" / "io_step.py"), step, url, layer, str(path)]
     wall, peak, out = measure(cmd)
     result = json.loads(out.strip().splitlines()[-1])
     return {**result, "wall": wall, "peak_mib": peak}  # "seconds": the work, no start-up
