@@ -48,22 +48,32 @@ CITY_BBOX = (113.20, 40.00, 113.40, 40.15)  # lon/lat around Datong
 CATEGORIES = ("garbage", "illegal_ads", "street_light", "road_damage", "dispute")
 
 
+def write_events(path: Path, n: int, seed: int = 7, prefix: str = "EV") -> None:
+    """Write ``n`` synthetic events to the GeoPackage ``path`` in chunks of 10^6 (appended),
+    so that 10^7 rows never sit in this process at once (7 GB: killed by the OOM killer)."""
+    chunk = 1_000_000
+    for first in range(0, n, chunk):
+        frame = synthetic_events(min(chunk, n - first), seed + first, prefix, first)
+        frame.to_file(path, driver="GPKG", engine="pyogrio", append=first > 0)
+
+
 def ogr_pg(url: str) -> str:
     u = make_url(url)
     return (f"PG:host={u.host} port={u.port} user={u.username} dbname={u.database}"
             + (f" password={u.password}" if u.password else ""))
 
 
-def synthetic_events(n: int, seed: int = 7, prefix: str = "EV") -> gpd.GeoDataFrame:
-    """``n`` random events in the city box: client_id (``prefix`` + number), category,
-    reported_at, point."""
+def synthetic_events(n: int, seed: int = 7, prefix: str = "EV", first: int = 0
+                     ) -> gpd.GeoDataFrame:
+    """``n`` random events in the city box: client_id (``prefix`` + number from ``first``),
+    category, reported_at, point."""
     rng = np.random.default_rng(seed)
     lon = rng.uniform(CITY_BBOX[0], CITY_BBOX[2], n)
     lat = rng.uniform(CITY_BBOX[1], CITY_BBOX[3], n)
     start = pd.Timestamp("2024-01-01T00:00:00+08:00")
     stamps = start + pd.to_timedelta(rng.integers(0, 180 * 86400, n), unit="s")
     return gpd.GeoDataFrame(
-        {"client_id": [f"{prefix}{i:08d}" for i in range(n)],
+        {"client_id": [f"{prefix}{i:08d}" for i in range(first, first + n)],
          "category": np.asarray(CATEGORIES)[rng.integers(0, len(CATEGORIES), n)],
          "reported_at": stamps.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
          "description": "bench"},
@@ -159,14 +169,14 @@ def bench_events(url: str, tmp: Path, size: int, export: bool) -> list[str]:
     """Import ``size`` events into an empty table, append ``size // 10`` more, export."""
     engine = create_engine(url)
     path, more = tmp / f"events_{size}.gpkg", tmp / f"more_{size}.gpkg"
-    synthetic_events(size).to_file(path, driver="GPKG", engine="pyogrio")
+    write_events(path, size)
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE events CASCADE"))
     ours = run_child("import", url, "events", path)
+    print(f"# gridlink import of {size:,}: {ours}", file=sys.stderr, flush=True)
     ogr_in = ogr_import(url, path, "ogr_events")
     path.unlink()
-    synthetic_events(size // 10, seed=8, prefix="AP").to_file(more, driver="GPKG",
-                                                             engine="pyogrio")
+    write_events(more, size // 10, seed=8, prefix="AP")
     appended = run_child("import", url, "events", more)
     lines = [row(f"events {size:,}: import GPKG (empty table)", size, ours, ogr_in),
              row(f"events {size // 10:,}: append GPKG to {size:,}", size // 10, appended,
