@@ -26,3 +26,6 @@ class ImportReport(Answer):
     notes: list[str] = Field(description="repairs and mapping notes, each naming its row")
     mapping: dict[str, Any] = Field(description="layer field -> the file column that fed it")
     unknown_columns: list[str] = Field(description="columns neither mapped nor known")
+    import_id: int | None = Field(None, description="events: the import's number, kept on "
+                                  "each event written (events.import_id) and in its audit "
+                                  "row (entity event_imports)")

@@ -20,31 +20,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
+if TYPE_CHECKING:
+    from geo.planning.grid_imports import GridChange
+
 from geo import crs as gcrs
 from geo.catalog import Layer, get_layer
 from geo.districts import record_district_crs
 from geo.errors import Detail, ValidationFailed
 from geo.geometry_repair import repair_polygons
+from geo.importer.audit import next_import_id, record_import
 from geo.importer.reading import Source, read_source, wgs84_geometries
 from geo.importer.streaming import BATCH_ROWS, Progress, StreamOptions, stream_into_stage, streams
 from geo.importer.validation import DISTRICT_LAYERS, summary, validate
 from geo.importer.writing import (
     existing_split,
-    stage_frame,
+    stage_table,
     staged_split,
     write_or_explain,
     write_rejects,
 )
-from geo.planning.grid_imports import GridChange
+from geo.jobs import JobProgress
 from geo.settings import Settings
-from geo.video.model import default_notes
 
 __all__ = ["ImportReport", "Source", "import_file", "import_frame", "read_source",
            "wgs84_geometries"]
@@ -69,6 +72,9 @@ class ImportReport:
     mapping: dict[str, str] = field(default_factory=dict)
     unknown_columns: list[str] = field(default_factory=list)
     dry_run: bool = False
+    import_id: int | None = None
+    """Events: the number stamped on every event written (``events.import_id``) and the
+    ``entity_id`` of the import's one audit row (geo.importer.audit); None otherwise."""
 
 
 def import_file(session: Session, layer: str, path: Path, *, crs: str | None = None,
@@ -98,13 +104,16 @@ def import_file(session: Session, layer: str, path: Path, *, crs: str | None = N
     if streams(Path(path), spec, batch_rows):
         options = StreamOptions(crs, encoding, field_map, make_valid, settings, not dry_run,
                                 batch_rows, progress)
-        return _import_streamed(session, spec, Path(path), options, skip_invalid,
-                                rejects_path, dry_run, change)
+        report = _import_streamed(session, spec, Path(path), options, skip_invalid,
+                                  rejects_path, dry_run, change)
+        _audit_import(session, report, ImportOrigin(Path(path).name, _job_of(progress)))
+        return report
     source = read_source(Path(path), spec, encoding=encoding)
     report = import_frame(session, layer, source.frame, crs=crs, skip_invalid=skip_invalid,
                           rejects_path=rejects_path, source_crs=source.crs, notes=source.notes,
                           field_map=field_map, dry_run=dry_run, lines=source.lines,
-                          change=change, make_valid=make_valid, settings=settings)
+                          change=change, make_valid=make_valid, settings=settings,
+                          origin=ImportOrigin(Path(path).name, _job_of(progress)))
     if progress is not None:
         progress(report.rows, report.rows, len(report.problems))
     return report
@@ -116,13 +125,15 @@ def import_frame(session: Session, layer: str, gdf: gpd.GeoDataFrame | pd.DataFr
                  notes: list[str] | None = None, field_map: dict[str, str] | None = None,
                  dry_run: bool = False, lines: list[int] | None = None,
                  change: GridChange | None = None, make_valid: bool = False,
-                 settings: Settings | None = None) -> ImportReport:
+                 settings: Settings | None = None,
+                 origin: ImportOrigin | None = None) -> ImportReport:
     """Map, validate and upsert a (Geo)DataFrame (columns named as in a file).
 
     Geometry comes from ``gdf.geometry`` in ``crs`` (if given), else the frame's CRS,
     else ``source_crs``, else guessed (degrees → WGS 84; metres → refused). Codes must be
     text. Nothing is written when a ValidationFailed is raised or ``dry_run`` is set (a
-    dry run returns its problems instead of raising them); never commits.
+    dry run returns its problems instead of raising them); never commits. ``origin`` (file
+    name, job) goes into an events import's audit row.
     """
     spec = get_layer(layer)
     notes = list(notes or [])
@@ -134,6 +145,8 @@ def import_frame(session: Session, layer: str, gdf: gpd.GeoDataFrame | pd.DataFr
     report = ImportReport(spec.name, len(gdf), 0, 0, len(problems.bad), problems.sorted(),
                           notes, dict(mapping.columns), mapping.unknown, dry_run)
     if spec.name == "cameras":
+        from geo.video.model import default_notes  # only cameras need it
+
         notes += default_notes(values, len(gdf), problems.bad)
     if mapping.unknown:
         notes.append(f"not imported (no such field): {', '.join(mapping.unknown)}; "
@@ -145,14 +158,17 @@ def import_frame(session: Session, layer: str, gdf: gpd.GeoDataFrame | pd.DataFr
         raise ValidationFailed(summary(problems, len(gdf)), problems.sorted())
     if rejects_path is not None and problems.items:
         write_rejects(rejects_path, problems.sorted())
+    report.import_id = next_import_id(session) if spec.table == "events" else None
     report.inserted, report.updated = _write(session, spec, values, geoms, problems.bad,
-                                             mapping.carried, notes, change)
+                                             mapping.carried, notes, change, report.import_id)
+    _audit_import(session, report, origin or ImportOrigin(None, None))
     return report
 
 
 def _write(session: Session, spec: Layer, values: dict[str, list[Any]],
            geoms: np.ndarray | None, bad: set[int], carried: frozenset[str],
-           notes: list[str], change: GridChange | None = None) -> tuple[int, int]:
+           notes: list[str], change: GridChange | None = None,
+           import_id: int | None = None) -> tuple[int, int]:
     """Upsert the good rows; the first import of a district chooses its metric CRS.
 
     Fields the file did not carry but validation filled (parents from codes, a status from
@@ -161,9 +177,9 @@ def _write(session: Session, spec: Layer, values: dict[str, list[Any]],
     keep = np.ones(len(values[spec.key]), dtype=bool)
     keep[sorted(bad)] = False
     derived = {name for name in spec.fields
-               if name not in carried and any(v is not None for v in values[name])}
-    written = write_or_explain(session, spec, stage_frame(values, geoms, keep),
-                               carried | derived, change)
+               if name not in carried and values[name].count(None) < len(values[name])}
+    written = write_or_explain(session, spec, stage_table(values, geoms, keep),
+                               carried | derived, change, import_id=import_id)
     if spec.name in DISTRICT_LAYERS and geoms is not None:
         chosen = record_district_crs(session, np.asarray(values[spec.key], object)[keep],
                                      geoms[keep])
@@ -190,7 +206,32 @@ def _import_streamed(session: Session, spec: Layer, path: Path, options: StreamO
         raise ValidationFailed(summary(problems, done.rows), problems.sorted())
     if rejects_path is not None and problems.items:
         write_rejects(rejects_path, problems.sorted())
+    report.import_id = next_import_id(session) if spec.table == "events" else None
     if done.staged:
         report.inserted, report.updated = write_or_explain(
-            session, spec, None, done.carried | done.derived, change, done.points)
+            session, spec, None, done.carried | done.derived, change, done.points,
+            report.import_id)
     return report
+
+
+@dataclass(frozen=True)
+class ImportOrigin:
+    """Where an import's rows came from, for its audit row: the file's name (no folder)
+    and the job running it (None: a direct call)."""
+
+    file: str | None
+    job: str | None
+
+
+def _job_of(progress: Progress | None) -> str | None:
+    return progress.job_id if isinstance(progress, JobProgress) else None
+
+
+def _audit_import(session: Session, report: ImportReport, origin: ImportOrigin) -> None:
+    """The events import's one audit row (nothing for other layers or a dry run)."""
+    if report.import_id is None or report.dry_run:
+        return
+    record_import(session, report.import_id, {
+        "file": origin.file, "layer": report.layer, "rows": report.rows,
+        "inserted": report.inserted, "updated": report.updated,
+        "rejected": report.rejected, "job": origin.job})

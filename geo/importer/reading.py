@@ -179,7 +179,7 @@ def _read_csv(path: Path, layer: Layer, encoding: str | None) -> Source:
         lines = []
     if layer.geometry is None:
         return Source(frame, None, notes, lines or None)
-    return Source(_csv_geometry(frame, path.name), None, notes, lines or None)
+    return Source(csv_geometry(frame, path.name), None, notes, lines or None)
 
 
 def csv_line_numbers(content: str) -> list[int]:
@@ -200,7 +200,7 @@ def _find_column(frame: pd.DataFrame, names: tuple[str, ...]) -> str | None:
     return next((lowered[n] for n in names if n in lowered), None)
 
 
-def _csv_geometry(frame: pd.DataFrame, name: str) -> gpd.GeoDataFrame:
+def csv_geometry(frame: pd.DataFrame, name: str) -> gpd.GeoDataFrame:
     """Geometry from lon/lat (or x/y) columns or a WKT column; unparseable → None."""
     lon, lat = _find_column(frame, LON_NAMES), _find_column(frame, LAT_NAMES)
     wkt = _find_column(frame, WKT_NAMES)

@@ -1,7 +1,9 @@
 """Streaming room: a large vector file validated batch by batch into a staging table.
 
 A GeoPackage, GeoJSON or Shapefile with more than :data:`BATCH_ROWS` features is read as
-Arrow record batches (``pyogrio.open_arrow``, one pass over the file); each batch is mapped,
+Arrow record batches (``pyogrio.open_arrow``, one pass over the file), a CSV of more lines
+in batches of records with their line numbers (:mod:`geo.importer.csv_batches`: one pass
+to choose the encoding and count, one to read); each batch is mapped,
 put in WGS 84 and validated by the same rules as a small file (:mod:`geo.importer.validation`)
 and its good rows are COPYed into the temporary stage table. Keys repeated across batches
 are found in the database at the end (a temp table of every row's key). Nothing touches
@@ -22,6 +24,8 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
+import pyarrow.compute as pc
 import pyogrio
 import shapely
 from sqlalchemy import text
@@ -30,16 +34,19 @@ from sqlalchemy.orm import Session
 from geo import crs as gcrs
 from geo.catalog import Layer
 from geo.districts import record_district_crs
-from geo.errors import UnreadableFile
+from geo.errors import Detail, UnreadableFile
 from geo.geometry_repair import repair_polygons
+from geo.importer.csv_batches import CHUNK, CSV_SUFFIXES, csv_batches, scan_csv
 from geo.importer.problems import Problems, short_error
 from geo.importer.reading import VECTOR_SUFFIXES, wgs84_geometries
 from geo.importer.validation import DISTRICT_LAYERS, validate
-from geo.importer.writing import STAGE, copy_rows, create_stage, stage_frame
+from geo.importer.writing import STAGE, copy_rows, create_stage, stage_table
 from geo.settings import Settings
 
-BATCH_ROWS = 50_000
-"""Features per batch; a file with more features than this is streamed."""
+BATCH_ROWS = 10_000
+"""Features per batch; a file with more features than this is streamed. 10,000 keeps a
+10^6-event import under 300 MiB of peak RSS (50,000: 394 MiB; most of it, ~230 MiB, is
+the interpreter, pyogrio's GDAL, pandas, pyarrow and geopandas: bench/RESULTS.md)."""
 KEYS = "gridlink_import_keys"
 
 Progress = Callable[[int, int, int], None]
@@ -87,79 +94,116 @@ def feature_count(path: Path) -> int | None:
 
 
 def streams(path: Path, layer: Layer, batch_rows: int = BATCH_ROWS) -> bool:
-    """Whether ``path`` is imported by streaming (large vector file, not admin areas)."""
+    """Whether ``path`` is imported by streaming (a vector file of more than ``batch_rows``
+    features, or a CSV of more than ``batch_rows`` lines; never admin areas)."""
     if layer.name == "areas":
         return False
+    if path.suffix.lower() in CSV_SUFFIXES and path.is_file():
+        return _lines_at_least(path, batch_rows + 2)
     count = feature_count(path)
     return count is not None and count > batch_rows
 
 
-def _batches(path: Path, encoding: str | None, size: int
-             ) -> Iterator[tuple[gpd.GeoDataFrame, gcrs.ParsedCRS | None]]:
-    """The file as GeoDataFrames of ``size`` rows, with the file's CRS."""
+def _lines_at_least(path: Path, lines: int) -> bool:
+    """Whether the file holds at least ``lines`` line breaks (read until it does)."""
+    seen = 0
+    with open(path, "rb") as fh:
+        while seen < lines and (chunk := fh.read(CHUNK)):
+            seen += chunk.count(b"\n")
+    return seen >= lines
+
+
+@dataclass
+class Batch:
+    """Rows of the file: ``frame`` (geometry in the file's CRS ``declared``) and, for a
+    CSV, the line each row starts on."""
+
+    frame: gpd.GeoDataFrame | pd.DataFrame
+    declared: gcrs.ParsedCRS | None = None
+    lines: list[int] | None = None
+
+
+def _vector_batches(path: Path, encoding: str | None, size: int) -> Iterator[Batch]:
+    """A GeoPackage/GeoJSON/Shapefile as GeoDataFrames of ``size`` rows, with its CRS."""
     try:
         with pyogrio.open_arrow(path, encoding=encoding, batch_size=size,
                                 use_pyarrow=True) as (meta, reader):
             declared = gcrs.parse_crs(meta["crs"]) if meta.get("crs") else None
             geometry = meta["geometry_name"] or "wkb_geometry"
-            for batch in reader:
-                frame = batch.to_pandas()
-                geoms = shapely.from_wkb(frame.pop(geometry).to_numpy(object))
-                yield gpd.GeoDataFrame(frame, geometry=geoms), declared
+            for batch in reader:  # the WKB column goes to shapely, not through pandas
+                geoms = shapely.from_wkb(batch.column(geometry).to_numpy(zero_copy_only=False))
+                frame = batch.drop_columns([geometry]).to_pandas()
+                del batch
+                yield Batch(gpd.GeoDataFrame(frame, geometry=geoms), declared)
     except Exception as exc:  # only reading runs here; pyogrio raises several types
         raise UnreadableFile(f"{path.name} could not be read (malformed or truncated?): "
                              f"{short_error(exc)}", [{"file": path.name}]) from exc
+
+
+def _file_batches(path: Path, layer: Layer, options: StreamOptions, out: Streamed
+                  ) -> tuple[int, Iterator[Batch]]:
+    """(rows in the file, its batches); a CSV's encoding note goes into ``out.notes``."""
+    if path.suffix.lower() not in CSV_SUFFIXES:
+        return (feature_count(path) or 0,
+                _vector_batches(path, options.encoding, options.batch_rows))
+    scanned = scan_csv(path, options.encoding)
+    out.notes += [scanned.note] if scanned.note else []
+    return scanned.records, (Batch(b.frame, None, b.lines) for b in csv_batches(
+        path, layer, scanned, options.batch_rows))
 
 
 def stream_into_stage(session: Session, layer: Layer, path: Path,
                       options: StreamOptions) -> Streamed:
     """Validate ``path`` batch by batch and COPY its good rows into the stage table.
 
-    Problems carry file rows (1 = the first feature); file-level problems are kept once.
-    Raises UnreadableFile, UnknownCRS or ValidationFailed (file-level) like import_file.
+    Problems carry file rows (1 = the first feature or data record) and a CSV's lines;
+    file-level problems are kept once. Raises UnreadableFile, UnknownCRS or
+    ValidationFailed (file-level) like import_file.
     """
-    total = feature_count(path) or 0
     out = Streamed(0, 0, Problems([]), points=layer.geometry == {"Point"})
+    total, batches = _file_batches(path, layer, options, out)
     session.execute(text(f"DROP TABLE IF EXISTS {KEYS}"))
-    session.execute(text(f"CREATE TEMP TABLE {KEYS} (row_no integer, key text) "
-                         "ON COMMIT DROP"))
-    for frame, declared in _batches(path, options.encoding, options.batch_rows):
-        _one_batch(session, layer, frame, declared, out, options)
-        out.rows += len(frame)
+    session.execute(text(f"CREATE TEMP TABLE {KEYS} (row_no integer, key text, "
+                         "line integer) ON COMMIT DROP"))
+    for batch in batches:
+        _one_batch(session, layer, batch, out, options)
+        out.rows += len(batch.frame)
         if options.progress is not None:
             options.progress(out.rows, total, len(out.problems.items))
     _cross_batch_duplicates(session, layer, out, options.batch_rows)
     return out
 
 
-def _one_batch(session: Session, layer: Layer, frame: gpd.GeoDataFrame,
-               declared: gcrs.ParsedCRS | None, out: Streamed, options: StreamOptions) -> None:
+def _one_batch(session: Session, layer: Layer, batch: Batch, out: Streamed,
+               options: StreamOptions) -> None:
     """Validate one batch (rows ``out.rows`` on) and stage its good rows and all its keys."""
-    offset = out.rows
+    offset, frame = out.rows, batch.frame
     notes: list[str] = []
-    geoms = wgs84_geometries(frame, layer, options.crs, declared, notes)
+    geoms = wgs84_geometries(frame, layer, options.crs, batch.declared, notes)
     if options.make_valid and geoms is not None:
         geoms, repaired = repair_polygons(geoms)
         notes += [f"row {offset + row + 1}: {what}" for row, what in sorted(repaired.items())]
     values, problems, mapping = validate(session, frame, layer, geoms, options.field_map,
-                                         None, options.settings, offset)
+                                         batch.lines, options.settings, offset)
     out.notes += [n for n in notes if n not in out.notes]
     _add_problems(out, problems, offset)
     out.mapping, out.unknown = dict(mapping.columns), mapping.unknown
     out.carried = mapping.carried
     out.derived |= {name for name in layer.fields if name not in mapping.carried
-                    and any(v is not None for v in values[name])}
-    keys = stage_frame({"key": values[layer.key]}, None, np.ones(len(frame), bool), offset)
-    copy_rows(session, KEYS, keys[keys["key"].notna()])
+                    and values[name].count(None) < len(values[name])}
+    lines = {"line": [str(n) for n in batch.lines]} if batch.lines is not None else {}
+    keys = stage_table({"key": values[layer.key], **lines}, None, np.ones(len(frame), bool),
+                       offset)
+    copy_rows(session, KEYS, keys.filter(pc.is_valid(keys["key"])))
     keep = np.ones(len(frame), dtype=bool)
     keep[sorted(problems.bad)] = False
     if problems.file_level() or not keep.any():
         return
-    staged = stage_frame(values, geoms, keep, offset, out.points)
+    staged = stage_table(values, geoms, keep, offset, out.points)
     if out.staged == 0:
-        create_stage(session, list(staged.columns))
+        create_stage(session, staged.column_names)
     copy_rows(session, STAGE, staged)
-    out.staged += len(staged)
+    out.staged += staged.num_rows
     if options.record_crs and layer.name in DISTRICT_LAYERS and geoms is not None:
         chosen = record_district_crs(session, np.asarray(values[layer.key], object)[keep],
                                      geoms[keep])
@@ -183,15 +227,17 @@ def _cross_batch_duplicates(session: Session, layer: Layer, out: Streamed,
                             batch_rows: int) -> None:
     """Report (and unstage) each key repeated in a later batch than its first row."""
     repeats: Sequence[Any] = session.execute(text(
-        f"SELECT row_no, key, first FROM (SELECT row_no, key, min(row_no) OVER "  # noqa: S608
-        f"(PARTITION BY key) AS first FROM {KEYS}) k "
+        f"SELECT row_no, key, first, line FROM (SELECT row_no, key, line, min(row_no) "  # noqa: S608
+        f"OVER (PARTITION BY key) AS first FROM {KEYS}) k "
         "WHERE row_no > first AND row_no / :n > first / :n ORDER BY row_no"),
         {"n": batch_rows}).all()
     session.execute(text(f"DROP TABLE IF EXISTS {KEYS}"))
-    for row_no, key, first in repeats:
-        out.problems.items.append({"row": row_no + 1, "id": key, "field": layer.key,
-                                   "problem": f"duplicate {layer.key} {key!r} "
-                                              f"(also row {first + 1})"})
+    for row_no, key, first, line in repeats:
+        detail: Detail = {"row": row_no + 1, "id": key, "field": layer.key,
+                          "problem": f"duplicate {layer.key} {key!r} (also row {first + 1})"}
+        if line is not None:  # a CSV's line, as for every other problem
+            detail["line"] = line
+        out.problems.items.append(detail)
         out.problems.bad.add(row_no)
     if repeats and out.staged:
         gone = session.execute(text(f"DELETE FROM {STAGE} WHERE row_no = ANY(:rows)"),  # noqa: S608

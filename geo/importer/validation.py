@@ -41,7 +41,7 @@ def _check_required(values: dict[str, list[Any]], layer: Layer, problems: Proble
 def _check_text(values: dict[str, list[Any]], layer: Layer, problems: Problems) -> None:
     """Mojibake guard and choices for text fields; numbers in text fields become text."""
     for name, kind in layer.fields.items():
-        if kind != "text":
+        if kind != "text" or _all_empty(values[name]):
             continue
         column = values[name]
         series = pd.Series(column, dtype=object)
@@ -50,7 +50,8 @@ def _check_text(values: dict[str, list[Any]], layer: Layer, problems: Problems) 
                                      for v in column]
             series = pd.Series(column, dtype=object)
         present = series.notna().to_numpy(bool)
-        garbled = present & series.str.contains("\ufffd", regex=False).fillna(False).to_numpy(bool)
+        garbled = np.fromiter((isinstance(v, str) and "\ufffd" in v for v in column), bool,
+                              len(column))
         for row in np.flatnonzero(garbled):
             problems.add(int(row), name, f"{name} holds undecodable characters (wrong "
                                          "encoding? pass --encoding GB18030 or UTF-8)")
@@ -60,6 +61,11 @@ def _check_text(values: dict[str, list[Any]], layer: Layer, problems: Problems) 
             for row in np.flatnonzero(wrong):
                 problems.add(int(row), name, f"{name} {column[row]!r} is not one of "
                                              f"{', '.join(sorted(allowed))}")
+
+
+def _all_empty(column: list[Any]) -> bool:
+    """Whether every value is None (a field the file does not carry): nothing to check."""
+    return column.count(None) == len(column)
 
 
 def _all_text(series: pd.Series) -> bool:
@@ -75,7 +81,7 @@ def _number_text(value: Any) -> str:
 def _check_numbers(values: dict[str, list[Any]], layer: Layer, problems: Problems) -> None:
     """int/float fields parse, are integral where needed and sit in their ranges."""
     for name, kind in layer.fields.items():
-        if kind not in ("int", "float"):
+        if kind not in ("int", "float") or _all_empty(values[name]):
             continue
         raw = pd.Series(values[name], dtype=object)
         present = raw.notna().to_numpy(bool)
@@ -113,7 +119,7 @@ def _outside(number: np.ndarray, limits: Range) -> np.ndarray:
 def _check_times(values: dict[str, list[Any]], layer: Layer, problems: Problems) -> None:
     """date fields → YYYY-MM-DD, datetime fields → ISO 8601 with offset (naive = UTC+8)."""
     for name, kind in layer.fields.items():
-        if kind in ("date", "datetime"):
+        if kind in ("date", "datetime") and not _all_empty(values[name]):
             raw = pd.Series(values[name], dtype=object)
             done = _times_vectorised(raw, kind)
             values[name] = done if done is not None else _times_by_row(

@@ -11,7 +11,7 @@ from shapely.geometry import Point
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.errors import ValidationFailed
+from geo.errors import UnreadableFile, ValidationFailed
 from geo.importer import import_file
 from tests.geo.importer_files import two_grids_geojson
 
@@ -75,3 +75,62 @@ def test_streamed_import_fails_whole_then_skips_invalid(db: Session, tmp_path: P
         "EV001", "EV002", "EV004", "EV005", "EV006", "EV009", "EV010", "EV012"]
     again = import_file(db, "events", path, skip_invalid=True, batch_rows=5)
     assert (again.inserted, again.updated) == (0, 8)
+
+
+def events_csv(tmp: Path, encoding: str = "utf-8") -> Path:
+    """The 12 events of :func:`events_gpkg` as a CSV (lon/lat columns): a blank line after
+    row 2 and a description spanning two lines in row 4 move the later rows down."""
+    lines = ["client_id,category,reported_at,status,lon,lat,description"]
+    ids = [f"EV{i:03d}" for i in range(1, 13)]
+    ids[6], ids[10] = "EV006", "EV002"
+    for i, client in enumerate(ids):
+        status = "nonsense" if i == 2 else "reported"
+        lon = 213.0 if i == 7 else 113.301 + i * 0.001
+        text_ = '"两行\n描述"' if i == 3 else "垃圾"
+        lines.append(f"{client},garbage,2024-03-01T08:00:00+08:00,{status},{lon!r},40.085,{text_}")
+        if i == 1:
+            lines.append("")
+    path = tmp / "events.csv"
+    path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
+    return path
+
+
+def test_streamed_csv_equals_whole_csv(db: Session, tmp_path: Path) -> None:
+    import_file(db, "grids", two_grids_geojson(tmp_path))
+    path = events_csv(tmp_path)
+    seen: list[tuple[int, int, int]] = []
+    streamed = import_file(db, "events", path, dry_run=True, batch_rows=5,
+                           progress=lambda *step: seen.append(step))
+    whole = import_file(db, "events", path, dry_run=True)
+    assert seen == [(5, 12, 1), (10, 12, 3), (12, 12, 3)]
+    assert streamed.problems == whole.problems
+    assert [(p["row"], p["line"], p["field"]) for p in streamed.problems] == [
+        (3, 5, "status"), (7, 10, "client_id"), (8, 11, "geometry"), (11, 14, "client_id")]
+    assert (streamed.rows, streamed.inserted, streamed.rejected) == (12, 8, 4)
+    with db.begin_nested() as whole_file:
+        import_file(db, "events", path, skip_invalid=True)
+        expected = stored_events(db)
+        whole_file.rollback()
+    import_file(db, "events", path, skip_invalid=True, batch_rows=5)
+    assert stored_events(db) == expected and len(expected) == 8
+    assert db.scalar(text("SELECT description FROM events WHERE client_id = 'EV004'")) == \
+        "两行\n描述"
+
+
+def test_streamed_gbk_csv_is_noted(db: Session, tmp_path: Path) -> None:
+    import_file(db, "grids", two_grids_geojson(tmp_path))
+    report = import_file(db, "events", events_csv(tmp_path, "gbk"), skip_invalid=True,
+                         batch_rows=5)
+    assert report.notes[0] == "events.csv is not UTF-8: read as GB18030 (GBK)"
+    assert db.scalar(text("SELECT count(*) FROM events WHERE description = '垃圾'")) == 7
+
+
+def test_streamed_csv_with_a_long_record_is_unreadable(db: Session, tmp_path: Path) -> None:
+    path = events_csv(tmp_path)
+    path.write_text(path.read_text(encoding="utf-8") + "EV099,garbage,x,reported,1,2,d,extra\n",
+                    encoding="utf-8")
+    with pytest.raises(UnreadableFile) as info:
+        import_file(db, "events", path, batch_rows=5)
+    assert info.value.message == ("events.csv is not a readable CSV: line 16 has 8 values, "
+                                  "the header 7")
+    assert db.scalar(text("SELECT count(*) FROM events")) == 0

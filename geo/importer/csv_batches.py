@@ -1,0 +1,142 @@
+"""CSV streaming room: a large CSV read in batches, each row with the line it starts on.
+
+A CSV of more than a batch of records is never held whole: a first pass decodes it
+chunk by chunk (BOM, else UTF-8, else GB18030 with a note; ``encoding=`` wins, as for a
+small file: :mod:`geo.importer.reading`) and counts its records; the second pass reads
+``size`` records at a time with :mod:`csv` into text frames (the values as in the file, as
+``pandas.read_csv(dtype=str, keep_default_na=False)`` reads a small file), with the line
+each record starts on (header = line 1; a quoted value spanning lines moves the next
+records down) and the geometry from lon/lat or WKT columns. A record with more values than
+the header makes the file unreadable (its line named); a shorter one has its missing
+values empty. Memory holds one batch.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from geo.catalog import Layer
+from geo.errors import UnreadableFile
+from geo.importer.problems import short_error
+from geo.importer.reading import csv_geometry
+
+CSV_SUFFIXES = (".csv", ".txt")
+CHUNK = 1 << 20
+"""Bytes decoded at a time by the first pass."""
+
+
+@dataclass
+class CsvFile:
+    """What the first pass learnt: the encoding to read with, its note, data records."""
+
+    encoding: str
+    note: str | None
+    records: int
+
+
+@dataclass
+class CsvBatch:
+    """``frame``: text columns (and the geometry for layers that have one); ``lines``: the
+    line each of its rows starts on."""
+
+    frame: pd.DataFrame
+    lines: list[int]
+
+
+def scan_csv(path: Path, encoding: str | None) -> CsvFile:
+    """Choose the encoding (see the module docstring) and count the data records."""
+    chosen, note = _encoding(path, encoding)
+    with _opened(path, chosen) as reader:
+        records = sum(1 for record in reader if record)
+    return CsvFile(chosen, note, max(records - 1, 0))
+
+
+def csv_batches(path: Path, layer: Layer, scanned: CsvFile, size: int) -> Iterator[CsvBatch]:
+    """The CSV's records, ``size`` at a time (see the module docstring)."""
+    with _opened(path, scanned.encoding) as reader:
+        header: list[str] | None = None
+        rows: list[list[str]] = []
+        lines: list[int] = []
+        previous_end = 0
+        for record in reader:
+            start, previous_end = previous_end + 1, reader.line_num
+            if not record:
+                continue
+            if header is None:
+                header = record
+                continue
+            if len(record) > len(header):
+                raise UnreadableFile(
+                    f"{path.name} is not a readable CSV: line {start} has {len(record)} "
+                    f"values, the header {len(header)}", [{"file": path.name, "line": start}])
+            rows.append(record + [""] * (len(header) - len(record)))
+            lines.append(start)
+            if len(rows) == size:
+                yield _batch(rows, header, lines, layer, path.name)
+                rows, lines = [], []
+        if rows and header is not None:
+            yield _batch(rows, header, lines, layer, path.name)
+
+
+def _batch(rows: list[list[str]], header: list[str], lines: list[int], layer: Layer,
+           name: str) -> CsvBatch:
+    frame = pd.DataFrame(rows, columns=header, dtype=str)
+    if layer.geometry is not None:
+        frame = csv_geometry(frame, name)
+    return CsvBatch(frame, lines)
+
+
+@contextmanager
+def _opened(path: Path, encoding: str) -> Iterator[Any]:
+    """``csv.reader`` over the file decoded as ``encoding``; a record the csv module
+    cannot parse (a NUL byte, a field over its size limit) makes the file unreadable."""
+    with open(path, encoding=encoding, newline="") as handle:
+        try:
+            yield csv.reader(handle)
+        except csv.Error as exc:
+            raise UnreadableFile(f"{path.name} is not a readable CSV: {short_error(exc)}",
+                                 [{"file": path.name}]) from exc
+
+
+def _encoding(path: Path, encoding: str | None) -> tuple[str, str | None]:
+    """(encoding, note): ``encoding`` if given, a BOM's, UTF-8 if the whole file decodes,
+    else GB18030 (noted) if that decodes; else UnreadableFile naming the encodings tried."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    candidates: list[tuple[str, str | None]]
+    if encoding:
+        candidates = [(encoding, None)]
+    elif head.startswith(codecs.BOM_UTF8):
+        candidates = [("utf-8-sig", None)]
+    elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        candidates = [("utf-16", None)]
+    else:
+        candidates = [("utf-8", None),
+                      ("gb18030", f"{path.name} is not UTF-8: read as GB18030 (GBK)")]
+    problem = ""
+    for name, note in candidates:
+        try:
+            _decodes(path, name)
+            return name, note
+        except (UnicodeDecodeError, LookupError) as exc:
+            problem = short_error(exc)
+    raise UnreadableFile(f"{path.name} cannot be decoded as {encoding or 'UTF-8 or GB18030'}: "
+                         f"{problem}; pass the right encoding",
+                         [{"file": path.name, "field": "encoding"}])
+
+
+def _decodes(path: Path, encoding: str) -> None:
+    """Decode the whole file chunk by chunk (raises UnicodeDecodeError or LookupError)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            decoder.decode(chunk)
+    decoder.decode(b"", final=True)
