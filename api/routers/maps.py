@@ -18,6 +18,7 @@ from starlette.routing import Mount, Router
 from api.auth import Reader
 from api.deps import ReadSessionDep, SessionDep, SettingsDep
 from api.params import AfterEventId, ChangesetId, EventId
+from api.precompressed import PrecompressedFiles
 from api.schemas.feeds import AlarmFeed
 from api.settings import ApiSettings
 from geo import mapdata
@@ -35,7 +36,7 @@ from geo.roles import check_event_readable, readable_area
 from geo.settings import PROJECT_ROOT
 from geo.video import coverage as video_coverage
 from layers.alarms import alarm_feature, alarms_map, overdue_patrol_feature
-from layers.assets import FOLIUM_TEMPLATES_DIR, LAYERS_STATIC_DIR, page_html
+from layers.assets import BUILD_DIR, FOLIUM_TEMPLATES_DIR, LAYERS_STATIC_DIR, page_html
 from layers.base import Basemap
 from layers.changeset import ChangesetData, changeset_map, changeset_title
 from layers.coverage import coverage_map, coverage_tiles_map
@@ -56,11 +57,13 @@ TilesChoice = Annotated[bool | None, Query(
 
 
 def static_app() -> Router:
-    """The ``/static`` tree: npm assets, folium's bundled scripts, gridlink's own files."""
+    """The ``/static`` tree: npm assets, folium's bundled scripts, gridlink's own files and
+    the bundles built from npm packages (precompressed, cached for a year)."""
     return Router(routes=[
         Mount("/npm", StaticFiles(directory=NODE_MODULES, check_dir=False)),
         Mount("/folium", StaticFiles(directory=FOLIUM_TEMPLATES_DIR)),
         Mount("/gridlink", StaticFiles(directory=LAYERS_STATIC_DIR)),
+        Mount("/build", PrecompressedFiles(directory=BUILD_DIR, check_dir=False)),
     ])
 
 
