@@ -12,12 +12,16 @@ from typing import Any
 import mapbox_vector_tile
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from geo.keys import create_key
+from tests.api.test_jobs import ASYNC, SITES, committed, finished
 from tests.api.test_tiles import tile_of
+from tests.conftest import auth
 from tests.e2e.city import new_alarm, seed_small_city
+
+__all__ = ["committed"]  # the fixture of tests/api/test_jobs.py, used here
 
 WEST, EAST = "140213001001", "140213001002"
 WEST_EVENTS = ["a1", "e1", "e2", "e3", "e5"]
@@ -159,3 +163,22 @@ def test_event_tiles_hold_the_keys_area_only(client: TestClient, db: Session,
     assert points({"X-API-Key": keys["viewer"]}) == ["a1", EAST_EVENT]
     tilejson = client.get("/tiles/events/WebMercatorQuad", headers=west_key).json()
     assert f"area={WEST}" in json.dumps(tilejson["tiles"])
+
+
+def test_export_job_holds_the_keys_area_only(client: TestClient, keys: dict[str, str],
+                                             west_key: dict[str, str],
+                                             committed: Engine) -> None:
+    """A job reads committed rows (not the test's transaction, where the city is): two sites
+    imported by a job, with no grid there (grid_code empty), lie in no area."""
+    sent = client.post("/import/sites", headers={**auth(keys, "planner"), **ASYNC},
+                       files={"file": ("sites.geojson", json.dumps(SITES).encode())})
+    assert finished(client, auth(keys, "planner"), sent.json()["id"])["state"] == "succeeded"
+    rows = {}
+    for name, headers in (("all", auth(keys, "viewer")), ("west", west_key)):
+        job = client.post("/export/sites", headers=headers)
+        assert job.status_code == 202, job.text
+        done = finished(client, headers, job.json()["id"])
+        assert done["params"]["area"] == (WEST if name == "west" else None)
+        rows[name] = client.get(done["result_url"], headers=headers).json()["features"]
+    assert sorted(f["properties"]["code"] for f in rows["all"]) == ["JOBS001", "JOBS002"]
+    assert rows["west"] == []
