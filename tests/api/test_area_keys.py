@@ -7,14 +7,21 @@ key's own (tests/e2e/city.py: events e1, e2, e3, a1 in the west, e4 in the east)
 from __future__ import annotations
 
 import json
+import socket
+import threading
+import time
 from typing import Any
 
+import httpx
 import mapbox_vector_tile
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from api.app import create_app
+from geo.events import ALARM_CHANNEL
 from geo.keys import create_key
 from tests.api.test_jobs import ASYNC, SITES, committed, finished
 from tests.api.test_tiles import tile_of
@@ -182,3 +189,50 @@ def test_export_job_holds_the_keys_area_only(client: TestClient, keys: dict[str,
         rows[name] = client.get(done["result_url"], headers=headers).json()["features"]
     assert sorted(f["properties"]["code"] for f in rows["all"]) == ["JOBS001", "JOBS002"]
     assert rows["west"] == []
+
+
+AREA_DISTRICT = "149901"  # a district of its own, committed for the live server's key
+
+
+def test_alarm_stream_of_a_key_with_an_area(engine: Engine) -> None:
+    """A dispatcher key of district 149901 hears the alarm of a grid inside it, not the one
+    before it outside (alarms sent on the hub's channel, as geo.events sends them)."""
+    with Session(engine) as s, s.begin():
+        s.execute(text("INSERT INTO admin_areas (code, name, level, geom) VALUES (:c, '测试区',"
+                       " 'district', ST_Multi(ST_MakeEnvelope(113.0, 40.0, 113.1, 40.1, 4326)))"),
+                  {"c": AREA_DISTRICT})
+        key = create_key(s, "sse area dispatcher", "dispatcher", area_code=AREA_DISTRICT)
+    server, sock, thread = _live()
+    try:
+        base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        with httpx.Client(base_url=base, timeout=10) as http, http.stream(
+                "GET", "/alarms/stream", headers={"X-API-Key": key}) as stream:
+            lines = stream.iter_lines()
+            assert next(lines).startswith(":")  # listening
+            with engine.begin() as conn:
+                for event_id, grid in ((1, "140213001001001"), (2, AREA_DISTRICT + "001001001")):
+                    conn.execute(text("SELECT pg_notify(:ch, :payload)"), {
+                        "ch": ALARM_CHANNEL, "payload": json.dumps(
+                            {"kind": "alarm", "event_id": event_id, "grid": {"code": grid}})})
+            data = next(line for line in lines if line.startswith("data:"))
+        assert json.loads(data.partition(":")[2])["event_id"] == 2
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+        with Session(engine) as s, s.begin():
+            s.execute(text("DELETE FROM api_keys WHERE name = 'sse area dispatcher'"))
+            s.execute(text("DELETE FROM admin_areas WHERE code = :c"), {"c": AREA_DISTRICT})
+
+
+def _live() -> tuple[uvicorn.Server, socket.socket, threading.Thread]:
+    """uvicorn serving the app on a free local port, in a thread (as tests/api/test_dispatch)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(create_app(), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return server, sock, thread
