@@ -9,9 +9,10 @@ written event.
 Loads the demo city (data/demo.py, six months of events up to today, through the importer)
 into a scratch database ``gridlink_bench_dashboard`` on the test cluster (or ``--url``), serves
 the app with uvicorn on 127.0.0.1 and, for the district and its first street, measures:
-``/dashboard/data`` (server time, JSON bytes), the page's HTML bytes, and the render time in
+``/dashboard/data`` (server time, JSON bytes), the page's HTML bytes, its scripts and styles
+(bytes as sent to a browser accepting brotli/gzip, and uncompressed), and the render time in
 headless Debian Chromium (every non-local request blocked; navigation to all charts drawn,
-ECharts loaded from /static included), medians of ``--runs``.
+the ECharts bundle loaded from /static/build included), medians of ``--runs``.
 
 Rollup cost: ``--write`` events copied from the loaded ones are inserted, their status changed
 and their assignment rewritten, each step timed with the rollup triggers enabled and then
