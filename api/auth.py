@@ -43,7 +43,8 @@ class Caller:
     worker_code: str | None = None
     key_prefix: str | None = None
     area_code: str | None = None
-    """The only area the key may read on /dashboard and /stats (geo.roles); None: all."""
+    """The only area the key may read (geo.roles: dashboard, stats, events, maps, exports, OGC
+    events, tiles); None: all."""
 
 
 SESSION_COOKIE = "gridlink_session"

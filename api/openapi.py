@@ -46,9 +46,13 @@ DESCRIPTIONS = {
 STATIC_OPERATIONS = frozenset({("get", "/login"), ("post", "/logout")})
 """Operations that never touch the database."""
 AREA_READS = frozenset({"/dashboard", "/dashboard/data", "/dashboard/csv/{panel}",
-                        "/dashboard/report.xlsx", "/stats", "/stats/daily", "/stats/assessment"})
-"""Reads a key limited to one area may be refused (403: another area, department figures;
-geo.roles.readable_area)."""
+                        "/dashboard/report.xlsx", "/stats", "/stats/daily", "/stats/assessment",
+                        "/events", "/events/{event_id}", "/maps/grids", "/maps/coverage",
+                        "/maps/events", "/maps/alarms", "/maps/events/{event_id}",
+                        "/tiles/{layer}/WebMercatorQuad",
+                        "/tiles/{layer}/WebMercatorQuad/{z}/{y}/{x}"})
+"""Reads a key limited to one area may be refused (403: another area, an event outside it,
+department figures; geo.roles.readable_area, geo.roles.check_event_readable)."""
 PAGE_RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/login"): {
         "303": {"description": "Signed in: on to `next`"},

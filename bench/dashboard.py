@@ -9,9 +9,10 @@ written event.
 Loads the demo city (data/demo.py, six months of events up to today, through the importer)
 into a scratch database ``gridlink_bench_dashboard`` on the test cluster (or ``--url``), serves
 the app with uvicorn on 127.0.0.1 and, for the district and its first street, measures:
-``/dashboard/data`` (server time, JSON bytes), the page's HTML bytes, and the render time in
+``/dashboard/data`` (server time, JSON bytes), the page's HTML bytes, its scripts and styles
+(bytes as sent to a browser accepting brotli/gzip, and uncompressed), and the render time in
 headless Debian Chromium (every non-local request blocked; navigation to all charts drawn,
-ECharts loaded from /static included), medians of ``--runs``.
+the ECharts bundle loaded from /static/build included), medians of ``--runs``.
 
 Rollup cost: ``--write`` events copied from the loaded ones are inserted, their status changed
 and their assignment rewritten, each step timed with the rollup triggers enabled and then
@@ -22,7 +23,9 @@ the rows written is the rollups' cost per written event.
 from __future__ import annotations
 
 import argparse
+import html
 import os
+import re
 import statistics
 import sys
 import time
@@ -68,19 +71,36 @@ def page_row(browser: Any, base: str, key: str, area: str, at: str,
         server.append(time.perf_counter() - start)
         response.raise_for_status()
         size = len(response.content)
-    html = httpx.get(base + "/dashboard", params={"area": area, "at": at},
+    page = httpx.get(base + "/dashboard", params={"area": area, "at": at},
                      headers={"X-API-Key": key})
+    assets = sent_bytes(base, page.text)
     renders = []
     for _ in range(runs):
-        took, blocked, errors = render_s(browser, str(html.url), key, ready=CHARTS_DRAWN)
+        took, blocked, errors = render_s(browser, str(page.url), key, ready=CHARTS_DRAWN)
         assert not blocked and not errors, (blocked, errors)
         renders.append(took)
-    row = {"area": area, "json_bytes": size, "html_bytes": len(html.content),
-           "server_s": statistics.median(server), "render_s": statistics.median(renders)}
+    row = {"area": area, "json_bytes": size, "html_bytes": len(page.content),
+           "asset_bytes": assets, "server_s": statistics.median(server),
+           "render_s": statistics.median(renders)}
     print(f"  {area}: data {size / 1024:,.1f} kB in {statistics.median(server):.2f} s, page "
-          f"{len(html.content) / 1024:.1f} kB, render {statistics.median(renders):.2f} s",
-          flush=True)
+          f"{len(page.content) / 1024:.1f} kB, scripts and styles "
+          f"{sum(a['sent'] for a in assets.values()) / 1024:,.1f} kB as sent "
+          f"({sum(a['bytes'] for a in assets.values()) / 1024:,.1f} kB), "
+          f"render {statistics.median(renders):.2f} s", flush=True)
     return row
+
+
+def sent_bytes(base: str, page: str) -> dict[str, dict[str, int]]:
+    """Per script and stylesheet of ``page``: bytes as sent to a browser accepting brotli and
+    gzip (``sent``), and bytes as sent uncompressed (``bytes``)."""
+    found = {}
+    for url in re.findall(r'(?:src|href)="(/static/[^"]+)"', page):
+        address = base + html.unescape(url)
+        packed = httpx.get(address, headers={"Accept-Encoding": "br, gzip"})
+        plain = httpx.get(address, headers={"Accept-Encoding": "identity"})
+        packed.raise_for_status()
+        found[url] = {"sent": packed.num_bytes_downloaded, "bytes": len(plain.content)}
+    return found
 
 
 def write_s(kind: str, n: int, triggers: bool) -> float:
@@ -161,7 +181,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grids", type=int, default=300)
     parser.add_argument("--events", type=int, default=20_000)
-    parser.add_argument("--write", type=int, default=5_000, help="events per rollup write")
+    parser.add_argument("--write", type=int, default=5_000, help="events per rollup write "
+                        "(0: do not measure the rollups' cost)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--db", default="gridlink_bench_dashboard",
                         help="scratch database name")
@@ -198,7 +219,7 @@ def main() -> None:
         browser.close()
     server.should_exit = True
     thread.join(timeout=10)
-    costs = rollup_costs(args.write, args.runs)
+    costs = rollup_costs(args.write, args.runs) if args.write else []
     print(f"\npages: {pages}\nrollups: {costs}")
     print(f"load average during the run (1/5/15 min): {os.getloadavg()}")
 

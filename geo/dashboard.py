@@ -7,10 +7,11 @@ Every case count comes from one of two places, so the wall equals the API to the
 - :func:`geo.stats.unit_stats` (the assessment; API ``/stats``): new in the last 24 h
   (``accepted``, :func:`geo.stats.unit_stats_per_period`), the month's ranking; the handling
   and on-time rates per day come from the rollups' rate counts
-  (:func:`geo.stats.unit_daily_rates`, equal to a single-day ``/stats`` row).
+  (:func:`geo.rollups.trend_counts`, :func:`geo.stats.day_rates`: equal to a single-day
+  ``/stats`` row); the 7-day heat grid counts each grid's events from the rollups.
 
 The rest are read directly: overdue cases now, camera health (the ``status`` of each camera
-and the ordinary grid whose polygon covers it), alarm response times and the 7-day heat grid.
+and the ordinary grid whose polygon covers it) and alarm response times.
 Times are timezone-aware; days and months are China Standard Time (:data:`geo.rollups.LOCAL_TZ`).
 """
 
@@ -27,9 +28,9 @@ from sqlalchemy.orm import Session
 from geo.codes import prefix_pattern
 from geo.errors import ValidationFailed
 from geo.mapdata import area_outline, default_area
-from geo.rollups import LOCAL_TZ, daily_counts, local_day
+from geo.rollups import LOCAL_TZ, RATE_COUNTS, daily_counts, local_day, trend_counts
 from geo.settings import Settings
-from geo.stats import unit_daily_rates, unit_stats, unit_stats_per_period
+from geo.stats import day_rates, unit_stats, unit_stats_per_period
 
 CHILD_LEVEL = {"district": "street", "street": "community", "community": "grid"}
 """The units a scope is broken down into (bars, ranking, camera health)."""
@@ -118,21 +119,20 @@ def trend_panel(session: Session, scope: Scope, now: datetime,
                 settings: Settings) -> dict[str, Any]:
     """The 30 days up to today: cases per day by category and per child unit, and per day the
     handling and on-time rates of the scope (those of the /stats row of that day), all from
-    the daily rollups."""
+    one read of the daily rollups (:func:`geo.rollups.trend_counts`)."""
     last = local_day(now)
     first = last - timedelta(days=TREND_DAYS - 1)
     days = [first + timedelta(days=i) for i in range(TREND_DAYS)]
-    per_day = unit_daily_rates(session, scope.level, scope.code, first, last)
+    counts = trend_counts(session, scope.code, first, last, scope.child_column)
+    per_day = {r["day"]: day_rates(*(r[c] for c in RATE_COUNTS)) for r in counts["by_day"]}
     none = {"handling_rate": None, "on_time_rate": None}
-    rates = [{"day": day.isoformat(), **per_day.get(day, none)} for day in days]
-    by_category = daily_counts(session, scope.code, first, last, ("day", "category"))
     return {
         "first_day": first.isoformat(), "last_day": last.isoformat(),
         "days": [d.isoformat() for d in days],
-        "by_day_category": [{**r, "day": r["day"].isoformat()} for r in by_category],
-        "by_unit": _named(session, daily_counts(session, scope.code, first, last,
-                                                (scope.child_column,)), scope.child_column),
-        "rates": rates,
+        "by_day_category": [{**r, "day": r["day"].isoformat()}
+                            for r in counts["by_day_category"]],
+        "by_unit": _named(session, counts["by_unit"], scope.child_column),
+        "rates": [{"day": day.isoformat(), **per_day.get(day, none)} for day in days],
     }
 
 
@@ -263,30 +263,46 @@ def _one_decimal(value: float | None) -> float | None:
 
 HEAT_CELLS = (24, 12)
 """Columns × rows of the 7-day heat grid over the scope's bounding box (lon/lat)."""
+HEAT_DAYS = 7
 
 
 def heat_panel(session: Session, scope: Scope, now: datetime) -> dict[str, Any]:
-    """Events reported in the 7 days before ``now`` counted per cell of a
-    :data:`HEAT_CELLS` grid over the scope's bounding box (EPSG:4326 degrees)."""
+    """Events of the 7 China Standard Time days up to the day of ``now`` (today included)
+    counted per cell of a :data:`HEAT_CELLS` grid over the scope's bounding box (EPSG:4326
+    degrees): each grid's count from the daily rollups (``/stats/daily?by=grid_code``), in
+    the cell of a point inside the grid (``ST_PointOnSurface`` of its latest version)."""
     nx, ny = HEAT_CELLS
+    last = local_day(now)
+    first = last - timedelta(days=HEAT_DAYS - 1)
+    per_grid = {r["grid_code"]: r["events"]
+                for r in daily_counts(session, scope.code, first, last, ("grid_code",))}
     box = session.execute(text(
         "SELECT ST_XMin(geom) AS west, ST_YMin(geom) AS south, ST_XMax(geom) AS east,"
         " ST_YMax(geom) AS north FROM admin_areas WHERE code = :area"),
         {"area": scope.code}).mappings().one()
-    cells = session.execute(text(
-        "SELECT least(floor((ST_X(geom) - :w) / (:e - :w) * :nx), :nx - 1)::int AS x,"
-        " least(floor((ST_Y(geom) - :s) / (:n - :s) * :ny), :ny - 1)::int AS y,"
-        " count(*)::int AS events FROM events_with_assignment"
-        " WHERE grid_code LIKE :prefix AND :area IN (district_code, street_code, community_code)"
-        " AND reported_at >= :since AND reported_at < :now"
-        " AND ST_X(geom) BETWEEN :w AND :e AND ST_Y(geom) BETWEEN :s AND :n"
-        " GROUP BY 1, 2 ORDER BY 1, 2"),
-        {"w": box["west"], "e": box["east"], "s": box["south"], "n": box["north"],
-         "nx": nx, "ny": ny, "prefix": prefix_pattern(scope.code), "area": scope.code,
-         "since": now - timedelta(days=7), "now": now}).mappings().all()
+    cells: dict[tuple[int, int], int] = {}
+    for code, lon, lat in _grid_points(session, list(per_grid)):
+        if box["west"] <= lon <= box["east"] and box["south"] <= lat <= box["north"]:
+            cell = (_cell(lon, box["west"], box["east"], nx),
+                    _cell(lat, box["south"], box["north"], ny))
+            cells[cell] = cells.get(cell, 0) + per_grid[code]
     return {"bounds": [box["west"], box["south"], box["east"], box["north"]],
-            "size": [nx, ny], "since": (now - timedelta(days=7)).isoformat(),
-            "cells": [dict(c) for c in cells]}
+            "size": [nx, ny], "since": day_start(first).isoformat(),
+            "cells": [{"x": x, "y": y, "events": n} for (x, y), n in sorted(cells.items())]}
+
+
+def _cell(value: float, low: float, high: float, cells: int) -> int:
+    """The index of the cell of ``value`` among ``cells`` equal cells from ``low`` to
+    ``high`` (``high`` itself in the last one)."""
+    return min(int((value - low) / (high - low) * cells), cells - 1)
+
+
+def _grid_points(session: Session, codes: list[str]) -> list[tuple[str, float, float]]:
+    """(code, lon, lat) of a point inside each grid of ``codes`` (its latest version)."""
+    return [(str(c), float(x), float(y)) for c, x, y in session.execute(text(
+        "SELECT DISTINCT ON (code) code, ST_X(p), ST_Y(p) FROM grids"
+        " CROSS JOIN LATERAL ST_PointOnSurface(geom) p"
+        " WHERE code = ANY(:codes) ORDER BY code, version DESC"), {"codes": codes}).all()]
 
 
 def cycle_scopes(session: Session, scope: Scope) -> list[dict[str, str]]:

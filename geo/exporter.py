@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from geo.catalog import Layer, get_layer
 from geo.errors import ValidationFailed
+from geo.roles import EVENT_IN_AREA, key_area_params
 
 BATCH_ROWS = 2000
 FILE_BATCH_ROWS = 50_000
@@ -35,12 +36,15 @@ class ExportFilter:
     whose geometry intersects it; ``parent`` keeps rows whose parent code (or, for layers
     without one, grid code) equals it; ``kind`` matches the layer's kind field (grid kind,
     area level, site category, camera type, worker role, event category); ``keys`` keeps
-    the rows whose layer key is one of them (the change feed, geo.changes)."""
+    the rows whose layer key is one of them (the change feed, geo.changes); ``area`` (the
+    area of a key limited to one, geo.roles) keeps the rows inside that admin area
+    (:func:`_area_sql`)."""
 
     bbox: tuple[float, float, float, float] | None = None
     parent: str | None = None
     kind: str | None = None
     keys: tuple[str | int, ...] | None = None
+    area: str | None = None
 
 
 def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
@@ -70,6 +74,9 @@ def _where(layer: Layer, flt: ExportFilter) -> tuple[str, dict[str, Any]]:
     if flt.parent is not None:
         clauses.append(_parent_sql(layer))
         params["parent"] = flt.parent
+    if flt.area is not None:
+        clauses.append(_area_sql(layer))
+        params.update(key_area_params(flt.area))
     if flt.keys is not None:
         clauses.append(f"t.{layer.key} = ANY(:keys)")
         params["keys"] = list(flt.keys)
@@ -95,6 +102,17 @@ def _parent_sql(layer: Layer) -> str:
         return "t.grid_code = :parent"
     raise ValidationFailed(f"layer {layer.name!r} has no parent to filter on",
                            [{"field": "parent"}])
+
+
+def _area_sql(layer: Layer) -> str:
+    """The condition over alias ``t`` of rows inside the area ``:key_area``: events by their
+    assignment (:data:`geo.roles.EVENT_IN_AREA`), areas and grids by their code, the others
+    by their grid code (codes nest by prefix)."""
+    if layer.table == "events":
+        return EVENT_IN_AREA.format(event_id="t.id")
+    if layer.table in ("admin_areas", "grids"):
+        return "t.code LIKE :key_area_prefix"
+    return "t.grid_code LIKE :key_area_prefix"
 
 
 def _property_sql(layer: Layer) -> str:

@@ -38,8 +38,9 @@ def create_key(
     """Store a new key for ``role`` and return the plain key (never stored, never logged).
 
     ``plain`` may fix the key (the demo admin key); otherwise a random one is made.
-    ``area_code`` (a district, street or community) limits what the key may read on
-    ``/dashboard`` and ``/stats`` to that area (:func:`geo.roles.readable_area`); None: all.
+    ``area_code`` (a district, street or community) limits what the key may read to that
+    area (dashboard, statistics, events, maps, exports, OGC event items, tiles:
+    :mod:`geo.roles`); None: all.
     Raises ValidationFailed for an unknown role or an area code that is no such area.
     """
     if role not in ROLES:

@@ -238,15 +238,20 @@ def event_categories(session: Session, code: str) -> list[str]:
         {"p": prefix_pattern(code)}).all())
 
 
-def alarms_after(session: Session, after_id: int = 0, limit: int = 50) -> list[dict[str, Any]]:
+def alarms_after(session: Session, after_id: int = 0, limit: int = 50,
+                 area: str | None = None) -> list[dict[str, Any]]:
     """One-click alarms (``source`` in :data:`ALARM_SOURCES`) with id > ``after_id``, oldest
     first, at most ``limit``: id, category, description, reporter, reported_at, status,
-    grid_code, lon, lat."""
+    grid_code, lon, lat. ``area``: only alarms assigned to a grid inside that area (a key's
+    area); None: all."""
     rows = session.execute(text("""
         SELECT id, category, description, reporter, reported_at, status, grid_code,
                ST_X(geom) AS lon, ST_Y(geom) AS lat FROM events_with_assignment
-        WHERE source = ANY(:sources) AND id > :after ORDER BY id LIMIT :limit"""),
-        {"sources": list(ALARM_SOURCES), "after": after_id, "limit": limit}).mappings().all()
+        WHERE source = ANY(:sources) AND id > :after
+          AND (CAST(:area AS text) IS NULL OR grid_code LIKE :prefix)
+        ORDER BY id LIMIT :limit"""),
+        {"sources": list(ALARM_SOURCES), "after": after_id, "limit": limit, "area": area,
+         "prefix": prefix_pattern(area or "")}).mappings().all()
     return [dict(r) for r in rows]
 
 

@@ -30,9 +30,10 @@ of its own grid or micro-grid (:func:`check_patrol_checkin`); admin on any.
 Refusals are :class:`~geo.errors.Forbidden` (HTTP 403) naming the action, the case's grid
 and the worker's grid; an unknown case is :class:`~geo.errors.NotFound` (404).
 
-Read areas (``/dashboard``, ``/stats``): a key with an ``area_code`` (district, street or
-community) reads that area and the areas, grids and units inside it - the codes that start
-with its code, since codes nest by prefix - and no other, nor department figures.
+Read areas (``/dashboard``, ``/stats``, ``/events``, map pages, exports, OGC items, vector
+tiles): a key with an ``area_code`` (district, street or community) reads that area and the
+areas, grids, units and events inside it - the codes that start with its code, since codes
+nest by prefix; an event by its assignment - and no other, nor department figures.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.codes import prefix_pattern
 from geo.errors import Forbidden, NotFound
 
 IMPORT_ROLES: dict[str, frozenset[str]] = {
@@ -160,3 +162,33 @@ def readable_units(key_area: str | None, level: str,
         raise Forbidden(f"this key may read area {key_area} only, not department figures",
                         [{"field": "level", "value": level, "key_area": key_area}])
     return [r for r in rows if str(r["unit"]).startswith(key_area)]
+
+
+EVENT_IN_AREA = ("EXISTS (SELECT 1 FROM event_assignments a WHERE a.event_id = {event_id}"
+                 " AND a.grid_code LIKE :key_area_prefix)")
+"""SQL condition: the event whose id is the column ``{event_id}`` (a constant of code) lies
+in the key's area (``LIKE`` pattern ``:key_area_prefix``): the code of its assigned grid
+starts with the area's code (codes nest by prefix). A never-assigned event lies in no area."""
+
+
+def key_area_params(key_area: str) -> dict[str, str]:
+    """The bound parameters of :data:`EVENT_IN_AREA` for ``key_area``."""
+    return {"key_area_prefix": prefix_pattern(key_area)}
+
+
+def check_event_readable(session: Session, key_area: str | None, event_id: int) -> None:
+    """Raise Forbidden (naming the key's area and the event's grid) unless a key of
+    ``key_area`` may read event ``event_id``: every key without area may; a key with one,
+    only events assigned inside it. An unknown event passes (its route answers 404)."""
+    if key_area is None:
+        return
+    sql = ("SELECT e.id, a.grid_code, " + EVENT_IN_AREA.format(event_id="e.id")  # noqa: S608
+           + " AS inside FROM events e LEFT JOIN event_assignments a ON a.event_id = e.id"
+           " WHERE e.id = :id")
+    found = session.execute(text(sql),
+        {"id": event_id, **key_area_params(key_area)}).first()
+    if found is not None and not found.inside:
+        raise Forbidden(f"this key may read area {key_area} and what lies inside it, not "
+                        f"event {event_id} (grid {found.grid_code or 'none'})",
+                        [{"event": event_id, "grid_code": found.grid_code,
+                          "key_area": key_area}])

@@ -92,6 +92,57 @@ def daily_counts(session: Session, area: str | None, first_day: date, last_day: 
     return [dict(r) for r in session.execute(text(sql), params).mappings().all()]
 
 
+RATE_COUNTS = ("valid", "handled", "due", "closed_on_time")
+"""The rate counts of a rollup key (migration 0017): valid events, handled (valid, resolved or
+closed), due against the end of the report day, closed on time."""
+
+_TREND_SQL = """
+WITH keys AS (
+  SELECT day, category, {unit} AS unit, sum(events) AS events, sum(valid) AS valid,
+         sum(valid) FILTER (WHERE status IN ('resolved', 'closed')) AS handled,
+         sum(due) AS due, sum(closed_on_time) AS closed_on_time
+    FROM event_daily_counts
+   WHERE day BETWEEN :first AND :last AND status <> 'duplicate' AND """ + AREA_CLAUSE + """
+   GROUP BY day, category, {unit})
+SELECT GROUPING(day, category, unit) AS grouping, day, category, unit,
+       sum(events)::int AS events, sum(valid)::int AS valid,
+       coalesce(sum(handled), 0)::int AS handled, sum(due)::int AS due,
+       sum(closed_on_time)::int AS closed_on_time
+  FROM keys GROUP BY GROUPING SETS ((day, category), (unit), (day))
+HAVING sum(events) > 0
+ ORDER BY 1, 2, 3, 4
+"""  # noqa: S608 (constant SQL; {unit} checked against GROUP_COLUMNS)
+"""Three groupings of one read of the rollups (first summed per day × category × unit, then
+rolled up); ``GROUPING`` tells them apart: 1 = (day, category), 6 = (unit), 3 = (day)."""
+
+
+def trend_counts(session: Session, area: str, first_day: date, last_day: date,
+                 unit_column: str) -> dict[str, list[dict[str, Any]]]:
+    """In one pass over the rollups of ``area`` from ``first_day`` to ``last_day`` (CST days,
+    both included), what three :func:`daily_counts` calls would answer: ``by_day_category``
+    (rows of day, category, events), ``by_unit`` (``unit_column``, events) and ``by_day``
+    (day, events and the :data:`RATE_COUNTS`). Groups with no event are left out, as in
+    :func:`daily_counts`. Raises ValidationFailed for a ``unit_column`` not in
+    :data:`GROUP_COLUMNS`."""
+    if unit_column not in GROUP_COLUMNS:
+        raise ValidationFailed(f"cannot group by {unit_column}",
+                               [{"field": "by", "value": unit_column,
+                                 "allowed": list(GROUP_COLUMNS)}])
+    rows = session.execute(text(_TREND_SQL.format(unit=unit_column)), {
+        "first": first_day, "last": last_day, "area": area,
+        "prefix": prefix_pattern(area)}).mappings().all()
+    by_grouping: dict[int, list[dict[str, Any]]] = {1: [], 6: [], 3: []}
+    for r in rows:
+        by_grouping[r["grouping"]].append(dict(r))
+    return {
+        "by_day_category": [{"day": r["day"], "category": r["category"], "events": r["events"]}
+                            for r in by_grouping[1]],
+        "by_unit": [{unit_column: r["unit"], "events": r["events"]} for r in by_grouping[6]],
+        "by_day": [{"day": r["day"], "events": r["events"], **{c: r[c] for c in RATE_COUNTS}}
+                   for r in by_grouping[3]],
+    }
+
+
 def counts_csv(rows: Sequence[dict[str, Any]], by: Sequence[str]) -> str:
     """``rows`` of :func:`daily_counts` as CSV text (header: the ``by`` columns, events)."""
     out = io.StringIO()

@@ -255,8 +255,16 @@ def unit_daily_rates(session: Session, level: str, unit: str, first_day: date,
                                [{"field": "level", "allowed": list(ROLLUP_LEVELS)}])
     rows = session.execute(text(_DAILY_RATES_SQL.format(col=UNIT_COLUMNS[level])),
                            {"unit": unit, "first": first_day, "last": last_day}).all()
-    return {day: {"handling_rate": _ratio(handled, valid), "on_time_rate": _ratio(on_time, due)}
+    return {day: day_rates(valid, handled, due, on_time)
             for day, valid, handled, due, on_time in rows}
+
+
+def day_rates(valid: int, handled: int, due: int, closed_on_time: int) -> dict[str, Any]:
+    """``handling_rate`` and ``on_time_rate`` of one day from its rollup rate counts
+    (geo.rollups.RATE_COUNTS): handled / valid and closed on time / due, None when the base
+    is 0 - the rates of the single-day /stats row (see :func:`unit_daily_rates`)."""
+    return {"handling_rate": _ratio(handled, valid),
+            "on_time_rate": _ratio(closed_on_time, due)}
 
 
 ROLLUP_LEVELS = ("grid", "community", "street", "district")

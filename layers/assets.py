@@ -14,6 +14,8 @@ instead of producing a page that silently reaches the Internet.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
 from pathlib import Path
 
@@ -29,6 +31,31 @@ LAYERS_TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 _PAGES = jinja2.Environment(loader=jinja2.FileSystemLoader(LAYERS_TEMPLATES_DIR),
                             autoescape=True, undefined=jinja2.StrictUndefined)
 """gridlink's HTML pages that are not maps (Jinja2 templates in ``layers/templates``)."""
+
+
+BUILD_DIR = LAYERS_STATIC_DIR / "build"
+"""Bundles built from node_modules at install time (scripts/build_assets.mjs), served with
+their brotli/gzip copies and a year's cache under ``/static/build`` (api/precompressed.py)."""
+
+
+def built_asset(name: str) -> str:
+    """The URL of bundle ``name`` of :data:`BUILD_DIR`, versioned by its content
+    (``?v=`` + 12 hex digits of its SHA-256), so a rebuilt bundle gets a new URL.
+
+    Raises :class:`OfflineAssetMissing` when it was not built (run ``npm run build``)."""
+    path = BUILD_DIR / name
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise OfflineAssetMissing(f"{path} is not built: run `npm run build` (scripts/"
+                                  "bootstrap.sh does after installing the npm packages)") from None
+    return f"{STATIC_PREFIX}/build/{name}?v={_digest(path, stat.st_mtime_ns, stat.st_size)}"
+
+
+@functools.lru_cache(maxsize=16)
+def _digest(path: Path, mtime_ns: int, size: int) -> str:
+    """12 hex digits of the SHA-256 of ``path`` (cached per modification time and size)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
 def render_page(template: str, **context: object) -> str:
@@ -85,9 +112,6 @@ CDN_TO_STATIC: dict[str, str] = {
     # vector tiles of gridlink's /tiles (layers/tiles.py)
     "https://unpkg.com/leaflet.vectorgrid@1.3.0/dist/Leaflet.VectorGrid.bundled.min.js":
         f"{_NPM}/leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js",
-    # the dashboard's charts (layers/templates/dashboard.html)
-    "https://cdn.jsdelivr.net/npm/echarts@6.1.0/dist/echarts.min.js":
-        f"{_NPM}/echarts/dist/echarts.min.js",
 }
 """CDN address → local ``/static`` path, for every asset gridlink's maps load."""
 

@@ -61,11 +61,18 @@ if [ "$want_test" = 1 ] && [ ! -x .gridlink/tools/bin/openapi-python-client ]; t
     .gridlink/tools/bin/pip install -q 'openapi-python-client>=0.29,<0.30'
 fi
 
-# Map assets (Leaflet, Folium plugins) from npm, served by gridlink under /static.
+# Map assets (Leaflet, Folium plugins) from npm, served by gridlink under /static; the
+# dashboard's ECharts bundle is built from them (esbuild, layers/static/build, precompressed).
 if [ -f package.json ]; then
     if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
         say "installing map assets from npm"
         npm ci --no-audit --no-fund --silent
         touch node_modules
+    fi
+    bundle=layers/static/build/echarts-dashboard.min.js
+    if [ ! -f "$bundle" ] || [ node_modules -nt "$bundle" ] \
+            || [ layers/static/src/echarts-dashboard.js -nt "$bundle" ]; then
+        say "building the dashboard's ECharts bundle"
+        npm run --silent build
     fi
 fi

@@ -74,7 +74,7 @@ from geo.reassignments import (
     reassign_event,
     reassignments_of,
 )
-from geo.roles import check_case_action, readable_area, readable_units
+from geo.roles import check_case_action, check_event_readable, readable_area, readable_units
 from geo.settings import Settings
 from geo.stats import (
     FIELDS,
@@ -181,7 +181,9 @@ def _event_routes(router: APIRouter) -> None:
     @router.get("/events", summary="List events with filters and paging",
                 response_model=EventPage)
     def get_events(
-        session: SessionDep, settings: SettingsDep, _: Reader, area: str | None = None,
+        session: SessionDep, settings: SettingsDep, caller: Reader,
+        area: str | None = Query(None, description="only events whose grid chain names this "
+                                 "code (default: the key's area, if it has one)"),
         status: str | None = None, category: str | None = None,
         since: Timestamp | None = None, until: Timestamp | None = None,
         assignment: str | None = None,
@@ -190,14 +192,16 @@ def _event_routes(router: APIRouter) -> None:
     ) -> dict[str, Any]:
         box = _bbox(bbox)
         rows, total = list_events(session, EventFilter(
-            area=area, status=status, category=category, since=since, until=until,
-            bbox=box, assignment=assignment, limit=limit, offset=offset), settings)
+            area=readable_area(caller.area_code, area), status=status, category=category,
+            since=since, until=until, bbox=box, assignment=assignment, limit=limit,
+            offset=offset), settings)
         return {"total": total, "limit": limit, "offset": offset, "events": rows}
 
     @router.get("/events/{event_id}", summary="One event with its lifecycle history",
                 response_model=EventDetail)
     def get_one(event_id: EventId, session: SessionDep, settings: SettingsDep,
-                _: Reader) -> dict[str, Any]:
+                caller: Reader) -> dict[str, Any]:
+        check_event_readable(session, caller.area_code, event_id)
         event = get_event(session, event_id)
         return {**event, "transitions": transitions_of(session, event_id),
                 "boundary": stored_boundary(session, event, settings).model_dump(),
@@ -317,19 +321,21 @@ def _alarm_routes(router: APIRouter) -> None:
                 "event: reassignment when a case is moved to another grid)",
                 response_class=StreamingResponse, responses={200: {"content": {
                     "text/event-stream": {"schema": {"type": "string"}}}}})
-    async def alarm_stream(request: Request, _: Dispatcher) -> StreamingResponse:
+    async def alarm_stream(request: Request, caller: Dispatcher) -> StreamingResponse:
         hub: AlarmHub = request.app.state.alarm_hub
         subscription = await hub.subscribe()  # 503 when the database cannot be reached
-        return StreamingResponse(_sse(request, subscription), media_type="text/event-stream",
+        return StreamingResponse(_sse(request, subscription, caller.area_code),
+                                 media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache",
                                           "X-Accel-Buffering": "no"})
 
 
-async def _sse(request: Request, subscription: Subscription,
+async def _sse(request: Request, subscription: Subscription, area: str | None = None,
                idle_s: float = 15.0) -> AsyncIterator[str]:
     """SSE frames: a comment at once (listening) and every ``idle_s`` s idle, ``event: alarm``
-    per alarm, ``event: reassignment`` per reassigned case. The auth dependency's session
-    was closed before the stream started."""
+    per alarm, ``event: reassignment`` per reassigned case; with ``area`` (a key's area) only
+    those whose grid, or former grid, lies inside it. The auth dependency's session was closed
+    before the stream started."""
     try:
         yield ": listening\n\n"
         while not await request.is_disconnected():
@@ -338,10 +344,19 @@ async def _sse(request: Request, subscription: Subscription,
                 yield ": listening\n\n"
                 continue
             body = json.loads(payload)
+            if area is not None and not _payload_in_area(body, area):
+                continue
             kind = body.get("kind", "alarm")  # "reassignment": geo.reassignments
             yield f"event: {kind}\nid: {body.get('event_id', '')}\ndata: {payload}\n\n"
     finally:
         subscription.close()
+
+
+def _payload_in_area(body: dict[str, Any], area: str) -> bool:
+    """Whether an alarm or reassignment payload's grid (or former grid) lies in ``area``."""
+    grid, former = body.get("grid"), body.get("from_grid")  # {"code": ...}; a code or None
+    codes = [grid.get("code") if isinstance(grid, dict) else None, former]
+    return any(isinstance(c, str) and c.startswith(area) for c in codes)
 
 
 def _camera_view_routes(router: APIRouter) -> None:

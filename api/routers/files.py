@@ -156,11 +156,12 @@ def files_router() -> APIRouter:
         parent: str | None = Query(None, description="parent code"),
         kind: str | None = Query(None, description="grid kind, area level, site category..."),
     ) -> JSONResponse:
-        flt = ExportFilter(parse_bbox(bbox), parent, kind)
+        flt = ExportFilter(parse_bbox(bbox), parent, kind, area=caller.area_code)
         check_export(layer, flt)
         sessions = request.app.state.sessions
         job_id = create_job(sessions, "export", {"layer": layer, "bbox": bbox,
-                                                 "parent": parent, "kind": kind},
+                                                 "parent": parent, "kind": kind,
+                                                 "area": caller.area_code},
                             caller.name, caller.key_prefix, caller.role)
         target = job_folder(request.app.state.settings, job_id) / f"{layer}.geojson"
         start_job(sessions, job_id, _export_work(layer, flt, target))
@@ -169,13 +170,13 @@ def files_router() -> APIRouter:
     @router.get("/export/{layer}", summary="Stream a layer as an RFC 7946 FeatureCollection",
                 response_class=StreamingResponse)
     def export_layer(
-        layer: str, session: ReadStreamSessionDep, _: Reader,
+        layer: str, session: ReadStreamSessionDep, caller: Reader,
         bbox: str | None = Query(None, description="minlon,minlat,maxlon,maxlat (EPSG:4326)"),
         parent: str | None = Query(None, description="parent code (community for grids, grid "
                                    "for micro-grids and assets)"),
         kind: str | None = Query(None, description="grid kind, area level, site category..."),
     ) -> StreamingResponse:
-        flt = ExportFilter(parse_bbox(bbox), parent, kind)
+        flt = ExportFilter(parse_bbox(bbox), parent, kind, area=caller.area_code)
         check_export(layer, flt)
         chunks = export_geojson(session, layer, flt)
         # The second chunk runs the first query: a database failure is still an error status

@@ -19,6 +19,7 @@ from starlette.routing import Mount, Router
 from api.auth import Reader
 from api.deps import ReadSessionDep, SessionDep, SettingsDep
 from api.params import AfterEventId, ChangesetId, EventId
+from api.precompressed import PrecompressedFiles
 from api.schemas.feeds import AlarmFeed
 from api.settings import ApiSettings
 from api.validation_cache import VALIDATIONS
@@ -32,11 +33,12 @@ from geo.patrols.overdue import overdue_grids
 from geo.planning.changesets import get_changeset
 from geo.planning.preview import preview
 from geo.reassignments import grids_by_reassignments
+from geo.roles import check_event_readable, readable_area
 from geo.settings import PROJECT_ROOT
 from geo.video import coverage as video_coverage
 from geo.video.camera_page import camera_page_data
 from layers.alarms import alarm_feature, alarms_map, overdue_patrol_feature
-from layers.assets import FOLIUM_TEMPLATES_DIR, LAYERS_STATIC_DIR, page_html
+from layers.assets import BUILD_DIR, FOLIUM_TEMPLATES_DIR, LAYERS_STATIC_DIR, page_html
 from layers.base import Basemap
 from layers.camera import camera_map
 from layers.changeset import ChangesetData, changeset_map, changeset_title
@@ -58,11 +60,13 @@ TilesChoice = Annotated[bool | None, Query(
 
 
 def static_app() -> Router:
-    """The ``/static`` tree: npm assets, folium's bundled scripts, gridlink's own files."""
+    """The ``/static`` tree: npm assets, folium's bundled scripts, gridlink's own files and
+    the bundles built from npm packages (precompressed, cached for a year)."""
     return Router(routes=[
         Mount("/npm", StaticFiles(directory=NODE_MODULES, check_dir=False)),
         Mount("/folium", StaticFiles(directory=FOLIUM_TEMPLATES_DIR)),
         Mount("/gridlink", StaticFiles(directory=LAYERS_STATIC_DIR)),
+        Mount("/build", PrecompressedFiles(directory=BUILD_DIR, check_dir=False)),
     ])
 
 
@@ -90,15 +94,16 @@ def _planner_routes(router: APIRouter) -> None:
         return HTMLResponse(index_html(mapdata.top_areas(session), q, results))
 
     @router.get("/grids", summary="Planner view: hierarchy, households, problems")
-    def grids(session: SessionDep, settings: SettingsDep, _: Reader,
+    def grids(session: SessionDep, settings: SettingsDep, caller: Reader,
               area: str | None = Query(None, description="admin area or grid code"),
               tiles: TilesChoice = None) -> HTMLResponse:
+        area = readable_area(caller.area_code, area)
         return HTMLResponse(page_html(planner_page(session, settings, area, tiles)))
 
     @router.get("/coverage", summary="Camera view wedges and per-grid coverage share")
-    def coverage(session: ReadSessionDep, settings: SettingsDep, _: Reader,
+    def coverage(session: ReadSessionDep, settings: SettingsDep, caller: Reader,
                  area: str | None = None, tiles: TilesChoice = None) -> HTMLResponse:
-        code, name = mapdata.area_or_default(session, area)
+        code, name = mapdata.area_or_default(session, readable_area(caller.area_code, area))
         counts = mapdata.feature_counts(session, code)
         if tiles_wanted(counts["grids"] + counts["cameras"], tiles):
             fmap = coverage_tiles_map(f"{name} 视频覆盖", mapdata.area_bounds(session, code),
@@ -112,12 +117,13 @@ def _planner_routes(router: APIRouter) -> None:
         return HTMLResponse(page_html(fmap))
 
     @router.get("/events", summary="Events over time: heat map, per-grid counts, clusters")
-    def events(session: ReadSessionDep, settings: SettingsDep, _: Reader,
+    def events(session: ReadSessionDep, settings: SettingsDep, caller: Reader,
                area: str | None = None, start: Timestamp | None = None,
                end: Timestamp | None = None, category: str | None = None,
                bin_days: int | None = Query(None, ge=1, le=366,
                                             description="slider step; default: ≤ 12 steps")
                ) -> HTMLResponse:
+        area = readable_area(caller.area_code, area)
         return HTMLResponse(page_html(events_page(session, settings, area, start, end,
                                                   category, bin_days)))
 
@@ -127,9 +133,9 @@ def _dispatch_routes(router: APIRouter) -> None:
     @router.get("/alarms", summary="Live one-click alarm board")
     def alarms(session: SessionDep, settings: SettingsDep, caller: Reader,
                area: str | None = None) -> HTMLResponse:
-        code, name = mapdata.area_or_default(session, area)
+        code, name = mapdata.area_or_default(session, readable_area(caller.area_code, area))
         bounds = mapdata.area_bounds(session, code)
-        recent = mapdata.alarms_after(session, 0, limit=200)
+        recent = mapdata.alarms_after(session, 0, limit=200, area=caller.area_code)
         stream = "/alarms/stream" if caller.role in ("dispatcher", "admin") else None
         fmap = alarms_map(f"{name} 实时报警", bounds, recent, "/maps/alarms/feed",
                           basemap_for(settings), stream_url=stream,
@@ -140,9 +146,9 @@ def _dispatch_routes(router: APIRouter) -> None:
                 summary="Alarms newer than ?after=<id> as GeoJSON features (polled by /alarms);"
                 " with ?overdue=true also the grids with overdue patrols today",
                 response_model=AlarmFeed)
-    def alarm_feed(session: SessionDep, _: Reader, after: AfterEventId = 0,
+    def alarm_feed(session: SessionDep, caller: Reader, after: AfterEventId = 0,
                    overdue: bool = False) -> dict[str, Any]:
-        rows = mapdata.alarms_after(session, after)
+        rows = mapdata.alarms_after(session, after, area=caller.area_code)
         feed = {"alarms": [alarm_feature(r) for r in rows],
                 "last_id": max((int(r["id"]) for r in rows), default=after)}
         if overdue:
@@ -168,7 +174,8 @@ def _dispatch_routes(router: APIRouter) -> None:
 
     @router.get("/events/{event_id}", summary="Dispatcher view of a reported event")
     def event_page(event_id: EventId, session: SessionDep, settings: SettingsDep,
-                   _: Reader) -> HTMLResponse:
+                   caller: Reader) -> HTMLResponse:
+        check_event_readable(session, caller.area_code, event_id)
         event = get_event(session, event_id)
         stored = stored_assignment(session, event, settings)
         now = locate(session, event["lon"], event["lat"], settings=settings)

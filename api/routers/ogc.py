@@ -112,7 +112,7 @@ def _collection_body(session: Session, collection: Collection, base: str,
 
 
 def _items_query(request: Request, session: Session, settings: ApiSettings,
-                 collection: Collection) -> ItemsQuery:
+                 collection: Collection, area: str | None) -> ItemsQuery:
     params = request.query_params
     offered = offered_crs(session, settings)
     bbox_crs = parse_ogc_crs(params.get("bbox-crs"), offered, "bbox-crs")
@@ -130,7 +130,7 @@ def _items_query(request: Request, session: Session, settings: ApiSettings,
             collection, [n for n in names.split(",") if n]),
         condition=None if text is None else cql2_filter(
             text, collection.table, collection.properties, filter_crs),
-        crs=parse_ogc_crs(params.get("crs"), offered, "crs"))
+        crs=parse_ogc_crs(params.get("crs"), offered, "crs"), area=area)
 
 
 def _page_links(request: Request, query: ItemsQuery, returned: int, matched: int
@@ -212,7 +212,7 @@ def ogc_router() -> APIRouter:
               settings: SettingsDep, caller: Reader    ) -> Response:
         _check_parameters(request, ITEMS_PARAMETERS)
         found = get_collection(collection_id, caller.role)
-        query = _items_query(request, session, settings, found)
+        query = _items_query(request, session, settings, found, caller.area_code)
         page = items_page(session, found, query)
         head = {"numberMatched": page.matched, "numberReturned": len(page.features),
                 "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -230,7 +230,8 @@ def ogc_router() -> APIRouter:
         params = request.query_params
         output = parse_ogc_crs(params.get("crs"), offered_crs(session, settings), "crs")
         when = parse_datetime(params.get("datetime"))
-        text = one_item(session, found, feature_id, ItemsQuery(crs=output, when=when))
+        text = one_item(session, found, feature_id,
+                        ItemsQuery(crs=output, when=when, area=caller.area_code))
         base = f"{_base(request)}/collections/{found.id}"
         links = json.dumps([_link(str(request.url), "self", GEOJSON),
                             _link(base, "collection")])

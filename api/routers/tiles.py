@@ -6,7 +6,9 @@
     GET /tiles/{layer}/WebMercatorQuad/{z}/{y}/{x}     one tile, z = tileMatrix, y = tileRow,
                                                        x = tileCol (MVT)
 
-Tiles are reads: a reader key (``X-API-Key``) or the map pages' session cookie. Every tile
+Tiles are reads: a reader key (``X-API-Key``) or the map pages' session cookie; a key limited
+to an area gets that area's features when no ``area`` is asked, and 403 for an area outside
+it (geo.roles.readable_area). Every tile
 answer carries ``Cache-Control: private, max-age=GRIDLINK_VECTOR_TILE_MAX_AGE_S`` and an
 ``ETag``; a request whose ``If-None-Match`` matches gets 304 with no body. The ETag of the
 grids, micro-grids, cameras and coverage layers follows the layer's revision (bumped by every
@@ -31,6 +33,7 @@ from api.settings import ApiSettings
 from api.tile_cache import TileCache
 from geo import tiles
 from geo.fields import Text, Timestamp
+from geo.roles import readable_area
 from layers.events import period_of
 from layers.tiles import tile_url
 
@@ -89,9 +92,10 @@ def tiles_router() -> APIRouter:
 
     @router.get(f"/{{layer}}/{TILE_MATRIX_SET}", summary="TileJSON 3.0.0 of a layer",
                 response_model=TileJSON)
-    def tilejson(layer: str, request: Request, settings: SettingsDep, _: Reader,
+    def tilejson(layer: str, request: Request, settings: SettingsDep, caller: Reader,
                  area: Area = None) -> dict[str, Any]:
-        return tilejson_of(tiles.tile_layer(layer), _base_url(request), settings, area)
+        return tilejson_of(tiles.tile_layer(layer), _base_url(request), settings,
+                           readable_area(caller.area_code, area))
 
     @router.get(f"/{{layer}}/{TILE_MATRIX_SET}/{{z}}/{{y}}/{{x}}",
                 summary="One Mapbox Vector Tile (z = tileMatrix, y = tileRow, x = tileCol)",
@@ -99,12 +103,13 @@ def tiles_router() -> APIRouter:
                 responses={200: {"content": {MVT_MEDIA_TYPE: {}}},
                            304: {"description": "the tile has not changed (If-None-Match)"}})
     def tile(layer: str, z: Zoom, y: TileIndex, x: TileIndex, request: Request,
-             session: ReadSessionDep, settings: SettingsDep, _: Reader, area: Area = None,
+             session: ReadSessionDep, settings: SettingsDep, caller: Reader, area: Area = None,
              start: Timestamp | None = None, end: Timestamp | None = None,
              category: Annotated[Text | None, Query(max_length=100)] = None) -> Response:
         found = tiles.tile_layer(layer)
         tiles.check_tile_address(z, x, y, settings.vector_tile_max_zoom)
-        query = tile_query(found, settings, area, start, end, category)
+        query = tile_query(found, settings, readable_area(caller.area_code, area), start, end,
+                           category)
         revision = tiles.layer_revision(session, found)
         if revision is not None:
             tag = _etag(revision, found.name, query, z, x, y)

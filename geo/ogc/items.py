@@ -26,6 +26,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.orm import Session
@@ -33,6 +34,7 @@ from sqlalchemy.orm import Session
 from geo.errors import InvalidQuery, NotFound
 from geo.ogc.collections import Collection
 from geo.ogc.crs import CRS84, OgcCrs
+from geo.roles import EVENT_IN_AREA, key_area_params
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 10_000
@@ -45,7 +47,9 @@ Interval = tuple[dt.datetime | None, dt.datetime | None]
 class ItemsQuery:
     """What a client asked for. ``bbox`` is (x0, y0, x1, y1) in ``bbox_crs``'s axis order;
     ``when`` is an instant or an interval (:func:`parse_datetime`); ``properties`` None
-    means all; ``condition`` is a CQL2 filter already translated (geo.ogc.cql2)."""
+    means all; ``condition`` is a CQL2 filter already translated (geo.ogc.cql2); ``area``
+    is the area of a key limited to one (geo.roles): the events collection then holds only
+    the events assigned inside it."""
 
     limit: int = DEFAULT_LIMIT
     offset: int = 0
@@ -55,6 +59,7 @@ class ItemsQuery:
     properties: list[str] | None = None
     condition: ColumnElement[bool] | None = None
     crs: OgcCrs = field(default=OgcCrs(CRS84, 4326, False))
+    area: str | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +178,9 @@ def _conditions(collection: Collection, query: ItemsQuery) -> list[ColumnElement
         found.append(func.ST_Intersects(t.c.geom, func.ST_Transform(box, 4326)))
     if query.condition is not None:
         found.append(query.condition)
+    if query.area is not None and collection.id == "events":
+        found.append(and_(text(EVENT_IN_AREA.format(event_id="events.id"))
+                          .bindparams(**key_area_params(query.area))))
     return found
 
 

@@ -4,6 +4,7 @@ every figure equals what /stats and /stats/daily answer for the same scope and p
 from __future__ import annotations
 
 import io
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 from api.openapi import AREA_READS
 from geo.events import EventIn, apply_action, create_event
 from geo.keys import create_key
-from layers.assets import external_urls
+from layers.assets import BUILD_DIR, external_urls
 from tests.conftest import auth
 from tests.geo.test_locate import COMMUNITY, DISTRICT, G1, G2, STREET, build_small_city
 
@@ -211,14 +212,26 @@ def test_page_is_offline_and_links_every_chart(client: TestClient, keys: dict[st
     page = client.get("/dashboard", params={"area": STREET}, headers=auth(keys, "viewer"))
     assert page.status_code == 200
     assert external_urls(page.text) == []
-    assert '<script src="/static/npm/echarts/dist/echarts.min.js"></script>' in page.text
+    [bundle] = re.findall(
+        r'<script src="(/static/build/echarts-dashboard\.min\.js\?v=[0-9a-f]{12})">', page.text)
     for panel in ("status", "categories", "units", "rates", "ranking", "cameras",
                   "alarm_response", "heat", "overdue", "blind_grids"):
         assert f'href="/dashboard/csv/{panel}?area={STREET}"' in page.text
     wall = client.get("/dashboard", params={"area": STREET, "wall": "true"},
                       headers=auth(keys, "viewer"))
     assert 'class="wall"' in wall.text and "/dashboard/csv/" not in wall.text
-    assert client.get("/static/npm/echarts/dist/echarts.min.js").status_code == 200
+    plain = client.get(bundle, headers={"Accept-Encoding": "identity"})
+    assert plain.status_code == 200 and "Content-Encoding" not in plain.headers
+    assert plain.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert plain.content == (BUILD_DIR / "echarts-dashboard.min.js").read_bytes()
+    brotli = client.get(bundle, headers={"Accept-Encoding": "gzip, deflate, br"})
+    gzipped = client.get(bundle, headers={"Accept-Encoding": "gzip"})
+    for packed, coding in ((brotli, "br"), (gzipped, "gzip")):
+        assert packed.headers["Content-Encoding"] == coding
+        assert packed.headers["Content-Type"].startswith("text/javascript")
+        assert packed.headers["Vary"] == "Accept-Encoding"
+    assert gzipped.content == plain.content  # httpx decodes gzip
+    assert brotli.content == (BUILD_DIR / "echarts-dashboard.min.js.br").read_bytes()
     past = client.get("/dashboard", params={"area": STREET, "at": AT.isoformat()},
                       headers=auth(keys, "viewer"))
     assert 'data-at="2026-11-03T04:00:00+00:00"' in past.text

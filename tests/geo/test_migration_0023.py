@@ -1,0 +1,34 @@
+"""Migration 0023 adds the partial index of open valid cases by due time (the dashboard's
+overdue list reads through it); its downgrade drops it and an upgrade again works (a
+database of its own)."""
+
+from __future__ import annotations
+
+from alembic import command
+from sqlalchemy import text
+
+from geo.schema import alembic_config, upgrade
+from tests.geo.migration_db import database_at
+
+INDEX = "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_events_open_due'"
+OVERDUE = ("EXPLAIN SELECT id FROM events WHERE valid AND status = ANY(:open)"
+           " AND due_at < now()")
+
+
+def test_open_due_index_up_down_up(database_url: str) -> None:
+    with database_at(database_url, "0023") as (url, engine):
+        with engine.begin() as conn:
+            assert conn.execute(text(INDEX)).scalar_one() == (
+                "CREATE INDEX ix_events_open_due ON public.events USING btree (due_at) WHERE"
+                " ((status = ANY (ARRAY['reported'::text, 'dispatched'::text,"
+                " 'in_progress'::text])) AND valid)")
+            conn.execute(text("SET LOCAL enable_seqscan = off"))
+            plan = conn.execute(text(OVERDUE), {
+                "open": ["reported", "dispatched", "in_progress"]}).scalars().all()
+            assert "ix_events_open_due" in "\n".join(plan)  # the dashboard's condition fits
+        command.downgrade(alembic_config(url), "0018")
+        with engine.begin() as conn:
+            assert conn.execute(text(INDEX)).all() == []
+        upgrade(url)
+        with engine.begin() as conn:
+            assert len(conn.execute(text(INDEX)).all()) == 1
