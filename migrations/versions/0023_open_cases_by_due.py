@@ -8,7 +8,7 @@ index holds the open valid cases only, ordered by ``due_at``, so the list is one
 parent and so on every partition.
 
 Revision ID: 0023
-Revises: 0018
+Revises: 0021
 Create Date: 2026-12-06 13:00:00
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = '0023'
-down_revision: str | None = '0018'
+down_revision: str | None = '0021'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -7,7 +7,7 @@
 ``azimuth_deg`` is the preset's pan and ``fov_deg`` its picture's horizontal FOV, as before.
 
 Revision ID: 0024
-Revises: 0018
+Revises: 0023
 Create Date: 2026-12-06 13:00:00
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = '0024'
-down_revision: str | None = '0018'
+down_revision: str | None = '0023'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -19,7 +19,7 @@ a partitioned parent see the rows of every partition written through the parent)
 The events present when the migration runs are recorded once, so ``since=0`` replays a copy.
 
 Revision ID: 0025
-Revises: 0018
+Revises: 0024
 Create Date: 2026-12-06 13:00:00
 """
 
@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = '0025'
-down_revision: str | None = '0018'
+down_revision: str | None = '0024'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
