@@ -77,7 +77,7 @@ def test_rows_move_into_months_and_back(at_0018: tuple[str, Engine]) -> None:
     before = _rows(engine)
     assert [len(before[t]) for t in ("events", "event_assignments", "event_transitions")] == [
         5, 5, 5]
-    upgrade(url)
+    upgrade(url, "0020")
     assert _rows(engine) == before
     with engine.connect() as conn:  # rolled back: only the sequence moves on
         assert conn.execute(text("SELECT relkind FROM pg_class WHERE oid = 'events'::regclass")
@@ -110,7 +110,7 @@ def test_deleting_events_still_cascades(at_0018: tuple[str, Engine]) -> None:
     url, engine = at_0018
     with engine.begin() as conn:
         ids = _fill(conn)
-    upgrade(url)
+    upgrade(url, "0020")
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM events WHERE client_id IN ('a', 'd')"))
         left = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in (
