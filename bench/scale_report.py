@@ -44,8 +44,12 @@ COLUMNS: tuple[tuple[str, Callable[[Entry], Any]], ...] = (
 
 
 def ordered(results: dict[str, Any]) -> list[Entry]:
-    """The sizes' entries, smallest city first."""
-    return sorted(results.get("sizes", {}).values(), key=lambda e: (e["grids"], e["events"]))
+    """The sizes' entries, smallest city first, each with ``rows_loaded`` (all layers)."""
+    entries = sorted(results.get("sizes", {}).values(), key=lambda e: (e["grids"], e["events"]))
+    for entry in entries:
+        if "load" in entry:
+            entry["rows_loaded"] = sum(entry["load"]["rows"].values())
+    return entries
 
 
 def cell(entry: Entry, fn: Callable[[Entry], Any]) -> str:
@@ -63,51 +67,64 @@ def table(entries: list[Entry]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def series(entries: list[Entry], x: str, path: tuple[str, ...]) -> tuple[list[float],
-                                                                        list[float]]:
-    """(x values, y values) of the entries that have ``path`` (keys into the entry)."""
+def series(entries: list[Entry], x: tuple[str, ...],
+           y: tuple[str, ...]) -> tuple[list[float], list[float]]:
+    """(x values, y values) of the entries that have both paths (keys into the entry)."""
     xs, ys = [], []
     for entry in entries:
-        value: Any = entry
-        for key in path:
-            value = value.get(key) if isinstance(value, dict) else None
-        if isinstance(value, int | float):
-            xs.append(float(entry[x]))
-            ys.append(float(value))
+        at, value = _at(entry, x), _at(entry, y)
+        if at is not None and value is not None:
+            xs.append(at)
+            ys.append(value)
     return xs, ys
 
 
-PANELS: tuple[tuple[str, str, str, tuple[tuple[str, tuple[str, ...]], ...]], ...] = (
+def _at(entry: Entry, path: tuple[str, ...]) -> float | None:
+    value: Any = entry
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+GRIDS, EVENTS = ("grids",), ("events",)
+Curve = tuple[str, tuple[str, ...], tuple[str, ...]]
+PANELS: tuple[tuple[str, str, str, tuple[Curve, ...]], ...] = (
     ("/locate latency (one client)", "grids", "ms", (
-        ("HTTP p50", ("locate", "http", "p50_ms")), ("HTTP p99", ("locate", "http", "p99_ms")),
-        ("SQL p50", ("locate", "sql", "p50_ms")), ("SQL p99", ("locate", "sql", "p99_ms")))),
+        ("HTTP p50", GRIDS, ("locate", "http", "p50_ms")),
+        ("HTTP p99", GRIDS, ("locate", "http", "p99_ms")),
+        ("SQL p50", GRIDS, ("locate", "sql", "p50_ms")),
+        ("SQL p99", GRIDS, ("locate", "sql", "p99_ms")))),
     ("validation of the district", "grids", "s", (
-        ("validate_area", ("validate", "seconds")),)),
+        ("validate_area", GRIDS, ("validate", "seconds")),)),
     ("bulk assignment, persisted", "events", "s", (
-        ("assign_events + commit", ("assign", "seconds")),)),
+        ("assign_events + commit", EVENTS, ("assign", "seconds")),)),
     ("/stats?level=grid", "events", "s", (
-        ("one month", ("stats", "month", "best_s")), ("one year", ("stats", "year", "best_s")))),
-    ("export", "events", "rows/s", (
-        ("events GeoJSON", ("export", "events_geojson", "rows_per_s")),
-        ("events GPKG", ("export", "events_gpkg", "rows_per_s")),
-        ("grids GeoJSON", ("export", "grids_geojson", "rows_per_s")),
-        ("grids GPKG", ("export", "grids_gpkg", "rows_per_s")))),
-    ("load (generate + COPY)", "events", "s", (
-        ("generate", ("load", "generate_s")), ("COPY", ("load", "copy_s")))),
+        ("one month", EVENTS, ("stats", "month", "best_s")),
+        ("one year", EVENTS, ("stats", "year", "best_s")))),
+    ("export (in process)", "rows exported", "rows/s", tuple(
+        (f"{layer} {name}", ("export", f"{layer}_{fmt}", "rows"),
+         ("export", f"{layer}_{fmt}", "rows_per_s"))
+        for layer in ("events", "grids") for fmt, name in (("geojson", "GeoJSON"),
+                                                           ("gpkg", "GPKG")))),
+    ("load (generate + COPY)", "rows of all layers", "s", (
+        ("generate", ("rows_loaded",), ("load", "generate_s")),
+        ("COPY", ("rows_loaded",), ("load", "copy_s")))),
 )
-"""Chart panels: title, x (grids or events), unit, and the curves (label, path)."""
+"""Chart panels: title, x label, unit, and the curves (label, x path, y path)."""
 
 
 def draw(axes: Axes, entries: list[Entry], panel: tuple[Any, ...]) -> None:
-    title, x, unit, curves = panel
-    for label, path in curves:
-        xs, ys = series(entries, x, path)
+    title, x_label, unit, curves = panel
+    for label, x, y in curves:
+        xs, ys = series(entries, x, y)
         if xs:
-            axes.plot(xs, ys, marker="o", label=label)
+            order = sorted(range(len(xs)), key=xs.__getitem__)
+            axes.plot([xs[i] for i in order], [ys[i] for i in order], marker="o",
+                      label=label)
     axes.set_xscale("log")
     axes.set_yscale("log")
     axes.set_title(title, fontsize=10)
-    axes.set_xlabel(x)
+    axes.set_xlabel(x_label)
     axes.set_ylabel(unit)
     axes.grid(True, which="both", alpha=0.3)
     if axes.lines:

@@ -32,7 +32,7 @@ from geo.exporter import export_file
 from geo.keys import hash_key
 from geo.locate import LOCATE_RAW_SQL
 from geo.planning.validate import validate_area
-from geo.stats import unit_stats
+from geo.stats import events_in_period, unit_stats, with_grid_counts, with_reassignments
 
 K = 3
 """Cameras per event, as bench/assign.py."""
@@ -173,8 +173,9 @@ def plans(url: str) -> dict[str, str]:
     """EXPLAIN (ANALYZE, BUFFERS) text of the statements behind /stats (month, year) and of
     /locate's statement for one stored event's point: where the time and the pages go.
 
-    The /stats plans are captured with auto_explain at NOTICE level while ``unit_stats``
-    runs, so they are the statements the route really issues.
+    The /stats plans are captured with auto_explain at NOTICE level while the geo.stats
+    functions that ``GET /stats?level=grid`` calls run, so they are the statements the route
+    really issues (each plan starts with its duration).
     """
     found: dict[str, str] = {}
     engine = create_engine(url)
@@ -189,8 +190,11 @@ def plans(url: str) -> dict[str, str]:
         with Session(bind=conn) as session:
             for name, (since, until) in PERIODS.items():
                 notices.clear()
-                unit_stats(session, "grid", since, until)
-                found[f"stats_{name}"] = "\n\n".join(notices)
+                rows = unit_stats(session, "grid", since, until)  # as GET /stats does
+                with_grid_counts(session, with_reassignments(session, rows, since, until))
+                events_in_period(session, since, until)
+                session.execute(text("SELECT 1"))  # the last plan's notice arrives with this
+                found[f"stats_{name}"] = "\n\n".join(n for n in notices if "SELECT 1" not in n)
         conn.execute(text("SET auto_explain.log_min_duration = -1"))
         conn.rollback()
     found["locate"] = _locate_plan(libpq_url(url))
