@@ -168,43 +168,46 @@ def machine() -> dict[str, Any]:
             "platform": platform.platform(), "loadavg": os.getloadavg()}
 
 
-def run_size(server_url: str, prefix: str, grids: int, events: int, steps: list[str],
-             options: argparse.Namespace) -> dict[str, Any]:
-    """Build (or reuse) the size's database and run ``steps`` on it; its results entry."""
-    name = database_name(prefix, grids, events)
-    entry: dict[str, Any] = {"grids": grids, "events": events, "database": name}
+def run_size(server_url: str, grids: int, events: int, steps: list[str],
+             options: argparse.Namespace) -> None:
+    """Build (or reuse) the size's database and run ``steps`` on it, merging each figure
+    into the results file as soon as it is measured (a run stopped later keeps them)."""
+    name = database_name(options.prefix, grids, events)
+    key, path = f"{grids}x{events}", options.out / "scale_results.json"
+    merged(path, key, {"grids": grids, "events": events, "database": name})
     url = existing(server_url, name, events) if options.reuse else None
     if url is None:
-        print(f"[{grids}x{events}] generating and loading ...", flush=True)
-        entry["load"] = build(server_url, name, grids, events)
+        print(f"[{key}] generating and loading ...", flush=True)
+        load = build(server_url, name, grids, events)
+        merged(path, key, {"load": load})
         url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-        print(f"[{grids}x{events}] load: {_short(entry['load'])}", flush=True)
+        print(f"[{key}] load: {_short(load)}", flush=True)
         if "stats" in steps and "assign" not in steps:  # /stats counts assigned events
             STEPS["assign"](url)
     for step in steps:
-        print(f"[{grids}x{events}] {step} ...", flush=True)
+        print(f"[{key}] {step} ...", flush=True)
         run = partial(locate, calls=options.calls) if step == "locate" else STEPS[step]
-        entry[step] = measured(url, run)
-        print(f"[{grids}x{events}] {step}: {_short(entry[step])}", flush=True)
-    entry["sizes"] = sizes_of(url)
+        figures = measured(url, run)
+        merged(path, key, {step: figures})
+        print(f"[{key}] {step}: {_short(figures)}", flush=True)
+    merged(path, key, {"sizes": sizes_of(url), "machine": machine()})
     if not options.no_explain:
-        entry["plans"] = plans(url)
-    entry["machine"] = machine()
-    return entry
+        merged(path, key, {"plans": plans(url)})
 
 
 def _short(figures: dict[str, Any]) -> str:
     return json.dumps(figures, default=str)[:400]
 
 
-def merged(path: Path, key: str, entry: dict[str, Any]) -> dict[str, Any]:
-    """The results file with ``entry``'s figures merged into size ``key`` (steps not run
-    this time are kept from earlier runs), written back."""
+def merged(path: Path, key: str, figures: dict[str, Any]) -> None:
+    """Merge ``figures`` into size ``key`` of the results file (what other runs measured is
+    kept) and write it back whole (a new file renamed over the old one)."""
     results = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    results.setdefault("sizes", {}).setdefault(key, {}).update(entry)
-    path.write_text(json.dumps(results, indent=1, sort_keys=True, default=str) + "\n",
-                    encoding="utf-8")
-    return results
+    results.setdefault("sizes", {}).setdefault(key, {}).update(figures)
+    staged = path.with_suffix(".json.partial")
+    staged.write_text(json.dumps(results, indent=1, sort_keys=True, default=str) + "\n",
+                      encoding="utf-8")
+    staged.replace(path)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -234,8 +237,7 @@ def main(argv: list[str] | None = None) -> None:
         server_url = args.url or test_server_url(
             int(os.environ.get("GRIDLINK_TEST_DB_PORT", "55433")))
         for grids, events in parse_sizes(args.sizes):
-            entry = run_size(server_url, args.prefix, grids, events, steps, args)
-            merged(results_path, f"{grids}x{events}", entry)
+            run_size(server_url, grids, events, steps, args)
     table, chart = write_report(results_path, args.out)
     print(f"wrote {table} and {chart}")
 

@@ -8,6 +8,7 @@ sizes span decades); a size missing a step leaves that cell and point out.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,26 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
 Entry = dict[str, Any]
+
+
+def pages(plan: str) -> int:
+    """Shared buffers (hit + read, 8 kB pages) of the first plan's top node in ``plan``
+    (EXPLAIN (ANALYZE, BUFFERS) text): pages a statement touched, whatever the load."""
+    found = re.search(r"Buffers: shared((?: \w+=\d+)+)", plan)
+    if found is None:
+        raise KeyError("no Buffers line")
+    counts = dict(part.split("=") for part in found.group(1).split())
+    return int(counts.get("hit", 0)) + int(counts.get("read", 0))
+
+
+def first_ms(plan: str) -> float:
+    """The duration (ms) auto_explain logged for the first statement of ``plan``."""
+    found = re.search(r"duration: ([0-9.]+) ms", plan)
+    if found is None:
+        raise KeyError("no duration")
+    return float(found.group(1))
+
+
 COLUMNS: tuple[tuple[str, Callable[[Entry], Any]], ...] = (
     ("grids", lambda e: f"{e['grids']:,}"),
     ("events", lambda e: f"{e['events']:,}"),
@@ -26,6 +47,12 @@ COLUMNS: tuple[tuple[str, Callable[[Entry], Any]], ...] = (
                                             f"{e['locate']['http']['p99_ms']:.2f}"),
     ("its SQL p50 / p99 ms", lambda e: f"{e['locate']['sql']['p50_ms']:.2f} / "
                                        f"{e['locate']['sql']['p99_ms']:.2f}"),
+    ("/locate pages", lambda e: f"{pages(e['plans']['locate']):,}"),
+    ("/stats SQL month / year ms (pages)",
+     lambda e: f"{first_ms(e['plans']['stats_month']):,.0f} "
+               f"({pages(e['plans']['stats_month']):,}) / "
+               f"{first_ms(e['plans']['stats_year']):,.0f} "
+               f"({pages(e['plans']['stats_year']):,})"),
     ("assignment s (events/s)", lambda e: f"{e['assign']['seconds']:.1f} "
                                           f"({e['assign']['events_per_s']:,.0f})"),
     ("validation s", lambda e: f"{e['validate']['seconds']:.1f}"),

@@ -194,7 +194,7 @@ def plans(url: str) -> dict[str, str]:
                 with_grid_counts(session, with_reassignments(session, rows, since, until))
                 events_in_period(session, since, until)
                 session.execute(text("SELECT 1"))  # the last plan's notice arrives with this
-                found[f"stats_{name}"] = "\n\n".join(n for n in notices if "SELECT 1" not in n)
+                found[f"stats_{name}"] = "\n\n".join(notices[:-1])  # not SELECT 1's own
         conn.execute(text("SET auto_explain.log_min_duration = -1"))
         conn.rollback()
     found["locate"] = _locate_plan(libpq_url(url))
