@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
@@ -148,6 +149,8 @@ def draw(axes: Axes, entries: list[Entry], panel: tuple[Any, ...]) -> None:
             order = sorted(range(len(xs)), key=xs.__getitem__)
             axes.plot([xs[i] for i in order], [ys[i] for i in order], marker="o",
                       label=label)
+    if unit == "s" and axes.lines:
+        _linear_guide(axes)
     axes.set_xscale("log")
     axes.set_yscale("log")
     axes.set_title(title, fontsize=10)
@@ -156,6 +159,15 @@ def draw(axes: Axes, entries: list[Entry], panel: tuple[Any, ...]) -> None:
     axes.grid(True, which="both", alpha=0.3)
     if axes.lines:
         axes.legend(fontsize=7)
+
+
+def _linear_guide(axes: Axes) -> None:
+    """A dotted line of slope 1 (time proportional to size) through the first curve's first
+    point: a curve steeper than it grows faster than linearly."""
+    xs, ys = (np.asarray(v, dtype=float) for v in axes.lines[0].get_data())
+    if len(xs) > 1:
+        axes.plot([xs[0], xs[-1]], [ys[0], ys[0] * xs[-1] / xs[0]], ":", color="grey",
+                  label="linear (slope 1)")
 
 
 def chart(entries: list[Entry], path: Path) -> None:
