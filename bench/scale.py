@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.assign import load_city  # noqa: E402
+from bench.common import scratch_database  # noqa: E402
 from bench.scale_report import write_report  # noqa: E402
 from bench.scale_steps import AS_OF, STEPS, locate, plans  # noqa: E402
 from cli.cluster import test_server_url  # noqa: E402
@@ -88,21 +89,13 @@ def build(server_url: str, name: str, grids: int, events: int) -> dict[str, Any]
                          as_of=AS_OF.date())
     year_of_events(city)
     generated = time.perf_counter() - start
-    url = fresh(server_url, name)
+    url = scratch_database(server_url, name)
     start = time.perf_counter()
     engine = create_engine(url)
     load_city(engine, city)
     engine.dispose()
     return {"generate_s": generated, "copy_s": time.perf_counter() - start,
             "rows": {layer: len(frame) for layer, frame in city.items()}}
-
-
-def fresh(server_url: str, name: str) -> str:
-    from cli.cluster import fresh_database
-
-    url = fresh_database(server_url, name)
-    upgrade(url)
-    return url
 
 
 def existing(server_url: str, name: str, events: int) -> str | None:
