@@ -1,0 +1,239 @@
+"""Benchmark: growth curves — how /locate, bulk assignment, validation, /stats and export
+times grow with the number of grids and events (issue #18 part 5).
+
+    .venv/bin/python bench/scale.py                                 # 10^3/10^4 grids
+    .venv/bin/python bench/scale.py --sizes 100000x1000000          # one more point
+    .venv/bin/python bench/scale.py --sizes 10000x1000000 --only stats,locate --reuse
+    .venv/bin/python bench/scale.py --report                        # table + chart only
+
+A size ``GRIDSxEVENTS`` is one demo city (data/demo.py: ``GRIDS`` grids, cameras and
+micro-grids in the demo's proportions, ``EVENTS`` events spread over the 12 months before
+2026-12-01) in a scratch database of its own, ``gridlink_scale_<grids>_<events>`` on the test
+cluster (or the server of ``--url``), loaded with COPY (bench/assign.py's loader; the
+importer is measured by bench/import_export.py). ``--reuse`` keeps a database loaded by an
+earlier run. Each step (bench/scale_steps.py) is timed with the database's block reads, cache
+hits and temporary-file bytes (``pg_stat_database``) over the step; figures are merged into
+``bench/scale_results.json`` (one entry per size and step, so a 10^7 point can be added
+later), from which ``bench/scale.md`` (the table) and ``bench/scale.png`` (the chart) are
+drawn (bench/scale_report.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import psycopg
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.assign_city import load_city  # noqa: E402
+from bench.common import scratch_database  # noqa: E402
+from bench.scale_report import write_report  # noqa: E402
+from bench.scale_steps import AS_OF, STEPS, locate, plans  # noqa: E402
+from cli.cluster import test_server_url  # noqa: E402
+from data.demo import generate_city  # noqa: E402
+from data.scale import COMMUNITIES_PER_STREET, GRIDS_PER_COMMUNITY  # noqa: E402
+from geo.db import libpq_url  # noqa: E402
+from geo.schema import upgrade  # noqa: E402
+
+DEFAULT_SIZES = "1000x100000,10000x1000000"
+MAX_STREETS = 599
+"""The demo's 3-digit street codes (data/scale.py): larger cities get more communities per
+street instead."""
+
+
+def parse_sizes(value: str) -> list[tuple[int, int]]:
+    """``"1000x100000,10000x1000000"`` → [(1000, 100000), (10000, 1000000)]; SystemExit
+    naming the bad item otherwise."""
+    sizes = []
+    for item in value.split(","):
+        grids, _, events = item.strip().lower().partition("x")
+        if not (grids.isdigit() and events.isdigit() and int(grids) >= 10):
+            raise SystemExit(f"--sizes: {item!r} is not GRIDSxEVENTS (e.g. 1000x100000, "
+                             "at least 10 grids)")
+        sizes.append((int(grids), int(events)))
+    return sizes
+
+
+def database_name(prefix: str, grids: int, events: int) -> str:
+    return f"{prefix}_{grids}_{events}"
+
+
+def year_of_events(city: dict[str, Any]) -> None:
+    """Stretch the demo's six months of events to the 12 months before AS_OF (in place), so
+    one month holds ~1/12 of them and one year all of them."""
+    reported = pd.to_datetime(city["events"]["reported_at"], utc=True)
+    end = pd.Timestamp(AS_OF)
+    city["events"]["reported_at"] = end - (end - reported) * 2
+
+
+def build(server_url: str, name: str, grids: int, events: int) -> dict[str, Any]:
+    """(Re)create database ``name`` and load the city with COPY; figures of the load."""
+    start = time.perf_counter()
+    communities = max(1, round(grids / GRIDS_PER_COMMUNITY))
+    streets = min(MAX_STREETS, max(1, round(communities / COMMUNITIES_PER_STREET)))
+    city = generate_city(seed=42, grids=grids, events=events, streets=streets,
+                         as_of=AS_OF.date())
+    year_of_events(city)
+    generated = time.perf_counter() - start
+    url = scratch_database(server_url, name)
+    start = time.perf_counter()
+    engine = create_engine(url)
+    load_city(engine, city)
+    engine.dispose()
+    return {"generate_s": generated, "copy_s": time.perf_counter() - start,
+            "rows": {layer: len(frame) for layer, frame in city.items()}}
+
+
+def existing(server_url: str, name: str, events: int) -> str | None:
+    """The URL of database ``name`` (migrated to head) if it exists and holds ``events``
+    events (a complete earlier load), else None."""
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    if found is None:
+        return None
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(libpq_url(url)) as conn:
+        loaded = conn.execute("SELECT to_regclass('events') IS NOT NULL AND"
+                              " (SELECT count(*) FROM events) = %s", (events,)).fetchone()
+    if not (loaded and loaded[0]):
+        return None
+    upgrade(url)
+    return url
+
+
+COUNTERS = ("blks_read", "blks_hit", "temp_files", "temp_bytes")
+
+
+def counters(url: str) -> dict[str, int]:
+    """This database's cumulative block reads, cache hits and temporary files/bytes.
+
+    Read on a new connection after the step's own connections closed (a closing backend
+    flushes its statistics), so the difference over a step is the step's.
+    """
+    with psycopg.connect(libpq_url(url)) as conn:
+        row = conn.execute("SELECT blks_read, blks_hit, temp_files, temp_bytes"
+                           " FROM pg_stat_database WHERE datname = current_database()"
+                           ).fetchone()
+    assert row is not None
+    return dict(zip(COUNTERS, (int(v) for v in row), strict=True))
+
+
+def measured(url: str, step: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    """Run ``step`` on ``url``: its figures, the database counters over it, load average."""
+    before = counters(url)
+    time.sleep(1.0)  # statistics of closed backends are flushed at most once a second
+    figures = step(url)
+    time.sleep(1.0)
+    after = counters(url)
+    return {**figures, "db": {k: after[k] - before[k] for k in COUNTERS},
+            "loadavg": os.getloadavg(), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def sizes_of(url: str) -> dict[str, Any]:
+    """Table and index sizes (bytes) against the cache and sort memory of the server."""
+    with psycopg.connect(libpq_url(url)) as conn:
+        tables: dict[str, int] = dict(conn.execute(
+            "SELECT relname, pg_total_relation_size(oid) FROM pg_class WHERE relname IN"
+            " ('events', 'event_assignments', 'grids', 'cameras', 'buildings')").fetchall())
+        settings: dict[str, str] = dict(conn.execute(
+            "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name IN"
+            " ('shared_buffers', 'work_mem', 'effective_cache_size',"
+            " 'max_parallel_workers_per_gather')").fetchall())
+    return {"tables": tables, "settings": settings}
+
+
+def machine() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform(), "loadavg": os.getloadavg()}
+
+
+def run_size(server_url: str, grids: int, events: int, steps: list[str],
+             options: argparse.Namespace) -> None:
+    """Build (or reuse) the size's database and run ``steps`` on it, merging each figure
+    into the results file as soon as it is measured (a run stopped later keeps them)."""
+    name = database_name(options.prefix, grids, events)
+    key, path = f"{grids}x{events}", options.out / "scale_results.json"
+    merged(path, key, {"grids": grids, "events": events, "database": name})
+    url = existing(server_url, name, events) if options.reuse else None
+    if url is None:
+        print(f"[{key}] generating and loading ...", flush=True)
+        load = build(server_url, name, grids, events)
+        merged(path, key, {"load": load})
+        url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        print(f"[{key}] load: {_short(load)}", flush=True)
+        if "stats" in steps and "assign" not in steps:  # /stats counts assigned events
+            STEPS["assign"](url)
+    for step in steps:
+        print(f"[{key}] {step} ...", flush=True)
+        run = partial(locate, calls=options.calls) if step == "locate" else STEPS[step]
+        figures = measured(url, run)
+        merged(path, key, {step: figures})
+        print(f"[{key}] {step}: {_short(figures)}", flush=True)
+    merged(path, key, {"sizes": sizes_of(url), "machine": machine()})
+    if not options.no_explain:
+        merged(path, key, {"plans": plans(url)})
+
+
+def _short(figures: dict[str, Any]) -> str:
+    return json.dumps(figures, default=str)[:400]
+
+
+def merged(path: Path, key: str, figures: dict[str, Any]) -> None:
+    """Merge ``figures`` into size ``key`` of the results file (what other runs measured is
+    kept) and write it back whole (a new file renamed over the old one)."""
+    results = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    results.setdefault("sizes", {}).setdefault(key, {}).update(figures)
+    staged = path.with_suffix(".json.partial")
+    staged.write_text(json.dumps(results, indent=1, sort_keys=True, default=str) + "\n",
+                      encoding="utf-8")
+    staged.replace(path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--sizes", default=DEFAULT_SIZES, help="GRIDSxEVENTS,... "
+                        f"(default {DEFAULT_SIZES})")
+    parser.add_argument("--only", default=",".join(STEPS),
+                        help=f"steps to run, comma-separated, of {','.join(STEPS)}")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep each size's database if an earlier run loaded it")
+    parser.add_argument("--no-explain", action="store_true",
+                        help="skip the EXPLAIN ANALYZE plans of /stats and /locate")
+    parser.add_argument("--calls", type=int, default=2000, help="/locate calls per mode")
+    parser.add_argument("--report", action="store_true",
+                        help="only draw the table and chart from the results file")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench",
+                        help="folder of scale_results.json, scale.md and scale.png")
+    parser.add_argument("--prefix", default="gridlink_scale", help="database name prefix")
+    parser.add_argument("--url", default=None, help="server URL (default: the test cluster "
+                        "on GRIDLINK_TEST_DB_PORT)")
+    args = parser.parse_args(argv)
+    steps = [s.strip() for s in args.only.split(",") if s.strip()]
+    if unknown := [s for s in steps if s not in STEPS]:
+        raise SystemExit(f"--only: unknown step(s) {unknown}; steps are {list(STEPS)}")
+    results_path = args.out / "scale_results.json"
+    if not args.report:
+        server_url = args.url or test_server_url(
+            int(os.environ.get("GRIDLINK_TEST_DB_PORT", "55433")))
+        for grids, events in parse_sizes(args.sizes):
+            run_size(server_url, grids, events, steps, args)
+    table, chart = write_report(results_path, args.out)
+    print(f"wrote {table} and {chart}")
+
+
+if __name__ == "__main__":
+    main()
