@@ -22,6 +22,12 @@ from geo.locate import locate, locate_json_async
 from geo.models import ApiKey
 from geo.settings import Settings
 
+GENERIC_PLANS = " -c plan_cache_mode=force_generic_plan"
+"""The /locate statement's plan does not depend on the point, but from about 10^4 grids
+PostgreSQL's estimate keeps it re-planning every call (0 of 200 calls on the generic plan):
+p50 10.6 ms instead of 0.94 ms at 10^4 grids, 11–15 ms instead of 0.9–1.5 ms at 10^5
+(bench/scale.py, bench/RESULTS.md "Growth curves"). Only the pool's connections force it."""
+
 
 class LocateSource(Protocol):
     """Where /locate reads: API keys (on a key-cache miss) and answers."""
@@ -56,7 +62,7 @@ class PooledSource:
         self._max_size = max_size
         self._timeout_s = settings.db_pool_timeout_s
         self._kwargs: dict[str, Any] = {
-            "autocommit": True, "options": service_options(settings),
+            "autocommit": True, "options": service_options(settings) + GENERIC_PLANS,
             "connect_timeout": connect_timeout_s(settings),
             "application_name": "gridlink-locate-read" if standby else "gridlink-locate"}
         self._pool: AsyncConnectionPool[Any] | None = None

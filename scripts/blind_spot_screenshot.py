@@ -13,21 +13,17 @@ the screenshot. Fails when the page asked for anything outside 127.0.0.1.
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
-import threading
-import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-import uvicorn
 from playwright.sync_api import Route, sync_playwright
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.app import create_app
+from bench.maps import serve  # the app on a free loopback port, in a thread
 from geo.db import get_engine
 from geo.keys import create_key
 
@@ -36,20 +32,6 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 DRAWN = """() => { const m = Object.values(window).find(v => v && window.L && v instanceof L.Map);
     if (!m) return false; let n = 0; m.eachLayer(l => { if (l instanceof L.Path) n++; });
     return n > 0; }"""
-
-
-def serve() -> tuple[str, uvicorn.Server, threading.Thread]:
-    """The app on a free loopback port, in a thread."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    return f"http://127.0.0.1:{port}", server, thread
 
 
 def screenshot(base: str, key: str, area: str, out: Path) -> None:

@@ -12,8 +12,10 @@ unique keys) stay: they keep the insert safe against a concurrent import.
 Dropping an index locks the table (ACCESS EXCLUSIVE) until the import commits: readers of
 the table wait for the apply step. When the lock is not granted within
 :data:`LOCK_WAIT` (someone is reading or writing the table), the import keeps the indexes
-and inserts row by row instead; the outcome is the same. A partitioned table (relkind
-``p``) is always loaded row by row here.
+and inserts row by row instead; the outcome is the same. On a partitioned table (``events``
+is partitioned by month, migration 0020) the indexes are the parent's partitioned indexes:
+dropping one drops every partition's copy, and creating it again on the parent (``ON``,
+not ``pg_get_indexdef``'s ``ON ONLY``) builds one per partition.
 """
 
 from __future__ import annotations
@@ -44,9 +46,10 @@ def secondary_indexes_rebuilt(session: Session, table: str, rows: int) -> Iterat
 
 
 def _small_enough(session: Session, table: str, rows: int) -> bool:
-    """A plain table holding fewer rows than ``rows`` (counted up to ``rows`` at most)."""
+    """A table (plain or partitioned) holding fewer rows than ``rows`` (counted up to
+    ``rows`` at most)."""
     if rows == 0 or session.scalar(text("SELECT relkind FROM pg_class WHERE oid = "
-                                        "CAST(:t AS regclass)"), {"t": table}) != "r":
+                                        "CAST(:t AS regclass)"), {"t": table}) not in ("r", "p"):
         return False
     held = session.scalar(text(f"SELECT count(*) FROM (SELECT 1 FROM {table} "  # noqa: S608
                                "LIMIT :n) t"), {"n": rows})
@@ -54,13 +57,15 @@ def _small_enough(session: Session, table: str, rows: int) -> bool:
 
 
 def _secondary_indexes(session: Session, table: str) -> dict[str, str]:
-    """Valid indexes of ``table`` not behind a constraint: qualified name → definition."""
+    """Valid indexes of ``table`` not behind a constraint: qualified name → the statement
+    that creates it again (on every partition, for a partitioned table)."""
     found = session.execute(text(
         "SELECT x.indexrelid::regclass::text, pg_get_indexdef(x.indexrelid) FROM pg_index x "
         "WHERE x.indrelid = CAST(:t AS regclass) AND x.indisvalid AND NOT EXISTS ("
         "SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) "
         "ORDER BY x.indexrelid"), {"t": table}).all()
-    return {str(name): str(definition) for name, definition in found}
+    return {str(name): str(definition).replace(" ON ONLY ", " ON ", 1)
+            for name, definition in found}
 
 
 def _dropped(session: Session, names: list[str]) -> bool:

@@ -166,3 +166,19 @@ def test_head_locate_answers_without_body(public_client: TestClient) -> None:
     r = public_client.head("/locate", params={"lon": 113.301, "lat": 40.0808})
     assert r.status_code == 200 and r.content == b""
     assert r.headers["content-type"] == "application/json"
+
+
+def test_pool_connections_keep_the_generic_plan(database_url: str) -> None:
+    """The pool's connections force the prepared statement's generic plan (from ~10^4 grids
+    PostgreSQL would otherwise re-plan /locate on every call: bench/RESULTS.md)."""
+    async def setting() -> str:
+        source = PooledSource(database_url, ApiSettings())
+        try:
+            pool = await source._open_pool()
+            async with pool.connection() as conn:
+                row = await (await conn.execute("SHOW plan_cache_mode")).fetchone()
+                assert row is not None
+                return str(row[0])
+        finally:
+            await source.close()
+    assert asyncio.run(setting()) == "force_generic_plan"

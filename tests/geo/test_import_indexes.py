@@ -12,8 +12,10 @@ from geo.importer import import_file
 from tests.geo.importer_files import two_grids_geojson
 from tests.geo.test_import_streaming import events_gpkg, stored_events
 
-SECONDARY = {"idx_events_geom", "ix_events_category", "ix_events_open_category",
-             "ix_events_reported_at", "ix_events_status"}
+SECONDARY = {"idx_events_geom", "ix_events_category", "ix_events_client_id",
+             "ix_events_open_category", "ix_events_open_due", "ix_events_reported_at",
+             "ix_events_status"}
+"""The partitioned indexes of ``events`` (migration 0020): each has a copy per month."""
 
 
 def indexes(db: Session) -> dict[str, tuple[int, str]]:
@@ -36,6 +38,10 @@ def test_first_load_rebuilds_secondary_indexes(db: Session, tmp_path: Path) -> N
                          batch_rows=5)
     assert report.inserted == 8
     assert rebuilt(before, indexes(db)) == SECONDARY
+    assert db.scalar(text(  # every partition has its copy of each again
+        "SELECT count(*) FROM pg_inherits p JOIN pg_class i ON i.oid = p.inhparent"
+        " WHERE i.relname = ANY(:names)"), {"names": list(SECONDARY)}) == len(SECONDARY) * (
+        db.scalar(text("SELECT count(*) FROM pg_inherits WHERE inhparent = 'events'::regclass")))
     assert db.scalar(text("SELECT count(*) FROM events WHERE ST_Intersects(geom, "
                           "ST_MakeEnvelope(113.30, 40.08, 113.305, 40.09, 4326))")) == 4
 

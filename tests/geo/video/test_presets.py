@@ -56,8 +56,9 @@ def test_replace_again_drops_old_presets_and_audits(db: Session, ptz_at_origin: 
     assert presets_of(db, PTZ).presets == []
     assert set(preset_views(db, PTZ)) == {None}
     rows = db.execute(text("SELECT actor, action, entity_id, jsonb_array_length(before),"
-                           " jsonb_array_length(after) FROM audit_log"
-                           " WHERE entity = 'camera_presets' ORDER BY id")).all()
+                           " jsonb_array_length(after) FROM audit_log WHERE entity ="
+                           " 'camera_presets' AND entity_id = :ptz ORDER BY id"),
+                      {"ptz": PTZ}).all()  # other tests commit presets of other cameras
     assert [tuple(r) for r in rows] == [("测试", "replace", PTZ, 0, 1),
                                         ("测试", "replace", PTZ, 1, 0)]
 
