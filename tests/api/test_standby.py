@@ -98,6 +98,21 @@ def _wait_for_replay(primary_dsn: str, standby_dsn: str, timeout_s: float = 30) 
         time.sleep(0.1)
 
 
+def _wait_for_wal_write(primary_dsn: str, timeout_s: float = 10) -> None:
+    """Until the primary has written the WAL it has inserted so far (its WAL writer runs every
+    200 ms; the test cluster commits asynchronously). /health measures the standby's lag from
+    the primary's *written* position, as a standby can only receive written WAL."""
+    with psycopg.connect(primary_dsn, autocommit=True) as conn:
+        target = conn.execute(  # type: ignore[index]
+            "SELECT pg_current_wal_insert_lsn()::text").fetchone()[0]
+        deadline = time.monotonic() + timeout_s
+        while not conn.execute("SELECT pg_current_wal_lsn() >= %s::pg_lsn",
+                               (target,)).fetchone()[0]:  # type: ignore[index]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the primary did not write its WAL up to {target}")
+            time.sleep(0.05)
+
+
 def _client_ids(export: httpx.Response) -> set[str]:
     """The events of an export, by client id (the id of the events layer)."""
     assert export.status_code == 200, export.text
@@ -153,6 +168,7 @@ def test_a_client_reads_its_writes_while_the_standby_lags(replica: Replica) -> N
             assert "lagging-1" in _client_ids(writer.get("/export/events"))
             # another client reads the paused standby: the new event is not there yet
             assert "lagging-1" not in _client_ids(other.get("/export/events"))
+            _wait_for_wal_write(live.dsn())  # the lagging commit is on disk, not yet replayed
             health = httpx.get(f"{live.url}/health").json()["standby"]
             assert (health["status"], health["replay_paused"]) == ("ok", True)
             assert health["replay_lag_bytes"] > 0 and health["replay_lag_s"] > 0
