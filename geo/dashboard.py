@@ -5,7 +5,8 @@ Every case count comes from one of two places, so the wall equals the API to the
 - :func:`geo.rollups.daily_counts` (the on-write daily rollups; API ``/stats/daily``):
   today's cases by status, open alarms, cases per day by category, cases per child unit;
 - :func:`geo.stats.unit_stats` (the assessment; API ``/stats``): new in the last 24 h
-  (``accepted``, :func:`geo.stats.unit_stats_per_period`), the month's ranking; the handling
+  (``accepted``, :func:`geo.stats.unit_stats_per_period`), the month's ranking (the same rows
+  from the monthly rollups, :func:`geo.month_stats.month_unit_stats`); the handling
   and on-time rates per day come from the rollups' rate counts
   (:func:`geo.rollups.trend_counts`, :func:`geo.stats.day_rates`: equal to a single-day
   ``/stats`` row); the 7-day heat grid counts each grid's events from the rollups.
@@ -28,9 +29,10 @@ from sqlalchemy.orm import Session
 from geo.codes import prefix_pattern
 from geo.errors import ValidationFailed
 from geo.mapdata import area_outline, default_area
+from geo.month_stats import month_start, month_unit_stats
 from geo.rollups import LOCAL_TZ, RATE_COUNTS, daily_counts, local_day, trend_counts
 from geo.settings import Settings
-from geo.stats import day_rates, unit_stats, unit_stats_per_period
+from geo.stats import day_rates, unit_stats_per_period
 
 CHILD_LEVEL = {"district": "street", "street": "community", "community": "grid"}
 """The units a scope is broken down into (bars, ranking, camera health)."""
@@ -147,21 +149,15 @@ def _named(session: Session, rows: list[dict[str, Any]], column: str) -> list[di
             for r in rows]
 
 
-def month_start(now: datetime) -> datetime:
-    """The instant the China Standard Time month of ``now`` began."""
-    return day_start(local_day(now).replace(day=1))
-
-
 def ranking_panel(session: Session, scope: Scope, now: datetime,
                   settings: Settings) -> dict[str, Any]:
     """The month's assessment of the scope's child units (the /stats rows of level
-    ``child_level`` from the month's first day to ``now``), best score first (None last)."""
-    since = month_start(now)
-    rows = [r for r in unit_stats(session, scope.child_level, since, now, settings=settings)
-            if str(r["unit"]).startswith(scope.code)]
+    ``child_level`` from the month's first instant to ``now``, read from the monthly
+    rollups by :func:`geo.month_stats.month_unit_stats`), best score first (None last)."""
+    rows = month_unit_stats(session, scope.child_level, scope.code, now, settings=settings)
     rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0.0), r["unit"]))
-    return {"level": scope.child_level, "since": since.isoformat(), "until": now.isoformat(),
-            "units": rows}
+    return {"level": scope.child_level, "since": month_start(now).isoformat(),
+            "until": now.isoformat(), "units": rows}
 
 
 PLACED_CAMERAS = """

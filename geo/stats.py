@@ -133,7 +133,7 @@ def unit_stats(session: Session, level: str, since: datetime, until: datetime, *
     sql = with_clause + _STATS_SQL.format(source=source, unit=unit)
     rows = session.execute(text(sql), {"since": since, "until": until}).mappings().all()
     cuts = deductions or {}
-    return [_with_rates(dict(r), cuts.get(r["unit"], 0.0), settings.score_weights)
+    return [with_rates(dict(r), cuts.get(r["unit"], 0.0), settings.score_weights)
             for r in rows]
 
 
@@ -179,7 +179,7 @@ _COUNTS = """
 _DUE = "(valid AND (due_at < {until} OR status = 'closed')) AS due"
 """The ``due`` flag (应结案) of an event reported in a period ending at ``{until}``."""
 
-_UNIT_NAME = """
+UNIT_NAME = """
 LEFT JOIN admin_areas a ON a.code = s.unit
 LEFT JOIN LATERAL (SELECT g.name FROM grids g WHERE g.code = s.unit
                    ORDER BY g.version DESC LIMIT 1) g ON true"""
@@ -191,7 +191,7 @@ SELECT s.*, coalesce(a.name, g.name) AS name FROM (
   FROM (SELECT e.*, {unit} AS unit, """ + _DUE.format(until=":until") + """
         FROM {source} WHERE e.reported_at >= :since AND e.reported_at < :until
           AND e.status <> 'duplicate') ev
-  WHERE unit IS NOT NULL GROUP BY unit) s""" + _UNIT_NAME + """
+  WHERE unit IS NOT NULL GROUP BY unit) s""" + UNIT_NAME + """
 ORDER BY s.unit
 """  # noqa: S608 (constant SQL fragments; {source}, {unit} from _source)
 
@@ -217,7 +217,7 @@ def unit_stats_per_period(session: Session, level: str, unit: str,
                            {"bounds": list(bounds), "first": bounds[0], "last": bounds[-1],
                             "unit": unit}).mappings().all()
     by_period = {r["period"]: r for r in rows}  # width_bucket: period i + 1 is [b[i], b[i+1])
-    return [_with_rates(dict(by_period[i]), 0.0, settings.score_weights)
+    return [with_rates(dict(by_period[i]), 0.0, settings.score_weights)
             if i in by_period else None for i in range(1, len(bounds))]
 
 
@@ -232,7 +232,7 @@ SELECT s.*, coalesce(a.name, g.name) AS name FROM (
                                             CAST(:bounds AS timestamptz[])) AS period) w
                  WHERE e.reported_at >= :first AND e.reported_at < :last
                    AND e.{col} = :unit AND e.status <> 'duplicate') b) ev
-  GROUP BY ev.period, ev.unit) s""" + _UNIT_NAME + """
+  GROUP BY ev.period, ev.unit) s""" + UNIT_NAME + """
 ORDER BY s.period
 """  # noqa: S608 (constant SQL fragments; {col} from UNIT_COLUMNS)
 """Like ``_STATS_SQL`` for one unit over several periods, each with its own ``until``."""
@@ -286,7 +286,7 @@ def _ratio(part: int, whole: int) -> float | None:
     return None if whole == 0 else round(part / whole, 6)
 
 
-def _with_rates(row: dict[str, Any], deduction: float,
+def with_rates(row: dict[str, Any], deduction: float,
                 weights: tuple[float, float, float, float, float]) -> dict[str, Any]:
     due = row["due"]
     row["handling_rate"] = _ratio(row["handled"], row["valid"])
