@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.area_rollups import AREA_LEVELS, area_trend_counts
 from geo.codes import prefix_pattern
 from geo.errors import ValidationFailed
 from geo.mapdata import area_outline, default_area
@@ -120,12 +121,16 @@ def overdue_cases(session: Session, scope: Scope, now: datetime) -> list[dict[st
 def trend_panel(session: Session, scope: Scope, now: datetime,
                 settings: Settings) -> dict[str, Any]:
     """The 30 days up to today: cases per day by category and per child unit, and per day the
-    handling and on-time rates of the scope (those of the /stats row of that day), all from
-    one read of the daily rollups (:func:`geo.rollups.trend_counts`)."""
+    handling and on-time rates of the scope (those of the /stats row of that day), from the
+    per-area daily rollups for a district or street (:func:`geo.area_rollups.area_trend_counts`)
+    or one read of the daily rollups for a community (:func:`geo.rollups.trend_counts`): the
+    same figures."""
     last = local_day(now)
     first = last - timedelta(days=TREND_DAYS - 1)
     days = [first + timedelta(days=i) for i in range(TREND_DAYS)]
-    counts = trend_counts(session, scope.code, first, last, scope.child_column)
+    counts = (area_trend_counts(session, scope.code, scope.level, first, last)
+              if scope.level in AREA_LEVELS
+              else trend_counts(session, scope.code, first, last, scope.child_column))
     per_day = {r["day"]: day_rates(*(r[c] for c in RATE_COUNTS)) for r in counts["by_day"]}
     none = {"handling_rate": None, "on_time_rate": None}
     return {

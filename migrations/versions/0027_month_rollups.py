@@ -1,10 +1,9 @@
-"""Monthly rollups per assigned grid: the dashboard's month ranking without reading events.
+"""Rollups derived from the daily ones: per month and grid (the month's ranking) and per day,
+area and category (the 30-day trend), so the dashboard reads neither events nor grid keys.
 
-The month's assessment ranking (``/stats`` of the child units from the first of the China
-Standard Time month to now) read every event of the month with its assignment. This
-migration keeps, per CST month of ``reported_at`` × district × street × community × grid
-(of the stored assignment; NULL codes: not assigned), the counts of ``/stats`` that depend on
-the event's own columns only (``event_monthly_counts``):
+**Monthly** (``event_monthly_counts``): per China Standard Time month of ``reported_at`` ×
+district × street × community × grid (of the stored assignment; NULL codes: not assigned),
+the counts of ``/stats`` that depend on the event's own columns only:
 
 - ``events`` (受理数), ``valid``, ``handled`` (valid, resolved or closed);
 - ``closed`` (valid and closed: closed implies due, whatever the period's end),
@@ -14,14 +13,21 @@ the event's own columns only (``event_monthly_counts``):
 What depends on the period's end (``due`` of a case not yet closed: ``due_at`` before it) is
 not kept: the reader adds those cases from the events (geo.month_stats).
 
+**Per area and day** (``event_area_daily_counts``): per CST day × area (each district,
+street and community, ``area_code``, with its parent's code ``parent_code``: NULL for a
+district) × category, the daily rollups' ``events``, ``valid``, ``handled``, ``due`` and
+``closed_on_time`` summed over grids and statuses (geo.area_rollups). A district's 30 days
+are ~300 rows here instead of ~146,000 daily keys at 10^6 events.
+
 The daily rollups (``event_daily_counts``, 0007/0017) gain ``closed_postponed`` and
-``closed_first_time`` per key, moved by the same triggers (regenerated here with
-0017's generator). The monthly table is maintained **from the daily one**: statement
-triggers on ``event_daily_counts`` (insert, update, delete: transition tables, one grouped
-upsert per statement; truncate empties it) sum each written daily key into its month's
-key, leaving out status ``duplicate`` (merged duplicates are never counted). So every writer
-that keeps the daily rollups (the row triggers, a bulk writer upserting daily deltas) keeps
-the monthly ones, as long as it fills the daily rollups' two new counts.
+``closed_first_time`` per key, moved by the same triggers (regenerated here with 0017's
+generator). Both derived tables are maintained **from the daily one**: statement triggers on
+``event_daily_counts`` (insert, update, delete: transition tables, one grouped upsert per
+table and statement; truncate empties them) add each written daily key's change to its
+derived keys, leaving out status ``duplicate`` (merged duplicates are never counted). So
+every writer that keeps the daily rollups (the triggers on events and assignments, a bulk
+writer upserting daily deltas) keeps the derived ones, as long as it fills the daily
+rollups' two new counts.
 
 Revision ID: 0027
 Revises: 0025
@@ -51,11 +57,12 @@ FROM_DAILY = {
     "valid": "{d} * r.valid",
     "handled": "{d} * CASE WHEN r.status IN ('resolved', 'closed') THEN r.valid ELSE 0 END",
     "closed": "{d} * CASE WHEN r.status = 'closed' THEN r.valid ELSE 0 END",
+    "due": "{d} * r.due",
     "closed_on_time": "{d} * r.closed_on_time",
     "closed_postponed": "{d} * r.closed_postponed",
     "closed_first_time": "{d} * r.closed_first_time",
 }
-"""Each monthly count's contribution of one daily rollup row ``r`` moved by ``{d}``."""
+"""Each derived count's contribution of one daily rollup row ``r`` moved by ``{d}``."""
 
 NEW_PER_ROW = {
     "closed_postponed": "{d} * gridlink_closed_postponed({e}postponements, {e}valid,"
@@ -96,26 +103,51 @@ def daily_functions(with_closed_counts: bool) -> str:
     return str(module.functions(rates=True))
 
 
-def month_delta(rows: str, sign: str) -> str:
-    """The monthly counts of daily rows ``rows`` times ``sign`` (constant SQL)."""
-    counts = ", ".join(FROM_DAILY[n].format(d=sign) + f" AS {n}" for n in MONTH_COUNTS)
-    return (f"SELECT date_trunc('month', r.day)::date AS month, r.district_code,"
-            f" r.street_code, r.community_code, r.grid_code, {counts}"
-            f" FROM {rows} r WHERE r.status <> 'duplicate'")
+AREA_COUNTS = ("events", "valid", "handled", "due", "closed_on_time")
+DERIVED = {
+    "event_monthly_counts": (
+        MONTH_KEY, "date_trunc('month', r.day)::date, r.district_code, r.street_code,"
+        " r.community_code, r.grid_code", "", MONTH_COUNTS),
+    "event_area_daily_counts": (
+        "day, parent_code, area_code, category", "r.day, l.parent_code, l.area_code, r.category",
+        " CROSS JOIN LATERAL (VALUES (NULL::text, r.district_code),"
+        " (r.district_code, r.street_code), (r.street_code, r.community_code))"
+        " l(parent_code, area_code)", AREA_COUNTS),
+}
+"""Each table summed from the daily rollups: (key, key of a daily row ``r``, what a daily row
+is joined to, counts). The per-area table counts a daily row once for its district, street
+and community (``area_code``, with its parent's code), without grid and status."""
 
 
-def month_upsert(parts: list[str]) -> str:
-    """One grouped upsert of the union of ``parts`` into ``event_monthly_counts``."""
-    sums = ", ".join(f"sum(d.{n})" for n in MONTH_COUNTS)
-    changed = " OR ".join(f"sum(d.{n}) <> 0" for n in MONTH_COUNTS)
-    return (f"INSERT INTO event_monthly_counts AS c ({MONTH_KEY}, {', '.join(MONTH_COUNTS)})"
-            f" SELECT {MONTH_KEY}, {sums} FROM ({' UNION ALL '.join(parts)}) d"
-            f" GROUP BY {MONTH_KEY} HAVING {changed} ORDER BY {MONTH_KEY}"
-            f" ON CONFLICT ({MONTH_KEY}) DO UPDATE SET "
-            + ", ".join(f"{n} = c.{n} + EXCLUDED.{n}" for n in MONTH_COUNTS))
+def derived_delta(table: str, rows: str, sign: str) -> str:
+    """The counts of ``table`` of daily rows ``rows`` times ``sign`` (constant SQL)."""
+    key, key_of_row, joined, counts = DERIVED[table]
+    named = ", ".join(f"{FROM_DAILY[n].format(d=sign)} AS {n}" for n in counts)
+    area = " AND l.area_code IS NOT NULL" if joined else ""
+    return (f"SELECT {key_of_row}, {named} FROM {rows} r{joined}"
+            f" WHERE r.status <> 'duplicate'{area}")
 
 
-MONTHLY_TABLE = f"""
+def derived_upsert(table: str, parts: list[str]) -> str:
+    """One grouped upsert of the union of ``parts`` into ``table``."""
+    key, _, _, counts = DERIVED[table]
+    sums = ", ".join(f"sum(d.{n})" for n in counts)
+    changed = " OR ".join(f"sum(d.{n}) <> 0" for n in counts)
+    return (f"INSERT INTO {table} AS c ({key}, {', '.join(counts)})"
+            f" SELECT {key}, {sums} FROM ({' UNION ALL '.join(parts)}) d ({key}, {', '.join(counts)})"
+            f" GROUP BY {key} HAVING {changed} ORDER BY {key}"
+            f" ON CONFLICT ({key}) DO UPDATE SET "
+            + ", ".join(f"{n} = c.{n} + EXCLUDED.{n}" for n in counts))
+
+
+def roll_up(op_rows: list[tuple[str, str]]) -> str:
+    """The upserts of every derived table for daily rows ``op_rows`` ((rows, sign) pairs)."""
+    return ";\n        ".join(
+        derived_upsert(table, [derived_delta(table, rows, sign) for rows, sign in op_rows])
+        for table in DERIVED)
+
+
+DERIVED_TABLES = f"""
 CREATE TABLE event_monthly_counts (
     month date NOT NULL,
     district_code text, street_code text, community_code text, grid_code text,
@@ -123,38 +155,46 @@ CREATE TABLE event_monthly_counts (
 );
 CREATE UNIQUE INDEX ux_event_monthly_counts_key ON event_monthly_counts ({MONTH_KEY})
     NULLS NOT DISTINCT;
+CREATE TABLE event_area_daily_counts (
+    day date NOT NULL, parent_code text, area_code text NOT NULL, category text NOT NULL,
+    {', '.join(f'{n} integer NOT NULL DEFAULT 0' for n in AREA_COUNTS)}
+);
+CREATE UNIQUE INDEX ux_event_area_daily_counts_key
+    ON event_area_daily_counts (day, parent_code, area_code, category) NULLS NOT DISTINCT;
+CREATE INDEX ix_event_area_daily_counts_area ON event_area_daily_counts (area_code, day);
+CREATE INDEX ix_event_area_daily_counts_parent ON event_area_daily_counts (parent_code, day);
 """
 
-MONTHLY_TRIGGERS = f"""
-CREATE FUNCTION event_monthly_counts_roll_up() RETURNS trigger LANGUAGE plpgsql AS $$
+DERIVED_TRIGGERS = f"""
+CREATE FUNCTION event_daily_counts_derive() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        {month_upsert([month_delta('new_rows', '1')])};
+        {roll_up([('new_rows', '1')])};
     ELSIF TG_OP = 'UPDATE' THEN
-        {month_upsert([month_delta('old_rows', '-1'), month_delta('new_rows', '1')])};
+        {roll_up([('old_rows', '-1'), ('new_rows', '1')])};
     ELSE
-        {month_upsert([month_delta('old_rows', '-1')])};
+        {roll_up([('old_rows', '-1')])};
     END IF;
     RETURN NULL;
 END $$;
 
-CREATE FUNCTION event_monthly_counts_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION event_daily_counts_derive_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    TRUNCATE event_monthly_counts;
+    TRUNCATE event_monthly_counts, event_area_daily_counts;
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER event_daily_counts_month_insert AFTER INSERT ON event_daily_counts
+CREATE TRIGGER event_daily_counts_derive_insert AFTER INSERT ON event_daily_counts
     REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION event_monthly_counts_roll_up();
-CREATE TRIGGER event_daily_counts_month_update AFTER UPDATE ON event_daily_counts
+    FOR EACH STATEMENT EXECUTE FUNCTION event_daily_counts_derive();
+CREATE TRIGGER event_daily_counts_derive_update AFTER UPDATE ON event_daily_counts
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION event_monthly_counts_roll_up();
-CREATE TRIGGER event_daily_counts_month_delete AFTER DELETE ON event_daily_counts
+    FOR EACH STATEMENT EXECUTE FUNCTION event_daily_counts_derive();
+CREATE TRIGGER event_daily_counts_derive_delete AFTER DELETE ON event_daily_counts
     REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION event_monthly_counts_roll_up();
-CREATE TRIGGER event_daily_counts_month_truncate AFTER TRUNCATE ON event_daily_counts
-    FOR EACH STATEMENT EXECUTE FUNCTION event_monthly_counts_truncate();
+    FOR EACH STATEMENT EXECUTE FUNCTION event_daily_counts_derive();
+CREATE TRIGGER event_daily_counts_derive_truncate AFTER TRUNCATE ON event_daily_counts
+    FOR EACH STATEMENT EXECUTE FUNCTION event_daily_counts_derive_truncate();
 """
 
 RECOUNT = f"""
@@ -169,12 +209,13 @@ SELECT gridlink_local_day(e.reported_at), {CODES}, e.category, e.status, count(*
        sum(gridlink_closed_first_time(e.first_time, e.reworks, e.valid, e.status))
   FROM events e LEFT JOIN event_assignments a ON a.event_id = e.id
  GROUP BY 1, 2, 3, 4, 5, 6, 7;
-INSERT INTO event_monthly_counts ({MONTH_KEY}, {', '.join(MONTH_COUNTS)})
-SELECT {MONTH_KEY}, {', '.join(f'sum({n})' for n in MONTH_COUNTS)}
-  FROM ({month_delta('event_daily_counts', '1')}) d GROUP BY {MONTH_KEY};
+{derived_upsert('event_monthly_counts',
+                [derived_delta('event_monthly_counts', 'event_daily_counts', '1')])};
+{derived_upsert('event_area_daily_counts',
+                [derived_delta('event_area_daily_counts', 'event_daily_counts', '1')])};
 """
 """The daily rollups recounted with the two new counts (as 0017 recounted them; before the
-monthly triggers exist), then the monthly table summed from the daily one."""
+derived tables' triggers exist), then the derived tables summed from the daily one."""
 
 OLD_ADD = "integer, integer, integer, integer"
 
@@ -187,19 +228,17 @@ def upgrade() -> None:
     op.execute("DROP FUNCTION event_daily_counts_add(date, text, text, text, text, text, text,"
                f" {OLD_ADD})")
     op.execute(daily_functions(with_closed_counts=True))
-    op.execute(MONTHLY_TABLE)
+    op.execute(DERIVED_TABLES)
     op.execute(RECOUNT)
-    op.execute(MONTHLY_TRIGGERS)
+    op.execute(DERIVED_TRIGGERS)
 
 
 def downgrade() -> None:
-    op.execute("DROP TRIGGER event_daily_counts_month_insert ON event_daily_counts;"
-               " DROP TRIGGER event_daily_counts_month_update ON event_daily_counts;"
-               " DROP TRIGGER event_daily_counts_month_delete ON event_daily_counts;"
-               " DROP TRIGGER event_daily_counts_month_truncate ON event_daily_counts;"
-               " DROP FUNCTION event_monthly_counts_roll_up();"
-               " DROP FUNCTION event_monthly_counts_truncate();"
-               " DROP TABLE event_monthly_counts")
+    op.execute("".join(f"DROP TRIGGER event_daily_counts_derive_{o} ON event_daily_counts;"
+                       for o in ("insert", "update", "delete", "truncate"))
+               + "DROP FUNCTION event_daily_counts_derive();"
+               " DROP FUNCTION event_daily_counts_derive_truncate();"
+               " DROP TABLE event_monthly_counts, event_area_daily_counts")
     op.execute("DROP FUNCTION event_daily_counts_add(date, text, text, text, text, text, text,"
                f" {OLD_ADD}, integer, integer)")
     op.execute(daily_functions(with_closed_counts=False))
