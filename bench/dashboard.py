@@ -15,9 +15,10 @@ headless Debian Chromium (every non-local request blocked; navigation to all cha
 the ECharts bundle loaded from /static/build included), medians of ``--runs``.
 
 Rollup cost: ``--write`` events copied from the loaded ones are inserted, their status changed
-and their assignment rewritten, each step timed with the rollup triggers enabled and then
-disabled (``ALTER TABLE ... DISABLE TRIGGER``), every run rolled back; the difference divided by
-the rows written is the rollups' cost per written event.
+and their assignment rewritten, each step timed with every rollup trigger enabled, with the
+derived rollups' (monthly, per area: migration 0027) disabled, and with all disabled (``ALTER
+TABLE ... DISABLE TRIGGER``), interleaved, every run rolled back; the differences divided by
+the rows written are the cost per written event of all rollups and of the derived ones.
 """
 
 from __future__ import annotations
@@ -47,9 +48,11 @@ CHARTS_DRAWN = """() => document.body.dataset.loaded === '1'"""
 ROLLUP_TRIGGERS = {"events": ("events_roll_up_insert", "events_roll_up_update"),
                    "event_assignments": ("event_assignments_roll_up_insert",
                                          "event_assignments_roll_up_update")}
-"""The daily rollups' triggers; off, the rollups derived from them (monthly, per area:
-migration 0027, triggers on ``event_daily_counts``) are not written either, so "with" minus
-"without" is the cost of every rollup."""
+"""The daily rollups' triggers; off, the rollups derived from them are not written either."""
+DERIVED_TRIGGERS = {"event_daily_counts": ("event_daily_counts_derive_insert",
+                                           "event_daily_counts_derive_update",
+                                           "event_daily_counts_derive_delete")}
+"""The triggers of the rollups derived from the daily ones (monthly, per area: 0027)."""
 WRITES = {
     "insert": "INSERT INTO events (category, reported_at, status, priority, handling_level,"
               " postponements, reworks, valid, geom) SELECT category, reported_at, status,"
@@ -106,17 +109,17 @@ def sent_bytes(base: str, page: str) -> dict[str, dict[str, int]]:
     return found
 
 
-def write_s(kind: str, n: int, triggers: bool) -> float:
-    """Seconds to run write ``kind`` on ``n`` events, rollup triggers on or off; rolled back."""
+def write_s(kind: str, n: int, disabled: dict[str, tuple[str, ...]]) -> float:
+    """Seconds to run write ``kind`` on ``n`` events with the triggers ``disabled`` (per
+    table) off; rolled back."""
     from sqlalchemy import text
 
     from geo.db import engine_for
 
     with engine_for(os.environ["GRIDLINK_DATABASE_URL"]).connect() as conn:
-        if not triggers:
-            for table, names in ROLLUP_TRIGGERS.items():
-                for name in names:
-                    conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER {name}"))
+        for table, names in disabled.items():
+            for name in names:
+                conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER {name}"))
         start = time.perf_counter()
         conn.execute(text(WRITES[kind]), {"n": n})
         took = time.perf_counter() - start
@@ -125,19 +128,25 @@ def write_s(kind: str, n: int, triggers: bool) -> float:
 
 
 def rollup_costs(n: int, runs: int) -> list[dict[str, Any]]:
-    """Per write kind: medians with and without the rollup triggers, µs per event."""
+    """Per write kind: medians with every rollup trigger, without the derived rollups'
+    (daily only) and without any; µs per event of all rollups and of the derived ones."""
     rows = []
+    variants: dict[str, dict[str, tuple[str, ...]]] = {
+        "all": {}, "daily": DERIVED_TRIGGERS, "none": ROLLUP_TRIGGERS}
     for kind in WRITES:
-        on, off = [], []
-        for _ in range(runs):  # interleaved: both see the same machine load
-            on.append(write_s(kind, n, True))
-            off.append(write_s(kind, n, False))
-        with_s, without_s = statistics.median(on), statistics.median(off)
+        took: dict[str, list[float]] = {v: [] for v in variants}
+        for _ in range(runs):  # interleaved: every variant sees the same machine load
+            for variant, disabled in variants.items():
+                took[variant].append(write_s(kind, n, disabled))
+        with_s, daily_s, without_s = (statistics.median(took[v]) for v in variants)
         cost_us = (with_s - without_s) / n * 1e6
-        print(f"  {kind}: {with_s:.2f} s with rollups, {without_s:.2f} s without: "
-              f"{cost_us:.0f} µs per event", flush=True)
-        rows.append({"write": kind, "events": n, "with_s": with_s, "without_s": without_s,
-                     "us_per_event": cost_us})
+        derived_us = (with_s - daily_s) / n * 1e6
+        print(f"  {kind}: {with_s:.2f} s with all rollups, {daily_s:.2f} s with the daily "
+              f"ones only, {without_s:.2f} s without: {cost_us:.0f} µs per event, of which "
+              f"the derived rollups {derived_us:.0f} µs", flush=True)
+        rows.append({"write": kind, "events": n, "with_s": with_s, "daily_only_s": daily_s,
+                     "without_s": without_s, "us_per_event": cost_us,
+                     "derived_us_per_event": derived_us})
     return rows
 
 
