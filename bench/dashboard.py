@@ -45,11 +45,12 @@ from geo.settings import get_settings
 
 CHARTS_DRAWN = """() => document.body.dataset.loaded === '1'"""
 """JS: the figures arrived and every chart was drawn (synchronously: no animation)."""
-ROLLUP_TRIGGERS = {"events": ("events_roll_up_insert", "events_roll_up_update"),
-                   "event_assignments": ("event_assignments_roll_up_insert",
-                                         "event_assignments_roll_up_update")}
+ROLLUP_TRIGGERS: dict[str, tuple[str, ...]] = {
+    "events": ("events_roll_up_insert", "events_roll_up_update"),
+    "event_assignments": ("event_assignments_roll_up_insert", "event_assignments_roll_up_update")}
 """The daily rollups' triggers; off, the rollups derived from them are not written either."""
-DERIVED_TRIGGERS = {"event_daily_counts": ("event_daily_counts_derive_insert",
+DERIVED_TRIGGERS: dict[str, tuple[str, ...]] = {"event_daily_counts": (
+    "event_daily_counts_derive_insert",
                                            "event_daily_counts_derive_update",
                                            "event_daily_counts_derive_delete")}
 """The triggers of the rollups derived from the daily ones (monthly, per area: 0027)."""
