@@ -50,9 +50,8 @@ ROLLUP_TRIGGERS: dict[str, tuple[str, ...]] = {
     "event_assignments": ("event_assignments_roll_up_insert", "event_assignments_roll_up_update")}
 """The daily rollups' triggers; off, the rollups derived from them are not written either."""
 DERIVED_TRIGGERS: dict[str, tuple[str, ...]] = {"event_daily_counts": (
-    "event_daily_counts_derive_insert",
-                                           "event_daily_counts_derive_update",
-                                           "event_daily_counts_derive_delete")}
+    "event_daily_counts_derive_insert", "event_daily_counts_derive_update",
+    "event_daily_counts_derive_delete")}
 """The triggers of the rollups derived from the daily ones (monthly, per area: 0027)."""
 WRITES = {
     "insert": "INSERT INTO events (category, reported_at, status, priority, handling_level,"
