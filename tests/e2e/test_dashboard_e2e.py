@@ -6,13 +6,14 @@ docs/screenshots/dashboard-wall.png)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import Browser
 
+from geo.rollups import LOCAL_TZ
 from tests.e2e.city import CAMERAS, GRID_CENTRES
 from tests.e2e.conftest import OUTPUT, Server, Visit, visit
 
@@ -33,19 +34,24 @@ SATURATED = """(id) => { const c = document.querySelector('#chart-' + id + ' can
 @pytest.fixture(scope="module")
 def recent(server: Server) -> Iterator[list[int]]:
     """Six cases of the last days (the seeded ones are older than the 30 days shown):
-    three today, one closed yesterday, one dispatched five days ago (so it is overdue), and a
-    one-click alarm now, dispatched at once and viewed through a camera."""
+    three today (China Standard Time), one closed 26 hours ago, one dispatched five days ago
+    (so it is overdue), and a one-click alarm now, dispatched at once and viewed through a
+    camera."""
     now = datetime.now(UTC)
-    plan = [("140213001001001", "垃圾暴露", 1, ()), ("140213001001002", "占道经营", 2, ()),
-            ("140213001002001", "垃圾暴露", 3, ("dispatch",)),
-            ("140213001001003", "占道经营", 26, ("dispatch", "start", "resolve", "close")),
-            ("140213001002002", "垃圾暴露", 120, ("dispatch",))]
+    today = now - datetime.combine(now.astimezone(LOCAL_TZ).date(), time(0), LOCAL_TZ)
+    # today's three: within today (CST) at any hour the test runs, e.g. 00:20 in Beijing
+    plan = [("140213001001001", "垃圾暴露", today / 4, ()),
+            ("140213001001002", "占道经营", today / 2, ()),
+            ("140213001002001", "垃圾暴露", today * 3 / 4, ("dispatch",)),
+            ("140213001001003", "占道经营", timedelta(hours=26),
+             ("dispatch", "start", "resolve", "close")),
+            ("140213001002002", "垃圾暴露", timedelta(hours=120), ("dispatch",))]
     ids = []
-    for grid, category, hours_ago, actions in plan:
+    for grid, category, ago, actions in plan:
         lon, lat = GRID_CENTRES[grid]
         reply = _call(server, "post", "/events", json={
             "category": category, "lon": lon, "lat": lat, "reporter": "W001",
-            "reported_at": (now - timedelta(hours=hours_ago)).isoformat()})
+            "reported_at": (now - ago).isoformat()})
         for action in actions:
             _call(server, "post", f"/events/{reply['id']}/actions", json={"action": action})
         ids.append(reply["id"])
