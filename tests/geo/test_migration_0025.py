@@ -27,15 +27,16 @@ def at_0018(database_url: str) -> Iterator[tuple[str, Engine]]:
         yield made
 
 
-def _event(conn: Connection, client_id: str, day: int = 1) -> int:
-    """An event reported on November ``day`` (the daily rollups of migration 0007 queue two
-    writers of the same day and category on one row: different days here)."""
+def _event(conn: Connection, client_id: str, day: int = 1, month: int = 11) -> int:
+    """An event reported on ``day`` of ``month`` 2026 (the rollups queue two writers of one
+    row: the daily ones (0007) of the same day and category, the monthly ones (0027) of the
+    same month and grid: different months here)."""
     return int(conn.execute(text(
         "INSERT INTO events (client_id, category, reported_at, status, priority, handling_level,"
         " postponements, reworks, valid, geom) VALUES (:c, '占道经营', :at,"
         " 'reported', 'normal', 'grid', 0, 0, true,"
         " ST_SetSRID(ST_MakePoint(113.3, 40.08), 4326)) RETURNING id"),
-        {"c": client_id, "at": f"2026-11-{day:02d}T08:00:00Z"}).scalar_one())
+        {"c": client_id, "at": f"2026-{month:02d}-{day:02d}T08:00:00Z"}).scalar_one())
 
 
 def _feed(engine: Engine, since: str) -> tuple[list[tuple[Any, ...]], str]:
@@ -58,7 +59,7 @@ def test_events_feed_skips_no_late_commit_and_waits_for_nobody(
 
     with engine.connect() as early, engine.connect() as late:
         early.begin()
-        _event(early, "E3", 2)              # takes its transaction id first ...
+        _event(early, "E3", 2, month=10)    # takes its transaction id first ...
         with late.begin():
             _event(late, "E4", 3)           # ... this one commits first, without waiting
             late.execute(text("UPDATE events SET status = 'dispatched' WHERE id = :i"),
