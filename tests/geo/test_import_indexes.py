@@ -13,8 +13,8 @@ from tests.geo.importer_files import two_grids_geojson
 from tests.geo.test_import_streaming import events_gpkg, stored_events
 
 SECONDARY = {"idx_events_geom", "ix_events_category", "ix_events_client_id",
-             "ix_events_open_category", "ix_events_open_due", "ix_events_reported_at",
-             "ix_events_status"}
+             "ix_events_open_category", "ix_events_open_due", "ix_events_open_geom",
+             "ix_events_reported_at", "ix_events_status"}
 """The partitioned indexes of ``events`` (migration 0020): each has a copy per month."""
 
 
