@@ -12,11 +12,15 @@ grid code: roads crossing it, entrances and sites inside it (EPSG:4326 throughou
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import geopandas as gpd
 from sqlalchemy.orm import Session
 
 from geo.codes import prefix_pattern
-from geo.video.coverage import ENTRANCE_SEEN_SQL, sql_frame
+from geo.mapdata import area_or_default, grid_camera_coverage
+from geo.video.coverage import ENTRANCE_SEEN_SQL, grid_coverage, sql_frame
 
 AREA_SQL = ("(SELECT geom FROM admin_areas WHERE code = :a UNION ALL SELECT geom FROM grids"
             " WHERE code = :a AND valid_to IS NULL LIMIT 1)")
@@ -85,3 +89,52 @@ def site_coverage(session: Session, code: str) -> gpd.GeoDataFrame:
     entrances_seen, unseen_codes (list), seen_share of a polygon site's outdoor area (NaN
     for a point site); ranked by unseen entrances (most first), then code."""
     return sql_frame(session, SITE_COVERAGE_SQL, {"p": prefix_pattern(code)})
+
+
+def area_coverage(session: Session, code: str | None, top: int) -> dict[str, Any]:
+    """The coverage answer of admin area or grid ``code`` (None: the first district):
+    totals over its ordinary grids (outdoor area seen with occlusion, road length seen,
+    entrances of its sites seen), the ``top`` grids by uncovered households (with the share
+    seen without occlusion: view wedges) and the ``top`` sites by unseen entrances (see
+    :func:`geo.video.coverage.grid_coverage`, :func:`site_coverage`).
+
+    Raises NotFound for an unknown code. Shares are 0-1; None where there is nothing to
+    share (no roads, a point site).
+    """
+    code, name = area_or_default(session, code)
+    grids = grid_coverage(session, code)
+    plain = grid_camera_coverage(session, code).set_index("code")["covered_share"]
+    sites = site_coverage(session, code)
+    outdoor = float(grids["outdoor_m2"].sum())
+    road = float(grids["road_m"].sum())
+    return {
+        "area": code, "name": name, "grids_count": len(grids), "sites_count": len(sites),
+        "outdoor_seen_share": _share(outdoor - float(grids["blind_m2"].sum()), outdoor),
+        "road_m": round(road, 1),
+        "road_seen_share": _share(float(grids["road_seen_m"].sum()), road),
+        "entrances": int(sites["entrances"].sum()),
+        "entrances_seen": int(sites["entrances_seen"].sum()),
+        "grids": [_grid_row(r, plain) for r in grids.head(top).itertuples()],
+        "sites": [_site_row(r) for r in sites.head(top).itertuples()]}
+
+
+def _share(part: float, whole: float) -> float | None:
+    return None if whole <= 0 else round(min(1.0, max(0.0, part / whole)), 4)
+
+
+def _grid_row(r: Any, plain: Any) -> dict[str, Any]:
+    return {"code": r.code, "name": r.name, "households": int(r.households),
+            "outdoor_m2": round(float(r.outdoor_m2), 1), "seen_share": round(r.seen_share, 4),
+            "seen_share_without_occlusion": round(float(plain.get(r.code, 0.0)), 4),
+            "road_m": round(float(r.road_m), 1), "road_seen_share": _share(r.road_seen_m,
+                                                                         r.road_m),
+            "entrances": int(r.entrances), "entrances_seen": int(r.entrances_seen),
+            "uncovered_households": float(r.uncovered_households)}
+
+
+def _site_row(r: Any) -> dict[str, Any]:
+    share = None if r.seen_share is None or math.isnan(r.seen_share) else round(r.seen_share, 4)
+    return {"code": r.code, "name": r.name, "category": r.category,
+            "grid_code": r.grid_code, "entrances": int(r.entrances),
+            "entrances_seen": int(r.entrances_seen),
+            "unseen_entrances": list(r.unseen_codes), "seen_share": share}
