@@ -143,6 +143,8 @@ def test_coverage_answer_with_roads_and_entrances(client: TestClient, keys: dict
     assert [(s["code"], s["unseen_entrances"], s["seen_share"]) for s in body["sites"]] == [
         ("S_POINT", ["G_HIDDEN"], None),
         ("S_YARD", [], pytest.approx(east_edge_slope() * 1000 / 800 - 0.75, abs=2e-3))]
+    page = client.get(f"/maps/coverage?area={ROAD_GRID}", headers=auth(keys, "viewer")).text
+    assert escaped("道路覆盖") in page and escaped("出入口覆盖") in page
     missing = client.get("/cameras/coverage?area=999", headers=auth(keys, "viewer"))
     assert missing.status_code == 404 and missing.json()["details"][0]["field"] == "area"
     assert client.get(f"/cameras/coverage?area={ROAD_GRID}").status_code == 401
