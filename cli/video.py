@@ -83,19 +83,30 @@ def propose_command(
     fov: float = typer.Option(90.0, min=1.0, max=360.0, help="their FOV, degrees"),
     range_m: float = typer.Option(60.0, min=1.0, max=500.0, help="their range, metres"),
     candidates: int = typer.Option(200, min=1, help="at most this many corner positions"),
+    sources: str = typer.Option("corners,intersections,poles", help="candidate positions: "
+                                "building corners, road intersections, poles (--poles)"),
+    poles: Path | None = typer.Option(None, help="candidate file: existing poles or drawn "
+                                      "positions (GeoJSON/GPKG points, or CSV lon,lat)"),
     out: Path | None = typer.Option(None, help="write the MCLP proposal as GeoJSON (a "
                                     "draft cameras layer to edit and import)"),
 ) -> None:
-    """Propose K new cameras covering the most blind outdoor area: MCLP vs greedy."""
-    spec = PlacementSpec(k=k, fov_deg=fov, range_m=range_m, max_candidates=candidates)
+    """Propose K new cameras covering the most blind outdoor area and unseen entrances
+    (1,000 m² each): MCLP vs greedy."""
+    spec = PlacementSpec(k=k, fov_deg=fov, range_m=range_m, max_candidates=candidates,
+                         sources=tuple(s.strip() for s in sources.split(",") if s.strip()),
+                         poles=poles)
     try:
         with transaction() as session:
             proposal = propose_cameras(session, area, spec)
     except GridlinkError as exc:
         raise fail(exc) from exc
-    console.print(f"{proposal.candidates} candidates, blind area {proposal.demand_m2:,.0f} m²;"
-                  f" newly covered: MCLP {proposal.covered_m2['mclp']:,.0f} m²,"
-                  f" greedy {proposal.covered_m2['greedy']:,.0f} m²")
+    sources_used = ", ".join(f"{k} {n}" for k, n in proposal.by_source.items())
+    console.print(f"{proposal.candidates} candidates ({sources_used}), demand"
+                  f" {proposal.demand_m2:,.0f} m²"
+                  f" ({proposal.entrances} unseen entrances); newly covered: MCLP"
+                  f" {proposal.covered_m2['mclp']:,.0f} m² ({proposal.entrances_covered['mclp']}"
+                  f" entrances), greedy {proposal.covered_m2['greedy']:,.0f} m²"
+                  f" ({proposal.entrances_covered['greedy']} entrances)")
     if out is not None:
         out.write_text(json.dumps(draft_layer(proposal), ensure_ascii=False), "utf-8")
         console.print(f"wrote {len(proposal.cameras)} draft cameras to {out}")
