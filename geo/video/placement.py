@@ -123,8 +123,24 @@ def covered_weight(cover: NDArray[np.bool_], weights: NDArray[np.float64],
     return float(weights[cover[:, picks].any(axis=1)].sum()) if picks else 0.0
 
 
-def propose_cameras(session: Session, area: str, spec: PlacementSpec) -> Proposal:
-    """MCLP and greedy proposals for ``area`` (an admin area or grid code); read-only.
+@dataclass
+class Problem:
+    """One area's covering problem: ``cover`` (demand × candidate), demand ``weights`` (m²),
+    which demand rows are ``gates`` (entrances), candidate ``positions`` (metric, one per
+    ``spec.headings`` candidates) and their ``kinds`` (source), in EPSG ``srid``."""
+
+    cover: NDArray[np.bool_]
+    weights: NDArray[np.float64]
+    gates: NDArray[np.bool_]
+    positions: NDArray[np.float64]
+    kinds: NDArray[np.str_]
+    srid: int
+
+
+def placement_problem(session: Session, area: str, spec: PlacementSpec) -> Problem:
+    """The demand, the candidates and which candidate sees which demand point for ``area``
+    (an admin area or grid code); read-only. ``spec.k`` plays no part: one problem serves
+    every K (:func:`solve_placement`).
 
     Raises NotFound for an unknown area (via :func:`geo.assign_on_import.area_wkt`),
     ValidationFailed for an unknown source or a bad candidate file.
@@ -138,19 +154,32 @@ def propose_cameras(session: Session, area: str, spec: PlacementSpec) -> Proposa
     cover = np.column_stack([shapely.contains_xy(v, points[:, 0], points[:, 1])
                              for v in views]) if views and len(points) else \
         np.zeros((len(points), len(views)), dtype=bool)
-    proposal = Proposal(demand_m2=float(weights.sum()), candidates=len(views),
+    return Problem(cover, weights, gates, positions, kinds, srid)
+
+
+def solve_placement(problem: Problem, spec: PlacementSpec) -> Proposal:
+    """The greedy and the MCLP picks of ``spec.k`` candidates, what they cover and the MCLP
+    picks as draft cameras."""
+    cover, kinds = problem.cover, problem.kinds
+    proposal = Proposal(demand_m2=float(problem.weights.sum()), candidates=cover.shape[1],
                         by_source={k: int((kinds == k).sum()) * spec.headings
-                                   for k in spec.sources}, entrances=int(gates.sum()))
-    rows, summed = collapse_demand(cover, weights)
+                                   for k in spec.sources}, entrances=int(problem.gates.sum()))
+    rows, summed = collapse_demand(cover, problem.weights)
     for method, pick in (("greedy", greedy_picks), ("mclp", mclp_picks)):
         chosen = pick(rows, summed, spec.k) if rows.shape[1] else []
         proposal.picks[method] = chosen
         proposal.covered_m2[method] = covered_weight(rows, summed, chosen)
         proposal.entrances_covered[method] = int(
-            cover[gates][:, chosen].any(axis=1).sum()) if chosen else 0
-    proposal.cameras = [_draft_camera(positions, kinds, spec, j, srid, n)
+            cover[problem.gates][:, chosen].any(axis=1).sum()) if chosen else 0
+    proposal.cameras = [_draft_camera(problem.positions, kinds, spec, j, problem.srid, n)
                         for n, j in enumerate(proposal.picks["mclp"], start=1)]
     return proposal
+
+
+def propose_cameras(session: Session, area: str, spec: PlacementSpec) -> Proposal:
+    """MCLP and greedy proposals for ``area``: :func:`placement_problem` then
+    :func:`solve_placement`; read-only, raises as they do."""
+    return solve_placement(placement_problem(session, area, spec), spec)
 
 
 def _demand(session: Session, area: str, srid: int, spec: PlacementSpec
