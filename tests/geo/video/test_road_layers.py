@@ -12,9 +12,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import ValidationFailed
-from geo.exporter import export_file
+from geo.exporter import ExportFilter, export_file
 from geo.importer import import_file
-from tests.geo.importer_files import write_geojson
+from tests.geo.importer_files import COMMUNITY, WEST_GRID, two_grids_geojson, write_geojson
 
 MAIN_STREET = LineString([(113.300, 40.080), (113.310, 40.080)])
 FORKED_PATH = MultiLineString([[(113.300, 40.081), (113.301, 40.081)],
@@ -83,3 +83,28 @@ def test_bad_rows_are_named_and_nothing_is_written(db: Session, tmp_path: Path) 
     assert "S_NOWHERE" in detail["problem"]
     assert db.scalar(text("SELECT count(*) FROM roads")) == 0
     assert db.scalar(text("SELECT count(*) FROM entrances")) == 0
+
+
+def test_exports_limited_to_an_area_or_a_site(db: Session, tmp_path: Path) -> None:
+    """A key limited to community 140213001001 exports the roads crossing its grids (not
+    R002 north of them) and the entrances of its sites; ``parent`` picks one site's."""
+    import_file(db, "grids", two_grids_geojson(tmp_path))  # 113.30–113.32, 40.08–40.09
+    add_school(db)
+    db.execute(text("UPDATE sites SET grid_code = :g"), {"g": WEST_GRID})
+    far_road = LineString([(113.300, 40.095), (113.310, 40.095)])
+    import_file(db, "roads", write_geojson(tmp_path / "r.geojson", [
+        {"code": "R001", "kind": "支路"}, {"code": "R002", "kind": "支路"}],
+        [MAIN_STREET, far_road]))
+    import_file(db, "entrances", write_geojson(tmp_path / "g.geojson", [
+        {"code": "G1", "site_code": SCHOOL}], [Point(113.305, 40.0801)]))
+
+    def codes(layer: str, flt: ExportFilter) -> list[str]:
+        out = tmp_path / f"{layer}.geojson"
+        export_file(db, layer, out, flt=flt)
+        return [f["id"] for f in json.loads(out.read_text("utf-8"))["features"]]
+
+    assert codes("roads", ExportFilter(area=COMMUNITY)) == ["R001"]
+    assert codes("roads", ExportFilter(area="140213002")) == []
+    assert codes("entrances", ExportFilter(area=COMMUNITY)) == ["G1"]
+    assert codes("entrances", ExportFilter(parent=SCHOOL)) == ["G1"]
+    assert codes("entrances", ExportFilter(parent="S_OTHER")) == []
