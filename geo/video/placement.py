@@ -1,22 +1,24 @@
-"""Where to add cameras: the maximal covering location problem (MCLP) over candidate
-positions, solved exactly with PySAL ``spopt`` (CBC through PuLP), next to a greedy baseline.
+"""Where to add cameras: the maximal covering location problem (MCLP) over candidate positions,
+solved exactly with PySAL ``spopt`` (CBC through PuLP), next to a greedy baseline.
 
 **Demand**: points on a square lattice (``spacing_m``) inside the area's blind spots
 (:func:`geo.video.coverage.blind_spots`: outdoor ground no online camera sees), each
 weighing its cell's area (m²), and the area's **unseen entrances**
-(:func:`geo.video.road_coverage.entrance_states`), each weighing
-:data:`ENTRANCE_WEIGHT_M2` (1,000 m²: a gate nobody watches counts as much as ten 10 m cells
-of blind ground). **Candidates** (``spec.sources``): the corners of the building footprints
-in the area, moved 0.5 m out of the footprint (a camera on the wall's corner); the road
-intersections (:func:`geo.video.candidates.road_intersections`); and the points of a
-candidate file (existing poles, ``spec.poles``). Each position gets ``headings`` evenly
-spaced azimuths; each (position, heading) is a fixed camera of the given FOV, range and
-height whose visibility polygon (:mod:`geo.video.visibility`, buildings occluding) says
-which demand points it would see. **MCLP**: choose ``k`` candidates maximising the covered
-weight (a point counts once however many cameras see it); **greedy**: repeatedly take the
-candidate adding the most uncovered weight. MCLP is optimal, so it is never below greedy;
-both numbers are reported. The proposal is a draft camera layer (GeoJSON in the cameras
-layer's fields) a planner can export, edit and import.
+(:func:`geo.video.road_coverage.entrance_states`), each weighing :data:`ENTRANCE_WEIGHT_M2`
+(1,000 m²: a gate nobody watches counts as much as ten 10 m cells of blind ground).
+**Candidates** (``spec.sources``): the corners of the building footprints in the area, moved
+0.5 m out of the footprint (a camera on the wall's corner); the road intersections
+(:func:`geo.video.candidates.road_intersections`), at most ``max_candidates`` of each (every
+n-th: the MCLP model grows with candidates × demand patterns; 3,072 candidates did not
+finish building in 5 minutes on the demo street); and the points of a candidate file
+(existing poles, ``spec.poles``, all of them). Each position gets ``headings`` evenly spaced
+azimuths; each (position, heading) is a fixed camera of the given FOV, range and height
+whose visibility polygon (:mod:`geo.video.visibility`, buildings occluding) says which
+demand points it would see. **MCLP**: choose ``k`` candidates maximising the covered weight
+(a point counts once however many cameras see it); **greedy**: repeatedly take the candidate
+adding the most uncovered weight. MCLP is optimal, so it is never below greedy; both numbers
+are reported. The proposal is a draft camera layer (GeoJSON in the cameras layer's fields) a
+planner can export, edit and import.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class PlacementSpec:
     headings: int = 4
     spacing_m: float = 10.0
     max_candidates: int = 200
+    """At most this many corners and this many intersections (every n-th); poles all."""
     sources: tuple[str, ...] = SOURCES
     poles: Path | None = None
     entrance_weight_m2: float = ENTRANCE_WEIGHT_M2
@@ -207,7 +210,8 @@ def _positions(session: Session, srid: int, outline: BaseGeometry, obstacles: Ob
                                f"{', '.join(SOURCES)}", [{"field": "sources",
                                                           "value": unknown[0]}])
     found = {"corners": lambda: _corners(obstacles.geoms, outline, spec.max_candidates),
-             "intersections": lambda: road_intersections(session, srid, outline),
+             "intersections": lambda: evenly_spread(
+                 road_intersections(session, srid, outline), spec.max_candidates),
              "poles": lambda: candidate_file_points(spec.poles, srid)
              if spec.poles is not None else np.zeros((0, 2))}
     parts = [(source, found[source]()) for source in SOURCES if source in spec.sources]
@@ -243,9 +247,14 @@ def _corners(footprints: NDArray[np.object_], outline: BaseGeometry,
     if not found:
         return np.zeros((0, 2))
     corners = np.vstack(found)
-    corners = corners[shapely.contains_xy(outline, corners[:, 0], corners[:, 1])]
-    step = max(1, math.ceil(len(corners) / limit))
-    return corners[::step][:limit]
+    return evenly_spread(corners[shapely.contains_xy(outline, corners[:, 0], corners[:, 1])],
+                         limit)
+
+
+def evenly_spread(positions: NDArray[np.float64], limit: int) -> NDArray[np.float64]:
+    """At most ``limit`` of ``positions``: every n-th, in their order."""
+    step = max(1, math.ceil(len(positions) / limit))
+    return positions[::step][:limit]
 
 
 def _candidate_views(positions: NDArray[np.float64], obstacles: Obstacles,
