@@ -12,7 +12,8 @@ wedges over the whole grid) for the side-by-side comparison. Cameras without a c
 view see nothing here (run ``gridlink cameras views``).
 
 **Roads and entrances** (layers ``roads``, ``entrances``): a grid's road length is the length
-of the roads inside it (a road along the boundary of two grids counts in both), its seen
+of the roads inside it (a road along the boundary of two grids counts in both; two roads
+drawn over each other count twice: they are collected, not dissolved), its seen
 length the part inside the union of the online cameras' views; an entrance is seen when it
 lies in the view of some online camera (the same polygons /locate reads). Per site and per
 road: :mod:`geo.video.road_coverage`.
@@ -48,7 +49,7 @@ WITH x AS (
     (SELECT ST_Union(v.geom) FROM camera_views v JOIN cameras c ON c.code = v.camera_code
      WHERE v.valid_to IS NULL AND v.preset IS NULL AND c.status = 'online'
        AND v.geom && g.geom AND ST_Intersects(v.geom, g.geom)) AS seen,
-    (SELECT ST_Union(ST_CollectionExtract(ST_Intersection(r.geom, g.geom), 2)) FROM roads r
+    (SELECT ST_CollectionExtract(ST_Collect(ST_Intersection(r.geom, g.geom)), 2) FROM roads r
      WHERE r.geom && g.geom AND ST_Intersects(r.geom, g.geom)) AS road_lines
   FROM grids g
   WHERE g.valid_to IS NULL AND g.level = 'grid' AND g.kind <> 'dedicated' AND g.code LIKE :p),

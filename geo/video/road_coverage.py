@@ -16,6 +16,7 @@ import math
 from typing import Any
 
 import geopandas as gpd
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.codes import prefix_pattern
@@ -43,6 +44,17 @@ p AS (SELECT code, name, kind, true AS seen,
              ELSE ST_CollectionExtract(ST_Difference(geom, seen), 2) END FROM r)
 SELECT code, name, kind, seen, ST_Length(geography(geom)) AS length_m, geom
 FROM p WHERE NOT ST_IsEmpty(geom) ORDER BY code, seen DESC"""  # noqa: S608 - constant pieces
+
+AREA_ROADS_SQL = f"""
+WITH area AS (SELECT {AREA_SQL} AS geom),
+r AS (SELECT ST_CollectionExtract(ST_Intersection(r.geom, area.geom), 2) AS geom,
+             {ONLINE_VIEWS_OVER.format(g="r.geom")} AS seen
+      FROM roads r, area WHERE r.geom && area.geom AND ST_Intersects(r.geom, area.geom))
+SELECT coalesce(sum(ST_Length(geography(geom))), 0) AS road_m,
+       coalesce(sum(CASE WHEN seen IS NULL THEN 0 ELSE ST_Length(geography(
+         ST_CollectionExtract(ST_Intersection(geom, seen), 2))) END), 0) AS road_seen_m
+FROM r"""  # noqa: S608 - constant pieces
+"""Road length inside area ``:a`` and its seen part (geodesic m), each road counted once."""
 
 ENTRANCES_SQL = f"""
 SELECT n.code, n.name, n.site_code, n.kind, {ENTRANCE_SEEN_SQL} AS seen, n.geom
@@ -93,9 +105,10 @@ def site_coverage(session: Session, code: str) -> gpd.GeoDataFrame:
 
 def area_coverage(session: Session, code: str | None, top: int) -> dict[str, Any]:
     """The coverage answer of admin area or grid ``code`` (None: the first district):
-    totals over its ordinary grids (outdoor area seen with occlusion, road length seen,
-    entrances of its sites seen), the ``top`` grids by uncovered households (with the share
-    seen without occlusion: view wedges) and the ``top`` sites by unseen entrances (see
+    totals over its ordinary grids (outdoor area seen with occlusion), over its roads
+    (length inside the area and seen, each road once) and its sites' entrances (seen); the
+    ``top`` grids by uncovered households (with the share seen without occlusion: view
+    wedges) and the ``top`` sites by unseen entrances (see
     :func:`geo.video.coverage.grid_coverage`, :func:`site_coverage`).
 
     Raises NotFound for an unknown code. Shares are 0-1; None where there is nothing to
@@ -106,12 +119,13 @@ def area_coverage(session: Session, code: str | None, top: int) -> dict[str, Any
     plain = grid_camera_coverage(session, code).set_index("code")["covered_share"]
     sites = site_coverage(session, code)
     outdoor = float(grids["outdoor_m2"].sum())
-    road = float(grids["road_m"].sum())
+    road, road_seen = (float(v) for v in session.execute(text(AREA_ROADS_SQL),
+                                                         {"a": code}).one())
     return {
         "area": code, "name": name, "grids_count": len(grids), "sites_count": len(sites),
         "outdoor_seen_share": _share(outdoor - float(grids["blind_m2"].sum()), outdoor),
         "road_m": round(road, 1),
-        "road_seen_share": _share(float(grids["road_seen_m"].sum()), road),
+        "road_seen_share": _share(road_seen, road),
         "entrances": int(sites["entrances"].sum()),
         "entrances_seen": int(sites["entrances_seen"].sum()),
         "grids": [_grid_row(r, plain) for r in grids.head(top).itertuples()],

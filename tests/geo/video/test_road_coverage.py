@@ -27,7 +27,12 @@ from sqlalchemy.orm import Session
 from geo.crs import to_lonlat, to_metric
 from geo.locate import locate
 from geo.video.coverage import grid_coverage
-from geo.video.road_coverage import entrance_states, road_pieces, site_coverage
+from geo.video.road_coverage import (
+    area_coverage,
+    entrance_states,
+    road_pieces,
+    site_coverage,
+)
 from tests.geo.video.scene import ORIGIN, add_building, at, footprint
 from tests.geo.video.test_coverage import CAM, GRID, grid_with_one_camera
 
@@ -121,3 +126,26 @@ def test_an_offline_camera_sees_no_road_and_no_gate(db: Session) -> None:
         pytest.approx(100.0, rel=1e-3), 0.0, 0)
     assert list(road_pieces(db, GRID)["seen"]) == [False]
     assert not entrance_states(db, GRID)["seen"].any()
+
+
+def test_a_boundary_road_counts_in_both_grids_once_in_the_area(db: Session) -> None:
+    """``R_EDGE`` runs 200 m along the shared edge (x = 100) of GRID and its eastern
+    neighbour: each grid's road length holds it, the community's total only once."""
+    scene(db)
+    db.execute(text(
+        "INSERT INTO grids (code, name, kind, level, parent_code, community_code, households,"
+        " population, version, geom) VALUES ('140213001001002', '二网格', 'urban', 'grid',"
+        " '140213001001', '140213001001', 100, 300, 1, ST_Multi(ST_GeomFromText(:g, 4326)))"),
+        {"g": footprint(100, -100, 300, 100).wkt})
+    db.execute(text(
+        "INSERT INTO admin_areas (code, name, level, geom) VALUES ('140213001001', '一社区',"
+        " 'community', ST_Multi(ST_GeomFromText(:g, 4326)))"),
+        {"g": footprint(-100, -100, 300, 100).wkt})
+    add_road(db, "R_EDGE", (100, -100), (100, 100))
+    grids = grid_coverage(db, "140213001001").set_index("code")
+    assert grids.loc[GRID, "road_m"] == pytest.approx(300.0, rel=1e-3)  # R_HALF + R_EDGE
+    assert grids.loc["140213001001002", "road_m"] == pytest.approx(200.0, rel=1e-3)
+    answer = area_coverage(db, "140213001001", top=10)
+    assert answer["road_m"] == pytest.approx(300.0, rel=1e-3)
+    assert answer["road_seen_share"] == pytest.approx(50.0 * east_edge_slope() / 300, rel=2e-3)
+    assert [g["code"] for g in answer["grids"]] == [GRID, "140213001001002"]
