@@ -61,18 +61,22 @@ def coverage_command(
     area: str = typer.Argument(..., help="admin area or grid code"),
     top: int = typer.Option(20, min=1, help="grids to list"),
 ) -> None:
-    """Grids ranked by uncovered households: outdoor area seen by online cameras."""
+    """Grids ranked by uncovered households: outdoor area, roads and gates seen by online
+    cameras."""
     try:
         with transaction() as session:
             grids = grid_coverage(session, area)
             spots = blind_spots(session, area)
     except GridlinkError as exc:
         raise fail(exc) from exc
-    table = Table("grid", "name", "households", "outdoor m²", "seen %", "uncovered households",
+    table = Table("grid", "name", "households", "outdoor m²", "seen %", "roads m",
+                  "roads seen %", "gates seen", "uncovered households",
                   title=f"{area}: {len(grids)} grids, {len(spots)} blind spots")
     for row in grids.head(top).itertuples():
+        roads_seen = "—" if row.road_seen_share is None else f"{100 * row.road_seen_share:.1f}"
         table.add_row(row.code, row.name, str(row.households), f"{row.outdoor_m2:,.0f}",
-                      f"{100 * row.seen_share:.1f}", f"{row.uncovered_households:.1f}")
+                      f"{100 * row.seen_share:.1f}", f"{row.road_m:,.0f}", roads_seen,
+                      f"{row.entrances_seen}/{row.entrances}", f"{row.uncovered_households:.1f}")
     console.print(table)
 
 

@@ -48,3 +48,14 @@ def test_propose_from_a_pole_file(committed_grid: Engine, tmp_path: Path) -> Non
                                   "--poles", str(poles)])
     assert refused.exit_code != 0
     assert "1 rows of the candidate file have no valid lon/lat" in refused.output
+
+
+def test_coverage_lists_roads_and_gates(committed_grid: Engine) -> None:
+    """The grid has no camera, no road and no gate: all blind, roads '—', gates 0/0."""
+    done = runner.invoke(app, ["cameras", "coverage", GRID], env={"COLUMNS": "200"})
+    assert done.exit_code == 0, done.output
+    assert f"{GRID}: 1 grids, 1 blind spots" in done.output
+    (row,) = [line for line in done.output.splitlines() if GRID in line and "测试网格" in line]
+    cells = [c.strip() for c in row.strip("│ ").split("│")]
+    # 120 m × 120 m of EPSG:4547 near 113.3°E: 14,399 m² on the ellipsoid
+    assert cells == [GRID, "测试网格", "0", "14,399", "0.0", "0", "—", "0/0", "0.0"]
