@@ -54,7 +54,7 @@ def video_router() -> APIRouter:
     @router.get("/cameras/coverage", response_model=VideoCoverage,
                 summary="Coverage with occlusion of an area: outdoor area, roads and "
                 "entrances seen by online cameras; grids by uncovered households, sites by "
-                "unseen entrances")
+                "unseen entrances (at most 300 grids: 422 for a larger area)")
     def video_coverage(session: ReadSessionDep, caller: Reader,
                        area: str | None = Query(None, description="admin area or grid code;"
                                                 " default: the key's area or the district"),

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.codes import prefix_pattern
+from geo.errors import ValidationFailed
 from geo.mapdata import area_or_default, grid_camera_coverage
 from geo.video.coverage import ENTRANCE_SEEN_SQL, grid_coverage, sql_frame
 
@@ -103,7 +104,13 @@ def site_coverage(session: Session, code: str) -> gpd.GeoDataFrame:
     return sql_frame(session, SITE_COVERAGE_SQL, {"p": prefix_pattern(code)})
 
 
-def area_coverage(session: Session, code: str | None, top: int) -> dict[str, Any]:
+MAX_COVERAGE_GRIDS = 300
+"""Largest area (ordinary grids) :func:`area_coverage` computes: a street (~70 grids) took
+5 s, the demo district (1,200) 91-111 s on the dev machine (bench/RESULTS.md)."""
+
+
+def area_coverage(session: Session, code: str | None, top: int,
+                  max_grids: int = MAX_COVERAGE_GRIDS) -> dict[str, Any]:
     """The coverage answer of admin area or grid ``code`` (None: the first district):
     totals over its ordinary grids (outdoor area seen with occlusion), over its roads
     (length inside the area and seen, each road once) and its sites' entrances (seen); the
@@ -111,10 +118,20 @@ def area_coverage(session: Session, code: str | None, top: int) -> dict[str, Any
     wedges) and the ``top`` sites by unseen entrances (see
     :func:`geo.video.coverage.grid_coverage`, :func:`site_coverage`).
 
-    Raises NotFound for an unknown code. Shares are 0-1; None where there is nothing to
-    share (no roads, a point site).
+    Raises NotFound for an unknown code, ValidationFailed (field ``area``) for an area of
+    more than ``max_grids`` ordinary grids (``gridlink cameras coverage`` has no limit).
+    Shares are 0-1; None where there is nothing to share (no roads, a point site).
     """
     code, name = area_or_default(session, code)
+    grids_in = int(session.scalar(text(
+        "SELECT count(*) FROM grids WHERE valid_to IS NULL AND level = 'grid'"
+        " AND kind <> 'dedicated' AND code LIKE :p"), {"p": prefix_pattern(code)}) or 0)
+    if grids_in > max_grids:
+        raise ValidationFailed(
+            f"area {code} holds {grids_in} grids; the coverage answer is computed for at most"
+            f" {max_grids} (a street or smaller; `gridlink cameras coverage {code}` has no"
+            " limit)", [{"field": "area", "value": code, "grids": grids_in,
+                         "max_grids": max_grids}])
     grids = grid_coverage(session, code)
     plain = grid_camera_coverage(session, code).set_index("code")["covered_share"]
     sites = site_coverage(session, code)

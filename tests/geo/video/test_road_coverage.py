@@ -25,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.crs import to_lonlat, to_metric
+from geo.errors import ValidationFailed
 from geo.locate import locate
 from geo.video.coverage import grid_coverage
 from geo.video.road_coverage import (
@@ -149,3 +150,11 @@ def test_a_boundary_road_counts_in_both_grids_once_in_the_area(db: Session) -> N
     assert answer["road_m"] == pytest.approx(300.0, rel=1e-3)
     assert answer["road_seen_share"] == pytest.approx(50.0 * east_edge_slope() / 300, rel=2e-3)
     assert [g["code"] for g in answer["grids"]] == [GRID, "140213001001002"]
+
+
+def test_the_coverage_answer_refuses_a_too_large_area(db: Session) -> None:
+    scene(db)
+    with pytest.raises(ValidationFailed) as caught:
+        area_coverage(db, GRID, top=10, max_grids=0)
+    assert caught.value.details == [{"field": "area", "value": GRID, "grids": 1,
+                                     "max_grids": 0}]
