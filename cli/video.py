@@ -61,18 +61,22 @@ def coverage_command(
     area: str = typer.Argument(..., help="admin area or grid code"),
     top: int = typer.Option(20, min=1, help="grids to list"),
 ) -> None:
-    """Grids ranked by uncovered households: outdoor area seen by online cameras."""
+    """Grids ranked by uncovered households: outdoor area, roads and gates seen by online
+    cameras."""
     try:
         with transaction() as session:
             grids = grid_coverage(session, area)
             spots = blind_spots(session, area)
     except GridlinkError as exc:
         raise fail(exc) from exc
-    table = Table("grid", "name", "households", "outdoor m²", "seen %", "uncovered households",
+    table = Table("grid", "name", "households", "outdoor m²", "seen %", "roads m",
+                  "roads seen %", "gates seen", "uncovered households",
                   title=f"{area}: {len(grids)} grids, {len(spots)} blind spots")
     for row in grids.head(top).itertuples():
+        roads_seen = "—" if row.road_seen_share is None else f"{100 * row.road_seen_share:.1f}"
         table.add_row(row.code, row.name, str(row.households), f"{row.outdoor_m2:,.0f}",
-                      f"{100 * row.seen_share:.1f}", f"{row.uncovered_households:.1f}")
+                      f"{100 * row.seen_share:.1f}", f"{row.road_m:,.0f}", roads_seen,
+                      f"{row.entrances_seen}/{row.entrances}", f"{row.uncovered_households:.1f}")
     console.print(table)
 
 
@@ -83,19 +87,30 @@ def propose_command(
     fov: float = typer.Option(90.0, min=1.0, max=360.0, help="their FOV, degrees"),
     range_m: float = typer.Option(60.0, min=1.0, max=500.0, help="their range, metres"),
     candidates: int = typer.Option(200, min=1, help="at most this many corner positions"),
+    sources: str = typer.Option("corners,intersections,poles", help="candidate positions: "
+                                "building corners, road intersections, poles (--poles)"),
+    poles: Path | None = typer.Option(None, help="candidate file: existing poles or drawn "
+                                      "positions (GeoJSON/GPKG points, or CSV lon,lat)"),
     out: Path | None = typer.Option(None, help="write the MCLP proposal as GeoJSON (a "
                                     "draft cameras layer to edit and import)"),
 ) -> None:
-    """Propose K new cameras covering the most blind outdoor area: MCLP vs greedy."""
-    spec = PlacementSpec(k=k, fov_deg=fov, range_m=range_m, max_candidates=candidates)
+    """Propose K new cameras covering the most blind outdoor area and unseen entrances
+    (1,000 m² each): MCLP vs greedy."""
+    spec = PlacementSpec(k=k, fov_deg=fov, range_m=range_m, max_candidates=candidates,
+                         sources=tuple(s.strip() for s in sources.split(",") if s.strip()),
+                         poles=poles)
     try:
         with transaction() as session:
             proposal = propose_cameras(session, area, spec)
     except GridlinkError as exc:
         raise fail(exc) from exc
-    console.print(f"{proposal.candidates} candidates, blind area {proposal.demand_m2:,.0f} m²;"
-                  f" newly covered: MCLP {proposal.covered_m2['mclp']:,.0f} m²,"
-                  f" greedy {proposal.covered_m2['greedy']:,.0f} m²")
+    sources_used = ", ".join(f"{k} {n}" for k, n in proposal.by_source.items())
+    console.print(f"{proposal.candidates} candidates ({sources_used}), demand"
+                  f" {proposal.demand_m2:,.0f} m²"
+                  f" ({proposal.entrances} unseen entrances); newly covered: MCLP"
+                  f" {proposal.covered_m2['mclp']:,.0f} m² ({proposal.entrances_covered['mclp']}"
+                  f" entrances), greedy {proposal.covered_m2['greedy']:,.0f} m²"
+                  f" ({proposal.entrances_covered['greedy']} entrances)")
     if out is not None:
         out.write_text(json.dumps(draft_layer(proposal), ensure_ascii=False), "utf-8")
         console.print(f"wrote {len(proposal.cameras)} draft cameras to {out}")

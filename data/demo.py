@@ -8,7 +8,8 @@ so the demo takes the same path as a user's data.
 Shape of the default city (like Pingcheng, ~228 km²): 1 district, 18 streets, 200
 communities (~11 per street), 1,200 grids (~6 per community, ~300 households), ~7,200
 micro-grids (~50 households), 270 dedicated grids, ~21,700 buildings, 3,066 cameras,
-6,000 events over the six months before ``as_of``. ``grids=`` scales everything: the district
+6,000 events over the six months before ``as_of``, the roads between the blocks and the
+gates of schools and compounds (:mod:`data.demo_roads`). ``grids=`` scales everything: the district
 grows (more streets and communities), the grid size stays. Same seed and parameters give the
 same tables and geometries.
 """
@@ -34,13 +35,13 @@ from data.demo_frames import city_frames
 from data.scale import CityScale, city_scale
 
 LOAD_ORDER = ("areas", "grids", "micro_grids", "buildings", "sites", "workers", "cameras",
-              "events")
+              "roads", "entrances", "events")
 """Layers in hierarchy order (parents before children), as files and as import order."""
 
 Frame: TypeAlias = gpd.GeoDataFrame | pd.DataFrame
-FILES_FORMAT = 2
-"""Version of what the generator writes (2: buildings carry floors); a copy written by
-another version is regenerated, never reused."""
+FILES_FORMAT = 3
+"""Version of what the generator writes (2: buildings carry floors; 3: roads and gates); a
+copy written by another version is regenerated, never reused."""
 
 
 def generate_city(seed: int = 42, grids: int | None = None, cameras: int | None = None,
@@ -50,7 +51,8 @@ def generate_city(seed: int = 42, grids: int | None = None, cameras: int | None 
     """Generate the demo city in memory; layer name → (Geo)DataFrame (EPSG:4326).
 
     Layers: ``areas``, ``grids`` (ordinary + dedicated), ``micro_grids``, ``buildings``,
-    ``sites``, ``cameras``, ``events`` (GeoDataFrames) and ``workers`` (DataFrame). Their
+    ``sites``, ``cameras``, ``roads``, ``entrances``, ``events`` (GeoDataFrames) and
+    ``workers`` (DataFrame). Their
     columns are the file fields of docs/catalog.md. Raises ValueError for impossible counts.
     """
     scale = city_scale(seed, grids, cameras, events, streets, communities, as_of)

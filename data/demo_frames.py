@@ -32,6 +32,7 @@ from data.demo_attributes import (
     phone_numbers,
     zero_padded,
 )
+from data.demo_roads import gates_frame, roads_frame
 
 if TYPE_CHECKING:
     from data.scale import CityScale
@@ -70,6 +71,10 @@ def city_frames(city: City, scale: CityScale) -> dict[str, Frame]:
         "workers": _workers(city, dedicated[1], streams[2]),
     }
     frames["cameras"] = _cameras(city, sites, scale.cameras, streams[1])
+    frames["roads"] = roads_frame(city)
+    frames["entrances"] = gates_frame(city, sites.codes, sites.names, sites.category,
+                                      sites.micro, sites.xy,
+                                      np.random.default_rng([scale.seed, 7]))
     frames["events"] = _events(city, scale, streams[3])
     return frames
 

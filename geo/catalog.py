@@ -17,6 +17,7 @@ FieldType = Literal["code", "text", "int", "float", "date", "datetime", "bool"]
 POLYGONS = frozenset({"Polygon", "MultiPolygon"})
 POINT_OR_POLYGON = frozenset({"Point", "Polygon", "MultiPolygon"})
 POINT = frozenset({"Point"})
+LINES = frozenset({"LineString", "MultiLineString"})
 EVENT_STATUSES = frozenset({"reported", "dispatched", "in_progress", "resolved", "closed",
                             "rejected"})
 """The lifecycle states of geo.events (also a CHECK on events.status)."""
@@ -113,6 +114,15 @@ LAYERS: dict[str, Layer] = {
         "sites", "sites", "code",
         {"code": "code", "name": "text", "category": "text"},
         frozenset({"code", "name", "category"}), POINT_OR_POLYGON, kind_field="category"),
+    "roads": Layer(
+        "roads", "roads", "code",
+        {"code": "code", "name": "text", "kind": "text", "width_m": "float"},
+        frozenset({"code", "kind"}), LINES, kind_field="kind", multi=True,
+        ranges={"width_m": Range(0, 200, lo_open=True)}),
+    "entrances": Layer(
+        "entrances", "entrances", "code",
+        {"code": "code", "name": "text", "site_code": "code", "kind": "text"},
+        frozenset({"code", "site_code"}), POINT, kind_field="kind"),
     "workers": Layer(
         "workers", "workers", "code",
         {"code": "code", "name": "text", "role": "text", "phone": "text", "grid_code": "code"},

@@ -100,6 +100,8 @@ def _parent_sql(layer: Layer) -> str:
                 " AND a.grid_code = :parent)")
     if layer.name in ("buildings", "sites", "workers", "cameras"):
         return "t.grid_code = :parent"
+    if layer.table == "entrances":
+        return "t.site_code = :parent"
     raise ValidationFailed(f"layer {layer.name!r} has no parent to filter on",
                            [{"field": "parent"}])
 
@@ -112,6 +114,12 @@ def _area_sql(layer: Layer) -> str:
         return EVENT_IN_AREA.format(event_id="t.id")
     if layer.table in ("admin_areas", "grids"):
         return "t.code LIKE :key_area_prefix"
+    if layer.table == "roads":  # roads have no grid: those crossing the area's grids
+        return ("EXISTS (SELECT 1 FROM grids g WHERE g.valid_to IS NULL AND g.level = 'grid'"
+                " AND g.code LIKE :key_area_prefix AND ST_Intersects(g.geom, t.geom))")
+    if layer.table == "entrances":  # an entrance belongs where its site is
+        return ("EXISTS (SELECT 1 FROM sites s WHERE s.code = t.site_code"
+                " AND s.grid_code LIKE :key_area_prefix)")
     return "t.grid_code LIKE :key_area_prefix"
 
 

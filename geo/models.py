@@ -137,6 +137,30 @@ class Site(Base):
     geom: Mapped[Any] = _geom("GEOMETRY")
 
 
+class Road(Base):
+    """A road or path (0028): kind 主干道/支路/步行道..., width in metres (optional)."""
+
+    __tablename__ = "roads"
+
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    width_m: Mapped[float | None] = mapped_column(Float)
+    geom: Mapped[Any] = _geom("MULTILINESTRING")
+
+
+class Entrance(Base):
+    """A gate of a site (0028): 校门, 小区门...; ``site_code`` is no foreign key."""
+
+    __tablename__ = "entrances"
+
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    site_code: Mapped[str] = mapped_column(Text, index=True)
+    kind: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[Any] = _geom("POINT")
+
+
 class Worker(Base):
     """A grid leader (网格长), full-time grid worker (专职网格员) or helper (微网格员)."""
 

@@ -55,6 +55,8 @@ IMPORT_ROLES: dict[str, frozenset[str]] = {
     "sites": frozenset({"admin", "planner", "dispatcher"}),
     "cameras": frozenset({"admin", "planner", "dispatcher"}),
     "workers": frozenset({"admin", "planner", "dispatcher"}),
+    "roads": frozenset({"admin", "planner", "dispatcher"}),
+    "entrances": frozenset({"admin", "planner", "dispatcher"}),
     "events": frozenset({"admin", "dispatcher"}),
 }
 WORKER_ACTIONS = ("start", "resolve", "postpone", "escalate")

@@ -1,5 +1,6 @@
-"""Map layers of what cameras see: visibility polygons (after building occlusion) and blind
-spots, added to the coverage and incident views (geo.video.coverage feeds them)."""
+"""Map layers of what cameras see: visibility polygons (after building occlusion), blind
+spots, and roads and entrances seen or unseen, added to the coverage and incident views
+(geo.video.coverage and geo.video.road_coverage feed them)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from layers.base import Legend, LegendEntry, add_legend, rounded_geojson
 VIEW_COLOR = "#31a354"
 OFFLINE_VIEW_COLOR = "#969696"
 BLIND_COLOR = "#7a0177"
+ROAD_SEEN_COLOR = "#1a9850"
+ROAD_UNSEEN_COLOR = "#d7301f"
 
 
 def add_visibility(fmap: folium.Map, views: gpd.GeoDataFrame,
@@ -43,6 +46,52 @@ def add_visibility(fmap: folium.Map, views: gpd.GeoDataFrame,
         entries.append(LegendEntry(BLIND_COLOR, "盲区（无在线摄像机可见）"))
     _extend_legend(fmap, entries)
     _layer_control_last(fmap)
+    return fmap
+
+
+def add_road_coverage(fmap: folium.Map, roads: gpd.GeoDataFrame,
+                      entrances: gpd.GeoDataFrame, decimals: int = 6) -> folium.Map:
+    """Add "道路覆盖" (``roads``: code, name, kind, seen, length_m, lines in EPSG:4326; seen
+    pieces green, unseen red) and "出入口覆盖" (``entrances``: code, name, site_code, kind,
+    seen, points; seen green, unseen red) to ``fmap``, with their legend entries, its layer
+    control last. Empty frames add nothing. Returns ``fmap``."""
+    entries = []
+    if not roads.empty:
+        shown = roads.assign(length=roads["length_m"].round(0),
+                             state=["可见" if s else "盲区" for s in roads["seen"]],
+                             name=roads["name"].fillna("—"))
+        folium.GeoJson(
+            rounded_geojson(shown, ["code", "name", "kind", "state", "length", "seen"],
+                            decimals=decimals),
+            name="道路覆盖",
+            style_function=lambda f: {
+                "color": ROAD_SEEN_COLOR if f["properties"]["seen"] else ROAD_UNSEEN_COLOR,
+                "weight": 3, "opacity": 0.9},
+            tooltip=folium.GeoJsonTooltip(["code", "name", "kind", "state", "length"],
+                                          aliases=["道路", "名称", "等级", "状态", "长度 m"]),
+        ).add_to(fmap)
+        entries += [LegendEntry(ROAD_SEEN_COLOR, "道路：在线摄像机可见"),
+                    LegendEntry(ROAD_UNSEEN_COLOR, "道路：无摄像机可见")]
+    if not entrances.empty:
+        shown = entrances.assign(state=["可见" if s else "盲区" for s in entrances["seen"]],
+                                 name=entrances["name"].fillna("—"),
+                                 kind=entrances["kind"].fillna("—"))
+        folium.GeoJson(
+            rounded_geojson(shown, ["code", "name", "site_code", "kind", "state", "seen"],
+                            decimals=decimals),
+            name="出入口覆盖",
+            marker=folium.CircleMarker(radius=6, fill=True, fill_opacity=0.9),
+            style_function=lambda f: {"color": "#000000", "weight": 1, "fillColor":
+                                      ROAD_SEEN_COLOR if f["properties"]["seen"]
+                                      else ROAD_UNSEEN_COLOR},
+            tooltip=folium.GeoJsonTooltip(["code", "name", "site_code", "kind", "state"],
+                                          aliases=["出入口", "名称", "场所", "类型", "状态"]),
+        ).add_to(fmap)
+        entries += [LegendEntry(ROAD_SEEN_COLOR, "出入口：可见"),
+                    LegendEntry(ROAD_UNSEEN_COLOR, "出入口：不可见")]
+    if entries:
+        _extend_legend(fmap, entries)
+        _layer_control_last(fmap)
     return fmap
 
 

@@ -37,6 +37,7 @@ from geo.roles import check_event_readable, readable_area
 from geo.settings import PROJECT_ROOT
 from geo.video import coverage as video_coverage
 from geo.video.camera_page import camera_page_data
+from geo.video.road_coverage import entrance_states, road_pieces
 from layers.alarms import alarm_feature, alarms_map, overdue_patrol_feature
 from layers.assets import BUILD_DIR, FOLIUM_TEMPLATES_DIR, LAYERS_STATIC_DIR, page_html
 from layers.base import Basemap
@@ -50,7 +51,7 @@ from layers.incident import event_details, incident_data, incident_map
 from layers.index import index_html
 from layers.reassignments import add_reassignment_panel
 from layers.tiles import tiles_wanted
-from layers.visibility import add_visibility
+from layers.visibility import add_road_coverage, add_visibility
 
 NODE_MODULES = PROJECT_ROOT / "node_modules"
 
@@ -114,6 +115,8 @@ def _planner_routes(router: APIRouter) -> None:
                             basemap_for(settings))
         add_visibility(fmap, video_coverage.views_frame(session, area=code),
                        video_coverage.blind_spots(session, code), decimals=5)
+        add_road_coverage(fmap, road_pieces(session, code), entrance_states(session, code),
+                          decimals=5)
         return HTMLResponse(page_html(fmap))
 
     @router.get("/events", summary="Events over time: heat map, per-grid counts, clusters")

@@ -16,14 +16,16 @@ from api.bodies import FILE_BODY
 from api.deps import ReadSessionDep, SessionDep, SettingsDep
 from api.routers.files import receive_upload
 from api.schemas import FeatureCollection
-from api.schemas.dispatch import CamerasHere, PresetImportReport
+from api.schemas.dispatch import CamerasHere, PresetImportReport, VideoCoverage
 from geo import tempdir
 from geo.fields import Coordinate, Text
 from geo.locate import to_wgs84_point
+from geo.roles import readable_area
 from geo.video.commands import point_cameras_here
 from geo.video.coverage import views_geojson
 from geo.video.preset_file import import_presets
 from geo.video.presets import CameraPresets, Preset, presets_of, replace_presets
+from geo.video.road_coverage import area_coverage
 
 
 def video_router() -> APIRouter:
@@ -48,6 +50,17 @@ def video_router() -> APIRouter:
                      bbox: str = Query(..., description="west,south,east,north (WGS 84)"),
                      limit: int = Query(2000, ge=1, le=20_000)) -> dict[str, Any]:
         return views_geojson(session, bbox, limit)
+
+    @router.get("/cameras/coverage", response_model=VideoCoverage,
+                summary="Coverage with occlusion of an area: outdoor area, roads and "
+                "entrances seen by online cameras; grids by uncovered households, sites by "
+                "unseen entrances (at most 300 grids: 422 for a larger area)")
+    def video_coverage(session: ReadSessionDep, caller: Reader,
+                       area: str | None = Query(None, description="admin area or grid code;"
+                                                " default: the key's area or the district"),
+                       top: int = Query(50, ge=1, le=5000, description="grids and sites "
+                                        "listed")) -> dict[str, Any]:
+        return area_coverage(session, readable_area(caller.area_code, area), top)
 
     @router.get("/cameras/{code}/presets", response_model=CameraPresets,
                 summary="A PTZ camera's presets (pan, tilt, FOV or zoom, range)")

@@ -176,3 +176,57 @@ class PresetImportReport(Answer):
     cameras: int = Field(description="cameras whose presets were replaced")
     presets: int = Field(description="presets stored")
     notes: list[str] = Field(description="how the file was read (encoding...)")
+
+
+class GridVideoCoverage(Row):
+    """One grid's coverage with occlusion (``geo.video.coverage``)."""
+
+    code: str
+    name: str
+    households: int
+    outdoor_m2: float = Field(description="grid minus building footprints, m²")
+    seen_share: float = Field(description="share of the outdoor area some online camera "
+                              "sees (visibility polygons, buildings occluding), 0-1")
+    seen_share_without_occlusion: float = Field(
+        description="share of the grid's area inside online cameras' view wedges, 0-1")
+    road_m: float = Field(description="road length inside the grid, m")
+    road_seen_share: float | None = Field(description="share of it seen; null: no roads")
+    entrances: int
+    entrances_seen: int
+    uncovered_households: float = Field(description="households × blind outdoor share")
+
+
+class SiteVideoCoverage(Row):
+    """One site's entrances (and, for a polygon site, outdoor area) seen by online cameras."""
+
+    code: str
+    name: str
+    category: str
+    grid_code: str | None
+    entrances: int
+    entrances_seen: int
+    unseen_entrances: list[str] = Field(description="codes of the entrances no camera sees")
+    seen_share: float | None = Field(description="polygon sites: share of their outdoor "
+                                     "area seen, 0-1; null for a point site")
+
+
+class VideoCoverage(Answer):
+    """Coverage with occlusion of an area: outdoor area, roads and entrances that online
+    cameras see, grids ranked by uncovered households, sites by unseen entrances."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"area": "140213001", "name": "示例街道", "grids_count": 66, "sites_count": 40,
+         "outdoor_seen_share": 0.106, "road_m": 98000.0, "road_seen_share": 0.21,
+         "entrances": 52, "entrances_seen": 30, "grids": [], "sites": []}]})
+
+    area: str
+    name: str
+    grids_count: int
+    sites_count: int
+    outdoor_seen_share: float | None
+    road_m: float
+    road_seen_share: float | None
+    entrances: int = Field(description="entrances of the area's sites")
+    entrances_seen: int
+    grids: list[GridVideoCoverage] = Field(description="most uncovered households first")
+    sites: list[SiteVideoCoverage] = Field(description="most unseen entrances first")

@@ -304,6 +304,8 @@ def _check_database(session: Session, values: dict[str, list[Any]], layer: Layer
         _check_parents_exist(session, values, problems, "SELECT code FROM admin_areas "
                              "WHERE code = ANY(:codes)", "parent area",
                              {c for c in values["code"] if c is not None})
+    if layer.name == "entrances":
+        _check_sites_exist(session, values, problems)
     if layer.table == "grids":
         level = "grid" if layer.name == "grids" else "micro"
         codes = [c for c in values["code"] if isinstance(c, str)]
@@ -314,6 +316,18 @@ def _check_database(session: Session, values: dict[str, list[Any]], layer: Layer
             if code in taken:
                 other = "micro-grid" if level == "grid" else "grid"
                 problems.add(row, "code", f"code {code!r} is already used by a {other}")
+
+
+def _check_sites_exist(session: Session, values: dict[str, list[Any]],
+                       problems: Problems) -> None:
+    """Every entrance names a stored site (``site_code``)."""
+    wanted = sorted({c for c in values["site_code"] if isinstance(c, str)})
+    found = set(session.scalars(text("SELECT code FROM sites WHERE code = ANY(:codes)"),
+                                {"codes": wanted}))
+    for row, site in enumerate(values["site_code"]):
+        if isinstance(site, str) and row not in problems.bad and site not in found:
+            problems.add(row, "site_code", f"site {site!r} does not exist (import the sites "
+                                           "first)")
 
 
 def _check_parents_exist(session: Session, values: dict[str, list[Any]], problems: Problems,

@@ -10,6 +10,13 @@ Areas are geodesic square metres (``ST_Area`` on geography), like
 :func:`geo.mapdata.grid_camera_coverage`, which gives the share without occlusion (view
 wedges over the whole grid) for the side-by-side comparison. Cameras without a computed
 view see nothing here (run ``gridlink cameras views``).
+
+**Roads and entrances** (layers ``roads``, ``entrances``): a grid's road length is the length
+of the roads inside it (a road along the boundary of two grids counts in both; two roads
+drawn over each other count twice: they are collected, not dissolved), its seen
+length the part inside the union of the online cameras' views; an entrance is seen when it
+lies in the view of some online camera (the same polygons /locate reads). Per site and per
+road: :mod:`geo.video.road_coverage`.
 """
 
 from __future__ import annotations
@@ -28,6 +35,11 @@ from geo.locate import LocateResult
 MIN_BLIND_M2 = 10.0
 """Blind-spot pieces smaller than this (m²) are not listed."""
 
+ENTRANCE_SEEN_SQL = """EXISTS (SELECT 1 FROM camera_views v JOIN cameras c
+  ON c.code = v.camera_code WHERE v.valid_to IS NULL AND v.preset IS NULL
+  AND c.status = 'online' AND v.geom && n.geom AND ST_Covers(v.geom, n.geom))"""
+"""Entrance ``n`` lies in the current view (no preset) of some online camera."""
+
 GRID_BLIND_SQL = """
 WITH x AS (
   SELECT g.code, g.name, g.households, g.geom,
@@ -36,7 +48,9 @@ WITH x AS (
       AS built,
     (SELECT ST_Union(v.geom) FROM camera_views v JOIN cameras c ON c.code = v.camera_code
      WHERE v.valid_to IS NULL AND v.preset IS NULL AND c.status = 'online'
-       AND v.geom && g.geom AND ST_Intersects(v.geom, g.geom)) AS seen
+       AND v.geom && g.geom AND ST_Intersects(v.geom, g.geom)) AS seen,
+    (SELECT ST_CollectionExtract(ST_Collect(ST_Intersection(r.geom, g.geom)), 2) FROM roads r
+     WHERE r.geom && g.geom AND ST_Intersects(r.geom, g.geom)) AS road_lines
   FROM grids g
   WHERE g.valid_to IS NULL AND g.level = 'grid' AND g.kind <> 'dedicated' AND g.code LIKE :p),
 y AS (SELECT x.*, CASE WHEN built IS NULL THEN geom
@@ -51,8 +65,16 @@ SELECT code, name, households, ST_Area(geography(outdoor)) AS outdoor_m2,
        ST_Area(geography(blind)) AS blind_m2,
        CASE WHEN ST_Area(geography(outdoor)) > 0
             THEN 1 - ST_Area(geography(blind)) / ST_Area(geography(outdoor)) ELSE 0 END
-         AS seen_share, geom
-FROM z ORDER BY code"""
+         AS seen_share,
+       coalesce(ST_Length(geography(road_lines)), 0) AS road_m,
+       CASE WHEN road_lines IS NULL OR seen IS NULL THEN 0 ELSE ST_Length(geography(
+         ST_CollectionExtract(ST_Intersection(road_lines, seen), 2))) END AS road_seen_m,
+       e.entrances, e.entrances_seen, geom
+FROM z CROSS JOIN LATERAL (
+  SELECT count(*) AS entrances, count(*) FILTER (WHERE """ + ENTRANCE_SEEN_SQL + """)
+           AS entrances_seen
+  FROM entrances n WHERE n.geom && z.geom AND ST_Covers(z.geom, n.geom)) e
+ORDER BY code"""  # noqa: S608 - constant pieces
 
 BLIND_SPOTS_SQL = GRID_BLIND_SQL + """
 SELECT z.code AS grid_code, ST_Area(geography(d.geom)) AS area_m2, d.geom
@@ -63,10 +85,14 @@ ORDER BY z.code, area_m2 DESC"""
 
 def grid_coverage(session: Session, code: str) -> gpd.GeoDataFrame:
     """Ordinary current grids under admin area or grid ``code`` with ``outdoor_m2``,
-    ``blind_m2`` (m²), ``seen_share`` (0-1), ``uncovered_households`` and their polygon
+    ``blind_m2`` (m²), ``seen_share`` (0-1), the road length ``road_m`` and its seen part
+    ``road_seen_m`` (geodesic metres) with ``road_seen_share`` (None without roads), the
+    ``entrances`` and ``entrances_seen`` counts, ``uncovered_households`` and their polygon
     (EPSG:4326), ranked by uncovered households (most first), then code."""
-    frame = _frame(session, GRID_COVERAGE_SQL, {"p": prefix_pattern(code)})
+    frame = sql_frame(session, GRID_COVERAGE_SQL, {"p": prefix_pattern(code)})
     frame["uncovered_households"] = (frame["households"] * (1 - frame["seen_share"])).round(1)
+    frame["road_seen_share"] = [None if total <= 0 else min(1.0, seen / total) for seen, total
+                                in zip(frame["road_seen_m"], frame["road_m"], strict=True)]
     return frame.sort_values(["uncovered_households", "code"], ascending=[False, True],
                              ignore_index=True)
 
@@ -74,7 +100,7 @@ def grid_coverage(session: Session, code: str) -> gpd.GeoDataFrame:
 def blind_spots(session: Session, code: str, min_m2: float = MIN_BLIND_M2) -> gpd.GeoDataFrame:
     """The blind spots (polygons, EPSG:4326) of the grids under ``code``: ``grid_code``,
     ``area_m2``; largest first within a grid."""
-    return _frame(session, BLIND_SPOTS_SQL, {"p": prefix_pattern(code), "min_m2": min_m2})
+    return sql_frame(session, BLIND_SPOTS_SQL, {"p": prefix_pattern(code), "min_m2": min_m2})
 
 
 def views_frame(session: Session, *, codes: list[str] | None = None,
@@ -84,7 +110,7 @@ def views_frame(session: Session, *, codes: list[str] | None = None,
     where = ("c.code = ANY(:codes)" if codes is not None else
              "ST_Intersects(c.geom, (SELECT geom FROM admin_areas WHERE code = :a UNION ALL"
              " SELECT geom FROM grids WHERE code = :a AND valid_to IS NULL LIMIT 1))")
-    return _frame(session,
+    return sql_frame(session,
                   "SELECT v.camera_code, c.status, v.area_m2, v.geom FROM camera_views v"  # noqa: S608
                   " JOIN cameras c ON c.code = v.camera_code WHERE v.valid_to IS NULL"
                   f" AND v.preset IS NULL AND {where} ORDER BY v.camera_code",
@@ -96,7 +122,7 @@ def views_of(session: Session, found: LocateResult) -> gpd.GeoDataFrame:
     return views_frame(session, codes=[c.code for c in (*found.cameras, *found.other_cameras)])
 
 
-def _frame(session: Session, sql: str, params: dict[str, Any]) -> gpd.GeoDataFrame:
+def sql_frame(session: Session, sql: str, params: dict[str, Any]) -> gpd.GeoDataFrame:
     """The rows of ``sql`` as a GeoDataFrame (EPSG:4326, geometry column ``geometry``)."""
     gdf = gpd.read_postgis(text(sql), session.connection(), geom_col="geom", params=params)
     return (gdf if gdf.crs is not None else gdf.set_crs(4326)).rename_geometry("geometry")

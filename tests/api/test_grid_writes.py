@@ -61,9 +61,10 @@ def test_imports_per_layer_and_role(client: TestClient, keys: dict[str, str],
 
 def test_import_roles_name_the_job() -> None:
     assert {layer for layer, roles in IMPORT_ROLES.items() if "dispatcher" in roles} == {
-        "sites", "cameras", "workers", "events"}
+        "sites", "cameras", "workers", "roads", "entrances", "events"}
     assert {layer for layer, roles in IMPORT_ROLES.items() if "planner" in roles} == {
-        "areas", "grids", "micro_grids", "buildings", "sites", "cameras", "workers"}
+        "areas", "grids", "micro_grids", "buildings", "sites", "cameras", "workers", "roads",
+        "entrances"}
 
 
 def test_dispatcher_cannot_overwrite_grids(city: TestClient, db: Session,

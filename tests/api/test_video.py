@@ -23,6 +23,9 @@ from tests.e2e.city import (
     INCIDENT,
     seed_small_city,
 )
+from tests.geo.video.test_coverage import GRID as ROAD_GRID
+from tests.geo.video.test_road_coverage import east_edge_slope
+from tests.geo.video.test_road_coverage import scene as road_scene
 
 GEOD = Geod(ellps="WGS84")
 CITY_CAMERAS = (CAM_FACING_INCIDENT, CAM_FACING_AWAY, CAM_OFFLINE)
@@ -119,3 +122,29 @@ def test_camera_page_data_and_page(client: TestClient, keys: dict[str, str], db:
     incident = client.get(f"/maps/locate?lon={INCIDENT[0]}&lat={INCIDENT[1]}",
                           headers=auth(keys, "viewer")).text
     assert f'href=\\"/maps/cameras/{CAM_FACING_INCIDENT}\\"' in incident
+
+
+def test_coverage_answer_with_roads_and_entrances(client: TestClient, keys: dict[str, str],
+                                                  db: Session) -> None:
+    """The named scene of tests/geo/video/test_road_coverage.py over HTTP."""
+    road_scene(db)
+    db.commit()
+    response = client.get(f"/cameras/coverage?area={ROAD_GRID}", headers=auth(keys, "viewer"))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    half = 50.0 * east_edge_slope()
+    assert (body["area"], body["grids_count"], body["sites_count"]) == (ROAD_GRID, 1, 2)
+    assert body["road_m"] == pytest.approx(100.0, abs=0.1)
+    assert body["road_seen_share"] == pytest.approx(half / 100, abs=1e-3)
+    assert (body["entrances"], body["entrances_seen"]) == (2, 1)
+    (grid,) = body["grids"]
+    assert (grid["code"], grid["entrances"], grid["entrances_seen"]) == (ROAD_GRID, 2, 1)
+    assert grid["seen_share"] < grid["seen_share_without_occlusion"]  # B_WALL's shadow
+    assert [(s["code"], s["unseen_entrances"], s["seen_share"]) for s in body["sites"]] == [
+        ("S_POINT", ["G_HIDDEN"], None),
+        ("S_YARD", [], pytest.approx(east_edge_slope() * 1000 / 800 - 0.75, abs=2e-3))]
+    page = client.get(f"/maps/coverage?area={ROAD_GRID}", headers=auth(keys, "viewer")).text
+    assert escaped("道路覆盖") in page and escaped("出入口覆盖") in page
+    missing = client.get("/cameras/coverage?area=999", headers=auth(keys, "viewer"))
+    assert missing.status_code == 404 and missing.json()["details"][0]["field"] == "area"
+    assert client.get(f"/cameras/coverage?area={ROAD_GRID}").status_code == 401

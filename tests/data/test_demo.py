@@ -219,7 +219,7 @@ def test_write_city_round_trips_through_geopackage(small_city: Layers, tmp_path:
     paths = write_city(small_city, tmp_path)
     assert [p.name for p in paths.values()] == [
         "areas.gpkg", "grids.gpkg", "micro_grids.gpkg", "buildings.gpkg", "sites.gpkg",
-        "workers.csv", "cameras.gpkg", "events.gpkg"]
+        "workers.csv", "cameras.gpkg", "roads.gpkg", "entrances.gpkg", "events.gpkg"]
     grids = pyogrio.read_dataframe(paths["grids"])
     assert grids["code"].tolist() == small_city["grids"]["code"].tolist()
     assert (grids.geom_type == "MultiPolygon").all()
@@ -235,3 +235,46 @@ def test_write_city_as_geojson(small_city: Layers, tmp_path: Path) -> None:
     assert len(events) == 60 and paths["events"].suffix == ".geojson"
     with pytest.raises(ValueError, match="unknown format 'shp'"):
         write_city(small_city, tmp_path, fmt="shp")
+
+
+def test_roads_are_the_streets_between_blocks(small_city: Layers) -> None:
+    """Every road is an edge of the micro-grid tiling inside the district: 主干道 on a
+    community boundary, 支路 on a grid boundary, 步行道 inside a grid; none on the
+    district's outline."""
+    roads = small_city["roads"]
+    assert roads["kind"].value_counts().sort_index().to_dict() == {
+        "主干道": 12, "支路": 73, "步行道": 95}
+    assert set(zip(roads["kind"], roads["width_m"], strict=True)) == {
+        ("主干道", 24.0), ("支路", 12.0), ("步行道", 4.0)}
+    assert roads["code"].is_unique and roads["code"].str.match(r"^R140213\d{6}$").all()
+    middle = shapely.line_interpolate_point(metric(roads), 0.5, normalized=True)
+    areas = small_city["areas"]
+    district = metric(areas[areas["level"] == "district"])[0]
+    communities = shapely.union_all(shapely.boundary(metric(
+        areas[areas["level"] == "community"])))
+    grids = shapely.union_all(shapely.boundary(metric(ordinary(small_city["grids"]))))
+    micros = shapely.union_all(shapely.boundary(metric(small_city["micro_grids"])))
+    assert (shapely.distance(middle, micros) < 0.05).all()
+    assert (shapely.distance(middle, shapely.boundary(district)) > 0.05).all()
+    on_community = shapely.distance(middle, communities) < 0.05
+    on_grid = shapely.distance(middle, grids) < 0.05
+    kinds = roads["kind"].to_numpy()
+    assert (kinds[on_community] == "主干道").all()
+    assert (kinds[on_grid & ~on_community] == "支路").all()
+    assert (kinds[~on_grid] == "步行道").all()
+
+
+def test_schools_and_compounds_have_gates_on_their_block(small_city: Layers) -> None:
+    gates, sites = small_city["entrances"], small_city["sites"]
+    by_site = gates.groupby("site_code").size().to_dict()
+    category = dict(zip(sites["code"], sites["category"], strict=True))
+    assert sorted(category[s] for s in by_site) == [
+        "kindergarten", "old_compound", "primary_school", "smart_compound"]
+    assert all(2 <= n <= 3 for s, n in by_site.items() if category[s].endswith("compound"))
+    assert sorted(gates["kind"]) == ["小区门", "小区门", "小区门", "小区门", "校门", "校门"]
+    assert all(code.startswith(site) for code, site in zip(gates["code"], gates["site_code"],
+                                                           strict=True))
+    micro_of = {code: "".join(code[1:]) for code in sites["code"]}  # S + micro-grid code
+    micros = small_city["micro_grids"].set_index("code")
+    blocks = metric(micros.loc[[micro_of[s] for s in gates["site_code"]]])
+    assert (shapely.distance(metric(gates), shapely.boundary(blocks)) < 0.05).all()

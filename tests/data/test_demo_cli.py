@@ -16,15 +16,16 @@ SMALL_ARGS = ["--seed", "7", "--streets", "1", "--communities", "2", "--as-of", 
 KEYS = {"areas": ("admin_areas", "code"), "grids": ("grids", "code"),
         "micro_grids": ("grids", "code"), "buildings": ("buildings", "code"),
         "sites": ("sites", "code"), "workers": ("workers", "code"),
-        "cameras": ("cameras", "code"), "events": ("events", "client_id")}
+        "cameras": ("cameras", "code"), "roads": ("roads", "code"),
+        "entrances": ("entrances", "code"), "events": ("events", "client_id")}
 
 
 def test_demo_generate_writes_one_file_per_layer(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["demo", "generate", str(tmp_path), *SMALL_ARGS])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "areas.gpkg", "buildings.gpkg", "cameras.gpkg", "events.gpkg", "grids.gpkg",
-        "micro_grids.gpkg", "sites.gpkg", "workers.csv"]
+        "areas.gpkg", "buildings.gpkg", "cameras.gpkg", "entrances.gpkg", "events.gpkg",
+        "grids.gpkg", "micro_grids.gpkg", "roads.gpkg", "sites.gpkg", "workers.csv"]
     assert len(pyogrio.read_dataframe(tmp_path / "cameras.gpkg")) == 31
 
 

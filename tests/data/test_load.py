@@ -31,7 +31,7 @@ def loaded(db: Session, demo_files: Path) -> dict[str, int]:
 def test_load_demo_imports_every_layer_in_hierarchy_order(
         db: Session, loaded: dict[str, int]) -> None:
     assert list(loaded) == ["areas", "grids", "micro_grids", "buildings", "sites", "workers",
-                            "cameras", "events"]
+                            "cameras", "roads", "entrances", "events"]
     assert loaded["areas"] == 4 and loaded["cameras"] == 31 and loaded["events"] == 60
     counts = {str(level): int(n) for level, n in db.execute(text(
         "SELECT level, count(*) FROM grids WHERE valid_to IS NULL GROUP BY level")).all()}

@@ -65,3 +65,37 @@ def test_coverage_view_draws_what_cameras_see_and_the_blind_spots(
     assert r > g + 30 and b > g + 30
     if os.environ.get("GRIDLINK_DOCS_SCREENSHOT") == "1":
         DOCS_SHOT.write_bytes((OUTPUT / "coverage_blind_spots.png").read_bytes())
+
+
+def road(lat: float) -> str:
+    """A lon/lat WKT road of ±25 m east–west through the incident's longitude at ``lat``."""
+    return f"MULTILINESTRING(({INCIDENT[0] - 0.0003} {lat}, {INCIDENT[0] + 0.0003} {lat}))"
+
+
+@pytest.fixture
+def roads_and_gates(views: None, engine: Engine) -> Iterator[None]:
+    """R_FRONT between the north-facing camera and the block (seen), R_BEHIND through the
+    incident behind it (unseen); a gate on each."""
+    with engine.begin() as conn:
+        for code, lat in (("R_FRONT", 40.08625), ("R_BEHIND", 40.0868)):
+            conn.execute(text("INSERT INTO roads (code, kind, geom) VALUES (:c, '支路',"
+                              " ST_GeomFromText(:g, 4326))"), {"c": code, "g": road(lat)})
+            conn.execute(text("INSERT INTO entrances (code, site_code, kind, geom) VALUES"
+                              " (:c, 'S_E2E', '校门', ST_SetSRID(ST_MakePoint(:x, :y), 4326))"),
+                         {"c": "G" + code, "x": INCIDENT[0] + 0.0002, "y": lat})
+    yield
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM roads WHERE code IN ('R_FRONT', 'R_BEHIND')"))
+        conn.execute(text("DELETE FROM entrances WHERE site_code = 'S_E2E'"))
+
+
+def test_coverage_view_colours_roads_seen_and_unseen(
+        browser: Browser, server: Server, roads_and_gates: None) -> None:
+    v = visit(browser, server, "/maps/coverage?area=140213001001", "coverage_roads")
+    assert_clean(v)
+    layers = v.page.locator(".leaflet-control-layers-overlays").inner_text()
+    assert "道路覆盖" in layers and "出入口覆盖" in layers
+    r, g, b = v.pixel_at(INCIDENT[0], 40.08625)  # R_FRONT, in view: green
+    assert g > r + 40 and g > b, (r, g, b)
+    r, g, b = v.pixel_at(INCIDENT[0], 40.0868)  # R_BEHIND, behind the block: red
+    assert r > g + 60 and r > b + 60, (r, g, b)

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import geopandas as gpd
-from shapely.geometry import box
+from shapely.geometry import LineString, Point, box
 
 from layers.base import Basemap, base_map
-from layers.visibility import BLIND_COLOR, OFFLINE_VIEW_COLOR, VIEW_COLOR, add_visibility
+from layers.visibility import (
+    BLIND_COLOR,
+    OFFLINE_VIEW_COLOR,
+    ROAD_SEEN_COLOR,
+    ROAD_UNSEEN_COLOR,
+    VIEW_COLOR,
+    add_road_coverage,
+    add_visibility,
+)
 
 
 def named_layers(fmap: object) -> dict[str, object]:
@@ -44,3 +52,37 @@ def test_without_blind_spots_only_the_views_are_added() -> None:
                              geometry=[], crs=4326)
     fmap = add_visibility(base_map((113.3, 40.08, 113.31, 40.09), Basemap(), title="t"), empty)
     assert list(named_layers(fmap)) == []
+
+
+def test_roads_and_entrances_coloured_seen_and_unseen() -> None:
+    roads = gpd.GeoDataFrame(
+        {"code": ["R_HALF", "R_HALF"], "name": [None, None], "kind": ["支路", "支路"],
+         "seen": [True, False], "length_m": [50.79, 49.21]},
+        geometry=[LineString([(113.3, 40.08), (113.3006, 40.08)]),
+                  LineString([(113.3006, 40.08), (113.3012, 40.08)])], crs=4326)
+    gates = gpd.GeoDataFrame(
+        {"code": ["G_HIDDEN", "G_SEEN"], "name": ["北门", "南门"], "site_code": ["S1", "S1"],
+         "kind": ["校门", None], "seen": [False, True]},
+        geometry=[Point(113.3002, 40.0805), Point(113.3004, 40.0805)], crs=4326)
+    fmap = add_road_coverage(base_map((113.3, 40.08, 113.31, 40.09), Basemap(), title="t"),
+                             roads, gates)
+    layers = named_layers(fmap)
+    assert list(layers) == ["道路覆盖", "出入口覆盖"]
+    road_feats = layers["道路覆盖"].data["features"]  # type: ignore[attr-defined]
+    assert [(f["properties"]["state"], f["properties"]["length"]) for f in road_feats] == [
+        ("可见", 51.0), ("盲区", 49.0)]
+    road_style = layers["道路覆盖"].style_function  # type: ignore[attr-defined]
+    assert [road_style(f)["color"] for f in road_feats] == [ROAD_SEEN_COLOR, ROAD_UNSEEN_COLOR]
+    gate_feats = layers["出入口覆盖"].data["features"]  # type: ignore[attr-defined]
+    assert [(f["properties"]["code"], f["properties"]["kind"], f["properties"]["state"])
+            for f in gate_feats] == [("G_HIDDEN", "校门", "盲区"), ("G_SEEN", "—", "可见")]
+    gate_style = layers["出入口覆盖"].style_function  # type: ignore[attr-defined]
+    assert [gate_style(f)["fillColor"] for f in gate_feats] == [ROAD_UNSEEN_COLOR,
+                                                                ROAD_SEEN_COLOR]
+
+
+def test_no_roads_and_no_entrances_add_nothing() -> None:
+    empty = gpd.GeoDataFrame({"seen": []}, geometry=[], crs=4326)
+    fmap = add_road_coverage(base_map((113.3, 40.08, 113.31, 40.09), Basemap(), title="t"),
+                             empty, empty)
+    assert named_layers(fmap) == {}
