@@ -7,8 +7,8 @@ outdoor area (issue #16), and the source of road-intersection placement candidat
   Point, GiST-indexed, with an index on ``site_code``. ``site_code`` is no foreign key (sites
   are re-imported; the importer checks that the site exists).
 
-Revision ID: 0028
-Revises: 0025
+Revision ID: 0029
+Revises: 0028
 Create Date: 2026-12-06 16:00:00
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = '0028'
-down_revision: str | None = '0025'
+revision: str = '0029'
+down_revision: str | None = '0028'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
