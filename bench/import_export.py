@@ -49,12 +49,32 @@ CATEGORIES = ("garbage", "illegal_ads", "street_light", "road_damage", "dispute"
 
 
 def write_events(path: Path, n: int, seed: int = 7, prefix: str = "EV") -> None:
-    """Write ``n`` synthetic events to the GeoPackage ``path`` in chunks of 10^6 (appended),
-    so that 10^7 rows never sit in this process at once (7 GB: killed by the OOM killer)."""
+    """Write ``n`` synthetic events to ``path`` (GeoPackage, or CSV with lon/lat columns)
+    in chunks of 10^6 (appended), so that 10^7 rows never sit in this process at once
+    (7 GB: killed by the OOM killer). Written to a ``.part`` file first: an interrupted
+    run never leaves a short file to be reused."""
     chunk = 1_000_000
+    part = path.with_name(path.name + ".part")
+    part.unlink(missing_ok=True)
     for first in range(0, n, chunk):
         frame = synthetic_events(min(chunk, n - first), seed + first, prefix, first)
-        frame.to_file(path, driver="GPKG", engine="pyogrio", append=first > 0)
+        if path.suffix == ".csv":
+            frame["lon"], frame["lat"] = frame.geometry.x, frame.geometry.y
+            pd.DataFrame(frame.drop(columns="geometry")).to_csv(
+                part, mode="a", header=first == 0, index=False)
+        else:
+            frame.to_file(part, driver="GPKG", engine="pyogrio", layer="events",
+                          append=first > 0)
+    part.rename(path)
+
+
+def events_file(folder: Path, fmt: str, n: int, seed: int = 7, prefix: str = "EV") -> Path:
+    """The events file of ``n`` rows in ``folder`` (``fmt`` gpkg or csv), written once and
+    reused by later runs (``--files``)."""
+    path = folder / f"{prefix.lower()}_{n}_{seed}.{fmt}"
+    if not path.exists():
+        write_events(path, n, seed, prefix)
+    return path
 
 
 def ogr_pg(url: str) -> str:
