@@ -37,21 +37,24 @@ def loaded_command(name: str, target: str) -> click.Command:
     imported once per process."""
     module, attribute = target.split(":")
     found: Any = getattr(importlib.import_module(module), attribute)
-    outer = typer.Typer()  # as the eager app did: a sub-app stays a group even with one
-    if isinstance(found, typer.Typer):  # command (typer collapses a lone app into it)
+    # built one level up, as the eager app was: typer turns an app holding a single
+    # command (a sub-app like `grids`, or a bare function) into that command itself
+    outer = typer.Typer()
+    if isinstance(found, typer.Typer):
         outer.add_typer(found, name=name)
     else:
         outer.command(name)(found)
-        outer.callback()(lambda: None)  # two levels, so that typer keeps the name
-    command = typer.main.get_command(outer)
-    assert isinstance(command, TyperGroup)
-    command = command.commands[name]
+        outer.callback()(lambda: None)  # a callback keeps `outer` a group
+    group = typer.main.get_command(outer)
+    assert isinstance(group, TyperGroup)
+    command = group.commands[name]
     return command
 
 
 class LazyGroup(TyperGroup):
     """A typer group whose :attr:`lazy` commands are imported only to run (see the
-    module docstring); eager commands (registered with typer as usual) come first."""
+    module docstring); eager commands (registered with typer as usual) are listed after
+    them."""
 
     lazy: ClassVar[dict[str, LazyCommand]] = {}
 
