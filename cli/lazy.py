@@ -53,26 +53,22 @@ def loaded_command(name: str, target: str) -> click.Command:
 
 class LazyGroup(TyperGroup):
     """A typer group whose :attr:`lazy` commands are imported only to run (see the
-    module docstring); eager commands (registered with typer as usual) are listed after
-    them."""
+    module docstring). Until then each is a stand-in carrying its one-line help (what help
+    listings and typo suggestions need); eager commands (registered with typer as usual)
+    are listed after them."""
 
     lazy: ClassVar[dict[str, LazyCommand]] = {}
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return [*self.lazy, *(n for n in super().list_commands(ctx) if n not in self.lazy)]
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        """A stand-in carrying the one-line help for a lazy command (what help listings
-        need); the real command is loaded by :meth:`resolve_command`."""
-        entry = self.lazy.get(cmd_name)
-        if entry is None:
-            return super().get_command(ctx, cmd_name)
-        return TyperCommand(cmd_name, help=entry.help, short_help=entry.help)
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        stand_ins = {name: TyperCommand(name, help=entry.help, short_help=entry.help)
+                     for name, entry in self.lazy.items()}
+        self.commands = {**stand_ins, **self.commands}
 
     def resolve_command(self, ctx: click.Context, args: list[str]
                         ) -> tuple[str | None, click.Command | None, list[str]]:
+        """The command to run: a lazy one is imported now (once per process)."""
         name, command, rest = super().resolve_command(ctx, args)
         if name is not None and name in self.lazy:
             command = loaded_command(name, self.lazy[name].target)
         return name, command, rest
-

@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from cli.lazy import loaded_command
-from cli.main import GridlinkCommands
+from cli.main import GridlinkCommands, app
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("geopandas", "matplotlib", "pandas", "pyogrio", "shapely", "fastapi", "sqlalchemy",
@@ -43,3 +44,9 @@ def test_listed_help_is_the_commands_own(name: str) -> None:
     command = loaded_command(name, entry.target)
     own = (command.help or "").split("\n\n")[0].replace("\n", " ").strip()
     assert (command.name, own) == (name, entry.help)
+
+
+def test_a_mistyped_command_gets_a_suggestion() -> None:
+    result = CliRunner().invoke(app, ["imprt", "events.gpkg"])
+    assert result.exit_code == 2
+    assert "No such command 'imprt'. Did you mean 'import'?" in result.output
