@@ -1,7 +1,8 @@
 """Benchmark: gridlink import/export vs ogr2ogr, on the 1,200-grid demo and on N events.
 
     .venv/bin/python bench/import_export.py                          # 10^5 and 10^6 events
-    .venv/bin/python bench/import_export.py --events 10000000 --no-export --no-grids
+    .venv/bin/python bench/import_export.py --events 10000000 --no-export --no-grids \
+        --no-append --files .gridlink/bench-files      # 10^7: files written once, kept
 
 Scratch database ``gridlink_bench_io`` on the test cluster (or ``--url``). Every measured
 step runs in a fresh child process (bench/io_step.py, loading only what the step loads) so
@@ -13,11 +14,14 @@ the same machine:
 * export: gridlink streamed RFC 7946 GeoJSON (``export_file``) vs ``ogr2ogr -f GeoJSON
   -lco RFC7946=YES -lco COORDINATE_PRECISION=7`` from the same table.
 
-Memory must stay flat as rows grow: each size in ``--events`` is imported into an empty
-table (a first load: geo.importer.indexes rebuilds the secondary indexes) and then N/10
-further events are appended to the N already there (indexes kept up row by row), and
-exported. "speed" is gridlink's rows/s over ogr2ogr's in the same run (goal ≥ 0.5×),
-from gridlink's in-process seconds; "speed (wall)" counts Python start-up too.
+Memory must stay flat as rows grow: each size in ``--events`` and each format in
+``--formats`` (GeoPackage, CSV with lon/lat columns) is imported into an empty table (a
+first load: geo.importer.indexes rebuilds the secondary indexes) and then N/10 further
+events are appended to the N already there (indexes kept up row by row; ``--no-append``
+skips it), and exported. "speed" is gridlink's rows/s over ogr2ogr's in the same run (goal
+≥ 0.5×), from gridlink's in-process seconds; "speed (wall)" counts Python start-up too.
+The event files are written once into ``--files`` (kept, reused by later runs; default: a
+temporary folder removed at the end); the scratch database is dropped at the end.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import psycopg
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -49,12 +54,32 @@ CATEGORIES = ("garbage", "illegal_ads", "street_light", "road_damage", "dispute"
 
 
 def write_events(path: Path, n: int, seed: int = 7, prefix: str = "EV") -> None:
-    """Write ``n`` synthetic events to the GeoPackage ``path`` in chunks of 10^6 (appended),
-    so that 10^7 rows never sit in this process at once (7 GB: killed by the OOM killer)."""
+    """Write ``n`` synthetic events to ``path`` (GeoPackage, or CSV with lon/lat columns)
+    in chunks of 10^6 (appended), so that 10^7 rows never sit in this process at once
+    (7 GB: killed by the OOM killer). Written to a ``.part`` file first: an interrupted
+    run never leaves a short file to be reused."""
     chunk = 1_000_000
+    part = path.with_name(path.name + ".part")
+    part.unlink(missing_ok=True)
     for first in range(0, n, chunk):
         frame = synthetic_events(min(chunk, n - first), seed + first, prefix, first)
-        frame.to_file(path, driver="GPKG", engine="pyogrio", append=first > 0)
+        if path.suffix == ".csv":
+            frame["lon"], frame["lat"] = frame.geometry.x, frame.geometry.y
+            pd.DataFrame(frame.drop(columns="geometry")).to_csv(
+                part, mode="a", header=first == 0, index=False)
+        else:
+            frame.to_file(part, driver="GPKG", engine="pyogrio", layer="events",
+                          append=first > 0)
+    part.rename(path)
+
+
+def events_file(folder: Path, fmt: str, n: int, seed: int = 7, prefix: str = "EV") -> Path:
+    """The events file of ``n`` rows in ``folder`` (``fmt`` gpkg or csv), written once and
+    reused by later runs (``--files``)."""
+    path = folder / f"{prefix.lower()}_{n}_{seed}.{fmt}"
+    if not path.exists():
+        write_events(path, n, seed, prefix)
+    return path
 
 
 def ogr_pg(url: str) -> str:
@@ -108,7 +133,10 @@ def measure(cmd: list[str]) -> tuple[float, int, str]:
 
 
 def ogr_import(url: str, path: Path, table: str) -> dict[str, Any]:
-    cmd = ["/usr/bin/ogr2ogr", "-f", "PostgreSQL", ogr_pg(url), str(path), "-nln", table,
+    """ogr2ogr's plain load of ``path`` into a new ``table`` (a CSV by its lon/lat)."""
+    csv = ["-oo", "X_POSSIBLE_NAMES=lon", "-oo", "Y_POSSIBLE_NAMES=lat", "-a_srs",
+           "EPSG:4326"] if path.suffix == ".csv" else []
+    cmd = ["/usr/bin/ogr2ogr", "-f", "PostgreSQL", ogr_pg(url), str(path), *csv, "-nln", table,
            "-overwrite", "-lco", "GEOMETRY_NAME=geom", "-gt", "65536", "-nlt", "PROMOTE_TO_MULTI"
            if "grid" in table else "POINT"]
     wall, peak, _ = measure(cmd)
@@ -165,35 +193,53 @@ def bench_grids(url: str, tmp: Path) -> list[str]:
             row("demo grids: export GeoJSON", out["rows"], out, ogr_out)]
 
 
-def bench_events(url: str, tmp: Path, size: int, export: bool) -> list[str]:
-    """Import ``size`` events into an empty table, append ``size // 10`` more, export."""
+def bench_events(url: str, files: Path, size: int, fmt: str, export: bool,
+                 append: bool) -> list[str]:
+    """Import ``size`` events from a ``fmt`` file into an empty table, append ``size // 10``
+    more (``append``), export (``export``)."""
     engine = create_engine(url)
-    path, more = tmp / f"events_{size}.gpkg", tmp / f"more_{size}.gpkg"
-    write_events(path, size)
+    path = events_file(files, fmt, size)
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE events CASCADE"))
     ours = run_child("import", url, "events", path)
-    print(f"# gridlink import of {size:,}: {ours}", file=sys.stderr, flush=True)
+    print(f"# gridlink import of {size:,} ({fmt}): {ours}", file=sys.stderr, flush=True)
     ogr_in = ogr_import(url, path, "ogr_events")
-    path.unlink()
-    write_events(more, size // 10, seed=8, prefix="AP")
-    appended = run_child("import", url, "events", more)
-    lines = [row(f"events {size:,}: import GPKG (empty table)", size, ours, ogr_in),
-             row(f"events {size // 10:,}: append GPKG to {size:,}", size // 10, appended,
-                 None)]
-    more.unlink()
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE ogr_events"))
+    lines = [row(f"events {size:,}: import {fmt.upper()} (empty table)", size, ours, ogr_in)]
+    if append:
+        appended = run_child("import", url, "events", events_file(files, fmt, size // 10, 8,
+                                                                   "AP"))
+        lines.append(row(f"events {size // 10:,}: append {fmt.upper()} to {size:,}",
+                         size // 10, appended, None))
     if export:
-        out = run_child("export", url, "events", tmp / "events_out.geojson")
-        ogr_out = ogr_export(url, EVENT_SQL, tmp / "events_ogr.geojson")
+        out = run_child("export", url, "events", files / "events_out.geojson")
+        ogr_out = ogr_export(url, EVENT_SQL, files / "events_ogr.geojson")
         lines.append(row(f"events {out['rows']:,}: export GeoJSON", out["rows"], out, ogr_out))
+        for done in ("events_out.geojson", "events_ogr.geojson"):
+            (files / done).unlink()
+    engine.dispose()
     return lines
+
+
+def drop_database(url: str) -> None:
+    """Drop the scratch database of ``url`` (its name comes from code)."""
+    target = make_url(url)
+    server = target.set(database="postgres", drivername="postgresql")
+    with psycopg.connect(server.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--events", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--formats", nargs="+", default=["gpkg", "csv"],
+                        choices=["gpkg", "csv"])
     parser.add_argument("--no-export", action="store_true", help="imports only")
+    parser.add_argument("--no-append", action="store_true", help="no N/10 append step")
     parser.add_argument("--no-grids", action="store_true", help="skip the demo grids")
+    parser.add_argument("--files", type=Path, default=None,
+                        help="folder for the event files, kept and reused (default: temporary)")
     parser.add_argument("--url", default=None, help="server URL (default: test cluster)")
     args = parser.parse_args()
     url = scratch_database(args.url, DB_NAME)
@@ -203,12 +249,19 @@ def main() -> None:
           "speed | speed (wall) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory(prefix="gridlink-bench-") as tmp:
+        files = args.files or Path(tmp)
+        files.mkdir(parents=True, exist_ok=True)
         lines = [] if args.no_grids else bench_grids(url, Path(tmp))
         for line in lines:
             print(line, flush=True)
         for size in args.events:
-            for line in bench_events(url, Path(tmp), size, not args.no_export):
-                print(line, flush=True)
+            for fmt in args.formats:
+                for line in bench_events(url, files, size, fmt, not args.no_export,
+                                         not args.no_append):
+                    print(line, flush=True)
+                print(f"# load average {' / '.join(f'{x:.1f}' for x in os.getloadavg())}",
+                      flush=True)
+    drop_database(url)
     print(f"# done {time.strftime('%H:%M')}, load average "
           f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())}")
 

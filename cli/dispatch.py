@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from cli.event_months import archive_command, partitions_command, restore_command
 from cli.output import console, fail
 from cli.progress import row_progress
 from geo.assign import AssignSummary, assign_events, assign_units
@@ -13,8 +14,6 @@ from geo.assign_on_import import area_wkt
 from geo.db import database_url, transaction
 from geo.errors import GridlinkError
 from geo.events import fill_missing_due
-from geo.importer import import_file
-from geo.importer.fields import parse_map
 from geo.settings import get_settings
 
 events_app = typer.Typer(help="Events: import files of reported events; monthly partitions, "
@@ -45,6 +44,9 @@ def import_events(
     All-or-nothing by default: any bad row fails the import and nothing is written.
     Events already known by ``client_id`` are updated, not duplicated.
     """
+    from geo.importer import import_file
+    from geo.importer.fields import parse_map
+
     try:
         with transaction() as session:
             report = import_file(session, "events", file, crs=crs, encoding=encoding,
@@ -138,3 +140,9 @@ def _assign_units(area: str | None) -> None:
         raise fail(exc) from exc
     console.print("assigned " + ", ".join(f"{n} {table}" for table, n in counts.items())
                   + (f" inside {area}" if area else ""))
+
+
+# the monthly partition commands live in cli/event_months.py, under `gridlink events`
+events_app.command("partitions")(partitions_command)
+events_app.command("archive")(archive_command)
+events_app.command("restore")(restore_command)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -13,10 +14,10 @@ from cli.progress import row_progress
 from geo.catalog import LAYERS
 from geo.db import transaction
 from geo.errors import GridlinkError
-from geo.exporter import ExportFilter, check_export, export_file, parse_bbox
-from geo.importer import ImportReport, import_file
-from geo.importer.fields import parse_map
-from geo.planning.grid_imports import GridChange
+
+if TYPE_CHECKING:  # the importer and exporter are imported by the command that runs
+    from geo.importer import ImportReport
+    from geo.planning.grid_imports import GridChange
 
 files_app = typer.Typer()
 LAYER_HELP = f"one of: {', '.join(LAYERS)}"
@@ -83,6 +84,9 @@ def import_command(
                                     "degenerate rings, reporting each repaired row"),
 ) -> None:
     """Import a layer file: validate every row, then upsert by code (all or nothing)."""
+    from geo.importer import import_file
+    from geo.importer.fields import parse_map
+
     if skip_invalid and rejects is None and not dry_run:
         rejects = file.with_name(file.name + ".rejects.csv")
     try:
@@ -92,13 +96,23 @@ def import_command(
             report = import_file(session, layer, file, crs=crs, encoding=encoding,
                                  skip_invalid=skip_invalid, rejects_path=rejects,
                                  field_map=parse_map(field_map), dry_run=dry_run,
-                                 change=GridChange(actor.actor, reason or f"import of {file.name}"),
+                                 change=_grid_change(layer, actor.actor, reason, file),
                                  make_valid=make_valid, progress=progress)
             if dry_run:
                 session.rollback()
     except GridlinkError as exc:
         raise fail(exc) from exc
     _print_report(report, rejects)
+
+
+def _grid_change(layer: str, actor: str, reason: str | None, file: Path) -> GridChange | None:
+    """Who changes grids and why, for a grids or micro-grids import (None for the other
+    layers, which then never load the planning modules)."""
+    if layer not in ("grids", "micro_grids"):
+        return None
+    from geo.planning.grid_imports import GridChange
+
+    return GridChange(actor, reason or f"import of {file.name}")
 
 
 @files_app.command("export")
@@ -111,6 +125,8 @@ def export_command(
     kind: str | None = typer.Option(None, help="grid kind, area level, site category..."),
 ) -> None:
     """Export a layer to GeoJSON (RFC 7946), GeoPackage or CSV (WKT geometry column)."""
+    from geo.exporter import ExportFilter, check_export, export_file, parse_bbox
+
     if fmt not in ("geojson", "gpkg", "csv"):
         console.print(f"[bold red]error:[/] unknown format {fmt!r}: geojson, gpkg or csv")
         raise typer.Exit(code=2)

@@ -18,7 +18,7 @@ province has a few thousand of them).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from geo import crs as gcrs
 from geo.catalog import Layer
-from geo.districts import record_district_crs
+from geo.districts import loaded_extent, record_district_crs
 from geo.errors import Detail, UnreadableFile
 from geo.geometry_repair import repair_polygons
 from geo.importer.csv_batches import CHUNK, CSV_SUFFIXES, csv_batches, scan_csv
@@ -41,7 +41,7 @@ from geo.importer.problems import Problems, short_error
 from geo.importer.reading import VECTOR_SUFFIXES, wgs84_geometries
 from geo.importer.validation import DISTRICT_LAYERS, validate
 from geo.importer.writing import STAGE, copy_rows, create_stage, stage_table
-from geo.settings import Settings
+from geo.settings import Settings, get_settings
 
 BATCH_ROWS = 10_000
 """Features per batch; a file with more features than this is streamed. 10,000 keeps a
@@ -161,6 +161,7 @@ def stream_into_stage(session: Session, layer: Layer, path: Path,
     ValidationFailed (file-level) like import_file.
     """
     out = Streamed(0, 0, Problems([]), points=layer.geometry == {"Point"})
+    options = _area_fixed(session, layer, options)
     total, batches = _file_batches(path, layer, options, out)
     session.execute(text(f"DROP TABLE IF EXISTS {KEYS}"))
     session.execute(text(f"CREATE TEMP TABLE {KEYS} (row_no integer, key text, "
@@ -172,6 +173,18 @@ def stream_into_stage(session: Session, layer: Layer, path: Path,
             options.progress(out.rows, total, len(out.problems.items))
     _cross_batch_duplicates(session, layer, out, options.batch_rows)
     return out
+
+
+def _area_fixed(session: Session, layer: Layer, options: StreamOptions) -> StreamOptions:
+    """``options`` whose settings carry the service area the batches are checked against,
+    read from the database once for the file rather than once a batch (the loaded
+    districts' extent does not move while units or events are imported)."""
+    settings = options.settings or get_settings()
+    if settings.service_area is not None or layer.name in DISTRICT_LAYERS \
+            or layer.geometry is None:
+        return options
+    area = settings.model_copy(update={"service_area": loaded_extent(session)})
+    return replace(options, settings=area)
 
 
 def _one_batch(session: Session, layer: Layer, batch: Batch, out: Streamed,

@@ -11,6 +11,8 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -39,37 +41,46 @@ def _check_required(values: dict[str, list[Any]], layer: Layer, problems: Proble
 
 
 def _check_text(values: dict[str, list[Any]], layer: Layer, problems: Problems) -> None:
-    """Mojibake guard and choices for text fields; numbers in text fields become text."""
+    """Mojibake guard and choices for text fields; numbers in text fields become text.
+
+    Column-wise in Arrow (``match_substring``, ``is_in``): only rows with a problem are
+    visited in Python.
+    """
     for name, kind in layer.fields.items():
         if kind != "text" or _all_empty(values[name]):
             continue
-        column = values[name]
-        series = pd.Series(column, dtype=object)
-        if not _all_text(series):
-            column = values[name] = [v if v is None or isinstance(v, str) else _number_text(v)
-                                     for v in column]
-            series = pd.Series(column, dtype=object)
-        present = series.notna().to_numpy(bool)
-        garbled = np.fromiter((isinstance(v, str) and "\ufffd" in v for v in column), bool,
-                              len(column))
+        column, texts = _as_text(values[name])
+        values[name] = column
+        present = _mask(pc.is_valid(texts))
+        garbled = _mask(pc.match_substring(texts, "\ufffd"))
         for row in np.flatnonzero(garbled):
             problems.add(int(row), name, f"{name} holds undecodable characters (wrong "
                                          "encoding? pass --encoding GB18030 or UTF-8)")
         if name in layer.choices:
             allowed = layer.choices[name]
-            wrong = present & ~garbled & ~series.isin(allowed).to_numpy(bool)
-            for row in np.flatnonzero(wrong):
+            known = _mask(pc.is_in(texts, value_set=pa.array(sorted(allowed), pa.string())))
+            for row in np.flatnonzero(present & ~garbled & ~known):
                 problems.add(int(row), name, f"{name} {column[row]!r} is not one of "
                                              f"{', '.join(sorted(allowed))}")
+
+
+def _as_text(column: list[Any]) -> tuple[list[Any], pa.Array]:
+    """(the column with numbers written as text, the same as an Arrow string array)."""
+    try:
+        return column, pa.array(column, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        column = [v if v is None or isinstance(v, str) else _number_text(v) for v in column]
+        return column, pa.array(column, pa.string())
+
+
+def _mask(flags: pa.Array) -> np.ndarray:
+    """An Arrow boolean array as a numpy mask (null → False)."""
+    return np.asarray(flags.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _all_empty(column: list[Any]) -> bool:
     """Whether every value is None (a field the file does not carry): nothing to check."""
     return column.count(None) == len(column)
-
-
-def _all_text(series: pd.Series) -> bool:
-    return pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty")
 
 
 def _number_text(value: Any) -> str:
@@ -121,9 +132,26 @@ def _check_times(values: dict[str, list[Any]], layer: Layer, problems: Problems)
     for name, kind in layer.fields.items():
         if kind in ("date", "datetime") and not _all_empty(values[name]):
             raw = pd.Series(values[name], dtype=object)
-            done = _times_vectorised(raw, kind)
+            done = _times_with_offsets(values[name]) if kind == "datetime" else None
+            done = done if done is not None else _times_vectorised(raw, kind)
             values[name] = done if done is not None else _times_by_row(
                 values[name], name, kind, problems)
+
+
+def _times_with_offsets(column: list[Any]) -> list[Any] | None:
+    """Fastest path, in Arrow: every present value is ``YYYY-MM-DDTHH:MM:SS`` with an offset
+    (``+08:00``, ``Z``) → UTC text as :func:`_times_vectorised` writes it; else None."""
+    try:
+        texts = pa.array(column, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    stamps = pc.strptime(texts, format="%Y-%m-%dT%H:%M:%S%z", unit="us", error_is_null=True)
+    if stamps.null_count != texts.null_count:
+        return None
+    naive = pc.cast(stamps, pa.timestamp("us"))  # UTC wall time; Arrow writes "Y-m-d H:M:S.f"
+    iso = pc.replace_substring(pc.cast(naive, pa.string()), " ", "T", max_replacements=1)
+    return list(pc.binary_join_element_wise(iso, "+00:00", "").to_numpy(
+        zero_copy_only=False).tolist())
 
 
 def _times_vectorised(raw: pd.Series, kind: str) -> list[Any] | None:
@@ -181,6 +209,9 @@ def _check_codes(values: dict[str, list[Any]], layer: Layer, problems: Problems)
         for row, value in enumerate(values[name]):  # other codes: text, no Excel damage
             if value is not None and (damage := excel_damage(value)):
                 problems.add(row, name, damage)
+    if parent is None and layer.fields[key] == "text":  # nothing per row to check
+        _check_duplicates(values[key], key, problems)
+        return
     for row, code in enumerate(values[key]):
         parent_code = values[parent][row] if parent else None
         if parent and parent_code is not None:
