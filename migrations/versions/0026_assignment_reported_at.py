@@ -3,7 +3,8 @@ reads join events ⇄ assignments on ``(event_id, reported_at)`` and the planner
 monthly partitions of ``events`` (#18); bulk writers maintain the daily rollups themselves.
 
 * ``reported_at`` is filled from ``events`` for every existing row (the rollup triggers off
-  for that UPDATE: no assignment moves), then ``NOT NULL``. Every writer
+  for that UPDATE: no assignment moves), then ``NOT NULL``; the table is then rewritten
+  compactly (CLUSTER on its primary key). Every writer
   (geo.event_assignments) fills it; a row trigger fills it from ``events`` for any other
   INSERT that leaves it out (``WHEN (NEW.reported_at IS NULL)``: a writer that fills it pays
   nothing). A row that names no event cannot be given one: the upgrade stops and names
@@ -60,6 +61,11 @@ BEGIN
     END IF;
 END $$;
 ALTER TABLE event_assignments ALTER COLUMN reported_at SET NOT NULL;
+CLUSTER event_assignments USING pk_event_assignments;
+ANALYZE event_assignments;
+"""
+"""The UPDATE leaves every row's old version behind (the table doubles: 128 → 256 MB at 10^6,
+and a month's /stats scans it); CLUSTER writes it again compactly in id order (7 s at 10^6).
 """
 
 TRIGGERS = """
