@@ -81,7 +81,7 @@ CREATE TRIGGER event_assignments_fill_reported_at BEFORE INSERT ON event_assignm
 CREATE FUNCTION events_move_assignment_reported_at() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE event_assignments SET reported_at = NEW.reported_at
-     WHERE event_id = NEW.id AND reported_at = OLD.reported_at;
+     WHERE event_id = NEW.id;
     RETURN NEW;
 END $$;
 CREATE TRIGGER events_move_assignment_reported_at BEFORE UPDATE OF reported_at ON events
