@@ -16,13 +16,21 @@ shadows; nearest first, ties by code):
 * **DuckDB spatial** and **SedonaDB** (bench/peers/sql_job.py), every core;
 * **gridlink**: ``geo.assign.assign_events(session, "all")`` + COMMIT — reading the events
   from PostGIS, computing, and writing the results to ``event_assignments``, where
-  dispatchers read them. "fresh" starts from an empty table (10^6 rows written), "re-run"
-  recomputes everything over stored results (nothing changes, nothing written).
+  dispatchers read them, with the daily rollups moved. "fresh" starts from never-assigned
+  events (assignments emptied and the rollups recounted, not timed; 10^6 rows written and
+  ~10^6 rollup rows moved), "re-run" recomputes everything over stored results (nothing
+  changes, nothing written). After each persisted run the rollups are compared with a
+  recount (not timed). ``--paths`` adds rolled-back fresh runs that maintain the rollups
+  another way (a breakdown, not a result): ``triggers`` (the statement triggers on
+  ``event_assignments``, the path before the bulk delta), ``recount`` (the touched days
+  deleted and recounted from the events), ``off`` (no rollup work: the floor).
 
 Printed: seconds, rows/s, peak resident memory above the process's baseline (sampled every
 20 ms), ratio to the fastest peer, and the events on which each engine differs from the
 oracle (per field, with examples).
 """
+
+# ruff: noqa: S608 (every SQL below is built from this module's constant fragments only)
 
 from __future__ import annotations
 
@@ -47,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.assign_city import CitySize, EngineInputs, engine_inputs, scratch_city
 from bench.peers import duckdb_spatial, geopandas_oracle, sedona
 from geo import assign as assign_mod
+from geo import event_assignments
 from geo.assign import AssignSummary, assign_events
 from geo.settings import get_settings
 
@@ -100,27 +109,94 @@ def timed(run: Callable[[], Any]) -> tuple[Any, float, float]:
     return result, seconds, memory.peak_mb
 
 
+ROLLUP_KEY = "day, district_code, street_code, community_code, grid_code, category, status"
+COUNTED = """
+SELECT gridlink_local_day(e.reported_at) AS day, a.district_code, a.street_code,
+       a.community_code, a.grid_code, e.category, e.status, count(*)::int AS events,
+       sum(gridlink_valid_flag(e.valid))::int AS valid,
+       sum(gridlink_day_due(e.reported_at, e.due_at, e.valid, e.status))::int AS due,
+       sum(gridlink_on_time(e.due_at, e.closed_at, e.valid, e.status))::int AS closed_on_time
+  FROM events e LEFT JOIN event_assignments a ON a.event_id = e.id
+  {where}
+ GROUP BY 1, 2, 3, 4, 5, 6, 7"""
+"""The daily rollups recounted from the events (migration 0017's recount)."""
+STORED_ROLLUPS = (f"SELECT {ROLLUP_KEY}, events, valid, due, closed_on_time"
+                  " FROM event_daily_counts WHERE events <> 0 OR valid <> 0 OR due <> 0"
+                  " OR closed_on_time <> 0")
+
+RECOUNT_DAYS = """
+CREATE TEMPORARY TABLE bench_days ON COMMIT DROP AS
+SELECT day, day::timestamp AT TIME ZONE 'Asia/Shanghai' AS lo,
+       (day + 1)::timestamp AT TIME ZONE 'Asia/Shanghai' AS hi
+  FROM (SELECT DISTINCT gridlink_local_day(reported_at) AS day FROM {results}
+         WHERE NOT same) d;
+DELETE FROM event_daily_counts c USING bench_days d WHERE c.day = d.day;
+INSERT INTO event_daily_counts (""" + ROLLUP_KEY + """, events, valid, due, closed_on_time)
+""" + COUNTED.replace("{where}", "JOIN bench_days d ON e.reported_at >= d.lo"
+                                   " AND e.reported_at < d.hi")
+"""Path (b): the days the run touched deleted from the rollups and recounted."""
+
+
+def recount_touched_days(session: Session, results: str) -> None:
+    """Path (b) in place of :func:`geo.event_assignments.move_rollups`."""
+    for statement in RECOUNT_DAYS.format(results=results).split(";"):
+        session.execute(text(statement))
+
+
+@contextmanager
+def rollups_path(path: str) -> Iterator[None]:
+    """Run the bulk writer with the rollups maintained by ``path`` (delta, triggers,
+    recount, off) for the ``with`` block."""
+    keep_value, keep_move = event_assignments.BULK_ROLLUPS, event_assignments.move_rollups
+    if path == "triggers":
+        event_assignments.BULK_ROLLUPS = "triggers"  # not 'bulk': the triggers fire
+    if path in ("triggers", "off"):
+        event_assignments.move_rollups = lambda session, results: None
+    if path == "recount":
+        event_assignments.move_rollups = recount_touched_days
+    try:
+        yield
+    finally:
+        event_assignments.BULK_ROLLUPS, event_assignments.move_rollups = keep_value, keep_move
+
+
+def never_assigned(engine: Engine) -> None:
+    """Empty ``event_assignments`` and recount the rollups: every event in the "no grid"
+    key, as before a first assignment."""
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE event_assignments, event_daily_counts"))
+        conn.execute(text(f"INSERT INTO event_daily_counts ({ROLLUP_KEY}, events, valid, due,"
+                          " closed_on_time) " + COUNTED.format(where="")))
+
+
+def rollups_differing(engine: Engine) -> int:
+    """Rollup rows that differ from a recount of the events (0: exact)."""
+    recount = COUNTED.format(where="")
+    with engine.connect() as conn:
+        return int(conn.execute(text(
+            f"SELECT count(*) FROM (({STORED_ROLLUPS} EXCEPT {recount})"
+            f" UNION ALL ({recount} EXCEPT {STORED_ROLLUPS})) x")).scalar_one())
+
+
 def time_gridlink(engine: Engine, k: int = K, *, fresh: bool = True, in_memory: bool = True,
-                  rollups: bool = True) -> tuple[AssignSummary, float, float]:
+                  rollups: bool = True, path: str = "delta"
+                  ) -> tuple[AssignSummary, float, float]:
     """Time ``assign_events(session, "all")`` + COMMIT on the database of ``engine``:
-    (summary, wall seconds, peak MiB of this process). ``fresh`` empties
-    ``event_assignments`` first (TRUNCATE, not timed; the daily rollups are left as they
-    are, which costs the next run's triggers the same work); ``in_memory`` False forces the
-    SQL steps; ``rollups`` False disables the daily-rollup triggers on
-    ``event_assignments`` for the run and rolls it back (a breakdown, not a result). Used by
-    bench/scale.py for the growth curve."""
+    (summary, wall seconds, peak MiB of this process). ``fresh`` starts from never-assigned
+    events (:func:`never_assigned`, not timed); ``in_memory`` False forces the SQL steps;
+    ``path`` maintains the rollups another way (:func:`rollups_path`) and, unless it is
+    ``delta``, rolls the run back (a breakdown, not a result); ``rollups`` False is
+    ``path="off"``."""
+    path = path if rollups else "off"
     if fresh:
-        with engine.begin() as conn:
-            conn.execute(text("TRUNCATE event_assignments"))
+        never_assigned(engine)
     threshold = assign_mod.MEMORY_FROM_EVENTS
     assign_mod.MEMORY_FROM_EVENTS = threshold if in_memory else 10**12
 
     def run() -> AssignSummary:
-        with Session(engine) as session, session.begin():
-            if not rollups:
-                session.execute(text("ALTER TABLE event_assignments DISABLE TRIGGER USER"))
+        with Session(engine) as session, session.begin(), rollups_path(path):
             summary = assign_events(session, "all", k=k)
-            if not rollups:
+            if path != "delta":
                 session.rollback()
             return summary
 
@@ -173,26 +249,47 @@ def _norm(value: Any) -> Any:
 # --------------------------------------------------------------------------- main
 
 
-def run_round(engine: Engine, inputs: EngineInputs, peers: list[str], srid: int,
-              tolerance_m: float, oracle: pd.DataFrame | None) -> list[dict[str, Any]]:
-    """One round: every peer, then gridlink fresh and re-run; rows of the table."""
+GRIDLINK_RUNS = {
+    "delta": "gridlink persisted, fresh (bulk rollup delta)",
+    "triggers": "gridlink fresh, rollups by the statement triggers (path before; rolled back)",
+    "recount": "gridlink fresh, rollups by recounting the touched days (rolled back)",
+    "off": "gridlink fresh, no rollup work (rolled back; the floor)",
+    "re-run": "gridlink persisted, re-run",
+}
+
+
+def run_gridlink(engine: Engine, paths: list[str]) -> list[dict[str, Any]]:
+    """gridlink fresh with each rollup path of ``paths``, then persisted fresh and re-run."""
     rows = []
+    for path in [*(p for p in paths if p != "delta"), "delta", "re-run"]:
+        fresh = path != "re-run"
+        summary, seconds, peak = time_gridlink(engine, fresh=fresh,
+                                               path="delta" if not fresh else path)
+        persisted = path in ("delta", "re-run")
+        exact = f"; rollups differing from a recount: {rollups_differing(engine)}" if (
+            persisted) else ""
+        rows.append({"engine": GRIDLINK_RUNS[path], "s": seconds, "peak": peak,
+                     "peer": False, "result": stored(engine) if path == "delta" else None,
+                     "note": f"{summary.changed:,} rows written; steps {summary.steps}{exact}"})
+        print(f"  {GRIDLINK_RUNS[path]}: {seconds:.2f} s, peak {peak:.0f} MiB,"
+              f" {rows[-1]['note']}; load {os.getloadavg()}", flush=True)
+    return rows
+
+
+def run_round(engine: Engine, inputs: EngineInputs, peers: list[str], srid: int,
+              tolerance_m: float, paths: list[str], gridlink_first: bool
+              ) -> list[dict[str, Any]]:
+    """One round: every peer and gridlink (fresh per rollup path, re-run), in the order
+    asked; rows of the table."""
+    rows = run_gridlink(engine, paths) if gridlink_first else []
     for name in peers:
         module = PEERS[name]
         result, seconds, peak = timed(lambda m=module: m.run(inputs, K, tolerance_m, srid))
         rows.append({"engine": module.NAME, "s": seconds, "peak": peak, "result": result,
                      "peer": True})
-        print(f"  {module.NAME}: {seconds:.2f} s, peak {peak:.0f} MiB", flush=True)
-    for fresh, rollups in ((True, False), (True, True), (False, True)):
-        summary, seconds, peak = time_gridlink(engine, fresh=fresh, rollups=rollups)
-        label = ("gridlink, fresh, rollup triggers off (rolled back)" if not rollups
-                 else "gridlink persisted, fresh" if fresh else "gridlink persisted, re-run")
-        rows.append({"engine": label, "s": seconds, "peak": peak, "peer": False,
-                     "result": stored(engine) if fresh and rollups else None,
-                     "note": f"{summary.changed:,} rows written; steps {summary.steps}"})
-        print(f"  {label}: {seconds:.2f} s, peak {peak:.0f} MiB, {rows[-1]['note']}",
-              flush=True)
-    return rows
+        print(f"  {module.NAME}: {seconds:.2f} s, peak {peak:.0f} MiB;"
+              f" load {os.getloadavg()}", flush=True)
+    return rows if gridlink_first else rows + run_gridlink(engine, paths)
 
 
 def print_table(rows: list[dict[str, Any]], events: int, oracle: pd.DataFrame) -> None:
@@ -224,6 +321,10 @@ def main() -> None:
     parser.add_argument("--skip-load", action="store_true", help="reuse gridlink_bench")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--peers", default="geopandas,duckdb,sedona")
+    parser.add_argument("--paths", default="delta",
+                        help="rollup paths of the fresh runs: delta,triggers,recount,off")
+    parser.add_argument("--gridlink-first", action="store_true",
+                        help="run gridlink before the peers (alternate between rounds)")
     parser.add_argument("--sql-path", action="store_true",
                         help="also time gridlink's SQL steps (the path before the engine)")
     args = parser.parse_args()
@@ -239,7 +340,8 @@ def main() -> None:
     for n in range(args.rounds):
         print(f"round {n + 1} ({time.strftime('%H:%M:%S')} UTC, load {os.getloadavg()})")
         rows = run_round(engine, inputs, peers, settings.metric_srid,
-                         settings.gps_tolerance_m, oracle)
+                         settings.gps_tolerance_m, args.paths.split(","),
+                         args.gridlink_first != (n % 2 == 1))
         oracle = next((r["result"] for r in rows if r["engine"] == geopandas_oracle.NAME),
                       oracle)
         if oracle is not None:

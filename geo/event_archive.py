@@ -72,7 +72,8 @@ def _rows_sql(partition: str) -> str:
         f" WHERE r.{column} = e.id) AS {name}"
         for name, (table, column, order) in LINKED.items())
     return (f"SELECT e.*, {assigned}, {linked} FROM {partition} e "  # noqa: S608
-            "LEFT JOIN event_assignments a ON a.event_id = e.id ORDER BY e.id")
+            "LEFT JOIN event_assignments a ON a.event_id = e.id AND a.reported_at = e.reported_at"
+            " ORDER BY e.id")
 
 
 def partition_rows(session: Session, partition: MonthPartition) -> gpd.GeoDataFrame:
@@ -246,6 +247,7 @@ def restore_archive(session: Session, path: Path) -> int:
                                     hex=True, include_srid=True)
     assigned = pd.DataFrame(frame.loc[frame["assignment"].notna(), list(ASSIGNMENT_COLUMNS)])
     assigned.insert(0, "event_id", frame.loc[frame["assignment"].notna(), "id"])
+    assigned.insert(1, "reported_at", frame.loc[frame["assignment"].notna(), "reported_at"])
     _insert_records(session, "event_assignments", "event_assignments", assigned)
     for month in sorted({m for m in _local_months(frame)}):
         partition = session.execute(text("SELECT events_month_partition(:m)"),

@@ -97,7 +97,7 @@ def _parent_sql(layer: Layer) -> str:
         return f"t.{layer.parent_field} = :parent"
     if layer.table == "events":
         return ("EXISTS (SELECT 1 FROM event_assignments a WHERE a.event_id = t.id"
-                " AND a.grid_code = :parent)")
+                " AND a.reported_at = t.reported_at AND a.grid_code = :parent)")
     if layer.name in ("buildings", "sites", "workers", "cameras"):
         return "t.grid_code = :parent"
     if layer.table == "entrances":
@@ -111,7 +111,7 @@ def _area_sql(layer: Layer) -> str:
     assignment (:data:`geo.roles.EVENT_IN_AREA`), areas and grids by their code, the others
     by their grid code (codes nest by prefix)."""
     if layer.table == "events":
-        return EVENT_IN_AREA.format(event_id="t.id")
+        return EVENT_IN_AREA.format(event="t")
     if layer.table in ("admin_areas", "grids"):
         return "t.code LIKE :key_area_prefix"
     if layer.table == "roads":  # roads have no grid: those crossing the area's grids

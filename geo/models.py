@@ -315,6 +315,8 @@ class EventAssignment(Base):
                                       name="assignment"),)
 
     event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    """The event's ``reported_at`` (migration 0026): reads join on (event_id, reported_at)."""
     district_code: Mapped[str | None] = mapped_column(Text)
     street_code: Mapped[str | None] = mapped_column(Text)
     community_code: Mapped[str | None] = mapped_column(Text)

@@ -64,7 +64,8 @@ CASE_MANAGERS = frozenset({"admin", "dispatcher"})
 
 _CASE = """
 SELECT e.handling_level, a.grid_code, a.micro_grid_code
-FROM events e LEFT JOIN event_assignments a ON a.event_id = e.id
+FROM events e LEFT JOIN event_assignments a
+  ON a.event_id = e.id AND a.reported_at = e.reported_at
 WHERE e.id = :id
 """
 
@@ -166,9 +167,10 @@ def readable_units(key_area: str | None, level: str,
     return [r for r in rows if str(r["unit"]).startswith(key_area)]
 
 
-EVENT_IN_AREA = ("EXISTS (SELECT 1 FROM event_assignments a WHERE a.event_id = {event_id}"
+EVENT_IN_AREA = ("EXISTS (SELECT 1 FROM event_assignments a WHERE a.event_id = {event}.id"
+                 " AND a.reported_at = {event}.reported_at"
                  " AND a.grid_code LIKE :key_area_prefix)")
-"""SQL condition: the event whose id is the column ``{event_id}`` (a constant of code) lies
+"""SQL condition: the event row ``{event}`` (an alias of ``events``, a constant of code) lies
 in the key's area (``LIKE`` pattern ``:key_area_prefix``): the code of its assigned grid
 starts with the area's code (codes nest by prefix). A never-assigned event lies in no area."""
 
@@ -184,8 +186,9 @@ def check_event_readable(session: Session, key_area: str | None, event_id: int) 
     only events assigned inside it. An unknown event passes (its route answers 404)."""
     if key_area is None:
         return
-    sql = ("SELECT e.id, a.grid_code, " + EVENT_IN_AREA.format(event_id="e.id")  # noqa: S608
-           + " AS inside FROM events e LEFT JOIN event_assignments a ON a.event_id = e.id"
+    sql = ("SELECT e.id, a.grid_code, " + EVENT_IN_AREA.format(event="e")  # noqa: S608
+           + " AS inside FROM events e LEFT JOIN event_assignments a"
+           " ON a.event_id = e.id AND a.reported_at = e.reported_at"
            " WHERE e.id = :id")
     found = session.execute(text(sql),
         {"id": event_id, **key_area_params(key_area)}).first()

@@ -11,7 +11,7 @@ one transaction.
    in memory (:mod:`geo.distributed.rules`) and COPYs its rows into the staging table. Only
    a one-row summary per partition goes back to the client.
 3. The client compares the staged rows with ``event_assignments`` and writes the changed
-   and new ones through :func:`geo.event_assignments.write_changed` in one transaction;
+   and new ones through :func:`geo.event_assignments.write_staged` in one transaction;
    the staging table is dropped whatever happens.
 
 Every worker needs gridlink installed and a network path to the database at

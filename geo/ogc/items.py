@@ -179,7 +179,7 @@ def _conditions(collection: Collection, query: ItemsQuery) -> list[ColumnElement
     if query.condition is not None:
         found.append(query.condition)
     if query.area is not None and collection.id == "events":
-        found.append(and_(text(EVENT_IN_AREA.format(event_id="events.id"))
+        found.append(and_(text(EVENT_IN_AREA.format(event="events"))
                           .bindparams(**key_area_params(query.area))))
     return found
 
