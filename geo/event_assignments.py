@@ -94,30 +94,40 @@ def _write_changed(session: Session, results: str, *, stale: bool, new: bool) ->
 ROLLUP_KEY = ("district_code", "street_code", "community_code", "grid_code")
 """The assignment columns that key the daily rollups (with day, category and status)."""
 
+ROLLUP_EVENT_COLUMNS = ("category", "status", "valid", "due_at", "closed_at", "postponements",
+                        "first_time", "reworks")
+"""The event columns the daily rollups' counts are computed from (besides ``reported_at``)."""
+
 _ROLLUP_DELTA = """
-INSERT INTO event_daily_counts AS c (day, {key}, category, status,
-                                     events, valid, due, closed_on_time)
+INSERT INTO event_daily_counts AS c (day, {key}, category, status, events, valid, due,
+                                     closed_on_time, closed_postponed, closed_first_time)
 SELECT gridlink_local_day(d.reported_at), {key}, d.category, d.status, sum(d.delta),
        sum(d.delta * gridlink_valid_flag(d.valid)),
        sum(d.delta * gridlink_day_due(d.reported_at, d.due_at, d.valid, d.status)),
-       sum(d.delta * gridlink_on_time(d.due_at, d.closed_at, d.valid, d.status))
-  FROM (SELECT reported_at, {was}, category, status, valid, due_at, closed_at, -1 AS delta
-          FROM {results} WHERE NOT same
+       sum(d.delta * gridlink_on_time(d.due_at, d.closed_at, d.valid, d.status)),
+       sum(d.delta * gridlink_closed_postponed(d.postponements, d.valid, d.status)),
+       sum(d.delta * gridlink_closed_first_time(d.first_time, d.reworks, d.valid, d.status))
+  FROM (SELECT reported_at, {was}, {event_columns}, -1 AS delta FROM {results} WHERE NOT same
         UNION ALL
-        SELECT reported_at, {key}, category, status, valid, due_at, closed_at, 1
-          FROM {results} WHERE NOT same) d
+        SELECT reported_at, {key}, {event_columns}, 1 FROM {results} WHERE NOT same) d
  GROUP BY 1, 2, 3, 4, 5, 6, 7
 HAVING sum(d.delta) <> 0 OR sum(d.delta * gridlink_valid_flag(d.valid)) <> 0
     OR sum(d.delta * gridlink_day_due(d.reported_at, d.due_at, d.valid, d.status)) <> 0
     OR sum(d.delta * gridlink_on_time(d.due_at, d.closed_at, d.valid, d.status)) <> 0
+    OR sum(d.delta * gridlink_closed_postponed(d.postponements, d.valid, d.status)) <> 0
+    OR sum(d.delta * gridlink_closed_first_time(d.first_time, d.reworks, d.valid,
+                                                d.status)) <> 0
  ORDER BY 1, 2, 3, 4, 5, 6, 7
 ON CONFLICT (day, {key}, category, status) DO UPDATE SET events = c.events + EXCLUDED.events,
    valid = c.valid + EXCLUDED.valid, due = c.due + EXCLUDED.due,
-   closed_on_time = c.closed_on_time + EXCLUDED.closed_on_time
+   closed_on_time = c.closed_on_time + EXCLUDED.closed_on_time,
+   closed_postponed = c.closed_postponed + EXCLUDED.closed_postponed,
+   closed_first_time = c.closed_first_time + EXCLUDED.closed_first_time
 """
 """The daily rollups' move for every changed row of a work table (generated names): -1 from
 the stored assignment's key (``was_*``; none stored: the "no grid" key), +1 to the new one;
-the per-event counts as the triggers of migration 0017 compute them; upserted in key order
+the per-event counts as the triggers of migrations 0017 and 0027 compute them (the derived
+monthly and per-area rollups follow by 0027's triggers on this table); upserted in key order
 (concurrent writers lock rollup rows in the same order)."""
 
 
@@ -140,6 +150,7 @@ def move_rollups(session: Session, results: str) -> None:
     session.execute(text("SELECT set_config('work_mem', :m, true)"), {"m": DELTA_WORK_MEM})
     session.execute(text(_ROLLUP_DELTA.format(
         key=", ".join(ROLLUP_KEY), results=results,
+        event_columns=", ".join(ROLLUP_EVENT_COLUMNS),
         was=", ".join(f"was_{c} AS {c}" for c in ROLLUP_KEY))))
     session.execute(text("SELECT set_config('work_mem', :m, true)"), {"m": before})
 
@@ -166,9 +177,9 @@ def write_staged(session: Session, stage: str, *, recheck_events: bool = True) -
     result = f"assign_{uuid.uuid4().hex[:12]}_result"
     where = f" WHERE {KEEP_REASSIGNED}" if recheck_events else ""
     was = ", ".join(f"a.{c} AS was_{c}" for c in ROLLUP_KEY)
+    events = ", ".join(f"e.{c}" for c in ROLLUP_EVENT_COLUMNS)
     session.execute(text(
-        f"CREATE UNLOGGED TABLE {result} AS SELECT x.*, e.reported_at, e.category,"  # noqa: S608
-        f" e.status, e.valid, e.due_at, e.closed_at, {was},"
+        f"CREATE UNLOGGED TABLE {result} AS SELECT x.*, e.reported_at, {events}, {was},"  # noqa: S608
         " a.event_id IS NOT NULL AS known,"
         f" a.event_id IS NOT NULL AND {unchanged_sql('a', 'x')} AS same"
         f" FROM {stage} x JOIN events e ON e.id = x.id"

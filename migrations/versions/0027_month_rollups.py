@@ -30,7 +30,7 @@ writer upserting daily deltas) keeps the derived ones, as long as it fills the d
 rollups' two new counts.
 
 Revision ID: 0027
-Revises: 0025
+Revises: 0026
 Create Date: 2026-12-06 16:00:00
 """
 
@@ -44,7 +44,7 @@ from types import ModuleType
 from alembic import op
 
 revision: str = '0027'
-down_revision: str | None = '0025'
+down_revision: str | None = '0026'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

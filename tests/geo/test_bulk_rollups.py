@@ -17,7 +17,9 @@ from geo import assign as assign_mod
 from geo.assign import assign_events
 from geo.events import apply_action
 from tests.conftest import auth
+from tests.geo.test_area_rollups import _assert_equal_to_daily
 from tests.geo.test_locate import G1, G2, build_small_city
+from tests.geo.test_month_stats import _assert_equal_to_stats
 
 START = datetime(2026, 10, 30, 15, 0, tzinfo=UTC)  # 2026-10-30 23:00 in Beijing
 SPOTS = [(113.3005, 40.0805), (113.3015, 40.0815), (113.303, 40.0815), (113.3035, 40.0812),
@@ -29,15 +31,21 @@ SELECT gridlink_local_day(e.reported_at) AS day, a.district_code, a.street_code,
        a.community_code, a.grid_code, e.category, e.status, count(*)::int AS events,
        sum(gridlink_valid_flag(e.valid))::int AS valid,
        sum(gridlink_day_due(e.reported_at, e.due_at, e.valid, e.status))::int AS due,
-       sum(gridlink_on_time(e.due_at, e.closed_at, e.valid, e.status))::int AS closed_on_time
+       sum(gridlink_on_time(e.due_at, e.closed_at, e.valid, e.status))::int AS closed_on_time,
+       sum(gridlink_closed_postponed(e.postponements, e.valid, e.status))::int
+           AS closed_postponed,
+       sum(gridlink_closed_first_time(e.first_time, e.reworks, e.valid, e.status))::int
+           AS closed_first_time
   FROM events e LEFT JOIN event_assignments a ON a.event_id = e.id
  GROUP BY {KEY} ORDER BY {KEY}"""
 """Migration 0017's recount of the rollups (joined on the id alone: a stale ``reported_at``
 in ``event_assignments`` must not hide an assignment from it)."""
 
 STORED = f"""
-SELECT {KEY}, events, valid, due, closed_on_time FROM event_daily_counts
- WHERE events <> 0 OR valid <> 0 OR due <> 0 OR closed_on_time <> 0 ORDER BY {KEY}"""
+SELECT {KEY}, events, valid, due, closed_on_time, closed_postponed, closed_first_time
+  FROM event_daily_counts
+ WHERE events <> 0 OR valid <> 0 OR due <> 0 OR closed_on_time <> 0 OR closed_postponed <> 0
+    OR closed_first_time <> 0 ORDER BY {KEY}"""
 
 
 def _rows(db: Session, sql: str) -> list[tuple[object, ...]]:
@@ -45,7 +53,12 @@ def _rows(db: Session, sql: str) -> list[tuple[object, ...]]:
 
 
 def _assert_rollups_exact(db: Session) -> None:
+    """The daily rollups equal a recount; the rollups derived from them (migration 0027:
+    monthly, per area) answer what the daily ones and ``/stats`` answer."""
     assert _rows(db, STORED) == _rows(db, RECOUNT)
+    for now in (datetime(2026, 10, 31, 12, tzinfo=UTC), datetime(2026, 11, 25, tzinfo=UTC)):
+        _assert_equal_to_stats(db, now)
+    _assert_equal_to_daily(db)
     stale = db.execute(text(
         "SELECT count(*) FROM event_assignments a LEFT JOIN events e ON e.id = a.event_id"
         " WHERE e.reported_at IS DISTINCT FROM a.reported_at")).scalar_one()
@@ -107,6 +120,18 @@ def test_bulk_runs_keep_rollups_equal_to_a_recount(
     apply_action(db, ids[1], "reject")
     _assert_rollups_exact(db)
     assert assign_events(db, "all").changed == 0
+    _assert_rollups_exact(db)
+
+    # a closed, postponed case moved by a bulk write carries its closed counts along
+    db.execute(text("UPDATE events SET postponements = 1, valid = true WHERE id = :e"),
+               {"e": ids[0]})
+    db.execute(text("UPDATE event_assignments SET grid_code = :g2, micro_grid_code = NULL"
+                    " WHERE event_id = :e"), {"g2": G2, "e": ids[0]})
+    closed = db.execute(text(
+        "SELECT sum(closed_postponed), sum(closed_first_time) FROM event_daily_counts"
+        " WHERE grid_code = :g2"), {"g2": G2}).one()
+    assert tuple(closed) == (1, 1)
+    assert assign_events(db, "all").changed == 1
     _assert_rollups_exact(db)
 
 
