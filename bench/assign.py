@@ -57,6 +57,7 @@ from bench.peers import duckdb_spatial, geopandas_oracle, sedona
 from geo import assign as assign_mod
 from geo import event_assignments
 from geo.assign import AssignSummary, assign_events
+from geo.rollups import GROUP_COLUMNS, RECOUNT_SQL, STORED_COUNTS, STORED_SQL
 from geo.settings import get_settings
 
 K = 3
@@ -109,20 +110,8 @@ def timed(run: Callable[[], Any]) -> tuple[Any, float, float]:
     return result, seconds, memory.peak_mb
 
 
-ROLLUP_KEY = "day, district_code, street_code, community_code, grid_code, category, status"
-COUNTED = """
-SELECT gridlink_local_day(e.reported_at) AS day, a.district_code, a.street_code,
-       a.community_code, a.grid_code, e.category, e.status, count(*)::int AS events,
-       sum(gridlink_valid_flag(e.valid))::int AS valid,
-       sum(gridlink_day_due(e.reported_at, e.due_at, e.valid, e.status))::int AS due,
-       sum(gridlink_on_time(e.due_at, e.closed_at, e.valid, e.status))::int AS closed_on_time
-  FROM events e LEFT JOIN event_assignments a ON a.event_id = e.id
-  {where}
- GROUP BY 1, 2, 3, 4, 5, 6, 7"""
-"""The daily rollups recounted from the events (migration 0017's recount)."""
-STORED_ROLLUPS = (f"SELECT {ROLLUP_KEY}, events, valid, due, closed_on_time"
-                  " FROM event_daily_counts WHERE events <> 0 OR valid <> 0 OR due <> 0"
-                  " OR closed_on_time <> 0")
+ROLLUP_COLUMNS = ", ".join(GROUP_COLUMNS + STORED_COUNTS)
+"""The daily rollups' key and counts, as :data:`geo.rollups.RECOUNT_SQL` selects them."""
 
 RECOUNT_DAYS = """
 CREATE TEMPORARY TABLE bench_days ON COMMIT DROP AS
@@ -131,8 +120,8 @@ SELECT day, day::timestamp AT TIME ZONE 'Asia/Shanghai' AS lo,
   FROM (SELECT DISTINCT gridlink_local_day(reported_at) AS day FROM {results}
          WHERE NOT same) d;
 DELETE FROM event_daily_counts c USING bench_days d WHERE c.day = d.day;
-INSERT INTO event_daily_counts (""" + ROLLUP_KEY + """, events, valid, due, closed_on_time)
-""" + COUNTED.replace("{where}", "JOIN bench_days d ON e.reported_at >= d.lo"
+INSERT INTO event_daily_counts (""" + ROLLUP_COLUMNS + """)
+""" + RECOUNT_SQL.replace("{where}", "JOIN bench_days d ON e.reported_at >= d.lo"
                                    " AND e.reported_at < d.hi")
 """Path (b): the days the run touched deleted from the rollups and recounted."""
 
@@ -165,17 +154,17 @@ def never_assigned(engine: Engine) -> None:
     key, as before a first assignment."""
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE event_assignments, event_daily_counts"))
-        conn.execute(text(f"INSERT INTO event_daily_counts ({ROLLUP_KEY}, events, valid, due,"
-                          " closed_on_time) " + COUNTED.format(where="")))
+        conn.execute(text(f"INSERT INTO event_daily_counts ({ROLLUP_COLUMNS}) "
+                          + RECOUNT_SQL.format(where="")))
 
 
 def rollups_differing(engine: Engine) -> int:
     """Rollup rows that differ from a recount of the events (0: exact)."""
-    recount = COUNTED.format(where="")
+    recount = RECOUNT_SQL.format(where="")
     with engine.connect() as conn:
         return int(conn.execute(text(
-            f"SELECT count(*) FROM (({STORED_ROLLUPS} EXCEPT {recount})"
-            f" UNION ALL ({recount} EXCEPT {STORED_ROLLUPS})) x")).scalar_one())
+            f"SELECT count(*) FROM (({STORED_SQL} EXCEPT {recount})"
+            f" UNION ALL ({recount} EXCEPT {STORED_SQL})) x")).scalar_one())
 
 
 def time_gridlink(engine: Engine, k: int = K, *, fresh: bool = True, in_memory: bool = True,

@@ -38,6 +38,32 @@ GROUP_COLUMNS = ("day", "district_code", "street_code", "community_code", "grid_
 AREA_CLAUSE = ("grid_code LIKE :prefix AND :area IN (district_code, street_code,"
                " community_code, grid_code)")
 
+STORED_COUNTS = ("events", "valid", "due", "closed_on_time", "closed_postponed",
+                 "closed_first_time")
+"""The counts each key of ``event_daily_counts`` holds (migrations 0007, 0017, 0027)."""
+
+RECOUNT_SQL = """
+SELECT gridlink_local_day(e.reported_at) AS day, a.district_code, a.street_code,
+       a.community_code, a.grid_code, e.category, e.status, count(*)::int AS events,
+       sum(gridlink_valid_flag(e.valid))::int AS valid,
+       sum(gridlink_day_due(e.reported_at, e.due_at, e.valid, e.status))::int AS due,
+       sum(gridlink_on_time(e.due_at, e.closed_at, e.valid, e.status))::int AS closed_on_time,
+       sum(gridlink_closed_postponed(e.postponements, e.valid, e.status))::int
+           AS closed_postponed,
+       sum(gridlink_closed_first_time(e.first_time, e.reworks, e.valid, e.status))::int
+           AS closed_first_time
+  FROM events e LEFT JOIN event_assignments a ON a.event_id = e.id
+  {where}
+ GROUP BY 1, 2, 3, 4, 5, 6, 7"""
+"""The daily rollups counted afresh from the events, in the columns of ``GROUP_COLUMNS`` +
+:data:`STORED_COUNTS` (``{where}``: a constant join/filter or empty). Joined on the event id
+alone, so a stale ``reported_at`` in ``event_assignments`` cannot hide an assignment. What
+tests and benchmarks compare the stored rollups with."""
+
+STORED_SQL = (f"SELECT {', '.join(GROUP_COLUMNS + STORED_COUNTS)} FROM event_daily_counts"  # noqa: S608
+              f" WHERE {' OR '.join(c + ' <> 0' for c in STORED_COUNTS)}")
+"""The stored daily rollups with any non-zero count, in :data:`RECOUNT_SQL`'s columns."""
+
 
 def local_day(at: datetime) -> date:
     """The China Standard Time calendar day of ``at`` (a timezone-aware instant)."""

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from geo import assign as assign_mod
 from geo.assign import assign_events
 from geo.events import apply_action
+from geo.rollups import RECOUNT_SQL, STORED_SQL
 from tests.conftest import auth
 from tests.geo.test_area_rollups import _assert_equal_to_daily
 from tests.geo.test_locate import G1, G2, build_small_city
@@ -24,28 +25,8 @@ from tests.geo.test_month_stats import _assert_equal_to_stats
 START = datetime(2026, 10, 30, 15, 0, tzinfo=UTC)  # 2026-10-30 23:00 in Beijing
 SPOTS = [(113.3005, 40.0805), (113.3015, 40.0815), (113.303, 40.0815), (113.3035, 40.0812),
          (113.5, 40.5), (113.30421, 40.0812)]  # G1, G1, G2, G2, far outside, just outside
-KEY = "day, district_code, street_code, community_code, grid_code, category, status"
-
-RECOUNT = f"""
-SELECT gridlink_local_day(e.reported_at) AS day, a.district_code, a.street_code,
-       a.community_code, a.grid_code, e.category, e.status, count(*)::int AS events,
-       sum(gridlink_valid_flag(e.valid))::int AS valid,
-       sum(gridlink_day_due(e.reported_at, e.due_at, e.valid, e.status))::int AS due,
-       sum(gridlink_on_time(e.due_at, e.closed_at, e.valid, e.status))::int AS closed_on_time,
-       sum(gridlink_closed_postponed(e.postponements, e.valid, e.status))::int
-           AS closed_postponed,
-       sum(gridlink_closed_first_time(e.first_time, e.reworks, e.valid, e.status))::int
-           AS closed_first_time
-  FROM events e LEFT JOIN event_assignments a ON a.event_id = e.id
- GROUP BY {KEY} ORDER BY {KEY}"""
-"""Migration 0017's recount of the rollups (joined on the id alone: a stale ``reported_at``
-in ``event_assignments`` must not hide an assignment from it)."""
-
-STORED = f"""
-SELECT {KEY}, events, valid, due, closed_on_time, closed_postponed, closed_first_time
-  FROM event_daily_counts
- WHERE events <> 0 OR valid <> 0 OR due <> 0 OR closed_on_time <> 0 OR closed_postponed <> 0
-    OR closed_first_time <> 0 ORDER BY {KEY}"""
+RECOUNT = RECOUNT_SQL.format(where="") + " ORDER BY 1, 2, 3, 4, 5, 6, 7"
+STORED = STORED_SQL + " ORDER BY 1, 2, 3, 4, 5, 6, 7"
 
 
 def _rows(db: Session, sql: str) -> list[tuple[object, ...]]:
