@@ -33,7 +33,7 @@ from geo.exporter import ExportFilter, feature_sql
 from geo.ogc.collections import get_collection
 
 FEED_LAYERS = ("areas", "grids", "micro_grids", "buildings", "sites", "cameras", "workers",
-               "events")
+               "roads", "entrances", "events")
 MAX_CHANGES = 10_000
 _LATEST = """
 WITH latest AS (

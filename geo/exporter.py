@@ -1,6 +1,6 @@
 """Export layers: streamed RFC 7946 GeoJSON, and GeoPackage/CSV files via pyogrio.
 
-GeoJSON is composed by PostGIS row by row (``ST_AsGeoJSON(ST_ForcePolygonCCW(geom), 7)``:
+GeoJSON is composed by PostGIS row by row (``ST_AsGeoJSON(geom, 7)``, polygons forced to
 counter-clockwise exteriors, 7 decimals, lon/lat WGS 84) and read through a server-side
 cursor in batches, so memory stays flat however large the layer. Each feature carries the
 layer key as its top-level ``id`` and the layer fields (docs/catalog.md) as properties; the
@@ -21,7 +21,7 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.catalog import Layer, get_layer
+from geo.catalog import LINES, POINT, Layer, get_layer
 from geo.errors import ValidationFailed
 from geo.roles import EVENT_IN_AREA, key_area_params
 
@@ -128,10 +128,19 @@ def _property_sql(layer: Layer) -> str:
     return f"json_build_object({pairs})"
 
 
+def geojson_geometry(layer: Layer) -> str:
+    """The SQL of ``t.geom`` as RFC 7946 wants it: polygons with counter-clockwise exterior
+    rings. Only polygons: PostGIS 3.3's ``ST_ForcePolygonCCW`` also reverses a LineString
+    (a road would come out drawn backwards), so line and point layers are left as stored."""
+    if layer.geometry is not None and layer.geometry <= LINES | POINT:
+        return "t.geom"
+    return "CASE WHEN ST_Dimension(t.geom) = 2 THEN ST_ForcePolygonCCW(t.geom) ELSE t.geom END"
+
+
 def feature_sql(layer: Layer, flt: ExportFilter) -> tuple[str, dict[str, Any]]:
     """SELECT one GeoJSON Feature text per row, ordered by key."""
     where, params = _where(layer, flt)
-    geometry = ("ST_AsGeoJSON(ST_ForcePolygonCCW(t.geom), 7)::json"
+    geometry = (f"ST_AsGeoJSON({geojson_geometry(layer)}, 7)::json"
                 if layer.geometry is not None else "NULL::json")
     sql = (f"SELECT json_build_object('type', 'Feature', 'id', t.{layer.key}, "  # noqa: S608
            f"'geometry', {geometry}, 'properties', {_property_sql(layer)})::text "

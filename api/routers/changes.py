@@ -27,7 +27,8 @@ def changes_router() -> APIRouter:
     def changes(
         session: ReadSessionDep, caller: Reader,
         layer: str = Query(description="areas, grids, micro_grids, buildings, sites, cameras, "
-                           "workers or events (events: callers with a key only)"),
+                           "workers, roads, entrances or events (events: callers with a key "
+                           "only)"),
         since: str = Query("0", pattern=r"^(\d{1,20}|[0-9:;,-]{1,4000})$",
                            description="the `next` cursor of the last answer (0: every "
                            "feature); an integer, for events a text"),

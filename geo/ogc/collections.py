@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Table, and_, true
 
 from geo.catalog import LAYERS, FieldType
 from geo.errors import NotFound
-from geo.models import AdminArea, Building, Camera, Event, Grid, Site
+from geo.models import AdminArea, Building, Camera, Entrance, Event, Grid, Road, Site
 
 ALL_READERS = None
 """``Collection.roles`` for a collection anyone who may read at all may read (public read
@@ -96,6 +96,13 @@ COLLECTIONS: dict[str, Collection] = {c.id: c for c in (
     Collection("buildings", "Buildings (建筑)", "Building footprints with households.",
                Building.__table__, "code", "buildings",  # type: ignore[arg-type]
                lambda t: true(), extra=_IN_GRID),
+    Collection("roads", "Roads and paths (道路)", "Roads and paths (主干道, 支路, 步行道...) "
+               "that camera coverage measures in length.",
+               Road.__table__, "code", "roads",  # type: ignore[arg-type]
+               lambda t: true()),
+    Collection("entrances", "Entrances (出入口)", "Gates of sites (校门, 小区门...), with the "
+               "site they belong to.", Entrance.__table__, "code",  # type: ignore[arg-type]
+               "entrances", lambda t: true()),
     Collection("events", "Events (事件)", "Reported events and their case status; only for "
                "callers with an API key (never public reads).",
                Event.__table__, "id", "events",  # type: ignore[arg-type]

@@ -7,6 +7,9 @@ outdoor area (issue #16), and the source of road-intersection placement candidat
   Point, GiST-indexed, with an index on ``site_code``. ``site_code`` is no foreign key (sites
   are re-imported; the importer checks that the site exists).
 
+Both layers are in the change feed (``GET /changes?layer=roads|entrances``): 0010's
+``layer_changes_watch`` puts its triggers on them.
+
 Revision ID: 0029
 Revises: 0028
 Create Date: 2026-12-06 16:00:00
@@ -44,7 +47,10 @@ CREATE INDEX ix_entrances_site_code ON entrances (site_code);
 
 def upgrade() -> None:
     op.execute(UPGRADE)
+    op.execute("SELECT layer_changes_watch('roads', 'roads', '{}')")
+    op.execute("SELECT layer_changes_watch('entrances', 'entrances', '{}')")
 
 
 def downgrade() -> None:
-    op.execute("DROP TABLE IF EXISTS entrances; DROP TABLE IF EXISTS roads;")
+    op.execute("DROP TABLE IF EXISTS entrances; DROP TABLE IF EXISTS roads;"
+               " DELETE FROM layer_changes WHERE layer IN ('roads', 'entrances');")

@@ -129,10 +129,34 @@ def test_replaying_the_feed_gives_the_exported_layer(feed_live: Live, tmp_path: 
                                                "next": after, "more": False, "changes": []}
 
 
+def test_roads_are_in_the_feed(feed_live: Live) -> None:
+    """Roads imported over HTTP, then re-imported with one width changed, come back from
+    ``/changes?layer=roads`` as upserts, each with its feature drawn in its own direction."""
+    def roads(width: float) -> bytes:
+        return json.dumps({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"code": code, "kind": "支路", "width_m": w},
+             "geometry": {"type": "LineString", "coordinates": [[113.3, lat], [113.31, lat]]}}
+            for code, lat, w in (("R1", 40.081, 8.0), ("R2", 40.082, width))]}).encode()
+
+    start = _call(feed_live, "GET", "/changes", "viewer", params={"layer": "roads"})["next"]
+    _call(feed_live, "POST", "/import/roads", files={"file": ("r.geojson", roads(6.0))})
+    page = _call(feed_live, "GET", "/changes", "viewer",
+                 params={"layer": "roads", "since": start})
+    assert [(c["id"], c["op"]) for c in page["changes"]] == [("R1", "upsert"), ("R2", "upsert")]
+    assert page["changes"][1]["feature"]["geometry"]["coordinates"] == [
+        [[113.3, 40.082], [113.31, 40.082]]]
+    _call(feed_live, "POST", "/import/roads", files={"file": ("r.geojson", roads(12.0))})
+    again = _call(feed_live, "GET", "/changes", "viewer",
+                  params={"layer": "roads", "since": page["next"]})
+    # an import upserts every row of its file: R1 comes again, unchanged
+    assert [(c["id"], c["feature"]["properties"]["width_m"]) for c in again["changes"]] == [
+        ("R1", 8.0), ("R2", 12.0)]
+
+
 def test_feed_errors_name_the_field(feed_live: Live) -> None:
     for params, status, field in (({"layer": "events", "since": "5"}, 422, "since"),
                                   ({"layer": "grids", "since": "1:2:"}, 422, "since"),
-                                  ({"layer": "roads"}, 404, "layer"),
+                                  ({"layer": "rivers"}, 404, "layer"),
                                   ({"layer": "grids", "since": -1}, 422, "since")):
         response = httpx.get(f"{feed_live.url}/changes", params=params,
                              headers=feed_live.headers("viewer"))

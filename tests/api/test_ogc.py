@@ -81,7 +81,7 @@ def test_collections_list_what_the_role_may_read(client: TestClient, keys: dict[
     body = _get(client, keys, "/collections").json()
     assert [c["id"] for c in body["collections"]] == [
         "districts", "streets", "communities", "grids", "micro-grids", "dedicated-grids",
-        "cameras", "sites", "buildings", "events"]
+        "cameras", "sites", "buildings", "roads", "entrances", "events"]
     grids = body["collections"][3]
     assert grids["crs"] == [CRS84, EPSG.format(4326), EPSG.format(4490), EPSG.format(4547)]
     assert grids["storageCrs"] == CRS84

@@ -76,7 +76,7 @@ def test_ogrinfo_lists_every_collection(ogc_live: Live) -> None:
     listed = _gdal(ogc_live, "ogrinfo", "-ro", "-q", f"OAPIF:{ogc_live.url}/ogc").stdout
     assert [line.split(" ")[1] for line in listed.splitlines() if ": " in line] == [
         "districts", "streets", "communities", "grids", "micro-grids", "dedicated-grids",
-        "cameras", "sites", "buildings", "events"]
+        "cameras", "sites", "buildings", "roads", "entrances", "events"]
 
 
 def test_ogr2ogr_pages_through_every_grid(ogc_live: Live) -> None:
