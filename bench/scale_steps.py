@@ -71,6 +71,9 @@ def stored_points(dsn: str, n: int) -> list[tuple[float, float]]:
         share = min(100.0, 200.0 * n / max(1, total[0] if total else 1))
         rows = conn.execute("SELECT ST_X(geom), ST_Y(geom) FROM events TABLESAMPLE"
                             " BERNOULLI (%s) REPEATABLE (42) LIMIT %s", (share, n)).fetchall()
+        if not rows:  # a tiny table's sample can come out empty
+            rows = conn.execute("SELECT ST_X(geom), ST_Y(geom) FROM events ORDER BY id"
+                                " LIMIT %s", (n,)).fetchall()
     if not rows:
         raise SystemExit("the database has no events: load it first (bench/scale.py)")
     return [(float(x), float(y)) for x, y in rows]
