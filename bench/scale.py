@@ -52,7 +52,7 @@ from bench.assign_city import (  # noqa: E402
 )
 from bench.common import indexes_deferred, scratch_database  # noqa: E402
 from bench.scale_report import write_report  # noqa: E402
-from bench.scale_steps import AS_OF, STEPS, locate, plans, stats  # noqa: E402
+from bench.scale_steps import AS_OF, PERIODS, STEPS, locate, plans, stats  # noqa: E402
 from cli.cluster import test_server_url  # noqa: E402
 from data.city import City  # noqa: E402
 from data.demo import city_without_events, stream_city  # noqa: E402
@@ -248,9 +248,10 @@ def run_size(server_url: str, grids: int, events: int, steps: list[str],
     for step in steps:
         print(f"[{key}] {step} ...", flush=True)
         run = {"locate": partial(locate, calls=options.calls),
-               "stats": partial(stats, runs=options.stats_runs)}.get(step, STEPS[step])
+               "stats": partial(stats, runs=options.stats_runs, periods=options.periods)
+               }.get(step, STEPS[step])
         figures = measured(url, run)
-        merged(path, key, {step: figures})
+        merged(path, key, {step: figures}, keep=step == "stats")  # a period run alone
         print(f"[{key}] {step}: {_short(figures)}", flush=True)
     merged(path, key, {"sizes": sizes_of(url), "machine": machine()})
     if not options.no_explain:
@@ -261,11 +262,14 @@ def _short(figures: dict[str, Any]) -> str:
     return json.dumps(figures, default=str)[:400]
 
 
-def merged(path: Path, key: str, figures: dict[str, Any]) -> None:
+def merged(path: Path, key: str, figures: dict[str, Any], keep: bool = False) -> None:
     """Merge ``figures`` into size ``key`` of the results file (what other runs measured is
-    kept) and write it back whole (a new file renamed over the old one)."""
+    kept; with ``keep``, also the entries of each step not measured again, e.g. /stats of a
+    year when only the month ran) and write it back whole (a new file renamed over)."""
     results = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    results.setdefault("sizes", {}).setdefault(key, {}).update(figures)
+    entry = results.setdefault("sizes", {}).setdefault(key, {})
+    for name, value in figures.items():
+        entry[name] = {**entry.get(name, {}), **value} if keep else value
     staged = path.with_suffix(".json.partial")
     staged.write_text(json.dumps(results, indent=1, sort_keys=True, default=str) + "\n",
                       encoding="utf-8")
@@ -285,6 +289,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--calls", type=int, default=2000, help="/locate calls per mode")
     parser.add_argument("--stats-runs", type=int, default=3,
                         help="timed /stats calls per period after the warm-up (1 at 10^7)")
+    parser.add_argument("--periods", default=",".join(PERIODS),
+                        type=lambda v: tuple(p for p in v.split(",") if p in PERIODS),
+                        help="/stats periods, comma-separated, of month,year")
     parser.add_argument("--report", action="store_true",
                         help="only draw the table and chart from the results file")
     parser.add_argument("--out", type=Path, default=ROOT / "bench",
