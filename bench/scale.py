@@ -214,8 +214,10 @@ def measured(url: str, step: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
 def sizes_of(url: str) -> dict[str, Any]:
     """Table and index sizes (bytes) against the cache and sort memory of the server."""
     with psycopg.connect(libpq_url(url)) as conn:
-        tables: dict[str, int] = dict(conn.execute(
-            "SELECT relname, pg_total_relation_size(oid) FROM pg_class WHERE relname IN"
+        tables: dict[str, int] = dict(conn.execute(  # a partitioned table: its partitions'
+            "SELECT relname, coalesce((SELECT sum(pg_total_relation_size(t.relid))"
+            " FROM pg_partition_tree(oid) t)::bigint, pg_total_relation_size(oid))"
+            " FROM pg_class WHERE relname IN"
             " ('events', 'event_assignments', 'grids', 'cameras', 'buildings')").fetchall())
         settings: dict[str, str] = dict(conn.execute(
             "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name IN"
