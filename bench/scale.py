@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="skip the EXPLAIN ANALYZE plans of /stats and /locate")
     parser.add_argument("--calls", type=int, default=2000, help="/locate calls per mode")
     parser.add_argument("--stats-runs", type=int, default=3,
-                        help="timed /stats calls per period after the warm-up (1 at 10^7)")
+                        help="timed /stats calls per period after the warm-up (0: cold only)")
     parser.add_argument("--periods", default=",".join(PERIODS),
                         type=lambda v: tuple(p for p in v.split(",") if p in PERIODS),
                         help="/stats periods, comma-separated, of month,year")
