@@ -253,6 +253,8 @@ def run_size(server_url: str, grids: int, events: int, steps: list[str],
                "stats": partial(stats, runs=options.stats_runs, periods=options.periods)
                }.get(step, STEPS[step])
         figures = measured(url, run)
+        if step == "assign" and figures["mode"] == "rerun":  # not a first write: apart
+            step = "assign_rerun"
         merged(path, key, {step: figures}, keep=step == "stats")  # a period run alone
         print(f"[{key}] {step}: {_short(figures)}", flush=True)
     merged(path, key, {"sizes": sizes_of(url), "machine": machine()})

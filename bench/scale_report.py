@@ -132,7 +132,8 @@ PANELS: tuple[tuple[str, str, str, tuple[Curve, ...]], ...] = (
     ("validation of the district", "grids", "s", (
         ("validate_area", GRIDS, ("validate", "seconds")),)),
     ("bulk assignment, persisted", "events", "s", (
-        ("assign_events + commit", EVENTS, ("assign", "seconds")),)),
+        ("assign_events + commit, first write", EVENTS, ("assign", "seconds")),
+        ("re-run (nothing to write)", EVENTS, ("assign_rerun", "seconds")))),
     ("/stats?level=grid", "events", "s", (
         ("one month", EVENTS, ("stats", "month", "best_s")),
         ("one year", EVENTS, ("stats", "year", "best_s")))),
