@@ -23,10 +23,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import platform
+import resource
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -35,21 +39,38 @@ import pandas as pd
 import psycopg
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.assign_city import load_city  # noqa: E402
-from bench.common import scratch_database  # noqa: E402
+from bench.assign_city import (  # noqa: E402
+    LOADED_TABLES,
+    copy_events,
+    load_layers,
+    vacuum_analyze,
+)
+from bench.common import indexes_deferred, scratch_database  # noqa: E402
 from bench.scale_report import write_report  # noqa: E402
-from bench.scale_steps import AS_OF, STEPS, locate, plans  # noqa: E402
+from bench.scale_steps import AS_OF, PERIODS, STEPS, locate, plans, stats  # noqa: E402
 from cli.cluster import test_server_url  # noqa: E402
-from data.demo import generate_city  # noqa: E402
-from data.scale import COMMUNITIES_PER_STREET, GRIDS_PER_COMMUNITY  # noqa: E402
+from data.city import City  # noqa: E402
+from data.demo import city_without_events, stream_city  # noqa: E402
+from data.scale import (  # noqa: E402
+    COMMUNITIES_PER_STREET,
+    GRIDS_PER_COMMUNITY,
+    CityScale,
+    city_scale,
+)
 from geo.db import libpq_url  # noqa: E402
+from geo.event_partitions import ensure_partitions  # noqa: E402
 from geo.schema import upgrade  # noqa: E402
+from geo.settings import get_settings  # noqa: E402
 
 DEFAULT_SIZES = "1000x100000,10000x1000000"
+EVENT_BATCH = 1_000_000
+"""Events generated and copied at a time (bench/scale.py's memory: the city plus one batch,
+~1 GB of frames at 10^6)."""
 MAX_STREETS = 599
 """The demo's 3-digit street codes (data/scale.py): larger cities get more communities per
 street instead."""
@@ -72,30 +93,77 @@ def database_name(prefix: str, grids: int, events: int) -> str:
     return f"{prefix}_{grids}_{events}"
 
 
-def year_of_events(city: dict[str, Any]) -> None:
+def year_of_events(events: pd.DataFrame) -> None:
     """Stretch the demo's six months of events to the 12 months before AS_OF (in place), so
     one month holds ~1/12 of them and one year all of them."""
-    reported = pd.to_datetime(city["events"]["reported_at"], utc=True)
+    reported = pd.to_datetime(events["reported_at"], utc=True)
     end = pd.Timestamp(AS_OF)
-    city["events"]["reported_at"] = end - (end - reported) * 2
+    events["reported_at"] = end - (end - reported) * 2
 
 
 def build(server_url: str, name: str, grids: int, events: int) -> dict[str, Any]:
-    """(Re)create database ``name`` and load the city with COPY; figures of the load."""
+    """(Re)create database ``name`` and load the city with COPY, its events streamed in
+    batches of :data:`EVENT_BATCH` (generated and copied one at a time, so memory is the
+    city's plus one batch), the secondary indexes built once after the rows; figures of
+    the load (seconds per phase, peak RSS of this process in MiB)."""
     start = time.perf_counter()
     communities = max(1, round(grids / GRIDS_PER_COMMUNITY))
     streets = min(MAX_STREETS, max(1, round(communities / COMMUNITIES_PER_STREET)))
-    city = generate_city(seed=42, grids=grids, events=events, streets=streets,
-                         as_of=AS_OF.date())
-    year_of_events(city)
-    generated = time.perf_counter() - start
-    url = scratch_database(server_url, name)
+    scale = city_scale(42, grids, None, events, streets, None, AS_OF.date())
+    layers, batches = stream_city(scale, batch=EVENT_BATCH, layers=kept_city(scale))
+    figures: dict[str, Any] = {"generate_s": time.perf_counter() - start, "copy_s": 0.0,
+                               "batch": EVENT_BATCH,
+                               "rows": {layer: len(frame) for layer, frame in layers.items()}}
+    engine = create_engine(scratch_database(server_url, name))
+    with Session(engine) as session, session.begin():  # the year's months, not the default
+        ensure_partitions(session, ahead=12, today=(AS_OF - timedelta(days=365)).date())
+    with indexes_deferred(engine, LOADED_TABLES):
+        start = time.perf_counter()
+        load_layers(engine, layers)
+        figures["copy_s"] += time.perf_counter() - start
+        del layers
+        start = time.perf_counter()
+        for batch in batches:
+            year_of_events(batch)
+            figures["generate_s"] += time.perf_counter() - start
+            start = time.perf_counter()
+            copy_events(engine, batch)
+            figures["copy_s"] += time.perf_counter() - start
+            figures["rows"]["events"] += len(batch)
+            print(f"  events {figures['rows']['events']:,} of {events:,}: {_short(figures)}",
+                  flush=True)
+            start = time.perf_counter()
+        start = time.perf_counter()
+    figures["index_s"] = time.perf_counter() - start
     start = time.perf_counter()
-    engine = create_engine(url)
-    load_city(engine, city)
+    vacuum_analyze(engine)
     engine.dispose()
-    return {"generate_s": generated, "copy_s": time.perf_counter() - start,
-            "rows": {layer: len(frame) for layer, frame in city.items()}}
+    return {**figures, "vacuum_s": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb()}
+
+
+def kept_city(scale: CityScale) -> tuple[City, dict[str, Any]]:
+    """The city of ``scale`` without events, built once per seed and size and kept as a
+    pickle under ``<GRIDLINK_HOME>/bench-cities/`` (the 10^5-grid city takes minutes of
+    CPU; the events are always drawn anew). The pickle is this machine's own scratch."""
+    plain = replace(scale, events=0)
+    path = get_settings().home / "bench-cities" / f"{plain.key}.pickle"
+    if path.is_file():
+        with path.open("rb") as file:
+            kept, city, layers = pickle.load(file)  # written below, on this machine
+        if kept == plain:
+            return city, layers
+    city, layers = city_without_events(plain)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_suffix(".partial")
+    with staged.open("wb") as file:
+        pickle.dump((plain, city, layers), file, protocol=5)
+    staged.replace(path)
+    return city, layers
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def existing(server_url: str, name: str, events: int) -> str | None:
@@ -146,8 +214,10 @@ def measured(url: str, step: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
 def sizes_of(url: str) -> dict[str, Any]:
     """Table and index sizes (bytes) against the cache and sort memory of the server."""
     with psycopg.connect(libpq_url(url)) as conn:
-        tables: dict[str, int] = dict(conn.execute(
-            "SELECT relname, pg_total_relation_size(oid) FROM pg_class WHERE relname IN"
+        tables: dict[str, int] = dict(conn.execute(  # a partitioned table: its partitions'
+            "SELECT relname, coalesce((SELECT sum(pg_total_relation_size(t.relid))"
+            " FROM pg_partition_tree(oid) t)::bigint, pg_total_relation_size(oid))"
+            " FROM pg_class WHERE relname IN"
             " ('events', 'event_assignments', 'grids', 'cameras', 'buildings')").fetchall())
         settings: dict[str, str] = dict(conn.execute(
             "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name IN"
@@ -179,9 +249,13 @@ def run_size(server_url: str, grids: int, events: int, steps: list[str],
             STEPS["assign"](url)
     for step in steps:
         print(f"[{key}] {step} ...", flush=True)
-        run = partial(locate, calls=options.calls) if step == "locate" else STEPS[step]
+        run = {"locate": partial(locate, calls=options.calls),
+               "stats": partial(stats, runs=options.stats_runs, periods=options.periods)
+               }.get(step, STEPS[step])
         figures = measured(url, run)
-        merged(path, key, {step: figures})
+        if step == "assign" and figures["mode"] == "rerun":  # not a first write: apart
+            step = "assign_rerun"
+        merged(path, key, {step: figures}, keep=step == "stats")  # a period run alone
         print(f"[{key}] {step}: {_short(figures)}", flush=True)
     merged(path, key, {"sizes": sizes_of(url), "machine": machine()})
     if not options.no_explain:
@@ -192,11 +266,14 @@ def _short(figures: dict[str, Any]) -> str:
     return json.dumps(figures, default=str)[:400]
 
 
-def merged(path: Path, key: str, figures: dict[str, Any]) -> None:
+def merged(path: Path, key: str, figures: dict[str, Any], keep: bool = False) -> None:
     """Merge ``figures`` into size ``key`` of the results file (what other runs measured is
-    kept) and write it back whole (a new file renamed over the old one)."""
+    kept; with ``keep``, also the entries of each step not measured again, e.g. /stats of a
+    year when only the month ran) and write it back whole (a new file renamed over)."""
     results = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    results.setdefault("sizes", {}).setdefault(key, {}).update(figures)
+    entry = results.setdefault("sizes", {}).setdefault(key, {})
+    for name, value in figures.items():
+        entry[name] = {**entry.get(name, {}), **value} if keep else value
     staged = path.with_suffix(".json.partial")
     staged.write_text(json.dumps(results, indent=1, sort_keys=True, default=str) + "\n",
                       encoding="utf-8")
@@ -214,6 +291,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-explain", action="store_true",
                         help="skip the EXPLAIN ANALYZE plans of /stats and /locate")
     parser.add_argument("--calls", type=int, default=2000, help="/locate calls per mode")
+    parser.add_argument("--stats-runs", type=int, default=3,
+                        help="timed /stats calls per period after the warm-up (0: cold only)")
+    parser.add_argument("--periods", default=",".join(PERIODS),
+                        type=lambda v: tuple(p for p in v.split(",") if p in PERIODS),
+                        help="/stats periods, comma-separated, of month,year")
     parser.add_argument("--report", action="store_true",
                         help="only draw the table and chart from the results file")
     parser.add_argument("--out", type=Path, default=ROOT / "bench",

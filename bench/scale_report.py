@@ -70,8 +70,10 @@ COLUMNS: tuple[tuple[str, Callable[[Entry], Any]], ...] = (
     ("export grids GeoJSON / GPKG rows/s",
      lambda e: f"{e['export']['grids_geojson']['rows_per_s']:,.0f} / "
                f"{e['export']['grids_gpkg']['rows_per_s']:,.0f}"),
-    ("load: generate + COPY s", lambda e: f"{e['load']['generate_s']:.0f} + "
-                                          f"{e['load']['copy_s']:.0f}"),
+    ("load: generate + COPY (+ indexes and VACUUM, batched loads) s",
+     lambda e: f"{e['load']['generate_s']:.0f} + {e['load']['copy_s']:.0f}" + (
+         f" + {e['load']['index_s'] + e['load']['vacuum_s']:.0f}"
+         if "index_s" in e["load"] else "")),
 )
 """Table columns: header and the cell of one size's entry ("–" when a step is missing)."""
 
@@ -130,7 +132,8 @@ PANELS: tuple[tuple[str, str, str, tuple[Curve, ...]], ...] = (
     ("validation of the district", "grids", "s", (
         ("validate_area", GRIDS, ("validate", "seconds")),)),
     ("bulk assignment, persisted", "events", "s", (
-        ("assign_events + commit", EVENTS, ("assign", "seconds")),)),
+        ("assign_events + commit, first write", EVENTS, ("assign", "seconds")),
+        ("re-run (nothing to write)", EVENTS, ("assign_rerun", "seconds")))),
     ("/stats?level=grid", "events", "s", (
         ("one month", EVENTS, ("stats", "month", "best_s")),
         ("one year", EVENTS, ("stats", "year", "best_s")))),

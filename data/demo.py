@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
-from dataclasses import asdict
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -31,7 +31,7 @@ import shapely
 from sqlalchemy.orm import Session
 
 from data.city import City, build_city
-from data.demo_frames import city_frames
+from data.demo_frames import city_frames, event_batches
 from data.scale import CityScale, city_scale
 
 LOAD_ORDER = ("areas", "grids", "micro_grids", "buildings", "sites", "workers", "cameras",
@@ -57,6 +57,28 @@ def generate_city(seed: int = 42, grids: int | None = None, cameras: int | None 
     """
     scale = city_scale(seed, grids, cameras, events, streets, communities, as_of)
     return frames_for(scale)
+
+
+def stream_city(scale: CityScale, *, batch: int = 1_000_000,
+                layers: tuple[City, dict[str, Frame]] | None = None
+                ) -> tuple[dict[str, Frame], Iterator[gpd.GeoDataFrame]]:
+    """The demo city with its events streamed: (every layer but events, which is empty;
+    the ``scale.events`` events in frames of at most ``batch``, generated one at a time).
+
+    For cities whose events do not fit in memory at once (10^7 events would take ~10 GB as
+    one frame). The layers are :func:`generate_city`'s; the events are drawn per batch
+    (:func:`data.demo_frames.event_batches`), deterministic for a seed and batch size.
+    ``layers``: the result of :func:`city_without_events` for ``scale``, if already built.
+    """
+    city, frames = layers or city_without_events(scale)
+    return frames, event_batches(city, scale, batch)
+
+
+def city_without_events(scale: CityScale) -> tuple[City, dict[str, Frame]]:
+    """The projected city of ``scale`` and its layers with no events (the costly part of a
+    large city: 10^5 grids take minutes), e.g. to keep for several event counts."""
+    city: City = build_city(scale)
+    return city, city_frames(city, replace(scale, events=0))
 
 
 def frames_for(scale: CityScale) -> dict[str, Frame]:

@@ -51,6 +51,14 @@ def test_the_smallest_size_gives_results_table_and_chart(server_dsn: str,
     entry = json.loads((tmp_path / "scale_results.json").read_text())["sizes"]["60x500"]
     rows = entry["load"]["rows"]
     assert (entry["grids"], entry["events"], rows["events"]) == (60, 500, 500)
+    assert entry["load"]["batch"] == 1_000_000 and entry["load"]["peak_rss_mb"] > 0
+    with psycopg.connect(server_dsn.rsplit("/", 1)[0] + f"/{DATABASE}") as conn:
+        indexes = conn.execute(  # built again after the load, on every partition too
+            "SELECT count(*), count(*) FILTER (WHERE i.indisvalid),"
+            " count(*) FILTER (WHERE pg_get_indexdef(i.indexrelid) LIKE '%gist (geom)%')"
+            " FROM pg_index i WHERE i.indrelid = ANY(ARRAY['events'::regclass,"
+            " 'events_2026_11'::regclass])").fetchone()
+    assert indexes == (16, 16, 2)
     assert (entry["assign"]["mode"], entry["assign"]["events"],
             entry["assign"]["written"]) == ("first", 500, 500)
     assert entry["locate"]["calls"] == 40

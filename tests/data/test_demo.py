@@ -12,7 +12,7 @@ import pyogrio
 import pytest
 import shapely
 
-from data.demo import LOAD_ORDER, generate_city, write_city
+from data.demo import LOAD_ORDER, city_without_events, generate_city, stream_city, write_city
 from data.demo_attributes import EVENT_CATEGORIES, EVENT_STATUSES
 from data.geometry import to_metric
 from data.scale import city_scale
@@ -278,3 +278,22 @@ def test_schools_and_compounds_have_gates_on_their_block(small_city: Layers) -> 
     micros = small_city["micro_grids"].set_index("code")
     blocks = metric(micros.loc[[micro_of[s] for s in gates["site_code"]]])
     assert (shapely.distance(metric(gates), shapely.boundary(blocks)) < 0.05).all()
+
+
+def test_streamed_events_come_in_batches_deterministic_with_running_client_ids() -> None:
+    scale = city_scale(42, grids=60, events=2_500, as_of=date(2026, 12, 1))
+    built = city_without_events(scale)
+    layers, batches = stream_city(scale, batch=1_000, layers=built)
+    frames = list(batches)
+    again = pd.concat(list(stream_city(scale, batch=1_000, layers=built)[1]))
+    events = pd.concat(frames)
+    assert [len(f) for f in frames] == [1_000, 1_000, 500]
+    assert len(layers["events"]) == 0 and len(layers["grids"]) == len(
+        generate_city(42, grids=60, events=0, as_of=date(2026, 12, 1))["grids"])
+    assert events.client_id.tolist() == [f"DEMO42-{i:07d}" for i in range(1, 2_501)]
+    assert events.drop(columns="geometry").equals(again.drop(columns="geometry"))
+    assert shapely.equals_exact(events.geometry.values, again.geometry.values, 0).all()
+    assert frames[0].crs == "EPSG:4326" and (events.reported_at <= pd.Timestamp(
+        "2026-12-01", tz="UTC")).all()
+    with pytest.raises(ValueError, match="batch must be at least 1"):
+        next(stream_city(scale, batch=0, layers=built)[1])
