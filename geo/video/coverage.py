@@ -35,6 +35,15 @@ from geo.locate import LocateResult
 MIN_BLIND_M2 = 10.0
 """Blind-spot pieces smaller than this (m²) are not listed."""
 
+AREA_SQL = ("(SELECT geom FROM admin_areas WHERE code = :a UNION ALL SELECT geom FROM grids"
+            " WHERE code = :a AND valid_to IS NULL LIMIT 1)")
+"""The outline of admin area or grid ``:a``."""
+
+ONLINE_VIEWS_OVER = """(SELECT ST_Union(v.geom) FROM camera_views v JOIN cameras c
+  ON c.code = v.camera_code WHERE v.valid_to IS NULL AND v.preset IS NULL
+  AND c.status = 'online' AND v.geom && {g} AND ST_Intersects(v.geom, {g}))"""
+"""The union of the online cameras' current views over geometry ``{g}`` (NULL: none)."""
+
 ENTRANCE_SEEN_SQL = """EXISTS (SELECT 1 FROM camera_views v JOIN cameras c
   ON c.code = v.camera_code WHERE v.valid_to IS NULL AND v.preset IS NULL
   AND c.status = 'online' AND v.geom && n.geom AND ST_Covers(v.geom, n.geom))"""
@@ -46,9 +55,7 @@ WITH x AS (
     (SELECT ST_Union(b.geom) FROM buildings b
      WHERE b.geom && g.geom AND ST_Dimension(b.geom) = 2 AND ST_Intersects(b.geom, g.geom))
       AS built,
-    (SELECT ST_Union(v.geom) FROM camera_views v JOIN cameras c ON c.code = v.camera_code
-     WHERE v.valid_to IS NULL AND v.preset IS NULL AND c.status = 'online'
-       AND v.geom && g.geom AND ST_Intersects(v.geom, g.geom)) AS seen,
+    """ + ONLINE_VIEWS_OVER.format(g="g.geom") + """ AS seen,
     (SELECT ST_CollectionExtract(ST_Collect(ST_Intersection(r.geom, g.geom)), 2) FROM roads r
      WHERE r.geom && g.geom AND ST_Intersects(r.geom, g.geom)) AS road_lines
   FROM grids g
@@ -57,7 +64,7 @@ y AS (SELECT x.*, CASE WHEN built IS NULL THEN geom
                        ELSE ST_Difference(geom, built) END AS outdoor FROM x),
 z AS (SELECT y.*, CASE WHEN seen IS NULL THEN outdoor
                        ELSE ST_Difference(outdoor, seen) END AS blind FROM y)
-"""
+"""  # noqa: S608 - constant pieces
 """Per current ordinary grid under the code pattern ``:p``: footprints, seen and blind."""
 
 GRID_COVERAGE_SQL = GRID_BLIND_SQL + """
@@ -108,8 +115,7 @@ def views_frame(session: Session, *, codes: list[str] | None = None,
     """Current visibility polygons (no preset) of cameras ``codes`` or of the cameras
     inside admin area/grid ``area``: camera_code, status, area_m2, geom (EPSG:4326)."""
     where = ("c.code = ANY(:codes)" if codes is not None else
-             "ST_Intersects(c.geom, (SELECT geom FROM admin_areas WHERE code = :a UNION ALL"
-             " SELECT geom FROM grids WHERE code = :a AND valid_to IS NULL LIMIT 1))")
+             f"ST_Intersects(c.geom, {AREA_SQL})")
     return sql_frame(session,
                   "SELECT v.camera_code, c.status, v.area_m2, v.geom FROM camera_views v"  # noqa: S608
                   " JOIN cameras c ON c.code = v.camera_code WHERE v.valid_to IS NULL"

@@ -22,16 +22,13 @@ from sqlalchemy.orm import Session
 from geo.codes import prefix_pattern
 from geo.errors import ValidationFailed
 from geo.mapdata import area_or_default, grid_camera_coverage
-from geo.video.coverage import ENTRANCE_SEEN_SQL, grid_coverage, sql_frame
-
-AREA_SQL = ("(SELECT geom FROM admin_areas WHERE code = :a UNION ALL SELECT geom FROM grids"
-            " WHERE code = :a AND valid_to IS NULL LIMIT 1)")
-"""The outline of admin area or grid ``:a``."""
-
-ONLINE_VIEWS_OVER = """(SELECT ST_Union(v.geom) FROM camera_views v JOIN cameras c
-  ON c.code = v.camera_code WHERE v.valid_to IS NULL AND v.preset IS NULL
-  AND c.status = 'online' AND v.geom && {g} AND ST_Intersects(v.geom, {g}))"""
-"""The union of the online cameras' current views over geometry ``{g}`` (NULL: none)."""
+from geo.video.coverage import (
+    AREA_SQL,
+    ENTRANCE_SEEN_SQL,
+    ONLINE_VIEWS_OVER,
+    grid_coverage,
+    sql_frame,
+)
 
 ROAD_PIECES_SQL = f"""
 WITH area AS (SELECT {AREA_SQL} AS geom),
