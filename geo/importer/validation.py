@@ -336,7 +336,9 @@ def _check_database(session: Session, values: dict[str, list[Any]], layer: Layer
                              "WHERE code = ANY(:codes)", "parent area",
                              {c for c in values["code"] if c is not None})
     if layer.name == "entrances":
-        _check_sites_exist(session, values, problems)
+        _check_parents_exist(session, values, problems, "SELECT code FROM sites WHERE "
+                             "code = ANY(:codes)", "site", set(), "site_code",
+                             "import the sites first")
     if layer.table == "grids":
         level = "grid" if layer.name == "grids" else "micro"
         codes = [c for c in values["code"] if isinstance(c, str)]
@@ -349,27 +351,17 @@ def _check_database(session: Session, values: dict[str, list[Any]], layer: Layer
                 problems.add(row, "code", f"code {code!r} is already used by a {other}")
 
 
-def _check_sites_exist(session: Session, values: dict[str, list[Any]],
-                       problems: Problems) -> None:
-    """Every entrance names a stored site (``site_code``)."""
-    wanted = sorted({c for c in values["site_code"] if isinstance(c, str)})
-    found = set(session.scalars(text("SELECT code FROM sites WHERE code = ANY(:codes)"),
-                                {"codes": wanted}))
-    for row, site in enumerate(values["site_code"]):
-        if isinstance(site, str) and row not in problems.bad and site not in found:
-            problems.add(row, "site_code", f"site {site!r} does not exist (import the sites "
-                                           "first)")
-
-
 def _check_parents_exist(session: Session, values: dict[str, list[Any]], problems: Problems,
-                         sql: str, what: str, in_file: set[Any]) -> None:
-    wanted = {p for row, p in enumerate(values["parent_code"])
+                         sql: str, what: str, in_file: set[Any], field: str = "parent_code",
+                         hint: str = "import it first, or in the same file") -> None:
+    """Every code in ``field`` names a row ``sql`` finds (``:codes``) or one of ``in_file``;
+    the others are problems of that field."""
+    wanted = {p for row, p in enumerate(values[field])
               if isinstance(p, str) and row not in problems.bad}
     found = set(session.scalars(text(sql), {"codes": sorted(wanted)})) | in_file
-    for row, parent in enumerate(values["parent_code"]):
+    for row, parent in enumerate(values[field]):
         if isinstance(parent, str) and row not in problems.bad and parent not in found:
-            problems.add(row, "parent_code", f"{what} {parent!r} does not exist (import it "
-                                             "first, or in the same file)")
+            problems.add(row, field, f"{what} {parent!r} does not exist ({hint})")
 
 
 def validate(session: Session, frame: pd.DataFrame, layer: Layer, geoms: np.ndarray | None,
