@@ -66,9 +66,9 @@ WORKERS_SQL = ("SELECT code, name, role, phone, grid_code FROM workers"  # noqa:
 SITES_SQL = (
     "SELECT code, name, category, grid_code,"  # noqa: S608
     f" ST_Distance(geography(geom), geography({POINT})) AS distance_m FROM sites"
-    f" WHERE ST_DWithin(geography(geom), geography({POINT}), :radius)"
-    " ORDER BY distance_m, code")
-"""Statements of :func:`locate` (LOCATE_SQL below builds on SITES_SQL)."""
+    f" WHERE ST_DWithin(geography(geom), geography({POINT}), :radius)")
+"""Statements of :func:`locate` (LOCATE_SQL below builds on SITES_SQL: the sites within
+``:radius`` metres, unordered: the JSON aggregates order them by distance, then code)."""
 
 
 class Ref(BaseModel):
@@ -239,11 +239,12 @@ def locate(session: Executor, lon: float, lat: float, *, k: int | None = None,
     """
     settings = settings or get_settings()
     k, radius_m = _checked_request(lon, lat, k, radius_m, settings)
-    row = session.execute(_LOCATE_TEXT, {"lon": lon, "lat": lat, "radius": radius_m, "k": k,
-                                         "tol": settings.doubt_tolerance_m}).one()
-    if row.answer is not None:
-        return LocateResult.model_validate_json(row.answer)
-    return _answer_outside(session, lon, lat, k, settings, row._asdict())
+    params = {"lon": lon, "lat": lat, "radius": radius_m, "tol": settings.doubt_tolerance_m}
+    answer = session.execute(_LOCATE_TEXT, {**params, "k": k}).scalar_one()
+    if answer is not None:
+        return LocateResult.model_validate_json(answer)
+    outside = session.execute(_OUTSIDE_TEXT, params).one()
+    return _answer_outside(session, lon, lat, k, settings, outside._asdict())
 
 
 async def locate_json_async(conn: psycopg.AsyncConnection[Any], lon: float, lat: float, *,
@@ -283,7 +284,7 @@ def _checked_request(lon: float, lat: float, k: int | None, radius_m: float | No
 def _answer_outside(session: Executor, lon: float, lat: float, k: int, settings: Settings,
                     row: dict[str, Any]) -> LocateResult:
     """The result for a point inside no ordinary grid (dedicated grids may cover it): the
-    nearest grid, snapped within the GPS tolerance, from the JSON columns of LOCATE_SQL."""
+    nearest grid, snapped within the GPS tolerance, from the JSON columns of OUTSIDE_SQL."""
     result = LocateResult(lon=lon, lat=lat, assignment="unassigned", snapped=False,
                           cameras_wanted=k)
     result.dedicated_grids = [Ref(code=g["code"], name=g["name"]) for g in row["grids"] or []
@@ -381,38 +382,53 @@ def workers_of(session: Executor, grid_code: str, micro_code: str | None) -> lis
     return [WorkerRef(**r) for r in rows]
 
 
-JUDGED_SQL = f"""
-WITH p AS (SELECT {POINT} AS g),
-cand AS (
-  SELECT c.*, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat,
-         ST_Distance(geography(c.geom), geography(p.g)) AS distance_m,
-         {bearing_sql("c.geom", "p.g")} AS bearing_deg
-  FROM cameras c, p
-  WHERE ST_DWithin(geography(c.geom), geography(p.g),
+_CANDIDATES = f"""cand AS (
+  SELECT c.code, c.name, c.camera_type, c.status, c.stream_url, c.azimuth_deg, c.fov_deg,
+         c.range_m, c.height_m, c.fov_tele_deg, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat,
+         ST_Distance(geography(c.geom), geography({POINT})) AS distance_m,
+         {bearing_sql("c.geom", POINT)} AS bearing_deg
+  FROM cameras c
+  WHERE ST_DWithin(geography(c.geom), geography({POINT}),
                    (SELECT max(range_m) FROM cameras))
-  ORDER BY geography(c.geom) <-> geography(p.g)
-)
-SELECT c.*, {facing_sql("c.bearing_deg")} AS facing,
-       CASE WHEN c.status <> 'online' THEN 'offline'
-            WHEN c.distance_m > c.range_m THEN 'out_of_range'
-            WHEN NOT {facing_sql("c.bearing_deg")} THEN 'not_facing'
-            WHEN EXISTS {blocked_by_sql("c", "p.g")} THEN 'blocked' END AS reason
-FROM cand c, p ORDER BY c.distance_m, c.code
-"""  # noqa: S608 - constant fragments, values bound
-"""Every camera within the largest range of the spot ``:lon``/``:lat`` with its distance,
-bearing and ``reason`` (None: it sees the spot); the shadows are asked only of cameras
-that would otherwise see it."""
+  OFFSET 0)"""  # noqa: S608 - constant fragments
+"""CTE ``cand``: every camera within the largest range of the spot ``:lon``/``:lat``, with
+its distance (geodesic metres) and bearing (degrees), each computed once (``OFFSET 0``)."""
 
-_VIEW_VALUES = view_values_sql("c", "p.g")
+_FACING = facing_sql("c.bearing_deg")
+_IN_VIEW = f"c.status = 'online' AND c.distance_m <= c.range_m AND {_FACING}"
+_JUDGED = f"""(
+  SELECT c.*, {_FACING} AS facing, {_IN_VIEW} AS in_view,
+         CASE WHEN {_IN_VIEW} THEN {blocked_by_sql("c", POINT)} END AS blocked_by
+  FROM cand c OFFSET 0) j"""  # noqa: S608 - constant fragments
+"""Each candidate judged once: ``facing``, ``in_view`` (online, in range and facing the
+spot) and, only for a camera in view, the building whose shadow hides the spot
+(``blocked_by``; ``OFFSET 0`` keeps PostgreSQL from repeating that lookup for every use)."""
+
+_REASON = ("CASE WHEN j.status <> 'online' THEN 'offline'"
+           " WHEN j.distance_m > j.range_m THEN 'out_of_range'"
+           " WHEN NOT j.facing THEN 'not_facing'"
+           " WHEN j.blocked_by IS NOT NULL THEN 'blocked' END")
+_VIEW_VALUES = view_values_sql("j", POINT)
+
+
+def camera_rows_sql(extra: str = "") -> str:
+    """SELECT of every candidate as a :class:`CameraHit` row (its fields, ``reason`` None
+    when the camera sees the spot, the view fields) plus the ``extra`` columns; needs the
+    CTE ``cand`` (:data:`CAMERA_SQL`)."""
+    values = ", ".join(f"{sql} AS {name}" for name, sql in _VIEW_VALUES.items())
+    return (f"SELECT j.code, j.name, j.lon, j.lat, j.distance_m, j.bearing_deg,"  # noqa: S608
+            f" j.azimuth_deg, j.fov_deg, j.range_m, j.camera_type, j.status, j.stream_url,"
+            f" j.facing, {_REASON} AS reason, {values}{extra} FROM {_JUDGED}")
+
+
 CAMERA_SQL = f"""
-WITH judged AS MATERIALIZED ({JUDGED_SQL})
-SELECT c.*, {", ".join(f"{sql} AS {name}" for name, sql in _VIEW_VALUES.items())}
-FROM judged c, (SELECT {POINT} AS g) p
-ORDER BY c.distance_m, c.code
-"""  # noqa: S608 - constant fragments, values bound
-""":data:`JUDGED_SQL` with the building that blocks each camera, its pointing values and
-the preset that shows the spot, for every row (``judged`` is materialized: inlined, its
-``reason`` and the shadow test in it were evaluated again for every later use)."""
+WITH {_CANDIDATES}
+{camera_rows_sql()}
+ORDER BY j.distance_m, j.code
+"""
+"""Every camera within the largest range of the spot ``:lon``/``:lat``, nearest first (ties
+by code), with its distance, bearing, ``reason`` (None: it sees the spot), the building that
+blocks it, its pointing values and the preset that shows the spot."""
 
 
 _CAMERA_FIELDS = ("code", "name", "lon", "lat", "distance_m", "bearing_deg", "azimuth_deg",
@@ -431,41 +447,44 @@ _JSON_REF = "json_build_object('code', {t}.code, 'name', {t}.name)"
 _TOL_DEG = "(CAST(:tol AS float8) / (110000.0 * cos(radians(CAST(:lat AS float8)))))"
 """``:tol`` metres as degrees, never less than the planar lon/lat distance of anything
 ``:tol`` metres away (a degree of longitude is at least 111,320·cos φ m on WGS 84)."""
-NEAR_GRIDS_SQL = (
+_NEAR_GRIDS = (
     "SELECT code, name, distance_m, covers FROM ("  # noqa: S608 - constant, values bound
     " SELECT g.code, g.name, ST_Covers(g.geom, " + POINT + ") AS covers,"
     " ST_Distance(geography(ST_Boundary(g.geom)), geography(" + POINT + ")) AS distance_m"
     " FROM grids g WHERE g.valid_to IS NULL AND g.level = 'grid' AND g.kind <> 'dedicated'"
     " AND g.geom && ST_Expand(" + POINT + ", " + _TOL_DEG + ")"
     " AND ST_DWithin(ST_Boundary(g.geom), " + POINT + ", " + _TOL_DEG + ") OFFSET 0) n"
-    " WHERE distance_m <= :tol ORDER BY distance_m, code")
+    " WHERE distance_m <= :tol")
+NEAR_GRIDS_SQL = _NEAR_GRIDS + " ORDER BY distance_m, code"
 """Boundary-doubt candidates of the point within ``:tol`` metres: the grids' GiST index
 (``ix_grids_current_geom``) finds the grids whose box is near, a planar test in degrees keeps
 those whose boundary may be within ``:tol`` (conservative, cheap), and only those few get
 the geodesic distance to their boundary (WGS 84 ellipsoid), which decides (``OFFSET 0``
 keeps PostgreSQL from testing that distance first). A geodesic test
-on every grid whose box is near cost 1.2 ms per point (bench/locate.py --doubt)."""
-_JSON_CANDIDATES = ("coalesce((SELECT json_agg(json_build_object('code', n.code, 'name', n.name,"
-                    " 'distance_m', n.distance_m, 'covers', n.covers)"
-                    " ORDER BY n.distance_m, n.code) FROM nearg n), '[]')")
-_JSON_BOUNDARY = f"""
+on every grid whose box is near cost 1.2 ms per point (bench/locate.py --doubt). Nearest
+first, ties by code (``_NEAR_GRIDS``: the same unordered, for the JSON aggregates)."""
+_JSON_CANDIDATE = ("json_build_object('code', n.code, 'name', n.name,"
+                   " 'distance_m', n.distance_m, 'covers', n.covers)")
+_DOUBT_JOIN = f"""
+  LEFT JOIN LATERAL (
+    SELECT bool_or(n.code <> own.code) AS in_doubt,
+           json_agg({_JSON_CANDIDATE} ORDER BY n.distance_m, n.code) AS candidates
+    FROM ({_NEAR_GRIDS}) n) nd ON true"""  # noqa: S608 - constant SQL
+_JSON_BOUNDARY = """
      'boundary', json_build_object(
-       'in_doubt', EXISTS (SELECT FROM nearg n WHERE n.code <> own.code),
+       'in_doubt', coalesce(nd.in_doubt, false),
        'tolerance_m', CAST(:tol AS float8), 'chosen', own.code,
-       'rule', CASE WHEN (SELECT count(*) FROM cov WHERE level = 'grid'
-                          AND kind <> 'dedicated') > 1 THEN 'smallest_code' ELSE 'inside' END,
-       'candidates', {_JSON_CANDIDATES}),"""  # noqa: S608 - constant SQL
+       'rule', CASE WHEN covs.ordinary > 1 THEN 'smallest_code' ELSE 'inside' END,
+       'candidates', coalesce(nd.candidates, '[]')),"""
+"""The boundary doubt of the answer from ``nd`` (:data:`NEAR_GRIDS_SQL`'s candidates)."""
 
 
 def locate_sql(doubt: bool = True) -> str:
     """The statement of :data:`LOCATE_SQL`; ``doubt=False`` leaves the boundary doubt out
     (only bench/locate.py asks for that, to measure what the doubt costs)."""
-    near_grids = (f"CASE WHEN NOT EXISTS (SELECT FROM own) THEN {_JSON_CANDIDATES} END"
-                  if doubt else "NULL::json")
     return (_LOCATE_SQL_TEMPLATE
-            .replace("/*NEARG*/", f"nearg AS ({NEAR_GRIDS_SQL}),\n" if doubt else "")
-            .replace("/*BOUNDARY*/", _JSON_BOUNDARY if doubt else "")
-            .replace("/*NEAR_GRIDS*/", near_grids + " AS near_grids"))
+            .replace("/*DOUBT_JOIN*/", _DOUBT_JOIN if doubt else "")
+            .replace("/*BOUNDARY*/", _JSON_BOUNDARY if doubt else ""))
 
 
 def raw_sql(sql: str) -> str:
@@ -474,77 +493,71 @@ def raw_sql(sql: str) -> str:
                   lambda m: f"${LOCATE_PARAMS.index(m.group(1)) + 1}", sql)
 
 
+_COV = f"""cov AS (SELECT code, name, level, kind, parent_code, community_code FROM grids
+        WHERE valid_to IS NULL AND ST_Covers(geom, {POINT}))"""  # noqa: S608 - constant SQL
+"""CTE ``cov``: every current grid covering the spot, dedicated grids included."""
+
 _LOCATE_SQL_TEMPLATE = f"""
-WITH p AS (SELECT {POINT} AS g),
-cov AS (SELECT code, name, level, kind, parent_code, community_code FROM grids, p
-        WHERE valid_to IS NULL AND ST_Covers(geom, p.g)),
+WITH {_COV},
 own AS (SELECT code, name, community_code FROM cov
         WHERE level = 'grid' AND kind <> 'dedicated' ORDER BY code LIMIT 1),
 mic AS (SELECT cov.code, cov.name FROM cov JOIN own ON cov.parent_code = own.code
         WHERE cov.level = 'micro' ORDER BY cov.code LIMIT 1),
+covs AS (SELECT json_agg({_JSON_REF.format(t="cov")} ORDER BY cov.code)
+                  FILTER (WHERE level = 'grid' AND kind = 'dedicated') AS dedicated,
+                count(*) FILTER (WHERE level = 'grid' AND kind <> 'dedicated') AS ordinary
+         FROM cov),
 adm AS (SELECT c.name AS c_name, s.code AS s_code, s.name AS s_name, d.code AS d_code,
                d.name AS d_name FROM own
         JOIN admin_areas c ON c.code = own.community_code
         LEFT JOIN admin_areas s ON s.code = c.parent_code
         LEFT JOIN admin_areas d ON d.code = s.parent_code),
-wrk AS (SELECT w.code, w.name, w.role, w.phone, w.grid_code FROM workers w
-        WHERE w.grid_code IN (SELECT code FROM own UNION ALL SELECT code FROM mic)),
-cam AS MATERIALIZED (
-  SELECT x.*, row_number() OVER (PARTITION BY x.reason IS NULL
-                                 ORDER BY x.distance_m, x.code) AS rn
-  FROM ({CAMERA_SQL}) x),
-good AS (SELECT count(*) AS n FROM cam WHERE reason IS NULL),
-/*NEARG*/site AS (SELECT * FROM ({SITES_SQL}) x)
-SELECT
-  (SELECT json_build_object(
+{_CANDIDATES},
+cams AS (
+  SELECT count(*) FILTER (WHERE x.reason IS NULL) AS n,
+         json_agg(json_build_object({_JSON_HIT}) ORDER BY x.rn)
+           FILTER (WHERE x.reason IS NULL AND x.rn <= :k) AS seeing,
+         json_agg(json_build_object({_JSON_HIT}) ORDER BY x.rn)
+           FILTER (WHERE x.reason IS NOT NULL AND x.rn <= :k) AS others
+  FROM ({camera_rows_sql(
+      ", row_number() OVER (PARTITION BY j.in_view AND j.blocked_by IS NULL"
+      " ORDER BY j.distance_m, j.code) AS rn")}) x)
+SELECT (SELECT json_build_object(
      'lon', CAST(:lon AS float8), 'lat', CAST(:lat AS float8), 'assignment', 'covered',
      'snapped', false,
-     'district', (SELECT json_build_object('code', d_code, 'name', d_name) FROM adm
-                  WHERE d_code IS NOT NULL),
-     'street', (SELECT json_build_object('code', s_code, 'name', s_name) FROM adm
-                WHERE s_code IS NOT NULL),
+     'district', CASE WHEN adm.d_code IS NOT NULL THEN
+                   json_build_object('code', adm.d_code, 'name', adm.d_name) END,
+     'street', CASE WHEN adm.s_code IS NOT NULL THEN
+                 json_build_object('code', adm.s_code, 'name', adm.s_name) END,
      'community', json_build_object('code', own.community_code,
-                                    'name', coalesce((SELECT c_name FROM adm), '')),
+                                    'name', coalesce(adm.c_name, '')),
      'grid', {_JSON_REF.format(t="own")},
-     'micro_grid', (SELECT {_JSON_REF.format(t="mic")} FROM mic),
-     'dedicated_grids', coalesce((SELECT json_agg({_JSON_REF.format(t="cov")} ORDER BY cov.code)
-                                  FROM cov WHERE level = 'grid' AND kind = 'dedicated'),
-                                 '[]'),
+     'micro_grid', CASE WHEN mic.code IS NOT NULL THEN {_JSON_REF.format(t="mic")} END,
+     'dedicated_grids', coalesce(covs.dedicated, '[]'),
      'nearest_grid', NULL, 'nearest_distance_m', NULL,/*BOUNDARY*/
-     'workers', coalesce((SELECT json_agg(json_build_object('code', x.code, 'name', x.name,
-                            'role', x.role, 'phone', x.phone, 'grid_code', x.grid_code)
-                          ORDER BY {role_order_sql("x.role")},
-                                   x.code) FROM wrk x), '[]'),
-     'cameras', coalesce((SELECT json_agg(json_build_object({_JSON_HIT}) ORDER BY x.rn)
-                          FROM cam x WHERE x.reason IS NULL AND x.rn <= :k), '[]'),
+     'workers', coalesce((SELECT json_agg(json_build_object('code', w.code, 'name', w.name,
+                            'role', w.role, 'phone', w.phone, 'grid_code', w.grid_code)
+                          ORDER BY {role_order_sql("w.role")}, w.code)
+                          FROM workers w
+                          WHERE w.grid_code = ANY (ARRAY[own.code, mic.code])), '[]'),
+     'cameras', coalesce(cams.seeing, '[]'),
      'cameras_wanted', CAST(:k AS integer),
-     'enough_cameras', (SELECT n >= :k FROM good),
-     'other_cameras', CASE WHEN (SELECT n < :k FROM good) THEN
-                        coalesce((SELECT json_agg(json_build_object({_JSON_HIT}) ORDER BY x.rn)
-                                  FROM cam x WHERE x.reason IS NOT NULL AND x.rn <= :k), '[]')
-                      ELSE '[]' END,
+     'enough_cameras', cams.n >= :k,
+     'other_cameras', CASE WHEN cams.n < :k THEN coalesce(cams.others, '[]') ELSE '[]' END,
      'sites', coalesce((SELECT json_agg(json_build_object('code', x.code, 'name', x.name,
                           'category', x.category, 'distance_m', x.distance_m,
                           'grid_code', x.grid_code) ORDER BY x.distance_m, x.code)
-                        FROM site x), '[]'))::text FROM own) AS answer,
-  CASE WHEN NOT EXISTS (SELECT FROM own) THEN
-    (SELECT json_agg(json_build_object('code', code, 'name', name, 'level', level,
-       'kind', kind, 'parent_code', parent_code, 'community_code', community_code)
-       ORDER BY code) FROM cov) END AS grids,
-  CASE WHEN NOT EXISTS (SELECT FROM own) THEN
-    (SELECT json_agg(json_build_object({_JSON_HIT}) ORDER BY x.distance_m, x.code)
-     FROM cam x) END AS cameras,
-  CASE WHEN NOT EXISTS (SELECT FROM own) THEN
-    (SELECT json_agg(json_build_object('code', x.code, 'name', x.name, 'category', x.category,
-       'grid_code', x.grid_code, 'distance_m', x.distance_m) ORDER BY x.distance_m, x.code)
-     FROM site x) END AS sites,
-  /*NEAR_GRIDS*/
+                        FROM ({SITES_SQL}) x), '[]'))::text
+  FROM own CROSS JOIN covs CROSS JOIN cams LEFT JOIN adm ON true LEFT JOIN mic ON true
+  /*DOUBT_JOIN*/) AS answer
 """  # noqa: S608 - constant fragments, values bound
 LOCATE_SQL = locate_sql()
-"""The whole answer in one round trip. For a point inside a grid, ``answer`` is the complete
-:class:`LocateResult` as JSON text, built by PostgreSQL (the HTTP route sends it as it is);
-otherwise ``answer`` is NULL and the JSON columns (covering grids, cameras, sites) feed the
-nearest-grid path in Python (:func:`_answer_outside`)."""
+"""The whole answer in one round trip, for a point inside a grid: ``answer`` is the
+complete :class:`LocateResult` as JSON text, built by PostgreSQL (the HTTP route sends it as
+it is); NULL when no ordinary grid covers the point (then :data:`OUTSIDE_SQL` feeds the
+nearest-grid path in Python, :func:`_answer_outside`). Each table is read once and each
+part of the answer is one join or subquery: the executor's start-up, which grows with the
+plan's nodes, is a third of the statement's CPU (bench/RESULTS.md, #16)."""
 _LOCATE_TEXT = text(LOCATE_SQL)
 """Built once: ``text()`` parses the statement for its parameters (~8 % of a request)."""
 LOCATE_PARAMS = ("lon", "lat", "radius", "k", "tol")
@@ -552,6 +565,26 @@ LOCATE_RAW_SQL = raw_sql(LOCATE_SQL)
 """LOCATE_SQL with PostgreSQL's own ``$n`` placeholders, in :data:`LOCATE_PARAMS` order, for
 psycopg's raw cursors: psycopg converts ``%(name)s`` queries on every call when they are
 longer than 4 kB (this one is 6.6 kB), ~9 % of a /locate request (bench/RESULTS.md)."""
+
+OUTSIDE_SQL = f"""
+WITH {_COV},
+{_CANDIDATES}
+SELECT
+  (SELECT json_agg(json_build_object('code', code, 'name', name, 'level', level,
+     'kind', kind, 'parent_code', parent_code, 'community_code', community_code)
+     ORDER BY code) FROM cov) AS grids,
+  (SELECT json_agg(json_build_object({_JSON_HIT}) ORDER BY x.distance_m, x.code)
+   FROM ({camera_rows_sql()}) x) AS cameras,
+  (SELECT json_agg(json_build_object('code', x.code, 'name', x.name, 'category', x.category,
+     'grid_code', x.grid_code, 'distance_m', x.distance_m) ORDER BY x.distance_m, x.code)
+   FROM ({SITES_SQL}) x) AS sites,
+  coalesce((SELECT json_agg({_JSON_CANDIDATE} ORDER BY n.distance_m, n.code)
+            FROM ({_NEAR_GRIDS}) n), '[]') AS near_grids
+"""  # noqa: S608 - constant fragments, values bound
+"""For a point inside no ordinary grid: the covering (dedicated) grids, every camera in
+reach as :class:`CameraHit` JSON (nearest first), the sites within ``:radius`` and the
+boundary-doubt candidates, as JSON columns for :func:`_answer_outside`."""
+_OUTSIDE_TEXT = text(OUTSIDE_SQL)
 
 
 def camera_hits(session: Executor, lon: float, lat: float, codes: list[str]) -> list[CameraHit]:

@@ -81,8 +81,9 @@ VIEW_FIELDS = ("blocked_by", "tilt_deg", "zoom", "offset_deg", "scene_width_m", 
 
 def blocked_by_sql(c: str = "c", spot: str = "p.g") -> str:
     """SQL subquery: the building whose shadow (in camera ``c``'s current view,
-    :mod:`geo.video.views`) covers the point ``spot``, the nearest shadow first. /locate asks
-    it only of a camera that would otherwise see the spot (online, in range, facing it)."""
+    :mod:`geo.video.views`) covers the point ``spot``, the nearest shadow first (NULL: none).
+    /locate asks it only of a camera that would otherwise see the spot (online, in range,
+    facing it), once per camera."""
     return f"""(
     SELECT s.building_code FROM camera_shadows s
     WHERE s.camera_code = {c}.code AND ST_Covers(s.geom, {spot})
@@ -102,17 +103,19 @@ def best_preset_sql(c: str = "c", spot: str = "p.g") -> str:
 
 def view_values_sql(c: str, spot: str) -> dict[str, str]:
     """SQL expressions of :data:`VIEW_FIELDS` (in that order) over a judged camera row
-    ``c`` (its ``reason``, ``distance_m``, ``bearing_deg``) and the spot ``spot``: the
-    blocking building of a blocked camera, the pointing values (module docstring) and, for
-    a PTZ camera that sees the spot, its best preset."""
+    ``c`` (its ``distance_m``, ``bearing_deg``, ``in_view``: online, in range and facing the
+    spot, and ``blocked_by``: the building hiding the spot from a camera in view, else NULL)
+    and the spot ``spot``: the blocking building, the pointing values (module docstring)
+    and, for a PTZ camera that sees the spot, its best preset."""
     ptz = f"{c}.camera_type = 'ptz'"
     distance = f"{c}.distance_m"
     return {
-        "blocked_by": f"CASE WHEN {c}.reason = 'blocked' THEN {blocked_by_sql(c, spot)} END",
+        "blocked_by": f"{c}.blocked_by",
         "tilt_deg": f"CASE WHEN {ptz} THEN {tilt_sql(height_sql(c), distance)} END",
         "zoom": f"CASE WHEN {ptz} THEN {zoom_sql(c, distance)} END",
         "offset_deg": f"CASE WHEN NOT {ptz} THEN "
                       f"{OFF_AXIS_SQL.format(b=f'{c}.bearing_deg', a=f'{c}.azimuth_deg')} END",
         "scene_width_m": scene_width_sql(c, distance),
-        "preset": f"CASE WHEN {c}.reason IS NULL AND {ptz} THEN {best_preset_sql(c, spot)} END",
+        "preset": f"CASE WHEN {c}.in_view AND {c}.blocked_by IS NULL AND {ptz}"
+                  f" THEN {best_preset_sql(c, spot)} END",
     }
