@@ -23,20 +23,27 @@ under the same uvicorn and wrk, the ceiling of any Python endpoint on this machi
 With ``--variants`` (issue #16: "/locate p99 not worse than before") the statement's
 variants are compared in one run, on the same points: the statement before #16 (no
 occlusion, no pointing: ``bench/locate_sql/before_16.sql``, from git 5473b5f), the one #16
-merged (``main_16.sql``: pointing columns for every candidate, shadow and preset lookups),
-and the current one (:data:`geo.locate.LOCATE_SQL`: pointing, blocking building and preset
-only for the cameras the answer lists), plus the current one with per-camera flags that
-skip the shadow and preset lookups of cameras without any (``has_flags``: the bench adds
-the two columns to its scratch database). One client sends each point to every variant in
-turn (rotating which goes first), then each variant runs alone on ``--concurrency``
-connections for requests/s. ``--before-tree DIR`` (a ``git archive`` of an older commit)
-also serves that tree's app beside the current one and alternates HTTP rounds between them.
+merged (``main_16.sql``), path (a) of then (``a_emitted_rows.sql``: view values in the JSON),
+the one main had at 3f304f2 (``main_3f304f2.sql``: one subplan per part of the answer), its
+first rewrite (``one_pass_f1f6bc6.sql``: each table read once, the parts joined, one shadow
+lookup per camera in view) and the current one (:data:`geo.locate.LOCATE_SQL`: besides, the
+shadows covering the spot in one GiST probe, each lens FOV computed once), plus the current
+one changed along one path each: ``pip_views`` (which cameras see the spot by
+point-in-polygon against the stored views, one GiST probe, the shadow lookup only for the
+hidden ones; answers may differ at view edges: counted, not required equal),
+``custom_plans`` (re-planned for every call: ``plan_cache_mode = force_custom_plan`` on its
+connection) and the ablations ``no_shadow``, ``no_preset`` and ``no_view_values`` (answers
+differ). One client sends each point to every
+variant in turn (rotating which goes first), then each variant runs alone on
+``--concurrency`` connections for requests/s. The server CPU per statement (the backend's
+user + system time from /proc) is the figure to compare. ``--before-tree DIR`` (a ``git
+archive`` of an older commit) also serves that tree's app beside the current one and
+alternates HTTP rounds between them.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import glob
 import json
 import os
@@ -61,7 +68,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from api.settings import ApiSettings
 from geo.db import libpq_url
 from geo.keys import hash_key
-from geo.locate import LOCATE_RAW_SQL, LOCATE_SQL, locate_sql, raw_sql
+from geo.locate import LOCATE_RAW_SQL, LOCATE_SQL, POINT, locate_sql, raw_sql
 from geo.video.pointing import blocked_by_sql, view_values_sql
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -197,45 +204,59 @@ def _paired(conn: psycopg.Connection, name: str, points: list[tuple[float, float
 
 
 VARIANT_DIR = Path(__file__).resolve().parent / "locate_sql"
-FLAGGED_SQL = LOCATE_RAW_SQL.replace(
-    f"WHEN EXISTS {blocked_by_sql('c', 'p.g')}",
-    f"WHEN c.has_shadows AND EXISTS {blocked_by_sql('c', 'p.g')}").replace(
-    "c.reason IS NULL AND c.camera_type = 'ptz' THEN",
-    "c.reason IS NULL AND c.camera_type = 'ptz' AND c.has_presets THEN")
-"""(b) the current statement with per-camera flags guarding the two lookups."""
+FROZEN = ("before_16", "main_16", "a_emitted_rows", "main_3f304f2", "one_pass_f1f6bc6")
+"""The statements of earlier commits, kept as files (``:name`` parameters)."""
+_PIP_SEEN = raw_sql(
+    "c.code NOT IN (SELECT v.camera_code FROM camera_views v WHERE v.valid_to IS NULL"  # noqa: S608
+    f" AND v.preset IS NULL AND ST_Covers(v.geom, {POINT}))")
+"""Path (a): the camera's stored view does not cover the spot (constant SQL, values bound)."""
 
 
-NO_SHADOW_SQL = LOCATE_RAW_SQL.replace(f"WHEN EXISTS {blocked_by_sql('c', 'p.g')}",
-                                       "WHEN false")
-"""Ablation: the current statement without the shadow test (answers differ)."""
-NO_VIEW_SQL = functools.reduce(
-    lambda sql, item: sql.replace(f"{raw_sql(item[1])} AS {item[0]}", f"NULL AS {item[0]}"),
-    view_values_sql("c", "p.g").items(), LOCATE_RAW_SQL)
-"""Ablation: the current statement without the view fields' values (answers differ)."""
-SAME_ANSWERS = ("a_emitted_rows", "current", "has_flags")
-"""The variants that must answer alike (before_16 lacks the view fields; ablations differ)."""
+def _changed(sql: str, *edits: tuple[str, str]) -> str:
+    """``sql`` with each (old, new) edit made once; SystemExit when one no longer applies."""
+    for old, new in edits:
+        if sql.count(old) != 1:
+            raise SystemExit(f"a variant did not apply ({old[:50]!r}): update bench/locate.py")
+        sql = sql.replace(old, new)
+    return sql
+
+
+def made_variants() -> dict[str, str]:
+    """The current statement and its variants along each path (module docstring)."""
+    lookup = f"THEN {blocked_by_sql('c', 'shade')} END AS blocked_by"
+    values = view_values_sql("j", POINT)
+    return {
+        "current": LOCATE_RAW_SQL,
+        "pip_views": _changed(LOCATE_RAW_SQL, (lookup, f"AND {_PIP_SEEN} {lookup}")),
+        "custom_plans": LOCATE_RAW_SQL,
+        "no_shadow": _changed(LOCATE_RAW_SQL, (lookup, "THEN NULL END AS blocked_by")),
+        "no_preset": _changed(LOCATE_RAW_SQL,
+                              (f"{raw_sql(values['preset'])} AS preset", "NULL AS preset")),
+        "no_view_values": _changed(LOCATE_RAW_SQL, *(
+            (f"{raw_sql(sql)} AS {name}", f"NULL AS {name}") for name, sql in values.items())),
+    }
+
+
+SETTINGS = {"custom_plans": "SET plan_cache_mode = force_custom_plan"}
+"""Variants that differ by their connection's settings, not their text."""
+SAME_ANSWERS = ("a_emitted_rows", "main_3f304f2", "one_pass_f1f6bc6", "current", "custom_plans")
+"""The variants that must answer alike (before_16 lacks the view fields, main_16 names any
+covering preset, ablations differ; ``pip_views`` is counted)."""
 
 
 def statement_variants() -> dict[str, str]:
     """Name → statement ($1..$5 placeholders) of every ``--variants`` variant."""
     files = {name: raw_sql((VARIANT_DIR / f"{name}.sql").read_text(encoding="utf-8"))
-             for name in ("before_16", "main_16", "a_emitted_rows")}
-    made = {"current": LOCATE_RAW_SQL, "has_flags": FLAGGED_SQL,
-            "no_shadow": NO_SHADOW_SQL, "no_view_values": NO_VIEW_SQL}
-    if len(set(made.values())) != len(made):
-        raise SystemExit("a variant did not apply: update its replacements")
-    return files | made
+             for name in FROZEN}
+    return files | made_variants()
 
 
-def add_flags(conn: psycopg.Connection) -> None:
-    """The (b) variant's columns on the scratch database, filled from the stored rows."""
-    conn.execute("ALTER TABLE cameras ADD COLUMN IF NOT EXISTS has_shadows boolean"
-                 " NOT NULL DEFAULT false, ADD COLUMN IF NOT EXISTS has_presets boolean"
-                 " NOT NULL DEFAULT false")
-    conn.execute("UPDATE cameras c SET has_shadows = EXISTS (SELECT FROM camera_shadows s"
-                 " WHERE s.camera_code = c.code), has_presets = EXISTS (SELECT FROM"
-                 " camera_presets p WHERE p.camera_code = c.code)")
-    conn.execute("ANALYZE cameras")
+def _connect(dsn: str, name: str) -> psycopg.Connection:
+    """A connection for variant ``name`` with its :data:`SETTINGS`."""
+    conn = psycopg.connect(dsn, autocommit=True)
+    if name in SETTINGS:
+        conn.execute(SETTINGS[name])
+    return conn
 
 
 def compare_variants(dsn: str, points: list[tuple[float, float]], calls: int, rounds: int,
@@ -246,9 +267,8 @@ def compare_variants(dsn: str, points: list[tuple[float, float]], calls: int, ro
     variants = statement_variants()
     names = list(variants)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        add_flags(conn)
-        _same_answers(conn, variants, points[:200])
-    conns = {n: psycopg.connect(dsn, autocommit=True) for n in names}
+        _same_answers(conn, variants, points)
+    conns = {n: _connect(dsn, n) for n in names}
     try:
         times, cpu = _interleaved(conns, variants, points, calls, rounds)
     finally:
@@ -258,7 +278,8 @@ def compare_variants(dsn: str, points: list[tuple[float, float]], calls: int, ro
     walls = dict.fromkeys(names, 0.0)
     for r in range(rounds):  # then each alone on `concurrency` connections, rounds rotating
         for name in names[r % len(names):] + names[:r % len(names)]:
-            took, wall = run_load(Statement(dsn, variants[name]), points, concurrency, calls)
+            took, wall = run_load(Statement(dsn, variants[name], name), points, concurrency,
+                                  calls)
             loaded[name].append(took)
             walls[name] += wall
     print(f"{len(points)} points; interleaved, one client, {rounds} rounds of {calls} calls;"
@@ -307,23 +328,27 @@ def _run(conn: psycopg.Connection, sql: str, lon: float, lat: float) -> str | No
 
 def _same_answers(conn: psycopg.Connection, variants: dict[str, str],
                   points: list[tuple[float, float]]) -> None:
-    """The :data:`SAME_ANSWERS` variants answer every point alike."""
+    """The :data:`SAME_ANSWERS` variants answer every point alike; prints at how many
+    points ``pip_views`` answers otherwise."""
+    differ = 0
     for lon, lat in points:
         answers = {name: _run(conn, sql, lon, lat) for name, sql in variants.items()
                    if name in SAME_ANSWERS}
-        if len({json.dumps(json.loads(a), sort_keys=True) if a else None
-                for a in answers.values()}) != 1:
+        if len(set(answers.values())) != 1:
             raise SystemExit(f"variants disagree at {lon}, {lat}: {answers}")
+        differ += _run(conn, variants["pip_views"], lon, lat) != answers["current"]
+    print(f"same answers: {', '.join(SAME_ANSWERS)} at all {len(points)} points (same JSON "
+          f"text); pip_views differs at {differ}")
 
 
 class Statement:
     """One variant, prepared, on its own connection per thread (for :func:`run_load`)."""
 
-    def __init__(self, dsn: str, sql: str) -> None:
-        self.dsn, self.sql = dsn, sql
+    def __init__(self, dsn: str, sql: str, name: str = "") -> None:
+        self.dsn, self.sql, self.name = dsn, sql, name
 
     def open(self) -> psycopg.Connection:
-        return psycopg.connect(self.dsn, autocommit=True)
+        return _connect(self.dsn, self.name)
 
     def call(self, conn: psycopg.Connection, lon: float, lat: float) -> None:
         _run(conn, self.sql, lon, lat)

@@ -36,7 +36,7 @@ from geo.crs import to_wgs84
 from geo.districts import service_area
 from geo.errors import OutOfArea, ValidationFailed
 from geo.settings import Settings, get_settings
-from geo.video.pointing import VIEW_FIELDS, blocked_by_sql, view_values_sql
+from geo.video.pointing import VIEW_FIELDS, blocked_by_sql, lens_sql, shades_sql, view_values_sql
 
 Assignment = Literal["covered", "snapped", "unassigned"]
 DoubtRule = Literal["inside", "smallest_code", "nearest", "reassigned", "none"]
@@ -382,7 +382,8 @@ def workers_of(session: Executor, grid_code: str, micro_code: str | None) -> lis
     return [WorkerRef(**r) for r in rows]
 
 
-_CANDIDATES = f"""cand AS (
+_CAMERA_CTES = f"""shade AS MATERIALIZED ({shades_sql(POINT)}),
+cand AS (
   SELECT c.code, c.name, c.camera_type, c.status, c.stream_url, c.azimuth_deg, c.fov_deg,
          c.range_m, c.height_m, c.fov_tele_deg, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat,
          ST_Distance(geography(c.geom), geography({POINT})) AS distance_m,
@@ -391,18 +392,21 @@ _CANDIDATES = f"""cand AS (
   WHERE ST_DWithin(geography(c.geom), geography({POINT}),
                    (SELECT max(range_m) FROM cameras))
   OFFSET 0)"""  # noqa: S608 - constant fragments
-"""CTE ``cand``: every camera within the largest range of the spot ``:lon``/``:lat``, with
-its distance (geodesic metres) and bearing (degrees), each computed once (``OFFSET 0``)."""
+"""CTEs ``shade``: the shadows covering the spot ``:lon``/``:lat`` (one GiST probe), and
+``cand``: every camera within the largest range of the spot, with its distance (geodesic
+metres) and bearing (degrees), each computed once (``OFFSET 0``)."""
 
 _FACING = facing_sql("c.bearing_deg")
 _IN_VIEW = f"c.status = 'online' AND c.distance_m <= c.range_m AND {_FACING}"
 _JUDGED = f"""(
   SELECT c.*, {_FACING} AS facing, {_IN_VIEW} AS in_view,
-         CASE WHEN {_IN_VIEW} THEN {blocked_by_sql("c", POINT)} END AS blocked_by
+         {", ".join(f"{sql} AS {name}" for name, sql in lens_sql("c").items())},
+         CASE WHEN {_IN_VIEW} THEN {blocked_by_sql("c", "shade")} END AS blocked_by
   FROM cand c OFFSET 0) j"""  # noqa: S608 - constant fragments
 """Each candidate judged once: ``facing``, ``in_view`` (online, in range and facing the
-spot) and, only for a camera in view, the building whose shadow hides the spot
-(``blocked_by``; ``OFFSET 0`` keeps PostgreSQL from repeating that lookup for every use)."""
+spot), its lens (:func:`geo.video.pointing.lens_sql`) and, only for a camera in view, the
+building whose shadow hides the spot (``blocked_by``; ``OFFSET 0`` keeps PostgreSQL from
+repeating that lookup for every use)."""
 
 _REASON = ("CASE WHEN j.status <> 'online' THEN 'offline'"
            " WHEN j.distance_m > j.range_m THEN 'out_of_range'"
@@ -414,7 +418,7 @@ _VIEW_VALUES = view_values_sql("j", POINT)
 def camera_rows_sql(extra: str = "") -> str:
     """SELECT of every candidate as a :class:`CameraHit` row (its fields, ``reason`` None
     when the camera sees the spot, the view fields) plus the ``extra`` columns; needs the
-    CTE ``cand`` (:data:`CAMERA_SQL`)."""
+    CTEs of :data:`_CAMERA_CTES` (:data:`CAMERA_SQL`)."""
     values = ", ".join(f"{sql} AS {name}" for name, sql in _VIEW_VALUES.items())
     return (f"SELECT j.code, j.name, j.lon, j.lat, j.distance_m, j.bearing_deg,"  # noqa: S608
             f" j.azimuth_deg, j.fov_deg, j.range_m, j.camera_type, j.status, j.stream_url,"
@@ -422,7 +426,7 @@ def camera_rows_sql(extra: str = "") -> str:
 
 
 CAMERA_SQL = f"""
-WITH {_CANDIDATES}
+WITH {_CAMERA_CTES}
 {camera_rows_sql()}
 ORDER BY j.distance_m, j.code
 """
@@ -512,16 +516,16 @@ adm AS (SELECT c.name AS c_name, s.code AS s_code, s.name AS s_name, d.code AS d
         JOIN admin_areas c ON c.code = own.community_code
         LEFT JOIN admin_areas s ON s.code = c.parent_code
         LEFT JOIN admin_areas d ON d.code = s.parent_code),
-{_CANDIDATES},
+{_CAMERA_CTES},
 cams AS (
-  SELECT count(*) FILTER (WHERE x.reason IS NULL) AS n,
-         json_agg(json_build_object({_JSON_HIT}) ORDER BY x.rn)
-           FILTER (WHERE x.reason IS NULL AND x.rn <= :k) AS seeing,
-         json_agg(json_build_object({_JSON_HIT}) ORDER BY x.rn)
-           FILTER (WHERE x.reason IS NOT NULL AND x.rn <= :k) AS others
-  FROM ({camera_rows_sql(
-      ", row_number() OVER (PARTITION BY j.in_view AND j.blocked_by IS NULL"
-      " ORDER BY j.distance_m, j.code) AS rn")}) x)
+  SELECT count(*) FILTER (WHERE h.reason IS NULL) AS n,
+         json_agg(h.hit ORDER BY h.rn) FILTER (WHERE h.reason IS NULL AND h.rn <= :k) AS seeing,
+         json_agg(h.hit ORDER BY h.rn)
+           FILTER (WHERE h.reason IS NOT NULL AND h.rn <= :k) AS others
+  FROM (SELECT x.reason, x.rn, json_build_object({_JSON_HIT}) AS hit
+        FROM ({camera_rows_sql(
+            ", row_number() OVER (PARTITION BY j.in_view AND j.blocked_by IS NULL"
+            " ORDER BY j.distance_m, j.code) AS rn")}) x OFFSET 0) h)
 SELECT (SELECT json_build_object(
      'lon', CAST(:lon AS float8), 'lat', CAST(:lat AS float8), 'assignment', 'covered',
      'snapped', false,
@@ -568,7 +572,7 @@ longer than 4 kB (this one is 6.6 kB), ~9 % of a /locate request (bench/RESULTS.
 
 OUTSIDE_SQL = f"""
 WITH {_COV},
-{_CANDIDATES}
+{_CAMERA_CTES}
 SELECT
   (SELECT json_agg(json_build_object('code', code, 'name', name, 'level', level,
      'kind', kind, 'parent_code', parent_code, 'community_code', community_code)

@@ -47,17 +47,23 @@ def tilt_sql(height: str, distance: str) -> str:
     return f"(-degrees(atan2({height}, {distance})))"
 
 
-def zoom_sql(c: str, distance: str) -> str:
-    """SQL: suggested zoom factor framing :data:`FRAME_WIDTH_M` at ``distance`` (m)."""
-    wide, tele = wide_fov_sql(c), tele_fov_sql(c)
+def lens_sql(c: str = "c") -> dict[str, str]:
+    """SQL of camera row ``c``'s lens, the columns :func:`view_values_sql` reads:
+    ``wide_deg`` and ``tele_deg`` (degrees, :func:`wide_fov_sql`, :func:`tele_fov_sql`)."""
+    return {"wide_deg": wide_fov_sql(c), "tele_deg": tele_fov_sql(c)}
+
+
+def zoom_sql(wide: str, tele: str, distance: str) -> str:
+    """SQL: suggested zoom factor framing :data:`FRAME_WIDTH_M` at ``distance`` (m), from the
+    lens's ``wide`` and ``tele`` FOV (degrees)."""
     need = f"(2 * degrees(atan2({FRAME_WIDTH_M / 2}, {distance})))"
     fov = f"least({wide}, greatest({tele}, {need}))"
     return f"(tan(radians({wide} / 2.0)) / tan(radians({fov} / 2.0)))"
 
 
-def scene_width_sql(c: str, distance: str) -> str:
-    """SQL: picture width (m) at the spot at the camera's tightest view."""
-    return f"(2 * {distance} * tan(radians(least({tele_fov_sql(c)}, 179.0) / 2.0)))"
+def scene_width_sql(tele: str, distance: str) -> str:
+    """SQL: picture width (m) at the spot at the camera's tightest view (``tele``, degrees)."""
+    return f"(2 * {distance} * tan(radians(least({tele}, 179.0) / 2.0)))"
 
 
 def tilt(height_m: ArrayLike, distance_m: ArrayLike) -> NDArray[np.float64]:
@@ -79,15 +85,21 @@ VIEW_FIELDS = ("blocked_by", "tilt_deg", "zoom", "offset_deg", "scene_width_m", 
 """What /locate adds to each camera from the visibility model and the pointing rules."""
 
 
-def blocked_by_sql(c: str = "c", spot: str = "p.g") -> str:
-    """SQL subquery: the building whose shadow (in camera ``c``'s current view,
-    :mod:`geo.video.views`) covers the point ``spot``, the nearest shadow first (NULL: none).
+def shades_sql(spot: str) -> str:
+    """SQL query: the shadows (:mod:`geo.video.views`) covering the point ``spot``, as
+    ``camera_code``, ``building_code``, ``near_m``: one probe of their GiST index for every
+    camera at once."""
+    return ("SELECT s.camera_code, s.building_code, s.near_m FROM camera_shadows s"  # noqa: S608
+            f" WHERE ST_Covers(s.geom, {spot})")
+
+
+def blocked_by_sql(c: str = "c", shades: str = "shade") -> str:
+    """SQL subquery: the building whose shadow in camera ``c``'s current view covers the
+    spot, the nearest shadow first (NULL: none), from ``shades`` (:func:`shades_sql`'s rows).
     /locate asks it only of a camera that would otherwise see the spot (online, in range,
     facing it), once per camera."""
-    return f"""(
-    SELECT s.building_code FROM camera_shadows s
-    WHERE s.camera_code = {c}.code AND ST_Covers(s.geom, {spot})
-    ORDER BY s.near_m, s.building_code LIMIT 1)"""  # noqa: S608 - constant fragments
+    return (f"(SELECT s.building_code FROM {shades} s WHERE s.camera_code = {c}.code"  # noqa: S608
+            " ORDER BY s.near_m, s.building_code LIMIT 1)")
 
 
 def best_preset_sql(c: str = "c", spot: str = "p.g") -> str:
@@ -103,19 +115,20 @@ def best_preset_sql(c: str = "c", spot: str = "p.g") -> str:
 
 def view_values_sql(c: str, spot: str) -> dict[str, str]:
     """SQL expressions of :data:`VIEW_FIELDS` (in that order) over a judged camera row
-    ``c`` (its ``distance_m``, ``bearing_deg``, ``in_view``: online, in range and facing the
-    spot, and ``blocked_by``: the building hiding the spot from a camera in view, else NULL)
-    and the spot ``spot``: the blocking building, the pointing values (module docstring)
-    and, for a PTZ camera that sees the spot, its best preset."""
+    ``c`` (its ``distance_m``, ``bearing_deg``, the :func:`lens_sql` columns, ``in_view``:
+    online, in range and facing the spot, and ``blocked_by``: the building hiding the spot
+    from a camera in view, else NULL) and the spot ``spot``: the blocking building, the
+    pointing values (module docstring) and, for a PTZ camera that sees the spot, its best
+    preset."""
     ptz = f"{c}.camera_type = 'ptz'"
     distance = f"{c}.distance_m"
     return {
         "blocked_by": f"{c}.blocked_by",
         "tilt_deg": f"CASE WHEN {ptz} THEN {tilt_sql(height_sql(c), distance)} END",
-        "zoom": f"CASE WHEN {ptz} THEN {zoom_sql(c, distance)} END",
+        "zoom": f"CASE WHEN {ptz} THEN {zoom_sql(f'{c}.wide_deg', f'{c}.tele_deg', distance)} END",
         "offset_deg": f"CASE WHEN NOT {ptz} THEN "
                       f"{OFF_AXIS_SQL.format(b=f'{c}.bearing_deg', a=f'{c}.azimuth_deg')} END",
-        "scene_width_m": scene_width_sql(c, distance),
+        "scene_width_m": scene_width_sql(f"{c}.tele_deg", distance),
         "preset": f"CASE WHEN {c}.in_view AND {c}.blocked_by IS NULL AND {ptz}"
                   f" THEN {best_preset_sql(c, spot)} END",
     }
