@@ -26,14 +26,16 @@ occlusion, no pointing: ``bench/locate_sql/before_16.sql``, from git 5473b5f), t
 merged (``main_16.sql``), path (a) of then (``a_emitted_rows.sql``: view values in the JSON),
 the one main had at 3f304f2 (``main_3f304f2.sql``: one subplan per part of the answer), its
 first rewrite (``one_pass_f1f6bc6.sql``: each table read once, the parts joined, one shadow
-lookup per camera in view) and the current one (:data:`geo.locate.LOCATE_SQL`: besides, the
-shadows covering the spot in one GiST probe, each lens FOV computed once), plus the current
-one changed along one path each: ``pip_views`` (which cameras see the spot by
-point-in-polygon against the stored views, one GiST probe, the shadow lookup only for the
-hidden ones; answers may differ at view edges: counted, not required equal),
-``custom_plans`` (re-planned for every call: ``plan_cache_mode = force_custom_plan`` on its
-connection) and the ablations ``no_shadow``, ``no_preset`` and ``no_view_values`` (answers
-differ). One client sends each point to every
+lookup per camera in view), the second (``shade_cte_90b0109.sql``: the shadows covering the
+spot in one GiST probe, each lens FOV computed once) and the current one
+(:data:`geo.locate.LOCATE_SQL`: the shadow and preset lookups as PL/pgSQL functions,
+migration 0030), plus the current one changed along one path each: ``pip_views`` (which
+cameras see the spot by point-in-polygon against the stored views, one GiST probe, the
+shadow lookup only for the hidden ones; answers may differ at view edges: counted, not
+required equal), ``custom_plans`` (re-planned for every call: ``plan_cache_mode =
+force_custom_plan`` on its connection) and the ablations ``no_shadow``, ``no_preset`` and
+``no_view_values`` (answers differ). The database must be at migration 0030 or later.
+One client sends each point to every
 variant in turn (rotating which goes first), then each variant runs alone on
 ``--concurrency`` connections for requests/s. The server CPU per statement (the backend's
 user + system time from /proc) is the figure to compare. ``--before-tree DIR`` (a ``git
@@ -204,7 +206,8 @@ def _paired(conn: psycopg.Connection, name: str, points: list[tuple[float, float
 
 
 VARIANT_DIR = Path(__file__).resolve().parent / "locate_sql"
-FROZEN = ("before_16", "main_16", "a_emitted_rows", "main_3f304f2", "one_pass_f1f6bc6")
+FROZEN = ("before_16", "main_16", "a_emitted_rows", "main_3f304f2", "one_pass_f1f6bc6",
+          "shade_cte_90b0109")
 """The statements of earlier commits, kept as files (``:name`` parameters)."""
 _PIP_SEEN = raw_sql(
     "c.code NOT IN (SELECT v.camera_code FROM camera_views v WHERE v.valid_to IS NULL"  # noqa: S608
@@ -223,7 +226,7 @@ def _changed(sql: str, *edits: tuple[str, str]) -> str:
 
 def made_variants() -> dict[str, str]:
     """The current statement and its variants along each path (module docstring)."""
-    lookup = f"THEN {blocked_by_sql('c', 'shade')} END AS blocked_by"
+    lookup = f"THEN {raw_sql(blocked_by_sql('c', POINT))} END AS blocked_by"
     values = view_values_sql("j", POINT)
     return {
         "current": LOCATE_RAW_SQL,
@@ -239,7 +242,8 @@ def made_variants() -> dict[str, str]:
 
 SETTINGS = {"custom_plans": "SET plan_cache_mode = force_custom_plan"}
 """Variants that differ by their connection's settings, not their text."""
-SAME_ANSWERS = ("a_emitted_rows", "main_3f304f2", "one_pass_f1f6bc6", "current", "custom_plans")
+SAME_ANSWERS = ("a_emitted_rows", "main_3f304f2", "one_pass_f1f6bc6", "shade_cte_90b0109",
+                "current", "custom_plans")
 """The variants that must answer alike (before_16 lacks the view fields, main_16 names any
 covering preset, ablations differ; ``pip_views`` is counted)."""
 

@@ -36,7 +36,7 @@ from geo.crs import to_wgs84
 from geo.districts import service_area
 from geo.errors import OutOfArea, ValidationFailed
 from geo.settings import Settings, get_settings
-from geo.video.pointing import VIEW_FIELDS, blocked_by_sql, lens_sql, shades_sql, view_values_sql
+from geo.video.pointing import VIEW_FIELDS, blocked_by_sql, lens_sql, view_values_sql
 
 Assignment = Literal["covered", "snapped", "unassigned"]
 DoubtRule = Literal["inside", "smallest_code", "nearest", "reassigned", "none"]
@@ -382,8 +382,7 @@ def workers_of(session: Executor, grid_code: str, micro_code: str | None) -> lis
     return [WorkerRef(**r) for r in rows]
 
 
-_CAMERA_CTES = f"""shade AS MATERIALIZED ({shades_sql(POINT)}),
-cand AS (
+_CAMERA_CTES = f"""cand AS (
   SELECT c.code, c.name, c.camera_type, c.status, c.stream_url, c.azimuth_deg, c.fov_deg,
          c.range_m, c.height_m, c.fov_tele_deg, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat,
          ST_Distance(geography(c.geom), geography({POINT})) AS distance_m,
@@ -392,16 +391,15 @@ cand AS (
   WHERE ST_DWithin(geography(c.geom), geography({POINT}),
                    (SELECT max(range_m) FROM cameras))
   OFFSET 0)"""  # noqa: S608 - constant fragments
-"""CTEs ``shade``: the shadows covering the spot ``:lon``/``:lat`` (one GiST probe), and
-``cand``: every camera within the largest range of the spot, with its distance (geodesic
-metres) and bearing (degrees), each computed once (``OFFSET 0``)."""
+"""CTE ``cand``: every camera within the largest range of the spot ``:lon``/``:lat``, with
+its distance (geodesic metres) and bearing (degrees), each computed once (``OFFSET 0``)."""
 
 _FACING = facing_sql("c.bearing_deg")
 _IN_VIEW = f"c.status = 'online' AND c.distance_m <= c.range_m AND {_FACING}"
 _JUDGED = f"""(
   SELECT c.*, {_FACING} AS facing, {_IN_VIEW} AS in_view,
          {", ".join(f"{sql} AS {name}" for name, sql in lens_sql("c").items())},
-         CASE WHEN {_IN_VIEW} THEN {blocked_by_sql("c", "shade")} END AS blocked_by
+         CASE WHEN {_IN_VIEW} THEN {blocked_by_sql("c", POINT)} END AS blocked_by
   FROM cand c OFFSET 0) j"""  # noqa: S608 - constant fragments
 """Each candidate judged once: ``facing``, ``in_view`` (online, in range and facing the
 spot), its lens (:func:`geo.video.pointing.lens_sql`) and, only for a camera in view, the

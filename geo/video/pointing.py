@@ -85,32 +85,22 @@ VIEW_FIELDS = ("blocked_by", "tilt_deg", "zoom", "offset_deg", "scene_width_m", 
 """What /locate adds to each camera from the visibility model and the pointing rules."""
 
 
-def shades_sql(spot: str) -> str:
-    """SQL query: the shadows (:mod:`geo.video.views`) covering the point ``spot``, as
-    ``camera_code``, ``building_code``, ``near_m``: one probe of their GiST index for every
-    camera at once."""
-    return ("SELECT s.camera_code, s.building_code, s.near_m FROM camera_shadows s"  # noqa: S608
-            f" WHERE ST_Covers(s.geom, {spot})")
-
-
-def blocked_by_sql(c: str = "c", shades: str = "shade") -> str:
-    """SQL subquery: the building whose shadow in camera ``c``'s current view covers the
-    spot, the nearest shadow first (NULL: none), from ``shades`` (:func:`shades_sql`'s rows).
-    /locate asks it only of a camera that would otherwise see the spot (online, in range,
-    facing it), once per camera."""
-    return (f"(SELECT s.building_code FROM {shades} s WHERE s.camera_code = {c}.code"  # noqa: S608
-            " ORDER BY s.near_m, s.building_code LIMIT 1)")
+def blocked_by_sql(c: str = "c", spot: str = "p.g") -> str:
+    """SQL: the building whose shadow in camera ``c``'s current view
+    (:mod:`geo.video.views`) covers the point ``spot``, the nearest shadow first (``near_m``,
+    then the building's code); NULL when none does. The function ``camera_blocked_by``
+    (migration 0030): PostgreSQL sets it up only when called; /locate calls it only for a
+    camera that would otherwise see the spot (online, in range, facing it), once per
+    camera."""
+    return f"camera_blocked_by({c}.code, {spot})"
 
 
 def best_preset_sql(c: str = "c", spot: str = "p.g") -> str:
-    """SQL subquery: the best preset of PTZ camera ``c`` whose current view covers the point
-    ``spot``: the narrowest (smallest FOV: most pixels on the spot), then by name. The
-    operator can call it up instead of steering."""
-    return f"""(
-    SELECT v.preset FROM camera_views v
-    JOIN camera_presets cp ON cp.camera_code = v.camera_code AND cp.name = v.preset
-    WHERE v.camera_code = {c}.code AND v.valid_to IS NULL AND v.preset IS NOT NULL
-      AND ST_Covers(v.geom, {spot}) ORDER BY cp.fov_deg, v.preset LIMIT 1)"""  # noqa: S608
+    """SQL: the best preset of PTZ camera ``c`` whose current view covers the point
+    ``spot``: the narrowest (smallest FOV: most pixels on the spot), then by name; NULL when
+    none does. The operator can call it up instead of steering. The function
+    ``camera_best_preset`` (migration 0030), set up only when called."""
+    return f"camera_best_preset({c}.code, {spot})"
 
 
 def view_values_sql(c: str, spot: str) -> dict[str, str]:
