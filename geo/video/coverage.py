@@ -25,6 +25,7 @@ import json
 from typing import Any
 
 import geopandas as gpd
+import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -90,6 +91,12 @@ WHERE ST_Area(geography(d.geom)) >= :min_m2
 ORDER BY z.code, area_m2 DESC"""
 
 
+def seen_share(seen: float, total: float) -> float | None:
+    """The share (0-1) of ``total`` that is ``seen`` (any unit, clamped to 0-1); None when
+    ``total`` is not positive (nothing to see: no roads, no outdoor area)."""
+    return None if total <= 0 else min(1.0, max(0.0, seen / total))
+
+
 def grid_coverage(session: Session, code: str) -> gpd.GeoDataFrame:
     """Ordinary current grids under admin area or grid ``code`` with ``outdoor_m2``,
     ``blind_m2`` (m²), ``seen_share`` (0-1), the road length ``road_m`` and its seen part
@@ -98,8 +105,10 @@ def grid_coverage(session: Session, code: str) -> gpd.GeoDataFrame:
     (EPSG:4326), ranked by uncovered households (most first), then code."""
     frame = sql_frame(session, GRID_COVERAGE_SQL, {"p": prefix_pattern(code)})
     frame["uncovered_households"] = (frame["households"] * (1 - frame["seen_share"])).round(1)
-    frame["road_seen_share"] = [None if total <= 0 else min(1.0, seen / total) for seen, total
-                                in zip(frame["road_seen_m"], frame["road_m"], strict=True)]
+    frame["road_seen_share"] = pd.Series(
+        [seen_share(seen, total) for seen, total in zip(frame["road_seen_m"], frame["road_m"],
+                                                         strict=True)],
+        index=frame.index, dtype=object)
     return frame.sort_values(["uncovered_households", "code"], ascending=[False, True],
                              ignore_index=True)
 

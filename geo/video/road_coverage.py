@@ -27,6 +27,7 @@ from geo.video.coverage import (
     ENTRANCE_SEEN_SQL,
     ONLINE_VIEWS_OVER,
     grid_coverage,
+    seen_share,
     sql_frame,
 )
 
@@ -137,25 +138,25 @@ def area_coverage(session: Session, code: str | None, top: int,
                                                          {"a": code}).one())
     return {
         "area": code, "name": name, "grids_count": len(grids), "sites_count": len(sites),
-        "outdoor_seen_share": _share(outdoor - float(grids["blind_m2"].sum()), outdoor),
+        "outdoor_seen_share": _rounded(seen_share(outdoor - float(grids["blind_m2"].sum()),
+                                                  outdoor)),
         "road_m": round(road, 1),
-        "road_seen_share": _share(road_seen, road),
+        "road_seen_share": _rounded(seen_share(road_seen, road)),
         "entrances": int(sites["entrances"].sum()),
         "entrances_seen": int(sites["entrances_seen"].sum()),
         "grids": [_grid_row(r, plain) for r in grids.head(top).itertuples()],
         "sites": [_site_row(r) for r in sites.head(top).itertuples()]}
 
 
-def _share(part: float, whole: float) -> float | None:
-    return None if whole <= 0 else round(min(1.0, max(0.0, part / whole)), 4)
+def _rounded(share: float | None) -> float | None:
+    return None if share is None else round(share, 4)
 
 
 def _grid_row(r: Any, plain: Any) -> dict[str, Any]:
     return {"code": r.code, "name": r.name, "households": int(r.households),
             "outdoor_m2": round(float(r.outdoor_m2), 1), "seen_share": round(r.seen_share, 4),
             "seen_share_without_occlusion": round(float(plain.get(r.code, 0.0)), 4),
-            "road_m": round(float(r.road_m), 1), "road_seen_share": _share(r.road_seen_m,
-                                                                         r.road_m),
+            "road_m": round(float(r.road_m), 1), "road_seen_share": _rounded(r.road_seen_share),
             "entrances": int(r.entrances), "entrances_seen": int(r.entrances_seen),
             "uncovered_households": float(r.uncovered_households)}
 
