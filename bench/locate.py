@@ -515,23 +515,46 @@ def c_clients(args: argparse.Namespace, dsn: str, base: str,
               f" ~{bound:.0f} req/s = {bound / raw:.0%} of raw SQL on these cores")
 
 
-def http_before_after(args: argparse.Namespace, base: str,
+def http_before_after(args: argparse.Namespace, base: str, server_pid: int, dsn: str,
                       points: list[tuple[float, float]]) -> None:
-    """HTTP /locate of this tree and of ``--before-tree`` in alternating rounds."""
+    """HTTP /locate of this tree and of ``--before-tree`` in alternating rounds; each round
+    also gives the CPU per request of the app (its uvicorn processes) and of the database
+    (every backend of the database), steadier than latency on shared cores."""
     old, old_base = start_server(args.url, args.workers, tree=Path(args.before_tree))
     try:
-        servers = {"before": old_base, "after": base}
-        for b in servers.values():
+        servers = {"before": (old_base, old.pid), "after": (base, server_pid)}
+        for b, _ in servers.values():
             run_load(Http(b), points, args.concurrency, 400)  # warm-up
         print(f"HTTP, {args.concurrency} clients, {args.requests} calls per round, "
               f"{args.rounds} rounds alternating; before = {args.before_tree}")
         for r in range(args.rounds):
             for name in (("before", "after") if r % 2 == 0 else ("after", "before")):
-                report(f"{name} {r + 1}", *run_load(Http(servers[name]), points,
-                                                     args.concurrency, args.requests))
+                url, pid = servers[name]
+                app, db = _cpu_seconds(pid), _database_cpu_seconds(dsn)
+                took, wall = run_load(Http(url), points, args.concurrency, args.requests)
+                app, db = _cpu_seconds(pid) - app, _database_cpu_seconds(dsn) - db
+                report(f"{name} {r + 1}", took, wall)
+                print(f"{'':>10}  CPU per request: app {app * 1e3 / len(took):.3f} ms, "
+                      f"database {db * 1e3 / len(took):.3f} ms  (load {os.getloadavg()[0]:.1f})")
     finally:
         old.terminate()
         old.wait(timeout=20)
+
+
+def _database_cpu_seconds(dsn: str) -> float:
+    """CPU seconds so far of the backends of ``dsn``'s database (the apps' pooled
+    connections; Linux /proc), this probe's own backend left out."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        pids = [row[0] for row in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()").fetchall()]
+    total = 0.0
+    for pid in pids:
+        try:
+            total += _cpu_seconds(pid)
+        except FileNotFoundError:  # the backend ended meanwhile
+            continue
+    return total
 
 
 def main() -> None:
@@ -573,7 +596,7 @@ def main() -> None:
             c_clients(args, dsn, base, points, proc.pid)
             return
         if args.before_tree:
-            http_before_after(args, base, points)
+            http_before_after(args, base, proc.pid, dsn, points)
             return
         n, c = args.requests, args.concurrency
         run_load(Http(base), points, c, 400)  # warm-up
