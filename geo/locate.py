@@ -566,7 +566,7 @@ LOCATE_PARAMS = ("lon", "lat", "radius", "k", "tol")
 LOCATE_RAW_SQL = raw_sql(LOCATE_SQL)
 """LOCATE_SQL with PostgreSQL's own ``$n`` placeholders, in :data:`LOCATE_PARAMS` order, for
 psycopg's raw cursors: psycopg converts ``%(name)s`` queries on every call when they are
-longer than 4 kB (this one is 6.6 kB), ~9 % of a /locate request (bench/RESULTS.md)."""
+longer than 4 kB (this one is 8.3 kB), ~9 % of a /locate request (bench/RESULTS.md)."""
 
 OUTSIDE_SQL = f"""
 WITH {_COV},
