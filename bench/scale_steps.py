@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from bench.locate import KEY, Http, Raw, run_load, start_server
 from bench.planning import timed
+from bench.scale_lifecycle import lifecycle
 from geo.assign import assign_events
 from geo.db import libpq_url
 from geo.exporter import export_file
@@ -170,10 +171,11 @@ def export(url: str) -> dict[str, Any]:
 
 
 STEPS: dict[str, Callable[[str], dict[str, Any]]] = {
-    "assign": assignment, "locate": locate, "stats": stats, "validate": validation,
-    "export": export}
-"""Measured steps by name, in the order bench/scale.py runs them (assign first: /stats
-counts assigned events)."""
+    "lifecycle": lifecycle, "assign": assignment, "locate": locate, "stats": stats,
+    "validate": validation, "export": export}
+"""Measured steps by name, in the order bench/scale.py runs them (the cases' lifecycle
+first: a database loaded before the generator closed cases gets them closed; then assign:
+/stats counts assigned events)."""
 
 
 def plans(url: str) -> dict[str, str]:

@@ -20,16 +20,7 @@ COUNT_KINDS = ("buildings", "households", "population", "sites", "cameras", "wor
                "open_events")
 
 COUNTS_OF = """
-SELECT gr.id,
-  (SELECT count(*) FROM buildings b WHERE b.geom && gr.geom AND ST_Covers(gr.geom,
-     CASE WHEN ST_GeometryType(b.geom) = 'ST_Point' THEN b.geom
-          ELSE ST_PointOnSurface(b.geom) END)) AS buildings,
-  (SELECT COALESCE(sum(b.households), 0) FROM buildings b WHERE b.geom && gr.geom AND
-     ST_Covers(gr.geom, CASE WHEN ST_GeometryType(b.geom) = 'ST_Point' THEN b.geom
-                             ELSE ST_PointOnSurface(b.geom) END)) AS households,
-  (SELECT COALESCE(sum(b.population), 0) FROM buildings b WHERE b.geom && gr.geom AND
-     ST_Covers(gr.geom, CASE WHEN ST_GeometryType(b.geom) = 'ST_Point' THEN b.geom
-                             ELSE ST_PointOnSurface(b.geom) END)) AS population,
+SELECT gr.id, b.buildings, b.households, b.population,
   (SELECT count(*) FROM sites s WHERE s.geom && gr.geom AND ST_Covers(gr.geom,
      CASE WHEN ST_GeometryType(s.geom) = 'ST_Point' THEN s.geom
           ELSE ST_PointOnSurface(s.geom) END)) AS sites,
@@ -39,8 +30,15 @@ SELECT gr.id,
   (SELECT count(*) FROM events e WHERE e.geom && gr.geom AND ST_Covers(gr.geom, e.geom)
      AND e.status NOT IN ('closed', 'rejected')) AS open_events
 FROM ({grids}) gr
+CROSS JOIN LATERAL (
+  SELECT count(*) AS buildings, COALESCE(sum(b.households), 0) AS households,
+         COALESCE(sum(b.population), 0) AS population
+    FROM buildings b WHERE b.geom && gr.geom AND ST_Covers(gr.geom,
+      CASE WHEN ST_GeometryType(b.geom) = 'ST_Point' THEN b.geom
+           ELSE ST_PointOnSurface(b.geom) END)) b
 """
-"""Counts per row of ``{grids}`` (a query with ``id``, ``code`` and lon/lat ``geom``)."""
+"""Counts per row of ``{grids}`` (a query with ``id``, ``code`` and lon/lat ``geom``); each
+grid's buildings are probed once for their three figures."""
 
 _SQL = COUNTS_OF.format(grids=f"""
     SELECT c.code AS id, c.code, c.geom FROM ({CANDIDATES}) c WHERE c.code = ANY(:codes)""")  # noqa: S608
