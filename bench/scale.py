@@ -53,7 +53,7 @@ from bench.assign_city import (  # noqa: E402
 from bench.common import indexes_deferred, scratch_database  # noqa: E402
 from bench.scale_lifecycle import closed_and_recounted  # noqa: E402
 from bench.scale_report import write_report  # noqa: E402
-from bench.scale_steps import AS_OF, PERIODS, STEPS, locate, plans, stats  # noqa: E402
+from bench.scale_steps import AS_OF, PERIODS, STEPS, export, locate, plans, stats  # noqa: E402
 from cli.cluster import test_server_url  # noqa: E402
 from data.city import City  # noqa: E402
 from data.demo import city_without_events, stream_city  # noqa: E402
@@ -254,7 +254,8 @@ def run_size(server_url: str, grids: int, events: int, steps: list[str],
     for step in steps:
         print(f"[{key}] {step} ...", flush=True)
         run = {"locate": partial(locate, calls=options.calls),
-               "stats": partial(stats, runs=options.stats_runs, periods=options.periods)
+               "stats": partial(stats, runs=options.stats_runs, periods=options.periods),
+               "export": partial(export, events_kind=options.export_kind),
                }.get(step, STEPS[step])
         figures = measured(url, run)
         if step == "assign" and figures["mode"] == "rerun":  # not a first write: apart
@@ -300,6 +301,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--periods", default=",".join(PERIODS),
                         type=lambda v: tuple(p for p in v.split(",") if p in PERIODS),
                         help="/stats periods, comma-separated, of month,year")
+    parser.add_argument("--export-kind", default=None,
+                        help="export only the events of this category (a bounded export)")
     parser.add_argument("--report", action="store_true",
                         help="only draw the table and chart from the results file")
     parser.add_argument("--out", type=Path, default=ROOT / "bench",
