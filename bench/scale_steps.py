@@ -32,8 +32,9 @@ from geo.db import libpq_url
 from geo.exporter import ExportFilter, export_file
 from geo.keys import hash_key
 from geo.locate import LOCATE_RAW_SQL
+from geo.month_stats import period_unit_stats
 from geo.planning.validate import validate_area
-from geo.stats import events_in_period, unit_stats, with_grid_counts, with_reassignments
+from geo.stats import events_in_period, with_grid_counts, with_reassignments
 
 K = 3
 """Cameras per event, as bench/assign.py."""
@@ -203,7 +204,7 @@ def plans(url: str) -> dict[str, str]:
         with Session(bind=conn) as session:
             for name, (since, until) in PERIODS.items():
                 notices.clear()
-                rows = unit_stats(session, "grid", since, until)  # as GET /stats does
+                rows = period_unit_stats(session, "grid", since, until)  # as GET /stats
                 with_grid_counts(session, with_reassignments(session, rows, since, until))
                 events_in_period(session, since, until)
                 session.execute(text("SELECT 1"))  # the last plan's notice arrives with this

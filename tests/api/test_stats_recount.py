@@ -1,8 +1,9 @@
 """``/stats?level=grid`` equals a recount, in Python, of every kind of event: one in a
 dedicated grid and an ordinary one, one on the edge of two grids, one snapped to the nearest
 grid from outside every grid, one no grid takes, closed, rejected, postponed, reworked and
-overdue cases. The figures count each event for its stored grid; the grid's counts
-(geo.grid_counts) count what the grid's shape covers, as the planner map does."""
+overdue cases. The figures and the grid's counts (geo.grid_counts.stored_grid_counts) count
+each event and unit for its stored grid; the planner's counts (geo.grid_counts.grid_counts)
+what each grid's shape covers, dedicated grids included."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from typing import Any
 
 import shapely
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
-from geo.assign import assign_events
-from geo.grid_counts import COUNT_KINDS, grid_counts
+from geo.assign import assign_events, assign_units
+from geo.grid_counts import COUNT_KINDS, grid_counts, stored_grid_counts
 from tests.conftest import auth
 from tests.geo.test_locate import G1, G2, SCHOOL, build_small_city
 
@@ -50,6 +51,7 @@ def city_with_every_kind_of_event(db: Session) -> None:
              "closed": None if closed is None else reported + closed * DAY,
              "valid": status != "rejected"})
     assign_events(db, "all")
+    assign_units(db)
     db.commit()
 
 
@@ -74,16 +76,18 @@ def recounted_figures(db: Session, until: datetime) -> dict[str, dict[str, int]]
     return figures
 
 
-def recounted_grid_counts(db: Session, codes: list[str]) -> dict[str, dict[str, int]]:
-    """Each grid's counts, recounted with shapely: the units whose point its shape covers
-    (edges included), workers by their grid code."""
-    def points(sql: str) -> list[tuple[Any, shapely.Geometry]]:
-        return [(r[0], shapely.from_wkb(r[1])) for r in db.execute(text(sql)).all()]
+def _points(db: Session, sql: str) -> list[tuple[Any, shapely.Geometry]]:
+    return [(r[0], shapely.from_wkb(r[1])) for r in db.execute(text(sql)).all()]
 
-    shapes = dict(points("SELECT code, ST_AsBinary(geom) FROM grids WHERE valid_to IS NULL"))
-    events = points("SELECT status, ST_AsBinary(geom) FROM events")
-    cameras = points("SELECT code, ST_AsBinary(geom) FROM cameras")
-    sites = points("SELECT code, ST_AsBinary(geom) FROM sites")
+
+def covered_counts(db: Session, codes: list[str]) -> dict[str, dict[str, int]]:
+    """Each grid's counts by its shape, recounted with shapely: the units whose point it
+    covers (edges included), open events likewise, workers by their grid code."""
+    shapes = dict(_points(db, "SELECT code, ST_AsBinary(geom) FROM grids"
+                              " WHERE valid_to IS NULL"))
+    events = _points(db, "SELECT status, ST_AsBinary(geom) FROM events")
+    cameras = _points(db, "SELECT code, ST_AsBinary(geom) FROM cameras")
+    sites = _points(db, "SELECT code, ST_AsBinary(geom) FROM sites")
     workers = [g for (g,) in db.execute(text("SELECT grid_code FROM workers")).all()]
     return {code: {
         "buildings": 0, "households": 0, "population": 0,  # the small city has none
@@ -91,6 +95,30 @@ def recounted_grid_counts(db: Session, codes: list[str]) -> dict[str, dict[str, 
         "cameras": sum(shapes[code].covers(p) for _, p in cameras),
         "workers": workers.count(code),
         "open_events": sum(s in OPEN and shapes[code].covers(p) for s, p in events),
+    } for code in codes}
+
+
+def stored_counts(db: Session, codes: list[str]) -> dict[str, dict[str, int]]:
+    """Each grid's counts by the stored rule, recounted with shapely: a unit belongs to the
+    lowest code of the current ordinary grids covering its point, an open event to its
+    stored grid (snapped ones included), workers by their grid code."""
+    ordinary = sorted(_points(db, "SELECT code, ST_AsBinary(geom) FROM grids WHERE valid_to"
+                                  " IS NULL AND level = 'grid' AND kind <> 'dedicated'"),
+                      key=lambda g: g[0])
+
+    def owner(point: shapely.Geometry) -> str | None:
+        return next((code for code, shape in ordinary if shape.covers(point)), None)
+
+    owners = {table: [owner(p) for _, p in _points(
+        db, f"SELECT code, ST_AsBinary(geom) FROM {table}")] for table in ("cameras", "sites")}
+    open_grids = [g for (g,) in db.execute(text(
+        "SELECT grid_code FROM events_with_assignment WHERE status IN :open").bindparams(
+        bindparam("open", expanding=True)), {"open": list(OPEN)}).all()]
+    workers = [g for (g,) in db.execute(text("SELECT grid_code FROM workers")).all()]
+    return {code: {
+        "buildings": 0, "households": 0, "population": 0,
+        "sites": owners["sites"].count(code), "cameras": owners["cameras"].count(code),
+        "workers": workers.count(code), "open_events": open_grids.count(code),
     } for code in codes}
 
 
@@ -104,7 +132,7 @@ def test_stats_equals_a_recount_of_every_kind_of_event(
     units = {u["unit"]: u for u in answer.json()["units"]}
     assert sorted(units) == [G1, G2]  # the dedicated grid is no event's stored grid
     figures = recounted_figures(db, until)
-    counts = recounted_grid_counts(db, [G1, G2])
+    counts = stored_counts(db, [G1, G2])
     for code, unit in units.items():
         assert {k: unit[k] for k in figures[code]} == figures[code], code
         assert {k: unit[k] for k in COUNT_KINDS} == counts[code], code
@@ -113,14 +141,17 @@ def test_stats_equals_a_recount_of_every_kind_of_event(
                            "closed_on_time": 1, "postponed": 1, "first_time": 1}
     assert figures[G2] == {"accepted": 3, "valid": 2, "handled": 2, "due": 2, "closed": 2,
                            "closed_on_time": 1, "postponed": 0, "first_time": 1}
-    # the shapes: the edge event is open in G1 and G2, the snapped and far ones in neither
-    assert (counts[G1]["open_events"], counts[G2]["open_events"]) == (2, 1)
+    assert (counts[G1]["open_events"], counts[G2]["open_events"]) == (3, 0)
+    # the shapes (planner map): the edge event is open in G1 and G2, the snapped one in none
+    shapes = covered_counts(db, [G1, G2])
+    assert (shapes[G1]["open_events"], shapes[G2]["open_events"]) == (2, 1)
     assert answer.json()["unattributed"] == 1  # outside every grid, beyond the snap
 
 
 def test_a_dedicated_grid_counts_what_lies_in_it(db: Session) -> None:
     city_with_every_kind_of_event(db)
-    counts = recounted_grid_counts(db, [SCHOOL, G1 + "02"])
+    counts = covered_counts(db, [SCHOOL, G1 + "02"])
     assert grid_counts(db, [SCHOOL, G1 + "02"]) == counts
     assert counts[SCHOOL] == {"buildings": 0, "households": 0, "population": 0, "sites": 1,
                               "cameras": 4, "workers": 0, "open_events": 1}
+    assert stored_grid_counts(db, [SCHOOL]) == {SCHOOL: dict.fromkeys(COUNT_KINDS, 0)}
