@@ -74,11 +74,13 @@ def test_the_smallest_size_gives_results_table_and_chart(server_dsn: str,
             " FROM pg_index i WHERE i.indrelid = ANY(ARRAY['events'::regclass,"
             " 'events_2026_11'::regclass])").fetchone()
         lifecycle = conn.execute(LIFECYCLE_CHECKS).fetchone()
+        placed = conn.execute("SELECT count(*), count(grid_code) FROM buildings").fetchone()
         statuses = dict(conn.execute("SELECT status, count(*) FROM events GROUP BY 1").fetchall())
         stale = conn.execute(f"SELECT count(*) FROM (({STORED_SQL} EXCEPT {RECOUNT})"
                              f" UNION ALL ({RECOUNT} EXCEPT {STORED_SQL})) x").fetchone()
     assert indexes == (18, 18, 4)  # with the open events' partial GiST index (0028)
     assert lifecycle == (0, 0, 0, 0)
+    assert placed is not None and 0 < placed[0] and placed[1] >= 0.95 * placed[0]  # as imported
     assert set(statuses) <= {"reported", "dispatched", "in_progress", "resolved", "closed",
                              "rejected"}
     assert statuses["closed"] > 400 and 40 < statuses["rejected"] < 100  # ~87 %, ~12 %
