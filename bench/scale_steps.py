@@ -208,12 +208,23 @@ def plans(url: str) -> dict[str, str]:
                 with_grid_counts(session, with_reassignments(session, rows, since, until))
                 events_in_period(session, since, until)
                 session.execute(text("SELECT 1"))  # the last plan's notice arrives with this
-                found[f"stats_{name}"] = "\n\n".join(notices[:-1])  # not SELECT 1's own
+                found[f"stats_{name}"] = trimmed("\n\n".join(notices[:-1]))  # not SELECT 1's
         conn.execute(text("SET auto_explain.log_min_duration = -1"))
         conn.rollback()
     found["locate"] = _locate_plan(libpq_url(url))
     engine.dispose()
     return found
+
+
+PLAN_LINE = 400
+"""Characters kept of a plan line: a grid's code list bound as a parameter (10^5 codes at
+a province's size) would otherwise make each /stats plan ~10 MB."""
+
+
+def trimmed(plan: str) -> str:
+    """``plan`` with every line cut to :data:`PLAN_LINE` characters (marked with …)."""
+    return "\n".join(line if len(line) <= PLAN_LINE else line[:PLAN_LINE] + "…"
+                     for line in plan.splitlines())
 
 
 def _locate_plan(dsn: str) -> str:
