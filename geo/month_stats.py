@@ -1,4 +1,5 @@
-"""The ``/stats`` rows of a month so far, from the monthly rollups (migration 0027).
+"""The ``/stats`` rows of a month so far, and of any period holding whole months
+(:func:`period_unit_stats`, what ``GET /stats`` answers), from the monthly rollups (0027).
 
 ``unit_stats(level, since=<first instant of the CST month of now>, until=now)`` reads every
 event of the month with its assignment. :func:`month_unit_stats` answers the same rows, to
