@@ -37,7 +37,7 @@ from typing import Any
 
 import pandas as pd
 import psycopg
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -51,8 +51,9 @@ from bench.assign_city import (  # noqa: E402
     vacuum_analyze,
 )
 from bench.common import indexes_deferred, scratch_database  # noqa: E402
+from bench.scale_lifecycle import closed_and_recounted  # noqa: E402
 from bench.scale_report import write_report  # noqa: E402
-from bench.scale_steps import AS_OF, PERIODS, STEPS, locate, plans, stats  # noqa: E402
+from bench.scale_steps import AS_OF, PERIODS, STEPS, export, locate, plans, stats  # noqa: E402
 from cli.cluster import test_server_url  # noqa: E402
 from data.city import City  # noqa: E402
 from data.demo import city_without_events, stream_city  # noqa: E402
@@ -62,6 +63,7 @@ from data.scale import (  # noqa: E402
     CityScale,
     city_scale,
 )
+from geo.assign import assign_units  # noqa: E402
 from geo.db import libpq_url  # noqa: E402
 from geo.event_partitions import ensure_partitions  # noqa: E402
 from geo.schema import upgrade  # noqa: E402
@@ -104,8 +106,10 @@ def year_of_events(events: pd.DataFrame) -> None:
 def build(server_url: str, name: str, grids: int, events: int) -> dict[str, Any]:
     """(Re)create database ``name`` and load the city with COPY, its events streamed in
     batches of :data:`EVENT_BATCH` (generated and copied one at a time, so memory is the
-    city's plus one batch), the secondary indexes built once after the rows; figures of
-    the load (seconds per phase, peak RSS of this process in MiB)."""
+    city's plus one batch) and moved along their lifecycle (bench.scale_lifecycle: most
+    cases closed), the secondary indexes built once after the rows, then the buildings',
+    sites' and cameras' grid codes set as an import sets them (``assign_units``); figures
+    of the load (seconds per phase, peak RSS of this process in MiB)."""
     start = time.perf_counter()
     communities = max(1, round(grids / GRIDS_PER_COMMUNITY))
     streets = min(MAX_STREETS, max(1, round(communities / COMMUNITIES_PER_STREET)))
@@ -133,8 +137,17 @@ def build(server_url: str, name: str, grids: int, events: int) -> dict[str, Any]
             print(f"  events {figures['rows']['events']:,} of {events:,}: {_short(figures)}",
                   flush=True)
             start = time.perf_counter()
+        closed = closed_and_recounted(engine, AS_OF)  # COPYed as reported
+        figures["lifecycle_s"], figures["rollups_s"] = closed["seconds"], closed["rollups_s"]
         start = time.perf_counter()
     figures["index_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    with Session(engine) as session, session.begin():  # as an import does (assign_on_import)
+        # at 10^5 grids the planner ANDs each unit's GiST probe with the 116,000-entry bitmap
+        # of the current-ordinary-grids index (hours for 1.8 M buildings): probe the GiST alone
+        session.execute(text("SET LOCAL enable_bitmapscan = off"))
+        assign_units(session)
+    figures["units_s"] = time.perf_counter() - start
     start = time.perf_counter()
     vacuum_analyze(engine)
     engine.dispose()
@@ -250,7 +263,8 @@ def run_size(server_url: str, grids: int, events: int, steps: list[str],
     for step in steps:
         print(f"[{key}] {step} ...", flush=True)
         run = {"locate": partial(locate, calls=options.calls),
-               "stats": partial(stats, runs=options.stats_runs, periods=options.periods)
+               "stats": partial(stats, runs=options.stats_runs, periods=options.periods),
+               "export": partial(export, events_kind=options.export_kind),
                }.get(step, STEPS[step])
         figures = measured(url, run)
         if step == "assign" and figures["mode"] == "rerun":  # not a first write: apart
@@ -296,6 +310,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--periods", default=",".join(PERIODS),
                         type=lambda v: tuple(p for p in v.split(",") if p in PERIODS),
                         help="/stats periods, comma-separated, of month,year")
+    parser.add_argument("--export-kind", default=None,
+                        help="export only the events of this category (a bounded export)")
     parser.add_argument("--report", action="store_true",
                         help="only draw the table and chart from the results file")
     parser.add_argument("--out", type=Path, default=ROOT / "bench",

@@ -26,13 +26,15 @@ from sqlalchemy.orm import Session
 
 from bench.locate import KEY, Http, Raw, run_load, start_server
 from bench.planning import timed
+from bench.scale_lifecycle import lifecycle
 from geo.assign import assign_events
 from geo.db import libpq_url
-from geo.exporter import export_file
+from geo.exporter import ExportFilter, export_file
 from geo.keys import hash_key
 from geo.locate import LOCATE_RAW_SQL
+from geo.month_stats import period_unit_stats
 from geo.planning.validate import validate_area
-from geo.stats import events_in_period, unit_stats, with_grid_counts, with_reassignments
+from geo.stats import events_in_period, with_grid_counts, with_reassignments
 
 K = 3
 """Cameras per event, as bench/assign.py."""
@@ -150,17 +152,21 @@ def validation(url: str) -> dict[str, Any]:
             "problems": report.counts()}
 
 
-def export(url: str) -> dict[str, Any]:
+def export(url: str, events_kind: str | None = None) -> dict[str, Any]:
     """``export_file`` of events and grids as GeoJSON (streamed) and GeoPackage (batched):
-    rows, seconds and rows/s of each, in this process, into a temporary directory."""
+    rows, seconds and rows/s of each, in this process, into a temporary directory.
+    ``events_kind``: only the events of that category (a bounded export: at 10^7 events
+    the whole GeoPackage would take ~half an hour here)."""
     engine = create_engine(url)
-    figures: dict[str, Any] = {}
+    figures: dict[str, Any] = {"events_kind": events_kind}
     with tempfile.TemporaryDirectory(prefix="gridlink-scale-") as tmp:
         for layer in ("events", "grids"):
             for fmt in ("geojson", "gpkg"):
                 path = Path(tmp) / f"{layer}.{fmt}"
+                flt = ExportFilter(kind=events_kind if layer == "events" else None)
                 with Session(engine) as session, session.begin():
-                    seconds, rows = timed(partial(export_file, session, layer, path, fmt))
+                    seconds, rows = timed(partial(export_file, session, layer, path, fmt,
+                                                  flt))
                 figures[f"{layer}_{fmt}"] = {"rows": rows, "seconds": seconds,
                                              "rows_per_s": rows / seconds,
                                              "bytes": path.stat().st_size}
@@ -170,10 +176,11 @@ def export(url: str) -> dict[str, Any]:
 
 
 STEPS: dict[str, Callable[[str], dict[str, Any]]] = {
-    "assign": assignment, "locate": locate, "stats": stats, "validate": validation,
-    "export": export}
-"""Measured steps by name, in the order bench/scale.py runs them (assign first: /stats
-counts assigned events)."""
+    "lifecycle": lifecycle, "assign": assignment, "locate": locate, "stats": stats,
+    "validate": validation, "export": export}
+"""Measured steps by name, in the order bench/scale.py runs them (the cases' lifecycle
+first: a database loaded before the generator closed cases gets them closed; then assign:
+/stats counts assigned events)."""
 
 
 def plans(url: str) -> dict[str, str]:
@@ -197,16 +204,27 @@ def plans(url: str) -> dict[str, str]:
         with Session(bind=conn) as session:
             for name, (since, until) in PERIODS.items():
                 notices.clear()
-                rows = unit_stats(session, "grid", since, until)  # as GET /stats does
+                rows = period_unit_stats(session, "grid", since, until)  # as GET /stats
                 with_grid_counts(session, with_reassignments(session, rows, since, until))
                 events_in_period(session, since, until)
                 session.execute(text("SELECT 1"))  # the last plan's notice arrives with this
-                found[f"stats_{name}"] = "\n\n".join(notices[:-1])  # not SELECT 1's own
+                found[f"stats_{name}"] = trimmed("\n\n".join(notices[:-1]))  # not SELECT 1's
         conn.execute(text("SET auto_explain.log_min_duration = -1"))
         conn.rollback()
     found["locate"] = _locate_plan(libpq_url(url))
     engine.dispose()
     return found
+
+
+PLAN_LINE = 400
+"""Characters kept of a plan line: a grid's code list bound as a parameter (10^5 codes at
+a province's size) would otherwise make each /stats plan ~10 MB."""
+
+
+def trimmed(plan: str) -> str:
+    """``plan`` with every line cut to :data:`PLAN_LINE` characters (marked with …)."""
+    return "\n".join(line if len(line) <= PLAN_LINE else line[:PLAN_LINE] + "…"
+                     for line in plan.splitlines())
 
 
 def _locate_plan(dsn: str) -> str:

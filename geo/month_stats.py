@@ -1,4 +1,5 @@
-"""The ``/stats`` rows of a month so far, from the monthly rollups (migration 0027).
+"""The ``/stats`` rows of a month so far, and of any period holding whole months
+(:func:`period_unit_stats`, what ``GET /stats`` answers), from the monthly rollups (0027).
 
 ``unit_stats(level, since=<first instant of the CST month of now>, until=now)`` reads every
 event of the month with its assignment. :func:`month_unit_stats` answers the same rows, to
@@ -32,7 +33,7 @@ from geo.codes import prefix_pattern
 from geo.errors import ValidationFailed
 from geo.rollups import LOCAL_TZ, local_day
 from geo.settings import Settings, get_settings
-from geo.stats import ROLLUP_LEVELS, UNIT_COLUMNS, UNIT_NAME, with_rates
+from geo.stats import ROLLUP_LEVELS, UNIT_COLUMNS, UNIT_NAME, unit_stats, with_rates
 
 _STATE_COUNTS = """count(*) AS events, count(*) FILTER (WHERE e.valid) AS valid,
   count(*) FILTER (WHERE e.valid AND e.status IN ('resolved', 'closed')) AS handled,
@@ -47,6 +48,20 @@ _STATE_COUNTS = """count(*) AS events, count(*) FILTER (WHERE e.valid) AS valid,
 
 _IN_AREA = ("e.grid_code LIKE :prefix AND :area IN (e.district_code, e.street_code,"
             " e.community_code, e.grid_code)")
+
+_UNIT_ROWS = """
+SELECT s.*, coalesce(a.name, g.name) AS name FROM (
+  SELECT unit, sum(events)::int AS accepted, sum(valid)::int AS valid,
+         sum(handled)::int AS handled, (sum(closed) + sum(open_due))::int AS due,
+         sum(closed)::int AS closed, sum(closed_on_time)::int AS closed_on_time,
+         (sum(closed_postponed) + sum(open_postponed))::int AS postponed,
+         sum(closed_first_time)::int AS first_time
+    FROM parts WHERE unit IS NOT NULL GROUP BY unit HAVING sum(events) > 0) s""" + UNIT_NAME + """
+ORDER BY s.unit
+"""  # noqa: S608 (constant SQL fragments)
+"""The /stats rows from ``parts`` (per unit: the state counts, and the open cases due by the
+clock ``open_due``, ``open_postponed``): due = closed + open due (a closed case is due in
+any period), postponed = closed postponed + open postponed."""
 
 _MONTH_SQL = """
 WITH parts AS (
@@ -66,15 +81,7 @@ WITH parts AS (
    WHERE e.reported_at >= :month_start AND e.reported_at < :now AND e.valid
      AND e.status NOT IN ('closed', 'duplicate') AND e.due_at < :now AND """ + _IN_AREA + """
    GROUP BY 1)
-SELECT s.*, coalesce(a.name, g.name) AS name FROM (
-  SELECT unit, sum(events)::int AS accepted, sum(valid)::int AS valid,
-         sum(handled)::int AS handled, (sum(closed) + sum(open_due))::int AS due,
-         sum(closed)::int AS closed, sum(closed_on_time)::int AS closed_on_time,
-         (sum(closed_postponed) + sum(open_postponed))::int AS postponed,
-         sum(closed_first_time)::int AS first_time
-    FROM parts WHERE unit IS NOT NULL GROUP BY unit HAVING sum(events) > 0) s""" + UNIT_NAME + """
-ORDER BY s.unit
-"""  # noqa: S608 (constant SQL fragments; {col} from UNIT_COLUMNS)
+""" + _UNIT_ROWS  # noqa: S608 (constant SQL fragments; {col} from UNIT_COLUMNS)
 """Per unit: the month's rollups, minus the events after ``now``, plus the cases due by the
 clock; the columns of ``geo.stats._STATS_SQL``."""
 
@@ -108,4 +115,54 @@ def month_unit_stats(session: Session, level: str, area: str, now: datetime, *,
     rows = session.execute(text(_MONTH_SQL.format(col=UNIT_COLUMNS[level])), {
         "month": start.date(), "month_start": start, "month_end": next_month_start(now),
         "now": now, "area": area, "prefix": prefix_pattern(area)}).mappings().all()
+    return [with_rates(dict(r), 0.0, settings.score_weights) for r in rows]
+
+
+_PERIOD_SQL = """
+WITH parts AS (
+  SELECT e.{col} AS unit, events, valid, handled, closed, closed_on_time, closed_postponed,
+         closed_first_time, 0 AS open_due, 0 AS open_postponed
+    FROM event_monthly_counts e WHERE month >= :first_month AND month < :end_month
+  UNION ALL
+  SELECT * FROM (SELECT e.{col} AS unit, """ + _STATE_COUNTS + """, 0, 0
+                   FROM events_with_assignment e
+                  WHERE ((e.reported_at >= :since AND e.reported_at < :months_start)
+                      OR (e.reported_at >= :months_end AND e.reported_at < :until))
+                    AND e.status <> 'duplicate' GROUP BY 1) edges
+  UNION ALL
+  SELECT e.{col}, 0, 0, 0, 0, 0, 0, 0, count(*), count(*) FILTER (WHERE e.postponements > 0)
+    FROM events_with_assignment e
+   WHERE e.reported_at >= :since AND e.reported_at < :until AND e.valid
+     AND e.status NOT IN ('closed', 'duplicate') AND e.due_at < :until
+   GROUP BY 1)""" + _UNIT_ROWS  # noqa: S608 (constant SQL fragments; {col} from UNIT_COLUMNS)
+"""Per unit over ``[since, until)``: the whole months' rollups, the events of the partial
+months at either end, and the open cases of the whole period due by ``until``."""
+
+
+def period_unit_stats(session: Session, level: str, since: datetime, until: datetime, *,
+                      attribution: str = "assigned", settings: Settings | None = None
+                      ) -> list[dict[str, Any]]:
+    """The rows of :func:`geo.stats.unit_stats` (no deductions), with the whole China
+    Standard Time months inside ``[since, until)`` read from the monthly rollups instead of
+    their events: the events of the partial months at either end and the cases still open
+    and due by ``until`` are read from ``events``. A year at 10^7 events thus reads one
+    month of events and the open cases, not every event (bench/RESULTS.md, issue #18).
+
+    Periods without a whole month, levels the rollups do not hold (department) and other
+    attributions than ``assigned`` are answered by ``unit_stats`` itself (which also
+    refuses what it refuses). Never writes.
+    """
+    settings = settings or get_settings()
+    months_start = month_start(since)
+    if months_start < since:
+        months_start = next_month_start(since)
+    months_end = month_start(until)
+    if (attribution != "assigned" or level not in ROLLUP_LEVELS
+            or not months_start < months_end):
+        return unit_stats(session, level, since, until, attribution=attribution,
+                          settings=settings)
+    rows = session.execute(text(_PERIOD_SQL.format(col=UNIT_COLUMNS[level])), {
+        "since": since, "until": until, "months_start": months_start,
+        "months_end": months_end, "first_month": months_start.date(),
+        "end_month": months_end.date()}).mappings().all()
     return [with_rates(dict(r), 0.0, settings.score_weights) for r in rows]

@@ -50,7 +50,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import ValidationFailed
-from geo.grid_counts import COUNT_KINDS, grid_counts
+from geo.grid_counts import COUNT_KINDS, stored_grid_counts
 from geo.settings import Settings, get_settings
 
 UNIT_COLUMNS = {"grid": "grid_code", "community": "community_code", "street": "street_code",
@@ -61,7 +61,8 @@ FIELDS = ("unit", "name", "accepted", "valid", "handled", "handling_rate", "due"
 REASSIGNMENT_FIELDS = ("reassigned_in", "reassigned_out")
 GRID_FIELDS = FIELDS + REASSIGNMENT_FIELDS + COUNT_KINDS
 """Columns of ``/stats?level=grid``: the figures, the reassignments of the period's cases
-(:func:`with_reassignments`) and the grid's counts (geo.grid_counts)."""
+(:func:`with_reassignments`) and the grid's counts by the stored rule
+(geo.grid_counts.stored_grid_counts)."""
 
 
 Attribution = Literal["assigned", "current", "historical"]
@@ -309,11 +310,12 @@ def with_rates(row: dict[str, Any], deduction: float,
 def with_grid_counts(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The grid rows of :func:`unit_stats` with the grid's counts (:data:`GRID_FIELDS`).
 
-    Counts come from :func:`geo.grid_counts.grid_counts` (the published grids, the same
-    numbers as the planner map, preview and validation); a code that is no current grid
-    any more gets empty (None) counts. Never writes.
+    Counts come from :func:`geo.grid_counts.stored_grid_counts` (the units and open events
+    whose stored grid it is, the rule the figures count events by; the planner map, preview
+    and validation count what the grid's shape covers); a code that is no current grid any
+    more gets empty (None) counts. Never writes.
     """
-    counts = grid_counts(session, [r["unit"] for r in rows])
+    counts = stored_grid_counts(session, [r["unit"] for r in rows])
     empty = dict.fromkeys(COUNT_KINDS)
     return [{**r, **counts.get(r["unit"], empty)} for r in rows]
 

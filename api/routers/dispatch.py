@@ -68,6 +68,7 @@ from geo.events import (
 )
 from geo.fields import Text, Timestamp
 from geo.importer import import_file
+from geo.month_stats import period_unit_stats
 from geo.reassignments import (
     ReassignIn,
     grids_by_reassignments,
@@ -82,7 +83,6 @@ from geo.stats import (
     Attribution,
     events_in_period,
     stats_csv,
-    unit_stats,
     with_grid_counts,
     with_reassignments,
 )
@@ -386,8 +386,8 @@ def _stats_routes(router: APIRouter) -> None:
     ) -> Any:
         end = until or datetime.now(UTC)
         start = since or end - timedelta(days=30)
-        every = unit_stats(session, level, start, end, attribution=attribution,
-                           settings=settings)
+        every = period_unit_stats(session, level, start, end, attribution=attribution,
+                                  settings=settings)  # whole months from the rollups
         rows = readable_units(caller.area_code, level, every)
         if level == "grid":
             rows = with_grid_counts(session, with_reassignments(session, rows, start, end))

@@ -22,10 +22,25 @@ from PIL import Image
 from bench.scale import parse_sizes
 from cli import cluster
 from geo.db import libpq_url
+from geo.rollups import RECOUNT_SQL, STORED_SQL
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFIX = f"gridlink_scale_test_{os.getpid()}"
 DATABASE = f"{PREFIX}_60_500"
+
+
+LIFECYCLE_CHECKS = """
+SELECT count(*) FILTER (WHERE dispatched_at < reported_at OR started_at < dispatched_at
+                         OR resolved_at < started_at OR closed_at < resolved_at
+                         OR (started_at IS NOT NULL AND dispatched_at IS NULL)
+                         OR (closed_at IS NOT NULL AND resolved_at IS NULL)),
+       count(*) FILTER (WHERE (status = 'closed') <> (closed_at IS NOT NULL)),
+       count(*) FILTER (WHERE (status = 'rejected') = valid),
+       count(*) FILTER (WHERE due_at IS NULL OR closed_at > '2026-12-01T00:00:00Z')
+  FROM events"""
+"""Events whose lifecycle is inconsistent: stages out of order, closed without closed_at
+(or the reverse), rejected but valid, no due time or closed after the bench's now."""
+RECOUNT = RECOUNT_SQL.format(where="")
 
 
 def run_script(out: Path, *args: str) -> str:
@@ -58,7 +73,19 @@ def test_the_smallest_size_gives_results_table_and_chart(server_dsn: str,
             " count(*) FILTER (WHERE pg_get_indexdef(i.indexrelid) LIKE '%gist (geom)%')"
             " FROM pg_index i WHERE i.indrelid = ANY(ARRAY['events'::regclass,"
             " 'events_2026_11'::regclass])").fetchone()
+        lifecycle = conn.execute(LIFECYCLE_CHECKS).fetchone()
+        placed = conn.execute("SELECT count(*), count(grid_code) FROM buildings").fetchone()
+        statuses = dict(conn.execute("SELECT status, count(*) FROM events GROUP BY 1").fetchall())
+        stale = conn.execute(f"SELECT count(*) FROM (({STORED_SQL} EXCEPT {RECOUNT})"
+                             f" UNION ALL ({RECOUNT} EXCEPT {STORED_SQL})) x").fetchone()
     assert indexes == (18, 18, 4)  # with the open events' partial GiST index (0028)
+    assert lifecycle == (0, 0, 0, 0)
+    assert placed is not None and 0 < placed[0] and placed[1] >= 0.95 * placed[0]  # as imported
+    assert set(statuses) <= {"reported", "dispatched", "in_progress", "resolved", "closed",
+                             "rejected"}
+    assert statuses["closed"] > 400 and 40 < statuses["rejected"] < 100  # ~87 %, ~12 %
+    assert stale == (0,)  # the rollups equal a recount after the cases were moved
+    assert entry["lifecycle"]["moved"] == 0  # the loader moved them already
     assert (entry["assign"]["mode"], entry["assign"]["events"],
             entry["assign"]["written"]) == ("first", 500, 500)
     assert entry["locate"]["calls"] == 40
