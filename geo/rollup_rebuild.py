@@ -46,7 +46,7 @@ DERIVED_SQL = {
         " r.community_code, r.grid_code, sum(r.events), sum(r.valid), sum(" + HANDLED + "),"
         " sum(CASE WHEN r.status = 'closed' THEN r.valid ELSE 0 END), sum(r.closed_on_time),"
         " sum(r.closed_postponed), sum(r.closed_first_time) FROM {daily} r"
-        " WHERE r.status <> 'duplicate' GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"),
+        " WHERE r.status <> 'duplicate' GROUP BY 1, 2, 3, 4, 5"),
     AREA: (
         "area_code, day, category, parent_code, events, valid, handled, due, closed_on_time",
         "SELECT l.area_code, r.day, r.category, l.parent_code, sum(r.events), sum(r.valid),"
@@ -54,10 +54,12 @@ DERIVED_SQL = {
         " CROSS JOIN LATERAL (VALUES (NULL::text, r.district_code),"
         " (r.district_code, r.street_code), (r.street_code, r.community_code))"
         " l(parent_code, area_code) WHERE r.status <> 'duplicate' AND l.area_code IS NOT NULL"
-        " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"),
+        " GROUP BY 1, 2, 3, 4"),
 }
 """The derived rollups summed from daily rows ``{daily}`` (what the statement triggers of
-migration 0027 add up row set by row set; status ``duplicate`` left out)."""
+migration 0027 add up row set by row set; status ``duplicate`` left out). Not ordered: a
+hash aggregate, the indexes are built afterwards (the per-area rows: 9.7 s instead of
+13.9 s sorted, 1.1 M rows at 10^6 events, load ~5)."""
 
 REBUILD_WORK_MEM = "256MB"
 """``work_mem`` and ``maintenance_work_mem`` of the rebuild's statements (sorts of ~10^6
@@ -85,8 +87,7 @@ def rebuild_rollups(session: Session, moves: str) -> None:
     session.execute(text(
         f"INSERT INTO {DAILY}_rebuilt ({DAILY_KEY}, {', '.join(DAILY_COUNTS)})"
         f" SELECT {DAILY_KEY}, {sums} FROM (SELECT {DAILY_KEY}, {', '.join(DAILY_COUNTS)}"
-        f" FROM {DAILY} UNION ALL {moves}) r GROUP BY {DAILY_KEY} HAVING {nonzero}"
-        f" ORDER BY {DAILY_KEY}"))
+        f" FROM {DAILY} UNION ALL {moves}) r GROUP BY {DAILY_KEY} HAVING {nonzero}"))
     for table, (columns, select) in DERIVED_SQL.items():
         _create_like(session, table)
         session.execute(text(f"INSERT INTO {table}_rebuilt ({columns}) "
