@@ -10,16 +10,17 @@ without indexes, one ``GROUP BY`` each, then indexing it, takes a fraction of th
 :func:`rebuild_rollups` makes ``<table>_rebuilt`` for each of :data:`TABLES` (same columns,
 ``NOT NULL``, defaults and storage options): the daily rollups as the stored ones plus the
 job's moves (so counts of archived months, which no event holds any more, are kept), the
-derived ones summed from the new daily rows (the triggers' sums of migration 0027). Then,
-in the caller's transaction, it drops the old tables and renames the new ones into their
-place, recreating the old tables' indexes, triggers and grants from the catalogue.
+derived ones summed from the new daily rows (the triggers' sums of migration 0027), each
+then given the old table's indexes (from the catalogue, built after the load) and
+statistics. Then, in the caller's transaction, it drops the old tables, renames the new
+ones and their indexes into their place and recreates the old tables' triggers and grants.
 
 Locks: :func:`lock_for_rebuild` takes ``EXCLUSIVE`` on ``event_daily_counts`` before the
 job writes anything: readers go on reading the old rollups, every writer of the rollups
 (the triggers of an API write) waits until the job commits, then writes into the new
-tables (PostgreSQL looks the name up again after the wait), so no count is lost. The swap
-takes ``ACCESS EXCLUSIVE`` on the three tables: readers wait from the swap to the commit.
-Never commits.
+tables (PostgreSQL looks the name up again after the wait), so no count is lost. The swap (drop,
+renames, triggers: milliseconds) takes ``ACCESS EXCLUSIVE`` on the three tables: readers
+wait from the swap to the job's commit. Never commits.
 """
 
 # ruff: noqa: S608 (every SQL below is built from this module's constant names and fragments)
@@ -114,9 +115,12 @@ def _create_like(session: Session, table: str) -> None:
                          f" INCLUDING CONSTRAINTS INCLUDING STORAGE){with_options}"))
 
 
-_CATALOGUE_SQL = """
-SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = to_regclass(:t)
-UNION ALL
+_INDEXES_SQL = """
+SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i
+  JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = to_regclass(:t)
+"""
+
+_TRIGGERS_AND_GRANTS_SQL = """
 SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = to_regclass(:t) AND NOT tgisinternal
 UNION ALL
 SELECT format('GRANT %s ON %I TO %s', a.privilege_type, :t,
@@ -124,19 +128,34 @@ SELECT format('GRANT %s ON %I TO %s', a.privilege_type, :t,
   FROM pg_class c, aclexplode(c.relacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee
  WHERE c.oid = to_regclass(:t) AND a.grantee <> c.relowner
 """
-"""The statements that give a table its indexes, triggers and grants again (indexes first:
-built before the triggers exist, as the table is already full)."""
+"""The statements that give a table its triggers and grants again."""
+
+
+def _index_rebuilt(session: Session, table: str) -> list[str]:
+    """Build ``table``'s indexes on ``<table>_rebuilt`` as ``<index>_rebuilt`` (readers of
+    ``table`` go on meanwhile); the renames that give them their names after the swap."""
+    renames = []
+    for name, definition in session.execute(text(_INDEXES_SQL), {"t": table}).all():
+        old = f"INDEX {name} ON public.{table} "
+        new = f"INDEX {name}_rebuilt ON public.{table}_rebuilt "
+        if old not in definition:
+            raise RuntimeError(f"unexpected definition of index {name}: {definition}")
+        session.connection().exec_driver_sql(definition.replace(old, new, 1))
+        renames.append(f"ALTER INDEX {name}_rebuilt RENAME TO {name}")
+    return renames
 
 
 def _swap(session: Session) -> None:
-    """Replace each of :data:`TABLES` by its ``_rebuilt`` table, with the old one's indexes,
-    triggers and grants, and statistics for the planner."""
+    """Replace each of :data:`TABLES` by its ``_rebuilt`` table, indexed and analysed
+    first; then, under ``ACCESS EXCLUSIVE`` (readers wait until the commit), the old tables
+    dropped, the new ones renamed and given the old ones' triggers and grants."""
+    renames = [statement for table in TABLES for statement in _index_rebuilt(session, table)]
+    session.execute(text(f"ANALYZE {', '.join(f'{t}_rebuilt' for t in TABLES)}"))
     recreate = [statement for table in TABLES for statement in session.execute(
-        text(_CATALOGUE_SQL), {"t": table}).scalars()]
+        text(_TRIGGERS_AND_GRANTS_SQL), {"t": table}).scalars()]
     session.execute(text(f"LOCK TABLE {', '.join(TABLES)} IN ACCESS EXCLUSIVE MODE"))
     session.execute(text(f"DROP TABLE {', '.join(TABLES)}"))
     for table in TABLES:
         session.execute(text(f"ALTER TABLE {table}_rebuilt RENAME TO {table}"))
-    for statement in recreate:  # from the catalogue: no bind parameters
+    for statement in renames + recreate:  # from the catalogue: no bind parameters
         session.connection().exec_driver_sql(statement)
-    session.execute(text(f"ANALYZE {', '.join(TABLES)}"))

@@ -21,8 +21,10 @@ from geo.rollup_rebuild import TABLES
 from tests.geo.test_bulk_rollups import SPOTS, START, _assert_rollups_exact, _rows
 from tests.geo.test_locate import COMMUNITY, DISTRICT, G1, G2, STREET, build_small_city
 
-OBJECTS = ("SELECT c.relname, (SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid),"
-           " (SELECT count(*) FROM pg_trigger t WHERE t.tgrelid = c.oid"
+INDEX_NAMES = "i.indexrelid::regclass::text"
+OBJECTS = ("SELECT c.relname, (SELECT array_agg(" + INDEX_NAMES + " ORDER BY " + INDEX_NAMES
+           + ") FROM pg_index i WHERE i.indrelid = c.oid), (SELECT array_agg(t.tgname::text"
+           " ORDER BY t.tgname) FROM pg_trigger t WHERE t.tgrelid = c.oid"
            " AND NOT t.tgisinternal), c.reloptions FROM pg_class c"
            " WHERE c.relname IN ('event_daily_counts', 'event_monthly_counts',"
            " 'event_area_daily_counts') ORDER BY 1")
