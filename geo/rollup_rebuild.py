@@ -3,9 +3,9 @@
 A first bulk assignment moves every event from the "no grid" key to its grid's: at 10^6
 events over 72,263 grids that is ~970,000 new ``event_daily_counts`` rows and, through the
 statement triggers of migration 0027, ~70,000 monthly and ~1.1 M per-area rows. Upserting
-them through their indexes and the triggers took ~60 s (load ~6); building each table
-without indexes, one ``GROUP BY`` each, then indexing it, takes a fraction of that
-(bench/RESULTS.md, "First persisted bulk assignment").
+them through their indexes and the triggers took 75–80 s (load 6–11); building each table
+without indexes, one ``GROUP BY`` each, then indexing it, 39–49 s in the same rounds
+(bench/RESULTS.md, "First persisted bulk assignment: rollups rebuilt and swapped").
 
 :func:`rebuild_rollups` makes ``<table>_rebuilt`` for each of :data:`TABLES` (same columns,
 ``NOT NULL``, defaults and storage options): the daily rollups as the stored ones plus the
@@ -18,8 +18,8 @@ ones and their indexes into their place and recreates the old tables' triggers a
 Locks: :func:`lock_for_rebuild` takes ``EXCLUSIVE`` on ``event_daily_counts`` before the
 job writes anything: readers go on reading the old rollups, every writer of the rollups
 (the triggers of an API write) waits until the job commits, then writes into the new
-tables (PostgreSQL looks the name up again after the wait), so no count is lost. The swap (drop,
-renames, triggers: milliseconds) takes ``ACCESS EXCLUSIVE`` on the three tables: readers
+tables (PostgreSQL looks the name up again after the wait), so no count is lost. The swap
+(drop, renames, triggers: milliseconds) takes ``ACCESS EXCLUSIVE`` on the three tables: readers
 wait from the swap to the job's commit. Never commits.
 """
 
