@@ -23,7 +23,8 @@ shadows; nearest first, ties by code):
   recount (not timed). ``--paths`` adds rolled-back fresh runs that maintain the rollups
   another way (a breakdown, not a result): ``triggers`` (the statement triggers on
   ``event_assignments``, the path before the bulk delta), ``recount`` (the touched days
-  deleted and recounted from the events), ``off`` (no rollup work: the floor).
+  deleted and recounted from the events), ``upsert`` (the grouped delta upserted in place,
+  the path before the rebuild of geo.rollup_rebuild), ``off`` (no rollup work: the floor).
 
 Printed: seconds, rows/s, peak resident memory above the process's baseline (sampled every
 20 ms), ratio to the fastest peer, and the events on which each engine differs from the
@@ -134,9 +135,14 @@ def recount_touched_days(session: Session, results: str) -> None:
 
 @contextmanager
 def rollups_path(path: str) -> Iterator[None]:
-    """Run the bulk writer with the rollups maintained by ``path`` (delta, triggers,
-    recount, off) for the ``with`` block."""
+    """Run the bulk writer with the rollups maintained by ``path`` for the ``with`` block:
+    ``delta`` as gridlink does (rebuilt and swapped when the run moves most keys, else the
+    grouped upsert), ``upsert`` the grouped upsert always, ``triggers``, ``recount``, ``off``.
+    """
     keep_value, keep_move = event_assignments.BULK_ROLLUPS, event_assignments.move_rollups
+    keep_share = event_assignments.REBUILD_FROM_SHARE
+    if path != "delta":  # every other path moves the rollups in place
+        event_assignments.REBUILD_FROM_SHARE = float("inf")
     if path == "triggers":
         event_assignments.BULK_ROLLUPS = "triggers"  # not 'bulk': the triggers fire
     if path in ("triggers", "off"):
@@ -147,6 +153,7 @@ def rollups_path(path: str) -> Iterator[None]:
         yield
     finally:
         event_assignments.BULK_ROLLUPS, event_assignments.move_rollups = keep_value, keep_move
+        event_assignments.REBUILD_FROM_SHARE = keep_share
 
 
 def never_assigned(engine: Engine) -> None:
@@ -239,7 +246,8 @@ def _norm(value: Any) -> Any:
 
 
 GRIDLINK_RUNS = {
-    "delta": "gridlink persisted, fresh (bulk rollup delta)",
+    "delta": "gridlink persisted, fresh (rollups rebuilt and swapped)",
+    "upsert": "gridlink fresh, rollups by the grouped delta upsert (path before; rolled back)",
     "triggers": "gridlink fresh, rollups by the statement triggers (path before; rolled back)",
     "recount": "gridlink fresh, rollups by recounting the touched days (rolled back)",
     "off": "gridlink fresh, no rollup work (rolled back; the floor)",
@@ -311,7 +319,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--peers", default="geopandas,duckdb,sedona")
     parser.add_argument("--paths", default="delta",
-                        help="rollup paths of the fresh runs: delta,triggers,recount,off")
+                        help="rollup paths of the fresh runs: delta,upsert,triggers,recount,off")
     parser.add_argument("--gridlink-first", action="store_true",
                         help="run gridlink before the peers (alternate between rounds)")
     parser.add_argument("--sql-path", action="store_true",

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from geo.errors import NotFound
 from geo.locate import LocateResult
+from geo.rollup_rebuild import lock_for_rebuild, rebuild_rollups
 
 COLUMNS = ("district_code", "street_code", "community_code", "grid_code", "micro_grid_code",
            "dedicated_grid_codes", "assignment", "nearest_grid_code", "nearest_distance_m",
@@ -98,25 +99,38 @@ ROLLUP_EVENT_COLUMNS = ("category", "status", "valid", "due_at", "closed_at", "p
                         "first_time", "reworks")
 """The event columns the daily rollups' counts are computed from (besides ``reported_at``)."""
 
+_EVENT_MOVES = """
+SELECT f.day, m.district_code, m.street_code, m.community_code, m.grid_code, f.category,
+       f.status, m.delta AS events, m.delta * f.valid AS valid, m.delta * f.due AS due,
+       m.delta * f.closed_on_time AS closed_on_time,
+       m.delta * f.closed_postponed AS closed_postponed,
+       m.delta * f.closed_first_time AS closed_first_time
+  FROM (SELECT gridlink_local_day(reported_at) AS day, {key}, {was}, category, status,
+               gridlink_valid_flag(valid) AS valid,
+               gridlink_day_due(reported_at, due_at, valid, status) AS due,
+               gridlink_on_time(due_at, closed_at, valid, status) AS closed_on_time,
+               gridlink_closed_postponed(postponements, valid, status) AS closed_postponed,
+               gridlink_closed_first_time(first_time, reworks, valid, status)
+                   AS closed_first_time
+          FROM {results} WHERE NOT same) f
+ CROSS JOIN LATERAL (VALUES (-1, {was_f}), (1, {key_f}))
+       m(delta, district_code, street_code, community_code, grid_code)
+"""
+"""Per changed row of a work table (generated names), two daily rollup rows: -1 from the
+stored assignment's key (``was_*``; none stored: the "no grid" key), +1 to the new one; the
+per-event counts as the triggers of migrations 0017 and 0027 compute them, once per event
+(day and flags are time-zone arithmetic: computed twice, 2 × 10^6 rows, they cost seconds).
+"""
+
 _ROLLUP_DELTA = """
 INSERT INTO event_daily_counts AS c (day, {key}, category, status, events, valid, due,
                                      closed_on_time, closed_postponed, closed_first_time)
-SELECT gridlink_local_day(d.reported_at), {key}, d.category, d.status, sum(d.delta),
-       sum(d.delta * gridlink_valid_flag(d.valid)),
-       sum(d.delta * gridlink_day_due(d.reported_at, d.due_at, d.valid, d.status)),
-       sum(d.delta * gridlink_on_time(d.due_at, d.closed_at, d.valid, d.status)),
-       sum(d.delta * gridlink_closed_postponed(d.postponements, d.valid, d.status)),
-       sum(d.delta * gridlink_closed_first_time(d.first_time, d.reworks, d.valid, d.status))
-  FROM (SELECT reported_at, {was}, {event_columns}, -1 AS delta FROM {results} WHERE NOT same
-        UNION ALL
-        SELECT reported_at, {key}, {event_columns}, 1 FROM {results} WHERE NOT same) d
+SELECT day, {key}, category, status, sum(events), sum(valid), sum(due), sum(closed_on_time),
+       sum(closed_postponed), sum(closed_first_time)
+  FROM ({moves}) m
  GROUP BY 1, 2, 3, 4, 5, 6, 7
-HAVING sum(d.delta) <> 0 OR sum(d.delta * gridlink_valid_flag(d.valid)) <> 0
-    OR sum(d.delta * gridlink_day_due(d.reported_at, d.due_at, d.valid, d.status)) <> 0
-    OR sum(d.delta * gridlink_on_time(d.due_at, d.closed_at, d.valid, d.status)) <> 0
-    OR sum(d.delta * gridlink_closed_postponed(d.postponements, d.valid, d.status)) <> 0
-    OR sum(d.delta * gridlink_closed_first_time(d.first_time, d.reworks, d.valid,
-                                                d.status)) <> 0
+HAVING sum(events) <> 0 OR sum(valid) <> 0 OR sum(due) <> 0 OR sum(closed_on_time) <> 0
+    OR sum(closed_postponed) <> 0 OR sum(closed_first_time) <> 0
  ORDER BY 1, 2, 3, 4, 5, 6, 7
 ON CONFLICT (day, {key}, category, status) DO UPDATE SET events = c.events + EXCLUDED.events,
    valid = c.valid + EXCLUDED.valid, due = c.due + EXCLUDED.due,
@@ -124,11 +138,9 @@ ON CONFLICT (day, {key}, category, status) DO UPDATE SET events = c.events + EXC
    closed_postponed = c.closed_postponed + EXCLUDED.closed_postponed,
    closed_first_time = c.closed_first_time + EXCLUDED.closed_first_time
 """
-"""The daily rollups' move for every changed row of a work table (generated names): -1 from
-the stored assignment's key (``was_*``; none stored: the "no grid" key), +1 to the new one;
-the per-event counts as the triggers of migrations 0017 and 0027 compute them (the derived
-monthly and per-area rollups follow by 0027's triggers on this table); upserted in key order
-(concurrent writers lock rollup rows in the same order)."""
+"""The daily rollups' move (:data:`_EVENT_MOVES`) summed per key and upserted in key order
+(concurrent writers lock rollup rows in the same order); the derived monthly and per-area
+rollups follow by 0027's triggers on this table."""
 
 
 BULK_ROLLUPS = "bulk"
@@ -141,18 +153,37 @@ DELTA_WORK_MEM = "256MB"
 keys; with the default 64 MB they spill (a 112 MB external sort, 56 MB of hash batches)."""
 
 
+def event_moves(results: str) -> str:
+    """:data:`_EVENT_MOVES` for the work table ``results`` (made by :func:`write_staged`: the
+    new columns, the stored key as ``was_*``, the event's ``reported_at``, category, status,
+    valid, due and closed instants)."""
+    return _EVENT_MOVES.format(key=", ".join(ROLLUP_KEY), results=results,
+                               was=", ".join(f"was_{c}" for c in ROLLUP_KEY),
+                               key_f=", ".join(f"f.{c}" for c in ROLLUP_KEY),
+                               was_f=", ".join(f"f.was_{c}" for c in ROLLUP_KEY))
+
+
 def move_rollups(session: Session, results: str) -> None:
-    """Move the daily rollups for the changed rows of work table ``results`` (made by
-    :func:`write_staged`: the new columns, the stored key as ``was_*``, the event's
-    ``reported_at``, category, status, valid, due and closed instants; :data:`_ROLLUP_DELTA`).
-    """
+    """Move the daily rollups for the changed rows of work table ``results`` in place, one
+    grouped upsert (:data:`_ROLLUP_DELTA`)."""
     before = session.execute(text("SELECT current_setting('work_mem')")).scalar_one()
     session.execute(text("SELECT set_config('work_mem', :m, true)"), {"m": DELTA_WORK_MEM})
-    session.execute(text(_ROLLUP_DELTA.format(
-        key=", ".join(ROLLUP_KEY), results=results,
-        event_columns=", ".join(ROLLUP_EVENT_COLUMNS),
-        was=", ".join(f"was_{c} AS {c}" for c in ROLLUP_KEY))))
+    session.execute(text(_ROLLUP_DELTA.format(key=", ".join(ROLLUP_KEY),
+                                              moves=event_moves(results))))
     session.execute(text("SELECT set_config('work_mem', :m, true)"), {"m": before})
+
+
+REBUILD_FROM_SHARE = 1.0
+"""A bulk write rebuilds the rollups (:mod:`geo.rollup_rebuild`) instead of upserting its
+move when its changed rows are at least this share of the stored daily rollup rows: a first
+assignment (every event leaves the few "no grid" keys) or a city-wide redraw."""
+
+
+def rebuilds_rollups(session: Session, changed: int) -> bool:
+    """Whether a bulk write of ``changed`` rows rebuilds the rollups (:data:`REBUILD_FROM_SHARE`
+    of the stored daily rollup rows)."""
+    stored = session.execute(text("SELECT count(*) FROM event_daily_counts")).scalar_one()
+    return changed >= REBUILD_FROM_SHARE * stored
 
 
 class StagedCounts(NamedTuple):
@@ -192,9 +223,15 @@ def write_staged(session: Session, stage: str, *, recheck_events: bool = True) -
         " count(*) FILTER (WHERE assignment = 'unassigned') AS unassigned,"
         f" count(*) FILTER (WHERE cardinality(camera_codes) > 0) AS cams FROM {result}")).one()
     if row.stale or row.new:
+        rebuild = rebuilds_rollups(session, int(row.stale) + int(row.new))
+        if rebuild:
+            lock_for_rebuild(session)
         _rollups_by(session, BULK_ROLLUPS)
         _write_changed(session, result, stale=bool(row.stale), new=bool(row.new))
-        move_rollups(session, result)
+        if rebuild:
+            rebuild_rollups(session, event_moves(result))
+        else:
+            move_rollups(session, result)
         _rollups_by(session, "")
     session.execute(text(f"DROP TABLE {result}"))
     return StagedCounts(row.n, int(row.stale) + int(row.new), row.covered, row.snapped,

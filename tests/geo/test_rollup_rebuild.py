@@ -1,0 +1,122 @@
+"""A bulk write that moves most rollup keys (a first assignment) builds the rollups afresh and
+swaps them in (geo.rollup_rebuild): the daily, monthly and per-area rollups stay exact, the
+tables keep their indexes and triggers, and an event reported while the job runs waits for
+the job's commit and is then counted in the new tables (no count lost)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from geo.assign import assign_events
+from geo.events import EventIn, create_event
+from geo.rollup_rebuild import TABLES
+from tests.geo.test_bulk_rollups import SPOTS, START, _assert_rollups_exact, _rows
+from tests.geo.test_locate import COMMUNITY, DISTRICT, G1, G2, STREET, build_small_city
+
+INDEX_NAMES = "i.indexrelid::regclass::text"
+OBJECTS = ("SELECT c.relname, (SELECT array_agg(" + INDEX_NAMES + " ORDER BY " + INDEX_NAMES
+           + ") FROM pg_index i WHERE i.indrelid = c.oid), (SELECT array_agg(t.tgname::text"
+           " ORDER BY t.tgname) FROM pg_trigger t WHERE t.tgrelid = c.oid"
+           " AND NOT t.tgisinternal), c.reloptions FROM pg_class c"
+           " WHERE c.relname IN ('event_daily_counts', 'event_monthly_counts',"
+           " 'event_area_daily_counts') ORDER BY 1")
+BY_GRID = ("SELECT grid_code, sum(events)::int FROM event_daily_counts GROUP BY 1"
+           " HAVING sum(events) <> 0 ORDER BY 1")
+
+
+def _report(session: Session, client_id: str, at: datetime, spot: tuple[float, float]
+            ) -> int:
+    event, _ = create_event(session, EventIn(client_id=client_id, category="garbage",
+                                             lon=spot[0], lat=spot[1], reported_at=at))
+    return int(event["id"])  # type: ignore[call-overload]
+
+
+def _add_events(db: Session, n: int) -> None:
+    """``n`` raw events over the small city's spots, never assigned (as a bulk import)."""
+    for i in range(n):
+        lon, lat = SPOTS[i % len(SPOTS)]
+        db.execute(text(
+            "INSERT INTO events (client_id, category, reported_at, status, priority, geom,"
+            " handling_level, postponements, reworks, valid, due_at) VALUES (:c, 'garbage',"
+            " :at, 'reported', 'normal', ST_SetSRID(ST_MakePoint(:x, :y), 4326), 'grid', 0, 0,"
+            " true, CAST(:at AS timestamptz) + interval '26 hours')"),
+            {"c": f"rebuild-{i}", "at": START + timedelta(hours=7 * i), "x": lon, "y": lat})
+
+
+def test_first_assignment_rebuilds_the_rollups_exactly(db: Session) -> None:
+    build_small_city(db)
+    _add_events(db, 30)
+    objects = _rows(db, OBJECTS)
+    oids = _rows(db, "SELECT oid FROM pg_class WHERE relname IN ('event_daily_counts',"
+                     " 'event_monthly_counts', 'event_area_daily_counts') ORDER BY relname")
+    assert assign_events(db, "all").changed == 30
+    assert _rows(db, OBJECTS) == objects  # same indexes, triggers, storage options
+    assert [r[0] for r in objects] == sorted(TABLES)
+    assert set(_rows(db, "SELECT oid FROM pg_class WHERE relname IN ('event_daily_counts',"
+                         " 'event_monthly_counts', 'event_area_daily_counts')")
+               ).isdisjoint(oids)  # new tables
+    _assert_rollups_exact(db)
+    assert _rows(db, BY_GRID) == [(G1, 10), (G2, 15), (None, 5)]
+    # the triggers of the swapped-in tables keep them exact afterwards
+    _report(db, "rebuild-after", START, SPOTS[0])
+    db.execute(text("DELETE FROM events WHERE client_id = 'rebuild-3'"))
+    _assert_rollups_exact(db)
+    assert _rows(db, BY_GRID) == [(G1, 11), (G2, 14), (None, 5)]
+
+
+@pytest.fixture
+def committed_events(engine: Engine) -> Iterator[Engine]:
+    with Session(engine) as session, session.begin():
+        build_small_city(session)
+        _add_events(session, 12)
+    yield engine
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM events WHERE client_id LIKE 'rebuild-%'"))
+        for sql in ("DELETE FROM workers WHERE grid_code LIKE :c || '%'",
+                    "DELETE FROM cameras WHERE code LIKE '140213000813100000%'",
+                    "DELETE FROM sites WHERE code IN ('S-school', 'S-market')",
+                    "DELETE FROM grids WHERE code LIKE :c || '%'",
+                    "DELETE FROM admin_areas WHERE code IN (:d, :s, :c)"):
+            conn.execute(text(sql), {"c": COMMUNITY, "d": DISTRICT, "s": STREET})
+
+
+def _waiting_on_a_lock(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return bool(conn.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND datname = current_database()")).scalar_one())
+
+
+def test_an_event_reported_during_the_rebuild_waits_and_is_counted(
+        committed_events: Engine) -> None:
+    engine = committed_events
+    late: dict[str, Any] = {}
+
+    def report_late() -> None:
+        with Session(engine) as session, session.begin():
+            late["id"] = _report(session, "rebuild-late", START, SPOTS[0])  # in G1
+            late["done"] = time.monotonic()
+
+    with Session(engine) as session:
+        with session.begin():
+            assert assign_events(session, "all").changed == 12
+            racer = threading.Thread(target=report_late)
+            racer.start()
+            deadline = time.monotonic() + 10
+            while not _waiting_on_a_lock(engine):  # the report waits for the job
+                assert time.monotonic() < deadline, "the report did not wait"
+                time.sleep(0.05)
+            assert "done" not in late
+        racer.join(timeout=10)
+    assert "id" in late
+    with Session(engine) as session:
+        _assert_rollups_exact(session)
+        assert _rows(session, BY_GRID) == [(G1, 5), (G2, 6), (None, 2)]
