@@ -37,6 +37,7 @@ from geo.districts import loaded_extent, record_district_crs
 from geo.errors import Detail, UnreadableFile
 from geo.geometry_repair import repair_polygons
 from geo.importer.csv_batches import CHUNK, CSV_SUFFIXES, csv_batches, scan_csv
+from geo.importer.early_inserts import EarlyInserts
 from geo.importer.problems import Problems, short_error
 from geo.importer.reading import VECTOR_SUFFIXES, wgs84_geometries
 from geo.importer.validation import DISTRICT_LAYERS, validate
@@ -66,6 +67,8 @@ class StreamOptions:
     record_crs: bool = True
     batch_rows: int = BATCH_ROWS
     progress: Progress | None = None
+    early: EarlyInserts | None = None
+    """Events only: insert each batch while the next validates (geo.importer.early_inserts)."""
 
 
 @dataclass
@@ -167,10 +170,12 @@ def stream_into_stage(session: Session, layer: Layer, path: Path,
     session.execute(text(f"CREATE TEMP TABLE {KEYS} (row_no integer, key text, "
                          "line integer) ON COMMIT DROP"))
     for batch in batches:
-        _one_batch(session, layer, batch, out, options)
+        _one_batch(session, layer, batch, out, options, total)
         out.rows += len(batch.frame)
         if options.progress is not None:
             options.progress(out.rows, total, len(out.problems.items))
+    if options.early is not None:
+        options.early.wait()
     _cross_batch_duplicates(session, layer, out, options.batch_rows)
     return out
 
@@ -188,8 +193,9 @@ def _area_fixed(session: Session, layer: Layer, options: StreamOptions) -> Strea
 
 
 def _one_batch(session: Session, layer: Layer, batch: Batch, out: Streamed,
-               options: StreamOptions) -> None:
-    """Validate one batch (rows ``out.rows`` on) and stage its good rows and all its keys."""
+               options: StreamOptions, total: int) -> None:
+    """Validate one batch (rows ``out.rows`` on of ``total``) and stage its good rows (or
+    hand them to ``options.early``) and all its keys."""
     offset, frame = out.rows, batch.frame
     notes: list[str] = []
     geoms = wgs84_geometries(frame, layer, options.crs, batch.declared, notes)
@@ -198,6 +204,8 @@ def _one_batch(session: Session, layer: Layer, batch: Batch, out: Streamed,
         notes += [f"row {offset + row + 1}: {what}" for row, what in sorted(repaired.items())]
     values, problems, mapping = validate(session, frame, layer, geoms, options.field_map,
                                          batch.lines, options.settings, offset)
+    if options.early is not None:  # the connection is free once the last batch is in
+        options.early.wait()
     out.notes += [n for n in notes if n not in out.notes]
     _add_problems(out, problems, offset)
     out.mapping, out.unknown = dict(mapping.columns), mapping.unknown
@@ -213,9 +221,12 @@ def _one_batch(session: Session, layer: Layer, batch: Batch, out: Streamed,
     if problems.file_level() or not keep.any():
         return
     staged = stage_table(values, geoms, keep, offset, out.points)
-    if out.staged == 0:
-        create_stage(session, staged.column_names)
-    copy_rows(session, STAGE, staged)
+    if options.early is not None:
+        options.early.add(staged, total)
+    else:
+        if out.staged == 0:
+            create_stage(session, staged.column_names)
+        copy_rows(session, STAGE, staged)
     out.staged += staged.num_rows
     if options.record_crs and layer.name in DISTRICT_LAYERS and geoms is not None:
         chosen = record_district_crs(session, np.asarray(values[layer.key], object)[keep],

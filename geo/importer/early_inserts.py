@@ -1,0 +1,134 @@
+"""Early inserts: a streamed events import inserts each batch's new events while the next
+batch is read and validated.
+
+The streaming pass (:mod:`geo.importer.streaming`) is Python work on one core; inserting
+the events with their statement triggers (client-id claims, change feed, rollups) is
+PostgreSQL work on another. One after the other they add up; here batch n's ``INSERT`` runs
+on a worker thread while batch n+1 is read and validated. The session's connection is used
+by one thread at a time: :meth:`EarlyInserts.wait` (called before any other statement of the
+streaming pass) and :meth:`EarlyInserts.add` first wait for the previous batch's ``INSERT``.
+
+Used only where any problem fails the whole import (no ``skip_invalid``, no dry run): a
+problem found in a later batch then fails it, and the caller's transaction rolls the early
+inserts back with everything else. A row whose client id is already claimed
+(``event_client_ids``: an event stored before the import, or the same id earlier in the
+file, which the streaming pass reports at its end) is not inserted early: it goes to the
+stage table for the final upsert (:func:`geo.importer.writing.apply_stage`), which updates
+the stored event as before. The secondary indexes are dropped before the first batch and
+built again after the final upsert when the file brings more rows than the table holds
+(:mod:`geo.importer.indexes`); the row audit is off for the inserts
+(:mod:`geo.importer.audit`). Measured in bench/RESULTS.md (fourth import session).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, suppress
+from types import TracebackType
+
+import pyarrow as pa
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from geo.catalog import Layer
+from geo.importer.audit import without_insert_audit
+from geo.importer.indexes import secondary_indexes_rebuilt
+from geo.importer.writing import (
+    STAGE,
+    copy_rows,
+    create_stage,
+    database_refusals,
+    insert_select_sql,
+)
+
+BATCH = "gridlink_import_batch"
+"""The temp table holding the batch being inserted (same columns as the stage)."""
+
+_MOVE_CLAIMED = (
+    f"WITH claimed AS (DELETE FROM {BATCH} b WHERE EXISTS (SELECT 1 FROM event_client_ids c "  # noqa: S608
+    f"WHERE c.client_id = b.client_id) RETURNING b.*) INSERT INTO {STAGE} SELECT * FROM claimed")
+
+
+class EarlyInserts:
+    """Insert each validated batch of an events import while the next one validates (see
+    the module docstring); a context manager around the streaming pass and the final
+    upsert. ``inserted``: events inserted early, once the block has ended."""
+
+    def __init__(self, session: Session, layer: Layer, points: bool, import_id: int) -> None:
+        if layer.table != "events":
+            raise ValueError(f"early inserts are for events, not {layer.table}")
+        self.session, self.layer, self.import_id = session, layer, import_id
+        self.inserted = 0
+        self._insert = insert_select_sql(layer, points, BATCH)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridlink-import")
+        self._pending: Future[int] | None = None
+        self._stack = ExitStack()
+        self._started = False
+
+    def __enter__(self) -> EarlyInserts:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        try:
+            self._settle(error is None)
+        except BaseException as failed:
+            self._unwind(failed)
+            raise
+        finally:
+            self._pool.shutdown(wait=True)
+        if error is None:
+            self._stack.close()  # indexes built again, row audit as before
+        else:
+            self._unwind(error)
+
+    def wait(self) -> None:
+        """Wait for the batch being inserted (its database refusal raised as a gridlink
+        error: :func:`geo.importer.writing.database_refusals`)."""
+        if self._pending is None:
+            return
+        pending, self._pending = self._pending, None
+        with database_refusals(self.layer):
+            self.inserted += pending.result()
+
+    def add(self, rows: pa.Table, expected: int) -> None:
+        """Insert ``rows`` (a batch as :func:`geo.importer.writing.stage_table` makes it)
+        on the worker; rows with a claimed client id go to the stage. ``expected``: rows
+        in the file (whether to rebuild the secondary indexes, read at the first batch)."""
+        self.wait()
+        if not self._started:
+            self._start(rows.column_names, expected)
+        else:
+            self.session.execute(text(f"TRUNCATE {BATCH}"))
+        copy_rows(self.session, BATCH, rows)
+        self.session.execute(text(_MOVE_CLAIMED))
+        self._pending = self._pool.submit(self._insert_batch)
+
+    def _start(self, columns: list[str], expected: int) -> None:
+        create_stage(self.session, columns)
+        self.session.execute(text(f"CREATE TEMP TABLE {BATCH} (LIKE {STAGE}) ON COMMIT DROP"))
+        self._stack.enter_context(without_insert_audit(self.session))
+        self._stack.enter_context(secondary_indexes_rebuilt(self.session, self.layer.table,
+                                                            expected))
+        self._started = True
+
+    def _insert_batch(self) -> int:
+        """The worker's part: one ``INSERT ... SELECT`` of the batch table."""
+        done = self.session.execute(text(self._insert), {"import_id": self.import_id})
+        return int(done.rowcount)  # type: ignore[attr-defined]
+
+    def _settle(self, raise_error: bool) -> None:
+        """Wait for the worker; its error is raised only when no other one is under way."""
+        if raise_error:
+            self.wait()
+            return
+        with suppress(Exception):
+            self.wait()
+
+    def _unwind(self, error: BaseException) -> None:
+        """Leave the index and audit blocks as failed (nothing built again). The caller
+        rolls the transaction back, so restoring a setting in an aborted transaction may
+        fail and does not matter."""
+        with suppress(SQLAlchemyError):
+            self._stack.__exit__(type(error), error, error.__traceback__)
