@@ -46,8 +46,13 @@ BATCH = "gridlink_import_batch"
 """The temp table holding the batch being inserted (same columns as the stage)."""
 
 _MOVE_CLAIMED = (
-    f"WITH claimed AS (DELETE FROM {BATCH} b WHERE EXISTS (SELECT 1 FROM event_client_ids c "  # noqa: S608
-    f"WHERE c.client_id = b.client_id) RETURNING b.*) INSERT INTO {STAGE} SELECT * FROM claimed")
+    f"WITH claimed AS (DELETE FROM {BATCH} b WHERE (SELECT c.event_id FROM event_client_ids c "  # noqa: S608
+    f"WHERE c.client_id = b.client_id) IS NOT NULL RETURNING b.*) "
+    f"INSERT INTO {STAGE} SELECT * FROM claimed")
+"""Move the batch's rows whose client id is claimed to the stage. A scalar sub-select, not
+``EXISTS``: it stays one primary-key probe per batch row, where the semi-join was planned as
+a hash join over every claim (the claims' statistics say "empty" during a first load):
+250 ms a batch, growing with the import, 25 s of a 10^6-row import."""
 
 
 class EarlyInserts:
