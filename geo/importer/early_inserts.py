@@ -35,6 +35,7 @@ from geo.catalog import Layer
 from geo.importer.audit import without_insert_audit
 from geo.importer.indexes import secondary_indexes_rebuilt
 from geo.importer.writing import (
+    KEYS,
     STAGE,
     copy_rows,
     create_stage,
@@ -43,7 +44,12 @@ from geo.importer.writing import (
 )
 
 BATCH = "gridlink_import_batch"
-"""The temp table holding the batch being inserted (same columns as the stage)."""
+"""The temp table holding the rows being inserted (same columns as the stage)."""
+QUEUED_ROWS = 50_000
+"""Validated rows that may wait in memory for the worker (~10 MiB of Arrow text) before
+the streaming pass waits for it. While the database is slower than the validation, the
+waiting batches go in as one INSERT: fewer statements, so fewer runs of each statement
+trigger (the daily roll-ups upsert every (day, category, status) key of each statement)."""
 
 _MOVE_CLAIMED = (
     f"WITH claimed AS (DELETE FROM {BATCH} b WHERE (SELECT c.event_id FROM event_client_ids c "  # noqa: S608
@@ -68,6 +74,8 @@ class EarlyInserts:
         self._insert = insert_select_sql(layer, points, BATCH)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridlink-import")
         self._pending: Future[int] | None = None
+        self._queue: list[tuple[pa.Table, pa.Table | None]] = []
+        self._queued = 0
         self._stack = ExitStack()
         self._started = False
 
@@ -89,7 +97,7 @@ class EarlyInserts:
             self._unwind(error)
 
     def wait(self) -> None:
-        """Wait for the batch being inserted (its database refusal raised as a gridlink
+        """Wait for the rows being inserted (their database refusal raised as a gridlink
         error: :func:`geo.importer.writing.database_refusals`)."""
         if self._pending is None:
             return
@@ -97,16 +105,38 @@ class EarlyInserts:
         with database_refusals(self.layer):
             self.inserted += pending.result()
 
-    def add(self, rows: pa.Table, expected: int) -> None:
-        """Insert ``rows`` (a batch as :func:`geo.importer.writing.stage_table` makes it)
-        on the worker; rows with a claimed client id go to the stage. ``expected``: rows
-        in the file (whether to rebuild the secondary indexes, read at the first batch)."""
+    def add(self, keys: pa.Table, rows: pa.Table | None, expected: int) -> None:
+        """Queue a validated batch: its ``keys`` (for the streaming pass's repeat check)
+        and its good ``rows`` (as :func:`geo.importer.writing.stage_table` makes them;
+        None: none). Handed to the database as soon as the worker is free, or once
+        :data:`QUEUED_ROWS` rows wait. ``expected``: rows in the file (whether to rebuild
+        the secondary indexes, read when the first rows go in)."""
+        self._queue.append((keys, rows))
+        self._queued += 0 if rows is None else rows.num_rows
+        if self._pending is None or self._pending.done() or self._queued >= QUEUED_ROWS:
+            self._flush(expected)
+
+    def finish(self) -> None:
+        """Hand over what is queued and wait until it is inserted."""
+        if self._queue:
+            self._flush(0)
         self.wait()
-        if not self._started:
-            self._start(rows.column_names, expected)
-        else:
+
+    def _flush(self, expected: int) -> None:
+        """COPY the queued keys and rows (the worker is waited for first), move the rows
+        with a claimed client id to the stage, and start the INSERT of the others."""
+        self.wait()
+        queue, self._queue, self._queued = self._queue, [], 0
+        batches = [rows for _, rows in queue if rows is not None and rows.num_rows]
+        if batches and not self._started:
+            self._start(batches[0].column_names, expected)
+        elif batches:
             self.session.execute(text(f"TRUNCATE {BATCH}"))
-        copy_rows(self.session, BATCH, rows)
+        for keys, _ in queue:
+            copy_rows(self.session, KEYS, keys)
+        if not batches:
+            return
+        copy_rows(self.session, BATCH, pa.concat_tables(batches))
         self.session.execute(text(_MOVE_CLAIMED))
         self._pending = self._pool.submit(self._insert_batch)
 

@@ -41,14 +41,13 @@ from geo.importer.early_inserts import EarlyInserts
 from geo.importer.problems import Problems, short_error
 from geo.importer.reading import VECTOR_SUFFIXES, wgs84_geometries
 from geo.importer.validation import DISTRICT_LAYERS, validate
-from geo.importer.writing import STAGE, copy_rows, create_stage, stage_table
+from geo.importer.writing import KEYS, STAGE, copy_rows, create_stage, stage_table
 from geo.settings import Settings, get_settings
 
 BATCH_ROWS = 10_000
 """Features per batch; a file with more features than this is streamed. 10,000 keeps a
 10^6-event import under 300 MiB of peak RSS (50,000: 394 MiB; most of it, ~230 MiB, is
 the interpreter, pyogrio's GDAL, pandas, pyarrow and geopandas: bench/RESULTS.md)."""
-KEYS = "gridlink_import_keys"
 
 Progress = Callable[[int, int, int], None]
 """Called with (rows read so far, rows in the file, problems so far) after each batch; may
@@ -175,7 +174,7 @@ def stream_into_stage(session: Session, layer: Layer, path: Path,
         if options.progress is not None:
             options.progress(out.rows, total, len(out.problems.items))
     if options.early is not None:
-        options.early.wait()
+        options.early.finish()
     _cross_batch_duplicates(session, layer, out, options.batch_rows)
     return out
 
@@ -204,8 +203,6 @@ def _one_batch(session: Session, layer: Layer, batch: Batch, out: Streamed,
         notes += [f"row {offset + row + 1}: {what}" for row, what in sorted(repaired.items())]
     values, problems, mapping = validate(session, frame, layer, geoms, options.field_map,
                                          batch.lines, options.settings, offset)
-    if options.early is not None:  # the connection is free once the last batch is in
-        options.early.wait()
     out.notes += [n for n in notes if n not in out.notes]
     _add_problems(out, problems, offset)
     out.mapping, out.unknown = dict(mapping.columns), mapping.unknown
@@ -215,19 +212,21 @@ def _one_batch(session: Session, layer: Layer, batch: Batch, out: Streamed,
     lines = {"line": [str(n) for n in batch.lines]} if batch.lines is not None else {}
     keys = stage_table({"key": values[layer.key], **lines}, None, np.ones(len(frame), bool),
                        offset)
-    copy_rows(session, KEYS, keys.filter(pc.is_valid(keys["key"])))
+    keys = keys.filter(pc.is_valid(keys["key"]))
     keep = np.ones(len(frame), dtype=bool)
     keep[sorted(problems.bad)] = False
-    if problems.file_level() or not keep.any():
+    staged = None if problems.file_level() or not keep.any() else stage_table(
+        values, geoms, keep, offset, out.points)
+    out.staged += 0 if staged is None else staged.num_rows
+    if options.early is not None:  # the early inserts hold the connection: they copy
+        options.early.add(keys, staged, total)
         return
-    staged = stage_table(values, geoms, keep, offset, out.points)
-    if options.early is not None:
-        options.early.add(staged, total)
-    else:
-        if out.staged == 0:
-            create_stage(session, staged.column_names)
-        copy_rows(session, STAGE, staged)
-    out.staged += staged.num_rows
+    copy_rows(session, KEYS, keys)
+    if staged is None:
+        return
+    if out.staged == staged.num_rows:
+        create_stage(session, staged.column_names)
+    copy_rows(session, STAGE, staged)
     if options.record_crs and layer.name in DISTRICT_LAYERS and geoms is not None:
         chosen = record_district_crs(session, np.asarray(values[layer.key], object)[keep],
                                      geoms[keep])

@@ -31,6 +31,8 @@ from geo.importer.indexes import secondary_indexes_rebuilt
 from geo.importer.problems import short_error
 
 STAGE = "gridlink_import_stage"
+KEYS = "gridlink_import_keys"
+"""The streaming pass's temp table of every row's key (geo.importer.streaming)."""
 
 _CASTS = {"code": "{c}", "text": "{c}", "int": "{c}::integer", "float": "{c}::double precision",
           "date": "{c}::date", "datetime": "{c}::timestamptz", "bool": "{c}::boolean"}
