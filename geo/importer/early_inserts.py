@@ -4,9 +4,11 @@ batch is read and validated.
 The streaming pass (:mod:`geo.importer.streaming`) is Python work on one core; inserting
 the events with their statement triggers (client-id claims, change feed, rollups) is
 PostgreSQL work on another. One after the other they add up; here batch n's ``INSERT`` runs
-on a worker thread while batch n+1 is read and validated. The session's connection is used
-by one thread at a time: :meth:`EarlyInserts.wait` (called before any other statement of the
-streaming pass) and :meth:`EarlyInserts.add` first wait for the previous batch's ``INSERT``.
+on a worker thread while the next batches are read and validated; batches validated while
+the worker is busy wait in memory (up to :data:`QUEUED_ROWS` rows) and go in together as one
+``INSERT``. The session's connection is used by one thread at a time: the streaming pass
+hands every statement of a batch (its keys, its rows) to :meth:`EarlyInserts.add`, which
+waits for the worker before it copies anything.
 
 Used only where any problem fails the whole import (no ``skip_invalid``, no dry run): a
 problem found in a later batch then fails it, and the caller's transaction rolls the early
@@ -26,7 +28,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, suppress
 from types import TracebackType
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -136,7 +140,12 @@ class EarlyInserts:
             copy_rows(self.session, KEYS, keys)
         if not batches:
             return
-        copy_rows(self.session, BATCH, pa.concat_tables(batches))
+        rows = pa.concat_tables(batches)
+        repeats = pa.array(_repeated_ids(rows))
+        if repeats.true_count:  # a repeat across batches, which fails the import at its end
+            copy_rows(self.session, STAGE, rows.filter(repeats))
+            rows = rows.filter(pc.invert(repeats))
+        copy_rows(self.session, BATCH, rows)
         self.session.execute(text(_MOVE_CLAIMED))
         self._pending = self._pool.submit(self._insert_batch)
 
@@ -167,3 +176,12 @@ class EarlyInserts:
         fail and does not matter."""
         with suppress(SQLAlchemyError):
             self._stack.__exit__(type(error), error, error.__traceback__)
+
+
+def _repeated_ids(rows: pa.Table) -> np.ndarray:
+    """Which rows repeat the client id of an earlier row of ``rows`` (batches queued
+    together: each batch was checked alone). Such a row goes to the stage like a claimed
+    one, so that the end of the streaming pass reports it with its row instead of the
+    claims trigger refusing the INSERT."""
+    ids = rows.column("client_id").to_pandas()
+    return (ids.duplicated(keep="first") & ids.notna()).to_numpy(dtype=bool)

@@ -153,3 +153,22 @@ def test_every_imported_event_is_in_the_feed_once(database_url: str, tmp_path: P
 
 def _audit_rows(db: Session) -> int:
     return int(db.scalar(text("SELECT count(*) FROM audit_log")) or 0)
+
+
+def test_a_repeat_within_batches_inserted_together_is_reported(db: Session,
+                                                                tmp_path: Path) -> None:
+    import_file(db, "grids", two_grids_geojson(tmp_path))
+    db.execute(text(  # a slow database: batches 2-5 validate while batch 1 is inserted
+        "CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "PERFORM pg_sleep(0.5); RETURN NULL; END $$; "
+        "CREATE TRIGGER slow_insert BEFORE INSERT ON events FOR EACH STATEMENT "
+        "EXECUTE FUNCTION slow_insert()"))
+    ids = [f"EV{i:03d}" for i in range(1, ROWS + 1)]
+    ids[17] = "EV008"  # row 18 (batch 4) repeats row 8 (batch 2), queued together
+    was = counts(db)
+    with pytest.raises(ValidationFailed) as info:
+        import_file(db, "events", events_file(tmp_path, changes={"client_id": ids}),
+                    batch_rows=5)
+    assert info.value.details == [{"row": 18, "id": "EV008", "field": "client_id",
+                                   "problem": "duplicate client_id 'EV008' (also row 8)"}]
+    assert counts(db) == was
