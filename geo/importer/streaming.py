@@ -8,8 +8,11 @@ put in WGS 84 and validated by the same rules as a small file (:mod:`geo.importe
 and its good rows are COPYed into the temporary stage table. Keys repeated across batches
 are found in the database at the end (a temp table of every row's key). Nothing touches
 the layer's table until every batch is read: then one upsert from the stage, in the
-caller's transaction (which the caller commits, or rolls back on any error). Memory holds
-one batch and the problems, not the file.
+caller's transaction (which the caller commits, or rolls back on any error). The exception:
+events imported where any problem fails the import hand each batch to
+:mod:`geo.importer.early_inserts` (``StreamOptions.early``), which inserts it while the next
+ones validate, inside a savepoint a failure rolls back. Memory holds one batch (plus, for
+early inserts, the batches waiting for the database) and the problems, not the file.
 
 Admin areas are never streamed (a parent area may come later in the same file, and a
 province has a few thousand of them).
