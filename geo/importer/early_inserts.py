@@ -20,6 +20,11 @@ the stored event as before. The secondary indexes are dropped before the first b
 built again after the final upsert when the file brings more rows than the table holds
 (:mod:`geo.importer.indexes`); the row audit is off for the inserts
 (:mod:`geo.importer.audit`). Measured in bench/RESULTS.md (fourth import session).
+
+A client id repeated across batches always ends in the stage (the later row finds the id
+claimed by the earlier one, or both are inserted together and the later one is set aside),
+so when nothing was staged and no problem was found, the streaming pass skips its whole-file
+query for repeats (:attr:`EarlyInserts.staged`).
 """
 
 from __future__ import annotations
@@ -75,6 +80,8 @@ class EarlyInserts:
             raise ValueError(f"early inserts are for events, not {layer.table}")
         self.session, self.layer, self.import_id = session, layer, import_id
         self.inserted = 0
+        self.staged = 0
+        """Rows sent to the stage instead (a claimed client id, or a repeat)."""
         self._insert = insert_select_sql(layer, points, BATCH)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridlink-import")
         self._pending: Future[int] | None = None
@@ -145,8 +152,10 @@ class EarlyInserts:
         if repeats.true_count:  # a repeat across batches, which fails the import at its end
             copy_rows(self.session, STAGE, rows.filter(repeats))
             rows = rows.filter(pc.invert(repeats))
+            self.staged += repeats.true_count
         copy_rows(self.session, BATCH, rows)
-        self.session.execute(text(_MOVE_CLAIMED))
+        moved = self.session.execute(text(_MOVE_CLAIMED))
+        self.staged += int(moved.rowcount)  # type: ignore[attr-defined]
         self._pending = self._pool.submit(self._insert_batch)
 
     def _start(self, columns: list[str], expected: int) -> None:

@@ -178,6 +178,8 @@ def stream_into_stage(session: Session, layer: Layer, path: Path,
             options.progress(out.rows, total, len(out.problems.items))
     if options.early is not None:
         options.early.finish()
+        if not out.problems.items and not options.early.staged:
+            return out  # no repeat possible (geo.importer.early_inserts: a repeat is staged)
     _cross_batch_duplicates(session, layer, out, options.batch_rows)
     return out
 

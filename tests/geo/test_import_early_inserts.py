@@ -172,3 +172,16 @@ def test_a_repeat_within_batches_inserted_together_is_reported(db: Session,
     assert info.value.details == [{"row": 18, "id": "EV008", "field": "client_id",
                                    "problem": "duplicate client_id 'EV008' (also row 8)"}]
     assert counts(db) == was
+
+
+def test_a_repeat_of_an_inserted_row_is_reported(db: Session, tmp_path: Path) -> None:
+    import_file(db, "grids", two_grids_geojson(tmp_path))
+    ids = [f"EV{i:03d}" for i in range(1, ROWS + 1)]
+    ids[21] = "EV003"  # row 22 (batch 5) repeats row 3 (batch 1), the only problem
+    was = counts(db)
+    with pytest.raises(ValidationFailed) as info:
+        import_file(db, "events", events_file(tmp_path, changes={"client_id": ids}),
+                    batch_rows=5)
+    assert info.value.details == [{"row": 22, "id": "EV003", "field": "client_id",
+                                   "problem": "duplicate client_id 'EV003' (also row 3)"}]
+    assert counts(db) == was
