@@ -18,7 +18,7 @@ the fields the file carries. Functions here never commit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,7 @@ from geo.districts import record_district_crs
 from geo.errors import Detail, ValidationFailed
 from geo.geometry_repair import repair_polygons
 from geo.importer.audit import next_import_id, record_import
+from geo.importer.early_inserts import EarlyInserts
 from geo.importer.reading import Source, read_source, wgs84_geometries
 from geo.importer.streaming import BATCH_ROWS, Progress, StreamOptions, stream_into_stage, streams
 from geo.importer.validation import DISTRICT_LAYERS, summary, validate
@@ -191,7 +192,29 @@ def _write(session: Session, spec: Layer, values: dict[str, list[Any]],
 def _import_streamed(session: Session, spec: Layer, path: Path, options: StreamOptions,
                      skip_invalid: bool, rejects_path: Path | None, dry_run: bool,
                      change: GridChange | None) -> ImportReport:
-    """:func:`import_file` for a large file: validate into the stage, then one upsert."""
+    """:func:`import_file` for a large file: validate into the stage, then one upsert.
+
+    Events imported where any problem fails the import are inserted batch by batch while
+    the next batch validates (:mod:`geo.importer.early_inserts`), inside a savepoint that a
+    failure rolls back (so a failed import leaves the caller's transaction as it was); the
+    rest as before."""
+    if spec.table != "events" or dry_run or skip_invalid:
+        return _stream_then_apply(session, spec, path, options, skip_invalid, rejects_path,
+                                  dry_run, change)
+    import_id = next_import_id(session)
+    with session.begin_nested(), \
+            EarlyInserts(session, spec, spec.geometry == {"Point"}, import_id) as early:
+        report = _stream_then_apply(session, spec, path, replace(options, early=early),
+                                    skip_invalid, rejects_path, dry_run, change, import_id)
+    report.inserted += early.inserted
+    return report
+
+
+def _stream_then_apply(session: Session, spec: Layer, path: Path, options: StreamOptions,
+                       skip_invalid: bool, rejects_path: Path | None, dry_run: bool,
+                       change: GridChange | None, import_id: int | None = None
+                       ) -> ImportReport:
+    """The streaming pass into the stage, then one upsert of what the stage holds."""
     done = stream_into_stage(session, spec, path, options)
     problems = done.problems
     report = ImportReport(spec.name, done.rows, 0, 0, len(problems.bad), problems.sorted(),
@@ -206,7 +229,8 @@ def _import_streamed(session: Session, spec: Layer, path: Path, options: StreamO
         raise ValidationFailed(summary(problems, done.rows), problems.sorted())
     if rejects_path is not None and problems.items:
         write_rejects(rejects_path, problems.sorted())
-    report.import_id = next_import_id(session) if spec.table == "events" else None
+    if spec.table == "events":
+        report.import_id = import_id or next_import_id(session)
     if done.staged:
         report.inserted, report.updated = write_or_explain(
             session, spec, None, done.carried | done.derived, change, done.points,

@@ -8,8 +8,11 @@ put in WGS 84 and validated by the same rules as a small file (:mod:`geo.importe
 and its good rows are COPYed into the temporary stage table. Keys repeated across batches
 are found in the database at the end (a temp table of every row's key). Nothing touches
 the layer's table until every batch is read: then one upsert from the stage, in the
-caller's transaction (which the caller commits, or rolls back on any error). Memory holds
-one batch and the problems, not the file.
+caller's transaction (which the caller commits, or rolls back on any error). The exception:
+events imported where any problem fails the import hand each batch to
+:mod:`geo.importer.early_inserts` (``StreamOptions.early``), which inserts it while the next
+ones validate, inside a savepoint a failure rolls back. Memory holds one batch (plus, for
+early inserts, the batches waiting for the database) and the problems, not the file.
 
 Admin areas are never streamed (a parent area may come later in the same file, and a
 province has a few thousand of them).
@@ -37,17 +40,17 @@ from geo.districts import loaded_extent, record_district_crs
 from geo.errors import Detail, UnreadableFile
 from geo.geometry_repair import repair_polygons
 from geo.importer.csv_batches import CHUNK, CSV_SUFFIXES, csv_batches, scan_csv
+from geo.importer.early_inserts import EarlyInserts
 from geo.importer.problems import Problems, short_error
 from geo.importer.reading import VECTOR_SUFFIXES, wgs84_geometries
 from geo.importer.validation import DISTRICT_LAYERS, validate
-from geo.importer.writing import STAGE, copy_rows, create_stage, stage_table
+from geo.importer.writing import KEYS, STAGE, copy_rows, create_stage, stage_table
 from geo.settings import Settings, get_settings
 
 BATCH_ROWS = 10_000
 """Features per batch; a file with more features than this is streamed. 10,000 keeps a
 10^6-event import under 300 MiB of peak RSS (50,000: 394 MiB; most of it, ~230 MiB, is
 the interpreter, pyogrio's GDAL, pandas, pyarrow and geopandas: bench/RESULTS.md)."""
-KEYS = "gridlink_import_keys"
 
 Progress = Callable[[int, int, int], None]
 """Called with (rows read so far, rows in the file, problems so far) after each batch; may
@@ -66,6 +69,8 @@ class StreamOptions:
     record_crs: bool = True
     batch_rows: int = BATCH_ROWS
     progress: Progress | None = None
+    early: EarlyInserts | None = None
+    """Events only: insert each batch while the next validates (geo.importer.early_inserts)."""
 
 
 @dataclass
@@ -167,10 +172,14 @@ def stream_into_stage(session: Session, layer: Layer, path: Path,
     session.execute(text(f"CREATE TEMP TABLE {KEYS} (row_no integer, key text, "
                          "line integer) ON COMMIT DROP"))
     for batch in batches:
-        _one_batch(session, layer, batch, out, options)
+        _one_batch(session, layer, batch, out, options, total)
         out.rows += len(batch.frame)
         if options.progress is not None:
             options.progress(out.rows, total, len(out.problems.items))
+    if options.early is not None:
+        options.early.finish()
+        if not out.problems.items and not options.early.staged:
+            return out  # no repeat possible (geo.importer.early_inserts: a repeat is staged)
     _cross_batch_duplicates(session, layer, out, options.batch_rows)
     return out
 
@@ -188,8 +197,9 @@ def _area_fixed(session: Session, layer: Layer, options: StreamOptions) -> Strea
 
 
 def _one_batch(session: Session, layer: Layer, batch: Batch, out: Streamed,
-               options: StreamOptions) -> None:
-    """Validate one batch (rows ``out.rows`` on) and stage its good rows and all its keys."""
+               options: StreamOptions, total: int) -> None:
+    """Validate one batch (rows ``out.rows`` on of ``total``) and stage its good rows (or
+    hand them to ``options.early``) and all its keys."""
     offset, frame = out.rows, batch.frame
     notes: list[str] = []
     geoms = wgs84_geometries(frame, layer, options.crs, batch.declared, notes)
@@ -207,16 +217,21 @@ def _one_batch(session: Session, layer: Layer, batch: Batch, out: Streamed,
     lines = {"line": [str(n) for n in batch.lines]} if batch.lines is not None else {}
     keys = stage_table({"key": values[layer.key], **lines}, None, np.ones(len(frame), bool),
                        offset)
-    copy_rows(session, KEYS, keys.filter(pc.is_valid(keys["key"])))
+    keys = keys.filter(pc.is_valid(keys["key"]))
     keep = np.ones(len(frame), dtype=bool)
     keep[sorted(problems.bad)] = False
-    if problems.file_level() or not keep.any():
+    staged = None if problems.file_level() or not keep.any() else stage_table(
+        values, geoms, keep, offset, out.points)
+    out.staged += 0 if staged is None else staged.num_rows
+    if options.early is not None:  # the early inserts hold the connection: they copy
+        options.early.add(keys, staged, total)
         return
-    staged = stage_table(values, geoms, keep, offset, out.points)
-    if out.staged == 0:
+    copy_rows(session, KEYS, keys)
+    if staged is None:
+        return
+    if out.staged == staged.num_rows:
         create_stage(session, staged.column_names)
     copy_rows(session, STAGE, staged)
-    out.staged += staged.num_rows
     if options.record_crs and layer.name in DISTRICT_LAYERS and geoms is not None:
         chosen = record_district_crs(session, np.asarray(values[layer.key], object)[keep],
                                      geoms[keep])

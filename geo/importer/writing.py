@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,8 @@ from geo.importer.indexes import secondary_indexes_rebuilt
 from geo.importer.problems import short_error
 
 STAGE = "gridlink_import_stage"
+KEYS = "gridlink_import_keys"
+"""The streaming pass's temp table of every row's key (geo.importer.streaming)."""
 
 _CASTS = {"code": "{c}", "text": "{c}", "int": "{c}::integer", "float": "{c}::double precision",
           "date": "{c}::date", "datetime": "{c}::timestamptz", "bool": "{c}::boolean"}
@@ -103,7 +107,6 @@ def upsert_sql(layer: Layer, points: bool = False, carried: frozenset[str] | Non
     ``points``: the stage holds geom_x/geom_y text columns instead of hex WKB ``geom``.
     Events take the bound parameter ``:import_id`` (geo.importer.audit).
     """
-    columns, exprs = _select_list(layer, points)
     raw_columns, raw_exprs = _select_list(layer, points, with_defaults=False)
     match = f"t.{layer.key} = src.{layer.key}"
     exists = f"t.{layer.key} = s.{layer.key}"
@@ -119,10 +122,17 @@ def upsert_sql(layer: Layer, points: bool = False, carried: frozenset[str] | Non
                             f"{c} = src.{c}" for c in updated)
     update = (f"UPDATE {layer.table} AS t SET {assignments} "  # noqa: S608
               f"FROM (SELECT {source} FROM {STAGE} s) AS src WHERE {match}")
-    insert = (f"INSERT INTO {layer.table} ({', '.join(columns)}) "  # noqa: S608
-              f"SELECT {', '.join(exprs)} FROM {STAGE} s "
-              f"WHERE NOT EXISTS (SELECT 1 FROM {layer.table} t WHERE {exists})")
+    new_only = f" WHERE NOT EXISTS (SELECT 1 FROM {layer.table} t WHERE {exists})"  # noqa: S608
+    insert = insert_select_sql(layer, points, STAGE) + new_only
     return update, insert
+
+
+def insert_select_sql(layer: Layer, points: bool, source: str) -> str:
+    """``INSERT INTO`` the layer's table ``SELECT`` every row of the text-typed temp table
+    ``source`` (alias ``s``), defaults filled (the new-rows half of :func:`upsert_sql`)."""
+    columns, exprs = _select_list(layer, points)
+    return (f"INSERT INTO {layer.table} ({', '.join(columns)}) "  # noqa: S608
+            f"SELECT {', '.join(exprs)} FROM {source} s")
 
 
 def existing_split(session: Session, layer: Layer, values: dict[str, list[Any]],
@@ -322,10 +332,18 @@ def write_or_explain(session: Session, layer: Layer, rows: pa.Table | None,
     (Conflict, retry); a value the database rejects (e.g. an integer above 2^31) is a
     ValidationFailed. The caller's transaction is then unusable and must be rolled back.
     """
-    try:
+    with database_refusals(layer):
         if rows is None:  # already staged (geo.importer.streaming)
             return apply_stage(session, layer, points, carried, change, import_id)
         return write_rows(session, layer, rows, carried, change, import_id)
+
+
+@contextmanager
+def database_refusals(layer: Layer) -> Iterator[None]:
+    """Turn the database's refusal of a write into ``layer`` into a gridlink error (see
+    :func:`write_or_explain`)."""
+    try:
+        yield
     except IntegrityError as exc:
         raise Conflict(f"another import wrote the same {layer.key}s at the same time; retry",
                        [{"field": layer.key, "problem": short_error(exc.orig or exc)}]) from exc

@@ -1,0 +1,196 @@
+"""Early inserts: a streamed events import inserts each batch's new events while the next
+batch is read and validated.
+
+The streaming pass (:mod:`geo.importer.streaming`) is Python work on one core; inserting
+the events with their statement triggers (client-id claims, change feed, rollups) is
+PostgreSQL work on another. One after the other they add up; here batch n's ``INSERT`` runs
+on a worker thread while the next batches are read and validated; batches validated while
+the worker is busy wait in memory (up to :data:`QUEUED_ROWS` rows) and go in together as one
+``INSERT``. The session's connection is used by one thread at a time: the streaming pass
+hands every statement of a batch (its keys, its rows) to :meth:`EarlyInserts.add`, which
+waits for the worker before it copies anything.
+
+Used only where any problem fails the whole import (no ``skip_invalid``, no dry run): a
+problem found in a later batch then fails it, and the caller's transaction rolls the early
+inserts back with everything else. A row whose client id is already claimed
+(``event_client_ids``: an event stored before the import, or the same id earlier in the
+file, which the streaming pass reports at its end) is not inserted early: it goes to the
+stage table for the final upsert (:func:`geo.importer.writing.apply_stage`), which updates
+the stored event as before. The secondary indexes are dropped before the first batch and
+built again after the final upsert when the file brings more rows than the table holds
+(:mod:`geo.importer.indexes`); the row audit is off for the inserts
+(:mod:`geo.importer.audit`). Measured in bench/RESULTS.md (fourth import session).
+
+A client id repeated across batches always ends in the stage (the later row finds the id
+claimed by the earlier one, or both are inserted together and the later one is set aside),
+so when nothing was staged and no problem was found, the streaming pass skips its whole-file
+query for repeats (:attr:`EarlyInserts.staged`).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, suppress
+from types import TracebackType
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from geo.catalog import Layer
+from geo.importer.audit import without_insert_audit
+from geo.importer.indexes import secondary_indexes_rebuilt
+from geo.importer.writing import (
+    KEYS,
+    STAGE,
+    copy_rows,
+    create_stage,
+    database_refusals,
+    insert_select_sql,
+)
+
+BATCH = "gridlink_import_batch"
+"""The temp table holding the rows being inserted (same columns as the stage)."""
+QUEUED_ROWS = 50_000
+"""Validated rows that may wait in memory for the worker (~10 MiB of Arrow text) before
+the streaming pass waits for it. While the database is slower than the validation, the
+waiting batches go in as one INSERT: fewer statements, so fewer runs of each statement
+trigger (the daily roll-ups upsert every (day, category, status) key of each statement)."""
+
+_MOVE_CLAIMED = (
+    f"WITH claimed AS (DELETE FROM {BATCH} b WHERE (SELECT c.event_id FROM event_client_ids c "  # noqa: S608
+    f"WHERE c.client_id = b.client_id) IS NOT NULL RETURNING b.*) "
+    f"INSERT INTO {STAGE} SELECT * FROM claimed")
+"""Move the batch's rows whose client id is claimed to the stage. A scalar sub-select, not
+``EXISTS``: it stays one primary-key probe per batch row, where the semi-join was planned as
+a hash join over every claim (the claims' statistics say "empty" during a first load):
+250 ms a batch, growing with the import, 25 s of a 10^6-row import."""
+
+
+class EarlyInserts:
+    """Insert each validated batch of an events import while the next one validates (see
+    the module docstring); a context manager around the streaming pass and the final
+    upsert. ``inserted``: events inserted early, once the block has ended."""
+
+    def __init__(self, session: Session, layer: Layer, points: bool, import_id: int) -> None:
+        if layer.table != "events":
+            raise ValueError(f"early inserts are for events, not {layer.table}")
+        self.session, self.layer, self.import_id = session, layer, import_id
+        self.inserted = 0
+        self.staged = 0
+        """Rows sent to the stage instead (a claimed client id, or a repeat)."""
+        self._insert = insert_select_sql(layer, points, BATCH)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridlink-import")
+        self._pending: Future[int] | None = None
+        self._queue: list[tuple[pa.Table, pa.Table | None]] = []
+        self._queued = 0
+        self._stack = ExitStack()
+        self._started = False
+
+    def __enter__(self) -> EarlyInserts:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        try:
+            self._settle(error is None)
+        except BaseException as failed:
+            self._unwind(failed)
+            raise
+        finally:
+            self._pool.shutdown(wait=True)
+        if error is None:
+            self._stack.close()  # indexes built again, row audit as before
+        else:
+            self._unwind(error)
+
+    def wait(self) -> None:
+        """Wait for the rows being inserted (their database refusal raised as a gridlink
+        error: :func:`geo.importer.writing.database_refusals`)."""
+        if self._pending is None:
+            return
+        pending, self._pending = self._pending, None
+        with database_refusals(self.layer):
+            self.inserted += pending.result()
+
+    def add(self, keys: pa.Table, rows: pa.Table | None, expected: int) -> None:
+        """Queue a validated batch: its ``keys`` (for the streaming pass's repeat check)
+        and its good ``rows`` (as :func:`geo.importer.writing.stage_table` makes them;
+        None: none). Handed to the database as soon as the worker is free, or once
+        :data:`QUEUED_ROWS` rows wait. ``expected``: rows in the file (whether to rebuild
+        the secondary indexes, read when the first rows go in)."""
+        self._queue.append((keys, rows))
+        self._queued += 0 if rows is None else rows.num_rows
+        if self._pending is None or self._pending.done() or self._queued >= QUEUED_ROWS:
+            self._flush(expected)
+
+    def finish(self) -> None:
+        """Hand over what is queued and wait until it is inserted."""
+        if self._queue:
+            self._flush(0)
+        self.wait()
+
+    def _flush(self, expected: int) -> None:
+        """COPY the queued keys and rows (the worker is waited for first), move the rows
+        with a claimed client id to the stage, and start the INSERT of the others."""
+        self.wait()
+        queue, self._queue, self._queued = self._queue, [], 0
+        batches = [rows for _, rows in queue if rows is not None and rows.num_rows]
+        if batches and not self._started:
+            self._start(batches[0].column_names, expected)
+        elif batches:
+            self.session.execute(text(f"TRUNCATE {BATCH}"))
+        for keys, _ in queue:
+            copy_rows(self.session, KEYS, keys)
+        if not batches:
+            return
+        rows = pa.concat_tables(batches)
+        repeats = pa.array(_repeated_ids(rows))
+        if repeats.true_count:  # a repeat across batches, which fails the import at its end
+            copy_rows(self.session, STAGE, rows.filter(repeats))
+            rows = rows.filter(pc.invert(repeats))
+            self.staged += repeats.true_count
+        copy_rows(self.session, BATCH, rows)
+        moved = self.session.execute(text(_MOVE_CLAIMED))
+        self.staged += int(moved.rowcount)  # type: ignore[attr-defined]
+        self._pending = self._pool.submit(self._insert_batch)
+
+    def _start(self, columns: list[str], expected: int) -> None:
+        create_stage(self.session, columns)
+        self.session.execute(text(f"CREATE TEMP TABLE {BATCH} (LIKE {STAGE}) ON COMMIT DROP"))
+        self._stack.enter_context(without_insert_audit(self.session))
+        self._stack.enter_context(secondary_indexes_rebuilt(self.session, self.layer.table,
+                                                            expected))
+        self._started = True
+
+    def _insert_batch(self) -> int:
+        """The worker's part: one ``INSERT ... SELECT`` of the batch table."""
+        done = self.session.execute(text(self._insert), {"import_id": self.import_id})
+        return int(done.rowcount)  # type: ignore[attr-defined]
+
+    def _settle(self, raise_error: bool) -> None:
+        """Wait for the worker; its error is raised only when no other one is under way."""
+        if raise_error:
+            self.wait()
+            return
+        with suppress(Exception):
+            self.wait()
+
+    def _unwind(self, error: BaseException) -> None:
+        """Leave the index and audit blocks as failed (nothing built again). The caller
+        rolls the transaction back, so restoring a setting in an aborted transaction may
+        fail and does not matter."""
+        with suppress(SQLAlchemyError):
+            self._stack.__exit__(type(error), error, error.__traceback__)
+
+
+def _repeated_ids(rows: pa.Table) -> np.ndarray:
+    """Which rows repeat the client id of an earlier row of ``rows`` (batches queued
+    together: each batch was checked alone). Such a row goes to the stage like a claimed
+    one, so that the end of the streaming pass reports it with its row instead of the
+    claims trigger refusing the INSERT."""
+    ids = rows.column("client_id").to_pandas()
+    return (ids.duplicated(keep="first") & ids.notna()).to_numpy(dtype=bool)
