@@ -68,6 +68,7 @@ from geo.distributed.partitions import (
     spatial_partitions,
 )
 from geo.distributed.rules import RANGE_MARGIN, camera_picks, covering_grids, snapped
+from geo.distributed.targets import Targets
 from geo.errors import ValidationFailed
 from geo.event_assignments import COLUMNS
 from geo.event_assignments import write_staged as write_staged_rows
@@ -83,22 +84,6 @@ snapped or not; ``peak_rss_mb``: the worker process's peak resident memory so fa
 
 PartitionProgress = Callable[[int, int, int], None]
 """(partitions done, partitions in all, events done): called as partitions finish."""
-
-
-@dataclass(frozen=True)
-class Targets:
-    """Where a Dask assignment reads its events and writes its rows.
-
-    ``from_parquet``: a GeoParquet dataset of events (path or fsspec URL; None: the
-    ``events`` table), ``bbox`` (minlon, minlat, maxlon, maxlat, degrees) keeping its events
-    inside a box; ``to_parquet``: a new or empty folder for one GeoParquet file per
-    partition; ``to_database``: write ``event_assignments`` (events in the database only).
-    """
-
-    from_parquet: str | None = None
-    to_parquet: str | None = None
-    to_database: bool = True
-    bbox: tuple[float, float, float, float] | None = None
 
 
 @dataclass(frozen=True)

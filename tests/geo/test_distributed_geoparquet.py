@@ -32,8 +32,9 @@ from api.app import create_app
 from api.settings import ApiSettings
 from geo.assign import assign_events
 from geo.db import transaction
-from geo.distributed.assign import Targets, assign_events_dask
+from geo.distributed.assign import assign_events_dask
 from geo.distributed.stats import month_stats
+from geo.distributed.targets import Targets
 from geo.errors import ValidationFailed
 from geo.event_archive import archive_month, months_before
 from geo.event_assignments import COLUMNS
