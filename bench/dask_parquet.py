@@ -16,9 +16,11 @@ memory is its own):
    as a month of the archive does);
 3. **GeoParquet → GeoParquet**: the same job from those files to one file per partition,
    no database write; the files compared with the reference rows on every event;
-4. **GeoParquet → PostGIS**: assignments deleted again, the job from the files to
+4. **GeoParquet, spatially shuffled → GeoParquet**: the same with ``spatial_shuffle``
+   (events regrouped along a Hilbert curve first), compared the same way;
+5. **GeoParquet → PostGIS**: assignments deleted again, the job from the files to
    ``event_assignments``; the stored rows compared with the reference rows;
-5. **statistics from GeoParquet**: ``geo.distributed.stats.month_stats`` per grid and month,
+6. **statistics from GeoParquet**: ``geo.distributed.stats.month_stats`` per grid and month,
    its rows for the first month compared with ``geo.stats.unit_stats`` over PostgreSQL.
 
 Prints per-partition times, worker peak RSS and ``uptime`` for each run; figures are merged
@@ -39,6 +41,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
@@ -106,7 +109,7 @@ def export(engine: Engine, folder: Path, files: int) -> float:
 
 def files_differing(folder: Path, reference: Any) -> int:
     """Events whose row in the assignment files differs from ``reference`` (by event id)."""
-    frame = gpd.read_parquet(folder, columns=["id", *COLUMNS]).set_index("id").sort_index()
+    frame = pd.read_parquet(folder, columns=["id", *COLUMNS]).set_index("id").sort_index()
     frame.index.name = "event_id"
     return differing(frame, reference)
 
@@ -158,6 +161,13 @@ def runs(args: argparse.Namespace) -> None:
     to_files["differing_from_postgis_path"] = files_differing(out, reference)
     print(f"  files differing from the PostGIS path: {to_files['differing_from_postgis_path']}")
     merged(args.out, key, {"export_s": round(seconds, 1), "parquet_to_parquet": to_files})
+    shutil.rmtree(out, ignore_errors=True)
+    shuffled = timed_run("GeoParquet, spatially shuffled -> GeoParquet", args, url, Targets(
+        from_parquet=str(source), to_parquet=str(out), to_database=False,
+        spatial_shuffle=True))
+    shuffled["differing_from_postgis_path"] = files_differing(out, reference)
+    print(f"  files differing from the PostGIS path: {shuffled['differing_from_postgis_path']}")
+    merged(args.out, key, {"parquet_shuffled_to_parquet": shuffled})
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM event_assignments"))
     to_db = timed_run("GeoParquet -> PostGIS", args, url, Targets(from_parquet=str(source)))

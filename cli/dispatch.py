@@ -86,6 +86,9 @@ def assign(
         "assignments there, one GeoParquet file per partition (a new or empty folder)"),
     database: bool = typer.Option(True, "--database/--no-database", help="with --dask: "
                                   "write event_assignments (--no-database: files only)"),
+    shuffle: bool = typer.Option(False, "--spatial-shuffle", help="with --from-parquet: "
+                                 "regroup the events by space first (files that each span "
+                                 "the whole area, like the monthly archive)"),
 ) -> None:
     """(Re)assign events to grid, micro-grid, admin chain and covering cameras (set-based SQL).
 
@@ -103,11 +106,12 @@ def assign(
         console.print("[bold red]error:[/] give exactly one of --all, --unassigned, --area CODE")
         raise typer.Exit(code=2)
     if dask:
-        _assign_on_dask(chosen[0], scheduler, k, Targets(from_parquet, to_parquet, database))
+        _assign_on_dask(chosen[0], scheduler, k, Targets(from_parquet, to_parquet, database,
+                                                              spatial_shuffle=shuffle))
         return
-    if from_parquet or to_parquet or not database:
-        console.print("[bold red]error:[/] --from-parquet, --to-parquet and --no-database "
-                      "run on Dask: add --all --dask")
+    if from_parquet or to_parquet or not database or shuffle:
+        console.print("[bold red]error:[/] --from-parquet, --to-parquet, --no-database and "
+                      "--spatial-shuffle run on Dask: add --all --dask")
         raise typer.Exit(code=2)
     try:
         with row_progress(f"assigning events ({chosen[0]})") as progress, \

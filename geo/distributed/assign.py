@@ -59,6 +59,7 @@ from geo.distributed.geoparquet import (
     check_output,
     events_dataset,
     read_events,
+    spatially_shuffled,
     write_assignments,
 )
 from geo.distributed.partitions import (
@@ -163,7 +164,9 @@ def _events_frame(session: Session, database_url: str, targets: Targets, cell_de
     """The events to assign as a lazy Dask GeoDataFrame (``id`` + points): spatial
     partitions of the ``events`` table, or the files of the GeoParquet dataset."""
     if targets.from_parquet:
-        return read_events(events_dataset(targets.from_parquet), bbox=targets.bbox)
+        dataset = events_dataset(targets.from_parquet)
+        events = read_events(dataset, bbox=targets.bbox)
+        return spatially_shuffled(events, dataset) if targets.spatial_shuffle else events
     parts = spatial_partitions(session, cell_deg, target_events)
     meta = gpd.GeoDataFrame({"id": pd.Series(dtype="int64")},
                             geometry=gpd.GeoSeries([], crs=4326))

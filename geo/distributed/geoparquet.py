@@ -162,6 +162,18 @@ def read_events(dataset: EventsDataset, columns: Sequence[str] = ("id",),
     return frame.cx[x0:x1, y0:y1]
 
 
+def spatially_shuffled(events: dask_geopandas.GeoDataFrame, dataset: EventsDataset
+                       ) -> dask_geopandas.GeoDataFrame:
+    """``events`` regrouped by space: sorted along a Hilbert curve (level 16) over their
+    extent into as many partitions as before (a shuffle between workers, computing each
+    event's distance first). For datasets whose files each span the whole area (the monthly
+    archive): each partition then needs the grids and cameras of its own region only."""
+    if dataset.reprojected:
+        events = events.to_crs(WGS84)
+    return events.spatial_shuffle(by="hilbert", npartitions=events.npartitions,
+                                  calculate_partitions=False)
+
+
 def as_wgs84(events: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """One partition's events in EPSG:4326 (reprojected with pyproj when needed), the
     geometry column named ``geometry``, indexed 0..n-1 (the rules address events by

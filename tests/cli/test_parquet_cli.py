@@ -74,6 +74,6 @@ def test_parquet_options_need_dask(committed_city: Engine,  # noqa: F811
                                    tmp_path: Path) -> None:
     result = runner.invoke(app, ["assign", "--all", "--to-parquet", str(tmp_path)])
     assert result.exit_code == 2
-    assert "--from-parquet, --to-parquet and --no-database run on Dask" in result.output
+    assert "--spatial-shuffle run on" in result.output and "add --all --dask" in result.output
     result = runner.invoke(app, ["assign", "--all", "--dask", "--no-database"])
     assert result.exit_code == 2 and "writes nothing without --to-parquet" in result.output

@@ -120,6 +120,12 @@ def test_geoparquet_in_and_out_gives_the_postgis_paths_answers(
     assert (geo["encoding"], geo["geometry_types"], CRS(geo["crs"]).to_epsg()) == (
         "WKB", ["Point"], 4326)
 
+    shuffled = assign_events_dask(dask, url, targets=Targets(
+        from_parquet=str(source), to_parquet=str(tmp_path / "shuffled"), to_database=False,
+        spatial_shuffle=True))
+    assert (shuffled.events, len(shuffled.partitions)) == (n, 3)
+    assert _as_stored(gpd.read_parquet(tmp_path / "shuffled")) == oracle
+
     from_postgis = assign_events_dask(dask, url, cell_deg=0.004, target_events=60, targets=
                                       Targets(to_parquet=str(tmp_path / "pg"), to_database=False))
     assert (from_postgis.events, from_postgis.covered, from_postgis.snapped,
