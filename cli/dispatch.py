@@ -8,10 +8,11 @@ import typer
 
 from cli.event_months import archive_command, partitions_command, restore_command
 from cli.output import console, fail
-from cli.progress import row_progress
+from cli.progress import partition_progress, row_progress
 from geo.assign import AssignSummary, assign_events, assign_units
 from geo.assign_on_import import area_wkt
 from geo.db import database_url, transaction
+from geo.distributed.targets import Targets
 from geo.errors import GridlinkError
 from geo.events import fill_missing_due
 from geo.settings import get_settings
@@ -77,12 +78,24 @@ def assign(
                               "LocalCluster on this machine; docs/scale.md)"),
     scheduler: str | None = typer.Option(None, "--scheduler", metavar="ADDRESS",
                                          help="with --dask: the scheduler, tcp://host:8786"),
+    from_parquet: str | None = typer.Option(
+        None, "--from-parquet", metavar="DATASET", help="with --dask: the events of this "
+        "GeoParquet file or folder (e.g. the events archive) instead of the database"),
+    to_parquet: str | None = typer.Option(
+        None, "--to-parquet", metavar="FOLDER", help="with --dask: also write the "
+        "assignments there, one GeoParquet file per partition (a new or empty folder)"),
+    database: bool = typer.Option(True, "--database/--no-database", help="with --dask: "
+                                  "write event_assignments (--no-database: files only)"),
+    shuffle: bool = typer.Option(False, "--spatial-shuffle", help="with --from-parquet: "
+                                 "regroup the events by space first (files that each span "
+                                 "the whole area, like the monthly archive)"),
 ) -> None:
     """(Re)assign events to grid, micro-grid, admin chain and covering cameras (set-based SQL).
 
     Exactly one of --all, --unassigned or --area CODE; with --units, buildings, sites and
     cameras get their grid and micro-grid (everywhere, or inside --area CODE). --all --dask
-    [--scheduler ADDRESS] runs the same job on a Dask cluster (same answers).
+    [--scheduler ADDRESS] runs the same job on a Dask cluster (same answers), reading the
+    events from GeoParquet with --from-parquet and writing GeoParquet with --to-parquet.
     """
     if units:
         _assign_units(area)
@@ -93,8 +106,13 @@ def assign(
         console.print("[bold red]error:[/] give exactly one of --all, --unassigned, --area CODE")
         raise typer.Exit(code=2)
     if dask:
-        _assign_on_dask(chosen[0], scheduler, k)
+        _assign_on_dask(chosen[0], scheduler, k, Targets(from_parquet, to_parquet, database,
+                                                              spatial_shuffle=shuffle))
         return
+    if from_parquet or to_parquet or not database or shuffle:
+        console.print("[bold red]error:[/] --from-parquet, --to-parquet, --no-database and "
+                      "--spatial-shuffle run on Dask: add --all --dask")
+        raise typer.Exit(code=2)
     try:
         with row_progress(f"assigning events ({chosen[0]})") as progress, \
                 transaction() as session:
@@ -107,20 +125,26 @@ def assign(
                                             for name, secs in summary.steps.items()))
 
 
-def _assign_on_dask(scope: str, address: str | None, k: int | None) -> None:
+def _assign_on_dask(scope: str, address: str | None, k: int | None,
+                    targets: Targets) -> None:
     """``gridlink assign --all --dask [ADDRESS]`` (geo.distributed.assign)."""
     if scope != "all":
         console.print("[bold red]error:[/] --dask runs --all only")
+        raise typer.Exit(code=2)
+    if not (targets.to_database or targets.to_parquet):
+        console.print("[bold red]error:[/] --no-database writes nothing without --to-parquet")
         raise typer.Exit(code=2)
     from geo.distributed.assign import assign_events_dask, dask_client
 
     settings = get_settings()
     address = address or settings.dask_scheduler
+    console.print(f"assigning the events of {targets.from_parquet or 'the database'} on "
+                  f"Dask ({address or 'a LocalCluster'})")
     try:
-        with console.status(f"assigning all events on Dask ({address or 'LocalCluster'}) ..."), \
-                dask_client(address) as client:
+        with partition_progress("on Dask") as progress, dask_client(address) as client:
             summary = assign_events_dask(client, database_url(settings), k=k,
-                                         settings=settings)
+                                         settings=settings, targets=targets,
+                                         progress=progress)
     except GridlinkError as exc:
         raise fail(exc) from exc
     _print_summary(summary)
@@ -129,6 +153,9 @@ def _assign_on_dask(scope: str, address: str | None, k: int | None) -> None:
                   f"{len({p['worker'] for p in summary.partitions})} workers (slowest "
                   f"{slowest:.2f} s); steps (s): "
                   + ", ".join(f"{name} {secs:.2f}" for name, secs in summary.steps.items()))
+    if targets.to_parquet:
+        console.print(f"wrote {sum(p['events'] for p in summary.partitions)} assignments in "
+                      f"{len(summary.partitions)} GeoParquet files to {targets.to_parquet}")
 
 
 def _assign_units(area: str | None) -> None:

@@ -40,6 +40,9 @@ class GridlinkCommands(LazyGroup):
                               "events; monthly partitions, archive and restore."),
         "stats": LazyCommand("cli.stats:stats_app", "Assessment: the monthly table per unit, "
                              "the figures of any period, media deductions."),
+        "parquet-stats": LazyCommand("cli.parquet_stats:parquet_stats", "Count /stats' "
+                                     "figures per unit and month from a GeoParquet archive "
+                                     "of events, on Dask."),
         "grids": LazyCommand("cli.grids:grids_app", "Grids: their lineage over published "
                              "changes."),
         "cameras": LazyCommand("cli.video:cameras_app", "Cameras: visibility polygons, "

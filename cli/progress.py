@@ -45,3 +45,19 @@ def row_progress(description: str) -> Iterator[RowProgress]:
                        problems=f"{problems} problem(s)" if problems else "")
 
         yield advance
+
+
+@contextmanager
+def partition_progress(description: str) -> Iterator[Callable[[int, int, int], None]]:
+    """A progress bar of partitions done (Dask jobs) with the events done so far; yields the
+    callback ``(partitions done, partitions in all, events done)``."""
+    columns = (TextColumn("{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
+               TextColumn("partitions, {task.fields[events]:,} events", style="cyan"),
+               TimeRemainingColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(description, total=None, events=0)
+
+        def advance(done: int, total: int, events: int) -> None:
+            bar.update(task, completed=done, total=total, events=events)
+
+        yield advance

@@ -180,6 +180,10 @@ _COUNTS = """
 _DUE = "(valid AND (due_at < {until} OR status = 'closed')) AS due"
 """The ``due`` flag (应结案) of an event reported in a period ending at ``{until}``."""
 
+PERIOD_COUNTS, DUE_FLAG = _COUNTS, _DUE
+"""The two above under public names, for engines that run the same SQL over events outside
+PostgreSQL (DuckDB on Dask workers over GeoParquet archives: geo.distributed.stats)."""
+
 UNIT_NAME = """
 LEFT JOIN admin_areas a ON a.code = s.unit
 LEFT JOIN LATERAL (SELECT g.name FROM grids g WHERE g.code = s.unit

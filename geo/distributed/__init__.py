@@ -4,5 +4,8 @@
 :mod:`geo.distributed.rules` holds the in-memory assignment of one partition (the rules of
 :mod:`geo.assign`, the camera rule from :mod:`geo.cameras`), and
 :mod:`geo.distributed.assign` runs them on a Dask cluster and writes the results back through
-:mod:`geo.event_assignments`. docs/scale.md says when to use it and how to start a cluster.
+:mod:`geo.event_assignments`. :mod:`geo.distributed.geoparquet` reads the events from and
+writes the results to GeoParquet instead (:mod:`geo.distributed.targets` says which), and
+:mod:`geo.distributed.stats` counts /stats' figures per month from a GeoParquet archive.
+docs/scale.md says when to use it and how to start a cluster.
 """

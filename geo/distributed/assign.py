@@ -14,9 +14,16 @@ one transaction.
    and new ones through :func:`geo.event_assignments.write_staged` in one transaction;
    the staging table is dropped whatever happens.
 
+The same job reads its events from a GeoParquet dataset instead (``Targets.from_parquet``:
+an archive of old months, an export; :mod:`geo.distributed.geoparquet`), one partition per
+file or row group, and writes its rows to GeoParquet (``Targets.to_parquet``: one file per
+partition), to ``event_assignments`` (``Targets.to_database``: the rows of events that are
+in the database), or both. Grids, cameras and shadows always come from PostGIS.
+
 Every worker needs gridlink installed and a network path to the database at
 ``database_url`` (the URL travels in the task graph: prefer a ``~/.pgpass`` on the workers
-to a password in it). Events created while the job runs are not in it; they were assigned
+to a password in it), and to the GeoParquet paths (a shared folder, or an object store URL
+fsspec opens). Events created while the job runs are not in it; they were assigned
 when they were created.
 """
 
@@ -26,6 +33,7 @@ import math
 import resource
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +44,7 @@ import geopandas as gpd
 import pandas as pd
 import psycopg
 import shapely
-from distributed import Client
+from distributed import Client, as_completed
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -46,6 +54,14 @@ from geo.assign import (
     AssignSummary,
 )
 from geo.db import engine_for, libpq_url, session_factory, transaction
+from geo.distributed.geoparquet import (
+    as_wgs84,
+    check_output,
+    events_dataset,
+    read_events,
+    spatially_shuffled,
+    write_assignments,
+)
 from geo.distributed.partitions import (
     EVENTS_OF_PARTITION,
     SpatialPartition,
@@ -53,6 +69,7 @@ from geo.distributed.partitions import (
     spatial_partitions,
 )
 from geo.distributed.rules import RANGE_MARGIN, camera_picks, covering_grids, snapped
+from geo.distributed.targets import Targets
 from geo.errors import ValidationFailed
 from geo.event_assignments import COLUMNS
 from geo.event_assignments import write_staged as write_staged_rows
@@ -60,9 +77,23 @@ from geo.nearest_grid import nearest_grids_of
 from geo.settings import Settings, get_settings
 
 RUN_COLUMNS = {"partition": "int64", "events": "int64", "outside": "int64",
-               "seconds": "float64", "worker": "object", "peak_rss_mb": "float64"}
-"""The one-row summary each partition task returns (``peak_rss_mb``: the worker process's
-peak resident memory so far, MiB)."""
+               "snapped": "int64", "with_cameras": "int64", "seconds": "float64",
+               "worker": "object", "peak_rss_mb": "float64", "file": "object"}
+"""The one-row summary each partition task returns (``outside``: events in no ordinary grid,
+snapped or not; ``peak_rss_mb``: the worker process's peak resident memory so far, MiB;
+``file``: the GeoParquet file written, else empty)."""
+
+PartitionProgress = Callable[[int, int, int], None]
+"""(partitions done, partitions in all, events done): called as partitions finish."""
+
+
+@dataclass(frozen=True)
+class Sinks:
+    """Where each partition task writes: the database and staging table, a folder."""
+
+    database_url: str
+    stage: str | None
+    directory: str | None
 
 
 @dataclass
@@ -74,40 +105,52 @@ class DaskAssignSummary(AssignSummary):
 
 def assign_events_dask(client: Client, database_url: str, *, k: int | None = None,
                        cell_deg: float = 0.05, target_events: int = 200_000,
-                       settings: Settings | None = None) -> DaskAssignSummary:
+                       settings: Settings | None = None, targets: Targets | None = None,
+                       progress: PartitionProgress | None = None) -> DaskAssignSummary:
     """(Re)assign every event on the Dask cluster of ``client``; commits its one write.
 
     ``database_url`` (SQLAlchemy URL) is read by the client and every worker; ``k`` cameras
     per event (default ``settings.locate_k``), ``cell_deg``/``target_events`` shape the
-    partitions (:func:`geo.distributed.partitions.spatial_partitions`). Same answers as
-    :func:`geo.assign.assign_events` (scope ``all``) on every event. Raises
-    :class:`ValidationFailed` for a bad ``k`` or partition shape.
+    partitions of the ``events`` table (:func:`geo.distributed.partitions.spatial_partitions`;
+    a GeoParquet dataset is partitioned by its files). ``targets`` (default: the ``events``
+    table in, ``event_assignments`` out) says where events come from and rows go
+    (:class:`Targets`). Same answers as :func:`geo.assign.assign_events` (scope ``all``) on
+    every event. Raises :class:`ValidationFailed` for a bad ``k``, partition shape, dataset
+    (:func:`geo.distributed.geoparquet.events_dataset`) or non-empty output folder, before
+    anything is written.
     """
     settings = settings or get_settings()
+    targets = targets or Targets()
     k = settings.locate_k if k is None else k
     if not 0 <= k <= 50:
         raise ValidationFailed("k must be 0-50", [{"field": "k", "value": k}])
     started = time.perf_counter()
     engine = engine_for(database_url)
-    stage = f"dask_assign_{uuid.uuid4().hex[:12]}"
+    stage = f"dask_assign_{uuid.uuid4().hex[:12]}" if targets.to_database else None
+    if targets.to_parquet:
+        check_output(targets.to_parquet)
     with transaction(engine) as session:
-        parts = spatial_partitions(session, cell_deg, target_events)
+        events = _events_frame(session, database_url, targets, cell_deg, target_events)
         max_range = float(session.execute(text(
             "SELECT coalesce(max(range_m), 0) FROM cameras WHERE status = 'online'"))
             .scalar_one())
-        session.execute(text(
-            f"CREATE UNLOGGED TABLE {stage} AS SELECT event_id AS id,"  # noqa: S608
-            f" {', '.join(COLUMNS)} FROM event_assignments WITH NO DATA"))  # generated name
+        if stage:
+            session.execute(text(
+                f"CREATE UNLOGGED TABLE {stage} AS SELECT event_id AS id,"  # noqa: S608
+                f" {', '.join(COLUMNS)} FROM event_assignments WITH NO DATA"))  # generated
     try:
         planned = time.perf_counter()
-        runs = _run_partitions(client, database_url, parts, stage, k,
-                               settings.gps_tolerance_m, max_range)
+        runs = _run_partitions(client, events, Sinks(database_url, stage, targets.to_parquet),
+                               (k, settings.gps_tolerance_m, max_range), progress)
         computed = time.perf_counter()
-        with transaction(engine) as session:
-            summary = write_staged(session, stage)
+        summary = _summary_of(runs)
+        if stage:
+            with transaction(engine) as session:
+                summary = write_staged(session, stage)
     finally:
-        with transaction(engine) as session:
-            session.execute(text(f"DROP TABLE IF EXISTS {stage}"))
+        if stage:
+            with transaction(engine) as session:
+                session.execute(text(f"DROP TABLE IF EXISTS {stage}"))
     done = time.perf_counter()
     summary.seconds = done - started
     summary.steps = {"plan": round(planned - started, 3), "dask": round(computed - planned, 3),
@@ -116,21 +159,53 @@ def assign_events_dask(client: Client, database_url: str, *, k: int | None = Non
     return summary
 
 
-def _run_partitions(client: Client, database_url: str, parts: list[SpatialPartition],
-                    stage: str, k: int, tolerance_m: float, max_range: float) -> pd.DataFrame:
-    """Every partition assigned and staged on the cluster; one summary row each."""
-    if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in RUN_COLUMNS.items()})
+def _events_frame(session: Session, database_url: str, targets: Targets, cell_deg: float,
+                  target_events: int) -> dd.DataFrame:
+    """The events to assign as a lazy Dask GeoDataFrame (``id`` + points): spatial
+    partitions of the ``events`` table, or the files of the GeoParquet dataset."""
+    if targets.from_parquet:
+        dataset = events_dataset(targets.from_parquet)
+        events = read_events(dataset, bbox=targets.bbox)
+        return spatially_shuffled(events, dataset) if targets.spatial_shuffle else events
+    parts = spatial_partitions(session, cell_deg, target_events)
     meta = gpd.GeoDataFrame({"id": pd.Series(dtype="int64")},
                             geometry=gpd.GeoSeries([], crs=4326))
+    if not parts:
+        return dd.from_pandas(meta, npartitions=1)
     events = dd.from_delayed([dask.delayed(events_of)(database_url, p) for p in parts],
                              meta=meta, verify_meta=False)
     events.spatial_partitions = gpd.GeoSeries(
         [shapely.box(*p.bounds()) for p in parts], crs=4326)
+    return events
+
+
+def _summary_of(runs: pd.DataFrame) -> DaskAssignSummary:
+    """The counts of the partitions' summary rows (every row written: ``changed``)."""
+    n, outside, snapped_n = (int(runs[c].sum()) for c in ("events", "outside", "snapped"))
+    return DaskAssignSummary(events=n, covered=n - outside, snapped=snapped_n,
+                             unassigned=outside - snapped_n,
+                             with_cameras=int(runs.with_cameras.sum()), seconds=0.0,
+                             changed=n)
+
+
+def _run_partitions(client: Client, events: dd.DataFrame, sinks: Sinks,
+                    rules: tuple[int, float, float],
+                    progress: PartitionProgress | None) -> pd.DataFrame:
+    """Every partition assigned and written on the cluster; one summary row each, in
+    partition order. ``rules``: (k, GPS tolerance m, largest camera range m)."""
     runs = events.map_partitions(
-        assign_partition, database_url, stage, k, tolerance_m, max_range,
+        assign_partition, sinks, *rules,
         meta=pd.DataFrame({c: pd.Series(dtype=t) for c, t in RUN_COLUMNS.items()}))
-    result: pd.DataFrame = client.compute(runs).result()
+    futures = client.compute(runs.to_delayed())
+    done, events_done = 0, 0
+    for finished in as_completed(futures):
+        done += 1
+        events_done += int(finished.result().events.sum())
+        if progress:
+            progress(done, len(futures), events_done)
+    frames = [f.result() for f in futures]
+    result = pd.concat(frames) if frames else pd.DataFrame(
+        {c: pd.Series(dtype=t) for c, t in RUN_COLUMNS.items()})
     return result.reset_index(drop=True)
 
 
@@ -142,27 +217,34 @@ def events_of(database_url: str, part: SpatialPartition) -> gpd.GeoDataFrame:
             geom_col="geom", params=partition_params(part)).rename_geometry("geometry")
 
 
-def assign_partition(events: gpd.GeoDataFrame, database_url: str, stage: str, k: int,
-                     tolerance_m: float, max_range_m: float,
+def assign_partition(events: gpd.GeoDataFrame, sinks: Sinks, k: int, tolerance_m: float,
+                     max_range_m: float,
                      partition_info: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Assign one partition's ``events`` and COPY the rows into ``stage``; runs on a worker.
+    """Assign one partition's ``events`` and write the rows to ``sinks``; runs on a worker.
 
-    Reads the current grids over the events' extent and the online cameras within
-    ``max_range_m`` metres of it. Returns the partition's summary row (:data:`RUN_COLUMNS`).
+    ``events`` may be in any CRS (reprojected to EPSG:4326). Reads the current grids over
+    the events' extent and the online cameras within ``max_range_m`` metres of it. Returns
+    the partition's summary row (:data:`RUN_COLUMNS`).
     """
     started = time.perf_counter()
-    rows = pd.DataFrame()
+    number = (partition_info or {}).get("number", -1)
+    events = as_wgs84(events)
+    rows = pd.DataFrame({c: pd.Series(dtype=object) for c in ("id", *COLUMNS)})
     if len(events):
-        with session_factory(engine_for(database_url))() as session:
+        with session_factory(engine_for(sinks.database_url))() as session:
             rows = partition_rows(session, events, k, tolerance_m, max_range_m)
-        copy_rows(database_url, stage, rows)
-    outside = int((rows.assignment != "covered").sum()) if len(rows) else 0
+        if sinks.stage:
+            copy_rows(sinks.database_url, sinks.stage, rows)
+    file = write_assignments(rows, events.geometry.values, sinks.directory,
+                             number) if sinks.directory else ""
     return pd.DataFrame([{
-        "partition": (partition_info or {}).get("number", -1), "events": len(events),
-        "outside": outside, "seconds": round(time.perf_counter() - started, 3),
-        "worker": _worker_name(),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}]
-    ).astype(RUN_COLUMNS)
+        "partition": number, "events": len(events),
+        "outside": int((rows.assignment != "covered").sum()),
+        "snapped": int((rows.assignment == "snapped").sum()),
+        "with_cameras": int(rows.camera_codes.map(bool).sum()),
+        "seconds": round(time.perf_counter() - started, 3), "worker": _worker_name(),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "file": file}]).astype(RUN_COLUMNS)
 
 
 def partition_rows(session: Session, events: gpd.GeoDataFrame, k: int, tolerance_m: float,
