@@ -124,9 +124,9 @@ def test_reported_at_follows_the_event(unassigned_city: Session) -> None:
     db.execute(text("UPDATE events SET reported_at = :at WHERE id = :id"),
                {"at": same_partition, "id": first})
     _assert_rollups_exact(db)
-    # into another month's partition: PostgreSQL moves the row (DELETE + INSERT), which
-    # also fires the rollups' row-level BEFORE DELETE trigger on events (a gap of migration
-    # 0020's partitioning, not of this column: its rollups are not asserted here)
+    # into another month's partition: PostgreSQL moves the row (DELETE + INSERT); the
+    # rollups of that move are the subject of tests/geo/test_rollups_row_movement.py
+    # (migration 0031), this test checks the assignment's copy of reported_at
     other_partition = datetime(2026, 12, 3, 2, 0, tzinfo=UTC)
     db.execute(text("UPDATE events SET reported_at = :at WHERE id = :id"),
                {"at": other_partition, "id": second})

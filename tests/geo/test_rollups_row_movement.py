@@ -1,6 +1,6 @@
 """An UPDATE of ``events.reported_at`` into another month's partition moves the row (a DELETE
 from one partition, an INSERT into the other): the daily rollups move its count once, from
-the old day's key to the new one, not twice from the old (migration 0032); deleting events
+the old day's key to the new one, not twice from the old (migration 0031); deleting events
 still takes their counts away, assigned or not."""
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ on the partitioned parent; a STATEMENT trigger with one is accepted on both. The
 whichever partition it lands; a partition's own would see only rows inserted straight into
 that partition, which gridlink never does (and which fire neither of the parent's).
 
-Revision ID: 0033
-Revises: 0029
+Revision ID: 0032
+Revises: 0031
 Create Date: 2026-12-06 18:40:00
 """
 
@@ -27,8 +27,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = '0033'
-down_revision: str | None = '0029'
+revision: str = '0032'
+down_revision: str | None = '0031'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -20,8 +20,8 @@ a DELETE on ``events`` (all partitions), not for one naming a partition directly
 
 Downgrade restores the row trigger and its function (0027's generator).
 
-Revision ID: 0032
-Revises: 0029
+Revision ID: 0031
+Revises: 0030
 Create Date: 2026-12-06 18:40:00
 """
 
@@ -31,8 +31,8 @@ from pathlib import Path
 
 from alembic import op
 
-revision: str = '0032'
-down_revision: str | None = '0029'
+revision: str = '0031'
+down_revision: str | None = '0030'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
