@@ -165,7 +165,7 @@ def events_in_period(session: Session, since: datetime, until: datetime) -> int:
         {"since": since, "until": until}).scalar_one())
 
 
-_COUNTS = """
+PERIOD_COUNTS = """
     count(*) AS accepted,
     count(*) FILTER (WHERE valid) AS valid,
     count(*) FILTER (WHERE valid AND status IN ('resolved', 'closed')) AS handled,
@@ -175,14 +175,12 @@ _COUNTS = """
     count(*) FILTER (WHERE due AND postponements > 0) AS postponed,
     count(*) FILTER (WHERE due AND status = 'closed'
                      AND coalesce(first_time, reworks = 0)) AS first_time"""
-"""The counts of the table above over rows of events with their ``due`` flag (one place)."""
+"""The counts of the table above over rows of events with their ``due`` flag (one place;
+also run by DuckDB on Dask workers over GeoParquet archives: geo.distributed.stats)."""
 
-_DUE = "(valid AND (due_at < {until} OR status = 'closed')) AS due"
+DUE_FLAG = "(valid AND (due_at < {until} OR status = 'closed')) AS due"
 """The ``due`` flag (应结案) of an event reported in a period ending at ``{until}``."""
 
-PERIOD_COUNTS, DUE_FLAG = _COUNTS, _DUE
-"""The two above under public names, for engines that run the same SQL over events outside
-PostgreSQL (DuckDB on Dask workers over GeoParquet archives: geo.distributed.stats)."""
 
 UNIT_NAME = """
 LEFT JOIN admin_areas a ON a.code = s.unit
@@ -192,8 +190,8 @@ LEFT JOIN LATERAL (SELECT g.name FROM grids g WHERE g.code = s.unit
 
 _STATS_SQL = """
 SELECT s.*, coalesce(a.name, g.name) AS name FROM (
-  SELECT unit,""" + _COUNTS + """
-  FROM (SELECT e.*, {unit} AS unit, """ + _DUE.format(until=":until") + """
+  SELECT unit,""" + PERIOD_COUNTS + """
+  FROM (SELECT e.*, {unit} AS unit, """ + DUE_FLAG.format(until=":until") + """
         FROM {source} WHERE e.reported_at >= :since AND e.reported_at < :until
           AND e.status <> 'duplicate') ev
   WHERE unit IS NOT NULL GROUP BY unit) s""" + UNIT_NAME + """
@@ -228,8 +226,8 @@ def unit_stats_per_period(session: Session, level: str, unit: str,
 
 _PERIODS_SQL = """
 SELECT s.*, coalesce(a.name, g.name) AS name FROM (
-  SELECT ev.period, ev.unit,""" + _COUNTS + """
-  FROM (SELECT b.*, """ + _DUE.format(until="b.period_end") + """
+  SELECT ev.period, ev.unit,""" + PERIOD_COUNTS + """
+  FROM (SELECT b.*, """ + DUE_FLAG.format(until="b.period_end") + """
           FROM (SELECT e.*, e.{col} AS unit, w.period,
                        (CAST(:bounds AS timestamptz[]))[w.period + 1] AS period_end
                   FROM events_with_assignment e
