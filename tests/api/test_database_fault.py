@@ -120,6 +120,19 @@ def _wait_for_success(record: Record, after: int, timeout_s: float) -> float:
     raise AssertionError(f"no 2xx within {timeout_s} s after the database came back")
 
 
+def _wait_for_acknowledged(record: Record, count: int, timeout_s: float) -> None:
+    """Wait until ``count`` posts were acknowledged (a loaded machine answers fewer a
+    second: a fixed sleep made the crash come after too few acknowledged writes)."""
+    began = time.monotonic()
+    while True:
+        with record.lock:
+            if len(record.acknowledged()) >= count:
+                return
+        if time.monotonic() - began > timeout_s:
+            raise AssertionError(f"fewer than {count} posts acknowledged in {timeout_s} s")
+        time.sleep(0.05)
+
+
 def test_acknowledged_events_survive_a_crash_and_the_api_recovers(
         throwaway: Cluster) -> None:
     record, stop = Record(), threading.Event()
@@ -129,7 +142,7 @@ def test_acknowledged_events_survive_a_crash_and_the_api_recovers(
         for thread in clients:
             thread.start()
         try:
-            time.sleep(1.5)
+            _wait_for_acknowledged(record, 20, timeout_s=60)
             throwaway.stop(mode="immediate")
             away = _sweep(live)
             time.sleep(1.0)
