@@ -1,7 +1,7 @@
 """Benchmark: ``geo.assign.assign_units`` on a bench/scale.py city — units per second, and
 the owner look-up's plan (issue #18: units at 10^5 grids).
 
-    .venv/bin/python bench/scale.py --sizes 30000x10000 --only locate   # a city, once
+    .venv/bin/python bench/scale.py --sizes 30000x10000 --only '' --no-explain  # the city
     .venv/bin/python bench/assign_units.py gridlink_scale_30000_10000 --reset
 
 Times one ``assign_units(session)`` over every building, site and camera of the database
