@@ -37,7 +37,7 @@ from typing import Any
 
 import pandas as pd
 import psycopg
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -143,9 +143,6 @@ def build(server_url: str, name: str, grids: int, events: int) -> dict[str, Any]
     figures["index_s"] = time.perf_counter() - start
     start = time.perf_counter()
     with Session(engine) as session, session.begin():  # as an import does (assign_on_import)
-        # at 10^5 grids the planner ANDs each unit's GiST probe with the 116,000-entry bitmap
-        # of the current-ordinary-grids index (hours for 1.8 M buildings): probe the GiST alone
-        session.execute(text("SET LOCAL enable_bitmapscan = off"))
         assign_units(session)
     figures["units_s"] = time.perf_counter() - start
     start = time.perf_counter()

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from geo.assign_memory import MEMORY_FROM_EVENTS, assign_in_memory
 from geo.cameras import OFF_AXIS_SQL, bearing_sql, facing_sql
+from geo.db import local_settings
 from geo.errors import NotFound, ValidationFailed
 from geo.event_assignments import KEEP_REASSIGNED, write_staged
 from geo.events import FINISHED_STATUSES
@@ -119,23 +120,22 @@ def assign_events(session: Session, scope: str = "all", *, area_code: str | None
     work = _WorkTables(session)
     clock.events = work.select_events(where, params)
     large = clock.events >= SUBDIVIDE_FROM_EVENTS
-    restore = _set_local(session, LARGE_RUN_SETTINGS if large else {})
-    clock.lap("select")
-    if large:
-        work.hits_from_pieces()
-    else:
-        work.hits_from_grids()
-    clock.lap("grids")
-    work.owners()
-    clock.lap("owners")
-    work.snap_outside(settings.gps_tolerance_m)
-    clock.lap("snap")
-    work.camera_picks(k)
-    clock.lap("cameras")
-    summary = work.write()
-    clock.lap("write")
-    work.drop()
-    _set_local(session, restore)
+    with local_settings(session, LARGE_RUN_SETTINGS if large else {}):
+        clock.lap("select")
+        if large:
+            work.hits_from_pieces()
+        else:
+            work.hits_from_grids()
+        clock.lap("grids")
+        work.owners()
+        clock.lap("owners")
+        work.snap_outside(settings.gps_tolerance_m)
+        clock.lap("snap")
+        work.camera_picks(k)
+        clock.lap("cameras")
+        summary = work.write()
+        clock.lap("write")
+        work.drop()
     summary.seconds, summary.steps = clock.total(), clock.steps
     return summary
 
@@ -170,16 +170,6 @@ class _Clock:
 
     def total(self) -> float:
         return time.perf_counter() - self.start
-
-
-def _set_local(session: Session, values: dict[str, str]) -> dict[str, str]:
-    """Set planner settings for the rest of the transaction; returns the previous values."""
-    before = {}
-    for name, value in values.items():
-        before[name] = str(session.execute(text("SELECT current_setting(:n)"),
-                                           {"n": name}).scalar_one())
-        session.execute(text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
-    return before
 
 
 def _scope_filter(session: Session, scope: str, area_code: str | None,
@@ -459,6 +449,11 @@ def assign_units(session: Session, area_wkt: str | None = None) -> dict[str, int
     micro-grid the smallest covering micro-grid code of that grid. Only rows whose codes
     change are written (no audit row, no dead tuple otherwise). Returns rows updated
     per table. Raises :class:`ValidationFailed` for unreadable WKT.
+
+    Each unit probes ``ix_grids_current_ordinary_geom`` (migration 0035: the owner
+    look-up's predicate exactly; 0.05 ms a unit at 36,750 grids) and the micro-grids of its
+    grid by ``parent_code``; the position is computed once per unit (the ``OFFSET 0`` fence
+    keeps the planner from repeating ``ST_PointOnSurface`` in every probe).
     """
     if area_wkt is not None:
         _check_wkt(session, area_wkt)
@@ -476,16 +471,16 @@ def _assign_table(session: Session, table: str, has_micro: bool, area_wkt: str |
     sql = f"""
         UPDATE {table} t SET grid_code = x.grid{micro_set}
         FROM (
-          SELECT u.code, g.code AS grid, m.code AS micro
-          FROM {table} u
-          CROSS JOIN LATERAL (SELECT CASE WHEN ST_GeometryType(u.geom) = 'ST_Point'
-                                  THEN u.geom ELSE ST_PointOnSurface(u.geom) END AS p) q
+          SELECT q.code, g.code AS grid, m.code AS micro
+          FROM (SELECT u.code, CASE WHEN ST_GeometryType(u.geom) = 'ST_Point'
+                                    THEN u.geom ELSE ST_PointOnSurface(u.geom) END AS p
+                FROM {table} u WHERE {area} OFFSET 0) q
           LEFT JOIN LATERAL (
             SELECT code FROM grids WHERE valid_to IS NULL AND level = 'grid'
               AND kind <> 'dedicated' AND ST_Covers(geom, q.p) ORDER BY code LIMIT 1) g ON TRUE
           LEFT JOIN LATERAL (
             SELECT code FROM grids WHERE valid_to IS NULL AND level = 'micro'
               AND parent_code = g.code AND ST_Covers(geom, q.p) ORDER BY code LIMIT 1) m ON TRUE
-          WHERE {area}) x
+          ) x
         WHERE t.code = x.code AND (t.grid_code IS DISTINCT FROM x.grid{micro_changed})"""  # noqa: S608 - table names are constants, values bound
     return session.execute(text(sql), {"area": area_wkt}).rowcount  # type: ignore[attr-defined]

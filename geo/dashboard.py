@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from geo.area_rollups import AREA_LEVELS, area_trend_counts
 from geo.codes import prefix_pattern
+from geo.db import local_settings
 from geo.errors import ValidationFailed
 from geo.mapdata import area_outline, default_area
 from geo.month_stats import month_start, month_unit_stats
@@ -336,13 +337,12 @@ def dashboard_figures(session: Session, scope: Scope, now: datetime, settings: S
                       parts: Sequence[str] = tuple(PANEL_PARTS)) -> dict[str, Any]:
     """The panels ``parts`` (default: all) of the dashboard of ``scope`` at ``now``, with the
     scope, ``now`` and the wall screen's cycle (JSON-ready). Never writes; sets
-    :data:`RANDOM_PAGE_COST` for the rest of the caller's transaction."""
-    session.execute(text("SELECT set_config('random_page_cost', :v, true)"),
-                    {"v": RANDOM_PAGE_COST})
-    return {
-        "scope": {"code": scope.code, "name": scope.name, "level": scope.level,
-                  "child_level": scope.child_level},
-        "now": now.isoformat(),
-        **{part: PANEL_PARTS[part](session, scope, now, settings) for part in parts},
-        "cycle": cycle_scopes(session, scope),
-    }
+    :data:`RANDOM_PAGE_COST` for its reads (restored after)."""
+    with local_settings(session, {"random_page_cost": RANDOM_PAGE_COST}):
+        return {
+            "scope": {"code": scope.code, "name": scope.name, "level": scope.level,
+                      "child_level": scope.child_level},
+            "now": now.isoformat(),
+            **{part: PANEL_PARTS[part](session, scope, now, settings) for part in parts},
+            "cycle": cycle_scopes(session, scope),
+        }

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
 import orjson
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg.types.json import set_json_loads
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -172,3 +173,26 @@ def psycopg_connection(session: Session) -> psycopg.Connection[Any]:
     conn = session.connection().connection.driver_connection
     assert isinstance(conn, psycopg.Connection)
     return conn
+
+
+@contextmanager
+def local_settings(session: Session, values: Mapping[str, str]) -> Iterator[None]:
+    """Server settings ``values`` (name → value, e.g. ``{"work_mem": "256MB"}``) for the
+    statements of the ``with`` block, transaction-local (``set_config(name, value, true)``);
+    each setting's previous value in the transaction is restored after the block, also when
+    it raises while the transaction is still usable (an aborted transaction or savepoint
+    undoes its settings itself when rolled back). The one way gridlink sets a
+    transaction-local setting and puts it back; a custom setting that was never set (e.g.
+    ``gridlink.audit_rows``) is restored as the empty string."""
+    before = {}
+    for name, value in values.items():
+        before[name] = session.execute(text("SELECT current_setting(:n, true)"),
+                                       {"n": name}).scalar_one()
+        session.execute(text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
+    try:
+        yield
+    finally:
+        if psycopg_connection(session).info.transaction_status != TransactionStatus.INERROR:
+            for name, was in before.items():
+                session.execute(text("SELECT set_config(:n, :v, true)"),
+                                {"n": name, "v": was or ""})

@@ -13,6 +13,11 @@ it back and compares it with the rows, and only then detaches the partition, del
 linked rows and drops it. Interrupted anywhere, the transaction rolls back and every row
 stays in the database; run again, it rewrites the file and goes on. The daily rollups
 (``event_daily_counts``) keep the archived months: dashboards over those days do not change.
+The month's cases still open when archived are kept in ``archived_open_cases`` (unit codes,
+due and postponement only, migration 0035): whether such a case is due depends on the end of
+the period ``/stats`` asks for, so the rollups cannot hold it, and :mod:`geo.month_stats`
+reads them beside the events' open cases - ``/stats`` over an archived month answers what it
+answered before archiving.
 """
 
 from __future__ import annotations
@@ -162,7 +167,8 @@ def archive_month(session: Session, partition: MonthPartition, directory: Path
 
 
 def drop_partition(session: Session, partition: MonthPartition) -> None:
-    """Detach ``partition`` from ``events``, delete the rows linked to its events, drop it.
+    """Detach ``partition`` from ``events``, keep its open cases (:func:`keep_open_cases`),
+    delete the rows linked to its events, drop it.
 
     Detached first, so the triggers on ``events`` do not fire (its rows are not deleted
     events: no audit rows, the daily rollups keep them) and the assignment rollup trigger
@@ -170,12 +176,32 @@ def drop_partition(session: Session, partition: MonthPartition) -> None:
     """
     name = partition.name
     session.execute(text(f"ALTER TABLE events DETACH PARTITION {name}"))
+    keep_open_cases(session, name)
     for table, column, _ in [*LINKED.values(), ("event_assignments", "event_id", ""),
                              ("event_duplicates", "case_id", ""),
                              ("event_client_ids", "event_id", "")]:
         session.execute(text(
             f"DELETE FROM {table} r USING {name} e WHERE r.{column} = e.id"))  # noqa: S608
     session.execute(text(f"DROP TABLE {name}"))
+
+
+OPEN_CASES = """
+INSERT INTO archived_open_cases (event_id, reported_at, due_at, postponements, district_code,
+                                 street_code, community_code, grid_code)
+SELECT e.id, e.reported_at, e.due_at, e.postponements, a.district_code, a.street_code,
+       a.community_code, a.grid_code
+  FROM {partition} e
+  LEFT JOIN event_assignments a ON a.event_id = e.id AND a.reported_at = e.reported_at
+ WHERE e.valid AND e.status NOT IN ('closed', 'duplicate')"""
+"""The open valid cases of a partition with what ``/stats`` needs of them (the condition of
+the open cases in ``geo.month_stats``: valid, neither closed nor merged as a duplicate)."""
+
+
+def keep_open_cases(session: Session, partition: str) -> int:
+    """Copy the open cases of ``partition`` (a name from :func:`month_partitions`) into
+    ``archived_open_cases``; returns how many. Never commits."""
+    kept = session.execute(text(OPEN_CASES.format(partition=partition)))
+    return int(kept.rowcount)  # type: ignore[attr-defined]
 
 
 def read_archive(path: Path) -> gpd.GeoDataFrame:
@@ -232,8 +258,10 @@ def restore_archive(session: Session, path: Path) -> int:
     Rows go straight into the partition (not through ``events``): they are not new reports,
     so no audit rows and no rollup change (the rollups kept them). Assignments are written
     before their events exist, so their rollup trigger moves no count. A duplicate link
-    whose case is not in the database is left out. Raises :class:`Conflict` when an event
-    of the file is in the database already (restored before). Never commits.
+    whose case is not in the database is left out; the file's open cases leave
+    ``archived_open_cases`` (``/stats`` reads them from the events again). Raises
+    :class:`Conflict` when an event of the file is in the database already (restored
+    before). Never commits.
     """
     frame = read_archive(path)
     ids = [int(i) for i in frame["id"]]
@@ -258,6 +286,8 @@ def restore_archive(session: Session, path: Path) -> int:
         "INSERT INTO event_client_ids (client_id, event_id) SELECT client_id, id FROM events"
         " WHERE id = ANY(:ids) AND client_id IS NOT NULL"), {"ids": ids})
     _restore_linked(session, frame)
+    session.execute(text("DELETE FROM archived_open_cases WHERE event_id = ANY(:ids)"),
+                    {"ids": ids})  # back among the events, where /stats reads them
     return len(frame)
 
 

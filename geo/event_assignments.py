@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.db import local_settings
 from geo.errors import NotFound
 from geo.locate import LocateResult
 from geo.rollup_rebuild import lock_for_rebuild, rebuild_rollups
@@ -166,11 +167,9 @@ def event_moves(results: str) -> str:
 def move_rollups(session: Session, results: str) -> None:
     """Move the daily rollups for the changed rows of work table ``results`` in place, one
     grouped upsert (:data:`_ROLLUP_DELTA`)."""
-    before = session.execute(text("SELECT current_setting('work_mem')")).scalar_one()
-    session.execute(text("SELECT set_config('work_mem', :m, true)"), {"m": DELTA_WORK_MEM})
-    session.execute(text(_ROLLUP_DELTA.format(key=", ".join(ROLLUP_KEY),
-                                              moves=event_moves(results))))
-    session.execute(text("SELECT set_config('work_mem', :m, true)"), {"m": before})
+    with local_settings(session, {"work_mem": DELTA_WORK_MEM}):
+        session.execute(text(_ROLLUP_DELTA.format(key=", ".join(ROLLUP_KEY),
+                                                  moves=event_moves(results))))
 
 
 REBUILD_FROM_SHARE = 1.0

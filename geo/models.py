@@ -263,6 +263,8 @@ Index("ix_grids_current_geog", func.geography(Grid.__table__.c.geom), postgresql
 Index("ix_grids_current_ordinary_geog", func.geography(Grid.__table__.c.geom),
       postgresql_using="gist",
       postgresql_where=text("valid_to IS NULL AND level = 'grid' AND kind <> 'dedicated'"))
+Index("ix_grids_current_ordinary_geom", Grid.__table__.c.geom, postgresql_using="gist",
+      postgresql_where=text("valid_to IS NULL AND level = 'grid' AND kind <> 'dedicated'"))
 Index("ix_sites_geog", func.geography(Site.__table__.c.geom), postgresql_using="gist")
 
 

@@ -63,6 +63,16 @@ ORDER BY s.unit
 clock ``open_due``, ``open_postponed``): due = closed + open due (a closed case is due in
 any period), postponed = closed postponed + open postponed."""
 
+_ARCHIVED_OPEN = """
+  UNION ALL
+  SELECT e.{col}, 0, 0, 0, 0, 0, 0, 0, count(*), count(*) FILTER (WHERE e.postponements > 0)
+    FROM archived_open_cases e
+   WHERE e.reported_at >= :since AND e.reported_at < :until AND e.due_at < :until
+   GROUP BY 1"""
+"""The cases of archived months still open when archived (geo.event_archive) due by the
+clock, counted like the open cases of the events (they left ``events``, not the period).
+Only periods of whole months read them: the month of ``now`` is never archived."""
+
 _MONTH_SQL = """
 WITH parts AS (
   SELECT e.{col} AS unit, events, valid, handled, closed, closed_on_time, closed_postponed,
@@ -134,9 +144,10 @@ WITH parts AS (
     FROM events_with_assignment e
    WHERE e.reported_at >= :since AND e.reported_at < :until AND e.valid
      AND e.status NOT IN ('closed', 'duplicate') AND e.due_at < :until
-   GROUP BY 1)""" + _UNIT_ROWS  # noqa: S608 (constant SQL fragments; {col} from UNIT_COLUMNS)
+   GROUP BY 1""" + _ARCHIVED_OPEN + ")" + _UNIT_ROWS  # noqa: S608 (constant SQL fragments)
 """Per unit over ``[since, until)``: the whole months' rollups, the events of the partial
-months at either end, and the open cases of the whole period due by ``until``."""
+months at either end, and the open cases of the whole period due by ``until`` (also those
+archived); ``{col}`` from UNIT_COLUMNS."""
 
 
 def period_unit_stats(session: Session, level: str, since: datetime, until: datetime, *,
@@ -145,8 +156,10 @@ def period_unit_stats(session: Session, level: str, since: datetime, until: date
     """The rows of :func:`geo.stats.unit_stats` (no deductions), with the whole China
     Standard Time months inside ``[since, until)`` read from the monthly rollups instead of
     their events: the events of the partial months at either end and the cases still open
-    and due by ``until`` are read from ``events``. A year at 10^7 events thus reads one
-    month of events and the open cases, not every event (bench/RESULTS.md, issue #18).
+    and due by ``until`` are read from ``events`` (and, of archived months, from
+    ``archived_open_cases``: /stats over an archived month is what it was). A year at
+    10^7 events thus reads one month of events and the open cases, not every event
+    (bench/RESULTS.md, issue #18).
 
     Periods without a whole month, levels the rollups do not hold (department) and other
     attributions than ``assigned`` are answered by ``unit_stats`` itself (which also

@@ -30,6 +30,8 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.db import local_settings
+
 DAILY, MONTHLY, AREA = "event_daily_counts", "event_monthly_counts", "event_area_daily_counts"
 TABLES = (DAILY, MONTHLY, AREA)
 """The rollups swapped together: the daily ones and the two derived from them (0027)."""
@@ -65,6 +67,7 @@ hash aggregate, the indexes are built afterwards (the per-area rows: 9.7 s inste
 REBUILD_WORK_MEM = "256MB"
 """``work_mem`` and ``maintenance_work_mem`` of the rebuild's statements (sorts of ~10^6
 rollup rows in memory)."""
+REBUILD_MEMORY = dict.fromkeys(("work_mem", "maintenance_work_mem"), REBUILD_WORK_MEM)
 
 
 def lock_for_rebuild(session: Session) -> None:
@@ -81,27 +84,19 @@ def rebuild_rollups(session: Session, moves: str) -> None:
         add, in the columns ``day`` + the key + :data:`DAILY_COUNTS` (negative counts
         take away); rows of one key are summed, keys left with only zero counts dropped.
     """
-    _set_memory(session, REBUILD_WORK_MEM)
-    sums = ", ".join(f"sum({c})" for c in DAILY_COUNTS)
-    nonzero = " OR ".join(f"sum({c}) <> 0" for c in DAILY_COUNTS)
-    _create_like(session, DAILY)
-    session.execute(text(
-        f"INSERT INTO {DAILY}_rebuilt ({DAILY_KEY}, {', '.join(DAILY_COUNTS)})"
-        f" SELECT {DAILY_KEY}, {sums} FROM (SELECT {DAILY_KEY}, {', '.join(DAILY_COUNTS)}"
-        f" FROM {DAILY} UNION ALL {moves}) r GROUP BY {DAILY_KEY} HAVING {nonzero}"))
-    for table, (columns, select) in DERIVED_SQL.items():
-        _create_like(session, table)
-        session.execute(text(f"INSERT INTO {table}_rebuilt ({columns}) "
-                             + select.format(daily=f"{DAILY}_rebuilt")))
-    _swap(session)
-    _set_memory(session, None)
-
-
-def _set_memory(session: Session, size: str | None) -> None:
-    """Set (or reset, ``None``) the sort memory for the rest of the transaction."""
-    for name in ("work_mem", "maintenance_work_mem"):
-        session.execute(text("SELECT set_config(:n, coalesce(:v, reset_val), true)"
-                             " FROM pg_settings WHERE name = :n"), {"n": name, "v": size})
+    with local_settings(session, REBUILD_MEMORY):
+        sums = ", ".join(f"sum({c})" for c in DAILY_COUNTS)
+        nonzero = " OR ".join(f"sum({c}) <> 0" for c in DAILY_COUNTS)
+        _create_like(session, DAILY)
+        session.execute(text(
+            f"INSERT INTO {DAILY}_rebuilt ({DAILY_KEY}, {', '.join(DAILY_COUNTS)})"
+            f" SELECT {DAILY_KEY}, {sums} FROM (SELECT {DAILY_KEY}, {', '.join(DAILY_COUNTS)}"
+            f" FROM {DAILY} UNION ALL {moves}) r GROUP BY {DAILY_KEY} HAVING {nonzero}"))
+        for table, (columns, select) in DERIVED_SQL.items():
+            _create_like(session, table)
+            session.execute(text(f"INSERT INTO {table}_rebuilt ({columns}) "
+                                 + select.format(daily=f"{DAILY}_rebuilt")))
+        _swap(session)
 
 
 def _create_like(session: Session, table: str) -> None:

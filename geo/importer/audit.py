@@ -19,6 +19,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.db import local_settings
+
 ENTITY = "event_imports"
 """``audit_log.entity`` of the one row an events import writes."""
 
@@ -32,13 +34,8 @@ def next_import_id(session: Session) -> int:
 def without_insert_audit(session: Session) -> Iterator[None]:
     """Switch the row audit triggers off for the statements of the ``with`` block; the
     transaction's previous setting (e.g. the demo loader's ``off``) is restored after."""
-    previous = session.scalar(text("SELECT current_setting('gridlink.audit_rows', true)"))
-    session.execute(text("SELECT set_config('gridlink.audit_rows', 'off', true)"))
-    try:
+    with local_settings(session, {"gridlink.audit_rows": "off"}):
         yield
-    finally:
-        session.execute(text("SELECT set_config('gridlink.audit_rows', :v, true)"),
-                        {"v": previous or ""})
 
 
 def record_import(session: Session, import_id: int, what: dict[str, Any]) -> None:

@@ -27,6 +27,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from geo.db import local_settings
+
 LOCK_WAIT = "2s"
 """How long the import waits for the table's lock before keeping the indexes."""
 
@@ -70,15 +72,9 @@ def _secondary_indexes(session: Session, table: str) -> dict[str, str]:
 
 def _dropped(session: Session, names: list[str]) -> bool:
     """Drop the indexes ``names`` if the table's lock comes within :data:`LOCK_WAIT`."""
-    previous = session.scalar(text("SELECT current_setting('lock_timeout')"))
     try:
-        with session.begin_nested():
-            session.execute(text("SELECT set_config('lock_timeout', :wait, true)"),
-                            {"wait": LOCK_WAIT})
+        with session.begin_nested(), local_settings(session, {"lock_timeout": LOCK_WAIT}):
             session.execute(text(f"DROP INDEX {', '.join(names)}"))
         return True
     except OperationalError:  # lock not granted in time (or a deadlock): keep them
         return False
-    finally:
-        session.execute(text("SELECT set_config('lock_timeout', :was, true)"),
-                        {"was": previous})

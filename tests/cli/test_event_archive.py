@@ -15,13 +15,18 @@ from pathlib import Path
 import geopandas as gpd
 import pyarrow.parquet as pq
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, text
 from typer.testing import CliRunner
 
+from api.app import create_app
+from api.settings import ApiSettings
 from cli.main import app
 from geo.db import engine_for
 from geo.settings import get_settings
+from geo.stats import FIELDS
 from tests.geo.migration_db import database_at
+from tests.live_server import committed_keys
 
 POINT = "ST_SetSRID(ST_MakePoint(113.301, 40.0808), 4326)"
 REPORTED = {  # client id → reported at (UTC): March 2019 (in the default partition first),
@@ -185,3 +190,43 @@ def test_a_run_killed_between_write_and_drop_loses_nothing(
     assert result.output.splitlines()[1].startswith("events_2026_08: 2 events")
     assert _partitions(engine)[:1] == ["events_2026_09"]
     assert len(gpd.read_parquet(tmp_path / "events_2026_08.parquet")) == 2
+
+
+def _august_stats(url: str) -> list[dict[str, object]]:
+    """``GET /stats`` per grid for August 2026 (China Standard Time), the whole month."""
+    with TestClient(create_app(ApiSettings(database_url=url))) as client:
+        answer = client.get("/stats", params={
+            "level": "grid", "since": "2026-08-01T00:00:00+08:00",
+            "until": "2026-09-01T00:00:00+08:00"},
+            headers={"X-API-Key": committed_keys(url)["viewer"]})
+    assert answer.status_code == 200, answer.text
+    return [{k: v for k, v in u.items() if k in FIELDS} for u in answer.json()["units"]]
+
+
+def test_stats_of_a_month_archived_with_open_cases_stay_as_they_were(
+        archive_db: tuple[str, Engine], tmp_path: Path) -> None:
+    url, engine = archive_db
+    with engine.begin() as conn:  # aug-1: open, due 3 days after its report, postponed once
+        conn.execute(text("UPDATE events SET postponements = 1 WHERE client_id = 'aug-1'"))
+    before = _august_stats(url)
+    assert [(u["unit"], u["accepted"], u["due"], u["closed"], u["postponed"],
+             u["closure_rate"], u["postponement_rate"]) for u in before] == [
+        ("140213001001001", 1, 1, 0, 1, 0.0, 1.0)]
+    result = runner.invoke(app, ["events", "archive", "--before", "2026-09", "--to",
+                                 str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    with engine.connect() as conn:
+        kept = conn.execute(text(
+            "SELECT event_id, grid_code, postponements FROM archived_open_cases"
+            " ORDER BY event_id")).all()
+        assert conn.execute(text("SELECT count(*) FROM events WHERE client_id LIKE 'aug%'")
+                            ).scalar_one() == 0
+    assert [(grid, postponed) for _, grid, postponed in kept] == [
+        (None, 0), ("140213001001001", 1)]  # March 2019's open case, and aug-1
+    assert _august_stats(url) == before
+
+    restored = runner.invoke(app, ["events", "restore", str(tmp_path / "events_2026_08.parquet")])
+    assert restored.exit_code == 0, restored.output
+    assert _august_stats(url) == before  # counted from its event again, not twice
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM archived_open_cases")).scalar_one() == 1
