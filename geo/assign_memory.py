@@ -45,7 +45,7 @@ from geo.assign_arrays import (
 from geo.assign_stage import AssignStage
 from geo.cell_index import CellIndex
 from geo.db import psycopg_connection
-from geo.event_assignments import StagedCounts, write_staged
+from geo.event_assignments import StagedCounts, write_first_assignment, write_staged
 from geo.nearest_grid import nearest_grids_of
 
 MEMORY_FROM_EVENTS = 20_000
@@ -72,6 +72,14 @@ def select_events(session: Session, where: str, params: dict[str, Any]) -> Selec
                          count=(len(data) - 21) // _BINARY_ROW.itemsize)
     return Selected(rows["id"].astype(np.int64), rows["x"].astype(np.float64),
                     rows["y"].astype(np.float64))
+
+
+def _any_assigned(session: Session, where: str, params: dict[str, Any]) -> bool:
+    """Whether any event matching ``where`` (see :func:`select_events`) has a stored
+    assignment (one probe: stops at the first)."""
+    return bool(session.execute(text(
+        "SELECT EXISTS (SELECT FROM events e JOIN event_assignments a ON a.event_id = e.id"  # noqa: S608
+        f" WHERE {where})"), params).scalar_one())
 
 
 def read_grids(session: Session, box: tuple[float, float, float, float]) -> GridArrays:
@@ -169,7 +177,10 @@ def assign_in_memory(session: Session, where: str, params: dict[str, Any], k: in
     stage.covered(events, computed)
     stage.others(events, computed, {int(r.id): r for r in nearest}, tolerance_m)
     lap("stage")
-    counts = write_staged(session, stage.source(), recheck_events=False)
+    if _any_assigned(session, where, params):
+        counts = write_staged(session, stage.source(), recheck_events=False)
+    else:  # a first assignment of these events: inserted straight from the stage
+        counts = write_first_assignment(session, stage.source(), len(events.ids))
     stage.drop()
     lap("write")
     return counts

@@ -246,6 +246,45 @@ def write_staged(session: Session, stage: str, *, recheck_events: bool = True) -
                         pending)
 
 
+_FIRST_ASSIGNMENT = """
+WITH written AS (
+  INSERT INTO event_assignments (event_id, reported_at, {columns})
+  SELECT x.id, e.reported_at, {x_columns} FROM {stage} x JOIN events e ON e.id = x.id
+   ORDER BY x.id
+  RETURNING reported_at, assignment, camera_codes)
+SELECT count(*) AS n, count(*) FILTER (WHERE assignment = 'covered') AS covered,
+       count(*) FILTER (WHERE assignment = 'snapped') AS snapped,
+       count(*) FILTER (WHERE assignment = 'unassigned') AS unassigned,
+       count(*) FILTER (WHERE cardinality(camera_codes) > 0) AS cams,
+       coalesce(array_agg(DISTINCT gridlink_local_day(reported_at)), '{{}}') AS days
+  FROM written
+"""
+"""The rows of ``{stage}`` inserted in id order straight from the stage (no work table, no
+comparison with stored rows: there are none), with the counts and local days of what was
+written."""
+
+
+def write_first_assignment(session: Session, stage: str, rows: int) -> StagedCounts:
+    """Store the ``rows`` rows of ``stage`` (as :func:`write_staged`) for events that have
+    no stored assignment: a first assignment. When they move most rollup keys
+    (:func:`rebuilds_rollups`) they are inserted straight from the stage, in one statement,
+    and their days marked pending refresh (10^6 rows: no work table of the staged rows ⋈
+    events ⋈ stored assignments); otherwise :func:`write_staged` does it (the rollups moved
+    in place). Raises IntegrityError when another job assigned one of them meanwhile (a
+    duplicate key: nothing is written). Never commits."""
+    if not rows or not rebuilds_rollups(session, rows):
+        return write_staged(session, stage, recheck_events=False)
+    _rollups_by(session, BULK_ROLLUPS)
+    row = session.execute(text(_FIRST_ASSIGNMENT.format(
+        columns=_LIST, x_columns=", ".join(f"x.{c}" for c in COLUMNS), stage=stage))).one()
+    _rollups_by(session, "")
+    if row.n:
+        mark_pending(session, f"bulk assignment of {row.n:,} events",
+                     "SELECT unnest(CAST(:days AS date[]))", {"days": row.days})
+    return StagedCounts(row.n, row.n, row.covered, row.snapped, row.unassigned, row.cams,
+                        bool(row.n))
+
+
 def _rollups_by(session: Session, value: str) -> None:
     """Set ``gridlink.assignment_rollups`` for the rest of the transaction."""
     session.execute(text("SELECT set_config('gridlink.assignment_rollups', :v, true)"),

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from api.settings import ApiSettings
+from geo import assign as assign_mod
 from geo.assign import assign_events
 from geo.db import engine_for
 from geo.errors import Conflict
@@ -68,10 +69,14 @@ def _answers(client: TestClient, keys: dict[str, str]) -> list[Any]:
     return answers
 
 
+@pytest.mark.parametrize("in_memory", [False, True], ids=["sql-steps", "in-memory"])
 def test_readers_over_http_are_exact_between_the_commit_and_the_refresh(
         unassigned_city: Session, client: TestClient,  # noqa: F811
-        keys: dict[str, str]) -> None:
+        keys: dict[str, str], in_memory: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both engines; the in-memory one inserts a first assignment straight from its stage
+    (geo.event_assignments.write_first_assignment)."""
     db = unassigned_city
+    monkeypatch.setattr(assign_mod, "MEMORY_FROM_EVENTS", 0 if in_memory else 10**9)
     _only_counting_rollup_rows(db)
     before = _answers(client, keys)
     assert assign_events(db, "all").changed == 60
