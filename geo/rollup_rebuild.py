@@ -1,4 +1,5 @@
-"""The rollups built afresh and swapped in, for a bulk write that moves most of their keys.
+"""The rollups built afresh and swapped in, for the refresh of a bulk write that moved most of
+their keys (geo.rollup_refresh).
 
 A first bulk assignment moves every event from the "no grid" key to its grid's: at 10^6
 events over 72,263 grids that is ~970,000 new ``event_daily_counts`` rows and, through the
@@ -8,19 +9,20 @@ without indexes, one ``GROUP BY`` each, then indexing it, 39–49 s in the same 
 (bench/RESULTS.md, "First persisted bulk assignment: rollups rebuilt and swapped").
 
 :func:`rebuild_rollups` makes ``<table>_rebuilt`` for each of :data:`TABLES` (same columns,
-``NOT NULL``, defaults and storage options): the daily rollups as the stored ones plus the
-job's moves (so counts of archived months, which no event holds any more, are kept), the
+``NOT NULL``, defaults and storage options): the daily rollups from the rows the caller
+gives (geo.rollup_refresh: the stored rows of the days not pending, so counts of archived
+months, which no event holds any more, are kept, and a recount of the pending days), the
 derived ones summed from the new daily rows (the triggers' sums of migration 0027), each
 then given the old table's indexes (from the catalogue, built after the load) and
 statistics. Then, in the caller's transaction, it drops the old tables, renames the new
 ones and their indexes into their place and recreates the old tables' triggers and grants.
 
 Locks: :func:`lock_for_rebuild` takes ``EXCLUSIVE`` on ``event_daily_counts`` before the
-job writes anything: readers go on reading the old rollups, every writer of the rollups
-(the triggers of an API write) waits until the job commits, then writes into the new
+refresh reads anything: readers go on reading the old rollups, every writer of the rollups
+(the triggers of an API write) waits until the refresh commits, then writes into the new
 tables (PostgreSQL looks the name up again after the wait), so no count is lost. The swap
-(drop, renames, triggers: milliseconds) takes ``ACCESS EXCLUSIVE`` on the three tables: readers
-wait from the swap to the job's commit. Never commits.
+(drop, renames, triggers: milliseconds) takes ``ACCESS EXCLUSIVE`` on the three tables:
+readers wait from the swap to the commit. Never commits.
 """
 
 # ruff: noqa: S608 (every SQL below is built from this module's constant names and fragments)
