@@ -104,6 +104,8 @@ def refresh_rollups(session: Session, step: Callable[[str], None] = lambda name:
     started = time.perf_counter()
     if not pending_refreshes(session):
         return RefreshSummary(0, 0, 0.0)
+    session.execute(text(  # maintenance, not a request: the API's timeouts do not apply
+        "SELECT set_config('statement_timeout', '0', true), set_config('lock_timeout', '0', true)"))
     lock_for_rebuild(session)
     marks = session.execute(text(
         "SELECT id, days FROM rollup_refresh WHERE done_at IS NULL ORDER BY id FOR UPDATE"
