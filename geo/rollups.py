@@ -4,7 +4,10 @@ shown by ``/dashboard`` and answered by ``/stats/daily``.
 The table ``event_daily_counts`` (migration 0007) is maintained **on write** by row triggers
 on ``events`` and ``event_assignments``: every insert, status/category change, re-assignment
 or delete moves one count inside the writing transaction, so the rollups equal a direct count
-of ``events_with_assignment`` at every commit (tests/geo/test_rollups.py). Days are China
+of ``events_with_assignment`` at every commit (tests/geo/test_rollups.py), except on the days
+a first bulk assignment left pending refresh (geo.rollup_refresh, until the command that ran
+it refreshes them): readers therefore read :data:`DAILY_SOURCE` (and its monthly and
+per-area forms), which count those days from the events. Days are China
 Standard Time (UTC+8) calendar days of ``reported_at`` (SQL ``gridlink_local_day``).
 Events with no assignment count only for the whole city (``area=None``). Each key also counts
 its valid, due (against the end of the report day) and closed-on-time events (migration 0017),
