@@ -26,7 +26,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-import psycopg
 import shapely
 from numpy.typing import NDArray
 from sqlalchemy import text
@@ -53,23 +52,26 @@ MEMORY_FROM_EVENTS = 20_000
 below it the SQL steps answer sooner (no grids or cameras to read into Python)."""
 CELL_DEG = 0.001
 """Cell of the events' bucket index (degrees, ~100 m): a grid or camera box spans a few."""
-_BINARY_ROW = np.dtype([("n", ">i2"), ("l0", ">i4"), ("id", ">i8"), ("l1", ">i4"),
-                        ("x", ">f8"), ("l2", ">i4"), ("y", ">f8")])
-"""One row of ``COPY (SELECT id, x, y) TO STDOUT (FORMAT binary)``."""
+_PACKED_ROW = np.dtype([("id", ">i8"), ("x", ">f8"), ("y", ">f8")])
+"""One event in the value of :data:`_PACKED_SQL`: id, lon, lat, big-endian."""
+
+_PACKED_SQL = ("SELECT string_agg(int8send(e.id) || float8send(ST_X(e.geom))"
+               " || float8send(ST_Y(e.geom)), ''::bytea) FROM events e WHERE {where}")
+"""The selected events packed by the server into one ``bytea`` value (24 bytes an event),
+read as one binary value: 0.55–0.76 s for 10^6 events instead of 1.3–1.9 s for a binary
+``COPY``, whose one message per row costs a Python iteration each (load ~4). A ``bytea``
+holds at most 1 GB: ~44 M events, past the in-memory path's range (docs/scale.md: Dask)."""
 
 
 def select_events(session: Session, where: str, params: dict[str, Any]) -> Selected:
     """Ids and coordinates of ``events e`` matching the SQL condition ``where`` (code-made,
-    values bound client-side by psycopg from ``params``), as one binary COPY (table order:
-    the writer sorts by id)."""
-    sql = re.sub(r"(?<!:):(\w+)", r"%(\1)s",
-                 "COPY (SELECT e.id, ST_X(e.geom), ST_Y(e.geom) FROM events e WHERE "  # noqa: S608
-                 f"{where}) TO STDOUT (FORMAT binary)")
-    cur = psycopg.ClientCursor(psycopg_connection(session))
-    with cur.copy(sql, params or None) as copy:
-        data = b"".join(bytes(chunk) for chunk in copy)
-    rows = np.frombuffer(data, dtype=_BINARY_ROW, offset=19,
-                         count=(len(data) - 21) // _BINARY_ROW.itemsize)
+    ``:name`` placeholders bound from ``params``), packed by the server into one binary
+    value (:data:`_PACKED_SQL`; table order: the writer sorts by id)."""
+    sql = re.sub(r"(?<!:):(\w+)", r"%(\1)s", _PACKED_SQL.format(where=where))
+    cur = psycopg_connection(session).cursor(binary=True)
+    packed = cur.execute(sql, params or None).fetchone()
+    rows = np.frombuffer(packed[0] if packed and packed[0] is not None else b"",
+                         dtype=_PACKED_ROW)
     return Selected(rows["id"].astype(np.int64), rows["x"].astype(np.float64),
                     rows["y"].astype(np.float64))
 
