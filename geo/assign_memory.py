@@ -2,7 +2,8 @@
 back with COPY: the engine :func:`geo.assign.assign_events` uses from
 :data:`MEMORY_FROM_EVENTS` events on (measured in bench/assign.py, see docs/scale.md).
 
-1. the selected events' ids and coordinates come out of PostgreSQL as one binary COPY;
+1. the selected events' ids and coordinates come out of PostgreSQL packed into one binary
+   value (:data:`_PACKED_SQL`);
 2. the current grids over the events' extent, the online cameras that may reach it and
    their building shadows are read once (the grids prepared by GEOS);
 3. the events are cut into one spatial slice per thread (equal counts, west to east); each
