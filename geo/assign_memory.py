@@ -13,7 +13,10 @@ back with COPY: the engine :func:`geo.assign.assign_events` uses from
    (:func:`geo.nearest_grid.nearest_grids_of`, the query of the SQL path);
 5. the rows are COPYed into UNLOGGED work tables (:mod:`geo.assign_stage`: covered events
    as integers, binary) and stored by the one writer
-   (:func:`geo.event_assignments.write_staged`): changed rows updated, new rows inserted.
+   (:func:`geo.event_assignments.write_staged`): changed rows updated, new rows inserted;
+   when none of the selected events has a stored assignment (a first assignment),
+   :func:`geo.event_assignments.write_first_assignment` inserts them straight from the
+   stage and leaves the rollups pending refresh (geo.rollup_refresh).
 
 Never commits; the work table lives in the caller's transaction and is dropped.
 """
