@@ -2,8 +2,8 @@
 first and the rollups in a second transaction.
 
 A first bulk assignment of 10^6 events moves ~10^6 rollup keys (bench/RESULTS.md: the
-rebuild of ``event_daily_counts`` and its derived tables is ~20 s on a quiet machine, as
-long as the assignment itself). So the bulk writer (:func:`geo.event_assignments.write_staged`)
+rebuild of ``event_daily_counts`` and its derived tables takes about as long as the
+assignment itself). So the bulk writer (:func:`geo.event_assignments.write_staged`)
 writes the assignment rows with the rollup triggers standing aside and, in the same
 transaction, :func:`mark_pending` records the local days of the events it changed in
 ``rollup_refresh`` (migration 0033). Committed, the assignments are where /locate, maps,
@@ -24,8 +24,8 @@ no rollup write is in flight, so the new daily rows are exact: the stored rows o
 not pending (kept by the triggers all along, and holding the archived months that no event
 row holds any more) plus a recount of the pending days from ``events`` ⋈
 ``event_assignments`` (:data:`geo.rollups.RECOUNT_SQL`), built into new tables and swapped in
-(geo.rollup_rebuild). The lock lasts the whole refresh (~20 s at 10^6 events on a quiet
-machine); the job's own transaction takes no table lock at all.
+(geo.rollup_rebuild). The lock lasts the whole refresh (20–47 s at 10^6 events on a shared
+2-core machine, load 2–7); the job's own transaction takes no table lock at all.
 """
 
 from __future__ import annotations
