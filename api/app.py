@@ -24,7 +24,7 @@ from api.routers.dispatch import dispatch_router
 from api.routers.files import files_router
 from api.routers.grids import grids_router
 from api.routers.health import health_router
-from api.routers.jobs import fail_orphan_jobs, jobs_router
+from api.routers.jobs import fail_orphan_jobs, jobs_router, refresh_rollups_in_background
 from api.routers.locate import LocateFirst, locate_openapi_route, locate_route
 from api.routers.maps import maps_router, static_app
 from api.routers.ogc import ogc_router
@@ -95,6 +95,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     listener = asyncio.create_task(revocations.listen(app.state.revocation_dsn))
     scratch = tempdir.enter(app.state.settings)
     await fail_orphan_jobs(app.state.sessions)
+    refresh_rollups_in_background(app.state.sessions)
     yield
     listener.cancel()
     await asyncio.gather(listener, return_exceptions=True)

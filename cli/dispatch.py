@@ -9,6 +9,7 @@ import typer
 from cli.event_months import archive_command, partitions_command, restore_command
 from cli.output import console, fail
 from cli.progress import partition_progress, row_progress
+from cli.rollups import refresh_with_progress
 from geo.assign import AssignSummary, assign_events, assign_units
 from geo.assign_on_import import area_wkt
 from geo.db import database_url, transaction
@@ -55,6 +56,7 @@ def import_events(
                                  field_map=parse_map(field_map))
             summary = assign_events(session, "unassigned")
             fill_missing_due(session, get_settings().event_due_hours)
+        refresh_with_progress()
     except GridlinkError as exc:
         raise fail(exc) from exc
     for note in report.notes:
@@ -118,6 +120,7 @@ def assign(
                 transaction() as session:
             summary = assign_events(session, chosen[0], area_code=area, k=k,
                                     progress=progress)
+        refresh_with_progress()  # committed above: a second transaction (geo.rollup_refresh)
     except GridlinkError as exc:
         raise fail(exc) from exc
     _print_summary(summary)

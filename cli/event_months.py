@@ -8,6 +8,7 @@ import typer
 
 from cli.audit import cli_actor
 from cli.output import console, fail
+from cli.rollups import refresh_with_progress
 from geo.db import transaction
 from geo.errors import GridlinkError, ValidationFailed
 from geo.event_partitions import current_month, ensure_partitions, parse_month
@@ -49,6 +50,8 @@ def archive_command(
                                    "months can be archived", [{"field": "before"}])
         with transaction() as session:
             months = months_before(session, cutoff)
+        if months:
+            refresh_with_progress()  # a pending day of an archived month could not be recounted
         if months:
             console.print(f"archive directory: {directory}", soft_wrap=True)
         for partition in months:

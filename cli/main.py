@@ -47,6 +47,9 @@ class GridlinkCommands(LazyGroup):
                              "changes."),
         "cameras": LazyCommand("cli.video:cameras_app", "Cameras: visibility polygons, "
                                "coverage with occlusion."),
+        "rollups": LazyCommand("cli.rollups:rollups_app", "Rollups (the daily, monthly and "
+                               "per-area counts): refresh what a bulk assignment left "
+                               "pending."),
     }
 
 

@@ -24,6 +24,7 @@ from geo.assign import assign_events, assign_units
 from geo.db import database_url, transaction
 from geo.event_partitions import ensure_partitions
 from geo.keys import create_key
+from geo.rollup_refresh import refresh_rollups
 from geo.schema import upgrade
 from geo.settings import Settings, get_settings
 
@@ -77,6 +78,7 @@ def prepare(load_demo: bool = True) -> tuple[str, dict[str, int]]:
             with console.status("assigning buildings, sites, cameras and events to grids ..."):
                 assign_units(session)
                 assign_events(session, "all")
+                refresh_rollups(session)  # the demo's first load: nobody else writes yet
         key = demo_admin_key(session, settings)
         counts = table_counts(session)
     return key, counts

@@ -26,7 +26,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 
 from geo.errors import Conflict, NotFound, ValidationFailed
 from geo.event_partitions import MonthPartition, ensure_partitions, month_partitions
+from geo.rollup_refresh import refuse_pending_in
 
 ASSIGNMENT_COLUMNS = ("district_code", "street_code", "community_code", "grid_code",
                       "micro_grid_code", "dedicated_grid_codes", "assignment",
@@ -147,9 +148,14 @@ def archive_month(session: Session, partition: MonthPartition, directory: Path
 
     Writes to the partition wait until the caller commits (SHARE lock). The file must read
     back equal to the rows, and its row count and id checksum must equal the partition's;
-    otherwise :class:`Conflict` and nothing is dropped. Never commits.
+    otherwise :class:`Conflict` and nothing is dropped. :class:`Conflict` too while a bulk
+    assignment's rollups of the month are pending refresh (geo.rollup_refresh: they are
+    recounted from the events). Never commits.
     """
     session.execute(text(f"LOCK TABLE {partition.name} IN SHARE MODE"))
+    refuse_pending_in(session, partition.month,
+                      (partition.month.replace(day=28) + timedelta(days=4)).replace(day=1)
+                      - timedelta(days=1))
     frame = partition_rows(session, partition)
     path = directory / f"{partition.name}.parquet"
     digest = write_verified(frame, path)

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from geo.codes import prefix_pattern
 from geo.errors import ValidationFailed
-from geo.rollups import LOCAL_TZ, local_day
+from geo.rollups import LOCAL_TZ, MONTHLY_SOURCE, local_day
 from geo.settings import Settings, get_settings
 from geo.stats import ROLLUP_LEVELS, UNIT_COLUMNS, UNIT_NAME, unit_stats, with_rates
 
@@ -77,7 +77,7 @@ _MONTH_SQL = """
 WITH parts AS (
   SELECT e.{col} AS unit, events, valid, handled, closed, closed_on_time, closed_postponed,
          closed_first_time, 0 AS open_due, 0 AS open_postponed
-    FROM event_monthly_counts e WHERE month = :month AND """ + _IN_AREA + """
+    FROM """ + MONTHLY_SOURCE + """ e WHERE month = :month AND """ + _IN_AREA + """
   UNION ALL
   SELECT unit, -events, -valid, -handled, -closed, -closed_on_time, -closed_postponed,
          -closed_first_time, 0, 0
@@ -132,7 +132,7 @@ _PERIOD_SQL = """
 WITH parts AS (
   SELECT e.{col} AS unit, events, valid, handled, closed, closed_on_time, closed_postponed,
          closed_first_time, 0 AS open_due, 0 AS open_postponed
-    FROM event_monthly_counts e WHERE month >= :first_month AND month < :end_month
+    FROM """ + MONTHLY_SOURCE + """ e WHERE month >= :first_month AND month < :end_month
   UNION ALL
   SELECT * FROM (SELECT e.{col} AS unit, """ + _STATE_COUNTS + """, 0, 0
                    FROM events_with_assignment e

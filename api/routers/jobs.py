@@ -42,6 +42,7 @@ from geo.jobs import (
     run_job,
 )
 from geo.planning.validate import validate_area
+from geo.rollup_refresh import refresh_pending
 from geo.settings import Settings
 
 AnyKey = Annotated[Caller, Depends(require_roles(*READ_ROLES), scope="function")]
@@ -63,11 +64,28 @@ def start_job(sessions: SessionFactory, job_id: str, work: Work,
     def run() -> None:
         try:
             run_job(sessions, job_id, work)
+            refresh_pending(sessions)  # rollups a bulk assignment left (geo.rollup_refresh)
         finally:
             if cleanup is not None:
                 shutil.rmtree(cleanup, ignore_errors=True)
 
     threading.Thread(target=run, name=f"gridlink-job-{job_id[:8]}", daemon=True).start()
+
+
+def refresh_rollups_in_background(sessions: SessionFactory) -> threading.Thread:
+    """At start-up: refresh the rollups a bulk assignment left pending (its process died
+    between its commit and its refresh: geo.rollup_refresh) in a background thread, so the
+    app starts at once; readers stay exact meanwhile. A database not reachable yet leaves
+    them for the next start, job or ``gridlink rollups refresh``."""
+    def run() -> None:
+        try:
+            refresh_pending(sessions)
+        except SQLAlchemyError:
+            return
+
+    thread = threading.Thread(target=run, name="gridlink-rollup-refresh", daemon=True)
+    thread.start()
+    return thread
 
 
 async def fail_orphan_jobs(sessions: SessionFactory) -> None:

@@ -74,6 +74,7 @@ from geo.errors import ValidationFailed
 from geo.event_assignments import COLUMNS
 from geo.event_assignments import write_staged as write_staged_rows
 from geo.nearest_grid import nearest_grids_of
+from geo.rollup_refresh import refresh_rollups
 from geo.settings import Settings, get_settings
 
 RUN_COLUMNS = {"partition": "int64", "events": "int64", "outside": "int64",
@@ -147,6 +148,8 @@ def assign_events_dask(client: Client, database_url: str, *, k: int | None = Non
         if stage:
             with transaction(engine) as session:
                 summary = write_staged(session, stage)
+            with transaction(engine) as session:  # after the commit (geo.rollup_refresh)
+                refresh_rollups(session)
     finally:
         if stage:
             with transaction(engine) as session:

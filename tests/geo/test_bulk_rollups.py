@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from geo import assign as assign_mod
 from geo.assign import assign_events
 from geo.events import apply_action
-from geo.rollups import RECOUNT_SQL, STORED_SQL
+from geo.rollup_refresh import pending_refreshes, refresh_rollups
+from geo.rollups import DAILY_SOURCE, RECOUNT_SQL, STORED_COUNTS, STORED_SQL
 from tests.conftest import auth
 from tests.geo.test_area_rollups import _assert_equal_to_daily
 from tests.geo.test_locate import G1, G2, build_small_city
@@ -27,19 +28,34 @@ SPOTS = [(113.3005, 40.0805), (113.3015, 40.0815), (113.303, 40.0815), (113.3035
          (113.5, 40.5), (113.30421, 40.0812)]  # G1, G1, G2, G2, far outside, just outside
 RECOUNT = RECOUNT_SQL.format(where="") + " ORDER BY 1, 2, 3, 4, 5, 6, 7"
 STORED = STORED_SQL + " ORDER BY 1, 2, 3, 4, 5, 6, 7"
+SOURCE = (f"SELECT * FROM {DAILY_SOURCE} s WHERE "
+          + " OR ".join(f"{c} <> 0" for c in STORED_COUNTS) + " ORDER BY 1, 2, 3, 4, 5, 6, 7")
 
 
 def _rows(db: Session, sql: str) -> list[tuple[object, ...]]:
     return [tuple(r) for r in db.execute(text(sql))]
 
 
-def _assert_rollups_exact(db: Session) -> None:
-    """The daily rollups equal a recount; the rollups derived from them (migration 0027:
-    monthly, per area) answer what the daily ones and ``/stats`` answer."""
-    assert _rows(db, STORED) == _rows(db, RECOUNT)
+def _assert_readers_exact(db: Session) -> None:
+    """What readers of the daily rollups read (geo.rollups.DAILY_SOURCE: the stored rows, the
+    days pending refresh counted from the events) equals a recount; the rollups derived from
+    them (migration 0027: monthly, per area) answer what the daily ones and ``/stats``
+    answer."""
+    assert _rows(db, SOURCE) == _rows(db, RECOUNT)
     for now in (datetime(2026, 10, 31, 12, tzinfo=UTC), datetime(2026, 11, 25, tzinfo=UTC)):
         _assert_equal_to_stats(db, now)
     _assert_equal_to_daily(db)
+
+
+def _assert_rollups_exact(db: Session) -> None:
+    """The readers are exact (:func:`_assert_readers_exact`); then, with any refresh a bulk
+    write left pending done (geo.rollup_refresh), the stored rollups themselves equal a
+    recount and nothing is pending."""
+    _assert_readers_exact(db)
+    refresh_rollups(db)
+    assert pending_refreshes(db) == []
+    assert _rows(db, STORED) == _rows(db, RECOUNT)
+    _assert_readers_exact(db)
     stale = db.execute(text(
         "SELECT count(*) FROM event_assignments a LEFT JOIN events e ON e.id = a.event_id"
         " WHERE e.reported_at IS DISTINCT FROM a.reported_at")).scalar_one()

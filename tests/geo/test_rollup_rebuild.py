@@ -1,7 +1,9 @@
-"""A bulk write that moves most rollup keys (a first assignment) builds the rollups afresh and
-swaps them in (geo.rollup_rebuild): the daily, monthly and per-area rollups stay exact, the
-tables keep their indexes and triggers, and an event reported while the job runs waits for
-the job's commit and is then counted in the new tables (no count lost)."""
+"""A bulk write that moves most rollup keys (a first assignment) commits its assignments with
+their days marked pending refresh; the refresh then builds the rollups afresh and swaps them
+in (geo.rollup_refresh, geo.rollup_rebuild): the daily, monthly and per-area rollups are
+exact, the tables keep their indexes and triggers, an event reported while the job runs
+does not wait, and one reported while the refresh runs waits for its commit and is then
+counted in the new tables (no count lost)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from sqlalchemy.orm import Session
 from geo.assign import assign_events
 from geo.events import EventIn, create_event
 from geo.rollup_rebuild import TABLES
+from geo.rollup_refresh import pending_refreshes, refresh_rollups
 from tests.geo.test_bulk_rollups import SPOTS, START, _assert_rollups_exact, _rows
 from tests.geo.test_locate import COMMUNITY, DISTRICT, G1, G2, STREET, build_small_city
 
@@ -66,7 +69,15 @@ def test_first_assignment_rebuilds_the_rollups_exactly(db: Session) -> None:
     objects = _rows(db, OBJECTS)
     oids = _rows(db, "SELECT oid FROM pg_class WHERE relname IN ('event_daily_counts',"
                      " 'event_monthly_counts', 'event_area_daily_counts') ORDER BY relname")
+    days = _rows(db, "SELECT DISTINCT gridlink_local_day(reported_at) FROM events"
+                     " WHERE client_id LIKE 'rebuild-%' ORDER BY 1")
     assert assign_events(db, "all").changed == 30
+    # committed with the assignments: the days to refresh; the stored rollups not touched yet
+    [mark] = pending_refreshes(db)
+    assert (mark.job, mark.days) == ("bulk assignment of 30 events", [d for (d,) in days])
+    assert _rows(db, BY_GRID) == [(None, 30)]
+    refresh_rollups(db)
+    assert pending_refreshes(db) == []
     assert _rows(db, OBJECTS) == objects  # same indexes, triggers, storage options
     assert [r[0] for r in objects] == sorted(TABLES)
     assert set(_rows(db, "SELECT oid FROM pg_class WHERE relname IN ('event_daily_counts',"
@@ -105,28 +116,44 @@ def _waiting_on_a_lock(engine: Engine) -> bool:
             " AND datname = current_database()")).scalar_one())
 
 
-def test_an_event_reported_during_the_rebuild_waits_and_is_counted(
-        committed_events: Engine) -> None:
-    engine = committed_events
-    late: dict[str, Any] = {}
-
-    def report_late() -> None:
+def _report_in_thread(engine: Engine, client_id: str, done: dict[str, Any]
+                      ) -> threading.Thread:
+    """Report an event in G1 in a transaction of its own, in a thread; ``done[client_id]``
+    is set once it committed."""
+    def report() -> None:
         with Session(engine) as session, session.begin():
-            late["id"] = _report(session, "rebuild-late", START, SPOTS[0])  # in G1
-            late["done"] = time.monotonic()
+            _report(session, client_id, START, SPOTS[0])  # in G1
+        done[client_id] = time.monotonic()
 
+    thread = threading.Thread(target=report)
+    thread.start()
+    return thread
+
+
+def test_reports_during_the_job_and_the_refresh_are_counted(
+        committed_events: Engine) -> None:
+    """The job takes no table lock: a report while it runs commits at once. The refresh
+    locks the rollups' writers out: a report waits for its commit and then lands in the
+    new tables. No count is lost."""
+    engine = committed_events
+    done: dict[str, Any] = {}
     with Session(engine) as session:
         with session.begin():
             assert assign_events(session, "all").changed == 12
-            racer = threading.Thread(target=report_late)
-            racer.start()
+            _report_in_thread(engine, "rebuild-during-job", done).join(timeout=10)
+            assert "rebuild-during-job" in done  # did not wait for the job
+        with session.begin():
+            assert len(pending_refreshes(session)) == 1
+            refresh_rollups(session)
+            racer = _report_in_thread(engine, "rebuild-during-refresh", done)
             deadline = time.monotonic() + 10
-            while not _waiting_on_a_lock(engine):  # the report waits for the job
+            while not _waiting_on_a_lock(engine):  # the report waits for the refresh
                 assert time.monotonic() < deadline, "the report did not wait"
                 time.sleep(0.05)
-            assert "done" not in late
+            assert "rebuild-during-refresh" not in done
         racer.join(timeout=10)
-    assert "id" in late
+    assert "rebuild-during-refresh" in done
     with Session(engine) as session:
+        assert pending_refreshes(session) == []
         _assert_rollups_exact(session)
-        assert _rows(session, BY_GRID) == [(G1, 5), (G2, 6), (None, 2)]
+        assert _rows(session, BY_GRID) == [(G1, 6), (G2, 6), (None, 2)]

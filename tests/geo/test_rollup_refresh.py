@@ -1,0 +1,188 @@
+"""Rollups pending refresh (geo.rollup_refresh, migration 0033): between a first bulk
+assignment's commit and its refresh, every reader of the rollups answers over HTTP what it
+answers after the refresh (the recount), though the stored rollups are stale; a run killed
+after its commit leaves the mark, the readers stay exact, and ``gridlink rollups refresh``
+finishes it, as does the API's start-up; an archive refuses a month still pending."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from api.app import create_app
+from api.settings import ApiSettings
+from geo import assign as assign_mod
+from geo.assign import assign_events
+from geo.db import engine_for
+from geo.errors import Conflict
+from geo.event_archive import archive_month
+from geo.event_partitions import MonthPartition
+from geo.rollup_refresh import pending_refreshes, refresh_rollups
+from geo.settings import get_settings
+from tests.conftest import auth
+from tests.geo.migration_db import database_at
+from tests.geo.test_bulk_rollups import (
+    RECOUNT,
+    SOURCE,
+    STORED,
+    _assert_rollups_exact,
+    _rows,
+    unassigned_city,  # noqa: F401 (a fixture)
+)
+from tests.geo.test_locate import COMMUNITY, DISTRICT, G1, G2, STREET, build_small_city
+from tests.geo.test_rollup_rebuild import BY_GRID, _add_events, _only_counting_rollup_rows
+
+NOV = {"since": "2026-10-01T00:00:00+08:00", "until": "2026-12-01T00:00:00+08:00"}
+READS: list[tuple[str, dict[str, str]]] = [
+    *[("/stats", {"level": level, **NOV})  # whole months: the monthly rollups
+      for level in ("grid", "community", "street", "district")],
+    ("/stats", {"level": "grid", "since": "2026-10-30T00:00:00+08:00",  # partial: events
+                "until": "2026-11-10T00:00:00+08:00"}),
+    ("/stats/daily", {"since": "2026-10-30", "until": "2026-11-30", "by": "day,grid_code"}),
+    ("/stats/daily", {"area": STREET, "since": "2026-10-30", "until": "2026-11-30",
+                      "by": "day,category,status"}),
+    ("/stats/assessment", {"month": "2026-11", "level": "grid"}),
+    *[("/dashboard/data", {"area": area, "at": "2026-11-20T12:00:00+08:00"})
+      for area in (DISTRICT, STREET, COMMUNITY)],
+]
+"""Every reader of the rollups over HTTP: /stats (monthly rollups; daily ones for the grids'
+open events), /stats/daily (daily), the assessment table (monthly), the dashboard (daily,
+per-area, daily rates)."""
+
+
+def _answers(client: TestClient, keys: dict[str, str]) -> list[Any]:
+    answers = []
+    for path, params in READS:
+        answer = client.get(path, headers=auth(keys, "admin"), params=params)
+        assert answer.status_code == 200, (path, params, answer.text)
+        answers.append(answer.json())
+    return answers
+
+
+@pytest.mark.parametrize("in_memory", [False, True], ids=["sql-steps", "in-memory"])
+def test_readers_over_http_are_exact_between_the_commit_and_the_refresh(
+        unassigned_city: Session, client: TestClient,  # noqa: F811
+        keys: dict[str, str], in_memory: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both engines; the in-memory one inserts a first assignment straight from its stage
+    (geo.event_assignments.write_first_assignment)."""
+    db = unassigned_city
+    monkeypatch.setattr(assign_mod, "MEMORY_FROM_EVENTS", 0 if in_memory else 10**9)
+    _only_counting_rollup_rows(db)
+    before = _answers(client, keys)
+    assert assign_events(db, "all").changed == 60
+    assert len(pending_refreshes(db)) == 1
+    assert _rows(db, BY_GRID) == [(None, 60)]  # the stored rollups: not moved yet
+    assert _rows(db, STORED) != _rows(db, RECOUNT)
+    assert _rows(db, SOURCE) == _rows(db, RECOUNT)  # what readers read
+    pending = _answers(client, keys)
+    assert pending != before
+    grid_rows = {r["unit"]: r["accepted"] for r in pending[0]["units"]}
+    assert grid_rows == {G1: 20, G2: 30}  # 10 snapped into G2; 10 outside every grid
+    refresh_rollups(db)
+    _assert_rollups_exact(db)
+    assert _answers(client, keys) == pending
+
+
+def test_an_archive_refuses_a_month_pending_refresh(unassigned_city: Session) -> None:  # noqa: F811
+    db = unassigned_city
+    _only_counting_rollup_rows(db)
+    assign_events(db, "all")
+    november = MonthPartition(date(2026, 11, 1), "events_default")
+    with pytest.raises(Conflict, match="pending refresh"):
+        archive_month(db, november, get_settings().home / "never-written")
+    refresh_rollups(db)
+    assert pending_refreshes(db) == []
+
+
+@pytest.fixture
+def refresh_db(database_url: str, monkeypatch: pytest.MonkeyPatch
+               ) -> Iterator[tuple[str, Engine]]:
+    """A database of its own: the small city and 12 never-assigned events, committed."""
+    with database_at(database_url, "refresh") as (url, engine):
+        with Session(engine) as session, session.begin():
+            build_small_city(session)
+            _add_events(session, 12)
+        monkeypatch.setenv("GRIDLINK_DATABASE_URL", url)
+        get_settings.cache_clear()
+        yield url, engine
+        engine_for(url).dispose()
+    get_settings.cache_clear()
+
+
+def _waiting_on_a_lock(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return bool(conn.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND datname = current_database()")).scalar_one())
+
+
+def _gridlink(url: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "cli.main", *args],
+                            env={**os.environ, "GRIDLINK_DATABASE_URL": url},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_a_run_killed_after_its_commit_is_refreshed_later(
+        refresh_db: tuple[str, Engine]) -> None:
+    url, engine = refresh_db
+    with engine.connect() as holder:  # the refresh's EXCLUSIVE lock waits for this one
+        holder.execute(text("LOCK TABLE event_daily_counts IN SHARE MODE"))
+        run = _gridlink(url, "assign", "--all")
+        deadline = time.monotonic() + 120
+        while True:  # committed, then waiting in its refresh: kill it there
+            with Session(engine) as session:
+                if pending_refreshes(session) and _waiting_on_a_lock(engine):
+                    break
+            assert run.poll() is None and time.monotonic() < deadline, run.communicate()[0]
+            time.sleep(0.05)
+        run.kill()
+        run.wait()
+        holder.rollback()
+    while _waiting_on_a_lock(engine):  # the killed run's backend notices and rolls back
+        time.sleep(0.05)
+    with Session(engine) as session:
+        [mark] = pending_refreshes(session)
+        assert (mark.job, len(mark.days)) == ("bulk assignment of 12 events", 5)
+        assert _rows(session, "SELECT count(*) FROM event_assignments") == [(12,)]
+        assert _rows(session, BY_GRID) == [(None, 12)]  # stale, and marked
+        assert _rows(session, SOURCE) == _rows(session, RECOUNT)  # readers stay exact
+    refresh = _gridlink(url, "rollups", "refresh")
+    output = refresh.communicate(timeout=120)[0]
+    assert refresh.returncode == 0, output
+    assert "rollups refreshed: 1 pending job(s), 5 local day(s) recounted" in output
+    with Session(engine) as session:
+        assert pending_refreshes(session) == []
+        assert _rows(session, STORED) == _rows(session, RECOUNT)
+        assert _rows(session, BY_GRID) == [(G1, 4), (G2, 6), (None, 2)]
+    again = _gridlink(url, "rollups", "refresh")
+    assert "no rollups pending refresh" in again.communicate(timeout=120)[0]
+
+
+def test_the_app_refreshes_what_is_pending_when_it_starts(
+        refresh_db: tuple[str, Engine]) -> None:
+    _, engine = refresh_db
+    with Session(engine) as session, session.begin():  # committed, never refreshed
+        assert assign_events(session, "all").changed == 12
+    with Session(engine) as session:
+        assert len(pending_refreshes(session)) == 1
+    with TestClient(create_app(ApiSettings())):
+        deadline = time.monotonic() + 60
+        while True:
+            with Session(engine) as session:
+                if not pending_refreshes(session):
+                    break
+            assert time.monotonic() < deadline, "not refreshed at start-up"
+            time.sleep(0.05)
+    with Session(engine) as session:
+        assert _rows(session, STORED) == _rows(session, RECOUNT)
+        assert _rows(session, BY_GRID) == [(G1, 4), (G2, 6), (None, 2)]
