@@ -60,11 +60,12 @@ _PACKED_ROW = np.dtype([("id", ">i8"), ("x", ">f8"), ("y", ">f8")])
 """One event in the value of :data:`_PACKED_SQL`: id, lon, lat, big-endian."""
 
 _PACKED_SQL = ("SELECT string_agg(int8send(e.id) || float8send(ST_X(e.geom))"
-               " || float8send(ST_Y(e.geom)), ''::bytea) FROM events e WHERE {where}")
-"""The selected events packed by the server into one ``bytea`` value (24 bytes an event),
-read as one binary value: 0.55–0.76 s for 10^6 events instead of 1.3–1.9 s for a binary
-``COPY``, whose one message per row costs a Python iteration each (load ~4). A ``bytea``
-holds at most 1 GB: ~44 M events, past the in-memory path's range (docs/scale.md: Dask)."""
+               " || float8send(ST_Y(e.geom)), ''::bytea) FROM events e WHERE {where}"
+               " GROUP BY e.id >> 24")
+"""The selected events packed by the server into ``bytea`` values (24 bytes an event), read
+as a few binary values: 0.55–0.76 s for 10^6 events instead of 1.3–1.9 s for a binary
+``COPY``, whose one message per row costs a Python iteration each (load ~4). One value per
+2^24 ids (at most ~400 MB; a ``bytea`` holds at most 1 GB), so any selection fits."""
 
 
 def select_events(session: Session, where: str, params: dict[str, Any]) -> Selected:
@@ -73,9 +74,8 @@ def select_events(session: Session, where: str, params: dict[str, Any]) -> Selec
     value (:data:`_PACKED_SQL`; table order: the writer sorts by id)."""
     sql = re.sub(r"(?<!:):(\w+)", r"%(\1)s", _PACKED_SQL.format(where=where))
     cur = psycopg_connection(session).cursor(binary=True)
-    packed = cur.execute(sql, params or None).fetchone()
-    rows = np.frombuffer(packed[0] if packed and packed[0] is not None else b"",
-                         dtype=_PACKED_ROW)
+    packed = b"".join(part for (part,) in cur.execute(sql, params or None).fetchall())
+    rows = np.frombuffer(packed, dtype=_PACKED_ROW)
     return Selected(rows["id"].astype(np.int64), rows["x"].astype(np.float64),
                     rows["y"].astype(np.float64))
 

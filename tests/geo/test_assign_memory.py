@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from geo import assign as assign_mod
 from geo.assign import assign_events
+from geo.assign_memory import select_events
 from geo.locate import locate
 from geo.video.views import refresh_views
 from tests.geo.test_assign import _random_cameras_and_events, city_with_events
@@ -110,3 +111,22 @@ def test_buildings_hide_the_same_spots_as_locate(
     for j in range(0, len(spots), 7):
         r = locate(db, spots[j].x, spots[j].y, k=3)
         assert in_memory[f"e{j:03d}"][9] == [c.code for c in r.cameras], j
+
+
+def test_selected_events_span_several_packed_values(db: Session) -> None:
+    """Ids 2^24 apart come back in separate packed values (one per 2^24 ids, so no value
+    reaches a bytea's 1 GB): every selected event is read, with its coordinates."""
+    points = {7: (113.30, 40.08), 2**24 + 3: (113.31, 40.09), 3 * 2**24: (113.32, 40.10)}
+    for event_id, (x, y) in points.items():
+        db.execute(text(
+            "INSERT INTO events (id, client_id, category, reported_at, status, priority, geom,"
+            " handling_level, postponements, reworks, valid) VALUES (:id, :c, 'garbage',"
+            " now(), 'reported', 'normal', ST_SetSRID(ST_MakePoint(:x, :y), 4326), 'grid', 0,"
+            " 0, true)"), {"id": event_id, "c": f"packed-{event_id}", "x": x, "y": y})
+    chosen = select_events(db, "e.client_id LIKE :p", {"p": "packed-%"})
+    got = {int(i): (float(x), float(y)) for i, x, y in zip(chosen.ids, chosen.x, chosen.y,
+                                                           strict=True)}
+    assert got == points
+    parts = db.execute(text("SELECT count(DISTINCT id >> 24) FROM events"
+                            " WHERE client_id LIKE 'packed-%'")).scalar_one()
+    assert parts == 3
