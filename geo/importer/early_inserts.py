@@ -16,9 +16,10 @@ inserts back with everything else. A row whose client id is already claimed
 (``event_client_ids``: an event stored before the import, or the same id earlier in the
 file, which the streaming pass reports at its end) is not inserted early: it goes to the
 stage table for the final upsert (:func:`geo.importer.writing.apply_stage`), which updates
-the stored event as before. The secondary indexes are dropped before the first batch and
-built again after the final upsert when the file brings more rows than the table holds
-(:mod:`geo.importer.indexes`); the row audit is off for the inserts
+the stored event as before. The secondary indexes are dropped before the first batch when the
+file brings more rows than the table holds (:mod:`geo.importer.indexes`): those readers need
+at once are built again after the final upsert, the others after the commit
+(:attr:`EarlyInserts.deferred_indexes`); the row audit is off for the inserts
 (:mod:`geo.importer.audit`). Measured in bench/RESULTS.md (fourth import session).
 
 A client id repeated across batches always ends in the stage (the later row finds the id
@@ -42,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from geo.catalog import Layer
 from geo.importer.audit import without_insert_audit
-from geo.importer.indexes import secondary_indexes_rebuilt
+from geo.importer.indexes import Rebuild, secondary_indexes_rebuilt
 from geo.importer.writing import (
     KEYS,
     STAGE,
@@ -75,10 +76,14 @@ class EarlyInserts:
     the module docstring); a context manager around the streaming pass and the final
     upsert. ``inserted``: events inserted early, once the block has ended."""
 
-    def __init__(self, session: Session, layer: Layer, points: bool, import_id: int) -> None:
+    def __init__(self, session: Session, layer: Layer, points: bool, import_id: int,
+                 defer_indexes: bool = False) -> None:
         if layer.table != "events":
             raise ValueError(f"early inserts are for events, not {layer.table}")
         self.session, self.layer, self.import_id = session, layer, import_id
+        self.defer_indexes = defer_indexes
+        """A first load leaves the indexes readers do not need at once for after the
+        commit (the caller builds them: geo.importer.pending_indexes)."""
         self.inserted = 0
         self.staged = 0
         """Rows sent to the stage instead (a claimed client id, or a repeat)."""
@@ -89,6 +94,7 @@ class EarlyInserts:
         self._queued = 0
         self._stack = ExitStack()
         self._started = False
+        self._indexes = Rebuild()
 
     def __enter__(self) -> EarlyInserts:
         return self
@@ -106,6 +112,12 @@ class EarlyInserts:
             self._stack.close()  # indexes built again, row audit as before
         else:
             self._unwind(error)
+
+    @property
+    def deferred_indexes(self) -> list[str]:
+        """Indexes left for after the commit (``pending_indexes``), once the block has
+        ended: :func:`geo.importer.pending_indexes.build_pending_indexes` builds them."""
+        return list(self._indexes.deferred)
 
     def wait(self) -> None:
         """Wait for the rows being inserted (their database refusal raised as a gridlink
@@ -162,8 +174,9 @@ class EarlyInserts:
         create_stage(self.session, columns)
         self.session.execute(text(f"CREATE TEMP TABLE {BATCH} (LIKE {STAGE}) ON COMMIT DROP"))
         self._stack.enter_context(without_insert_audit(self.session))
-        self._stack.enter_context(secondary_indexes_rebuilt(self.session, self.layer.table,
-                                                            expected))
+        self._indexes = self._stack.enter_context(secondary_indexes_rebuilt(
+            self.session, self.layer.table, expected, defer=self.defer_indexes,
+            import_id=self.import_id))
         self._started = True
 
     def _insert_batch(self) -> int:
