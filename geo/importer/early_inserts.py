@@ -3,12 +3,14 @@ batch is read and validated.
 
 The streaming pass (:mod:`geo.importer.streaming`) is Python work on one core; inserting
 the events with their statement triggers (client-id claims, change feed, rollups) is
-PostgreSQL work on another. One after the other they add up; here batch n's ``INSERT`` runs
-on a worker thread while the next batches are read and validated; batches validated while
-the worker is busy wait in memory (up to :data:`QUEUED_ROWS` rows) and go in together as one
-``INSERT``. The session's connection is used by one thread at a time: the streaming pass
-hands every statement of a batch (its keys, its rows) to :meth:`EarlyInserts.add`, which
-waits for the worker before it copies anything.
+PostgreSQL work on another. One after the other they add up; here a worker thread inserts
+the validated batches while the next ones are read and validated: the streaming pass queues
+each batch (:meth:`EarlyInserts.add`), the worker takes everything queued, inserts it as one
+``INSERT`` and comes back for more until the queue is empty, so the database never waits
+for the end of the batch being validated. Batches wait in memory up to :data:`QUEUED_ROWS`
+rows, then the streaming pass waits for the worker. The session's connection is used by the
+worker only while it drains the queue; the streaming pass touches it only after
+:meth:`EarlyInserts.finish`.
 
 Used only where any problem fails the whole import (no ``skip_invalid``, no dry run): a
 problem found in a later batch then fails it, and the caller's transaction rolls the early
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, suppress
+from threading import Lock
 from types import TracebackType
 
 import numpy as np
@@ -89,9 +92,14 @@ class EarlyInserts:
         """Rows sent to the stage instead (a claimed client id, or a repeat)."""
         self._insert = insert_select_sql(layer, points, BATCH)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridlink-import")
-        self._pending: Future[int] | None = None
+        self._pending: Future[None] | None = None
         self._queue: list[tuple[pa.Table, pa.Table | None]] = []
         self._queued = 0
+        self._lock = Lock()
+        """Guards the queue: the streaming pass appends, the worker takes."""
+        self._busy = False
+        """Whether the worker is draining the queue (set by ``add``, cleared by it)."""
+        self._expected = 0
         self._stack = ExitStack()
         self._started = False
         self._indexes = Rebuild()
@@ -120,39 +128,58 @@ class EarlyInserts:
         return list(self._indexes.deferred)
 
     def wait(self) -> None:
-        """Wait for the rows being inserted (their database refusal raised as a gridlink
-        error: :func:`geo.importer.writing.database_refusals`)."""
+        """Wait until the worker has inserted everything handed to it (its database refusal
+        raised as a gridlink error: :func:`geo.importer.writing.database_refusals`)."""
         if self._pending is None:
             return
         pending, self._pending = self._pending, None
         with database_refusals(self.layer):
-            self.inserted += pending.result()
+            pending.result()
 
     def add(self, keys: pa.Table, rows: pa.Table | None, expected: int) -> None:
         """Queue a validated batch: its ``keys`` (for the streaming pass's repeat check)
         and its good ``rows`` (as :func:`geo.importer.writing.stage_table` makes them;
-        None: none). Handed to the database as soon as the worker is free, or once
-        :data:`QUEUED_ROWS` rows wait. ``expected``: rows in the file (whether to rebuild
-        the secondary indexes, read when the first rows go in)."""
-        self._queue.append((keys, rows))
-        self._queued += 0 if rows is None else rows.num_rows
-        if self._pending is None or self._pending.done() or self._queued >= QUEUED_ROWS:
-            self._flush(expected)
+        None: none). The worker takes it as soon as it is free (it drains the queue until
+        it is empty); once :data:`QUEUED_ROWS` rows wait, the streaming pass waits for it.
+        ``expected``: rows in the file (whether to rebuild the secondary indexes, read when
+        the first rows go in)."""
+        self._expected = expected
+        with self._lock:
+            self._queue.append((keys, rows))
+            self._queued += 0 if rows is None else rows.num_rows
+            start, self._busy = not self._busy, True
+            full = self._queued >= QUEUED_ROWS
+        if start:
+            self.wait()  # the last drain has ended (or failed: raised here)
+            self._pending = self._pool.submit(self._drain)
+        elif full:
+            self.wait()
 
     def finish(self) -> None:
-        """Hand over what is queued and wait until it is inserted."""
-        if self._queue:
-            self._flush(0)
+        """Wait until everything queued is inserted."""
         self.wait()
 
-    def _flush(self, expected: int) -> None:
-        """COPY the queued keys and rows (the worker is waited for first), move the rows
-        with a claimed client id to the stage, and start the INSERT of the others."""
-        self.wait()
-        queue, self._queue, self._queued = self._queue, [], 0
+    def _drain(self) -> None:
+        """The worker: take what is queued and insert it, until the queue is empty."""
+        while True:
+            with self._lock:
+                queue, self._queue, self._queued = self._queue, [], 0
+                if not queue:
+                    self._busy = False
+                    return
+            try:
+                self._insert_queued(queue)
+            except BaseException:
+                with self._lock:  # the next add or finish raises it (wait)
+                    self._busy = False
+                raise
+
+    def _insert_queued(self, queue: list[tuple[pa.Table, pa.Table | None]]) -> None:
+        """COPY the keys and rows of ``queue``, move the rows with a claimed client id to
+        the stage, and INSERT the others."""
         batches = [rows for _, rows in queue if rows is not None and rows.num_rows]
         if batches and not self._started:
-            self._start(batches[0].column_names, expected)
+            self._start(batches[0].column_names, self._expected)
         elif batches:
             self.session.execute(text(f"TRUNCATE {BATCH}"))
         for keys, _ in queue:
@@ -168,7 +195,8 @@ class EarlyInserts:
         copy_rows(self.session, BATCH, rows)
         moved = self.session.execute(text(_MOVE_CLAIMED))
         self.staged += int(moved.rowcount)  # type: ignore[attr-defined]
-        self._pending = self._pool.submit(self._insert_batch)
+        done = self.session.execute(text(self._insert), {"import_id": self.import_id})
+        self.inserted += int(done.rowcount)  # type: ignore[attr-defined]
 
     def _start(self, columns: list[str], expected: int) -> None:
         create_stage(self.session, columns)
@@ -178,11 +206,6 @@ class EarlyInserts:
             self.session, self.layer.table, expected, defer=self.defer_indexes,
             import_id=self.import_id))
         self._started = True
-
-    def _insert_batch(self) -> int:
-        """The worker's part: one ``INSERT ... SELECT`` of the batch table."""
-        done = self.session.execute(text(self._insert), {"import_id": self.import_id})
-        return int(done.rowcount)  # type: ignore[attr-defined]
 
     def _settle(self, raise_error: bool) -> None:
         """Wait for the worker; its error is raised only when no other one is under way."""
