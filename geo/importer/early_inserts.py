@@ -175,8 +175,8 @@ class EarlyInserts:
                 raise
 
     def _insert_queued(self, queue: list[tuple[pa.Table, pa.Table | None]]) -> None:
-        """COPY the keys and rows of ``queue``, move the rows with a claimed client id to
-        the stage, and INSERT the others."""
+        """COPY the keys and rows of ``queue`` (emptied then), move the rows with a
+        claimed client id to the stage, and INSERT the others."""
         batches = [rows for _, rows in queue if rows is not None and rows.num_rows]
         if batches and not self._started:
             self._start(batches[0].column_names, self._expected)
@@ -193,6 +193,8 @@ class EarlyInserts:
             rows = rows.filter(pc.invert(repeats))
             self.staged += repeats.true_count
         copy_rows(self.session, BATCH, rows)
+        queue.clear()  # the rows are in the database: not held in memory during the INSERT
+        del rows, batches
         moved = self.session.execute(text(_MOVE_CLAIMED))
         self.staged += int(moved.rowcount)  # type: ignore[attr-defined]
         done = self.session.execute(text(self._insert), {"import_id": self.import_id})
