@@ -47,6 +47,7 @@ from sqlalchemy.orm import Session
 from geo.catalog import Layer
 from geo.importer.audit import without_insert_audit
 from geo.importer.indexes import Rebuild, secondary_indexes_rebuilt
+from geo.importer.seen_ids import SeenIds
 from geo.importer.writing import (
     KEYS,
     STAGE,
@@ -72,6 +73,10 @@ _MOVE_CLAIMED = (
 ``EXISTS``: it stays one primary-key probe per batch row, where the semi-join was planned as
 a hash join over every claim (the claims' statistics say "empty" during a first load):
 250 ms a batch, growing with the import, 25 s of a 10^6-row import."""
+_MOVE_CLAIMED_ROWS = _MOVE_CLAIMED.replace(" WHERE (SELECT", " WHERE b.row_no = ANY(CAST(:rows AS "
+                                           "integer[])) AND (SELECT", 1)
+"""The same for the rows ``:rows`` only (those whose id this first load may have inserted:
+:mod:`geo.importer.seen_ids`)."""
 
 
 class EarlyInserts:
@@ -100,6 +105,9 @@ class EarlyInserts:
         self._busy = False
         """Whether the worker is draining the queue (set by ``add``, cleared by it)."""
         self._expected = 0
+        self._seen: SeenIds | None = None
+        """A first load's ids so far (claims were empty as it began): only rows whose id
+        it may have inserted are looked up among the claims."""
         self._stack = ExitStack()
         self._started = False
         self._indexes = Rebuild()
@@ -192,11 +200,17 @@ class EarlyInserts:
             copy_rows(self.session, STAGE, rows.filter(repeats))
             rows = rows.filter(pc.invert(repeats))
             self.staged += repeats.true_count
+        maybe = None if self._seen is None else np.asarray(rows.column("row_no"))[
+            self._seen.add(rows.column("client_id"))]
         copy_rows(self.session, BATCH, rows)
         queue.clear()  # the rows are in the database: not held in memory during the INSERT
         del rows, batches
-        moved = self.session.execute(text(_MOVE_CLAIMED))
-        self.staged += int(moved.rowcount)  # type: ignore[attr-defined]
+        if maybe is None:
+            moved = self.session.execute(text(_MOVE_CLAIMED))
+            self.staged += int(moved.rowcount)  # type: ignore[attr-defined]
+        elif maybe.size:
+            moved = self.session.execute(text(_MOVE_CLAIMED_ROWS), {"rows": maybe.tolist()})
+            self.staged += int(moved.rowcount)  # type: ignore[attr-defined]
         done = self.session.execute(text(self._insert), {"import_id": self.import_id})
         self.inserted += int(done.rowcount)  # type: ignore[attr-defined]
 
@@ -207,6 +221,8 @@ class EarlyInserts:
         self._indexes = self._stack.enter_context(secondary_indexes_rebuilt(
             self.session, self.layer.table, expected, defer=self.defer_indexes,
             import_id=self.import_id))
+        self._seen = SeenIds(expected) if self.session.scalar(text(
+            "SELECT NOT EXISTS (SELECT 1 FROM event_client_ids)")) else None
         self._started = True
 
     def _settle(self, raise_error: bool) -> None:
