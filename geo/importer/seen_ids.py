@@ -7,7 +7,7 @@ refuse the whole statement. Looking each row up costs one key probe per row (~9 
 first load), an id can only be claimed by this import's own earlier rows, so only rows
 whose id *may* have been seen before need the probe. This is a bit set over the ids'
 64-bit hashes (:func:`text_hashes`, on Arrow's buffers), sized to about 16 bits per
-expected row (at most 2^27 bits, 16 MiB, from 8.4 x 10^6 rows on): an id never seen is
+expected row (at most 2^26 bits, 8 MiB, from 4.2 x 10^6 rows on): an id never seen is
 never flagged; one seen is always flagged; a few per cent of the others are flagged
 without having been seen (they are probed). At 10^6 rows under load 7: the probes 6.6 s
 → 1.5 s.
@@ -18,8 +18,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-MAX_BITS = 1 << 27
-"""At most 16 MiB of bits (10^7 rows: ~13 bits each, ~7 % flagged unseen at the end)."""
+MAX_BITS = 1 << 26
+"""At most 8 MiB of bits (10^7 rows: ~6.7 bits each, ~14 % flagged unseen at the end), so
+that a 10^7-row import stays under 300 MiB."""
 
 
 class SeenIds:
