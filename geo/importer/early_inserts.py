@@ -59,11 +59,13 @@ from geo.importer.writing import (
 
 BATCH = "gridlink_import_batch"
 """The temp table holding the rows being inserted (same columns as the stage)."""
-QUEUED_ROWS = 50_000
-"""Validated rows that may wait in memory for the worker (~10 MiB of Arrow text) before
-the streaming pass waits for it. While the database is slower than the validation, the
-waiting batches go in as one INSERT: fewer statements, so fewer runs of each statement
-trigger (the daily roll-ups upsert every (day, category, status) key of each statement)."""
+QUEUED_ROWS = 30_000
+"""Validated rows that may wait in memory for the worker (~6 MiB of Arrow text) before
+the streaming pass waits for it (the worker may hold as many again while it COPYs them:
+50,000 took a 10^6 import's peak to 296 MiB). While the database is slower than the
+validation, the waiting batches go in as one INSERT: fewer statements, so fewer runs of
+each statement trigger (the daily roll-ups upsert the (day, area, category, status) keys of
+each statement's rows)."""
 
 _MOVE_CLAIMED = (
     f"WITH claimed AS (DELETE FROM {BATCH} b WHERE (SELECT c.event_id FROM event_client_ids c "  # noqa: S608
