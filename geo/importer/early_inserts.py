@@ -75,6 +75,8 @@ _MOVE_CLAIMED = (
 ``EXISTS``: it stays one primary-key probe per batch row, where the semi-join was planned as
 a hash join over every claim (the claims' statistics say "empty" during a first load):
 250 ms a batch, growing with the import, 25 s of a 10^6-row import."""
+_UNCLAIMED = "SELECT set_config('gridlink.claims_unclaimed', :on, true)"
+"""Tell the claims trigger that the statement's ids are not claimed yet (migration 0034)."""
 _MOVE_CLAIMED_ROWS = _MOVE_CLAIMED.replace(" WHERE (SELECT", " WHERE b.row_no = ANY(CAST(:rows AS "
                                            "integer[])) AND (SELECT", 1)
 """The same for the rows ``:rows`` only (those whose id this first load may have inserted:
@@ -213,8 +215,17 @@ class EarlyInserts:
         elif maybe.size:
             moved = self.session.execute(text(_MOVE_CLAIMED_ROWS), {"rows": maybe.tolist()})
             self.staged += int(moved.rowcount)  # type: ignore[attr-defined]
+        self.inserted += self._insert_batch()
+
+    def _insert_batch(self) -> int:
+        """The ``INSERT`` of the batch table. In a first load its rows' ids were looked up
+        (none is claimed), so the claims trigger may insert them plainly (migration 0034)."""
+        if self._seen is not None:
+            self.session.execute(text(_UNCLAIMED), {"on": "on"})
         done = self.session.execute(text(self._insert), {"import_id": self.import_id})
-        self.inserted += int(done.rowcount)  # type: ignore[attr-defined]
+        if self._seen is not None:
+            self.session.execute(text(_UNCLAIMED), {"on": "off"})
+        return int(done.rowcount)  # type: ignore[attr-defined]
 
     def _start(self, columns: list[str], expected: int) -> None:
         create_stage(self.session, columns)
