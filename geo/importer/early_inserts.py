@@ -107,7 +107,7 @@ class EarlyInserts:
         self._lock = Lock()
         """Guards the queue: the streaming pass appends, the worker takes."""
         self._busy = False
-        """Whether the worker is draining the queue (set by ``add``, cleared by it)."""
+        """Whether the worker is draining the queue (set by ``add``, cleared by the worker)."""
         self._expected = 0
         self._seen: SeenIds | None = None
         """A first load's ids so far (claims were empty as it began): only rows whose id
