@@ -56,3 +56,29 @@ def db_migrate() -> None:
     """Apply the Alembic migrations up to the newest."""
     upgrade(database_url())
     console.print("schema is up to date")
+
+
+@db_app.command("indexes")
+def db_indexes() -> None:
+    """Build the indexes a first load of events left for after its commit (pending_indexes),
+    without blocking readers or writers (CREATE INDEX CONCURRENTLY)."""
+    if not build_indexes():
+        console.print("no index is pending")
+
+
+def build_indexes() -> list[str]:
+    """Build the pending indexes (geo.importer.pending_indexes), saying each one and the time;
+    returns their names (none: nothing pending, or another process is building them)."""
+    import time
+
+    from geo.db import get_engine
+    from geo.importer.pending_indexes import build_pending_indexes
+
+    started = time.perf_counter()
+    with console.status("building indexes after the commit") as status:
+        built = build_pending_indexes(get_engine(), lambda name: status.update(
+            f"building index {name} (CREATE INDEX CONCURRENTLY)"))
+    if built:
+        console.print(f"indexes built after the commit: {', '.join(built)} "
+                      f"({time.perf_counter() - started:.1f} s)")
+    return built

@@ -97,12 +97,17 @@ def import_command(
                                  skip_invalid=skip_invalid, rejects_path=rejects,
                                  field_map=parse_map(field_map), dry_run=dry_run,
                                  change=_grid_change(layer, actor.actor, reason, file),
-                                 make_valid=make_valid, progress=progress)
+                                 make_valid=make_valid, progress=progress,
+                                 defer_indexes=True)
             if dry_run:
                 session.rollback()
     except GridlinkError as exc:
         raise fail(exc) from exc
     _print_report(report, rejects)
+    if report.indexes_pending:  # committed: the rest of a first load's indexes
+        from cli.db import build_indexes
+
+        build_indexes()
 
 
 def _grid_change(layer: str, actor: str, reason: str | None, file: Path) -> GridChange | None:

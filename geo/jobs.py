@@ -54,6 +54,10 @@ class JobOutcome:
     result: dict[str, Any]
     problems: list[Detail] = field(default_factory=list)
     result_path: str | None = None
+    after_commit: Callable[[], dict[str, Any]] | None = None
+    """Work left for after the commit (an import's index builds): the job keeps its result
+    with ``committed: true`` first, stays running while this runs, and adds what it
+    returns to the result; its failure leaves the job succeeded (the work is committed)."""
 
 
 def _dump(value: Any) -> str:
@@ -164,14 +168,33 @@ def run_job(sessions: SessionFactory, job_id: str,
         _finish(sessions, job_id, "failed",
                 error={"error": "internal", "message": f"{type(exc).__name__}: {exc}"[:300]})
         return "failed"
+    if outcome.after_commit is not None:
+        outcome.result = _after_commit(sessions, job_id, outcome)
     _finish(sessions, job_id, "succeeded", result=outcome.result, problems=outcome.problems,
             result_path=outcome.result_path)
     return "succeeded"
 
 
+def _after_commit(sessions: SessionFactory, job_id: str, outcome: JobOutcome
+                  ) -> dict[str, Any]:
+    """Keep the committed result (``committed: true``), run ``outcome.after_commit``;
+    returns the result with what it added (or its error)."""
+    result = outcome.result | {"committed": True}
+    with sessions() as session, session.begin():
+        session.execute(text("UPDATE jobs SET result = CAST(:r AS jsonb) WHERE id = :id"),
+                        {"id": job_id, "r": _dump(result)})
+    assert outcome.after_commit is not None
+    try:
+        return result | outcome.after_commit()
+    except Exception as exc:  # the work is committed: the job still succeeded
+        return result | {"after_commit_error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
 def fail_orphans(sessions: SessionFactory) -> list[str]:
     """Mark failed the running jobs of this host whose process no longer runs, and the
-    queued jobs older than an hour (their process died before starting them); returns ids."""
+    queued jobs older than an hour (their process died before starting them); returns ids.
+    A running job whose work had committed (its result kept, e.g. while it built an
+    import's indexes after the commit) is marked succeeded instead."""
     host = socket.gethostname()
     with sessions() as session, session.begin():
         running = session.execute(text(
@@ -182,8 +205,9 @@ def fail_orphans(sessions: SessionFactory) -> list[str]:
             "SELECT id FROM jobs WHERE state = 'queued' AND created_at < now() - "
             "interval '1 hour'")))
         session.execute(text(
-            "UPDATE jobs SET state = 'failed', finished_at = now(), error = CAST(:error AS "
-            "jsonb) WHERE id = ANY(:ids)"),
+            "UPDATE jobs SET state = CASE WHEN result IS NULL THEN 'failed' ELSE 'succeeded' "
+            "END, finished_at = now(), error = CASE WHEN result IS NULL THEN CAST(:error AS "
+            "jsonb) END WHERE id = ANY(:ids)"),
             {"ids": dead, "error": _dump({"error": "interrupted", "message":
                                           "the process running this job stopped; nothing "
                                           "of it was written: start it again"})})

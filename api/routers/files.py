@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -35,6 +36,7 @@ from geo.errors import UnreadableFile
 from geo.exporter import ExportFilter, check_export, export_file, export_geojson, parse_bbox
 from geo.importer import import_file
 from geo.importer.fields import parse_map
+from geo.importer.pending_indexes import indexes_built_after_commit
 from geo.importer.streaming import streams
 from geo.jobs import JobOutcome, JobProgress, create_job
 from geo.planning.grid_imports import GridChange
@@ -79,8 +81,12 @@ def _import_work(actor: Actor, layer: str, path: Path, options: dict[str, Any]) 
     """The import as a job's work (rows stream through the job's progress)."""
     def work(session: Session, progress: JobProgress) -> JobOutcome:
         act_as(session, actor)
-        report = asdict(import_file(session, layer, path, progress=progress, **options))
-        return JobOutcome(report, report.pop("problems"))
+        report = asdict(import_file(session, layer, path, progress=progress,
+                                    defer_indexes=True, **options))
+        engine = session.get_bind()
+        after = (lambda: indexes_built_after_commit(engine)) if report["indexes_pending"] \
+            and isinstance(engine, Engine) else None
+        return JobOutcome(report, report.pop("problems"), after_commit=after)
     return work
 
 

@@ -29,3 +29,7 @@ class ImportReport(Answer):
     import_id: int | None = Field(None, description="events: the import's number, kept on "
                                   "each event written (events.import_id) and in its audit "
                                   "row (entity event_imports)")
+    indexes_pending: list[str] = Field([], description="events: indexes a first load left "
+                                       "for after its commit (built then; answers are the "
+                                       "same meanwhile, slower); a job's result adds "
+                                       "indexes_built and indexes_done_at")

@@ -76,6 +76,10 @@ class ImportReport:
     import_id: int | None = None
     """Events: the number stamped on every event written (``events.import_id``) and the
     ``entity_id`` of the import's one audit row (geo.importer.audit); None otherwise."""
+    indexes_pending: list[str] = field(default_factory=list)
+    """Indexes of the layer's table left for after the commit (a first load of events:
+    geo.importer.indexes); built by :func:`geo.importer.pending_indexes.build_pending_indexes`
+    (which the CLI and the import job run after committing), else by the next import."""
 
 
 def import_file(session: Session, layer: str, path: Path, *, crs: str | None = None,
@@ -83,7 +87,8 @@ def import_file(session: Session, layer: str, path: Path, *, crs: str | None = N
                 rejects_path: Path | None = None, field_map: dict[str, str] | None = None,
                 dry_run: bool = False, change: GridChange | None = None,
                 make_valid: bool = False, settings: Settings | None = None,
-                batch_rows: int = BATCH_ROWS, progress: Progress | None = None) -> ImportReport:
+                batch_rows: int = BATCH_ROWS, progress: Progress | None = None,
+                defer_indexes: bool = False) -> ImportReport:
     """Import the file at ``path`` into ``layer`` (see the module docstring).
 
     ``field_map``: column → field entries that override the accepted names (``""`` leaves
@@ -94,7 +99,11 @@ def import_file(session: Session, layer: str, path: Path, *, crs: str | None = N
     ``settings`` (default: the process's) give the service area rows are checked against.
     A vector file of more than ``batch_rows`` features streams through a staging table
     (:mod:`geo.importer.streaming`, ``progress`` called after each batch); the outcome is
-    the same as reading it whole.
+    the same as reading it whole. ``defer_indexes``: a caller that builds
+    :attr:`ImportReport.indexes_pending` after its commit
+    (:func:`geo.importer.pending_indexes.build_pending_indexes`) lets a first load of events
+    leave the indexes readers do not need at once for then (geo.importer.indexes); without
+    it every index is built in the caller's transaction, for the queries it runs next.
 
     Raises
     ------
@@ -106,7 +115,7 @@ def import_file(session: Session, layer: str, path: Path, *, crs: str | None = N
         options = StreamOptions(crs, encoding, field_map, make_valid, settings, not dry_run,
                                 batch_rows, progress)
         report = _import_streamed(session, spec, Path(path), options, skip_invalid,
-                                  rejects_path, dry_run, change)
+                                  rejects_path, dry_run, change, defer_indexes)
         _audit_import(session, report, ImportOrigin(Path(path).name, _job_of(progress)))
         return report
     source = read_source(Path(path), spec, encoding=encoding)
@@ -191,7 +200,7 @@ def _write(session: Session, spec: Layer, values: dict[str, list[Any]],
 
 def _import_streamed(session: Session, spec: Layer, path: Path, options: StreamOptions,
                      skip_invalid: bool, rejects_path: Path | None, dry_run: bool,
-                     change: GridChange | None) -> ImportReport:
+                     change: GridChange | None, defer_indexes: bool = False) -> ImportReport:
     """:func:`import_file` for a large file: validate into the stage, then one upsert.
 
     Events imported where any problem fails the import are inserted batch by batch while
@@ -203,10 +212,15 @@ def _import_streamed(session: Session, spec: Layer, path: Path, options: StreamO
                                   dry_run, change)
     import_id = next_import_id(session)
     with session.begin_nested(), \
-            EarlyInserts(session, spec, spec.geometry == {"Point"}, import_id) as early:
+            EarlyInserts(session, spec, spec.geometry == {"Point"}, import_id,
+                         defer_indexes) as early:
         report = _stream_then_apply(session, spec, path, replace(options, early=early),
                                     skip_invalid, rejects_path, dry_run, change, import_id)
     report.inserted += early.inserted
+    report.indexes_pending = early.deferred_indexes
+    if report.indexes_pending:
+        report.notes.append(f"indexes built after the commit: {', '.join(report.indexes_pending)}"
+                            " (queries give the same answers meanwhile, more slowly)")
     return report
 
 

@@ -3,12 +3,14 @@ batch is read and validated.
 
 The streaming pass (:mod:`geo.importer.streaming`) is Python work on one core; inserting
 the events with their statement triggers (client-id claims, change feed, rollups) is
-PostgreSQL work on another. One after the other they add up; here batch n's ``INSERT`` runs
-on a worker thread while the next batches are read and validated; batches validated while
-the worker is busy wait in memory (up to :data:`QUEUED_ROWS` rows) and go in together as one
-``INSERT``. The session's connection is used by one thread at a time: the streaming pass
-hands every statement of a batch (its keys, its rows) to :meth:`EarlyInserts.add`, which
-waits for the worker before it copies anything.
+PostgreSQL work on another. One after the other they add up; here a worker thread inserts
+the validated batches while the next ones are read and validated: the streaming pass queues
+each batch (:meth:`EarlyInserts.add`), the worker takes everything queued, inserts it as one
+``INSERT`` and comes back for more until the queue is empty, so the database never waits
+for the end of the batch being validated. Batches wait in memory up to :data:`QUEUED_ROWS`
+rows, then the streaming pass waits for the worker. The session's connection is used by the
+worker only while it drains the queue; the streaming pass touches it only after
+:meth:`EarlyInserts.finish`.
 
 Used only where any problem fails the whole import (no ``skip_invalid``, no dry run): a
 problem found in a later batch then fails it, and the caller's transaction rolls the early
@@ -16,9 +18,10 @@ inserts back with everything else. A row whose client id is already claimed
 (``event_client_ids``: an event stored before the import, or the same id earlier in the
 file, which the streaming pass reports at its end) is not inserted early: it goes to the
 stage table for the final upsert (:func:`geo.importer.writing.apply_stage`), which updates
-the stored event as before. The secondary indexes are dropped before the first batch and
-built again after the final upsert when the file brings more rows than the table holds
-(:mod:`geo.importer.indexes`); the row audit is off for the inserts
+the stored event as before. The secondary indexes are dropped before the first batch when the
+file brings more rows than the table holds (:mod:`geo.importer.indexes`): those readers need
+at once are built again after the final upsert, the others after the commit
+(:attr:`EarlyInserts.deferred_indexes`); the row audit is off for the inserts
 (:mod:`geo.importer.audit`). Measured in bench/RESULTS.md (fourth import session).
 
 A client id repeated across batches always ends in the stage (the later row finds the id
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, suppress
+from threading import Lock
 from types import TracebackType
 
 import numpy as np
@@ -41,8 +45,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from geo.catalog import Layer
+from geo.db import local_settings
 from geo.importer.audit import without_insert_audit
-from geo.importer.indexes import secondary_indexes_rebuilt
+from geo.importer.indexes import Rebuild, secondary_indexes_rebuilt
+from geo.importer.seen_ids import SeenIds
 from geo.importer.writing import (
     KEYS,
     STAGE,
@@ -54,11 +60,13 @@ from geo.importer.writing import (
 
 BATCH = "gridlink_import_batch"
 """The temp table holding the rows being inserted (same columns as the stage)."""
-QUEUED_ROWS = 50_000
-"""Validated rows that may wait in memory for the worker (~10 MiB of Arrow text) before
-the streaming pass waits for it. While the database is slower than the validation, the
-waiting batches go in as one INSERT: fewer statements, so fewer runs of each statement
-trigger (the daily roll-ups upsert every (day, category, status) key of each statement)."""
+QUEUED_ROWS = 30_000
+"""Validated rows that may wait in memory for the worker (~6 MiB of Arrow text) before
+the streaming pass waits for it (the worker may hold as many again while it COPYs them:
+50,000 took a 10^6 import's peak to 296 MiB). While the database is slower than the
+validation, the waiting batches go in as one INSERT: fewer statements, so fewer runs of
+each statement trigger (the daily roll-ups upsert the (day, area, category, status) keys of
+each statement's rows)."""
 
 _MOVE_CLAIMED = (
     f"WITH claimed AS (DELETE FROM {BATCH} b WHERE (SELECT c.event_id FROM event_client_ids c "  # noqa: S608
@@ -68,6 +76,13 @@ _MOVE_CLAIMED = (
 ``EXISTS``: it stays one primary-key probe per batch row, where the semi-join was planned as
 a hash join over every claim (the claims' statistics say "empty" during a first load):
 250 ms a batch, growing with the import, 25 s of a 10^6-row import."""
+UNCLAIMED_SETTING = "gridlink.claims_unclaimed"
+"""Set to ``on``, it tells the claims trigger that the statement's ids are not claimed yet
+(migration 0034)."""
+_MOVE_CLAIMED_ROWS = _MOVE_CLAIMED.replace(" WHERE (SELECT", " WHERE b.row_no = ANY(CAST(:rows AS "
+                                           "integer[])) AND (SELECT", 1)
+"""The same for the rows ``:rows`` only (those whose id this first load may have inserted:
+:mod:`geo.importer.seen_ids`)."""
 
 
 class EarlyInserts:
@@ -75,20 +90,33 @@ class EarlyInserts:
     the module docstring); a context manager around the streaming pass and the final
     upsert. ``inserted``: events inserted early, once the block has ended."""
 
-    def __init__(self, session: Session, layer: Layer, points: bool, import_id: int) -> None:
+    def __init__(self, session: Session, layer: Layer, points: bool, import_id: int,
+                 defer_indexes: bool = False) -> None:
         if layer.table != "events":
             raise ValueError(f"early inserts are for events, not {layer.table}")
         self.session, self.layer, self.import_id = session, layer, import_id
+        self.defer_indexes = defer_indexes
+        """A first load leaves the indexes readers do not need at once for after the
+        commit (the caller builds them: geo.importer.pending_indexes)."""
         self.inserted = 0
         self.staged = 0
         """Rows sent to the stage instead (a claimed client id, or a repeat)."""
         self._insert = insert_select_sql(layer, points, BATCH)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridlink-import")
-        self._pending: Future[int] | None = None
+        self._pending: Future[None] | None = None
         self._queue: list[tuple[pa.Table, pa.Table | None]] = []
         self._queued = 0
+        self._lock = Lock()
+        """Guards the queue: the streaming pass appends, the worker takes."""
+        self._busy = False
+        """Whether the worker is draining the queue (set by ``add``, cleared by the worker)."""
+        self._expected = 0
+        self._seen: SeenIds | None = None
+        """A first load's ids so far (claims were empty as it began): only rows whose id
+        it may have inserted are looked up among the claims."""
         self._stack = ExitStack()
         self._started = False
+        self._indexes = Rebuild()
 
     def __enter__(self) -> EarlyInserts:
         return self
@@ -107,40 +135,65 @@ class EarlyInserts:
         else:
             self._unwind(error)
 
+    @property
+    def deferred_indexes(self) -> list[str]:
+        """Indexes left for after the commit (``pending_indexes``), once the block has
+        ended: :func:`geo.importer.pending_indexes.build_pending_indexes` builds them."""
+        return list(self._indexes.deferred)
+
     def wait(self) -> None:
-        """Wait for the rows being inserted (their database refusal raised as a gridlink
-        error: :func:`geo.importer.writing.database_refusals`)."""
+        """Wait until the worker has inserted everything handed to it (its database refusal
+        raised as a gridlink error: :func:`geo.importer.writing.database_refusals`)."""
         if self._pending is None:
             return
         pending, self._pending = self._pending, None
         with database_refusals(self.layer):
-            self.inserted += pending.result()
+            pending.result()
 
     def add(self, keys: pa.Table, rows: pa.Table | None, expected: int) -> None:
         """Queue a validated batch: its ``keys`` (for the streaming pass's repeat check)
         and its good ``rows`` (as :func:`geo.importer.writing.stage_table` makes them;
-        None: none). Handed to the database as soon as the worker is free, or once
-        :data:`QUEUED_ROWS` rows wait. ``expected``: rows in the file (whether to rebuild
-        the secondary indexes, read when the first rows go in)."""
-        self._queue.append((keys, rows))
-        self._queued += 0 if rows is None else rows.num_rows
-        if self._pending is None or self._pending.done() or self._queued >= QUEUED_ROWS:
-            self._flush(expected)
+        None: none). The worker takes it as soon as it is free (it drains the queue until
+        it is empty); once :data:`QUEUED_ROWS` rows wait, the streaming pass waits for it.
+        ``expected``: rows in the file (whether to rebuild the secondary indexes, read when
+        the first rows go in)."""
+        self._expected = expected
+        with self._lock:
+            self._queue.append((keys, rows))
+            self._queued += 0 if rows is None else rows.num_rows
+            start, self._busy = not self._busy, True
+            full = self._queued >= QUEUED_ROWS
+        if start:
+            self.wait()  # the last drain has ended (or failed: raised here)
+            self._pending = self._pool.submit(self._drain)
+        elif full:
+            self.wait()
 
     def finish(self) -> None:
-        """Hand over what is queued and wait until it is inserted."""
-        if self._queue:
-            self._flush(0)
+        """Wait until everything queued is inserted."""
         self.wait()
 
-    def _flush(self, expected: int) -> None:
-        """COPY the queued keys and rows (the worker is waited for first), move the rows
-        with a claimed client id to the stage, and start the INSERT of the others."""
-        self.wait()
-        queue, self._queue, self._queued = self._queue, [], 0
+    def _drain(self) -> None:
+        """The worker: take what is queued and insert it, until the queue is empty."""
+        while True:
+            with self._lock:
+                queue, self._queue, self._queued = self._queue, [], 0
+                if not queue:
+                    self._busy = False
+                    return
+            try:
+                self._insert_queued(queue)
+            except BaseException:
+                with self._lock:  # the next add or finish raises it (wait)
+                    self._busy = False
+                raise
+
+    def _insert_queued(self, queue: list[tuple[pa.Table, pa.Table | None]]) -> None:
+        """COPY the keys and rows of ``queue`` (emptied then), move the rows with a
+        claimed client id to the stage, and INSERT the others."""
         batches = [rows for _, rows in queue if rows is not None and rows.num_rows]
         if batches and not self._started:
-            self._start(batches[0].column_names, expected)
+            self._start(batches[0].column_names, self._expected)
         elif batches:
             self.session.execute(text(f"TRUNCATE {BATCH}"))
         for keys, _ in queue:
@@ -153,23 +206,37 @@ class EarlyInserts:
             copy_rows(self.session, STAGE, rows.filter(repeats))
             rows = rows.filter(pc.invert(repeats))
             self.staged += repeats.true_count
+        maybe = None if self._seen is None else np.asarray(rows.column("row_no"))[
+            self._seen.add(rows.column("client_id"))]
         copy_rows(self.session, BATCH, rows)
-        moved = self.session.execute(text(_MOVE_CLAIMED))
-        self.staged += int(moved.rowcount)  # type: ignore[attr-defined]
-        self._pending = self._pool.submit(self._insert_batch)
+        queue.clear()  # the rows are in the database: not held in memory during the INSERT
+        del rows, batches
+        if maybe is None:
+            moved = self.session.execute(text(_MOVE_CLAIMED))
+            self.staged += int(moved.rowcount)  # type: ignore[attr-defined]
+        elif maybe.size:
+            moved = self.session.execute(text(_MOVE_CLAIMED_ROWS), {"rows": maybe.tolist()})
+            self.staged += int(moved.rowcount)  # type: ignore[attr-defined]
+        self.inserted += self._insert_batch()
+
+    def _insert_batch(self) -> int:
+        """The ``INSERT`` of the batch table. In a first load its rows' ids were looked up
+        (none is claimed), so the claims trigger may insert them plainly (migration 0034)."""
+        unclaimed = {UNCLAIMED_SETTING: "on"} if self._seen is not None else {}
+        with local_settings(self.session, unclaimed):
+            done = self.session.execute(text(self._insert), {"import_id": self.import_id})
+        return int(done.rowcount)  # type: ignore[attr-defined]
 
     def _start(self, columns: list[str], expected: int) -> None:
         create_stage(self.session, columns)
         self.session.execute(text(f"CREATE TEMP TABLE {BATCH} (LIKE {STAGE}) ON COMMIT DROP"))
         self._stack.enter_context(without_insert_audit(self.session))
-        self._stack.enter_context(secondary_indexes_rebuilt(self.session, self.layer.table,
-                                                            expected))
+        self._indexes = self._stack.enter_context(secondary_indexes_rebuilt(
+            self.session, self.layer.table, expected, defer=self.defer_indexes,
+            import_id=self.import_id))
+        self._seen = SeenIds(expected) if self.session.scalar(text(
+            "SELECT NOT EXISTS (SELECT 1 FROM event_client_ids)")) else None
         self._started = True
-
-    def _insert_batch(self) -> int:
-        """The worker's part: one ``INSERT ... SELECT`` of the batch table."""
-        done = self.session.execute(text(self._insert), {"import_id": self.import_id})
-        return int(done.rowcount)  # type: ignore[attr-defined]
 
     def _settle(self, raise_error: bool) -> None:
         """Wait for the worker; its error is raised only when no other one is under way."""

@@ -31,6 +31,8 @@ from geo.importer.indexes import secondary_indexes_rebuilt
 from geo.importer.problems import short_error
 
 STAGE = "gridlink_import_stage"
+COPY_ROWS = 10_000
+"""Rows written as CSV text at a time by :func:`copy_rows` (memory: one slice's text)."""
 KEYS = "gridlink_import_keys"
 """The streaming pass's temp table of every row's key (geo.importer.streaming)."""
 
@@ -207,15 +209,16 @@ def copy_rows(session: Session, table: str, rows: pa.Table) -> None:
     rows = rows.select([n for n in rows.column_names if rows[n].null_count < rows.num_rows])
     if rows.num_rows == 0:
         return
-    buffer = io.BytesIO()
-    pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False,
-                                                     quoting_style="needed"))
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
     raw = session.connection().connection.driver_connection
     assert raw is not None
     with raw.cursor() as cursor, cursor.copy(
             f"COPY {table} ({', '.join(rows.column_names)}) FROM STDIN WITH (FORMAT csv)"
     ) as copy:
-        copy.write(buffer.getbuffer())
+        for start in range(0, rows.num_rows, COPY_ROWS):  # the CSV text of one slice at a time
+            buffer = io.BytesIO()
+            pacsv.write_csv(rows.slice(start, COPY_ROWS), buffer, options)
+            copy.write(buffer.getvalue())
 
 
 def _stage_parent_communities(session: Session) -> None:

@@ -18,7 +18,7 @@ counts these beside the open cases of ``events``. Written only when a month is a
 (nothing on the event write path); a restore takes its rows out again.
 
 Revision ID: 0035
-Revises: 0033
+Revises: 0034
 Create Date: 2026-12-06 22:00:00
 """
 
@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = '0035'
-down_revision: str | None = '0033'
+down_revision: str | None = '0034'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
