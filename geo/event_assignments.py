@@ -20,6 +20,7 @@ commits.
 from __future__ import annotations
 
 import uuid
+from contextlib import AbstractContextManager
 from typing import Any, NamedTuple
 
 from sqlalchemy import text
@@ -232,14 +233,14 @@ def write_staged(session: Session, stage: str, *, recheck_events: bool = True) -
     changed, pending = int(row.stale) + int(row.new), False
     if changed:
         pending = rebuilds_rollups(session, changed)
-        _rollups_by(session, BULK_ROLLUPS)
-        _write_changed(session, result, stale=bool(row.stale), new=bool(row.new))
-        if pending:
-            mark_pending(session, f"bulk assignment of {changed:,} events",
-                         f"SELECT gridlink_local_day(reported_at) FROM {result} WHERE NOT same")  # noqa: S608
-        else:
-            move_rollups(session, result)
-        _rollups_by(session, "")
+        with _bulk_rollups(session):
+            _write_changed(session, result, stale=bool(row.stale), new=bool(row.new))
+            if pending:
+                mark_pending(session, f"bulk assignment of {changed:,} events",
+                             f"SELECT gridlink_local_day(reported_at) FROM {result}"  # noqa: S608
+                             " WHERE NOT same")
+            else:
+                move_rollups(session, result)
     session.execute(text(f"DROP TABLE {result}"))
     return StagedCounts(row.n, changed, row.covered, row.snapped, row.unassigned, row.cams,
                         pending)
@@ -273,10 +274,9 @@ def write_first_assignment(session: Session, stage: str, rows: int) -> StagedCou
     duplicate key: nothing is written). Never commits."""
     if not rows or not rebuilds_rollups(session, rows):
         return write_staged(session, stage, recheck_events=False)
-    _rollups_by(session, BULK_ROLLUPS)
-    row = session.execute(text(_FIRST_ASSIGNMENT.format(
-        columns=_LIST, x_columns=", ".join(f"x.{c}" for c in COLUMNS), stage=stage))).one()
-    _rollups_by(session, "")
+    with _bulk_rollups(session):
+        row = session.execute(text(_FIRST_ASSIGNMENT.format(
+            columns=_LIST, x_columns=", ".join(f"x.{c}" for c in COLUMNS), stage=stage))).one()
     if row.n:
         mark_pending(session, f"bulk assignment of {row.n:,} events",
                      "SELECT unnest(CAST(:days AS date[]))", {"days": row.days})
@@ -284,10 +284,10 @@ def write_first_assignment(session: Session, stage: str, rows: int) -> StagedCou
                         bool(row.n))
 
 
-def _rollups_by(session: Session, value: str) -> None:
-    """Set ``gridlink.assignment_rollups`` for the rest of the transaction."""
-    session.execute(text("SELECT set_config('gridlink.assignment_rollups', :v, true)"),
-                    {"v": value})
+def _bulk_rollups(session: Session) -> AbstractContextManager[None]:
+    """``gridlink.assignment_rollups`` = :data:`BULK_ROLLUPS` for the statements of the block
+    (the rollup triggers stand aside), restored after it."""
+    return local_settings(session, {"gridlink.assignment_rollups": BULK_ROLLUPS})
 
 
 _REASSIGN = text(
