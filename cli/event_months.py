@@ -52,7 +52,6 @@ def archive_command(
             months = months_before(session, cutoff)
         if months:
             refresh_with_progress()  # a pending day of an archived month could not be recounted
-        if months:
             console.print(f"archive directory: {directory}", soft_wrap=True)
         for partition in months:
             with transaction() as session:
