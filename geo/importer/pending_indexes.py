@@ -27,6 +27,8 @@ from sqlalchemy.orm import Session
 
 BUILD_LOCK = 1_820_034
 """Advisory lock id: one builder of pending indexes at a time."""
+_COPY_NAME = "quote_ident(left(r.relname || '_' || :i, 63))"
+"""SQL: the name of partition ``r``'s copy of index ``:i`` (``<partition>_<index>``, quoted)."""
 _DEFINITION = re.compile(r"^CREATE (?:UNIQUE )?INDEX \S+ ON ONLY \S+ (USING .+)$")
 """A partitioned index's ``pg_get_indexdef``: group 1 is what follows the table."""
 
@@ -133,7 +135,7 @@ def _partitions_without(conn: Connection, name: str, table: str) -> list[tuple[s
     """(partition, name of its copy) for each partition of ``table`` without a copy of
     index ``name`` attached; the copy is named ``<partition>_<index>`` (quoted)."""
     return [(str(p), str(c)) for p, c in conn.execute(text(
-        "SELECT p.inhrelid::regclass::text, quote_ident(left(r.relname || '_' || :i, 63)) "
+        f"SELECT p.inhrelid::regclass::text, {_COPY_NAME} "  # noqa: S608 (constant SQL)
         "FROM pg_inherits p JOIN pg_class r ON r.oid = p.inhrelid "
         "WHERE p.inhparent = CAST(:t AS regclass) AND NOT EXISTS (SELECT 1 FROM pg_inherits a "
         "JOIN pg_index x ON x.indexrelid = a.inhrelid WHERE a.inhparent = to_regclass(:i) "
@@ -143,7 +145,7 @@ def _partitions_without(conn: Connection, name: str, table: str) -> list[tuple[s
 def _leftover_copies(session: Session, name: str, table: str) -> list[str]:
     """Partition copies of index ``name`` a stopped builder left unattached."""
     return [str(c) for c in session.scalars(text(
-        "SELECT quote_ident(left(r.relname || '_' || :i, 63)) FROM pg_inherits p "
+        f"SELECT {_COPY_NAME} FROM pg_inherits p "  # noqa: S608 (constant SQL)
         "JOIN pg_class r ON r.oid = p.inhrelid WHERE p.inhparent = CAST(:t AS regclass) "
-        "AND to_regclass(quote_ident(left(r.relname || '_' || :i, 63))) IS NOT NULL"),
+        f"AND to_regclass({_COPY_NAME}) IS NOT NULL"),
         {"i": name, "t": table})]
