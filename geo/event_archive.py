@@ -39,7 +39,12 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import Conflict, NotFound, ValidationFailed
-from geo.event_partitions import MonthPartition, ensure_partitions, month_partitions
+from geo.event_partitions import (
+    MonthPartition,
+    add_months,
+    ensure_partitions,
+    month_partitions,
+)
 from geo.rollup_refresh import refuse_pending_in
 
 ASSIGNMENT_COLUMNS = ("district_code", "street_code", "community_code", "grid_code",
@@ -154,8 +159,7 @@ def archive_month(session: Session, partition: MonthPartition, directory: Path
     """
     session.execute(text(f"LOCK TABLE {partition.name} IN SHARE MODE"))
     refuse_pending_in(session, partition.month,
-                      (partition.month.replace(day=28) + timedelta(days=4)).replace(day=1)
-                      - timedelta(days=1))
+                      add_months(partition.month, 1) - timedelta(days=1))
     frame = partition_rows(session, partition)
     path = directory / f"{partition.name}.parquet"
     digest = write_verified(frame, path)

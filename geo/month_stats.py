@@ -23,7 +23,7 @@ month's partition of ``events`` only.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from geo.codes import prefix_pattern
 from geo.errors import ValidationFailed
+from geo.event_partitions import add_months
 from geo.rollups import LOCAL_TZ, MONTHLY_SOURCE, local_day
 from geo.settings import Settings, get_settings
 from geo.stats import ROLLUP_LEVELS, UNIT_COLUMNS, UNIT_NAME, unit_stats, with_rates
@@ -103,7 +104,7 @@ def month_start(now: datetime) -> datetime:
 
 def next_month_start(now: datetime) -> datetime:
     """The instant the China Standard Time month after that of ``now`` begins."""
-    first: date = (local_day(now).replace(day=28) + timedelta(days=4)).replace(day=1)
+    first = add_months(local_day(now).replace(day=1), 1)
     return datetime.combine(first, datetime.min.time(), LOCAL_TZ)
 
 
