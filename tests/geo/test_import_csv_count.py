@@ -1,0 +1,71 @@
+"""geo.importer.csv_batches: a large CSV's records are counted on its bytes when it is plain
+(no quote, NUL or lone CR), and the count is the csv module's; any other file is counted by
+the csv module."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from geo.importer.csv_batches import CHUNK, _plain_records, scan_csv
+
+PLAIN = {
+    "lf_endings": b"id,name\n1,a\n2,b\n",
+    "crlf_endings_and_an_empty_line": b"id,name\r\n1,a\r\n\r\n2,b\r\n",
+    "no_newline_at_the_end_and_two_empty_lines": b"id,name\n1,a\n\n\n2,b",
+    "a_line_of_spaces": b"id,name\n \n1,a\n",
+    "empty_lines_before_the_header": b"\n\r\nid,name\n1,a\n",
+    "header_only": b"id,name\n",
+    "empty_file": b"",
+    "utf8_bom_and_chinese": "\ufeffid,name\n1,东城\n".encode(),
+}
+NOT_PLAIN = {
+    "a_quoted_value_over_two_lines": b"id,name\n1,\"a\nb\"\n",
+    "cr_line_endings": b"id,name\r1,a\r",
+    "a_cr_at_the_end": b"id,name\n1,a\r",
+    "a_nul_byte": b"id,name\n1,a\x00\n",
+}
+
+
+def csv_module_records(path: Path, encoding: str) -> int:
+    with open(path, encoding=encoding, newline="") as handle:
+        return sum(1 for record in csv.reader(handle) if record)
+
+
+@pytest.mark.parametrize("name", sorted(PLAIN))
+def test_a_plain_file_is_counted_on_its_bytes_as_the_csv_module_counts(
+        tmp_path: Path, name: str) -> None:
+    path = tmp_path / f"{name}.csv"
+    path.write_bytes(PLAIN[name])
+    encoding = "utf-8-sig" if name.startswith("utf8_bom") else "utf-8"
+    assert _plain_records(path, encoding) == csv_module_records(path, encoding)
+
+
+@pytest.mark.parametrize("name", sorted(NOT_PLAIN))
+def test_any_other_file_is_left_to_the_csv_module(tmp_path: Path, name: str) -> None:
+    path = tmp_path / f"{name}.csv"
+    path.write_bytes(NOT_PLAIN[name])
+    assert _plain_records(path, "utf-8") is None
+
+
+def test_gbk_is_plain_and_utf16_is_not(tmp_path: Path) -> None:
+    path = tmp_path / "gbk.csv"
+    path.write_bytes("id,name\n1,东城区\n2,西城区\n".encode("gbk"))
+    assert _plain_records(path, "gbk") == 3
+    assert scan_csv(path, None).records == 2  # read as GB18030 (not UTF-8): header left out
+    wide = tmp_path / "utf16.csv"
+    wide.write_bytes("id,name\n1,a\n".encode("utf-16"))
+    assert _plain_records(wide, "utf-16") is None
+    assert scan_csv(wide, None).records == 1
+
+
+def test_lines_across_chunks_are_counted_once(tmp_path: Path) -> None:
+    line = b"1," + b"x" * 97 + b"\r\n"  # 101 bytes
+    header = b"id," + b"n" * (96 - 5) + b"\r\n"  # 96 bytes: a CR ends the first chunk
+    rows = CHUNK // len(line) * 3 + 7
+    path = tmp_path / "big.csv"
+    path.write_bytes(header + line * rows + b"\r\n" + line)
+    assert path.read_bytes()[CHUNK - 1:CHUNK + 1] == b"\r\n"
+    assert _plain_records(path, "utf-8") == rows + 2 == csv_module_records(path, "utf-8")
