@@ -235,6 +235,7 @@ class EarlyInserts:
 
     def _start(self, columns: list[str], expected: int) -> None:
         create_stage(self.session, columns)
+        self.session.execute(text(f"DROP TABLE IF EXISTS {BATCH}"))  # an earlier import's
         self.session.execute(text(f"CREATE TEMP TABLE {BATCH} (LIKE {STAGE}) ON COMMIT DROP"))
         self._stack.enter_context(local_settings(self.session, CUSTOM_PLANS))
         self._stack.enter_context(without_insert_audit(self.session))
