@@ -190,10 +190,12 @@ def _arrow_batches(path: Path, layer: Layer, scanned: CsvFile, size: int
                    ) -> Iterator[CsvBatch]:
     """A plain file's records (:attr:`CsvFile.plain`) ``size`` at a time, read by Arrow's
     CSV reader as text (values as in the file, empty ones empty): the same frames as the
-    csv module's path, ~18x faster (10^5 records: 0.11 s against 2.0 s)."""
+    csv module's path (10^5 records with their geometry: 0.6 s against 2.0 s; Arrow's
+    parsing alone 0.11 s). Repeated column names (Arrow would rename them) go the csv
+    module's way."""
     with open(path, encoding=scanned.encoding, newline="") as handle:
         header = next(csv.reader(handle))
-    if len(set(header)) < len(header):  # Arrow would rename repeated names: the csv path
+    if len(set(header)) < len(header):
         scanned = CsvFile(scanned.encoding, scanned.note, scanned.records)
         yield from csv_batches(path, layer, scanned, size)
         return

@@ -121,3 +121,10 @@ def test_a_short_line_or_an_empty_line_is_read_by_the_csv_module(tmp_path: Path)
     empty.write_bytes(b"id,name\n1,a\n\n2,b\n")
     assert (scan_csv(short, None).plain, scan_csv(short, None).records) == (False, 2)
     assert (scan_csv(empty, None).plain, scan_csv(empty, None).records) == (False, 2)
+
+
+def test_repeated_column_names_are_read_by_the_csv_module(tmp_path: Path) -> None:
+    path = tmp_path / "twice.csv"
+    path.write_bytes(b"client_id,client_id,lon,lat\nEV1,EV2,113.3,40.08\n")
+    assert frames(path, True, 10) == frames(path, False, 10) == [
+        ([["EV1", "EV2", "POINT (113.3 40.08)"]], ["client_id", "client_id", "wkt"], [2])]
