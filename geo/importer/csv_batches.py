@@ -9,6 +9,11 @@ each record starts on (header = line 1; a quoted value spanning lines moves the 
 records down) and the geometry from lon/lat or WKT columns. A record with more values than
 the header makes the file unreadable (its line named); a shorter one has its missing
 values empty. Memory holds one batch.
+
+A plain file (no quote, NUL or lone CR, no empty line, every line with the header's number
+of values: checked on the bytes by the first pass, which then also counts its records
+without the csv module) is read by Arrow's CSV reader instead, to the same frames; 10^5
+records: first pass 0.31 → 0.07 s, reading 2.0 → 0.6 s (10^6: 2.4 → 1.0 s, 20 → 4.3 s).
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from geo.catalog import Layer
 from geo.errors import UnreadableFile
@@ -40,6 +48,9 @@ class CsvFile:
     encoding: str
     note: str | None
     records: int
+    plain: bool = False
+    """Every line one record with the header's number of values, no empty line, no quote:
+    read with Arrow's CSV reader (:func:`_arrow_batches`), record ``i`` on line ``i + 2``."""
 
 
 @dataclass
@@ -52,15 +63,92 @@ class CsvBatch:
 
 
 def scan_csv(path: Path, encoding: str | None) -> CsvFile:
-    """Choose the encoding (see the module docstring) and count the data records."""
+    """Choose the encoding (see the module docstring) and count the data records: on the
+    bytes for a file without quotes (:func:`_plain_scan`), else with :mod:`csv`."""
     chosen, note = _encoding(path, encoding)
+    plain = _plain_scan(path, chosen)
+    if plain is not None:
+        return CsvFile(chosen, note, max(plain.records - 1, 0),
+                       plain.uniform and plain.records > 1)
     with _opened(path, chosen) as reader:
         records = sum(1 for record in reader if record)
     return CsvFile(chosen, note, max(records - 1, 0))
 
 
+ARROW_BLOCK = 1 << 16
+"""Bytes Arrow's CSV reader parses at a time: its default (1 MiB) took a 10^6-record read's
+peak RSS 92 MiB above the libraries' (a 10^6-event import to 320 MiB); 64 KiB: 18 MiB, as
+the csv module (22 MiB)."""
+PLAIN_ENCODINGS = frozenset({"utf-8", "utf-8-sig", "gb18030", "gbk"})
+"""Encodings in which the bytes of ``"``, CR, LF, NUL and ``,`` only ever stand for those
+characters (ASCII, and never a byte of a multi-byte character)."""
+
+
+@dataclass
+class _PlainScan:
+    """A file without quotes: its records as :mod:`csv` counts them (the header included),
+    and whether every line is a record with the header's number of values."""
+
+    records: int = 0
+    uniform: bool = True
+    values: int | None = None
+    """The header's number of values (its commas + 1)."""
+
+
+def _plain_scan(path: Path, encoding: str) -> _PlainScan | None:
+    """The records :mod:`csv` would read (empty lines skipped), counted on the bytes as the
+    non-empty lines, for a file of a :data:`PLAIN_ENCODINGS` encoding without a quote, a NUL
+    or a CR other than before LF (then a line is a record); None otherwise. 10^6 records
+    (the bench's 10^6-event CSV): 0.6 s instead of the csv module's 2.4 s."""
+    if codecs.lookup(encoding).name not in PLAIN_ENCODINGS:
+        return None
+    scan, tail = _PlainScan(), b""
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            if b'"' in chunk or b"\x00" in chunk:
+                return None
+            data = tail + chunk
+            cut = data.rfind(b"\n") + 1
+            body, tail = data[:cut], data[cut:]
+            if b"\r" in body and body.count(b"\r") != body.count(b"\r\n"):
+                return None
+            _scan_lines(body, scan)
+    if b"\r" in tail:
+        return None
+    if tail:
+        _scan_lines(tail + b"\n", scan)
+    return scan
+
+
+def _scan_lines(body: bytes, scan: _PlainScan) -> None:
+    """Count the records of ``body`` (whole lines, each ending with LF) into ``scan`` and
+    check that each line has the header's number of values (numpy over the bytes)."""
+    records = _non_empty_lines(body)
+    scan.uniform &= records == body.count(b"\n")  # no empty line
+    scan.records += records
+    if not scan.uniform or not body:
+        return
+    raw = np.frombuffer(body, dtype=np.uint8)
+    ends = np.flatnonzero(raw == ord("\n"))
+    per_line = np.diff(np.searchsorted(np.flatnonzero(raw == ord(",")), ends), prepend=0)
+    if scan.values is None:
+        scan.values = int(per_line[0]) + 1
+    scan.uniform = bool((per_line == scan.values - 1).all())
+
+
+def _non_empty_lines(body: bytes) -> int:
+    """Lines of ``body`` (whole lines, each ending with LF) other than empty ones."""
+    if b"\n\n" in body or b"\n\r\n" in body or body.startswith((b"\n", b"\r\n")):
+        lines = body.split(b"\n")  # the last one is the empty text after the last LF
+        return len(lines) - lines.count(b"") - lines.count(b"\r")
+    return body.count(b"\n")
+
+
 def csv_batches(path: Path, layer: Layer, scanned: CsvFile, size: int) -> Iterator[CsvBatch]:
     """The CSV's records, ``size`` at a time (see the module docstring)."""
+    if scanned.plain:
+        yield from _arrow_batches(path, layer, scanned, size)
+        return
     with _opened(path, scanned.encoding) as reader:
         header: list[str] | None = None
         rows: list[list[str]] = []
@@ -88,10 +176,49 @@ def csv_batches(path: Path, layer: Layer, scanned: CsvFile, size: int) -> Iterat
 
 def _batch(rows: list[list[str]], header: list[str], lines: list[int], layer: Layer,
            name: str) -> CsvBatch:
-    frame = pd.DataFrame(rows, columns=header, dtype=str)
+    return _with_geometry(pd.DataFrame(rows, columns=header, dtype=str), lines, layer, name)
+
+
+def _with_geometry(frame: pd.DataFrame, lines: list[int], layer: Layer,
+                   name: str) -> CsvBatch:
     if layer.geometry is not None:
         frame = csv_geometry(frame, name)
     return CsvBatch(frame, lines)
+
+
+def _arrow_batches(path: Path, layer: Layer, scanned: CsvFile, size: int
+                   ) -> Iterator[CsvBatch]:
+    """A plain file's records (:attr:`CsvFile.plain`) ``size`` at a time, read by Arrow's
+    CSV reader as text (values as in the file, empty ones empty): the same frames as the
+    csv module's path (10^5 records with their geometry: 0.6 s against 2.0 s; Arrow's
+    parsing alone 0.11 s). Repeated column names (Arrow would rename them) go the csv
+    module's way."""
+    with open(path, encoding=scanned.encoding, newline="") as handle:
+        header = next(csv.reader(handle))
+    if len(set(header)) < len(header):
+        scanned = CsvFile(scanned.encoding, scanned.note, scanned.records)
+        yield from csv_batches(path, layer, scanned, size)
+        return
+    reader = pacsv.open_csv(
+        path, read_options=pacsv.ReadOptions(encoding=scanned.encoding, use_threads=False,
+                                             block_size=ARROW_BLOCK),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in header},
+            strings_can_be_null=False))
+    done, waiting = 0, pa.table({name: pa.array([], pa.string()) for name in header})
+    for block in reader:
+        waiting = pa.concat_tables([waiting, pa.Table.from_batches([block])])
+        while waiting.num_rows >= size:
+            yield _arrow_batch(waiting.slice(0, size), done, layer, path.name)
+            waiting, done = waiting.slice(size), done + size
+    if waiting.num_rows:
+        yield _arrow_batch(waiting, done, layer, path.name)
+
+
+def _arrow_batch(rows: pa.Table, done: int, layer: Layer, name: str) -> CsvBatch:
+    """Records ``done`` to ``done + len(rows)`` (0-based) of a plain file: on lines 2 on."""
+    lines = list(range(done + 2, done + 2 + rows.num_rows))
+    return _with_geometry(rows.to_pandas(), lines, layer, name)
 
 
 @contextmanager

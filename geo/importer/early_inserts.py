@@ -83,6 +83,12 @@ _MOVE_CLAIMED_ROWS = _MOVE_CLAIMED.replace(" WHERE (SELECT", " WHERE b.row_no = 
                                            "integer[])) AND (SELECT", 1)
 """The same for the rows ``:rows`` only (those whose id this first load may have inserted:
 :mod:`geo.importer.seen_ids`)."""
+CUSTOM_PLANS = {"plan_cache_mode": "force_custom_plan"}
+"""Planned with each batch's own values (the import's transaction): psycopg prepares a
+statement from its fifth run on, and PostgreSQL may then keep a generic plan, where
+``row_no = ANY($1)`` searches the array linearly for each batch row instead of hashing it:
+122 ms against 5.5 ms for 30,000 rows and 900 ids (a 10^6-row import: 5.1 s of probes
+instead of 0.5 s, bench/RESULTS.md, sixth import session)."""
 
 
 class EarlyInserts:
@@ -229,7 +235,9 @@ class EarlyInserts:
 
     def _start(self, columns: list[str], expected: int) -> None:
         create_stage(self.session, columns)
+        self.session.execute(text(f"DROP TABLE IF EXISTS {BATCH}"))  # an earlier import's
         self.session.execute(text(f"CREATE TEMP TABLE {BATCH} (LIKE {STAGE}) ON COMMIT DROP"))
+        self._stack.enter_context(local_settings(self.session, CUSTOM_PLANS))
         self._stack.enter_context(without_insert_audit(self.session))
         self._indexes = self._stack.enter_context(secondary_indexes_rebuilt(
             self.session, self.layer.table, expected, defer=self.defer_indexes,

@@ -145,8 +145,9 @@ def test_every_imported_event_is_in_the_feed_once(database_url: str, tmp_path: P
         with Session(engine) as session:
             page = changes_since(session, "events", cursor, limit=100)
         assert report.inserted == ROWS
-        assert sorted(c["feature"]["properties"]["client_id"] for c in page.changes) == [
-            f"EV{i:03d}" for i in range(1, ROWS + 1)]
+        assert [c["feature"]["properties"]["client_id"] for c in page.changes] == [
+            f"EV{i:03d}" for i in range(1, ROWS + 1)]  # the contract's (xid, id) order: file order
+        assert [c["id"] for c in page.changes] == sorted(c["id"] for c in page.changes)
         assert {c["op"] for c in page.changes} == {"upsert"}
         assert not page.more
 
@@ -185,3 +186,45 @@ def test_a_repeat_of_an_inserted_row_is_reported(db: Session, tmp_path: Path) ->
     assert info.value.details == [{"row": 22, "id": "EV003", "field": "client_id",
                                    "problem": "duplicate client_id 'EV003' (also row 3)"}]
     assert counts(db) == was
+
+
+def test_the_inserts_are_planned_with_each_batchs_values(db: Session, tmp_path: Path) -> None:
+    import_file(db, "grids", two_grids_geojson(tmp_path))
+    db.execute(text(  # records the plan cache mode each INSERT into events runs under
+        "CREATE TEMP TABLE plan_modes (mode text); "
+        "CREATE FUNCTION plan_mode() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "INSERT INTO plan_modes VALUES (current_setting('plan_cache_mode')); RETURN NULL; "
+        "END $$; CREATE TRIGGER plan_mode BEFORE INSERT ON events FOR EACH STATEMENT "
+        "EXECUTE FUNCTION plan_mode()"))
+    report = import_file(db, "events", events_file(tmp_path), batch_rows=5)
+    assert report.inserted == ROWS
+    assert db.scalars(text("SELECT DISTINCT mode FROM plan_modes")).all() == [
+        "force_custom_plan"]
+    assert db.scalar(text("SELECT current_setting('plan_cache_mode')")) == "auto"
+
+
+def big_events_csv(tmp: Path, rows: int, bad: dict[int, str]) -> Path:
+    """``rows`` events EV00001... as a plain CSV (lon/lat), ``bad``: 0-based row → its
+    reported time instead of a good one."""
+    lines = ["client_id,category,reported_at,lon,lat"] + [
+        f"EV{i + 1:05d},garbage,{bad.get(i, f'2024-03-{1 + i % 28:02d}T08:00:00+08:00')},"
+        f"{113.301 + (i % 90) * 0.0001:.4f},40.085" for i in range(rows)]
+    path = tmp / "big.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_the_first_batch_goes_in_two_parts_rows_numbered_as_one(db: Session,
+                                                                 tmp_path: Path) -> None:
+    import_file(db, "grids", two_grids_geojson(tmp_path))
+    read: list[int] = []
+    report = import_file(db, "events", big_events_csv(tmp_path, 12_000, {}),
+                         progress=lambda done, total, problems: read.append(done))
+    assert read == [2_000, 10_000, 12_000]  # a fifth of the first batch alone first
+    assert report.inserted == 12_000
+    assert db.execute(text("SELECT min(client_id), max(client_id), count(*) FROM events")
+                      ).one() == ("EV00001", "EV12000", 12_000)
+    with pytest.raises(ValidationFailed) as info:
+        import_file(db, "events", big_events_csv(tmp_path, 12_000, {1_999: "soon", 2_000: "later"}))
+    assert [(d["row"], d["line"], d["field"]) for d in info.value.details] == [
+        (2_000, 2_001, "reported_at"), (2_001, 2_002, "reported_at")]
