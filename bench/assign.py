@@ -265,7 +265,7 @@ GRIDLINK_RUNS = {
     "upsert": "gridlink fresh, rollups by the grouped delta upsert (path before; rolled back)",
     "triggers": "gridlink fresh, rollups by the statement triggers (path before; rolled back)",
     "recount": "gridlink fresh, rollups by recounting the touched days (rolled back)",
-    "off": "gridlink fresh, no rollup work (rolled back; the floor)",
+    "off": "gridlink fresh, staged path, no rollup work (rolled back; the floor before)",
     "re-run": "gridlink persisted, re-run",
 }
 
