@@ -71,7 +71,7 @@ class FirstAssignmentRows:
     with_cameras: int
     days: list[date]
     early: list[datetime]
-    parts: list[pa.Array] = field(repr=False)
+    parts: list[pa.Array | pa.Scalar] = field(repr=False)
     outside: pa.Array = field(repr=False)
 
     def batches(self) -> Iterator[memoryview]:
