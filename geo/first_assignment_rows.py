@@ -71,17 +71,46 @@ class FirstAssignmentRows:
     with_cameras: int
     days: list[date]
     early: list[datetime]
-    parts: list[pa.Array | pa.Scalar] = field(repr=False)
+    parts: list[Piece] = field(repr=False)
     outside: pa.Array = field(repr=False)
 
     def batches(self) -> Iterator[memoryview]:
-        """The COPY data rows (no header or trailer), :data:`BATCH_ROWS` rows at a time."""
+        """The COPY data rows (no header or trailer), :data:`BATCH_ROWS` rows at a time,
+        each batch's pieces taken when it is encoded (memory: one batch)."""
         for start in range(0, self.n, BATCH_ROWS):
-            pieces = [p if isinstance(p, pa.Scalar) else p.slice(start, BATCH_ROWS)
-                      for p in self.parts]
-            rows = pc.coalesce(pc.binary_join_element_wise(*pieces, pa.scalar(b"")),
-                               self.outside.slice(start, BATCH_ROWS))
-            yield _values(rows)
+            rows = slice(start, start + BATCH_ROWS)
+            joined = pc.binary_join_element_wise(*(p.of(rows) for p in self.parts),
+                                                 pa.scalar(b""))
+            yield _values(pc.coalesce(joined, self.outside.slice(start, BATCH_ROWS)))
+
+
+@dataclass
+class Piece:
+    """One piece of every row: ``chunks[positions[row]]`` (``missing`` where the position
+    is :data:`NONE`; None: the row is left NULL), or, with ``records``, the row's numpy
+    record as bytes (``empty`` instead where ``is_empty``)."""
+
+    chunks: pa.Array | None = None
+    positions: NDArray[np.int64] | None = None
+    missing: bytes | None = None
+    records: NDArray[Any] | None = None
+    is_empty: NDArray[np.bool_] | None = None
+    empty: bytes = b""
+
+    def of(self, rows: slice) -> pa.Array:
+        """The piece of ``rows`` (a binary array)."""
+        if self.records is not None:
+            made = _records(self.records[rows])
+            if self.is_empty is None:
+                return made
+            return pc.if_else(pa.array(self.is_empty[rows]), pa.scalar(self.empty, pa.binary()),
+                              made)
+        assert self.chunks is not None and self.positions is not None
+        positions = self.positions[rows]
+        taken = self.chunks.take(pa.array(positions, mask=positions == NONE))
+        if self.missing is None:
+            return taken
+        return pc.fill_null(taken, pa.scalar(self.missing, pa.binary()))
 
 
 def _values(rows: pa.Array) -> memoryview:
@@ -119,12 +148,6 @@ def _records(records: NDArray[Any]) -> pa.Array:
     fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(size), len(records),
                                                  [None, pa.py_buffer(records.tobytes())])
     return fixed.cast(pa.binary())
-
-
-def _taken(chunks: pa.Array, positions: NDArray[np.int64], missing: bytes) -> pa.Array:
-    """``chunks[positions]``, ``missing`` where the position is :data:`NONE`."""
-    taken = chunks.take(pa.array(positions, mask=positions == NONE))
-    return pc.fill_null(taken, pa.scalar(missing, pa.binary()))
 
 
 def admin_chains(session: Session, communities: set[str]) -> dict[str, tuple[Any, Any]]:
@@ -169,9 +192,10 @@ def first_assignment_rows(session: Session, events: Selected, grids: GridArrays,
         b"".join(_text(v) for v in (*chains.get(c, (None, None))[::-1], c, code))
         for code, c in zip(grids.codes.tolist(), grids.community.tolist(), strict=True)])
     micro_chunks = _binary([_text(str(code)) for code in grids.codes.tolist()])
-    parts: list[Any] = [_records(fixed), grid_chunks.take(pa.array(grid, mask=grid == NONE)),
-                        _taken(micro_chunks, micro, _NULL), _dedicated(computed, order, grids),
-                        pa.scalar(_text("covered") + _NULL + _NULL, pa.binary())]
+    covered = _binary([_text("covered") + _NULL + _NULL])
+    parts = [Piece(records=fixed), Piece(grid_chunks, grid),
+             Piece(micro_chunks, micro, _NULL), _dedicated(computed, order, grids),
+             Piece(covered, np.zeros(n, dtype=np.int64))]
     count = (picks != NONE).sum(axis=1) if k else np.zeros(n, dtype=np.int64)
     parts += _camera_arrays(cams, picks, count)
     outside = np.flatnonzero(grid == NONE)
@@ -188,20 +212,21 @@ def first_assignment_rows(session: Session, events: Selected, grids: GridArrays,
                                _binary(encoded))
 
 
-def _dedicated(computed: Computed, order: NDArray[np.int64], grids: GridArrays) -> pa.Array:
+def _dedicated(computed: Computed, order: NDArray[np.int64], grids: GridArrays) -> Piece:
     """Per row (id order), the ``dedicated_grid_codes`` field of a covered event."""
     where = np.empty(len(order), dtype=np.int64)
     where[order] = np.arange(len(order))
-    chunks, index = [_NULL], np.zeros(len(order), dtype=np.int64)
+    chunks: list[bytes | None] = []
+    index = np.full(len(order), NONE, dtype=np.int64)
     for p, positions in computed.owners.dedicated.items():
         if computed.owners.grid[p] != NONE:
             index[where[p]] = len(chunks)
             chunks.append(_text_array([str(grids.codes[g]) for g in positions]))
-    return _binary(list(chunks)).take(pa.array(index))
+    return Piece(_binary(chunks), index, _NULL)
 
 
 def _camera_arrays(cams: CameraArrays, picks: NDArray[np.int64],
-                   count: NDArray[np.int64]) -> list[Any]:
+                   count: NDArray[np.int64]) -> list[Piece]:
     """The ``camera_codes`` field of each row: its array header (by camera count), then one
     element per camera (empty after the last)."""
     elements = [_text(str(code)) for code in cams.codes.tolist()]
@@ -210,10 +235,10 @@ def _camera_arrays(cams: CameraArrays, picks: NDArray[np.int64],
     taken = np.where(picks == NONE, 0, sizes[np.maximum(picks, 0)]) if picks.size else 0
     head["len"] = 20 + np.sum(taken, axis=1) if picks.size else 12
     head["ndim"], head["oid"], head["dim"], head["lb"] = 1, _TEXT_OID, count, 1
-    heads = pc.if_else(pa.array(count == 0), pa.scalar(_EMPTY_ARRAY, pa.binary()),
-                       _records(head))
     chunks = _binary(list(elements))
-    return [heads, *(_taken(chunks, picks[:, j], b"") for j in range(picks.shape[1]))]
+    return [Piece(records=head, is_empty=count == 0, empty=_EMPTY_ARRAY),
+            *(Piece(chunks, np.ascontiguousarray(picks[:, j]), b"")
+              for j in range(picks.shape[1]))]
 
 
 def _outside_bytes(row: tuple[Any, ...], reported_us: int,
