@@ -12,7 +12,8 @@ from cli.progress import partition_progress, row_progress
 from cli.rollups import refresh_with_progress
 from geo.assign import AssignSummary, assign_events, assign_units
 from geo.assign_on_import import area_wkt
-from geo.db import database_url, transaction
+from geo.assignment_index import grid_code_index_off
+from geo.db import database_url, get_engine, transaction
 from geo.distributed.targets import Targets
 from geo.errors import GridlinkError
 from geo.events import fill_missing_due
@@ -116,10 +117,11 @@ def assign(
                       "--spatial-shuffle run on Dask: add --all --dask")
         raise typer.Exit(code=2)
     try:
-        with row_progress(f"assigning events ({chosen[0]})") as progress, \
-                transaction() as session:
-            summary = assign_events(session, chosen[0], area_code=area, k=k,
-                                    progress=progress)
+        with grid_code_index_off(get_engine(), chosen[0]):  # built after the commit
+            with row_progress(f"assigning events ({chosen[0]})") as progress, \
+                    transaction() as session:
+                summary = assign_events(session, chosen[0], area_code=area, k=k,
+                                        progress=progress)
         refresh_with_progress()  # committed above: a second transaction (geo.rollup_refresh)
     except GridlinkError as exc:
         raise fail(exc) from exc

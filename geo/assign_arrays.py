@@ -98,11 +98,13 @@ class Owners:
 
 @dataclass
 class Selected:
-    """The selected events: ids and WGS 84 lon/lat (degrees)."""
+    """The selected events: ids, WGS 84 lon/lat (degrees) and ``reported_at`` (µs since
+    2000-01-01 UTC, PostgreSQL's binary ``timestamptz``)."""
 
     ids: NDArray[np.int64]
     x: NDArray[np.float64]
     y: NDArray[np.float64]
+    reported_us: NDArray[np.int64]
 
 
 @dataclass

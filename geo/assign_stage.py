@@ -71,11 +71,7 @@ class AssignStage:
         cams = ", ".join(f"c{j} int" for j in range(1, self.k + 1))
         table = self._create("covered", f"(id bigint, g int, m int{', ' if cams else ''}{cams})")
         mine = np.flatnonzero(computed.owners.grid != NONE)
-        picks = np.full((len(events.ids), self.k), NONE, dtype=np.int64)
-        if self.k and len(computed.pick_event):
-            first = np.searchsorted(computed.pick_event, computed.pick_event, "left")
-            rank = np.arange(len(computed.pick_event)) - first
-            picks[computed.pick_event, rank] = computed.pick_camera
+        picks = camera_picks_by_rank(computed, len(events.ids), self.k)
         fields = [("n", ">i2"), ("l0", ">i4"), ("id", ">i8"), ("l1", ">i4"), ("g", ">i4"),
                   ("l2", ">i4"), ("m", ">i4")]
         for j in range(self.k):
@@ -106,27 +102,13 @@ class AssignStage:
                            " nearest_grid_code text, nearest_distance_m float8, cams int[])")
         with psycopg_connection(self.session).cursor().copy(f"COPY {out} FROM STDIN") as cp:
             for p in np.flatnonzero(owners.grid == NONE).tolist():
-                cp.write_row(self._outside_row(p, events, computed, nearest.get(p),
-                                               tolerance_m))
+                cp.write_row(outside_row(p, events, computed, nearest.get(p), tolerance_m,
+                                         self.grid_codes))
         for table in self.made[-4:]:
             self.session.execute(text(f"ANALYZE {table}"))
 
     def _codes(self, positions: list[int]) -> list[str]:
         return [str(self.grid_codes[g]) for g in positions]
-
-    def _outside_row(self, p: int, events: Selected, computed: Computed, near: Any,
-                     tolerance_m: float) -> tuple[Any, ...]:
-        lo, hi = np.searchsorted(computed.pick_event, [p, p + 1])
-        cams = computed.pick_camera[lo:hi].tolist()
-        ded = computed.owners.dedicated.get(p)
-        dedicated = self._codes(ded) if ded else None
-        if near is None:
-            return (int(events.ids[p]), None, None, None, dedicated, "unassigned", None, None,
-                    cams)
-        snapped = near.d <= tolerance_m
-        return (int(events.ids[p]), near.code if snapped else None, near.micro,
-                near.community_code if snapped else None, dedicated,
-                "snapped" if snapped else "unassigned", near.code, float(near.d), cams)
 
     def source(self) -> str:
         """SQL of the decoded rows (``id`` + :data:`COLUMNS`), for the one writer."""
@@ -153,3 +135,33 @@ class AssignStage:
     def drop(self) -> None:
         for table in reversed(self.made):
             self.session.execute(text(f"DROP TABLE IF EXISTS {table}"))
+
+
+def camera_picks_by_rank(computed: Computed, n: int, k: int) -> NDArray[np.int64]:
+    """The camera positions of each of the ``n`` events, nearest first: an ``(n, k)`` array,
+    :data:`NONE` after an event's last camera."""
+    picks = np.full((n, k), NONE, dtype=np.int64)
+    if k and len(computed.pick_event):
+        first = np.searchsorted(computed.pick_event, computed.pick_event, "left")
+        rank = np.arange(len(computed.pick_event)) - first
+        picks[computed.pick_event, rank] = computed.pick_camera
+    return picks
+
+
+def outside_row(p: int, events: Selected, computed: Computed, near: Any, tolerance_m: float,
+                grid_codes: NDArray[np.object_]) -> tuple[Any, ...]:
+    """The row of event position ``p`` outside every ordinary grid: id, grid, micro-grid and
+    community codes, dedicated grid codes, assignment, nearest grid code and distance (m),
+    camera positions (nearest first). ``near``: its nearest-grid row
+    (:func:`geo.nearest_grid.nearest_grids_of`; None: no grid at all)."""
+    lo, hi = np.searchsorted(computed.pick_event, [p, p + 1])
+    cams = computed.pick_camera[lo:hi].tolist()
+    ded = computed.owners.dedicated.get(p)
+    dedicated = [str(grid_codes[g]) for g in ded] if ded else None
+    if near is None:
+        return (int(events.ids[p]), None, None, None, dedicated, "unassigned", None, None,
+                cams)
+    snapped = near.d <= tolerance_m
+    return (int(events.ids[p]), near.code if snapped else None, near.micro,
+            near.community_code if snapped else None, dedicated,
+            "snapped" if snapped else "unassigned", near.code, float(near.d), cams)

@@ -3,7 +3,8 @@ grid, cameras), one narrow row per event, kept apart from the event's own row.
 
 :func:`write_one` stores one :func:`geo.locate.locate` answer (a new event);
 :func:`write_staged` stores a bulk run's results (:mod:`geo.assign`, :mod:`geo.assign_memory`,
-:mod:`geo.distributed`), writing only the rows that changed. Both stamp
+:mod:`geo.distributed`), writing only the rows that changed; :func:`write_first_assignment`
+COPYs a first assignment's rows built in memory (:mod:`geo.first_assignment_rows`). All stamp
 ``assigned_at = now()`` and copy the event's ``reported_at`` (migration 0026: reads join on
 ``(event_id, reported_at)`` so the planner prunes the monthly partitions of ``events``).
 Readers use the view ``events_with_assignment`` (:data:`geo.events.EVENT_COLUMNS`).
@@ -19,15 +20,18 @@ commits.
 
 from __future__ import annotations
 
+import re
 import uuid
 from contextlib import AbstractContextManager
 from typing import Any, NamedTuple
 
+import psycopg
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.db import local_settings
-from geo.errors import NotFound
+from geo.db import local_settings, psycopg_connection
+from geo.errors import Conflict, NotFound
+from geo.first_assignment_rows import COPY_HEADER, COPY_TRAILER, FirstAssignmentRows
 from geo.locate import LocateResult
 from geo.rollup_refresh import mark_pending
 
@@ -246,42 +250,38 @@ def write_staged(session: Session, stage: str, *, recheck_events: bool = True) -
                         pending)
 
 
-_FIRST_ASSIGNMENT = """
-WITH written AS (
-  INSERT INTO event_assignments (event_id, reported_at, {columns})
-  SELECT x.id, e.reported_at, {x_columns} FROM {stage} x JOIN events e ON e.id = x.id
-   ORDER BY x.id
-  RETURNING reported_at, assignment, camera_codes)
-SELECT count(*) AS n, count(*) FILTER (WHERE assignment = 'covered') AS covered,
-       count(*) FILTER (WHERE assignment = 'snapped') AS snapped,
-       count(*) FILTER (WHERE assignment = 'unassigned') AS unassigned,
-       count(*) FILTER (WHERE cardinality(camera_codes) > 0) AS cams,
-       coalesce(array_agg(DISTINCT gridlink_local_day(reported_at)), '{{}}') AS days
-  FROM written
-"""
-"""The rows of ``{stage}`` inserted in id order straight from the stage (no work table, no
-comparison with stored rows: there are none), with the counts and local days of what was
-written."""
+_COPY_FIRST = (f"COPY event_assignments (event_id, reported_at, {_LIST})"
+               " FROM STDIN (FORMAT binary)")
+_DUPLICATE = re.compile(r"\(event_id\)=\((\d+)\)")
 
 
-def write_first_assignment(session: Session, stage: str, rows: int) -> StagedCounts:
-    """Store the ``rows`` rows of ``stage`` (as :func:`write_staged`) for events that have
-    no stored assignment: a first assignment. When they move most rollup keys
-    (:func:`rebuilds_rollups`) they are inserted straight from the stage, in one statement,
-    and their days marked pending refresh (10^6 rows: no work table of the staged rows ⋈
-    events ⋈ stored assignments); otherwise :func:`write_staged` does it (the rollups moved
-    in place). Raises IntegrityError when another job assigned one of them meanwhile (a
-    duplicate key: nothing is written). Never commits."""
-    if not rows or not rebuilds_rollups(session, rows):
-        return write_staged(session, stage, recheck_events=False)
-    with _bulk_rollups(session):
-        row = session.execute(text(_FIRST_ASSIGNMENT.format(
-            columns=_LIST, x_columns=", ".join(f"x.{c}" for c in COLUMNS), stage=stage))).one()
-    if row.n:
-        mark_pending(session, f"bulk assignment of {row.n:,} events",
-                     "SELECT unnest(CAST(:days AS date[]))", {"days": row.days})
-    return StagedCounts(row.n, row.n, row.covered, row.snapped, row.unassigned, row.cams,
-                        bool(row.n))
+def write_first_assignment(session: Session, rows: FirstAssignmentRows) -> StagedCounts:
+    """COPY ``rows`` (:func:`geo.first_assignment_rows.first_assignment_rows`: the final
+    rows of events that have no stored assignment, built in memory, id order) straight
+    into ``event_assignments``, the rollup triggers standing aside, and mark their local
+    days pending refresh (the caller runs :func:`geo.rollup_refresh.refresh_rollups` after
+    committing). Raises :class:`Conflict` naming the event when another job assigned one of
+    them meanwhile (a duplicate key: the COPY fails whole, nothing is written; the
+    transaction is then aborted). Never commits."""
+    try:
+        with _bulk_rollups(session), psycopg_connection(session).cursor().copy(
+                _COPY_FIRST) as copy:
+            copy.write(COPY_HEADER)
+            for batch in rows.batches():
+                copy.write(batch)
+            copy.write(COPY_TRAILER)
+    except psycopg.errors.UniqueViolation as exc:
+        found = _DUPLICATE.search(str(exc.diag.message_detail or ""))
+        event = int(found[1]) if found else None
+        raise Conflict(f"event {event} was assigned by another job meanwhile: nothing written",
+                       [{"field": "event_id", "value": event}]) from exc
+    if rows.n:
+        mark_pending(session, f"bulk assignment of {rows.n:,} events",
+                     "SELECT unnest(CAST(:days AS date[])) UNION ALL"
+                     " SELECT gridlink_local_day(unnest(CAST(:early AS timestamptz[])))",
+                     {"days": rows.days, "early": rows.early})
+    return StagedCounts(rows.n, rows.n, rows.covered, rows.snapped, rows.unassigned,
+                        rows.with_cameras, bool(rows.n))
 
 
 def _bulk_rollups(session: Session) -> AbstractContextManager[None]:

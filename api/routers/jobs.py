@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -29,8 +29,10 @@ from api.auth import READ_ROLES, Caller, Dispatcher, Reader, require_roles
 from api.deps import SessionDep
 from api.schemas.jobs import JOB_ACCEPTED, Job
 from geo.assign import assign_events
+from geo.assignment_index import after_bulk_assignment, before_bulk_assignment
 from geo.audit import Actor, act_as
 from geo.errors import Forbidden, NotFound
+from geo.importer.pending_indexes import build_pending_indexes
 from geo.jobs import (
     JobOutcome,
     JobProgress,
@@ -76,10 +78,15 @@ def refresh_rollups_in_background(sessions: SessionFactory) -> threading.Thread:
     """At start-up: refresh the rollups a bulk assignment left pending (its process died
     between its commit and its refresh: geo.rollup_refresh) in a background thread, so the
     app starts at once; readers stay exact meanwhile. A database not reachable yet leaves
-    them for the next start, job or ``gridlink rollups refresh``."""
+    them for the next start, job or ``gridlink rollups refresh``; then the indexes a bulk
+    assignment left pending (geo.assignment_index), built concurrently."""
     def run() -> None:
         try:
             refresh_pending(sessions)
+            with sessions() as session:
+                engine = session.get_bind()
+            if isinstance(engine, Engine):  # indexes a bulk job left (geo.assignment_index)
+                build_pending_indexes(engine)
         except SQLAlchemyError:
             return
 
@@ -156,9 +163,13 @@ def jobs_router() -> APIRouter:
 
 def _assign_work(actor: Actor, scope: str, area: str | None, k: int | None) -> Work:
     def work(session: Session, progress: JobProgress) -> JobOutcome:
+        engine = session.get_bind()  # before the job's first statement (geo.assignment_index)
+        off = isinstance(engine, Engine) and before_bulk_assignment(engine, scope)
         act_as(session, actor)
         summary = assign_events(session, scope, area_code=area, k=k, progress=progress)
-        return JobOutcome({"rows": summary.events, **asdict(summary)})
+        return JobOutcome({"rows": summary.events, **asdict(summary)},
+                          after_commit=(lambda: after_bulk_assignment(engine))  # type: ignore[arg-type]
+                          if off else None)
     return work
 
 

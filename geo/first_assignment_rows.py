@@ -1,0 +1,255 @@
+"""A first assignment's rows, built in memory as PostgreSQL binary COPY rows of
+``event_assignments`` (vectorised with pyarrow), so the one writer
+(:func:`geo.event_assignments.write_first_assignment`) COPYs them straight into the table:
+no work tables, no decoding join, no join with ``events`` (the selection brought each
+event's ``reported_at``), no server-side sort (the rows go in id order).
+
+Each covered event's row is the concatenation of a few byte strings taken by position: its
+fixed part (column count, id, ``reported_at``: one numpy record), its grid's chain (district,
+street, community and grid codes: one string per grid), its micro-grid's code, its
+dedicated grids (mostly NULL), the constant ``'covered'`` + two NULLs, and its camera array
+(a header by camera count + one string per camera). The few events outside every ordinary
+grid (snapped or unassigned) are encoded one by one. Codes and binary COPY lengths are
+encoded once per grid or camera, never per row.
+
+The local days of the rows (:func:`local_days`) follow ``gridlink_local_day`` (migration
+0007: ``(at AT TIME ZONE 'Asia/Shanghai')::date``): a fixed +08:00 from
+:data:`FIXED_OFFSET_FROM` on; earlier instants (China's summer time ended 1991-09-15) are
+left to that SQL function. Reads admin areas only; never writes.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.assign_arrays import NONE, CameraArrays, Computed, GridArrays, Selected
+from geo.assign_stage import camera_picks_by_rank, outside_row
+
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+"""Binary COPY signature, flags and header extension length."""
+COPY_TRAILER = b"\xff\xff"
+BATCH_ROWS = 1 << 18
+"""Rows encoded per COPY write (~44 MB of COPY data at ~169 bytes a row): memory holds one
+batch whatever the number of rows."""
+PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+"""Origin of PostgreSQL's binary ``timestamptz`` (µs) and ``date`` (days)."""
+FIXED_OFFSET_FROM = datetime(1992, 1, 1, tzinfo=UTC)
+"""From this instant on, Asia/Shanghai is UTC+08:00 without summer time (tz database)."""
+_OFFSET_US = 8 * 3_600_000_000
+_DAY_US = 86_400_000_000
+_NULL = b"\xff\xff\xff\xff"
+_TEXT_OID = 25
+_COLUMNS = 12
+"""``event_id``, ``reported_at`` and :data:`geo.event_assignments.COLUMNS`."""
+_FIXED = np.dtype([("n", ">i2"), ("l0", ">i4"), ("id", ">i8"), ("l1", ">i4"), ("at", ">i8")])
+_ARRAY_HEAD = np.dtype([("len", ">i4"), ("ndim", ">i4"), ("flags", ">i4"), ("oid", ">i4"),
+                        ("dim", ">i4"), ("lb", ">i4")])
+_EMPTY_ARRAY = struct.pack(">iiii", 12, 0, 0, _TEXT_OID)
+"""An empty ``text[]`` field (``'{}'``: no dimensions)."""
+
+
+@dataclass
+class FirstAssignmentRows:
+    """A first assignment's rows (:meth:`batches`: binary COPY data, id order) and what
+    they hold: counts per assignment kind, rows with cameras, and their local days
+    (``days``; ``early``: instants before :data:`FIXED_OFFSET_FROM`, left to SQL)."""
+
+    n: int
+    covered: int
+    snapped: int
+    unassigned: int
+    with_cameras: int
+    days: list[date]
+    early: list[datetime]
+    parts: list[Piece] = field(repr=False)
+    outside: pa.Array = field(repr=False)
+
+    def batches(self) -> Iterator[memoryview]:
+        """The COPY data rows (no header or trailer), :data:`BATCH_ROWS` rows at a time,
+        each batch's pieces taken when it is encoded (memory: one batch)."""
+        for start in range(0, self.n, BATCH_ROWS):
+            rows = slice(start, start + BATCH_ROWS)
+            joined = pc.binary_join_element_wise(*(p.of(rows) for p in self.parts),
+                                                 pa.scalar(b""))
+            yield _values(pc.coalesce(joined, self.outside.slice(start, BATCH_ROWS)))
+
+
+@dataclass
+class Piece:
+    """One piece of every row: ``chunks[positions[row]]`` (``missing`` where the position
+    is :data:`NONE`; None: the row is left NULL), or, with ``records``, the row's numpy
+    record as bytes (``empty`` instead where ``is_empty``)."""
+
+    chunks: pa.Array | None = None
+    positions: NDArray[np.int64] | None = None
+    missing: bytes | None = None
+    records: NDArray[Any] | None = None
+    is_empty: NDArray[np.bool_] | None = None
+    empty: bytes = b""
+
+    def of(self, rows: slice) -> pa.Array:
+        """The piece of ``rows`` (a binary array)."""
+        if self.records is not None:
+            made = _records(self.records[rows])
+            if self.is_empty is None:
+                return made
+            return pc.if_else(pa.array(self.is_empty[rows]), pa.scalar(self.empty, pa.binary()),
+                              made)
+        assert self.chunks is not None and self.positions is not None
+        positions = self.positions[rows]
+        taken = self.chunks.take(pa.array(positions, mask=positions == NONE))
+        if self.missing is None:
+            return taken
+        return pc.fill_null(taken, pa.scalar(self.missing, pa.binary()))
+
+
+def _values(rows: pa.Array) -> memoryview:
+    """The concatenated values of a binary array without nulls (zero-copy)."""
+    _, offsets, data = rows.buffers()
+    ends = np.frombuffer(offsets, dtype=np.int32, count=len(rows) + 1, offset=4 * rows.offset)
+    return memoryview(data)[int(ends[0]):int(ends[-1])]  # type: ignore[arg-type]
+
+
+def _field(value: bytes | None) -> bytes:
+    return _NULL if value is None else struct.pack(">i", len(value)) + value
+
+
+def _text(value: str | None) -> bytes:
+    return _field(None if value is None else value.encode())
+
+
+def _text_array(values: list[str] | None) -> bytes:
+    """A binary ``text[]`` field (one dimension; NULL for None)."""
+    if values is None:
+        return _NULL
+    if not values:
+        return _EMPTY_ARRAY
+    body = struct.pack(">iiiii", 1, 0, _TEXT_OID, len(values), 1)
+    return _field(body + b"".join(_text(v) for v in values))
+
+
+def _binary(values: list[bytes | None]) -> pa.Array:
+    return pa.array(values, type=pa.binary())
+
+
+def _records(records: NDArray[Any]) -> pa.Array:
+    """A binary array of numpy records (fixed size, one value each)."""
+    size = records.dtype.itemsize
+    fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(size), len(records),
+                                                 [None, pa.py_buffer(records.tobytes())])
+    return fixed.cast(pa.binary())
+
+
+def admin_chains(session: Session, communities: set[str]) -> dict[str, tuple[Any, Any]]:
+    """Street and district code of each of ``communities`` (admin area codes) found."""
+    rows = session.execute(text(
+        "SELECT c.code, s.code AS street, d.code AS district FROM admin_areas c"
+        " LEFT JOIN admin_areas s ON s.code = c.parent_code"
+        " LEFT JOIN admin_areas d ON d.code = s.parent_code WHERE c.code = ANY(:codes)"),
+        {"codes": sorted(communities)}).all()
+    return {r.code: (r.street, r.district) for r in rows}
+
+
+def local_days(reported_us: NDArray[np.int64]) -> tuple[list[date], list[datetime]]:
+    """The distinct local days (Asia/Shanghai) of instants given in µs since
+    :data:`PG_EPOCH`, and the distinct instants before :data:`FIXED_OFFSET_FROM` (their
+    day is left to ``gridlink_local_day``)."""
+    cut = int((FIXED_OFFSET_FROM - PG_EPOCH) / timedelta(microseconds=1))
+    late = reported_us >= cut
+    days = np.unique((reported_us[late] + _OFFSET_US) // _DAY_US)
+    early = np.unique(reported_us[~late])
+    return ([PG_EPOCH.date() + timedelta(days=int(d)) for d in days],
+            [PG_EPOCH + timedelta(microseconds=int(u)) for u in early])
+
+
+def first_assignment_rows(session: Session, events: Selected, grids: GridArrays,
+                          cams: CameraArrays, computed: Computed, nearest: dict[int, Any],
+                          tolerance_m: float, k: int) -> FirstAssignmentRows:
+    """The ``event_assignments`` rows of ``events`` (what :class:`geo.assign_stage.AssignStage`
+    and its decoding SQL would store), as binary COPY data in id order; ``nearest``: the
+    nearest-grid rows of the events outside every ordinary grid, by event position."""
+    order = np.argsort(events.ids, kind="stable")
+    n = len(order)
+    grid, micro = computed.owners.grid[order], computed.owners.micro[order]
+    picks = camera_picks_by_rank(computed, n, k)[order]
+    chains = admin_chains(session, {str(c) for c in grids.community if c is not None}
+                          | {r.community_code for r in nearest.values()
+                             if r.community_code is not None})
+    fixed = np.zeros(n, dtype=_FIXED)
+    fixed["n"], fixed["l0"], fixed["l1"] = _COLUMNS, 8, 8
+    fixed["id"], fixed["at"] = events.ids[order], events.reported_us[order]
+    grid_chunks = _binary([
+        b"".join(_text(v) for v in (*chains.get(c, (None, None))[::-1], c, code))
+        for code, c in zip(grids.codes.tolist(), grids.community.tolist(), strict=True)])
+    micro_chunks = _binary([_text(str(code)) for code in grids.codes.tolist()])
+    covered = _binary([_text("covered") + _NULL + _NULL])
+    parts = [Piece(records=fixed), Piece(grid_chunks, grid),
+             Piece(micro_chunks, micro, _NULL), _dedicated(computed, order, grids),
+             Piece(covered, np.zeros(n, dtype=np.int64))]
+    count = (picks != NONE).sum(axis=1) if k else np.zeros(n, dtype=np.int64)
+    parts += _camera_arrays(cams, picks, count)
+    outside = np.flatnonzero(grid == NONE)
+    encoded: list[bytes | None] = [None] * n
+    kinds = {"snapped": 0, "unassigned": 0}
+    for i in outside.tolist():
+        row = outside_row(int(order[i]), events, computed, nearest.get(int(order[i])),
+                          tolerance_m, grids.codes)
+        kinds[row[5]] += 1
+        encoded[i] = _outside_bytes(row, int(fixed["at"][i]), chains, cams)
+    days, early = local_days(events.reported_us)
+    return FirstAssignmentRows(n, n - len(outside), kinds["snapped"], kinds["unassigned"],
+                               int(np.count_nonzero(count)), days, early, parts,
+                               _binary(encoded))
+
+
+def _dedicated(computed: Computed, order: NDArray[np.int64], grids: GridArrays) -> Piece:
+    """Per row (id order), the ``dedicated_grid_codes`` field of a covered event."""
+    where = np.empty(len(order), dtype=np.int64)
+    where[order] = np.arange(len(order))
+    chunks: list[bytes | None] = []
+    index = np.full(len(order), NONE, dtype=np.int64)
+    for p, positions in computed.owners.dedicated.items():
+        if computed.owners.grid[p] != NONE:
+            index[where[p]] = len(chunks)
+            chunks.append(_text_array([str(grids.codes[g]) for g in positions]))
+    return Piece(_binary(chunks), index, _NULL)
+
+
+def _camera_arrays(cams: CameraArrays, picks: NDArray[np.int64],
+                   count: NDArray[np.int64]) -> list[Piece]:
+    """The ``camera_codes`` field of each row: its array header (by camera count), then one
+    element per camera (empty after the last)."""
+    elements = [_text(str(code)) for code in cams.codes.tolist()]
+    sizes = np.array([len(e) for e in elements] or [0], dtype=np.int64)
+    head = np.zeros(len(count), dtype=_ARRAY_HEAD)
+    taken = np.where(picks == NONE, 0, sizes[np.maximum(picks, 0)]) if picks.size else 0
+    head["len"] = 20 + np.sum(taken, axis=1) if picks.size else 12
+    head["ndim"], head["oid"], head["dim"], head["lb"] = 1, _TEXT_OID, count, 1
+    chunks = _binary(list(elements))
+    return [Piece(records=head, is_empty=count == 0, empty=_EMPTY_ARRAY),
+            *(Piece(chunks, np.ascontiguousarray(picks[:, j]), b"")
+              for j in range(picks.shape[1]))]
+
+
+def _outside_bytes(row: tuple[Any, ...], reported_us: int,
+                   chains: dict[str, tuple[Any, Any]], cams: CameraArrays) -> bytes:
+    """The binary COPY row of an event outside every ordinary grid (``row``:
+    :func:`geo.assign_stage.outside_row`)."""
+    event_id, grid, micro, community, dedicated, assignment, nearest, distance, picks = row
+    street, district = chains.get(community, (None, None)) if community else (None, None)
+    return (struct.pack(">hiqiq", _COLUMNS, 8, event_id, 8, reported_us)
+            + b"".join(_text(v) for v in (district, street, community, grid, micro))
+            + _text_array(dedicated) + _text(assignment) + _text(nearest)
+            + (_NULL if distance is None else _field(struct.pack(">d", distance)))
+            + _text_array([str(cams.codes[c]) for c in picks]))
