@@ -19,13 +19,13 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import ValidationFailed
-from geo.rollups import AREA_SOURCE, RATE_COUNTS
+from geo.rollups import RATE_COUNTS, area_source
 
 _SCOPE_SQL = """
 SELECT GROUPING(day, category) AS grouping, day, category, sum(events)::int AS events,
        sum(valid)::int AS valid, sum(handled)::int AS handled, sum(due)::int AS due,
        sum(closed_on_time)::int AS closed_on_time
-  FROM """ + AREA_SOURCE + """ c
+  FROM """ + area_source(":first", ":last") + """ c
  WHERE area_code = :area AND day BETWEEN :first AND :last
  GROUP BY GROUPING SETS ((day, category), (day)) HAVING sum(events) > 0
  ORDER BY 1, 2, 3
@@ -33,7 +33,8 @@ SELECT GROUPING(day, category) AS grouping, day, category, sum(events)::int AS e
 """Per day × category and per day (``GROUPING`` 0 and 1) of the area itself."""
 
 _CHILDREN_SQL = """
-SELECT area_code AS unit, sum(events)::int AS events FROM """ + AREA_SOURCE + """ c
+SELECT area_code AS unit, sum(events)::int AS events
+  FROM """ + area_source(":first", ":last") + """ c
  WHERE parent_code = :area AND day BETWEEN :first AND :last
  GROUP BY area_code HAVING sum(events) > 0 ORDER BY area_code
 """

@@ -11,7 +11,7 @@ exports and dispatchers read them. The command then calls :func:`refresh_rollups
 second transaction.
 
 Between the two, readers of the rollups stay exact: they read the pending days counted from
-the events (:data:`geo.rollups.DAILY_SOURCE` and its monthly and per-area forms), the other
+the events (:func:`geo.rollups.daily_source` and its monthly and per-area forms), the other
 days from the stored rows, in one statement. A process that dies between the two
 transactions leaves the mark: the readers stay exact and the refresh is done by the next
 bulk job's command, ``gridlink rollups refresh`` or the API's start-up

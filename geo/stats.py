@@ -51,7 +51,7 @@ from sqlalchemy.orm import Session
 
 from geo.errors import ValidationFailed
 from geo.grid_counts import COUNT_KINDS, stored_grid_counts
-from geo.rollups import DAILY_SOURCE
+from geo.rollups import daily_source
 from geo.settings import Settings, get_settings
 
 UNIT_COLUMNS = {"grid": "grid_code", "community": "community_code", "street": "street_code",
@@ -278,7 +278,7 @@ _DAILY_RATES_SQL = """
 SELECT day, sum(valid)::int,
        coalesce(sum(valid) FILTER (WHERE status IN ('resolved', 'closed')), 0)::int,
        sum(due)::int, sum(closed_on_time)::int
-  FROM """ + DAILY_SOURCE + """ c
+  FROM """ + daily_source(":first", ":last") + """ c
  WHERE {col} = :unit AND day BETWEEN :first AND :last AND status <> 'duplicate'
  GROUP BY day HAVING sum(events) > 0
 """
