@@ -74,7 +74,8 @@ k AS (SELECT grid_code AS code, count(*) AS n FROM cameras
        WHERE grid_code = ANY(:codes) GROUP BY 1),
 w AS (SELECT grid_code AS code, count(*) AS n FROM workers
        WHERE grid_code = ANY(:codes) GROUP BY 1),
-o AS (SELECT grid_code AS code, sum(events) AS n FROM """ + daily_source() + """ c
+o AS (SELECT grid_code AS code, sum(events) AS n
+        FROM """ + daily_source(assigned="a.grid_code = ANY(:codes)") + """ c
        WHERE grid_code = ANY(:codes) AND status NOT IN ('closed', 'rejected') GROUP BY 1)
 SELECT x.code AS id, coalesce(b.buildings, 0) AS buildings,
        coalesce(b.households, 0) AS households, coalesce(b.population, 0) AS population,

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from geo.codes import prefix_pattern
 from geo.errors import ValidationFailed
 from geo.event_partitions import add_months
-from geo.rollups import LOCAL_TZ, local_day, monthly_source
+from geo.rollups import ASSIGNED_IN_AREA, LOCAL_TZ, local_day, monthly_source
 from geo.settings import Settings, get_settings
 from geo.stats import ROLLUP_LEVELS, UNIT_COLUMNS, UNIT_NAME, unit_stats, with_rates
 
@@ -78,7 +78,7 @@ _MONTH_SQL = """
 WITH parts AS (
   SELECT e.{col} AS unit, events, valid, handled, closed, closed_on_time, closed_postponed,
          closed_first_time, 0 AS open_due, 0 AS open_postponed
-    FROM """ + monthly_source(":month", ":month_after") + """ e
+    FROM """ + monthly_source(":month", ":month_after", assigned=ASSIGNED_IN_AREA) + """ e
    WHERE month = :month AND """ + _IN_AREA + """
   UNION ALL
   SELECT unit, -events, -valid, -handled, -closed, -closed_on_time, -closed_postponed,

@@ -87,54 +87,69 @@ def day_start(day: str) -> str:
     return f"(CAST({day} AS timestamp) AT TIME ZONE 'Asia/Shanghai')"
 
 
-def _pending_recount(first: str | None, last: str | None) -> str:
-    """The daily rollups of the pending days from ``first`` to ``last`` (SQL of ``date``
-    values, both included; None: unbounded) counted from the events (:data:`RECOUNT_SQL`).
+ASSIGNED_IN_AREA = ("a.grid_code LIKE :prefix AND :area IN (a.district_code, a.street_code,"
+                    " a.community_code, a.grid_code)")
+"""A reader's ``assigned``: the events assigned inside area ``:area`` (``:prefix``: its
+codes' LIKE pattern, geo.codes.prefix_pattern), through ``ix_event_assignments_grid_code``."""
 
-    Each pending day is joined to the events by its ``reported_at`` range, so PostgreSQL
-    prunes the partitions (at each loop) and reads the day through ``ix_events_reported_at``
-    instead of computing the local day of every event (bench/RESULTS.md, issue #18: a
-    street's 30 days with every day pending 4.6 s before); the reader's period bounds the
-    events' range too, so a plan that scans prunes the months outside it."""
-    days, events = [], []
+
+def _pending_recount(first: str | None, last: str | None, assigned: str | None) -> str:
+    """The daily rollups of the pending days from ``first`` to ``last`` (SQL of ``date``
+    values, both included; None: unbounded) counted from the events (:data:`RECOUNT_SQL`),
+    only those whose assignment ``a`` meets ``assigned`` (constant SQL) if given.
+
+    The period bounds ``reported_at`` (local midnights, bound values in the plan), so
+    PostgreSQL prunes the partitions outside it, estimates the rows from the column's
+    statistics and reads an area's events through ``ix_event_assignments_grid_code``; the
+    pending days are then picked among them by their local day. ``OFFSET 0`` keeps the
+    reader's own filters out of the recount: pushed in, its ``day BETWEEN`` became a filter
+    on the computed local day, estimated at 0.5 % of the rows, so a street's 30 days were
+    joined in nested loops over every event of the city (0.9-1.2 s instead of ~0.1 s).
+    Joining each pending day to its ``reported_at`` range instead pruned more precisely but
+    was estimated at one day of a few rows: a street's 30 days 1.4 s (bench/RESULTS.md,
+    issue #18)."""
+    where = [assigned] if assigned else []
     if first:
-        days.append(f"day >= CAST({first} AS date)")
-        events.append(f"e.reported_at >= {day_start(first)}")
+        where.append(f"e.reported_at >= {day_start(first)}")
     if last:
-        days.append(f"day <= CAST({last} AS date)")
-        events.append(f"e.reported_at < {day_start(f'CAST({last} AS date) + 1')}")
-    pending = "SELECT day FROM rollup_pending_days" + (  # noqa: S608
-        f" WHERE {' AND '.join(days)}" if days else "")
-    recount = RECOUNT_SQL.format(where=(
-        f"JOIN ({pending}) p ON e.reported_at >= {day_start('p.day')}"
-        f" AND e.reported_at < {day_start('p.day + 1')}"
-        + (f" WHERE {' AND '.join(events)}" if events else "")))
-    return f"SELECT * FROM ({recount}) r WHERE {ANY_PENDING}"  # noqa: S608
+        where.append(f"e.reported_at < {day_start(f'CAST({last} AS date) + 1')}")
+    recount = RECOUNT_SQL.format(where=f"WHERE {' AND '.join(where)}" if where else "")
+    return (f"SELECT * FROM ({recount} OFFSET 0) r"  # noqa: S608
+            f" WHERE CASE WHEN day = ANY({PENDING_DAYS}) THEN true ELSE false END"
+            f" AND {ANY_PENDING}")
 
 
 _DAILY_COLUMNS = ", ".join(GROUP_COLUMNS + STORED_COUNTS)
 
 
-def daily_source(first: str | None = None, last: str | None = None) -> str:
+def daily_source(first: str | None = None, last: str | None = None, *,
+                 assigned: str | None = None) -> str:
     """What a reader of the days ``first`` to ``last`` (SQL of ``date`` values, e.g. its
     bound parameters ``:first``, ``:last``; both included; None: unbounded) reads instead of
     ``event_daily_counts`` (same columns; add an alias): the stored rows, except on the days
     pending refresh, which are counted from the events (only those of the reader's period).
-    The reader still filters its period itself (the stored rows are not bounded here). In
+    The reader still filters its period itself (the same bounds: the plan is unchanged). In
     one statement, so one snapshot: a bulk write committing its assignments and its pending
     days together is seen whole or not at all. With nothing pending it reads the stored
-    rows only."""
+    rows only. ``assigned``: what the reader reads of the assignments (constant SQL over
+    ``a``, e.g. :data:`ASSIGNED_IN_AREA`; the reader filters its rows itself too): only
+    those events are recounted."""
+    period = "".join([f" AND day >= CAST({first} AS date)" if first else "",
+                      f" AND day <= CAST({last} AS date)" if last else ""])
     return (f"(SELECT {_DAILY_COLUMNS} FROM {DAILY} WHERE day <> ALL({PENDING_DAYS})"  # noqa: S608
-            f" UNION ALL {_pending_recount(first, last)})")
+            f"{period} UNION ALL {_pending_recount(first, last, assigned)})")
 
 
-def monthly_source(first_month: str | None = None, end_month: str | None = None) -> str:
+def monthly_source(first_month: str | None = None, end_month: str | None = None, *,
+                   assigned: str | None = None) -> str:
     """What a reader of the months from ``first_month`` to before ``end_month`` (SQL of the
     first ``date`` of a month; None: unbounded) reads instead of ``event_monthly_counts``:
     the stored rows, and the months holding a pending day summed from
-    :func:`daily_source` (of those months only) as migration 0027's triggers sum them."""
+    :func:`daily_source` (of those months only; ``assigned`` as there) as migration 0027's
+    triggers sum them."""
     last = f"CAST({end_month} AS date) - 1" if end_month else None
-    pending_months_daily = (f"(SELECT * FROM {daily_source(first_month, last)} d"  # noqa: S608
+    daily = daily_source(first_month, last, assigned=assigned)
+    pending_months_daily = (f"(SELECT * FROM {daily} d"  # noqa: S608
                             f" WHERE date_trunc('month', d.day)::date = ANY({PENDING_MONTHS}))")
     columns, select = DERIVED_SQL[MONTHLY]
     return (f"(SELECT {columns} FROM {MONTHLY} WHERE month <> ALL({PENDING_MONTHS})"  # noqa: S608
@@ -142,12 +157,14 @@ def monthly_source(first_month: str | None = None, end_month: str | None = None)
             f" m({columns}) WHERE {ANY_PENDING})")
 
 
-def area_source(first: str | None = None, last: str | None = None) -> str:
-    """What a reader of the days ``first`` to ``last`` (as :func:`daily_source`) reads
-    instead of ``event_area_daily_counts``: the stored rows, and the pending days of the
-    period summed from their recount as migration 0027's triggers sum them."""
+def area_source(first: str | None = None, last: str | None = None, *,
+                assigned: str | None = None) -> str:
+    """What a reader of the days ``first`` to ``last`` (``assigned`` as
+    :func:`daily_source`) reads instead of ``event_area_daily_counts``: the stored rows, and
+    the pending days of the period summed from their recount as migration 0027's triggers
+    sum them."""
     columns, select = DERIVED_SQL[AREA]
-    recount = f"({_pending_recount(first, last)})"
+    recount = f"({_pending_recount(first, last, assigned)})"
     return (f"(SELECT {columns} FROM {AREA} WHERE day <> ALL({PENDING_DAYS})"  # noqa: S608
             f" UNION ALL SELECT * FROM ({select.format(daily=recount)})"
             f" a({columns}) WHERE {ANY_PENDING})")
@@ -196,8 +213,9 @@ def daily_counts(session: Session, area: str | None, first_day: date, last_day: 
     where = ("day BETWEEN :first AND :last AND status <> 'duplicate'"
              + (f" AND {AREA_CLAUSE}" if area else "")
              + (" AND category = :category" if category is not None else ""))
+    source = daily_source(":first", ":last", assigned=ASSIGNED_IN_AREA if area else None)
     sql = (f"SELECT {cols + ', ' if cols else ''}sum(events)::int AS events"  # noqa: S608
-           f" FROM {daily_source(':first', ':last')} c WHERE {where}"
+           f" FROM {source} c WHERE {where}"
            + (f" GROUP BY {cols} HAVING sum(events) > 0 ORDER BY {cols}" if cols
               else " HAVING sum(events) > 0"))
     params: dict[str, Any] = {"first": first_day, "last": last_day, "category": category}
@@ -242,7 +260,8 @@ def trend_counts(session: Session, area: str, first_day: date, last_day: date,
         raise ValidationFailed(f"cannot group by {unit_column}",
                                [{"field": "by", "value": unit_column,
                                  "allowed": list(GROUP_COLUMNS)}])
-    sql = _TREND_SQL.format(unit=unit_column, daily=daily_source(":first", ":last"))
+    sql = _TREND_SQL.format(unit=unit_column,
+                            daily=daily_source(":first", ":last", assigned=ASSIGNED_IN_AREA))
     rows = session.execute(text(sql), {
         "first": first_day, "last": last_day, "area": area,
         "prefix": prefix_pattern(area)}).mappings().all()
