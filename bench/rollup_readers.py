@@ -41,7 +41,8 @@ Reader = Callable[[Session], Any]
 
 
 def readers(session: Session) -> dict[str, Reader]:
-    """The readers of the table in bench/RESULTS.md, over the city's last local day."""
+    """The readers of the table in bench/RESULTS.md: 30 days and "this month" up to the
+    city's last local day (its month partly), whole months before it."""
     last = session.execute(text(
         "SELECT gridlink_local_day(max(reported_at)) FROM events")).scalar_one()
     district, street = session.execute(text(
@@ -49,15 +50,15 @@ def readers(session: Session) -> dict[str, Reader]:
         " WHERE street_code IS NOT NULL ORDER BY event_id LIMIT 1")).one()
     grids = list(session.execute(text(
         "SELECT code FROM grids WHERE valid_to IS NULL ORDER BY code LIMIT 1000")).scalars())
-    month = last.replace(day=1)
+    month = _months_before(last.replace(day=1), 1)  # the last whole month
     now = datetime.combine(last, datetime.min.time(), LOCAL_TZ) + timedelta(hours=12)
-    three = _months_before(month, 3)
-    since = datetime.combine(three, datetime.min.time(), LOCAL_TZ)
-    until = datetime.combine(month, datetime.min.time(), LOCAL_TZ)
+    since = datetime.combine(_months_before(month, 2), datetime.min.time(), LOCAL_TZ)
+    until = datetime.combine(last.replace(day=1), datetime.min.time(), LOCAL_TZ)
     first = last - timedelta(days=29)
+    month_end = last.replace(day=1) - timedelta(days=1)
     return {
-        "daily_counts of a month by day (/stats/daily)":
-            lambda s: daily_counts(s, None, month, last, ("day",)),
+        "daily_counts of a whole month by day (/stats/daily)":
+            lambda s: daily_counts(s, None, month, month_end, ("day",)),
         "trend_counts, a district's 30 days (dashboard)":
             lambda s: trend_counts(s, district, first, last, "street_code"),
         "area_trend_counts, a district's 30 days (dashboard)":
