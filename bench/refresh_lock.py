@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.assign_city import DATABASE
 from bench.common import city_database_url
+from geo import rollup_refresh
 from geo.rollup_refresh import refresh_rollups
 from geo.rollups import RECOUNT_SQL, STORED_SQL
 from geo.settings import get_settings
@@ -61,6 +62,19 @@ def writer(engine_url: str, every: float, stop: threading.Event,
     engine.dispose()
 
 
+def _timed_lock() -> list[float]:
+    """The instant the refresh locks the writers out (filled when it does)."""
+    locked: list[float] = []
+    moves = rollup_refresh._writers_moves
+
+    def timed_moves(session: Session) -> None:
+        locked.append(time.perf_counter())
+        moves(session)
+
+    rollup_refresh._writers_moves = timed_moves  # type: ignore[assignment]
+    return locked
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--url", default=None, help="server URL (default: test cluster)")
@@ -78,15 +92,18 @@ def main() -> None:
     thread.start()
     time.sleep(2)
     before = len(waits)
+    locked = _timed_lock()
     with Session(engine) as session, session.begin():
         summary = refresh_rollups(session)
+    lock_s = time.perf_counter() - locked[0] if locked else summary.seconds
     during = len(waits) - before
     time.sleep(2)
     stop.set()
     thread.join()
     refused = sum(1 for _, r in waits if r)
     worst = max(s for s, _ in waits)
-    print(f"refresh {summary.seconds:.1f} s ({summary.days} days); {len(waits)} reports"
+    print(f"refresh {summary.seconds:.1f} s ({summary.days} days), writers locked out for the"
+          f" last {lock_s:.2f} s of it; {len(waits)} reports"
           f" ({during} ended during the refresh): {refused} refused (409), longest wait"
           f" {worst:.2f} s, waits over 0.5 s: {sum(1 for s, _ in waits if s > 0.5)};"
           f" load {os.getloadavg()[0]:.1f}")

@@ -81,7 +81,8 @@ def lock_for_rebuild(session: Session) -> None:
 
 
 def rebuild_rollups(session: Session, daily_rows: str, params: dict[str, Any],
-                    step: Callable[[str], None] = lambda name: None) -> None:
+                    step: Callable[[str], None] = lambda name: None, *, with_sql: str = "",
+                    before_swap: Callable[[], None] = lambda: None) -> None:
     """Build the rollups afresh from ``daily_rows`` and swap them in.
 
     Parameters
@@ -90,10 +91,13 @@ def rebuild_rollups(session: Session, daily_rows: str, params: dict[str, Any],
         rollup row of the new table, one per key, in the columns ``day`` + the key +
         :data:`DAILY_COUNTS`; ``params`` are its bound values.
     step : called with the name of each step done (``daily``, the derived tables, ``swap``).
+    with_sql : a ``WITH`` clause of the daily rows' statement (e.g. a data-modifying one
+        that must see the same snapshot), or empty.
+    before_swap : called once the new tables are indexed, before the swap's lock.
     """
     with local_settings(session, REBUILD_MEMORY):
         _create_like(session, DAILY)
-        session.execute(text(f"INSERT INTO {DAILY}_rebuilt ({DAILY_KEY},"
+        session.execute(text(f"{with_sql} INSERT INTO {DAILY}_rebuilt ({DAILY_KEY},"
                              f" {', '.join(DAILY_COUNTS)}) {daily_rows}"), params)
         step("daily")
         for table, (columns, select) in DERIVED_SQL.items():
@@ -101,7 +105,7 @@ def rebuild_rollups(session: Session, daily_rows: str, params: dict[str, Any],
             session.execute(text(f"INSERT INTO {table}_rebuilt ({columns}) "
                                  + select.format(daily=f"{DAILY}_rebuilt")))
             step(table)
-        _swap(session)
+        _swap(session, before_swap)
     step("swap")
 
 
@@ -146,12 +150,14 @@ def _index_rebuilt(session: Session, table: str) -> list[str]:
     return renames
 
 
-def _swap(session: Session) -> None:
+def _swap(session: Session, before_swap: Callable[[], None]) -> None:
     """Replace each of :data:`TABLES` by its ``_rebuilt`` table, indexed and analysed
-    first; then, under ``ACCESS EXCLUSIVE`` (readers wait until the commit), the old tables
-    dropped, the new ones renamed and given the old ones' triggers and grants."""
+    first (then ``before_swap`` is called); then, under ``ACCESS EXCLUSIVE`` (readers wait
+    until the commit), the old tables dropped, the new ones renamed and given the old ones'
+    triggers and grants."""
     renames = [statement for table in TABLES for statement in _index_rebuilt(session, table)]
     session.execute(text(f"ANALYZE {', '.join(f'{t}_rebuilt' for t in TABLES)}"))
+    before_swap()
     recreate = [statement for table in TABLES for statement in session.execute(
         text(_TRIGGERS_AND_GRANTS_SQL), {"t": table}).scalars()]
     session.execute(text(f"LOCK TABLE {', '.join(TABLES)} IN ACCESS EXCLUSIVE MODE"))

@@ -46,7 +46,7 @@ from geo.rollups import LOCAL_TZ, RECOUNT_SQL
 SessionFactory = Callable[[], Session]
 
 REFRESH_STEPS = 5
-"""The steps :func:`refresh_rollups` reports: lock, daily, monthly, per-area, swap."""
+"""The steps :func:`refresh_rollups` reports: marks, daily, monthly, per-area, swap."""
 
 
 def mark_pending(session: Session, job: str, days_sql: str,
@@ -86,15 +86,39 @@ class RefreshSummary(NamedTuple):
     seconds: float
 
 
-_STORED_ROWS = (f"SELECT {DAILY_KEY}, {', '.join(DAILY_COUNTS)} FROM {DAILY}"  # noqa: S608
-                " WHERE day <> ALL(CAST(:days AS date[]))"
-                f" AND ({' OR '.join(f'{c} <> 0' for c in DAILY_COUNTS)})")
+BASE, DELTA = "rollup_refresh_base", "rollup_refresh_delta"
+_COUNTS = ", ".join(DAILY_COUNTS)
+_NON_ZERO = " OR ".join(f"{c} <> 0" for c in DAILY_COUNTS)
+_CREATE_BASE = (f"CREATE TEMP TABLE {BASE} ON COMMIT DROP AS"  # noqa: S608
+                f" SELECT {DAILY_KEY}, {_COUNTS} FROM {DAILY} WITH NO DATA")
+WITH_BASE = (f"WITH base AS (INSERT INTO {BASE} ({DAILY_KEY}, {_COUNTS})"  # noqa: S608
+             f" SELECT {DAILY_KEY}, {_COUNTS} FROM {DAILY} RETURNING {DAILY_KEY}, {_COUNTS})")
+"""The stored daily rows copied into :data:`BASE` by the statement that builds the new ones,
+so both are of one snapshot."""
+_STORED_ROWS = (f"SELECT {DAILY_KEY}, {_COUNTS} FROM base"  # noqa: S608
+                f" WHERE day <> ALL(CAST(:days AS date[])) AND ({_NON_ZERO})")
 _RECOUNTED_ROWS = RECOUNT_SQL.format(
     where="WHERE e.reported_at >= :since AND e.reported_at < :until"
           " AND gridlink_local_day(e.reported_at) = ANY(CAST(:days AS date[]))")
 NEW_DAILY_ROWS = f"{_STORED_ROWS} UNION ALL {_RECOUNTED_ROWS}"
-"""The refreshed daily rollups: the stored rows of the days not pending (zero rows left
-out), and the pending days (``:days``, within ``[:since, :until)``) recounted."""
+"""The refreshed daily rollups as of one snapshot: the stored rows of the days not pending
+(zero rows left out), and the pending days (``:days``, within ``[:since, :until)``)
+recounted; with :data:`WITH_BASE`."""
+
+_CREATE_DELTA = (f"CREATE TEMP TABLE {DELTA} ON COMMIT DROP AS"  # noqa: S608
+                 f" SELECT {DAILY_KEY}, {', '.join(f'sum({c})::int AS {c}' for c in DAILY_COUNTS)}"
+                 f" FROM (SELECT {DAILY_KEY}, {_COUNTS} FROM {DAILY} UNION ALL"
+                 f" SELECT {DAILY_KEY}, {', '.join(f'-{c}' for c in DAILY_COUNTS)} FROM {BASE}) d"
+                 f" GROUP BY {DAILY_KEY}"
+                 f" HAVING {' OR '.join(f'sum({c}) <> 0' for c in DAILY_COUNTS)}")
+"""What the rollup writers (the triggers) moved since the snapshot: the stored rows now
+minus :data:`BASE`, per key (keys that did not move left out)."""
+_APPLY_DELTA = (f"INSERT INTO {DAILY} AS c ({DAILY_KEY}, {_COUNTS})"  # noqa: S608
+                f" SELECT {DAILY_KEY}, {_COUNTS} FROM {DELTA} ORDER BY {DAILY_KEY}"
+                f" ON CONFLICT ({DAILY_KEY}) DO UPDATE SET "
+                + ", ".join(f"{c} = c.{c} + EXCLUDED.{c}" for c in DAILY_COUNTS))
+"""The writers' moves added to the new daily rows (in key order, as the triggers upsert);
+0027's statement triggers carry them into the derived rollups."""
 
 
 def refresh_rollups(session: Session, step: Callable[[str], None] = lambda name: None
@@ -107,22 +131,31 @@ def refresh_rollups(session: Session, step: Callable[[str], None] = lambda name:
         return RefreshSummary(0, 0, 0.0)
     # maintenance, not a request: the API's timeouts do not apply
     with local_settings(session, {"statement_timeout": "0", "lock_timeout": "0"}):
-        lock_for_rebuild(session)
         marks = session.execute(text(
             "SELECT id, days FROM rollup_refresh WHERE done_at IS NULL ORDER BY id FOR UPDATE"
         )).all()
-        if not marks:  # another refresh finished them while this one waited for the lock
+        if not marks:  # another refresh finished them while this one waited for them
             return RefreshSummary(0, 0, time.perf_counter() - started)
         days = sorted({d for mark in marks for d in mark.days})
-        step("lock")
+        step("marks")
         if days:
             since = datetime.combine(days[0], datetime.min.time(), LOCAL_TZ)
             until = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(), LOCAL_TZ)
+            session.execute(text(_CREATE_BASE))
             rebuild_rollups(session, NEW_DAILY_ROWS,
-                            {"days": days, "since": since, "until": until}, step)
+                            {"days": days, "since": since, "until": until}, step,
+                            with_sql=WITH_BASE, before_swap=lambda: _writers_moves(session))
+            session.execute(text(_APPLY_DELTA))
         session.execute(text("UPDATE rollup_refresh SET done_at = now() WHERE id = ANY(:ids)"),
                         {"ids": [m.id for m in marks]})
         return RefreshSummary(len(marks), len(days), time.perf_counter() - started)
+
+
+def _writers_moves(session: Session) -> None:
+    """Lock the rollups' writers out (until the commit) and keep in :data:`DELTA` what they
+    moved since the new rows' snapshot: under the lock none is in flight."""
+    lock_for_rebuild(session)
+    session.execute(text(_CREATE_DELTA))
 
 
 def refresh_pending(sessions: SessionFactory) -> RefreshSummary:
