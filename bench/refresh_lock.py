@@ -67,9 +67,9 @@ def _timed_lock() -> list[float]:
     locked: list[float] = []
     moves = rollup_refresh._writers_moves
 
-    def timed_moves(session: Session) -> None:
+    def timed_moves(session: Session, xmin: int) -> None:
         locked.append(time.perf_counter())
-        moves(session)
+        moves(session, xmin)
 
     rollup_refresh._writers_moves = timed_moves  # type: ignore[assignment]
     return locked
@@ -93,13 +93,15 @@ def main() -> None:
     time.sleep(2)
     before = len(waits)
     locked = _timed_lock()
-    with Session(engine) as session, session.begin():
-        summary = refresh_rollups(session)
-    lock_s = time.perf_counter() - locked[0] if locked else summary.seconds
-    during = len(waits) - before
-    time.sleep(2)
-    stop.set()
-    thread.join()
+    try:
+        with Session(engine) as session, session.begin():
+            summary = refresh_rollups(session)
+        lock_s = time.perf_counter() - locked[0] if locked else summary.seconds
+        during = len(waits) - before
+        time.sleep(2)
+    finally:
+        stop.set()
+        thread.join()
     refused = sum(1 for _, r in waits if r)
     worst = max(s for s, _ in waits)
     print(f"refresh {summary.seconds:.1f} s ({summary.days} days), writers locked out for the"

@@ -105,14 +105,28 @@ NEW_DAILY_ROWS = f"{_STORED_ROWS} UNION ALL {_RECOUNTED_ROWS}"
 (zero rows left out), and the pending days (``:days``, within ``[:since, :until)``)
 recounted; with :data:`WITH_BASE`."""
 
+_SNAPSHOT_XMIN = ("SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::numeric"
+                  " % 4294967296)::bigint")
+"""The oldest transaction id the snapshot still sees as running (as a 32-bit ``xid``): taken
+before the new rows' statement, every rollup row a writer changed after that statement's
+snapshot carries an ``xmin`` at least as new."""
+_MOVED_DAYS = (f"SELECT DISTINCT day FROM {DAILY}"  # noqa: S608
+               " WHERE age(xmin) <= age(CAST(CAST(:xmin AS text) AS xid))")
+"""The days of the stored daily rows written since :data:`_SNAPSHOT_XMIN` (a superset of those
+the writers moved since the snapshot: one scan, no comparison)."""
+_SAME_ROWS_ELSEWHERE = (f"SELECT (SELECT count(*) FROM {DAILY} WHERE day <> ALL(:moved))"  # noqa: S608
+                        f" = (SELECT count(*) FROM {BASE} WHERE day <> ALL(:moved))")
+"""Whether the days not moved hold as many rows as in :data:`BASE` (no writer deletes a
+rollup row; if one ever did, the whole tables are compared)."""
 _CREATE_DELTA = (f"CREATE TEMP TABLE {DELTA} ON COMMIT DROP AS"  # noqa: S608
                  f" SELECT {DAILY_KEY}, {', '.join(f'sum({c})::int AS {c}' for c in DAILY_COUNTS)}"
-                 f" FROM (SELECT {DAILY_KEY}, {_COUNTS} FROM {DAILY} UNION ALL"
-                 f" SELECT {DAILY_KEY}, {', '.join(f'-{c}' for c in DAILY_COUNTS)} FROM {BASE}) d"
-                 f" GROUP BY {DAILY_KEY}"
+                 f" FROM (SELECT {DAILY_KEY}, {_COUNTS} FROM {DAILY} {{where}} UNION ALL"
+                 f" SELECT {DAILY_KEY}, {', '.join(f'-{c}' for c in DAILY_COUNTS)}"
+                 f" FROM {BASE} {{where}}) d GROUP BY {DAILY_KEY}"
                  f" HAVING {' OR '.join(f'sum({c}) <> 0' for c in DAILY_COUNTS)}")
 """What the rollup writers (the triggers) moved since the snapshot: the stored rows now
-minus :data:`BASE`, per key (keys that did not move left out)."""
+minus :data:`BASE`, per key (keys that did not move left out), of the days ``{where}``
+selects."""
 _APPLY_DELTA = (f"INSERT INTO {DAILY} AS c ({DAILY_KEY}, {_COUNTS})"  # noqa: S608
                 f" SELECT {DAILY_KEY}, {_COUNTS} FROM {DELTA} ORDER BY {DAILY_KEY}"
                 f" ON CONFLICT ({DAILY_KEY}) DO UPDATE SET "
@@ -142,20 +156,29 @@ def refresh_rollups(session: Session, step: Callable[[str], None] = lambda name:
             since = datetime.combine(days[0], datetime.min.time(), LOCAL_TZ)
             until = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(), LOCAL_TZ)
             session.execute(text(_CREATE_BASE))
+            xmin = session.execute(text(_SNAPSHOT_XMIN)).scalar_one()
             rebuild_rollups(session, NEW_DAILY_ROWS,
                             {"days": days, "since": since, "until": until}, step,
-                            with_sql=WITH_BASE, before_swap=lambda: _writers_moves(session))
+                            with_sql=WITH_BASE,
+                            before_swap=lambda: _writers_moves(session, xmin))
             session.execute(text(_APPLY_DELTA))
         session.execute(text("UPDATE rollup_refresh SET done_at = now() WHERE id = ANY(:ids)"),
                         {"ids": [m.id for m in marks]})
         return RefreshSummary(len(marks), len(days), time.perf_counter() - started)
 
 
-def _writers_moves(session: Session) -> None:
+def _writers_moves(session: Session, xmin: int) -> None:
     """Lock the rollups' writers out (until the commit) and keep in :data:`DELTA` what they
-    moved since the new rows' snapshot: under the lock none is in flight."""
+    moved since the new rows' snapshot (``xmin``: :data:`_SNAPSHOT_XMIN` before it): under
+    the lock none is in flight. Only the days with a row written since are compared
+    (:data:`_MOVED_DAYS`), unless rows went missing elsewhere (then every day)."""
     lock_for_rebuild(session)
-    session.execute(text(_CREATE_DELTA))
+    moved = list(session.execute(text(_MOVED_DAYS), {"xmin": xmin}).scalars())
+    if session.execute(text(_SAME_ROWS_ELSEWHERE), {"moved": moved}).scalar_one():
+        session.execute(text(_CREATE_DELTA.format(where="WHERE day = ANY(:moved)")),
+                        {"moved": moved})
+    else:
+        session.execute(text(_CREATE_DELTA.format(where="")))
 
 
 def refresh_pending(sessions: SessionFactory) -> RefreshSummary:
