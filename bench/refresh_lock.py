@@ -65,7 +65,9 @@ def writer(engine_url: str, every: float, stop: threading.Event,
 def _timed_lock() -> list[float]:
     """The instant the refresh locks the writers out (filled when it does)."""
     locked: list[float] = []
-    moves = rollup_refresh._writers_moves
+    moves = getattr(rollup_refresh, "_writers_moves", None)
+    if moves is None:  # the code before the change: locked for the whole refresh
+        return locked
 
     def timed_moves(session: Session, xmin: int) -> None:
         locked.append(time.perf_counter())
@@ -89,11 +91,11 @@ def main() -> None:
     waits: list[tuple[float, bool]] = []
     stop = threading.Event()
     thread = threading.Thread(target=writer, args=(url, args.every, stop, waits))
-    thread.start()
-    time.sleep(2)
-    before = len(waits)
     locked = _timed_lock()
+    thread.start()
     try:
+        time.sleep(2)
+        before = len(waits)
         with Session(engine) as session, session.begin():
             summary = refresh_rollups(session)
         lock_s = time.perf_counter() - locked[0] if locked else summary.seconds

@@ -17,12 +17,13 @@ then given the old table's indexes (from the catalogue, built after the load) an
 statistics. Then, in the caller's transaction, it drops the old tables, renames the new
 ones and their indexes into their place and recreates the old tables' triggers and grants.
 
-Locks: :func:`lock_for_rebuild` takes ``EXCLUSIVE`` on ``event_daily_counts`` before the
-refresh reads anything: readers go on reading the old rollups, every writer of the rollups
-(the triggers of an API write) waits until the refresh commits, then writes into the new
-tables (PostgreSQL looks the name up again after the wait), so no count is lost. The swap
-(drop, renames, triggers: milliseconds) takes ``ACCESS EXCLUSIVE`` on the three tables:
-readers wait from the swap to the commit. Never commits.
+Locks: the build takes none (readers and writers go on). ``before_swap`` (the refresh:
+:func:`lock_for_rebuild`, ``EXCLUSIVE`` on ``event_daily_counts``, then the writers' moves
+since the build's snapshot) runs once the new tables are indexed; every writer of the
+rollups then waits until the commit and writes into the new tables (PostgreSQL looks the
+name up again after the wait), so no count is lost. The swap (drop, renames, triggers:
+milliseconds) takes ``ACCESS EXCLUSIVE`` on the three tables: readers wait from the swap
+to the commit. Never commits.
 """
 
 # ruff: noqa: S608 (every SQL below is built from this module's constant names and fragments)

@@ -17,15 +17,22 @@ transactions leaves the mark: the readers stay exact and the refresh is done by 
 bulk job's command, ``gridlink rollups refresh`` or the API's start-up
 (:func:`refresh_pending`).
 
-The refresh (:func:`refresh_rollups`) takes ``EXCLUSIVE`` on ``event_daily_counts`` first:
-every write that moves the rollups (an API report, a status change: their triggers) waits
-until the refresh commits and then lands in the new tables; readers go on. Under that lock
-no rollup write is in flight, so the new daily rows are exact: the stored rows of the days
-not pending (kept by the triggers all along, and holding the archived months that no event
-row holds any more) plus a recount of the pending days from ``events`` ⋈
-``event_assignments`` (:data:`geo.rollups.RECOUNT_SQL`), built into new tables and swapped in
-(geo.rollup_rebuild). The lock lasts the whole refresh (20–47 s at 10^6 events on a shared
-2-core machine, load 2–7); the job's own transaction takes no table lock at all.
+The refresh (:func:`refresh_rollups`) builds the new rollups **without a lock**, as of one
+snapshot: one statement copies the stored daily rows into a temporary table
+(:data:`BASE`) and builds the new daily rows from the same rows — those of the days not
+pending (kept by the triggers all along, and holding the archived months that no event row
+holds any more) plus a recount of the pending days from ``events`` ⋈ ``event_assignments``
+(:data:`geo.rollups.RECOUNT_SQL`) — then the derived tables and indexes
+(geo.rollup_rebuild). Meanwhile writers (an API report, a status change: their triggers)
+go on moving the stored rows. Only then does it take ``EXCLUSIVE`` on
+``event_daily_counts`` (every rollup writer waits; none is in flight), compute what the
+writers moved since the snapshot — the stored rows now minus the copy, on the days with a
+row written since the snapshot's oldest running transaction (its ``xmin``) — swap the new
+tables in and add those moves to them (0027's triggers carry them into the derived
+rollups). A report's moves are exact increments whatever the stored row held, so the new
+rollups equal a recount at the commit. Writers are locked out ~1 s at 10^6 events (the
+whole refresh, 20–56 s, before; bench/RESULTS.md); the job's own transaction takes no
+table lock at all.
 """
 
 from __future__ import annotations
@@ -47,6 +54,9 @@ SessionFactory = Callable[[], Session]
 
 REFRESH_STEPS = 5
 """The steps :func:`refresh_rollups` reports: marks, daily, monthly, per-area, swap."""
+REFRESH_LOCK = 1_820_033
+"""Advisory lock id: one refresh at a time (each builds the same ``_rebuilt`` tables; the
+table lock no longer serialises them, it comes last)."""
 
 
 def mark_pending(session: Session, job: str, days_sql: str,
@@ -145,10 +155,11 @@ def refresh_rollups(session: Session, step: Callable[[str], None] = lambda name:
         return RefreshSummary(0, 0, 0.0)
     # maintenance, not a request: the API's timeouts do not apply
     with local_settings(session, {"statement_timeout": "0", "lock_timeout": "0"}):
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": REFRESH_LOCK})
         marks = session.execute(text(
             "SELECT id, days FROM rollup_refresh WHERE done_at IS NULL ORDER BY id FOR UPDATE"
         )).all()
-        if not marks:  # another refresh finished them while this one waited for them
+        if not marks:  # another refresh finished them while this one waited
             return RefreshSummary(0, 0, time.perf_counter() - started)
         days = sorted({d for mark in marks for d in mark.days})
         step("marks")
