@@ -173,6 +173,7 @@ def refresh_rollups(session: Session, step: Callable[[str], None] = lambda name:
                             with_sql=WITH_BASE,
                             before_swap=lambda: _writers_moves(session, xmin))
             session.execute(text(_APPLY_DELTA))
+            session.execute(text(f"DROP TABLE {BASE}, {DELTA}"))  # again in this transaction
         session.execute(text("UPDATE rollup_refresh SET done_at = now() WHERE id = ANY(:ids)"),
                         {"ids": [m.id for m in marks]})
         return RefreshSummary(len(marks), len(days), time.perf_counter() - started)
