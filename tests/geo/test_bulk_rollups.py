@@ -6,6 +6,7 @@ changes; ``event_assignments.reported_at`` follows the event (migration 0026).""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -32,7 +33,7 @@ SOURCE = (f"SELECT * FROM {daily_source()} s WHERE "
           + " OR ".join(f"{c} <> 0" for c in STORED_COUNTS) + " ORDER BY 1, 2, 3, 4, 5, 6, 7")
 
 
-def _rows(db: Session, sql: str, params: dict[str, object] | None = None
+def _rows(db: Session, sql: str, params: Mapping[str, object] | None = None
           ) -> list[tuple[object, ...]]:
     return [tuple(r) for r in db.execute(text(sql), params or {})]
 

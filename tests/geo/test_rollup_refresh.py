@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -27,7 +27,7 @@ from geo.db import engine_for
 from geo.errors import Conflict
 from geo.event_archive import archive_month
 from geo.event_partitions import MonthPartition
-from geo.rollup_refresh import pending_refreshes, refresh_rollups
+from geo.rollup_refresh import mark_pending, pending_refreshes, refresh_rollups
 from geo.rollups import RECOUNT_SQL, STORED_COUNTS, daily_source
 from geo.settings import get_settings
 from tests.conftest import auth
@@ -129,10 +129,13 @@ def test_a_reader_of_a_period_recounts_its_pending_days_only(
         recounted = [d for (d,) in _rows(db, PENDING_DAYS_READ, params)]
         assert recounted == [d for d in _days(date(2026, 10, 30), date(2026, 11, 17))
                              if first <= d <= last]
-    assert sum(r[7] for r in pending[date(2026, 11, 2)]) == 7  # 11-02 00:00 included
+    assert sum(cast(int, r[7]) for r in pending[date(2026, 11, 2)]) == 7  # 11-02 00:00 included
     refresh_rollups(db)
     for first, last in PERIODS:
         assert _rows(db, PERIOD_SOURCE, {"first": first, "last": last}) == pending[first]
+    mark_pending(db, "again", "SELECT DATE '2026-11-02'")  # a second refresh, same transaction
+    assert refresh_rollups(db).days == 1
+    _assert_rollups_exact(db)
 
 
 def _days(first: date, last: date) -> list[date]:
