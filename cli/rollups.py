@@ -30,7 +30,7 @@ def refresh_with_progress() -> RefreshSummary:
                TextColumn("{task.fields[step]}", style="cyan"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as bar, \
             transaction() as session:
-        task = bar.add_task("refreshing rollups", total=REFRESH_STEPS, step="waiting for writers")
+        task = bar.add_task("refreshing rollups", total=REFRESH_STEPS, step="taking the marks")
         summary = refresh_rollups(session, lambda name: bar.update(task, advance=1, step=name))
     if summary.marks:
         console.print(f"rollups refreshed: {summary.marks} pending job(s), {summary.days} local "

@@ -18,14 +18,15 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.codes import prefix_pattern
 from geo.errors import ValidationFailed
-from geo.rollups import AREA_SOURCE, RATE_COUNTS
+from geo.rollups import ASSIGNED_IN_AREA, RATE_COUNTS, area_source
 
 _SCOPE_SQL = """
 SELECT GROUPING(day, category) AS grouping, day, category, sum(events)::int AS events,
        sum(valid)::int AS valid, sum(handled)::int AS handled, sum(due)::int AS due,
        sum(closed_on_time)::int AS closed_on_time
-  FROM """ + AREA_SOURCE + """ c
+  FROM """ + area_source(":first", ":last", assigned=ASSIGNED_IN_AREA) + """ c
  WHERE area_code = :area AND day BETWEEN :first AND :last
  GROUP BY GROUPING SETS ((day, category), (day)) HAVING sum(events) > 0
  ORDER BY 1, 2, 3
@@ -33,7 +34,8 @@ SELECT GROUPING(day, category) AS grouping, day, category, sum(events)::int AS e
 """Per day × category and per day (``GROUPING`` 0 and 1) of the area itself."""
 
 _CHILDREN_SQL = """
-SELECT area_code AS unit, sum(events)::int AS events FROM """ + AREA_SOURCE + """ c
+SELECT area_code AS unit, sum(events)::int AS events
+  FROM """ + area_source(":first", ":last", assigned=ASSIGNED_IN_AREA) + """ c
  WHERE parent_code = :area AND day BETWEEN :first AND :last
  GROUP BY area_code HAVING sum(events) > 0 ORDER BY area_code
 """
@@ -54,7 +56,8 @@ def area_trend_counts(session: Session, area: str, level: str, first_day: date,
     if level not in AREA_LEVELS:
         raise ValidationFailed(f"no per-area daily rollups below a street ({level!r})",
                                [{"field": "level", "allowed": list(AREA_LEVELS)}])
-    params = {"area": area, "first": first_day, "last": last_day}
+    params = {"area": area, "prefix": prefix_pattern(area), "first": first_day,
+              "last": last_day}
     rows = session.execute(text(_SCOPE_SQL), params).mappings().all()
     children = session.execute(text(_CHILDREN_SQL), params).mappings().all()
     return {

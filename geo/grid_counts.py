@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.planning.candidates import CANDIDATES
-from geo.rollups import DAILY_SOURCE
+from geo.rollups import daily_source
 
 COUNT_KINDS = ("buildings", "households", "population", "sites", "cameras", "workers",
                "open_events")
@@ -74,7 +74,8 @@ k AS (SELECT grid_code AS code, count(*) AS n FROM cameras
        WHERE grid_code = ANY(:codes) GROUP BY 1),
 w AS (SELECT grid_code AS code, count(*) AS n FROM workers
        WHERE grid_code = ANY(:codes) GROUP BY 1),
-o AS (SELECT grid_code AS code, sum(events) AS n FROM """ + DAILY_SOURCE + """ c
+o AS (SELECT grid_code AS code, sum(events) AS n
+        FROM """ + daily_source(assigned="a.grid_code = ANY(:codes)") + """ c
        WHERE grid_code = ANY(:codes) AND status NOT IN ('closed', 'rejected') GROUP BY 1)
 SELECT x.code AS id, coalesce(b.buildings, 0) AS buildings,
        coalesce(b.households, 0) AS households, coalesce(b.population, 0) AS population,
@@ -82,7 +83,7 @@ SELECT x.code AS id, coalesce(b.buildings, 0) AS buildings,
        coalesce(o.n, 0) AS open_events
   FROM wanted x LEFT JOIN b USING (code) LEFT JOIN s USING (code) LEFT JOIN k USING (code)
   LEFT JOIN w USING (code) LEFT JOIN o USING (code)
-"""  # noqa: S608 (constant SQL fragments: geo.rollups.DAILY_SOURCE)
+"""  # noqa: S608 (constant SQL fragments: geo.rollups.daily_source)
 """Per current grid of ``:codes``: the units whose stored ``grid_code`` it is and its open
 events (not closed or rejected) by their stored assignment, from the daily rollups."""
 

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from geo.codes import prefix_pattern
 from geo.errors import ValidationFailed
 from geo.event_partitions import add_months
-from geo.rollups import LOCAL_TZ, MONTHLY_SOURCE, local_day
+from geo.rollups import ASSIGNED_IN_AREA, LOCAL_TZ, local_day, monthly_source
 from geo.settings import Settings, get_settings
 from geo.stats import ROLLUP_LEVELS, UNIT_COLUMNS, UNIT_NAME, unit_stats, with_rates
 
@@ -78,7 +78,8 @@ _MONTH_SQL = """
 WITH parts AS (
   SELECT e.{col} AS unit, events, valid, handled, closed, closed_on_time, closed_postponed,
          closed_first_time, 0 AS open_due, 0 AS open_postponed
-    FROM """ + MONTHLY_SOURCE + """ e WHERE month = :month AND """ + _IN_AREA + """
+    FROM """ + monthly_source(":month", ":month_after", assigned=ASSIGNED_IN_AREA) + """ e
+   WHERE month = :month AND """ + _IN_AREA + """
   UNION ALL
   SELECT unit, -events, -valid, -handled, -closed, -closed_on_time, -closed_postponed,
          -closed_first_time, 0, 0
@@ -122,9 +123,10 @@ def month_unit_stats(session: Session, level: str, area: str, now: datetime, *,
     if level not in ROLLUP_LEVELS:
         raise ValidationFailed(f"no monthly rollups for level {level!r}",
                                [{"field": "level", "allowed": list(ROLLUP_LEVELS)}])
-    start = month_start(now)
+    start, end = month_start(now), next_month_start(now)
     rows = session.execute(text(_MONTH_SQL.format(col=UNIT_COLUMNS[level])), {
-        "month": start.date(), "month_start": start, "month_end": next_month_start(now),
+        "month": start.date(), "month_after": end.date(), "month_start": start,
+        "month_end": end,
         "now": now, "area": area, "prefix": prefix_pattern(area)}).mappings().all()
     return [with_rates(dict(r), 0.0, settings.score_weights) for r in rows]
 
@@ -133,7 +135,8 @@ _PERIOD_SQL = """
 WITH parts AS (
   SELECT e.{col} AS unit, events, valid, handled, closed, closed_on_time, closed_postponed,
          closed_first_time, 0 AS open_due, 0 AS open_postponed
-    FROM """ + MONTHLY_SOURCE + """ e WHERE month >= :first_month AND month < :end_month
+    FROM """ + monthly_source(":first_month", ":end_month") + """ e
+   WHERE month >= :first_month AND month < :end_month
   UNION ALL
   SELECT * FROM (SELECT e.{col} AS unit, """ + _STATE_COUNTS + """, 0, 0
                    FROM events_with_assignment e

@@ -17,12 +17,13 @@ then given the old table's indexes (from the catalogue, built after the load) an
 statistics. Then, in the caller's transaction, it drops the old tables, renames the new
 ones and their indexes into their place and recreates the old tables' triggers and grants.
 
-Locks: :func:`lock_for_rebuild` takes ``EXCLUSIVE`` on ``event_daily_counts`` before the
-refresh reads anything: readers go on reading the old rollups, every writer of the rollups
-(the triggers of an API write) waits until the refresh commits, then writes into the new
-tables (PostgreSQL looks the name up again after the wait), so no count is lost. The swap
-(drop, renames, triggers: milliseconds) takes ``ACCESS EXCLUSIVE`` on the three tables:
-readers wait from the swap to the commit. Never commits.
+Locks: the build takes none (readers and writers go on). ``before_swap`` (the refresh:
+:func:`lock_for_rebuild`, ``EXCLUSIVE`` on ``event_daily_counts``, then the writers' moves
+since the build's snapshot) runs once the new tables are indexed; every writer of the
+rollups then waits until the commit and writes into the new tables (PostgreSQL looks the
+name up again after the wait), so no count is lost. The swap (drop, renames, triggers:
+milliseconds) takes ``ACCESS EXCLUSIVE`` on the three tables: readers wait from the swap
+to the commit. Never commits.
 """
 
 # ruff: noqa: S608 (every SQL below is built from this module's constant names and fragments)
@@ -81,7 +82,8 @@ def lock_for_rebuild(session: Session) -> None:
 
 
 def rebuild_rollups(session: Session, daily_rows: str, params: dict[str, Any],
-                    step: Callable[[str], None] = lambda name: None) -> None:
+                    step: Callable[[str], None] = lambda name: None, *, with_sql: str = "",
+                    before_swap: Callable[[], None] = lambda: None) -> None:
     """Build the rollups afresh from ``daily_rows`` and swap them in.
 
     Parameters
@@ -90,10 +92,13 @@ def rebuild_rollups(session: Session, daily_rows: str, params: dict[str, Any],
         rollup row of the new table, one per key, in the columns ``day`` + the key +
         :data:`DAILY_COUNTS`; ``params`` are its bound values.
     step : called with the name of each step done (``daily``, the derived tables, ``swap``).
+    with_sql : a ``WITH`` clause of the daily rows' statement (e.g. a data-modifying one
+        that must see the same snapshot), or empty.
+    before_swap : called once the new tables are indexed, before the swap's lock.
     """
     with local_settings(session, REBUILD_MEMORY):
         _create_like(session, DAILY)
-        session.execute(text(f"INSERT INTO {DAILY}_rebuilt ({DAILY_KEY},"
+        session.execute(text(f"{with_sql} INSERT INTO {DAILY}_rebuilt ({DAILY_KEY},"
                              f" {', '.join(DAILY_COUNTS)}) {daily_rows}"), params)
         step("daily")
         for table, (columns, select) in DERIVED_SQL.items():
@@ -101,7 +106,7 @@ def rebuild_rollups(session: Session, daily_rows: str, params: dict[str, Any],
             session.execute(text(f"INSERT INTO {table}_rebuilt ({columns}) "
                                  + select.format(daily=f"{DAILY}_rebuilt")))
             step(table)
-        _swap(session)
+        _swap(session, before_swap)
     step("swap")
 
 
@@ -146,12 +151,14 @@ def _index_rebuilt(session: Session, table: str) -> list[str]:
     return renames
 
 
-def _swap(session: Session) -> None:
+def _swap(session: Session, before_swap: Callable[[], None]) -> None:
     """Replace each of :data:`TABLES` by its ``_rebuilt`` table, indexed and analysed
-    first; then, under ``ACCESS EXCLUSIVE`` (readers wait until the commit), the old tables
-    dropped, the new ones renamed and given the old ones' triggers and grants."""
+    first (then ``before_swap`` is called); then, under ``ACCESS EXCLUSIVE`` (readers wait
+    until the commit), the old tables dropped, the new ones renamed and given the old ones'
+    triggers and grants."""
     renames = [statement for table in TABLES for statement in _index_rebuilt(session, table)]
     session.execute(text(f"ANALYZE {', '.join(f'{t}_rebuilt' for t in TABLES)}"))
+    before_swap()
     recreate = [statement for table in TABLES for statement in session.execute(
         text(_TRIGGERS_AND_GRANTS_SQL), {"t": table}).scalars()]
     session.execute(text(f"LOCK TABLE {', '.join(TABLES)} IN ACCESS EXCLUSIVE MODE"))

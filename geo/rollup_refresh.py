@@ -11,21 +11,28 @@ exports and dispatchers read them. The command then calls :func:`refresh_rollups
 second transaction.
 
 Between the two, readers of the rollups stay exact: they read the pending days counted from
-the events (:data:`geo.rollups.DAILY_SOURCE` and its monthly and per-area forms), the other
+the events (:func:`geo.rollups.daily_source` and its monthly and per-area forms), the other
 days from the stored rows, in one statement. A process that dies between the two
 transactions leaves the mark: the readers stay exact and the refresh is done by the next
 bulk job's command, ``gridlink rollups refresh`` or the API's start-up
 (:func:`refresh_pending`).
 
-The refresh (:func:`refresh_rollups`) takes ``EXCLUSIVE`` on ``event_daily_counts`` first:
-every write that moves the rollups (an API report, a status change: their triggers) waits
-until the refresh commits and then lands in the new tables; readers go on. Under that lock
-no rollup write is in flight, so the new daily rows are exact: the stored rows of the days
-not pending (kept by the triggers all along, and holding the archived months that no event
-row holds any more) plus a recount of the pending days from ``events`` ⋈
-``event_assignments`` (:data:`geo.rollups.RECOUNT_SQL`), built into new tables and swapped in
-(geo.rollup_rebuild). The lock lasts the whole refresh (20–47 s at 10^6 events on a shared
-2-core machine, load 2–7); the job's own transaction takes no table lock at all.
+The refresh (:func:`refresh_rollups`) builds the new rollups **without a lock**, as of one
+snapshot: one statement copies the stored daily rows into a temporary table
+(:data:`BASE`) and builds the new daily rows from the same rows — those of the days not
+pending (kept by the triggers all along, and holding the archived months that no event row
+holds any more) plus a recount of the pending days from ``events`` ⋈ ``event_assignments``
+(:data:`geo.rollups.RECOUNT_SQL`) — then the derived tables and indexes
+(geo.rollup_rebuild). Meanwhile writers (an API report, a status change: their triggers)
+go on moving the stored rows. Only then does it take ``EXCLUSIVE`` on
+``event_daily_counts`` (every rollup writer waits; none is in flight), compute what the
+writers moved since the snapshot — the stored rows now minus the copy, on the days with a
+row written since the snapshot's oldest running transaction (its ``xmin``) — swap the new
+tables in and add those moves to them (0027's triggers carry them into the derived
+rollups). A report's moves are exact increments whatever the stored row held, so the new
+rollups equal a recount at the commit. Writers are locked out ~1 s at 10^6 events (the
+whole refresh, 20–56 s, before; bench/RESULTS.md); the job's own transaction takes no
+table lock at all.
 """
 
 from __future__ import annotations
@@ -46,7 +53,10 @@ from geo.rollups import LOCAL_TZ, RECOUNT_SQL
 SessionFactory = Callable[[], Session]
 
 REFRESH_STEPS = 5
-"""The steps :func:`refresh_rollups` reports: lock, daily, monthly, per-area, swap."""
+"""The steps :func:`refresh_rollups` reports: marks, daily, monthly, per-area, swap."""
+REFRESH_LOCK = 1_820_033
+"""Advisory lock id: one refresh at a time (each builds the same ``_rebuilt`` tables; the
+table lock no longer serialises them, it comes last)."""
 
 
 def mark_pending(session: Session, job: str, days_sql: str,
@@ -86,15 +96,53 @@ class RefreshSummary(NamedTuple):
     seconds: float
 
 
-_STORED_ROWS = (f"SELECT {DAILY_KEY}, {', '.join(DAILY_COUNTS)} FROM {DAILY}"  # noqa: S608
-                " WHERE day <> ALL(CAST(:days AS date[]))"
-                f" AND ({' OR '.join(f'{c} <> 0' for c in DAILY_COUNTS)})")
+BASE, DELTA = "rollup_refresh_base", "rollup_refresh_delta"
+_COUNTS = ", ".join(DAILY_COUNTS)
+_NON_ZERO = " OR ".join(f"{c} <> 0" for c in DAILY_COUNTS)
+_CREATE_BASE = (f"CREATE TEMP TABLE {BASE} ON COMMIT DROP AS"  # noqa: S608
+                f" SELECT {DAILY_KEY}, {_COUNTS} FROM {DAILY} WITH NO DATA")
+WITH_BASE = (f"WITH base AS (INSERT INTO {BASE} ({DAILY_KEY}, {_COUNTS})"  # noqa: S608
+             f" SELECT {DAILY_KEY}, {_COUNTS} FROM {DAILY} RETURNING {DAILY_KEY}, {_COUNTS})")
+"""The stored daily rows copied into :data:`BASE` by the statement that builds the new ones,
+so both are of one snapshot."""
+_STORED_ROWS = (f"SELECT {DAILY_KEY}, {_COUNTS} FROM base"  # noqa: S608
+                f" WHERE day <> ALL(CAST(:days AS date[])) AND ({_NON_ZERO})")
 _RECOUNTED_ROWS = RECOUNT_SQL.format(
     where="WHERE e.reported_at >= :since AND e.reported_at < :until"
           " AND gridlink_local_day(e.reported_at) = ANY(CAST(:days AS date[]))")
 NEW_DAILY_ROWS = f"{_STORED_ROWS} UNION ALL {_RECOUNTED_ROWS}"
-"""The refreshed daily rollups: the stored rows of the days not pending (zero rows left
-out), and the pending days (``:days``, within ``[:since, :until)``) recounted."""
+"""The refreshed daily rollups as of one snapshot: the stored rows of the days not pending
+(zero rows left out), and the pending days (``:days``, within ``[:since, :until)``)
+recounted; with :data:`WITH_BASE`."""
+
+_SNAPSHOT_XMIN = ("SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::numeric"
+                  " % 4294967296)::bigint")
+"""The oldest transaction id the snapshot still sees as running (as a 32-bit ``xid``): taken
+before the new rows' statement, every rollup row a writer changed after that statement's
+snapshot carries an ``xmin`` at least as new."""
+_MOVED_DAYS = (f"SELECT DISTINCT day FROM {DAILY}"  # noqa: S608
+               " WHERE age(xmin) <= age(CAST(CAST(:xmin AS text) AS xid))")
+"""The days of the stored daily rows written since :data:`_SNAPSHOT_XMIN` (a superset of those
+the writers moved since the snapshot: one scan, no comparison)."""
+_SAME_ROWS_ELSEWHERE = (f"SELECT (SELECT count(*) FROM {DAILY} WHERE day <> ALL(:moved))"  # noqa: S608
+                        f" = (SELECT count(*) FROM {BASE} WHERE day <> ALL(:moved))")
+"""Whether the days not moved hold as many rows as in :data:`BASE` (no writer deletes a
+rollup row; if one ever did, the whole tables are compared)."""
+_CREATE_DELTA = (f"CREATE TEMP TABLE {DELTA} ON COMMIT DROP AS"  # noqa: S608
+                 f" SELECT {DAILY_KEY}, {', '.join(f'sum({c})::int AS {c}' for c in DAILY_COUNTS)}"
+                 f" FROM (SELECT {DAILY_KEY}, {_COUNTS} FROM {DAILY} {{where}} UNION ALL"
+                 f" SELECT {DAILY_KEY}, {', '.join(f'-{c}' for c in DAILY_COUNTS)}"
+                 f" FROM {BASE} {{where}}) d GROUP BY {DAILY_KEY}"
+                 f" HAVING {' OR '.join(f'sum({c}) <> 0' for c in DAILY_COUNTS)}")
+"""What the rollup writers (the triggers) moved since the snapshot: the stored rows now
+minus :data:`BASE`, per key (keys that did not move left out), of the days ``{where}``
+selects."""
+_APPLY_DELTA = (f"INSERT INTO {DAILY} AS c ({DAILY_KEY}, {_COUNTS})"  # noqa: S608
+                f" SELECT {DAILY_KEY}, {_COUNTS} FROM {DELTA} ORDER BY {DAILY_KEY}"
+                f" ON CONFLICT ({DAILY_KEY}) DO UPDATE SET "
+                + ", ".join(f"{c} = c.{c} + EXCLUDED.{c}" for c in DAILY_COUNTS))
+"""The writers' moves added to the new daily rows (in key order, as the triggers upsert);
+0027's statement triggers carry them into the derived rollups."""
 
 
 def refresh_rollups(session: Session, step: Callable[[str], None] = lambda name: None
@@ -107,22 +155,42 @@ def refresh_rollups(session: Session, step: Callable[[str], None] = lambda name:
         return RefreshSummary(0, 0, 0.0)
     # maintenance, not a request: the API's timeouts do not apply
     with local_settings(session, {"statement_timeout": "0", "lock_timeout": "0"}):
-        lock_for_rebuild(session)
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": REFRESH_LOCK})
         marks = session.execute(text(
             "SELECT id, days FROM rollup_refresh WHERE done_at IS NULL ORDER BY id FOR UPDATE"
         )).all()
-        if not marks:  # another refresh finished them while this one waited for the lock
+        if not marks:  # another refresh finished them while this one waited
             return RefreshSummary(0, 0, time.perf_counter() - started)
         days = sorted({d for mark in marks for d in mark.days})
-        step("lock")
+        step("marks")
         if days:
             since = datetime.combine(days[0], datetime.min.time(), LOCAL_TZ)
             until = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(), LOCAL_TZ)
+            session.execute(text(_CREATE_BASE))
+            xmin = session.execute(text(_SNAPSHOT_XMIN)).scalar_one()
             rebuild_rollups(session, NEW_DAILY_ROWS,
-                            {"days": days, "since": since, "until": until}, step)
+                            {"days": days, "since": since, "until": until}, step,
+                            with_sql=WITH_BASE,
+                            before_swap=lambda: _writers_moves(session, xmin))
+            session.execute(text(_APPLY_DELTA))
+            session.execute(text(f"DROP TABLE {BASE}, {DELTA}"))  # again in this transaction
         session.execute(text("UPDATE rollup_refresh SET done_at = now() WHERE id = ANY(:ids)"),
                         {"ids": [m.id for m in marks]})
         return RefreshSummary(len(marks), len(days), time.perf_counter() - started)
+
+
+def _writers_moves(session: Session, xmin: int) -> None:
+    """Lock the rollups' writers out (until the commit) and keep in :data:`DELTA` what they
+    moved since the new rows' snapshot (``xmin``: :data:`_SNAPSHOT_XMIN` before it): under
+    the lock none is in flight. Only the days with a row written since are compared
+    (:data:`_MOVED_DAYS`), unless rows went missing elsewhere (then every day)."""
+    lock_for_rebuild(session)
+    moved = list(session.execute(text(_MOVED_DAYS), {"xmin": xmin}).scalars())
+    if session.execute(text(_SAME_ROWS_ELSEWHERE), {"moved": moved}).scalar_one():
+        session.execute(text(_CREATE_DELTA.format(where="WHERE day = ANY(:moved)")),
+                        {"moved": moved})
+    else:
+        session.execute(text(_CREATE_DELTA.format(where="")))
 
 
 def refresh_pending(sessions: SessionFactory) -> RefreshSummary:

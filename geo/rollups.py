@@ -6,7 +6,7 @@ on ``events`` and ``event_assignments``: every insert, status/category change, r
 or delete moves one count inside the writing transaction, so the rollups equal a direct count
 of ``events_with_assignment`` at every commit (tests/geo/test_rollups.py), except on the days
 a first bulk assignment left pending refresh (geo.rollup_refresh, until the command that ran
-it refreshes them): readers therefore read :data:`DAILY_SOURCE` (and its monthly and
+it refreshes them): readers therefore read :func:`daily_source` (and its monthly and
 per-area forms), which count those days from the events. Days are China
 Standard Time (UTC+8) calendar days of ``reported_at`` (SQL ``gridlink_local_day``).
 Events with no assignment count only for the whole city (``area=None``). Each key also counts
@@ -80,36 +80,96 @@ one-time filter above the branch, evaluated once, and with nothing pending the b
 never executed (no scan, no parallel workers started: an area's 30-day trend took 40-80 ms
 with the filter inside the recount, where the workers started, 10 ms before, at 10^6)."""
 
-_PENDING_DAYS_RECOUNT = RECOUNT_SQL.format(
-    where=f"WHERE gridlink_local_day(e.reported_at) = ANY({PENDING_DAYS})")
-PENDING_RECOUNT_SQL = f"SELECT * FROM ({_PENDING_DAYS_RECOUNT}) r WHERE {ANY_PENDING}"  # noqa: S608
-"""The daily rollups of the pending days, counted from the events (:data:`RECOUNT_SQL`)."""
+
+def day_start(day: str) -> str:
+    """SQL of the instant (``timestamptz``) local day ``day`` (SQL of a ``date``) begins: the
+    inverse of ``gridlink_local_day`` (migration 0007), in the same zone."""
+    return f"(CAST({day} AS timestamp) AT TIME ZONE 'Asia/Shanghai')"
+
+
+ASSIGNED_IN_AREA = ("a.grid_code LIKE :prefix AND :area IN (a.district_code, a.street_code,"
+                    " a.community_code, a.grid_code)")
+"""A reader's ``assigned``: the events assigned inside area ``:area`` (``:prefix``: its
+codes' LIKE pattern, geo.codes.prefix_pattern), through ``ix_event_assignments_grid_code``."""
+
+
+def _pending_recount(first: str | None, last: str | None, assigned: str | None) -> str:
+    """The daily rollups of the pending days from ``first`` to ``last`` (SQL of ``date``
+    values, both included; None: unbounded) counted from the events (:data:`RECOUNT_SQL`),
+    only those whose assignment ``a`` meets ``assigned`` (constant SQL) if given.
+
+    The period bounds ``reported_at`` (local midnights, bound values in the plan), so
+    PostgreSQL prunes the partitions outside it, estimates the rows from the column's
+    statistics and reads an area's events through ``ix_event_assignments_grid_code``; the
+    pending days are then picked from the counted days (through a ``CASE``, not estimated
+    like ``day = ANY(...)`` over an array the planner cannot see: a small share of the
+    rows; no gain measurable at load 3-5). ``OFFSET 0`` keeps the
+    reader's own filters out of the recount: pushed in, its ``day BETWEEN`` became a filter
+    on the computed local day, estimated at 0.5 % of the rows, so a street's 30 days were
+    joined in nested loops over every event of the city (0.9-1.2 s instead of ~0.1 s).
+    Joining each pending day to its ``reported_at`` range instead pruned more precisely but
+    was estimated at one day of a few rows: a street's 30 days 1.0-1.7 s (bench/RESULTS.md,
+    issue #18)."""
+    where = [assigned] if assigned else []
+    if first:
+        where.append(f"e.reported_at >= {day_start(first)}")
+    if last:
+        where.append(f"e.reported_at < {day_start(f'CAST({last} AS date) + 1')}")
+    recount = RECOUNT_SQL.format(where=f"WHERE {' AND '.join(where)}" if where else "")
+    return (f"SELECT * FROM ({recount} OFFSET 0) r"  # noqa: S608
+            f" WHERE CASE WHEN day = ANY({PENDING_DAYS}) THEN true ELSE false END"
+            f" AND {ANY_PENDING}")
+
 
 _DAILY_COLUMNS = ", ".join(GROUP_COLUMNS + STORED_COUNTS)
 
-DAILY_SOURCE = (f"(SELECT {_DAILY_COLUMNS} FROM {DAILY} WHERE day <> ALL({PENDING_DAYS})"  # noqa: S608
-                f" UNION ALL {PENDING_RECOUNT_SQL})")
-"""What readers read instead of ``event_daily_counts`` (same columns; add an alias): the
-stored rows, except on the days pending refresh, which are counted from the events. In one
-statement, so one snapshot: a bulk write committing its assignments and its pending days
-together is seen whole or not at all. With nothing pending it reads the stored rows only."""
 
-_PENDING_MONTHS_DAILY = (f"(SELECT * FROM {DAILY_SOURCE} d"  # noqa: S608
-                         f" WHERE date_trunc('month', d.day)::date = ANY({PENDING_MONTHS}))")
+def daily_source(first: str | None = None, last: str | None = None, *,
+                 assigned: str | None = None) -> str:
+    """What a reader of the days ``first`` to ``last`` (SQL of ``date`` values, e.g. its
+    bound parameters ``:first``, ``:last``; both included; None: unbounded) reads instead of
+    ``event_daily_counts`` (same columns; add an alias): the stored rows, except on the days
+    pending refresh, which are counted from the events (only those of the reader's period).
+    The reader still filters its period itself (the same bounds: the plan is unchanged). In
+    one statement, so one snapshot: a bulk write committing its assignments and its pending
+    days together is seen whole or not at all. With nothing pending it reads the stored
+    rows only. ``assigned``: what the reader reads of the assignments (constant SQL over
+    ``a``, e.g. :data:`ASSIGNED_IN_AREA`; the reader filters its rows itself too): only
+    those events are recounted."""
+    period = "".join([f" AND day >= CAST({first} AS date)" if first else "",
+                      f" AND day <= CAST({last} AS date)" if last else ""])
+    return (f"(SELECT {_DAILY_COLUMNS} FROM {DAILY} WHERE day <> ALL({PENDING_DAYS})"  # noqa: S608
+            f"{period} UNION ALL {_pending_recount(first, last, assigned)})")
 
-MONTHLY_SOURCE = (
-    f"(SELECT {DERIVED_SQL[MONTHLY][0]} FROM {MONTHLY} WHERE month <> ALL({PENDING_MONTHS})"  # noqa: S608
-    f" UNION ALL SELECT * FROM ({DERIVED_SQL[MONTHLY][1].format(daily=_PENDING_MONTHS_DAILY)})"
-    f" m({DERIVED_SQL[MONTHLY][0]}) WHERE {ANY_PENDING})")
-"""What readers read instead of ``event_monthly_counts``: the months holding a pending day
-summed from :data:`DAILY_SOURCE` as migration 0027's triggers sum them."""
 
-AREA_SOURCE = (
-    f"(SELECT {DERIVED_SQL[AREA][0]} FROM {AREA} WHERE day <> ALL({PENDING_DAYS})"  # noqa: S608
-    f" UNION ALL SELECT * FROM ({DERIVED_SQL[AREA][1].format(daily=f'({PENDING_RECOUNT_SQL})')})"
-    f" a({DERIVED_SQL[AREA][0]}) WHERE {ANY_PENDING})")
-"""What readers read instead of ``event_area_daily_counts``: the pending days summed from
-their recount as migration 0027's triggers sum them."""
+def monthly_source(first_month: str | None = None, end_month: str | None = None, *,
+                   assigned: str | None = None) -> str:
+    """What a reader of the months from ``first_month`` to before ``end_month`` (SQL of the
+    first ``date`` of a month; None: unbounded) reads instead of ``event_monthly_counts``:
+    the stored rows, and the months holding a pending day summed from
+    :func:`daily_source` (of those months only; ``assigned`` as there) as migration 0027's
+    triggers sum them."""
+    last = f"CAST({end_month} AS date) - 1" if end_month else None
+    daily = daily_source(first_month, last, assigned=assigned)
+    pending_months_daily = (f"(SELECT * FROM {daily} d"  # noqa: S608
+                            f" WHERE date_trunc('month', d.day)::date = ANY({PENDING_MONTHS}))")
+    columns, select = DERIVED_SQL[MONTHLY]
+    return (f"(SELECT {columns} FROM {MONTHLY} WHERE month <> ALL({PENDING_MONTHS})"  # noqa: S608
+            f" UNION ALL SELECT * FROM ({select.format(daily=pending_months_daily)})"
+            f" m({columns}) WHERE {ANY_PENDING})")
+
+
+def area_source(first: str | None = None, last: str | None = None, *,
+                assigned: str | None = None) -> str:
+    """What a reader of the days ``first`` to ``last`` (``assigned`` as
+    :func:`daily_source`) reads instead of ``event_area_daily_counts``: the stored rows, and
+    the pending days of the period summed from their recount as migration 0027's triggers
+    sum them."""
+    columns, select = DERIVED_SQL[AREA]
+    recount = f"({_pending_recount(first, last, assigned)})"
+    return (f"(SELECT {columns} FROM {AREA} WHERE day <> ALL({PENDING_DAYS})"  # noqa: S608
+            f" UNION ALL SELECT * FROM ({select.format(daily=recount)})"
+            f" a({columns}) WHERE {ANY_PENDING})")
 
 
 def local_day(at: datetime) -> date:
@@ -155,8 +215,9 @@ def daily_counts(session: Session, area: str | None, first_day: date, last_day: 
     where = ("day BETWEEN :first AND :last AND status <> 'duplicate'"
              + (f" AND {AREA_CLAUSE}" if area else "")
              + (" AND category = :category" if category is not None else ""))
+    source = daily_source(":first", ":last", assigned=ASSIGNED_IN_AREA if area else None)
     sql = (f"SELECT {cols + ', ' if cols else ''}sum(events)::int AS events"  # noqa: S608
-           f" FROM {DAILY_SOURCE} c WHERE {where}"
+           f" FROM {source} c WHERE {where}"
            + (f" GROUP BY {cols} HAVING sum(events) > 0 ORDER BY {cols}" if cols
               else " HAVING sum(events) > 0"))
     params: dict[str, Any] = {"first": first_day, "last": last_day, "category": category}
@@ -201,7 +262,9 @@ def trend_counts(session: Session, area: str, first_day: date, last_day: date,
         raise ValidationFailed(f"cannot group by {unit_column}",
                                [{"field": "by", "value": unit_column,
                                  "allowed": list(GROUP_COLUMNS)}])
-    rows = session.execute(text(_TREND_SQL.format(unit=unit_column, daily=DAILY_SOURCE)), {
+    sql = _TREND_SQL.format(unit=unit_column,
+                            daily=daily_source(":first", ":last", assigned=ASSIGNED_IN_AREA))
+    rows = session.execute(text(sql), {
         "first": first_day, "last": last_day, "area": area,
         "prefix": prefix_pattern(area)}).mappings().all()
     by_grouping: dict[int, list[dict[str, Any]]] = {1: [], 6: [], 3: []}

@@ -49,9 +49,10 @@ from typing import Any, Literal, get_args
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.codes import prefix_pattern
 from geo.errors import ValidationFailed
 from geo.grid_counts import COUNT_KINDS, stored_grid_counts
-from geo.rollups import DAILY_SOURCE
+from geo.rollups import ASSIGNED_IN_AREA, daily_source
 from geo.settings import Settings, get_settings
 
 UNIT_COLUMNS = {"grid": "grid_code", "community": "community_code", "street": "street_code",
@@ -258,7 +259,8 @@ def unit_daily_rates(session: Session, level: str, unit: str, first_day: date,
         raise ValidationFailed(f"no daily rates for level {level!r}",
                                [{"field": "level", "allowed": list(ROLLUP_LEVELS)}])
     rows = session.execute(text(_DAILY_RATES_SQL.format(col=UNIT_COLUMNS[level])),
-                           {"unit": unit, "first": first_day, "last": last_day}).all()
+                           {"area": unit, "prefix": prefix_pattern(unit), "first": first_day,
+                            "last": last_day}).all()
     return {day: day_rates(valid, handled, due, on_time)
             for day, valid, handled, due, on_time in rows}
 
@@ -278,8 +280,8 @@ _DAILY_RATES_SQL = """
 SELECT day, sum(valid)::int,
        coalesce(sum(valid) FILTER (WHERE status IN ('resolved', 'closed')), 0)::int,
        sum(due)::int, sum(closed_on_time)::int
-  FROM """ + DAILY_SOURCE + """ c
- WHERE {col} = :unit AND day BETWEEN :first AND :last AND status <> 'duplicate'
+  FROM """ + daily_source(":first", ":last", assigned=ASSIGNED_IN_AREA) + """ c
+ WHERE {col} = :area AND day BETWEEN :first AND :last AND status <> 'duplicate'
  GROUP BY day HAVING sum(events) > 0
 """
 """Per day: valid, handled (valid, resolved or closed), due and closed-on-time events (the

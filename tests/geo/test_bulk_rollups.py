@@ -6,6 +6,7 @@ changes; ``event_assignments.reported_at`` follows the event (migration 0026).""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -17,7 +18,7 @@ from geo import assign as assign_mod
 from geo.assign import assign_events
 from geo.events import apply_action
 from geo.rollup_refresh import pending_refreshes, refresh_rollups
-from geo.rollups import DAILY_SOURCE, RECOUNT_SQL, STORED_COUNTS, STORED_SQL
+from geo.rollups import RECOUNT_SQL, STORED_COUNTS, STORED_SQL, daily_source
 from tests.conftest import auth
 from tests.geo.test_area_rollups import _assert_equal_to_daily
 from tests.geo.test_locate import G1, G2, build_small_city
@@ -28,16 +29,17 @@ SPOTS = [(113.3005, 40.0805), (113.3015, 40.0815), (113.303, 40.0815), (113.3035
          (113.5, 40.5), (113.30421, 40.0812)]  # G1, G1, G2, G2, far outside, just outside
 RECOUNT = RECOUNT_SQL.format(where="") + " ORDER BY 1, 2, 3, 4, 5, 6, 7"
 STORED = STORED_SQL + " ORDER BY 1, 2, 3, 4, 5, 6, 7"
-SOURCE = (f"SELECT * FROM {DAILY_SOURCE} s WHERE "
+SOURCE = (f"SELECT * FROM {daily_source()} s WHERE "
           + " OR ".join(f"{c} <> 0" for c in STORED_COUNTS) + " ORDER BY 1, 2, 3, 4, 5, 6, 7")
 
 
-def _rows(db: Session, sql: str) -> list[tuple[object, ...]]:
-    return [tuple(r) for r in db.execute(text(sql))]
+def _rows(db: Session, sql: str, params: Mapping[str, object] | None = None
+          ) -> list[tuple[object, ...]]:
+    return [tuple(r) for r in db.execute(text(sql), params or {})]
 
 
 def _assert_readers_exact(db: Session) -> None:
-    """What readers of the daily rollups read (geo.rollups.DAILY_SOURCE: the stored rows, the
+    """What readers of the daily rollups read (geo.rollups.daily_source: the stored rows, the
     days pending refresh counted from the events) equals a recount; the rollups derived from
     them (migration 0027: monthly, per area) answer what the daily ones and ``/stats``
     answer."""

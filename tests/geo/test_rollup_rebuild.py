@@ -116,13 +116,13 @@ def _waiting_on_a_lock(engine: Engine) -> bool:
             " AND datname = current_database()")).scalar_one())
 
 
-def _report_in_thread(engine: Engine, client_id: str, done: dict[str, Any]
-                      ) -> threading.Thread:
-    """Report an event in G1 in a transaction of its own, in a thread; ``done[client_id]``
-    is set once it committed."""
+def _report_in_thread(engine: Engine, client_id: str, done: dict[str, Any],
+                      at: datetime = START) -> threading.Thread:
+    """Report an event in G1 at ``at`` in a transaction of its own, in a thread;
+    ``done[client_id]`` is set once it committed."""
     def report() -> None:
         with Session(engine) as session, session.begin():
-            _report(session, client_id, START, SPOTS[0])  # in G1
+            _report(session, client_id, at, SPOTS[0])  # in G1
         done[client_id] = time.monotonic()
 
     thread = threading.Thread(target=report)
@@ -133,8 +133,9 @@ def _report_in_thread(engine: Engine, client_id: str, done: dict[str, Any]
 def test_reports_during_the_job_and_the_refresh_are_counted(
         committed_events: Engine) -> None:
     """The job takes no table lock: a report while it runs commits at once. The refresh
-    locks the rollups' writers out: a report waits for its commit and then lands in the
-    new tables. No count is lost."""
+    builds the new rollups without a lock: reports then (on a pending day and on another)
+    commit at once and are carried into the new tables under the lock; from the lock to
+    the commit a report waits and then lands in the new tables. No count is lost."""
     engine = committed_events
     done: dict[str, Any] = {}
     with Session(engine) as session:
@@ -144,7 +145,14 @@ def test_reports_during_the_job_and_the_refresh_are_counted(
             assert "rebuild-during-job" in done  # did not wait for the job
         with session.begin():
             assert len(pending_refreshes(session)) == 1
-            refresh_rollups(session)
+            def report_while_building(name: str) -> None:
+                if name == "daily":  # the new daily rows built, the writers not locked out
+                    for client_id, at in (("rebuild-pending-day", START),
+                                          ("rebuild-other-day", START + timedelta(days=40))):
+                        _report_in_thread(engine, client_id, done, at).join(timeout=10)
+                        assert client_id in done  # did not wait
+
+            refresh_rollups(session, report_while_building)
             racer = _report_in_thread(engine, "rebuild-during-refresh", done)
             deadline = time.monotonic() + 10
             while not _waiting_on_a_lock(engine):  # the report waits for the refresh
@@ -156,4 +164,4 @@ def test_reports_during_the_job_and_the_refresh_are_counted(
     with Session(engine) as session:
         assert pending_refreshes(session) == []
         _assert_rollups_exact(session)
-        assert _rows(session, BY_GRID) == [(G1, 6), (G2, 6), (None, 2)]
+        assert _rows(session, BY_GRID) == [(G1, 8), (G2, 6), (None, 2)]

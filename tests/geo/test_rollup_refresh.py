@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -27,7 +27,8 @@ from geo.db import engine_for
 from geo.errors import Conflict
 from geo.event_archive import archive_month
 from geo.event_partitions import MonthPartition
-from geo.rollup_refresh import pending_refreshes, refresh_rollups
+from geo.rollup_refresh import mark_pending, pending_refreshes, refresh_rollups
+from geo.rollups import RECOUNT_SQL, STORED_COUNTS, daily_source
 from geo.settings import get_settings
 from tests.conftest import auth
 from tests.geo.migration_db import database_at
@@ -51,6 +52,8 @@ READS: list[tuple[str, dict[str, str]]] = [
     ("/stats/daily", {"since": "2026-10-30", "until": "2026-11-30", "by": "day,grid_code"}),
     ("/stats/daily", {"area": STREET, "since": "2026-10-30", "until": "2026-11-30",
                       "by": "day,category,status"}),
+    ("/stats/daily", {"since": "2026-11-02", "until": "2026-11-03",  # some pending days
+                      "by": "day,grid_code"}),
     ("/stats/assessment", {"month": "2026-11", "level": "grid"}),
     *[("/dashboard/data", {"area": area, "at": "2026-11-20T12:00:00+08:00"})
       for area in (DISTRICT, STREET, COMMUNITY)],
@@ -91,6 +94,52 @@ def test_readers_over_http_are_exact_between_the_commit_and_the_refresh(
     refresh_rollups(db)
     _assert_rollups_exact(db)
     assert _answers(client, keys) == pending
+
+
+PERIODS = [(date(2026, 10, 31), date(2026, 10, 31)), (date(2026, 11, 2), date(2026, 11, 3)),
+           (date(2026, 10, 1), date(2026, 11, 30)), (date(2026, 11, 20), date(2026, 11, 30))]
+"""Periods around the pending days of ``unassigned_city`` (2026-10-30 to 11-17): one of its
+events is reported at 2026-11-02 00:00 local time, the first instant of the second period."""
+_NON_ZERO = " OR ".join(f"{c} <> 0" for c in STORED_COUNTS)
+PERIOD_SOURCE = (f"SELECT * FROM {daily_source(':first', ':last')} s"
+                 f" WHERE day BETWEEN :first AND :last AND ({_NON_ZERO})"
+                 " ORDER BY 1, 2, 3, 4, 5, 6, 7")
+PERIOD_RECOUNT = RECOUNT_SQL.format(
+    where="WHERE gridlink_local_day(e.reported_at) BETWEEN :first AND :last"
+) + " ORDER BY 1, 2, 3, 4, 5, 6, 7"
+PENDING_DAYS_READ = (f"SELECT DISTINCT day FROM {daily_source(':first', ':last')} s"
+                     " WHERE day BETWEEN '2026-10-30' AND '2026-11-17' ORDER BY 1")
+"""The pending days a reader of the period reads: from the recount only (the source leaves
+out the stored rows of pending days), so only those it recounts."""
+
+
+def test_a_reader_of_a_period_recounts_its_pending_days_only(
+        unassigned_city: Session) -> None:  # noqa: F811
+    """The source of a period (geo.rollups.daily_source) recounts the pending days inside it,
+    bounded by ``reported_at`` at local midnight, and equals a recount of the period before
+    and after the refresh."""
+    db = unassigned_city
+    _only_counting_rollup_rows(db)
+    assign_events(db, "all")
+    pending = {}
+    for first, last in PERIODS:
+        params = {"first": first, "last": last}
+        pending[first] = _rows(db, PERIOD_SOURCE, params)
+        assert pending[first] == _rows(db, PERIOD_RECOUNT, params)
+        recounted = [d for (d,) in _rows(db, PENDING_DAYS_READ, params)]
+        assert recounted == [d for d in _days(date(2026, 10, 30), date(2026, 11, 17))
+                             if first <= d <= last]
+    assert sum(cast(int, r[7]) for r in pending[date(2026, 11, 2)]) == 7  # 11-02 00:00 included
+    refresh_rollups(db)
+    for first, last in PERIODS:
+        assert _rows(db, PERIOD_SOURCE, {"first": first, "last": last}) == pending[first]
+    mark_pending(db, "again", "SELECT DATE '2026-11-02'")  # a second refresh, same transaction
+    assert refresh_rollups(db).days == 1
+    _assert_rollups_exact(db)
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [date.fromordinal(n) for n in range(first.toordinal(), last.toordinal() + 1)]
 
 
 def test_an_archive_refuses_a_month_pending_refresh(unassigned_city: Session) -> None:  # noqa: F811
