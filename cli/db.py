@@ -60,8 +60,9 @@ def db_migrate() -> None:
 
 @db_app.command("indexes")
 def db_indexes() -> None:
-    """Build the indexes a first load of events left for after its commit (pending_indexes),
-    without blocking readers or writers (CREATE INDEX CONCURRENTLY)."""
+    """Build the indexes a first load of events or a city's first bulk assignment left for
+    after its commit (pending_indexes), without blocking readers or writers (CREATE INDEX
+    CONCURRENTLY)."""
     if not build_indexes():
         console.print("no index is pending")
 
