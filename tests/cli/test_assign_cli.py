@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from cli.main import app
-from tests.geo.test_assign import NAMED_POINTS
+from tests.geo.test_assign import NAMED_POINTS, insert_named_events
 from tests.geo.test_locate import COMMUNITY, DISTRICT, G1, G2, STREET, build_small_city
 
 runner = CliRunner()
@@ -30,12 +30,7 @@ CLEANUP = (
 def committed_city(database_url: str, engine: Engine) -> Iterator[Engine]:
     with Session(engine) as session, session.begin():
         build_small_city(session)
-        for name, (lon, lat) in NAMED_POINTS.items():
-            session.execute(text(
-                "INSERT INTO events (client_id, category, reported_at, status, priority, geom,"
-                " handling_level, postponements, reworks, valid) VALUES (:c, 'garbage', now(),"
-                " 'reported', 'normal', ST_SetSRID(ST_MakePoint(:x, :y), 4326), 'grid', 0, 0,"
-                " true)"), {"c": name, "x": lon, "y": lat})
+        insert_named_events(session)
     yield engine
     with engine.begin() as conn:
         for sql in CLEANUP:

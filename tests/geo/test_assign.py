@@ -27,15 +27,21 @@ NAMED_POINTS = {
 }
 
 
-@pytest.fixture
-def city_with_events(db: Session) -> Session:
-    build_small_city(db)
+def insert_named_events(session: Session) -> None:
+    """One reported event at each of :data:`NAMED_POINTS` (its name as the client id), never
+    assigned."""
     for name, (lon, lat) in NAMED_POINTS.items():
-        db.execute(text(
+        session.execute(text(
             "INSERT INTO events (client_id, category, reported_at, status, priority, geom,"
             " handling_level, postponements, reworks, valid) VALUES (:c, 'garbage', now(),"
             " 'reported', 'normal', ST_SetSRID(ST_MakePoint(:x, :y), 4326), 'grid', 0, 0, true)"),
             {"c": name, "x": lon, "y": lat})
+
+
+@pytest.fixture
+def city_with_events(db: Session) -> Session:
+    build_small_city(db)
+    insert_named_events(db)
     return db
 
 

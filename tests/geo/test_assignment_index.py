@@ -22,7 +22,7 @@ from geo.assign import assign_events
 from geo.assignment_index import GRID_CODE_INDEX, grid_code_index_off
 from geo.importer.pending_indexes import pending
 from tests.geo.migration_db import database_at
-from tests.geo.test_assign import NAMED_POINTS
+from tests.geo.test_assign import insert_named_events
 from tests.geo.test_locate import G1, build_small_city
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,13 +39,7 @@ def city(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[s
     with database_at(database_url, "assignment_index") as (url, engine):
         with Session(engine) as session, session.begin():
             build_small_city(session)
-            for name, (lon, lat) in NAMED_POINTS.items():
-                session.execute(text(
-                    "INSERT INTO events (client_id, category, reported_at, status, priority,"
-                    " geom, handling_level, postponements, reworks, valid) VALUES (:c,"
-                    " 'garbage', now(), 'reported', 'normal',"
-                    " ST_SetSRID(ST_MakePoint(:x, :y), 4326), 'grid', 0, 0, true)"),
-                    {"c": name, "x": lon, "y": lat})
+            insert_named_events(session)
         monkeypatch.setattr(assignment_index, "OFF_FROM_EVENTS", 8)
         monkeypatch.setattr(assign_mod, "MEMORY_FROM_EVENTS", 0)
         yield url, engine
