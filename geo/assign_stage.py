@@ -96,7 +96,7 @@ class AssignStage:
         with psycopg_connection(self.session).cursor().copy(f"COPY {ded} FROM STDIN") as cp:
             for p, grids in owners.dedicated.items():
                 if owners.grid[p] != NONE:
-                    cp.write_row((int(events.ids[p]), self._codes(grids)))
+                    cp.write_row((int(events.ids[p]), codes_at(self.grid_codes, grids)))
         out = self._create("outside", "(id bigint, grid_code text, micro_grid_code text,"
                            " community_code text, dedicated_grid_codes text[], assignment text,"
                            " nearest_grid_code text, nearest_distance_m float8, cams int[])")
@@ -106,9 +106,6 @@ class AssignStage:
                                          self.grid_codes))
         for table in self.made[-4:]:
             self.session.execute(text(f"ANALYZE {table}"))
-
-    def _codes(self, positions: list[int]) -> list[str]:
-        return [str(self.grid_codes[g]) for g in positions]
 
     def source(self) -> str:
         """SQL of the decoded rows (``id`` + :data:`COLUMNS`), for the one writer."""
@@ -137,6 +134,11 @@ class AssignStage:
             self.session.execute(text(f"DROP TABLE IF EXISTS {table}"))
 
 
+def codes_at(grid_codes: NDArray[np.object_], positions: list[int]) -> list[str]:
+    """The codes of the grids at ``positions`` (of :attr:`GridArrays.codes`)."""
+    return [str(grid_codes[g]) for g in positions]
+
+
 def camera_picks_by_rank(computed: Computed, n: int, k: int) -> NDArray[np.int64]:
     """The camera positions of each of the ``n`` events, nearest first: an ``(n, k)`` array,
     :data:`NONE` after an event's last camera."""
@@ -157,7 +159,7 @@ def outside_row(p: int, events: Selected, computed: Computed, near: Any, toleran
     lo, hi = np.searchsorted(computed.pick_event, [p, p + 1])
     cams = computed.pick_camera[lo:hi].tolist()
     ded = computed.owners.dedicated.get(p)
-    dedicated = [str(grid_codes[g]) for g in ded] if ded else None
+    dedicated = codes_at(grid_codes, ded) if ded else None
     if near is None:
         return (int(events.ids[p]), None, None, None, dedicated, "unassigned", None, None,
                 cams)

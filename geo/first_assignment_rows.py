@@ -34,7 +34,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.assign_arrays import NONE, CameraArrays, Computed, GridArrays, Selected
-from geo.assign_stage import camera_picks_by_rank, outside_row
+from geo.assign_stage import camera_picks_by_rank, codes_at, outside_row
 
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 """Binary COPY signature, flags and header extension length."""
@@ -222,7 +222,7 @@ def _dedicated(computed: Computed, order: NDArray[np.int64], grids: GridArrays) 
     for p, positions in computed.owners.dedicated.items():
         if computed.owners.grid[p] != NONE:
             index[where[p]] = len(chunks)
-            chunks.append(_text_array([str(grids.codes[g]) for g in positions]))
+            chunks.append(_text_array(codes_at(grids.codes, positions)))
     return Piece(_binary(chunks), index, _NULL)
 
 
