@@ -14,7 +14,8 @@ start-up, or the next bulk assignment (its :func:`before_bulk_assignment`) build
 While the index is missing, the area filters on ``grid_code`` (geo.events.AREA_FILTER, the
 maps' ``grid_code LIKE '<prefix>%'``) scan ``event_assignments`` instead (measured in
 bench/RESULTS.md). The callers: ``gridlink assign`` (:func:`grid_code_index_off` around its
-transaction) and the API's assign job (its work's first step and its ``after_commit``).
+transaction) and the API's assign job (its work's first step, its ``after_commit``, and
+its ``on_rollback`` step when the job fails or is cancelled: geo.jobs).
 """
 
 from __future__ import annotations

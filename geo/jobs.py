@@ -116,6 +116,22 @@ class JobProgress:
     def __init__(self, sessions: SessionFactory, job_id: str) -> None:
         self.sessions = sessions
         self.job_id = job_id
+        self.rollback_steps: list[Callable[[], object]] = []
+
+    def on_rollback(self, step: Callable[[], object]) -> None:
+        """Run ``step`` after the work's transaction rolled back (the job failed or was
+        cancelled): to undo what the work did outside it, e.g. an index it dropped
+        concurrently before (geo.assignment_index). A step that fails leaves its leftover to
+        the recovery that step's owner documents."""
+        self.rollback_steps.append(step)
+
+    def rolled_back(self) -> None:
+        """Run the :meth:`on_rollback` steps, in order; each step's failure is swallowed."""
+        for step in self.rollback_steps:
+            try:
+                step()
+            except Exception:  # the job already ended failed or cancelled
+                continue
 
     def __call__(self, done: int, total: int, problems: int = 0) -> None:
         with self.sessions() as session, session.begin():
@@ -154,17 +170,21 @@ def run_job(sessions: SessionFactory, job_id: str,
             {"id": job_id, "pid": os.getpid(), "host": socket.gethostname()})
     if started is None:  # cancelled before it started
         return "cancelled"
+    progress = JobProgress(sessions, job_id)
     try:
         with sessions() as session, session.begin():
-            outcome = work(session, JobProgress(sessions, job_id))
+            outcome = work(session, progress)
     except JobCancelled:
+        progress.rolled_back()
         _finish(sessions, job_id, "cancelled")
         return "cancelled"
     except GridlinkError as exc:
+        progress.rolled_back()
         _finish(sessions, job_id, "failed", problems=exc.details,
                 error={"error": exc.code, "message": exc.message})
         return "failed"
     except Exception as exc:  # a job must end in a state, whatever went wrong
+        progress.rolled_back()
         _finish(sessions, job_id, "failed",
                 error={"error": "internal", "message": f"{type(exc).__name__}: {exc}"[:300]})
         return "failed"

@@ -165,11 +165,12 @@ def _assign_work(actor: Actor, scope: str, area: str | None, k: int | None) -> W
     def work(session: Session, progress: JobProgress) -> JobOutcome:
         engine = session.get_bind()  # before the job's first statement (geo.assignment_index)
         off = isinstance(engine, Engine) and before_bulk_assignment(engine, scope)
+        index_back = (lambda: after_bulk_assignment(engine)) if off else None  # type: ignore[arg-type]
+        if index_back is not None:  # failed or cancelled: the index comes back too
+            progress.on_rollback(index_back)
         act_as(session, actor)
         summary = assign_events(session, scope, area_code=area, k=k, progress=progress)
-        return JobOutcome({"rows": summary.events, **asdict(summary)},
-                          after_commit=(lambda: after_bulk_assignment(engine))  # type: ignore[arg-type]
-                          if off else None)
+        return JobOutcome({"rows": summary.events, **asdict(summary)}, after_commit=index_back)
     return work
 
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
@@ -52,3 +52,39 @@ def test_the_job_builds_the_index_after_its_commit(city: tuple[str, Engine],
     assert _index(engine) == before and _in_g1(engine) == 6
     with engine.connect() as conn:
         assert pending(conn) == []
+
+
+def test_a_cancelled_job_brings_the_index_back(city: tuple[str, Engine]) -> None:
+    """The job is held on the grids (another transaction locks them) once the index is off;
+    cancelled then, its transaction rolls back and the index is built again at once."""
+    url, engine = city
+    before = _index(engine)
+    with Session(engine) as session, session.begin():
+        key = create_key(session, "assign job", "dispatcher")
+    headers = {"X-API-Key": key}
+    with TestClient(create_app(ApiSettings(database_url=url))) as client, \
+            engine.connect() as blocker:
+        blocker.execute(text("LOCK TABLE grids IN ACCESS EXCLUSIVE MODE"))
+        sent = client.post("/jobs/assign", params={"scope": "all"}, headers=headers)
+        assert sent.status_code == 202, sent.text
+        job_id = sent.json()["id"]
+        _index_off(engine)
+        cancel = client.delete(f"/jobs/{job_id}", headers=headers)
+        assert cancel.status_code == 200 and cancel.json()["cancel_requested"], cancel.text
+        blocker.rollback()
+        job = finished(client, headers, job_id)
+    assert job["state"] == "cancelled"
+    assert _index(engine) == before
+    with engine.connect() as conn:
+        assert pending(conn) == []
+        assert conn.execute(text("SELECT count(*) FROM event_assignments")).scalar_one() == 0
+
+
+def _index_off(engine: Engine) -> None:
+    """Wait (at most 30 s) until the job has dropped the index, recorded pending."""
+    for _ in range(300):
+        with engine.connect() as conn:
+            if _index(engine) is None and pending(conn) == [GRID_CODE_INDEX]:
+                return
+        time.sleep(0.1)
+    raise AssertionError("the job never took the index off")

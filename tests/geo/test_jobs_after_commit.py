@@ -76,3 +76,35 @@ def test_a_job_that_died_after_its_commit_succeeded(sessions: sessionmaker[Sessi
     assert _job(sessions, "died-before")[0::2] == ("failed", {
         "error": "interrupted", "message": "the process running this job stopped; nothing "
         "of it was written: start it again"})
+
+
+def test_rollback_steps_run_after_a_failure_only(sessions: sessionmaker[Session]) -> None:
+    """A step registered with ``on_rollback`` runs once the work's transaction rolled back
+    (its write is gone when it runs); a failing step does not change the job's end; a job
+    that succeeds never runs it."""
+    seen: list[int] = []
+
+    def count_rows() -> None:
+        with sessions() as session:
+            seen.append(session.scalar(text(
+                "SELECT count(*) FROM jobs WHERE actor = 'rolled back'")))
+
+    def failing(session: Session, progress: JobProgress) -> JobOutcome:
+        progress.on_rollback(lambda: 1 / 0)
+        progress.on_rollback(count_rows)
+        session.execute(text("INSERT INTO jobs (id, kind, actor) VALUES "
+                             "('rolled-back-row', 'import', 'rolled back')"))
+        raise RuntimeError("the work failed")
+
+    def succeeding(session: Session, progress: JobProgress) -> JobOutcome:
+        progress.on_rollback(count_rows)
+        return JobOutcome({"rows": 0})
+
+    failed = create_job(sessions, "import", {}, "after-commit test", None, None)
+    assert run_job(sessions, failed, failing) == "failed"
+    assert seen == [0]
+    assert _job(sessions, failed) == ("failed", None, {
+        "error": "internal", "message": "RuntimeError: the work failed"})
+    done = create_job(sessions, "import", {}, "after-commit test", None, None)
+    assert run_job(sessions, done, succeeding) == "succeeded"
+    assert seen == [0]
