@@ -46,7 +46,7 @@ RECOUNT = RECOUNT_SQL.format(where="")
 def run_script(out: Path, *args: str) -> str:
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "scale.py"), "--sizes", "60x500", "--prefix",
-         PREFIX, "--out", str(out), "--calls", "40", *args],
+         PREFIX, "--out", str(out), "--calls", "40", "--stats-runs", "1", *args],
         cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
