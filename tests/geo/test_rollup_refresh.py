@@ -172,6 +172,25 @@ def test_the_refresh_recounts_the_pending_days_only(
     assert _rows(db, others) == _rows(db, recount)
 
 
+def test_a_day_of_summer_time_is_recounted_by_its_local_bounds(
+        unassigned_city: Session) -> None:  # noqa: F811
+    """1990-07-01 15:30 UTC is 07-02 00:30 in Asia/Shanghai (summer time, UTC+9), though
+    inside 07-01 at a fixed +08:00: the refresh of the pending day 07-01 alone (gapless)
+    leaves it on 07-02, as the rollup triggers counted it."""
+    db = unassigned_city
+    _only_counting_rollup_rows(db)
+    db.execute(text(
+        "INSERT INTO events (client_id, category, reported_at, status, priority, geom,"
+        " handling_level, postponements, reworks, valid) VALUES ('summer', 'garbage',"
+        " '1990-07-01 15:30+00', 'reported', 'normal', ST_SetSRID(ST_MakePoint(113.3005,"
+        " 40.0805), 4326), 'grid', 0, 0, true)"))
+    mark_pending(db, "summer", "SELECT DATE '1990-07-01'")
+    assert refresh_rollups(db).days == 1
+    assert _rows(db, "SELECT day, events FROM event_daily_counts WHERE day < '2000-01-01'"
+                     " AND events <> 0") == [(date(1990, 7, 2), 1)]
+    assert _rows(db, STORED) == _rows(db, RECOUNT)
+
+
 def _days(first: date, last: date) -> list[date]:
     return [date.fromordinal(n) for n in range(first.toordinal(), last.toordinal() + 1)]
 
