@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import text
@@ -48,7 +48,7 @@ from sqlalchemy.orm import Session
 from geo.db import local_settings
 from geo.errors import Conflict
 from geo.rollup_rebuild import DAILY, DAILY_COUNTS, DAILY_KEY, lock_for_rebuild, rebuild_rollups
-from geo.rollups import LOCAL_TZ, RECOUNT_SQL
+from geo.rollups import RECOUNT_SQL, day_start
 
 SessionFactory = Callable[[], Session]
 
@@ -107,13 +107,25 @@ WITH_BASE = (f"WITH base AS (INSERT INTO {BASE} ({DAILY_KEY}, {_COUNTS})"  # noq
 so both are of one snapshot."""
 _STORED_ROWS = (f"SELECT {DAILY_KEY}, {_COUNTS} FROM base"  # noqa: S608
                 f" WHERE day <> ALL(CAST(:days AS date[])) AND ({_NON_ZERO})")
-_RECOUNTED_ROWS = RECOUNT_SQL.format(
-    where="WHERE e.reported_at >= :since AND e.reported_at < :until"
-          " AND gridlink_local_day(e.reported_at) = ANY(CAST(:days AS date[]))")
-NEW_DAILY_ROWS = f"{_STORED_ROWS} UNION ALL {_RECOUNTED_ROWS}"
-"""The refreshed daily rollups as of one snapshot: the stored rows of the days not pending
-(zero rows left out), and the pending days (``:days``, within ``[:since, :until)``)
-recounted; with :data:`WITH_BASE`."""
+_IN_PERIOD = (f"e.reported_at >= {day_start('CAST(:first AS date)')}"
+              f" AND e.reported_at < {day_start('CAST(:last AS date) + 1')}")
+"""From the first pending day's local midnight to the one after the last (Asia/Shanghai, as
+``gridlink_local_day``: summer time before 1992 included)."""
+_ON_PENDING_DAYS = " AND gridlink_local_day(e.reported_at) = ANY(CAST(:days AS date[]))"
+
+
+def new_daily_rows(days: list[date]) -> str:
+    """The refreshed daily rollups as of one snapshot: the stored rows of the days not
+    pending (zero rows left out), and the pending days (``:days``, from ``:first`` to
+    ``:last``: :data:`_IN_PERIOD`) recounted; with :data:`WITH_BASE`. ``days`` (sorted, distinct)
+    without a gap (a first bulk assignment: every day from its first event to its last)
+    are exactly the period, so the recount reads the period alone: the local day of each
+    event computed once, in the ``GROUP BY``, not a second time against a list of up to
+    hundreds of days (at 10^6 events: 15.4 s → 10.9 s for the recount at load ~5,
+    bench/RESULTS.md)."""
+    gapless = (days[-1] - days[0]).days == len(days) - 1
+    where = _IN_PERIOD + ("" if gapless else _ON_PENDING_DAYS)
+    return f"{_STORED_ROWS} UNION ALL {RECOUNT_SQL.format(where=f'WHERE {where}')}"
 
 _SNAPSHOT_XMIN = ("SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::numeric"
                   " % 4294967296)::bigint")
@@ -164,12 +176,10 @@ def refresh_rollups(session: Session, step: Callable[[str], None] = lambda name:
         days = sorted({d for mark in marks for d in mark.days})
         step("marks")
         if days:
-            since = datetime.combine(days[0], datetime.min.time(), LOCAL_TZ)
-            until = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(), LOCAL_TZ)
             session.execute(text(_CREATE_BASE))
             xmin = session.execute(text(_SNAPSHOT_XMIN)).scalar_one()
-            rebuild_rollups(session, NEW_DAILY_ROWS,
-                            {"days": days, "since": since, "until": until}, step,
+            rebuild_rollups(session, new_daily_rows(days),
+                            {"days": days, "first": days[0], "last": days[-1]}, step,
                             with_sql=WITH_BASE,
                             before_swap=lambda: _writers_moves(session, xmin))
             session.execute(text(_APPLY_DELTA))

@@ -138,6 +138,60 @@ def test_a_reader_of_a_period_recounts_its_pending_days_only(
     _assert_rollups_exact(db)
 
 
+ON_DAY = "SELECT sum(events)::int FROM event_daily_counts WHERE day = :day"
+
+
+@pytest.mark.parametrize("marked", [["2026-11-01", "2026-11-03"],
+                                    ["2026-11-01", "2026-11-02", "2026-11-03"]],
+                         ids=["with-a-gap", "gapless"])
+def test_the_refresh_recounts_the_pending_days_only(
+        unassigned_city: Session, marked: list[str]) -> None:  # noqa: F811
+    """Days pending with a gap: the day in the gap keeps its stored rows (as an archived
+    month's, which no event holds any more); days without a gap are the whole period
+    (geo.rollup_refresh.new_daily_rows reads it without the per-day filter): all of them
+    recounted."""
+    db = unassigned_city
+    _only_counting_rollup_rows(db)
+    assign_events(db, "all")
+    refresh_rollups(db)
+    gap = {"day": date(2026, 11, 2)}
+    counted = db.execute(text(ON_DAY), gap).scalar_one()
+    assert counted == 4
+    db.execute(text("UPDATE event_daily_counts SET events = events + 100"  # counts no event
+                    " WHERE ctid = (SELECT min(ctid) FROM event_daily_counts WHERE day = :day)"),
+               gap)
+    assert db.execute(text(ON_DAY), gap).scalar_one() == 104
+    mark_pending(db, "test", "SELECT unnest(CAST(:days AS date[]))",
+                 {"days": [date.fromisoformat(d) for d in marked]})
+    assert refresh_rollups(db).days == len(marked)
+    assert db.execute(text(ON_DAY), gap).scalar_one() == (104 if len(marked) == 2 else 4)
+    others = ("SELECT * FROM event_daily_counts WHERE day <> '2026-11-02' AND"
+              f" ({_NON_ZERO}) ORDER BY 1, 2, 3, 4, 5, 6, 7")
+    recount = (f"SELECT * FROM ({RECOUNT_SQL.format(where='')}) r WHERE day <> '2026-11-02'"
+               " ORDER BY 1, 2, 3, 4, 5, 6, 7")
+    assert _rows(db, others) == _rows(db, recount)
+
+
+@pytest.mark.parametrize("pending", [date(1990, 7, 1), date(1990, 7, 2)])
+def test_a_day_of_summer_time_is_recounted_by_its_local_bounds(
+        unassigned_city: Session, pending: date) -> None:  # noqa: F811
+    """1990-07-01 15:30 UTC is 07-02 00:30 in Asia/Shanghai (summer time, UTC+9), though
+    inside 07-01 at a fixed +08:00: the refresh of the pending day 07-01 (or 07-02) alone
+    leaves it on 07-02, as the rollup triggers counted it."""
+    db = unassigned_city
+    _only_counting_rollup_rows(db)
+    db.execute(text(
+        "INSERT INTO events (client_id, category, reported_at, status, priority, geom,"
+        " handling_level, postponements, reworks, valid) VALUES ('summer', 'garbage',"
+        " '1990-07-01 15:30+00', 'reported', 'normal', ST_SetSRID(ST_MakePoint(113.3005,"
+        " 40.0805), 4326), 'grid', 0, 0, true)"))
+    mark_pending(db, "summer", "SELECT CAST(:day AS date)", {"day": pending})
+    assert refresh_rollups(db).days == 1
+    assert _rows(db, "SELECT day, events FROM event_daily_counts WHERE day < '2000-01-01'"
+                     " AND events <> 0") == [(date(1990, 7, 2), 1)]
+    assert _rows(db, STORED) == _rows(db, RECOUNT)
+
+
 def _days(first: date, last: date) -> list[date]:
     return [date.fromordinal(n) for n in range(first.toordinal(), last.toordinal() + 1)]
 
