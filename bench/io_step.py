@@ -3,11 +3,17 @@ bench/import_export.py): it loads only what the step loads in production (SQLAlc
 ``geo.importer`` or ``geo.exporter``), so its peak RSS is the step's, not the bench's.
 
     .venv/bin/python bench/io_step.py import URL events FILE   # prints {"rows", "seconds"}
+
+With ``GRIDLINK_BENCH_LOG=FILE`` in the environment, an events import appends its worker's
+per-drain seconds (COPY, claimed-row probe, INSERT; geo.importer.early_inserts at DEBUG) to
+FILE: where the time goes as the table grows.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -43,5 +49,16 @@ def run(step: str, url: str, layer: str, path: str) -> dict[str, float]:
             "after_commit": time.perf_counter() - committed}
 
 
+def log_drains(path: str | None) -> None:
+    """Append the early-insert worker's DEBUG lines to ``path`` (None: not logged)."""
+    if path:
+        handler = logging.FileHandler(path)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        worker = logging.getLogger("geo.importer.early_inserts")
+        worker.addHandler(handler)
+        worker.setLevel(logging.DEBUG)
+
+
 if __name__ == "__main__":
+    log_drains(os.environ.get("GRIDLINK_BENCH_LOG"))
     print(json.dumps(run(*sys.argv[1:5])))

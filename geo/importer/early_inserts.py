@@ -22,7 +22,8 @@ the stored event as before. The secondary indexes are dropped before the first b
 file brings more rows than the table holds (:mod:`geo.importer.indexes`): those readers need
 at once are built again after the final upsert, the others after the commit
 (:attr:`EarlyInserts.deferred_indexes`); the row audit is off for the inserts
-(:mod:`geo.importer.audit`). Measured in bench/RESULTS.md (fourth import session).
+(:mod:`geo.importer.audit`), and the daily rollups are moved once at the end
+(:mod:`geo.importer.deferred_rollups`). Measured in bench/RESULTS.md (fourth import session).
 
 A client id repeated across batches always ends in the stage (the later row finds the id
 claimed by the earlier one, or both are inserted together and the later one is set aside),
@@ -32,6 +33,8 @@ query for repeats (:attr:`EarlyInserts.staged`).
 
 from __future__ import annotations
 
+import logging
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, suppress
 from threading import Lock
@@ -47,6 +50,7 @@ from sqlalchemy.orm import Session
 from geo.catalog import Layer
 from geo.db import local_settings
 from geo.importer.audit import without_insert_audit
+from geo.importer.deferred_rollups import rollups_deferred
 from geo.importer.indexes import Rebuild, secondary_indexes_rebuilt
 from geo.importer.seen_ids import SeenIds
 from geo.importer.writing import (
@@ -57,6 +61,10 @@ from geo.importer.writing import (
     database_refusals,
     insert_select_sql,
 )
+
+log = logging.getLogger(__name__)
+"""Each drain's rows and seconds (COPY, claimed-row probe, INSERT) at DEBUG level: where an
+import's time goes as the table grows (bench/RESULTS.md, seventh import session)."""
 
 BATCH = "gridlink_import_batch"
 """The temp table holding the rows being inserted (same columns as the stage)."""
@@ -197,6 +205,7 @@ class EarlyInserts:
     def _insert_queued(self, queue: list[tuple[pa.Table, pa.Table | None]]) -> None:
         """COPY the keys and rows of ``queue`` (emptied then), move the rows with a
         claimed client id to the stage, and INSERT the others."""
+        started = time.perf_counter()
         batches = [rows for _, rows in queue if rows is not None and rows.num_rows]
         if batches and not self._started:
             self._start(batches[0].column_names, self._expected)
@@ -216,14 +225,20 @@ class EarlyInserts:
             self._seen.add(rows.column("client_id"))]
         copy_rows(self.session, BATCH, rows)
         queue.clear()  # the rows are in the database: not held in memory during the INSERT
+        count = rows.num_rows
         del rows, batches
+        copied = time.perf_counter()
         if maybe is None:
             moved = self.session.execute(text(_MOVE_CLAIMED))
             self.staged += int(moved.rowcount)  # type: ignore[attr-defined]
         elif maybe.size:
             moved = self.session.execute(text(_MOVE_CLAIMED_ROWS), {"rows": maybe.tolist()})
             self.staged += int(moved.rowcount)  # type: ignore[attr-defined]
+        probed = time.perf_counter()
         self.inserted += self._insert_batch()
+        log.debug("rows %d (%d in) copy %.3f s probe %.3f s insert %.3f s", count,
+                  self.inserted, copied - started, probed - copied,
+                  time.perf_counter() - probed)
 
     def _insert_batch(self) -> int:
         """The ``INSERT`` of the batch table. In a first load its rows' ids were looked up
@@ -242,6 +257,7 @@ class EarlyInserts:
         self._indexes = self._stack.enter_context(secondary_indexes_rebuilt(
             self.session, self.layer.table, expected, defer=self.defer_indexes,
             import_id=self.import_id))
+        self._stack.enter_context(rollups_deferred(self.session))
         self._seen = SeenIds(expected) if self.session.scalar(text(
             "SELECT NOT EXISTS (SELECT 1 FROM event_client_ids)")) else None
         self._started = True
