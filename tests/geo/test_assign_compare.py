@@ -42,11 +42,11 @@ def _summary(summary: AssignSummary) -> tuple[int, ...]:
 
 
 def _rerun(db: Session, monkeypatch: pytest.MonkeyPatch, *, in_memory: bool
-           ) -> tuple[tuple[int, ...], list[Any], set[int], list[Any], list[Any]]:
+           ) -> tuple[Any, ...]:
     """A re-run by one path in a savepoint, rolled back: (summary, rows, ids of the rows
     written, stored rollups, pending refreshes)."""
     monkeypatch.setattr(assign_memory, "COMPARE_IN_MEMORY", in_memory)
-    before = dict(_rows(db, CTIDS))
+    before = {r[0]: r[1] for r in _rows(db, CTIDS)}
     savepoint = db.begin_nested()
     summary = assign_events(db, "all")
     after = _rows(db, CTIDS)
@@ -204,7 +204,7 @@ def test_a_row_rewritten_while_the_job_computes_is_kept(
         refresh_rollups(session)
         ids = [i for (i,) in _rows(session, "SELECT id FROM events WHERE client_id LIKE"
                                             " 'rebuild-%' ORDER BY id")]
-        stale, new = ids[0], ids[-1]
+        stale, new = int(ids[0]), int(ids[-1])  # type: ignore[call-overload]
         session.execute(text("UPDATE event_assignments SET grid_code = :g2 WHERE grid_code"
                              " = :g1 AND event_id <> :new"), {"g1": G1, "g2": G2, "new": new})
         session.execute(text("DELETE FROM event_assignments WHERE event_id = :id"),
