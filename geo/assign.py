@@ -115,7 +115,7 @@ def assign_events(session: Session, scope: str = "all", *, area_code: str | None
     clock = _Clock(progress)
     if _selected_at_least(session, where, params, MEMORY_FROM_EVENTS):
         counts = assign_in_memory(session, where, params, k, settings.gps_tolerance_m,
-                                  clock.lap)
+                                  clock.lap, every_event=scope == "all" and not open_only)
         return AssignSummary(events=counts.n, covered=counts.covered, snapped=counts.snapped,
                              unassigned=counts.unassigned, with_cameras=counts.with_cameras,
                              seconds=clock.total(), changed=counts.changed, steps=clock.steps,

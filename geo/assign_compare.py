@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from geo.assign_arrays import NONE, CameraArrays, Computed, GridArrays, Selected
 from geo.assign_stage import camera_picks_by_rank, codes_at, outside_row
-from geo.db import psycopg_connection
+from geo.db import local_settings, psycopg_connection
 
 NULL_MARK = "\\N"
 """A NULL text field in the packed rows."""
@@ -45,8 +45,8 @@ UNKNOWN = -2
 offline): it equals no computed position."""
 
 
-def _fields(k: int) -> list[tuple[str, str, pa.DataType]]:
-    """(name, SQL of stored row ``a``, parsed type) of each packed field, ``k`` cameras."""
+def _fields() -> list[tuple[str, str, pa.DataType]]:
+    """(name, SQL of stored row ``a``, parsed type) of each packed field."""
     def text_of(sql: str) -> str:
         return f"coalesce({sql}, '{NULL_MARK}')"
 
@@ -60,35 +60,62 @@ def _fields(k: int) -> list[tuple[str, str, pa.DataType]]:
             ("assignment", text_of("a.assignment"), pa.string()),
             ("nearest", text_of("a.nearest_grid_code"), pa.string()),
             ("distance", "coalesce(a.nearest_distance_m::text, '')", pa.float64()),
-            ("ncams", "coalesce(cardinality(a.camera_codes), -1)", pa.int32()),
-            *((f"c{j}", text_of(f"a.camera_codes[{j + 1}]"), pa.string()) for j in range(k))]
+            ("cameras", text_of(f"array_to_string(a.camera_codes, E'\\x{ord(SEP):02x}')"),
+             pa.string())]
 
 
 _STORED_SQL = ("SELECT convert_to(string_agg(concat_ws(E'\\t', {fields}) || E'\\n', ''), 'UTF8')"
-               " FROM events e JOIN event_assignments a ON a.event_id = e.id WHERE {where}"
-               " GROUP BY a.event_id >> 24")
+               " FROM {source} GROUP BY a.event_id >> 24")
 """The stored rows of the selected events, one tab-separated line each, packed by the server
-into one value per 2^24 ids (as :data:`geo.assign_memory._PACKED_SQL` packs the events)."""
+into one value per 2^24 ids (as :data:`geo.assign_memory._PACKED_SQL` packs the events),
+grouped by hashing (:data:`_NO_SORT`)."""
+_NO_SORT = {"enable_sort": "off"}
+"""A sort of every row by the few group keys spilled to disk (1.5–3 s at 10^6 rows, load
+~5); the hashed groups are one value each."""
 
 
-def read_stored(session: Session, where: str, params: dict[str, Any], k: int) -> pa.Table:
+def read_stored(session: Session, where: str | None, params: dict[str, Any], k: int
+                ) -> pa.Table:
     """The stored assignment rows of ``events e`` matching ``where`` (code-made SQL,
-    ``:name`` placeholders bound from ``params``), as a table of :func:`_fields`."""
-    fields = _fields(k)
-    sql = _STORED_SQL.format(fields=", ".join(sql for _, sql, _ in fields), where=where)
+    ``:name`` placeholders bound from ``params``; None: every stored row, no join with
+    ``events``), as a table of :func:`_fields` plus ``ncams`` (cameras stored, -1: NULL)
+    and ``c0`` … ``c{k-1}`` (their first ``k`` codes, :data:`NULL_MARK` after the last)."""
+    fields = _fields()
+    source = ("event_assignments a" if where is None else
+              f"events e JOIN event_assignments a ON a.event_id = e.id WHERE {where}")
+    sql = _STORED_SQL.format(fields=", ".join(sql for _, sql, _ in fields), source=source)
     sql = re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql)
     cur = psycopg_connection(session).cursor(binary=True)
-    packed = b"".join(part for (part,) in cur.execute(sql, params or None).fetchall())
+    with local_settings(session, _NO_SORT):
+        packed = b"".join(part for (part,) in cur.execute(sql, params or None).fetchall())
     names = [name for name, _, _ in fields]
     if not packed:
-        return pa.table({name: pa.array([], type) for name, _, type in fields})
-    return pacsv.read_csv(
+        return _cameras(pa.table({name: pa.array([], type) for name, _, type in fields}), k)
+    return _cameras(pacsv.read_csv(
         io.BytesIO(packed),
         read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
         parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False,
                                          escape_char=False),
         convert_options=pacsv.ConvertOptions(column_types={n: t for n, _, t in fields},
-                                             null_values=[""], strings_can_be_null=False))
+                                             null_values=[""], strings_can_be_null=False)), k)
+
+
+def _cameras(stored: pa.Table, k: int) -> pa.Table:
+    """``stored`` with its ``cameras`` field split: ``ncams`` and ``c0`` … ``c{k-1}``."""
+    cameras = stored.column("cameras").combine_chunks()
+    lists = pc.split_pattern(cameras, SEP)
+    count = np.where(pc.equal(cameras, "").to_numpy(zero_copy_only=False), 0,
+                     pc.list_value_length(lists).to_numpy(zero_copy_only=False))
+    count[pc.equal(cameras, NULL_MARK).to_numpy(zero_copy_only=False)] = -1
+    stored = stored.drop_columns(["cameras"]).append_column("ncams",
+                                                            pa.array(count, pa.int32()))
+    flat = pc.list_flatten(lists)
+    starts = lists.offsets.to_numpy()[:-1] - lists.offsets[0].as_py()
+    for j in range(k):
+        has = count > j
+        element = flat.take(pa.array(np.where(has, starts + j, 0)))
+        stored = stored.append_column(f"c{j}", pc.if_else(pa.array(has), element, NULL_MARK))
+    return stored
 
 
 @dataclass
@@ -141,16 +168,17 @@ def compare(stored: pa.Table, events: Selected, grids: GridArrays, cams: CameraA
     rows, pos = np.flatnonzero(known), order[at[known]]
     seen = np.full(n, -1, dtype=np.int64)
     seen[pos] = stored.column("xmin").to_numpy()[rows]
+    mine = stored if len(rows) == len(ids) else stored.take(rows)
     same = np.zeros(n, dtype=bool)
-    same[pos] = _covered_same(stored.take(rows), pos, grids, cams, computed, picks, count,
-                              chains)
+    same[pos] = _covered_same(mine, pos, grids, cams, computed, picks, count, chains)
     kinds = {"snapped": 0, "unassigned": 0}
-    stored_at = dict(zip(pos.tolist(), rows.tolist(), strict=True))
+    stored_at = np.full(n, NONE, dtype=np.int64)
+    stored_at[pos] = rows
     for p in np.flatnonzero(owners.grid == NONE).tolist():
         row = outside_row(p, events, computed, nearest.get(p), tolerance_m, grids.codes)
         kinds[row[5]] += 1
-        if p in stored_at:
-            same[p] = _outside_same(stored.slice(stored_at[p], 1).to_pylist()[0], row,
+        if stored_at[p] != NONE:
+            same[p] = _outside_same(stored.slice(int(stored_at[p]), 1).to_pylist()[0], row,
                                     chains, cams, k)
     return Comparison(~same, seen, int(np.count_nonzero(owners.grid != NONE)),
                       kinds["snapped"], kinds["unassigned"], int(np.count_nonzero(count)))

@@ -185,11 +185,13 @@ def compute(events: Selected, grids: GridArrays, cams: CameraArrays, k: int,
 
 
 def assign_in_memory(session: Session, where: str, params: dict[str, Any], k: int,
-                     tolerance_m: float, lap: Callable[..., None]) -> StagedCounts:
+                     tolerance_m: float, lap: Callable[..., None], *,
+                     every_event: bool = False) -> StagedCounts:
     """Assign the events matching ``where`` (see :func:`select_events`) in memory and store
     the rows through the one writer; ``lap(step)`` is called after each of six steps (the
-    first time with the number of events too)."""
-    stored = (read_stored(session, where, params, k)  # before the events: see assign_compare
+    first time with the number of events too). ``every_event``: ``where`` keeps every event
+    but those a dispatcher reassigned, so a re-run reads the stored rows whole (no join)."""
+    stored = (read_stored(session, None if every_event else where, params, k)  # first:
               if COMPARE_IN_MEMORY and _any_assigned(session, where, params) else None)
     events = select_events(session, where, params)
     lap("select", len(events.ids))
