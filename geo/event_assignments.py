@@ -4,7 +4,9 @@ grid, cameras), one narrow row per event, kept apart from the event's own row.
 :func:`write_one` stores one :func:`geo.locate.locate` answer (a new event);
 :func:`write_staged` stores a bulk run's results (:mod:`geo.assign`, :mod:`geo.assign_memory`,
 :mod:`geo.distributed`), writing only the rows that changed; :func:`write_first_assignment`
-COPYs a first assignment's rows built in memory (:mod:`geo.first_assignment_rows`). All stamp
+COPYs a first assignment's rows built in memory (:mod:`geo.first_assignment_rows`);
+:func:`write_changed` stores a re-assignment's changed rows, compared in memory
+(:mod:`geo.assign_compare`), through a small stage and :func:`write_staged`. All stamp
 ``assigned_at = now()`` and copy the event's ``reported_at`` (migration 0026: reads join on
 ``(event_id, reported_at)`` so the planner prunes the monthly partitions of ``events``).
 Readers use the view ``events_with_assignment`` (:data:`geo.events.EVENT_COLUMNS`).
