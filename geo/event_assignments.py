@@ -189,11 +189,13 @@ def move_rollups(session: Session, results: str) -> None:
                                                   moves=event_moves(results))))
 
 
-REBUILD_FROM_SHARE = 1.0
+REBUILD_FROM_SHARE = 0.15
 """A bulk write leaves the rollups pending refresh (:mod:`geo.rollup_refresh`: rebuilt and
 swapped by the command after it commits) instead of upserting its move when its changed rows
 are at least this share of the stored daily rollup rows: a first assignment (every event
-leaves the few "no grid" keys) or a city-wide redraw."""
+leaves the few "no grid" keys) or a redraw moving a fifth of a city's events. Measured at
+10^6 events (1.16 M rollup rows, load ~6): the grouped upsert of 2 × 10^5 changed rows took
+57 s, about what the refresh of every day takes after the commit (63 s); 10^4 rows ~3 s."""
 
 
 def rebuilds_rollups(session: Session, changed: int) -> bool:
