@@ -19,8 +19,11 @@ shadows; nearest first, ties by code):
   dispatchers read them, with the daily rollups moved. "fresh" starts from never-assigned
   events (assignments emptied and the rollups recounted, not timed; 10^6 rows written and
   ~10^6 rollup rows moved), "re-run" recomputes everything over stored results (nothing
-  changes, nothing written). After each persisted run the rollups are compared with a
-  recount (not timed). ``--paths`` adds rolled-back fresh runs that maintain the rollups
+  changes, nothing written; compared in memory, then staged for the server to compare: the
+  path before), "moved" re-runs after ``--moved`` shares of the stored rows were given
+  another grid chain (a redraw as the re-run sees it; not timed, the triggers move the
+  rollups). After each persisted run the rollups are compared with a recount (not timed).
+  ``--paths`` adds rolled-back fresh runs that maintain the rollups
   another way (a breakdown, not a result): ``triggers`` (the statement triggers on
   ``event_assignments``, the path before the bulk delta), ``recount`` (the touched days
   deleted and recounted from the events), ``upsert`` (the grouped delta upserted in place,
@@ -56,7 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.assign_city import CitySize, EngineInputs, engine_inputs, scratch_city
 from bench.peers import duckdb_spatial, geopandas_oracle, sedona
 from geo import assign as assign_mod
-from geo import event_assignments
+from geo import assign_memory, event_assignments
 from geo.assign import AssignSummary, assign_events
 from geo.assignment_index import after_bulk_assignment, before_bulk_assignment
 from geo.rollup_refresh import RefreshSummary, refresh_rollups
@@ -144,8 +147,10 @@ def rollups_path(path: str) -> Iterator[None]:
     """
     keep_value, keep_move = event_assignments.BULK_ROLLUPS, event_assignments.move_rollups
     keep_share = event_assignments.REBUILD_FROM_SHARE
-    if path != "delta":  # every other path moves the rollups in place
+    keep_compare = assign_memory.COMPARE_IN_MEMORY
+    if path != "delta":  # every other path moves the rollups in place, rows staged
         event_assignments.REBUILD_FROM_SHARE = float("inf")
+        assign_memory.COMPARE_IN_MEMORY = False
     if path == "triggers":
         event_assignments.BULK_ROLLUPS = "triggers"  # not 'bulk': the triggers fire
     if path in ("triggers", "off"):
@@ -157,6 +162,7 @@ def rollups_path(path: str) -> Iterator[None]:
     finally:
         event_assignments.BULK_ROLLUPS, event_assignments.move_rollups = keep_value, keep_move
         event_assignments.REBUILD_FROM_SHARE = keep_share
+        assign_memory.COMPARE_IN_MEMORY = keep_compare
 
 
 def never_assigned(engine: Engine) -> None:
@@ -178,7 +184,7 @@ def rollups_differing(engine: Engine) -> int:
 
 
 def time_gridlink(engine: Engine, k: int = K, *, fresh: bool = True, in_memory: bool = True,
-                  rollups: bool = True, path: str = "delta"
+                  rollups: bool = True, path: str = "delta", compare_in_memory: bool = True
                   ) -> tuple[AssignSummary, float, float]:
     """Time ``assign_events(session, "all")`` + COMMIT on the database of ``engine``:
     (summary, wall seconds, peak MiB of this process) - the assignments committed, where
@@ -186,12 +192,15 @@ def time_gridlink(engine: Engine, k: int = K, *, fresh: bool = True, in_memory: 
     after (:func:`time_refresh`). ``fresh`` starts from never-assigned events
     (:func:`never_assigned`, not timed); ``in_memory`` False forces the SQL steps; ``path``
     maintains the rollups another way (:func:`rollups_path`) and, unless it is ``delta``,
-    rolls the run back (a breakdown, not a result); ``rollups`` False is ``path="off"``."""
+    rolls the run back (a breakdown, not a result); ``rollups`` False is ``path="off"``;
+    ``compare_in_memory`` False: a re-run stages every row for the server to compare (the
+    path before geo.assign_compare)."""
     path = path if rollups else "off"
     if fresh:
         never_assigned(engine)
-    threshold = assign_mod.MEMORY_FROM_EVENTS
+    threshold, compare = assign_mod.MEMORY_FROM_EVENTS, assign_memory.COMPARE_IN_MEMORY
     assign_mod.MEMORY_FROM_EVENTS = threshold if in_memory else 10**12
+    assign_memory.COMPARE_IN_MEMORY = compare_in_memory
 
     def run() -> AssignSummary:
         if path == "delta":  # as `gridlink assign` does, outside its transaction
@@ -206,6 +215,27 @@ def time_gridlink(engine: Engine, k: int = K, *, fresh: bool = True, in_memory: 
         return timed(run)
     finally:
         assign_mod.MEMORY_FROM_EVENTS = threshold
+        assign_memory.COMPARE_IN_MEMORY = compare
+
+
+MOVE_STORED = """
+UPDATE event_assignments a
+   SET (district_code, street_code, community_code, grid_code, micro_grid_code) =
+       (b.district_code, b.street_code, b.community_code, b.grid_code, b.micro_grid_code)
+  FROM event_assignments b
+ WHERE a.event_id % :every = 0 AND b.event_id = a.event_id + 1
+   AND b.grid_code IS DISTINCT FROM a.grid_code
+"""
+"""A redraw as the next re-run sees it: every ``every``-th event's stored row given the grid
+chain of the next event (another grid of the city), as single-row writers would leave it
+(the statement triggers move the rollups); the re-run moves them back."""
+
+
+def move_stored(engine: Engine, share: float) -> int:
+    """Make about ``share`` of the stored rows stale (:data:`MOVE_STORED`, committed, not
+    timed); returns the rows changed."""
+    with engine.begin() as conn:
+        return int(conn.execute(text(MOVE_STORED), {"every": round(1 / share)}).rowcount)
 
 
 def time_refresh(engine: Engine) -> tuple[RefreshSummary, float]:
@@ -266,18 +296,29 @@ GRIDLINK_RUNS = {
     "triggers": "gridlink fresh, rollups by the statement triggers (path before; rolled back)",
     "recount": "gridlink fresh, rollups by recounting the touched days (rolled back)",
     "off": "gridlink fresh, staged path, no rollup work (rolled back; the floor before)",
-    "re-run": "gridlink persisted, re-run",
+    "re-run": "gridlink persisted, re-run (nothing changes; compared in memory)",
+    "re-run-staged": "gridlink persisted, re-run, every row staged and compared by the server"
+                     " (path before)",
 }
 
 
-def run_gridlink(engine: Engine, paths: list[str]) -> list[dict[str, Any]]:
-    """gridlink fresh with each rollup path of ``paths``, then persisted fresh and re-run."""
+def run_gridlink(engine: Engine, paths: list[str], moved: list[float]
+                 ) -> list[dict[str, Any]]:
+    """gridlink fresh with each rollup path of ``paths``, then persisted fresh, re-run
+    (in memory, then staged: the path before), and re-run after each share of ``moved``
+    events was moved (:func:`move_stored`)."""
     rows = []
-    for path in [*(p for p in paths if p != "delta"), "delta", "re-run"]:
-        fresh = path != "re-run"
+    for path in [*(p for p in paths if p != "delta"), "delta", "re-run", "re-run-staged",
+                 *(f"moved {share:g}" for share in moved)]:
+        fresh = not path.startswith(("re-run", "moved"))
+        if path.startswith("moved"):
+            stale = move_stored(engine, float(path.split()[1]))
+            GRIDLINK_RUNS[path] = (f"gridlink persisted, re-run after {stale:,} stored rows"
+                                   f" moved ({float(path.split()[1]):.0%}; compared in memory)")
         summary, seconds, peak = time_gridlink(engine, fresh=fresh,
-                                               path="delta" if not fresh else path)
-        persisted = path in ("delta", "re-run")
+                                               path="delta" if not fresh else path,
+                                               compare_in_memory=path != "re-run-staged")
+        persisted = not fresh or path == "delta"
         start = time.perf_counter()
         built = after_bulk_assignment(engine)["indexes_built"]
         index_s = time.perf_counter() - start
@@ -285,7 +326,8 @@ def run_gridlink(engine: Engine, paths: list[str]) -> list[dict[str, Any]]:
         exact = f"; rollups differing from a recount: {rollups_differing(engine)}" if (
             persisted) else ""
         rows.append({"engine": GRIDLINK_RUNS[path], "s": seconds, "peak": peak,
-                     "peer": False, "result": stored(engine) if path == "delta" else None,
+                     "peer": False,
+                     "result": stored(engine) if path.startswith(("delta", "moved")) else None,
                      "refresh": refreshed[1] if refreshed else None,
                      "note": f"{summary.changed:,} rows written; steps {summary.steps}{exact};"
                              f" indexes built after the commit {built} in {index_s:.2f} s"})
@@ -297,11 +339,11 @@ def run_gridlink(engine: Engine, paths: list[str]) -> list[dict[str, Any]]:
 
 
 def run_round(engine: Engine, inputs: EngineInputs, peers: list[str], srid: int,
-              tolerance_m: float, paths: list[str], gridlink_first: bool
-              ) -> list[dict[str, Any]]:
-    """One round: every peer and gridlink (fresh per rollup path, re-run), in the order
+              tolerance_m: float, paths: list[str], gridlink_first: bool,
+              moved: list[float]) -> list[dict[str, Any]]:
+    """One round: every peer and gridlink (fresh per rollup path, re-runs), in the order
     asked; rows of the table."""
-    rows = run_gridlink(engine, paths) if gridlink_first else []
+    rows = run_gridlink(engine, paths, moved) if gridlink_first else []
     for name in peers:
         module = PEERS[name]
         result, seconds, peak = timed(lambda m=module: m.run(inputs, K, tolerance_m, srid))
@@ -309,7 +351,7 @@ def run_round(engine: Engine, inputs: EngineInputs, peers: list[str], srid: int,
                      "peer": True})
         print(f"  {module.NAME}: {seconds:.2f} s, peak {peak:.0f} MiB;"
               f" load {os.getloadavg()}", flush=True)
-    return rows if gridlink_first else rows + run_gridlink(engine, paths)
+    return rows if gridlink_first else rows + run_gridlink(engine, paths, moved)
 
 
 def print_table(rows: list[dict[str, Any]], events: int, oracle: pd.DataFrame) -> None:
@@ -347,6 +389,8 @@ def main() -> None:
     parser.add_argument("--peers", default="geopandas,duckdb,sedona")
     parser.add_argument("--paths", default="delta",
                         help="rollup paths of the fresh runs: delta,upsert,triggers,recount,off")
+    parser.add_argument("--moved", default="0.01,0.2",
+                        help="shares of events moved before a re-run each ('' for none)")
     parser.add_argument("--gridlink-first", action="store_true",
                         help="run gridlink before the peers (alternate between rounds)")
     parser.add_argument("--sql-path", action="store_true",
@@ -366,7 +410,8 @@ def main() -> None:
         print(f"round {n + 1} ({time.strftime('%H:%M:%S')} UTC, load {os.getloadavg()})")
         rows = run_round(engine, inputs, peers, settings.metric_srid,
                          settings.gps_tolerance_m, args.paths.split(","),
-                         args.gridlink_first != (n % 2 == 1))
+                         args.gridlink_first != (n % 2 == 1),
+                         [float(m) for m in args.moved.split(",") if m])
         oracle = next((r["result"] for r in rows if r["engine"] == geopandas_oracle.NAME),
                       oracle)
         if oracle is not None:

@@ -29,7 +29,9 @@ def _print_summary(summary: AssignSummary) -> None:
         f"{summary.covered} inside a grid, {summary.snapped} snapped "
         f"(≤ {get_settings().gps_tolerance_m:g} m), {summary.unassigned} unassigned; "
         f"{summary.with_cameras} with at least one covering camera; {summary.changed} rows "
-        "changed")
+        f"changed, {summary.events - summary.changed - summary.superseded} unchanged"
+        + (f", {summary.superseded} left as another writer rewrote them meanwhile"
+           if summary.superseded else ""))
 
 
 @events_app.command("import")

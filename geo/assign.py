@@ -74,6 +74,8 @@ class AssignSummary:
     seconds: float
     changed: int = 0
     steps: dict[str, float] = field(default_factory=dict)
+    superseded: int = 0
+    """Changed rows left as another writer rewrote them while this run computed."""
 
 
 def assign_events(session: Session, scope: str = "all", *, area_code: str | None = None,
@@ -113,10 +115,11 @@ def assign_events(session: Session, scope: str = "all", *, area_code: str | None
     clock = _Clock(progress)
     if _selected_at_least(session, where, params, MEMORY_FROM_EVENTS):
         counts = assign_in_memory(session, where, params, k, settings.gps_tolerance_m,
-                                  clock.lap)
+                                  clock.lap, every_event=scope == "all" and not open_only)
         return AssignSummary(events=counts.n, covered=counts.covered, snapped=counts.snapped,
                              unassigned=counts.unassigned, with_cameras=counts.with_cameras,
-                             seconds=clock.total(), changed=counts.changed, steps=clock.steps)
+                             seconds=clock.total(), changed=counts.changed, steps=clock.steps,
+                             superseded=counts.superseded)
     work = _WorkTables(session)
     clock.events = work.select_events(where, params)
     large = clock.events >= SUBDIVIDE_FROM_EVENTS

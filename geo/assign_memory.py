@@ -11,14 +11,18 @@ back with COPY: the engine :func:`geo.assign.assign_events` uses from
    :mod:`geo.assign_arrays` (shapely and numpy release the GIL in their loops);
 4. events covered by no ordinary grid get their nearest grid from PostGIS
    (:func:`geo.nearest_grid.nearest_grids_of`, the query of the SQL path);
-5. the rows are COPYed into UNLOGGED work tables (:mod:`geo.assign_stage`: covered events
-   as integers, binary) and stored by the one writer
-   (:func:`geo.event_assignments.write_staged`): changed rows updated, new rows inserted;
-   when none of the selected events has a stored assignment and they move most rollup
-   keys (a first assignment), no work table: their final rows are built in memory
+5. when none of the selected events has a stored assignment and they move most rollup
+   keys (a first assignment), their final rows are built in memory
    (:mod:`geo.first_assignment_rows`) and COPYed straight into ``event_assignments`` by
    :func:`geo.event_assignments.write_first_assignment`, which leaves the rollups pending
-   refresh (geo.rollup_refresh).
+   refresh (geo.rollup_refresh); otherwise (a re-run, a redraw, a small first assignment)
+   the stored rows, read before the events, are compared with the computed ones in memory
+   (:mod:`geo.assign_compare`) and only the changed rows are built the same way and stored
+   by :func:`geo.event_assignments.write_changed` (a small stage applied by
+   :func:`geo.event_assignments.write_staged`, rows another writer rewrote meanwhile left
+   alone); a re-run where nothing changed writes nothing. With :data:`COMPARE_IN_MEMORY`
+   False, every row goes to UNLOGGED work tables (:mod:`geo.assign_stage`) compared by the
+   server (the path before).
 
 Never commits; the work table lives in the caller's transaction and is dropped.
 """
@@ -32,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import shapely
 from numpy.typing import NDArray
 from sqlalchemy import text
@@ -47,21 +52,28 @@ from geo.assign_arrays import (
     camera_picks,
     covering_grids,
 )
+from geo.assign_compare import compare, read_stored
 from geo.assign_stage import AssignStage
 from geo.cell_index import CellIndex
 from geo.db import psycopg_connection
 from geo.event_assignments import (
     StagedCounts,
     rebuilds_rollups,
+    write_changed,
     write_first_assignment,
     write_staged,
 )
-from geo.first_assignment_rows import first_assignment_rows
+from geo.first_assignment_rows import admin_chains, first_assignment_rows
 from geo.nearest_grid import nearest_grids_of
 
 MEMORY_FROM_EVENTS = 20_000
 """From this many selected events on, :func:`geo.assign.assign_events` computes in memory;
 below it the SQL steps answer sooner (no grids or cameras to read into Python)."""
+COMPARE_IN_MEMORY = True
+"""A re-assignment (stored rows exist) compares in memory and sends only its changed rows
+(:mod:`geo.assign_compare`); False: every row staged and compared by the server
+(:class:`geo.assign_stage.AssignStage` + :func:`geo.event_assignments.write_staged`, the
+path before, kept as the tests' and the bench's reference)."""
 CELL_DEG = 0.001
 """Cell of the events' bucket index (degrees, ~100 m): a grid or camera box spans a few."""
 _PACKED_ROW = np.dtype([("id", ">i8"), ("x", ">f8"), ("y", ">f8"), ("at", ">i8")])
@@ -173,10 +185,14 @@ def compute(events: Selected, grids: GridArrays, cams: CameraArrays, k: int,
 
 
 def assign_in_memory(session: Session, where: str, params: dict[str, Any], k: int,
-                     tolerance_m: float, lap: Callable[..., None]) -> StagedCounts:
+                     tolerance_m: float, lap: Callable[..., None], *,
+                     every_event: bool = False) -> StagedCounts:
     """Assign the events matching ``where`` (see :func:`select_events`) in memory and store
     the rows through the one writer; ``lap(step)`` is called after each of six steps (the
-    first time with the number of events too)."""
+    first time with the number of events too). ``every_event``: ``where`` keeps every event
+    but those a dispatcher reassigned, so a re-run reads the stored rows whole (no join)."""
+    stored = (read_stored(session, None if every_event else where, params, k)  # first:
+              if COMPARE_IN_MEMORY and _any_assigned(session, where, params) else None)
     events = select_events(session, where, params)
     lap("select", len(events.ids))
     box = ((float(events.x.min()), float(events.y.min()), float(events.x.max()),
@@ -190,11 +206,15 @@ def assign_in_memory(session: Session, where: str, params: dict[str, Any], k: in
                                events.y[outside].tolist(), tolerance_m)
     lap("snap")
     near = {int(r.id): r for r in nearest}
-    if not _any_assigned(session, where, params) and rebuilds_rollups(session, len(events.ids)):
+    first = stored is None and not _any_assigned(session, where, params)
+    if first and rebuilds_rollups(session, len(events.ids)):
         rows = first_assignment_rows(session, events, grids, cams, computed, near,
                                      tolerance_m, k)
         lap("stage")  # a first assignment: COPYed straight into event_assignments
         counts = write_first_assignment(session, rows)
+    elif COMPARE_IN_MEMORY:
+        counts = _write_compared(session, stored, events, grids, cams, computed, near,
+                                 tolerance_m, k, lap)
     else:
         stage = AssignStage(session, k)
         stage.lists(grids, cams, [r.community_code for r in nearest])
@@ -205,3 +225,26 @@ def assign_in_memory(session: Session, where: str, params: dict[str, Any], k: in
         stage.drop()
     lap("write")
     return counts
+
+
+def _write_compared(session: Session, stored: pa.Table | None, events: Selected,
+                    grids: GridArrays, cams: CameraArrays, computed: Computed,
+                    near: dict[int, Any], tolerance_m: float, k: int,
+                    lap: Callable[..., None]) -> StagedCounts:
+    """Compare the computed rows with the ``stored`` ones in memory
+    (:mod:`geo.assign_compare`; None: nothing stored) and write only the changed rows
+    (:func:`geo.event_assignments.write_changed`); counts of every selected event."""
+    chains = admin_chains(session, {str(c) for c in grids.community if c is not None}
+                          | {r.community_code for r in near.values()
+                             if r.community_code is not None})
+    found = compare(stored if stored is not None else read_stored(session, "FALSE", {}, k),
+                    events, grids, cams, computed, near, tolerance_m, k, chains)
+    rows = first_assignment_rows(session, events, grids, cams, computed, near, tolerance_m,
+                                 k, only=found.changed)
+    lap("stage")  # the compare and the changed rows built
+    order = np.argsort(events.ids[found.changed], kind="stable")
+    written = write_changed(session, rows, events.ids[found.changed][order].tolist(),
+                            found.seen_xmin[found.changed][order].tolist())
+    return StagedCounts(len(events.ids), written.changed, found.covered, found.snapped,
+                        found.unassigned, found.with_cameras, written.rollups_pending,
+                        written.superseded)

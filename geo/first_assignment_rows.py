@@ -2,7 +2,9 @@
 ``event_assignments`` (vectorised with pyarrow), so the one writer
 (:func:`geo.event_assignments.write_first_assignment`) COPYs them straight into the table:
 no work tables, no decoding join, no join with ``events`` (the selection brought each
-event's ``reported_at``), no server-side sort (the rows go in id order).
+event's ``reported_at``), no server-side sort (the rows go in id order). A re-assignment
+sends only its changed rows the same way, into a small stage
+(:func:`geo.event_assignments.write_changed`, rows picked by :mod:`geo.assign_compare`).
 
 Each covered event's row is the concatenation of a few byte strings taken by position: its
 fixed part (column count, id, ``reported_at``: one numpy record), its grid's chain (district,
@@ -175,14 +177,19 @@ def local_days(reported_us: NDArray[np.int64]) -> tuple[list[date], list[datetim
 
 def first_assignment_rows(session: Session, events: Selected, grids: GridArrays,
                           cams: CameraArrays, computed: Computed, nearest: dict[int, Any],
-                          tolerance_m: float, k: int) -> FirstAssignmentRows:
+                          tolerance_m: float, k: int,
+                          only: NDArray[np.bool_] | None = None) -> FirstAssignmentRows:
     """The ``event_assignments`` rows of ``events`` (what :class:`geo.assign_stage.AssignStage`
     and its decoding SQL would store), as binary COPY data in id order; ``nearest``: the
-    nearest-grid rows of the events outside every ordinary grid, by event position."""
+    nearest-grid rows of the events outside every ordinary grid, by event position;
+    ``only``: True at the event positions to encode (a re-assignment's changed rows,
+    :mod:`geo.assign_compare`), None for every event."""
     order = np.argsort(events.ids, kind="stable")
+    if only is not None:
+        order = order[only[order]]
     n = len(order)
     grid, micro = computed.owners.grid[order], computed.owners.micro[order]
-    picks = camera_picks_by_rank(computed, n, k)[order]
+    picks = camera_picks_by_rank(computed, len(events.ids), k)[order]
     chains = admin_chains(session, {str(c) for c in grids.community if c is not None}
                           | {r.community_code for r in nearest.values()
                              if r.community_code is not None})
@@ -207,20 +214,21 @@ def first_assignment_rows(session: Session, events: Selected, grids: GridArrays,
                           tolerance_m, grids.codes)
         kinds[row[5]] += 1
         encoded[i] = _outside_bytes(row, int(fixed["at"][i]), chains, cams)
-    days, early = local_days(events.reported_us)
+    days, early = local_days(events.reported_us[order])
     return FirstAssignmentRows(n, n - len(outside), kinds["snapped"], kinds["unassigned"],
                                int(np.count_nonzero(count)), days, early, parts,
                                _binary(encoded))
 
 
 def _dedicated(computed: Computed, order: NDArray[np.int64], grids: GridArrays) -> Piece:
-    """Per row (id order), the ``dedicated_grid_codes`` field of a covered event."""
-    where = np.empty(len(order), dtype=np.int64)
+    """Per row (positions ``order``), the ``dedicated_grid_codes`` field of a covered
+    event."""
+    where = np.full(len(computed.owners.grid), NONE, dtype=np.int64)
     where[order] = np.arange(len(order))
     chunks: list[bytes | None] = []
     index = np.full(len(order), NONE, dtype=np.int64)
     for p, positions in computed.owners.dedicated.items():
-        if computed.owners.grid[p] != NONE:
+        if computed.owners.grid[p] != NONE and where[p] != NONE:
             index[where[p]] = len(chunks)
             chunks.append(_text_array(codes_at(grids.codes, positions)))
     return Piece(_binary(chunks), index, _NULL)

@@ -43,6 +43,7 @@ def _first_assignment(db: Session, monkeypatch: pytest.MonkeyPatch, *, copy: boo
     db.execute(text("DELETE FROM event_assignments"))
     monkeypatch.setattr(assign_mod, "MEMORY_FROM_EVENTS", 0)
     monkeypatch.setattr(assign_memory, "rebuilds_rollups", lambda session, n: copy)
+    monkeypatch.setattr(assign_memory, "COMPARE_IN_MEMORY", copy)  # else: the staged path
     built: list[int] = []
 
     def rows(*args: Any, **kwargs: Any) -> FirstAssignmentRows:
