@@ -65,10 +65,15 @@ def _fields() -> list[tuple[str, str, pa.DataType]]:
 
 
 _STORED_SQL = ("SELECT convert_to(string_agg(concat_ws(E'\\t', {fields}) || E'\\n', ''), 'UTF8')"
-               " FROM {source} GROUP BY a.event_id >> 24")
+               " FROM {source} GROUP BY a.event_id >> {shift}")
 """The stored rows of the selected events, one tab-separated line each, packed by the server
-into one value per 2^24 ids (as :data:`geo.assign_memory._PACKED_SQL` packs the events),
-grouped by hashing (:data:`_NO_SORT`)."""
+into one value per 2^:data:`PACK_SHIFT` ids (as :data:`geo.assign_memory._PACKED_SQL` packs
+the events), grouped by hashing (:data:`_NO_SORT`)."""
+PACK_SHIFT = 18
+"""One packed value per 2^18 (262,144) ids: ~45 MB at the ~170 bytes of a row with three
+cameras, ~350 MB at most with 50 (a text value holds at most 1 GB; the events' 32-byte rows
+take 2^24 ids a value). Each value is parsed as it arrives (:func:`read_stored`), so the
+client holds the text of one value at a time, not of every stored row (1.7 GB at 10^7)."""
 _NO_SORT = {"enable_sort": "off"}
 """A sort of every row by the few group keys spilled to disk (1.5–3 s at 10^6 rows, load
 ~5); the hashed groups are one value each."""
@@ -83,21 +88,27 @@ def read_stored(session: Session, where: str | None, params: dict[str, Any], k: 
     fields = _fields()
     source = ("event_assignments a" if where is None else
               f"events e JOIN event_assignments a ON a.event_id = e.id WHERE {where}")
-    sql = _STORED_SQL.format(fields=", ".join(sql for _, sql, _ in fields), source=source)
+    sql = _STORED_SQL.format(fields=", ".join(sql for _, sql, _ in fields), source=source,
+                             shift=PACK_SHIFT)
     sql = re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql)
     cur = psycopg_connection(session).cursor(binary=True)
     with local_settings(session, _NO_SORT):
-        packed = b"".join(part for (part,) in cur.execute(sql, params or None).fetchall())
-    names = [name for name, _, _ in fields]
-    if not packed:
+        parts = [_parsed(part, fields) for (part,) in cur.stream(sql, params or None)]
+    if not parts:
         return _cameras(pa.table({name: pa.array([], type) for name, _, type in fields}), k)
-    return _cameras(pacsv.read_csv(
+    return _cameras(pa.concat_tables(parts), k)
+
+
+def _parsed(packed: bytes, fields: list[tuple[str, str, pa.DataType]]) -> pa.Table:
+    """One packed value's lines as a table of ``fields``."""
+    return pacsv.read_csv(
         io.BytesIO(packed),
-        read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
+        read_options=pacsv.ReadOptions(column_names=[name for name, _, _ in fields],
+                                       block_size=1 << 24),
         parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False,
                                          escape_char=False),
         convert_options=pacsv.ConvertOptions(column_types={n: t for n, _, t in fields},
-                                             null_values=[""], strings_can_be_null=False)), k)
+                                             null_values=[""], strings_can_be_null=False))
 
 
 def _cameras(stored: pa.Table, k: int) -> pa.Table:

@@ -15,8 +15,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from geo import assign as assign_mod
-from geo import assign_memory
+from geo import assign_compare, assign_memory
 from geo.assign import AssignSummary, assign_events
+from geo.assign_compare import read_stored
 from geo.event_assignments import COLUMNS, values_of, write_one
 from geo.locate import locate
 from geo.rollup_refresh import pending_refreshes, refresh_rollups
@@ -230,3 +231,19 @@ def test_a_row_rewritten_while_the_job_computes_is_kept(
         _assert_rollups_exact(session)
         monkeypatch.setattr(assign_memory, "compare", real_compare)
         assert assign_events(session, "all").changed == 0
+
+
+def test_stored_rows_packed_in_many_values(assigned: Session,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stored rows read in one value per 8 ids (some 80 values, each parsed as it
+    arrives) are the rows read in one value; a re-run compared from them agrees with the
+    staged path."""
+    whole = read_stored(assigned, None, {}, 3).sort_by("id")
+    monkeypatch.setattr(assign_compare, "PACK_SHIFT", 3)
+    many = read_stored(assigned, None, {}, 3).sort_by("id")
+    assert many.num_rows == whole.num_rows > 600
+    assert many.equals(whole)
+    assigned.execute(text("UPDATE event_assignments SET grid_code = :g2, micro_grid_code = NULL"
+                          " WHERE grid_code = :g1 AND event_id % 3 = 0"), {"g1": G1, "g2": G2})
+    summary, rows, written, _, _ = _both_paths_agree(assigned, monkeypatch)
+    assert 0 < summary[1] == len(written) < len(rows)
