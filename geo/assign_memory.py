@@ -63,7 +63,7 @@ from geo.event_assignments import (
     write_first_assignment,
     write_staged,
 )
-from geo.first_assignment_rows import admin_chains, first_assignment_rows
+from geo.first_assignment_rows import first_assignment_rows, run_chains
 from geo.nearest_grid import nearest_grids_of
 
 MEMORY_FROM_EVENTS = 20_000
@@ -191,8 +191,9 @@ def assign_in_memory(session: Session, where: str, params: dict[str, Any], k: in
     the rows through the one writer; ``lap(step)`` is called after each of six steps (the
     first time with the number of events too). ``every_event``: ``where`` keeps every event
     but those a dispatcher reassigned, so a re-run reads the stored rows whole (no join)."""
+    assigned = _any_assigned(session, where, params)
     stored = (read_stored(session, None if every_event else where, params, k)  # first:
-              if COMPARE_IN_MEMORY and _any_assigned(session, where, params) else None)
+              if COMPARE_IN_MEMORY and assigned else None)
     events = select_events(session, where, params)
     lap("select", len(events.ids))
     box = ((float(events.x.min()), float(events.y.min()), float(events.x.max()),
@@ -206,8 +207,7 @@ def assign_in_memory(session: Session, where: str, params: dict[str, Any], k: in
                                events.y[outside].tolist(), tolerance_m)
     lap("snap")
     near = {int(r.id): r for r in nearest}
-    first = stored is None and not _any_assigned(session, where, params)
-    if first and rebuilds_rollups(session, len(events.ids)):
+    if not assigned and rebuilds_rollups(session, len(events.ids)):
         rows = first_assignment_rows(session, events, grids, cams, computed, near,
                                      tolerance_m, k)
         lap("stage")  # a first assignment: COPYed straight into event_assignments
@@ -234,13 +234,11 @@ def _write_compared(session: Session, stored: pa.Table | None, events: Selected,
     """Compare the computed rows with the ``stored`` ones in memory
     (:mod:`geo.assign_compare`; None: nothing stored) and write only the changed rows
     (:func:`geo.event_assignments.write_changed`); counts of every selected event."""
-    chains = admin_chains(session, {str(c) for c in grids.community if c is not None}
-                          | {r.community_code for r in near.values()
-                             if r.community_code is not None})
+    chains = run_chains(session, grids, near)
     found = compare(stored if stored is not None else read_stored(session, "FALSE", {}, k),
                     events, grids, cams, computed, near, tolerance_m, k, chains)
     rows = first_assignment_rows(session, events, grids, cams, computed, near, tolerance_m,
-                                 k, only=found.changed)
+                                 k, only=found.changed, chains=chains)
     lap("stage")  # the compare and the changed rows built
     order = np.argsort(events.ids[found.changed], kind="stable")
     written = write_changed(session, rows, events.ids[found.changed][order].tolist(),

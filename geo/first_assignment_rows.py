@@ -163,6 +163,15 @@ def admin_chains(session: Session, communities: set[str]) -> dict[str, tuple[Any
     return {r.code: (r.street, r.district) for r in rows}
 
 
+def run_chains(session: Session, grids: GridArrays, nearest: dict[int, Any]
+               ) -> dict[str, tuple[Any, Any]]:
+    """:func:`admin_chains` of every community a run's rows name: its grids' and the
+    nearest grids' of the events outside every ordinary grid."""
+    return admin_chains(session, {str(c) for c in grids.community if c is not None}
+                        | {r.community_code for r in nearest.values()
+                           if r.community_code is not None})
+
+
 def local_days(reported_us: NDArray[np.int64]) -> tuple[list[date], list[datetime]]:
     """The distinct local days (Asia/Shanghai) of instants given in µs since
     :data:`PG_EPOCH`, and the distinct instants before :data:`FIXED_OFFSET_FROM` (their
@@ -178,21 +187,22 @@ def local_days(reported_us: NDArray[np.int64]) -> tuple[list[date], list[datetim
 def first_assignment_rows(session: Session, events: Selected, grids: GridArrays,
                           cams: CameraArrays, computed: Computed, nearest: dict[int, Any],
                           tolerance_m: float, k: int,
-                          only: NDArray[np.bool_] | None = None) -> FirstAssignmentRows:
+                          only: NDArray[np.bool_] | None = None,
+                          chains: dict[str, tuple[Any, Any]] | None = None
+                          ) -> FirstAssignmentRows:
     """The ``event_assignments`` rows of ``events`` (what :class:`geo.assign_stage.AssignStage`
     and its decoding SQL would store), as binary COPY data in id order; ``nearest``: the
     nearest-grid rows of the events outside every ordinary grid, by event position;
     ``only``: True at the event positions to encode (a re-assignment's changed rows,
-    :mod:`geo.assign_compare`), None for every event."""
+    :mod:`geo.assign_compare`), None for every event; ``chains``: :func:`run_chains` when
+    the caller has it already."""
     order = np.argsort(events.ids, kind="stable")
     if only is not None:
         order = order[only[order]]
     n = len(order)
     grid, micro = computed.owners.grid[order], computed.owners.micro[order]
     picks = camera_picks_by_rank(computed, len(events.ids), k)[order]
-    chains = admin_chains(session, {str(c) for c in grids.community if c is not None}
-                          | {r.community_code for r in nearest.values()
-                             if r.community_code is not None})
+    chains = run_chains(session, grids, nearest) if chains is None else chains
     fixed = np.zeros(n, dtype=_FIXED)
     fixed["n"], fixed["l0"], fixed["l1"] = _COLUMNS, 8, 8
     fixed["id"], fixed["at"] = events.ids[order], events.reported_us[order]
