@@ -198,19 +198,20 @@ leaves the few "no grid" keys) or a redraw moving a fifth of a city's events. Me
 57 s, about what the refresh of every day takes after the commit (63 s); 10^4 rows ~3 s."""
 
 
-ESTIMATE_FROM_PAGES = 1000
-"""From this many pages (8 MB, ~55,000 rows) on, the daily rollup rows are counted from the
-statistics (:data:`_DAILY_ROWS`); below, counted (a few milliseconds)."""
+ESTIMATE_FROM_ROWS = 50_000
+"""From this many rows on (as of the table's statistics), the daily rollup rows are taken
+from the statistics (:data:`_DAILY_ROWS`); below, counted (a few milliseconds)."""
 _DAILY_ROWS = text(
-    "SELECT CASE WHEN c.relpages >= :pages AND c.reltuples >= 0"
-    " THEN c.reltuples / c.relpages * (pg_relation_size(c.oid)"
-    " / current_setting('block_size')::int)"
+    "SELECT CASE WHEN c.reltuples >= :rows THEN c.reltuples"
     " ELSE (SELECT count(*) FROM event_daily_counts) END"
     " FROM pg_class c WHERE c.oid = 'event_daily_counts'::regclass")
-"""The stored daily rollup rows: the rows per page of the last ``ANALYZE`` or ``VACUUM``
-(autovacuum's, or the refresh's: geo.rollup_rebuild) times the pages now, as the planner
-estimates a table's rows; the exact ``count(*)`` (0.35 s at 1.16 M rows, load ~5) only for
-a small table or one never analysed."""
+"""The stored daily rollup rows: ``reltuples`` of the last ``ANALYZE`` or ``VACUUM`` (the
+refresh's, geo.rollup_rebuild, or autovacuum's, which follows every 10 % of rows changed),
+instead of a ``count(*)`` (0.35 s at 1.16 M rows, load ~5); a small or never analysed table
+(``reltuples`` -1) is counted. Not scaled by the pages now, as the planner does: the
+triggers' upserts leave dead rows, and after a 20 % move the pages had grown 30 % since the
+last ``ANALYZE``, so the scaled figure (1.5 M for 1.16 M rows) sent a 20 % redraw to the
+grouped upsert in place (28.7 s of write instead of ~3 s; bench/RESULTS.md)."""
 
 
 def rebuilds_rollups(session: Session, changed: int) -> bool:
@@ -218,7 +219,7 @@ def rebuilds_rollups(session: Session, changed: int) -> bool:
     (:data:`REBUILD_FROM_SHARE` of the stored daily rollup rows, :data:`_DAILY_ROWS`: a
     share of an estimate, so the choice near the threshold may go either way; both are
     exact)."""
-    stored = session.execute(_DAILY_ROWS, {"pages": ESTIMATE_FROM_PAGES}).scalar_one()
+    stored = session.execute(_DAILY_ROWS, {"rows": ESTIMATE_FROM_ROWS}).scalar_one()
     return changed >= REBUILD_FROM_SHARE * float(stored)
 
 
