@@ -20,9 +20,8 @@ back with COPY: the engine :func:`geo.assign.assign_events` uses from
    (:mod:`geo.assign_compare`) and only the changed rows are built the same way and stored
    by :func:`geo.event_assignments.write_changed` (a small stage applied by one statement,
    rows another writer rewrote meanwhile left alone); a re-run where nothing changed writes
-   nothing. With :data:`COMPARE_IN_MEMORY`
-   False, every row goes to UNLOGGED work tables (:mod:`geo.assign_stage`) compared by the
-   server (the path before).
+   nothing. With :data:`COMPARE_IN_MEMORY` False, every row goes to UNLOGGED work tables
+   (:mod:`geo.assign_stage`) compared by the server (the path before).
 
 Never commits; the work table lives in the caller's transaction and is dropped.
 """
