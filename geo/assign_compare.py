@@ -8,9 +8,10 @@ nothing changed builds and writes nothing.
 
 "Unchanged" is the staged path's rule (:func:`geo.event_assignments.unchanged_sql`: the
 :data:`geo.event_assignments.COLUMNS` not distinct). Each stored row's ``xmin`` travels with
-it: the writer locks the changed rows and keeps those another writer rewrote meanwhile
-(the caller reads the stored rows *before* selecting the events, so a row rewritten between
-the two reads differs from a row computed from the newer event and is caught too).
+it: the writer updates a changed row only where it still holds that ``xmin``, so a row
+another writer rewrote meanwhile is kept as that writer left it (the caller reads the stored
+rows *before* selecting the events, so a row rewritten between the two reads differs from a
+row computed from the newer event and is caught too).
 
 Codes are read as text fields separated by tabs (:data:`_FIELDS`; NULL as
 :data:`NULL_MARK`, dedicated grids joined by :data:`SEP`): gridlink's codes are digits
@@ -33,7 +34,7 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from geo.assign_arrays import NONE, CameraArrays, Computed, GridArrays, Selected
-from geo.assign_stage import camera_picks_by_rank, codes_at, outside_row
+from geo.assign_stage import codes_at, outside_row
 from geo.db import local_settings, psycopg_connection
 
 NULL_MARK = "\\N"
@@ -164,14 +165,15 @@ def _chain_text(chains: dict[str, tuple[Any, Any]], community: str | None) -> st
 
 
 def compare(stored: pa.Table, events: Selected, grids: GridArrays, cams: CameraArrays,
-            computed: Computed, nearest: dict[int, Any], tolerance_m: float, k: int,
-            chains: dict[str, tuple[Any, Any]]) -> Comparison:
+            computed: Computed, picks: NDArray[np.int64], nearest: dict[int, Any],
+            tolerance_m: float, chains: dict[str, tuple[Any, Any]]) -> Comparison:
     """Compare the ``stored`` rows (:func:`read_stored`) with the rows computed for
-    ``events`` (``nearest``: nearest-grid rows of the events outside every ordinary grid,
-    by position; ``chains``: street and district of each community)."""
-    n, owners = len(events.ids), computed.owners
-    picks = camera_picks_by_rank(computed, n, k)
-    count = (picks != NONE).sum(axis=1) if k else np.zeros(n, dtype=np.int64)
+    ``events`` (``picks``: their camera positions by rank,
+    :func:`geo.assign_stage.camera_picks_by_rank`; ``nearest``: nearest-grid rows of the
+    events outside every ordinary grid, by position; ``chains``: street and district of
+    each community)."""
+    n, owners, k = len(events.ids), computed.owners, picks.shape[1]
+    count = (picks != NONE).sum(axis=1)
     order = np.argsort(events.ids, kind="stable")
     ids = stored.column("id").to_numpy()
     at = np.minimum(np.searchsorted(events.ids[order], ids), max(n - 1, 0))

@@ -18,11 +18,10 @@ back with COPY: the engine :func:`geo.assign.assign_events` uses from
    refresh (geo.rollup_refresh); otherwise (a re-run, a redraw, a small first assignment)
    the stored rows, read before the events, are compared with the computed ones in memory
    (:mod:`geo.assign_compare`) and only the changed rows are built the same way and stored
-   by :func:`geo.event_assignments.write_changed` (a small stage applied by
-   :func:`geo.event_assignments.write_staged`, rows another writer rewrote meanwhile left
-   alone); a re-run where nothing changed writes nothing. With :data:`COMPARE_IN_MEMORY`
-   False, every row goes to UNLOGGED work tables (:mod:`geo.assign_stage`) compared by the
-   server (the path before).
+   by :func:`geo.event_assignments.write_changed` (a small stage applied by one statement,
+   rows another writer rewrote meanwhile left alone); a re-run where nothing changed writes
+   nothing. With :data:`COMPARE_IN_MEMORY` False, every row goes to UNLOGGED work tables
+   (:mod:`geo.assign_stage`) compared by the server (the path before).
 
 Never commits; the work table lives in the caller's transaction and is dropped.
 """
@@ -53,7 +52,7 @@ from geo.assign_arrays import (
     covering_grids,
 )
 from geo.assign_compare import compare, read_stored
-from geo.assign_stage import AssignStage
+from geo.assign_stage import AssignStage, camera_picks_by_rank
 from geo.cell_index import CellIndex
 from geo.db import psycopg_connection
 from geo.event_assignments import (
@@ -208,8 +207,9 @@ def assign_in_memory(session: Session, where: str, params: dict[str, Any], k: in
     lap("snap")
     near = {int(r.id): r for r in nearest}
     if not assigned and rebuilds_rollups(session, len(events.ids)):
-        rows = first_assignment_rows(session, events, grids, cams, computed, near,
-                                     tolerance_m, k)
+        rows = first_assignment_rows(session, events, grids, cams, computed,
+                                     camera_picks_by_rank(computed, len(events.ids), k), near,
+                                     tolerance_m)
         lap("stage")  # a first assignment: COPYed straight into event_assignments
         counts = write_first_assignment(session, rows)
     elif COMPARE_IN_MEMORY:
@@ -235,14 +235,14 @@ def _write_compared(session: Session, stored: pa.Table | None, events: Selected,
     (:mod:`geo.assign_compare`; None: nothing stored) and write only the changed rows
     (:func:`geo.event_assignments.write_changed`); counts of every selected event."""
     chains = run_chains(session, grids, near)
+    picks = camera_picks_by_rank(computed, len(events.ids), k)
     found = compare(stored if stored is not None else read_stored(session, "FALSE", {}, k),
-                    events, grids, cams, computed, near, tolerance_m, k, chains)
-    rows = first_assignment_rows(session, events, grids, cams, computed, near, tolerance_m,
-                                 k, only=found.changed, chains=chains)
+                    events, grids, cams, computed, picks, near, tolerance_m, chains)
+    rows = first_assignment_rows(session, events, grids, cams, computed, picks, near,
+                                 tolerance_m, only=found.changed, chains=chains,
+                                 seen_xmin=found.seen_xmin)
     lap("stage")  # the compare and the changed rows built
-    order = np.argsort(events.ids[found.changed], kind="stable")
-    written = write_changed(session, rows, events.ids[found.changed][order].tolist(),
-                            found.seen_xmin[found.changed][order].tolist())
+    written = write_changed(session, rows)
     return StagedCounts(len(events.ids), written.changed, found.covered, found.snapped,
                         found.unassigned, found.with_cameras, written.rollups_pending,
                         written.superseded)

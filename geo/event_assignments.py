@@ -6,7 +6,7 @@ grid, cameras), one narrow row per event, kept apart from the event's own row.
 :mod:`geo.distributed`), writing only the rows that changed; :func:`write_first_assignment`
 COPYs a first assignment's rows built in memory (:mod:`geo.first_assignment_rows`);
 :func:`write_changed` stores a re-assignment's changed rows, compared in memory
-(:mod:`geo.assign_compare`), through a small stage and :func:`write_staged`. All stamp
+(:mod:`geo.assign_compare`), through a small stage applied by one statement. All stamp
 ``assigned_at = now()`` and copy the event's ``reported_at`` (migration 0026: reads join on
 ``(event_id, reported_at)`` so the planner prunes the monthly partitions of ``events``).
 Readers use the view ``events_with_assignment`` (:data:`geo.events.EVENT_COLUMNS`).
@@ -130,11 +130,11 @@ SELECT f.day, m.district_code, m.street_code, m.community_code, m.grid_code, f.c
                gridlink_closed_postponed(postponements, valid, status) AS closed_postponed,
                gridlink_closed_first_time(first_time, reworks, valid, status)
                    AS closed_first_time
-          FROM {results} WHERE NOT same) f
+          FROM {rows}) f
  CROSS JOIN LATERAL (VALUES (-1, {was_f}), (1, {key_f}))
        m(delta, district_code, street_code, community_code, grid_code)
 """
-"""Per changed row of a work table (generated names), two daily rollup rows: -1 from the
+"""Per changed row (a relation of generated SQL), two daily rollup rows: -1 from the
 stored assignment's key (``was_*``; none stored: the "no grid" key), +1 to the new one; the
 per-event counts as the triggers of migrations 0017 and 0027 compute them, once per event
 (day and flags are time-zone arithmetic: computed twice, 2 × 10^6 rows, they cost seconds).
@@ -171,22 +171,22 @@ DELTA_WORK_MEM = "256MB"
 keys; with the default 64 MB they spill (a 112 MB external sort, 56 MB of hash batches)."""
 
 
-def event_moves(results: str) -> str:
-    """:data:`_EVENT_MOVES` for the work table ``results`` (made by :func:`write_staged`: the
-    new columns, the stored key as ``was_*``, the event's ``reported_at``, category, status,
-    valid, due and closed instants)."""
-    return _EVENT_MOVES.format(key=", ".join(ROLLUP_KEY), results=results,
+def event_moves(rows: str) -> str:
+    """:data:`_EVENT_MOVES` for the changed rows ``rows`` (a table or an aliased subquery,
+    generated SQL: the new key, the stored one as ``was_*``, the event's ``reported_at`` and
+    :data:`ROLLUP_EVENT_COLUMNS`)."""
+    return _EVENT_MOVES.format(key=", ".join(ROLLUP_KEY), rows=rows,
                                was=", ".join(f"was_{c}" for c in ROLLUP_KEY),
                                key_f=", ".join(f"f.{c}" for c in ROLLUP_KEY),
                                was_f=", ".join(f"f.was_{c}" for c in ROLLUP_KEY))
 
 
-def move_rollups(session: Session, results: str) -> None:
-    """Move the daily rollups for the changed rows of work table ``results`` in place, one
-    grouped upsert (:data:`_ROLLUP_DELTA`)."""
+def move_rollups(session: Session, rows: str) -> None:
+    """Move the daily rollups for the changed rows ``rows`` (see :func:`event_moves`) in
+    place, one grouped upsert (:data:`_ROLLUP_DELTA`)."""
     with local_settings(session, {"work_mem": DELTA_WORK_MEM}):
         session.execute(text(_ROLLUP_DELTA.format(key=", ".join(ROLLUP_KEY),
-                                                  moves=event_moves(results))))
+                                                  moves=event_moves(rows))))
 
 
 REBUILD_FROM_SHARE = 0.15
@@ -198,11 +198,29 @@ leaves the few "no grid" keys) or a redraw moving a fifth of a city's events. Me
 57 s, about what the refresh of every day takes after the commit (63 s); 10^4 rows ~3 s."""
 
 
+ESTIMATE_FROM_ROWS = 50_000
+"""From this many rows on (as of the table's statistics), the daily rollup rows are taken
+from the statistics (:data:`_DAILY_ROWS`); below, counted (a few milliseconds)."""
+_DAILY_ROWS = text(
+    "SELECT CASE WHEN c.reltuples >= :rows THEN c.reltuples"
+    " ELSE (SELECT count(*) FROM event_daily_counts) END"
+    " FROM pg_class c WHERE c.oid = 'event_daily_counts'::regclass")
+"""The stored daily rollup rows: ``reltuples`` of the last ``ANALYZE`` or ``VACUUM`` (the
+refresh's, geo.rollup_rebuild, or autovacuum's, which follows every 10 % of rows changed),
+instead of a ``count(*)`` (0.35 s at 1.16 M rows, load ~5); a small or never analysed table
+(``reltuples`` -1) is counted. Not scaled by the pages now, as the planner does: the
+triggers' upserts leave dead rows, and after a 20 % move the pages had grown 30 % since the
+last ``ANALYZE``, so the scaled figure (1.5 M for 1.16 M rows) sent a 20 % redraw to the
+grouped upsert in place (28.7 s of write instead of ~3 s; bench/RESULTS.md)."""
+
+
 def rebuilds_rollups(session: Session, changed: int) -> bool:
     """Whether a bulk write of ``changed`` rows leaves the rollups pending refresh
-    (:data:`REBUILD_FROM_SHARE` of the stored daily rollup rows)."""
-    stored = session.execute(text("SELECT count(*) FROM event_daily_counts")).scalar_one()
-    return changed >= REBUILD_FROM_SHARE * stored
+    (:data:`REBUILD_FROM_SHARE` of the stored daily rollup rows, :data:`_DAILY_ROWS`: a
+    share of an estimate, so the choice near the threshold may go either way; both are
+    exact)."""
+    stored = session.execute(_DAILY_ROWS, {"rows": ESTIMATE_FROM_ROWS}).scalar_one()
+    return changed >= REBUILD_FROM_SHARE * float(stored)
 
 
 class StagedCounts(NamedTuple):
@@ -257,51 +275,117 @@ def write_staged(session: Session, stage: str, *, recheck_events: bool = True) -
                              f"SELECT gridlink_local_day(reported_at) FROM {result}"  # noqa: S608
                              " WHERE NOT same")
             else:
-                move_rollups(session, result)
+                move_rollups(session, f"(SELECT * FROM {result} WHERE NOT same) r")  # noqa: S608
     session.execute(text(f"DROP TABLE {result}"))
     return StagedCounts(row.n, changed - kept, row.covered, row.snapped, row.unassigned,
                         row.cams, pending, kept)
 
 
-_SUPERSEDED = """
-WITH locked AS MATERIALIZED (
-    SELECT a.event_id, a.xmin::text::bigint AS xmin FROM event_assignments a
-     WHERE a.event_id IN (SELECT event_id FROM {stage}) ORDER BY a.event_id FOR UPDATE OF a),
-stale AS (
-    SELECT v.id FROM unnest(CAST(:ids AS bigint[]), CAST(:xmins AS bigint[])) AS v(id, xmin)
-      LEFT JOIN locked l ON l.event_id = v.id
-     WHERE l.xmin IS DISTINCT FROM nullif(v.xmin, -1))
-DELETE FROM {stage} s USING stale WHERE s.event_id = stale.id
-"""
-"""Lock the stored rows of the stage's events (in id order, as every bulk writer) and drop
-from the stage the rows whose stored row is no longer the version read (``xmin``; -1: none
-was stored): another writer rewrote, inserted or deleted it meanwhile."""
+_STAGE_SET = ", ".join(f"{c} = s.{c}" for c in COLUMNS)
+_UPDATE_SEEN = (f"UPDATE event_assignments a SET {_STAGE_SET}, reported_at = s.reported_at,"  # noqa: S608
+                " assigned_at = now() FROM {stage} s{was_join}"
+                " WHERE a.event_id = s.event_id AND a.xmin = s.seen_xmin RETURNING {returning}")
+"""A stale row updated from the stage only where it still holds the version the run read
+(its ``xmin``; rows that match nothing are the superseded ones): a row another writer
+rewrote after the statement's snapshot is rechecked against its new version (READ
+COMMITTED's recheck) and skipped, so no lock pass is needed. A dispatcher's reassignment
+rewrites the row (:func:`write_reassigned`), so it is kept the same way."""
+_INSERT_NEW = (f"INSERT INTO event_assignments (event_id, reported_at, {_LIST})"  # noqa: S608
+               f" SELECT s.event_id, s.reported_at, {', '.join('s.' + c for c in COLUMNS)}"
+               " FROM {stage} s WHERE s.seen_xmin IS NULL AND EXISTS (SELECT FROM events e"
+               " WHERE e.id = s.event_id AND e.reported_at = s.reported_at)"
+               " ORDER BY s.event_id ON CONFLICT (event_id) DO NOTHING RETURNING {returning}")
+"""A new row (none was stored when the run read) inserted in id order while its event still
+exists; one another writer inserted meanwhile stays (superseded)."""
+_WAS_JOIN = " JOIN event_assignments o ON o.event_id = s.event_id AND o.xmin = s.seen_xmin"
+"""The stored row as the run read it, beside the updated one: its key is the rollup key the
+update leaves (the ``xmin`` names that version)."""
+_KEY = ", ".join(ROLLUP_KEY)
+_WRITTEN_UPDATED = ("a.event_id, a.reported_at, " + ", ".join(f"a.{c}" for c in ROLLUP_KEY)
+                    + ", " + ", ".join(f"o.{c} AS was_{c}" for c in ROLLUP_KEY))
+_WRITTEN_INSERTED = f"event_id, reported_at, {_KEY}"
+_WRITTEN = ("(event_id bigint, reported_at timestamptz, "
+            + ", ".join([f"{c} text" for c in ROLLUP_KEY] + [f"was_{c} text" for c in ROLLUP_KEY])
+            + ")")
+"""The columns of the written rows kept for the rollups' move (``was_*`` NULL: none stored)."""
 
 
-def write_changed(session: Session, rows: FirstAssignmentRows, ids: list[int],
-                  seen_xmin: list[int]) -> StagedCounts:
+_PROBE_BY_ID = {"enable_hashjoin": "off", "enable_mergejoin": "off"}
+"""The stage (in id order) probes the primary key row by row: hashing every stored row
+instead took 0.8–1.0 s more at 2 × 10^5 changed rows of 10^6 (load ~5)."""
+
+
+def _write_stage(session: Session, stage: str, *, keep_written: str | None) -> int:
+    """Apply the stage of :func:`write_changed` in one statement: stale rows updated where
+    still as read (:data:`_UPDATE_SEEN`), new ones inserted (:data:`_INSERT_NEW`); returns
+    the rows written. ``keep_written``: a table (generated name) given each written row's
+    ``event_id``, ``reported_at``, rollup key and stored key (:data:`_WRITTEN`), for the
+    rollups' move."""
+    with local_settings(session, _PROBE_BY_ID):
+        return _apply_stage(session, stage, keep_written)
+
+
+def _apply_stage(session: Session, stage: str, keep_written: str | None) -> int:
+    if keep_written is None:
+        update = _UPDATE_SEEN.format(stage=stage, was_join="", returning="1")
+        insert = _INSERT_NEW.format(stage=stage, returning="1")
+        return int(session.execute(text(
+            f"WITH up AS ({update}), put AS ({insert})"  # noqa: S608
+            " SELECT (SELECT count(*) FROM up) + (SELECT count(*) FROM put)")).scalar_one())
+    update = _UPDATE_SEEN.format(stage=stage, was_join=_WAS_JOIN, returning=_WRITTEN_UPDATED)
+    insert = _INSERT_NEW.format(stage=stage, returning=_WRITTEN_INSERTED)
+    session.execute(text(f"CREATE TEMPORARY TABLE {keep_written} {_WRITTEN}"))
+    nulls = ", ".join(["NULL"] * len(ROLLUP_KEY))
+    written = session.execute(text(
+        f"WITH up AS ({update}), put AS ({insert}) INSERT INTO {keep_written}"  # noqa: S608
+        f" SELECT * FROM up UNION ALL SELECT *, {nulls} FROM put"))
+    return int(written.rowcount)  # type: ignore[attr-defined]
+
+
+def write_changed(session: Session, rows: FirstAssignmentRows) -> StagedCounts:
     """Store a re-assignment's changed rows (``rows``: built in memory,
-    :func:`geo.first_assignment_rows.first_assignment_rows` with ``only``), COPYed into a
-    small stage and applied by :func:`write_staged` (rollups moved exactly, or their days
-    left pending). ``ids``/``seen_xmin``: the events of ``rows`` and the ``xmin`` of their
-    stored row when the run read it (-1: none stored); a row another writer rewrote since
-    is locked, left as that writer wrote it and counted ``superseded``. Never commits."""
+    :func:`geo.first_assignment_rows.first_assignment_rows` with ``only`` and ``seen_xmin``:
+    each row carries the ``xmin`` of its stored row when the run read it), COPYed into a
+    small stage and applied by one statement (:func:`_write_stage`): a row another writer
+    rewrote, inserted or deleted since the run read it is left as that writer left it and
+    counted ``superseded``. The daily rollups: the rows' local days marked pending refresh
+    when they are at least :data:`REBUILD_FROM_SHARE` of the rollup rows (from ``rows``,
+    no read), else the written rows' move upserted (:func:`move_rollups`); the rollup
+    triggers stand aside. Never commits."""
     if not rows.n:
         return StagedCounts(0, 0, 0, 0, 0, 0)
     stage = f"assign_{uuid.uuid4().hex[:12]}_changed"
     session.execute(text(f"CREATE TEMPORARY TABLE {stage} AS SELECT event_id, reported_at,"  # noqa: S608
-                         f" {_LIST} FROM event_assignments WITH NO DATA"))
+                         f" {_LIST}, xmin AS seen_xmin FROM event_assignments WITH NO DATA"))
     with psycopg_connection(session).cursor().copy(
             f"COPY {stage} FROM STDIN (FORMAT binary)") as copy:
         copy.write(COPY_HEADER)
         for batch in rows.batches():
             copy.write(batch)
         copy.write(COPY_TRAILER)
-    superseded = session.execute(text(_SUPERSEDED.format(stage=stage)),
-                                 {"ids": ids, "xmins": seen_xmin}).rowcount  # type: ignore[attr-defined]
-    counts = write_staged(session, f"(SELECT event_id AS id, {_LIST} FROM {stage})")  # noqa: S608
+    pending = rebuilds_rollups(session, rows.n)
+    written = None if pending else f"{stage}_written"
+    with _bulk_rollups(session):
+        n = _write_stage(session, stage, keep_written=written)
+        if written is None:
+            _mark_days(session, rows)
+        else:
+            events = ", ".join(f"e.{c}" for c in ROLLUP_EVENT_COLUMNS)
+            move_rollups(session, f"(SELECT w.*, {events} FROM {written} w JOIN events e"  # noqa: S608
+                                  " ON e.id = w.event_id AND e.reported_at = w.reported_at) r")
+            session.execute(text(f"DROP TABLE {written}"))
     session.execute(text(f"DROP TABLE {stage}"))
-    return counts._replace(superseded=counts.superseded + int(superseded))
+    return StagedCounts(rows.n, n, rows.covered, rows.snapped, rows.unassigned,
+                        rows.with_cameras, pending, rows.n - n)
+
+
+def _mark_days(session: Session, rows: FirstAssignmentRows) -> None:
+    """Mark the local days of ``rows`` pending refresh (:func:`mark_pending`; the days come
+    from the rows, computed in memory: no statement reads them back)."""
+    mark_pending(session, f"bulk assignment of {rows.n:,} events",
+                 "SELECT unnest(CAST(:days AS date[])) UNION ALL"
+                 " SELECT gridlink_local_day(unnest(CAST(:early AS timestamptz[])))",
+                 {"days": rows.days, "early": rows.early})
 
 
 _COPY_FIRST = (f"COPY event_assignments (event_id, reported_at, {_LIST})"
@@ -330,10 +414,7 @@ def write_first_assignment(session: Session, rows: FirstAssignmentRows) -> Stage
         raise Conflict(f"event {event} was assigned by another job meanwhile: nothing written",
                        [{"field": "event_id", "value": event}]) from exc
     if rows.n:
-        mark_pending(session, f"bulk assignment of {rows.n:,} events",
-                     "SELECT unnest(CAST(:days AS date[])) UNION ALL"
-                     " SELECT gridlink_local_day(unnest(CAST(:early AS timestamptz[])))",
-                     {"days": rows.days, "early": rows.early})
+        _mark_days(session, rows)
     return StagedCounts(rows.n, rows.n, rows.covered, rows.snapped, rows.unassigned,
                         rows.with_cameras, bool(rows.n))
 

@@ -4,7 +4,9 @@
 no work tables, no decoding join, no join with ``events`` (the selection brought each
 event's ``reported_at``), no server-side sort (the rows go in id order). A re-assignment
 sends only its changed rows the same way, into a small stage
-(:func:`geo.event_assignments.write_changed`, rows picked by :mod:`geo.assign_compare`).
+(:func:`geo.event_assignments.write_changed`, rows picked by :mod:`geo.assign_compare`), each
+row with one more field: the ``xmin`` of its stored row when the run read it (``xid``; NULL:
+none was stored).
 
 Each covered event's row is the concatenation of a few byte strings taken by position: its
 fixed part (column count, id, ``reported_at``: one numpy record), its grid's chain (district,
@@ -36,7 +38,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.assign_arrays import NONE, CameraArrays, Computed, GridArrays, Selected
-from geo.assign_stage import camera_picks_by_rank, codes_at, outside_row
+from geo.assign_stage import codes_at, outside_row
 
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 """Binary COPY signature, flags and header extension length."""
@@ -54,6 +56,8 @@ _NULL = b"\xff\xff\xff\xff"
 _TEXT_OID = 25
 _COLUMNS = 12
 """``event_id``, ``reported_at`` and :data:`geo.event_assignments.COLUMNS`."""
+_XID = np.dtype([("len", ">i4"), ("xid", ">u4")])
+"""A binary ``xid`` field: length 4, the 32-bit transaction id."""
 _FIXED = np.dtype([("n", ">i2"), ("l0", ">i4"), ("id", ">i8"), ("l1", ">i4"), ("at", ">i8")])
 _ARRAY_HEAD = np.dtype([("len", ">i4"), ("ndim", ">i4"), ("flags", ">i4"), ("oid", ">i4"),
                         ("dim", ">i4"), ("lb", ">i4")])
@@ -76,6 +80,8 @@ class FirstAssignmentRows:
     early: list[datetime]
     parts: list[Piece] = field(repr=False)
     outside: pa.Array = field(repr=False)
+    seen: Piece | None = field(default=None, repr=False)
+    """The field after the assignment's (a re-assignment's seen ``xmin``), or None."""
 
     def batches(self) -> Iterator[memoryview]:
         """The COPY data rows (no header or trailer), :data:`BATCH_ROWS` rows at a time,
@@ -84,7 +90,11 @@ class FirstAssignmentRows:
             rows = slice(start, start + BATCH_ROWS)
             joined = pc.binary_join_element_wise(*(p.of(rows) for p in self.parts),
                                                  pa.scalar(b""))
-            yield _values(pc.coalesce(joined, self.outside.slice(start, BATCH_ROWS)))
+            joined = pc.coalesce(joined, self.outside.slice(start, BATCH_ROWS))
+            if self.seen is not None:
+                joined = pc.binary_join_element_wise(joined, self.seen.of(rows),
+                                                     pa.scalar(b""))
+            yield _values(joined)
 
 
 @dataclass
@@ -185,26 +195,30 @@ def local_days(reported_us: NDArray[np.int64]) -> tuple[list[date], list[datetim
 
 
 def first_assignment_rows(session: Session, events: Selected, grids: GridArrays,
-                          cams: CameraArrays, computed: Computed, nearest: dict[int, Any],
-                          tolerance_m: float, k: int,
+                          cams: CameraArrays, computed: Computed, picks: NDArray[np.int64],
+                          nearest: dict[int, Any], tolerance_m: float,
                           only: NDArray[np.bool_] | None = None,
-                          chains: dict[str, tuple[Any, Any]] | None = None
-                          ) -> FirstAssignmentRows:
+                          chains: dict[str, tuple[Any, Any]] | None = None,
+                          seen_xmin: NDArray[np.int64] | None = None) -> FirstAssignmentRows:
     """The ``event_assignments`` rows of ``events`` (what :class:`geo.assign_stage.AssignStage`
-    and its decoding SQL would store), as binary COPY data in id order; ``nearest``: the
-    nearest-grid rows of the events outside every ordinary grid, by event position;
+    and its decoding SQL would store), as binary COPY data in id order; ``picks``: the camera
+    positions of every event (:func:`geo.assign_stage.camera_picks_by_rank`); ``nearest``:
+    the nearest-grid rows of the events outside every ordinary grid, by event position;
     ``only``: True at the event positions to encode (a re-assignment's changed rows,
     :mod:`geo.assign_compare`), None for every event; ``chains``: :func:`run_chains` when
-    the caller has it already."""
+    the caller has it already; ``seen_xmin``: per event position, the ``xmin`` of its stored
+    row when the run read it (-1: none stored), added to each row as a 13th field
+    (:data:`_XID`, NULL for -1)."""
     order = np.argsort(events.ids, kind="stable")
     if only is not None:
         order = order[only[order]]
     n = len(order)
     grid, micro = computed.owners.grid[order], computed.owners.micro[order]
-    picks = camera_picks_by_rank(computed, len(events.ids), k)[order]
+    picks = picks[order]
     chains = run_chains(session, grids, nearest) if chains is None else chains
+    columns = _COLUMNS + (seen_xmin is not None)
     fixed = np.zeros(n, dtype=_FIXED)
-    fixed["n"], fixed["l0"], fixed["l1"] = _COLUMNS, 8, 8
+    fixed["n"], fixed["l0"], fixed["l1"] = columns, 8, 8
     fixed["id"], fixed["at"] = events.ids[order], events.reported_us[order]
     grid_chunks = _binary([
         b"".join(_text(v) for v in (*chains.get(c, (None, None))[::-1], c, code))
@@ -214,7 +228,7 @@ def first_assignment_rows(session: Session, events: Selected, grids: GridArrays,
     parts = [Piece(records=fixed), Piece(grid_chunks, grid),
              Piece(micro_chunks, micro, _NULL), _dedicated(computed, order, grids),
              Piece(covered, np.zeros(n, dtype=np.int64))]
-    count = (picks != NONE).sum(axis=1) if k else np.zeros(n, dtype=np.int64)
+    count = (picks != NONE).sum(axis=1)
     parts += _camera_arrays(cams, picks, count)
     outside = np.flatnonzero(grid == NONE)
     encoded: list[bytes | None] = [None] * n
@@ -223,11 +237,19 @@ def first_assignment_rows(session: Session, events: Selected, grids: GridArrays,
         row = outside_row(int(order[i]), events, computed, nearest.get(int(order[i])),
                           tolerance_m, grids.codes)
         kinds[row[5]] += 1
-        encoded[i] = _outside_bytes(row, int(fixed["at"][i]), chains, cams)
+        encoded[i] = _outside_bytes(row, int(fixed["at"][i]), chains, cams, columns)
     days, early = local_days(events.reported_us[order])
     return FirstAssignmentRows(n, n - len(outside), kinds["snapped"], kinds["unassigned"],
                                int(np.count_nonzero(count)), days, early, parts,
-                               _binary(encoded))
+                               _binary(encoded),
+                               None if seen_xmin is None else _xids(seen_xmin[order]))
+
+
+def _xids(xmin: NDArray[np.int64]) -> Piece:
+    """An ``xid`` field per row: ``xmin`` (NULL where -1)."""
+    fields = np.zeros(len(xmin), dtype=_XID)
+    fields["len"], fields["xid"] = 4, np.maximum(xmin, 0)
+    return Piece(records=fields, is_empty=xmin < 0, empty=_NULL)
 
 
 def _dedicated(computed: Computed, order: NDArray[np.int64], grids: GridArrays) -> Piece:
@@ -261,12 +283,14 @@ def _camera_arrays(cams: CameraArrays, picks: NDArray[np.int64],
 
 
 def _outside_bytes(row: tuple[Any, ...], reported_us: int,
-                   chains: dict[str, tuple[Any, Any]], cams: CameraArrays) -> bytes:
+                   chains: dict[str, tuple[Any, Any]], cams: CameraArrays, columns: int
+                   ) -> bytes:
     """The binary COPY row of an event outside every ordinary grid (``row``:
-    :func:`geo.assign_stage.outside_row`)."""
+    :func:`geo.assign_stage.outside_row`), its field count ``columns`` (a field after
+    them is added by :meth:`FirstAssignmentRows.batches`)."""
     event_id, grid, micro, community, dedicated, assignment, nearest, distance, picks = row
     street, district = chains.get(community, (None, None)) if community else (None, None)
-    return (struct.pack(">hiqiq", _COLUMNS, 8, event_id, 8, reported_us)
+    return (struct.pack(">hiqiq", columns, 8, event_id, 8, reported_us)
             + b"".join(_text(v) for v in (district, street, community, grid, micro))
             + _text_array(dedicated) + _text(assignment) + _text(nearest)
             + (_NULL if distance is None else _field(struct.pack(">d", distance)))

@@ -174,25 +174,29 @@ def run_job(sessions: SessionFactory, job_id: str,
     try:
         with sessions() as session, session.begin():
             outcome = work(session, progress)
-    except JobCancelled:
-        progress.rolled_back()
-        _finish(sessions, job_id, "cancelled")
-        return "cancelled"
-    except GridlinkError as exc:
-        progress.rolled_back()
-        _finish(sessions, job_id, "failed", problems=exc.details,
-                error={"error": exc.code, "message": exc.message})
-        return "failed"
     except Exception as exc:  # a job must end in a state, whatever went wrong
         progress.rolled_back()
-        _finish(sessions, job_id, "failed",
-                error={"error": "internal", "message": f"{type(exc).__name__}: {exc}"[:300]})
-        return "failed"
+        state, ended = _ended_by(exc)
+        _finish(sessions, job_id, state, **ended)
+        return state
     if outcome.after_commit is not None:
         outcome.result = _after_commit(sessions, job_id, outcome)
     _finish(sessions, job_id, "succeeded", result=outcome.result, problems=outcome.problems,
             result_path=outcome.result_path)
     return "succeeded"
+
+
+def _ended_by(exc: Exception) -> tuple[str, dict[str, Any]]:
+    """The final state of a job whose work raised ``exc``, and what it keeps: cancelled
+    (:class:`JobCancelled`), failed with the error's code and details
+    (:class:`geo.errors.GridlinkError`), or failed as ``internal``."""
+    if isinstance(exc, JobCancelled):
+        return "cancelled", {}
+    if isinstance(exc, GridlinkError):
+        return "failed", {"problems": exc.details,
+                          "error": {"error": exc.code, "message": exc.message}}
+    return "failed", {"error": {"error": "internal",
+                                "message": f"{type(exc).__name__}: {exc}"[:300]}}
 
 
 def _after_commit(sessions: SessionFactory, job_id: str, outcome: JobOutcome

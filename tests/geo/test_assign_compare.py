@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from geo import assign as assign_mod
-from geo import assign_compare, assign_memory
+from geo import assign_compare, assign_memory, event_assignments
 from geo.assign import AssignSummary, assign_events
 from geo.assign_compare import read_stored
 from geo.event_assignments import COLUMNS, values_of, write_one
@@ -80,16 +80,26 @@ def assigned(city_with_events: Session, monkeypatch: pytest.MonkeyPatch) -> Sess
     return db
 
 
+@pytest.fixture(params=["moved in place", "left pending"])
+def rollup_way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways a bulk write keeps the rollups, whatever the share of rows it changes: the
+    grouped move upserted in place, or the days left pending refresh."""
+    share = float("inf") if request.param == "moved in place" else 0.0
+    monkeypatch.setattr(event_assignments, "REBUILD_FROM_SHARE", share)
+    return str(request.param)
+
+
 def test_nothing_moved(assigned: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     summary, rows, written, _, pending = _both_paths_agree(assigned, monkeypatch)
     assert summary[1] == 0 and written == set() and pending == []
     assert summary[0] == len(rows) > 600
 
 
-def test_some_moved(assigned: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_some_moved(assigned: Session, monkeypatch: pytest.MonkeyPatch, rollup_way: str
+                    ) -> None:
     """A camera goes offline, a grid is redrawn (G2 retired: its events snap or fall
     outside), a micro-grid code and some stored chains are stale (single-row writes: the
-    triggers moved the rollups)."""
+    triggers moved the rollups); the rollups moved in place or left pending alike."""
     db = assigned
     db.execute(text("UPDATE cameras SET status = 'offline' WHERE code = '9003'"))
     db.execute(text("UPDATE grids SET valid_to = now() WHERE code = :g"), {"g": G2})
@@ -103,8 +113,9 @@ def test_some_moved(assigned: Session, monkeypatch: pytest.MonkeyPatch) -> None:
         " RETURNING event_id, assignment")).all()  # same count, another order
     db.execute(text("UPDATE event_assignments SET dedicated_grid_codes = '{}'"
                     " WHERE dedicated_grid_codes IS NOT NULL"))
-    summary, rows, written, _, _ = _both_paths_agree(db, monkeypatch)
+    summary, rows, written, _, pending = _both_paths_agree(db, monkeypatch)
     assert 50 < summary[1] == len(written) < len(rows)
+    assert bool(pending) == (rollup_way == "left pending")
     assert {i for i, _ in swapped} <= written
     assert sum(kind == "covered" for _, kind in swapped) > 5 < len(swapped)
     _keep_memory_rerun(db, monkeypatch)
@@ -192,11 +203,12 @@ def _rewrite_in_thread(engine: Engine, event_id: int, spot: tuple[float, float])
 
 
 def test_a_row_rewritten_while_the_job_computes_is_kept(
-        committed_events: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+        committed_events: Engine, monkeypatch: pytest.MonkeyPatch, rollup_way: str) -> None:
     """Between the job's read of the stored rows and its write, another writer moves two
     events and stores their new rows: one whose stored row the job would change (stale),
     one that had no row yet. The job leaves both as the other writer wrote them (counted
-    ``superseded``), writes the others, and the rollups equal a recount."""
+    ``superseded``), writes the others, and the rollups equal a recount, whether the job
+    moved them in place (the written rows' move only) or left their days pending."""
     engine = committed_events
     monkeypatch.setattr(assign_mod, "MEMORY_FROM_EVENTS", 0)
     with Session(engine) as session, session.begin():
@@ -221,6 +233,7 @@ def test_a_row_rewritten_while_the_job_computes_is_kept(
     monkeypatch.setattr(assign_memory, "compare", compare_then_race)
     with Session(engine) as session, session.begin():
         summary = assign_events(session, "all")
+        assert bool(pending_refreshes(session)) == (rollup_way == "left pending")
     assert summary.superseded == 2 and summary.changed > 0
     with Session(engine) as session, session.begin():
         theirs = values_of(locate(session, *SPOTS[3]))

@@ -6,6 +6,7 @@ changes; ``event_assignments.reported_at`` follows the event (migration 0026).""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 
@@ -15,7 +16,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo import assign as assign_mod
+from geo import event_assignments
 from geo.assign import assign_events
+from geo.event_assignments import REBUILD_FROM_SHARE, rebuilds_rollups
 from geo.events import apply_action
 from geo.rollup_refresh import pending_refreshes, refresh_rollups
 from geo.rollups import RECOUNT_SQL, STORED_COUNTS, STORED_SQL, daily_source
@@ -132,6 +135,25 @@ def test_bulk_runs_keep_rollups_equal_to_a_recount(
     assert tuple(closed) == (1, 1)
     assert assign_events(db, "all").changed == 1
     _assert_rollups_exact(db)
+
+
+def test_the_share_of_rollup_rows_is_counted_or_read_from_the_statistics(
+        unassigned_city: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``rebuilds_rollups``: below ``ESTIMATE_FROM_ROWS`` the daily rollup rows are counted
+    (the table is read); from it on, analysed, they are taken from its statistics without
+    reading it; both give the same threshold here."""
+    db = unassigned_city
+    stored = db.execute(text("SELECT count(*) FROM event_daily_counts")).scalar_one()
+    threshold = math.ceil(REBUILD_FROM_SHARE * stored)
+    assert stored > 10
+    reads = ("SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) FROM"
+             " pg_stat_xact_user_tables WHERE relname = 'event_daily_counts'")
+    for rows, read in ((10**12, 1), (0, 0)):
+        monkeypatch.setattr(event_assignments, "ESTIMATE_FROM_ROWS", rows)
+        db.execute(text("ANALYZE event_daily_counts"))
+        before = db.execute(text(reads)).scalar_one()
+        assert rebuilds_rollups(db, threshold) and not rebuilds_rollups(db, threshold - 1)
+        assert db.execute(text(reads)).scalar_one() - before == 2 * read
 
 
 def test_reported_at_follows_the_event(unassigned_city: Session) -> None:
