@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from geo.db import local_settings, psycopg_connection
 from geo.errors import Conflict, NotFound
+from geo.first_assignment_rollups import CountedRollups, write_rollups
 from geo.first_assignment_rows import COPY_HEADER, COPY_TRAILER, FirstAssignmentRows
 from geo.locate import LocateResult
 from geo.rollup_refresh import mark_pending
@@ -309,14 +310,18 @@ _COPY_FIRST = (f"COPY event_assignments (event_id, reported_at, {_LIST})"
 _DUPLICATE = re.compile(r"\(event_id\)=\((\d+)\)")
 
 
-def write_first_assignment(session: Session, rows: FirstAssignmentRows) -> StagedCounts:
+def write_first_assignment(session: Session, rows: FirstAssignmentRows,
+                           rollups: CountedRollups | None = None) -> StagedCounts:
     """COPY ``rows`` (:func:`geo.first_assignment_rows.first_assignment_rows`: the final
     rows of events that have no stored assignment, built in memory, id order) straight
-    into ``event_assignments``, the rollup triggers standing aside, and mark their local
-    days pending refresh (the caller runs :func:`geo.rollup_refresh.refresh_rollups` after
-    committing). Raises :class:`Conflict` naming the event when another job assigned one of
-    them meanwhile (a duplicate key: the COPY fails whole, nothing is written; the
-    transaction is then aborted). Never commits."""
+    into ``event_assignments``, the rollup triggers standing aside; then write ``rollups``
+    (their rollups counted in memory, :func:`geo.first_assignment_rollups.write_rollups`)
+    and mark pending refresh only the days other writers moved meanwhile, or, without
+    ``rollups``, mark all their local days pending (the caller runs
+    :func:`geo.rollup_refresh.refresh_rollups` after committing). Raises :class:`Conflict`
+    naming the event when another job assigned one of them meanwhile (a duplicate key: the
+    COPY fails whole, nothing is written; the transaction is then aborted). Never
+    commits."""
     try:
         with _bulk_rollups(session), psycopg_connection(session).cursor().copy(
                 _COPY_FIRST) as copy:
@@ -329,13 +334,21 @@ def write_first_assignment(session: Session, rows: FirstAssignmentRows) -> Stage
         event = int(found[1]) if found else None
         raise Conflict(f"event {event} was assigned by another job meanwhile: nothing written",
                        [{"field": "event_id", "value": event}]) from exc
-    if rows.n:
-        mark_pending(session, f"bulk assignment of {rows.n:,} events",
-                     "SELECT unnest(CAST(:days AS date[])) UNION ALL"
-                     " SELECT gridlink_local_day(unnest(CAST(:early AS timestamptz[])))",
-                     {"days": rows.days, "early": rows.early})
+    job = f"bulk assignment of {rows.n:,} events"
+    if rollups is not None:
+        moved = write_rollups(session, rollups)
+        if moved:
+            mark_pending(session, f"{job} (days other writers moved meanwhile)",
+                         "SELECT unnest(CAST(:days AS date[]))", {"days": moved})
+        pending = bool(moved)
+    else:
+        pending = bool(rows.n)
+        if pending:
+            mark_pending(session, job, "SELECT unnest(CAST(:days AS date[])) UNION ALL"
+                         " SELECT gridlink_local_day(unnest(CAST(:early AS timestamptz[])))",
+                         {"days": rows.days, "early": rows.early})
     return StagedCounts(rows.n, rows.n, rows.covered, rows.snapped, rows.unassigned,
-                        rows.with_cameras, bool(rows.n))
+                        rows.with_cameras, pending)
 
 
 def _bulk_rollups(session: Session) -> AbstractContextManager[None]:
