@@ -34,6 +34,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from numpy.typing import NDArray
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -91,10 +92,11 @@ _EARLY_SQL = (f"SELECT gridlink_local_day(t) - DATE '2000-01-01',"
               f" {day_start('gridlink_local_day(t) + 1')} FROM unnest(%s::timestamptz[]) t")
 _DAY_US = 86_400_000_000
 _OFFSET_US = 8 * 3_600_000_000
-_NO_DUE = np.iinfo(np.int64).max
 _INT4 = np.dtype([("len", ">i4"), ("value", ">i4")])
 _NOT_COUNTED = "duplicate"
 _HANDLED = ("resolved", "closed")
+_LAST = "\U0010ffff"
+"""Sorts after every code (the largest code point): NULL codes last, as in the indexes."""
 
 Key = tuple[Any, Any, Any, Any]
 
@@ -125,7 +127,7 @@ def rollup_base(session: Session) -> RollupBase | None:
         return None
     xmin = snapshot_xmin(session)
     rows, categories, statuses = session.execute(text(_BASE_SQL)).one()
-    return RollupBase(xmin, int(rows), sorted(categories), sorted(statuses))
+    return RollupBase(xmin, int(rows), list(categories), list(statuses))
 
 
 @dataclass
@@ -233,34 +235,57 @@ def count_rollups(session: Session, base: RollupBase, rows: FirstAssignmentRows,
     "no grid" key to its key. ``facts``/``reported_us``: the events' :data:`FACT_FIELDS`
     and ``reported_at`` in selection order. None when an event's category or status is
     not in ``base``'s lists (an event reported since they were read, or a stored row
-    missing: the caller leaves the days pending refresh instead). Never writes."""
+    missing: the caller leaves the days pending refresh instead), or no row. Never
+    writes.
+
+    The rows come out in the order of each table's unique index (keys ranked by
+    :func:`_in_index_order`), so PostgreSQL's sort of that index build finds them sorted
+    (one comparison a row instead of a full sort)."""
     facts, reported_us = facts[rows.order], reported_us[rows.order]
-    if (facts["category"] == 0).any() or (facts["status"] == 0).any():
+    if not rows.n or (facts["category"] == 0).any() or (facts["status"] == 0).any():
         return None
     key_of = {key: i for i, key in enumerate(rows.key_codes)}
     no_grid = key_of.setdefault((None, None, None, None), len(key_of))
     stored = read_stored(session, base, key_of)
     if (stored.categories < 0).any() or (stored.statuses < 0).any():
         return None  # a category or status stored since the lists were read
+    keys, rank = _in_index_order(list(key_of))
+    key_texts = binary_array([b"".join(text_field(v) for v in key) for key in keys])
     days, ends = _event_days(session, reported_us)
     counts = _event_counts(facts, base.statuses, ends)
     cats, statuses = facts["category"].astype(np.int64) - 1, facts["status"].astype(np.int64) - 1
-    n_keys, n_cats, n_statuses = len(key_of), len(base.categories), len(base.statuses)
-    all_days = np.concatenate([stored.days, days, days])
-    first_day = int(all_days.min()) if len(all_days) else 0
-    code = (((all_days - first_day) * n_keys
-             + np.concatenate([stored.keys, rows.keys, np.full(len(days), no_grid)])) * n_cats
-            + np.concatenate([stored.categories, cats, cats])) * n_statuses + np.concatenate(
-                [stored.statuses, statuses, statuses])
-    unique, sums = _grouped(code, np.concatenate([stored.counts, counts, -counts]))
+    n_keys, n_cats, n_statuses = len(keys), len(base.categories), len(base.statuses)
+    first_day = int(min(days.min(), stored.days.min(initial=days.min())))
+
+    def code(day: NDArray[np.int64], key: NDArray[np.int64] | int, cat: NDArray[np.int64],
+             status: NDArray[np.int64]) -> NDArray[np.int64]:
+        return (((day - first_day) * n_keys + key) * n_cats + cat) * n_statuses + status
+
+    # the "no grid" key loses each event: few codes, summed first (one bincount a count)
+    left_codes, left = _grouped(code(days, rank[no_grid], cats, statuses), counts)
+    unique, sums = _grouped(
+        np.concatenate([code(stored.days, rank[stored.keys], stored.categories,
+                             stored.statuses), code(days, rank[rows.keys], cats, statuses),
+                        left_codes]), np.concatenate([stored.counts, counts, -left]))
     kept = sums.any(axis=1)
     unique, sums = unique[kept], sums[kept]
     daily = _Daily(unique % n_statuses, unique // n_statuses % n_cats,
                    unique // (n_statuses * n_cats) % n_keys,
                    unique // (n_statuses * n_cats * n_keys) + first_day, sums)
-    keys = list(key_of)
     return CountedRollups(base, stored, [
-        daily.table(keys, base), daily.monthly(keys, base), daily.per_area(keys, base)])
+        daily.table(key_texts, base), daily.monthly(key_texts, base),
+        daily.per_area(keys, base)])
+
+
+def _in_index_order(keys: list[Key]) -> tuple[list[Key], NDArray[np.int64]]:
+    """``keys`` sorted as the rollups' unique indexes sort them (code by code, NULL last;
+    codes compared by code point, as collation ``C.UTF-8`` or ``C`` does: under another
+    collation only the index builds' speed differs), and each key's rank in that order."""
+    order = sorted(range(len(keys)), key=lambda i: tuple(_LAST if v is None else v
+                                                         for v in keys[i]))
+    rank = np.empty(len(keys), np.int64)
+    rank[np.array(order, np.int64)] = np.arange(len(keys))
+    return [keys[i] for i in order], rank
 
 
 @dataclass
@@ -273,74 +298,91 @@ class _Daily:
     days: NDArray[np.int64]
     counts: NDArray[np.int64]
 
-    def table(self, keys: list[Key], base: RollupBase) -> Table:
-        """``event_daily_counts``' rows."""
+    def table(self, key_texts: pa.Array, base: RollupBase) -> Table:
+        """``event_daily_counts``' rows (``key_texts``: each key's four code fields)."""
         return Table(DAILY, "day, category, status, district_code, street_code,"
                      f" community_code, grid_code, {', '.join(DAILY_COUNTS)}", [
                          _head(3 + 4 + len(DAILY_COUNTS), self.days),
                          _texts(base.categories, self.categories),
                          _texts(base.statuses, self.statuses),
-                         _key_texts(keys, self.keys), _int4s(self.counts)], len(self.days))
+                         Piece(key_texts, self.keys), _int4s(self.counts)], len(self.days))
 
     def _counted(self, base: RollupBase) -> tuple[NDArray[np.bool_], NDArray[np.int64],
                                                   NDArray[np.int64], NDArray[np.int64]]:
         """Rows counted in the derived rollups (not ``duplicate``); their valid events
         ``handled`` (resolved or closed) and ``closed``."""
-        status = np.array(base.statuses, dtype=object)[self.statuses]
-        counted = status != _NOT_COUNTED
-        valid = self.counts[:, 1]
-        handled = np.where(np.isin(status, _HANDLED), valid, 0)
-        closed = np.where(status == "closed", valid, 0)
-        return counted, valid, handled, closed
+        def having(names: tuple[str, ...]) -> NDArray[np.bool_]:
+            return np.isin(self.statuses, [i for i, s in enumerate(base.statuses)
+                                           if s in names])
 
-    def monthly(self, keys: list[Key], base: RollupBase) -> Table:
+        valid = self.counts[:, 1]
+        return (~having((_NOT_COUNTED,)), valid, np.where(having(_HANDLED), valid, 0),
+                np.where(having(("closed",)), valid, 0))
+
+    def monthly(self, key_texts: pa.Array, base: RollupBase) -> Table:
         """``event_monthly_counts``' rows: per month and key (DERIVED_SQL's sums)."""
         counted, valid, handled, closed = self._counted(base)
+        n_keys = len(key_texts)
         epoch = np.datetime64("2000-01-01", "D")
         months = ((epoch + self.days.astype("timedelta64[D]")).astype("datetime64[M]")
                   .astype("datetime64[D]") - epoch).astype(np.int64)
         c = self.counts
         sums = np.column_stack([c[:, 0], valid, handled, closed, c[:, 3], c[:, 4], c[:, 5]])
         first = int(months.min()) if len(months) else 0
-        unique, grouped = _grouped(((months - first) * len(keys) + self.keys)[counted],
+        unique, grouped = _grouped(((months - first) * n_keys + self.keys)[counted],
                                    sums[counted])
         return Table(MONTHLY, "month, district_code, street_code, community_code, grid_code,"
                      " events, valid, handled, closed, closed_on_time, closed_postponed,"
                      " closed_first_time", [
-                         _head(1 + 4 + 7, unique // len(keys) + first),
-                         _key_texts(keys, unique % len(keys)), _int4s(grouped)], len(unique))
+                         _head(1 + 4 + 7, unique // n_keys + first),
+                         Piece(key_texts, unique % n_keys), _int4s(grouped)], len(unique))
 
     def per_area(self, keys: list[Key], base: RollupBase) -> Table:
         """``event_area_daily_counts``' rows: per area (district, street, community of the
-        key, with its parent), day and category (DERIVED_SQL's sums)."""
-        counted, valid, handled, closed = self._counted(base)
-        pair_of: dict[tuple[Any, Any], int] = {}
-        levels = np.full((len(keys), 3), -1, np.int64)
-        for k, (district, street, community, _) in enumerate(keys):
-            for level, pair in enumerate(((district, None), (street, district),
-                                          (community, street))):
-                if pair[0] is not None:
-                    levels[k, level] = pair_of.setdefault(pair, len(pair_of))
+        key, with its parent), day and category (DERIVED_SQL's sums), in the order of its
+        unique index (area, day, category, parent). The daily rows are first summed per
+        community key (district, street, community), day and category."""
+        counted, valid, handled, _ = self._counted(base)
+        community_of: dict[tuple[Any, Any, Any], int] = {}
+        community = np.array([community_of.setdefault(k[:3], len(community_of))
+                              for k in keys] or [0], np.int64)
         c = self.counts
         sums = np.column_stack([c[:, 0], valid, handled, c[:, 2], c[:, 3]])[counted]
         days, cats = self.days[counted], self.categories[counted]
         first = int(days.min()) if len(days) else 0
-        n_pairs, n_cats = max(len(pair_of), 1), len(base.categories)
+        n_days, n_cats = (int(days.max()) - first + 1 if len(days) else 1), len(base.categories)
+        by_community, summed = _grouped(
+            (community[self.keys[counted]] * n_days + days - first) * n_cats + cats, sums)
+        pairs = sorted({pair for triple in community_of for pair in _area_pairs(triple)},
+                       key=lambda p: (p[0], p[1] is None, p[1] or ""))
+        pair_rank = {pair: i for i, pair in enumerate(pairs)}
+        levels = np.full((max(len(community_of), 1), 3), -1, np.int64)
+        for triple, i in community_of.items():
+            for level, pair in enumerate(_area_pairs(triple)):
+                levels[i, level] = pair_rank[pair]
+        rest = by_community % (n_days * n_cats)
         codes, parts = [], []
         for level in range(3):
-            pair = levels[self.keys[counted], level]
+            pair = levels[by_community // (n_days * n_cats), level]
             has = pair >= 0
-            codes.append((((days - first) * n_pairs + pair) * n_cats + cats)[has])
-            parts.append(sums[has])
+            codes.append((pair * n_days * n_cats + rest)[has])
+            parts.append(summed[has])
         unique, grouped = _grouped(np.concatenate(codes), np.concatenate(parts))
-        pairs = list(pair_of)
         return Table(AREA, "day, category, area_code, parent_code, events, valid, handled,"
                      " due, closed_on_time", [
-                         _head(2 + 2 + 5, unique // (n_cats * n_pairs) + first),
+                         _head(2 + 2 + 5, unique // n_cats % n_days + first),
                          _texts(base.categories, unique % n_cats),
                          Piece(binary_array([text_field(a) + text_field(p) for a, p in pairs]
-                                            or [b""]), unique // n_cats % n_pairs),
+                                            or [b""]), unique // (n_cats * n_days)),
                          _int4s(grouped)], len(unique))
+
+
+def _area_pairs(triple: tuple[Any, Any, Any]) -> list[tuple[Any, Any]]:
+    """The (area, parent) pairs a key of district, street and community counts in (areas
+    that are not NULL): the district (no parent), the street, the community."""
+    district, street, community = triple
+    return [(area, parent) for area, parent in ((district, None), (street, district),
+                                                (community, street)) if area is not None]
 
 
 def _head(fields: int, days: NDArray[np.int64]) -> Piece:
@@ -352,11 +394,6 @@ def _head(fields: int, days: NDArray[np.int64]) -> Piece:
 
 def _texts(values: list[str], positions: NDArray[np.int64]) -> Piece:
     return Piece(binary_array([text_field(v) for v in values] or [b""]), positions)
-
-
-def _key_texts(keys: list[Key], positions: NDArray[np.int64]) -> Piece:
-    return Piece(binary_array([b"".join(text_field(v) for v in key) for key in keys]),
-                 positions)
 
 
 def _int4s(counts: NDArray[np.int64]) -> Piece:
