@@ -14,9 +14,12 @@ back with COPY: the engine :func:`geo.assign.assign_events` uses from
 5. when none of the selected events has a stored assignment and they move most rollup
    keys (a first assignment), their final rows are built in memory
    (:mod:`geo.first_assignment_rows`) and COPYed straight into ``event_assignments`` by
-   :func:`geo.event_assignments.write_first_assignment`, which leaves the rollups pending
-   refresh (geo.rollup_refresh); otherwise (a re-run, a redraw, a small first assignment)
-   the stored rows, read before the events, are compared with the computed ones in memory
+   :func:`geo.event_assignments.write_first_assignment`, which also writes their rollups,
+   counted in memory from the rows and the category, status and flags the selection
+   brought (:mod:`geo.first_assignment_rollups`; left pending refresh instead,
+   geo.rollup_refresh, when a mark was pending already); otherwise (a re-run, a redraw,
+   a small first assignment) the stored rows, read before the events, are compared with
+   the computed ones in memory
    (:mod:`geo.assign_compare`) and only the changed rows are built the same way and stored
    by :func:`geo.event_assignments.write_changed` (a small stage applied by
    :func:`geo.event_assignments.write_staged`, rows another writer rewrote meanwhile left

@@ -15,9 +15,10 @@ The daily rollups (:mod:`geo.rollups`): a single-row write moves them through th
 triggers on ``event_assignments``; :func:`write_staged` sets ``gridlink.assignment_rollups``
 to ``bulk`` for its statements (the triggers then stand aside) and moves them once, one
 ``GROUP BY`` over its changed rows and one upsert (:data:`_ROLLUP_DELTA`), or, when it
-changes most rollup keys (a first assignment), marks their days pending refresh in the same
-transaction (:mod:`geo.rollup_refresh`; the caller refreshes them after committing). Never
-commits.
+changes most rollup keys (a redraw, a first assignment of the SQL steps), marks their days
+pending refresh in the same transaction (:mod:`geo.rollup_refresh`; the caller refreshes
+them after committing). :func:`write_first_assignment` writes the rollups the in-memory
+engine counted (:mod:`geo.first_assignment_rollups`) with its rows. Never commits.
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ from geo.rollup_rebuild import (
     lock_for_rebuild,
     swap_rebuilt,
 )
-from geo.rollup_refresh import snapshot_xmin
+from geo.rollup_refresh import REFRESH_LOCK, snapshot_xmin
 from geo.rollups import day_start
 
 FACT_FIELDS = [("due", ">i8"), ("category", ">i2"), ("status", ">i2"), ("flags", ">i2")]
@@ -411,6 +411,8 @@ def write_rollups(session: Session, counted: CountedRollups) -> list[date]:
     pending refresh). Never commits."""
     moved: list[date] = []
     with local_settings(session, REBUILD_MEMORY):
+        # one build of the ``_rebuilt`` tables at a time, as a refresh (same lock order)
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": REFRESH_LOCK})
         for name in TABLES:
             create_rebuilt(session, name)
         for rows in counted.tables:

@@ -1,5 +1,7 @@
 """Rollups pending refresh: a bulk write that moves most rollup keys commits its assignments
-first and the rollups in a second transaction.
+first and the rollups in a second transaction (a redraw, a first assignment of the SQL steps
+or the Dask path; the in-memory engine's first assignment writes its rollups itself,
+geo.first_assignment_rollups, and leaves here only the days another writer moved during it).
 
 A first bulk assignment of 10^6 events moves ~10^6 rollup keys (bench/RESULTS.md: the
 rebuild of ``event_daily_counts`` and its derived tables takes about as long as the
