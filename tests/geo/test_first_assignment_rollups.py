@@ -148,3 +148,17 @@ def test_days_another_writer_moved_during_the_job_are_left_pending(
     refresh_rollups(db)
     assert pending_refreshes(db) == []
     assert _rows(db, STORED) == _rows(db, RECOUNT)
+
+
+def test_rollups_missing_a_category_are_left_to_the_refresh(varied_city: Session) -> None:
+    """Stored rollups that lack a category some event has (stale, nothing marked): the
+    events cannot be counted against them, so the job leaves every day of its events
+    pending, as before; readers and the refresh stay exact."""
+    db = varied_city
+    db.execute(text("DELETE FROM event_daily_counts WHERE category = 'graffiti'"))
+    assert assign_events(db, "all").changed == 144
+    days = _rows(db, "SELECT DISTINCT gridlink_local_day(reported_at) FROM events ORDER BY 1")
+    assert [m.days for m in pending_refreshes(db)] == [[d for (d,) in days]]
+    _assert_readers_exact(db)
+    refresh_rollups(db)
+    assert _rows(db, STORED) == _rows(db, RECOUNT)
