@@ -70,8 +70,8 @@ from geo.first_assignment_rollups import (
     FACT_FIELDS,
     FACTS_SQL,
     RollupBase,
-    count_rollups,
     rollup_base,
+    rollup_inputs,
 )
 from geo.first_assignment_rows import first_assignment_rows, run_chains
 from geo.nearest_grid import nearest_grids_of
@@ -228,7 +228,7 @@ def assign_in_memory(session: Session, where: str, params: dict[str, Any], k: in
     if not assigned and rebuilds_rollups(session, len(events.ids)):
         rows = first_assignment_rows(session, events, grids, cams, computed, near,
                                      tolerance_m, k)
-        rollups = (count_rollups(session, base, rows, events.facts, events.reported_us)
+        rollups = (rollup_inputs(session, base, rows, events.facts, events.reported_us)
                    if base is not None and events.facts is not None else None)
         lap("stage")  # a first assignment: COPYed straight into event_assignments
         counts = write_first_assignment(session, rows, rollups)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any, NamedTuple
 
@@ -34,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from geo.db import local_settings, psycopg_connection
 from geo.errors import Conflict, NotFound
-from geo.first_assignment_rollups import CountedRollups, write_rollups
+from geo.first_assignment_rollups import RollupInputs, write_rollups
 from geo.first_assignment_rows import COPY_HEADER, COPY_TRAILER, FirstAssignmentRows
 from geo.locate import LocateResult
 from geo.rollup_refresh import mark_pending
@@ -312,32 +313,37 @@ _DUPLICATE = re.compile(r"\(event_id\)=\((\d+)\)")
 
 
 def write_first_assignment(session: Session, rows: FirstAssignmentRows,
-                           rollups: CountedRollups | None = None) -> StagedCounts:
+                           rollups: RollupInputs | None = None) -> StagedCounts:
     """COPY ``rows`` (:func:`geo.first_assignment_rows.first_assignment_rows`: the final
     rows of events that have no stored assignment, built in memory, id order) straight
-    into ``event_assignments``, the rollup triggers standing aside; then write ``rollups``
-    (their rollups counted in memory, :func:`geo.first_assignment_rollups.write_rollups`)
-    and mark pending refresh only the days other writers moved meanwhile, or, without
+    into ``event_assignments``, the rollup triggers standing aside, while a second thread
+    counts ``rollups`` (:meth:`geo.first_assignment_rollups.RollupInputs.count`: numpy,
+    which mostly releases the GIL, while this thread mostly waits on the socket); then write
+    them (:func:`geo.first_assignment_rollups.write_rollups`) and mark pending refresh
+    only the days other writers moved meanwhile, or, without
     ``rollups``, mark all their local days pending (the caller runs
     :func:`geo.rollup_refresh.refresh_rollups` after committing). Raises :class:`Conflict`
     naming the event when another job assigned one of them meanwhile (a duplicate key: the
     COPY fails whole, nothing is written; the transaction is then aborted). Never
     commits."""
     try:
-        with _bulk_rollups(session), psycopg_connection(session).cursor().copy(
-                _COPY_FIRST) as copy:
-            copy.write(COPY_HEADER)
-            for batch in rows.batches():
-                copy.write(batch)
-            copy.write(COPY_TRAILER)
+        with ThreadPoolExecutor(1) as pool:
+            counting = pool.submit(rollups.count) if rollups is not None else None
+            with _bulk_rollups(session), psycopg_connection(session).cursor().copy(
+                    _COPY_FIRST) as copy:
+                copy.write(COPY_HEADER)
+                for batch in rows.batches():
+                    copy.write(batch)
+                copy.write(COPY_TRAILER)
+            counted = counting.result() if counting is not None else None
     except psycopg.errors.UniqueViolation as exc:
         found = _DUPLICATE.search(str(exc.diag.message_detail or ""))
         event = int(found[1]) if found else None
         raise Conflict(f"event {event} was assigned by another job meanwhile: nothing written",
                        [{"field": "event_id", "value": event}]) from exc
     job = f"bulk assignment of {rows.n:,} events"
-    if rollups is not None:
-        moved = write_rollups(session, rollups)
+    if counted is not None:
+        moved = write_rollups(session, counted)
         if moved:
             mark_pending(session, f"{job} (days other writers moved meanwhile)",
                          "SELECT unnest(CAST(:days AS date[]))", {"days": moved})

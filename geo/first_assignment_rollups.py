@@ -228,30 +228,58 @@ def _grouped(codes: NDArray[np.int64], counts: NDArray[np.int64]
     return unique, np.rint(sums).astype(np.int64)
 
 
-def count_rollups(session: Session, base: RollupBase, rows: FirstAssignmentRows,
-                  facts: NDArray[Any], reported_us: NDArray[np.int64]) -> CountedRollups | None:
-    """The new daily, monthly and per-area rollups once ``rows`` are stored: the stored
-    daily rows read now (:func:`read_stored`) plus the move of every row's event from the
-    "no grid" key to its key. ``facts``/``reported_us``: the events' :data:`FACT_FIELDS`
-    and ``reported_at`` in selection order. None when an event's category or status is
-    not in ``base``'s lists (an event reported since they were read, or a stored row
-    missing: the caller leaves the days pending refresh instead), or no row. Never
-    writes.
-
-    The rows come out in the order of each table's unique index (keys ranked by
-    :func:`_in_index_order`), so PostgreSQL's sort of that index build finds them sorted
-    (one comparison a row instead of a full sort)."""
+def rollup_inputs(session: Session, base: RollupBase, rows: FirstAssignmentRows,
+                  facts: NDArray[Any], reported_us: NDArray[np.int64]) -> RollupInputs | None:
+    """What :meth:`RollupInputs.count` needs from the database, read now: the stored daily
+    rows (:func:`read_stored`) and the events' local days. ``facts``/``reported_us``: the
+    events' :data:`FACT_FIELDS` and ``reported_at`` in selection order. None when an
+    event's category or status is not in ``base``'s lists (an event reported since they
+    were read, or a stored row missing: the caller leaves the days pending refresh
+    instead), or no row. Never writes."""
     facts, reported_us = facts[rows.order], reported_us[rows.order]
     if not rows.n or (facts["category"] == 0).any() or (facts["status"] == 0).any():
         return None
     key_of = {key: i for i, key in enumerate(rows.key_codes)}
-    no_grid = key_of.setdefault((None, None, None, None), len(key_of))
+    key_of.setdefault((None, None, None, None), len(key_of))
     stored = read_stored(session, base, key_of)
     if (stored.categories < 0).any() or (stored.statuses < 0).any():
         return None  # a category or status stored since the lists were read
+    days, ends = _event_days(session, reported_us)
+    return RollupInputs(base, rows, facts, stored, key_of, days, ends)
+
+
+@dataclass
+class RollupInputs:
+    """A first assignment's rows, its events' facts and local days (µs of each next day's
+    start: ``ends``), row order, and the stored daily rows, keys numbered by ``key_of``."""
+
+    base: RollupBase
+    rows: FirstAssignmentRows
+    facts: NDArray[Any]
+    stored: Stored
+    key_of: dict[Key, int]
+    days: NDArray[np.int64]
+    ends: NDArray[np.int64]
+
+    def count(self) -> CountedRollups:
+        """The new daily, monthly and per-area rollups once the rows are stored: the
+        stored daily rows plus the move of every row's event from the "no grid" key to
+        its key. In numpy only (no database: it may run beside the rows' COPY).
+
+        The rows come out in the order of each table's unique index (keys ranked by
+        :func:`_in_index_order`), so PostgreSQL's sort of that index build finds them
+        sorted (one comparison a row instead of a full sort)."""
+        return _counted(self.base, self.rows, self.facts, self.stored, self.key_of,
+                        self.days, self.ends)
+
+
+def _counted(base: RollupBase, rows: FirstAssignmentRows, facts: NDArray[Any],
+             stored: Stored, key_of: dict[Key, int], days: NDArray[np.int64],
+             ends: NDArray[np.int64]) -> CountedRollups:
+    """:meth:`RollupInputs.count`."""
+    no_grid = key_of[(None, None, None, None)]
     keys, rank = _in_index_order(list(key_of))
     key_texts = binary_array([b"".join(text_field(v) for v in key) for key in keys])
-    days, ends = _event_days(session, reported_us)
     counts = _event_counts(facts, base.statuses, ends)
     cats, statuses = facts["category"].astype(np.int64) - 1, facts["status"].astype(np.int64) - 1
     n_keys, n_cats, n_statuses = len(keys), len(base.categories), len(base.statuses)
