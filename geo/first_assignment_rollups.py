@@ -83,8 +83,6 @@ FACTS_SQL = (
 """What the selection (geo.assign_memory.select_events) appends to each event's packed value
 when the rollups are counted in memory: :data:`FACT_FIELDS`, big-endian."""
 
-_BASE_SQL = (f"SELECT count(*), coalesce(array_agg(DISTINCT category), '{{}}'),"
-             f" coalesce(array_agg(DISTINCT status), '{{}}') FROM {DAILY}")
 _STORED_SQL = (f"SELECT day - DATE '2000-01-01', district_code, street_code, community_code,"
                f" grid_code, category, status, {', '.join(DAILY_COUNTS)} FROM {DAILY}")
 _WRITTEN_SINCE_SQL = (_STORED_SQL + " WHERE age(xmin) <= age(CAST(CAST(%s AS text) AS xid))")
@@ -105,11 +103,14 @@ Key = tuple[Any, Any, Any, Any]
 class RollupBase:
     """What a first assignment reads of the rollups before selecting its events: the
     oldest transaction running then (:func:`geo.rollup_refresh.snapshot_xmin`), the stored
-    daily rows' count and the categories and statuses they name (the selection encodes the
-    events' by position in these lists, :data:`FACTS_SQL`)."""
+    daily rows (``rows``, as :data:`_STORED_SQL` reads them) and the categories and
+    statuses they name (the selection encodes the events' by position in these lists,
+    :data:`FACTS_SQL`). Read before the selection: a writer that commits after the read
+    (its rows written since ``xmin``) differs from it under the swap's lock
+    (:func:`moved_days`), whether the selection saw its change or not."""
 
     xmin: int
-    rows: int
+    rows: list[tuple[Any, ...]]
     categories: list[str]
     statuses: list[str]
 
@@ -126,8 +127,8 @@ def rollup_base(session: Session) -> RollupBase | None:
                             " WHERE done_at IS NULL)")).scalar_one():
         return None
     xmin = snapshot_xmin(session)
-    rows, categories, statuses = session.execute(text(_BASE_SQL)).one()
-    return RollupBase(xmin, int(rows), list(categories), list(statuses))
+    rows = psycopg_connection(session).cursor().execute(_STORED_SQL).fetchall()
+    return RollupBase(xmin, rows, sorted({r[5] for r in rows}), sorted({r[6] for r in rows}))
 
 
 @dataclass
@@ -163,9 +164,9 @@ class CountedRollups:
     tables: list[Table]
 
 
-def read_stored(session: Session, base: RollupBase, key_of: dict[Key, int]) -> Stored:
-    """The stored daily rollup rows, keys numbered by ``key_of`` (new keys added)."""
-    rows = psycopg_connection(session).cursor().execute(_STORED_SQL).fetchall()
+def read_stored(base: RollupBase, key_of: dict[Key, int]) -> Stored:
+    """``base``'s stored daily rollup rows, keys numbered by ``key_of`` (new keys added)."""
+    rows = base.rows
     cat = {c: i for i, c in enumerate(base.categories)}
     status = {s: i for i, s in enumerate(base.statuses)}
     n = len(rows)
@@ -230,8 +231,8 @@ def _grouped(codes: NDArray[np.int64], counts: NDArray[np.int64]
 
 def rollup_inputs(session: Session, base: RollupBase, rows: FirstAssignmentRows,
                   facts: NDArray[Any], reported_us: NDArray[np.int64]) -> RollupInputs | None:
-    """What :meth:`RollupInputs.count` needs from the database, read now: the stored daily
-    rows (:func:`read_stored`) and the events' local days. ``facts``/``reported_us``: the
+    """What :meth:`RollupInputs.count` needs: the stored daily rows (:func:`read_stored`)
+    and the events' local days (SQL for instants before 1992). ``facts``/``reported_us``: the
     events' :data:`FACT_FIELDS` and ``reported_at`` in selection order. None when an
     event's category or status is not in ``base``'s lists (an event reported since they
     were read, or a stored row missing: the caller leaves the days pending refresh
@@ -241,7 +242,7 @@ def rollup_inputs(session: Session, base: RollupBase, rows: FirstAssignmentRows,
         return None
     key_of = {key: i for i, key in enumerate(rows.key_codes)}
     key_of.setdefault((None, None, None, None), len(key_of))
-    stored = read_stored(session, base, key_of)
+    stored = read_stored(base, key_of)
     if (stored.categories < 0).any() or (stored.statuses < 0).any():
         return None  # a category or status stored since the lists were read
     days, ends = _event_days(session, reported_us)

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo import assign as assign_mod
-from geo import first_assignment_rollups
+from geo import assign_memory, first_assignment_rollups
 from geo.assign import assign_events
 from geo.events import apply_action
 from geo.rollup_refresh import mark_pending, pending_refreshes, refresh_rollups
@@ -147,6 +147,31 @@ def test_days_another_writer_moved_during_the_job_are_left_pending(
     _assert_readers_exact(db)
     refresh_rollups(db)
     assert pending_refreshes(db) == []
+    assert _rows(db, STORED) == _rows(db, RECOUNT)
+
+
+def test_a_writer_between_the_selection_and_the_count_leaves_its_day_pending(
+        varied_city: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A case closed right after the events were selected (their facts say "reported"):
+    the stored rows were read before the selection, so the close shows under the swap's lock
+    and its day is left pending; readers and the refresh stay exact."""
+    db = varied_city
+    event, day = db.execute(text(
+        "SELECT id, gridlink_local_day(reported_at) FROM events WHERE status = 'reported'"
+        " ORDER BY id LIMIT 1")).one()
+    select = assign_memory.select_events
+
+    def then_a_writer(*args: Any, **kwargs: Any) -> Any:
+        selected = select(*args, **kwargs)
+        db.execute(text("UPDATE events SET status = 'closed', closed_at = reported_at"
+                        " WHERE id = :e"), {"e": event})  # a status the lists hold
+        return selected
+
+    monkeypatch.setattr(assign_memory, "select_events", then_a_writer)
+    assert assign_events(db, "all").changed == 144
+    assert [m.days for m in pending_refreshes(db)] == [[day]]
+    _assert_readers_exact(db)
+    refresh_rollups(db)
     assert _rows(db, STORED) == _rows(db, RECOUNT)
 
 
