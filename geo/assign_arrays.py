@@ -21,6 +21,7 @@ the exact rule's. Coordinates are WGS 84 lon/lat degrees; distances metres.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import shapely
@@ -99,12 +100,14 @@ class Owners:
 @dataclass
 class Selected:
     """The selected events: ids, WGS 84 lon/lat (degrees) and ``reported_at`` (µs since
-    2000-01-01 UTC, PostgreSQL's binary ``timestamptz``)."""
+    2000-01-01 UTC, PostgreSQL's binary ``timestamptz``); for a first assignment that counts
+    its rollups, each event's rollup facts (geo.first_assignment_rollups.FACT_FIELDS)."""
 
     ids: NDArray[np.int64]
     x: NDArray[np.float64]
     y: NDArray[np.float64]
     reported_us: NDArray[np.int64]
+    facts: NDArray[Any] | None = None
 
 
 @dataclass

@@ -14,9 +14,12 @@ back with COPY: the engine :func:`geo.assign.assign_events` uses from
 5. when none of the selected events has a stored assignment and they move most rollup
    keys (a first assignment), their final rows are built in memory
    (:mod:`geo.first_assignment_rows`) and COPYed straight into ``event_assignments`` by
-   :func:`geo.event_assignments.write_first_assignment`, which leaves the rollups pending
-   refresh (geo.rollup_refresh); otherwise (a re-run, a redraw, a small first assignment)
-   the stored rows, read before the events, are compared with the computed ones in memory
+   :func:`geo.event_assignments.write_first_assignment`, which also writes their rollups,
+   counted in memory from the rows and the category, status and flags the selection
+   brought (:mod:`geo.first_assignment_rollups`; left pending refresh instead,
+   geo.rollup_refresh, when a mark was pending already); otherwise (a re-run, a redraw,
+   a small first assignment) the stored rows, read before the events, are compared with
+   the computed ones in memory
    (:mod:`geo.assign_compare`) and only the changed rows are built the same way and stored
    by :func:`geo.event_assignments.write_changed` (a small stage applied by one statement,
    rows another writer rewrote meanwhile left alone); a re-run where nothing changed writes
@@ -62,6 +65,13 @@ from geo.event_assignments import (
     write_first_assignment,
     write_staged,
 )
+from geo.first_assignment_rollups import (
+    FACT_FIELDS,
+    FACTS_SQL,
+    RollupBase,
+    rollup_base,
+    rollup_inputs,
+)
 from geo.first_assignment_rows import first_assignment_rows, run_chains
 from geo.nearest_grid import nearest_grids_of
 
@@ -80,26 +90,60 @@ _PACKED_ROW = np.dtype([("id", ">i8"), ("x", ">f8"), ("y", ">f8"), ("at", ">i8")
 2000-01-01 UTC), big-endian."""
 
 _PACKED_SQL = ("SELECT string_agg(int8send(e.id) || float8send(ST_X(e.geom))"
-               " || float8send(ST_Y(e.geom)) || timestamptz_send(e.reported_at), ''::bytea)"
-               " FROM events e WHERE {where} GROUP BY e.id >> 24")
+               " || float8send(ST_Y(e.geom)) || timestamptz_send(e.reported_at){facts},"
+               " ''::bytea) FROM events e WHERE {where} GROUP BY e.id >> 24")
 """The selected events packed by the server into ``bytea`` values (32 bytes an event), read
 as a few binary values: 0.55–0.76 s for 10^6 events instead of 1.3–1.9 s for a binary
 ``COPY``, whose one message per row costs a Python iteration each (load ~4). One value per
 2^24 ids (at most 512 MB; a ``bytea`` holds at most 1 GB), so any selection fits; the
 ``reported_at`` lets a first assignment skip the join with ``events``
-(:mod:`geo.first_assignment_rows`)."""
+(:mod:`geo.first_assignment_rows`); ``{facts}``: a first assignment's rollup facts
+(:data:`geo.first_assignment_rollups.FACTS_SQL`) or empty."""
+_FACTS_ROW = np.dtype(_PACKED_ROW.descr + FACT_FIELDS)
 
 
-def select_events(session: Session, where: str, params: dict[str, Any]) -> Selected:
+def select_events(session: Session, where: str, params: dict[str, Any],
+                  rollups: RollupBase | None = None) -> Selected:
     """Ids and coordinates of ``events e`` matching the SQL condition ``where`` (code-made,
     ``:name`` placeholders bound from ``params``), packed by the server into one binary
-    value (:data:`_PACKED_SQL`; table order: the writer sorts by id)."""
-    sql = re.sub(r"(?<!:):(\w+)", r"%(\1)s", _PACKED_SQL.format(where=where))
+    value (:data:`_PACKED_SQL`; table order: the writer sorts by id); with ``rollups``,
+    their rollup facts too (:mod:`geo.first_assignment_rollups`)."""
+    facts = FACTS_SQL if rollups else ""
+    sql = re.sub(r"(?<!:):(\w+)", r"%(\1)s", _PACKED_SQL.format(where=where, facts=facts))
+    bound = {**params, **rollups.params()} if rollups else params
     cur = psycopg_connection(session).cursor(binary=True)
-    packed = b"".join(part for (part,) in cur.execute(sql, params or None).fetchall())
-    rows = np.frombuffer(packed, dtype=_PACKED_ROW)
+    packed = b"".join(part for (part,) in cur.execute(sql, bound or None).fetchall())
+    rows = np.frombuffer(packed, dtype=_FACTS_ROW if rollups else _PACKED_ROW)
     return Selected(rows["id"].astype(np.int64), rows["x"].astype(np.float64),
-                    rows["y"].astype(np.float64), rows["at"].astype(np.int64))
+                    rows["y"].astype(np.float64), rows["at"].astype(np.int64),
+                    rows[[name for name, _ in FACT_FIELDS]] if rollups else None)
+
+
+ESTIMATE_MARGIN = 2
+"""How many times the planner's estimate of a selection may undercount it (the gate of
+:func:`_may_rebuild`)."""
+BASE_GATED_FROM = 50_000
+"""From this many stored daily rollup rows (``pg_class.reltuples``) on, a first assignment
+reads them only when :func:`_may_rebuild` says its selection may rebuild the rollups."""
+
+
+def _may_rebuild(session: Session, where: str, params: dict[str, Any]) -> bool:
+    """Whether a first assignment of ``events e`` matching ``where`` should read the stored
+    daily rollup rows to count its own (:func:`geo.first_assignment_rollups.rollup_base`:
+    every stored row is read and held, ~1-2 s at 10^6 rows). Always below
+    :data:`BASE_GATED_FROM` stored rows (cheap); from there on, only when
+    :data:`ESTIMATE_MARGIN` times the planner's row estimate of the selection reaches the
+    rebuild share (:func:`geo.event_assignments.rebuilds_rollups`): a first assignment of a
+    day's import on a city of many rollup rows moves them in place instead. An estimate off
+    by more than the margin costs time, never exactness (the rollups are then left pending
+    refresh, or the stored rows read for nothing)."""
+    stored = session.execute(text("SELECT reltuples FROM pg_class"
+                                  " WHERE oid = 'event_daily_counts'::regclass")).scalar_one()
+    if stored < BASE_GATED_FROM:
+        return True
+    plan = session.execute(text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM events e WHERE {where}"),  # noqa: S608
+                           params).scalar_one()
+    return rebuilds_rollups(session, ESTIMATE_MARGIN * int(plan[0]["Plan"]["Plan Rows"]))
 
 
 def _any_assigned(session: Session, where: str, params: dict[str, Any]) -> bool:
@@ -193,7 +237,9 @@ def assign_in_memory(session: Session, where: str, params: dict[str, Any], k: in
     assigned = _any_assigned(session, where, params)
     stored = (read_stored(session, None if every_event else where, params, k)  # first:
               if COMPARE_IN_MEMORY and assigned else None)
-    events = select_events(session, where, params)
+    base = None if assigned or not _may_rebuild(session, where, params) \
+        else rollup_base(session)
+    events = select_events(session, where, params, base)
     lap("select", len(events.ids))
     box = ((float(events.x.min()), float(events.y.min()), float(events.x.max()),
             float(events.y.max())) if len(events.ids) else (0.0, 0.0, 0.0, 0.0))
@@ -210,8 +256,10 @@ def assign_in_memory(session: Session, where: str, params: dict[str, Any], k: in
         rows = first_assignment_rows(session, events, grids, cams, computed,
                                      camera_picks_by_rank(computed, len(events.ids), k), near,
                                      tolerance_m)
+        rollups = (rollup_inputs(session, base, rows, events.facts, events.reported_us)
+                   if base is not None and events.facts is not None else None)
         lap("stage")  # a first assignment: COPYed straight into event_assignments
-        counts = write_first_assignment(session, rows)
+        counts = write_first_assignment(session, rows, rollups)
     elif COMPARE_IN_MEMORY:
         counts = _write_compared(session, stored, events, grids, cams, computed, near,
                                  tolerance_m, k, lap)

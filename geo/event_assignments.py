@@ -15,15 +15,17 @@ The daily rollups (:mod:`geo.rollups`): a single-row write moves them through th
 triggers on ``event_assignments``; :func:`write_staged` sets ``gridlink.assignment_rollups``
 to ``bulk`` for its statements (the triggers then stand aside) and moves them once, one
 ``GROUP BY`` over its changed rows and one upsert (:data:`_ROLLUP_DELTA`), or, when it
-changes most rollup keys (a first assignment), marks their days pending refresh in the same
-transaction (:mod:`geo.rollup_refresh`; the caller refreshes them after committing). Never
-commits.
+changes most rollup keys (a redraw, a first assignment of the SQL steps), marks their days
+pending refresh in the same transaction (:mod:`geo.rollup_refresh`; the caller refreshes
+them after committing). :func:`write_first_assignment` writes the rollups the in-memory
+engine counted (:mod:`geo.first_assignment_rollups`) with its rows. Never commits.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any, NamedTuple
 
@@ -33,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from geo.db import local_settings, psycopg_connection
 from geo.errors import Conflict, NotFound
+from geo.first_assignment_rollups import RollupInputs, write_rollups
 from geo.first_assignment_rows import COPY_HEADER, COPY_TRAILER, FirstAssignmentRows
 from geo.locate import LocateResult
 from geo.rollup_refresh import mark_pending
@@ -393,30 +396,48 @@ _COPY_FIRST = (f"COPY event_assignments (event_id, reported_at, {_LIST})"
 _DUPLICATE = re.compile(r"\(event_id\)=\((\d+)\)")
 
 
-def write_first_assignment(session: Session, rows: FirstAssignmentRows) -> StagedCounts:
+def write_first_assignment(session: Session, rows: FirstAssignmentRows,
+                           rollups: RollupInputs | None = None) -> StagedCounts:
     """COPY ``rows`` (:func:`geo.first_assignment_rows.first_assignment_rows`: the final
     rows of events that have no stored assignment, built in memory, id order) straight
-    into ``event_assignments``, the rollup triggers standing aside, and mark their local
-    days pending refresh (the caller runs :func:`geo.rollup_refresh.refresh_rollups` after
-    committing). Raises :class:`Conflict` naming the event when another job assigned one of
-    them meanwhile (a duplicate key: the COPY fails whole, nothing is written; the
-    transaction is then aborted). Never commits."""
+    into ``event_assignments``, the rollup triggers standing aside, while a second thread
+    counts ``rollups`` (:meth:`geo.first_assignment_rollups.RollupInputs.count`: numpy,
+    which mostly releases the GIL, while this thread mostly waits on the socket); then write
+    them (:func:`geo.first_assignment_rollups.write_rollups`) and mark pending refresh
+    only the days other writers moved meanwhile, or, without
+    ``rollups``, mark all their local days pending (the caller runs
+    :func:`geo.rollup_refresh.refresh_rollups` after committing). Raises :class:`Conflict`
+    naming the event when another job assigned one of them meanwhile (a duplicate key: the
+    COPY fails whole, nothing is written; the transaction is then aborted). Never
+    commits."""
     try:
-        with _bulk_rollups(session), psycopg_connection(session).cursor().copy(
-                _COPY_FIRST) as copy:
-            copy.write(COPY_HEADER)
-            for batch in rows.batches():
-                copy.write(batch)
-            copy.write(COPY_TRAILER)
+        with ThreadPoolExecutor(1) as pool:
+            counting = pool.submit(rollups.count) if rollups is not None else None
+            with _bulk_rollups(session), psycopg_connection(session).cursor().copy(
+                    _COPY_FIRST) as copy:
+                copy.write(COPY_HEADER)
+                for batch in rows.batches():
+                    copy.write(batch)
+                copy.write(COPY_TRAILER)
+            counted = counting.result() if counting is not None else None
     except psycopg.errors.UniqueViolation as exc:
         found = _DUPLICATE.search(str(exc.diag.message_detail or ""))
         event = int(found[1]) if found else None
         raise Conflict(f"event {event} was assigned by another job meanwhile: nothing written",
                        [{"field": "event_id", "value": event}]) from exc
-    if rows.n:
-        _mark_days(session, rows)
+    job = f"bulk assignment of {rows.n:,} events"
+    if counted is not None:
+        moved = write_rollups(session, counted)
+        if moved:
+            mark_pending(session, f"{job} (days other writers moved meanwhile)",
+                         "SELECT unnest(CAST(:days AS date[]))", {"days": moved})
+        pending = bool(moved)
+    else:
+        pending = bool(rows.n)
+        if pending:
+            _mark_days(session, rows)
     return StagedCounts(rows.n, rows.n, rows.covered, rows.snapped, rows.unassigned,
-                        rows.with_cameras, bool(rows.n))
+                        rows.with_cameras, pending)
 
 
 def _bulk_rollups(session: Session) -> AbstractContextManager[None]:

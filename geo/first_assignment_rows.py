@@ -69,7 +69,10 @@ _EMPTY_ARRAY = struct.pack(">iiii", 12, 0, 0, _TEXT_OID)
 class FirstAssignmentRows:
     """A first assignment's rows (:meth:`batches`: binary COPY data, id order) and what
     they hold: counts per assignment kind, rows with cameras, and their local days
-    (``days``; ``early``: instants before :data:`FIXED_OFFSET_FROM`, left to SQL)."""
+    (``days``; ``early``: instants before :data:`FIXED_OFFSET_FROM`, left to SQL); per row,
+    the event's position in the selection (``order``) and its rollup key (``keys``: a
+    position in ``key_codes``, the district, street, community and grid codes the daily
+    rollups key it by; the grids' keys first, by grid position)."""
 
     n: int
     covered: int
@@ -80,6 +83,9 @@ class FirstAssignmentRows:
     early: list[datetime]
     parts: list[Piece] = field(repr=False)
     outside: pa.Array = field(repr=False)
+    order: NDArray[np.int64] = field(repr=False)
+    keys: NDArray[np.int64] = field(repr=False)
+    key_codes: list[tuple[Any, Any, Any, Any]] = field(repr=False)
     seen: Piece | None = field(default=None, repr=False)
     """The field after the assignment's (a re-assignment's seen ``xmin``), or None."""
 
@@ -95,6 +101,15 @@ class FirstAssignmentRows:
                 joined = pc.binary_join_element_wise(joined, self.seen.of(rows),
                                                      pa.scalar(b""))
             yield _values(joined)
+
+
+def copy_batches(parts: list[Piece], n: int) -> Iterator[memoryview]:
+    """Binary COPY data of ``n`` rows, each the concatenation of ``parts`` (none NULL),
+    :data:`BATCH_ROWS` rows at a time."""
+    for start in range(0, n, BATCH_ROWS):
+        rows = slice(start, start + BATCH_ROWS)
+        yield _values(pc.binary_join_element_wise(*(p.of(rows) for p in parts),
+                                                  pa.scalar(b"")))
 
 
 @dataclass
@@ -137,8 +152,10 @@ def _field(value: bytes | None) -> bytes:
     return _NULL if value is None else struct.pack(">i", len(value)) + value
 
 
-def _text(value: str | None) -> bytes:
+def text_field(value: str | None) -> bytes:
+    """A binary COPY ``text`` field (NULL for None)."""
     return _field(None if value is None else value.encode())
+
 
 
 def _text_array(values: list[str] | None) -> bytes:
@@ -148,11 +165,13 @@ def _text_array(values: list[str] | None) -> bytes:
     if not values:
         return _EMPTY_ARRAY
     body = struct.pack(">iiiii", 1, 0, _TEXT_OID, len(values), 1)
-    return _field(body + b"".join(_text(v) for v in values))
+    return _field(body + b"".join(text_field(v) for v in values))
 
 
-def _binary(values: list[bytes | None]) -> pa.Array:
+def binary_array(values: list[bytes | None]) -> pa.Array:
+    """A pyarrow binary array of ``values``."""
     return pa.array(values, type=pa.binary())
+
 
 
 def _records(records: NDArray[Any]) -> pa.Array:
@@ -220,11 +239,12 @@ def first_assignment_rows(session: Session, events: Selected, grids: GridArrays,
     fixed = np.zeros(n, dtype=_FIXED)
     fixed["n"], fixed["l0"], fixed["l1"] = columns, 8, 8
     fixed["id"], fixed["at"] = events.ids[order], events.reported_us[order]
-    grid_chunks = _binary([
-        b"".join(_text(v) for v in (*chains.get(c, (None, None))[::-1], c, code))
-        for code, c in zip(grids.codes.tolist(), grids.community.tolist(), strict=True)])
-    micro_chunks = _binary([_text(str(code)) for code in grids.codes.tolist()])
-    covered = _binary([_text("covered") + _NULL + _NULL])
+    key_codes: list[tuple[Any, Any, Any, Any]] = [
+        (*chains.get(c, (None, None))[::-1], c, code)
+        for code, c in zip(grids.codes.tolist(), grids.community.tolist(), strict=True)]
+    grid_chunks = binary_array([b"".join(text_field(v) for v in key) for key in key_codes])
+    micro_chunks = binary_array([text_field(str(code)) for code in grids.codes.tolist()])
+    covered = binary_array([text_field("covered") + _NULL + _NULL])
     parts = [Piece(records=fixed), Piece(grid_chunks, grid),
              Piece(micro_chunks, micro, _NULL), _dedicated(computed, order, grids),
              Piece(covered, np.zeros(n, dtype=np.int64))]
@@ -233,15 +253,18 @@ def first_assignment_rows(session: Session, events: Selected, grids: GridArrays,
     outside = np.flatnonzero(grid == NONE)
     encoded: list[bytes | None] = [None] * n
     kinds = {"snapped": 0, "unassigned": 0}
+    keys, key_of = grid.copy(), {key: p for p, key in enumerate(key_codes)}
     for i in outside.tolist():
         row = outside_row(int(order[i]), events, computed, nearest.get(int(order[i])),
                           tolerance_m, grids.codes)
         kinds[row[5]] += 1
         encoded[i] = _outside_bytes(row, int(fixed["at"][i]), chains, cams, columns)
+        street, district = chains.get(row[3], (None, None)) if row[3] else (None, None)
+        keys[i] = key_of.setdefault((district, street, row[3], row[1]), len(key_of))
     days, early = local_days(events.reported_us[order])
     return FirstAssignmentRows(n, n - len(outside), kinds["snapped"], kinds["unassigned"],
                                int(np.count_nonzero(count)), days, early, parts,
-                               _binary(encoded),
+                               binary_array(encoded), order, keys, list(key_of),
                                None if seen_xmin is None else _xids(seen_xmin[order]))
 
 
@@ -263,20 +286,20 @@ def _dedicated(computed: Computed, order: NDArray[np.int64], grids: GridArrays) 
         if computed.owners.grid[p] != NONE and where[p] != NONE:
             index[where[p]] = len(chunks)
             chunks.append(_text_array(codes_at(grids.codes, positions)))
-    return Piece(_binary(chunks), index, _NULL)
+    return Piece(binary_array(chunks), index, _NULL)
 
 
 def _camera_arrays(cams: CameraArrays, picks: NDArray[np.int64],
                    count: NDArray[np.int64]) -> list[Piece]:
     """The ``camera_codes`` field of each row: its array header (by camera count), then one
     element per camera (empty after the last)."""
-    elements = [_text(str(code)) for code in cams.codes.tolist()]
+    elements = [text_field(str(code)) for code in cams.codes.tolist()]
     sizes = np.array([len(e) for e in elements] or [0], dtype=np.int64)
     head = np.zeros(len(count), dtype=_ARRAY_HEAD)
     taken = np.where(picks == NONE, 0, sizes[np.maximum(picks, 0)]) if picks.size else 0
     head["len"] = 20 + np.sum(taken, axis=1) if picks.size else 12
     head["ndim"], head["oid"], head["dim"], head["lb"] = 1, _TEXT_OID, count, 1
-    chunks = _binary(list(elements))
+    chunks = binary_array(list(elements))
     return [Piece(records=head, is_empty=count == 0, empty=_EMPTY_ARRAY),
             *(Piece(chunks, np.ascontiguousarray(picks[:, j]), b"")
               for j in range(picks.shape[1]))]
@@ -291,7 +314,7 @@ def _outside_bytes(row: tuple[Any, ...], reported_us: int,
     event_id, grid, micro, community, dedicated, assignment, nearest, distance, picks = row
     street, district = chains.get(community, (None, None)) if community else (None, None)
     return (struct.pack(">hiqiq", columns, 8, event_id, 8, reported_us)
-            + b"".join(_text(v) for v in (district, street, community, grid, micro))
-            + _text_array(dedicated) + _text(assignment) + _text(nearest)
+            + b"".join(text_field(v) for v in (district, street, community, grid, micro))
+            + _text_array(dedicated) + text_field(assignment) + text_field(nearest)
             + (_NULL if distance is None else _field(struct.pack(">d", distance)))
             + _text_array([str(cams.codes[c]) for c in picks]))

@@ -97,20 +97,20 @@ def rebuild_rollups(session: Session, daily_rows: str, params: dict[str, Any],
     before_swap : called once the new tables are indexed, before the swap's lock.
     """
     with local_settings(session, REBUILD_MEMORY):
-        _create_like(session, DAILY)
+        create_rebuilt(session, DAILY)
         session.execute(text(f"{with_sql} INSERT INTO {DAILY}_rebuilt ({DAILY_KEY},"
                              f" {', '.join(DAILY_COUNTS)}) {daily_rows}"), params)
         step("daily")
         for table, (columns, select) in DERIVED_SQL.items():
-            _create_like(session, table)
+            create_rebuilt(session, table)
             session.execute(text(f"INSERT INTO {table}_rebuilt ({columns}) "
                                  + select.format(daily=f"{DAILY}_rebuilt")))
             step(table)
-        _swap(session, before_swap)
+        swap_rebuilt(session, before_swap)
     step("swap")
 
 
-def _create_like(session: Session, table: str) -> None:
+def create_rebuilt(session: Session, table: str) -> None:
     """``<table>_rebuilt``: ``table``'s columns, NOT NULLs, defaults and storage options,
     without its indexes and triggers."""
     options = session.execute(text(
@@ -151,7 +151,7 @@ def _index_rebuilt(session: Session, table: str) -> list[str]:
     return renames
 
 
-def _swap(session: Session, before_swap: Callable[[], None]) -> None:
+def swap_rebuilt(session: Session, before_swap: Callable[[], None]) -> None:
     """Replace each of :data:`TABLES` by its ``_rebuilt`` table, indexed and analysed
     first (then ``before_swap`` is called); then, under ``ACCESS EXCLUSIVE`` (readers wait
     until the commit), the old tables dropped, the new ones renamed and given the old ones'

@@ -1,5 +1,7 @@
 """Rollups pending refresh: a bulk write that moves most rollup keys commits its assignments
-first and the rollups in a second transaction.
+first and the rollups in a second transaction (a redraw, a first assignment of the SQL steps
+or the Dask path; the in-memory engine's first assignment writes its rollups itself,
+geo.first_assignment_rollups, and leaves here only the days another writer moved during it).
 
 A first bulk assignment of 10^6 events moves ~10^6 rollup keys (bench/RESULTS.md: the
 rebuild of ``event_daily_counts`` and its derived tables takes about as long as the
@@ -132,6 +134,14 @@ _SNAPSHOT_XMIN = ("SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::numeri
 """The oldest transaction id the snapshot still sees as running (as a 32-bit ``xid``): taken
 before the new rows' statement, every rollup row a writer changed after that statement's
 snapshot carries an ``xmin`` at least as new."""
+
+
+def snapshot_xmin(session: Session) -> int:
+    """:data:`_SNAPSHOT_XMIN` now: every rollup row written by a transaction that commits
+    after a later statement's snapshot carries an ``xmin`` at least as new."""
+    return int(session.execute(text(_SNAPSHOT_XMIN)).scalar_one())
+
+
 _MOVED_DAYS = (f"SELECT DISTINCT day FROM {DAILY}"  # noqa: S608
                " WHERE age(xmin) <= age(CAST(CAST(:xmin AS text) AS xid))")
 """The days of the stored daily rows written since :data:`_SNAPSHOT_XMIN` (a superset of those
@@ -177,7 +187,7 @@ def refresh_rollups(session: Session, step: Callable[[str], None] = lambda name:
         step("marks")
         if days:
             session.execute(text(_CREATE_BASE))
-            xmin = session.execute(text(_SNAPSHOT_XMIN)).scalar_one()
+            xmin = snapshot_xmin(session)
             rebuild_rollups(session, new_daily_rows(days),
                             {"days": days, "first": days[0], "last": days[-1]}, step,
                             with_sql=WITH_BASE,

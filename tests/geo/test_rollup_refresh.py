@@ -77,13 +77,17 @@ def test_readers_over_http_are_exact_between_the_commit_and_the_refresh(
         unassigned_city: Session, client: TestClient,  # noqa: F811
         keys: dict[str, str], in_memory: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """Both engines; the in-memory one inserts a first assignment straight from its stage
-    (geo.event_assignments.write_first_assignment)."""
+    (geo.event_assignments.write_first_assignment) and, with a mark already pending (here
+    of a day without events), leaves its days pending too instead of writing its rollups
+    (geo.first_assignment_rollups)."""
     db = unassigned_city
     monkeypatch.setattr(assign_mod, "MEMORY_FROM_EVENTS", 0 if in_memory else 10**9)
     _only_counting_rollup_rows(db)
+    if in_memory:
+        mark_pending(db, "test: a day without events", "SELECT DATE '2026-10-01'")
     before = _answers(client, keys)
     assert assign_events(db, "all").changed == 60
-    assert len(pending_refreshes(db)) == 1
+    assert len(pending_refreshes(db)) == 1 + in_memory
     assert _rows(db, BY_GRID) == [(None, 60)]  # the stored rollups: not moved yet
     assert _rows(db, STORED) != _rows(db, RECOUNT)
     assert _rows(db, SOURCE) == _rows(db, RECOUNT)  # what readers read

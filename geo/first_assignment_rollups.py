@@ -1,0 +1,473 @@
+"""A first assignment's rollups counted in memory and written by binary COPY, in the
+assignment's own transaction: it commits with the daily rollups (``event_daily_counts``) and
+the monthly and per-area ones derived from them (migration 0027) where dispatchers read them,
+nothing left pending refresh (geo.rollup_refresh).
+
+The refresh a first assignment of 10^6 events left recounted every event in SQL and summed
+the derived rows in SQL, 23.8–27.6 s after a commit of 12.2–14.2 s (bench/RESULTS.md). Here
+the first assignment already holds every event's row (:mod:`geo.first_assignment_rows`: its
+rollup key by grid), the selection brings each event's category, status and count flags
+(:data:`FACTS_SQL`, 14 bytes an event), and numpy counts (:func:`count_rollups`): the stored
+daily rows plus, per event, one count at its new key and one less at the "no grid" key it was
+counted in until now; the monthly and per-area rows are summed from the new daily rows as
+0027's triggers sum them (status ``duplicate`` left out). PostgreSQL then only inserts the rows
+into new tables and builds their indexes, and they are swapped in
+(:func:`geo.rollup_rebuild.swap_rebuilt`).
+
+Writers of the rollups (a report, a status change) go on during the job. The stored rows are
+read after :func:`snapshot_xmin` (taken before the events are selected); under the swap's
+lock (``EXCLUSIVE`` on ``event_daily_counts``: no rollup writer in flight) the stored daily
+rows written since are compared with those read (:func:`moved_days`), and the days of any that
+differ are marked pending refresh with the assignment: their readers recount them, the
+command's refresh writes them. A quiet job leaves nothing pending. Local days are
+``gridlink_local_day``'s: computed in numpy from 1992 on, by SQL for earlier instants (summer
+time until 1991-09-15). Never commits.
+"""
+
+# ruff: noqa: S608 (every SQL below is built from this module's constant fragments only)
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from numpy.typing import NDArray
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.db import local_settings, psycopg_connection
+from geo.first_assignment_rows import (
+    COPY_HEADER,
+    COPY_TRAILER,
+    FIXED_OFFSET_FROM,
+    PG_EPOCH,
+    FirstAssignmentRows,
+    Piece,
+    binary_array,
+    copy_batches,
+    text_field,
+)
+from geo.rollup_rebuild import (
+    AREA,
+    DAILY,
+    DAILY_COUNTS,
+    MONTHLY,
+    REBUILD_MEMORY,
+    TABLES,
+    create_rebuilt,
+    lock_for_rebuild,
+    swap_rebuilt,
+)
+from geo.rollup_refresh import REFRESH_LOCK, snapshot_xmin
+from geo.rollups import day_start
+
+FACT_FIELDS = [("due", ">i8"), ("category", ">i2"), ("status", ">i2"), ("flags", ">i2")]
+"""Per selected event, after id, lon, lat and ``reported_at`` (:data:`FACTS_SQL`): ``due_at``
+(µs since 2000-01-01 UTC; NULL: the largest ``int8``), category and status (1-based positions
+in the lists of :class:`RollupBase`; 0: not in them) and the flags of :data:`FLAG_BITS`."""
+FLAG_BITS = {"valid": 0, "closed_by_due": 1, "postponed": 2, "first_time": 3}
+"""Bits of ``flags``: ``valid``; ``closed_at <= due_at``; ``postponements > 0``;
+``coalesce(first_time, reworks = 0)`` (each false when NULL, as the 0017/0027 flags)."""
+FACTS_SQL = (
+    " || coalesce(timestamptz_send(e.due_at), '\\x7fffffffffffffff'::bytea)"
+    " || int2send(coalesce(array_position(CAST(:rollup_categories AS text[]), e.category),"
+    " 0)::int2)"
+    " || int2send(coalesce(array_position(CAST(:rollup_statuses AS text[]), e.status), 0)::int2)"
+    " || int2send((e.valid::int | (coalesce(e.closed_at <= e.due_at, false)::int << 1)"
+    " | ((e.postponements > 0)::int << 2) | (coalesce(e.first_time, e.reworks = 0)::int << 3)"
+    ")::int2)")
+"""What the selection (geo.assign_memory.select_events) appends to each event's packed value
+when the rollups are counted in memory: :data:`FACT_FIELDS`, big-endian."""
+
+_STORED_SQL = (f"SELECT day - DATE '2000-01-01', district_code, street_code, community_code,"
+               f" grid_code, category, status, {', '.join(DAILY_COUNTS)} FROM {DAILY}")
+_WRITTEN_SINCE_SQL = (_STORED_SQL + " WHERE age(xmin) <= age(CAST(CAST(%s AS text) AS xid))")
+_EARLY_SQL = (f"SELECT gridlink_local_day(t) - DATE '2000-01-01',"
+              f" {day_start('gridlink_local_day(t) + 1')} FROM unnest(%s::timestamptz[]) t")
+_DAY_US = 86_400_000_000
+_OFFSET_US = 8 * 3_600_000_000
+_INT4 = np.dtype([("len", ">i4"), ("value", ">i4")])
+_NOT_COUNTED = "duplicate"
+_HANDLED = ("resolved", "closed")
+_LAST = "\U0010ffff"
+"""Sorts after every code (the largest code point): NULL codes last, as in the indexes."""
+
+Key = tuple[Any, Any, Any, Any]
+
+
+@dataclass
+class RollupBase:
+    """What a first assignment reads of the rollups before selecting its events: the
+    oldest transaction running then (:func:`geo.rollup_refresh.snapshot_xmin`), the stored
+    daily rows (``rows``, as :data:`_STORED_SQL` reads them) and the categories and
+    statuses they name (the selection encodes the events' by position in these lists,
+    :data:`FACTS_SQL`). Read before the selection: a writer that commits after the read
+    (its rows written since ``xmin``) differs from it under the swap's lock
+    (:func:`moved_days`), whether the selection saw its change or not."""
+
+    xmin: int
+    rows: list[tuple[Any, ...]]
+    categories: list[str]
+    statuses: list[str]
+
+    def params(self) -> dict[str, Any]:
+        """The selection's bound values of :data:`FACTS_SQL`."""
+        return {"rollup_categories": self.categories, "rollup_statuses": self.statuses}
+
+
+def rollup_base(session: Session) -> RollupBase | None:
+    """The :class:`RollupBase` of a first assignment, or None when a mark is pending refresh
+    (stored rows stale on its days: the assignment then leaves its days pending too and the
+    refresh recounts them all). Never writes."""
+    if session.execute(text("SELECT EXISTS (SELECT FROM rollup_refresh"
+                            " WHERE done_at IS NULL)")).scalar_one():
+        return None
+    xmin = snapshot_xmin(session)
+    rows = psycopg_connection(session).cursor().execute(_STORED_SQL).fetchall()
+    return RollupBase(xmin, rows, sorted({r[5] for r in rows}), sorted({r[6] for r in rows}))
+
+
+@dataclass
+class Stored:
+    """The stored daily rollup rows: days (since 2000-01-01), keys (positions in the
+    caller's key list), category and status positions (0-based in :class:`RollupBase`'s
+    lists), counts (:data:`geo.rollup_rebuild.DAILY_COUNTS`), and by full key the counts."""
+
+    days: NDArray[np.int64]
+    keys: NDArray[np.int64]
+    categories: NDArray[np.int64]
+    statuses: NDArray[np.int64]
+    counts: NDArray[np.int64]
+    by_key: dict[tuple[Any, ...], tuple[int, ...]]
+
+
+@dataclass
+class Table:
+    """Rows of one rollup table as binary COPY pieces (``columns``: the COPY column list)."""
+
+    name: str
+    columns: str
+    parts: list[Piece]
+    n: int
+
+
+@dataclass
+class CountedRollups:
+    """The new rollup tables of a first assignment and what was read to count them."""
+
+    base: RollupBase
+    stored: Stored
+    tables: list[Table]
+
+
+def read_stored(base: RollupBase, key_of: dict[Key, int]) -> Stored:
+    """``base``'s stored daily rollup rows, keys numbered by ``key_of`` (new keys added)."""
+    rows = base.rows
+    cat = {c: i for i, c in enumerate(base.categories)}
+    status = {s: i for i, s in enumerate(base.statuses)}
+    n = len(rows)
+    days, keys = np.empty(n, np.int64), np.empty(n, np.int64)
+    cats, statuses = np.empty(n, np.int64), np.empty(n, np.int64)
+    counts = np.empty((n, len(DAILY_COUNTS)), np.int64)
+    by_key = {}
+    for i, r in enumerate(rows):
+        days[i], cats[i], statuses[i] = r[0], cat.get(r[5], -1), status.get(r[6], -1)
+        keys[i] = key_of.setdefault(r[1:5], len(key_of))
+        counts[i] = r[7:]
+        by_key[r[:7]] = r[7:]
+    return Stored(days, keys, cats, statuses, counts, by_key)
+
+
+def _event_days(session: Session, reported_us: NDArray[np.int64]
+                ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Local day (days since 2000-01-01) of each instant (µs since 2000-01-01 UTC) and the
+    instant its next day begins (µs), as ``gridlink_local_day`` and
+    :func:`geo.rollups.day_start`: in numpy from :data:`FIXED_OFFSET_FROM` on, by SQL
+    before."""
+    days = (reported_us + _OFFSET_US) // _DAY_US
+    ends = (days + 1) * _DAY_US - _OFFSET_US
+    cut = int((FIXED_OFFSET_FROM - PG_EPOCH) / timedelta(microseconds=1))
+    early = np.flatnonzero(reported_us < cut)
+    if len(early):
+        instants, at = np.unique(reported_us[early], return_inverse=True)
+        found = psycopg_connection(session).cursor().execute(_EARLY_SQL, (
+            [PG_EPOCH + timedelta(microseconds=int(u)) for u in instants],)).fetchall()
+        days[early] = np.array([d for d, _ in found], np.int64)[at]
+        ends[early] = np.array([_us(e) for _, e in found], np.int64)[at]
+    return days, ends
+
+
+def _us(at: datetime) -> int:
+    return (at - PG_EPOCH) // timedelta(microseconds=1)
+
+
+def _event_counts(facts: NDArray[Any], statuses: list[str], day_ends: NDArray[np.int64]
+                  ) -> NDArray[np.int64]:
+    """Per event, its :data:`DAILY_COUNTS` (1 or 0 each) as migrations 0017/0027 count
+    them."""
+    flags = facts["flags"].astype(np.int64)
+    bit = {name: (flags >> b) & 1 == 1 for name, b in FLAG_BITS.items()}
+    closed = facts["status"] == (statuses.index("closed") + 1 if "closed" in statuses else -1)
+    valid = bit["valid"]
+    due = valid & ((facts["due"] < day_ends) | closed)
+    done = valid & closed
+    return np.column_stack([np.ones(len(facts), np.int64), valid, due,
+                            done & bit["closed_by_due"], done & bit["postponed"],
+                            done & bit["first_time"]]).astype(np.int64)
+
+
+def _grouped(codes: NDArray[np.int64], counts: NDArray[np.int64]
+             ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The distinct ``codes`` (sorted) and the column sums of ``counts`` per code."""
+    unique, inverse = np.unique(codes, return_inverse=True)
+    sums = np.column_stack([np.bincount(inverse, weights=counts[:, j], minlength=len(unique))
+                            for j in range(counts.shape[1])])
+    return unique, np.rint(sums).astype(np.int64)
+
+
+def rollup_inputs(session: Session, base: RollupBase, rows: FirstAssignmentRows,
+                  facts: NDArray[Any], reported_us: NDArray[np.int64]) -> RollupInputs | None:
+    """What :meth:`RollupInputs.count` needs: the stored daily rows (:func:`read_stored`)
+    and the events' local days (SQL for instants before 1992). ``facts``/``reported_us``: the
+    events' :data:`FACT_FIELDS` and ``reported_at`` in selection order. None when an
+    event's category or status is not in ``base``'s lists (an event reported since they
+    were read, or a stored row missing: the caller leaves the days pending refresh
+    instead), or no row. Never writes."""
+    facts, reported_us = facts[rows.order], reported_us[rows.order]
+    if not rows.n or (facts["category"] == 0).any() or (facts["status"] == 0).any():
+        return None
+    key_of = {key: i for i, key in enumerate(rows.key_codes)}
+    key_of.setdefault((None, None, None, None), len(key_of))
+    stored = read_stored(base, key_of)
+    if (stored.categories < 0).any() or (stored.statuses < 0).any():
+        return None  # a category or status stored since the lists were read
+    days, ends = _event_days(session, reported_us)
+    return RollupInputs(base, rows, facts, stored, key_of, days, ends)
+
+
+@dataclass
+class RollupInputs:
+    """A first assignment's rows, its events' facts and local days (µs of each next day's
+    start: ``ends``), row order, and the stored daily rows, keys numbered by ``key_of``."""
+
+    base: RollupBase
+    rows: FirstAssignmentRows
+    facts: NDArray[Any]
+    stored: Stored
+    key_of: dict[Key, int]
+    days: NDArray[np.int64]
+    ends: NDArray[np.int64]
+
+    def count(self) -> CountedRollups:
+        """The new daily, monthly and per-area rollups once the rows are stored: the
+        stored daily rows plus the move of every row's event from the "no grid" key to
+        its key. In numpy only (no database: it may run beside the rows' COPY).
+
+        The rows come out in the order of each table's unique index (keys ranked by
+        :func:`_in_index_order`), so PostgreSQL's sort of that index build finds them
+        sorted (one comparison a row instead of a full sort)."""
+        return _counted(self.base, self.rows, self.facts, self.stored, self.key_of,
+                        self.days, self.ends)
+
+
+def _counted(base: RollupBase, rows: FirstAssignmentRows, facts: NDArray[Any],
+             stored: Stored, key_of: dict[Key, int], days: NDArray[np.int64],
+             ends: NDArray[np.int64]) -> CountedRollups:
+    """:meth:`RollupInputs.count`."""
+    no_grid = key_of[(None, None, None, None)]
+    keys, rank = _in_index_order(list(key_of))
+    key_texts = binary_array([b"".join(text_field(v) for v in key) for key in keys])
+    counts = _event_counts(facts, base.statuses, ends)
+    cats, statuses = facts["category"].astype(np.int64) - 1, facts["status"].astype(np.int64) - 1
+    n_keys, n_cats, n_statuses = len(keys), len(base.categories), len(base.statuses)
+    first_day = int(min(days.min(), stored.days.min(initial=days.min())))
+
+    def code(day: NDArray[np.int64], key: NDArray[np.int64] | int, cat: NDArray[np.int64],
+             status: NDArray[np.int64]) -> NDArray[np.int64]:
+        return (((day - first_day) * n_keys + key) * n_cats + cat) * n_statuses + status
+
+    # the "no grid" key loses each event: few codes, summed first (one bincount a count)
+    left_codes, left = _grouped(code(days, rank[no_grid], cats, statuses), counts)
+    unique, sums = _grouped(
+        np.concatenate([code(stored.days, rank[stored.keys], stored.categories,
+                             stored.statuses), code(days, rank[rows.keys], cats, statuses),
+                        left_codes]), np.concatenate([stored.counts, counts, -left]))
+    kept = sums.any(axis=1)
+    unique, sums = unique[kept], sums[kept]
+    daily = _Daily(unique % n_statuses, unique // n_statuses % n_cats,
+                   unique // (n_statuses * n_cats) % n_keys,
+                   unique // (n_statuses * n_cats * n_keys) + first_day, sums)
+    return CountedRollups(base, stored, [
+        daily.table(key_texts, base), daily.monthly(key_texts, base),
+        daily.per_area(keys, base)])
+
+
+def _in_index_order(keys: list[Key]) -> tuple[list[Key], NDArray[np.int64]]:
+    """``keys`` sorted as the rollups' unique indexes sort them (code by code, NULL last;
+    codes compared by code point, as collation ``C.UTF-8`` or ``C`` does: under another
+    collation only the index builds' speed differs), and each key's rank in that order."""
+    order = sorted(range(len(keys)), key=lambda i: tuple(_LAST if v is None else v
+                                                         for v in keys[i]))
+    rank = np.empty(len(keys), np.int64)
+    rank[np.array(order, np.int64)] = np.arange(len(keys))
+    return [keys[i] for i in order], rank
+
+
+@dataclass
+class _Daily:
+    """The new daily rows (positions of status, category, key; days; counts)."""
+
+    statuses: NDArray[np.int64]
+    categories: NDArray[np.int64]
+    keys: NDArray[np.int64]
+    days: NDArray[np.int64]
+    counts: NDArray[np.int64]
+
+    def table(self, key_texts: pa.Array, base: RollupBase) -> Table:
+        """``event_daily_counts``' rows (``key_texts``: each key's four code fields)."""
+        return Table(DAILY, "day, category, status, district_code, street_code,"
+                     f" community_code, grid_code, {', '.join(DAILY_COUNTS)}", [
+                         _head(3 + 4 + len(DAILY_COUNTS), self.days),
+                         _texts(base.categories, self.categories),
+                         _texts(base.statuses, self.statuses),
+                         Piece(key_texts, self.keys), _int4s(self.counts)], len(self.days))
+
+    def _counted(self, base: RollupBase) -> tuple[NDArray[np.bool_], NDArray[np.int64],
+                                                  NDArray[np.int64], NDArray[np.int64]]:
+        """Rows counted in the derived rollups (not ``duplicate``); their valid events
+        ``handled`` (resolved or closed) and ``closed``."""
+        def having(names: tuple[str, ...]) -> NDArray[np.bool_]:
+            return np.isin(self.statuses, [i for i, s in enumerate(base.statuses)
+                                           if s in names])
+
+        valid = self.counts[:, 1]
+        return (~having((_NOT_COUNTED,)), valid, np.where(having(_HANDLED), valid, 0),
+                np.where(having(("closed",)), valid, 0))
+
+    def monthly(self, key_texts: pa.Array, base: RollupBase) -> Table:
+        """``event_monthly_counts``' rows: per month and key (DERIVED_SQL's sums)."""
+        counted, valid, handled, closed = self._counted(base)
+        n_keys = len(key_texts)
+        epoch = np.datetime64("2000-01-01", "D")
+        months = ((epoch + self.days.astype("timedelta64[D]")).astype("datetime64[M]")
+                  .astype("datetime64[D]") - epoch).astype(np.int64)
+        c = self.counts
+        sums = np.column_stack([c[:, 0], valid, handled, closed, c[:, 3], c[:, 4], c[:, 5]])
+        first = int(months.min()) if len(months) else 0
+        unique, grouped = _grouped(((months - first) * n_keys + self.keys)[counted],
+                                   sums[counted])
+        return Table(MONTHLY, "month, district_code, street_code, community_code, grid_code,"
+                     " events, valid, handled, closed, closed_on_time, closed_postponed,"
+                     " closed_first_time", [
+                         _head(1 + 4 + 7, unique // n_keys + first),
+                         Piece(key_texts, unique % n_keys), _int4s(grouped)], len(unique))
+
+    def per_area(self, keys: list[Key], base: RollupBase) -> Table:
+        """``event_area_daily_counts``' rows: per area (district, street, community of the
+        key, with its parent), day and category (DERIVED_SQL's sums), in the order of its
+        unique index (area, day, category, parent). The daily rows are first summed per
+        community key (district, street, community), day and category."""
+        counted, valid, handled, _ = self._counted(base)
+        community_of: dict[tuple[Any, Any, Any], int] = {}
+        community = np.array([community_of.setdefault(k[:3], len(community_of))
+                              for k in keys] or [0], np.int64)
+        c = self.counts
+        sums = np.column_stack([c[:, 0], valid, handled, c[:, 2], c[:, 3]])[counted]
+        days, cats = self.days[counted], self.categories[counted]
+        first = int(days.min()) if len(days) else 0
+        n_days, n_cats = (int(days.max()) - first + 1 if len(days) else 1), len(base.categories)
+        by_community, summed = _grouped(
+            (community[self.keys[counted]] * n_days + days - first) * n_cats + cats, sums)
+        pairs = sorted({pair for triple in community_of for pair in _area_pairs(triple)},
+                       key=lambda p: (p[0], p[1] is None, p[1] or ""))
+        pair_rank = {pair: i for i, pair in enumerate(pairs)}
+        levels = np.full((max(len(community_of), 1), 3), -1, np.int64)
+        for triple, i in community_of.items():
+            for level, pair in enumerate(_area_pairs(triple)):
+                levels[i, level] = pair_rank[pair]
+        rest = by_community % (n_days * n_cats)
+        codes, parts = [], []
+        for level in range(3):
+            pair = levels[by_community // (n_days * n_cats), level]
+            has = pair >= 0
+            codes.append((pair * n_days * n_cats + rest)[has])
+            parts.append(summed[has])
+        unique, grouped = _grouped(np.concatenate(codes), np.concatenate(parts))
+        return Table(AREA, "day, category, area_code, parent_code, events, valid, handled,"
+                     " due, closed_on_time", [
+                         _head(2 + 2 + 5, unique // n_cats % n_days + first),
+                         _texts(base.categories, unique % n_cats),
+                         Piece(binary_array([text_field(a) + text_field(p) for a, p in pairs]
+                                            or [b""]), unique // (n_cats * n_days)),
+                         _int4s(grouped)], len(unique))
+
+
+def _area_pairs(triple: tuple[Any, Any, Any]) -> list[tuple[Any, Any]]:
+    """The (area, parent) pairs a key of district, street and community counts in (areas
+    that are not NULL): the district (no parent), the street, the community."""
+    district, street, community = triple
+    return [(area, parent) for area, parent in ((district, None), (street, district),
+                                                (community, street)) if area is not None]
+
+
+def _head(fields: int, days: NDArray[np.int64]) -> Piece:
+    """Each row's field count and first field, a ``date`` (days since 2000-01-01)."""
+    head = np.zeros(len(days), dtype=[("n", ">i2"), ("len", ">i4"), ("day", ">i4")])
+    head["n"], head["len"], head["day"] = fields, 4, days
+    return Piece(records=head)
+
+
+def _texts(values: list[str], positions: NDArray[np.int64]) -> Piece:
+    return Piece(binary_array([text_field(v) for v in values] or [b""]), positions)
+
+
+def _int4s(counts: NDArray[np.int64]) -> Piece:
+    """``integer`` fields, one per column of ``counts``."""
+    fields = np.zeros(len(counts), dtype=[(f"c{j}", _INT4) for j in range(counts.shape[1])])
+    for j in range(counts.shape[1]):
+        fields[f"c{j}"]["len"], fields[f"c{j}"]["value"] = 4, counts[:, j]
+    return Piece(records=fields)
+
+
+def write_rollups(session: Session, counted: CountedRollups) -> list[date]:
+    """Create the ``_rebuilt`` tables, COPY ``counted``'s rows into them and swap them in
+    (:func:`geo.rollup_rebuild.swap_rebuilt`: indexes, statistics, then the lock); returns
+    the days other writers moved meanwhile (:func:`moved_days`: the caller marks them
+    pending refresh). Never commits."""
+    moved: list[date] = []
+    with local_settings(session, REBUILD_MEMORY):
+        # one build of the ``_rebuilt`` tables at a time, as a refresh (same lock order)
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": REFRESH_LOCK})
+        for name in TABLES:
+            create_rebuilt(session, name)
+        for rows in counted.tables:
+            with psycopg_connection(session).cursor().copy(
+                    f"COPY {rows.name}_rebuilt ({rows.columns}) FROM STDIN (FORMAT binary)"
+            ) as copy:
+                copy.write(COPY_HEADER)
+                for batch in copy_batches(rows.parts, rows.n):
+                    copy.write(batch)
+                copy.write(COPY_TRAILER)
+        swap_rebuilt(session, lambda: moved.extend(moved_days(session, counted)))
+    return moved
+
+
+def moved_days(session: Session, counted: CountedRollups) -> list[date]:
+    """Lock the rollups' writers out (until the commit) and return the days whose stored
+    daily rows differ from those ``counted`` read: rows written since its
+    :attr:`RollupBase.xmin` compared with them (every day read when a row went missing)."""
+    lock_for_rebuild(session)
+    cur = psycopg_connection(session).cursor()
+    written = cur.execute(_WRITTEN_SINCE_SQL, (counted.base.xmin,)).fetchall()
+    now = cur.execute(f"SELECT count(*) FROM {DAILY}").fetchone()
+    by_key = counted.stored.by_key
+    new = sum(1 for r in written if r[:7] not in by_key)
+    if now is None or now[0] != len(by_key) + new:
+        days: Iterator[int] = iter(set(counted.stored.days.tolist()) | {r[0] for r in written})
+    else:
+        days = iter({r[0] for r in written if by_key.get(r[:7]) != r[7:]})
+    return sorted(PG_EPOCH.date() + timedelta(days=int(d)) for d in days)
