@@ -29,7 +29,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
-import pyogrio
 import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -97,6 +96,8 @@ def feature_count(path: Path) -> int | None:
     """Features in a GeoPackage/GeoJSON/Shapefile (None: another format or unreadable)."""
     if path.suffix.lower() not in VECTOR_SUFFIXES:
         return None
+    import pyogrio  # GDAL: only for the formats it reads (geo.importer.reading)
+
     try:
         return int(pyogrio.read_info(path)["features"])
     except Exception:  # the normal reader then reports an unreadable file
@@ -135,6 +136,8 @@ class Batch:
 
 def _vector_batches(path: Path, encoding: str | None, size: int) -> Iterator[Batch]:
     """A GeoPackage/GeoJSON/Shapefile as GeoDataFrames of ``size`` rows, with its CRS."""
+    import pyogrio  # GDAL: only for the formats it reads (geo.importer.reading)
+
     try:
         with pyogrio.open_arrow(path, encoding=encoding, batch_size=size,
                                 use_pyarrow=True) as (meta, reader):
