@@ -1,6 +1,7 @@
 """What an events import loads: a CSV import never loads GDAL (pyogrio, ~50 MiB of the
 process), a GeoPackage import does, and both find the same rows and problems as before
-(geo.importer.reading). Each import runs in a fresh interpreter, as ``gridlink import`` and
+(geo.importer.reading); Arrow allocates from the system allocator, not mimalloc
+(geo.importer). Each import runs in a fresh interpreter, as ``gridlink import`` and
 the bench do, so ``sys.modules`` says what the import itself loaded."""
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ def dry_run_in_fresh_process(url: str, path: Path, batch_rows: int) -> dict[str,
         f"with Session(create_engine({url!r})) as session:\n"
         f"    report = import_file(session, 'events', Path({str(path)!r}), dry_run=True, "
         f"batch_rows={batch_rows})\n"
+        "import pyarrow as pa\n"
         "print(json.dumps({'gdal_before': before, 'gdal_after': 'pyogrio' in sys.modules, "
+        "'arrow_pool': pa.default_memory_pool().backend_name, "
         "'rows': report.rows, 'problems': sorted([p['row'], p['field']] "
         "for p in report.problems)}))\n")
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
@@ -65,3 +68,4 @@ def test_csv_import_loads_no_gdal_and_finds_what_a_geopackage_import_finds(
     assert (gpkg["gdal_before"], gpkg["gdal_after"]) == (False, True)
     assert csv["rows"] == gpkg["rows"] == ROWS
     assert csv["problems"] == gpkg["problems"] == [[4, "reported_at"], [8, "geometry"]]
+    assert csv["arrow_pool"] == gpkg["arrow_pool"] == "system"
