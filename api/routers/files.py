@@ -43,7 +43,7 @@ from geo.planning.grid_imports import GridChange
 from geo.roles import check_import
 
 PREFER_HELP = ("'respond-async' runs the import as a job (202 + /jobs/{id}); a file of more "
-               "than 10,000 features always does")
+               "than 5,000 features always does")
 
 
 async def receive_upload(request: Request, folder: Path) -> Path:

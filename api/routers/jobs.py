@@ -1,7 +1,7 @@
 """Long jobs over HTTP: ``GET /jobs/{id}``, ``GET /jobs/{id}/result``, ``DELETE /jobs/{id}``.
 
 A job is started by the route of its work (``POST /import/{layer}`` with ``Prefer:
-respond-async`` or a file of more than 10,000 features; ``POST /export/{layer}``;
+respond-async`` or a file of more than 5,000 features; ``POST /export/{layer}``;
 ``POST /jobs/assign`` for a bulk assignment, ``POST /jobs/validate`` for an area's
 validation), which answers ``202 Accepted`` with the job and a ``Location: /jobs/{id}``
 header. The work runs in a thread of the serving process (:func:`start_job`), its state in ``jobs``

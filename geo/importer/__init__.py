@@ -18,6 +18,7 @@ the fields the file carries. Functions here never commit.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
@@ -49,6 +51,14 @@ from geo.importer.writing import (
 )
 from geo.jobs import JobProgress
 from geo.settings import Settings
+
+# Arrow (the importer's batches, and pandas 3's text columns) allocates from the C library's
+# allocator in a process that imports: pyarrow 26's default, mimalloc, holds on to what it
+# has freed, 27-30 MiB more of a 10^6-row GeoPackage import's peak RSS (289-292 against 262
+# MiB, no slower: bench/RESULTS.md, "Import memory on the new machine"), while Arrow itself
+# never has more than ~4 MiB allocated at once. An explicit ARROW_DEFAULT_MEMORY_POOL wins.
+if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+    pa.set_memory_pool(pa.system_memory_pool())
 
 __all__ = ["ImportReport", "Source", "import_file", "import_frame", "read_source",
            "wgs84_geometries"]

@@ -4,6 +4,10 @@ Formats: GeoJSON, GeoPackage, Shapefile (``.shp`` or zipped), CSV (lon/lat colum
 WKT column). Encodings: UTF-8, else GB18030 (covers GBK) for DBFs without ``.cpg`` and CSVs
 without BOM, or ``encoding=``. CRS: the file's, overridden by ``crs=`` (see geo.crs); the
 geometries leave this room in WGS 84 lon/lat (EPSG:4326).
+
+GDAL (``pyogrio``) is imported only when a GeoJSON, GeoPackage or Shapefile is read: it adds
+~50 MiB to the process (its library's pages and drivers), which a CSV import never needs
+(bench/RESULTS.md, "Import memory on the new machine").
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import shapely
 
 from geo import crs as gcrs
@@ -134,6 +137,8 @@ def _read_vector(path: Path, suffix: str, encoding: str | None) -> Source:
     if suffix == ".shp" and not path.with_suffix(".dbf").exists():
         raise UnreadableFile(f"{path.name}: the .dbf part of the Shapefile is missing",
                              [{"file": path.name}])
+    import pyogrio  # GDAL: loaded only for the formats it reads (module docstring)
+
     try:
         frame = pyogrio.read_dataframe(path, encoding=encoding)
     except Exception as exc:  # pyogrio raises several types for corrupt files

@@ -29,7 +29,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
-import pyogrio
 import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -47,10 +46,12 @@ from geo.importer.validation import DISTRICT_LAYERS, validate
 from geo.importer.writing import KEYS, STAGE, copy_rows, create_stage, stage_table
 from geo.settings import Settings, get_settings
 
-BATCH_ROWS = 10_000
-"""Features per batch; a file with more features than this is streamed. 10,000 keeps a
-10^6-event import under 300 MiB of peak RSS (50,000: 394 MiB; most of it, ~230 MiB, is
-the interpreter, pyogrio's GDAL, pandas, pyarrow and geopandas: bench/RESULTS.md)."""
+BATCH_ROWS = 5_000
+"""Features per batch; a file with more features than this is streamed. 5,000 rather than
+10,000: a 10^6-event GeoPackage import peaks at 313-315 MiB instead of 332-333 (CSV 273-281
+instead of 286), no slower; most of the peak is the libraries (pandas and pyarrow, and for
+GDAL's formats pyogrio: ~204 MiB after the imports for a CSV, ~253 MiB for a GeoPackage,
+bench/RESULTS.md, "Import memory on the new machine")."""
 
 FIRST_SLICE = 5
 """With early inserts, the first batch of :data:`BATCH_ROWS` or more rows is validated in two
@@ -91,12 +92,17 @@ class Streamed:
     carried: frozenset[str] = frozenset()
     derived: set[str] = field(default_factory=set)
     points: bool = False
+    batches: int = 0
+    """Batches validated so far (each row's batch goes with its key: repeats within a batch
+    are the batch's problems, those across batches the end's, :func:`_cross_batch_duplicates`)."""
 
 
 def feature_count(path: Path) -> int | None:
     """Features in a GeoPackage/GeoJSON/Shapefile (None: another format or unreadable)."""
     if path.suffix.lower() not in VECTOR_SUFFIXES:
         return None
+    import pyogrio  # GDAL: only for the formats it reads (geo.importer.reading)
+
     try:
         return int(pyogrio.read_info(path)["features"])
     except Exception:  # the normal reader then reports an unreadable file
@@ -135,6 +141,8 @@ class Batch:
 
 def _vector_batches(path: Path, encoding: str | None, size: int) -> Iterator[Batch]:
     """A GeoPackage/GeoJSON/Shapefile as GeoDataFrames of ``size`` rows, with its CRS."""
+    import pyogrio  # GDAL: only for the formats it reads (geo.importer.reading)
+
     try:
         with pyogrio.open_arrow(path, encoding=encoding, batch_size=size,
                                 use_pyarrow=True) as (meta, reader):
@@ -191,17 +199,18 @@ def stream_into_stage(session: Session, layer: Layer, path: Path,
         batches = _first_part_first(batches, options.batch_rows // FIRST_SLICE)
     session.execute(text(f"DROP TABLE IF EXISTS {KEYS}"))
     session.execute(text(f"CREATE TEMP TABLE {KEYS} (row_no integer, key text, "
-                         "line integer) ON COMMIT DROP"))
+                         "line integer, batch integer) ON COMMIT DROP"))
     for batch in batches:
         _one_batch(session, layer, batch, out, options, total)
         out.rows += len(batch.frame)
+        out.batches += 1
         if options.progress is not None:
             options.progress(out.rows, total, len(out.problems.items))
     if options.early is not None:
         options.early.finish()
         if not out.problems.items and not options.early.staged:
             return out  # no repeat possible (geo.importer.early_inserts: a repeat is staged)
-    _cross_batch_duplicates(session, layer, out, options.batch_rows)
+    _cross_batch_duplicates(session, layer, out)
     return out
 
 
@@ -236,8 +245,9 @@ def _one_batch(session: Session, layer: Layer, batch: Batch, out: Streamed,
     out.derived |= {name for name in layer.fields if name not in mapping.carried
                     and values[name].count(None) < len(values[name])}
     lines = {"line": [str(n) for n in batch.lines]} if batch.lines is not None else {}
-    keys = stage_table({"key": values[layer.key], **lines}, None, np.ones(len(frame), bool),
-                       offset)
+    keys = stage_table({"key": values[layer.key], **lines,
+                        "batch": [str(out.batches)] * len(frame)}, None,
+                       np.ones(len(frame), bool), offset)
     keys = keys.filter(pc.is_valid(keys["key"]))
     keep = np.ones(len(frame), dtype=bool)
     keep[sorted(problems.bad)] = False
@@ -272,14 +282,14 @@ def _add_problems(out: Streamed, problems: Problems, offset: int) -> None:
     out.problems.bad |= {row + offset for row in problems.bad}
 
 
-def _cross_batch_duplicates(session: Session, layer: Layer, out: Streamed,
-                            batch_rows: int) -> None:
-    """Report (and unstage) each key repeated in a later batch than its first row."""
+def _cross_batch_duplicates(session: Session, layer: Layer, out: Streamed) -> None:
+    """Report (and unstage) each key repeated in a later batch than its first row (by the
+    batches as validated: the first one may have been split, :data:`FIRST_SLICE`)."""
     repeats: Sequence[Any] = session.execute(text(
-        f"SELECT row_no, key, first, line FROM (SELECT row_no, key, line, min(row_no) "  # noqa: S608
-        f"OVER (PARTITION BY key) AS first FROM {KEYS}) k "
-        "WHERE row_no > first AND row_no / :n > first / :n ORDER BY row_no"),
-        {"n": batch_rows}).all()
+        f"SELECT row_no, key, first, line FROM (SELECT row_no, key, line, batch, "  # noqa: S608
+        f"min(row_no) OVER same AS first, min(batch) OVER same AS first_batch FROM {KEYS} "
+        "WINDOW same AS (PARTITION BY key)) k "
+        "WHERE row_no > first AND batch > first_batch ORDER BY row_no")).all()
     session.execute(text(f"DROP TABLE IF EXISTS {KEYS}"))
     for row_no, key, first, line in repeats:
         detail: Detail = {"row": row_no + 1, "id": key, "field": layer.key,

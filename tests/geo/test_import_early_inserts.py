@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from geo.changes import changes_since
 from geo.errors import ValidationFailed
 from geo.importer import import_file
+from geo.importer.streaming import BATCH_ROWS, FIRST_SLICE
 from tests.geo.importer_files import two_grids_geojson
 from tests.geo.migration_db import database_at
 from tests.geo.test_import_indexes import SECONDARY, indexes, rebuilt
@@ -220,11 +221,13 @@ def test_the_first_batch_goes_in_two_parts_rows_numbered_as_one(db: Session,
     read: list[int] = []
     report = import_file(db, "events", big_events_csv(tmp_path, 12_000, {}),
                          progress=lambda done, total, problems: read.append(done))
-    assert read == [2_000, 10_000, 12_000]  # a fifth of the first batch alone first
+    part = BATCH_ROWS // FIRST_SLICE  # a fifth of the first batch alone first
+    assert read == [part, *range(BATCH_ROWS, 12_000, BATCH_ROWS), 12_000]
     assert report.inserted == 12_000
     assert db.execute(text("SELECT min(client_id), max(client_id), count(*) FROM events")
                       ).one() == ("EV00001", "EV12000", 12_000)
     with pytest.raises(ValidationFailed) as info:
-        import_file(db, "events", big_events_csv(tmp_path, 12_000, {1_999: "soon", 2_000: "later"}))
+        import_file(db, "events", big_events_csv(tmp_path, 12_000, {part - 1: "soon",
+                                                                   part: "later"}))
     assert [(d["row"], d["line"], d["field"]) for d in info.value.details] == [
-        (2_000, 2_001, "reported_at"), (2_001, 2_002, "reported_at")]
+        (part, part + 1, "reported_at"), (part + 1, part + 2, "reported_at")]

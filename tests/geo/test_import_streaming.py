@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from geo.errors import UnreadableFile, ValidationFailed
 from geo.importer import import_file
+from geo.importer.streaming import BATCH_ROWS
 from tests.geo.importer_files import two_grids_geojson
 
 
@@ -133,4 +134,23 @@ def test_streamed_csv_with_a_long_record_is_unreadable(db: Session, tmp_path: Pa
         import_file(db, "events", path, batch_rows=5)
     assert info.value.message == ("events.csv is not a readable CSV: line 16 has 8 values, "
                                   "the header 7")
+    assert db.scalar(text("SELECT count(*) FROM events")) == 0
+
+
+def test_a_repeat_across_the_split_first_batch_is_reported(db: Session, tmp_path: Path) -> None:
+    """With early inserts the first batch is validated in two parts (FIRST_SLICE): a client
+    id of the first part repeated in the second is a repeat across batches, reported as
+    such (it was once applied as an update of the first row, no problem reported)."""
+    rows = BATCH_ROWS + 200
+    ids = [f"EV{i:05d}" for i in range(rows)]
+    ids[BATCH_ROWS // 2] = ids[100]
+    path = tmp_path / "events.csv"
+    path.write_text("client_id,category,reported_at,lon,lat\n" + "".join(
+        f"{i},garbage,2024-03-01T08:00:00+08:00,113.301,40.085\n" for i in ids),
+        encoding="utf-8")
+    with pytest.raises(ValidationFailed) as failed:
+        import_file(db, "events", path)
+    assert failed.value.details == [{
+        "row": BATCH_ROWS // 2 + 1, "id": "EV00100", "field": "client_id", "line":
+        BATCH_ROWS // 2 + 2, "problem": "duplicate client_id 'EV00100' (also row 101)"}]
     assert db.scalar(text("SELECT count(*) FROM events")) == 0
