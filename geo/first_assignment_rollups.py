@@ -43,12 +43,15 @@ from geo.db import local_settings, psycopg_connection
 from geo.first_assignment_rows import (
     COPY_HEADER,
     COPY_TRAILER,
-    FIXED_OFFSET_FROM,
+    DAY_US,
+    FIXED_OFFSET_FROM_US,
+    OFFSET_US,
     PG_EPOCH,
     FirstAssignmentRows,
     Piece,
     binary_array,
     copy_batches,
+    fixed_offset_days,
     text_field,
 )
 from geo.rollup_rebuild import (
@@ -88,8 +91,6 @@ _STORED_SQL = (f"SELECT day - DATE '2000-01-01', district_code, street_code, com
 _WRITTEN_SINCE_SQL = (_STORED_SQL + " WHERE age(xmin) <= age(CAST(CAST(%s AS text) AS xid))")
 _EARLY_SQL = (f"SELECT gridlink_local_day(t) - DATE '2000-01-01',"
               f" {day_start('gridlink_local_day(t) + 1')} FROM unnest(%s::timestamptz[]) t")
-_DAY_US = 86_400_000_000
-_OFFSET_US = 8 * 3_600_000_000
 _INT4 = np.dtype([("len", ">i4"), ("value", ">i4")])
 _NOT_COUNTED = "duplicate"
 _HANDLED = ("resolved", "closed")
@@ -186,12 +187,12 @@ def _event_days(session: Session, reported_us: NDArray[np.int64]
                 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Local day (days since 2000-01-01) of each instant (µs since 2000-01-01 UTC) and the
     instant its next day begins (µs), as ``gridlink_local_day`` and
-    :func:`geo.rollups.day_start`: in numpy from :data:`FIXED_OFFSET_FROM` on, by SQL
+    :func:`geo.rollups.day_start`: in numpy from
+    :data:`geo.first_assignment_rows.FIXED_OFFSET_FROM` on, by SQL
     before."""
-    days = (reported_us + _OFFSET_US) // _DAY_US
-    ends = (days + 1) * _DAY_US - _OFFSET_US
-    cut = int((FIXED_OFFSET_FROM - PG_EPOCH) / timedelta(microseconds=1))
-    early = np.flatnonzero(reported_us < cut)
+    days = fixed_offset_days(reported_us)
+    ends = (days + 1) * DAY_US - OFFSET_US
+    early = np.flatnonzero(reported_us < FIXED_OFFSET_FROM_US)
     if len(early):
         instants, at = np.unique(reported_us[early], return_inverse=True)
         found = psycopg_connection(session).cursor().execute(_EARLY_SQL, (

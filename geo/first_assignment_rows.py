@@ -50,8 +50,11 @@ PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 """Origin of PostgreSQL's binary ``timestamptz`` (µs) and ``date`` (days)."""
 FIXED_OFFSET_FROM = datetime(1992, 1, 1, tzinfo=UTC)
 """From this instant on, Asia/Shanghai is UTC+08:00 without summer time (tz database)."""
-_OFFSET_US = 8 * 3_600_000_000
-_DAY_US = 86_400_000_000
+OFFSET_US = 8 * 3_600_000_000
+"""Asia/Shanghai's offset from :data:`FIXED_OFFSET_FROM` on, µs."""
+DAY_US = 86_400_000_000
+FIXED_OFFSET_FROM_US = int((FIXED_OFFSET_FROM - PG_EPOCH) / timedelta(microseconds=1))
+""":data:`FIXED_OFFSET_FROM` in µs since :data:`PG_EPOCH`."""
 _NULL = b"\xff\xff\xff\xff"
 _TEXT_OID = 25
 _COLUMNS = 12
@@ -205,12 +208,18 @@ def local_days(reported_us: NDArray[np.int64]) -> tuple[list[date], list[datetim
     """The distinct local days (Asia/Shanghai) of instants given in µs since
     :data:`PG_EPOCH`, and the distinct instants before :data:`FIXED_OFFSET_FROM` (their
     day is left to ``gridlink_local_day``)."""
-    cut = int((FIXED_OFFSET_FROM - PG_EPOCH) / timedelta(microseconds=1))
-    late = reported_us >= cut
-    days = np.unique((reported_us[late] + _OFFSET_US) // _DAY_US)
+    late = reported_us >= FIXED_OFFSET_FROM_US
+    days = np.unique(fixed_offset_days(reported_us[late]))
     early = np.unique(reported_us[~late])
     return ([PG_EPOCH.date() + timedelta(days=int(d)) for d in days],
             [PG_EPOCH + timedelta(microseconds=int(u)) for u in early])
+
+
+def fixed_offset_days(reported_us: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The local day (days since :data:`PG_EPOCH`'s date) of instants in µs since
+    :data:`PG_EPOCH`, at :data:`OFFSET_US`: ``gridlink_local_day``'s for instants from
+    :data:`FIXED_OFFSET_FROM` on (earlier ones are the caller's to ask SQL)."""
+    return (reported_us + OFFSET_US) // DAY_US
 
 
 def first_assignment_rows(session: Session, events: Selected, grids: GridArrays,
