@@ -61,6 +61,7 @@ from geo.db import psycopg_connection
 from geo.event_assignments import (
     StagedCounts,
     rebuilds_rollups,
+    stored_daily_rows,
     write_changed,
     write_first_assignment,
     write_staged,
@@ -123,8 +124,9 @@ ESTIMATE_MARGIN = 2
 """How many times the planner's estimate of a selection may undercount it (the gate of
 :func:`_may_rebuild`)."""
 BASE_GATED_FROM = 50_000
-"""From this many stored daily rollup rows (``pg_class.reltuples``) on, a first assignment
-reads them only when :func:`_may_rebuild` says its selection may rebuild the rollups."""
+"""From this many stored daily rollup rows (:func:`geo.event_assignments.stored_daily_rows`)
+on, a first assignment reads them only when :func:`_may_rebuild` says its selection may
+rebuild the rollups."""
 
 
 def _may_rebuild(session: Session, where: str, params: dict[str, Any]) -> bool:
@@ -137,9 +139,7 @@ def _may_rebuild(session: Session, where: str, params: dict[str, Any]) -> bool:
     day's import on a city of many rollup rows moves them in place instead. An estimate off
     by more than the margin costs time, never exactness (the rollups are then left pending
     refresh, or the stored rows read for nothing)."""
-    stored = session.execute(text("SELECT reltuples FROM pg_class"
-                                  " WHERE oid = 'event_daily_counts'::regclass")).scalar_one()
-    if stored < BASE_GATED_FROM:
+    if stored_daily_rows(session) < BASE_GATED_FROM:
         return True
     plan = session.execute(text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM events e WHERE {where}"),  # noqa: S608
                            params).scalar_one()

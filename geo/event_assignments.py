@@ -217,13 +217,17 @@ last ``ANALYZE``, so the scaled figure (1.5 M for 1.16 M rows) sent a 20 % redra
 grouped upsert in place (28.7 s of write instead of ~3 s; bench/RESULTS.md)."""
 
 
+def stored_daily_rows(session: Session) -> float:
+    """The stored daily rollup rows, counted or from the statistics (:data:`_DAILY_ROWS`)."""
+    return float(session.execute(_DAILY_ROWS, {"rows": ESTIMATE_FROM_ROWS}).scalar_one())
+
+
 def rebuilds_rollups(session: Session, changed: int) -> bool:
     """Whether a bulk write of ``changed`` rows leaves the rollups pending refresh
-    (:data:`REBUILD_FROM_SHARE` of the stored daily rollup rows, :data:`_DAILY_ROWS`: a
-    share of an estimate, so the choice near the threshold may go either way; both are
+    (:data:`REBUILD_FROM_SHARE` of the stored daily rollup rows, :func:`stored_daily_rows`:
+    a share of an estimate, so the choice near the threshold may go either way; both are
     exact)."""
-    stored = session.execute(_DAILY_ROWS, {"rows": ESTIMATE_FROM_ROWS}).scalar_one()
-    return changed >= REBUILD_FROM_SHARE * float(stored)
+    return changed >= REBUILD_FROM_SHARE * stored_daily_rows(session)
 
 
 class StagedCounts(NamedTuple):
