@@ -97,9 +97,8 @@ class FirstAssignmentRows:
         each batch's pieces taken when it is encoded (memory: one batch)."""
         for start in range(0, self.n, BATCH_ROWS):
             rows = slice(start, start + BATCH_ROWS)
-            joined = pc.binary_join_element_wise(*(p.of(rows) for p in self.parts),
-                                                 pa.scalar(b""))
-            joined = pc.coalesce(joined, self.outside.slice(start, BATCH_ROWS))
+            joined = pc.coalesce(_joined(self.parts, rows),
+                                 self.outside.slice(start, BATCH_ROWS))
             if self.seen is not None:
                 joined = pc.binary_join_element_wise(joined, self.seen.of(rows),
                                                      pa.scalar(b""))
@@ -110,9 +109,12 @@ def copy_batches(parts: list[Piece], n: int) -> Iterator[memoryview]:
     """Binary COPY data of ``n`` rows, each the concatenation of ``parts`` (none NULL),
     :data:`BATCH_ROWS` rows at a time."""
     for start in range(0, n, BATCH_ROWS):
-        rows = slice(start, start + BATCH_ROWS)
-        yield _values(pc.binary_join_element_wise(*(p.of(rows) for p in parts),
-                                                  pa.scalar(b"")))
+        yield _values(_joined(parts, slice(start, start + BATCH_ROWS)))
+
+
+def _joined(parts: list[Piece], rows: slice) -> pa.Array:
+    """Per row of ``rows``, the concatenation of its ``parts`` (NULL where one is NULL)."""
+    return pc.binary_join_element_wise(*(p.of(rows) for p in parts), pa.scalar(b""))
 
 
 @dataclass
@@ -160,7 +162,6 @@ def text_field(value: str | None) -> bytes:
     return _field(None if value is None else value.encode())
 
 
-
 def _text_array(values: list[str] | None) -> bytes:
     """A binary ``text[]`` field (one dimension; NULL for None)."""
     if values is None:
@@ -174,7 +175,6 @@ def _text_array(values: list[str] | None) -> bytes:
 def binary_array(values: list[bytes | None]) -> pa.Array:
     """A pyarrow binary array of ``values``."""
     return pa.array(values, type=pa.binary())
-
 
 
 def _records(records: NDArray[Any]) -> pa.Array:
