@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from geo.db import local_settings, psycopg_connection
 from geo.errors import Conflict, NotFound
-from geo.first_assignment_rollups import RollupInputs, write_rollups
+from geo.first_assignment_rollups import CountedRollups, RollupInputs, RollupWriter
 from geo.first_assignment_rows import COPY_HEADER, COPY_TRAILER, FirstAssignmentRows
 from geo.locate import LocateResult
 from geo.rollup_refresh import mark_pending
@@ -406,17 +406,20 @@ def write_first_assignment(session: Session, rows: FirstAssignmentRows,
     rows of events that have no stored assignment, built in memory, id order) straight
     into ``event_assignments``, the rollup triggers standing aside, while a second thread
     counts ``rollups`` (:meth:`geo.first_assignment_rollups.RollupInputs.count`: numpy,
-    which mostly releases the GIL, while this thread mostly waits on the socket); then write
-    them (:func:`geo.first_assignment_rollups.write_rollups`) and mark pending refresh
-    only the days other writers moved meanwhile, or, without
+    which mostly releases the GIL, while this thread mostly waits on the socket) and builds
+    their tables on side connections (:class:`geo.first_assignment_rollups.RollupWriter`:
+    two more server processes while this one inserts the rows); then swap them in and mark
+    pending refresh only the days other writers moved meanwhile, or, without
     ``rollups``, mark all their local days pending (the caller runs
     :func:`geo.rollup_refresh.refresh_rollups` after committing). Raises :class:`Conflict`
     naming the event when another job assigned one of them meanwhile (a duplicate key: the
     COPY fails whole, nothing is written; the transaction is then aborted). Never
     commits."""
+    writer = RollupWriter(session) if rollups is not None else None
     try:
         with ThreadPoolExecutor(1) as pool:
-            counting = pool.submit(rollups.count) if rollups is not None else None
+            counting = (pool.submit(_count_and_build, rollups, writer)
+                        if rollups is not None and writer is not None else None)
             with _bulk_rollups(session), psycopg_connection(session).cursor().copy(
                     _COPY_FIRST) as copy:
                 copy.write(COPY_HEADER)
@@ -424,14 +427,18 @@ def write_first_assignment(session: Session, rows: FirstAssignmentRows,
                     copy.write(batch)
                 copy.write(COPY_TRAILER)
             counted = counting.result() if counting is not None else None
-    except psycopg.errors.UniqueViolation as exc:
+    except BaseException as exc:
+        if writer is not None:
+            writer.discard()
+        if not isinstance(exc, psycopg.errors.UniqueViolation):
+            raise
         found = _DUPLICATE.search(str(exc.diag.message_detail or ""))
         event = int(found[1]) if found else None
         raise Conflict(f"event {event} was assigned by another job meanwhile: nothing written",
                        [{"field": "event_id", "value": event}]) from exc
     job = f"bulk assignment of {rows.n:,} events"
-    if counted is not None:
-        moved = write_rollups(session, counted)
+    if counted is not None and writer is not None:
+        moved = writer.write(session, counted)
         if moved:
             mark_pending(session, f"{job} (days other writers moved meanwhile)",
                          "SELECT unnest(CAST(:days AS date[]))", {"days": moved})
@@ -442,6 +449,14 @@ def write_first_assignment(session: Session, rows: FirstAssignmentRows,
             _mark_days(session, rows)
     return StagedCounts(rows.n, rows.n, rows.covered, rows.snapped, rows.unassigned,
                         rows.with_cameras, pending)
+
+
+def _count_and_build(rollups: RollupInputs, writer: RollupWriter) -> CountedRollups:
+    """Count ``rollups`` and build their tables aside (:meth:`RollupWriter.build`): the
+    worker thread's part of :func:`write_first_assignment`."""
+    counted = rollups.count()
+    writer.build(counted)
+    return counted
 
 
 def _bulk_rollups(session: Session) -> AbstractContextManager[None]:

@@ -29,6 +29,7 @@ time until 1991-09-15). Never commits.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -36,7 +37,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from geo.db import local_settings, psycopg_connection
@@ -63,6 +64,7 @@ from geo.rollup_rebuild import (
     TABLES,
     create_rebuilt,
     lock_for_rebuild,
+    rebuilt_indexes,
     swap_rebuilt,
 )
 from geo.rollup_refresh import REFRESH_LOCK, snapshot_xmin
@@ -223,11 +225,14 @@ def _event_counts(facts: NDArray[Any], statuses: list[str], day_ends: NDArray[np
 
 def _grouped(codes: NDArray[np.int64], counts: NDArray[np.int64]
              ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """The distinct ``codes`` (sorted) and the column sums of ``counts`` per code."""
-    unique, inverse = np.unique(codes, return_inverse=True)
-    sums = np.column_stack([np.bincount(inverse, weights=counts[:, j], minlength=len(unique))
-                            for j in range(counts.shape[1])])
-    return unique, np.rint(sums).astype(np.int64)
+    """The distinct ``codes`` (sorted) and the column sums of ``counts`` per code (one sort,
+    one ``add.reduceat`` of every column)."""
+    if not len(codes):
+        return codes, counts
+    order = np.argsort(codes)
+    ordered = codes[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    return ordered[starts], np.add.reduceat(counts[order], starts, axis=0)
 
 
 def rollup_inputs(session: Session, base: RollupBase, rows: FirstAssignmentRows,
@@ -281,7 +286,9 @@ def _counted(base: RollupBase, rows: FirstAssignmentRows, facts: NDArray[Any],
     """:meth:`RollupInputs.count`."""
     no_grid = key_of[(None, None, None, None)]
     keys, rank = _in_index_order(list(key_of))
-    key_texts = binary_array([b"".join(text_field(v) for v in key) for key in keys])
+    field: dict[str | None, bytes] = {}
+    key_texts = binary_array([b"".join([field[v] if v in field else field.setdefault(
+        v, text_field(v)) for v in key]) for key in keys])
     counts = _event_counts(facts, base.statuses, ends)
     cats, statuses = facts["category"].astype(np.int64) - 1, facts["status"].astype(np.int64) - 1
     n_keys, n_cats, n_statuses = len(keys), len(base.categories), len(base.statuses)
@@ -434,27 +441,119 @@ def _int4s(counts: NDArray[np.int64]) -> Piece:
     return Piece(records=fields)
 
 
-def write_rollups(session: Session, counted: CountedRollups) -> list[date]:
-    """Create the ``_rebuilt`` tables, COPY ``counted``'s rows into them and swap them in
-    (:func:`geo.rollup_rebuild.swap_rebuilt`: indexes, statistics, then the lock); returns
-    the days other writers moved meanwhile (:func:`moved_days`: the caller marks them
-    pending refresh). Never commits."""
-    moved: list[date] = []
-    with local_settings(session, REBUILD_MEMORY):
-        # one build of the ``_rebuilt`` tables at a time, as a refresh (same lock order)
+ASIDE_WORKERS = 2
+"""Side connections that build the new rollup tables, their indexes and statistics at once
+(:meth:`RollupWriter.build`): the server's work spread over two cores."""
+_HOLDS_ROLLUPS_SQL = (
+    "SELECT EXISTS (SELECT FROM pg_locks WHERE pid = pg_backend_pid() AND granted"
+    " AND mode = 'AccessExclusiveLock' AND relation = ANY(ARRAY["
+    + ", ".join(f"to_regclass('{t}')" for t in TABLES) + "]::oid[]))")
+"""Whether this transaction holds a rollup table exclusively (swapped or altered it and not
+committed yet): a side connection would wait for it forever."""
+ASIDE_SETTINGS = {**REBUILD_MEMORY, "lock_timeout": "60s"}
+"""The side connections' settings: the rebuild's memory, and a bound on any lock wait (a
+wait on the caller's own transaction would never end: an error instead)."""
+
+
+class RollupWriter:
+    """Writes counted rollups (:class:`CountedRollups`) in the caller's transaction.
+
+    Made in the caller's transaction, it takes :data:`geo.rollup_refresh.REFRESH_LOCK` (one
+    build of the ``_rebuilt`` tables at a time, as a refresh; same lock order). Then
+    :meth:`build` (it may run in a worker thread, beside the caller's own statements, e.g.
+    the assignment rows' COPY) builds the new tables on :data:`ASIDE_WORKERS` side
+    connections: each table created and filled by binary COPY in its own transaction,
+    then its indexes built and the tables analysed, two statements at a time, each
+    committed. Nothing reads them: they are not the rollups until :meth:`write` swaps them
+    in, in the caller's transaction (:func:`geo.rollup_rebuild.swap_rebuilt`), so the swap
+    commits or rolls back with the caller's rows. Tables left by a job that dies between
+    the two are dropped by the next build (:func:`geo.rollup_rebuild.create_rebuilt`), and
+    by :meth:`discard` when the caller fails before the swap.
+
+    When the caller's transaction already holds a rollup table exclusively (it swapped
+    them once and has not committed), or has no engine to open side connections on, the
+    tables are built in the caller's transaction by :meth:`write` instead (one statement at
+    a time). Never commits the caller's transaction."""
+
+    def __init__(self, session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": REFRESH_LOCK})
-        for name in TABLES:
-            create_rebuilt(session, name)
-        for rows in counted.tables:
-            with psycopg_connection(session).cursor().copy(
-                    f"COPY {rows.name}_rebuilt ({rows.columns}) FROM STDIN (FORMAT binary)"
-            ) as copy:
-                copy.write(COPY_HEADER)
-                for batch in copy_batches(rows.parts, rows.n):
-                    copy.write(batch)
-                copy.write(COPY_TRAILER)
-        swap_rebuilt(session, lambda: moved.extend(moved_days(session, counted)))
-    return moved
+        bind = session.get_bind()
+        self.engine: Engine | None = bind.engine
+        self.aside = not session.execute(text(_HOLDS_ROLLUPS_SQL)).scalar_one()
+        self.indexes = {table: rebuilt_indexes(session, table) for table in TABLES}
+        self.built = False
+
+    def build(self, counted: CountedRollups) -> None:
+        """Build ``counted``'s tables on side connections (when :attr:`aside`); never
+        uses the caller's session (safe in another thread)."""
+        if not self.aside or self.engine is None:
+            return
+        tables = sorted(counted.tables, key=lambda rows: -rows.n)
+        by_size = {rows.name: rows.n for rows in counted.tables}
+        builds = sorted(((by_size[table], build) for table, statements in self.indexes.items()
+                         for build, _ in statements), key=lambda job: -job[0])
+        with ThreadPoolExecutor(ASIDE_WORKERS) as pool:
+            list(pool.map(self._load, tables))
+            list(pool.map(self._run, [build for _, build in builds]))
+            list(pool.map(self._run, [f"ANALYZE {table}_rebuilt" for table in TABLES]))
+        self.built = True
+
+    def _load(self, rows: Table) -> None:
+        assert self.engine is not None
+        with Session(self.engine) as side, side.begin(), local_settings(side, ASIDE_SETTINGS):
+            create_rebuilt(side, rows.name)
+            _copy_table(side, rows)
+
+    def _run(self, statement: str) -> None:
+        assert self.engine is not None
+        with Session(self.engine) as side, side.begin(), local_settings(side, ASIDE_SETTINGS):
+            side.connection().exec_driver_sql(statement)
+
+    def discard(self) -> None:
+        """Drop the tables :meth:`build` committed (the caller failed before the swap; its
+        transaction still holds the lock, so they are not another job's)."""
+        if self.aside and self.engine is not None:
+            tables = ", ".join(f"{table}_rebuilt" for table in TABLES)
+            with Session(self.engine) as side, side.begin(), \
+                    local_settings(side, ASIDE_SETTINGS):
+                side.execute(text(f"DROP TABLE IF EXISTS {tables}"))
+
+    def write(self, session: Session, counted: CountedRollups) -> list[date]:
+        """Swap ``counted``'s tables in (built first, in ``session``'s transaction, unless
+        :meth:`build` built them aside); returns the days other writers moved meanwhile
+        (:func:`moved_days`: the caller marks them pending refresh). Never commits."""
+        moved: list[date] = []
+        with local_settings(session, REBUILD_MEMORY):
+            if not self.built:
+                for rows in counted.tables:
+                    create_rebuilt(session, rows.name)
+                    _copy_table(session, rows)
+            swap_rebuilt(session, lambda: moved.extend(moved_days(session, counted)),
+                         indexed=self.built)
+        return moved
+
+
+def write_rollups(session: Session, counted: CountedRollups) -> list[date]:
+    """Build ``counted``'s tables (aside when it can, :class:`RollupWriter`) and swap them
+    in; returns the days other writers moved meanwhile (the caller marks them pending
+    refresh). Never commits."""
+    writer = RollupWriter(session)
+    try:
+        writer.build(counted)
+    except BaseException:
+        writer.discard()
+        raise
+    return writer.write(session, counted)
+
+
+def _copy_table(session: Session, rows: Table) -> None:
+    """COPY ``rows`` into ``<table>_rebuilt`` (binary)."""
+    with psycopg_connection(session).cursor().copy(
+            f"COPY {rows.name}_rebuilt ({rows.columns}) FROM STDIN (FORMAT binary)") as copy:
+        copy.write(COPY_HEADER)
+        for batch in copy_batches(rows.parts, rows.n):
+            copy.write(batch)
+        copy.write(COPY_TRAILER)
 
 
 def moved_days(session: Session, counted: CountedRollups) -> list[date]:

@@ -112,11 +112,14 @@ def rebuild_rollups(session: Session, daily_rows: str, params: dict[str, Any],
 
 def create_rebuilt(session: Session, table: str) -> None:
     """``<table>_rebuilt``: ``table``'s columns, NOT NULLs, defaults and storage options,
-    without its indexes and triggers."""
+    without its indexes and triggers (one left by a job that died after building it on a
+    side connection, geo.first_assignment_rollups, dropped first: the caller holds
+    :data:`geo.rollup_refresh.REFRESH_LOCK`, so no job is building it now)."""
     options = session.execute(text(
         "SELECT array_to_string(reloptions, ', ') FROM pg_class WHERE oid = to_regclass(:t)"),
         {"t": table}).scalar_one()
     with_options = f" WITH ({options})" if options else ""
+    session.execute(text(f"DROP TABLE IF EXISTS {table}_rebuilt"))  # a dead job's, built aside
     session.execute(text(f"CREATE TABLE {table}_rebuilt (LIKE {table} INCLUDING DEFAULTS"
                          f" INCLUDING CONSTRAINTS INCLUDING STORAGE){with_options}"))
 
@@ -137,27 +140,35 @@ SELECT format('GRANT %s ON %I TO %s', a.privilege_type, :t,
 """The statements that give a table its triggers and grants again."""
 
 
-def _index_rebuilt(session: Session, table: str) -> list[str]:
-    """Build ``table``'s indexes on ``<table>_rebuilt`` as ``<index>_rebuilt`` (readers of
-    ``table`` go on meanwhile); the renames that give them their names after the swap."""
-    renames = []
+def rebuilt_indexes(session: Session, table: str) -> list[tuple[str, str]]:
+    """``table``'s indexes as built on ``<table>_rebuilt`` (named ``<index>_rebuilt``): per
+    index, the statement that builds it and the rename that gives it its name after the
+    swap (from the catalogue: no bind parameters)."""
+    statements = []
     for name, definition in session.execute(text(_INDEXES_SQL), {"t": table}).all():
         old = f"INDEX {name} ON public.{table} "
         new = f"INDEX {name}_rebuilt ON public.{table}_rebuilt "
         if old not in definition:
             raise RuntimeError(f"unexpected definition of index {name}: {definition}")
-        session.connection().exec_driver_sql(definition.replace(old, new, 1))
-        renames.append(f"ALTER INDEX {name}_rebuilt RENAME TO {name}")
-    return renames
+        statements.append((definition.replace(old, new, 1),
+                           f"ALTER INDEX {name}_rebuilt RENAME TO {name}"))
+    return statements
 
 
-def swap_rebuilt(session: Session, before_swap: Callable[[], None]) -> None:
+def swap_rebuilt(session: Session, before_swap: Callable[[], None], *,
+                 indexed: bool = False) -> None:
     """Replace each of :data:`TABLES` by its ``_rebuilt`` table, indexed and analysed
-    first (then ``before_swap`` is called); then, under ``ACCESS EXCLUSIVE`` (readers wait
-    until the commit), the old tables dropped, the new ones renamed and given the old ones'
-    triggers and grants."""
-    renames = [statement for table in TABLES for statement in _index_rebuilt(session, table)]
-    session.execute(text(f"ANALYZE {', '.join(f'{t}_rebuilt' for t in TABLES)}"))
+    first (``indexed``: already done, on side connections) and then ``before_swap`` is
+    called; then, under ``ACCESS EXCLUSIVE`` (readers wait until the commit), the old tables
+    dropped, the new ones renamed and given the old ones' triggers and grants."""
+    renames = []
+    for table in TABLES:
+        for build, rename in rebuilt_indexes(session, table):
+            if not indexed:
+                session.connection().exec_driver_sql(build)
+            renames.append(rename)
+    if not indexed:
+        session.execute(text(f"ANALYZE {', '.join(f'{t}_rebuilt' for t in TABLES)}"))
     before_swap()
     recreate = [statement for table in TABLES for statement in session.execute(
         text(_TRIGGERS_AND_GRANTS_SQL), {"t": table}).scalars()]

@@ -20,7 +20,10 @@ from distributed import Client, LocalCluster
 from pyproj import Geod
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
+from geo import assign as assign_mod
+from geo import assign_memory
 from geo.assign import assign_events
 from geo.db import transaction
 from geo.distributed.assign import assign_events_dask
@@ -193,4 +196,37 @@ def test_cameras_hidden_by_a_building_are_left_out_on_both_paths(
     with transaction(engine) as session:
         session.execute(text("DELETE FROM buildings WHERE code LIKE 'BLOCK%'"))
         refresh_views(session)
+    engine.dispose()
+
+
+def test_grids_and_cameras_read_beside_the_selection_give_the_same_rows(
+        city: tuple[str, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The in-memory engine reads the grids and cameras on a side connection while its own
+    selects the events (its transaction has written nothing yet, so both see the same
+    committed rows): the first assignment it stores is, row for row, the one read in the
+    job's own transaction stores."""
+    url, n = city
+    engine = create_engine(url)
+    monkeypatch.setattr(assign_mod, "MEMORY_FROM_EVENTS", 0)
+    readers: list[int] = []
+    read = assign_memory.read_inputs
+
+    def recorded(session: Session, box: tuple[float, float, float, float]) -> Any:
+        readers.append(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        return read(session, box)
+
+    monkeypatch.setattr(assign_memory, "read_inputs", recorded)
+    stored, jobs = [], []
+    for beside in (True, False):
+        if not beside:
+            monkeypatch.setattr(assign_memory, "_READS_BESIDE_SQL", "SELECT false")
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM event_assignments"))
+        with transaction(engine) as session:
+            jobs.append(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+            summary = assign_events(session, "all")
+        stored.append(_stored(url))
+        assert summary.changed == summary.events == len(stored[-1]) > n / 2
+    assert readers[0] != jobs[0] and readers[1] == jobs[1]
+    assert stored[0] == stored[1]
     engine.dispose()

@@ -7,16 +7,18 @@ and readers and the refresh stay exact."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from geo import assign as assign_mod
 from geo import assign_memory, first_assignment_rollups
 from geo.assign import assign_events
+from geo.errors import Conflict
 from geo.events import apply_action
 from geo.rollup_refresh import mark_pending, pending_refreshes, refresh_rollups
 from tests.geo.test_bulk_rollups import RECOUNT, SPOTS, STORED, _assert_readers_exact, _rows
@@ -211,3 +213,98 @@ def test_a_small_first_assignment_does_not_read_the_stored_rollups(
     assert pending_refreshes(db) == []
     assert _rows(db, STORED) == _rows(db, RECOUNT)
     _assert_readers_exact(db)
+
+
+def _committed_rebuilt(engine: Engine) -> list[str]:
+    """The ``_rebuilt`` tables other connections see (committed)."""
+    with engine.connect() as other:
+        return list(other.execute(text(
+            "SELECT tablename FROM pg_tables WHERE tablename LIKE '%\\_rebuilt'"
+            " ORDER BY 1")).scalars())
+
+
+@pytest.fixture
+def builders(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """The server process of each connection that creates a ``_rebuilt`` table, and
+    committed ``_rebuilt`` tables dropped after the test (the test's rollback undoes the
+    swap, not the side connections' commits). Requested before the test's session, so
+    torn down after its rollback (which releases the swapped tables)."""
+    pids: list[int] = []
+    create = first_assignment_rollups.create_rebuilt
+
+    def recorded(session: Session, table: str) -> None:
+        pids.append(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        create(session, table)
+
+    monkeypatch.setattr(first_assignment_rollups, "create_rebuilt", recorded)
+    yield pids
+    with engine.begin() as other:
+        for table in _committed_rebuilt(engine):
+            other.execute(text(f"DROP TABLE {table}"))
+
+
+def test_the_rollup_tables_are_built_on_side_connections(
+    builders: list[int], varied_city: Session
+) -> None:
+    """The new tables are created, filled and indexed by side connections (committed as
+    ``_rebuilt`` work tables) while the job's own connection writes the rows; the swap
+    commits with the job."""
+    db = varied_city
+    main = db.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    assert assign_events(db, "all").changed == 144
+    assert len(builders) == 3 and main not in builders
+    assert _committed_rebuilt(db.get_bind().engine) == sorted(f"{t}_rebuilt" for t in TABLES)
+    _assert_as_refreshed(db)
+
+
+def test_a_second_rebuild_in_one_transaction_builds_in_it(
+    builders: list[int], varied_city: Session
+) -> None:
+    """A transaction that swapped the rollups once holds them exclusively until it commits:
+    its next first assignment builds the tables itself (a side connection would wait for it
+    forever) and is as exact."""
+    db = varied_city
+    main = db.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    assign_events(db, "all")
+    db.execute(text("DELETE FROM event_assignments"))
+    assert assign_events(db, "all").changed == 144
+    assert len(builders) == 6 and builders[3:] == [main] * 3 and main not in builders[:3]
+    _assert_as_refreshed(db)
+
+
+def test_work_tables_a_dead_job_left_do_not_stop_the_next(
+    builders: list[int], varied_city: Session
+) -> None:
+    """A job that died after its side connections committed the ``_rebuilt`` tables and
+    before its swap leaves them behind: the next build drops them first."""
+    db = varied_city
+    with db.get_bind().engine.begin() as other:
+        other.execute(text("CREATE TABLE event_daily_counts_rebuilt (left_by_a_dead_job int)"))
+    assert assign_events(db, "all").changed == 144
+    _assert_as_refreshed(db)
+
+
+def test_a_failed_job_drops_the_tables_it_built_aside(
+    builders: list[int], varied_city: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows' COPY fails (another job assigned an event meanwhile) after the side
+    connections built the tables: they are dropped, nothing of the job is kept."""
+    db = varied_city
+    taken = db.execute(text("SELECT min(id) FROM events")).scalar_one()
+    monkeypatch.setattr(assign_memory, "_any_assigned", lambda session, where, params: False)
+    build = first_assignment_rollups.RollupWriter.build
+    built: list[bool] = []
+
+    def then_taken(writer: first_assignment_rollups.RollupWriter, counted: Any) -> None:
+        build(writer, counted)
+        built.append(writer.built)
+
+    monkeypatch.setattr(first_assignment_rollups.RollupWriter, "build", then_taken)
+    db.execute(text("INSERT INTO event_assignments (event_id, assignment) VALUES (:id,"
+                    " 'unassigned')"), {"id": taken})
+    savepoint = db.begin_nested()
+    with pytest.raises(Conflict, match=f"event {taken} was assigned by another job"):
+        assign_events(db, "all")
+    savepoint.rollback()
+    assert built == [True] and len(builders) == 3
+    assert _committed_rebuilt(db.get_bind().engine) == []
