@@ -5,12 +5,16 @@ back with COPY: the engine :func:`geo.assign.assign_events` uses from
 1. the selected events' ids and coordinates come out of PostgreSQL packed into one binary
    value (:data:`_PACKED_SQL`);
 2. the current grids over the events' extent, the online cameras that may reach it and
-   their building shadows are read once (the grids prepared by GEOS);
+   their building shadows are read once (the grids prepared by GEOS), on a side
+   connection while step 1 runs when the job's transaction has written nothing yet
+   (:func:`_inputs_beside`: the server packs the events on one core while the grids are
+   read and decoded on the other);
 3. the events are cut into one spatial slice per thread (equal counts, west to east); each
    thread buckets its slice (:class:`geo.cell_index.CellIndex`) and applies the rules of
    :mod:`geo.assign_arrays` (shapely and numpy release the GIL in their loops);
 4. events covered by no ordinary grid get their nearest grid from PostGIS
-   (:func:`geo.nearest_grid.nearest_grids_of`, the query of the SQL path);
+   (:func:`geo.nearest_grid.nearest_grids_of`, the query of the SQL path; half of them on
+   a side connection, :func:`_snapped`);
 5. when none of the selected events has a stored assignment and they move most rollup
    keys (a first assignment), their final rows are built in memory
    (:mod:`geo.first_assignment_rows`) and COPYed straight into ``event_assignments`` by
@@ -41,7 +45,7 @@ import numpy as np
 import pyarrow as pa
 import shapely
 from numpy.typing import NDArray
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from geo.assign_arrays import (
@@ -213,30 +217,63 @@ _EXTENT_SQL = ("SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b)"
                " FROM (SELECT ST_Extent(e.geom) AS b FROM events e WHERE {where}) x")
 
 
-def _inputs_beside(session: Session, where: str, params: dict[str, Any],
+def _side_engine(session: Session) -> Engine | None:
+    """The engine of side connections that read what this transaction would read
+    (:data:`_READS_BESIDE_SQL`), or None."""
+    return session.get_bind().engine if session.execute(text(_READS_BESIDE_SQL)
+                                                         ).scalar_one() else None
+
+
+def _inputs_beside(session: Session, side: Engine | None, where: str, params: dict[str, Any],
                    pool: ThreadPoolExecutor
                    ) -> tuple[tuple[float, float, float, float], Future[Any]] | None:
-    """Start reading the grids and cameras of the selection's extent on a side connection
-    (in ``pool``) while this one selects the events (the server packs them, ~1.4 s at 10^6
-    events, while the side connection's rows are decoded here): the extent and the future
-    of (grids, cameras). None (read them after the selection, in this transaction) when
-    this transaction has written anything the side connection would not see
-    (:data:`_READS_BESIDE_SQL`) or nothing matches. The caller uses them only when the
-    extent covers the selected events' box (:func:`_covers`: an event reported in between
-    may fall outside it)."""
-    if not session.execute(text(_READS_BESIDE_SQL)).scalar_one():
+    """Start reading the grids and cameras of the selection's extent on a ``side``
+    connection (in ``pool``) while this one selects the events (the server packs them,
+    ~1.4 s at 10^6 events, while the side connection's rows are decoded here): the extent
+    and the future of (grids, cameras). None (read them after the selection, in this
+    transaction) without a side engine (:func:`_side_engine`) or when nothing matches. The
+    caller uses them only when the extent covers the selected events' box
+    (:func:`_covers`: an event reported in between may fall outside it)."""
+    if side is None:
         return None
     extent = session.execute(text(_EXTENT_SQL.format(where=where)), params).one()
     if extent[0] is None:
         return None
     box = (float(extent[0]), float(extent[1]), float(extent[2]), float(extent[3]))
-    engine = session.get_bind().engine
 
     def read() -> tuple[GridArrays, CameraArrays]:
-        with Session(engine) as side, side.begin():
-            return read_inputs(side, box)
+        with Session(side) as reader, reader.begin():
+            return read_inputs(reader, box)
 
     return box, pool.submit(read)
+
+
+SNAP_SPLIT_FROM = 200
+"""From this many events outside every grid on, half of them are snapped on a side
+connection (:func:`_snapped`)."""
+
+
+def _snapped(session: Session, side: Engine | None, events: Selected,
+             outside: NDArray[np.int64], tolerance_m: float) -> list[Any]:
+    """The nearest-grid rows of the events at positions ``outside``
+    (:func:`geo.nearest_grid.nearest_grids_of`: ~0.4 ms an event, geodesic distances), the
+    first half on a ``side`` connection while this one answers the second (two server
+    processes) when there is one and :data:`SNAP_SPLIT_FROM` events or more."""
+    def rows(reader: Session, part: NDArray[np.int64]) -> list[Any]:
+        return nearest_grids_of(reader, part.tolist(), events.x[part].tolist(),
+                                events.y[part].tolist(), tolerance_m)
+
+    if side is None or len(outside) < SNAP_SPLIT_FROM:
+        return rows(session, outside)
+    first, second = np.array_split(outside, 2)
+
+    def aside() -> list[Any]:
+        with Session(side) as reader, reader.begin():
+            return rows(reader, first)
+
+    with ThreadPoolExecutor(1) as pool:
+        half = pool.submit(aside)
+        return half.result() + rows(session, second)
 
 
 def _covers(outer: tuple[float, float, float, float],
@@ -286,7 +323,8 @@ def assign_in_memory(session: Session, where: str, params: dict[str, Any], k: in
     base = None if assigned or not _may_rebuild(session, where, params) \
         else rollup_base(session)
     with ThreadPoolExecutor(1) as pool:
-        beside = _inputs_beside(session, where, params, pool)
+        side = _side_engine(session)
+        beside = _inputs_beside(session, side, where, params, pool)
         events = select_events(session, where, params, base)
         lap("select", len(events.ids))
         box = ((float(events.x.min()), float(events.y.min()), float(events.x.max()),
@@ -297,8 +335,7 @@ def assign_in_memory(session: Session, where: str, params: dict[str, Any], k: in
     computed = compute(events, grids, cams, k)
     lap("compute")
     outside = np.flatnonzero(computed.owners.grid == NONE)
-    nearest = nearest_grids_of(session, outside.tolist(), events.x[outside].tolist(),
-                               events.y[outside].tolist(), tolerance_m)
+    nearest = _snapped(session, side, events, outside, tolerance_m)
     lap("snap")
     near = {int(r.id): r for r in nearest}
     if not assigned and rebuilds_rollups(session, len(events.ids)):

@@ -202,9 +202,9 @@ def test_cameras_hidden_by_a_building_are_left_out_on_both_paths(
 def test_grids_and_cameras_read_beside_the_selection_give_the_same_rows(
         city: tuple[str, int], monkeypatch: pytest.MonkeyPatch) -> None:
     """The in-memory engine reads the grids and cameras on a side connection while its own
-    selects the events (its transaction has written nothing yet, so both see the same
-    committed rows): the first assignment it stores is, row for row, the one read in the
-    job's own transaction stores."""
+    selects the events, and snaps half the events outside every grid there (its transaction
+    has written nothing yet, so both see the same committed rows): the first assignment it
+    stores is, row for row, the one read in the job's own transaction stores."""
     url, n = city
     engine = create_engine(url)
     monkeypatch.setattr(assign_mod, "MEMORY_FROM_EVENTS", 0)
@@ -216,6 +216,15 @@ def test_grids_and_cameras_read_beside_the_selection_give_the_same_rows(
         return read(session, box)
 
     monkeypatch.setattr(assign_memory, "read_inputs", recorded)
+    monkeypatch.setattr(assign_memory, "SNAP_SPLIT_FROM", 2)  # the side snaps half
+    snappers: list[int] = []
+    snap = assign_memory.nearest_grids_of
+
+    def snapping(session: Session, *args: Any) -> Any:
+        snappers.append(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        return snap(session, *args)
+
+    monkeypatch.setattr(assign_memory, "nearest_grids_of", snapping)
     stored, jobs = [], []
     for beside in (True, False):
         if not beside:
@@ -228,5 +237,8 @@ def test_grids_and_cameras_read_beside_the_selection_give_the_same_rows(
         stored.append(_stored(url))
         assert summary.changed == summary.events == len(stored[-1]) > n / 2
     assert readers[0] != jobs[0] and readers[1] == jobs[1]
+    # the first job: its own connection and a side one (either may ask first); the second:
+    assert len(snappers) == 3 and snappers[2] == jobs[1]  # its own only
+    assert jobs[0] in snappers[:2] and len(set(snappers[:2])) == 2
     assert stored[0] == stored[1]
     engine.dispose()
