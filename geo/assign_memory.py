@@ -203,8 +203,12 @@ def read_cameras(session: Session, box: tuple[float, float, float, float]) -> Ca
         shadow_camera=np.array([position[s.camera_code] for s in shadows], dtype=np.int64))
 
 
-def read_inputs(session: Session, box: tuple[float, float, float, float]
-                ) -> tuple[GridArrays, CameraArrays]:
+Box = tuple[float, float, float, float]
+"""West, south, east, north (lon/lat degrees)."""
+Inputs = tuple[GridArrays, CameraArrays]
+
+
+def read_inputs(session: Session, box: Box) -> Inputs:
     """The grids and cameras of ``box`` (:func:`read_grids`, :func:`read_cameras`)."""
     return read_grids(session, box), read_cameras(session, box)
 
@@ -224,28 +228,38 @@ def _side_engine(session: Session) -> Engine | None:
                                                          ).scalar_one() else None
 
 
-def _inputs_beside(session: Session, side: Engine | None, where: str, params: dict[str, Any],
-                   pool: ThreadPoolExecutor
-                   ) -> tuple[tuple[float, float, float, float], Future[Any]] | None:
-    """Start reading the grids and cameras of the selection's extent on a ``side``
-    connection (in ``pool``) while this one selects the events (the server packs them,
-    ~1.4 s at 10^6 events, while the side connection's rows are decoded here): the extent
-    and the future of (grids, cameras). None (read them after the selection, in this
-    transaction) without a side engine (:func:`_side_engine`) or when nothing matches. The
-    caller uses them only when the extent covers the selected events' box
-    (:func:`_covers`: an event reported in between may fall outside it)."""
+def _inputs_beside(side: Engine | None, where: str, params: dict[str, Any],
+                   pool: ThreadPoolExecutor) -> Future[tuple[Box, Inputs] | None] | None:
+    """Start reading, on a ``side`` connection (in ``pool``), the extent of the events
+    matching ``where`` and the grids and cameras over it, while the job's own connection
+    selects the events (the server packs them, ~1.4 s at 10^6 events, while the side's
+    rows are decoded here): the future of (extent, (grids, cameras)), or of None when
+    nothing matches. None without a side engine (:func:`_side_engine`): read them after
+    the selection, in the job's transaction. The caller uses them only when the extent
+    covers the selected events' box (:func:`_covers`: an event reported in between may
+    fall outside it)."""
     if side is None:
         return None
-    extent = session.execute(text(_EXTENT_SQL.format(where=where)), params).one()
-    if extent[0] is None:
-        return None
-    box = (float(extent[0]), float(extent[1]), float(extent[2]), float(extent[3]))
 
-    def read() -> tuple[GridArrays, CameraArrays]:
+    def read() -> tuple[Box, Inputs] | None:
         with Session(side) as reader, reader.begin():
-            return read_inputs(reader, box)
+            extent = reader.execute(text(_EXTENT_SQL.format(where=where)), params).one()
+            if extent[0] is None:
+                return None
+            box = (float(extent[0]), float(extent[1]), float(extent[2]), float(extent[3]))
+            return box, read_inputs(reader, box)
 
-    return box, pool.submit(read)
+    return pool.submit(read)
+
+
+def _inputs(session: Session, beside: Future[tuple[Box, Inputs] | None] | None,
+            box: Box) -> Inputs:
+    """The grids and cameras of ``box``: those read ``beside`` when their extent covers it,
+    else read now in the job's transaction."""
+    read = beside.result() if beside is not None else None
+    if read is not None and _covers(read[0], box):
+        return read[1]
+    return read_inputs(session, box)
 
 
 SNAP_SPLIT_FROM = 200
@@ -276,8 +290,7 @@ def _snapped(session: Session, side: Engine | None, events: Selected,
         return half.result() + rows(session, second)
 
 
-def _covers(outer: tuple[float, float, float, float],
-            inner: tuple[float, float, float, float]) -> bool:
+def _covers(outer: Box, inner: Box) -> bool:
     return (outer[0] <= inner[0] and outer[1] <= inner[1] and inner[2] <= outer[2]
             and inner[3] <= outer[3])
 
@@ -324,13 +337,12 @@ def assign_in_memory(session: Session, where: str, params: dict[str, Any], k: in
         else rollup_base(session)
     with ThreadPoolExecutor(1) as pool:
         side = _side_engine(session)
-        beside = _inputs_beside(session, side, where, params, pool)
+        beside = _inputs_beside(side, where, params, pool)
         events = select_events(session, where, params, base)
         lap("select", len(events.ids))
         box = ((float(events.x.min()), float(events.y.min()), float(events.x.max()),
                 float(events.y.max())) if len(events.ids) else (0.0, 0.0, 0.0, 0.0))
-        grids, cams = (beside[1].result() if beside is not None and _covers(beside[0], box)
-                       else read_inputs(session, box))
+        grids, cams = _inputs(session, beside, box)
     lap("inputs")
     computed = compute(events, grids, cams, k)
     lap("compute")
