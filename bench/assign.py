@@ -291,7 +291,8 @@ def _norm(value: Any) -> Any:
 
 
 GRIDLINK_RUNS = {
-    "delta": "gridlink persisted, fresh (assignments committed; rollups refreshed after)",
+    "delta": "gridlink persisted, first assignment (committed with its rollups; any days"
+             " left pending refreshed after)",
     "upsert": "gridlink fresh, rollups by the grouped delta upsert (path before; rolled back)",
     "triggers": "gridlink fresh, rollups by the statement triggers (path before; rolled back)",
     "recount": "gridlink fresh, rollups by recounting the touched days (rolled back)",
