@@ -471,14 +471,13 @@ class RollupWriter:
     by :meth:`discard` when the caller fails before the swap.
 
     When the caller's transaction already holds a rollup table exclusively (it swapped
-    them once and has not committed), or has no engine to open side connections on, the
-    tables are built in the caller's transaction by :meth:`write` instead (one statement at
-    a time). Never commits the caller's transaction."""
+    them once and has not committed), the tables are built in the caller's transaction by
+    :meth:`write` instead (one statement at a time). Never commits the caller's
+    transaction."""
 
     def __init__(self, session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": REFRESH_LOCK})
-        bind = session.get_bind()
-        self.engine: Engine | None = bind.engine
+        self.engine: Engine = session.get_bind().engine
         self.aside = not session.execute(text(_HOLDS_ROLLUPS_SQL)).scalar_one()
         self.indexes = {table: rebuilt_indexes(session, table) for table in TABLES}
         self.built = False
@@ -486,7 +485,7 @@ class RollupWriter:
     def build(self, counted: CountedRollups) -> None:
         """Build ``counted``'s tables on side connections (when :attr:`aside`); never
         uses the caller's session (safe in another thread)."""
-        if not self.aside or self.engine is None:
+        if not self.aside:
             return
         tables = sorted(counted.tables, key=lambda rows: -rows.n)
         by_size = {rows.name: rows.n for rows in counted.tables}
@@ -499,20 +498,18 @@ class RollupWriter:
         self.built = True
 
     def _load(self, rows: Table) -> None:
-        assert self.engine is not None
         with Session(self.engine) as side, side.begin(), local_settings(side, ASIDE_SETTINGS):
             create_rebuilt(side, rows.name)
             _copy_table(side, rows)
 
     def _run(self, statement: str) -> None:
-        assert self.engine is not None
         with Session(self.engine) as side, side.begin(), local_settings(side, ASIDE_SETTINGS):
             side.connection().exec_driver_sql(statement)
 
     def discard(self) -> None:
         """Drop the tables :meth:`build` committed (the caller failed before the swap; its
         transaction still holds the lock, so they are not another job's)."""
-        if self.aside and self.engine is not None:
+        if self.aside:
             tables = ", ".join(f"{table}_rebuilt" for table in TABLES)
             with Session(self.engine) as side, side.begin(), \
                     local_settings(side, ASIDE_SETTINGS):
