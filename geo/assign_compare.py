@@ -95,14 +95,15 @@ def read_stored(session: Session, where: str | None, params: dict[str, Any], k: 
     sql = re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql)
     cur = psycopg_connection(session).cursor(binary=True)
     with local_settings(session, _NO_SORT):
-        parts = [_parsed(part, fields) for (part,) in cur.stream(sql, params or None)]
+        parts = [parsed_lines(part, fields) for (part,) in cur.stream(sql, params or None)]
     if not parts:
         return _cameras(pa.table({name: pa.array([], type) for name, _, type in fields}), k)
     return _cameras(pa.concat_tables(parts), k)
 
 
-def _parsed(packed: bytes, fields: list[tuple[str, str, pa.DataType]]) -> pa.Table:
-    """One packed value's lines as a table of ``fields``."""
+def parsed_lines(packed: bytes, fields: list[tuple[str, str, pa.DataType]]) -> pa.Table:
+    """The lines of a value packed by the server (text fields separated by tabs, one line
+    a row: nothing quoted or escaped) as a table of ``fields`` (name, SQL, type)."""
     return pacsv.read_csv(
         io.BytesIO(packed),
         read_options=pacsv.ReadOptions(column_names=[name for name, _, _ in fields],
@@ -249,15 +250,28 @@ def stored_keys(stored: pa.Table, found: Comparison) -> StoredKeys:
     until their new rows are written (:class:`geo.first_assignment_rows.StoredKeys`)."""
     at = np.where(found.changed, found.stored_at, NONE)
     rows = pa.array(at[at != NONE])
-    texts = pc.binary_join_element_wise(stored.column("chain").take(rows).combine_chunks(),
-                                        stored.column("grid").take(rows).combine_chunks(), "/")
+    keys, at[at != NONE] = numbered_keys(pc.binary_join_element_wise(
+        stored.column("chain").take(rows).combine_chunks(),
+        stored.column("grid").take(rows).combine_chunks(), "/"))
+    return StoredKeys(keys, at)
+
+
+KEY_SQL = " || '/' || ".join(f"coalesce({{alias}}.{c}, '{NULL_MARK}')" for c in (
+    "district_code", "street_code", "community_code", "grid_code"))
+"""SQL of a rollup key as one text field (``{alias}``: the row's), as :func:`numbered_keys`
+reads it: the four codes joined by ``/``, NULL as :data:`NULL_MARK`."""
+
+
+def numbered_keys(texts: pa.Array) -> tuple[list[Key], NDArray[np.int64]]:
+    """The distinct rollup keys of ``texts`` (district, street, community and grid codes
+    joined by ``/``, NULL as :data:`NULL_MARK`: :data:`KEY_SQL`) and each text's position in
+    them."""
     encoded = pc.dictionary_encode(texts)
-    at[at != NONE] = encoded.indices.to_numpy(zero_copy_only=False)
-    return StoredKeys([_key(text) for text in encoded.dictionary.to_pylist()], at)
+    return ([_key(text) for text in encoded.dictionary.to_pylist()],
+            encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64))
 
 
 def _key(packed: str) -> Key:
-    """The rollup key of a stored row's ``chain`` and ``grid`` fields joined by ``/``."""
     district, street, community, grid = (None if code == NULL_MARK else code
                                          for code in packed.split("/"))
     return district, street, community, grid

@@ -44,6 +44,7 @@ from numpy.typing import NDArray
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.assign_compare import KEY_SQL, numbered_keys, parsed_lines
 from geo.db import local_settings, psycopg_connection
 from geo.first_assignment_rows import (
     COPY_HEADER,
@@ -93,9 +94,26 @@ FACTS_SQL = (
 """What the selection (geo.assign_memory.select_events) appends to each event's packed value
 when the rollups are counted in memory: :data:`FACT_FIELDS`, big-endian."""
 
-_STORED_SQL = (f"SELECT day - DATE '2000-01-01', district_code, street_code, community_code,"
-               f" grid_code, category, status, {', '.join(DAILY_COUNTS)} FROM {DAILY}")
-_WRITTEN_SINCE_SQL = (_STORED_SQL + " WHERE age(xmin) <= age(CAST(CAST(%s AS text) AS xid))")
+_STORED_FIELDS = [("day", "r.day - DATE '2000-01-01'", pa.int64()),
+                  ("key", KEY_SQL.format(alias="r"), pa.string()),
+                  ("category", "array_position((SELECT c FROM lists), r.category)", pa.int64()),
+                  ("status", "array_position((SELECT s FROM lists), r.status)", pa.int64()),
+                  *((c, f"r.{c}", pa.int64()) for c in DAILY_COUNTS)]
+_STORED_SQL = (f"WITH lists AS (SELECT array_agg(DISTINCT category) AS c,"
+               " array_agg(DISTINCT status) AS s"
+               f" FROM (SELECT category, status FROM {DAILY} GROUP BY 1, 2) p)"
+               " SELECT (SELECT c FROM lists), (SELECT s FROM lists), convert_to(string_agg("
+               f"concat_ws(E'\\t', {', '.join(sql for _, sql, _ in _STORED_FIELDS)}) || E'\\n',"
+               f" ''), 'UTF8') FROM {DAILY} r GROUP BY (r.day - DATE '2000-01-01') >> 6")
+"""The stored daily rows, one tab-separated line each (:data:`_STORED_FIELDS`: the key as one
+field, category and status as positions in the lists of the same snapshot), packed by the
+server into one value per 64 days (grouped by hashing; the lists from the few pairs of
+category and status: a ``DISTINCT`` over every row sorted them, 0.9 s), as geo.assign_compare
+reads the stored assignments."""
+_WRITTEN_SINCE_SQL = (f"SELECT day - DATE '2000-01-01', district_code, street_code,"
+                      f" community_code, grid_code, category, status,"
+                      f" {', '.join(DAILY_COUNTS)} FROM {DAILY}"
+                      " WHERE age(xmin) <= age(CAST(CAST(%s AS text) AS xid))")
 _EARLY_SQL = (f"SELECT gridlink_local_day(t) - DATE '2000-01-01',"
               f" {day_start('gridlink_local_day(t) + 1')} FROM unnest(%s::timestamptz[]) t")
 _INT4 = np.dtype([("len", ">i4"), ("value", ">i4")])
@@ -111,12 +129,12 @@ class RollupBase:
     oldest transaction running then (:func:`geo.rollup_refresh.snapshot_xmin`), the stored
     daily rows (``rows``, as :data:`_STORED_SQL` reads them) and the categories and
     statuses they name (the selection encodes the events' by position in these lists,
-    :data:`FACTS_SQL`). Read before the selection: a writer that commits after the read
+    :data:`FACTS_SQL`). Read before the facts: a writer that commits after the read
     (its rows written since ``xmin``) differs from it under the swap's lock
-    (:func:`moved_days`), whether the selection saw its change or not."""
+    (:func:`moved_days`), whether the facts show its change or not."""
 
     xmin: int
-    rows: list[tuple[Any, ...]]
+    rows: pa.Table
     categories: list[str]
     statuses: list[str]
 
@@ -133,22 +151,37 @@ def rollup_base(session: Session) -> RollupBase | None:
                             " WHERE done_at IS NULL)")).scalar_one():
         return None
     xmin = snapshot_xmin(session)
-    rows = psycopg_connection(session).cursor().execute(_STORED_SQL).fetchall()
-    return RollupBase(xmin, rows, sorted({r[5] for r in rows}), sorted({r[6] for r in rows}))
+    with local_settings(session, {"enable_sort": "off"}):
+        packed = psycopg_connection(session).cursor(binary=True).execute(_STORED_SQL).fetchall()
+    rows = ([parsed_lines(part, _STORED_FIELDS) for _, _, part in packed]
+            or [pa.table({name: pa.array([], type) for name, _, type in _STORED_FIELDS})])
+    categories, statuses = (packed[0][0], packed[0][1]) if packed else ([], [])
+    return RollupBase(xmin, pa.concat_tables(rows), categories, statuses)
 
 
 @dataclass
 class Stored:
     """The stored daily rollup rows: days (since 2000-01-01), keys (positions in the
     caller's key list), category and status positions (0-based in :class:`RollupBase`'s
-    lists), counts (:data:`geo.rollup_rebuild.DAILY_COUNTS`), and by full key the counts."""
+    lists), counts (:data:`geo.rollup_rebuild.DAILY_COUNTS`); each row's key also as a
+    position in ``names`` (``named``)."""
 
     days: NDArray[np.int64]
     keys: NDArray[np.int64]
     categories: NDArray[np.int64]
     statuses: NDArray[np.int64]
     counts: NDArray[np.int64]
-    by_key: dict[tuple[Any, ...], tuple[int, ...]]
+    names: list[Key]
+    named: NDArray[np.int64]
+
+    def on_days(self, days: set[int], base: RollupBase) -> dict[tuple[Any, ...],
+                                                                 tuple[int, ...]]:
+        """The rows of ``days``, as :data:`_WRITTEN_SINCE_SQL` reads them: the full key
+        (day, codes, category, status) and the counts."""
+        rows = np.flatnonzero(np.isin(self.days, list(days)))
+        return {(int(self.days[i]), *self.names[self.named[i]],
+                 base.categories[self.categories[i]], base.statuses[self.statuses[i]]):
+                tuple(int(c) for c in self.counts[i]) for i in rows.tolist()}
 
 
 @dataclass
@@ -173,19 +206,16 @@ class CountedRollups:
 def read_stored(base: RollupBase, key_of: dict[Key, int]) -> Stored:
     """``base``'s stored daily rollup rows, keys numbered by ``key_of`` (new keys added)."""
     rows = base.rows
-    cat = {c: i for i, c in enumerate(base.categories)}
-    status = {s: i for i, s in enumerate(base.statuses)}
-    n = len(rows)
-    days, keys = np.empty(n, np.int64), np.empty(n, np.int64)
-    cats, statuses = np.empty(n, np.int64), np.empty(n, np.int64)
-    counts = np.empty((n, len(DAILY_COUNTS)), np.int64)
-    by_key = {}
-    for i, r in enumerate(rows):
-        days[i], cats[i], statuses[i] = r[0], cat.get(r[5], -1), status.get(r[6], -1)
-        keys[i] = key_of.setdefault(r[1:5], len(key_of))
-        counts[i] = r[7:]
-        by_key[r[:7]] = r[7:]
-    return Stored(days, keys, cats, statuses, counts, by_key)
+
+    def column(name: str) -> NDArray[np.int64]:
+        return rows.column(name).to_numpy().astype(np.int64)
+
+    names, named = numbered_keys(rows.column("key").combine_chunks())
+    number = np.array([key_of.setdefault(key, len(key_of)) for key in names] or [0], np.int64)
+    return Stored(column("day"), number[named], column("category") - 1,
+                  column("status") - 1,
+                  np.column_stack([column(c) for c in DAILY_COUNTS]).reshape(-1, len(
+                      DAILY_COUNTS)), names, named)
 
 
 def _event_days(session: Session, reported_us: NDArray[np.int64]
@@ -495,9 +525,9 @@ def moved_days(session: Session, counted: CountedRollups) -> list[date]:
     cur = psycopg_connection(session).cursor()
     written = cur.execute(_WRITTEN_SINCE_SQL, (counted.base.xmin,)).fetchall()
     now = cur.execute(f"SELECT count(*) FROM {DAILY}").fetchone()
-    by_key = counted.stored.by_key
+    by_key = counted.stored.on_days({r[0] for r in written}, counted.base)
     new = sum(1 for r in written if r[:7] not in by_key)
-    if now is None or now[0] != len(by_key) + new:
+    if now is None or now[0] != len(counted.stored.days) + new:
         days: Iterator[int] = iter(set(counted.stored.days.tolist()) | {r[0] for r in written})
     else:
         days = iter({r[0] for r in written if by_key.get(r[:7]) != r[7:]})
