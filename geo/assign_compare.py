@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from geo.assign_arrays import NONE, CameraArrays, Computed, GridArrays, Selected
 from geo.assign_stage import codes_at, outside_row
 from geo.db import local_settings, psycopg_connection
+from geo.first_assignment_rows import Key, StoredKeys
 
 NULL_MARK = "\\N"
 """A NULL text field in the packed rows."""
@@ -94,14 +95,15 @@ def read_stored(session: Session, where: str | None, params: dict[str, Any], k: 
     sql = re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql)
     cur = psycopg_connection(session).cursor(binary=True)
     with local_settings(session, _NO_SORT):
-        parts = [_parsed(part, fields) for (part,) in cur.stream(sql, params or None)]
+        parts = [parsed_lines(part, fields) for (part,) in cur.stream(sql, params or None)]
     if not parts:
         return _cameras(pa.table({name: pa.array([], type) for name, _, type in fields}), k)
     return _cameras(pa.concat_tables(parts), k)
 
 
-def _parsed(packed: bytes, fields: list[tuple[str, str, pa.DataType]]) -> pa.Table:
-    """One packed value's lines as a table of ``fields``."""
+def parsed_lines(packed: bytes, fields: list[tuple[str, str, pa.DataType]]) -> pa.Table:
+    """The lines of a value packed by the server (text fields separated by tabs, one line
+    a row: nothing quoted or escaped) as a table of ``fields`` (name, SQL, type)."""
     return pacsv.read_csv(
         io.BytesIO(packed),
         read_options=pacsv.ReadOptions(column_names=[name for name, _, _ in fields],
@@ -134,10 +136,12 @@ def _cameras(stored: pa.Table, k: int) -> pa.Table:
 class Comparison:
     """What a re-assignment changes: ``changed`` (True at the event positions whose row is
     new or differs), ``seen_xmin`` (per event position, the stored row's ``xmin`` when read;
-    -1: none stored) and the counts of every selected event's new row."""
+    -1: none stored), ``stored_at`` (per event position, its row in the stored rows;
+    :data:`NONE`: none) and the counts of every selected event's new row."""
 
     changed: NDArray[np.bool_]
     seen_xmin: NDArray[np.int64]
+    stored_at: NDArray[np.int64]
     covered: int
     snapped: int
     unassigned: int
@@ -193,7 +197,7 @@ def compare(stored: pa.Table, events: Selected, grids: GridArrays, cams: CameraA
         if stored_at[p] != NONE:
             same[p] = _outside_same(stored.slice(int(stored_at[p]), 1).to_pylist()[0], row,
                                     chains, cams, k)
-    return Comparison(~same, seen, int(np.count_nonzero(owners.grid != NONE)),
+    return Comparison(~same, seen, stored_at, int(np.count_nonzero(owners.grid != NONE)),
                       kinds["snapped"], kinds["unassigned"], int(np.count_nonzero(count)))
 
 
@@ -238,3 +242,36 @@ def _outside_same(stored: dict[str, Any], row: tuple[Any, ...],
                 **{f"c{j}": str(cams.codes[picks[j]]) if j < len(picks) else NULL_MARK
                    for j in range(k)}}
     return all(stored[name] == value for name, value in expected.items())
+
+
+def stored_keys(stored: pa.Table, found: Comparison) -> StoredKeys:
+    """The daily rollup keys (district, street, community, grid) of the ``stored`` rows
+    (:func:`read_stored`) of the events ``found`` changed: the keys the rollups count them in
+    until their new rows are written (:class:`geo.first_assignment_rows.StoredKeys`)."""
+    at = np.where(found.changed, found.stored_at, NONE)
+    rows = pa.array(at[at != NONE])
+    keys, at[at != NONE] = numbered_keys(pc.binary_join_element_wise(
+        stored.column("chain").take(rows).combine_chunks(),
+        stored.column("grid").take(rows).combine_chunks(), "/"))
+    return StoredKeys(keys, at)
+
+
+KEY_SQL = " || '/' || ".join(f"coalesce({{alias}}.{c}, '{NULL_MARK}')" for c in (
+    "district_code", "street_code", "community_code", "grid_code"))
+"""SQL of a rollup key as one text field (``{alias}``: the row's), as :func:`numbered_keys`
+reads it: the four codes joined by ``/``, NULL as :data:`NULL_MARK`."""
+
+
+def numbered_keys(texts: pa.Array) -> tuple[list[Key], NDArray[np.int64]]:
+    """The distinct rollup keys of ``texts`` (district, street, community and grid codes
+    joined by ``/``, NULL as :data:`NULL_MARK`: :data:`KEY_SQL`) and each text's position in
+    them."""
+    encoded = pc.dictionary_encode(texts)
+    return ([_key(text) for text in encoded.dictionary.to_pylist()],
+            encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64))
+
+
+def _key(packed: str) -> Key:
+    district, street, community, grid = (None if code == NULL_MARK else code
+                                         for code in packed.split("/"))
+    return district, street, community, grid

@@ -24,10 +24,12 @@ back with COPY: the engine :func:`geo.assign.assign_events` uses from
    geo.rollup_refresh, when a mark was pending already); otherwise (a re-run, a redraw,
    a small first assignment) the stored rows, read before the events, are compared with
    the computed ones in memory
-   (:mod:`geo.assign_compare`) and only the changed rows are built the same way and stored
-   by :func:`geo.event_assignments.write_changed` (a small stage applied by one statement,
-   rows another writer rewrote meanwhile left alone); a re-run where nothing changed writes
-   nothing. With :data:`COMPARE_IN_MEMORY` False, every row goes to UNLOGGED work tables
+   (:mod:`geo.assign_compare`) and only the changed rows are built the same way, each with
+   the rollup key of the stored row it replaces, and stored by
+   :func:`geo.event_assignments.write_changed` (a small stage applied by one statement,
+   rows another writer rewrote meanwhile left alone; a redraw's rollups counted in memory
+   and written with them); a re-run where nothing changed writes nothing. With
+   :data:`COMPARE_IN_MEMORY` False, every row goes to UNLOGGED work tables
    (:mod:`geo.assign_stage`) compared by the server (the path before).
 
 Never commits; the work table lives in the caller's transaction and is dropped.
@@ -58,7 +60,7 @@ from geo.assign_arrays import (
     camera_picks,
     covering_grids,
 )
-from geo.assign_compare import compare, read_stored
+from geo.assign_compare import compare, read_stored, stored_keys
 from geo.assign_stage import AssignStage, camera_picks_by_rank
 from geo.cell_index import CellIndex
 from geo.db import psycopg_connection
@@ -354,7 +356,8 @@ def assign_in_memory(session: Session, where: str, params: dict[str, Any], k: in
         rows = first_assignment_rows(session, events, grids, cams, computed,
                                      camera_picks_by_rank(computed, len(events.ids), k), near,
                                      tolerance_m)
-        rollups = (rollup_inputs(session, base, rows, events.facts, events.reported_us)
+        rollups = (rollup_inputs(session, base, rows, events.facts[rows.order],
+                                 events.reported_us[rows.order])
                    if base is not None and events.facts is not None else None)
         lap("stage")  # a first assignment: COPYed straight into event_assignments
         counts = write_first_assignment(session, rows, rollups)
@@ -382,11 +385,12 @@ def _write_compared(session: Session, stored: pa.Table | None, events: Selected,
     (:func:`geo.event_assignments.write_changed`); counts of every selected event."""
     chains = run_chains(session, grids, near)
     picks = camera_picks_by_rank(computed, len(events.ids), k)
-    found = compare(stored if stored is not None else read_stored(session, "FALSE", {}, k),
-                    events, grids, cams, computed, picks, near, tolerance_m, chains)
+    stored = stored if stored is not None else read_stored(session, "FALSE", {}, k)
+    found = compare(stored, events, grids, cams, computed, picks, near, tolerance_m, chains)
     rows = first_assignment_rows(session, events, grids, cams, computed, picks, near,
                                  tolerance_m, only=found.changed, chains=chains,
-                                 seen_xmin=found.seen_xmin)
+                                 seen_xmin=found.seen_xmin,
+                                 stored_keys=stored_keys(stored, found))
     lap("stage")  # the compare and the changed rows built
     written = write_changed(session, rows)
     return StagedCounts(len(events.ids), written.changed, found.covered, found.snapped,

@@ -17,8 +17,9 @@ to ``bulk`` for its statements (the triggers then stand aside) and moves them on
 ``GROUP BY`` over its changed rows and one upsert (:data:`_ROLLUP_DELTA`), or, when it
 changes most rollup keys (a redraw, a first assignment of the SQL steps), marks their days
 pending refresh in the same transaction (:mod:`geo.rollup_refresh`; the caller refreshes
-them after committing). :func:`write_first_assignment` writes the rollups the in-memory
-engine counted (:mod:`geo.first_assignment_rollups`) with its rows. Never commits.
+them after committing). :func:`write_first_assignment` and, when it moves most rollup keys,
+:func:`write_changed` write the rollups counted in memory (:mod:`geo.first_assignment_rollups`)
+with their rows. Never commits.
 """
 
 from __future__ import annotations
@@ -35,7 +36,13 @@ from sqlalchemy.orm import Session
 
 from geo.db import local_settings, psycopg_connection
 from geo.errors import Conflict, NotFound
-from geo.first_assignment_rollups import CountedRollups, RollupInputs, RollupWriter
+from geo.first_assignment_rollups import (
+    CountedRollups,
+    RollupInputs,
+    RollupWriter,
+    rollup_base,
+    staged_rollup_inputs,
+)
 from geo.first_assignment_rows import COPY_HEADER, COPY_TRAILER, FirstAssignmentRows
 from geo.locate import LocateResult
 from geo.rollup_refresh import mark_pending
@@ -351,14 +358,21 @@ def _apply_stage(session: Session, stage: str, keep_written: str | None) -> int:
 
 def write_changed(session: Session, rows: FirstAssignmentRows) -> StagedCounts:
     """Store a re-assignment's changed rows (``rows``: built in memory,
-    :func:`geo.first_assignment_rows.first_assignment_rows` with ``only`` and ``seen_xmin``:
-    each row carries the ``xmin`` of its stored row when the run read it), COPYed into a
-    small stage and applied by one statement (:func:`_write_stage`): a row another writer
-    rewrote, inserted or deleted since the run read it is left as that writer left it and
-    counted ``superseded``. The daily rollups: the rows' local days marked pending refresh
-    when they are at least :data:`REBUILD_FROM_SHARE` of the rollup rows (from ``rows``,
-    no read), else the written rows' move upserted (:func:`move_rollups`); the rollup
-    triggers stand aside. Never commits."""
+    :func:`geo.first_assignment_rows.first_assignment_rows` with ``only``, ``seen_xmin``
+    and ``stored_keys``: each row carries the ``xmin`` of its stored row when the run read
+    it, and knows that row's rollup key), COPYed into a small stage and applied by one
+    statement (:func:`_write_stage`): a row another writer rewrote, inserted or deleted
+    since the run read it is left as that writer left it and counted ``superseded``.
+
+    The daily rollups, the rollup triggers standing aside: when the rows are fewer than
+    :data:`REBUILD_FROM_SHARE` of the rollup rows, the written rows' move upserted in place
+    (:func:`move_rollups`); from that share on (a redraw), counted in memory as a first
+    assignment counts them (:func:`geo.first_assignment_rollups.staged_rollup_inputs`: the
+    stored daily rows read, then the changed rows' events' facts; the count runs in a
+    second thread while the statement writes) and written with the rows
+    (:func:`_rollups_written`), but only when every row was written: any row superseded,
+    or an event no longer as read, and the rows' local days are marked pending refresh
+    instead (as are they when a mark was pending already). Never commits."""
     if not rows.n:
         return StagedCounts(0, 0, 0, 0, 0, 0)
     stage = f"assign_{uuid.uuid4().hex[:12]}_changed"
@@ -370,20 +384,70 @@ def write_changed(session: Session, rows: FirstAssignmentRows) -> StagedCounts:
         for batch in rows.batches():
             copy.write(batch)
         copy.write(COPY_TRAILER)
-    pending = rebuilds_rollups(session, rows.n)
-    written = None if pending else f"{stage}_written"
-    with _bulk_rollups(session):
-        n = _write_stage(session, stage, keep_written=written)
-        if written is None:
-            _mark_days(session, rows)
-        else:
-            events = ", ".join(f"e.{c}" for c in ROLLUP_EVENT_COLUMNS)
-            move_rollups(session, f"(SELECT w.*, {events} FROM {written} w JOIN events e"  # noqa: S608
-                                  " ON e.id = w.event_id AND e.reported_at = w.reported_at) r")
-            session.execute(text(f"DROP TABLE {written}"))
+    if rebuilds_rollups(session, rows.n):
+        n, pending = _write_rebuilding(session, stage, rows)
+    else:
+        n, pending = _write_moving(session, stage), False
     session.execute(text(f"DROP TABLE {stage}"))
     return StagedCounts(rows.n, n, rows.covered, rows.snapped, rows.unassigned,
                         rows.with_cameras, pending, rows.n - n)
+
+
+def _write_moving(session: Session, stage: str) -> int:
+    """Apply ``stage`` (:func:`write_changed`) and upsert the written rows' move of the
+    daily rollups in place; returns the rows written."""
+    written = f"{stage}_written"
+    with _bulk_rollups(session):
+        n = _write_stage(session, stage, keep_written=written)
+        events = ", ".join(f"e.{c}" for c in ROLLUP_EVENT_COLUMNS)
+        move_rollups(session, f"(SELECT w.*, {events} FROM {written} w JOIN events e"  # noqa: S608
+                              " ON e.id = w.event_id AND e.reported_at = w.reported_at) r")
+    session.execute(text(f"DROP TABLE {written}"))
+    return n
+
+
+def _write_rebuilding(session: Session, stage: str, rows: FirstAssignmentRows
+                      ) -> tuple[int, bool]:
+    """Apply ``stage`` (:func:`write_changed`, the rows of ``rows``) while a second thread
+    counts the rollups (read first: the stored daily rows, then the events' facts), then
+    write them if every row was written; returns the rows written and whether days were
+    left pending refresh."""
+    base = rollup_base(session)
+    inputs = staged_rollup_inputs(session, base, rows, stage) if base is not None else None
+    writer = RollupWriter(session) if inputs is not None else None
+    try:
+        with ThreadPoolExecutor(1) as pool, _bulk_rollups(session):
+            counting = (pool.submit(_count_and_build, inputs, writer)
+                        if inputs is not None and writer is not None else None)
+            n = _write_stage(session, stage, keep_written=None)
+            counted = counting.result() if counting is not None else None
+    except BaseException:
+        if writer is not None:
+            writer.discard()
+        raise
+    return n, _rollups_written(session, rows, counted if n == rows.n else None, writer)
+
+
+def _rollups_written(session: Session, rows: FirstAssignmentRows,
+                     counted: CountedRollups | None, writer: RollupWriter | None) -> bool:
+    """Swap in the ``counted`` rollups of ``rows`` (their tables built by ``writer``,
+    :meth:`geo.first_assignment_rollups.RollupWriter.write`) and mark pending refresh the
+    days other writers moved meanwhile; without ``counted``, drop what ``writer`` built and
+    mark every local day of ``rows`` pending (the caller runs
+    :func:`geo.rollup_refresh.refresh_rollups` after committing). Returns whether any day
+    was left pending."""
+    if counted is None or writer is None:
+        if writer is not None:
+            writer.discard()
+        if rows.n:
+            _mark_days(session, rows)
+        return bool(rows.n)
+    moved = writer.write(session, counted)
+    if moved:
+        mark_pending(session, f"bulk assignment of {rows.n:,} events (days other writers"
+                              " moved meanwhile)", "SELECT unnest(CAST(:days AS date[]))",
+                     {"days": moved})
+    return bool(moved)
 
 
 def _mark_days(session: Session, rows: FirstAssignmentRows) -> None:
@@ -436,19 +500,8 @@ def write_first_assignment(session: Session, rows: FirstAssignmentRows,
         event = int(found[1]) if found else None
         raise Conflict(f"event {event} was assigned by another job meanwhile: nothing written",
                        [{"field": "event_id", "value": event}]) from exc
-    job = f"bulk assignment of {rows.n:,} events"
-    if counted is not None and writer is not None:
-        moved = writer.write(session, counted)
-        if moved:
-            mark_pending(session, f"{job} (days other writers moved meanwhile)",
-                         "SELECT unnest(CAST(:days AS date[]))", {"days": moved})
-        pending = bool(moved)
-    else:
-        pending = bool(rows.n)
-        if pending:
-            _mark_days(session, rows)
     return StagedCounts(rows.n, rows.n, rows.covered, rows.snapped, rows.unassigned,
-                        rows.with_cameras, pending)
+                        rows.with_cameras, _rollups_written(session, rows, counted, writer))
 
 
 def _count_and_build(rollups: RollupInputs, writer: RollupWriter) -> CountedRollups:

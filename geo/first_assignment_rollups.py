@@ -1,25 +1,30 @@
-"""A first assignment's rollups counted in memory and written by binary COPY, in the
-assignment's own transaction: it commits with the daily rollups (``event_daily_counts``) and
-the monthly and per-area ones derived from them (migration 0027) where dispatchers read them,
-nothing left pending refresh (geo.rollup_refresh).
+"""The rollups of a bulk write that moves most rollup keys, counted in memory and written by
+binary COPY in the write's own transaction: a first assignment, or a re-run that moves at
+least ``geo.event_assignments.REBUILD_FROM_SHARE`` of the rollup rows (a redraw). It commits
+with the daily rollups (``event_daily_counts``) and the monthly and per-area ones derived
+from them (migration 0027) where dispatchers read them, nothing left pending refresh
+(geo.rollup_refresh).
 
 The refresh a first assignment of 10^6 events left recounted every event in SQL and summed
-the derived rows in SQL, 23.8–27.6 s after a commit of 12.2–14.2 s (bench/RESULTS.md). Here
-the first assignment already holds every event's row (:mod:`geo.first_assignment_rows`: its
-rollup key by grid), the selection brings each event's category, status and count flags
-(:data:`FACTS_SQL`, 14 bytes an event), and numpy counts (:func:`count_rollups`): the stored
-daily rows plus, per event, one count at its new key and one less at the "no grid" key it was
-counted in until now; the monthly and per-area rows are summed from the new daily rows as
-0027's triggers sum them (status ``duplicate`` left out). PostgreSQL then only inserts the rows
-into new tables and builds their indexes, and they are swapped in
-(:func:`geo.rollup_rebuild.swap_rebuilt`).
+the derived rows in SQL, 23.8–27.6 s after a commit of 12.2–14.2 s (bench/RESULTS.md); a 20 %
+redraw's, 18–19 s. Here the write already holds every row it writes
+(:mod:`geo.first_assignment_rows`: its rollup key by grid, and for a re-run the key of the
+stored row it replaces, read with it by geo.assign_compare), each event's category, status
+and count flags come from the database packed (:data:`FACTS_SQL`, 14 bytes an event: a first
+assignment's selection brings them, a re-run reads those of its changed rows,
+:func:`staged_rollup_inputs`), and numpy counts (:meth:`RollupInputs.count`): the stored
+daily rows plus, per event, one count at its new key and one less at the key it was counted
+in until now (a first assignment's: the "no grid" key); the monthly and per-area rows are
+summed from the new daily rows as 0027's triggers sum them (status ``duplicate`` left out).
+PostgreSQL then only inserts the rows into new tables and builds their indexes, and they are
+swapped in (:func:`geo.rollup_rebuild.swap_rebuilt`).
 
 Writers of the rollups (a report, a status change) go on during the job. The stored rows are
-read after :func:`snapshot_xmin` (taken before the events are selected); under the swap's
-lock (``EXCLUSIVE`` on ``event_daily_counts``: no rollup writer in flight) the stored daily
-rows written since are compared with those read (:func:`moved_days`), and the days of any that
-differ are marked pending refresh with the assignment: their readers recount them, the
-command's refresh writes them. A quiet job leaves nothing pending. Local days are
+read after :func:`snapshot_xmin` and before the events' facts; under the swap's lock
+(``EXCLUSIVE`` on ``event_daily_counts``: no rollup writer in flight) the stored daily rows
+written since are compared with those read (:func:`moved_days`, whatever key they hold), and
+the days of any that differ are marked pending refresh with the write: their readers recount
+them, the command's refresh writes them. A quiet job leaves nothing pending. Local days are
 ``gridlink_local_day``'s: computed in numpy from 1992 on, by SQL for earlier instants (summer
 time until 1991-09-15). Never commits.
 """
@@ -40,15 +45,18 @@ from numpy.typing import NDArray
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from geo.assign_compare import KEY_SQL, numbered_keys, parsed_lines
 from geo.db import local_settings, psycopg_connection
 from geo.first_assignment_rows import (
     COPY_HEADER,
     COPY_TRAILER,
     DAY_US,
     FIXED_OFFSET_FROM_US,
+    NO_GRID,
     OFFSET_US,
     PG_EPOCH,
     FirstAssignmentRows,
+    Key,
     Piece,
     binary_array,
     copy_batches,
@@ -88,9 +96,26 @@ FACTS_SQL = (
 """What the selection (geo.assign_memory.select_events) appends to each event's packed value
 when the rollups are counted in memory: :data:`FACT_FIELDS`, big-endian."""
 
-_STORED_SQL = (f"SELECT day - DATE '2000-01-01', district_code, street_code, community_code,"
-               f" grid_code, category, status, {', '.join(DAILY_COUNTS)} FROM {DAILY}")
-_WRITTEN_SINCE_SQL = (_STORED_SQL + " WHERE age(xmin) <= age(CAST(CAST(%s AS text) AS xid))")
+_STORED_FIELDS = [("day", "r.day - DATE '2000-01-01'", pa.int64()),
+                  ("key", KEY_SQL.format(alias="r"), pa.string()),
+                  ("category", "array_position((SELECT c FROM lists), r.category)", pa.int64()),
+                  ("status", "array_position((SELECT s FROM lists), r.status)", pa.int64()),
+                  *((c, f"r.{c}", pa.int64()) for c in DAILY_COUNTS)]
+_STORED_SQL = (f"WITH lists AS (SELECT array_agg(DISTINCT category) AS c,"
+               " array_agg(DISTINCT status) AS s"
+               f" FROM (SELECT category, status FROM {DAILY} GROUP BY 1, 2) p)"
+               " SELECT (SELECT c FROM lists), (SELECT s FROM lists), convert_to(string_agg("
+               f"concat_ws(E'\\t', {', '.join(sql for _, sql, _ in _STORED_FIELDS)}) || E'\\n',"
+               f" ''), 'UTF8') FROM {DAILY} r GROUP BY (r.day - DATE '2000-01-01') >> 6")
+"""The stored daily rows, one tab-separated line each (:data:`_STORED_FIELDS`: the key as one
+field, category and status as positions in the lists of the same snapshot), packed by the
+server into one value per 64 days (grouped by hashing; the lists from the few pairs of
+category and status: a ``DISTINCT`` over every row sorted them, 0.9 s), as geo.assign_compare
+reads the stored assignments."""
+_WRITTEN_SINCE_SQL = (f"SELECT day - DATE '2000-01-01', district_code, street_code,"
+                      f" community_code, grid_code, category, status,"
+                      f" {', '.join(DAILY_COUNTS)} FROM {DAILY}"
+                      " WHERE age(xmin) <= age(CAST(CAST(%s AS text) AS xid))")
 _EARLY_SQL = (f"SELECT gridlink_local_day(t) - DATE '2000-01-01',"
               f" {day_start('gridlink_local_day(t) + 1')} FROM unnest(%s::timestamptz[]) t")
 _INT4 = np.dtype([("len", ">i4"), ("value", ">i4")])
@@ -99,21 +124,19 @@ _HANDLED = ("resolved", "closed")
 _LAST = "\U0010ffff"
 """Sorts after every code (the largest code point): NULL codes last, as in the indexes."""
 
-Key = tuple[Any, Any, Any, Any]
-
 
 @dataclass
 class RollupBase:
-    """What a first assignment reads of the rollups before selecting its events: the
+    """What a bulk write reads of the rollups before its events' facts: the
     oldest transaction running then (:func:`geo.rollup_refresh.snapshot_xmin`), the stored
     daily rows (``rows``, as :data:`_STORED_SQL` reads them) and the categories and
     statuses they name (the selection encodes the events' by position in these lists,
-    :data:`FACTS_SQL`). Read before the selection: a writer that commits after the read
+    :data:`FACTS_SQL`). Read before the facts: a writer that commits after the read
     (its rows written since ``xmin``) differs from it under the swap's lock
-    (:func:`moved_days`), whether the selection saw its change or not."""
+    (:func:`moved_days`), whether the facts show its change or not."""
 
     xmin: int
-    rows: list[tuple[Any, ...]]
+    rows: pa.Table
     categories: list[str]
     statuses: list[str]
 
@@ -123,29 +146,44 @@ class RollupBase:
 
 
 def rollup_base(session: Session) -> RollupBase | None:
-    """The :class:`RollupBase` of a first assignment, or None when a mark is pending refresh
+    """The :class:`RollupBase` of a bulk write, or None when a mark is pending refresh
     (stored rows stale on its days: the assignment then leaves its days pending too and the
     refresh recounts them all). Never writes."""
     if session.execute(text("SELECT EXISTS (SELECT FROM rollup_refresh"
                             " WHERE done_at IS NULL)")).scalar_one():
         return None
     xmin = snapshot_xmin(session)
-    rows = psycopg_connection(session).cursor().execute(_STORED_SQL).fetchall()
-    return RollupBase(xmin, rows, sorted({r[5] for r in rows}), sorted({r[6] for r in rows}))
+    with local_settings(session, {"enable_sort": "off"}):
+        packed = psycopg_connection(session).cursor(binary=True).execute(_STORED_SQL).fetchall()
+    rows = ([parsed_lines(part, _STORED_FIELDS) for _, _, part in packed]
+            or [pa.table({name: pa.array([], type) for name, _, type in _STORED_FIELDS})])
+    categories, statuses = (packed[0][0], packed[0][1]) if packed else ([], [])
+    return RollupBase(xmin, pa.concat_tables(rows), categories, statuses)
 
 
 @dataclass
 class Stored:
     """The stored daily rollup rows: days (since 2000-01-01), keys (positions in the
     caller's key list), category and status positions (0-based in :class:`RollupBase`'s
-    lists), counts (:data:`geo.rollup_rebuild.DAILY_COUNTS`), and by full key the counts."""
+    lists), counts (:data:`geo.rollup_rebuild.DAILY_COUNTS`); each row's key also as a
+    position in ``names`` (``named``)."""
 
     days: NDArray[np.int64]
     keys: NDArray[np.int64]
     categories: NDArray[np.int64]
     statuses: NDArray[np.int64]
     counts: NDArray[np.int64]
-    by_key: dict[tuple[Any, ...], tuple[int, ...]]
+    names: list[Key]
+    named: NDArray[np.int64]
+
+    def on_days(self, days: set[int], base: RollupBase) -> dict[tuple[Any, ...],
+                                                                 tuple[int, ...]]:
+        """The rows of ``days``, as :data:`_WRITTEN_SINCE_SQL` reads them: the full key
+        (day, codes, category, status) and the counts."""
+        rows = np.flatnonzero(np.isin(self.days, list(days)))
+        return {(int(self.days[i]), *self.names[self.named[i]],
+                 base.categories[self.categories[i]], base.statuses[self.statuses[i]]):
+                tuple(int(c) for c in self.counts[i]) for i in rows.tolist()}
 
 
 @dataclass
@@ -160,7 +198,7 @@ class Table:
 
 @dataclass
 class CountedRollups:
-    """The new rollup tables of a first assignment and what was read to count them."""
+    """The new rollup tables of a bulk write and what was read to count them."""
 
     base: RollupBase
     stored: Stored
@@ -170,19 +208,16 @@ class CountedRollups:
 def read_stored(base: RollupBase, key_of: dict[Key, int]) -> Stored:
     """``base``'s stored daily rollup rows, keys numbered by ``key_of`` (new keys added)."""
     rows = base.rows
-    cat = {c: i for i, c in enumerate(base.categories)}
-    status = {s: i for i, s in enumerate(base.statuses)}
-    n = len(rows)
-    days, keys = np.empty(n, np.int64), np.empty(n, np.int64)
-    cats, statuses = np.empty(n, np.int64), np.empty(n, np.int64)
-    counts = np.empty((n, len(DAILY_COUNTS)), np.int64)
-    by_key = {}
-    for i, r in enumerate(rows):
-        days[i], cats[i], statuses[i] = r[0], cat.get(r[5], -1), status.get(r[6], -1)
-        keys[i] = key_of.setdefault(r[1:5], len(key_of))
-        counts[i] = r[7:]
-        by_key[r[:7]] = r[7:]
-    return Stored(days, keys, cats, statuses, counts, by_key)
+
+    def column(name: str) -> NDArray[np.int64]:
+        return rows.column(name).to_numpy().astype(np.int64)
+
+    names, named = numbered_keys(rows.column("key").combine_chunks())
+    number = np.array([key_of.setdefault(key, len(key_of)) for key in names] or [0], np.int64)
+    return Stored(column("day"), number[named], column("category") - 1,
+                  column("status") - 1,
+                  np.column_stack([column(c) for c in DAILY_COUNTS]).reshape(-1, len(
+                      DAILY_COUNTS)), names, named)
 
 
 def _event_days(session: Session, reported_us: NDArray[np.int64]
@@ -237,54 +272,79 @@ def _grouped(codes: NDArray[np.int64], counts: NDArray[np.int64]
 
 def rollup_inputs(session: Session, base: RollupBase, rows: FirstAssignmentRows,
                   facts: NDArray[Any], reported_us: NDArray[np.int64]) -> RollupInputs | None:
-    """What :meth:`RollupInputs.count` needs: the stored daily rows (:func:`read_stored`)
-    and the events' local days (SQL for instants before 1992). ``facts``/``reported_us``: the
-    events' :data:`FACT_FIELDS` and ``reported_at`` in selection order. None when an
-    event's category or status is not in ``base``'s lists (an event reported since they
-    were read, or a stored row missing: the caller leaves the days pending refresh
-    instead), or no row. Never writes."""
-    facts, reported_us = facts[rows.order], reported_us[rows.order]
+    """What :meth:`RollupInputs.count` needs: the rows' keys, before and after, and their
+    events' local days (SQL for instants before 1992). ``facts``/``reported_us``: the
+    events' :data:`FACT_FIELDS` and ``reported_at``, one per row of ``rows`` (row order).
+    None when an event's category or status is not in ``base``'s lists (an event reported
+    since they were read, or a stored row missing: the caller leaves the days pending
+    refresh instead), or no row. Never writes."""
     if not rows.n or (facts["category"] == 0).any() or (facts["status"] == 0).any():
         return None
     key_of = {key: i for i, key in enumerate(rows.key_codes)}
-    key_of.setdefault((None, None, None, None), len(key_of))
-    stored = read_stored(base, key_of)
-    if (stored.categories < 0).any() or (stored.statuses < 0).any():
-        return None  # a category or status stored since the lists were read
+    was = (np.full(rows.n, key_of.setdefault(NO_GRID, len(key_of)), np.int64)
+           if rows.was_keys is None else rows.was_keys)
     days, ends = _event_days(session, reported_us)
-    return RollupInputs(base, rows, facts, stored, key_of, days, ends)
+    return RollupInputs(base, facts, key_of, was, rows.keys, days, ends)
+
+
+_STAGED_FACTS = np.dtype([("id", ">i8"), ("at", ">i8"), *FACT_FIELDS])
+_STAGED_FACTS_SQL = ("SELECT string_agg(int8send(e.id) || timestamptz_send(e.reported_at)"
+                     + FACTS_SQL + ", ''::bytea) FROM {stage} s JOIN events e"
+                     " ON e.id = s.event_id AND e.reported_at = s.reported_at"
+                     " GROUP BY e.id >> 24")
+"""The :data:`FACT_FIELDS` of the events of a stage (``event_id``, ``reported_at``), packed
+by the server as the selection packs them (:data:`_STAGED_FACTS`, big-endian)."""
+
+
+def staged_rollup_inputs(session: Session, base: RollupBase, rows: FirstAssignmentRows,
+                         stage: str) -> RollupInputs | None:
+    """:func:`rollup_inputs` of a re-assignment's changed ``rows``, staged in ``stage`` (a
+    table, generated name): their events' facts read now, after ``base``. None also when an
+    event is no longer there as the run read it (deleted, or its ``reported_at`` changed:
+    the caller leaves the days pending). Never writes."""
+    packed = b"".join(part for (part,) in session.execute(
+        text(_STAGED_FACTS_SQL.format(stage=stage)), base.params()))
+    found = np.frombuffer(packed, dtype=_STAGED_FACTS)
+    found = found[np.argsort(found["id"], kind="stable")]
+    if len(found) != rows.n or (found["id"] != rows.ids).any():
+        return None
+    return rollup_inputs(session, base, rows, found[[name for name, _ in FACT_FIELDS]],
+                         found["at"].astype(np.int64))
 
 
 @dataclass
 class RollupInputs:
-    """A first assignment's rows, its events' facts and local days (µs of each next day's
-    start: ``ends``), row order, and the stored daily rows, keys numbered by ``key_of``."""
+    """What a bulk write moves in the rollups: per row its event's facts and local day
+    (µs of the next day's start: ``ends``), the key the rollups count it in now (``was``)
+    and its new key (``keys``), keys numbered by ``key_of``; and the stored rows
+    (``base``)."""
 
     base: RollupBase
-    rows: FirstAssignmentRows
     facts: NDArray[Any]
-    stored: Stored
     key_of: dict[Key, int]
+    was: NDArray[np.int64]
+    keys: NDArray[np.int64]
     days: NDArray[np.int64]
     ends: NDArray[np.int64]
 
     def count(self) -> CountedRollups:
         """The new daily, monthly and per-area rollups once the rows are stored: the
-        stored daily rows plus the move of every row's event from the "no grid" key to
-        its key. In numpy only (no database: it may run beside the rows' COPY).
+        stored daily rows (:func:`read_stored`) plus the move of every row's event from
+        the key it was counted in (a first assignment: the "no grid" key) to its new key.
+        No database: it may run beside the rows' write.
 
         The rows come out in the order of each table's unique index (keys ranked by
         :func:`_in_index_order`), so PostgreSQL's sort of that index build finds them
         sorted (one comparison a row instead of a full sort)."""
-        return _counted(self.base, self.rows, self.facts, self.stored, self.key_of,
+        stored = read_stored(self.base, self.key_of)
+        return _counted(self.base, self.facts, stored, self.key_of, self.was, self.keys,
                         self.days, self.ends)
 
 
-def _counted(base: RollupBase, rows: FirstAssignmentRows, facts: NDArray[Any],
-             stored: Stored, key_of: dict[Key, int], days: NDArray[np.int64],
+def _counted(base: RollupBase, facts: NDArray[Any], stored: Stored, key_of: dict[Key, int],
+             was: NDArray[np.int64], now: NDArray[np.int64], days: NDArray[np.int64],
              ends: NDArray[np.int64]) -> CountedRollups:
     """:meth:`RollupInputs.count`."""
-    no_grid = key_of[(None, None, None, None)]
     keys, rank = _in_index_order(list(key_of))
     field: dict[str | None, bytes] = {}
     key_texts = binary_array([b"".join([field[v] if v in field else field.setdefault(
@@ -298,11 +358,11 @@ def _counted(base: RollupBase, rows: FirstAssignmentRows, facts: NDArray[Any],
              status: NDArray[np.int64]) -> NDArray[np.int64]:
         return (((day - first_day) * n_keys + key) * n_cats + cat) * n_statuses + status
 
-    # the "no grid" key loses each event: few codes, summed first (one bincount a count)
-    left_codes, left = _grouped(code(days, rank[no_grid], cats, statuses), counts)
+    # the key each event leaves, summed first (a first assignment: the few "no grid" codes)
+    left_codes, left = _grouped(code(days, rank[was], cats, statuses), counts)
     unique, sums = _grouped(
         np.concatenate([code(stored.days, rank[stored.keys], stored.categories,
-                             stored.statuses), code(days, rank[rows.keys], cats, statuses),
+                             stored.statuses), code(days, rank[now], cats, statuses),
                         left_codes]), np.concatenate([stored.counts, counts, -left]))
     kept = sums.any(axis=1)
     unique, sums = unique[kept], sums[kept]
@@ -530,19 +590,6 @@ class RollupWriter:
         return moved
 
 
-def write_rollups(session: Session, counted: CountedRollups) -> list[date]:
-    """Build ``counted``'s tables (aside when it can, :class:`RollupWriter`) and swap them
-    in; returns the days other writers moved meanwhile (the caller marks them pending
-    refresh). Never commits."""
-    writer = RollupWriter(session)
-    try:
-        writer.build(counted)
-    except BaseException:
-        writer.discard()
-        raise
-    return writer.write(session, counted)
-
-
 def _copy_table(session: Session, rows: Table) -> None:
     """COPY ``rows`` into ``<table>_rebuilt`` (binary)."""
     with psycopg_connection(session).cursor().copy(
@@ -561,9 +608,9 @@ def moved_days(session: Session, counted: CountedRollups) -> list[date]:
     cur = psycopg_connection(session).cursor()
     written = cur.execute(_WRITTEN_SINCE_SQL, (counted.base.xmin,)).fetchall()
     now = cur.execute(f"SELECT count(*) FROM {DAILY}").fetchone()
-    by_key = counted.stored.by_key
+    by_key = counted.stored.on_days({r[0] for r in written}, counted.base)
     new = sum(1 for r in written if r[:7] not in by_key)
-    if now is None or now[0] != len(by_key) + new:
+    if now is None or now[0] != len(counted.stored.days) + new:
         days: Iterator[int] = iter(set(counted.stored.days.tolist()) | {r[0] for r in written})
     else:
         days = iter({r[0] for r in written if by_key.get(r[:7]) != r[7:]})

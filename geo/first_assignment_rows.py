@@ -64,6 +64,8 @@ _XID = np.dtype([("len", ">i4"), ("xid", ">u4")])
 _FIXED = np.dtype([("n", ">i2"), ("l0", ">i4"), ("id", ">i8"), ("l1", ">i4"), ("at", ">i8")])
 _ARRAY_HEAD = np.dtype([("len", ">i4"), ("ndim", ">i4"), ("flags", ">i4"), ("oid", ">i4"),
                         ("dim", ">i4"), ("lb", ">i4")])
+Key = tuple[Any, Any, Any, Any]
+"""A daily rollup key: district, street, community and grid codes (None: NULL)."""
 _EMPTY_ARRAY = struct.pack(">iiii", 12, 0, 0, _TEXT_OID)
 """An empty ``text[]`` field (``'{}'``: no dimensions)."""
 
@@ -75,7 +77,10 @@ class FirstAssignmentRows:
     (``days``; ``early``: instants before :data:`FIXED_OFFSET_FROM`, left to SQL); per row,
     the event's position in the selection (``order``) and its rollup key (``keys``: a
     position in ``key_codes``, the district, street, community and grid codes the daily
-    rollups key it by; the grids' keys first, by grid position)."""
+    rollups key it by; the grids' keys first, by grid position), its event's id (``ids``)
+    and, for a re-assignment, the rollup key of the stored row it replaces (``was_keys``,
+    positions in ``key_codes``; the "no grid" key where none was stored; None: no row was
+    stored, a first assignment)."""
 
     n: int
     covered: int
@@ -88,9 +93,11 @@ class FirstAssignmentRows:
     outside: pa.Array = field(repr=False)
     order: NDArray[np.int64] = field(repr=False)
     keys: NDArray[np.int64] = field(repr=False)
-    key_codes: list[tuple[Any, Any, Any, Any]] = field(repr=False)
+    key_codes: list[Key] = field(repr=False)
+    ids: NDArray[np.int64] = field(repr=False)
     seen: Piece | None = field(default=None, repr=False)
     """The field after the assignment's (a re-assignment's seen ``xmin``), or None."""
+    was_keys: NDArray[np.int64] | None = field(default=None, repr=False)
 
     def batches(self) -> Iterator[memoryview]:
         """The COPY data rows (no header or trailer), :data:`BATCH_ROWS` rows at a time,
@@ -227,7 +234,8 @@ def first_assignment_rows(session: Session, events: Selected, grids: GridArrays,
                           nearest: dict[int, Any], tolerance_m: float,
                           only: NDArray[np.bool_] | None = None,
                           chains: dict[str, tuple[Any, Any]] | None = None,
-                          seen_xmin: NDArray[np.int64] | None = None) -> FirstAssignmentRows:
+                          seen_xmin: NDArray[np.int64] | None = None,
+                          stored_keys: StoredKeys | None = None) -> FirstAssignmentRows:
     """The ``event_assignments`` rows of ``events`` (what :class:`geo.assign_stage.AssignStage`
     and its decoding SQL would store), as binary COPY data in id order; ``picks``: the camera
     positions of every event (:func:`geo.assign_stage.camera_picks_by_rank`); ``nearest``:
@@ -236,7 +244,8 @@ def first_assignment_rows(session: Session, events: Selected, grids: GridArrays,
     :mod:`geo.assign_compare`), None for every event; ``chains``: :func:`run_chains` when
     the caller has it already; ``seen_xmin``: per event position, the ``xmin`` of its stored
     row when the run read it (-1: none stored), added to each row as a 13th field
-    (:data:`_XID`, NULL for -1)."""
+    (:data:`_XID`, NULL for -1); ``stored_keys``: the rollup keys of the stored rows, per
+    event position (:attr:`FirstAssignmentRows.was_keys`)."""
     order = np.argsort(events.ids, kind="stable")
     if only is not None:
         order = order[only[order]]
@@ -248,7 +257,7 @@ def first_assignment_rows(session: Session, events: Selected, grids: GridArrays,
     fixed = np.zeros(n, dtype=_FIXED)
     fixed["n"], fixed["l0"], fixed["l1"] = columns, 8, 8
     fixed["id"], fixed["at"] = events.ids[order], events.reported_us[order]
-    key_codes: list[tuple[Any, Any, Any, Any]] = [
+    key_codes: list[Key] = [
         (*chains.get(c, (None, None))[::-1], c, code)
         for code, c in zip(grids.codes.tolist(), grids.community.tolist(), strict=True)]
     grid_chunks = binary_array([b"".join(text_field(v) for v in key) for key in key_codes])
@@ -270,11 +279,36 @@ def first_assignment_rows(session: Session, events: Selected, grids: GridArrays,
         encoded[i] = _outside_bytes(row, int(fixed["at"][i]), chains, cams, columns)
         street, district = chains.get(row[3], (None, None)) if row[3] else (None, None)
         keys[i] = key_of.setdefault((district, street, row[3], row[1]), len(key_of))
+    was_keys = None if stored_keys is None else stored_keys.numbered(order, key_of)
     days, early = local_days(events.reported_us[order])
     return FirstAssignmentRows(n, n - len(outside), kinds["snapped"], kinds["unassigned"],
                                int(np.count_nonzero(count)), days, early, parts,
                                binary_array(encoded), order, keys, list(key_of),
-                               None if seen_xmin is None else _xids(seen_xmin[order]))
+                               events.ids[order],
+                               None if seen_xmin is None else _xids(seen_xmin[order]),
+                               was_keys)
+
+
+NO_GRID: Key = (None, None, None, None)
+"""The rollup key of an event without an assignment row, or outside every grid and area."""
+
+
+@dataclass
+class StoredKeys:
+    """The rollup keys of a re-assignment's stored rows: ``keys`` (district, street,
+    community and grid codes) and, per event position, the position of its stored row's
+    key in them (``at``; :data:`NONE`: no row stored, the :data:`NO_GRID` key)."""
+
+    keys: list[Key]
+    at: NDArray[np.int64]
+
+    def numbered(self, order: NDArray[np.int64], key_of: dict[Key, int]) -> NDArray[np.int64]:
+        """The stored key of the events at positions ``order``, as positions in the key
+        list ``key_of`` numbers (keys it lacks added to it)."""
+        number = np.array([key_of.setdefault(key, len(key_of))
+                           for key in [*self.keys, NO_GRID]], np.int64)
+        at = self.at[order]
+        return number[np.where(at == NONE, len(self.keys), at)]
 
 
 def _xids(xmin: NDArray[np.int64]) -> Piece:
