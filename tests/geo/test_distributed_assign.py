@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from geo import assign as assign_mod
-from geo import assign_memory
+from geo import assign_memory, event_assignments, first_assignment_rollups
 from geo.assign import assign_events
 from geo.db import transaction
 from geo.distributed.assign import assign_events_dask
@@ -31,6 +31,7 @@ from geo.distributed.partitions import spatial_partitions
 from geo.errors import ValidationFailed
 from geo.event_assignments import COLUMNS
 from geo.reassignments import ReassignIn, reassign_event
+from geo.rollups import RECOUNT_SQL, STORED_SQL
 from geo.video.views import refresh_views
 from tests.e2e.city import GAP_CENTRE
 from tests.live_server import live_database
@@ -241,4 +242,53 @@ def test_grids_and_cameras_read_beside_the_selection_give_the_same_rows(
     assert len(snappers) == 3 and snappers[2] == jobs[1]  # its own only
     assert jobs[0] in snappers[:2] and len(set(snappers[:2])) == 2
     assert stored[0] == stored[1]
+    engine.dispose()
+
+
+MOVE_STORED = """
+UPDATE event_assignments a
+   SET (district_code, street_code, community_code, grid_code, micro_grid_code) =
+       (b.district_code, b.street_code, b.community_code, b.grid_code, b.micro_grid_code)
+  FROM event_assignments b
+ WHERE a.event_id % 3 = 0 AND b.event_id = a.event_id + 1
+   AND b.grid_code IS DISTINCT FROM a.grid_code
+"""
+"""A redraw as the next re-run sees it: every third stored row given the next event's grid
+chain (the statement triggers move the rollups), which the re-run moves back."""
+RECOUNT = RECOUNT_SQL.format(where="")
+
+
+def test_a_redraw_builds_its_rollup_tables_beside_its_rows(
+        city: tuple[str, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A re-run that rebuilds the rollups, on a committed database: its rollup tables are
+    built on side connections while its own connection writes the changed rows, then swapped
+    in with them: rollups equal to a recount, nothing pending."""
+    url, _ = city
+    engine = create_engine(url)
+    monkeypatch.setattr(assign_mod, "MEMORY_FROM_EVENTS", 0)
+    monkeypatch.setattr(event_assignments, "REBUILD_FROM_SHARE", 0.0)
+    with transaction(engine) as session:
+        assign_events(session, "all")
+    with engine.begin() as conn:
+        moved = conn.execute(text(MOVE_STORED)).rowcount
+    builders: list[int] = []
+    create = first_assignment_rollups.create_rebuilt
+
+    def recorded(session: Session, table: str) -> None:
+        builders.append(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        create(session, table)
+
+    monkeypatch.setattr(first_assignment_rollups, "create_rebuilt", recorded)
+    with transaction(engine) as session:
+        job = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        summary = assign_events(session, "all")
+    assert moved > 20 and summary.changed >= moved and summary.superseded == 0
+    assert len(builders) == 3 and job not in builders
+    with engine.connect() as conn:
+        assert conn.execute(text(f"({STORED_SQL} EXCEPT {RECOUNT}) UNION ALL"
+                                 f" ({RECOUNT} EXCEPT {STORED_SQL})")).all() == []
+        assert conn.execute(text("SELECT count(*) FROM rollup_refresh WHERE done_at IS NULL")
+                            ).scalar_one() == 0
+        assert conn.execute(text("SELECT count(*) FROM pg_tables WHERE tablename LIKE"
+                                 " '%\\_rebuilt'")).scalar_one() == 0
     engine.dispose()
