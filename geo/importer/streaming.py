@@ -1,9 +1,11 @@
 """Streaming room: a large vector file validated batch by batch into a staging table.
 
 A GeoPackage, GeoJSON or Shapefile with more than :data:`BATCH_ROWS` features is read as
-Arrow record batches (``pyogrio.open_arrow``, one pass over the file), a CSV of more lines
-in batches of records with their line numbers (:mod:`geo.importer.csv_batches`: one pass
-to choose the encoding and count, one to read); each batch is mapped,
+Arrow record batches in one pass over the file (a GeoPackage of one feature table by
+SQLite, :mod:`geo.importer.geopackage`, without GDAL; any other by ``pyogrio.open_arrow``),
+a CSV of more lines in batches of records with their line numbers
+(:mod:`geo.importer.csv_batches`: one pass to choose the encoding and count, one to read);
+each batch is mapped,
 put in WGS 84 and validated by the same rules as a small file (:mod:`geo.importer.validation`)
 and its good rows are COPYed into the temporary stage table. Keys repeated across batches
 are found in the database at the end (a temp table of every row's key). Nothing touches
