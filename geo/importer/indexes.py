@@ -24,7 +24,8 @@ overdue list; ``ix_events_open_category``: the duplicates proposed for every new
 The others (:data:`AFTER_COMMIT`: the GiST indexes behind maps, bbox exports and per-grid
 counts, and the btrees on category, status, reported time and client id behind filters and
 re-imports) are written to ``pending_indexes`` in the same transaction and built after the
-commit, without blocking readers or writers, by
+commit (a load of at most :data:`SMALL_LOAD` rows leaves them all, the dispatchers' too),
+without blocking readers or writers, by
 :func:`geo.importer.pending_indexes.build_pending_indexes` (the import's command or job runs
 it; ``gridlink db indexes`` too). Meanwhile the planner reads without them: answers are the
 same, only slower. A process stopped before they are built leaves the rows; the next events
@@ -51,6 +52,12 @@ AFTER_COMMIT: dict[str, frozenset[str]] = {"events": frozenset({
     "ix_events_reported_at", "ix_events_client_id"})}
 """Per table, the dropped indexes a deferring first load builds after its commit (see the
 module docstring); an index not named here (e.g. a new one) is built before the commit."""
+SMALL_LOAD = 200_000
+"""A deferring load of at most this many rows leaves every dropped index for after its
+commit, the dispatchers' two as well: the table then holds fewer than twice as many rows,
+which their queries scan in tens of milliseconds until the builds after the commit end,
+while building the two before the commit was ~10 % of a 10^5-row import (0.3 s of ~3 s
+under load 4, bench/RESULTS.md, "A GeoPackage read without GDAL")."""
 
 
 @dataclass
@@ -68,10 +75,11 @@ def secondary_indexes_rebuilt(session: Session, table: str, rows: int, *,
                               ) -> Iterator[Rebuild]:
     """Around the insert of ``rows`` rows into ``table`` (a name from the catalogue):
     yields what was done: whether its secondary indexes were dropped (and are created again
-    after the block), and, with ``defer``, which of them (:data:`AFTER_COMMIT`) are left for
-    after the commit instead (``pending_indexes``, tagged with ``import_id``). Indexes an
-    earlier import left pending are built first. Nothing is recreated when the block
-    raises: the transaction rolls back."""
+    after the block), and, with ``defer``, which of them (:data:`AFTER_COMMIT`; all of them
+    for at most :data:`SMALL_LOAD` rows) are left for after the commit instead
+    (``pending_indexes``, tagged with ``import_id``). Indexes an earlier import left
+    pending are built first. Nothing is recreated when the block raises: the transaction
+    rolls back."""
     built_in_transaction(session, table)
     definitions = _secondary_indexes(session, table) if _small_enough(session, table, rows) \
         else {}
@@ -79,7 +87,8 @@ def secondary_indexes_rebuilt(session: Session, table: str, rows: int, *,
     yield done
     if not done.dropped:
         return
-    later = AFTER_COMMIT.get(table, frozenset()) if defer else frozenset()
+    later = frozenset() if not defer else frozenset(definitions) if rows <= SMALL_LOAD \
+        else AFTER_COMMIT.get(table, frozenset())
     for name, definition in definitions.items():
         if name in later:
             record_pending(session, name, table, definition, import_id)

@@ -7,7 +7,8 @@ geometries leave this room in WGS 84 lon/lat (EPSG:4326).
 
 GDAL (``pyogrio``) is imported only when a GeoJSON, GeoPackage or Shapefile is read: it adds
 ~50 MiB to the process (its library's pages and drivers), which a CSV import never needs
-(bench/RESULTS.md, "Import memory on the new machine").
+(bench/RESULTS.md, "Import memory on the new machine"), nor a streamed GeoPackage
+(:mod:`geo.importer.geopackage`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """Streaming room: a large vector file validated batch by batch into a staging table.
 
 A GeoPackage, GeoJSON or Shapefile with more than :data:`BATCH_ROWS` features is read as
-Arrow record batches (``pyogrio.open_arrow``, one pass over the file), a CSV of more lines
-in batches of records with their line numbers (:mod:`geo.importer.csv_batches`: one pass
-to choose the encoding and count, one to read); each batch is mapped,
+Arrow record batches in one pass over the file (a GeoPackage of one feature table by
+SQLite, :mod:`geo.importer.geopackage`, without GDAL; any other by ``pyogrio.open_arrow``),
+a CSV of more lines in batches of records with their line numbers
+(:mod:`geo.importer.csv_batches`: one pass to choose the encoding and count, one to read);
+each batch is mapped,
 put in WGS 84 and validated by the same rules as a small file (:mod:`geo.importer.validation`)
 and its good rows are COPYed into the temporary stage table. Keys repeated across batches
 are found in the database at the end (a temp table of every row's key). Nothing touches
@@ -40,6 +42,7 @@ from geo.errors import Detail, UnreadableFile
 from geo.geometry_repair import repair_polygons
 from geo.importer.csv_batches import CHUNK, CSV_SUFFIXES, csv_batches, scan_csv
 from geo.importer.early_inserts import EarlyInserts
+from geo.importer.geopackage import feature_table, record_batches
 from geo.importer.problems import Problems, short_error
 from geo.importer.reading import VECTOR_SUFFIXES, wgs84_geometries
 from geo.importer.validation import DISTRICT_LAYERS, validate
@@ -101,6 +104,8 @@ def feature_count(path: Path) -> int | None:
     """Features in a GeoPackage/GeoJSON/Shapefile (None: another format or unreadable)."""
     if path.suffix.lower() not in VECTOR_SUFFIXES:
         return None
+    if path.suffix.lower() == ".gpkg" and (table := feature_table(path)) is not None:
+        return table.features
     import pyogrio  # GDAL: only for the formats it reads (geo.importer.reading)
 
     try:
@@ -140,7 +145,15 @@ class Batch:
 
 
 def _vector_batches(path: Path, encoding: str | None, size: int) -> Iterator[Batch]:
-    """A GeoPackage/GeoJSON/Shapefile as GeoDataFrames of ``size`` rows, with its CRS."""
+    """A GeoPackage/GeoJSON/Shapefile as GeoDataFrames of ``size`` rows, with its CRS: a
+    GeoPackage of one feature table read by SQLite (geo.importer.geopackage), any other
+    file by GDAL, both as the same Arrow batches."""
+    table = feature_table(path) if path.suffix.lower() == ".gpkg" else None
+    if table is not None:
+        declared = gcrs.parse_crs(table.crs) if table.crs else None
+        for batch, geoms in record_batches(path, table, size):
+            yield Batch(gpd.GeoDataFrame(batch.to_pandas(), geometry=geoms), declared)
+        return
     import pyogrio  # GDAL: only for the formats it reads (geo.importer.reading)
 
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import pytest
 from shapely.geometry import box
 from sqlalchemy import text
@@ -15,7 +16,7 @@ from geo.catalog import get_layer
 from geo.errors import ValidationFailed
 from geo.field_names import alias_names, canonical_names, dbf_cuts
 from geo.importer import import_file
-from geo.importer.fields import looks_like, map_fields, parse_map
+from geo.importer.fields import looks_like, map_fields, parse_map, text_column
 from geo.importer.problems import Problems, without_paths
 from tests.geo.importer_files import (
     COMMUNITY,
@@ -281,3 +282,13 @@ def test_qgis_shapefile_draft_keeps_its_cut_parent_field(db: Session, tmp_path: 
     draft = import_draft(db, PLAN_COMMUNITY, archive, "planner-li")
     rows = [(r["code"], r["level"], r["parent_code"], r["name"]) for r in draft_rows(db, draft.id)]
     assert (micro, "micro", code(1), "一甲") in rows
+
+
+def test_text_read_by_arrow_is_trimmed_as_str_strip_trims() -> None:
+    """A text column read by Arrow (pandas' ``str``) is trimmed in Arrow, of exactly what
+    ``str.strip`` removes (ideographic and no-break spaces, the 0x1C-0x1F separators);
+    blank or missing values are None, as for a column of Python strings."""
+    raw = ["a", " b ", "\u3000c\u3000", "\x1cd\x1f", "\x85e", "   ", "", None, "广场 ", "f\u00a0"]
+    expected = ["a", "b", "c", "d", "e", None, None, None, "广场", "f"]
+    assert text_column(pd.Series(raw, dtype="str")) == expected
+    assert text_column(pd.Series(raw, dtype=object)) == expected

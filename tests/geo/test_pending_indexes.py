@@ -1,8 +1,8 @@
 """geo.importer.pending_indexes: a deferring first load of events builds the dispatchers'
-indexes before its commit and the others after it; a process killed right after the commit
-leaves a consistent database (every event, its claim, its feed row and its roll-up count
-once) whose missing indexes the next import or ``gridlink db indexes`` builds, also from
-the leftovers of a builder stopped half way."""
+indexes before its commit and the others after it (a small load: all of them after it); a
+process killed right after the commit leaves a consistent database (every event, its
+claim, its feed row and its roll-up count once) whose missing indexes the next import or
+``gridlink db indexes`` builds, also from the leftovers of a builder stopped half way."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from geo.importer import import_file
+from geo.importer import indexes as index_room
 from geo.importer.indexes import AFTER_COMMIT
 from geo.importer.pending_indexes import build_pending_indexes, built_in_transaction, pending
 from tests.geo.importer_files import two_grids_geojson
@@ -35,8 +37,9 @@ def definitions(conn: Session) -> dict[str, str]:
     return {name: d for name, (_, d) in indexes(conn).items()}
 
 
-def test_deferring_first_load_builds_dispatch_indexes_before_commit(db: Session,
-                                                                    tmp_path: Path) -> None:
+def test_deferring_first_load_builds_dispatch_indexes_before_commit(
+        db: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index_room, "SMALL_LOAD", ROWS - 1)  # a load larger than "small"
     import_file(db, "grids", two_grids_geojson(tmp_path))
     before = definitions(db)
     report = import_file(db, "events", events_file(tmp_path), batch_rows=5,
@@ -51,6 +54,20 @@ def test_deferring_first_load_builds_dispatch_indexes_before_commit(db: Session,
     assert set(built_in_transaction(db, "events")) == AFTER_COMMIT["events"]
     assert definitions(db) == before
     assert (pending(db), db.scalar(text(IN_ENVELOPE))) == ([], 16)
+
+
+def test_a_small_deferring_load_builds_every_index_after_commit(db: Session,
+                                                               tmp_path: Path) -> None:
+    import_file(db, "grids", two_grids_geojson(tmp_path))
+    before = definitions(db)
+    report = import_file(db, "events", events_file(tmp_path), batch_rows=5,
+                         defer_indexes=True)
+    assert ROWS <= index_room.SMALL_LOAD
+    assert set(report.indexes_pending) == set(pending(db, "events")) == SECONDARY
+    assert set(definitions(db)) == {"pk_events"}
+    assert db.scalar(text(IN_ENVELOPE)) == 16  # the same answer without any index
+    assert set(built_in_transaction(db, "events")) == SECONDARY
+    assert definitions(db) == before
 
 
 def test_without_deferring_every_index_is_built(db: Session, tmp_path: Path) -> None:
@@ -83,15 +100,15 @@ def _killed_after_commit(url: str, path: Path) -> None:
                              env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         assert child.stdout is not None
-        assert child.stdout.readline().split() == ["committed", "6"]
+        assert child.stdout.readline().split() == ["committed", str(len(SECONDARY))]
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
 
 
 def _consistent_without_indexes(engine: Engine) -> dict[str, str]:
-    """Every event once (claims, feed, daily roll-ups), the six indexes missing and pending;
-    returns the definitions of the indexes present."""
+    """Every event once (claims, feed, daily roll-ups), the secondary indexes missing and
+    pending (a small load leaves them all); returns the definitions of the indexes present."""
     with Session(engine) as session:
         assert session.execute(text(
             "SELECT (SELECT count(*) FROM events), (SELECT count(DISTINCT client_id) FROM "
@@ -99,7 +116,7 @@ def _consistent_without_indexes(engine: Engine) -> dict[str, str]:
             "c.event_id AND e.client_id = c.client_id), (SELECT count(*) FROM event_changes),"
             " (SELECT count(DISTINCT event_id) FROM event_changes), (SELECT sum(events) FROM "
             "event_daily_counts)")).one() == (ROWS, ROWS, ROWS, ROWS, ROWS, ROWS)
-        assert set(pending(session)) == AFTER_COMMIT["events"]
+        assert set(pending(session)) == SECONDARY
         assert session.scalar(text(IN_ENVELOPE)) == 16
         return definitions(session)
 
@@ -146,7 +163,7 @@ def test_killed_after_commit_then_gridlink_db_indexes(database_url: str,
             import_file(session, "grids", two_grids_geojson(tmp_path))
         _killed_after_commit(url, events_file(tmp_path))
         present = _consistent_without_indexes(engine)
-        assert set(present) == AT_ONCE | {"pk_events"}
+        assert set(present) == {"pk_events"}
         _stopped_builder_leftovers(engine)
         done = subprocess.run([str(ROOT / ".venv" / "bin" / "gridlink"), "db", "indexes"],
                               env={**os.environ, "GRIDLINK_DATABASE_URL": url}, text=True,
