@@ -205,16 +205,20 @@ def test_grids_and_cameras_read_beside_the_selection_give_the_same_rows(
     """The in-memory engine reads the grids and cameras on a side connection while its own
     selects the events, and snaps half the events outside every grid there (its transaction
     has written nothing yet, so both see the same committed rows): the first assignment it
-    stores is, row for row, the one read in the job's own transaction stores."""
+    stores, of every event or of the unassigned ones, is row for row the one read in the
+    job's own transaction stores."""
     url, n = city
     engine = create_engine(url)
     monkeypatch.setattr(assign_mod, "MEMORY_FROM_EVENTS", 0)
     readers: list[int] = []
+    box: tuple[float, ...] = ()
     read = assign_memory.read_inputs
 
-    def recorded(session: Session, box: tuple[float, float, float, float]) -> Any:
+    def recorded(session: Session, read_box: tuple[float, float, float, float]) -> Any:
+        nonlocal box
         readers.append(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
-        return read(session, box)
+        box = read_box
+        return read(session, read_box)
 
     monkeypatch.setattr(assign_memory, "read_inputs", recorded)
     monkeypatch.setattr(assign_memory, "SNAP_SPLIT_FROM", 2)  # the side snaps half
@@ -226,22 +230,26 @@ def test_grids_and_cameras_read_beside_the_selection_give_the_same_rows(
         return snap(session, *args)
 
     monkeypatch.setattr(assign_memory, "nearest_grids_of", snapping)
-    stored, jobs = [], []
-    for beside in (True, False):
+    stored, jobs, boxes = [], [], []
+    for scope, beside in (("all", True), ("unassigned", True), ("all", False)):
         if not beside:
             monkeypatch.setattr(assign_memory, "_READS_BESIDE_SQL", "SELECT false")
         with engine.begin() as conn:
             conn.execute(text("DELETE FROM event_assignments"))
         with transaction(engine) as session:
             jobs.append(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
-            summary = assign_events(session, "all")
+            summary = assign_events(session, scope)
         stored.append(_stored(url))
+        boxes.append(box)
         assert summary.changed == summary.events == len(stored[-1]) > n / 2
-    assert readers[0] != jobs[0] and readers[1] == jobs[1]
-    # the first job: its own connection and a side one (either may ask first); the second:
-    assert len(snappers) == 3 and snappers[2] == jobs[1]  # its own only
-    assert jobs[0] in snappers[:2] and len(set(snappers[:2])) == 2
-    assert stored[0] == stored[1]
+    # every event: every grid and camera read (no extent scan); some: their extent's
+    assert boxes[0] == assign_memory.WORLD and boxes[1] != boxes[0]
+    assert readers[0] != jobs[0] and readers[1] != jobs[1] and readers[2] == jobs[2]
+    # a job beside: its own connection and a side one (either may ask first); inside:
+    assert len(snappers) == 5 and snappers[4] == jobs[2]  # its own only
+    for job, pair in ((jobs[0], snappers[:2]), (jobs[1], snappers[2:4])):
+        assert job in pair and len(set(pair)) == 2
+    assert stored[0] == stored[1] == stored[2]
     engine.dispose()
 
 
