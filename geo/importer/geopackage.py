@@ -10,11 +10,15 @@ import at the 300 MB limit (bench/RESULTS.md, "A GeoPackage read without GDAL").
 
 Types, as GDAL 3.12 maps the GeoPackage's declared column types to Arrow: INTEGER/INT
 int64, MEDIUMINT int32, SMALLINT int16, TINYINT int8, BOOLEAN bool, REAL/DOUBLE float64,
-FLOAT float32, DATE date32, DATETIME timestamp[ms, UTC] (a value without an offset is read as
-UTC, as GDAL does), BLOB binary, TEXT and anything else text. A value of another type than
-its column's (SQLite does not enforce them) becomes its text in a text column, as with GDAL,
-and null in a number, date or time column, where GDAL gives 0 or 1970-01-01 (a value the
-validation could not tell from a real one).
+FLOAT float32, DATE date32, BLOB binary, TEXT and anything else text; DATETIME its text as
+stored, as GDAL gives it with ``datetime_as_string`` (every reader of the importer hands
+times over as text, so the validation's one rule applies to every file: a time without
+offset is local time, UTC+8, geo.importer.validation; GDAL's stream would otherwise read a
+GeoPackage's as UTC, and a small file read whole as either, by the column's other values).
+A value of another type than its column's (SQLite does not enforce them: ``'many'`` in an
+INTEGER column, ``'soon'`` in a DATE one) makes that column text in its batch, so the
+validation reports the row and field; GDAL gives 0 or 1970-01-01, values nothing could tell
+from real ones. In a text column the value becomes its text, as with GDAL.
 
 Only a GeoPackage of exactly one feature table, of a simple-features geometry type, with an
 integer ``fid``, is read here; :func:`feature_table` answers None for any other (several
@@ -44,8 +48,7 @@ SIMPLE_TYPES = {"GEOMETRY", "POINT", "LINESTRING", "POLYGON", "MULTIPOINT", "MUL
 ARROW_TYPES: dict[str, pa.DataType] = {
     "INTEGER": pa.int64(), "INT": pa.int64(), "MEDIUMINT": pa.int32(), "SMALLINT": pa.int16(),
     "TINYINT": pa.int8(), "BOOLEAN": pa.bool_(), "REAL": pa.float64(), "DOUBLE": pa.float64(),
-    "FLOAT": pa.float32(), "DATE": pa.date32(), "DATETIME": pa.timestamp("ms", tz="UTC"),
-    "BLOB": pa.binary()}
+    "FLOAT": pa.float32(), "DATE": pa.date32(), "DATETIME": pa.string(), "BLOB": pa.binary()}
 """Declared column type (without its ``(n)``) → Arrow type; any other is text."""
 
 ENVELOPE_BYTES = (0, 32, 48, 48, 64)
@@ -153,8 +156,7 @@ def record_batches(path: Path, table: FeatureTable, size: int
                              f"truncated?): {short_error(exc)}", [{"file": path.name}]) from exc
 
 
-STORED: dict[pa.DataType, pa.DataType] = {
-    pa.bool_(): pa.int64(), pa.date32(): pa.string(), pa.timestamp("ms", tz="UTC"): pa.string()}
+STORED: dict[pa.DataType, pa.DataType] = {pa.bool_(): pa.int64(), pa.date32(): pa.string()}
 """Arrow type of the value SQLite returns, where it is not the column's final type."""
 
 
@@ -167,31 +169,35 @@ def _rows(rows: list[tuple[object, ...]], fetched: pa.StructType) -> pa.RecordBa
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         columns = list(zip(*rows, strict=True))
         return pa.record_batch([_coerced(v, fetched.field(i).type)
-                                for i, v in enumerate(columns)], schema=pa.schema(fetched))
+                                for i, v in enumerate(columns)],
+                               names=[fetched.field(i).name for i in range(len(columns))])
 
 
 def _coerced(values: tuple[object, ...], kind: pa.DataType) -> pa.Array:
-    """One column's values as ``kind`` (text, bytes or a number); another type → its text
-    in a text column, else null."""
-    if kind == pa.string():
-        return pa.array([None if v is None else str(v) for v in values], kind)
-    if kind == pa.binary():
-        return pa.array([v if isinstance(v, bytes) else None for v in values], kind)
-    numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
-    return pa.array(numbers.to_numpy(float), mask=numbers.isna().to_numpy()).cast(
-        kind, safe=False)
+    """One column's values as ``kind`` (text, bytes or a number); when a value is not of
+    that kind, every value as its text (module docstring)."""
+    if kind == pa.binary() and all(v is None or isinstance(v, bytes) for v in values):
+        return pa.array(values, kind)
+    if kind not in (pa.string(), pa.binary()):
+        numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+        if not (numbers.isna() & pd.Series(values, dtype=object).notna()).any():
+            return pa.array(numbers.to_numpy(float), mask=numbers.isna().to_numpy()).cast(
+                kind, safe=False)
+    return pa.array([None if v is None else str(v) for v in values], pa.string())
 
 
 def _typed(column: pa.Array, kind: pa.DataType) -> pa.Array:
-    """A fetched column as GDAL's Arrow stream types it (module docstring)."""
+    """A fetched column as its declared type (module docstring): left as text when
+    :func:`_coerced` kept it so (a value of another type)."""
+    if kind == pa.date32():
+        days = pd.to_datetime(column.to_pandas(), format="ISO8601", errors="coerce")
+        if bool((days.isna().to_numpy() & np.asarray(column.is_valid(), dtype=bool)).any()):
+            return column  # not a date: the validation reports the row
+        return pc.cast(pa.array(days.dt.floor("D")), kind)
+    if pa.types.is_string(column.type) and kind != pa.string():
+        return column  # for the validation to report
     if kind == pa.bool_():
         return pc.not_equal(column, 0)
-    if kind == pa.date32() or pa.types.is_timestamp(kind):
-        stamps = pd.to_datetime(column.to_pandas(), format="ISO8601", utc=True,
-                                errors="coerce")
-        if kind == pa.date32():
-            return pc.cast(pa.array(stamps.dt.tz_localize(None).dt.floor("D")), kind)
-        return pa.array(stamps.dt.as_unit("ms"), kind)
     return column if column.type == kind else column.cast(kind, safe=False)
 
 

@@ -141,7 +141,7 @@ def _read_vector(path: Path, suffix: str, encoding: str | None) -> Source:
     import pyogrio  # GDAL: loaded only for the formats it reads (module docstring)
 
     try:
-        frame = pyogrio.read_dataframe(path, encoding=encoding)
+        frame = pyogrio.read_dataframe(path, encoding=encoding, datetime_as_string=True)
     except Exception as exc:  # pyogrio raises several types for corrupt files
         raise UnreadableFile(f"{path.name} could not be read as {VECTOR_SUFFIXES[suffix]} "
                              f"(malformed or truncated?): {short_error(exc)}",

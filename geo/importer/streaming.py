@@ -158,7 +158,7 @@ def _vector_batches(path: Path, encoding: str | None, size: int) -> Iterator[Bat
 
     try:
         with pyogrio.open_arrow(path, encoding=encoding, batch_size=size,
-                                use_pyarrow=True) as (meta, reader):
+                                use_pyarrow=True, datetime_as_string=True) as (meta, reader):
             declared = gcrs.parse_crs(meta["crs"]) if meta.get("crs") else None
             geometry = meta["geometry_name"] or "wkb_geometry"
             for batch in reader:  # the WKB column goes to shapely, not through pandas

@@ -11,6 +11,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyogrio
 import pytest
@@ -62,8 +63,10 @@ def polygons_in_cgcs2000_gk(tmp: Path) -> Path:
 
 
 def gdal_batches(path: Path, size: int) -> tuple[str | None, list[pa.RecordBatch], list[Any]]:
-    """(CRS, attribute batches, geometries) as GDAL's Arrow stream reads ``path``."""
-    with pyogrio.open_arrow(path, batch_size=size, use_pyarrow=True) as (meta, reader):
+    """(CRS, attribute batches, geometries) as GDAL's Arrow stream reads ``path``, dates and
+    times as text (geo.importer.streaming)."""
+    with pyogrio.open_arrow(path, batch_size=size, use_pyarrow=True,
+                            datetime_as_string=True) as (meta, reader):
         batches = list(reader)
     name = meta["geometry_name"]
     geoms = [g for b in batches for g in
@@ -80,7 +83,8 @@ def test_sqlite_reads_what_gdal_reads(tmp_path: Path, fixture: Any) -> None:
     read = list(record_batches(path, table, 2))
     assert [b.num_rows for b, _ in read] == [b.num_rows for b in expected]
     for (batch, _), gdal in zip(read, expected, strict=True):
-        assert batch.schema == gdal.schema
+        assert [(f.name, f.type) for f in batch.schema] == [(f.name, f.type) for f in
+                                                             gdal.schema]  # not GDAL's notes
         assert batch.equals(gdal)
         assert batch.to_pandas().dtypes.tolist() == gdal.to_pandas().dtypes.tolist()
     geoms = [g for _, part in read for g in part]
@@ -94,16 +98,17 @@ def test_fixtures_hold_the_cases(tmp_path: Path) -> None:
     assert dict(kinds.columns) == {
         "name": pa.string(), "n64": pa.int64(), "n32": pa.int32(), "n16": pa.int16(),
         "x": pa.float64(), "x32": pa.float32(), "ok": pa.bool_(), "day": pa.date32(),
-        "aware": pa.timestamp("ms", tz="UTC"), "naive": pa.timestamp("ms", tz="UTC")}
+        "aware": pa.string(), "naive": pa.string()}  # times as text, for the validation
     gk = polygons_in_cgcs2000_gk(tmp_path)
     geoms = np.concatenate([g for _, g in record_batches(gk, feature_table(gk), 10)])  # type: ignore[arg-type]
     assert [None if g is None else (g.is_valid, g.is_empty) for g in geoms] == [
         (False, False), (True, False), (True, True), None]
 
 
-def test_a_value_of_another_type_is_null_not_zero(tmp_path: Path) -> None:
-    """SQLite keeps text in an INTEGER or DATE column: GDAL reads 0 and 1970-01-01 (values
-    the validation cannot tell from real ones); this reader reads null."""
+def test_a_value_of_another_type_stays_text_not_zero(tmp_path: Path) -> None:
+    """SQLite keeps text in an INTEGER column: GDAL reads 0 (a value the validation cannot
+    tell from a real one); this reader hands the batch's column over as text, so the
+    validation reports the row; the same for a DATE column (GDAL: 1970-01-01)."""
     path = attributes_of_every_kind(tmp_path)
     with sqlite3.connect(path) as db:
         for (trigger,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"):
@@ -112,9 +117,49 @@ def test_a_value_of_another_type_is_null_not_zero(tmp_path: Path) -> None:
     batch, _ = next(record_batches(path, feature_table(path), 3))  # type: ignore[arg-type]
     _, gdal, _ = gdal_batches(path, 3)
     assert batch.column("name")[0].as_py() == gdal[0].column("name")[0].as_py() == "12"
-    assert (batch.column("n64")[0].as_py(), gdal[0].column("n64")[0].as_py()) == (None, 0)
+    assert (batch.column("n64").to_pylist()[:2], gdal[0].column("n64")[0].as_py()) == (
+        ["many", None], 0)
     assert (batch.column("day")[0].as_py(), gdal[0].column("day")[0].as_py()) == (
-        None, dt.date(1970, 1, 1))
+        "soon", dt.date(1970, 1, 1))
+
+
+def events_with_local_times(tmp: Path) -> Path:
+    """Four events whose ``reported_at`` is a GeoPackage DATETIME column holding what other
+    writers than GDAL leave: a local time without offset, one with a space, a UTC time with
+    ``Z``, and a value that is no time at all."""
+    path = tmp / "local.gpkg"
+    gpd.GeoDataFrame(
+        {"client_id": [f"LT{i}" for i in range(4)], "category": "garbage",
+         "reported_at": pd.to_datetime(["2024-03-01T00:00:00Z"] * 4)},
+        geometry=gpd.points_from_xy([113.301, 113.302, 113.303, 113.304], [40.085] * 4),
+        crs=4326).to_file(path, driver="GPKG")
+    with sqlite3.connect(path) as db:
+        for (trigger,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"):
+            db.execute(f'DROP TRIGGER "{trigger}"')
+        for fid, value in ((1, "2024-03-01T08:00:00"), (2, "2024-03-01 08:30:00"),
+                           (3, "2024-03-01T00:45:00Z"), (4, "soon")):
+            db.execute("UPDATE local SET reported_at = ? WHERE fid = ?", (value, fid))
+    return path
+
+
+def test_a_local_time_is_stored_alike_streamed_or_read_whole(
+        db: Session, tmp_path: Path) -> None:
+    """A DATETIME without offset is local time (UTC+8) whether the GeoPackage is read
+    whole by GDAL (a small file) or streamed by SQLite (a large one): GDAL's stream would
+    read it as UTC, eight hours off. A value that is no time is reported on its row."""
+    import_file(db, "grids", two_grids_geojson(tmp_path))
+    path = events_with_local_times(tmp_path)
+    results = []
+    for batch_rows in (10_000, 2):  # read whole (GDAL), then streamed (SQLite)
+        with db.begin_nested() as attempt:
+            report = import_file(db, "events", path, skip_invalid=True, batch_rows=batch_rows)
+            results.append(([(p["row"], p["field"]) for p in report.problems], [tuple(r) for r in
+                            db.execute(text("SELECT client_id, reported_at::text FROM events"
+                                            " WHERE client_id LIKE 'LT%' ORDER BY 1"))]))
+            attempt.rollback()
+    assert results[0] == results[1] == ([(4, "reported_at")], [
+        ("LT0", "2024-03-01 00:00:00+00"), ("LT1", "2024-03-01 00:30:00+00"),
+        ("LT2", "2024-03-01 00:45:00+00")])
 
 
 def test_files_it_does_not_read_go_to_gdal(tmp_path: Path) -> None:
