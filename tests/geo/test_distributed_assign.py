@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from geo import assign as assign_mod
-from geo import assign_memory, event_assignments, first_assignment_rollups
+from geo import assign_memory, event_assignments
 from geo.assign import assign_events
 from geo.db import transaction
 from geo.distributed.assign import assign_events_dask
@@ -34,6 +34,7 @@ from geo.reassignments import ReassignIn, reassign_event
 from geo.rollups import RECOUNT_SQL, STORED_SQL
 from geo.video.views import refresh_views
 from tests.e2e.city import GAP_CENTRE
+from tests.geo.test_first_assignment_rollups import record_builders
 from tests.live_server import live_database
 
 ON_EDGES = [(113.305, 40.0875), (113.305, 40.085), (113.3025, 40.085), (113.310, 40.086),
@@ -279,14 +280,7 @@ def test_a_redraw_builds_its_rollup_tables_beside_its_rows(
         assign_events(session, "all")
     with engine.begin() as conn:
         moved = conn.execute(text(MOVE_STORED)).rowcount
-    builders: list[int] = []
-    create = first_assignment_rollups.create_rebuilt
-
-    def recorded(session: Session, table: str) -> None:
-        builders.append(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
-        create(session, table)
-
-    monkeypatch.setattr(first_assignment_rollups, "create_rebuilt", recorded)
+    builders = record_builders(monkeypatch)
     with transaction(engine) as session:
         job = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
         summary = assign_events(session, "all")

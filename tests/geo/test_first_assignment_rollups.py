@@ -223,12 +223,9 @@ def _committed_rebuilt(engine: Engine) -> list[str]:
             " ORDER BY 1")).scalars())
 
 
-@pytest.fixture
-def builders(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """The server process of each connection that creates a ``_rebuilt`` table, and
-    committed ``_rebuilt`` tables dropped after the test (the test's rollback undoes the
-    swap, not the side connections' commits). Requested before the test's session, so
-    torn down after its rollback (which releases the swapped tables)."""
+def record_builders(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The server process of each connection that creates a ``_rebuilt`` table, from now
+    on."""
     pids: list[int] = []
     create = first_assignment_rollups.create_rebuilt
 
@@ -237,7 +234,16 @@ def builders(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[i
         create(session, table)
 
     monkeypatch.setattr(first_assignment_rollups, "create_rebuilt", recorded)
-    yield pids
+    return pids
+
+
+@pytest.fixture
+def builders(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """The server process of each connection that creates a ``_rebuilt`` table, and
+    committed ``_rebuilt`` tables dropped after the test (the test's rollback undoes the
+    swap, not the side connections' commits). Requested before the test's session, so
+    torn down after its rollback (which releases the swapped tables)."""
+    yield record_builders(monkeypatch)
     with engine.begin() as other:
         for table in _committed_rebuilt(engine):
             other.execute(text(f"DROP TABLE {table}"))
