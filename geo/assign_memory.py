@@ -231,6 +231,7 @@ def _side_engine(session: Session) -> Engine | None:
 
 
 WORLD: Box = (-180.0, -90.0, 180.0, 90.0)
+"""The box of a selection of every event: every current grid and online camera."""
 
 
 def _inputs_beside(side: Engine | None, where: str, params: dict[str, Any],
