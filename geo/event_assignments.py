@@ -34,7 +34,7 @@ import psycopg
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.db import local_settings, psycopg_connection
+from geo.db import local_settings
 from geo.errors import Conflict, NotFound
 from geo.first_assignment_rollups import (
     CountedRollups,
@@ -43,7 +43,7 @@ from geo.first_assignment_rollups import (
     rollup_base,
     staged_rollup_inputs,
 )
-from geo.first_assignment_rows import COPY_HEADER, COPY_TRAILER, FirstAssignmentRows
+from geo.first_assignment_rows import FirstAssignmentRows, copy_binary
 from geo.locate import LocateResult
 from geo.rollup_refresh import mark_pending
 
@@ -378,12 +378,7 @@ def write_changed(session: Session, rows: FirstAssignmentRows) -> StagedCounts:
     stage = f"assign_{uuid.uuid4().hex[:12]}_changed"
     session.execute(text(f"CREATE TEMPORARY TABLE {stage} AS SELECT event_id, reported_at,"  # noqa: S608
                          f" {_LIST}, xmin AS seen_xmin FROM event_assignments WITH NO DATA"))
-    with psycopg_connection(session).cursor().copy(
-            f"COPY {stage} FROM STDIN (FORMAT binary)") as copy:
-        copy.write(COPY_HEADER)
-        for batch in rows.batches():
-            copy.write(batch)
-        copy.write(COPY_TRAILER)
+    copy_binary(session, f"COPY {stage} FROM STDIN (FORMAT binary)", rows.batches())
     if rebuilds_rollups(session, rows.n):
         n, pending = _write_rebuilding(session, stage, rows)
     else:
@@ -484,12 +479,8 @@ def write_first_assignment(session: Session, rows: FirstAssignmentRows,
         with ThreadPoolExecutor(1) as pool:
             counting = (pool.submit(_count_and_build, rollups, writer)
                         if rollups is not None and writer is not None else None)
-            with _bulk_rollups(session), psycopg_connection(session).cursor().copy(
-                    _COPY_FIRST) as copy:
-                copy.write(COPY_HEADER)
-                for batch in rows.batches():
-                    copy.write(batch)
-                copy.write(COPY_TRAILER)
+            with _bulk_rollups(session):
+                copy_binary(session, _COPY_FIRST, rows.batches())
             counted = counting.result() if counting is not None else None
     except BaseException as exc:
         if writer is not None:

@@ -48,8 +48,6 @@ from sqlalchemy.orm import Session
 from geo.assign_compare import KEY_SQL, numbered_keys, parsed_lines
 from geo.db import local_settings, psycopg_connection
 from geo.first_assignment_rows import (
-    COPY_HEADER,
-    COPY_TRAILER,
     DAY_US,
     FIXED_OFFSET_FROM_US,
     NO_GRID,
@@ -60,6 +58,7 @@ from geo.first_assignment_rows import (
     Piece,
     binary_array,
     copy_batches,
+    copy_binary,
     fixed_offset_days,
     text_field,
 )
@@ -592,12 +591,8 @@ class RollupWriter:
 
 def _copy_table(session: Session, rows: Table) -> None:
     """COPY ``rows`` into ``<table>_rebuilt`` (binary)."""
-    with psycopg_connection(session).cursor().copy(
-            f"COPY {rows.name}_rebuilt ({rows.columns}) FROM STDIN (FORMAT binary)") as copy:
-        copy.write(COPY_HEADER)
-        for batch in copy_batches(rows.parts, rows.n):
-            copy.write(batch)
-        copy.write(COPY_TRAILER)
+    copy_binary(session, f"COPY {rows.name}_rebuilt ({rows.columns}) FROM STDIN"
+                " (FORMAT binary)", copy_batches(rows.parts, rows.n))
 
 
 def moved_days(session: Session, counted: CountedRollups) -> list[date]:

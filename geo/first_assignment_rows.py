@@ -25,7 +25,7 @@ left to that SQL function. Reads admin areas only; never writes.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from geo.assign_arrays import NONE, CameraArrays, Computed, GridArrays, Selected
 from geo.assign_stage import codes_at, outside_row
+from geo.db import psycopg_connection
 
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 """Binary COPY signature, flags and header extension length."""
@@ -110,6 +111,17 @@ class FirstAssignmentRows:
                 joined = pc.binary_join_element_wise(joined, self.seen.of(rows),
                                                      pa.scalar(b""))
             yield _values(joined)
+
+
+def copy_binary(session: Session, statement: str, batches: Iterable[memoryview]) -> None:
+    """Run ``statement`` (a ``COPY ... FROM STDIN (FORMAT binary)``, generated SQL) in
+    ``session``'s transaction with ``batches`` as its data rows, between the binary header
+    and trailer."""
+    with psycopg_connection(session).cursor().copy(statement) as copy:
+        copy.write(COPY_HEADER)
+        for batch in batches:
+            copy.write(batch)
+        copy.write(COPY_TRAILER)
 
 
 def copy_batches(parts: list[Piece], n: int) -> Iterator[memoryview]:
