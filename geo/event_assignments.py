@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
+from types import TracebackType
 from typing import Any, NamedTuple
 
 import psycopg
@@ -409,18 +410,46 @@ def _write_rebuilding(session: Session, stage: str, rows: FirstAssignmentRows
     left pending refresh."""
     base = rollup_base(session)
     inputs = staged_rollup_inputs(session, base, rows, stage) if base is not None else None
-    writer = RollupWriter(session) if inputs is not None else None
-    try:
-        with ThreadPoolExecutor(1) as pool, _bulk_rollups(session):
-            counting = (pool.submit(_count_and_build, inputs, writer)
-                        if inputs is not None and writer is not None else None)
-            n = _write_stage(session, stage, keep_written=None)
-            counted = counting.result() if counting is not None else None
-    except BaseException:
-        if writer is not None:
-            writer.discard()
-        raise
-    return n, _rollups_written(session, rows, counted if n == rows.n else None, writer)
+    with _RollupsBeside(session, inputs) as beside, _bulk_rollups(session):
+        n = _write_stage(session, stage, keep_written=None)
+        counted = beside.counted()
+    return n, _rollups_written(session, rows, counted if n == rows.n else None,
+                               beside.writer)
+
+
+class _RollupsBeside:
+    """A bulk write's rollups counted (:meth:`RollupInputs.count`) and their tables built
+    aside (:meth:`RollupWriter.build`) in a second thread while the ``with`` block writes
+    the rows; the tables built are dropped when the block raises. Without inputs (the
+    rollups left pending refresh), nothing."""
+
+    def __init__(self, session: Session, inputs: RollupInputs | None) -> None:
+        self.writer = RollupWriter(session) if inputs is not None else None
+        self._inputs = inputs
+        self._pool = ThreadPoolExecutor(1)
+        self._counting: Future[CountedRollups] | None = None
+
+    def __enter__(self) -> _RollupsBeside:
+        if self._inputs is not None and self.writer is not None:
+            self._counting = self._pool.submit(self._count_and_build, self._inputs,
+                                               self.writer)
+        return self
+
+    @staticmethod
+    def _count_and_build(inputs: RollupInputs, writer: RollupWriter) -> CountedRollups:
+        counted = inputs.count()
+        writer.build(counted)
+        return counted
+
+    def counted(self) -> CountedRollups | None:
+        """The counted rollups, their tables built (waits for the second thread)."""
+        return self._counting.result() if self._counting is not None else None
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self._pool.shutdown(wait=True)
+        if kind is not None and self.writer is not None:
+            self.writer.discard()
 
 
 def _rollups_written(session: Session, rows: FirstAssignmentRows,
@@ -474,33 +503,19 @@ def write_first_assignment(session: Session, rows: FirstAssignmentRows,
     naming the event when another job assigned one of them meanwhile (a duplicate key: the
     COPY fails whole, nothing is written; the transaction is then aborted). Never
     commits."""
-    writer = RollupWriter(session) if rollups is not None else None
     try:
-        with ThreadPoolExecutor(1) as pool:
-            counting = (pool.submit(_count_and_build, rollups, writer)
-                        if rollups is not None and writer is not None else None)
+        with _RollupsBeside(session, rollups) as beside:
             with _bulk_rollups(session):
                 copy_binary(session, _COPY_FIRST, rows.batches())
-            counted = counting.result() if counting is not None else None
-    except BaseException as exc:
-        if writer is not None:
-            writer.discard()
-        if not isinstance(exc, psycopg.errors.UniqueViolation):
-            raise
+            counted = beside.counted()
+    except psycopg.errors.UniqueViolation as exc:
         found = _DUPLICATE.search(str(exc.diag.message_detail or ""))
         event = int(found[1]) if found else None
         raise Conflict(f"event {event} was assigned by another job meanwhile: nothing written",
                        [{"field": "event_id", "value": event}]) from exc
     return StagedCounts(rows.n, rows.n, rows.covered, rows.snapped, rows.unassigned,
-                        rows.with_cameras, _rollups_written(session, rows, counted, writer))
-
-
-def _count_and_build(rollups: RollupInputs, writer: RollupWriter) -> CountedRollups:
-    """Count ``rollups`` and build their tables aside (:meth:`RollupWriter.build`): the
-    worker thread's part of :func:`write_first_assignment`."""
-    counted = rollups.count()
-    writer.build(counted)
-    return counted
+                        rows.with_cameras, _rollups_written(session, rows, counted,
+                                                            beside.writer))
 
 
 def _bulk_rollups(session: Session) -> AbstractContextManager[None]:
