@@ -345,9 +345,8 @@ def _counted(base: RollupBase, facts: NDArray[Any], stored: Stored, key_of: dict
              ends: NDArray[np.int64]) -> CountedRollups:
     """:meth:`RollupInputs.count`."""
     keys, rank = _in_index_order(list(key_of))
-    field: dict[str | None, bytes] = {}
-    key_texts = binary_array([b"".join([field[v] if v in field else field.setdefault(
-        v, text_field(v)) for v in key]) for key in keys])
+    field = {code: text_field(code) for code in {code for key in keys for code in key}}
+    key_texts = binary_array([b"".join([field[code] for code in key]) for key in keys])
     counts = _event_counts(facts, base.statuses, ends)
     cats, statuses = facts["category"].astype(np.int64) - 1, facts["status"].astype(np.int64) - 1
     n_keys, n_cats, n_statuses = len(keys), len(base.categories), len(base.statuses)

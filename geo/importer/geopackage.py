@@ -179,8 +179,9 @@ def _coerced(values: tuple[object, ...], kind: pa.DataType) -> pa.Array:
     if kind == pa.binary() and all(v is None or isinstance(v, bytes) for v in values):
         return pa.array(values, kind)
     if kind not in (pa.string(), pa.binary()):
-        numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
-        if not (numbers.isna() & pd.Series(values, dtype=object).notna()).any():
+        given = pd.Series(values, dtype=object)
+        numbers = pd.to_numeric(given, errors="coerce")
+        if not (numbers.isna() & given.notna()).any():
             return pa.array(numbers.to_numpy(float), mask=numbers.isna().to_numpy()).cast(
                 kind, safe=False)
     return pa.array([None if v is None else str(v) for v in values], pa.string())
