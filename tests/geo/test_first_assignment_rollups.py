@@ -87,6 +87,16 @@ def _assert_as_refreshed(db: Session) -> None:
     _assert_readers_exact(db)
 
 
+def _assert_left_pending(db: Session, days: list[Any]) -> None:
+    """One mark pending, of ``days``; readers exact meanwhile; the refresh then clears it
+    and the stored rollups equal a recount."""
+    assert [m.days for m in pending_refreshes(db)] == [days]
+    _assert_readers_exact(db)
+    refresh_rollups(db)
+    assert pending_refreshes(db) == []
+    assert _rows(db, STORED) == _rows(db, RECOUNT)
+
+
 @pytest.fixture
 def varied_city(db: Session, monkeypatch: pytest.MonkeyPatch) -> Session:
     """The small city with 96 never-assigned events from 2026-10-30 23:00 local time and 48
@@ -145,11 +155,7 @@ def test_days_another_writer_moved_during_the_job_are_left_pending(
 
     monkeypatch.setattr(first_assignment_rollups, "lock_for_rebuild", a_writer_first)
     assert assign_events(db, "all").changed == 144
-    assert [m.days for m in pending_refreshes(db)] == [[day]]
-    _assert_readers_exact(db)
-    refresh_rollups(db)
-    assert pending_refreshes(db) == []
-    assert _rows(db, STORED) == _rows(db, RECOUNT)
+    _assert_left_pending(db, [day])
 
 
 def test_a_writer_between_the_selection_and_the_count_leaves_its_day_pending(
@@ -171,10 +177,7 @@ def test_a_writer_between_the_selection_and_the_count_leaves_its_day_pending(
 
     monkeypatch.setattr(assign_memory, "select_events", then_a_writer)
     assert assign_events(db, "all").changed == 144
-    assert [m.days for m in pending_refreshes(db)] == [[day]]
-    _assert_readers_exact(db)
-    refresh_rollups(db)
-    assert _rows(db, STORED) == _rows(db, RECOUNT)
+    _assert_left_pending(db, [day])
 
 
 def test_rollups_missing_a_category_are_left_to_the_refresh(varied_city: Session) -> None:
@@ -185,10 +188,7 @@ def test_rollups_missing_a_category_are_left_to_the_refresh(varied_city: Session
     db.execute(text("DELETE FROM event_daily_counts WHERE category = 'graffiti'"))
     assert assign_events(db, "all").changed == 144
     days = _rows(db, "SELECT DISTINCT gridlink_local_day(reported_at) FROM events ORDER BY 1")
-    assert [m.days for m in pending_refreshes(db)] == [[d for (d,) in days]]
-    _assert_readers_exact(db)
-    refresh_rollups(db)
-    assert _rows(db, STORED) == _rows(db, RECOUNT)
+    _assert_left_pending(db, [d for (d,) in days])
 
 
 def test_a_small_first_assignment_does_not_read_the_stored_rollups(
