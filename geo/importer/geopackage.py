@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -130,6 +131,14 @@ def _count(db: sqlite3.Connection, name: str) -> int:
     if kept is not None and kept[0] is not None:
         return int(kept[0])
     return int(db.execute(f"SELECT count(*) FROM {_quoted(name)}").fetchone()[0])  # noqa: S608
+
+
+def feature_frames(path: Path, table: FeatureTable, size: int
+                   ) -> Iterator[gpd.GeoDataFrame]:
+    """``table``'s rows as GeoDataFrames of ``size`` rows (:func:`record_batches`), in the
+    file's CRS (the caller reads it from ``table.crs``)."""
+    for batch, geoms in record_batches(path, table, size):
+        yield gpd.GeoDataFrame(batch.to_pandas(), geometry=geoms)
 
 
 def record_batches(path: Path, table: FeatureTable, size: int

@@ -5,10 +5,12 @@ WKT column). Encodings: UTF-8, else GB18030 (covers GBK) for DBFs without ``.cpg
 without BOM, or ``encoding=``. CRS: the file's, overridden by ``crs=`` (see geo.crs); the
 geometries leave this room in WGS 84 lon/lat (EPSG:4326).
 
-GDAL (``pyogrio``) is imported only when a GeoJSON, GeoPackage or Shapefile is read: it adds
-~50 MiB to the process (its library's pages and drivers), which a CSV import never needs
-(bench/RESULTS.md, "Import memory on the new machine"), nor a streamed GeoPackage
-(:mod:`geo.importer.geopackage`).
+GDAL (``pyogrio``) is imported only when a GeoJSON, Shapefile or a GeoPackage other than one
+feature table is read: it adds ~50 MiB to the process (its library's pages and drivers),
+which a CSV import never needs (bench/RESULTS.md, "Import memory on the new machine"). A
+GeoPackage of one feature table is read by SQLite (:mod:`geo.importer.geopackage`), small or
+streamed alike, so a value of another type than its column's is reported on its row at any
+size (GDAL reads 0 or 1970-01-01).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -31,6 +34,7 @@ from geo import tempdir
 from geo.archive import ZipLimits, extract_flat
 from geo.catalog import Layer
 from geo.errors import UnreadableFile
+from geo.importer.geopackage import feature_frames, feature_table
 from geo.importer.problems import file_problem, short_error
 
 VECTOR_SUFFIXES = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".shp": "Shapefile"}
@@ -138,19 +142,30 @@ def _read_vector(path: Path, suffix: str, encoding: str | None) -> Source:
     if suffix == ".shp" and not path.with_suffix(".dbf").exists():
         raise UnreadableFile(f"{path.name}: the .dbf part of the Shapefile is missing",
                              [{"file": path.name}])
+    table = feature_table(path) if suffix == ".gpkg" else None
+    if table is not None and table.features:  # SQLite, as a streamed one (its docstring)
+        frame: Any = next(feature_frames(path, table, table.features))
+        crs = gcrs.parse_crs(table.crs) if table.crs else None
+    else:
+        frame = _read_by_gdal(path, suffix, encoding)
+        file_crs = getattr(frame, "crs", None)
+        crs = gcrs.parse_crs(file_crs) if file_crs is not None else None
+    if crs is None and isinstance(frame, gpd.GeoDataFrame):
+        notes.append(f"{path.name} declares no CRS (missing .prj?)")
+    return Source(frame, crs, notes)
+
+
+def _read_by_gdal(path: Path, suffix: str, encoding: str | None) -> Any:
+    """The file read whole by GDAL (dates and times as their text, as every reader of the
+    importer hands them over, geo.importer.geopackage)."""
     import pyogrio  # GDAL: loaded only for the formats it reads (module docstring)
 
     try:
-        frame = pyogrio.read_dataframe(path, encoding=encoding, datetime_as_string=True)
+        return pyogrio.read_dataframe(path, encoding=encoding, datetime_as_string=True)
     except Exception as exc:  # pyogrio raises several types for corrupt files
         raise UnreadableFile(f"{path.name} could not be read as {VECTOR_SUFFIXES[suffix]} "
                              f"(malformed or truncated?): {short_error(exc)}",
                              [{"file": path.name}]) from exc
-    file_crs = getattr(frame, "crs", None)
-    crs = gcrs.parse_crs(file_crs) if file_crs is not None else None
-    if crs is None and isinstance(frame, gpd.GeoDataFrame):
-        notes.append(f"{path.name} declares no CRS (missing .prj?)")
-    return Source(frame, crs, notes)
 
 
 def _decode(raw: bytes, encoding: str | None, name: str) -> tuple[str, str | None]:

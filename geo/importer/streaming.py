@@ -42,7 +42,7 @@ from geo.errors import Detail, UnreadableFile
 from geo.geometry_repair import repair_polygons
 from geo.importer.csv_batches import CHUNK, CSV_SUFFIXES, csv_batches, scan_csv
 from geo.importer.early_inserts import EarlyInserts
-from geo.importer.geopackage import feature_table, record_batches
+from geo.importer.geopackage import feature_frames, feature_table
 from geo.importer.problems import Problems, short_error
 from geo.importer.reading import VECTOR_SUFFIXES, wgs84_geometries
 from geo.importer.validation import DISTRICT_LAYERS, validate
@@ -151,8 +151,8 @@ def _vector_batches(path: Path, encoding: str | None, size: int) -> Iterator[Bat
     table = feature_table(path) if path.suffix.lower() == ".gpkg" else None
     if table is not None:
         declared = gcrs.parse_crs(table.crs) if table.crs else None
-        for batch, geoms in record_batches(path, table, size):
-            yield Batch(gpd.GeoDataFrame(batch.to_pandas(), geometry=geoms), declared)
+        for frame in feature_frames(path, table, size):
+            yield Batch(frame, declared)
         return
     import pyogrio  # GDAL: only for the formats it reads (geo.importer.reading)
 

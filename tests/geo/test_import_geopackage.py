@@ -233,3 +233,30 @@ def test_a_streamed_import_finds_and_stores_what_gdal_gave(
         (11, "reported_at"), (12, "geometry")]
     assert [e[0] for e in events] == ["EV001", "EV003", "EV006", "EV008", "EV009", "EV010"]
     assert events[4] == ("EV009", "2024-03-01 00:00:00+00", 2, False, "POINT(113.309 40.085)")
+
+
+def test_a_value_of_another_type_is_reported_read_whole_or_streamed(
+        db: Session, tmp_path: Path) -> None:
+    """Text in an INTEGER column of a GeoPackage (SQLite allows it): GDAL would read 0; the
+    SQLite reader reads small files too, so the row is reported at any size, and nothing of
+    it is stored."""
+    import_file(db, "grids", two_grids_geojson(tmp_path))
+    path = tmp_path / "reworks.gpkg"
+    gpd.GeoDataFrame(
+        {"client_id": ["RW0", "RW1", "RW2"], "category": "garbage",
+         "reported_at": ["2024-03-01T08:00:00+08:00"] * 3, "reworks": [0, 1, 2]},
+        geometry=gpd.points_from_xy([113.301, 113.302, 113.303], [40.085] * 3),
+        crs=4326).to_file(path, driver="GPKG")
+    with sqlite3.connect(path) as db_file:
+        for (trigger,) in db_file.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger'"):
+            db_file.execute(f'DROP TRIGGER "{trigger}"')
+        db_file.execute("UPDATE reworks SET reworks = 'many' WHERE fid = 2")
+    for batch_rows in (10_000, 2):  # read whole, then streamed
+        with db.begin_nested() as attempt:
+            report = import_file(db, "events", path, skip_invalid=True, batch_rows=batch_rows)
+            assert [(p["row"], p["field"]) for p in report.problems] == [(2, "reworks")]
+            assert [tuple(r) for r in db.execute(text(
+                "SELECT client_id, reworks FROM events WHERE client_id LIKE 'RW%'"
+                " ORDER BY 1"))] == [("RW0", 0), ("RW2", 2)]
+            attempt.rollback()
