@@ -10,7 +10,7 @@ the derived rows in SQL, 23.8–27.6 s after a commit of 12.2–14.2 s (bench/RE
 redraw's, 18–19 s. Here the write already holds every row it writes
 (:mod:`geo.first_assignment_rows`: its rollup key by grid, and for a re-run the key of the
 stored row it replaces, read with it by geo.assign_compare), each event's category, status
-and count flags come from the database packed (:data:`FACTS_SQL`, 14 bytes an event: a first
+and count flags come from the database packed (:data:`FACTS_SQL`, 16 bytes an event: a first
 assignment's selection brings them, a re-run reads those of its changed rows,
 :func:`staged_rollup_inputs`), and numpy counts (:meth:`RollupInputs.count`): the stored
 daily rows plus, per event, one count at its new key and one less at the key it was counted
@@ -77,23 +77,30 @@ from geo.rollup_rebuild import (
 from geo.rollup_refresh import REFRESH_LOCK, snapshot_xmin
 from geo.rollups import day_start
 
-FACT_FIELDS = [("due", ">i8"), ("category", ">i2"), ("status", ">i2"), ("flags", ">i2")]
+FACT_FIELDS = [("due", ">i8"), ("unused", ">i2"), ("category", ">i2"), ("status", ">i2"),
+               ("flags", ">i2")]
 """Per selected event, after id, lon, lat and ``reported_at`` (:data:`FACTS_SQL`): ``due_at``
-(µs since 2000-01-01 UTC; NULL: the largest ``int8``), category and status (1-based positions
-in the lists of :class:`RollupBase`; 0: not in them) and the flags of :data:`FLAG_BITS`."""
+(µs since 2000-01-01 UTC; NULL: the largest ``int8``), then one ``int8``: category and status
+(1-based positions in the lists of :class:`RollupBase`; 0: not in them) and the flags of
+:data:`FLAG_BITS`, 16 bits each."""
 FLAG_BITS = {"valid": 0, "closed_by_due": 1, "postponed": 2, "first_time": 3}
 """Bits of ``flags``: ``valid``; ``closed_at <= due_at``; ``postponements > 0``;
 ``coalesce(first_time, reworks = 0)`` (each false when NULL, as the 0017/0027 flags)."""
 FACTS_SQL = (
     " || coalesce(timestamptz_send(e.due_at), '\\x7fffffffffffffff'::bytea)"
-    " || int2send(coalesce(array_position(CAST(:rollup_categories AS text[]), e.category),"
-    " 0)::int2)"
-    " || int2send(coalesce(array_position(CAST(:rollup_statuses AS text[]), e.status), 0)::int2)"
-    " || int2send((e.valid::int | (coalesce(e.closed_at <= e.due_at, false)::int << 1)"
-    " | ((e.postponements > 0)::int << 2) | (coalesce(e.first_time, e.reworks = 0)::int << 3)"
-    ")::int2)")
+    " || int8send((coalesce(fact_category.n, 0) << 32) | (coalesce(fact_status.n, 0) << 16)"
+    " | e.valid::int | (coalesce(e.closed_at <= e.due_at, false)::int << 1)"
+    " | ((e.postponements > 0)::int << 2) | (coalesce(e.first_time, e.reworks = 0)::int << 3))")
+FACTS_JOIN = (
+    " LEFT JOIN unnest(CAST(:rollup_categories AS text[])) WITH ORDINALITY fact_category(v, n)"
+    " ON fact_category.v = e.category"
+    " LEFT JOIN unnest(CAST(:rollup_statuses AS text[])) WITH ORDINALITY fact_status(v, n)"
+    " ON fact_status.v = e.status")
 """What the selection (geo.assign_memory.select_events) appends to each event's packed value
-when the rollups are counted in memory: :data:`FACT_FIELDS`, big-endian."""
+when the rollups are counted in memory (:data:`FACT_FIELDS`, big-endian), and the joins after
+``events e`` that give the category's and status's positions: hash joins with the lists
+(``array_position`` compared every name of a list per event: the packing took 1.16-1.20 s
+at 10^6 events instead of 0.92-0.95 s)."""
 
 _STORED_FIELDS = [("day", "r.day - DATE '2000-01-01'", pa.int64()),
                   ("key", KEY_SQL.format(alias="r"), pa.string()),
@@ -257,13 +264,30 @@ def _event_counts(facts: NDArray[Any], statuses: list[str], day_ends: NDArray[np
                             done & bit["first_time"]]).astype(np.int64)
 
 
-def _grouped(codes: NDArray[np.int64], counts: NDArray[np.int64]
+DENSE_BINS = 2
+"""Codes spanning at most this many values per code are grouped by counting them into bins
+(:func:`numpy.bincount`, no sort: a month's keys, a street's or district's days); wider ones
+by one sort."""
+
+
+def _grouped(codes: NDArray[np.int64], counts: NDArray[np.int64], *, runs: bool = False
              ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """The distinct ``codes`` (sorted) and the column sums of ``counts`` per code (one sort,
-    one ``add.reduceat`` of every column)."""
+    """The distinct ``codes`` (sorted) and the column sums of ``counts`` per code: counted
+    into one bin per value when they span few values (:data:`DENSE_BINS`), else one sort
+    (``runs``: ``codes`` is a few sorted runs, merged by a stable sort) and one
+    ``add.reduceat`` of every column."""
     if not len(codes):
         return codes, counts
-    order = np.argsort(codes)
+    low = int(codes.min())
+    span = int(codes.max()) - low + 1
+    if span <= DENSE_BINS * len(codes):
+        bins = codes - low
+        present = np.flatnonzero(np.bincount(bins, minlength=span))
+        sums = np.empty((len(present), counts.shape[1]), np.int64)
+        for j in range(counts.shape[1]):  # float64 sums of integers: exact below 2**53
+            sums[:, j] = np.bincount(bins, weights=counts[:, j], minlength=span)[present]
+        return present + low, sums
+    order = np.argsort(codes, kind="stable" if runs else None)
     ordered = codes[order]
     starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
     return ordered[starts], np.add.reduceat(counts[order], starts, axis=0)
@@ -289,7 +313,7 @@ def rollup_inputs(session: Session, base: RollupBase, rows: FirstAssignmentRows,
 _STAGED_FACTS = np.dtype([("id", ">i8"), ("at", ">i8"), *FACT_FIELDS])
 _STAGED_FACTS_SQL = ("SELECT string_agg(int8send(e.id) || timestamptz_send(e.reported_at)"
                      + FACTS_SQL + ", ''::bytea) FROM {stage} s JOIN events e"
-                     " ON e.id = s.event_id AND e.reported_at = s.reported_at"
+                     " ON e.id = s.event_id AND e.reported_at = s.reported_at" + FACTS_JOIN +
                      " GROUP BY e.id >> 24")
 """The :data:`FACT_FIELDS` of the events of a stage (``event_id``, ``reported_at``), packed
 by the server as the selection packs them (:data:`_STAGED_FACTS`, big-endian)."""
@@ -351,13 +375,20 @@ def _counted(base: RollupBase, facts: NDArray[Any], stored: Stored, key_of: dict
     cats, statuses = facts["category"].astype(np.int64) - 1, facts["status"].astype(np.int64) - 1
     n_keys, n_cats, n_statuses = len(keys), len(base.categories), len(base.statuses)
     first_day = int(min(days.min(), stored.days.min(initial=days.min())))
+    n_days = int(days.max()) - first_day + 1
 
     def code(day: NDArray[np.int64], key: NDArray[np.int64] | int, cat: NDArray[np.int64],
              status: NDArray[np.int64]) -> NDArray[np.int64]:
         return (((day - first_day) * n_keys + key) * n_cats + cat) * n_statuses + status
 
-    # the key each event leaves, summed first (a first assignment: the few "no grid" codes)
-    left_codes, left = _grouped(code(days, rank[was], cats, statuses), counts)
+    # the key each event leaves, summed first with the key as the most significant digit
+    # (a first assignment's one "no grid" key: a few codes, counted into bins), then coded
+    left_codes, left = _grouped(((rank[was] * n_days + days - first_day) * n_cats + cats)
+                                * n_statuses + statuses, counts)
+    left_status, left_cat = left_codes % n_statuses, left_codes // n_statuses % n_cats
+    left_day = left_codes // (n_statuses * n_cats) % n_days + first_day
+    left_codes = code(left_day, left_codes // (n_statuses * n_cats * n_days), left_cat,
+                      left_status)
     unique, sums = _grouped(
         np.concatenate([code(stored.days, rank[stored.keys], stored.categories,
                              stored.statuses), code(days, rank[now], cats, statuses),
@@ -455,14 +486,18 @@ class _Daily:
         for triple, i in community_of.items():
             for level, pair in enumerate(_area_pairs(triple)):
                 levels[i, level] = pair_rank[pair]
-        rest = by_community % (n_days * n_cats)
+        per_pair = n_days * n_cats
+        rest = by_community % per_pair
         codes, parts = [], []
-        for level in range(3):
-            pair = levels[by_community // (n_days * n_cats), level]
+        for level in range(3):  # each level summed on its own pairs' ranks (few: dense)
+            pair = levels[by_community // per_pair, level]
             has = pair >= 0
-            codes.append((pair * n_days * n_cats + rest)[has])
-            parts.append(summed[has])
-        unique, grouped = _grouped(np.concatenate(codes), np.concatenate(parts))
+            ranks = np.unique(levels[:, level][levels[:, level] >= 0])
+            local, sums_at = _grouped(np.searchsorted(ranks, pair[has]) * per_pair + rest[has],
+                                      summed[has], runs=True)  # communities: in order
+            codes.append(ranks[local // per_pair] * per_pair + local % per_pair)
+            parts.append(sums_at)
+        unique, grouped = _grouped(np.concatenate(codes), np.concatenate(parts), runs=True)
         return Table(AREA, "day, category, area_code, parent_code, events, valid, handled,"
                      " due, closed_on_time", [
                          _head(2 + 2 + 5, unique // n_cats % n_days + first),

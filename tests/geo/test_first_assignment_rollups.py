@@ -11,7 +11,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
+from numpy.typing import NDArray
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
@@ -314,3 +316,27 @@ def test_a_failed_job_drops_the_tables_it_built_aside(
     savepoint.rollback()
     assert built == [True] and len(builders) == 3
     assert _committed_rebuilt(db.get_bind().engine) == []
+
+
+@pytest.mark.parametrize("span", [50, 10**12])
+def test_grouped_sums_alike_by_bins_and_by_sort(span: int) -> None:
+    """The grouping of the rollup count gives every distinct code once, sorted, with its
+    column sums (negative counts too), whether the codes span few values (counted into bins)
+    or many (one sort), and as a stable sort of sorted runs."""
+    rng = np.random.default_rng(7)
+    codes = rng.integers(-span // 2, span // 2, 3000)
+    counts = rng.integers(-3, 4, (3000, 6))
+    expected: dict[int, NDArray[np.int64]] = {}
+    for code, row in zip(codes.tolist(), counts, strict=True):
+        expected[code] = expected.get(code, 0) + row
+    unique, sums = first_assignment_rollups._grouped(codes, counts)
+    assert unique.tolist() == sorted(expected)
+    assert (sums == np.array([expected[c] for c in unique.tolist()])).all()
+    half = np.sort(codes[:1500]), np.sort(codes[1500:])
+    runs = np.concatenate(half)
+    order = np.concatenate([np.argsort(codes[:1500], kind="stable"),
+                            1500 + np.argsort(codes[1500:], kind="stable")])
+    merged = first_assignment_rollups._grouped(runs, counts[order], runs=True)
+    assert (merged[0] == unique).all() and (merged[1] == sums).all()
+    empty = first_assignment_rollups._grouped(codes[:0], counts[:0])
+    assert (len(empty[0]), empty[1].shape) == (0, (0, 6))
