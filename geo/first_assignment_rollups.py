@@ -60,7 +60,7 @@ from geo.first_assignment_rows import (
     copy_batches,
     copy_binary,
     fixed_offset_days,
-    text_field,
+    text_fields,
 )
 from geo.rollup_rebuild import (
     AREA,
@@ -369,8 +369,7 @@ def _counted(base: RollupBase, facts: NDArray[Any], stored: Stored, key_of: dict
              ends: NDArray[np.int64]) -> CountedRollups:
     """:meth:`RollupInputs.count`."""
     keys, rank = _in_index_order(list(key_of))
-    field = {code: text_field(code) for code in {code for key in keys for code in key}}
-    key_texts = binary_array([b"".join([field[code] for code in key]) for key in keys])
+    key_texts = text_fields(*zip(*keys, strict=True))
     counts = _event_counts(facts, base.statuses, ends)
     cats, statuses = facts["category"].astype(np.int64) - 1, facts["status"].astype(np.int64) - 1
     n_keys, n_cats, n_statuses = len(keys), len(base.categories), len(base.statuses)
@@ -502,8 +501,8 @@ class _Daily:
                      " due, closed_on_time", [
                          _head(2 + 2 + 5, unique // n_cats % n_days + first),
                          _texts(base.categories, unique % n_cats),
-                         Piece(binary_array([text_field(a) + text_field(p) for a, p in pairs]
-                                            or [b""]), unique // (n_cats * n_days)),
+                         Piece(text_fields(*zip(*pairs, strict=True)) if pairs
+                               else binary_array([b""]), unique // (n_cats * n_days)),
                          _int4s(grouped)], len(unique))
 
 
@@ -523,7 +522,7 @@ def _head(fields: int, days: NDArray[np.int64]) -> Piece:
 
 
 def _texts(values: list[str], positions: NDArray[np.int64]) -> Piece:
-    return Piece(binary_array([text_field(v) for v in values] or [b""]), positions)
+    return Piece(text_fields(values) if values else binary_array([b""]), positions)
 
 
 def _int4s(counts: NDArray[np.int64]) -> Piece:

@@ -181,6 +181,20 @@ def text_field(value: str | None) -> bytes:
     return _field(None if value is None else value.encode())
 
 
+def text_fields(*columns: Iterable[str | None]) -> pa.Array:
+    """Per row, the binary COPY ``text`` fields of its value in each of ``columns`` (equal
+    lengths; None: NULL) concatenated: :func:`text_field`, vectorised (pyarrow)."""
+    joined = [pa.array([], pa.binary())]
+    for column in columns:
+        texts = pa.array(list(column), type=pa.string()).cast(pa.binary())
+        lengths = pc.fill_null(pc.binary_length(texts), -1).to_numpy().astype(">i4")
+        joined.append(_records(lengths))
+        joined.append(pc.fill_null(texts, pa.scalar(b"", pa.binary())))
+    if len(joined) == 1:
+        return joined[0]
+    return pc.binary_join_element_wise(*joined[1:], pa.scalar(b"", pa.binary()))
+
+
 def _text_array(values: list[str] | None) -> bytes:
     """A binary ``text[]`` field (one dimension; NULL for None)."""
     if values is None:
@@ -272,8 +286,8 @@ def first_assignment_rows(session: Session, events: Selected, grids: GridArrays,
     key_codes: list[Key] = [
         (*chains.get(c, (None, None))[::-1], c, code)
         for code, c in zip(grids.codes.tolist(), grids.community.tolist(), strict=True)]
-    grid_chunks = binary_array([b"".join(text_field(v) for v in key) for key in key_codes])
-    micro_chunks = binary_array([text_field(str(code)) for code in grids.codes.tolist()])
+    grid_chunks = text_fields(*zip(*key_codes, strict=True)) if key_codes else _NO_CHUNK
+    micro_chunks = text_fields(map(str, grids.codes.tolist())) if key_codes else _NO_CHUNK
     covered = binary_array([text_field("covered") + _NULL + _NULL])
     parts = [Piece(records=fixed), Piece(grid_chunks, grid),
              Piece(micro_chunks, micro, _NULL), _dedicated(computed, order, grids),
@@ -299,6 +313,10 @@ def first_assignment_rows(session: Session, events: Selected, grids: GridArrays,
                                events.ids[order],
                                None if seen_xmin is None else _xids(seen_xmin[order]),
                                was_keys)
+
+
+_NO_CHUNK = pa.array([b""], pa.binary())
+"""The chunks of a piece with nothing to take (no grid, no camera): one empty value."""
 
 
 NO_GRID: Key = (None, None, None, None)
@@ -348,13 +366,12 @@ def _camera_arrays(cams: CameraArrays, picks: NDArray[np.int64],
                    count: NDArray[np.int64]) -> list[Piece]:
     """The ``camera_codes`` field of each row: its array header (by camera count), then one
     element per camera (empty after the last)."""
-    elements = [text_field(str(code)) for code in cams.codes.tolist()]
-    sizes = np.array([len(e) for e in elements] or [0], dtype=np.int64)
+    chunks = text_fields(map(str, cams.codes.tolist())) if len(cams.codes) else _NO_CHUNK
+    sizes = pc.binary_length(chunks).to_numpy().astype(np.int64)
     head = np.zeros(len(count), dtype=_ARRAY_HEAD)
     taken = np.where(picks == NONE, 0, sizes[np.maximum(picks, 0)]) if picks.size else 0
     head["len"] = 20 + np.sum(taken, axis=1) if picks.size else 12
     head["ndim"], head["oid"], head["dim"], head["lb"] = 1, _TEXT_OID, count, 1
-    chunks = binary_array(list(elements))
     return [Piece(records=head, is_empty=count == 0, empty=_EMPTY_ARRAY),
             *(Piece(chunks, np.ascontiguousarray(picks[:, j]), b"")
               for j in range(picks.shape[1]))]
