@@ -162,53 +162,59 @@ def _any_assigned(session: Session, where: str, params: dict[str, Any]) -> bool:
         f" WHERE {where})"), params).scalar_one())
 
 
-def read_grids(session: Session, box: tuple[float, float, float, float]) -> GridArrays:
-    """Current grids whose box meets ``box`` (lon/lat degrees), sorted by code."""
-    rows = session.execute(text(
-        "SELECT code, level, kind, parent_code, community_code, ST_AsBinary(geom) AS wkb"
-        " FROM grids WHERE valid_to IS NULL"
-        " AND geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) ORDER BY code"),
-        dict(zip(("x0", "y0", "x1", "y1"), box, strict=True))).all()
-    codes = np.array([r.code for r in rows], dtype=object)
-    position = {code: i for i, code in enumerate(codes)}
-    return GridArrays(
-        codes=codes,
-        cls=np.array([1 if r.level == "micro" else 2 if r.kind == "dedicated" else 0
-                      for r in rows], dtype=np.int8),
-        parent=np.array([position.get(r.parent_code, NONE) for r in rows], dtype=np.int64),
-        community=np.array([r.community_code for r in rows], dtype=object),
-        geoms=shapely.from_wkb(np.array([bytes(r.wkb) for r in rows], dtype=object)))
-
-
-def read_cameras(session: Session, box: tuple[float, float, float, float]) -> CameraArrays:
-    """Online cameras whose range may reach ``box`` (lon/lat degrees) and their shadows."""
-    params = dict(zip(("x0", "y0", "x1", "y1"), box, strict=True))
-    reach = "(range_m * 1.01 + 1.0) / 110574.0"
-    near = (f"status = 'online' AND ST_Expand(geom, {reach} / cos(radians(least(89.0,"
-            f" abs(ST_Y(geom)) + {reach})))) && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)")
-    cams = session.execute(text(
-        "SELECT code, ST_X(geom) AS x, ST_Y(geom) AS y, azimuth_deg, fov_deg, range_m,"  # noqa: S608
-        f" camera_type = 'ptz' OR fov_deg >= 360 AS sees_all FROM cameras WHERE {near}"
-        " ORDER BY code"), params).all()
-    shadows = session.execute(text(
-        "SELECT s.camera_code, ST_AsBinary(s.geom) AS wkb FROM camera_shadows s"  # noqa: S608
-        f" WHERE s.camera_code IN (SELECT code FROM cameras WHERE {near})"), params).all()
-    position = {c.code: i for i, c in enumerate(cams)}
-
-    def column(name: str, dtype: Any) -> NDArray[Any]:
-        return np.array([getattr(c, name) for c in cams], dtype=dtype)
-
-    return CameraArrays(
-        codes=column("code", object), x=column("x", float), y=column("y", float),
-        azimuth=column("azimuth_deg", float), fov=column("fov_deg", float),
-        sees_all=column("sees_all", bool), range_m=column("range_m", float),
-        shadow_geoms=shapely.from_wkb(np.array([bytes(s.wkb) for s in shadows],
-                                               dtype=object)).reshape(-1),
-        shadow_camera=np.array([position[s.camera_code] for s in shadows], dtype=np.int64))
-
-
 Box = tuple[float, float, float, float]
 """West, south, east, north (lon/lat degrees)."""
+
+
+def _columns(session: Session, sql: str, box: Box, width: int) -> list[tuple[Any, ...]]:
+    """The rows of ``sql`` (generated SQL; ``%(x0)s``..``%(y1)s``: ``box``) as ``width``
+    column tuples, read by psycopg's binary loaders in the session's transaction (no
+    SQLAlchemy row per grid or camera: ~10^5 of each at a province's scale)."""
+    rows = psycopg_connection(session).cursor(binary=True).execute(
+        sql, dict(zip(("x0", "y0", "x1", "y1"), box, strict=True))).fetchall()
+    return list(zip(*rows, strict=True)) if rows else [()] * width
+
+
+def read_grids(session: Session, box: Box) -> GridArrays:
+    """Current grids whose box meets ``box`` (lon/lat degrees), sorted by code."""
+    codes, levels, kinds, parents, communities, wkb = _columns(session, (
+        "SELECT code, level, kind, parent_code, community_code, ST_AsBinary(geom)"
+        " FROM grids WHERE valid_to IS NULL"
+        " AND geom && ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 4326) ORDER BY code"),
+        box, 6)
+    position = {code: i for i, code in enumerate(codes)}
+    return GridArrays(
+        codes=np.array(codes, dtype=object),
+        cls=np.array([1 if level == "micro" else 2 if kind == "dedicated" else 0
+                      for level, kind in zip(levels, kinds, strict=True)], dtype=np.int8),
+        parent=np.array([position.get(code, NONE) for code in parents], dtype=np.int64),
+        community=np.array(communities, dtype=object),
+        geoms=shapely.from_wkb(np.array(wkb, dtype=object)))
+
+
+def read_cameras(session: Session, box: Box) -> CameraArrays:
+    """Online cameras whose range may reach ``box`` (lon/lat degrees) and their shadows."""
+    reach = "(range_m * 1.01 + 1.0) / 110574.0"
+    near = (f"status = 'online' AND ST_Expand(geom, {reach} / cos(radians(least(89.0,"
+            f" abs(ST_Y(geom)) + {reach})))) && ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s,"
+            " %(y1)s, 4326)")
+    codes, x, y, azimuth, fov, range_m, sees_all = _columns(session, (
+        "SELECT code, ST_X(geom), ST_Y(geom), azimuth_deg, fov_deg, range_m,"  # noqa: S608
+        f" camera_type = 'ptz' OR fov_deg >= 360 FROM cameras WHERE {near} ORDER BY code"),
+        box, 7)
+    shadow_codes, shadow_wkb = _columns(session, (
+        "SELECT s.camera_code, ST_AsBinary(s.geom) FROM camera_shadows s"  # noqa: S608
+        f" WHERE s.camera_code IN (SELECT code FROM cameras WHERE {near})"), box, 2)
+    position = {code: i for i, code in enumerate(codes)}
+    return CameraArrays(
+        codes=np.array(codes, dtype=object), x=np.array(x, dtype=float),
+        y=np.array(y, dtype=float), azimuth=np.array(azimuth, dtype=float),
+        fov=np.array(fov, dtype=float), sees_all=np.array(sees_all, dtype=bool),
+        range_m=np.array(range_m, dtype=float),
+        shadow_geoms=shapely.from_wkb(np.array(shadow_wkb, dtype=object)).reshape(-1),
+        shadow_camera=np.array([position[code] for code in shadow_codes], dtype=np.int64))
+
+
 Inputs = tuple[GridArrays, CameraArrays]
 
 

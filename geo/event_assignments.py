@@ -437,9 +437,7 @@ class _RollupsBeside:
 
     @staticmethod
     def _count_and_build(inputs: RollupInputs, writer: RollupWriter) -> CountedRollups:
-        counted = inputs.count()
-        writer.build(counted)
-        return counted
+        return writer.build(inputs)
 
     def counted(self) -> CountedRollups | None:
         """The counted rollups, their tables built (waits for the second thread)."""

@@ -33,8 +33,8 @@ time until 1991-09-15). Never commits.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -350,23 +350,24 @@ class RollupInputs:
     days: NDArray[np.int64]
     ends: NDArray[np.int64]
 
-    def count(self) -> CountedRollups:
+    def count(self, ready: Callable[[Table], None] = lambda rows: None) -> CountedRollups:
         """The new daily, monthly and per-area rollups once the rows are stored: the
         stored daily rows (:func:`read_stored`) plus the move of every row's event from
-        the key it was counted in (a first assignment: the "no grid" key) to its new key.
-        No database: it may run beside the rows' write.
+        the key it was counted in (a first assignment: the "no grid" key) to its new key;
+        ``ready`` is called with each table as soon as it is counted (the daily one
+        first). No database: it may run beside the rows' write.
 
         The rows come out in the order of each table's unique index (keys ranked by
         :func:`_in_index_order`), so PostgreSQL's sort of that index build finds them
         sorted (one comparison a row instead of a full sort)."""
         stored = read_stored(self.base, self.key_of)
         return _counted(self.base, self.facts, stored, self.key_of, self.was, self.keys,
-                        self.days, self.ends)
+                        self.days, self.ends, ready)
 
 
 def _counted(base: RollupBase, facts: NDArray[Any], stored: Stored, key_of: dict[Key, int],
              was: NDArray[np.int64], now: NDArray[np.int64], days: NDArray[np.int64],
-             ends: NDArray[np.int64]) -> CountedRollups:
+             ends: NDArray[np.int64], ready: Callable[[Table], None]) -> CountedRollups:
     """:meth:`RollupInputs.count`."""
     keys, rank = _in_index_order(list(key_of))
     key_texts = text_fields(*zip(*keys, strict=True))
@@ -397,9 +398,12 @@ def _counted(base: RollupBase, facts: NDArray[Any], stored: Stored, key_of: dict
     daily = _Daily(unique % n_statuses, unique // n_statuses % n_cats,
                    unique // (n_statuses * n_cats) % n_keys,
                    unique // (n_statuses * n_cats * n_keys) + first_day, sums)
-    return CountedRollups(base, stored, [
-        daily.table(key_texts, base), daily.monthly(key_texts, base),
-        daily.per_area(keys, base)])
+    tables = []
+    for made in (lambda: daily.table(key_texts, base), lambda: daily.monthly(key_texts, base),
+                 lambda: daily.per_area(keys, base)):
+        tables.append(made())
+        ready(tables[-1])
+    return CountedRollups(base, stored, tables)
 
 
 def _in_index_order(keys: list[Key]) -> tuple[list[Key], NDArray[np.int64]]:
@@ -553,14 +557,15 @@ class RollupWriter:
     Made in the caller's transaction, it takes :data:`geo.rollup_refresh.REFRESH_LOCK` (one
     build of the ``_rebuilt`` tables at a time, as a refresh; same lock order). Then
     :meth:`build` (it may run in a worker thread, beside the caller's own statements, e.g.
-    the assignment rows' COPY) builds the new tables on :data:`ASIDE_WORKERS` side
-    connections: each table created and filled by binary COPY in its own transaction,
-    then its indexes built and the tables analysed, two statements at a time, each
-    committed. Nothing reads them: they are not the rollups until :meth:`write` swaps them
-    in, in the caller's transaction (:func:`geo.rollup_rebuild.swap_rebuilt`), so the swap
-    commits or rolls back with the caller's rows. Tables left by a job that dies between
-    the two are dropped by the next build (:func:`geo.rollup_rebuild.create_rebuilt`), and
-    by :meth:`discard` when the caller fails before the swap.
+    the assignment rows' COPY) counts the rollups and builds the new tables on
+    :data:`ASIDE_WORKERS` side connections, each table as soon as it is counted: created
+    and filled by binary COPY in its own transaction, then its indexes built and the tables
+    analysed, two statements at a time, each committed. Nothing reads them: they are not
+    the rollups until :meth:`write` swaps them in, in the caller's transaction
+    (:func:`geo.rollup_rebuild.swap_rebuilt`), so the swap commits or rolls back with the
+    caller's rows. Tables left by a job that dies between the two are dropped by the next
+    build (:func:`geo.rollup_rebuild.create_rebuilt`), and by :meth:`discard` when the
+    caller fails before the swap.
 
     When the caller's transaction already holds a rollup table exclusively (it swapped
     them once and has not committed), the tables are built in the caller's transaction by
@@ -574,20 +579,32 @@ class RollupWriter:
         self.indexes = {table: rebuilt_indexes(session, table) for table in TABLES}
         self.built = False
 
-    def build(self, counted: CountedRollups) -> None:
-        """Build ``counted``'s tables on side connections (when :attr:`aside`); never
-        uses the caller's session (safe in another thread)."""
+    def build(self, inputs: RollupInputs) -> CountedRollups:
+        """Count ``inputs``' rollups (:meth:`RollupInputs.count`) and, when :attr:`aside`,
+        build each table on the side connections as soon as it is counted: loaded, then its
+        indexes built, then every table analysed. The daily table is loaded while the
+        derived ones are counted, its indexes built while the per-area one loads. Never uses
+        the caller's session (safe in another thread)."""
         if not self.aside:
-            return
-        tables = sorted(counted.tables, key=lambda rows: -rows.n)
-        by_size = {rows.name: rows.n for rows in counted.tables}
-        builds = sorted(((by_size[table], build) for table, statements in self.indexes.items()
-                         for build, _ in statements), key=lambda job: -job[0])
+            return inputs.count()
+        builds: list[Future[None]] = []
         with ThreadPoolExecutor(ASIDE_WORKERS) as pool:
-            list(pool.map(self._load, tables))
-            list(pool.map(self._run, [build for _, build in builds]))
+
+            def load_then_index(rows: Table) -> None:
+                self._load(rows)
+                builds.extend(pool.submit(self._run, build)
+                              for build, _ in self.indexes[rows.name])
+
+            loads: list[Future[None]] = []
+            counted = inputs.count(lambda rows: loads.append(pool.submit(load_then_index,
+                                                                         rows)))
+            for load in loads:
+                load.result()  # each has queued its index builds once done
+            for build in builds:
+                build.result()
             list(pool.map(self._run, [f"ANALYZE {table}_rebuilt" for table in TABLES]))
         self.built = True
+        return counted
 
     def _load(self, rows: Table) -> None:
         with Session(self.engine) as side, side.begin(), local_settings(side, ASIDE_SETTINGS):

@@ -303,9 +303,10 @@ def test_a_failed_job_drops_the_tables_it_built_aside(
     build = first_assignment_rollups.RollupWriter.build
     built: list[bool] = []
 
-    def then_taken(writer: first_assignment_rollups.RollupWriter, counted: Any) -> None:
-        build(writer, counted)
+    def then_taken(writer: first_assignment_rollups.RollupWriter, inputs: Any) -> Any:
+        counted = build(writer, inputs)
         built.append(writer.built)
+        return counted
 
     monkeypatch.setattr(first_assignment_rollups.RollupWriter, "build", then_taken)
     db.execute(text("INSERT INTO event_assignments (event_id, assignment) VALUES (:id,"
