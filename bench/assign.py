@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -174,6 +175,32 @@ def never_assigned(engine: Engine) -> None:
                           + RECOUNT_SQL.format(where="")))
 
 
+SETTLED_TABLES = ("event_assignments", "event_daily_counts", "event_monthly_counts",
+                  "event_area_daily_counts", "rollup_refresh")
+"""The tables a run writes: vacuumed and analysed before each timed run (:func:`settle`)."""
+
+
+def settle(engine: Engine, wait_s: float = 60.0) -> None:
+    """Start each timed run (gridlink's and each peer's) on a settled database: the tables
+    the previous run wrote vacuumed and analysed, dirty pages written by a ``CHECKPOINT``,
+    no autovacuum worker running (waits up to ``wait_s``). Otherwise the previous run's
+    ~700 MB of WAL and 10^6 new rows set off a checkpoint or an autovacuum in the middle of
+    the next timed run, whichever engine it is (runs differed by up to 2 s)."""
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.execute(text(f"VACUUM ANALYZE {', '.join(SETTLED_TABLES)}"))
+        try:
+            conn.execute(text("CHECKPOINT"))
+        except DBAPIError as error:  # a role without pg_checkpoint: settle without it
+            print(f"  settle: no CHECKPOINT ({error.orig})", flush=True)
+        deadline = time.perf_counter() + wait_s
+        while conn.execute(text("SELECT EXISTS (SELECT FROM pg_stat_activity"
+                                " WHERE backend_type = 'autovacuum worker')")).scalar_one():
+            if time.perf_counter() > deadline:
+                break
+            time.sleep(0.2)
+
+
 def rollups_differing(engine: Engine) -> int:
     """Rollup rows that differ from a recount of the events (0: exact)."""
     recount = RECOUNT_SQL.format(where="")
@@ -198,6 +225,7 @@ def time_gridlink(engine: Engine, k: int = K, *, fresh: bool = True, in_memory: 
     path = path if rollups else "off"
     if fresh:
         never_assigned(engine)
+    settle(engine)
     threshold, compare = assign_mod.MEMORY_FROM_EVENTS, assign_memory.COMPARE_IN_MEMORY
     assign_mod.MEMORY_FROM_EVENTS = threshold if in_memory else 10**12
     assign_memory.COMPARE_IN_MEMORY = compare_in_memory
@@ -347,6 +375,7 @@ def run_round(engine: Engine, inputs: EngineInputs, peers: list[str], srid: int,
     rows = run_gridlink(engine, paths, moved) if gridlink_first else []
     for name in peers:
         module = PEERS[name]
+        settle(engine)
         result, seconds, peak = timed(lambda m=module: m.run(inputs, K, tolerance_m, srid))
         rows.append({"engine": module.NAME, "s": seconds, "peak": peak, "result": result,
                      "peer": True})
