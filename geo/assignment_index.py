@@ -13,7 +13,11 @@ start-up, or the next bulk assignment (its :func:`before_bulk_assignment`) build
 
 While the index is missing, the area filters on ``grid_code`` (geo.events.AREA_FILTER, the
 maps' ``grid_code LIKE '<prefix>%'``) scan ``event_assignments`` instead (measured in
-bench/RESULTS.md). The callers: ``gridlink assign`` (:func:`grid_code_index_off` around its
+bench/RESULTS.md). Such a job also leaves the rollups' secondary indexes to after its commit
+(:func:`builds_after_commit`, geo.first_assignment_rollups): it commits the rollup tables
+with their unique keys, the three others are built with the grid-code index.
+
+The callers: ``gridlink assign`` (:func:`grid_code_index_off` around its
 transaction) and the API's assign job (its work's first step, its ``after_commit``, and
 its ``on_rollback`` step when the job fails or is cancelled: geo.jobs).
 """
@@ -74,6 +78,14 @@ def before_bulk_assignment(engine: Engine, scope: str) -> bool:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         conn.execute(text(f"DROP INDEX CONCURRENTLY IF EXISTS {GRID_CODE_INDEX}"))
     return True
+
+
+def builds_after_commit(session: Session) -> bool:
+    """In a bulk assignment's transaction: whether its caller builds the pending indexes
+    after the commit (:func:`after_bulk_assignment`: the grid-code index went off for it, or
+    a dead job's is still pending and the next build takes it along), so what the job
+    leaves pending besides is built then too (geo.first_assignment_rollups)."""
+    return bool(pending(session, TABLE))
 
 
 def after_bulk_assignment(engine: Engine) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from geo.assign_compare import KEY_SQL, numbered_keys, parsed_lines
+from geo.assignment_index import builds_after_commit
 from geo.db import local_settings, psycopg_connection
 from geo.first_assignment_rows import (
     DAY_US,
@@ -567,6 +568,13 @@ class RollupWriter:
     build (:func:`geo.rollup_rebuild.create_rebuilt`), and by :meth:`discard` when the
     caller fails before the swap.
 
+    When the caller builds pending indexes after its commit (a large first assignment
+    with the grid-code index off, :func:`geo.assignment_index.builds_after_commit`), the
+    rollups' secondary indexes (all but the unique keys the writers upsert through) are
+    not built: the swap records them pending (:attr:`deferred`), built concurrently after
+    the commit with the grid-code index. Until then the readers they serve (an area's rows
+    by grid code, a category's, a parent's areas) scan more; every count is exact.
+
     When the caller's transaction already holds a rollup table exclusively (it swapped
     them once and has not committed), the tables are built in the caller's transaction by
     :meth:`write` instead (one statement at a time). Never commits the caller's
@@ -577,6 +585,8 @@ class RollupWriter:
         self.engine: Engine = session.get_bind().engine
         self.aside = not session.execute(text(_HOLDS_ROLLUPS_SQL)).scalar_one()
         self.indexes = {table: rebuilt_indexes(session, table) for table in TABLES}
+        self.deferred = [index for table in TABLES for index in self.indexes[table]
+                         if not index.unique] if builds_after_commit(session) else []
         self.built = False
 
     def build(self, inputs: RollupInputs) -> CountedRollups:
@@ -592,8 +602,9 @@ class RollupWriter:
 
             def load_then_index(rows: Table) -> None:
                 self._load(rows)
-                builds.extend(pool.submit(self._run, build)
-                              for build, _ in self.indexes[rows.name])
+                builds.extend(pool.submit(self._run, index.build)
+                              for index in self.indexes[rows.name]
+                              if index not in self.deferred)
 
             loads: list[Future[None]] = []
             counted = inputs.count(lambda rows: loads.append(pool.submit(load_then_index,
@@ -635,7 +646,7 @@ class RollupWriter:
                     create_rebuilt(session, rows.name)
                     _copy_table(session, rows)
             swap_rebuilt(session, lambda: moved.extend(moved_days(session, counted)),
-                         indexed=self.built)
+                         indexed=self.built, deferred=self.deferred)
         return moved
 
 

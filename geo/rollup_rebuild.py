@@ -30,13 +30,15 @@ to the commit. Never commits.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.db import local_settings
+from geo.importer.pending_indexes import record_pending
 
 DAILY, MONTHLY, AREA = "event_daily_counts", "event_monthly_counts", "event_area_daily_counts"
 TABLES = (DAILY, MONTHLY, AREA)
@@ -125,7 +127,7 @@ def create_rebuilt(session: Session, table: str) -> None:
 
 
 _INDEXES_SQL = """
-SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i
+SELECT c.relname, pg_get_indexdef(i.indexrelid), i.indisunique FROM pg_index i
   JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = to_regclass(:t)
 """
 
@@ -140,33 +142,52 @@ SELECT format('GRANT %s ON %I TO %s', a.privilege_type, :t,
 """The statements that give a table its triggers and grants again."""
 
 
-def rebuilt_indexes(session: Session, table: str) -> list[tuple[str, str]]:
-    """``table``'s indexes as built on ``<table>_rebuilt`` (named ``<index>_rebuilt``): per
-    index, the statement that builds it and the rename that gives it its name after the
-    swap (from the catalogue: no bind parameters)."""
-    statements = []
-    for name, definition in session.execute(text(_INDEXES_SQL), {"t": table}).all():
+@dataclass(frozen=True)
+class RebuiltIndex:
+    """One index of a rollup table, as built on its ``_rebuilt`` table: its name, its
+    definition on the table (``pg_get_indexdef``), the statement that builds it on
+    ``<table>_rebuilt`` (named ``<name>_rebuilt``) and the rename that gives it its name after
+    the swap; ``unique``: a key the rollups' writers upsert through (``ON CONFLICT``)."""
+
+    name: str
+    table: str
+    definition: str
+    build: str
+    rename: str
+    unique: bool
+
+
+def rebuilt_indexes(session: Session, table: str) -> list[RebuiltIndex]:
+    """``table``'s indexes as built on ``<table>_rebuilt`` (from the catalogue: no bind
+    parameters)."""
+    indexes = []
+    for name, definition, unique in session.execute(text(_INDEXES_SQL), {"t": table}).all():
         old = f"INDEX {name} ON public.{table} "
         new = f"INDEX {name}_rebuilt ON public.{table}_rebuilt "
         if old not in definition:
             raise RuntimeError(f"unexpected definition of index {name}: {definition}")
-        statements.append((definition.replace(old, new, 1),
-                           f"ALTER INDEX {name}_rebuilt RENAME TO {name}"))
-    return statements
+        indexes.append(RebuiltIndex(name, table, definition, definition.replace(old, new, 1),
+                                    f"ALTER INDEX {name}_rebuilt RENAME TO {name}", unique))
+    return indexes
 
 
 def swap_rebuilt(session: Session, before_swap: Callable[[], None], *,
-                 indexed: bool = False) -> None:
+                 indexed: bool = False, deferred: Collection[RebuiltIndex] = ()) -> None:
     """Replace each of :data:`TABLES` by its ``_rebuilt`` table, indexed and analysed
     first (``indexed``: already done, on side connections) and then ``before_swap`` is
     called; then, under ``ACCESS EXCLUSIVE`` (readers wait until the commit), the old tables
-    dropped, the new ones renamed and given the old ones' triggers and grants."""
+    dropped, the new ones renamed and given the old ones' triggers and grants. The indexes
+    ``deferred`` were not built: they are recorded in ``pending_indexes``, to be built
+    concurrently after the commit (geo.importer.pending_indexes)."""
     renames = []
     for table in TABLES:
-        for build, rename in rebuilt_indexes(session, table):
+        for index in rebuilt_indexes(session, table):
+            if index in deferred:
+                record_pending(session, index.name, table, index.definition, None)
+                continue
             if not indexed:
-                session.connection().exec_driver_sql(build)
-            renames.append(rename)
+                session.connection().exec_driver_sql(index.build)
+            renames.append(index.rename)
     if not indexed:
         session.execute(text(f"ANALYZE {', '.join(f'{t}_rebuilt' for t in TABLES)}"))
     before_swap()

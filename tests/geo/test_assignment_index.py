@@ -21,11 +21,13 @@ from geo import assignment_index
 from geo.assign import assign_events
 from geo.assignment_index import GRID_CODE_INDEX, grid_code_index_off
 from geo.importer.pending_indexes import pending
+from geo.rollups import RECOUNT_SQL, STORED_SQL
 from tests.geo.migration_db import database_at
 from tests.geo.test_assign import insert_named_events
 from tests.geo.test_locate import G1, build_small_city
 
 ROOT = Path(__file__).resolve().parents[2]
+RECOUNT = RECOUNT_SQL.format(where="")
 IN_G1 = "SELECT count(*) FROM events_with_assignment WHERE grid_code LIKE :prefix"
 """An area filter (the maps' ``grid_code LIKE '<prefix>%'``): uses the index when present."""
 INDEX = "SELECT indisvalid, pg_get_indexdef(indexrelid) FROM pg_index WHERE indexrelid ="\
@@ -51,6 +53,28 @@ def _index(engine: Engine) -> tuple[object, ...] | None:
         return tuple(row) if row else None
 
 
+ROLLUP_SECONDARY = sorted(["ix_event_area_daily_counts_parent", "ix_event_daily_counts_category",
+                           "ix_event_daily_counts_grid"])
+"""The rollups' indexes that are not the keys their writers upsert through: left to after
+the commit of a first assignment run without the grid-code index."""
+ROLLUP_INDEXES = ("SELECT c.relname, i.indisvalid, pg_get_indexdef(i.indexrelid) FROM pg_index i"
+                  " JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = ANY(ARRAY["
+                  "'event_daily_counts'::regclass, 'event_monthly_counts'::regclass,"
+                  " 'event_area_daily_counts'::regclass]) ORDER BY 1")
+
+
+def _rollup_indexes(engine: Engine) -> list[tuple[object, ...]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(ROLLUP_INDEXES))]
+
+
+def _rollups_exact(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(text(f"SELECT count(*) FROM (({STORED_SQL} EXCEPT {RECOUNT})"
+                                 f" UNION ALL ({RECOUNT} EXCEPT {STORED_SQL})) x")
+                            ).scalar_one() == 0
+
+
 def _in_g1(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.execute(text(IN_G1), {"prefix": G1 + "%"}).scalar_one())
@@ -59,7 +83,7 @@ def _in_g1(engine: Engine) -> int:
 def test_first_assignment_without_the_index_then_built_after_the_commit(
         city: tuple[str, Engine]) -> None:
     _, engine = city
-    before = _index(engine)
+    before, rollup_indexes = _index(engine), _rollup_indexes(engine)
     assert before is not None and before[0] is True
     with grid_code_index_off(engine, "all") as off:
         assert off and _index(engine) is None
@@ -68,7 +92,14 @@ def test_first_assignment_without_the_index_then_built_after_the_commit(
         with Session(engine) as session, session.begin():
             assert assign_events(session, "all").changed == 8
         assert _in_g1(engine) == 6  # readers answer without the index, no wait
+        # the rollups committed with their unique keys; the other indexes come after
+        with engine.connect() as conn:
+            assert sorted(pending(conn)) == sorted([GRID_CODE_INDEX, *ROLLUP_SECONDARY])
+        assert [r[0] for r in _rollup_indexes(engine)] == sorted(
+            r[0] for r in rollup_indexes if r[0] not in ROLLUP_SECONDARY)
+        assert _rollups_exact(engine)
     assert _index(engine) == before
+    assert _rollup_indexes(engine) == rollup_indexes and _rollups_exact(engine)
     assert _in_g1(engine) == 6
     with engine.connect() as conn:
         assert pending(conn) == []
@@ -114,13 +145,19 @@ def test_killed_after_the_commit_then_gridlink_db_indexes(city: tuple[str, Engin
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
     assert _index(engine) is None and _in_g1(engine) == 6
+    rollup_indexes_left = [r[0] for r in _rollup_indexes(engine)]
+    assert not set(rollup_indexes_left) & set(ROLLUP_SECONDARY)
     with engine.connect() as conn:
-        assert pending(conn) == [GRID_CODE_INDEX]
+        assert sorted(pending(conn)) == sorted([GRID_CODE_INDEX, *ROLLUP_SECONDARY])
     done = subprocess.run([str(ROOT / ".venv" / "bin" / "gridlink"), "db", "indexes"],
                           env={**os.environ, "GRIDLINK_DATABASE_URL": url}, text=True,
                           capture_output=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert GRID_CODE_INDEX in done.stdout
+    assert all(name in done.stdout for name in ROLLUP_SECONDARY)
     assert _index(engine) == before
+    assert sorted(r[0] for r in _rollup_indexes(engine) if r[1]) == sorted(
+        [*rollup_indexes_left, *ROLLUP_SECONDARY])
+    assert _rollups_exact(engine)
     with engine.connect() as conn:
         assert pending(conn) == []
