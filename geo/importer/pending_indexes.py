@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -70,30 +71,48 @@ def built_in_transaction(session: Session, table: str) -> list[str]:
     return [str(name) for name, _ in rows]
 
 
+BUILDERS = 2
+"""Tables whose pending indexes are built at once, each on a connection of its own (a
+table's own indexes one after the other: a concurrent build holds ``SHARE UPDATE
+EXCLUSIVE`` on its table, which another build of the same table would wait for)."""
+
+
 def build_pending_indexes(engine: Engine, progress: Callable[[str], None] | None = None
                           ) -> list[str]:
     """Build every pending index without blocking readers or writers (``CREATE INDEX
-    CONCURRENTLY``, outside any transaction, on a connection of its own), each deleted from
-    ``pending_indexes`` once valid; ``progress`` is called with each name before its build.
-    Returns the names built; none when another builder is at work (it builds them)."""
-    built: list[str] = []
+    CONCURRENTLY``, outside any transaction), each deleted from ``pending_indexes`` once
+    valid, :data:`BUILDERS` tables at a time; ``progress`` is called with each name when
+    its table's turn comes. Returns the names built (oldest first); none when another
+    builder is at work (it builds them)."""
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         if not conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": BUILD_LOCK}):
-            return built
+            return []
         try:
             rows = conn.execute(text("SELECT name, table_name, definition FROM pending_indexes"
                                      " ORDER BY since, name")).all()
+            by_table: dict[str, list[tuple[str, str]]] = {}
             for name, table, definition in rows:
-                if progress is not None:
-                    progress(str(name))
-                if _built_concurrently(conn, str(name), str(table), str(definition)):
-                    conn.execute(text("DELETE FROM pending_indexes WHERE name = :n"),
-                                 {"n": name})
-                    built.append(str(name))
+                by_table.setdefault(str(table), []).append((str(name), str(definition)))
+
+            def build_table(table: str) -> list[str]:
+                done = []
+                with engine.connect() as own:
+                    own = own.execution_options(isolation_level="AUTOCOMMIT")
+                    for name, definition in by_table[table]:
+                        if progress is not None:
+                            progress(name)
+                        if _built_concurrently(own, name, table, definition):
+                            own.execute(text("DELETE FROM pending_indexes WHERE name = :n"),
+                                        {"n": name})
+                            done.append(name)
+                return done
+
+            with ThreadPoolExecutor(BUILDERS) as pool:
+                built = {name for names in pool.map(build_table, by_table) for name in names}
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": BUILD_LOCK})
-    return built
+    return [str(name) for name, _, _ in rows if name in built]
 
 
 def indexes_built_after_commit(engine: Engine) -> dict[str, Any]:
