@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -20,8 +22,11 @@ from geo.errors import Conflict
 from geo.first_assignment_rows import (
     PG_EPOCH,
     FirstAssignmentRows,
+    _records,
+    copy_binary,
     first_assignment_rows,
     local_days,
+    text_fields,
 )
 from geo.rollup_refresh import pending_refreshes
 from tests.geo.test_assign import _random_cameras_and_events, city_with_events
@@ -128,3 +133,19 @@ def test_local_days_are_gridlink_local_day(db: Session) -> None:
     early_days = db.execute(text("SELECT array_agg(DISTINCT gridlink_local_day(t)) FROM"
                                  " unnest(CAST(:t AS timestamptz[])) t"), {"t": early}).scalar_one()
     assert sorted(set(days) | set(early_days)) == sql
+
+
+def test_text_fields_copy_back_as_written(db: Session) -> None:
+    """Columns of codes encoded by ``text_fields`` (NULLs, Chinese, an empty text, a
+    4-byte character) are the binary COPY fields PostgreSQL reads back as the same values."""
+    first = ["140213", None, "网格一", "", "𠀀 x"]
+    second = [None, "a", "社区", "b", None]
+    fields = text_fields(first, second)
+    count = np.zeros(len(first), dtype=[("n", ">i2")])
+    count["n"] = 2
+    rows = pc.binary_join_element_wise(_records(count), fields, pa.scalar(b"", pa.binary()))
+    db.execute(text("CREATE TEMP TABLE copied (n serial, a text, b text)"))
+    copy_binary(db, "COPY copied (a, b) FROM STDIN (FORMAT binary)",
+                [memoryview(b"".join(v.as_py() for v in rows))])
+    assert db.execute(text("SELECT a, b FROM copied ORDER BY n")).all() == list(
+        zip(first, second, strict=True))
