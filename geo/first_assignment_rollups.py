@@ -584,9 +584,12 @@ class RollupWriter:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": REFRESH_LOCK})
         self.engine: Engine = session.get_bind().engine
         self.aside = not session.execute(text(_HOLDS_ROLLUPS_SQL)).scalar_one()
-        self.indexes = {table: rebuilt_indexes(session, table) for table in TABLES}
-        self.deferred = [index for table in TABLES for index in self.indexes[table]
-                         if not index.unique] if builds_after_commit(session) else []
+        indexes = [index for table in TABLES for index in rebuilt_indexes(session, table)]
+        self.deferred = ([index for index in indexes if not index.unique]
+                         if builds_after_commit(session) else [])
+        """The indexes left to after the commit (recorded pending by the swap)."""
+        self.to_build = [index for index in indexes if index not in self.deferred]
+        """The indexes the new tables get before the swap."""
         self.built = False
 
     def build(self, inputs: RollupInputs) -> CountedRollups:
@@ -602,9 +605,8 @@ class RollupWriter:
 
             def load_then_index(rows: Table) -> None:
                 self._load(rows)
-                builds.extend(pool.submit(self._run, index.build)
-                              for index in self.indexes[rows.name]
-                              if index not in self.deferred)
+                builds.extend(pool.submit(self._run, index.build) for index in self.to_build
+                              if index.table == rows.name)
 
             loads: list[Future[None]] = []
             counted = inputs.count(lambda rows: loads.append(pool.submit(load_then_index,
@@ -646,7 +648,8 @@ class RollupWriter:
                     create_rebuilt(session, rows.name)
                     _copy_table(session, rows)
             swap_rebuilt(session, lambda: moved.extend(moved_days(session, counted)),
-                         indexed=self.built, deferred=self.deferred)
+                         built=self.to_build if self.built else None,
+                         deferred=self.deferred)
         return moved
 
 

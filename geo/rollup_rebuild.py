@@ -172,23 +172,27 @@ def rebuilt_indexes(session: Session, table: str) -> list[RebuiltIndex]:
 
 
 def swap_rebuilt(session: Session, before_swap: Callable[[], None], *,
-                 indexed: bool = False, deferred: Collection[RebuiltIndex] = ()) -> None:
+                 built: Collection[RebuiltIndex] | None = None,
+                 deferred: Collection[RebuiltIndex] = ()) -> None:
     """Replace each of :data:`TABLES` by its ``_rebuilt`` table, indexed and analysed
-    first (``indexed``: already done, on side connections) and then ``before_swap`` is
-    called; then, under ``ACCESS EXCLUSIVE`` (readers wait until the commit), the old tables
-    dropped, the new ones renamed and given the old ones' triggers and grants. The indexes
-    ``deferred`` were not built: they are recorded in ``pending_indexes``, to be built
-    concurrently after the commit (geo.importer.pending_indexes)."""
+    first, and then ``before_swap`` is called; then, under ``ACCESS EXCLUSIVE`` (readers
+    wait until the commit), the old tables dropped, the new ones renamed and given the old
+    ones' triggers and grants. ``built``: the indexes built (and the tables analysed) on side
+    connections already, or None to build every index here. The indexes ``deferred``, and
+    any other an index builder added to the old tables since ``built`` was listed, are not
+    built: they are recorded in ``pending_indexes``, to be built concurrently after the
+    commit (geo.importer.pending_indexes)."""
     renames = []
     for table in TABLES:
         for index in rebuilt_indexes(session, table):
-            if index in deferred:
+            if built is not None and index in built:
+                renames.append(index.rename)
+            elif index in deferred or built is not None:
                 record_pending(session, index.name, table, index.definition, None)
-                continue
-            if not indexed:
+            else:
                 session.connection().exec_driver_sql(index.build)
-            renames.append(index.rename)
-    if not indexed:
+                renames.append(index.rename)
+    if built is None:
         session.execute(text(f"ANALYZE {', '.join(f'{t}_rebuilt' for t in TABLES)}"))
     before_swap()
     recreate = [statement for table in TABLES for statement in session.execute(

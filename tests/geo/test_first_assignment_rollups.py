@@ -22,6 +22,7 @@ from geo import assign_memory, first_assignment_rollups
 from geo.assign import assign_events
 from geo.errors import Conflict
 from geo.events import apply_action
+from geo.importer.pending_indexes import pending
 from geo.rollup_refresh import mark_pending, pending_refreshes, refresh_rollups
 from tests.geo.test_bulk_rollups import RECOUNT, SPOTS, STORED, _assert_readers_exact, _rows
 from tests.geo.test_locate import G1, G2, build_small_city
@@ -341,3 +342,25 @@ def test_grouped_sums_alike_by_bins_and_by_sort(span: int) -> None:
     assert (merged[0] == unique).all() and (merged[1] == sums).all()
     empty = first_assignment_rollups._grouped(codes[:0], counts[:0])
     assert (len(empty[0]), empty[1].shape) == (0, (0, 6))
+
+
+def test_an_index_not_listed_by_the_job_is_left_pending_not_lost(
+    builders: list[int], varied_city: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index the rollups have at the swap but the job did not build aside (an index
+    builder added it after the job listed them, e.g. one a dead job left pending): the swap
+    records it pending instead of failing or dropping it; the rollups are as exact."""
+    db = varied_city
+    init = first_assignment_rollups.RollupWriter.__init__
+
+    def listed_without(writer: first_assignment_rollups.RollupWriter, session: Session) -> None:
+        init(writer, session)
+        writer.to_build = [i for i in writer.to_build
+                           if i.name != "ix_event_daily_counts_category"]
+
+    monkeypatch.setattr(first_assignment_rollups.RollupWriter, "__init__", listed_without)
+    assert assign_events(db, "all").changed == 144
+    assert pending(db) == ["ix_event_daily_counts_category"]
+    assert db.execute(text("SELECT to_regclass('ix_event_daily_counts_category')")
+                      ).scalar_one() is None
+    _assert_as_refreshed(db)
