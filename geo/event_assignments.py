@@ -431,13 +431,8 @@ class _RollupsBeside:
 
     def __enter__(self) -> _RollupsBeside:
         if self._inputs is not None and self.writer is not None:
-            self._counting = self._pool.submit(self._count_and_build, self._inputs,
-                                               self.writer)
+            self._counting = self._pool.submit(self.writer.build, self._inputs)
         return self
-
-    @staticmethod
-    def _count_and_build(inputs: RollupInputs, writer: RollupWriter) -> CountedRollups:
-        return writer.build(inputs)
 
     def counted(self) -> CountedRollups | None:
         """The counted rollups, their tables built (waits for the second thread)."""

@@ -51,13 +51,13 @@ from geo.db import local_settings, psycopg_connection
 from geo.first_assignment_rows import (
     DAY_US,
     FIXED_OFFSET_FROM_US,
+    NO_CHUNK,
     NO_GRID,
     OFFSET_US,
     PG_EPOCH,
     FirstAssignmentRows,
     Key,
     Piece,
-    binary_array,
     copy_batches,
     copy_binary,
     fixed_offset_days,
@@ -507,7 +507,7 @@ class _Daily:
                          _head(2 + 2 + 5, unique // n_cats % n_days + first),
                          _texts(base.categories, unique % n_cats),
                          Piece(text_fields(*zip(*pairs, strict=True)) if pairs
-                               else binary_array([b""]), unique // (n_cats * n_days)),
+                               else NO_CHUNK, unique // (n_cats * n_days)),
                          _int4s(grouped)], len(unique))
 
 
@@ -527,7 +527,7 @@ def _head(fields: int, days: NDArray[np.int64]) -> Piece:
 
 
 def _texts(values: list[str], positions: NDArray[np.int64]) -> Piece:
-    return Piece(text_fields(values) if values else binary_array([b""]), positions)
+    return Piece(text_fields(values) if values else NO_CHUNK, positions)
 
 
 def _int4s(counts: NDArray[np.int64]) -> Piece:

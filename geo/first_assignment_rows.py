@@ -184,15 +184,14 @@ def text_field(value: str | None) -> bytes:
 def text_fields(*columns: Iterable[str | None]) -> pa.Array:
     """Per row, the binary COPY ``text`` fields of its value in each of ``columns`` (equal
     lengths; None: NULL) concatenated: :func:`text_field`, vectorised (pyarrow)."""
-    joined = [pa.array([], pa.binary())]
+    pieces = []
     for column in columns:
         texts = pa.array(list(column), type=pa.string()).cast(pa.binary())
         lengths = pc.fill_null(pc.binary_length(texts), -1).to_numpy().astype(">i4")
-        joined.append(_records(lengths))
-        joined.append(pc.fill_null(texts, pa.scalar(b"", pa.binary())))
-    if len(joined) == 1:
-        return joined[0]
-    return pc.binary_join_element_wise(*joined[1:], pa.scalar(b"", pa.binary()))
+        pieces += [_records(lengths), pc.fill_null(texts, pa.scalar(b"", pa.binary()))]
+    if not pieces:
+        return pa.array([], pa.binary())
+    return pc.binary_join_element_wise(*pieces, pa.scalar(b"", pa.binary()))
 
 
 def _text_array(values: list[str] | None) -> bytes:
@@ -286,8 +285,8 @@ def first_assignment_rows(session: Session, events: Selected, grids: GridArrays,
     key_codes: list[Key] = [
         (*chains.get(c, (None, None))[::-1], c, code)
         for code, c in zip(grids.codes.tolist(), grids.community.tolist(), strict=True)]
-    grid_chunks = text_fields(*zip(*key_codes, strict=True)) if key_codes else _NO_CHUNK
-    micro_chunks = text_fields(map(str, grids.codes.tolist())) if key_codes else _NO_CHUNK
+    grid_chunks = text_fields(*zip(*key_codes, strict=True)) if key_codes else NO_CHUNK
+    micro_chunks = text_fields(map(str, grids.codes.tolist())) if key_codes else NO_CHUNK
     covered = binary_array([text_field("covered") + _NULL + _NULL])
     parts = [Piece(records=fixed), Piece(grid_chunks, grid),
              Piece(micro_chunks, micro, _NULL), _dedicated(computed, order, grids),
@@ -315,8 +314,9 @@ def first_assignment_rows(session: Session, events: Selected, grids: GridArrays,
                                was_keys)
 
 
-_NO_CHUNK = pa.array([b""], pa.binary())
-"""The chunks of a piece with nothing to take (no grid, no camera): one empty value."""
+NO_CHUNK = pa.array([b""], pa.binary())
+"""The chunks of a piece with nothing to take (no grid, camera, category or area): one
+empty value."""
 
 
 NO_GRID: Key = (None, None, None, None)
@@ -366,7 +366,7 @@ def _camera_arrays(cams: CameraArrays, picks: NDArray[np.int64],
                    count: NDArray[np.int64]) -> list[Piece]:
     """The ``camera_codes`` field of each row: its array header (by camera count), then one
     element per camera (empty after the last)."""
-    chunks = text_fields(map(str, cams.codes.tolist())) if len(cams.codes) else _NO_CHUNK
+    chunks = text_fields(map(str, cams.codes.tolist())) if len(cams.codes) else NO_CHUNK
     sizes = pc.binary_length(chunks).to_numpy().astype(np.int64)
     head = np.zeros(len(count), dtype=_ARRAY_HEAD)
     taken = np.where(picks == NONE, 0, sizes[np.maximum(picks, 0)]) if picks.size else 0
